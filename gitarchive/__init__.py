@@ -1,0 +1,3 @@
+"""gitarchive: a git-native history of Spotify playlists."""
+
+__version__ = "0.1.0"

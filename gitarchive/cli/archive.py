@@ -1,0 +1,5 @@
+"""Commands: archive."""
+
+import click
+
+COMMANDS: list[click.Command] = []

@@ -1,0 +1,5 @@
+"""Commands: history."""
+
+import click
+
+COMMANDS: list[click.Command] = []

@@ -1,0 +1,5 @@
+"""Commands: ops."""
+
+import click
+
+COMMANDS: list[click.Command] = []

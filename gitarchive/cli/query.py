@@ -1,0 +1,5 @@
+"""Commands: query."""
+
+import click
+
+COMMANDS: list[click.Command] = []

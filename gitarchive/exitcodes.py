@@ -1,0 +1,8 @@
+"""Exit codes, documented in the README; distinct so cron wrappers can tell cases apart."""
+
+OK = 0  # everything asked for was done
+ERROR = 1  # a clear error: bad repository, uncommitted edits, rejected credentials ...
+USAGE = 2  # bad command line (click's own code for usage errors)
+PARTIAL = 3  # some playlists failed; the others were committed
+NOTHING_FETCHED = 4  # no playlist could be fetched; nothing was committed
+LOCKED = 5  # another gitarchive run holds the repository's lock

@@ -1,0 +1,181 @@
+"""The data gitarchive archives, and its one JSON schema.
+
+Snapshots are stored in spotify-playlist-archive's own "pretty JSON" schema so
+that existing archives' histories stay readable; this module is the only place
+that knows that schema. Everything else passes these frozen dataclasses around.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+class SnapshotError(ValueError):
+    """A stored or received snapshot does not have the shape we need."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """A named thing with a Spotify URL: owner, album or artist (url may be empty)."""
+
+    name: str
+    url: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "url": self.url}
+
+
+@dataclass(frozen=True)
+class Track:
+    """One entry of a playlist as archived."""
+
+    url: str
+    name: str
+    album: Link
+    artists: tuple[Link, ...]
+    duration_ms: int
+    added_at: str | None = None  # "YYYY-MM-DD HH:MM:SS" in UTC, as the old archiver wrote it
+
+    @property
+    def id(self) -> str:
+        """Spotify track ID (last URL segment); the URL itself for local tracks without one."""
+        return self.url.rstrip("/").rsplit("/", 1)[-1] if self.url else ""
+
+    @property
+    def plain_line(self) -> str:
+        """`Title -- Artist, Artist -- Album`: the line of the plain file."""
+        artists = ", ".join(a.name for a in self.artists)
+        return f"{self.name} -- {artists} -- {self.album.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added_at": self.added_at,
+            "album": self.album.to_dict(),
+            "artists": [a.to_dict() for a in self.artists],
+            "duration_ms": self.duration_ms,
+            "name": self.name,
+            "url": self.url,
+        }
+
+
+@dataclass(frozen=True)
+class Playlist:
+    """A snapshot of one playlist at one fetch."""
+
+    url: str
+    original_name: str
+    description: str
+    owner: Link
+    tracks: tuple[Track, ...]
+    snapshot_id: str = ""
+    num_followers: int | None = None
+    unique_name: str = ""  # set by the archiver: alias or name, made unique in the archive
+
+    @property
+    def id(self) -> str:
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def name(self) -> str:
+        """The name shown everywhere: the unique name once assigned, else Spotify's."""
+        return self.unique_name or self.original_name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "description": self.description,
+            "num_followers": self.num_followers,
+            "original_name": self.original_name,
+            "owner": self.owner.to_dict(),
+            "snapshot_id": self.snapshot_id,
+            "tracks": [t.to_dict() for t in self.tracks],
+            "unique_name": self.name,
+            "url": self.url,
+        }
+
+    def to_json(self) -> str:
+        """The pretty JSON file, formatted exactly as spotify-playlist-archive wrote it."""
+        return dump_json(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Playlist:
+        """Parse a pretty JSON snapshot; raises SnapshotError naming what is wrong."""
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SnapshotError(f"not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Playlist:
+        obj = _Obj(data, "snapshot")
+        followers = obj.opt("num_followers", int)
+        return cls(
+            url=obj.req("url", str),
+            original_name=obj.req("original_name", str),
+            unique_name=obj.opt("unique_name", str) or "",
+            description=obj.opt("description", str) or "",
+            owner=_link(obj.req("owner", dict), "owner"),
+            snapshot_id=obj.opt("snapshot_id", str) or "",
+            num_followers=followers,
+            tracks=tuple(
+                _track(t, f"tracks[{i}]") for i, t in enumerate(obj.req("tracks", list))
+            ),
+        )
+
+
+def _link(data: Any, where: str) -> Link:
+    obj = _Obj(data, where)
+    return Link(name=obj.req("name", str), url=obj.opt("url", str) or "")
+
+
+def _track(data: Any, where: str) -> Track:
+    obj = _Obj(data, where)
+    return Track(
+        url=obj.opt("url", str) or "",
+        name=obj.req("name", str),
+        album=_link(obj.req("album", dict), f"{where}.album"),
+        artists=tuple(
+            _link(a, f"{where}.artists[{i}]") for i, a in enumerate(obj.req("artists", list))
+        ),
+        duration_ms=obj.req("duration_ms", int),
+        added_at=obj.opt("added_at", str),
+    )
+
+
+@dataclass
+class _Obj:
+    """A JSON object read field by field, with errors that say where."""
+
+    data: Any
+    where: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.data, dict):
+            raise SnapshotError(f"{self.where}: expected an object, got {type(self.data).__name__}")
+
+    def req(self, key: str, kind: type) -> Any:
+        if key not in self.data or self.data[key] is None:
+            raise SnapshotError(f"{self.where}: missing field '{key}'")
+        return self._typed(key, kind)
+
+    def opt(self, key: str, kind: type) -> Any:
+        if self.data.get(key) is None:
+            return None
+        return self._typed(key, kind)
+
+    def _typed(self, key: str, kind: type) -> Any:
+        value = self.data[key]
+        if kind is int and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise SnapshotError(
+                f"{self.where}.{key}: expected {kind.__name__}, got {type(value).__name__}"
+            )
+        return value
+
+
+def dump_json(data: Any) -> str:
+    """The archive's JSON style: 2-space indent, sorted keys, UTF-8, final newline."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

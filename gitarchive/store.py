@@ -1,0 +1,366 @@
+"""The archive's git repository, through pygit2 only (no ``git`` subprocess).
+
+Reads go to the tree of a commit (HEAD by default), never to the working tree, so
+a bare server repository and a checkout behave the same. Writes build blobs and
+trees in the object database, create the commit, and only then move the branch:
+a run killed at any moment leaves the previous commit intact.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pygit2
+
+DEFAULT_BRANCH = "main"
+DEFAULT_NAME = "gitarchive"
+DEFAULT_EMAIL = "gitarchive@localhost"
+
+FILE_MODE = pygit2.GIT_FILEMODE_BLOB
+TREE_MODE = pygit2.GIT_FILEMODE_TREE
+
+
+class StoreError(Exception):
+    """The repository cannot be used as asked (not a repository, moved branch, dirty files)."""
+
+
+class DirtyWorktreeError(StoreError):
+    """The user has uncommitted edits to files a run would write."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+        shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+        super().__init__(
+            f"uncommitted changes to files this run would write: {shown}. "
+            "Commit or discard them first; nothing was written."
+        )
+
+
+# Changes to commit: path -> new content, or None to delete the path.
+Changes = Mapping[str, bytes | None]
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """What a reader of history needs of one commit."""
+
+    oid: pygit2.Oid
+    time: int  # committer time, seconds since the epoch
+    offset: int  # committer UTC offset in minutes
+    parents: tuple[pygit2.Oid, ...]
+
+
+class Store:
+    """One archive repository."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        found = pygit2.discover_repository(str(path))
+        if found is None:
+            raise StoreError(
+                f"{path} is not inside a git repository; run 'gitarchive init {path}' first"
+            )
+        self.repo = pygit2.Repository(found)
+
+    @classmethod
+    def init(cls, path: str | os.PathLike[str], *, bare: bool = False) -> Store:
+        """Create a repository with branch ``main``, or open the one already there."""
+        target = Path(path)
+        if pygit2.discover_repository(str(target)) is not None and (
+            (target / ".git").exists() or (target / "HEAD").exists()
+        ):
+            return cls(target)
+        target.mkdir(parents=True, exist_ok=True)
+        pygit2.init_repository(str(target), bare=bare, initial_head=DEFAULT_BRANCH)
+        return cls(target)
+
+    # ----------------------------------------------------------------- reading
+
+    @property
+    def bare(self) -> bool:
+        return self.repo.is_bare
+
+    @property
+    def git_dir(self) -> Path:
+        return Path(self.repo.path)
+
+    @property
+    def workdir(self) -> Path | None:
+        return None if self.repo.is_bare else Path(self.repo.workdir)
+
+    @property
+    def branch_ref(self) -> str:
+        """The branch HEAD points at (it may not exist yet in a new repository)."""
+        ref = self.repo.references.get("HEAD")
+        if ref is not None and ref.type == pygit2.enums.ReferenceType.SYMBOLIC:
+            return str(ref.target)
+        raise StoreError("HEAD is detached; check out a branch before archiving")
+
+    def head(self) -> pygit2.Commit | None:
+        """The commit HEAD's branch points at, or None in a repository with no commits."""
+        if self.repo.head_is_unborn:
+            return None
+        return self.repo.head.peel(pygit2.Commit)
+
+    def resolve(self, rev: str) -> pygit2.Commit:
+        """A commit from any revision git understands (sha, branch, HEAD~3 ...)."""
+        try:
+            return self.repo.revparse_single(rev).peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError) as exc:
+            raise StoreError(f"unknown revision '{rev}'") from exc
+
+    def tree(self, commit: pygit2.Commit | None = None) -> pygit2.Tree | None:
+        commit = commit if commit is not None else self.head()
+        return commit.tree if commit is not None else None
+
+    def read(self, path: str, commit: pygit2.Commit | None = None) -> bytes | None:
+        """Content of a file at a commit (HEAD by default), or None if absent."""
+        tree = self.tree(commit)
+        if tree is None:
+            return None
+        try:
+            entry = tree[path]
+        except KeyError:
+            return None
+        if entry.type_str != "blob":
+            return None
+        return self.repo[entry.id].data
+
+    def list_dir(self, path: str, commit: pygit2.Commit | None = None) -> dict[str, pygit2.Oid]:
+        """Blob names and ids directly inside a directory at a commit; empty if absent."""
+        tree = self.tree(commit)
+        if tree is None:
+            return {}
+        try:
+            sub = tree[path]
+        except KeyError:
+            return {}
+        if sub.type_str != "tree":
+            return {}
+        return {e.name: e.id for e in self.repo[sub.id] if e.type_str == "blob"}
+
+    def blob(self, oid: pygit2.Oid) -> bytes:
+        return self.repo[oid].data
+
+    # ----------------------------------------------------------------- writing
+
+    def commit(
+        self,
+        changes: Changes,
+        message: str,
+        *,
+        ref: str | None = None,
+        parent: pygit2.Commit | None | bool = True,
+        update_worktree: bool = True,
+    ) -> pygit2.Oid | None:
+        """Commit ``changes`` on top of ``parent`` (HEAD by default) and move ``ref``.
+
+        Returns the new commit id, or None when the tree would not change. The ref
+        moves only after every object is written; if it moved meanwhile (another
+        process committed), StoreError is raised and nothing is lost. ``parent=None``
+        makes a root commit (used for the single-commit views branch).
+        """
+        ref = ref or self.branch_ref
+        current = self._ref_target(ref)
+        if parent is True:
+            parent_commit = self.repo[current].peel(pygit2.Commit) if current else None
+        else:
+            parent_commit = parent or None
+        base_tree = parent_commit.tree if parent_commit is not None else None
+        if ref == self._head_ref_or_none() and update_worktree and not self.bare:
+            dirty = self.dirty_paths(list(changes))
+            if dirty:
+                raise DirtyWorktreeError(dirty)
+        new_tree = self.write_tree(base_tree, changes)
+        if parent_commit is not None and new_tree == parent_commit.tree_id:
+            return None
+        if parent_commit is None and parent is True and base_tree is None and not changes:
+            return None
+        sig = signature(self.repo)
+        oid = self.repo.create_commit(
+            None, sig, sig, message, new_tree, [parent_commit.id] if parent_commit else []
+        )
+        if self._ref_target(ref) != current:
+            raise StoreError(f"{ref} moved while this run was writing; run it again")
+        self.repo.create_reference_direct(ref, oid, True, message=message.splitlines()[0])
+        if ref == self._head_ref_or_none() and update_worktree and not self.bare:
+            self._sync_worktree(changes)
+        return oid
+
+    def write_tree(self, base: pygit2.Tree | None, changes: Changes) -> pygit2.Oid:
+        """Write blobs and trees for ``changes`` applied to ``base``; returns the root tree id."""
+        nested: dict[str, dict] = {}
+        for path, content in changes.items():
+            parts = path.strip("/").split("/")
+            node = nested
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+                if not isinstance(node, dict):
+                    raise StoreError(f"{path}: a parent of this path is a file")
+            node[parts[-1]] = content
+        return self._write_level(base, nested)
+
+    def _write_level(self, base: pygit2.Tree | None, level: dict) -> pygit2.Oid:
+        builder = self.repo.TreeBuilder(base) if base is not None else self.repo.TreeBuilder()
+        for name, content in level.items():
+            existing = base[name] if base is not None and name in base else None
+            if isinstance(content, dict):
+                sub_base = (
+                    self.repo[existing.id] if existing is not None and existing.type_str == "tree"
+                    else None
+                )
+                sub_id = self._write_level(sub_base, content)
+                if len(self.repo[sub_id]) == 0:
+                    if existing is not None:
+                        builder.remove(name)
+                else:
+                    builder.insert(name, sub_id, TREE_MODE)
+            elif content is None:
+                if existing is not None:
+                    builder.remove(name)
+            else:
+                builder.insert(name, self.repo.create_blob(content), FILE_MODE)
+        return builder.write()
+
+    def _ref_target(self, ref: str) -> pygit2.Oid | None:
+        found = self.repo.references.get(ref)
+        return found.resolve().target if found is not None else None
+
+    def _head_ref_or_none(self) -> str | None:
+        try:
+            return self.branch_ref
+        except StoreError:
+            return None
+
+    # ----------------------------------------------------------- working tree
+
+    def dirty_paths(self, paths: list[str]) -> list[str]:
+        """Those of ``paths`` whose working-tree or index content differs from HEAD."""
+        if self.bare:
+            return []
+        clean = {pygit2.GIT_STATUS_CURRENT, pygit2.GIT_STATUS_IGNORED}
+        dirty = []
+        for path in sorted(paths):
+            try:
+                flags = self.repo.status_file(path)
+            except KeyError:
+                continue  # not tracked and not present: nothing to lose
+            if flags not in clean:
+                dirty.append(path)
+        return dirty
+
+    def _sync_worktree(self, changes: Changes) -> None:
+        """Make the working tree and index match the new HEAD for the changed paths."""
+        workdir = self.workdir
+        assert workdir is not None
+        index = self.repo.index
+        index.read()
+        for path, content in changes.items():
+            target = workdir / path
+            if content is None:
+                if target.exists():
+                    target.unlink()
+                    _prune_empty_dirs(target.parent, workdir)
+                if path in index:
+                    index.remove(path)
+                continue
+            _atomic_write(target, content)
+            index.add(path)
+        index.write()
+
+
+def _atomic_write(target: Path, content: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _prune_empty_dirs(directory: Path, stop: Path) -> None:
+    while directory != stop and directory.is_dir() and not any(directory.iterdir()):
+        directory.rmdir()
+        directory = directory.parent
+
+
+# ------------------------------------------------------------ signature, dates
+
+
+def signature(repo: pygit2.Repository) -> pygit2.Signature:
+    """Author/committer from git config (fallback: gitarchive) at the time git would use.
+
+    Honours GIT_COMMITTER_DATE / GIT_AUTHOR_DATE like git, so imports, backfills and
+    the demo can write history with the dates they mean.
+    """
+    config = repo.config
+    name = os.environ.get("GIT_COMMITTER_NAME") or _config_get(config, "user.name") or DEFAULT_NAME
+    email_ = (
+        os.environ.get("GIT_COMMITTER_EMAIL") or _config_get(config, "user.email") or DEFAULT_EMAIL
+    )
+    stamp, offset = commit_time()
+    return pygit2.Signature(name, email_, stamp, offset)
+
+
+def commit_time() -> tuple[int, int]:
+    """(epoch seconds, UTC offset minutes) of the commit being made."""
+    raw = os.environ.get("GIT_COMMITTER_DATE") or os.environ.get("GIT_AUTHOR_DATE")
+    if raw:
+        return parse_git_date(raw)
+    now = datetime.now(UTC)
+    return int(now.timestamp()), 0
+
+
+def _config_get(config: pygit2.Config, key: str) -> str | None:
+    try:
+        return config[key]
+    except KeyError:
+        return None
+
+
+_RAW_DATE = re.compile(r"@?(\d+)(?:\s+([+-])(\d{2}):?(\d{2}))?")
+
+
+def parse_git_date(text: str) -> tuple[int, int]:
+    """Parse the date forms git accepts in GIT_*_DATE: raw, RFC 2822, ISO 8601."""
+    text = text.strip()
+    raw = _RAW_DATE.fullmatch(text)
+    if raw and (text.startswith("@") or raw.group(2)):
+        offset = 0
+        if raw.group(2):
+            offset = (int(raw.group(3)) * 60 + int(raw.group(4))) * (
+                -1 if raw.group(2) == "-" else 1
+            )
+        return int(raw.group(1)), offset
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"cannot understand the date '{text}'") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.astimezone()  # local time, as git assumes
+    offset_td = parsed.utcoffset()
+    offset = int(offset_td.total_seconds() // 60) if offset_td is not None else 0
+    return int(parsed.timestamp()), offset
+
+
+def iter_commits(
+    repo: pygit2.Repository, tip: pygit2.Oid, stop: pygit2.Oid | None = None
+) -> Iterator[pygit2.Commit]:
+    """Commits reachable from ``tip`` (not from ``stop``), oldest first, topologically."""
+    walker = repo.walk(tip, pygit2.GIT_SORT_TOPOLOGICAL | pygit2.GIT_SORT_REVERSE)
+    if stop is not None:
+        walker.hide(stop)
+    yield from walker
