@@ -148,6 +148,16 @@ class Store:
     def blob(self, oid: pygit2.Oid) -> bytes:
         return self.repo[oid].data
 
+    def config(self, key: str) -> str | None:
+        """A git config value (repository, then global), or None."""
+        return _config_get(self.repo.config, key)
+
+    def remote_url(self, name: str = "origin") -> str | None:
+        try:
+            return self.repo.remotes[name].url
+        except (KeyError, ValueError):
+            return None
+
     # ----------------------------------------------------------------- writing
 
     def commit(
@@ -158,13 +168,15 @@ class Store:
         ref: str | None = None,
         parent: pygit2.Commit | None | bool = True,
         update_worktree: bool = True,
+        when: tuple[int, int] | None = None,
     ) -> pygit2.Oid | None:
         """Commit ``changes`` on top of ``parent`` (HEAD by default) and move ``ref``.
 
         Returns the new commit id, or None when the tree would not change. The ref
         moves only after every object is written; if it moved meanwhile (another
         process committed), StoreError is raised and nothing is lost. ``parent=None``
-        makes a root commit (used for the single-commit views branch).
+        makes a root commit (used for the single-commit views branch). ``when``
+        (epoch seconds, UTC offset minutes) overrides the commit time.
         """
         ref = ref or self.branch_ref
         current = self._ref_target(ref)
@@ -182,7 +194,7 @@ class Store:
             return None
         if parent_commit is None and parent is True and base_tree is None and not changes:
             return None
-        sig = signature(self.repo)
+        sig = signature(self.repo, when)
         oid = self.repo.create_commit(
             None, sig, sig, message, new_tree, [parent_commit.id] if parent_commit else []
         )
@@ -297,7 +309,7 @@ def _prune_empty_dirs(directory: Path, stop: Path) -> None:
 # ------------------------------------------------------------ signature, dates
 
 
-def signature(repo: pygit2.Repository) -> pygit2.Signature:
+def signature(repo: pygit2.Repository, when: tuple[int, int] | None = None) -> pygit2.Signature:
     """Author/committer from git config (fallback: gitarchive) at the time git would use.
 
     Honours GIT_COMMITTER_DATE / GIT_AUTHOR_DATE like git, so imports, backfills and
@@ -308,7 +320,7 @@ def signature(repo: pygit2.Repository) -> pygit2.Signature:
     email_ = (
         os.environ.get("GIT_COMMITTER_EMAIL") or _config_get(config, "user.email") or DEFAULT_EMAIL
     )
-    stamp, offset = commit_time()
+    stamp, offset = when or commit_time()
     return pygit2.Signature(name, email_, stamp, offset)
 
 

@@ -1,5 +1,171 @@
-"""Commands: archive."""
+"""Commands that build an archive: init, add, remove, fetch, demo."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import click
 
-COMMANDS: list[click.Command] = []
+from gitarchive import exitcodes, registry
+from gitarchive.cli.common import friendly_errors, open_store, repo_option
+from gitarchive.fetch import FetchReport, NothingToFetch, Outcome, fetch
+from gitarchive.progress import Progress
+from gitarchive.render import plural
+from gitarchive.spotify import CredentialsError, SpotifyClient
+from gitarchive.store import Store, StoreError
+
+
+@click.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("--bare", is_flag=True, help="Create a bare repository (for a server).")
+@friendly_errors
+def init(directory: str, bare: bool) -> None:
+    """Create a new archive in DIRECTORY, or adopt the repository already there.
+
+    A new repository starts on branch main. Nothing is committed until the first
+    'gitarchive add'.
+    """
+    existed = (Path(directory) / ".git").exists() or (Path(directory) / "HEAD").exists()
+    store = Store.init(directory, bare=bare)
+    where = store.workdir or store.git_dir
+    click.echo(f"{'Adopted' if existed else 'Created'} archive repository {where}")
+    click.echo("Next: gitarchive add PLAYLIST_URL, then gitarchive fetch")
+
+
+@click.command()
+@click.argument("playlists", nargs=-1, required=True)
+@click.option("--alias", help="A name to show instead of the playlist's own (one playlist only).")
+@repo_option
+@friendly_errors
+def add(playlists: tuple[str, ...], alias: str | None, repo_path: str) -> None:
+    """Register PLAYLISTS (IDs, open.spotify.com URLs or spotify:playlist: URIs).
+
+    Commits the registry change. Nothing is registered if any argument is not a
+    playlist.
+    """
+    store = open_store(repo_path)
+    added = registry.add(store, list(playlists), alias)
+    if added:
+        click.echo(f"Registered {', '.join(added)}")
+    else:
+        click.echo("Already registered; nothing changed")
+
+
+@click.command()
+@click.argument("playlist")
+@repo_option
+@friendly_errors
+def remove(playlist: str, repo_path: str) -> None:
+    """Unregister PLAYLIST. Its snapshots and their history stay in the archive."""
+    store = open_store(repo_path)
+    pid = registry.remove(store, playlist)
+    click.echo(f"Unregistered {pid}; its history stays")
+
+
+@click.command(name="fetch")
+@click.option(
+    "--only", "only", multiple=True, metavar="PLAYLIST",
+    help="Fetch only this registered playlist (repeatable).",
+)
+@click.option(
+    "--no-cumulative", is_flag=True,
+    help="Do not update the cumulative views in the same commit.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing unless something failed.")
+@repo_option
+def fetch_command(only: tuple[str, ...], no_cumulative: bool, quiet: bool, repo_path: str) -> None:
+    """Fetch every registered playlist and commit what changed, in one commit.
+
+    Credentials come from SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET (and
+    SPOTIFY_REFRESH_TOKEN for playlists only a signed-in user can see). Exit
+    codes: 0 all fetched, 3 some failed (the rest committed), 4 nothing could be
+    fetched, 1 other errors, 2 usage errors.
+    """
+    store = open_store(repo_path)
+    try:
+        client = SpotifyClient.from_env()
+    except CredentialsError as exc:
+        _fail(str(exc), exitcodes.NOTHING_FETCHED)
+    with client:
+        report = run_fetch(store, client, only=only, cumulative=not no_cumulative, quiet=quiet)
+    sys.exit(report.exit_code)
+
+
+def run_fetch(
+    store: Store, client: SpotifyClient, *, only: tuple[str, ...] = (), cumulative: bool = True,
+    quiet: bool = False, when: tuple[int, int] | None = None,
+) -> FetchReport:
+    """Run a fetch with terminal progress and the printed summary (shared with the demo)."""
+    try:
+        with Progress("Fetching", quiet=quiet) as progress:
+            report = fetch(
+                store, client, only=only, cumulative=cumulative, when=when, progress=progress,
+                on_playlist=lambda outcome: _report_outcome(outcome, quiet),
+            )
+    except CredentialsError as exc:
+        _fail(f"{exc}; nothing was written", exitcodes.NOTHING_FETCHED)
+    except (NothingToFetch, StoreError, ValueError) as exc:
+        _fail(str(exc), exitcodes.ERROR)
+    for problem in report.problems:
+        click.echo(f"warning: skipped registry file {problem}", err=True)
+    if not quiet or report.failed:
+        click.echo(summary(report), err=bool(report.failed) and quiet)
+    return report
+
+
+def _report_outcome(outcome: Outcome, quiet: bool) -> None:
+    if outcome.error is not None:
+        click.echo(f"error: {outcome.pid} ({outcome.name}): {outcome.error}", err=True)
+    elif outcome.skipped and not quiet:
+        click.echo(
+            f"note: {outcome.pid}: kept what could be kept, skipped "
+            f"{plural(len(outcome.skipped), 'entry').replace('entrys', 'entries')}: "
+            + "; ".join(outcome.skipped),
+            err=True,
+        )
+
+
+def summary(report: FetchReport) -> str:
+    """One line: fetched, changed (+added -removed), failed, and the commit."""
+    if not report.outcomes:
+        return "No playlists registered; add one with 'gitarchive add PLAYLIST'"
+    fetched = len(report.outcomes) - len(report.failed)
+    changed = report.changed
+    parts = [f"Fetched {fetched} of {plural(len(report.outcomes), 'playlist')}"]
+    if changed:
+        added = sum(o.added for o in changed)
+        removed = sum(o.removed for o in changed)
+        parts.append(f"{len(changed)} changed (+{added} -{removed} tracks)")
+    if report.failed:
+        parts.append(f"{len(report.failed)} failed")
+    tail = f"committed {report.commit[:10]}" if report.commit else "nothing to commit"
+    return ", ".join(parts) + f"; {tail}"
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--days", default=7, show_default=True, type=click.IntRange(2, 365),
+              help="How many simulated days of history to write.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the final summary.")
+def demo(directory: str, days: int, quiet: bool) -> None:
+    """Build a browsable demo archive in DIRECTORY, offline.
+
+    Starts a local stand-in for the Spotify Web API serving the bundled
+    fixtures, then runs the real fetch code path (real HTTP through requests)
+    once per simulated day while the playlists change.
+    """
+    from gitarchive.demo import run_demo
+
+    try:
+        run_demo(Path(directory), days=days, quiet=quiet)
+    except (StoreError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+COMMANDS: list[click.Command] = [init, add, remove, fetch_command, demo]

@@ -1,0 +1,273 @@
+"""One archiver run: registry -> Spotify client -> model -> render -> one git commit.
+
+A playlist that fails keeps its registry entry and its earlier files exactly as
+they were; the others go on. Nothing is committed when nothing changed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Protocol
+
+from gitarchive import exitcodes, layout, registry, render, settings
+from gitarchive.model import Playlist, SnapshotError, dump_json
+from gitarchive.progress import SILENT, Progress
+from gitarchive.spotify import CredentialsError, FetchResult, SpotifyError
+from gitarchive.store import Store, commit_time
+
+
+class PlaylistSource(Protocol):
+    """What a run needs of the Spotify client (a stand-in in tests and the demo)."""
+
+    def get_playlist(self, pid: str) -> FetchResult: ...
+
+
+@dataclass
+class Outcome:
+    """What happened to one playlist in a run."""
+
+    pid: str
+    name: str = ""
+    error: str | None = None
+    changed: bool = False
+    new: bool = False
+    added: int = 0
+    removed: int = 0
+    renamed_from: str | None = None
+    reordered: bool = False
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class FetchReport:
+    """The result of a run, for the summary line, the exit code and the tests."""
+
+    outcomes: list[Outcome]
+    commit: str | None = None
+    problems: list[str] = field(default_factory=list)  # malformed registry files etc.
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    @property
+    def changed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.changed]
+
+    @property
+    def exit_code(self) -> int:
+        if not self.outcomes:
+            return exitcodes.OK
+        if len(self.failed) == len(self.outcomes):
+            return exitcodes.NOTHING_FETCHED
+        return exitcodes.PARTIAL if self.failed else exitcodes.OK
+
+
+class NothingToFetch(ValueError):
+    """``--only`` named a playlist that is not registered."""
+
+
+def fetch(
+    store: Store,
+    client: PlaylistSource,
+    *,
+    only: Iterable[str] = (),
+    cumulative: bool = True,
+    when: tuple[int, int] | None = None,
+    on_playlist: Callable[[Outcome], None] | None = None,
+    progress: Progress = SILENT,
+) -> FetchReport:
+    """Fetch registered playlists and commit every changed file in one commit.
+
+    Raises CredentialsError before anything is written when Spotify refuses the
+    app's credentials: no playlist could be fetched by any retry of this run.
+    """
+    when = when or commit_time()
+    entries, bad_entries = registry.load(store)
+    wanted = _select(entries, only)
+    previous = {pid: _previous_snapshot(store, pid) for pid in entries}
+    fetched: dict[str, Playlist] = {}
+    outcomes: list[Outcome] = []
+    progress.start(len(wanted))
+    for pid in wanted:
+        outcome = Outcome(pid, name=_shown_name(entries[pid].alias, previous[pid]) or pid)
+        try:
+            result = client.get_playlist(pid)
+        except CredentialsError:
+            raise
+        except SpotifyError as exc:
+            outcome.error = str(exc)
+        else:
+            fetched[pid] = result.playlist
+            outcome.skipped = list(result.skipped)
+        outcomes.append(outcome)
+        progress.advance()
+        if on_playlist is not None:
+            on_playlist(outcome)
+    progress.close()
+
+    latest = {pid: fetched.get(pid) or previous[pid] for pid in entries}
+    known = {pid: snap for pid, snap in latest.items() if snap is not None}
+    names = unique_names(
+        {pid: (entries[pid].alias or snap.original_name, snap.num_followers)
+         for pid, snap in known.items()}
+    )
+    day = datetime.fromtimestamp(when[0], UTC).strftime("%Y-%m-%d")
+    base = settings.githistory_base(store)
+    newline = settings.final_newline(store)
+    changes: dict[str, bytes | None] = {}
+    by_pid = {o.pid: o for o in outcomes}
+    for pid, raw in fetched.items():
+        snapshot = replace(raw, unique_name=names[pid])
+        changes.update(_snapshot_files(store, snapshot, day, base, newline))
+        _describe(by_pid[pid], snapshot, previous[pid])
+    changes[layout.INDEX] = render.index_md(
+        (pid, names[pid], len(snap.tracks)) for pid, snap in known.items()
+    ).encode()
+    changes = {p: c for p, c in changes.items() if store.read(p) != c}
+    for outcome in outcomes:
+        outcome.changed = outcome.ok and any(
+            path in changes for path in layout.snapshot_paths(outcome.pid)
+        )
+
+    report = FetchReport(outcomes, problems=[f"{p.path}: {p.reason}" for p in bad_entries])
+    if not changes or not fetched:
+        return report
+    pending = None
+    if cumulative:
+        from gitarchive import history
+
+        tree = store.write_tree(store.tree(), changes)
+        views, pending = history.pending_views(store, tree, when, githistory_base=base)
+        changes.update(views)
+    oid = store.commit(changes, commit_message(outcomes), when=when)
+    if oid is not None:
+        report.commit = str(oid)
+        if pending is not None:
+            pending.save(oid)
+    return report
+
+
+def _select(entries: dict[str, layout.RegistryEntry], only: Iterable[str]) -> list[str]:
+    chosen = [layout.parse_playlist_ref(ref) for ref in only]
+    missing = [pid for pid in chosen if pid not in entries]
+    if missing:
+        raise NothingToFetch(
+            f"not registered: {', '.join(missing)}; register with 'gitarchive add' first"
+        )
+    return list(dict.fromkeys(chosen)) if chosen else sorted(entries)
+
+
+def _previous_snapshot(store: Store, pid: str) -> Playlist | None:
+    data = store.read(layout.pretty_json_path(pid))
+    if data is None:
+        return None
+    try:
+        return Playlist.from_json(data)
+    except SnapshotError:
+        return None  # an unreadable old snapshot is simply replaced
+
+
+def _shown_name(alias: str | None, snapshot: Playlist | None) -> str:
+    return alias or (snapshot.name if snapshot else "")
+
+
+def unique_names(bases: dict[str, tuple[str, int | None]]) -> dict[str, str]:
+    """Give colliding names ` (2)`, ` (3)` ... in order of follower count (most first)."""
+    groups: dict[str, list[tuple[str, int]]] = {}
+    for pid, (name, followers) in bases.items():
+        groups.setdefault(name, []).append((pid, -1 if followers is None else followers))
+    names: dict[str, str] = {}
+    for name, members in groups.items():
+        members.sort(key=lambda m: (-m[1], m[0]))
+        for rank, (pid, _) in enumerate(members, start=1):
+            names[pid] = name if rank == 1 else f"{name} ({rank})"
+    return names
+
+
+def _snapshot_files(
+    store: Store, snapshot: Playlist, day: str, githistory_base: str | None, newline: bool
+) -> dict[str, bytes]:
+    pid = snapshot.id
+    plain = settings.apply_final_newline(render.plain(snapshot), newline)
+    pretty = settings.apply_final_newline(render.pretty_md(snapshot, githistory_base), newline)
+    files = {
+        layout.plain_path(pid): plain.encode(),
+        layout.pretty_json_path(pid): render.pretty_json(snapshot).encode(),
+        layout.pretty_md_path(pid): pretty.encode(),
+    }
+    followers = _follower_history(store, pid)
+    if snapshot.num_followers is not None:
+        followers[day] = snapshot.num_followers
+    if followers:
+        files[layout.followers_path(pid)] = dump_json(dict(sorted(followers.items()))).encode()
+    return files
+
+
+def _follower_history(store: Store, pid: str) -> dict[str, int]:
+    data = store.read(layout.followers_path(pid))
+    if not data:
+        return {}
+    try:
+        loaded = json.loads(data)
+    except ValueError:
+        return {}
+    if not isinstance(loaded, dict):
+        return {}
+    return {day: count for day, count in loaded.items() if isinstance(count, int)}
+
+
+def _track_keys(snapshot: Playlist | None) -> Counter[str]:
+    if snapshot is None:
+        return Counter()
+    return Counter(t.url or t.plain_line.lower() for t in snapshot.tracks)
+
+
+def _describe(outcome: Outcome, snapshot: Playlist, previous: Playlist | None) -> None:
+    before, after = _track_keys(previous), _track_keys(snapshot)
+    outcome.name = snapshot.name
+    outcome.new = previous is None
+    outcome.added = sum((after - before).values())
+    outcome.removed = sum((before - after).values())
+    if previous is not None and previous.name != snapshot.name:
+        outcome.renamed_from = previous.name
+    outcome.reordered = (
+        previous is not None
+        and before == after
+        and [t.url for t in previous.tracks] != [t.url for t in snapshot.tracks]
+    )
+
+
+def commit_message(outcomes: list[Outcome]) -> str:
+    """First line: how many playlists changed and tracks moved; then one line each."""
+    changed = [o for o in outcomes if o.changed]
+    added = sum(o.added for o in changed)
+    removed = sum(o.removed for o in changed)
+    if changed:
+        subject = (
+            f"Update {render.plural(len(changed), 'playlist')}: "
+            f"+{added} -{removed} {'track' if added + removed == 1 else 'tracks'}"
+        )
+    else:
+        subject = "Update archive index"
+    lines = [subject, ""]
+    for o in changed:
+        detail = "new playlist" if o.new else f"+{o.added} -{o.removed}"
+        if o.reordered:
+            detail += ", reordered"
+        if o.renamed_from is not None:
+            detail += f", renamed from {o.renamed_from!r}"
+        lines.append(f"- {o.name} ({o.pid}): {detail}")
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        lines.append("")
+        lines.append(f"Not fetched ({len(failed)}): " + ", ".join(o.pid for o in failed))
+    return "\n".join(lines).rstrip() + "\n"
