@@ -1,0 +1,417 @@
+"""Spotify Web API client: credentials, paging and retries in, model objects out.
+
+Two layers, so each can be read on its own:
+
+* HTTP (`SpotifyClient`): one `requests.Session`, a lazily fetched token reused
+  across playlists, a timeout on every request, a bounded retry budget for 429,
+  5xx and network failures, one token refresh on 401.
+* Parsing (`parse_playlist`, `parse_entry`): API JSON to `gitarchive.model`
+  objects, accepting both the pre-2026 shape (`tracks`/`track`) and the
+  February 2026 one (`items`/`item`).
+
+No message, exception or repr ever contains the client secret, the refresh
+token or an access token.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from gitarchive.layout import is_spotify_owned
+from gitarchive.model import Link, Playlist, SnapshotError, Track
+
+API_BASE = "https://api.spotify.com/v1"
+TOKEN_URL = "https://accounts.spotify.com/api/token"
+OPEN_URL = "https://open.spotify.com"
+
+PAGE_LIMIT = 100  # the documented maximum for playlist items
+MAX_RETRY_AFTER = 120.0  # longer waits asked by a 429 are not worth blocking a run for
+MAX_BACKOFF = 30.0
+TOKEN_MARGIN = 60.0  # refresh a token this many seconds before Spotify says it expires
+
+ENV_ID = "SPOTIFY_CLIENT_ID"
+ENV_SECRET = "SPOTIFY_CLIENT_SECRET"
+ENV_REFRESH = "SPOTIFY_REFRESH_TOKEN"
+ENV_API_BASE = "SPOTIFY_API_BASE"
+ENV_TOKEN_URL = "SPOTIFY_TOKEN_URL"
+
+
+class SpotifyError(Exception):
+    """Spotify could not give us the playlist; the message says why in words."""
+
+
+class CredentialsError(SpotifyError):
+    """Credentials are missing or Spotify rejected them: no playlist can be fetched."""
+
+
+class PlaylistNotFound(SpotifyError):
+    """Spotify answered 404 for a playlist."""
+
+    def __init__(self, pid: str) -> None:
+        self.pid = pid
+        message = f"Spotify has no playlist {pid} (404)"
+        if is_spotify_owned(pid):
+            message += (
+                ": this looks like one of Spotify's own playlists, and since 2024-11-27 "
+                "Spotify does not serve its own editorial and algorithmic playlists to new apps"
+            )
+        else:
+            message += ": check the ID; the playlist may have been deleted or made private"
+        super().__init__(message)
+
+
+class ForbiddenError(SpotifyError):
+    """Spotify answered 403: the app or token may not read this playlist."""
+
+
+class PlaylistError(SpotifyError):
+    """Spotify's answer for a playlist is not JSON or lacks fields we need."""
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """A fetched playlist, plus notes on the entries that were not archived."""
+
+    playlist: Playlist
+    skipped: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+class SpotifyClient:
+    """A small client for the two playlist endpoints gitarchive needs."""
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str | None = None,
+        *,
+        api_base: str = API_BASE,
+        token_url: str = TOKEN_URL,
+        timeout: float = 30,
+        max_retries: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.client_id = client_id
+        self._secret = client_secret
+        self._refresh_token = refresh_token
+        self.api_base = api_base.rstrip("/")
+        self.token_url = token_url
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._sleep = sleep
+        self._session = session or requests.Session()
+        self._token: str | None = None
+        self._token_expiry = 0.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> SpotifyClient:
+        """Build a client from SPOTIFY_* variables; missing ones raise CredentialsError."""
+        env = os.environ if environ is None else environ
+        missing = [name for name in (ENV_ID, ENV_SECRET) if not env.get(name, "").strip()]
+        if missing:
+            raise CredentialsError(
+                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
+                f"set {ENV_ID} and {ENV_SECRET} to your app's credentials from "
+                f"https://developer.spotify.com/dashboard (and optionally {ENV_REFRESH} "
+                "to read private playlists)"
+            )
+        for name, key in ((ENV_API_BASE, "api_base"), (ENV_TOKEN_URL, "token_url")):
+            if env.get(name):
+                kwargs.setdefault(key, env[name])
+        return cls(
+            env[ENV_ID].strip(),
+            env[ENV_SECRET].strip(),
+            env.get(ENV_REFRESH, "").strip() or None,
+            **kwargs,
+        )
+
+    def __repr__(self) -> str:
+        kind = "user token" if self._refresh_token else "client credentials"
+        return f"SpotifyClient(client_id={self.client_id!r}, {kind}, api_base={self.api_base!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> SpotifyClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get_playlist(self, pid: str) -> FetchResult:
+        """Fetch a playlist and all its entries (first page embedded, then `next` links)."""
+        data = self._api_get(f"{self.api_base}/playlists/{pid}", pid)
+        page = _entries_page(data)
+        if page is None or not isinstance(page.get("items"), list):
+            # No embedded entries: ask the items endpoint from the start.
+            page = self._api_get(
+                f"{self.api_base}/playlists/{pid}/items",
+                pid,
+                params={"limit": PAGE_LIMIT, "offset": 0},
+            )
+        pages = [page]
+        while isinstance(page, dict) and page.get("next") and page.get("items"):
+            page = self._api_get(self._checked_next(page["next"], pid), pid)
+            pages.append(page)
+        return parse_playlist(pid, data, pages)
+
+    def _checked_next(self, url: Any, pid: str) -> str:
+        # The token is sent along with the request: never to a host we were not configured for.
+        if not isinstance(url, str) or not url.startswith(self.api_base + "/"):
+            raise PlaylistError(f"playlist {pid}: unexpected paging link {url!r}")
+        return url
+
+    def _api_get(self, url: str, pid: str, params: dict[str, Any] | None = None) -> Any:
+        """GET an API URL as JSON, refreshing the token once on 401."""
+        for attempt in range(2):
+            headers = {"Authorization": f"Bearer {self._access_token()}"}
+            response = self._send("GET", url, headers=headers, params=params)
+            if response.status_code != 401:
+                break
+            self._token = None
+            if attempt == 1:
+                raise CredentialsError(
+                    "Spotify rejected a freshly issued access token (401 twice); "
+                    f"check the app behind {ENV_ID}"
+                )
+        status = response.status_code
+        if status == 404:
+            raise PlaylistNotFound(pid)
+        if status == 403:
+            raise ForbiddenError(
+                f"Spotify refused access to playlist {pid} (403): a private playlist needs a "
+                f"user token (set {ENV_REFRESH}); development-mode apps get 403 on "
+                "/playlists/{id}/tracks and may only read the entries of playlists the user "
+                "owns or collaborates on"
+            )
+        if not response.ok:
+            raise SpotifyError(f"Spotify answered HTTP {status} for playlist {pid}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise PlaylistError(f"playlist {pid}: Spotify's answer is not valid JSON") from exc
+
+    def _access_token(self) -> str:
+        if self._token is None or time.monotonic() >= self._token_expiry:
+            self._token, lifetime = self._fetch_token()
+            self._token_expiry = time.monotonic() + max(lifetime - TOKEN_MARGIN, 0.0)
+        return self._token
+
+    def _fetch_token(self) -> tuple[str, float]:
+        """Ask the token endpoint: refresh_token grant for a user token, else client credentials."""
+        if self._refresh_token:
+            form = {"grant_type": "refresh_token", "refresh_token": self._refresh_token}
+        else:
+            form = {"grant_type": "client_credentials"}
+        auth = (self.client_id, self._secret)
+        response = self._send("POST", self.token_url, data=form, auth=auth)
+        if response.status_code in (400, 401):
+            raise CredentialsError(
+                f"Spotify rejected the credentials in {ENV_ID} / {ENV_SECRET}"
+                + (f" / {ENV_REFRESH}" if self._refresh_token else "")
+                + f" (HTTP {response.status_code}{_oauth_error(response)}); "
+                "check them at https://developer.spotify.com/dashboard"
+            )
+        if not response.ok:
+            raise SpotifyError(f"Spotify's token endpoint answered HTTP {response.status_code}")
+        try:
+            data = response.json()
+            token = data["access_token"]
+            lifetime = float(data.get("expires_in") or 3600)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SpotifyError("Spotify's token endpoint answered without an access token") from exc
+        if not isinstance(token, str) or not token:
+            raise SpotifyError("Spotify's token endpoint answered without an access token")
+        return token, lifetime
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One request with retries: 429 waits Retry-After, 5xx and network errors back off.
+
+        Every wait counts against `max_retries`; when the budget is spent, SpotifyError.
+        """
+        failures = 0
+        while True:
+            try:
+                response = self._session.request(method, url, timeout=self.timeout, **kwargs)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                problem = "timed out" if isinstance(exc, requests.Timeout) else "no connection"
+                delay = _backoff(failures)
+            else:
+                if response.status_code == 429:
+                    problem = "rate limited (429)"
+                    delay = _retry_after(response, failures)
+                    if delay > MAX_RETRY_AFTER:
+                        raise SpotifyError(
+                            f"Spotify rate-limits this app for {delay:.0f} s; try again later"
+                        )
+                elif response.status_code >= 500:
+                    problem = f"server error (HTTP {response.status_code})"
+                    delay = _backoff(failures)
+                else:
+                    return response
+            failures += 1
+            if failures > self.max_retries:
+                raise SpotifyError(
+                    f"giving up on {_where(url)} after {failures} attempts: {problem}"
+                )
+            self._sleep(delay)
+
+
+def _backoff(failures: int) -> float:
+    return min(2.0**failures, MAX_BACKOFF)
+
+
+def _retry_after(response: requests.Response, failures: int) -> float:
+    try:
+        return max(float(response.headers["Retry-After"]), 0.0)
+    except (KeyError, ValueError):
+        return _backoff(failures)
+
+
+def _where(url: str) -> str:
+    """The URL without its query: enough to name the endpoint in a message."""
+    return url.split("?", 1)[0]
+
+
+def _oauth_error(response: requests.Response) -> str:
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return ""
+    return f": {error}" if isinstance(error, str) and error.isidentifier() else ""
+
+
+# ------------------------------------------------------------------------ parsing
+
+
+def _entries_page(data: Any) -> dict[str, Any] | None:
+    """The embedded page of entries: `items` since 2026, `tracks` before."""
+    if not isinstance(data, dict):
+        return None
+    for key in ("items", "tracks"):
+        page = data.get(key)
+        if isinstance(page, dict):
+            return page
+    return None
+
+
+def parse_playlist(pid: str, data: Any, pages: Iterable[Any]) -> FetchResult:
+    """Build the model playlist from the playlist object and its pages of entries.
+
+    Raises PlaylistError naming the playlist and what was wrong.
+    """
+    try:
+        if not isinstance(data, dict):
+            raise SnapshotError(f"expected an object, got {type(data).__name__}")
+        tracks: list[Track] = []
+        skipped: list[str] = []
+        position = 0
+        for page in pages:
+            if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+                raise SnapshotError("a page of entries has no 'items' list")
+            for entry in page["items"]:
+                position += 1
+                parsed = parse_entry(entry, position)
+                if isinstance(parsed, Track):
+                    tracks.append(parsed)
+                else:
+                    skipped.append(parsed)
+        owner = data["owner"]
+        name = data["name"]
+        if not isinstance(name, str):
+            raise SnapshotError("'name' is not a string")
+        playlist = Playlist(
+            url=_spotify_url(data, "playlist", pid),
+            original_name=name,
+            description=html.unescape(data.get("description") or ""),
+            owner=Link(
+                owner.get("display_name") or owner["id"],
+                _spotify_url(owner, "user", owner.get("id")),
+            ),
+            tracks=tuple(tracks),
+            snapshot_id=data.get("snapshot_id") or "",
+            num_followers=_followers(data.get("followers")),
+        )
+    except KeyError as exc:
+        raise PlaylistError(f"playlist {pid}: Spotify's answer lacks the field {exc}") from exc
+    except (SnapshotError, TypeError, AttributeError, ValueError) as exc:
+        raise PlaylistError(f"playlist {pid}: unexpected answer from Spotify: {exc}") from exc
+    return FetchResult(playlist, skipped)
+
+
+def parse_entry(entry: Any, position: int) -> Track | str:
+    """One playlist entry: a Track, or a note saying why it is not archived.
+
+    Null entries (removed or unavailable content) and podcast episodes are skipped.
+    Local files are skipped too: they have no Spotify ID, and the archive (like
+    spotify-playlist-archive before it) identifies tracks by their Spotify URL.
+    """
+    if not isinstance(entry, dict):
+        raise SnapshotError(f"entry {position} is not an object")
+    item = entry.get("item") or entry.get("track")
+    if item is None:
+        return f"entry {position}: empty (the track was removed or is unavailable)"
+    if not isinstance(item, dict):
+        raise SnapshotError(f"entry {position} is not an object")
+    name = item.get("name") or ""
+    if item.get("type") == "episode":
+        return f"entry {position}: podcast episode '{name}' (episodes are not archived)"
+    if entry.get("is_local") or item.get("is_local"):
+        return f"entry {position}: local file '{name}' (it has no Spotify ID)"
+    url = _spotify_url(item, "track", item.get("id"))
+    if not url:
+        return f"entry {position}: '{name}' has no Spotify ID"
+    album = item["album"]
+    duration = item["duration_ms"]
+    if not isinstance(duration, int | float) or isinstance(duration, bool):
+        raise SnapshotError(f"entry {position}: 'duration_ms' is not a number")
+    return Track(
+        url=url,
+        name=name,
+        album=Link(album.get("name") or "", _spotify_url(album, "album", album.get("id"))),
+        artists=tuple(
+            Link(a.get("name") or "", _spotify_url(a, "artist", a.get("id")))
+            for a in item["artists"]
+        ),
+        duration_ms=int(duration),
+        added_at=_added_at(entry.get("added_at")),
+    )
+
+
+def _spotify_url(obj: Mapping[str, Any], kind: str, sid: str | None) -> str:
+    """`external_urls.spotify`, else built from the ID, else "" (e.g. local files)."""
+    url = (obj.get("external_urls") or {}).get("spotify")
+    if isinstance(url, str) and url:
+        return url
+    return f"{OPEN_URL}/{kind}/{sid}" if sid else ""
+
+
+def _followers(value: Any) -> int | None:
+    """Spotify dropped or may drop `followers`: missing means unknown, not zero."""
+    total = value.get("total") if isinstance(value, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
+
+
+def _added_at(value: Any) -> str | None:
+    """`2013-06-27T14:03:25Z` -> `2013-06-27 14:03:25`; the epoch placeholder means unknown."""
+    if not isinstance(value, str) or not value or value.startswith("1970-01-01T00:00:00"):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise SnapshotError(f"'added_at' is not a timestamp: {value!r}") from exc
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC)
+    return parsed.strftime("%Y-%m-%d %H:%M:%S")

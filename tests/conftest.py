@@ -1,0 +1,44 @@
+"""Shared fixtures: a running Spotify stand-in and a client pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from gitarchive.fixtures_data import load_fixture_playlists
+from gitarchive.spotify import SpotifyClient
+from gitarchive.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
+
+
+@dataclass
+class StandInSetup:
+    """The server, a client talking to it over real HTTP, and the waits the client asked for."""
+
+    server: StandIn
+    client: SpotifyClient
+    sleeps: list[float] = field(default_factory=list)
+
+    def make_client(self, **kwargs: object) -> SpotifyClient:
+        """Another client for the same server (other credentials, budget ...), sleeps recorded."""
+        options: dict[str, object] = {
+            "api_base": self.server.api_base,
+            "token_url": self.server.token_url,
+            "sleep": self.sleeps.append,
+            "timeout": 5,
+        }
+        options.update(kwargs)
+        client_id = options.pop("client_id", DEMO_CLIENT_ID)
+        secret = options.pop("client_secret", DEMO_CLIENT_SECRET)
+        return SpotifyClient(client_id, secret, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def standin() -> Iterator[StandInSetup]:
+    """A stand-in serving the fixture playlists, and a client that records sleeps instead."""
+    with StandIn(load_fixture_playlists()) as server:
+        setup = StandInSetup(server, client=None)  # type: ignore[arg-type]
+        setup.client = setup.make_client()
+        with setup.client:
+            yield setup
