@@ -1,0 +1,123 @@
+"""Building archive histories for the cumulative-view tests: commits at chosen times."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+import pygit2
+
+from gitarchive import layout, render
+from gitarchive.model import Link, Playlist, Track
+from gitarchive.store import Store
+
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def pid(n: int) -> str:
+    """A valid 22-character playlist id."""
+    return f"PL{n:020d}"
+
+
+def tid(n: int) -> str:
+    return f"TR{n:020d}"
+
+
+def at(day: str, hour: int = 12) -> int:
+    """Epoch seconds of ``YYYY-MM-DD`` at ``hour``:00 UTC."""
+    return int(datetime.fromisoformat(f"{day}T{hour:02}:00:00+00:00").timestamp())
+
+
+def track(n: int, added_at: str | None = None) -> Track:
+    """Track ``n``: title ``Song n``, artist ``Artist n``, album ``Album n``."""
+    return Track(
+        url=f"https://open.spotify.com/track/{tid(n)}",
+        name=f"Song {n}",
+        album=Link(f"Album {n}", f"https://open.spotify.com/album/AL{n:020d}"),
+        artists=(Link(f"Artist {n}", f"https://open.spotify.com/artist/AR{n:020d}"),),
+        duration_ms=180_000 + n * 1000,
+        added_at=added_at,
+    )
+
+
+def playlist(p: str, name: str, tracks: Iterable[Track], description: str = "") -> Playlist:
+    return Playlist(
+        url=f"https://open.spotify.com/playlist/{p}",
+        original_name=name,
+        description=description,
+        owner=Link("Owner", "https://open.spotify.com/user/owner"),
+        tracks=tuple(tracks),
+        num_followers=1,
+    )
+
+
+def json_files(snapshot: Playlist) -> dict[str, bytes | None]:
+    """The files a fetch writes for one playlist (JSON layout)."""
+    p = snapshot.id
+    return {
+        layout.pretty_json_path(p): snapshot.to_json().encode(),
+        layout.pretty_md_path(p): render.pretty_md(snapshot).encode(),
+        layout.plain_path(p): render.plain(snapshot).encode(),
+    }
+
+
+def plain_files(snapshot: Playlist) -> dict[str, bytes | None]:
+    """The plain-only (pre-2022) layout: just ``playlists/plain/<name>``."""
+    return {layout.plain_path(snapshot.id): render.plain(snapshot).encode()}
+
+
+def registry(*pids: str) -> dict[str, bytes | None]:
+    return {layout.registry_path(p): b"" for p in pids}
+
+
+class History:
+    """A repository whose commits get exactly the times and parents a test asks for."""
+
+    def __init__(self, path: str, *, bare: bool = True) -> None:
+        self.store = Store.init(path, bare=bare)
+        self.repo = self.store.repo
+
+    def tip(self, branch: str = "main") -> pygit2.Oid | None:
+        ref = self.repo.references.get(f"refs/heads/{branch}")
+        return ref.target if ref is not None else None
+
+    def commit(
+        self,
+        changes: Mapping[str, bytes | None],
+        when: int,
+        *,
+        branch: str = "main",
+        parents: list[pygit2.Oid] | None = None,
+        message: str = "run",
+    ) -> pygit2.Oid:
+        """Commit ``changes`` on ``branch`` (or on explicit ``parents``) at time ``when``."""
+        if parents is None:
+            tip = self.tip(branch)
+            parents = [tip] if tip is not None else []
+        base = self.repo[parents[0]].peel(pygit2.Commit).tree if parents else None
+        tree = self.store.write_tree(base, dict(changes))
+        sig = pygit2.Signature("t", "t@example.com", when, 0)
+        oid = self.repo.create_commit(None, sig, sig, message, tree, parents)
+        self.repo.references.create(f"refs/heads/{branch}", oid, force=True)
+        return oid
+
+    def merge(self, into: str, other: str, when: int) -> pygit2.Oid:
+        """Merge ``other`` into ``into``; conflicts resolved by taking ``into``'s side."""
+        ours, theirs = self.tip(into), self.tip(other)
+        assert ours is not None and theirs is not None
+        index = self.repo.merge_commits(ours, theirs)
+        if index.conflicts is not None:
+            for _, mine, _theirs in list(index.conflicts):
+                path = (mine or _theirs).path
+                del index.conflicts[path]
+                if mine is not None:
+                    index.add(pygit2.IndexEntry(path, mine.id, mine.mode))
+        tree = index.write_tree(self.repo)
+        sig = pygit2.Signature("t", "t@example.com", when, 0)
+        oid = self.repo.create_commit(None, sig, sig, "merge", tree, [ours, theirs])
+        self.repo.references.create(f"refs/heads/{into}", oid, force=True)
+        return oid
+
+
+def date(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d")
