@@ -1,5 +1,110 @@
-"""Commands: history."""
+"""Commands: history (``rebuild``)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import click
 
-COMMANDS: list[click.Command] = []
+from gitarchive import history, layout
+from gitarchive.cli.common import friendly_errors, open_store, repo_option
+
+T = TypeVar("T")
+
+
+def _bar(enabled: bool) -> Callable[[str, Sequence[Any]], Iterable[Any]]:
+    """A history.ProgressFn: a click progress bar on a terminal, else nothing."""
+
+    def progress(label: str, items: Sequence[T]) -> Iterable[T]:
+        if not enabled or len(items) < 2:
+            return items
+        return _iterate_with_bar(label, items)
+
+    return progress
+
+
+def _iterate_with_bar(label: str, items: Sequence[T]) -> Iterator[T]:
+    with click.progressbar(items, label=label, file=sys.stderr) as bar:
+        yield from bar
+
+
+def _playlist_ids(refs: tuple[str, ...]) -> list[str] | None:
+    if not refs:
+        return None
+    try:
+        return [layout.parse_playlist_ref(ref) for ref in refs]
+    except layout.PlaylistRefError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--only'") from exc
+
+
+@click.command("rebuild")
+@click.option(
+    "--only", "only", multiple=True, metavar="PLAYLIST",
+    help="Write only this playlist's files (ID, URL or URI); repeatable.",
+)
+@click.option("--full", is_flag=True, help="Replay the whole history, ignoring the saved state.")
+@click.option(
+    "--timezone", "timezone", metavar="TZ",
+    help="Show dates in this IANA time zone (default: git config gitarchive.timezone, else UTC).",
+)
+@click.option(
+    "--views-branch", "views_branch", metavar="NAME",
+    help="Publish the files as one root commit on branch NAME instead of committing them "
+    "(default: git config gitarchive.viewsBranch).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and warnings.")
+@repo_option
+@friendly_errors
+def rebuild_command(
+    only: tuple[str, ...],
+    full: bool,
+    timezone: str | None,
+    views_branch: str | None,
+    quiet: bool,
+    repo_path: str,
+) -> None:
+    """Rebuild the cumulative views from the history of the snapshots.
+
+    Walks the commits, works out for every playlist and track when it was first
+    and last seen, removed, and how many separate times it was in the playlist,
+    and writes playlists/cumulative/<id>.json and <id>.md for every playlist that
+    has a snapshot anywhere in history, in one commit (none when nothing changed).
+
+    Dates are commit dates. Only commits that changed a snapshot count as runs of
+    the archiver. The walk's state is kept in the git directory, so the next run
+    reads only new commits; after a rewritten history, or with --full, the whole
+    history is replayed, with the same result.
+    """
+    store = open_store(repo_path)
+    ids = _playlist_ids(only)
+    progress = _bar(not quiet and sys.stderr.isatty())
+    try:
+        result = history.rebuild(
+            store, only=ids, full=full, timezone=timezone, views_branch=views_branch,
+            progress=progress,
+        )
+    except history.TimezoneError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--timezone'") from exc
+    for problem in result.problems:
+        click.echo(f"warning: {problem}", err=True)
+    if quiet:
+        return
+    how = "whole history" if result.full else f"{result.events} new snapshot commit(s)"
+    click.echo(f"Replayed {how}; {result.playlists} playlist(s) with cumulative views.")
+    if result.views_branch is not None:
+        if result.views_commit is None:
+            click.echo(f"Branch {result.views_branch} is up to date.")
+        else:
+            click.echo(
+                f"Published {len(result.changed)} changed file(s) to branch "
+                f"{result.views_branch} ({str(result.views_commit)[:12]})."
+            )
+    elif result.commit is None:
+        click.echo("Cumulative views are up to date; nothing committed.")
+    else:
+        click.echo(f"Committed {len(result.changed)} file(s) ({str(result.commit)[:12]}).")
+
+
+COMMANDS: list[click.Command] = [rebuild_command]
