@@ -144,7 +144,8 @@ def sync(store: Store, *, full: bool = False, progress: ProgressFn = _no_progres
     return Synced(state, gens, head, problems, full=True, events=len(events))
 
 
-def _save(store: Store, synced: Synced) -> None:
+def save_state(store: Store, synced: Synced) -> None:
+    """Persist a synced state (the cache the next run starts from)."""
     if synced.head is not None:
         history_state.save(
             store, history_state.SavedState(str(synced.head.id), synced.gens, synced.state)
@@ -302,7 +303,7 @@ def rebuild(
             result.commit = store.commit(changes, _message(len(result.changed)))
     # The rebuild commit writes no snapshot, so it is no event: the state as of the
     # old head is the state as of the new one (its ancestor check still holds).
-    _save(store, synced)
+    save_state(store, synced)
     return result
 
 

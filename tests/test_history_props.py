@@ -1,0 +1,115 @@
+"""Properties on random histories: incremental == full, and the fast JSON emitter is exact."""
+
+from __future__ import annotations
+
+import tempfile
+
+from history_support import History, json_files, pid, plain_files, playlist, registry, track
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gitarchive import history, layout
+from gitarchive.history_replay import state_to_dict
+from gitarchive.model import dump_json
+from gitarchive.views import CumulativeTrack, CumulativeView, cumulative_dict, cumulative_json
+
+PIDS = [pid(1), pid(2)]
+START = 1_700_000_000
+
+op = st.one_of(
+    st.tuples(
+        st.just("commit"),
+        st.sampled_from(["main", "main", "side"]),
+        st.integers(0, 1),
+        st.sampled_from(["json", "json", "plain", "delete", "followers", "unregister",
+                         "register", "readme"]),
+        st.frozensets(st.integers(0, 5), max_size=4),
+        st.sampled_from([86_400, 86_400, 3_600, 0, -3_600]),
+    ),
+    st.tuples(st.just("fetch"), st.integers(0, 1), st.frozensets(st.integers(0, 5), max_size=4)),
+    st.just(("merge",)),
+    st.just(("fork",)),
+)
+
+
+def _changes(kind: str, p: str, numbers: frozenset[int], clock: int) -> dict:
+    snap = playlist(p, f"List {p[-1]}", [track(n) for n in sorted(numbers)])
+    if kind == "json":
+        return json_files(snap)
+    if kind == "plain":
+        return plain_files(snap)
+    if kind == "delete":
+        return {layout.pretty_json_path(p): None, layout.plain_path(p): None}
+    if kind == "followers":
+        return {layout.followers_path(p): f'{{"x": {clock}}}\n'.encode()}
+    if kind == "unregister":
+        return {layout.registry_path(p): None}
+    if kind == "register":
+        return registry(p)
+    return {"README.md": f"{clock}\n".encode()}
+
+
+def _sync_and_save(h: History) -> None:
+    history.save_state(h.store, history.sync(h.store))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(op, min_size=1, max_size=14))
+def test_incremental_equals_full(ops: list) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        h = History(tmp)
+        clock = START
+        h.commit({**json_files(playlist(PIDS[0], "First", [track(0)])), **registry(PIDS[0])},
+                 clock)
+        h.repo.references.create("refs/heads/side", h.tip(), force=True)
+        for item in ops:
+            if item[0] == "commit":
+                _, branch, which, kind, numbers, step = item
+                clock += step
+                h.commit(_changes(kind, PIDS[which], numbers, clock), clock, branch=branch)
+            elif item[0] == "fetch":
+                _, which, numbers = item
+                clock += 86_400
+                changes = _changes("json", PIDS[which], numbers, clock)
+                tree = h.store.write_tree(h.store.tree(), changes)
+                views, pending = history.pending_views(
+                    h.store, tree, (clock, 0), githistory_base=None
+                )
+                oid = h.store.commit({**changes, **views}, "fetch", when=(clock, 0))
+                if oid is not None:
+                    pending.save(oid)
+            elif item[0] == "merge":
+                clock += 600
+                if h.repo.descendant_of(h.tip(), h.tip("side")) or h.tip() == h.tip("side"):
+                    continue
+                h.merge("main", "side", clock)
+            else:
+                h.repo.references.create("refs/heads/side", h.tip(), force=True)
+            _sync_and_save(h)
+        incremental = history.sync(h.store)
+        full = history.sync(h.store, full=True)
+        assert state_to_dict(incremental.state) == state_to_dict(full.state)
+        for tz in (None, "America/Los_Angeles"):
+            assert history.render_all(incremental.state, timezone=tz, githistory_base="b") == (
+                history.render_all(full.state, timezone=tz, githistory_base="b")
+            )
+
+
+text = st.text(max_size=12)
+link = st.tuples(text, text)
+date = st.sampled_from(["2020-01-01", "2024-12-31"])
+tracks = st.builds(
+    CumulativeTrack,
+    url=text, name=text, album=link, artists=st.lists(link, max_size=3).map(tuple),
+    duration_ms=st.one_of(st.none(), st.integers(0, 10**7)),
+    date_added=date, date_added_asterisk=st.booleans(),
+    date_removed=st.one_of(st.none(), date), first_seen=date, last_seen=date,
+    stints=st.integers(1, 9),
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.builds(CumulativeView, pid=text, url=text, name=text, description=text,
+                 date_first_scraped=date, tracks=st.lists(tracks, max_size=4)))
+def test_json_emitter_is_dump_json(view: CumulativeView) -> None:
+    assert cumulative_json(view) == dump_json(cumulative_dict(view))
