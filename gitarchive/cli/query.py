@@ -1,5 +1,191 @@
-"""Commands: query."""
+"""Commands that ask the archive: show, diff, log, search, export."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
-COMMANDS: list[click.Command] = []
+from gitarchive import export as exporting
+from gitarchive import history, query, query_output
+from gitarchive.cli.common import open_store, repo_option
+from gitarchive.query_index import QueryIndex, open_index
+from gitarchive.store import Store, StoreError
+from gitarchive.views import DateFormatter, TimezoneError, get_timezone
+
+T = TypeVar("T")
+
+
+def _friendly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Expected errors (bad date, unknown playlist ...) become one-line messages."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (query.QueryError, StoreError, TimezoneError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+def _timezone_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--timezone",
+        default=None,
+        help="IANA time zone for dates (default: git config gitarchive.timezone, else UTC).",
+    )(func)
+
+
+def _progress(label: str, items: Sequence[T]) -> Iterable[T]:
+    """A bar on stderr while a cold index is built (long archives only), else nothing."""
+    if not sys.stderr.isatty() or len(items) < 100:
+        return items
+    return _bar(label, items)
+
+
+def _bar(label: str, items: Sequence[T]) -> Iterable[T]:
+    with click.progressbar(items, label=label, file=sys.stderr) as bar:
+        yield from bar
+
+
+def _open(repo_path: str, timezone: str | None) -> tuple[Store, QueryIndex, DateFormatter]:
+    store = open_store(repo_path)
+    zone = get_timezone(history.timezone_setting(store, timezone))
+    if store.head() is None:
+        raise click.ClickException("this archive has no commits yet; run 'gitarchive fetch'")
+    return store, open_index(store, progress=_progress), DateFormatter(zone)
+
+
+def _width() -> int:
+    return shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 0
+
+
+@click.command()
+@click.argument("playlist")
+@click.option("--at", "at", metavar="DATE|REV",
+              help="A day (YYYY-MM-DD: the last snapshot by the end of it) or a git revision.")
+@click.option("--format", "fmt", type=click.Choice(query_output.SHOW_FORMATS),
+              default="table", show_default=True, help="Output format.")
+@_timezone_option
+@repo_option
+@_friendly
+def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_path: str) -> None:
+    """Show PLAYLIST as it was archived at a date or revision (default: latest).
+
+    PLAYLIST is an ID, URL, URI, or a playlist's exact name or alias (any case).
+    """
+    store, index, date = _open(repo_path, timezone)
+    with index:
+        pid = query.find_playlist(store, index, playlist)
+        point = query.parse_point(store, at, date.zone)
+        snapshot = query.snapshot_at(store, index, pid, point)
+    click.echo(query_output.show(snapshot, fmt, date, _width()), nl=False)
+
+
+@click.command()
+@click.argument("playlist")
+@click.option("--from", "start", metavar="DATE|REV",
+              help="Compare from this day or revision (default: before the last change).")
+@click.option("--to", "end", metavar="DATE|REV",
+              help="Compare up to this day or revision (default: the latest snapshot).")
+@_timezone_option
+@repo_option
+@_friendly
+def diff(
+    playlist: str, start: str | None, end: str | None, timezone: str | None, repo_path: str
+) -> None:
+    """Tracks added to and removed from PLAYLIST between two dates or revisions.
+
+    Each track shows the date it was added or removed. Without --from, the last
+    change of tracks is shown.
+    """
+    store, index, date = _open(repo_path, timezone)
+    with index:
+        pid = query.find_playlist(store, index, playlist)
+        to_point = query.parse_point(store, end, date.zone)
+        from_point = query.parse_point(store, start, date.zone) if start else None
+        result = query.diff(store, index, pid, from_point, to_point)
+    click.echo(query_output.diff_text(result, date, _width()), nl=False)
+
+
+@click.command()
+@click.argument("playlist")
+@_timezone_option
+@repo_option
+@_friendly
+def log(playlist: str, timezone: str | None, repo_path: str) -> None:
+    """One line per change of PLAYLIST: date, +added −removed, new name or description."""
+    store, index, date = _open(repo_path, timezone)
+    with index:
+        pid = query.find_playlist(store, index, playlist)
+        changes = query.changes(store, index, pid)
+    for change in changes:
+        click.echo(query_output.log_line(change, date))
+
+
+@click.command()
+@click.argument("text")
+@click.option("--playlist", "playlists", multiple=True,
+              help="Only this playlist (ID, URL, URI, name or alias); repeatable.")
+@_timezone_option
+@repo_option
+@_friendly
+def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_path: str) -> None:
+    """Every track whose title, artist or album contains TEXT, in all of history.
+
+    Case and accents are ignored ("beyonce" finds "Beyoncé"). Shows the playlist,
+    the track, when it was first and last seen, and whether it is still there.
+    """
+    store, index, date = _open(repo_path, timezone)
+    with index:
+        pids = [query.find_playlist(store, index, p) for p in playlists] or None
+        hits = query.search(index, text, pids)
+    if not hits:
+        click.echo(f"No track matches '{text}'.", err=True)
+        sys.exit(1)
+    click.echo(query_output.search_text(hits, date, _width()), nl=False)
+
+
+@click.command(name="export")
+@click.option("--format", "fmt", type=click.Choice(("csv", "json", "sqlite")), required=True,
+              help="csv: one row per playlist x track; json: one document; sqlite: a database.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write (required for sqlite; csv and json default to stdout).")
+@_timezone_option
+@repo_option
+@_friendly
+def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str) -> None:
+    """Export the cumulative data of every playlist (dates added, seen, removed).
+
+    The sqlite database has tables playlists, tracks, track_artists and
+    appearances (one row per playlist x track) with indexes for common joins.
+    """
+    if fmt == "sqlite" and output is None:
+        raise click.UsageError("--format sqlite needs --output FILE")
+    store, index, _ = _open(repo_path, timezone)
+    index.close()  # brings the saved history state up to HEAD, so collect reads no history
+    tz = history.timezone_setting(store, timezone)
+    playlists = exporting.collect(store, tz)
+    if fmt == "sqlite":
+        assert output is not None
+        exporting.to_sqlite(playlists, output)
+        click.echo(f"Wrote {len(playlists)} playlists to {output}", err=True)
+        return
+    text = (
+        exporting.to_csv(playlists) if fmt == "csv"
+        else exporting.to_json(playlists, index.head, tz)
+    )
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        exporting.write_text(output, text)
+        click.echo(f"Wrote {len(playlists)} playlists to {output}", err=True)
+
+
+COMMANDS: list[click.Command] = [show, diff, log, search, export_]
