@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from json.encoder import encode_basestring as _encode_string
 from typing import Any
 
 
@@ -95,8 +96,37 @@ class Playlist:
         }
 
     def to_json(self) -> str:
-        """The pretty JSON file, formatted exactly as spotify-playlist-archive wrote it."""
-        return dump_json(self.to_dict())
+        """The pretty JSON file, formatted exactly as spotify-playlist-archive wrote it.
+
+        Equal to ``dump_json(self.to_dict())`` (a property test checks it) but several
+        times faster: json's indenting encoder is pure Python, and a 1,000-playlist
+        run writes a 100-track snapshot per playlist.
+        """
+        s = _json_str
+        tracks = ",\n".join(
+            "    {\n"
+            f'      "added_at": {s(t.added_at)},\n'
+            f'      "album": {_json_link(t.album, "      ")},\n'
+            f'      "artists": {_json_links(t.artists, "      ")},\n'
+            f'      "duration_ms": {t.duration_ms},\n'
+            f'      "name": {s(t.name)},\n'
+            f'      "url": {s(t.url)}\n'
+            "    }"
+            for t in self.tracks
+        )
+        followers = "null" if self.num_followers is None else str(self.num_followers)
+        return (
+            "{\n"
+            f'  "description": {s(self.description)},\n'
+            f'  "num_followers": {followers},\n'
+            f'  "original_name": {s(self.original_name)},\n'
+            f'  "owner": {_json_link(self.owner, "  ")},\n'
+            f'  "snapshot_id": {s(self.snapshot_id)},\n'
+            f'  "tracks": {f"[{chr(10)}{tracks}{chr(10)}  ]" if self.tracks else "[]"},\n'
+            f'  "unique_name": {s(self.name)},\n'
+            f'  "url": {s(self.url)}\n'
+            "}\n"
+        )
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Playlist:
@@ -174,6 +204,25 @@ class _Obj:
                 f"{self.where}.{key}: expected {kind.__name__}, got {type(value).__name__}"
             )
         return value
+
+
+def _json_str(value: str | None) -> str:
+    return "null" if value is None else _encode_string(value)
+
+
+def _json_link(link: Link, indent: str) -> str:
+    return (
+        f'{{\n{indent}  "name": {_encode_string(link.name)},\n'
+        f'{indent}  "url": {_encode_string(link.url)}\n{indent}}}'
+    )
+
+
+def _json_links(links: tuple[Link, ...], indent: str) -> str:
+    if not links:
+        return "[]"
+    inner = indent + "  "
+    body = ",\n".join(f"{inner}{_json_link(link, inner)}" for link in links)
+    return f"[\n{body}\n{indent}]"
 
 
 def dump_json(data: Any) -> str:

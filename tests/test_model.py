@@ -1,0 +1,64 @@
+"""The snapshot schema: parsing errors, and the fast JSON writer equal to json.dumps."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gitarchive.model import Link, Playlist, SnapshotError, Track, dump_json
+
+text = st.text(max_size=12)
+links = st.builds(Link, name=text, url=text)
+tracks = st.builds(
+    Track,
+    url=text,
+    name=text,
+    album=links,
+    artists=st.lists(links, max_size=3).map(tuple),
+    duration_ms=st.integers(min_value=0, max_value=10**9),
+    added_at=st.none() | text,
+)
+playlists = st.builds(
+    Playlist,
+    url=text,
+    original_name=text,
+    description=text,
+    owner=links,
+    tracks=st.lists(tracks, max_size=4).map(tuple),
+    snapshot_id=text,
+    num_followers=st.none() | st.integers(min_value=0, max_value=10**9),
+    unique_name=text,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(playlists)
+def test_fast_json_writer_equals_json_dumps(playlist: Playlist) -> None:
+    assert playlist.to_json() == dump_json(playlist.to_dict())
+    assert Playlist.from_json(playlist.to_json()).to_json() == playlist.to_json()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("{", "not valid JSON"),
+        ("[]", "snapshot: expected an object"),
+        ('{"url": "u"}', "missing field 'original_name'"),
+        (
+            '{"url": "u", "original_name": "n", "owner": {"name": "o"}, "tracks": [{"name": 1}]}',
+            "tracks[0].name: expected str",
+        ),
+    ],
+)
+def test_parse_errors_say_where(data: str, message: str) -> None:
+    with pytest.raises(SnapshotError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        Playlist.from_json(data)
+
+
+def test_optional_fields_default() -> None:
+    data = {"url": "u", "original_name": "n", "owner": {"name": "o"}, "tracks": []}
+    playlist = Playlist.from_json(json.dumps(data))
+    assert playlist.num_followers is None and playlist.description == ""
