@@ -285,3 +285,23 @@ def test_pending_state_not_saved_for_another_commit(tmp_path: Path) -> None:
     _, pending = history.pending_views(h.store, tree, (at("2024-01-02"), 0), githistory_base=None)
     other = h.commit(json_files(snap(A, "Alpha", 1, 3)), at("2024-01-02"))
     assert not pending.save(other)
+
+
+def test_fast_json_parse_agrees_with_the_model() -> None:
+    from gitarchive.history_replay import _parse_json_model, parse_json_snapshot
+
+    golden = Path(__file__).resolve().parents[1].parent / "shared" / "golden"
+    data = (golden / "pretty-09D0CKBRWkBBoPn46V6YTO.json").read_bytes()
+    assert parse_json_snapshot("x", data) == _parse_json_model(data)
+    local = playlist(A, "L", [track(1)])
+    raw = json.loads(local.to_json())
+    raw["tracks"][0]["url"] = ""
+    raw["tracks"][0]["duration_ms"] = 5.0  # unusual: read by the model
+    text = json.dumps(raw).encode()
+    assert parse_json_snapshot("x", text) == _parse_json_model(text)
+    assert parse_json_snapshot("x", text).tracks[0][0] == "plain:song 1 -- artist 1 -- album 1"
+    from gitarchive.model import SnapshotError
+
+    with pytest.raises(SnapshotError, match="missing field 'name'"):
+        parse_json_snapshot("x", b'{"url": "u", "original_name": "n", "owner": {"name": "o"}, '
+                            b'"tracks": [{}]}')
