@@ -87,6 +87,37 @@ class SynthArchive:
             builder.insert(p.pid, empty, pygit2.GIT_FILEMODE_BLOB)
         self.registry = builder.write()
 
+    @classmethod
+    def resume(cls, path: Path, playlists: int, *, plain_only: bool, day: int) -> SynthArchive:
+        """Continue an archive written earlier (playlists read back from HEAD's snapshots)."""
+        self = cls.__new__(cls)
+        self.repo = pygit2.Repository(str(path))
+        self.plain_only = plain_only
+        self.rng = random.Random(day)
+        head = self.repo.head.peel(pygit2.Commit)
+        root = self.repo[head.tree["playlists"].id]
+        self.dirs = {name: (root[name].id if name in root else None)
+                     for name in ("plain", "pretty", "followers")}
+        empty = self.repo.TreeBuilder().write()
+        self.registry = root["registry"].id if "registry" in root else empty
+        self.playlists = []
+        self.next_track = 10**9
+        for i in range(playlists):
+            pid = playlist_id(i)
+            if plain_only:
+                lines = self.repo[root["plain"].id][pid].data.decode().split("\n")
+                tracks = [int(line.split(" ")[1]) for line in lines[3:] if line]
+                name = lines[0]
+            else:
+                data = self.repo[self.repo[root["pretty"].id][f"{pid}.json"].id].data
+                snap = Playlist.from_json(data)
+                tracks = [int(t.url.rsplit("TRK", 1)[1]) for t in snap.tracks]
+                name = snap.original_name
+            self.playlists.append(SynthPlaylist(pid, name, tracks))
+        self.day = day
+        self.tip = head.id
+        return self
+
     def _new(self, count: int) -> list[int]:
         start = self.next_track
         self.next_track += count
@@ -167,7 +198,13 @@ class SynthArchive:
         return self.tip
 
     def _root_tree(self) -> pygit2.Oid:
+        """playlists/ with today's snapshot dirs; other entries of the tip (cumulative/) kept."""
         playlists = self.repo.TreeBuilder()
+        if self.tip is not None:
+            tip_tree = self.repo[self.tip].peel(pygit2.Commit).tree
+            if "playlists" in tip_tree:
+                for entry in self.repo[tip_tree["playlists"].id]:
+                    playlists.insert(entry.name, entry.id, entry.filemode)
         for name, oid in self.dirs.items():
             if oid is not None:
                 playlists.insert(name, oid, pygit2.GIT_FILEMODE_TREE)

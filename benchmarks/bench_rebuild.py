@@ -1,0 +1,167 @@
+"""Benchmark of ``rebuild``: full, incremental, the git floor, a naive rebuild, memory, size.
+
+    .venv/bin/python -m benchmarks.bench_rebuild [--playlists 1000] [--days 365]
+        [--size-playlists 100] [--size-days 120] [--out benchmarks/out]
+
+Each measured rebuild runs in a child process so its peak RSS is its own. The git
+floor is what git itself needs to read the same data: ``git log --raw`` over the
+snapshot paths plus ``git cat-file --batch`` of every changed blob once. The naive
+rebuild reads every version of every snapshot (each playlist's JSON at every
+commit); it is timed on every 10th commit and scaled up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks import synth
+
+SNAPSHOT_PATHS = ["playlists/plain", "playlists/pretty", "playlists/followers"]
+
+CHILD = r"""
+import json, resource, sys, time
+from gitarchive import history
+from gitarchive.store import Store
+store = Store(sys.argv[1])
+full = sys.argv[2] == "full"
+t0 = time.perf_counter()
+synced = history.sync(store, full=full)
+t1 = time.perf_counter()
+result = history.rebuild(store, full=full)  # replay again + render + commit + save state
+t2 = time.perf_counter()
+print(json.dumps({"sync": t1 - t0, "render_commit": (t2 - t1) - (t1 - t0), "total": t2 - t1,
+                  "events": synced.events, "full": synced.full,
+                  "changed": len(result.changed),
+                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_child(repo: Path, mode: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(repo), mode],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout)
+
+
+def git(repo: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, **kwargs)
+
+
+def git_floor(repo: Path) -> tuple[float, int]:
+    """Seconds for git log --raw + cat-file --batch of every changed snapshot blob."""
+    t0 = time.perf_counter()
+    log = git(repo, "log", "--raw", "--no-abbrev", "--format=", "--", *SNAPSHOT_PATHS,
+              capture_output=True).stdout
+    blobs = set()
+    for line in log.splitlines():
+        if line.startswith(b":"):
+            new = line.split()[3]
+            if new.strip(b"0"):
+                blobs.add(new)
+    subprocess.run(["git", "-C", str(repo), "cat-file", "--batch"], input=b"\n".join(blobs) + b"\n",
+                   check=True, capture_output=True)
+    return time.perf_counter() - t0, len(blobs)
+
+
+def naive(repo: Path, step: int = 10) -> float:
+    """Estimated seconds to read and parse every playlist's JSON at every commit."""
+    import pygit2
+
+    r = pygit2.Repository(str(repo))
+    commits = list(r.walk(r.head.target, pygit2.enums.SortMode.TOPOLOGICAL))
+    sample = commits[::step]
+    t0 = time.perf_counter()
+    for commit in sample:
+        pretty = commit.tree["playlists/pretty"]
+        for entry in r[pretty.id]:
+            if entry.name.endswith(".json"):
+                json.loads(r[entry.id].data)
+    return (time.perf_counter() - t0) * len(commits) / max(1, len(sample))
+
+
+def size_of(repo: Path) -> int:
+    git(repo, "gc", "-q", "--prune=now")
+    return sum(f.stat().st_size for f in (repo / "objects").rglob("*") if f.is_file())
+
+
+def size_comparison(out: Path, playlists: int, days: int) -> dict:
+    """Repository size after git gc: cumulative files committed daily vs a views branch."""
+    from gitarchive import history
+    from gitarchive.store import Store
+
+    sizes = {}
+    for mode in ("committed", "views-branch", "none"):
+        path = out / f"size-{mode}"
+        shutil.rmtree(path, ignore_errors=True)
+        archive = synth.SynthArchive(path, playlists, plain_only=False)
+        store = Store(path)
+        for _ in range(days):
+            archive.add_day()
+            if mode == "committed":
+                oid = history.rebuild(store).commit
+                if oid is not None:
+                    archive.tip = oid
+            elif mode == "views-branch":
+                history.rebuild(store, views_branch="views")
+        sizes[mode] = size_of(path)
+    return sizes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--playlists", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--size-playlists", type=int, default=100)
+    parser.add_argument("--size-days", type=int, default=120)
+    parser.add_argument("--layout", choices=["json", "plain"], default="json")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    source = args.out / f"archive-{args.playlists}x{args.days}-{args.layout}"
+    if not source.exists():
+        t0 = time.perf_counter()
+        archive = synth.build(source, args.playlists, args.days,
+                              plain_only=args.layout == "plain")
+        del archive
+        git(source, "gc", "-q")
+        print(f"generated {source} in {time.perf_counter() - t0:.1f} s (packed with git gc)")
+    work = args.out / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(source, work)
+
+    floor, blobs = git_floor(work)
+    print(f"git floor: {floor:.2f} s (log --raw + cat-file --batch of {blobs} blobs)")
+    estimate = naive(work)
+    print(f"naive rebuild (every JSON at every commit, estimated): {estimate:.1f} s")
+
+    full = run_child(work, "full")
+    print(f"full rebuild: replay {full['sync']:.2f} s ({full['events']} events), render+commit "
+          f"{full['render_commit']:.2f} s ({full['changed']} files), total {full['total']:.2f} s, "
+          f"peak RSS {full['maxrss_mb']:.0f} MB")
+
+    archive = synth.SynthArchive.resume(work, args.playlists, plain_only=args.layout == "plain",
+                                        day=args.days)
+    archive.add_day()
+    inc = run_child(work, "incremental")
+    print(f"incremental after one day: replay {inc['sync']:.3f} s ({inc['events']} events), "
+          f"render+commit {inc['render_commit']:.2f} s ({inc['changed']} files), "
+          f"total {inc['total']:.2f} s, peak RSS {inc['maxrss_mb']:.0f} MB")
+    print(f"ratios: full/floor {full['total'] / floor:.1f}x (replay alone "
+          f"{full['sync'] / floor:.1f}x); naive/full {estimate / full['total']:.1f}x")
+
+    sizes = size_comparison(args.out, args.size_playlists, args.size_days)
+    print(f"repository size after git gc ({args.size_playlists} playlists x {args.size_days} "
+          f"days): snapshots only {sizes['none'] / 1e6:.1f} MB, cumulative committed daily "
+          f"{sizes['committed'] / 1e6:.1f} MB, views branch {sizes['views-branch'] / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
