@@ -11,13 +11,13 @@ from __future__ import annotations
 import email.utils
 import os
 import re
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pygit2
+from pygit2.enums import CheckoutStrategy
 
 DEFAULT_BRANCH = "main"
 DEFAULT_NAME = "gitarchive"
@@ -179,13 +179,16 @@ class Store:
         (epoch seconds, UTC offset minutes) overrides the commit time.
         """
         ref = ref or self.branch_ref
+        on_checkout = ref == self._head_ref_or_none() and update_worktree and not self.bare
+        if on_checkout:
+            self.recover()
         current = self._ref_target(ref)
         if parent is True:
             parent_commit = self.repo[current].peel(pygit2.Commit) if current else None
         else:
             parent_commit = parent or None
         base_tree = parent_commit.tree if parent_commit is not None else None
-        if ref == self._head_ref_or_none() and update_worktree and not self.bare:
+        if on_checkout:
             dirty = self.dirty_paths(list(changes))
             if dirty:
                 raise DirtyWorktreeError(dirty)
@@ -198,12 +201,40 @@ class Store:
         oid = self.repo.create_commit(
             None, sig, sig, message, new_tree, [parent_commit.id] if parent_commit else []
         )
+        if on_checkout:
+            # Update the checkout before the branch moves, leaving a marker: a run killed
+            # in between is rolled back by recover(), so HEAD and files always agree.
+            self._checkout_marker.parent.mkdir(parents=True, exist_ok=True)
+            self._checkout_marker.write_text(f"{current or ''} {oid}\n")
+            self.repo.checkout_tree(self.repo[new_tree], strategy=CheckoutStrategy.SAFE)
         if self._ref_target(ref) != current:
             raise StoreError(f"{ref} moved while this run was writing; run it again")
         self.repo.create_reference_direct(ref, oid, True, message=message.splitlines()[0])
-        if ref == self._head_ref_or_none() and update_worktree and not self.bare:
-            self._sync_worktree(changes)
+        if on_checkout:
+            self._checkout_marker.unlink()
         return oid
+
+    @property
+    def _checkout_marker(self) -> Path:
+        return self.git_dir / "gitarchive" / "checkout-in-progress"
+
+    def recover(self) -> None:
+        """Finish the work of a run killed between updating the checkout and moving HEAD.
+
+        The branch still points at the old commit, so the files it had written are put
+        back to HEAD's versions; a run killed after moving HEAD needs nothing undone.
+        """
+        marker = self._checkout_marker
+        if self.bare or not marker.exists():
+            return
+        old, _, new = marker.read_text().strip().partition(" ")
+        head = self.head()
+        if head is not None and str(head.id) == old and new:
+            written = self.repo[new].peel(pygit2.Commit).tree
+            paths = [d.delta.new_file.path for d in head.tree.diff_to_tree(written)]
+            if paths:
+                self.repo.checkout_tree(head.tree, strategy=CheckoutStrategy.FORCE, paths=paths)
+        marker.unlink()
 
     def write_tree(self, base: pygit2.Tree | None, changes: Changes) -> pygit2.Oid:
         """Write blobs and trees for ``changes`` applied to ``base``; returns the root tree id."""
@@ -256,54 +287,9 @@ class Store:
         """Those of ``paths`` whose working-tree or index content differs from HEAD."""
         if self.bare:
             return []
-        clean = {pygit2.GIT_STATUS_CURRENT, pygit2.GIT_STATUS_IGNORED}
-        dirty = []
-        for path in sorted(paths):
-            try:
-                flags = self.repo.status_file(path)
-            except KeyError:
-                continue  # not tracked and not present: nothing to lose
-            if flags not in clean:
-                dirty.append(path)
-        return dirty
-
-    def _sync_worktree(self, changes: Changes) -> None:
-        """Make the working tree and index match the new HEAD for the changed paths."""
-        workdir = self.workdir
-        assert workdir is not None
-        index = self.repo.index
-        index.read()
-        for path, content in changes.items():
-            target = workdir / path
-            if content is None:
-                if target.exists():
-                    target.unlink()
-                    _prune_empty_dirs(target.parent, workdir)
-                if path in index:
-                    index.remove(path)
-                continue
-            _atomic_write(target, content)
-            index.add(path)
-        index.write()
-
-
-def _atomic_write(target: Path, content: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _prune_empty_dirs(directory: Path, stop: Path) -> None:
-    while directory != stop and directory.is_dir() and not any(directory.iterdir()):
-        directory.rmdir()
-        directory = directory.parent
+        wanted = set(paths)
+        status = self.repo.status(untracked_files="all", ignored=False)
+        return sorted(path for path in status if path in wanted)
 
 
 # ------------------------------------------------------------ signature, dates

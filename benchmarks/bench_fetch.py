@@ -1,0 +1,175 @@
+"""Benchmark: a full ``fetch`` of 1,000 playlists x 100 tracks against the local stand-in.
+
+Reports, in one run so the ratios hold on a noisy machine:
+  * wall time of a full fetch (day 1: every playlist new; day 2: every playlist changed),
+    and of the part spent in the pygit2 commit (objects, trees, ref, worktree, index);
+  * the same day-2 commit done the usual way: write the files, ``git add -A``,
+    ``git commit`` (subprocess git, in a second checkout at the same commit).
+
+Run:  .venv/bin/python benchmarks/bench_fetch.py [--playlists 1000] [--tracks 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import random
+import shutil
+import string
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from gitarchive import registry
+from gitarchive.fetch import fetch
+from gitarchive.model import Link, Playlist, Track
+from gitarchive.spotify import SpotifyClient
+from gitarchive.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn, api_playlist_from_model
+from gitarchive.store import Store
+
+ALPHABET = string.ascii_letters + string.digits
+
+
+def spotify_id(rng: random.Random) -> str:
+    return "".join(rng.choice(ALPHABET) for _ in range(22))
+
+
+def synthetic_playlist(rng: random.Random, pid: str, tracks: int) -> Playlist:
+    def track() -> Track:
+        tid, aid, rid = spotify_id(rng), spotify_id(rng), spotify_id(rng)
+        return Track(
+            url=f"https://open.spotify.com/track/{tid}",
+            name=f"Song {tid[:6]}",
+            album=Link(f"Album {rid[:5]}", f"https://open.spotify.com/album/{rid}"),
+            artists=(Link(f"Artist {aid[:4]}", f"https://open.spotify.com/artist/{aid}"),),
+            duration_ms=rng.randint(120_000, 300_000),
+            added_at="2025-01-01 00:00:00",
+        )
+
+    return Playlist(
+        url=f"https://open.spotify.com/playlist/{pid}",
+        original_name=f"Playlist {pid[:8]}",
+        description="A synthetic playlist for the benchmark.",
+        owner=Link("bench", "https://open.spotify.com/user/bench"),
+        tracks=tuple(track() for _ in range(tracks)),
+        snapshot_id=spotify_id(rng),
+        num_followers=rng.randint(0, 100_000),
+    )
+
+
+class TimedStore(Store):
+    """A Store that measures the time its commits take."""
+
+    commit_seconds = 0.0
+
+    def commit(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        try:
+            return super().commit(*args, **kwargs)
+        finally:
+            self.commit_seconds += time.perf_counter() - start
+
+
+def _serve(playlists: dict, queue: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
+    with StandIn(playlists) as api:
+        queue.put((api.api_base, api.token_url))
+        stop.wait()
+
+
+@contextmanager
+def standin_process(playlists: dict) -> Iterator[tuple[str, str]]:
+    """The stand-in in its own process, as Spotify is: the client does not share its GIL."""
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    stop = multiprocessing.Event()
+    proc = multiprocessing.Process(target=_serve, args=(playlists, queue, stop), daemon=True)
+    proc.start()
+    try:
+        yield queue.get(timeout=120)
+    finally:
+        stop.set()
+        proc.join(timeout=10)
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--playlists", type=int, default=1000)
+    parser.add_argument("--tracks", type=int, default=100)
+    args = parser.parse_args()
+    rng = random.Random(7)
+    pids = sorted({spotify_id(rng) for _ in range(args.playlists)})
+    models = {pid: synthetic_playlist(rng, pid, args.tracks) for pid in pids}
+    work = Path(tempfile.mkdtemp(prefix="gitarchive-bench-fetch-"))
+    os.environ.setdefault("GIT_COMMITTER_NAME", "bench")
+    os.environ.setdefault("GIT_COMMITTER_EMAIL", "bench@localhost")
+    try:
+        Store.init(work / "archive")
+        store = TimedStore(work / "archive")
+        registry.add(store, pids, when=(1_767_225_600, 0))
+        results = []
+        for day, label in ((1, "day 1, all new"), (2, "day 2, all changed")):
+            if day == 2:
+                for pid, model in models.items():
+                    extra = synthetic_playlist(rng, pid, 1).tracks
+                    models[pid] = replace(model, tracks=model.tracks[1:] + extra)
+                git(work, "clone", "-q", str(work / "archive"), "gitpath")
+            served = {pid: api_playlist_from_model(m) for pid, m in models.items()}
+            with standin_process(served) as (api_base, token_url):
+                client = SpotifyClient(
+                    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, api_base=api_base, token_url=token_url
+                )
+                store.commit_seconds = 0.0
+                start = time.perf_counter()
+                report = fetch(
+                    store, client, cumulative=False, when=(1_767_225_600 + day * 86_400, 0)
+                )
+                total = time.perf_counter() - start
+                client.close()
+            assert len(report.changed) == len(pids), "every playlist should change"
+            results.append((label, total, store.commit_seconds))
+
+        # The same day-2 commit the usual way, in a checkout at day 1's commit.
+        head = store.head()
+        assert head is not None
+        changed_paths = [p for p in _diff_paths(store)]
+        gitpath = work / "gitpath"
+        start = time.perf_counter()
+        for path in changed_paths:
+            target = gitpath / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(store.read(path) or b"")
+        git(gitpath, "add", "-A")
+        git(gitpath, "commit", "-q", "-m", "day 2 the usual way")
+        git_seconds = time.perf_counter() - start
+        same = subprocess.run(
+            ["git", "rev-parse", "HEAD^{tree}"], cwd=gitpath, capture_output=True, text=True
+        ).stdout.strip() == str(head.tree_id)
+
+        print(f"{len(pids)} playlists x {args.tracks} tracks, stand-in on 127.0.0.1")
+        for label, total, commit in results:
+            print(f"  fetch {label:<20} {total:6.2f} s   of which pygit2 commit {commit:5.2f} s")
+        day2_commit = results[1][2]
+        print(f"  day-2 commit via write files + git add -A + git commit: {git_seconds:5.2f} s")
+        print(f"  ratio git path / pygit2 commit: {git_seconds / day2_commit:4.1f}x"
+              f"   (same tree: {same})")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _diff_paths(store: Store) -> list[str]:
+    head = store.head()
+    assert head is not None and head.parents
+    diff = head.tree.diff_to_tree(head.parents[0].tree)
+    return [d.delta.new_file.path for d in diff]
+
+
+if __name__ == "__main__":
+    main()
