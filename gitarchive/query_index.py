@@ -18,6 +18,7 @@ outdated index (rewritten history) is rebuilt from scratch.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,10 +30,10 @@ import pygit2
 
 from gitarchive import history, history_state
 from gitarchive.history_events import KIND_JSON, KIND_PLAIN, walk_events
-from gitarchive.history_replay import HistoryState
+from gitarchive.history_replay import HistoryState, PlaylistHistory
 from gitarchive.store import Store
 
-FORMAT = "gitarchive-query/1"
+FORMAT = "gitarchive-query/2"
 
 T = TypeVar("T")
 ProgressFn = Callable[[str, Sequence[T]], Iterable[T]]
@@ -46,13 +47,15 @@ CREATE TABLE writes (
 ) WITHOUT ROWID;
 CREATE TABLE playlists (
     pid TEXT PRIMARY KEY, name TEXT NOT NULL, url TEXT NOT NULL, description TEXT NOT NULL,
-    first_run INTEGER, last_run INTEGER
+    first_run INTEGER, last_run INTEGER, digest TEXT NOT NULL
 );
+-- last_seen is that of tracks no longer present; present ones were seen at last_run.
 CREATE TABLE tracks (
     pid TEXT NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL, artists TEXT NOT NULL,
     album TEXT NOT NULL, url TEXT NOT NULL, first_seen INTEGER, last_seen INTEGER,
-    removed INTEGER, stints INTEGER NOT NULL, present INTEGER NOT NULL, haystack TEXT NOT NULL
-);
+    removed INTEGER, stints INTEGER NOT NULL, present INTEGER NOT NULL, haystack TEXT NOT NULL,
+    PRIMARY KEY (pid, key)
+) WITHOUT ROWID;
 """
 
 
@@ -167,13 +170,15 @@ class QueryIndex:
     def search(self, text: str, pids: Iterable[str] | None = None) -> list[TrackRow]:
         """Tracks whose title, artists or album contain ``text`` (folded), any playlist."""
         sql = (
-            "SELECT pid, key, name, artists, album, url, first_seen, last_seen, removed,"
-            " stints, present FROM tracks WHERE instr(haystack, ?) > 0"
+            "SELECT t.pid, t.key, t.name, t.artists, t.album, t.url, t.first_seen,"
+            " CASE WHEN t.present THEN p.last_run ELSE t.last_seen END, t.removed,"
+            " t.stints, t.present FROM tracks t JOIN playlists p ON p.pid = t.pid"
+            " WHERE instr(t.haystack, ?) > 0"
         )
         args: list[object] = [fold(text)]
         if pids is not None:
             wanted = sorted(set(pids))
-            sql += f" AND pid IN ({', '.join('?' * len(wanted))})"
+            sql += f" AND t.pid IN ({', '.join('?' * len(wanted))})"
             args.extend(wanted)
         return [
             TrackRow(*row[:10], present=bool(row[10])) for row in self.db.execute(sql, args)
@@ -255,12 +260,14 @@ def _update(
 
 
 def _save_state(store: Store, synced: history.Synced) -> None:
-    """Persist the synced replay state so the next query or rebuild starts from it.
+    """Persist a fully replayed state, so neither the next query nor rebuild replays again.
 
-    history.py keeps its own saver private (``_save``); this adapter does the same
-    through history_state's public API.
+    After an incremental sync only a few new commits were read; rewriting the whole
+    state file would cost more than reading them again, and fetch/rebuild save it
+    anyway. history.py keeps its own saver private (``_save``); this adapter does the
+    same through history_state's public API.
     """
-    if synced.head is not None and (synced.full or synced.events):
+    if synced.head is not None and synced.full:
         history_state.save(
             store, history_state.SavedState(str(synced.head.id), synced.gens, synced.state)
         )
@@ -289,30 +296,39 @@ def _new_writes(
 
 
 def _replace_state_rows(db: sqlite3.Connection, state: HistoryState) -> None:
-    db.execute("DELETE FROM playlists")
-    db.execute("DELETE FROM tracks")
-    db.executemany(
-        "INSERT INTO playlists VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            (p.pid, p.name, p.url, p.description, p.first_run, p.last_run)
-            for p in state.playlists.values()
-        ),
-    )
-    db.executemany(
-        "INSERT INTO tracks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        _track_rows(state),
-    )
+    """Make the playlist and track rows match the state, rewriting only changed playlists.
 
-
-def _track_rows(state: HistoryState) -> Iterator[tuple[object, ...]]:
+    Each playlist's rows carry a digest; a daily run changes a few playlists' tracks
+    (and every playlist's last_run, kept on the playlist row), so most are skipped.
+    """
+    old = dict(db.execute("SELECT pid, digest FROM playlists"))
+    for pid in old.keys() - state.playlists.keys():
+        db.execute("DELETE FROM playlists WHERE pid = ?", (pid,))
+        db.execute("DELETE FROM tracks WHERE pid = ?", (pid,))
     for p in state.playlists.values():
-        for key, t in p.tracks.items():
-            if t.first_seen is None:
-                continue  # in a snapshot never observed (unregistered): not in the history
-            artists = ", ".join(name for name, _ in t.meta.artists)
-            haystack = fold(f"{t.meta.name}\n{artists}\n{t.meta.album[0]}")
-            yield (
-                p.pid, key, t.meta.name, artists, t.meta.album[0], t.meta.url,
-                t.first_seen, p.last_seen(t), None if t.present else t.removed,
-                t.stints, int(t.present), haystack,
-            )
+        rows = list(_track_rows(p))
+        digest = hashlib.blake2b(repr(rows).encode(), digest_size=16).hexdigest()
+        db.execute(
+            "INSERT OR REPLACE INTO playlists VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (p.pid, p.name, p.url, p.description, p.first_run, p.last_run, digest),
+        )
+        if old.get(p.pid) == digest:
+            continue
+        db.execute("DELETE FROM tracks WHERE pid = ?", (p.pid,))
+        db.executemany(
+            "INSERT INTO tracks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((*row, fold(f"{row[2]}\n{row[3]}\n{row[4]}")) for row in rows),
+        )
+
+
+def _track_rows(p: PlaylistHistory) -> Iterator[tuple[object, ...]]:
+    """A playlist's observed tracks as rows (without the folded text, derived from them)."""
+    for key, t in p.tracks.items():
+        if t.first_seen is None:
+            continue  # in a snapshot never observed (unregistered): not in the history
+        yield (
+            p.pid, key, t.meta.name, ", ".join(name for name, _ in t.meta.artists),
+            t.meta.album[0], t.meta.url, t.first_seen,
+            None if t.present else t.last_seen, None if t.present else t.removed,
+            t.stints, int(t.present),
+        )

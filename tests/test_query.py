@@ -333,3 +333,24 @@ def test_export_sqlite_needs_an_output(archive: Store) -> None:
 def test_empty_archive_is_a_clear_error(tmp_path: Path) -> None:
     store = Store.init(tmp_path / "empty", bare=True)
     assert "no commits yet" in fails(store, "search", "x")
+
+
+def test_plain_only_history_is_shown_and_logged(tmp_path: Path) -> None:
+    store = Store.init(tmp_path / "plain", bare=True)
+    old = snapshot(ROAD, "Vinyl", [track(1), track(2)])
+    store.commit({layout.plain_path(ROAD): render.plain(old).encode()}, "2021",
+                 when=(at("2021-05-01"), 0))
+    new = snapshot(ROAD, "Vinyl", [track(2)])
+    store.commit({layout.plain_path(ROAD): render.plain(new).encode()}, "2021",
+                 when=(at("2021-05-02"), 0))
+    assert ok(store, "show", "vinyl", "--at", "2021-05-01", "--format", "plain") == (
+        render.plain(old)
+    )
+    assert ok(store, "log", ROAD).splitlines()[1] == "2021-05-02  +0 −1"
+
+
+@pytest.mark.parametrize("command", ["show", "diff", "log", "search", "export"])
+def test_every_option_has_help(command: str) -> None:
+    found = main.get_command(None, command)  # type: ignore[arg-type]
+    assert found is not None and found.help
+    assert all(getattr(p, "help", None) for p in found.params if p.param_type_name == "option")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -13,25 +12,12 @@ import click
 
 from gitarchive import export as exporting
 from gitarchive import history, query, query_output
-from gitarchive.cli.common import open_store, repo_option
+from gitarchive.cli.common import friendly_errors, open_store, repo_option
 from gitarchive.query_index import QueryIndex, open_index
-from gitarchive.store import Store, StoreError
-from gitarchive.views import DateFormatter, TimezoneError, get_timezone
+from gitarchive.store import Store
+from gitarchive.views import DateFormatter, get_timezone
 
 T = TypeVar("T")
-
-
-def _friendly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Expected errors (bad date, unknown playlist ...) become one-line messages."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (query.QueryError, StoreError, TimezoneError) as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper
 
 
 def _timezone_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -74,7 +60,7 @@ def _width() -> int:
               default="table", show_default=True, help="Output format.")
 @_timezone_option
 @repo_option
-@_friendly
+@friendly_errors
 def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_path: str) -> None:
     """Show PLAYLIST as it was archived at a date or revision (default: latest).
 
@@ -96,7 +82,7 @@ def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_pat
               help="Compare up to this day or revision (default: the latest snapshot).")
 @_timezone_option
 @repo_option
-@_friendly
+@friendly_errors
 def diff(
     playlist: str, start: str | None, end: str | None, timezone: str | None, repo_path: str
 ) -> None:
@@ -118,7 +104,7 @@ def diff(
 @click.argument("playlist")
 @_timezone_option
 @repo_option
-@_friendly
+@friendly_errors
 def log(playlist: str, timezone: str | None, repo_path: str) -> None:
     """One line per change of PLAYLIST: date, +added −removed, new name or description."""
     store, index, date = _open(repo_path, timezone)
@@ -135,7 +121,7 @@ def log(playlist: str, timezone: str | None, repo_path: str) -> None:
               help="Only this playlist (ID, URL, URI, name or alias); repeatable.")
 @_timezone_option
 @repo_option
-@_friendly
+@friendly_errors
 def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_path: str) -> None:
     """Every track whose title, artist or album contains TEXT, in all of history.
 
@@ -159,7 +145,7 @@ def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_pat
               help="File to write (required for sqlite; csv and json default to stdout).")
 @_timezone_option
 @repo_option
-@_friendly
+@friendly_errors
 def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str) -> None:
     """Export the cumulative data of every playlist (dates added, seen, removed).
 
