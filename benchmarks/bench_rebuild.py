@@ -29,22 +29,32 @@ import json, resource, sys, time
 from gitarchive import history
 from gitarchive.store import Store
 store = Store(sys.argv[1])
-full = sys.argv[2] == "full"
+full, phase = sys.argv[2] == "full", sys.argv[3]
 t0 = time.perf_counter()
-synced = history.sync(store, full=full)
-t1 = time.perf_counter()
-result = history.rebuild(store, full=full)  # replay again + render + commit + save state
-t2 = time.perf_counter()
-print(json.dumps({"sync": t1 - t0, "render_commit": (t2 - t1) - (t1 - t0), "total": t2 - t1,
-                  "events": synced.events, "full": synced.full,
-                  "changed": len(result.changed),
+if phase == "sync":  # the replay alone (state not saved)
+    synced = history.sync(store, full=full)
+    events, changed, was_full = synced.events, 0, synced.full
+else:  # the whole command: replay, render, commit, save the state
+    result = history.rebuild(store, full=full)
+    events, changed, was_full = result.events, len(result.changed), result.full
+print(json.dumps({"seconds": time.perf_counter() - t0, "events": events, "full": was_full,
+                  "changed": changed,
                   "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
 def run_child(repo: Path, mode: str) -> dict:
+    """Replay alone, then the whole rebuild, each in a fresh process (own peak RSS)."""
+    replay = _child(repo, mode, "sync")
+    whole = _child(repo, mode, "rebuild")
+    return {"sync": replay["seconds"], "total": whole["seconds"],
+            "render_commit": whole["seconds"] - replay["seconds"], "events": whole["events"],
+            "changed": whole["changed"], "maxrss_mb": whole["maxrss_mb"]}
+
+
+def _child(repo: Path, mode: str, phase: str) -> dict:
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(repo), mode],
+        [sys.executable, "-c", CHILD, str(repo), mode, phase],
         check=True, capture_output=True, text=True,
     )
     return json.loads(out.stdout)
