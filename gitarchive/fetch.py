@@ -6,9 +6,11 @@ they were; the others go on. Nothing is committed when nothing changed.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -17,7 +19,7 @@ from gitarchive import exitcodes, layout, registry, render, settings
 from gitarchive.model import Playlist, SnapshotError, dump_json
 from gitarchive.progress import SILENT, Progress
 from gitarchive.spotify import CredentialsError, FetchResult, SpotifyError
-from gitarchive.store import Store, commit_time
+from gitarchive.store import Store, TreeReader, commit_time
 
 
 class PlaylistSource(Protocol):
@@ -80,6 +82,7 @@ def fetch(
     client: PlaylistSource,
     *,
     only: Iterable[str] = (),
+    shard: Shard | None = None,
     cumulative: bool = True,
     when: tuple[int, int] | None = None,
     on_playlist: Callable[[Outcome], None] | None = None,
@@ -92,8 +95,9 @@ def fetch(
     """
     when = when or commit_time()
     entries, bad_entries = registry.load(store)
-    wanted = _select(entries, only)
-    previous = {pid: _previous_snapshot(store, pid) for pid in entries}
+    wanted = _select(entries, only, shard)
+    head = store.reader()
+    previous = {pid: _previous_snapshot(head, pid) for pid in entries}
     fetched: dict[str, Playlist] = {}
     outcomes: list[Outcome] = []
     progress.start(len(wanted))
@@ -116,10 +120,7 @@ def fetch(
 
     latest = {pid: fetched.get(pid) or previous[pid] for pid in entries}
     known = {pid: snap for pid, snap in latest.items() if snap is not None}
-    names = unique_names(
-        {pid: (entries[pid].alias or snap.original_name, snap.num_followers)
-         for pid, snap in known.items()}
-    )
+    names = archive_names(entries, known)
     day = datetime.fromtimestamp(when[0], UTC).strftime("%Y-%m-%d")
     base = settings.githistory_base(store)
     newline = settings.final_newline(store)
@@ -127,12 +128,10 @@ def fetch(
     by_pid = {o.pid: o for o in outcomes}
     for pid, raw in fetched.items():
         snapshot = replace(raw, unique_name=names[pid])
-        changes.update(_snapshot_files(store, snapshot, day, base, newline))
+        changes.update(_snapshot_files(head, snapshot, day, base, newline))
         _describe(by_pid[pid], snapshot, previous[pid])
-    changes[layout.INDEX] = render.index_md(
-        (pid, names[pid], len(snap.tracks)) for pid, snap in known.items()
-    ).encode()
-    changes = {p: c for p, c in changes.items() if store.read(p) != c}
+    changes[layout.INDEX] = index_file(known, names)
+    changes = {p: c for p, c in changes.items() if head.read(p) != c}
     for outcome in outcomes:
         outcome.changed = outcome.ok and any(
             path in changes for path in layout.snapshot_paths(outcome.pid)
@@ -156,18 +155,67 @@ def fetch(
     return report
 
 
-def _select(entries: dict[str, layout.RegistryEntry], only: Iterable[str]) -> list[str]:
+def _select(
+    entries: dict[str, layout.RegistryEntry], only: Iterable[str], shard: Shard | None = None
+) -> list[str]:
     chosen = [layout.parse_playlist_ref(ref) for ref in only]
     missing = [pid for pid in chosen if pid not in entries]
     if missing:
         raise NothingToFetch(
             f"not registered: {', '.join(missing)}; register with 'gitarchive add' first"
         )
-    return list(dict.fromkeys(chosen)) if chosen else sorted(entries)
+    wanted = list(dict.fromkeys(chosen)) if chosen else sorted(entries)
+    return [pid for pid in wanted if shard is None or shard.holds(pid)]
 
 
-def _previous_snapshot(store: Store, pid: str) -> Playlist | None:
-    data = store.read(layout.pretty_json_path(pid))
+@dataclass(frozen=True)
+class Shard:
+    """Shard K of N (1-based): a stable subset of the registry, the same on every machine.
+
+    Membership hashes the playlist ID with SHA-1 (Python's ``hash`` is salted per
+    process), so N machines given 1/N .. N/N split a registry without coordinating.
+    """
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+        if not match:
+            raise ValueError(f"'{text}' is not K/N (for example 1/3)")
+        index, count = int(match[1]), int(match[2])
+        if count < 1 or not 1 <= index <= count:
+            raise ValueError(f"'{text}': K must be between 1 and N, and N at least 1")
+        return cls(index, count)
+
+    def holds(self, pid: str) -> bool:
+        digest = hashlib.sha1(pid.encode("ascii")).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def archive_names(
+    entries: Mapping[str, layout.RegistryEntry], known: Mapping[str, Playlist]
+) -> dict[str, str]:
+    """Unique shown names of the registered playlists with a snapshot (alias, else name)."""
+    return unique_names(
+        {pid: (entries[pid].alias or snap.original_name, snap.num_followers)
+         for pid, snap in known.items()}
+    )
+
+
+def index_file(known: Mapping[str, Playlist], names: Mapping[str, str]) -> bytes:
+    """playlists/index.md for the registered playlists with a snapshot (also used by merges)."""
+    return render.index_md(
+        (pid, names[pid], len(snap.tracks)) for pid, snap in known.items()
+    ).encode()
+
+
+def _previous_snapshot(head: TreeReader, pid: str) -> Playlist | None:
+    data = head.read(layout.pretty_json_path(pid))
     if data is None:
         return None
     try:
@@ -194,7 +242,11 @@ def unique_names(bases: dict[str, tuple[str, int | None]]) -> dict[str, str]:
 
 
 def _snapshot_files(
-    store: Store, snapshot: Playlist, day: str, githistory_base: str | None, newline: bool
+    head: TreeReader,
+    snapshot: Playlist,
+    day: str,
+    githistory_base: str | None,
+    newline: bool,
 ) -> dict[str, bytes]:
     pid = snapshot.id
     plain = settings.apply_final_newline(render.plain(snapshot), newline)
@@ -204,7 +256,7 @@ def _snapshot_files(
         layout.pretty_json_path(pid): render.pretty_json(snapshot).encode(),
         layout.pretty_md_path(pid): pretty.encode(),
     }
-    followers = _follower_history(store, pid)
+    followers = _follower_history(head, pid)
     if snapshot.num_followers is not None:
         followers[day] = snapshot.num_followers
     if followers:
@@ -212,8 +264,8 @@ def _snapshot_files(
     return files
 
 
-def _follower_history(store: Store, pid: str) -> dict[str, int]:
-    data = store.read(layout.followers_path(pid))
+def _follower_history(head: TreeReader, pid: str) -> dict[str, int]:
+    data = head.read(layout.followers_path(pid))
     if not data:
         return {}
     try:

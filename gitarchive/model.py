@@ -161,6 +161,48 @@ def _link(data: Any, where: str) -> Link:
 
 
 def _track(data: Any, where: str) -> Track:
+    """A track from JSON: a trusting fast path, the checked path for anything unusual.
+
+    Reading history parses every stored snapshot, so the common case must be cheap;
+    whatever the fast path does not accept as-is goes through the checked path,
+    which gives the same result or the error message.
+    """
+    try:
+        album, artists = data["album"], data["artists"]
+        if type(album) is not dict or type(artists) is not list:
+            return _checked_track(data, where)
+        track = Track(
+            url=_or_empty(data.get("url")),
+            name=data["name"],
+            album=Link(album["name"], _or_empty(album.get("url"))),
+            artists=tuple(Link(a["name"], _or_empty(a.get("url"))) for a in artists),
+            duration_ms=data["duration_ms"],
+            added_at=data.get("added_at"),
+        )
+    except (KeyError, TypeError, AttributeError):
+        return _checked_track(data, where)
+    if _well_typed(track):
+        return track
+    return _checked_track(data, where)
+
+
+def _or_empty(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _well_typed(t: Track) -> bool:
+    return (
+        type(t.name) is str
+        and type(t.url) is str
+        and type(t.duration_ms) is int
+        and (t.added_at is None or type(t.added_at) is str)
+        and type(t.album.name) is str
+        and type(t.album.url) is str
+        and all(type(a.name) is str and type(a.url) is str for a in t.artists)
+    )
+
+
+def _checked_track(data: Any, where: str) -> Track:
     obj = _Obj(data, where)
     return Track(
         url=obj.opt("url", str) or "",

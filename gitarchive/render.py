@@ -80,6 +80,7 @@ def environment() -> jinja2.Environment:
         track_length=format_length,
         total=format_total,
         plural=plural,
+        link=md_link,  # a filter, not a global: jinja calls filters directly, globals slowly
     )
     env.globals.update(link=md_link, layout=layout)
     return env

@@ -134,16 +134,11 @@ class Store:
 
     def list_dir(self, path: str, commit: pygit2.Commit | None = None) -> dict[str, pygit2.Oid]:
         """Blob names and ids directly inside a directory at a commit; empty if absent."""
-        tree = self.tree(commit)
-        if tree is None:
-            return {}
-        try:
-            sub = tree[path]
-        except KeyError:
-            return {}
-        if sub.type_str != "tree":
-            return {}
-        return {e.name: e.id for e in self.repo[sub.id] if e.type_str == "blob"}
+        return self.reader(commit).listing(path)
+
+    def reader(self, commit: pygit2.Commit | None = None) -> TreeReader:
+        """A reader of many files of one commit (HEAD by default), directory listings cached."""
+        return TreeReader(self.repo, self.tree(commit))
 
     def blob(self, oid: pygit2.Oid) -> bytes:
         return self.repo[oid].data
@@ -290,6 +285,39 @@ class Store:
         wanted = set(paths)
         status = self.repo.status(untracked_files="all", ignored=False)
         return sorted(path for path in status if path in wanted)
+
+
+class TreeReader:
+    """Reads files of one tree, parsing each directory once.
+
+    ``tree[path]`` re-reads every directory on the path at each call; with 2,000
+    entries in ``playlists/pretty`` that made reading a run's files quadratic.
+    """
+
+    def __init__(self, repo: pygit2.Repository, tree: pygit2.Tree | None) -> None:
+        self.repo = repo
+        self.tree = tree
+        self._dirs: dict[str, dict[str, pygit2.Oid]] = {}
+
+    def listing(self, directory: str) -> dict[str, pygit2.Oid]:
+        """Blob names and ids directly inside ``directory`` (empty if absent)."""
+        found = self._dirs.get(directory)
+        if found is None:
+            found = {}
+            if self.tree is not None:
+                try:
+                    sub = self.tree[directory]
+                except KeyError:
+                    sub = None
+                if sub is not None and sub.type_str == "tree":
+                    found = {e.name: e.id for e in self.repo[sub.id] if e.type_str == "blob"}
+            self._dirs[directory] = found
+        return found
+
+    def read(self, path: str) -> bytes | None:
+        directory, _, name = path.rpartition("/")
+        oid = self.listing(directory).get(name)
+        return None if oid is None else self.repo[oid].data
 
 
 # ------------------------------------------------------------ signature, dates

@@ -62,3 +62,34 @@ def test_optional_fields_default() -> None:
     data = {"url": "u", "original_name": "n", "owner": {"name": "o"}, "tracks": []}
     playlist = Playlist.from_json(json.dumps(data))
     assert playlist.num_followers is None and playlist.description == ""
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+        max_leaves=8,
+    ),
+    st.sampled_from(["name", "url", "album", "artists", "duration_ms", "added_at"]),
+)
+def test_fast_track_parser_accepts_exactly_what_the_checked_one_does(
+    junk: object, field: str
+) -> None:
+    """Corrupt one field of a valid track: both parsers agree on the result or the error."""
+    from gitarchive.model import _checked_track, _track
+
+    good = {
+        "added_at": "2020-01-01 00:00:00", "album": {"name": "A", "url": "u"},
+        "artists": [{"name": "B", "url": "v"}], "duration_ms": 1, "name": "N", "url": "w",
+    }
+    data = {**good, field: junk}
+    try:
+        expected: object = _checked_track(data, "t")
+    except SnapshotError as exc:
+        expected = str(exc)
+    try:
+        got: object = _track(data, "t")
+    except SnapshotError as exc:
+        got = str(exc)
+    assert got == expected
