@@ -11,6 +11,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -87,11 +88,13 @@ def fetch(
     when: tuple[int, int] | None = None,
     on_playlist: Callable[[Outcome], None] | None = None,
     progress: Progress = SILENT,
+    jobs: int = 4,
 ) -> FetchReport:
     """Fetch registered playlists and commit every changed file in one commit.
 
     Raises CredentialsError before anything is written when Spotify refuses the
     app's credentials: no playlist could be fetched by any retry of this run.
+    ``jobs`` playlists are fetched at once.
     """
     when = when or commit_time()
     entries, bad_entries = registry.load(store)
@@ -101,22 +104,32 @@ def fetch(
     fetched: dict[str, Playlist] = {}
     outcomes: list[Outcome] = []
     progress.start(len(wanted))
-    for pid in wanted:
-        outcome = Outcome(pid, name=_shown_name(entries[pid].alias, previous[pid]) or pid)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        # Requests overlap (Spotify's latency dominates a real run); results are
+        # reported and committed in registry order, whatever order they finish in.
+        futures = [pool.submit(client.get_playlist, pid) for pid in wanted]
         try:
-            result = client.get_playlist(pid)
-        except CredentialsError:
+            for pid, future in zip(wanted, futures, strict=True):
+                outcome = Outcome(pid, name=_shown_name(entries[pid].alias, previous[pid]) or pid)
+                try:
+                    result = future.result()
+                except CredentialsError:
+                    raise
+                except SpotifyError as exc:
+                    outcome.error = str(exc)
+                else:
+                    fetched[pid] = result.playlist
+                    outcome.skipped = list(result.skipped)
+                outcomes.append(outcome)
+                progress.advance()
+                if on_playlist is not None:
+                    on_playlist(outcome)
+        except BaseException:
+            for future in futures:
+                future.cancel()
             raise
-        except SpotifyError as exc:
-            outcome.error = str(exc)
-        else:
-            fetched[pid] = result.playlist
-            outcome.skipped = list(result.skipped)
-        outcomes.append(outcome)
-        progress.advance()
-        if on_playlist is not None:
-            on_playlist(outcome)
-    progress.close()
+        finally:
+            progress.close()
 
     latest = {pid: fetched.get(pid) or previous[pid] for pid in entries}
     known = {pid: snap for pid, snap in latest.items() if snap is not None}

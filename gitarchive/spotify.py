@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -111,9 +112,13 @@ class SpotifyClient:
         self.timeout = timeout
         self.max_retries = max_retries
         self._sleep = sleep
-        self._session = session or requests.Session()
+        self._shared_session = session
+        self._local = threading.local()  # one requests.Session per thread: not thread-safe
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.RLock()  # guards the token, the session list and the pause
         self._token: str | None = None
         self._token_expiry = 0.0
+        self._pause_until = 0.0  # a 429 pauses every thread, not only the one that got it
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> SpotifyClient:
@@ -141,8 +146,24 @@ class SpotifyClient:
         kind = "user token" if self._refresh_token else "client credentials"
         return f"SpotifyClient(client_id={self.client_id!r}, {kind}, api_base={self.api_base!r})"
 
+    @property
+    def _session(self) -> requests.Session:
+        if self._shared_session is not None:
+            return self._shared_session
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
     def close(self) -> None:
-        self._session.close()
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+        if self._shared_session is not None:
+            self._shared_session.close()
 
     def __enter__(self) -> SpotifyClient:
         return self
@@ -204,10 +225,11 @@ class SpotifyClient:
             raise PlaylistError(f"playlist {pid}: Spotify's answer is not valid JSON") from exc
 
     def _access_token(self) -> str:
-        if self._token is None or time.monotonic() >= self._token_expiry:
-            self._token, lifetime = self._fetch_token()
-            self._token_expiry = time.monotonic() + max(lifetime - TOKEN_MARGIN, 0.0)
-        return self._token
+        with self._lock:  # concurrent fetches share one token, fetched once
+            if self._token is None or time.monotonic() >= self._token_expiry:
+                self._token, lifetime = self._fetch_token()
+                self._token_expiry = time.monotonic() + max(lifetime - TOKEN_MARGIN, 0.0)
+            return self._token
 
     def _fetch_token(self) -> tuple[str, float]:
         """Ask the token endpoint: refresh_token grant for a user token, else client credentials."""
@@ -243,6 +265,9 @@ class SpotifyClient:
         """
         failures = 0
         while True:
+            wait = self._pause_until - time.monotonic()
+            if wait > 0 and failures == 0:
+                self._sleep(wait)  # another thread was rate-limited: honour its Retry-After
             try:
                 response = self._session.request(method, url, timeout=self.timeout, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
@@ -256,6 +281,8 @@ class SpotifyClient:
                         raise SpotifyError(
                             f"Spotify rate-limits this app for {delay:.0f} s; try again later"
                         )
+                    with self._lock:  # every thread waits, not only the one that was told
+                        self._pause_until = max(self._pause_until, time.monotonic() + delay)
                 elif response.status_code >= 500:
                     problem = f"server error (HTTP {response.status_code})"
                     delay = _backoff(failures)
