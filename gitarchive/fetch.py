@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from gitarchive import exitcodes, layout, registry, render, settings
-from gitarchive.model import Playlist, SnapshotError, dump_json
+from gitarchive.model import Playlist, SnapshotError, Track, dump_json
 from gitarchive.progress import SILENT, Progress
 from gitarchive.spotify import CredentialsError, FetchResult, SpotifyError
 from gitarchive.store import Store, TreeReader, commit_time
@@ -144,7 +144,7 @@ def fetch(
         changes.update(_snapshot_files(head, snapshot, day, base, newline))
         _describe(by_pid[pid], snapshot, previous[pid])
     changes[layout.INDEX] = index_file(known, names)
-    changes = {p: c for p, c in changes.items() if head.read(p) != c}
+    changes = {p: c for p, c in changes.items() if not head.same(p, c)}
     for outcome in outcomes:
         outcome.changed = outcome.ok and any(
             path in changes for path in layout.snapshot_paths(outcome.pid)
@@ -211,7 +211,7 @@ class Shard:
 
 
 def archive_names(
-    entries: Mapping[str, layout.RegistryEntry], known: Mapping[str, Playlist]
+    entries: Mapping[str, layout.RegistryEntry], known: Mapping[str, Snapshot]
 ) -> dict[str, str]:
     """Unique shown names of the registered playlists with a snapshot (alias, else name)."""
     return unique_names(
@@ -220,24 +220,77 @@ def archive_names(
     )
 
 
-def index_file(known: Mapping[str, Playlist], names: Mapping[str, str]) -> bytes:
+def index_file(known: Mapping[str, Snapshot], names: Mapping[str, str]) -> bytes:
     """playlists/index.md for the registered playlists with a snapshot (also used by merges)."""
     return render.index_md(
-        (pid, names[pid], len(snap.tracks)) for pid, snap in known.items()
+        (pid, names[pid], snap.track_count) for pid, snap in known.items()
     ).encode()
 
 
-def _previous_snapshot(head: TreeReader, pid: str) -> Playlist | None:
+@dataclass(frozen=True)
+class PreviousSnapshot:
+    """What a run needs of a playlist's last snapshot, read without building Track objects.
+
+    A run reads every registered playlist's last snapshot; parsing them all into
+    the model cost more than rendering the new ones.
+    """
+
+    name: str
+    original_name: str
+    num_followers: int | None
+    track_keys: tuple[str, ...]  # in playlist order; see track_key()
+
+    @property
+    def track_count(self) -> int:
+        return len(self.track_keys)
+
+    @classmethod
+    def of(cls, playlist: Playlist) -> PreviousSnapshot:
+        return cls(
+            playlist.name,
+            playlist.original_name,
+            playlist.num_followers,
+            tuple(track_key(t) for t in playlist.tracks),
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes) -> PreviousSnapshot | None:
+        """The summary, or None for a snapshot that cannot be read (it is simply replaced)."""
+        try:
+            raw = json.loads(data)
+            tracks = raw["tracks"]
+            keys = tuple(t["url"] for t in tracks)
+            followers = raw.get("num_followers")
+            name, original = raw.get("unique_name") or raw["original_name"], raw["original_name"]
+            if (
+                all(type(k) is str and k for k in keys)
+                and type(original) is str
+                and type(name) is str
+                and (followers is None or type(followers) is int)
+            ):
+                return cls(name, original, followers, keys)
+        except (ValueError, KeyError, TypeError):
+            pass
+        try:  # anything unusual (local tracks without url, odd types): the checked parser
+            return cls.of(Playlist.from_json(data))
+        except SnapshotError:
+            return None
+
+
+Snapshot = Playlist | PreviousSnapshot
+
+
+def track_key(track: Track) -> str:
+    """How a run tells tracks apart when counting additions and removals."""
+    return track.url or track.plain_line.lower()
+
+
+def _previous_snapshot(head: TreeReader, pid: str) -> PreviousSnapshot | None:
     data = head.read(layout.pretty_json_path(pid))
-    if data is None:
-        return None
-    try:
-        return Playlist.from_json(data)
-    except SnapshotError:
-        return None  # an unreadable old snapshot is simply replaced
+    return None if data is None else PreviousSnapshot.from_json(data)
 
 
-def _shown_name(alias: str | None, snapshot: Playlist | None) -> str:
+def _shown_name(alias: str | None, snapshot: Snapshot | None) -> str:
     return alias or (snapshot.name if snapshot else "")
 
 
@@ -290,14 +343,10 @@ def _follower_history(head: TreeReader, pid: str) -> dict[str, int]:
     return {day: count for day, count in loaded.items() if isinstance(count, int)}
 
 
-def _track_keys(snapshot: Playlist | None) -> Counter[str]:
-    if snapshot is None:
-        return Counter()
-    return Counter(t.url or t.plain_line.lower() for t in snapshot.tracks)
-
-
-def _describe(outcome: Outcome, snapshot: Playlist, previous: Playlist | None) -> None:
-    before, after = _track_keys(previous), _track_keys(snapshot)
+def _describe(outcome: Outcome, snapshot: Playlist, previous: PreviousSnapshot | None) -> None:
+    new_keys = [track_key(t) for t in snapshot.tracks]
+    before = Counter(previous.track_keys if previous else ())
+    after = Counter(new_keys)
     outcome.name = snapshot.name
     outcome.new = previous is None
     outcome.added = sum((after - before).values())
@@ -307,7 +356,7 @@ def _describe(outcome: Outcome, snapshot: Playlist, previous: Playlist | None) -
     outcome.reordered = (
         previous is not None
         and before == after
-        and [t.url for t in previous.tracks] != [t.url for t in snapshot.tracks]
+        and list(previous.track_keys) != new_keys
     )
 
 

@@ -83,6 +83,10 @@ class Playlist:
         """The name shown everywhere: the unique name once assigned, else Spotify's."""
         return self.unique_name or self.original_name
 
+    @property
+    def track_count(self) -> int:
+        return len(self.tracks)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "description": self.description,

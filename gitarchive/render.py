@@ -16,16 +16,18 @@ import jinja2
 from gitarchive import layout
 from gitarchive.model import Playlist
 
-# Characters spotify-playlist-archive escapes with a backslash (". " is dot + space).
-_MD_SPECIAL = ("#", "(", ")", "[", "]", "-", "*", "_", "`", "|", "~")
+# Characters spotify-playlist-archive escapes with a backslash (". ", dot + space, too).
+_MD_ESCAPES = str.maketrans({c: "\\" + c for c in "\\#()[]-*_`|~"})
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def escape_md(text: str) -> str:
-    """Make text safe inside a markdown table cell or link text."""
-    text = text.replace("\n", "<br/>").replace("\\", "\\\\").replace(". ", "\\. ")
-    for char in _MD_SPECIAL:
-        text = text.replace(char, "\\" + char)
-    return text
+    """Make text safe inside a markdown table cell or link text.
+
+    One translate pass escapes every special character at once (so the backslashes
+    it adds are never escaped again); cached because artist and album names repeat.
+    """
+    return text.replace("\n", "<br/>").translate(_MD_ESCAPES).replace(". ", "\\. ")
 
 
 def md_link(text: str, url: str) -> str:

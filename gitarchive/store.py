@@ -319,6 +319,14 @@ class TreeReader:
         oid = self.listing(directory).get(name)
         return None if oid is None else self.repo[oid].data
 
+    def same(self, path: str, content: bytes | None) -> bool:
+        """Whether ``path`` holds exactly ``content`` (compares blob ids: no read, no inflate)."""
+        directory, _, name = path.rpartition("/")
+        oid = self.listing(directory).get(name)
+        if content is None or oid is None:
+            return content is None and oid is None
+        return oid == pygit2.hash(content)
+
 
 # ------------------------------------------------------------ signature, dates
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gitarchive import render
 from gitarchive.model import Link, Playlist, Track
@@ -97,3 +99,17 @@ def test_plain_is_sorted_case_insensitively_so_reorders_are_not_changes() -> Non
     first = render.plain(_playlist(tracks=(a, b), description="line one\nline two"))
     assert first == "Mix\nline one line two\n\nAlpha -- Y, Z -- B\nbeta -- X -- A\n"
     assert render.plain(_playlist(tracks=(b, a), description="line one\nline two")) == first
+
+
+def _reference_escape(text: str) -> str:
+    """The escaping rules spelled out one replace at a time, in the old archiver's order."""
+    text = text.replace("\n", "<br/>").replace("\\", "\\\\").replace(". ", "\\. ")
+    for char in "#()[]-*_`|~":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab .\\\n#()[]-*_`|~<>é")), max_size=30))
+def test_escape_md_equals_the_rules_applied_one_by_one(text: str) -> None:
+    assert render.escape_md(text) == _reference_escape(text)
