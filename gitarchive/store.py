@@ -19,6 +19,8 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import CheckoutStrategy
 
+from gitarchive import packwriter
+
 DEFAULT_BRANCH = "main"
 DEFAULT_NAME = "gitarchive"
 DEFAULT_EMAIL = "gitarchive@localhost"
@@ -232,7 +234,12 @@ class Store:
         marker.unlink()
 
     def write_tree(self, base: pygit2.Tree | None, changes: Changes) -> pygit2.Oid:
-        """Write blobs and trees for ``changes`` applied to ``base``; returns the root tree id."""
+        """Write blobs and trees for ``changes`` applied to ``base``; returns the root tree id.
+
+        The blobs go in first, many at once as one pack (see packwriter), then the trees.
+        """
+        contents = [c for c in changes.values() if c is not None]
+        blob_ids = iter(packwriter.write_blobs(self.repo, contents))
         nested: dict[str, dict] = {}
         for path, content in changes.items():
             parts = path.strip("/").split("/")
@@ -241,29 +248,29 @@ class Store:
                 node = node.setdefault(part, {})
                 if not isinstance(node, dict):
                     raise StoreError(f"{path}: a parent of this path is a file")
-            node[parts[-1]] = content
+            node[parts[-1]] = None if content is None else next(blob_ids)
         return self._write_level(base, nested)
 
     def _write_level(self, base: pygit2.Tree | None, level: dict) -> pygit2.Oid:
         builder = self.repo.TreeBuilder(base) if base is not None else self.repo.TreeBuilder()
-        for name, content in level.items():
+        for name, value in level.items():
             existing = base[name] if base is not None and name in base else None
-            if isinstance(content, dict):
+            if isinstance(value, dict):
                 sub_base = (
                     self.repo[existing.id] if existing is not None and existing.type_str == "tree"
                     else None
                 )
-                sub_id = self._write_level(sub_base, content)
+                sub_id = self._write_level(sub_base, value)
                 if len(self.repo[sub_id]) == 0:
                     if existing is not None:
                         builder.remove(name)
                 else:
                     builder.insert(name, sub_id, TREE_MODE)
-            elif content is None:
+            elif value is None:
                 if existing is not None:
                     builder.remove(name)
             else:
-                builder.insert(name, self.repo.create_blob(content), FILE_MODE)
+                builder.insert(name, value, FILE_MODE)
         return builder.write()
 
     def _ref_target(self, ref: str) -> pygit2.Oid | None:
