@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import copy
 import random
+import shlex
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
-from gitarchive import registry
+from gitarchive import layout, registry
 from gitarchive.cli.archive import run_fetch, summary
 from gitarchive.fixtures_data import load_fixture_playlists
 from gitarchive.spotify import SpotifyClient
@@ -25,6 +26,7 @@ from gitarchive.store import Store
 
 START = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
 CLIENT_ID, CLIENT_SECRET = "demo-client", "demo-secret"
+RENAMED = "3xQmR8vDemoSmallMix002"  # the fixture playlist the demo renames on day 4
 
 
 def run_demo(directory: Path, *, days: int = 7, quiet: bool = False, seed: int = 1970) -> Store:
@@ -56,10 +58,17 @@ def run_demo(directory: Path, *, days: int = 7, quiet: bool = False, seed: int =
                     for outcome in report.outcomes:
                         for note in outcome.skipped:
                             say(f"  note: {outcome.name}: skipped {note}")
-    click.echo(f"\nDemo archive written to {directory}, {days} days of history. Open:")
-    click.echo(f"  {directory / 'playlists' / 'index.md'}    every playlist, linked")
-    click.echo(f"  git -C {directory} log --stat            one commit per simulated day")
-    click.echo(f"  gitarchive rebuild --repo {directory}     recompute cumulative views")
+    name = shlex.quote(_demo_playlist_name(store))
+    click.echo(f"\nDemo archive written to {directory}: {days} days of history. Try:")
+    for line in (
+        f"open {directory / 'playlists' / 'index.md'}",
+        f"git -C {directory} log --stat",
+        f"gitarchive log {name} --repo {directory}",
+        f"gitarchive show {name} --at {START:%Y-%m-%d} --repo {directory}",
+        f"gitarchive search kraftwerk --repo {directory}",
+        f"gitarchive rebuild --full --repo {directory}",
+    ):
+        click.echo(f"  {line}")
     return store
 
 
@@ -100,3 +109,11 @@ def _entry_key(entry: Any) -> str:
         return repr(entry)
     item = entry.get("item") or entry.get("track") or {}
     return str(item.get("uri") or item.get("id") or item.get("name"))
+
+
+def _demo_playlist_name(store: Store) -> str:
+    """The name of the demo playlist that changes most (renamed on day 4)."""
+    from gitarchive.model import Playlist
+
+    data = store.read(layout.pretty_json_path(RENAMED))
+    return Playlist.from_json(data).name if data else RENAMED

@@ -1,0 +1,5 @@
+"""``python -m gitarchive``: the CLI without relying on PATH (git hooks, cron)."""
+
+from gitarchive.cli import main
+
+main(prog_name="gitarchive")

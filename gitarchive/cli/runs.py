@@ -1,0 +1,131 @@
+"""What an unattended run needs around a command: the lock, the log file, clear write errors.
+
+Used by ``fetch`` and ``rebuild`` (and the git hooks), so cron, a hook and a person
+never run into each other, and a refused run says so with its own exit code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import sys
+from collections.abc import Iterator
+from typing import NoReturn
+
+import click
+import pygit2
+
+from gitarchive import exitcodes
+from gitarchive.fetch import Shard
+from gitarchive.lock import LockedError, LockWriteError, RepoLock
+from gitarchive.push import PushError, push
+from gitarchive.runlog import close_log, logger, open_log
+from gitarchive.store import Store
+
+
+@contextlib.contextmanager
+def locked_run(
+    store: Store, command: str, *, log_file: str | None = None, quiet: bool = False
+) -> Iterator[RepoLock]:
+    """Open the log, take the repository's lock (or exit LOCKED at once), log the exit code."""
+    handler = None
+    if log_file:
+        try:
+            handler = open_log(log_file)
+        except OSError as exc:
+            fail(f"cannot write the log file {log_file}: {exc.strerror}", exitcodes.ERROR)
+    where = store.workdir or store.git_dir
+    logger.info("%s started in %s", command, where)
+    code: int | str | None = 0
+    try:
+        try:
+            lock = RepoLock(store, command).acquire()
+        except LockedError as exc:
+            fail(str(exc), exitcodes.LOCKED)
+        except LockWriteError as exc:
+            fail(write_error(exc, store), exitcodes.ERROR)
+        if lock.previous is not None:
+            note = f"took over the lock left by {lock.previous.describe()}, which is gone"
+            logger.warning(note)
+            if not quiet:
+                click.echo(f"note: {note}", err=True)
+        try:
+            yield lock
+        finally:
+            lock.release()
+    except SystemExit as exc:
+        code = exc.code
+        raise
+    finally:
+        logger.info("%s finished: exit %s", command, code if code is not None else 0)
+        if handler is not None:
+            close_log(handler)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Print ``Error: message`` to stderr, log it, and exit with ``code``."""
+    logger.error(message)
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+_WRITE_ERRNOS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the repository is on a read-only file system",
+    errno.EACCES: "no permission to write to the repository",
+    errno.EPERM: "no permission to write to the repository",
+}
+
+
+def write_error(exc: OSError | pygit2.GitError, store: Store) -> str:
+    """A sentence for a failed write to the repository; the branch has not moved."""
+    reason = None
+    if isinstance(exc, OSError):
+        reason = _WRITE_ERRNOS.get(exc.errno or 0)
+    text = str(exc)
+    lowered = text.lower()
+    if reason is None:
+        for number, sentence in _WRITE_ERRNOS.items():
+            if os.strerror(number).lower() in lowered:
+                reason = sentence
+                break
+    where = store.workdir or store.git_dir
+    return (
+        f"cannot write to {where}: {reason or text}. Nothing was committed; the "
+        "branch is where it was, and the next run starts from there"
+    )
+
+
+def parse_shard(ctx: click.Context, param: click.Parameter, value: str | None) -> Shard | None:
+    """click callback for ``--shard K/N``: a usage error (exit 2) when malformed."""
+    if value is None:
+        return None
+    try:
+        return Shard.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def push_after_fetch(store: Store, remote: str, *, cumulative: bool, quiet: bool) -> int | None:
+    """Push the branch; PUSH_FAILED (message printed and logged) or None when pushed."""
+    from gitarchive import history
+
+    def rebuild(target: Store) -> None:
+        history.rebuild(target)
+
+    try:
+        result = push(store, remote, rebuild=rebuild if cumulative else None)
+    except PushError as exc:
+        logger.error(str(exc))
+        click.echo(f"Error: {exc}", err=True)
+        return exitcodes.PUSH_FAILED
+    merged = f", after merging {len(result.merges)} remote change(s)" if result.merges else ""
+    done = f"Pushed {result.branch} to {result.remote}{merged}"
+    if result.up_to_date:
+        done = f"{result.remote} already has {result.branch}; fast-forwarded to it"
+    logger.info(done)
+    if not quiet:
+        click.echo(done)
+    return None
