@@ -277,3 +277,44 @@ def test_adopted_archive_keeps_its_final_newline_convention(api: StandIn, tmp_pa
     assert run("fetch", "--repo", str(repo), "--no-cumulative")[0] == 0
     assert not (Store(repo).read(layout.pretty_md_path(SMALL)) or b"\n").endswith(b"\n")
     assert not (Store(repo).read(layout.plain_path(SMALL)) or b"\n").endswith(b"\n")
+
+
+def _fetch_in_subprocess(repo: Path, api: StandIn, *, tty: bool) -> str:
+    """Run the installed entry point with stderr on a pseudo-terminal or on a pipe."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLUMNS": "100"}
+    args = [sys.executable, "-m", "gitarchive", "fetch", "--repo", str(repo), "--no-cumulative"]
+    if not tty:
+        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+        return done.stdout + done.stderr
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(args, env=env, stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(timeout=120)
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_only(api: StandIn, tmp_path: Path) -> None:
+    repo = archive(tmp_path, OLD_1970, SMALL, LONG)
+    on_terminal = _fetch_in_subprocess(repo, api, tty=True)
+    assert "Fetching" in on_terminal and "100%" in on_terminal
+    data = copy.deepcopy(load_fixture_playlists()[SMALL])
+    data["items"]["items"].pop()
+    api.set_playlist(SMALL, data)
+    piped = _fetch_in_subprocess(repo, api, tty=False)
+    assert "Fetching" not in piped and "\x1b" not in piped and "%" not in piped
+    assert "Fetched 3 of 3 playlists, 1 changed (+0 -1 tracks)" in piped
