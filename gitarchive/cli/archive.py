@@ -6,12 +6,15 @@ import sys
 from pathlib import Path
 
 import click
+import pygit2
 
 from gitarchive import exitcodes, registry
 from gitarchive.cli.common import friendly_errors, open_store, repo_option
-from gitarchive.fetch import FetchReport, NothingToFetch, Outcome, fetch
+from gitarchive.cli.runs import fail, locked_run, parse_shard, push_after_fetch, write_error
+from gitarchive.fetch import FetchReport, NothingToFetch, Outcome, Shard, fetch
 from gitarchive.progress import Progress
 from gitarchive.render import plural
+from gitarchive.runlog import logger
 from gitarchive.spotify import CredentialsError, SpotifyClient
 from gitarchive.store import Store, StoreError
 
@@ -73,42 +76,69 @@ def remove(playlist: str, repo_path: str) -> None:
     help="Do not update the cumulative views in the same commit.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing unless something failed.")
+@click.option(
+    "--log-file", type=click.Path(dir_okay=False), metavar="PATH",
+    help="Append a timestamped record of the run to PATH (never any secret).",
+)
+@click.option(
+    "--push", "push_remote", is_flag=False, flag_value="origin", default=None,
+    metavar="[REMOTE]",
+    help="Then push the branch to REMOTE (default origin), merging if it moved on.",
+)
+@click.option(
+    "--shard", callback=parse_shard, metavar="K/N",
+    help="Fetch only shard K of N (1..N): a stable subset of the registry by playlist ID.",
+)
 @repo_option
-def fetch_command(only: tuple[str, ...], no_cumulative: bool, quiet: bool, repo_path: str) -> None:
+def fetch_command(
+    only: tuple[str, ...], no_cumulative: bool, quiet: bool, log_file: str | None,
+    push_remote: str | None, shard: Shard | None, repo_path: str,
+) -> None:
     """Fetch every registered playlist and commit what changed, in one commit.
 
     Credentials come from SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET (and
-    SPOTIFY_REFRESH_TOKEN for playlists only a signed-in user can see). Exit
-    codes: 0 all fetched, 3 some failed (the rest committed), 4 nothing could be
-    fetched, 1 other errors, 2 usage errors.
+    SPOTIFY_REFRESH_TOKEN for playlists only a signed-in user can see). One run
+    per repository at a time. Exit codes: 0 all fetched, 3 some failed (the rest
+    committed), 4 nothing could be fetched, 5 another run holds the lock, 6
+    committed but the push failed, 1 other errors, 2 usage errors.
     """
     store = open_store(repo_path)
-    try:
-        client = SpotifyClient.from_env()
-    except CredentialsError as exc:
-        _fail(str(exc), exitcodes.NOTHING_FETCHED)
-    with client:
-        report = run_fetch(store, client, only=only, cumulative=not no_cumulative, quiet=quiet)
-    sys.exit(report.exit_code)
+    with locked_run(store, "gitarchive fetch", log_file=log_file, quiet=quiet):
+        try:
+            client = SpotifyClient.from_env()
+        except CredentialsError as exc:
+            _fail(str(exc), exitcodes.NOTHING_FETCHED)
+        with client:
+            report = run_fetch(
+                store, client, only=only, shard=shard, cumulative=not no_cumulative, quiet=quiet
+            )
+        code = report.exit_code
+        if push_remote is not None:
+            code = push_after_fetch(store, push_remote, cumulative=not no_cumulative,
+                                    quiet=quiet) or code
+        sys.exit(code)
 
 
 def run_fetch(
     store: Store, client: SpotifyClient, *, only: tuple[str, ...] = (), cumulative: bool = True,
-    quiet: bool = False, when: tuple[int, int] | None = None,
+    quiet: bool = False, when: tuple[int, int] | None = None, shard: Shard | None = None,
 ) -> FetchReport:
     """Run a fetch with terminal progress and the printed summary (shared with the demo)."""
     try:
         with Progress("Fetching", quiet=quiet) as progress:
             report = fetch(
-                store, client, only=only, cumulative=cumulative, when=when, progress=progress,
-                on_playlist=lambda outcome: _report_outcome(outcome, quiet),
+                store, client, only=only, shard=shard, cumulative=cumulative, when=when,
+                progress=progress, on_playlist=lambda outcome: _report_outcome(outcome, quiet),
             )
     except CredentialsError as exc:
         _fail(f"{exc}; nothing was written", exitcodes.NOTHING_FETCHED)
     except (NothingToFetch, StoreError, ValueError) as exc:
         _fail(str(exc), exitcodes.ERROR)
+    except (OSError, pygit2.GitError) as exc:
+        _fail(write_error(exc, store), exitcodes.ERROR)
     for problem in report.problems:
         click.echo(f"warning: skipped registry file {problem}", err=True)
+    logger.info(summary(report))
     if not quiet or report.failed:
         click.echo(summary(report), err=bool(report.failed) and quiet)
     return report
@@ -116,6 +146,7 @@ def run_fetch(
 
 def _report_outcome(outcome: Outcome, quiet: bool) -> None:
     if outcome.error is not None:
+        logger.error("%s (%s): %s", outcome.pid, outcome.name, outcome.error)
         click.echo(f"error: {outcome.pid} ({outcome.name}): {outcome.error}", err=True)
     elif outcome.skipped and not quiet:
         click.echo(
@@ -143,9 +174,7 @@ def summary(report: FetchReport) -> str:
     return ", ".join(parts) + f"; {tail}"
 
 
-def _fail(message: str, code: int) -> None:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(code)
+_fail = fail
 
 
 @click.command()

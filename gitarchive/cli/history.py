@@ -10,6 +10,7 @@ import click
 
 from gitarchive import history, layout
 from gitarchive.cli.common import friendly_errors, open_store, repo_option
+from gitarchive.cli.runs import locked_run
 
 T = TypeVar("T")
 
@@ -81,10 +82,11 @@ def rebuild_command(
     ids = _playlist_ids(only)
     progress = _bar(not quiet and sys.stderr.isatty())
     try:
-        result = history.rebuild(
-            store, only=ids, full=full, timezone=timezone, views_branch=views_branch,
-            progress=progress,
-        )
+        with locked_run(store, "gitarchive rebuild", quiet=quiet):
+            result = history.rebuild(
+                store, only=ids, full=full, timezone=timezone, views_branch=views_branch,
+                progress=progress,
+            )
     except history.TimezoneError as exc:
         raise click.BadParameter(str(exc), param_hint="'--timezone'") from exc
     for problem in result.problems:
