@@ -194,9 +194,13 @@ class Store:
             return None
         if parent_commit is None and parent is True and base_tree is None and not changes:
             return None
-        sig = signature(self.repo, when)
         oid = self.repo.create_commit(
-            None, sig, sig, message, new_tree, [parent_commit.id] if parent_commit else []
+            None,
+            signature(self.repo, when, role="AUTHOR"),
+            signature(self.repo, when),
+            message,
+            new_tree,
+            [parent_commit.id] if parent_commit else [],
         )
         if on_checkout:
             # Update the checkout before the branch moves, leaving a marker: a run killed
@@ -338,24 +342,28 @@ class TreeReader:
 # ------------------------------------------------------------ signature, dates
 
 
-def signature(repo: pygit2.Repository, when: tuple[int, int] | None = None) -> pygit2.Signature:
-    """Author/committer from git config (fallback: gitarchive) at the time git would use.
+def signature(
+    repo: pygit2.Repository, when: tuple[int, int] | None = None, *, role: str = "COMMITTER"
+) -> pygit2.Signature:
+    """The committer (or ``role="AUTHOR"``) as git would record it, at ``when`` if given.
 
-    Honours GIT_COMMITTER_DATE / GIT_AUTHOR_DATE like git, so imports, backfills and
-    the demo can write history with the dates they mean.
+    Name and email from GIT_<ROLE>_NAME/EMAIL, then git config, then gitarchive's own;
+    the time from GIT_<ROLE>_DATE like git, so imports, backfills and the demo can
+    write history with the dates they mean.
     """
     config = repo.config
-    name = os.environ.get("GIT_COMMITTER_NAME") or _config_get(config, "user.name") or DEFAULT_NAME
+    name = os.environ.get(f"GIT_{role}_NAME") or _config_get(config, "user.name") or DEFAULT_NAME
     email_ = (
-        os.environ.get("GIT_COMMITTER_EMAIL") or _config_get(config, "user.email") or DEFAULT_EMAIL
+        os.environ.get(f"GIT_{role}_EMAIL") or _config_get(config, "user.email") or DEFAULT_EMAIL
     )
-    stamp, offset = when or commit_time()
+    stamp, offset = when or commit_time(role)
     return pygit2.Signature(name, email_, stamp, offset)
 
 
-def commit_time() -> tuple[int, int]:
-    """(epoch seconds, UTC offset minutes) of the commit being made."""
-    raw = os.environ.get("GIT_COMMITTER_DATE") or os.environ.get("GIT_AUTHOR_DATE")
+def commit_time(role: str = "COMMITTER") -> tuple[int, int]:
+    """(epoch seconds, UTC offset minutes) of the commit being made: env date, else now."""
+    other = "AUTHOR" if role == "COMMITTER" else "COMMITTER"
+    raw = os.environ.get(f"GIT_{role}_DATE") or os.environ.get(f"GIT_{other}_DATE")
     if raw:
         return parse_git_date(raw)
     now = datetime.now(UTC)

@@ -112,12 +112,18 @@ def test_git_date_forms(text: str, expected: tuple[int, int]) -> None:
     assert parse_git_date(text) == expected
 
 
-def test_committer_date_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dates_from_environment_like_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_COMMITTER_DATE", "2024-01-02T03:04:05Z")
+    monkeypatch.delenv("GIT_AUTHOR_DATE", raising=False)
     store = Store.init(tmp_path)
     store.commit({"a": b"1"}, "dated")
     commit = store.head()
+    assert commit is not None and commit.commit_time == commit.author.time == 1704164645
+    monkeypatch.setenv("GIT_AUTHOR_DATE", "@1600000000 +0200")
+    store.commit({"a": b"2"}, "backfilled")
+    commit = store.head()
     assert commit is not None and commit.commit_time == 1704164645
+    assert (commit.author.time, commit.author.offset) == (1600000000, 120)
 
 
 def test_not_a_repository(tmp_path: Path) -> None:
