@@ -124,7 +124,7 @@ def push_after_fetch(store: Store, remote: str, *, cumulative: bool, quiet: bool
     merged = f", after merging {len(result.merges)} remote change(s)" if result.merges else ""
     done = f"Pushed {result.branch} to {result.remote}{merged}"
     if result.up_to_date:
-        done = f"{result.remote} already has {result.branch}; fast-forwarded to it"
+        done = f"{result.remote} already had everything; {result.branch} is up to date with it"
     logger.info(done)
     if not quiet:
         click.echo(done)
