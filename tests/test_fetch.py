@@ -318,3 +318,15 @@ def test_progress_bar_on_a_terminal_only(api: StandIn, tmp_path: Path) -> None:
     piped = _fetch_in_subprocess(repo, api, tty=False)
     assert "Fetching" not in piped and "\x1b" not in piped and "%" not in piped
     assert "Fetched 3 of 3 playlists, 1 changed (+0 -1 tracks)" in piped
+
+
+def test_concurrent_jobs_give_the_same_commit_as_one_at_a_time(
+    api: StandIn, tmp_path: Path
+) -> None:
+    trees = []
+    for jobs in ("1", "8"):
+        repo = archive(tmp_path / jobs, OLD_1970, KPOP, SMALL, LONG)
+        code, out = run("fetch", "--repo", str(repo), "--jobs", jobs)
+        assert code == 0, out
+        trees.append((commits(repo)[0].tree_id, commits(repo)[0].message))
+    assert trees[0] == trees[1]  # same files, same message: registry order, not finish order

@@ -89,10 +89,14 @@ def remove(playlist: str, repo_path: str) -> None:
     "--shard", callback=parse_shard, metavar="K/N",
     help="Fetch only shard K of N (1..N): a stable subset of the registry by playlist ID.",
 )
+@click.option(
+    "--jobs", "-j", default=4, show_default=True, type=click.IntRange(1, 32),
+    help="How many playlists to request from Spotify at once.",
+)
 @repo_option
 def fetch_command(
     only: tuple[str, ...], no_cumulative: bool, quiet: bool, log_file: str | None,
-    push_remote: str | None, shard: Shard | None, repo_path: str,
+    push_remote: str | None, shard: Shard | None, jobs: int, repo_path: str,
 ) -> None:
     """Fetch every registered playlist and commit what changed, in one commit.
 
@@ -110,7 +114,8 @@ def fetch_command(
             _fail(str(exc), exitcodes.NOTHING_FETCHED)
         with client:
             report = run_fetch(
-                store, client, only=only, shard=shard, cumulative=not no_cumulative, quiet=quiet
+                store, client, only=only, shard=shard, cumulative=not no_cumulative, quiet=quiet,
+                jobs=jobs,
             )
         code = report.exit_code
         if push_remote is not None:
@@ -122,6 +127,7 @@ def fetch_command(
 def run_fetch(
     store: Store, client: SpotifyClient, *, only: tuple[str, ...] = (), cumulative: bool = True,
     quiet: bool = False, when: tuple[int, int] | None = None, shard: Shard | None = None,
+    jobs: int = 4,
 ) -> FetchReport:
     """Run a fetch with terminal progress and the printed summary (shared with the demo)."""
     try:
@@ -129,6 +135,7 @@ def run_fetch(
             report = fetch(
                 store, client, only=only, shard=shard, cumulative=cumulative, when=when,
                 progress=progress, on_playlist=lambda outcome: _report_outcome(outcome, quiet),
+                jobs=jobs,
             )
     except CredentialsError as exc:
         _fail(f"{exc}; nothing was written", exitcodes.NOTHING_FETCHED)
