@@ -85,7 +85,7 @@ def collect(store: Store, timezone: str | None = None) -> list[ExportPlaylist]:
     entries, _ = registry.load(store)
     found = []
     for pid in sorted(state.playlists):
-        view = views.cumulative_view(state.playlists[pid], fmt)
+        view = views.cumulative_view(state.playlists[pid], fmt, live=True)
         if view is not None:
             entry = entries.get(pid)
             found.append(ExportPlaylist(view, entry is not None, entry.alias if entry else None))

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -61,9 +61,9 @@ class TrackMeta(NamedTuple):
     duration_ms: int | None  # unknown for plain-only history
 
 
-@dataclass
+@dataclass(slots=True)
 class TrackHistory:
-    """One track's dates in one playlist (epoch seconds)."""
+    """One track's dates in one playlist (epoch seconds); slots: 70k of them per year."""
 
     meta: TrackMeta
     first_seen: int | None = None
@@ -78,7 +78,13 @@ class TrackHistory:
 
 @dataclass
 class PlaylistHistory:
-    """One playlist's replay state."""
+    """One playlist's replay state.
+
+    ``last_run`` is the playlist's latest observation as of the first ``settled``
+    runs of the HistoryState; the state brings it (and any pending presence change
+    in ``dirty``) up to date lazily, so a run costs nothing for the playlists it
+    does not touch — see HistoryState.settle.
+    """
 
     pid: str
     json_blob: str | None = None
@@ -91,6 +97,8 @@ class PlaylistHistory:
     tracks: dict[str, TrackHistory] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)  # in_snapshot != present since last run
     loaded: bool = False  # a snapshot was parsed at least once (only then is it observed)
+    settled: int = 0  # how many of the state's runs have been applied
+    changed: bool = True  # differs from its saved copy (history_state writes only these)
 
     @property
     def source(self) -> tuple[str, str] | None:
@@ -102,6 +110,7 @@ class PlaylistHistory:
         return None
 
     def last_seen(self, track: TrackHistory) -> int | None:
+        """The live last_seen: the latest run for a present track (queries show it)."""
         return self.last_run if track.present else track.last_seen
 
 
@@ -118,12 +127,160 @@ class Problem:
         return f"{where}: {self.path}: {self.reason} (skipped)"
 
 
-@dataclass
-class HistoryState:
-    """The replay of every event up to ``last_key``."""
+Registry = frozenset[str] | None
+Loader = Callable[[str], PlaylistHistory]
 
-    playlists: dict[str, PlaylistHistory] = field(default_factory=dict)
-    last_key: EventKey | None = None
+
+class Playlists(MutableMapping[str, PlaylistHistory]):
+    """pid -> PlaylistHistory, loaded from the saved state on first access, settled on access.
+
+    An incremental run touches a few playlists; the others stay on disk (history_state
+    reads them through ``loader`` only if something asks for them).
+    """
+
+    def __init__(self, state: HistoryState, loader: Loader | None = None,
+                 unloaded: Iterable[str] = ()) -> None:
+        self._state = state
+        self._loader = loader
+        self._loaded: dict[str, PlaylistHistory] = {}
+        self._unloaded: set[str] = set(unloaded)
+
+    def __getitem__(self, pid: str) -> PlaylistHistory:
+        playlist = self._loaded.get(pid)
+        if playlist is None:
+            if pid not in self._unloaded or self._loader is None:
+                raise KeyError(pid)
+            playlist = self._loaded[pid] = self._loader(pid)
+            self._unloaded.discard(pid)
+        if playlist.settled < len(self._state.runs):
+            self._state.settle(playlist)
+        return playlist
+
+    def __setitem__(self, pid: str, playlist: PlaylistHistory) -> None:
+        self._unloaded.discard(pid)
+        self._loaded[pid] = playlist
+
+    def __delitem__(self, pid: str) -> None:
+        if pid in self._unloaded:
+            self._unloaded.discard(pid)
+        else:
+            del self._loaded[pid]
+
+    def __contains__(self, pid: object) -> bool:
+        return pid in self._loaded or pid in self._unloaded
+
+    def __iter__(self) -> Iterator[str]:
+        yield from list(self._loaded)
+        yield from sorted(self._unloaded)
+
+    def __len__(self) -> int:
+        return len(self._loaded) + len(self._unloaded)
+
+    def loaded(self) -> dict[str, PlaylistHistory]:
+        """The playlists in memory (unsettled: for saving)."""
+        return self._loaded
+
+
+class HistoryState:
+    """The replay of every event up to ``last_key``.
+
+    ``runs`` lists every run (time, index into ``registries``); a playlist applies
+    the runs it has not seen yet when it is next accessed (``settle``), which gives
+    exactly what observing every playlist at every run would, at a cost that grows
+    with the snapshots that change rather than with runs x playlists.
+    ``view_dirty``: playlists whose cumulative files may differ from the ones last
+    rendered (``views``: (target, settings, cumulative tree id) of that rendering).
+    ``pending``: playlists with a presence change or first observation still to
+    apply (settled at the end of a sync, since no write may touch them again).
+    """
+
+    def __init__(self) -> None:
+        self.playlists = Playlists(self)
+        self.last_key: EventKey | None = None
+        self.runs: list[tuple[int, int]] = []
+        self.registries: list[Registry] = []
+        self._registry_index: dict[Registry, int] = {}
+        self.view_dirty: set[str] = set()
+        self.pending: set[str] = set()
+        self.views: tuple[str, str, str] | None = None
+        self.files: dict[str, str] = {}  # pid -> its saved file (history_state)
+
+    def registry_index(self, registry: Registry) -> int:
+        """The index of a registry in ``registries`` (added when new)."""
+        index = self._registry_index.get(registry)
+        if index is None:
+            index = self._registry_index[registry] = len(self.registries)
+            self.registries.append(registry)
+        return index
+
+    def add_run(self, time: int, registry: Registry) -> None:
+        self.runs.append((time, self.registry_index(registry)))
+
+    def settle(self, playlist: PlaylistHistory) -> None:
+        """Apply the runs ``playlist`` has not seen (observes it where it was registered)."""
+        runs = self.runs
+        start, end = playlist.settled, len(runs)
+        playlist.settled = end
+        if start >= end:
+            return
+        pid = playlist.pid
+        if not playlist.loaded or playlist.source is None:
+            self.pending.discard(pid)
+            return
+        registries = self.registries
+        if playlist.dirty or playlist.first_run is None:
+            for i in range(start, end):
+                when, reg = runs[i]
+                registry = registries[reg]
+                if registry is None or pid in registry:
+                    _observe(playlist, when)
+                    playlist.changed = True
+                    self.view_dirty.add(pid)
+                    self.pending.discard(pid)
+                    start = i + 1
+                    break
+            else:
+                return
+        # Only last_run moves now (not saved on its own: the saved copy records how
+        # many runs its last_run reflects, and the next load settles again).
+        for i in range(end - 1, start - 1, -1):
+            when, reg = runs[i]
+            registry = registries[reg]
+            if registry is None or pid in registry:
+                playlist.last_run = when
+                return
+
+    def settle_pending(self) -> None:
+        """Settle the playlists that may still change without a write of their own."""
+        for pid in sorted(self.pending):
+            if pid in self.playlists:
+                _ = self.playlists[pid]
+            else:
+                self.pending.discard(pid)
+
+
+def _observe(playlist: PlaylistHistory, when: int) -> None:
+    """One observation of a playlist by a run at ``when``."""
+    first = playlist.first_run is None
+    tracks = playlist.tracks
+    for key in playlist.dirty:
+        track = tracks[key]
+        if track.in_snapshot and not track.present:
+            track.present = True
+            track.stints += 1
+            track.removed = None
+            if track.first_seen is None:
+                track.first_seen = when
+            if first:
+                track.asterisk = True
+        elif track.present and not track.in_snapshot:
+            track.present = False
+            track.last_seen = playlist.last_run
+            track.removed = when
+    playlist.dirty.clear()
+    if first:
+        playlist.first_run = when
+    playlist.last_run = when
 
 
 @dataclass(frozen=True)
@@ -155,16 +312,34 @@ def plain_key(line: str) -> str:
     return PLAIN_KEY_PREFIX + line.lower()
 
 
-def parse_json_snapshot(pid: str, data: bytes) -> ParsedSnapshot:
+class ParseCache:
+    """What parsing snapshot after snapshot can share (a replay reads tens of thousands).
+
+    Consecutive snapshots of a playlist repeat most tracks byte for byte, so a track
+    is parsed once per distinct text (``tracks``); album/artist tuples are shared
+    (``links``), which keeps a year's state small.
+    """
+
+    def __init__(self) -> None:
+        self.tracks: dict[bytes, tuple[str, TrackMeta] | None] = {}
+        self.added: dict[bytes, tuple[bool, int | None]] = {}
+        self.links: dict[LinkTuple, LinkTuple] = {}
+
+
+def parse_json_snapshot(pid: str, data: bytes, cache: ParseCache | None = None) -> ParsedSnapshot:
     """A pretty JSON snapshot (raises SnapshotError).
 
-    Replaying a year reads tens of thousands of snapshots, so well-formed ones are
+    Well-formed snapshots in the archive's own layout are cut into their tracks'
+    texts, each parsed once per distinct text (``_parse_json_chunked``); others are
     read by a direct walk over ``json.loads``'s result; anything that walk does not
     accept as exactly well-typed goes through ``Playlist.from_json`` — the schema's
     one authority — which either reads it or says precisely what is wrong.
     """
+    cache = cache if cache is not None else ParseCache()
     try:
-        fast = _parse_json_fast(json.loads(data))
+        fast = _parse_json_chunked(data, cache)
+        if fast is None:
+            fast = _parse_json_fast(json.loads(data), cache)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SnapshotError(f"not valid JSON: {exc}") from exc
     if fast is not None:
@@ -188,17 +363,18 @@ def _parse_json_model(data: bytes) -> ParsedSnapshot:
     return ParsedSnapshot(playlist.name, playlist.url, playlist.description, tracks)
 
 
-def _link_fast(data: Any) -> LinkTuple | None:
+def _link_fast(data: Any, links: dict[LinkTuple, LinkTuple]) -> LinkTuple | None:
     if type(data) is not dict:
         return None
     name, url = data.get("name"), data.get("url") or ""
     if type(name) is not str or type(url) is not str:
         return None
-    return (name, url)
+    link = (name, url)
+    return links.setdefault(link, link)
 
 
-def _parse_json_fast(obj: Any) -> ParsedSnapshot | None:
-    """The common case of parse_json_snapshot; None when anything is unusual."""
+def _head_fast(obj: Any, cache: ParseCache) -> tuple[str, str, str, Any] | None:
+    """(name, url, description, raw tracks) of a well-typed snapshot document, else None."""
     if type(obj) is not dict:
         return None
     url, original = obj.get("url"), obj.get("original_name")
@@ -206,30 +382,107 @@ def _parse_json_fast(obj: Any) -> ParsedSnapshot | None:
     raw_tracks, owner = obj.get("tracks"), obj.get("owner")
     if not (
         type(url) is str and type(original) is str and type(unique) is str
-        and type(description) is str and type(raw_tracks) is list and _link_fast(owner)
+        and type(description) is str and type(raw_tracks) is list
+        and _link_fast(owner, cache.links)
     ):
         return None
+    return unique or original, url, description, raw_tracks
+
+
+def _track_fast(t: Any, cache: ParseCache) -> tuple[str, TrackMeta] | None:
+    """(identity, meta) of a well-typed track object (added_at aside), else None."""
+    if type(t) is not dict:
+        return None
+    links = cache.links
+    turl, name, duration = t.get("url") or "", t.get("name"), t.get("duration_ms")
+    album, raw_artists = _link_fast(t.get("album"), links), t.get("artists")
+    if not (
+        type(turl) is str and type(name) is str and type(duration) is int and album
+        and type(raw_artists) is list
+    ):
+        return None
+    artists = tuple(_link_fast(a, links) for a in raw_artists)
+    if None in artists:
+        return None
+    meta = TrackMeta(turl, name, album, artists, duration)  # type: ignore[arg-type]
+    key = turl.rstrip("/").rsplit("/", 1)[-1] if turl else ""
+    if not key:
+        names = ", ".join(a[0] for a in artists)  # type: ignore[index]
+        key = plain_key(f"{name} -- {names} -- {album[0]}")
+    return key, meta
+
+
+def _parse_json_fast(obj: Any, cache: ParseCache) -> ParsedSnapshot | None:
+    """The common case of parse_json_snapshot; None when anything is unusual."""
+    head = _head_fast(obj, cache)
+    if head is None:
+        return None
     tracks = []
-    for t in raw_tracks:
-        if type(t) is not dict:
+    for t in head[3]:
+        parsed = _track_fast(t, cache)
+        added = t.get("added_at") if parsed is not None else None
+        if parsed is None or not (added is None or type(added) is str):
             return None
-        turl, name, duration = t.get("url") or "", t.get("name"), t.get("duration_ms")
-        album, raw_artists, added = _link_fast(t.get("album")), t.get("artists"), t.get("added_at")
-        if not (
-            type(turl) is str and type(name) is str and type(duration) is int and album
-            and type(raw_artists) is list and (added is None or type(added) is str)
-        ):
+        tracks.append((parsed[0], parsed[1], parse_added_at(added)))
+    return ParsedSnapshot(head[0], head[1], head[2], tracks)
+
+
+# The archive's own layout (model.Playlist.to_json): tracks one level down, each
+# opening with its added_at line. Strings hold no raw newline, so these byte
+# patterns cannot occur inside a value.
+_TRACKS_OPEN = b'\n  "tracks": [\n    {'
+_TRACKS_CLOSE = b"}\n  ]"
+_TRACK_SEP = b"},\n    {"
+_ADDED_LINE = b'\n      "added_at": '
+_NONCE = "\x00gitarchive-tracks"
+_NONCE_JSON = b'\n  "tracks": ["\\u0000gitarchive-tracks"]'
+
+
+def _parse_json_chunked(data: bytes, cache: ParseCache) -> ParsedSnapshot | None:
+    """parse_json_snapshot's fast path: None unless ``data`` is in the archive's layout.
+
+    Why it is exact: the document with the tracks array replaced by a nonce parses
+    (so the text before and after is valid and the array is the top-level
+    ``tracks`` value), and each cut-out ``{track}`` is a valid object (so the
+    ``[`` ... ``]`` between is a valid array of exactly those objects — a JSON text
+    has one parse). Each track is ``{"added_at": V,`` + rest; rest (the members after
+    added_at, which must not repeat it) is parsed once per distinct text.
+    """
+    start = data.find(_TRACKS_OPEN)
+    if start < 0:
+        return None
+    body_start = start + len(_TRACKS_OPEN)
+    end = data.find(_TRACKS_CLOSE, body_start)
+    if end < 0:
+        return None
+    outer = json.loads(data[:start] + _NONCE_JSON + data[end + len(_TRACKS_CLOSE):])
+    head = _head_fast(outer, cache)
+    if head is None or head[3] != [_NONCE]:
+        return None
+    rests, addeds = cache.tracks, cache.added
+    tracks = []
+    for chunk in data[body_start:end].split(_TRACK_SEP):
+        cut = chunk.find(b"\n", 1)
+        if cut < 0 or not chunk.startswith(_ADDED_LINE) or chunk[cut - 1] != 0x2C:  # ","
             return None
-        artists = tuple(_link_fast(a) for a in raw_artists)
-        if None in artists:
+        value, rest = chunk[len(_ADDED_LINE):cut - 1], chunk[cut:]
+        added = addeds.get(value)
+        if added is None:
+            raw = json.loads(value)
+            added = addeds[value] = (
+                raw is None or type(raw) is str,
+                parse_added_at(raw) if type(raw) is str else None,
+            )
+        if rest in rests:
+            parsed = rests[rest]
+        else:
+            obj = json.loads(b"{" + rest + b"}")
+            ok = type(obj) is dict and obj and "added_at" not in obj
+            parsed = rests[rest] = _track_fast(obj, cache) if ok else None
+        if parsed is None or not added[0]:
             return None
-        meta = TrackMeta(turl, name, album, artists, duration)  # type: ignore[arg-type]
-        key = turl.rstrip("/").rsplit("/", 1)[-1] if turl else ""
-        if not key:
-            names = ", ".join(a[0] for a in artists)  # type: ignore[index]
-            key = plain_key(f"{name} -- {names} -- {album[0]}")
-        tracks.append((key, meta, parse_added_at(added)))
-    return ParsedSnapshot(unique or original, url, description, tracks)
+        tracks.append((parsed[0], parsed[1], added[1]))
+    return ParsedSnapshot(head[0], head[1], head[2], tracks)
 
 
 def parse_plain_line(line: str) -> TrackMeta:
@@ -267,47 +520,45 @@ def parse_plain_snapshot(pid: str, data: bytes) -> ParsedSnapshot:
 class Replayer:
     """Applies events in order to a HistoryState; reads blobs through ``read_blob``."""
 
-    def __init__(self, state: HistoryState, read_blob: Any) -> None:
+    def __init__(self, state: HistoryState, read_blob: Callable[[str], bytes]) -> None:
         self.state = state
         self.read_blob = read_blob
         self.problems: list[Problem] = []
-        self.touched: set[str] = set()  # playlists observed or changed by these events
+        self.cache = ParseCache()
 
     def apply_all(self, events: Iterable[Event]) -> None:
         for event in events:
             self.apply(event)
 
     def apply(self, event: Event) -> None:
+        """One event: its writes, then (if it is a run) one more entry in ``state.runs``."""
         state = self.state
         if state.last_key is not None and event.key <= state.last_key:
             raise ValueError("events must be applied in order")
+        playlists = state.playlists
         changed: dict[str, PlaylistHistory] = {}
         for write in event.writes:
             if write.kind not in (KIND_JSON, KIND_PLAIN):
                 continue
-            playlist = state.playlists.get(write.pid)
+            playlist = playlists.get(write.pid)  # settled up to the previous run
             if playlist is None:
                 if write.blob is None:
                     continue
-                playlist = state.playlists[write.pid] = PlaylistHistory(write.pid)
+                playlist = playlists[write.pid] = PlaylistHistory(
+                    write.pid, settled=len(state.runs)
+                )
             before = playlist.source
             if write.kind == KIND_JSON:
                 playlist.json_blob = write.blob
             else:
                 playlist.plain_blob = write.blob
+            playlist.changed = True
             if playlist.source != before:
                 changed[write.pid] = playlist
         for playlist in changed.values():
             self._load_snapshot(playlist, event)
         if event.is_run:
-            registry = event.registry
-            for pid, playlist in state.playlists.items():
-                if (
-                    playlist.loaded
-                    and playlist.source is not None
-                    and (registry is None or pid in registry)
-                ):
-                    self._observe(playlist, event.time)
+            state.add_run(event.time, event.registry)
         state.last_key = event.key
 
     def _load_snapshot(self, playlist: PlaylistHistory, event: Event) -> None:
@@ -316,15 +567,18 @@ class Replayer:
             return  # no snapshot: not observed until one is written again
         kind, blob = source
         pid = playlist.pid
-        path = layout.pretty_json_path(pid) if kind == KIND_JSON else layout.plain_path(pid)
         try:
             data = self.read_blob(blob)
-            parse = parse_json_snapshot if kind == KIND_JSON else parse_plain_snapshot
-            parsed = parse(pid, data)
+            if kind == KIND_JSON:
+                parsed = parse_json_snapshot(pid, data, self.cache)
+            else:
+                parsed = parse_plain_snapshot(pid, data)
         except (SnapshotError, KeyError, ValueError) as exc:
+            path = layout.pretty_json_path(pid) if kind == KIND_JSON else layout.plain_path(pid)
             self.problems.append(Problem(event.oid, path, str(exc)))
             return
-        self.touched.add(pid)
+        self.state.view_dirty.add(pid)
+        self.state.pending.add(pid)  # settle drops it once observed
         playlist.loaded = True
         playlist.name, playlist.url, playlist.description = (
             parsed.name,
@@ -332,25 +586,29 @@ class Replayer:
             parsed.description,
         )
         tracks = playlist.tracks
+        dirty = playlist.dirty
         new_keys: set[str] = set()
+        adopt = kind == KIND_JSON
         for key, meta, added_at in parsed.tracks:
-            if key not in tracks and kind == KIND_JSON and not key.startswith(PLAIN_KEY_PREFIX):
-                self._adopt_plain_entry(playlist, key, meta)
             track = tracks.get(key)
             if track is None:
-                track = tracks[key] = TrackHistory(meta)
-            elif track.meta != meta:
+                if adopt and not key.startswith(PLAIN_KEY_PREFIX):
+                    self._adopt_plain_entry(playlist, key, meta)
+                    track = tracks.get(key)
+                if track is None:
+                    track = tracks[key] = TrackHistory(meta)
+            if track.meta is not meta and track.meta != meta:
                 track.meta = meta
             if added_at is not None and (track.added_at is None or added_at < track.added_at):
                 track.added_at = added_at
             new_keys.add(key)
             if not track.in_snapshot:
                 track.in_snapshot = True
-                playlist.dirty.add(key)
+                dirty.add(key)
         for key, track in tracks.items():
             if track.in_snapshot and key not in new_keys:
                 track.in_snapshot = False
-                playlist.dirty.add(key)
+                dirty.add(key)
 
     @staticmethod
     def _adopt_plain_entry(playlist: PlaylistHistory, key: str, meta: TrackMeta) -> None:
@@ -365,36 +623,18 @@ class Replayer:
             playlist.dirty.discard(old_key)
             playlist.dirty.add(key)
 
-    def _observe(self, playlist: PlaylistHistory, when: int) -> None:
-        self.touched.add(playlist.pid)
-        first = playlist.first_run is None
-        for key in playlist.dirty:
-            track = playlist.tracks[key]
-            if track.in_snapshot and not track.present:
-                track.present = True
-                track.stints += 1
-                track.removed = None
-                if track.first_seen is None:
-                    track.first_seen = when
-                if first:
-                    track.asterisk = True
-            elif track.present and not track.in_snapshot:
-                track.present = False
-                track.last_seen = playlist.last_run
-                track.removed = when
-        playlist.dirty.clear()
-        if first:
-            playlist.first_run = when
-        playlist.last_run = when
-
 
 # ------------------------------------------------------------ serialisation
 
 
 def state_to_dict(state: HistoryState) -> dict[str, Any]:
-    """A JSON-able form of the replay state (see history_state.py for the file)."""
+    """A canonical JSON-able form of the replay state, every playlist settled.
+
+    Used to compare states (incremental == full); history_state.py has the file.
+    """
     playlists = {}
-    for pid, p in state.playlists.items():
+    for pid in sorted(state.playlists):
+        p = state.playlists[pid]
         playlists[pid] = {
             "json": p.json_blob,
             "plain": p.plain_blob,
@@ -421,42 +661,14 @@ def state_to_dict(state: HistoryState) -> dict[str, Any]:
                     t.in_snapshot,
                     t.present,
                 ]
-                for key, t in p.tracks.items()
+                for key, t in sorted(p.tracks.items())
             },
         }
-    return {"last_key": list(state.last_key) if state.last_key else None, "playlists": playlists}
-
-
-def state_from_dict(data: dict[str, Any]) -> HistoryState:
-    """Inverse of state_to_dict; raises KeyError/TypeError/ValueError on a bad shape."""
-    playlists = {}
-    for pid, p in data["playlists"].items():
-        tracks = {}
-        for key, row in p["tracks"].items():
-            (url, name, album, artists, duration, first, last, removed, stints, added,
-             asterisk, in_snapshot, present) = row
-            tracks[key] = TrackHistory(
-                TrackMeta(url, name, (album[0], album[1]), tuple((a[0], a[1]) for a in artists),
-                          duration),
-                first, last, removed, stints, added, asterisk, in_snapshot, present,
-            )
-        playlists[pid] = PlaylistHistory(
-            pid=pid,
-            json_blob=p["json"],
-            plain_blob=p["plain"],
-            name=p["name"],
-            url=p["url"],
-            description=p["description"],
-            first_run=p["first_run"],
-            last_run=p["last_run"],
-            tracks=tracks,
-            dirty=set(p["dirty"]),
-            loaded=bool(p["loaded"]),
-        )
-    key = data["last_key"]
-    return HistoryState(playlists, (int(key[0]), int(key[1]), str(key[2])) if key else None)
-
-
-def copy_state(state: HistoryState) -> HistoryState:
-    """A deep copy (through the serialised form, which is tested to round-trip)."""
-    return state_from_dict(json.loads(json.dumps(state_to_dict(state))))
+    return {
+        "last_key": list(state.last_key) if state.last_key else None,
+        "runs": [
+            [when, None if state.registries[r] is None else sorted(state.registries[r])]
+            for when, r in state.runs
+        ],
+        "playlists": playlists,
+    }

@@ -4,10 +4,20 @@ Dates are shown as YYYY-MM-DD in one time zone (UTC unless told otherwise). Trac
 are listed by date added, then title (case-insensitively), then identity, so the
 order does not depend on the order of the snapshots.
 
-With ``last_seen`` moving every day, every cumulative file changes every day, so
-the JSON is written by a specialised emitter instead of ``json.dumps(indent=2)``
-(whose indenting encoder is pure Python); tests prove it byte-identical to
-``model.dump_json`` of ``cumulative_dict``.
+``last_seen`` in the files: for a track still in the playlist's latest snapshot it
+is null (markdown: an empty "Last seen" cell), like ``date_removed`` — such a track
+is seen by every run, and writing "today" would rewrite every cumulative file every
+day (the repository growth of the old archiver). A playlist's files therefore
+change only when its snapshot (or name, description, registration) does, and
+incremental runs render only those. For removed tracks ``last_seen`` is the last
+run whose tree still had the track. Queries (``export``, ``search``) are live and
+may show the latest run instead (``cumulative_view(..., live=True)``).
+
+A full rebuild renders every file, so the JSON is written by a specialised emitter
+instead of ``json.dumps(indent=2)`` (whose indenting encoder is pure Python) and
+the markdown rows by ``_md_row`` instead of a jinja loop; tests prove both
+byte-identical to ``model.dump_json`` of ``cumulative_dict`` and to the plain
+template.
 """
 
 from __future__ import annotations
@@ -22,6 +32,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gitarchive import layout, render
 from gitarchive.history_replay import LinkTuple, PlaylistHistory
+
+# Bumped when the rendering changes: files rendered by another version are redone.
+VIEWS_VERSION = 2
 
 _encode: Callable[[str], str] = json.encoder.encode_basestring  # the C encoder when available
 
@@ -72,7 +85,7 @@ class CumulativeTrack:
     date_added_asterisk: bool
     date_removed: str | None
     first_seen: str
-    last_seen: str
+    last_seen: str | None  # None in the files while present (module docstring)
     stints: int
 
 
@@ -86,8 +99,14 @@ class CumulativeView:
     tracks: list[CumulativeTrack]
 
 
-def cumulative_view(playlist: PlaylistHistory, fmt: DateFormatter) -> CumulativeView | None:
-    """The view of one playlist, or None when it was never observed."""
+def cumulative_view(
+    playlist: PlaylistHistory, fmt: DateFormatter, *, live: bool = False
+) -> CumulativeView | None:
+    """The view of one playlist, or None when it was never observed.
+
+    ``live``: present tracks get the latest run as last_seen (queries); the files
+    leave it null so they change only with the playlist's own snapshots.
+    """
     if playlist.first_run is None:
         return None
     rows = []
@@ -108,7 +127,8 @@ def cumulative_view(playlist: PlaylistHistory, fmt: DateFormatter) -> Cumulative
             date_added_asterisk=track.asterisk,
             date_removed=None if track.present else fmt(track.removed),
             first_seen=fmt(track.first_seen) or "",
-            last_seen=fmt(playlist.last_seen(track)) or "",
+            last_seen=(fmt(playlist.last_run) if live else None)
+            if track.present else fmt(track.last_seen),
             stints=track.stints,
         )
         rows.append((row.date_added, row.name.lower(), key, row))
@@ -203,7 +223,7 @@ def cumulative_json(view: CumulativeView) -> str:
                 f'      "date_removed": {_opt(t.date_removed)},\n'
                 f'      "duration_ms": {_opt(t.duration_ms)},\n'
                 f'      "first_seen": {enc(t.first_seen)},\n'
-                f'      "last_seen": {enc(t.last_seen)},\n'
+                f'      "last_seen": {_opt(t.last_seen)},\n'
                 f'      "name": {enc(t.name)},\n'
                 f'      "stints": {t.stints},\n'
                 f'      "url": {enc(t.url)}\n'
@@ -228,6 +248,17 @@ def _link(text: str, url: str) -> str:
     return f"[{escaped}]({url})" if url else escaped
 
 
+def _md_row(t: CumulativeTrack) -> str:
+    """One table row: ``Title | Artist(s) | Album | Length | Added | Last seen | Removed``."""
+    artists = ", ".join([_link(a[0], a[1]) for a in t.artists])
+    length = render.format_length(t.duration_ms) if t.duration_ms is not None else ""
+    star = "\\*" if t.date_added_asterisk else ""
+    return (
+        f"| {_link(t.name, t.url)} | {artists} | {_link(t.album[0], t.album[1])} | {length} "
+        f"| {t.date_added}{star} | {t.last_seen or ''} | {t.date_removed or ''} |"
+    )
+
+
 def cumulative_md(view: CumulativeView, githistory_base: str | None) -> str:
     """The human view (templates/cumulative.md.j2), escaped like the pretty file."""
     return render.render(
@@ -236,7 +267,7 @@ def cumulative_md(view: CumulativeView, githistory_base: str | None) -> str:
         view=view,
         description=view.description.strip(),
         total_ms=sum(t.duration_ms or 0 for t in view.tracks),
-        cached_link=_link,
+        rows=[_md_row(t) for t in view.tracks],
     )
 
 

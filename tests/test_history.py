@@ -77,15 +77,17 @@ def dates(t: dict) -> tuple:
             t["date_removed"], t["stints"])
 
 
+# last_seen is null while a track is present (views.py: files change only with
+# their playlist's snapshots); removed tracks keep the last run that had them.
 EXPECTED_A = {
-    "Song 1": ("2023-12-25", True, "2024-01-01", "2024-01-11", None, 1),
-    "Song 2": ("2024-01-01", True, "2024-01-01", "2024-01-11", None, 2),
+    "Song 1": ("2023-12-25", True, "2024-01-01", None, None, 1),
+    "Song 2": ("2024-01-01", True, "2024-01-01", None, None, 2),
     "Song 3": ("2024-01-02", False, "2024-01-02", "2024-01-05", "2024-01-11", 1),
 }
 EXPECTED_B = {
     "Song 9": ("2024-01-01", True, "2024-01-01", "2024-01-05", "2024-01-05", 1),
-    "Song 10": ("2024-01-04", False, "2024-01-04", "2024-01-11", None, 1),
-    "Song 11": ("2024-01-09", False, "2024-01-09", "2024-01-11", None, 1),
+    "Song 10": ("2024-01-04", False, "2024-01-04", None, None, 1),
+    "Song 11": ("2024-01-09", False, "2024-01-09", None, None, 1),
 }
 
 
@@ -196,7 +198,8 @@ def test_unparseable_blob_is_reported_and_skipped(tmp_path: Path) -> None:
         (str(bad), layout.pretty_json_path(A))
     ]
     doc = by_name(cumulative(h.store, A))
-    assert doc["Song 1"]["last_seen"] == "2024-01-03"
+    assert doc["Song 1"]["last_seen"] is None and doc["Song 1"]["date_removed"] is None
+    assert history.sync(h.store).state.playlists[A].last_run == at("2024-01-03")
     assert doc["Song 2"]["first_seen"] == "2024-01-03"
 
 
@@ -265,9 +268,8 @@ def test_pending_views_match_a_rebuild(tmp_path: Path) -> None:
     tree = h.store.write_tree(h.store.tree(), changes)
     when = (at("2024-01-12"), 0)
     views, pending = history.pending_views(h.store, tree, when, githistory_base=None)
-    assert set(views) == {layout.cumulative_json_path(p) for p in (A, B)} | {
-        layout.cumulative_md_path(p) for p in (A, B)
-    }
+    # Only A's snapshot changed: B's files stay (present tracks' last_seen is null).
+    assert set(views) == {layout.cumulative_json_path(A), layout.cumulative_md_path(A)}
     oid = h.store.commit({**changes, **views}, "fetch", when=when)
     assert pending.save(oid)
     saved = history_state.load(h.store)
@@ -305,3 +307,38 @@ def test_fast_json_parse_agrees_with_the_model() -> None:
     with pytest.raises(SnapshotError, match="missing field 'name'"):
         parse_json_snapshot("x", b'{"url": "u", "original_name": "n", "owner": {"name": "o"}, '
                             b'"tracks": [{}]}')
+
+
+def test_a_day_of_other_playlists_leaves_a_playlists_files_untouched(tmp_path: Path) -> None:
+    """Files change only with their own playlist; a removed track's last_seen still
+    counts runs that did not touch the playlist (every commit is a run)."""
+    h = History(str(tmp_path / "repo"))
+    h.commit({**json_files(snap(A, "Alpha", 1, 2)), **json_files(snap(B, "Beta", 9)),
+              **registry(A, B)}, at("2024-01-01"))
+    h.commit(json_files(snap(B, "Beta", 9, 10)), at("2024-01-02"))  # A not touched
+    h.commit(json_files(snap(A, "Alpha", 1)), at("2024-01-03"))  # Song 2 removed
+    history.rebuild(h.store)
+    paths = [layout.cumulative_json_path(A), layout.cumulative_md_path(A)]
+    before = [h.store.tree()[p].id for p in paths]
+    h.commit(json_files(snap(B, "Beta", 10)), at("2024-01-04"))
+    result = history.rebuild(h.store)
+    assert not result.full and result.playlists == 1
+    assert result.changed == [layout.cumulative_json_path(B), layout.cumulative_md_path(B)]
+    # fetch's path: only B is rendered and committed.
+    changes = json_files(snap(B, "Beta", 10, 11))
+    tree = h.store.write_tree(h.store.tree(), changes)
+    when = (at("2024-01-05"), 0)
+    views, pending = history.pending_views(h.store, tree, when, githistory_base=None)
+    assert pending.plan is not None and pending.plan.wanted == [B]
+    assert set(views) == {layout.cumulative_json_path(B), layout.cumulative_md_path(B)}
+    assert pending.save(h.store.commit({**changes, **views}, "fetch", when=when))
+    assert [h.store.tree()[p].id for p in paths] == before
+    doc = by_name(cumulative(h.store, A))
+    assert dates(doc["Song 2"]) == ("2024-01-01", True, "2024-01-01", "2024-01-02",
+                                    "2024-01-03", 1)
+    assert doc["Song 1"]["last_seen"] is None
+    assert "| 2024-01-01\\* |  |  |" in h.store.read(layout.cumulative_md_path(A)).decode()
+    # The live value is still known to queries.
+    assert history.sync(h.store).state.playlists[A].last_run == at("2024-01-05")
+    assert history.rebuild(h.store).commit is None
+    assert history.rebuild(h.store, full=True).commit is None
