@@ -12,9 +12,12 @@ merged history, and the push is retried -- a bounded number of times.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,7 +120,8 @@ def push(
         result.attempts = attempt
         callbacks = Credentials(env)
         try:
-            remote.push([f"{branch_ref}:{branch_ref}"], callbacks=callbacks)
+            with _serialised_local_push(remote.url):
+                remote.push([f"{branch_ref}:{branch_ref}"], callbacks=callbacks)
         except (pygit2.GitError, OSError) as exc:
             last_error = str(exc)
             if not _retryable(last_error):
@@ -185,12 +189,42 @@ def _move(
         raise PushError(
             f"cannot merge the remote's changes: uncommitted edits to {', '.join(dirty[:5])}"
         )
-    ref = store.branch_ref
-    if store.repo.references[ref].resolve().target != old.id:
-        raise PushError(f"{ref} moved while merging; run again")
-    if not store.bare:  # files first, then the branch (as Store.commit does)
-        store.repo.checkout_tree(tree, strategy=pygit2.enums.CheckoutStrategy.SAFE)
-    store.repo.create_reference_direct(ref, new, True, message=message)
+    try:  # files first, then the branch, recoverable if killed in between
+        store.move_branch(store.branch_ref, old.id, new, message)
+    except StoreError as exc:
+        raise PushError(f"{exc} (while merging)") from exc
+
+
+@contextlib.contextmanager
+def _serialised_local_push(url: str | None) -> Iterator[None]:
+    """Hold a lock in a remote on this file system for the whole push.
+
+    A server's receive-pack moves a branch only if it still points where the pusher
+    saw it; libgit2's local transport does not check, so two machines pushing to one
+    shared directory at once could lose one push. The flock closes that gap.
+    """
+    git_dir = _local_git_dir(url)
+    if git_dir is None:
+        yield
+        return
+    with open(git_dir / "gitarchive-push.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _local_git_dir(url: str | None) -> Path | None:
+    """The git directory of a remote given as a local path or file:// URL, else None."""
+    if not url:
+        return None
+    if url.startswith("file://"):
+        url = url.removeprefix("file://")
+    elif "://" in url or re.match(r"^[^/]+:", url):  # https://, ssh://, host:path
+        return None
+    found = pygit2.discover_repository(url)
+    return Path(found) if found else None
 
 
 def _same(store: Store, tracking: str) -> bool:

@@ -202,18 +202,38 @@ class Store:
             new_tree,
             [parent_commit.id] if parent_commit else [],
         )
+        self.move_branch(ref, current, oid, message, update_worktree=on_checkout)
+        return oid
+
+    def move_branch(
+        self,
+        ref: str,
+        expected: pygit2.Oid | None,
+        new: pygit2.Oid,
+        message: str,
+        *,
+        update_worktree: bool = True,
+    ) -> None:
+        """Move ``ref`` from ``expected`` to the commit ``new``, atomically.
+
+        On the checked-out branch of a checkout the files are updated first, with a
+        marker left in the git directory: a process killed before the branch moves is
+        rolled back by recover(), so HEAD and the files always agree. If ``ref`` no
+        longer points at ``expected`` (another process moved it), StoreError.
+        """
+        on_checkout = (
+            update_worktree and not self.bare and ref == self._head_ref_or_none()
+        )
         if on_checkout:
-            # Update the checkout before the branch moves, leaving a marker: a run killed
-            # in between is rolled back by recover(), so HEAD and files always agree.
             self._checkout_marker.parent.mkdir(parents=True, exist_ok=True)
-            self._checkout_marker.write_text(f"{current or ''} {oid}\n")
-            self.repo.checkout_tree(self.repo[new_tree], strategy=CheckoutStrategy.SAFE)
-        if self._ref_target(ref) != current:
+            self._checkout_marker.write_text(f"{expected or ''} {new}\n")
+            tree = self.repo[new].peel(pygit2.Commit).tree
+            self.repo.checkout_tree(tree, strategy=CheckoutStrategy.SAFE)
+        if self._ref_target(ref) != expected:
             raise StoreError(f"{ref} moved while this run was writing; run it again")
-        self.repo.create_reference_direct(ref, oid, True, message=message.splitlines()[0])
+        self.repo.create_reference_direct(ref, new, True, message=message.splitlines()[0])
         if on_checkout:
             self._checkout_marker.unlink()
-        return oid
 
     @property
     def _checkout_marker(self) -> Path:
