@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 import random
 import shlex
+import shutil
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,14 +61,15 @@ def run_demo(directory: Path, *, days: int = 7, quiet: bool = False, seed: int =
                         for note in outcome.skipped:
                             say(f"  note: {outcome.name}: skipped {note}")
     name = shlex.quote(_demo_playlist_name(store))
+    cli = _command()
     click.echo(f"\nDemo archive written to {directory}: {days} days of history. Try:")
     for line in (
         f"open {directory / 'playlists' / 'index.md'}",
         f"git -C {directory} log --stat",
-        f"gitarchive log {name} --repo {directory}",
-        f"gitarchive show {name} --at {START:%Y-%m-%d} --repo {directory}",
-        f"gitarchive search kraftwerk --repo {directory}",
-        f"gitarchive rebuild --full --repo {directory}",
+        f"{cli} log {name} --repo {directory}",
+        f"{cli} show {name} --at {START:%Y-%m-%d} --repo {directory}",
+        f"{cli} search kraftwerk --repo {directory}",
+        f"{cli} rebuild --full --repo {directory}",
     ):
         click.echo(f"  {line}")
     return store
@@ -117,3 +120,15 @@ def _demo_playlist_name(store: Store) -> str:
 
     data = store.read(layout.pretty_json_path(RENAMED))
     return Playlist.from_json(data).name if data else RENAMED
+
+
+def _command() -> str:
+    """How to call gitarchive from here: plain if on PATH, else the venv's script path."""
+    script = Path(sys.executable).parent / "gitarchive"
+    found = shutil.which("gitarchive")
+    if not script.exists() or (found and Path(found).resolve() == script.resolve()):
+        return "gitarchive"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
