@@ -338,10 +338,13 @@ def parse_json_snapshot(pid: str, data: bytes, cache: ParseCache | None = None) 
     cache = cache if cache is not None else ParseCache()
     try:
         fast = _parse_json_chunked(data, cache)
-        if fast is None:
+    except (ValueError, UnicodeDecodeError):
+        fast = None  # a piece is no JSON on its own: the whole may still be
+    if fast is None:
+        try:
             fast = _parse_json_fast(json.loads(data), cache)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SnapshotError(f"not valid JSON: {exc}") from exc
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SnapshotError(f"not valid JSON: {exc}") from exc
     if fast is not None:
         return fast
     return _parse_json_model(data)
@@ -432,8 +435,9 @@ def _parse_json_fast(obj: Any, cache: ParseCache) -> ParsedSnapshot | None:
 # patterns cannot occur inside a value.
 _TRACKS_OPEN = b'\n  "tracks": [\n    {'
 _TRACKS_CLOSE = b"}\n  ]"
-_TRACK_SEP = b"},\n    {"
 _ADDED_LINE = b'\n      "added_at": '
+_TRACK_SEP_ADDED = b"},\n    {" + _ADDED_LINE
+_MISSING = object()
 _NONCE = "\x00gitarchive-tracks"
 _NONCE_JSON = b'\n  "tracks": ["\\u0000gitarchive-tracks"]'
 
@@ -443,17 +447,18 @@ def _parse_json_chunked(data: bytes, cache: ParseCache) -> ParsedSnapshot | None
 
     Why it is exact: the document with the tracks array replaced by a nonce parses
     (so the text before and after is valid and the array is the top-level
-    ``tracks`` value), and each cut-out ``{track}`` is a valid object (so the
-    ``[`` ... ``]`` between is a valid array of exactly those objects — a JSON text
-    has one parse). Each track is ``{"added_at": V,`` + rest; rest (the members after
-    added_at, which must not repeat it) is parsed once per distinct text.
+    ``tracks`` value), and each cut-out track is a valid object (so the ``[`` ...
+    ``]`` between is a valid array of exactly those objects — a JSON text has one
+    parse). Each track is ``{"added_at": V,`` + rest; rest (the members after
+    added_at, which must not repeat it) is parsed once per distinct text. Raises
+    ValueError when a piece is no JSON on its own (the caller then parses the whole).
     """
     start = data.find(_TRACKS_OPEN)
     if start < 0:
         return None
     body_start = start + len(_TRACKS_OPEN)
     end = data.find(_TRACKS_CLOSE, body_start)
-    if end < 0:
+    if end < 0 or not data.startswith(_ADDED_LINE, body_start):
         return None
     outer = json.loads(data[:start] + _NONCE_JSON + data[end + len(_TRACKS_CLOSE):])
     head = _head_fast(outer, cache)
@@ -461,11 +466,12 @@ def _parse_json_chunked(data: bytes, cache: ParseCache) -> ParsedSnapshot | None
         return None
     rests, addeds = cache.tracks, cache.added
     tracks = []
-    for chunk in data[body_start:end].split(_TRACK_SEP):
-        cut = chunk.find(b"\n", 1)
-        if cut < 0 or not chunk.startswith(_ADDED_LINE) or chunk[cut - 1] != 0x2C:  # ","
+    append = tracks.append
+    missing = _MISSING
+    for piece in data[body_start + len(_ADDED_LINE):end].split(_TRACK_SEP_ADDED):
+        value, comma, rest = piece.partition(b",\n")  # V holds no newline
+        if not comma:
             return None
-        value, rest = chunk[len(_ADDED_LINE):cut - 1], chunk[cut:]
         added = addeds.get(value)
         if added is None:
             raw = json.loads(value)
@@ -473,15 +479,14 @@ def _parse_json_chunked(data: bytes, cache: ParseCache) -> ParsedSnapshot | None
                 raw is None or type(raw) is str,
                 parse_added_at(raw) if type(raw) is str else None,
             )
-        if rest in rests:
-            parsed = rests[rest]
-        else:
+        parsed = rests.get(rest, missing)
+        if parsed is missing:
             obj = json.loads(b"{" + rest + b"}")
             ok = type(obj) is dict and obj and "added_at" not in obj
             parsed = rests[rest] = _track_fast(obj, cache) if ok else None
         if parsed is None or not added[0]:
             return None
-        tracks.append((parsed[0], parsed[1], added[1]))
+        append((parsed[0], parsed[1], added[1]))  # type: ignore[index]
     return ParsedSnapshot(head[0], head[1], head[2], tracks)
 
 

@@ -342,3 +342,21 @@ def test_a_day_of_other_playlists_leaves_a_playlists_files_untouched(tmp_path: P
     assert history.sync(h.store).state.playlists[A].last_run == at("2024-01-05")
     assert history.rebuild(h.store).commit is None
     assert history.rebuild(h.store, full=True).commit is None
+
+
+def test_chunked_parse_falls_back_when_a_piece_is_no_json_alone() -> None:
+    """The archive-layout fast path cuts at separator lines; text that only looks
+    like one (inside a nested array) is read by the whole-document parse."""
+    from gitarchive.history_replay import _parse_json_model, parse_json_snapshot
+
+    data = (
+        b'{\n  "original_name": "P",\n  "owner": {\n    "name": "o",\n    "url": ""\n  },\n'
+        b'  "tracks": [\n    {\n      "added_at": null,\n'
+        b'      "album": {"name": "A", "url": ""},\n      "artists": [],\n'
+        b'      "duration_ms": 1,\n      "extra": [{\n    },\n    {\n'
+        b'      "added_at": null}],\n      "name": "n",\n      "url": ""\n    }\n  ],\n'
+        b'  "url": "u"\n}\n'
+    )
+    parsed = parse_json_snapshot("x", data)
+    assert [t[1].name for t in parsed.tracks] == ["n"]
+    assert parsed.tracks == _parse_json_model(data).tracks
