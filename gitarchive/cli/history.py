@@ -94,7 +94,7 @@ def rebuild_command(
     if quiet:
         return
     how = "whole history" if result.full else f"{result.events} new snapshot commit(s)"
-    click.echo(f"Replayed {how}; {result.playlists} playlist(s) with cumulative views.")
+    click.echo(f"Replayed {how}; rendered the views of {result.playlists} playlist(s).")
     if result.views_branch is not None:
         if result.views_commit is None:
             click.echo(f"Branch {result.views_branch} is up to date.")
