@@ -87,3 +87,17 @@ def test_readme_opens_with_the_two_front_door_commands() -> None:
     assert "pip install" in tests and "pytest" in tests
     ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
     assert tests in ci, ".ci/run must run the README's test command exactly"
+
+
+def test_every_command_module_is_registered() -> None:
+    """The lazy command table names every command the modules define, and no other."""
+    import importlib
+
+    from gitarchive.cli import COMMAND_MODULES
+
+    defined = {
+        command.name: module
+        for module in set(COMMAND_MODULES.values())
+        for command in importlib.import_module(f"gitarchive.cli.{module}").COMMANDS
+    }
+    assert defined == COMMAND_MODULES

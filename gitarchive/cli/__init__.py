@@ -1,13 +1,45 @@
-"""The ``gitarchive`` command line: thin click commands over the library modules."""
+"""The ``gitarchive`` command line: thin click commands over the library modules.
+
+Commands are imported only when used: ``show`` need not load requests and jinja2,
+and a question answered from the index should not wait for them.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
 from gitarchive import __version__
 
+# Command name -> module in gitarchive.cli whose COMMANDS list holds it.
+COMMAND_MODULES = {
+    "init": "archive", "add": "archive", "remove": "archive", "fetch": "archive",
+    "demo": "archive",
+    "rebuild": "history",
+    "hooks": "ops", "check": "ops", "schedule": "ops",
+    "show": "query", "diff": "query", "log": "query", "search": "query", "export": "query",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module the first time the command is needed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = COMMAND_MODULES.get(cmd_name)
+        if module_name is None:
+            return None
+        module = importlib.import_module(f"gitarchive.cli.{module_name}")
+        for command in module.COMMANDS:
+            if command.name == cmd_name:
+                return command
+        raise RuntimeError(f"gitarchive.cli.{module_name} does not define '{cmd_name}'")
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gitarchive")
 def main() -> None:
     """A git-native history of Spotify playlists.
@@ -15,14 +47,3 @@ def main() -> None:
     Fetches registered playlists from the Spotify Web API, writes plain files
     and commits them with pygit2; rebuilds cumulative views from history.
     """
-
-
-def _register() -> None:
-    from gitarchive.cli import archive, history, ops, query
-
-    for module in (archive, history, ops, query):
-        for command in module.COMMANDS:
-            main.add_command(command)
-
-
-_register()
