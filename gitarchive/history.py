@@ -17,25 +17,21 @@ state is one file per playlist (only touched ones are read and rewritten), runs
 are applied to a playlist lazily (history_replay.HistoryState.settle), and only
 playlists whose view may have changed are rendered — present tracks have a null
 ``last_seen`` in the files (views.py), so a day's run leaves the other playlists'
-files alone. A whole-history replay reads its blobs through one ``git cat-file
---batch`` (libgit2 re-resolves delta chains blob by blob, several times slower)
-and parses each distinct track text once.
+files alone. A whole-history replay reads its blobs ahead in a second process
+(blobstream.py, pygit2 there too), in parallel with the parsing here, and parses
+each distinct track text once.
 """
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import subprocess
-import threading
-from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, TypeVar
+from typing import TypeVar
 
 import pygit2
 
 from gitarchive import history_state, layout, settings
+from gitarchive.blobstream import BlobStream
 from gitarchive.history_events import (
     KIND_JSON,
     KIND_PLAIN,
@@ -121,80 +117,6 @@ class Synced:
     events: int = 0
 
 
-class _BatchReader:
-    """Blobs read in a planned order through one ``git cat-file --batch``.
-
-    libgit2 resolves each blob's delta chain on its own; git's delta-base cache makes
-    a whole year of snapshots several times faster to read (and the reading runs in
-    another process, beside the parsing). Any surprise — no git, an error, a blob
-    asked out of plan — falls back to pygit2 for that blob or for the rest.
-    """
-
-    MIN_BLOBS = 64  # below this, starting git costs more than it saves
-
-    def __init__(self, repo: pygit2.Repository, plan: list[str]) -> None:
-        self.repo = repo
-        self.plan = deque(plan)
-        self.remaining = Counter(plan)
-        self.proc: subprocess.Popen[bytes] | None = None
-        git = shutil.which("git")
-        if git is None or len(plan) < self.MIN_BLOBS:
-            return
-        try:
-            self.proc = subprocess.Popen(
-                [git, f"--git-dir={repo.path}", "cat-file", "--batch"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            )
-        except OSError:
-            return
-        assert self.proc.stdin is not None
-        threading.Thread(target=self._feed, args=(self.proc.stdin, plan), daemon=True).start()
-
-    @staticmethod
-    def _feed(stdin: IO[bytes], plan: list[str]) -> None:
-        try:
-            for i in range(0, len(plan), 1024):
-                stdin.write(("\n".join(plan[i:i + 1024]) + "\n").encode())
-            stdin.close()
-        except (OSError, ValueError):
-            pass  # the reader stopped git; it reads the rest with pygit2
-
-    def read(self, oid: str) -> bytes:
-        if self.proc is not None and self.remaining[oid] > 0:
-            try:
-                while self.plan:
-                    upcoming = self.plan.popleft()
-                    self.remaining[upcoming] -= 1
-                    data = self._next(upcoming)
-                    if upcoming == oid:
-                        return data
-            except (OSError, ValueError):
-                self.close()
-        return self.repo[oid].data
-
-    def _next(self, expected: str) -> bytes:
-        assert self.proc is not None and self.proc.stdout is not None
-        out = self.proc.stdout
-        header = out.readline().split()
-        if len(header) != 3 or header[0] != expected.encode() or header[1] != b"blob":
-            raise ValueError(f"git cat-file: unexpected {header!r}")
-        size = int(header[2])
-        data = out.read(size)
-        if len(data) != size or out.read(1) != b"\n":
-            raise ValueError("git cat-file: short read")
-        return data
-
-    def close(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            for stream in (self.proc.stdout, self.proc.stdin):
-                if stream is not None:
-                    with contextlib.suppress(OSError):
-                        stream.close()
-            self.proc = None
-
-
 def _planned_blobs(events: Sequence[Event]) -> list[str]:
     """The snapshot blobs Replayer will read for ``events``, in order (same rules)."""
     sources: dict[str, list[str | None]] = {}  # pid -> [json blob, plain blob]
@@ -233,12 +155,9 @@ def _all_events(store: Store, head: pygit2.Commit, gens: dict[str, int]) -> list
 def _replay(
     store: Store, state: HistoryState, events: Sequence[Event], progress: ProgressFn
 ) -> list[Problem]:
-    reader = _BatchReader(store.repo, _planned_blobs(events))
-    try:
+    with BlobStream(store.repo, _planned_blobs(events)) as reader:
         replayer = Replayer(state, reader.read)
         replayer.apply_all(progress("Replaying history", events))
-    finally:
-        reader.close()
     state.settle_pending()
     return replayer.problems
 
