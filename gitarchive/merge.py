@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 
 import pygit2
 
-from gitarchive import layout
+from gitarchive import layout, registry
 from gitarchive.fetch import archive_names, index_file
-from gitarchive.layout import RegistryEntry
 from gitarchive.model import Playlist, SnapshotError, dump_json
-from gitarchive.store import Store
+from gitarchive.store import Store, TreeReader
 
 SNAPSHOT_DIRS = (layout.PLAIN, layout.PRETTY)
 
@@ -148,22 +147,18 @@ def _with_index_file(store: Store, tree_id: pygit2.Oid) -> pygit2.Oid:
     """Regenerate playlists/index.md from the merged registry and snapshots."""
     repo = store.repo
     tree = repo[tree_id].peel(pygit2.Tree)
-    entries: dict[str, RegistryEntry] = {}
-    for name, oid in _dir_blobs(repo, tree, layout.REGISTRY).items():
-        try:
-            entries[name] = RegistryEntry.from_bytes(name, repo[oid].data)
-        except ValueError:
-            continue
+    reader = TreeReader(repo, tree)
+    entries, _ = registry.load_tree(reader)
     known: dict[str, Playlist] = {}
     for pid in entries:
-        oid = _blob_of(tree, layout.pretty_json_path(pid))
-        if oid is None:
+        data = reader.read(layout.pretty_json_path(pid))
+        if data is None:
             continue
         try:
-            known[pid] = Playlist.from_json(repo[oid].data)
+            known[pid] = Playlist.from_json(data)
         except SnapshotError:
             continue
-    if not known and _blob_of(tree, layout.INDEX) is None:
+    if not known and reader.blob_id(layout.INDEX) is None:
         return tree_id
     content = index_file(known, archive_names(entries, known))
     return store.write_tree(tree, {layout.INDEX: content})
@@ -194,16 +189,6 @@ def _blob_of(tree: pygit2.Tree | None, path: str) -> pygit2.Oid | None:
     except KeyError:
         return None
     return entry.id if entry.type_str == "blob" else None
-
-
-def _dir_blobs(repo: pygit2.Repository, tree: pygit2.Tree, path: str) -> dict[str, pygit2.Oid]:
-    try:
-        entry = tree[path]
-    except KeyError:
-        return {}
-    if entry.type_str != "tree":
-        return {}
-    return {e.name: e.id for e in repo[entry.id] if e.type_str == "blob"}
 
 
 def _conflict_paths(index: pygit2.Index) -> list[str]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from gitarchive import layout
 from gitarchive.layout import RegistryEntry
-from gitarchive.store import Store
+from gitarchive.store import Store, TreeReader
 
 
 @dataclass(frozen=True)
@@ -22,12 +22,17 @@ class RegistryProblem:
 
 
 def load(store: Store) -> tuple[dict[str, RegistryEntry], list[RegistryProblem]]:
-    """Registered playlists by ID, and the registry files that are malformed."""
+    """Registered playlists by ID at HEAD, and the registry files that are malformed."""
+    return load_tree(store.reader())
+
+
+def load_tree(tree: TreeReader) -> tuple[dict[str, RegistryEntry], list[RegistryProblem]]:
+    """The registry of any tree (a merge result, a pushed commit ...)."""
     entries: dict[str, RegistryEntry] = {}
     problems: list[RegistryProblem] = []
-    for name, oid in sorted(store.list_dir(layout.REGISTRY).items()):
+    for name, oid in sorted(tree.listing(layout.REGISTRY).items()):
         try:
-            entries[name] = RegistryEntry.from_bytes(name, store.blob(oid))
+            entries[name] = RegistryEntry.from_bytes(name, tree.repo[oid].data)
         except ValueError as exc:
             problems.append(RegistryProblem(layout.registry_path(name), str(exc)))
     return entries, problems

@@ -123,16 +123,7 @@ class Store:
 
     def read(self, path: str, commit: pygit2.Commit | None = None) -> bytes | None:
         """Content of a file at a commit (HEAD by default), or None if absent."""
-        tree = self.tree(commit)
-        if tree is None:
-            return None
-        try:
-            entry = tree[path]
-        except KeyError:
-            return None
-        if entry.type_str != "blob":
-            return None
-        return self.repo[entry.id].data
+        return self.reader(commit).read(path)
 
     def list_dir(self, path: str, commit: pygit2.Commit | None = None) -> dict[str, pygit2.Oid]:
         """Blob names and ids directly inside a directory at a commit; empty if absent."""
@@ -345,15 +336,18 @@ class TreeReader:
             self._dirs[directory] = found
         return found
 
-    def read(self, path: str) -> bytes | None:
+    def blob_id(self, path: str) -> pygit2.Oid | None:
+        """The id of the blob at ``path``, or None when there is none."""
         directory, _, name = path.rpartition("/")
-        oid = self.listing(directory).get(name)
+        return self.listing(directory).get(name)
+
+    def read(self, path: str) -> bytes | None:
+        oid = self.blob_id(path)
         return None if oid is None else self.repo[oid].data
 
     def same(self, path: str, content: bytes | None) -> bool:
         """Whether ``path`` holds exactly ``content`` (compares blob ids: no read, no inflate)."""
-        directory, _, name = path.rpartition("/")
-        oid = self.listing(directory).get(name)
+        oid = self.blob_id(path)
         if content is None or oid is None:
             return content is None and oid is None
         return oid == pygit2.hash(content)
