@@ -127,11 +127,19 @@ def main() -> None:
         store = TimedStore(work / "archive")
         registry.add(store, pids, when=(1_767_225_600, 0))
         results = []
-        for day, label in ((1, "day 1, all new"), (2, "day 2, all changed")):
-            if day == 2:
+        days = (
+            (1, "day 1, all new", False),
+            (2, "day 2, all changed", False),
+            (3, "day 3, + cumulative", True),  # the first run with views: replays history
+            (4, "day 4, + cumulative", True),  # a daily run with views, incremental
+        )
+        git_seconds, same = 0.0, False
+        for day, label, cumulative in days:
+            if day > 1:
                 for pid, model in models.items():
                     extra = synthetic_playlist(rng, pid, 1).tracks
                     models[pid] = replace(model, tracks=model.tracks[1:] + extra)
+            if day == 2:
                 git(work, "clone", "-q", str(work / "archive"), "gitpath")
             served = {pid: api_playlist_from_model(m) for pid, m in models.items()}
             with standin_process(served) as (api_base, token_url):
@@ -141,29 +149,15 @@ def main() -> None:
                 store.commit_seconds = store.checkout_seconds = 0.0
                 start = time.perf_counter()
                 report = fetch(
-                    store, client, cumulative=False, when=(1_767_225_600 + day * 86_400, 0)
+                    store, client, cumulative=cumulative,
+                    when=(1_767_225_600 + day * 86_400, 0),
                 )
                 total = time.perf_counter() - start
                 client.close()
             assert len(report.changed) == len(pids), "every playlist should change"
             results.append((label, total, store.commit_seconds, store.checkout_seconds))
-
-        # The same day-2 commit the usual way, in a checkout at day 1's commit.
-        head = store.head()
-        assert head is not None
-        changed_paths = [p for p in _diff_paths(store)]
-        gitpath = work / "gitpath"
-        start = time.perf_counter()
-        for path in changed_paths:
-            target = gitpath / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(store.read(path) or b"")
-        git(gitpath, "add", "-A")
-        git(gitpath, "commit", "-q", "-m", "day 2 the usual way")
-        git_seconds = time.perf_counter() - start
-        same = subprocess.run(
-            ["git", "rev-parse", "HEAD^{tree}"], cwd=gitpath, capture_output=True, text=True
-        ).stdout.strip() == str(head.tree_id)
+            if day == 2:
+                git_seconds, same = _commit_the_usual_way(store, work / "gitpath")
 
         print(f"{len(pids)} playlists x {args.tracks} tracks, stand-in on 127.0.0.1")
         for label, total, commit, checkout in results:
@@ -180,11 +174,27 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _diff_paths(store: Store) -> list[str]:
+def _commit_the_usual_way(store: Store, checkout: Path) -> tuple[float, bool]:
+    """Redo HEAD's commit in a checkout of its parent: write files, git add -A, git commit.
+
+    Returns the seconds it took and whether git made the same tree as pygit2.
+    """
     head = store.head()
     assert head is not None and head.parents
     diff = head.tree.diff_to_tree(head.parents[0].tree)
-    return [d.delta.new_file.path for d in diff]
+    paths = [d.delta.new_file.path for d in diff]
+    start = time.perf_counter()
+    for path in paths:
+        target = checkout / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(store.read(path) or b"")
+    git(checkout, "add", "-A")
+    git(checkout, "commit", "-q", "-m", "the usual way")
+    seconds = time.perf_counter() - start
+    tree = subprocess.run(
+        ["git", "rev-parse", "HEAD^{tree}"], cwd=checkout, capture_output=True, text=True
+    ).stdout.strip()
+    return seconds, tree == str(head.tree_id)
 
 
 if __name__ == "__main__":

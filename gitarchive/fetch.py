@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
+import pygit2
+
 from gitarchive import exitcodes, layout, registry, render, settings
 from gitarchive.model import Playlist, SnapshotError, Track, dump_json
 from gitarchive.progress import SILENT, Progress
@@ -139,9 +141,12 @@ def fetch(
     newline = settings.final_newline(store)
     changes: dict[str, bytes | None] = {}
     by_pid = {o.pid: o for o in outcomes}
+    snapshots: dict[str, Playlist] = {}  # JSON blob id -> snapshot, for the cumulative views
     for pid, raw in fetched.items():
         snapshot = replace(raw, unique_name=names[pid])
-        changes.update(_snapshot_files(head, snapshot, day, base, newline))
+        files = _snapshot_files(head, snapshot, day, base, newline)
+        snapshots[str(pygit2.hash(files[layout.pretty_json_path(pid)]))] = snapshot
+        changes.update(files)
         _describe(by_pid[pid], snapshot, previous[pid])
     changes[layout.INDEX] = index_file(known, names)
     changes = {p: c for p, c in changes.items() if not head.same(p, c)}
@@ -158,7 +163,9 @@ def fetch(
         from gitarchive import history
 
         tree = store.write_tree(store.tree(), changes)
-        views, pending = history.pending_views(store, tree, when, githistory_base=base)
+        views, pending = history.pending_views(
+            store, tree, when, githistory_base=base, snapshots=snapshots
+        )
         changes.update(views)
     oid = store.commit(changes, commit_message(outcomes), when=when)
     if oid is not None:

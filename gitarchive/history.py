@@ -24,7 +24,7 @@ each distinct track text once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -42,6 +42,7 @@ from gitarchive.history_events import (
 )
 from gitarchive.history_replay import HistoryState, Problem, Replayer
 from gitarchive.history_state import StateError
+from gitarchive.model import Playlist
 from gitarchive.store import Store, StoreError, signature
 from gitarchive.views import (
     VIEWS_VERSION,
@@ -153,10 +154,15 @@ def _all_events(store: Store, head: pygit2.Commit, gens: dict[str, int]) -> list
 
 
 def _replay(
-    store: Store, state: HistoryState, events: Sequence[Event], progress: ProgressFn
+    store: Store,
+    state: HistoryState,
+    events: Sequence[Event],
+    progress: ProgressFn,
+    known: Mapping[str, Playlist] | None = None,
 ) -> list[Problem]:
-    with BlobStream(store.repo, _planned_blobs(events)) as reader:
-        replayer = Replayer(state, reader.read)
+    plan = [blob for blob in _planned_blobs(events) if not known or blob not in known]
+    with BlobStream(store.repo, plan) as reader:
+        replayer = Replayer(state, reader.read, known)
         replayer.apply_all(progress("Replaying history", events))
     state.settle_pending()
     return replayer.problems
@@ -538,8 +544,12 @@ def pending_views(
     githistory_base: str | None,
     timezone: str | None = None,
     views_branch: str | None = None,
+    snapshots: Mapping[str, Playlist] | None = None,
 ) -> tuple[dict[str, bytes | None], PendingState]:
     """Cumulative files for a commit of ``snapshot_tree`` at ``when``, made next on HEAD.
+
+    ``snapshots`` (JSON blob id -> Playlist) are the new snapshots the caller already
+    holds in memory; they are not read back and parsed again.
 
     Syncs the state to HEAD (incrementally), treats ``snapshot_tree`` as one more
     commit at ``when`` (epoch seconds, UTC offset minutes), and returns the
@@ -563,10 +573,14 @@ def pending_views(
             gens: dict[str, int] = {}
             events = _all_events(store, head, gens) if head is not None else []
             state = HistoryState()
-            problems = _replay(store, state, sorted_events([*events, event]), _no_progress)
+            problems = _replay(
+                store, state, sorted_events([*events, event]), _no_progress, snapshots
+            )
             synced = Synced(state, gens, head, problems, full=True)
         else:
-            synced.problems.extend(_replay(store, synced.state, [event], _no_progress))
+            synced.problems.extend(
+                _replay(store, synced.state, [event], _no_progress, snapshots)
+            )
     has_snapshots = head is not None or event is not None
     final_newline = settings.final_newline(store) if has_snapshots else True
     plan = _plan(store, synced.state, branch=branch, timezone=tz,

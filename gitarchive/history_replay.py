@@ -36,14 +36,14 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from gitarchive import layout
 from gitarchive.history_events import KIND_JSON, KIND_PLAIN, Event, EventKey
-from gitarchive.model import Playlist, SnapshotError
+from gitarchive.model import Link, Playlist, SnapshotError
 
 PLAIN_KEY_PREFIX = "plain:"
 
@@ -376,6 +376,30 @@ def _link_fast(data: Any, links: dict[LinkTuple, LinkTuple]) -> LinkTuple | None
     return links.setdefault(link, link)
 
 
+def parsed_from_playlist(playlist: Playlist, cache: ParseCache) -> ParsedSnapshot:
+    """What parse_json_snapshot gives for ``playlist.to_json()``, without the round trip.
+
+    ``fetch`` has every new snapshot in memory; parsing its JSON again for the
+    cumulative views doubled the cost of a run (a property test checks equality).
+    """
+    links = cache.links
+
+    def link(source: Link) -> LinkTuple:
+        pair = (source.name, source.url)
+        return links.setdefault(pair, pair)
+
+    tracks = []
+    for t in playlist.tracks:
+        album, artists = link(t.album), tuple(link(a) for a in t.artists)
+        key = t.url.rstrip("/").rsplit("/", 1)[-1] if t.url else ""
+        if not key:
+            names = ", ".join(a[0] for a in artists)
+            key = plain_key(f"{t.name} -- {names} -- {album[0]}")
+        meta = TrackMeta(t.url, t.name, album, artists, t.duration_ms)
+        tracks.append((key, meta, parse_added_at(t.added_at)))
+    return ParsedSnapshot(playlist.name, playlist.url, playlist.description, tracks)
+
+
 def _head_fast(obj: Any, cache: ParseCache) -> tuple[str, str, str, Any] | None:
     """(name, url, description, raw tracks) of a well-typed snapshot document, else None."""
     if type(obj) is not dict:
@@ -525,9 +549,15 @@ def parse_plain_snapshot(pid: str, data: bytes) -> ParsedSnapshot:
 class Replayer:
     """Applies events in order to a HistoryState; reads blobs through ``read_blob``."""
 
-    def __init__(self, state: HistoryState, read_blob: Callable[[str], bytes]) -> None:
+    def __init__(
+        self,
+        state: HistoryState,
+        read_blob: Callable[[str], bytes],
+        known: Mapping[str, Playlist] | None = None,
+    ) -> None:
         self.state = state
         self.read_blob = read_blob
+        self.known = known or {}  # JSON blob id -> the snapshot it holds, already in memory
         self.problems: list[Problem] = []
         self.cache = ParseCache()
 
@@ -573,18 +603,26 @@ class Replayer:
         kind, blob = source
         pid = playlist.pid
         try:
-            data = self.read_blob(blob)
-            if kind == KIND_JSON:
-                parsed = parse_json_snapshot(pid, data, self.cache)
+            if kind == KIND_JSON and blob in self.known:
+                parsed = parsed_from_playlist(self.known[blob], self.cache)
+            elif kind == KIND_JSON:
+                parsed = parse_json_snapshot(pid, self.read_blob(blob), self.cache)
             else:
-                parsed = parse_plain_snapshot(pid, data)
+                parsed = parse_plain_snapshot(pid, self.read_blob(blob))
         except (SnapshotError, KeyError, ValueError) as exc:
             path = layout.pretty_json_path(pid) if kind == KIND_JSON else layout.plain_path(pid)
             self.problems.append(Problem(event.oid, path, str(exc)))
             return
-        self.state.view_dirty.add(pid)
         self.state.pending.add(pid)  # settle drops it once observed
         playlist.loaded = True
+        # Whether the cumulative view can differ for reasons settle() does not see
+        # (it marks the view when tracks come or go). A snapshot that differs only in
+        # its follower count — most days, for most playlists — leaves the view alone.
+        view_changed = (playlist.name, playlist.url, playlist.description) != (
+            parsed.name,
+            parsed.url,
+            parsed.description,
+        )
         playlist.name, playlist.url, playlist.description = (
             parsed.name,
             parsed.url,
@@ -602,18 +640,25 @@ class Replayer:
                     track = tracks.get(key)
                 if track is None:
                     track = tracks[key] = TrackHistory(meta)
+                    view_changed = True
             if track.meta is not meta and track.meta != meta:
                 track.meta = meta
+                view_changed = True
             if added_at is not None and (track.added_at is None or added_at < track.added_at):
                 track.added_at = added_at
+                view_changed = True
             new_keys.add(key)
             if not track.in_snapshot:
                 track.in_snapshot = True
                 dirty.add(key)
+                view_changed = True
         for key, track in tracks.items():
             if track.in_snapshot and key not in new_keys:
                 track.in_snapshot = False
                 dirty.add(key)
+                view_changed = True
+        if view_changed:
+            self.state.view_dirty.add(pid)
 
     @staticmethod
     def _adopt_plain_entry(playlist: PlaylistHistory, key: str, meta: TrackMeta) -> None:

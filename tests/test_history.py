@@ -360,3 +360,28 @@ def test_chunked_parse_falls_back_when_a_piece_is_no_json_alone() -> None:
     parsed = parse_json_snapshot("x", data)
     assert [t[1].name for t in parsed.tracks] == ["n"]
     assert parsed.tracks == _parse_json_model(data).tracks
+
+
+def test_follower_count_alone_does_not_rerender_the_view(tmp_path: Path) -> None:
+    """Most days a playlist's snapshot changes only in its follower count: no view work."""
+    from gitarchive.model import Link, Playlist, Track
+    from gitarchive.store import Store
+
+    def snapshot(followers: int) -> bytes:
+        track = Track("https://open.spotify.com/track/T1", "Song", Link("Album"),
+                      (Link("Artist"),), 1000, "2024-01-01 00:00:00")
+        return Playlist("https://open.spotify.com/playlist/PL1", "Mix", "", Link("me"),
+                        (track,), num_followers=followers).to_json().encode()
+
+    store = Store.init(tmp_path, bare=True)
+    path = layout.pretty_json_path("PL1")
+    day = 86_400
+    store.commit({path: snapshot(1)}, "day 1", when=(1_704_067_200, 0))
+    first = history.rebuild(store)
+    assert first.playlists == 1
+    store.commit({path: snapshot(2)}, "day 2: followers only", when=(1_704_067_200 + day, 0))
+    second = history.rebuild(store)
+    assert second.playlists == 0 and second.commit is None
+    files = {p: store.read(p) for p in (layout.cumulative_json_path("PL1"),)}
+    history.rebuild(store, full=True)
+    assert {p: store.read(p) for p in files} == files  # the full replay agrees

@@ -187,3 +187,26 @@ def test_chunked_parse_is_the_model(versions: list, name: str) -> None:
                         owner=Link("o", "u"), tracks=tuple(numbers), num_followers=1)
         data = snap.to_json().encode()
         assert parse_json_snapshot("x", data, cache) == _parse_json_model(data)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_snapshot_in_memory_parses_like_its_json(data: st.DataObject) -> None:
+    """fetch hands its new snapshots to the replay as objects: same result as their JSON."""
+    from gitarchive.history_replay import ParseCache, parse_json_snapshot, parsed_from_playlist
+    from gitarchive.model import Link, Playlist, Track
+
+    text = st.text(max_size=8)
+    links = st.builds(Link, name=text, url=text)
+    track = st.builds(
+        Track, url=st.sampled_from(["", "https://open.spotify.com/track/abc", "x/"]) | text,
+        name=text, album=links, artists=st.lists(links, max_size=2).map(tuple),
+        duration_ms=st.integers(0, 10**7),
+        added_at=st.none() | st.sampled_from(["2020-01-02 03:04:05", "2013-06-27T14:03:25Z", ""]),
+    )
+    playlist = data.draw(st.builds(
+        Playlist, url=text, original_name=text, description=text, owner=links,
+        tracks=st.lists(track, max_size=4).map(tuple), unique_name=text,
+    ))
+    from_json = parse_json_snapshot("p", playlist.to_json().encode(), ParseCache())
+    assert parsed_from_playlist(playlist, ParseCache()) == from_json
