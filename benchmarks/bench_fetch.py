@@ -3,6 +3,9 @@
 Reports, in one run so the ratios hold on a noisy machine:
   * wall time of a full fetch (day 1: every playlist new; day 2: every playlist changed),
     and of the part spent in the pygit2 commit (objects, trees, ref, worktree, index);
+  * the same with the cumulative views kept current in the same commit (day 3: the
+    first such run replays history; day 4: every playlist's tracks changed again;
+    day 5: a typical day, 3% of playlists change tracks, every follower count moves);
   * the same day-2 commit done the usual way: write the files, ``git add -A``,
     ``git commit`` (subprocess git, in a second checkout at the same commit).
 
@@ -132,10 +135,18 @@ def main() -> None:
             (2, "day 2, all changed", False),
             (3, "day 3, + cumulative", True),  # the first run with views: replays history
             (4, "day 4, + cumulative", True),  # a daily run with views, incremental
+            (5, "day 5, typical", True),  # 3% change tracks, every follower count moves
         )
         git_seconds, same = 0.0, False
         for day, label, cumulative in days:
-            if day > 1:
+            if day == 5:
+                for n, (pid, model) in enumerate(models.items()):
+                    tracks = model.tracks
+                    if n % 33 == 0:
+                        tracks = tracks[1:] + synthetic_playlist(rng, pid, 1).tracks
+                    followers = (model.num_followers or 0) + 1
+                    models[pid] = replace(model, tracks=tracks, num_followers=followers)
+            elif day > 1:
                 for pid, model in models.items():
                     extra = synthetic_playlist(rng, pid, 1).tracks
                     models[pid] = replace(model, tracks=model.tracks[1:] + extra)
@@ -154,7 +165,7 @@ def main() -> None:
                 )
                 total = time.perf_counter() - start
                 client.close()
-            assert len(report.changed) == len(pids), "every playlist should change"
+            assert len(report.changed) == len(pids), "every playlist should change (followers)"
             results.append((label, total, store.commit_seconds, store.checkout_seconds))
             if day == 2:
                 git_seconds, same = _commit_the_usual_way(store, work / "gitpath")
