@@ -34,6 +34,23 @@ class StandInSetup:
         return SpotifyClient(client_id, secret, **options)  # type: ignore[arg-type]
 
 
+@pytest.fixture(autouse=True)
+def _hermetic_git(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Every test sees the same git: no user or system config, a fixed identity.
+
+    CI and a fresh machine have no ~/.gitconfig; the tests must not depend on one.
+    """
+    home = tmp_path_factory.getbasetemp() / "home"
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{role}_NAME", "gitarchive tests")
+        monkeypatch.setenv(f"GIT_{role}_EMAIL", "tests@gitarchive.invalid")
+
+
 @pytest.fixture
 def standin() -> Iterator[StandInSetup]:
     """A stand-in serving the fixture playlists, and a client that records sleeps instead."""
