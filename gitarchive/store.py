@@ -11,8 +11,7 @@ from __future__ import annotations
 import email.utils
 import os
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,16 +46,6 @@ class DirtyWorktreeError(StoreError):
 
 # Changes to commit: path -> new content, or None to delete the path.
 Changes = Mapping[str, bytes | None]
-
-
-@dataclass(frozen=True)
-class CommitInfo:
-    """What a reader of history needs of one commit."""
-
-    oid: pygit2.Oid
-    time: int  # committer time, seconds since the epoch
-    offset: int  # committer UTC offset in minutes
-    parents: tuple[pygit2.Oid, ...]
 
 
 class Store:
@@ -417,13 +406,3 @@ def parse_git_date(text: str) -> tuple[int, int]:
     offset_td = parsed.utcoffset()
     offset = int(offset_td.total_seconds() // 60) if offset_td is not None else 0
     return int(parsed.timestamp()), offset
-
-
-def iter_commits(
-    repo: pygit2.Repository, tip: pygit2.Oid, stop: pygit2.Oid | None = None
-) -> Iterator[pygit2.Commit]:
-    """Commits reachable from ``tip`` (not from ``stop``), oldest first, topologically."""
-    walker = repo.walk(tip, pygit2.GIT_SORT_TOPOLOGICAL | pygit2.GIT_SORT_REVERSE)
-    if stop is not None:
-        walker.hide(stop)
-    yield from walker
