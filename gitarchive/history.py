@@ -68,7 +68,6 @@ T = TypeVar("T")
 ProgressFn = Callable[[str, Sequence[T]], Iterable[T]]
 
 VIEWS_BRANCH_KEY = "gitarchive.viewsBranch"
-TIMEZONE_KEY = "gitarchive.timezone"
 
 
 def _no_progress(label: str, items: Sequence[T]) -> Iterable[T]:
@@ -93,7 +92,7 @@ def views_branch_setting(store: Store, explicit: str | None = None) -> str | Non
 
 def timezone_setting(store: Store, explicit: str | None = None) -> str | None:
     """The display time zone: the option, else ``git config gitarchive.timezone``, else UTC."""
-    return explicit if explicit else store.config(TIMEZONE_KEY)
+    return settings.timezone(store, explicit)
 
 
 def _branch_or_none(store: Store) -> str | None:

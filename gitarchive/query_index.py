@@ -24,14 +24,17 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pygit2
 
-from gitarchive import history, history_state
+from gitarchive import history_state
 from gitarchive.history_events import KIND_JSON, KIND_PLAIN, walk_events
 from gitarchive.history_replay import HistoryState, PlaylistHistory
 from gitarchive.store import Store
+
+if TYPE_CHECKING:
+    from gitarchive.history import Synced
 
 FORMAT = "gitarchive-query/2"
 
@@ -244,6 +247,8 @@ def _update(
     progress: ProgressFn,
 ) -> None:
     """Sync the replay state, add the new commits' writes, replace the track rows."""
+    from gitarchive import history  # only when HEAD moved: a warm question needs none of it
+
     synced = history.sync(store, progress=progress)
     _save_state(store, synced)
     stop = _ancestor_or_none(store, indexed, head)
@@ -259,7 +264,7 @@ def _update(
         _set_meta(db, "head", str(head.id))
 
 
-def _save_state(store: Store, synced: history.Synced) -> None:
+def _save_state(store: Store, synced: Synced) -> None:
     """Persist a fully replayed state, so neither the next query nor rebuild replays again.
 
     After an incremental sync only a few new commits were read; rewriting the whole

@@ -56,3 +56,11 @@ def final_newline(store: Store) -> bool:
 
 def apply_final_newline(text: str, wanted: bool) -> str:
     return text if wanted else text.rstrip("\n")
+
+
+TIMEZONE_KEY = "gitarchive.timezone"
+
+
+def timezone(store: Store, explicit: str | None = None) -> str | None:
+    """The display time zone: the option, else ``git config gitarchive.timezone``, else UTC."""
+    return explicit if explicit else store.config(TIMEZONE_KEY)

@@ -10,8 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from gitarchive import export as exporting
-from gitarchive import history, query, query_output
+from gitarchive import query, query_output, settings
 from gitarchive.cli.common import friendly_errors, open_store, repo_option
 from gitarchive.query_index import QueryIndex, open_index
 from gitarchive.store import Store
@@ -42,7 +41,7 @@ def _bar(label: str, items: Sequence[T]) -> Iterable[T]:
 
 def _open(repo_path: str, timezone: str | None) -> tuple[Store, QueryIndex, DateFormatter]:
     store = open_store(repo_path)
-    zone = get_timezone(history.timezone_setting(store, timezone))
+    zone = get_timezone(settings.timezone(store, timezone))
     if store.head() is None:
         raise click.ClickException("this archive has no commits yet; run 'gitarchive fetch'")
     return store, open_index(store, progress=_progress), DateFormatter(zone)
@@ -156,7 +155,9 @@ def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str)
         raise click.UsageError("--format sqlite needs --output FILE")
     store, index, _ = _open(repo_path, timezone)
     index.close()  # brings the saved history state up to HEAD, so collect reads no history
-    tz = history.timezone_setting(store, timezone)
+    tz = settings.timezone(store, timezone)
+    from gitarchive import export as exporting  # only this command needs it
+
     playlists = exporting.collect(store, tz)
     if fmt == "sqlite":
         assert output is not None
