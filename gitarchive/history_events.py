@@ -71,6 +71,16 @@ class EventReader:
     def __init__(self, repo: pygit2.Repository) -> None:
         self.repo = repo
         self._registry_cache: dict[pygit2.Oid, frozenset[str]] = {}
+        self._trees: dict[pygit2.Oid, pygit2.Tree] = {}  # each commit's dirs: its child's old
+
+    def _tree(self, oid: pygit2.Oid) -> pygit2.Tree:
+        """A tree object, kept for the next commit (a 2,000-entry directory costs to load)."""
+        tree = self._trees.get(oid)
+        if tree is None:
+            if len(self._trees) > 32:
+                self._trees.clear()
+            tree = self._trees[oid] = self.repo[oid]
+        return tree
 
     # ------------------------------------------------------------ tree access
 
@@ -82,12 +92,12 @@ class EventReader:
         root = tree[layout.ROOT]
         if root.type_str != "tree":
             return found
-        root_tree = self.repo[root.id]
+        root_tree = self._tree(root.id)
         for name, kind in _DIRS:
             if name in root_tree:
                 entry = root_tree[name]
                 if entry.type_str == "tree":
-                    found[kind] = self.repo[entry.id]
+                    found[kind] = self._tree(entry.id)
         return found
 
     def registry(self, tree: pygit2.Tree) -> frozenset[str] | None:
