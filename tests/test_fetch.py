@@ -330,3 +330,12 @@ def test_concurrent_jobs_give_the_same_commit_as_one_at_a_time(
         assert code == 0, out
         trees.append((commits(repo)[0].tree_id, commits(repo)[0].message))
     assert trees[0] == trees[1]  # same files, same message: registry order, not finish order
+
+
+def test_empty_archive_says_what_to_do_before_asking_for_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = archive(tmp_path)
+    monkeypatch.delenv("SPOTIFY_CLIENT_ID", raising=False)
+    code, out = run("fetch", "--repo", str(repo))
+    assert code == 0 and "gitarchive add" in out

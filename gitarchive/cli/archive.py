@@ -108,6 +108,10 @@ def fetch_command(
     """
     store = open_store(repo_path)
     with locked_run(store, "gitarchive fetch", log_file=log_file, quiet=quiet):
+        if registry.load(store) == ({}, []):
+            if not quiet:  # before credentials: a new archive's first question
+                click.echo("No playlists registered; add one with 'gitarchive add PLAYLIST'")
+            sys.exit(exitcodes.OK)
         try:
             client = SpotifyClient.from_env()
         except CredentialsError as exc:
