@@ -115,7 +115,7 @@ def fetch_command(
         try:
             client = SpotifyClient.from_env()
         except CredentialsError as exc:
-            _fail(str(exc), exitcodes.NOTHING_FETCHED)
+            fail(str(exc), exitcodes.NOTHING_FETCHED)
         with client:
             report = run_fetch(
                 store, client, only=only, shard=shard, cumulative=not no_cumulative, quiet=quiet,
@@ -142,11 +142,11 @@ def run_fetch(
                 jobs=jobs,
             )
     except CredentialsError as exc:
-        _fail(f"{exc}; nothing was written", exitcodes.NOTHING_FETCHED)
+        fail(f"{exc}; nothing was written", exitcodes.NOTHING_FETCHED)
     except (NothingToFetch, StoreError, ValueError) as exc:
-        _fail(str(exc), exitcodes.ERROR)
+        fail(str(exc), exitcodes.ERROR)
     except (OSError, pygit2.GitError) as exc:
-        _fail(write_error(exc, store), exitcodes.ERROR)
+        fail(write_error(exc, store), exitcodes.ERROR)
     for problem in report.problems:
         click.echo(f"warning: skipped registry file {problem}", err=True)
     logger.info(summary(report))
@@ -184,8 +184,6 @@ def summary(report: FetchReport) -> str:
     tail = f"committed {report.commit[:10]}" if report.commit else "nothing to commit"
     return ", ".join(parts) + f"; {tail}"
 
-
-_fail = fail
 
 
 @click.command()
