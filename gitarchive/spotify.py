@@ -33,7 +33,9 @@ API_BASE = "https://api.spotify.com/v1"
 TOKEN_URL = "https://accounts.spotify.com/api/token"
 OPEN_URL = "https://open.spotify.com"
 
-PAGE_LIMIT = 100  # the documented maximum for playlist items
+# What we ask for when no page is embedded; later pages follow Spotify's `next` links. 50 is
+# accepted whether the /items maximum is 50 or 100 (public clients disagree on it).
+PAGE_LIMIT = 50
 MAX_RETRY_AFTER = 120.0  # longer waits asked by a 429 are not worth blocking a run for
 MAX_BACKOFF = 30.0
 TOKEN_MARGIN = 60.0  # refresh a token this many seconds before Spotify says it expires
