@@ -163,8 +163,9 @@ def test_fetches_items_when_none_are_embedded(standin: StandInSetup) -> None:
     standin.server.fail_next(f"/playlists/{LONG_MIX}", 200, body=json.dumps(bare))
     assert len(standin.client.get_playlist(LONG_MIX).playlist.tracks) == 124
     assert _requests_to(standin.server, "/items") == [
-        f"/v1/playlists/{LONG_MIX}/items?limit=100&offset=0",
-        f"/v1/playlists/{LONG_MIX}/items?offset=100&limit=100",
+        f"/v1/playlists/{LONG_MIX}/items?limit=50&offset=0",
+        f"/v1/playlists/{LONG_MIX}/items?offset=50&limit=50",
+        f"/v1/playlists/{LONG_MIX}/items?offset=100&limit=50",
     ]
 
 
