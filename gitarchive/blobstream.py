@@ -6,10 +6,17 @@ parses, the way ``git cat-file --batch`` would, but through pygit2 like every ot
 git operation of gitarchive. The reader also skips libgit2's per-read SHA-1 check
 (git does not verify objects on read either; ``git fsck`` does).
 
-Protocol: the parent writes hex ids, one per line; the child answers each with an
-8-byte big-endian length and the content, or MISSING when it cannot read it.
+The versions of one file are delta-compressed against each other in a pack, and
+libgit2 keeps only a small cache of delta bases: read in history order (every
+playlist in turn, day after day) each read re-inflates a whole chain. So the child
+reads a window of the plan at a time grouped by playlist — several times faster
+(1,000 playlists x 365 days: 2.5 s in history order, 1.0 s in windows of 3,000) —
+and answers in plan order.
 
-    python -m gitarchive.blobstream GIT_DIR
+Protocol: the parent writes ``<hex id> <group>`` lines; the child answers each id, in
+order, with an 8-byte big-endian length and the content, or MISSING.
+
+    python -m gitarchive.blobstream GIT_DIR WINDOW
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import pygit2
 
 MISSING = 0xFFFF_FFFF_FFFF_FFFF
 MIN_BLOBS = 2000  # below this, starting a process costs more than it saves
+WINDOW = 3000  # blobs read grouped at once (~90 MB of snapshots at 30 KB each)
 
 
 class BlobStream:
@@ -36,22 +44,24 @@ class BlobStream:
     child, is read here with pygit2 instead, so callers never see the difference.
     """
 
-    def __init__(self, repo: pygit2.Repository, plan: Sequence[str]) -> None:
+    def __init__(self, repo: pygit2.Repository, plan: Sequence[tuple[str, str]]) -> None:
+        """``plan``: (hex id, group) in reading order; a group's blobs are read together."""
         self.repo = repo
-        self.plan = deque(plan)
-        self.remaining = Counter(plan)
+        self.plan = deque(oid for oid, _ in plan)
+        self.remaining = Counter(self.plan)
         self.proc: subprocess.Popen[bytes] | None = None
         if len(plan) < MIN_BLOBS:
             return
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gitarchive.blobstream", repo.path],
+                [sys.executable, "-m", "gitarchive.blobstream", repo.path, str(WINDOW)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             )
         except OSError:
             return
         assert self.proc.stdin is not None
-        threading.Thread(target=_feed, args=(self.proc.stdin, list(plan)), daemon=True).start()
+        lines = [f"{oid} {group}" for oid, group in plan]
+        threading.Thread(target=_feed, args=(self.proc.stdin, lines), daemon=True).start()
 
     def read(self, oid: str) -> bytes:
         if self.proc is not None and self.remaining[oid] > 0:
@@ -108,21 +118,35 @@ def _feed(stdin: IO[bytes], plan: list[str]) -> None:
         pass  # the reader was stopped; the rest is read in the parent
 
 
-def serve(git_dir: str, source: IO[bytes], sink: IO[bytes]) -> None:
-    """The child: answer each id read from ``source`` on ``sink``."""
+def serve(git_dir: str, source: IO[bytes], sink: IO[bytes], window: int = WINDOW) -> None:
+    """The child: answer the ids read from ``source`` on ``sink``, a window at a time."""
     pygit2.settings.enable_strict_hash_verification(False)
     odb = pygit2.Repository(git_dir).odb
+    batch: list[list[bytes]] = []
     for line in source:
-        try:
-            data = odb.read(line.strip().decode())[1]
-        except (KeyError, ValueError, pygit2.GitError):
+        batch.append(line.split())
+        if len(batch) >= window:
+            _answer(odb, batch, sink)
+            batch = []
+    _answer(odb, batch, sink)
+
+
+def _answer(odb: pygit2.Odb, batch: list[list[bytes]], sink: IO[bytes]) -> None:
+    """Read ``batch`` grouped (each group's versions in a row), write it in order."""
+    contents: list[bytes | None] = [None] * len(batch)
+    order = sorted(range(len(batch)), key=lambda i: (batch[i][1:], i))
+    for i in order:
+        with contextlib.suppress(KeyError, ValueError, IndexError, pygit2.GitError):
+            contents[i] = odb.read(batch[i][0].decode())[1]
+    for data in contents:
+        if data is None:
             sink.write(struct.pack(">Q", MISSING))
-            continue
-        sink.write(struct.pack(">Q", len(data)))
-        sink.write(data)
+        else:
+            sink.write(struct.pack(">Q", len(data)))
+            sink.write(data)
     sink.flush()
 
 
 if __name__ == "__main__":
     with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
-        serve(sys.argv[1], sys.stdin.buffer, sys.stdout.buffer)
+        serve(sys.argv[1], sys.stdin.buffer, sys.stdout.buffer, int(sys.argv[2]))

@@ -117,8 +117,12 @@ class Synced:
     events: int = 0
 
 
-def _planned_blobs(events: Sequence[Event]) -> list[str]:
-    """The snapshot blobs Replayer will read for ``events``, in order (same rules)."""
+def _planned_blobs(events: Sequence[Event]) -> list[tuple[str, str]]:
+    """(blob, playlist) of the snapshots Replayer will read for ``events``, in order.
+
+    Same rules as the Replayer; the playlist lets the reader fetch one playlist's
+    versions together (see blobstream).
+    """
     sources: dict[str, list[str | None]] = {}  # pid -> [json blob, plain blob]
 
     def source(blobs: list[str | None]) -> tuple[str, str] | None:
@@ -141,10 +145,10 @@ def _planned_blobs(events: Sequence[Event]) -> list[str]:
             blobs[0 if write.kind == KIND_JSON else 1] = write.blob
             if source(blobs) != before:
                 changed[write.pid] = blobs
-        for blobs in changed.values():
+        for pid, blobs in changed.items():
             now = source(blobs)
             if now is not None:
-                plan.append(now[1])
+                plan.append((now[1], pid))
     return plan
 
 
@@ -159,7 +163,7 @@ def _replay(
     progress: ProgressFn,
     known: Mapping[str, Playlist] | None = None,
 ) -> list[Problem]:
-    plan = [blob for blob in _planned_blobs(events) if not known or blob not in known]
+    plan = [step for step in _planned_blobs(events) if not known or step[0] not in known]
     with BlobStream(store.repo, plan) as reader:
         replayer = Replayer(state, reader.read, known)
         replayer.apply_all(progress("Replaying history", events))

@@ -17,7 +17,8 @@ def test_reads_in_plan_out_of_plan_and_missing(tmp_path: Path, monkeypatch) -> N
     tree = store.tree()
     assert tree is not None
     ids = [str(tree[name].id) for name in contents]
-    plan = ids[:40] + ids[:5]  # repeats are read again
+    plan = [(oid, f"group{n % 3}") for n, oid in enumerate(ids[:40] + ids[:5])]  # repeats too
+    monkeypatch.setattr(blobstream, "WINDOW", 7)  # several windows, each read grouped
     with blobstream.BlobStream(store.repo, plan) as stream:
         assert stream.proc is not None
         for oid, name in zip(ids[:10], contents, strict=False):
@@ -26,7 +27,7 @@ def test_reads_in_plan_out_of_plan_and_missing(tmp_path: Path, monkeypatch) -> N
         assert stream.read(ids[30]) == contents["f30"]  # skipping ahead in the plan
         assert stream.read(ids[2]) == contents["f2"]  # second occurrence in the plan
     missing = "0" * 39 + "1"
-    with blobstream.BlobStream(store.repo, [missing, ids[0]]) as stream:
+    with blobstream.BlobStream(store.repo, [(missing, "a"), (ids[0], "b")]) as stream:
         assert stream.read(ids[0]) == contents["f0"]
 
 
@@ -37,7 +38,7 @@ def test_child_dies_and_the_parent_reads_on(tmp_path: Path, monkeypatch) -> None
     tree = store.tree()
     assert tree is not None
     a, b = str(tree["a"].id), str(tree["b"].id)
-    with blobstream.BlobStream(store.repo, [a, b]) as stream:
+    with blobstream.BlobStream(store.repo, [(a, "x"), (b, "x")]) as stream:
         assert stream.proc is not None
         stream.proc.kill()
         stream.proc.wait()
