@@ -10,7 +10,8 @@ The versions of one file are delta-compressed against each other in a pack, and
 libgit2 keeps only a small cache of delta bases: read in history order (every
 playlist in turn, day after day) each read re-inflates a whole chain. So the child
 reads a window of the plan at a time grouped by playlist — several times faster
-(1,000 playlists x 365 days: 2.5 s in history order, 1.0 s in windows of 3,000) —
+(1,000 playlists x 365 days: 2.5 s in history order, 1.0 s in windows of 3,000;
+2,000 keeps the whole process tree of a split replay under 500 MB) —
 and answers in plan order.
 
 Protocol: the parent writes ``<hex id> <group>`` lines; the child answers each id, in
@@ -34,7 +35,7 @@ import pygit2
 
 MISSING = 0xFFFF_FFFF_FFFF_FFFF
 MIN_BLOBS = 2000  # below this, starting a process costs more than it saves
-WINDOW = 3000  # blobs read grouped at once (~90 MB of snapshots at 30 KB each)
+WINDOW = 2000  # blobs read grouped at once (~60 MB of snapshots at 30 KB each)
 
 
 class BlobStream:

@@ -24,8 +24,12 @@ each distinct track text once.
 
 from __future__ import annotations
 
+import hashlib
+import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import TypeVar
 
 import pygit2
@@ -117,6 +121,66 @@ class Synced:
     events: int = 0
 
 
+def _second_half(pid: str) -> bool:
+    """The playlists the second process replays (a stable split, whatever the hash seed)."""
+    return hashlib.sha1(pid.encode()).digest()[0] & 1 == 1
+
+
+def _replay_split(
+    store: Store, state: HistoryState, events: Sequence[Event], progress: ProgressFn
+) -> list[Problem]:
+    """A whole-history replay on both cores: half the playlists in a forked process.
+
+    Playlists are replayed independently (each against the same list of runs), so two
+    empty states fed the same events, each with the writes of its own half of the
+    playlists, hold between them exactly the one state a single replay builds; the
+    child's playlists are then moved into ``state``. If the child fails, its half is
+    replayed here.
+    """
+    first = [event.only(lambda pid: not _second_half(pid)) for event in events]
+    second = [event.only(_second_half) for event in events]
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_replay_child, args=(store.repo.path, second, sender), daemon=True
+    )
+    child.start()
+    sender.close()
+    try:
+        problems = _replay_in_order(store, state, first, progress, _planned_blobs(first))
+        try:
+            playlists, view_dirty, pending, their_problems = receiver.recv()
+        except (EOFError, OSError):
+            playlists = None
+    finally:
+        receiver.close()
+        child.join()
+    if playlists is None:  # the child died: do its half here, on a state of its own
+        other = HistoryState()
+        their_problems = _replay_in_order(store, other, second, _no_progress,
+                                          _planned_blobs(second))
+        playlists = {pid: other.playlists[pid] for pid in other.playlists}
+        view_dirty, pending = other.view_dirty, other.pending
+    for pid, playlist in playlists.items():
+        state.playlists[pid] = playlist
+    state.view_dirty |= view_dirty
+    state.pending |= pending
+    order = {event.oid: n for n, event in enumerate(events)}
+    return sorted([*problems, *their_problems], key=lambda p: order.get(p.commit, -1))
+
+
+def _replay_child(git_dir: str, events: Sequence[Event], sender: Connection) -> None:
+    """The forked half of _replay_split: replay, then send the playlists back."""
+    try:
+        state = HistoryState()
+        problems = _replay_in_order(Store(git_dir), state, events, _no_progress,
+                                    _planned_blobs(events))
+        playlists = {pid: state.playlists[pid] for pid in state.playlists}
+        sender.send((playlists, state.view_dirty, state.pending, problems))
+    finally:
+        sender.close()
+
+
 def _planned_blobs(events: Sequence[Event]) -> list[tuple[str, str]]:
     """(blob, playlist) of the snapshots Replayer will read for ``events``, in order.
 
@@ -156,6 +220,9 @@ def _all_events(store: Store, head: pygit2.Commit, gens: dict[str, int]) -> list
     return sorted_events(walk_events(store.repo, head.id, None, gens))
 
 
+PARALLEL_MIN_BLOBS = 4000  # a whole-history replay this large is split over two processes
+
+
 def _replay(
     store: Store,
     state: HistoryState,
@@ -164,6 +231,24 @@ def _replay(
     known: Mapping[str, Playlist] | None = None,
 ) -> list[Problem]:
     plan = [step for step in _planned_blobs(events) if not known or step[0] not in known]
+    if (
+        state.last_key is None
+        and not known
+        and len(plan) >= PARALLEL_MIN_BLOBS
+        and (os.cpu_count() or 1) > 1
+    ):
+        return _replay_split(store, state, events, progress)
+    return _replay_in_order(store, state, events, progress, plan, known)
+
+
+def _replay_in_order(
+    store: Store,
+    state: HistoryState,
+    events: Sequence[Event],
+    progress: ProgressFn,
+    plan: Sequence[tuple[str, str]],
+    known: Mapping[str, Playlist] | None = None,
+) -> list[Problem]:
     with BlobStream(store.repo, plan) as reader:
         replayer = Replayer(state, reader.read, known)
         replayer.apply_all(progress("Replaying history", events))

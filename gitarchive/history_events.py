@@ -10,8 +10,8 @@ keeps the cost proportional to what changed, not to the size of the archive.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 
 import pygit2
 
@@ -47,6 +47,7 @@ class Event:
     oid: str
     writes: tuple[Write, ...]
     registry: frozenset[str] | None  # registered playlists in its tree; None: no registry/
+    run: bool | None = None  # set when ``writes`` is a part of the commit's (split replay)
 
     @property
     def key(self) -> EventKey:
@@ -55,7 +56,15 @@ class Event:
     @property
     def is_run(self) -> bool:
         """A run of the archiver: it wrote (not only deleted) at least one snapshot file."""
+        if self.run is not None:
+            return self.run
         return any(w.blob is not None for w in self.writes)
+
+    def only(self, pids: Callable[[str], bool]) -> Event:
+        """The same commit with only the writes of the playlists ``pids`` accepts."""
+        return replace(
+            self, writes=tuple(w for w in self.writes if pids(w.pid)), run=self.is_run
+        )
 
 
 def _file_kind(kind: str, name: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from unittest import mock
 
 from history_support import History, json_files, pid, plain_files, playlist, registry, track
 from hypothesis import given, settings
@@ -94,6 +95,11 @@ def test_incremental_equals_full(ops: list) -> None:
         incremental = history.sync(h.store)
         full = history.sync(h.store, full=True)
         assert state_to_dict(incremental.state) == state_to_dict(full.state)
+        with mock.patch.object(history, "PARALLEL_MIN_BLOBS", 0):  # halves in two processes
+            split = history.sync(h.store, full=True)
+        assert state_to_dict(split.state) == state_to_dict(full.state)
+        assert split.state.view_dirty == full.state.view_dirty
+        assert [str(p) for p in split.problems] == [str(p) for p in full.problems]
         for tz in (None, "America/Los_Angeles"):
             assert history.render_all(incremental.state, timezone=tz, githistory_base="b") == (
                 history.render_all(full.state, timezone=tz, githistory_base="b")
