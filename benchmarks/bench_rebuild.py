@@ -56,15 +56,46 @@ def run_child(repo: Path, mode: str) -> dict:
     whole = _child(repo, mode, "rebuild")
     return {"sync": replay["seconds"], "total": whole["seconds"],
             "render_commit": whole["seconds"] - replay["seconds"], "events": whole["events"],
-            "changed": whole["changed"], "maxrss_mb": whole["maxrss_mb"]}
+            "changed": whole["changed"], "maxrss_mb": whole["maxrss_mb"],
+            "tree_mb": whole["tree_mb"]}
 
 
 def _child(repo: Path, mode: str, phase: str) -> dict:
-    out = subprocess.run(
+    """Run one phase in a fresh process; also sample its process tree's summed RSS."""
+    proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(repo), mode, phase],
-        check=True, capture_output=True, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    return json.loads(out.stdout)
+    tree_peak = 0
+    while proc.poll() is None:
+        tree_peak = max(tree_peak, _tree_rss_kb(proc.pid))
+        time.sleep(0.05)
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(err)
+    result = json.loads(out)
+    result["tree_mb"] = tree_peak / 1024
+    return result
+
+
+def _tree_rss_kb(root: int) -> int:
+    """Summed RSS of a process and its descendants (shared pages counted once per process)."""
+    rows = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,rss="], capture_output=True,
+                          text=True).stdout.split("\n")
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for row in rows:
+        parts = row.split()
+        if len(parts) == 3:
+            pid, ppid, kb = map(int, parts)
+            children.setdefault(ppid, []).append(pid)
+            rss[pid] = kb
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
 
 
 def git(repo: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -152,25 +183,26 @@ def main() -> None:
         git(source, "gc", "-q")
         print(f"generated {source} in {time.perf_counter() - t0:.1f} s (packed with git gc)")
     work = args.out / "work"
-    shutil.rmtree(work, ignore_errors=True)
-    shutil.copytree(source, work)
 
-    # Best of several runs: this machine's speed drifts by a third between minutes.
-    floor, blobs = min(git_floor(work) for _ in range(args.repeat))
-    print(f"git floor: {floor:.2f} s (log --raw + cat-file --batch of {blobs} blobs, "
-          f"best of {args.repeat})")
+    # The machine's speed drifts by a third between minutes: measure the floor and the
+    # full rebuild in pairs, one right after the other, and report the median pair.
+    pairs = []
+    for _ in range(args.repeat):
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.copytree(source, work)  # fresh each time: a rebuild commits its files
+        floor, blobs = git_floor(work)
+        pairs.append((floor, run_child(work, "full")))
+    pairs.sort(key=lambda pair: pair[1]["total"] / pair[0])
+    floor, full = pairs[len(pairs) // 2]
+    print(f"git floor: {floor:.2f} s (log --raw + cat-file --batch of {blobs} blobs)")
     estimate = naive(work)
     print(f"naive rebuild (every JSON at every commit, estimated): {estimate:.1f} s")
-
-    runs = []
-    for _ in range(args.repeat):  # each on a fresh copy: the first would commit the files
-        shutil.rmtree(work, ignore_errors=True)
-        shutil.copytree(source, work)
-        runs.append(run_child(work, "full"))
-    full = min(runs, key=lambda r: r["total"])
     print(f"full rebuild: replay {full['sync']:.2f} s ({full['events']} events), render+commit "
           f"{full['render_commit']:.2f} s ({full['changed']} files), total {full['total']:.2f} s, "
-          f"peak RSS {full['maxrss_mb']:.0f} MB")
+          f"peak RSS {full['maxrss_mb']:.0f} MB (whole process tree, sampled: "
+          f"{full['tree_mb']:.0f} MB)")
+    print("full/floor of each pair: " + ", ".join(
+        f"{pair[1]['total'] / pair[0]:.1f}x" for pair in pairs) + " (median pair shown)")
 
     archive = synth.SynthArchive.resume(work, args.playlists, plain_only=args.layout == "plain",
                                         day=args.days)

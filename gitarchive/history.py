@@ -301,7 +301,81 @@ def save_state(store: Store, synced: Synced) -> None:
 # -------------------------------------------------------------------- render
 
 
+PARALLEL_MIN_VIEWS = 200  # this many views are rendered half here, half in a forked process
+
+
 def _render(
+    state: HistoryState,
+    pids: Sequence[str],
+    fmt: DateFormatter,
+    githistory_base: str | None,
+    final_newline: bool,
+    progress: ProgressFn = _no_progress,
+) -> Iterator[tuple[str, bytes]]:
+    """(path, content) of the cumulative files of ``pids`` (in no particular order)."""
+    label = "Rendering cumulative views"
+    if len(pids) < PARALLEL_MIN_VIEWS or (os.cpu_count() or 1) < 2:
+        yield from _render_in_order(state, progress(label, pids), fmt, githistory_base,
+                                    final_newline)
+        return
+    mine, theirs = pids[::2], pids[1::2]
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_render_child,
+        args=(state, theirs, fmt, githistory_base, final_newline, sender),
+        daemon=True,
+    )
+    child.start()
+    sender.close()
+    received: dict[str, list[tuple[str, bytes]]] = {}
+    try:
+        for pid in progress(label, mine):
+            yield from _render_in_order(state, [pid], fmt, githistory_base, final_newline)
+            while receiver.poll():  # keep the child's pipe flowing while this side works
+                pid_files = _receive(receiver)
+                if pid_files is None:
+                    break
+                received[pid_files[0]] = pid_files[1]
+        while len(received) < len(theirs):
+            pid_files = _receive(receiver)
+            if pid_files is None:
+                break
+            received[pid_files[0]] = pid_files[1]
+    finally:
+        receiver.close()
+        child.join()
+    for files in received.values():
+        yield from files
+    missing = [pid for pid in theirs if pid not in received]  # only if the child failed
+    yield from _render_in_order(state, missing, fmt, githistory_base, final_newline)
+
+
+def _receive(receiver: Connection) -> tuple[str, list[tuple[str, bytes]]] | None:
+    try:
+        return receiver.recv()
+    except (EOFError, OSError):
+        return None
+
+
+def _render_child(
+    state: HistoryState,
+    pids: Sequence[str],
+    fmt: DateFormatter,
+    githistory_base: str | None,
+    final_newline: bool,
+    sender: Connection,
+) -> None:
+    """The forked half of _render: one message per playlist, as each is rendered."""
+    try:
+        for pid in pids:
+            files = list(_render_in_order(state, [pid], fmt, githistory_base, final_newline))
+            sender.send((pid, files))
+    finally:
+        sender.close()
+
+
+def _render_in_order(
     state: HistoryState,
     pids: Iterable[str],
     fmt: DateFormatter,
@@ -333,8 +407,7 @@ def render_all(
     """Every cumulative file of the observed playlists (or of ``only``): path -> content."""
     fmt = DateFormatter(get_timezone(timezone))
     wanted = sorted(state.playlists) if only is None else sorted(set(only))
-    return dict(_render(state, progress("Rendering cumulative views", wanted), fmt,
-                        githistory_base, final_newline))
+    return dict(_render(state, wanted, fmt, githistory_base, final_newline, progress))
 
 
 def _existing(store: Store, tree: pygit2.Tree | None) -> dict[str, pygit2.Oid]:
@@ -510,8 +583,7 @@ def rebuild(
     plan = _plan(store, state, branch=branch, timezone=tz, githistory_base=base_url,
                  final_newline=final_newline, only=only_ids)
     fmt = DateFormatter(get_timezone(tz))
-    rendered = _render(state, progress("Rendering cumulative views", plan.wanted), fmt,
-                       base_url, final_newline)
+    rendered = _render(state, plan.wanted, fmt, base_url, final_newline, progress)
     counted = _Counted(rendered)
     if branch is not None:
         if plan.incremental:

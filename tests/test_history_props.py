@@ -100,6 +100,9 @@ def test_incremental_equals_full(ops: list) -> None:
         assert state_to_dict(split.state) == state_to_dict(full.state)
         assert split.state.view_dirty == full.state.view_dirty
         assert [str(p) for p in split.problems] == [str(p) for p in full.problems]
+        with mock.patch.object(history, "PARALLEL_MIN_VIEWS", 1):  # views rendered in halves
+            halves = history.render_all(split.state, timezone=None, githistory_base="b")
+        assert halves == history.render_all(full.state, timezone=None, githistory_base="b")
         for tz in (None, "America/Los_Angeles"):
             assert history.render_all(incremental.state, timezone=tz, githistory_base="b") == (
                 history.render_all(full.state, timezone=tz, githistory_base="b")
