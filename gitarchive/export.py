@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gitarchive import history, registry, views
-from gitarchive.history_replay import plain_key
-from gitarchive.model import dump_json
+from gitarchive.model import dump_json, track_key
 from gitarchive.store import Store
 from gitarchive.views import CumulativeTrack, CumulativeView
 
@@ -72,10 +71,7 @@ class ExportPlaylist:
 
 def track_id(track: CumulativeTrack) -> str:
     """The Spotify track ID, or the replay's identity of a track without one."""
-    if track.url:
-        return track.url.rstrip("/").rsplit("/", 1)[-1]
-    artists = ", ".join(name for name, _ in track.artists)
-    return plain_key(f"{track.name} -- {artists} -- {track.album[0]}")
+    return track_key(track.url, track.name, (name for name, _ in track.artists), track.album[0])
 
 
 def collect(store: Store, timezone: str | None = None) -> list[ExportPlaylist]:

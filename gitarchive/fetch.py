@@ -19,7 +19,7 @@ from typing import Protocol
 import pygit2
 
 from gitarchive import exitcodes, layout, registry, render, settings
-from gitarchive.model import Playlist, SnapshotError, Track, dump_json
+from gitarchive.model import Playlist, SnapshotError, dump_json
 from gitarchive.progress import SILENT, Progress
 from gitarchive.spotify import CredentialsError, FetchResult, SpotifyError
 from gitarchive.store import Store, TreeReader, commit_time
@@ -159,15 +159,22 @@ def fetch(
     if not changes or not fetched:
         return report
     pending = None
+    tree = None
+    parent = store.head()
     if cumulative:
         from gitarchive import history
 
-        tree = store.write_tree(store.tree(), changes)
+        # Written once: the views are computed on this tree, and it is what is committed.
+        tree = store.write_tree(parent.tree if parent is not None else None, changes)
         views, pending = history.pending_views(
             store, tree, when, githistory_base=base, snapshots=snapshots
         )
+        if views:
+            tree = store.write_tree(store.repo[tree], views)
         changes.update(views)
-    oid = store.commit(changes, commit_message(outcomes), when=when)
+    oid = store.commit(
+        changes, commit_message(outcomes), when=when, tree=tree, parent=parent or True
+    )
     if oid is not None:
         report.commit = str(oid)
         if pending is not None:
@@ -245,7 +252,7 @@ class PreviousSnapshot:
     name: str
     original_name: str
     num_followers: int | None
-    track_keys: tuple[str, ...]  # in playlist order; see track_key()
+    track_keys: tuple[str, ...]  # in playlist order; see model.track_key
 
     @property
     def track_count(self) -> int:
@@ -257,7 +264,7 @@ class PreviousSnapshot:
             playlist.name,
             playlist.original_name,
             playlist.num_followers,
-            tuple(track_key(t) for t in playlist.tracks),
+            tuple(t.key for t in playlist.tracks),
         )
 
     @classmethod
@@ -266,11 +273,12 @@ class PreviousSnapshot:
         try:
             raw = json.loads(data)
             tracks = raw["tracks"]
-            keys = tuple(t["url"] for t in tracks)
+            urls = [t["url"] for t in tracks]
+            keys = tuple(u.rstrip("/").rsplit("/", 1)[-1] for u in urls if type(u) is str)
             followers = raw.get("num_followers")
             name, original = raw.get("unique_name") or raw["original_name"], raw["original_name"]
             if (
-                all(type(k) is str and k for k in keys)
+                len(keys) == len(urls) and all(keys)
                 and type(original) is str
                 and type(name) is str
                 and (followers is None or type(followers) is int)
@@ -285,11 +293,6 @@ class PreviousSnapshot:
 
 
 Snapshot = Playlist | PreviousSnapshot
-
-
-def track_key(track: Track) -> str:
-    """How a run tells tracks apart when counting additions and removals."""
-    return track.url or track.plain_line.lower()
 
 
 def _previous_snapshot(head: TreeReader, pid: str) -> PreviousSnapshot | None:
@@ -351,7 +354,7 @@ def _follower_history(head: TreeReader, pid: str) -> dict[str, int]:
 
 
 def _describe(outcome: Outcome, snapshot: Playlist, previous: PreviousSnapshot | None) -> None:
-    new_keys = [track_key(t) for t in snapshot.tracks]
+    new_keys = [t.key for t in snapshot.tracks]
     before = Counter(previous.track_keys if previous else ())
     after = Counter(new_keys)
     outcome.name = snapshot.name

@@ -47,7 +47,7 @@ from gitarchive.history_events import (
 from gitarchive.history_replay import HistoryState, Problem, Replayer
 from gitarchive.history_state import StateError
 from gitarchive.model import Playlist
-from gitarchive.store import Store, StoreError, signature
+from gitarchive.store import Store, StoreError, TreeReader, signature
 from gitarchive.views import (
     VIEWS_VERSION,
     DateFormatter,
@@ -410,16 +410,6 @@ def render_all(
     return dict(_render(state, wanted, fmt, githistory_base, final_newline, progress))
 
 
-def _existing(store: Store, tree: pygit2.Tree | None) -> dict[str, pygit2.Oid]:
-    """name -> blob id of the files under playlists/cumulative/ in ``tree``."""
-    if tree is None or layout.CUMULATIVE not in tree:
-        return {}
-    entry = tree[layout.CUMULATIVE]
-    if entry.type_str != "tree":
-        return {}
-    return {e.name: e.id for e in store.repo[entry.id] if e.type_str == "blob"}
-
-
 def _differing(
     store: Store, tree: pygit2.Tree | None, files: Iterable[tuple[str, bytes]]
 ) -> dict[str, bytes | None]:
@@ -427,7 +417,7 @@ def _differing(
 
     Consumes ``files`` lazily, so unchanged contents are dropped as they are made.
     """
-    existing = _existing(store, tree)
+    existing = TreeReader(store.repo, tree).listing(layout.CUMULATIVE)
     prefix = len(layout.CUMULATIVE) + 1
     return {
         path: content
@@ -520,10 +510,7 @@ def publish_views(
                "Rebuilt by 'gitarchive rebuild'; replaced on each run.")
     sig = signature(repo)
     oid = repo.create_commit(None, sig, sig, message, tree_id, [])
-    now = repo.references.get(ref)
-    if (now.target if now is not None else None) != current_id:
-        raise StoreError(f"{ref} moved while this run was writing; run it again")
-    repo.create_reference_direct(ref, oid, True, message=message.splitlines()[0])
+    store.move_branch(ref, current_id, oid, message, update_worktree=False)
     return oid
 
 

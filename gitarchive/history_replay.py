@@ -43,9 +43,14 @@ from typing import Any, NamedTuple
 
 from gitarchive import layout
 from gitarchive.history_events import KIND_JSON, KIND_PLAIN, Event, EventKey
-from gitarchive.model import Link, Playlist, SnapshotError
-
-PLAIN_KEY_PREFIX = "plain:"
+from gitarchive.model import (
+    PLAIN_KEY_PREFIX,
+    Link,
+    Playlist,
+    SnapshotError,
+    plain_key,
+    track_key,
+)
 
 # (name, url) of an album or artist.
 LinkTuple = tuple[str, str]
@@ -308,10 +313,6 @@ def parse_added_at(text: str | None) -> int | None:
     return int(parsed.timestamp())
 
 
-def plain_key(line: str) -> str:
-    return PLAIN_KEY_PREFIX + line.lower()
-
-
 class ParseCache:
     """What parsing snapshot after snapshot can share (a replay reads tens of thousands).
 
@@ -391,10 +392,7 @@ def parsed_from_playlist(playlist: Playlist, cache: ParseCache) -> ParsedSnapsho
     tracks = []
     for t in playlist.tracks:
         album, artists = link(t.album), tuple(link(a) for a in t.artists)
-        key = t.url.rstrip("/").rsplit("/", 1)[-1] if t.url else ""
-        if not key:
-            names = ", ".join(a[0] for a in artists)
-            key = plain_key(f"{t.name} -- {names} -- {album[0]}")
+        key = track_key(t.url, t.name, (a[0] for a in artists), album[0])
         meta = TrackMeta(t.url, t.name, album, artists, t.duration_ms)
         tracks.append((key, meta, parse_added_at(t.added_at)))
     return ParsedSnapshot(playlist.name, playlist.url, playlist.description, tracks)
@@ -432,11 +430,7 @@ def _track_fast(t: Any, cache: ParseCache) -> tuple[str, TrackMeta] | None:
     if None in artists:
         return None
     meta = TrackMeta(turl, name, album, artists, duration)  # type: ignore[arg-type]
-    key = turl.rstrip("/").rsplit("/", 1)[-1] if turl else ""
-    if not key:
-        names = ", ".join(a[0] for a in artists)  # type: ignore[index]
-        key = plain_key(f"{name} -- {names} -- {album[0]}")
-    return key, meta
+    return track_key(turl, name, (a[0] for a in artists), album[0]), meta  # type: ignore[index]
 
 
 def _parse_json_fast(obj: Any, cache: ParseCache) -> ParsedSnapshot | None:
@@ -663,8 +657,7 @@ class Replayer:
     @staticmethod
     def _adopt_plain_entry(playlist: PlaylistHistory, key: str, meta: TrackMeta) -> None:
         """A track first seen by ID continues the history of its plain line, if any."""
-        artists = ", ".join(name for name, _ in meta.artists)
-        old_key = plain_key(f"{meta.name} -- {artists} -- {meta.album[0]}")
+        old_key = track_key("", meta.name, (name for name, _ in meta.artists), meta.album[0])
         old = playlist.tracks.pop(old_key, None)
         if old is None:
             return

@@ -25,7 +25,7 @@ import pygit2
 from gitarchive import layout, registry
 from gitarchive.fetch import archive_names, index_file
 from gitarchive.model import Playlist, SnapshotError, dump_json
-from gitarchive.store import Store, TreeReader
+from gitarchive.store import Store, TreeReader, blob_at
 
 SNAPSHOT_DIRS = (layout.PLAIN, layout.PRETTY)
 
@@ -53,7 +53,7 @@ def merge_branches(store: Store, ours: pygit2.Commit, theirs: pygit2.Commit) -> 
     result = MergeResult(tree=pygit2.Oid(raw=b"\0" * 20))
 
     def take(path: str, side: pygit2.Commit, why: str) -> None:
-        _set(index, path, _blob_of(side.tree, path))
+        _set(index, path, blob_at(side.tree, path))
         result.decided[path] = why
 
     both = sorted(set(mine) & set(other))
@@ -102,7 +102,7 @@ class _Newest:
             walker.hide(self.base)
         for commit in walker:
             parent_tree = commit.parents[0].tree if commit.parents else None
-            if any(_blob_of(commit.tree, p) != _blob_of(parent_tree, p) for p in paths):
+            if any(blob_at(commit.tree, p) != blob_at(parent_tree, p) for p in paths):
                 return commit.commit_time
         return -1
 
@@ -128,7 +128,7 @@ def _merge_followers(
     days: dict[str, int] = {}
     present = False
     for tree in (loser, winner):
-        oid = _blob_of(tree, path)
+        oid = blob_at(tree, path)
         if oid is None:
             continue
         present = True
@@ -179,16 +179,6 @@ def changed_paths(old: pygit2.Tree | None, new: pygit2.Tree) -> dict[str, pygit2
             if delta.old_file.path != delta.new_file.path:
                 changed[delta.old_file.path] = None
     return changed
-
-
-def _blob_of(tree: pygit2.Tree | None, path: str) -> pygit2.Oid | None:
-    if tree is None:
-        return None
-    try:
-        entry = tree[path]
-    except KeyError:
-        return None
-    return entry.id if entry.type_str == "blob" else None
 
 
 def _conflict_paths(index: pygit2.Index) -> list[str]:

@@ -8,9 +8,26 @@ that knows that schema. Everything else passes these frozen dataclasses around.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from json.encoder import encode_basestring as _encode_string
 from typing import Any
+
+PLAIN_KEY_PREFIX = "plain:"
+
+
+def plain_key(line: str) -> str:
+    """The identity of a track known only by its plain line (pre-2022 archives, local files)."""
+    return PLAIN_KEY_PREFIX + line.lower()
+
+
+def track_key(url: str, name: str, artist_names: Iterable[str], album: str) -> str:
+    """A track's identity in a playlist: its Spotify ID, else its lower-cased plain line.
+
+    The one rule for fetch's counts, the replay, the queries and the exports.
+    """
+    key = url.rstrip("/").rsplit("/", 1)[-1] if url else ""
+    return key or plain_key(f"{name} -- {', '.join(artist_names)} -- {album}")
 
 
 class SnapshotError(ValueError):
@@ -43,6 +60,11 @@ class Track:
     def id(self) -> str:
         """Spotify track ID (last URL segment); the URL itself for local tracks without one."""
         return self.url.rstrip("/").rsplit("/", 1)[-1] if self.url else ""
+
+    @property
+    def key(self) -> str:
+        """Identity in a playlist (see track_key)."""
+        return track_key(self.url, self.name, (a.name for a in self.artists), self.album.name)
 
     @property
     def plain_line(self) -> str:

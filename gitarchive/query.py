@@ -14,15 +14,11 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from gitarchive import layout, registry
 from gitarchive.history_events import KIND_JSON, KIND_PLAIN
-from gitarchive.history_replay import (
-    ParsedSnapshot,
-    parse_json_snapshot,
-    parse_plain_snapshot,
-)
+from gitarchive.history_replay import ParsedSnapshot, parse_plain_snapshot
 from gitarchive.model import Link, Playlist, SnapshotError, Track
 from gitarchive.query_index import QueryIndex, TrackRow, Write
 from gitarchive.resolve import Known, known_playlists, resolve_playlist
-from gitarchive.store import Store, StoreError
+from gitarchive.store import Store, StoreError, blob_at
 
 LATEST = 2**62  # a time after every commit: "now"
 
@@ -135,7 +131,7 @@ def load_snapshot(
     try:
         if kind == KIND_JSON:
             playlist = Playlist.from_json(data)
-            keys = tuple(key for key, _, _ in parse_json_snapshot(pid, data).tracks)
+            keys = tuple(t.key for t in playlist.tracks)
             return Snapshot(pid, when, commit, playlist, keys, data)
         parsed = parse_plain_snapshot(pid, data)
     except SnapshotError as exc:
@@ -150,9 +146,9 @@ def snapshot_at(store: Store, index: QueryIndex, pid: str, point: Point) -> Snap
         commit = store.resolve(point.commit)
         for kind, path in ((KIND_JSON, layout.pretty_json_path(pid)),
                            (KIND_PLAIN, layout.plain_path(pid))):
-            entry = _tree_blob(commit.tree, path)
+            entry = blob_at(commit.tree, path)
             if entry is not None:
-                return load_snapshot(store, pid, kind, entry, point.time, point.commit)
+                return load_snapshot(store, pid, kind, str(entry), point.time, point.commit)
         raise QueryError(f"{pid} has no snapshot at revision {point.label}")
     latest = index.latest_writes(pid, point.time)
     for kind in (KIND_JSON, KIND_PLAIN):
@@ -171,14 +167,6 @@ def _before_first(pid: str, point: Point, first: int | None) -> str:
         return f"{pid} has no snapshot {when}"
     first_day = datetime.fromtimestamp(first, point.zone).date().isoformat()
     return f"{pid} has no snapshot {when}; the first is from {first_day}"
-
-
-def _tree_blob(tree: object, path: str) -> str | None:
-    try:
-        entry = tree[path]  # type: ignore[index]
-    except KeyError:
-        return None
-    return str(entry.id) if entry.type_str == "blob" else None
 
 
 # ----------------------------------------------------------------- history
@@ -283,10 +271,9 @@ def compare(before: Snapshot | None, after: Snapshot | None, version: Version) -
     if after is None:
         change.archived = False
         return change
-    old = dict(zip(before.keys, before.playlist.tracks, strict=True)) if before else {}
-    new = dict(zip(after.keys, after.playlist.tracks, strict=True))
-    change.added = [t for k, t in new.items() if k not in old]
-    change.removed = [t for k, t in old.items() if k not in new]
+    added, removed = _added_removed(before, after)
+    change.added = [t for _, t in added]
+    change.removed = [t for _, t in removed]
     change.first = before is None
     if before is None or before.playlist.name != after.playlist.name:
         change.name = after.playlist.name
@@ -321,17 +308,26 @@ def diff(
     elif start.time > end.time:
         raise QueryError(f"--from {start.label} is after --to {end.label}")
     before = snapshot_at(store, index, pid, start) if start is not None else None
-    old = dict(zip(before.keys, before.playlist.tracks, strict=True)) if before else {}
-    new = dict(zip(after.keys, after.playlist.tracks, strict=True))
+    added, removed = _added_removed(before, after)
     added_at, removed_at = _change_dates(
         store, index, pid, start.time if start else -1, end.time
     )
     return Diff(
         before,
         after,
-        [DiffEntry(t, added_at.get(k)) for k, t in new.items() if k not in old],
-        [DiffEntry(t, removed_at.get(k)) for k, t in old.items() if k not in new],
+        [DiffEntry(t, added_at.get(k)) for k, t in added],
+        [DiffEntry(t, removed_at.get(k)) for k, t in removed],
     )
+
+
+def _added_removed(
+    before: Snapshot | None, after: Snapshot
+) -> tuple[list[tuple[str, Track]], list[tuple[str, Track]]]:
+    """(key, track) pairs in ``after`` but not ``before``, and the other way round."""
+    old = dict(zip(before.keys, before.playlist.tracks, strict=True)) if before else {}
+    new = dict(zip(after.keys, after.playlist.tracks, strict=True))
+    return ([(k, t) for k, t in new.items() if k not in old],
+            [(k, t) for k, t in old.items() if k not in new])
 
 
 def _previous_change(store: Store, index: QueryIndex, pid: str, end: Point) -> Point | None:

@@ -24,17 +24,13 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import pygit2
 
-from gitarchive import history_state
 from gitarchive.history_events import KIND_JSON, KIND_PLAIN, walk_events
 from gitarchive.history_replay import HistoryState, PlaylistHistory
 from gitarchive.store import Store
-
-if TYPE_CHECKING:
-    from gitarchive.history import Synced
 
 FORMAT = "gitarchive-query/2"
 
@@ -250,7 +246,8 @@ def _update(
     from gitarchive import history  # only when HEAD moved: a warm question needs none of it
 
     synced = history.sync(store, progress=progress)
-    _save_state(store, synced)
+    if synced.full:  # an incremental sync read a few commits: cheaper to read them again
+        history.save_state(store, synced)
     stop = _ancestor_or_none(store, indexed, head)
     with db:
         if stop is None:
@@ -262,20 +259,6 @@ def _update(
         )
         _replace_state_rows(db, synced.state)
         _set_meta(db, "head", str(head.id))
-
-
-def _save_state(store: Store, synced: Synced) -> None:
-    """Persist a fully replayed state, so neither the next query nor rebuild replays again.
-
-    After an incremental sync only a few new commits were read; rewriting the whole
-    state file would cost more than reading them again, and fetch/rebuild save it
-    anyway. history.py keeps its own saver private (``_save``); this adapter does the
-    same through history_state's public API.
-    """
-    if synced.head is not None and synced.full:
-        history_state.save(
-            store, history_state.SavedState(str(synced.head.id), synced.gens, synced.state)
-        )
 
 
 def _ancestor_or_none(store: Store, indexed: str | None, head: pygit2.Commit) -> pygit2.Oid | None:

@@ -30,6 +30,7 @@ def escape_md(text: str) -> str:
     return text.replace("\n", "<br/>").translate(_MD_ESCAPES).replace(". ", "\\. ")
 
 
+@functools.lru_cache(maxsize=1 << 17)  # artists and albums repeat across tracks and days
 def md_link(text: str, url: str) -> str:
     """``[text](url)`` with text escaped; plain escaped text when there is no url."""
     escaped = escape_md(text)

@@ -111,8 +111,12 @@ class Store:
         return commit.tree if commit is not None else None
 
     def read(self, path: str, commit: pygit2.Commit | None = None) -> bytes | None:
-        """Content of a file at a commit (HEAD by default), or None if absent."""
-        return self.reader(commit).read(path)
+        """Content of a file at a commit (HEAD by default), or None if absent.
+
+        One file: a direct lookup. To read many files of one commit, use reader().
+        """
+        oid = blob_at(self.tree(commit), path)
+        return None if oid is None else self.repo[oid].data
 
     def list_dir(self, path: str, commit: pygit2.Commit | None = None) -> dict[str, pygit2.Oid]:
         """Blob names and ids directly inside a directory at a commit; empty if absent."""
@@ -146,6 +150,7 @@ class Store:
         parent: pygit2.Commit | None | bool = True,
         update_worktree: bool = True,
         when: tuple[int, int] | None = None,
+        tree: pygit2.Oid | None = None,
     ) -> pygit2.Oid | None:
         """Commit ``changes`` on top of ``parent`` (HEAD by default) and move ``ref``.
 
@@ -153,7 +158,8 @@ class Store:
         moves only after every object is written; if it moved meanwhile (another
         process committed), StoreError is raised and nothing is lost. ``parent=None``
         makes a root commit (used for the single-commit views branch). ``when``
-        (epoch seconds, UTC offset minutes) overrides the commit time.
+        (epoch seconds, UTC offset minutes) overrides the commit time. ``tree``: the
+        tree ``changes`` give on top of ``parent``, when the caller already wrote it.
         """
         ref = ref or self.branch_ref
         on_checkout = ref == self._head_ref_or_none() and update_worktree and not self.bare
@@ -164,12 +170,14 @@ class Store:
             parent_commit = self.repo[current].peel(pygit2.Commit) if current else None
         else:
             parent_commit = parent or None
+            if parent_commit is not None and parent_commit.id != current:
+                raise StoreError(f"{ref} moved while this run was writing; run it again")
         base_tree = parent_commit.tree if parent_commit is not None else None
         if on_checkout:
             dirty = self.dirty_paths(list(changes))
             if dirty:
                 raise DirtyWorktreeError(dirty)
-        new_tree = self.write_tree(base_tree, changes)
+        new_tree = tree if tree is not None else self.write_tree(base_tree, changes)
         if parent_commit is not None and new_tree == parent_commit.tree_id:
             return None
         if parent_commit is None and parent is True and base_tree is None and not changes:
@@ -296,6 +304,17 @@ class Store:
         wanted = set(paths)
         status = self.repo.status(untracked_files="all", ignored=False)
         return sorted(path for path in status if path in wanted)
+
+
+def blob_at(tree: pygit2.Tree | None, path: str) -> pygit2.Oid | None:
+    """The id of the blob at ``path`` in ``tree``, or None (absent, or not a file)."""
+    if tree is None:
+        return None
+    try:
+        entry = tree[path]
+    except KeyError:
+        return None
+    return entry.id if entry.type_str == "blob" else None
 
 
 class TreeReader:

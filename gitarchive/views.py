@@ -22,7 +22,6 @@ template.
 
 from __future__ import annotations
 
-import functools
 import json.encoder
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -237,24 +236,14 @@ def cumulative_json(view: CumulativeView) -> str:
 # ------------------------------------------------------------------ markdown
 
 
-@functools.lru_cache(maxsize=200_000)
-def _md(text: str) -> str:
-    return render.escape_md(text)
-
-
-@functools.lru_cache(maxsize=200_000)
-def _link(text: str, url: str) -> str:
-    escaped = _md(text)
-    return f"[{escaped}]({url})" if url else escaped
-
-
 def _md_row(t: CumulativeTrack) -> str:
     """One table row: ``Title | Artist(s) | Album | Length | Added | Last seen | Removed``."""
-    artists = ", ".join([_link(a[0], a[1]) for a in t.artists])
+    artists = ", ".join([render.md_link(a[0], a[1]) for a in t.artists])
     length = render.format_length(t.duration_ms) if t.duration_ms is not None else ""
     star = "\\*" if t.date_added_asterisk else ""
     return (
-        f"| {_link(t.name, t.url)} | {artists} | {_link(t.album[0], t.album[1])} | {length} "
+        f"| {render.md_link(t.name, t.url)} | {artists} "
+        f"| {render.md_link(t.album[0], t.album[1])} | {length} "
         f"| {t.date_added}{star} | {t.last_seen or ''} | {t.date_removed or ''} |"
     )
 
