@@ -240,18 +240,12 @@ def check_staged(store: Store) -> list[str]:
     else:
         index = store.repo.index
         index.read()
-    head = store.tree()
+    head = store.reader()  # directory listings read once: an archive stages thousands of files
     problems: list[str] = []
     for entry in index:
         path = entry.path
-        if not path.startswith(layout.ROOT + "/"):
+        if not path.startswith(layout.ROOT + "/") or head.blob_id(path) == entry.id:
             continue
-        if head is not None:
-            try:
-                if head[path].id == entry.id:
-                    continue
-            except KeyError:
-                pass
         problems.extend(check_file(path, store.repo[entry.id].data))
     return problems
 
