@@ -24,7 +24,7 @@ from gitarchive.standin import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-GOLDEN = Path("/work/shared/golden")
+GOLDEN = Path(__file__).resolve().parent / "golden"
 OUT = ROOT / "fixtures"
 OPEN = "https://open.spotify.com"
 SPOTIFY = Link("Spotify", f"{OPEN}/user/spotify")

@@ -17,7 +17,7 @@ from gitarchive.fixtures_data import load_fixture_playlists
 from gitarchive.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
 from gitarchive.store import Store
 
-GOLDEN = Path(__file__).resolve().parents[1].parent / "shared" / "golden"
+GOLDEN = Path(__file__).resolve().parent / "golden"
 OLD_1970 = "09D0CKBRWkBBoPn46V6YTO"
 KPOP = "37i9dQZF1DX5LEXW9eXA0n"
 SMALL = "3xQmR8vDemoSmallMix002"

@@ -292,7 +292,7 @@ def test_pending_state_not_saved_for_another_commit(tmp_path: Path) -> None:
 def test_fast_json_parse_agrees_with_the_model() -> None:
     from gitarchive.history_replay import _parse_json_model, parse_json_snapshot
 
-    golden = Path(__file__).resolve().parents[1].parent / "shared" / "golden"
+    golden = Path(__file__).resolve().parent / "golden"
     data = (golden / "pretty-09D0CKBRWkBBoPn46V6YTO.json").read_bytes()
     assert parse_json_snapshot("x", data) == _parse_json_model(data)
     local = playlist(A, "L", [track(1)])

@@ -34,7 +34,7 @@ from gitarchive.standin import (
     null_entry,
 )
 
-GOLDEN = Path("/work/shared/golden")
+GOLDEN = Path(__file__).resolve().parent / "golden"
 SEVENTY = "09D0CKBRWkBBoPn46V6YTO"
 BALLADS = "37i9dQZF1DX5LEXW9eXA0n"
 LONG_MIX = "5pKgT2nDemoLongMix0001"
