@@ -64,6 +64,7 @@ class TrackMeta(NamedTuple):
     album: LinkTuple
     artists: tuple[LinkTuple, ...]
     duration_ms: int | None  # unknown for plain-only history
+    added_by: str | None = None  # Spotify user ID, in snapshots that record it
 
 
 @dataclass(slots=True)
@@ -361,6 +362,7 @@ def _parse_json_model(data: bytes) -> ParsedSnapshot:
             album=(t.album.name, t.album.url),
             artists=tuple((a.name, a.url) for a in t.artists),
             duration_ms=t.duration_ms,
+            added_by=t.added_by,
         )
         key = t.id or plain_key(t.plain_line)
         tracks.append((key, meta, parse_added_at(t.added_at)))
@@ -393,7 +395,7 @@ def parsed_from_playlist(playlist: Playlist, cache: ParseCache) -> ParsedSnapsho
     for t in playlist.tracks:
         album, artists = link(t.album), tuple(link(a) for a in t.artists)
         key = track_key(t.url, t.name, (a[0] for a in artists), album[0])
-        meta = TrackMeta(t.url, t.name, album, artists, t.duration_ms)
+        meta = TrackMeta(t.url, t.name, album, artists, t.duration_ms, t.added_by)
         tracks.append((key, meta, parse_added_at(t.added_at)))
     return ParsedSnapshot(playlist.name, playlist.url, playlist.description, tracks)
 
@@ -421,15 +423,16 @@ def _track_fast(t: Any, cache: ParseCache) -> tuple[str, TrackMeta] | None:
     links = cache.links
     turl, name, duration = t.get("url") or "", t.get("name"), t.get("duration_ms")
     album, raw_artists = _link_fast(t.get("album"), links), t.get("artists")
+    added_by = t.get("added_by")
     if not (
         type(turl) is str and type(name) is str and type(duration) is int and album
-        and type(raw_artists) is list
+        and type(raw_artists) is list and (added_by is None or type(added_by) is str)
     ):
         return None
     artists = tuple(_link_fast(a, links) for a in raw_artists)
     if None in artists:
         return None
-    meta = TrackMeta(turl, name, album, artists, duration)  # type: ignore[arg-type]
+    meta = TrackMeta(turl, name, album, artists, duration, added_by)  # type: ignore[arg-type]
     return track_key(turl, name, (a[0] for a in artists), album[0]), meta  # type: ignore[index]
 
 
@@ -695,6 +698,7 @@ def state_to_dict(state: HistoryState) -> dict[str, Any]:
                     list(t.meta.album),
                     [list(a) for a in t.meta.artists],
                     t.meta.duration_ms,
+                    t.meta.added_by,
                     t.first_seen,
                     t.last_seen,
                     t.removed,

@@ -32,7 +32,7 @@ from gitarchive.history_events import KIND_JSON, KIND_PLAIN, walk_events
 from gitarchive.history_replay import HistoryState, PlaylistHistory
 from gitarchive.store import Store
 
-FORMAT = "gitarchive-query/2"
+FORMAT = "gitarchive-query/3"
 
 T = TypeVar("T")
 ProgressFn = Callable[[str, Sequence[T]], Iterable[T]]
@@ -52,7 +52,8 @@ CREATE TABLE playlists (
 CREATE TABLE tracks (
     pid TEXT NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL, artists TEXT NOT NULL,
     album TEXT NOT NULL, url TEXT NOT NULL, first_seen INTEGER, last_seen INTEGER,
-    removed INTEGER, stints INTEGER NOT NULL, present INTEGER NOT NULL, haystack TEXT NOT NULL,
+    removed INTEGER, stints INTEGER NOT NULL, present INTEGER NOT NULL, added_by TEXT,
+    haystack TEXT NOT NULL,
     PRIMARY KEY (pid, key)
 ) WITHOUT ROWID;
 """
@@ -104,6 +105,7 @@ class TrackRow:
     removed: int | None
     stints: int
     present: bool
+    added_by: str | None = None  # who added it (latest snapshot that says so)
 
 
 def index_path(store: Store) -> Path:
@@ -171,7 +173,7 @@ class QueryIndex:
         sql = (
             "SELECT t.pid, t.key, t.name, t.artists, t.album, t.url, t.first_seen,"
             " CASE WHEN t.present THEN p.last_run ELSE t.last_seen END, t.removed,"
-            " t.stints, t.present FROM tracks t JOIN playlists p ON p.pid = t.pid"
+            " t.stints, t.present, t.added_by FROM tracks t JOIN playlists p ON p.pid = t.pid"
             " WHERE instr(t.haystack, ?) > 0"
         )
         args: list[object] = [fold(text)]
@@ -180,7 +182,8 @@ class QueryIndex:
             sql += f" AND t.pid IN ({', '.join('?' * len(wanted))})"
             args.extend(wanted)
         return [
-            TrackRow(*row[:10], present=bool(row[10])) for row in self.db.execute(sql, args)
+            TrackRow(*row[:10], present=bool(row[10]), added_by=row[11])
+            for row in self.db.execute(sql, args)
         ]
 
 
@@ -304,7 +307,7 @@ def _replace_state_rows(db: sqlite3.Connection, state: HistoryState) -> None:
             continue
         db.execute("DELETE FROM tracks WHERE pid = ?", (p.pid,))
         db.executemany(
-            "INSERT INTO tracks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO tracks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ((*row, fold(f"{row[2]}\n{row[3]}\n{row[4]}")) for row in rows),
         )
 
@@ -318,5 +321,5 @@ def _track_rows(p: PlaylistHistory) -> Iterator[tuple[object, ...]]:
             p.pid, key, t.meta.name, ", ".join(name for name, _ in t.meta.artists),
             t.meta.album[0], t.meta.url, t.first_seen,
             None if t.present else t.last_seen, None if t.present else t.removed,
-            t.stints, int(t.present),
+            t.stints, int(t.present), t.meta.added_by,
         )

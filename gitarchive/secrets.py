@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 
 SECRET_VARS = (
     "SPOTIFY_CLIENT_SECRET",
@@ -21,10 +22,11 @@ _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNO
 MASK = "***"
 
 
-def secret_values(env: dict[str, str] | None = None) -> list[str]:
+def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
     """The secret values set in ``env`` (the process environment by default), longest first."""
     source = os.environ if env is None else env
     values = {source[name] for name in SECRET_VARS if len(source.get(name, "")) >= 4}
+    values.update(_saved_refresh_token(source))
     return sorted(values, key=len, reverse=True)
 
 
@@ -33,3 +35,14 @@ def redact(text: str, env: dict[str, str] | None = None) -> str:
     for value in secret_values(env):
         text = text.replace(value, MASK)
     return _URL_USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", text)
+
+
+def _saved_refresh_token(env: Mapping[str, str]) -> list[str]:
+    """The refresh token saved by 'gitarchive login', if any: it is masked like the others."""
+    from gitarchive import credentials
+
+    try:
+        saved = credentials.load(env)
+    except (credentials.CredentialsFileError, OSError):
+        return []
+    return [saved.refresh_token] if saved is not None and len(saved.refresh_token) >= 4 else []

@@ -26,6 +26,7 @@ from typing import Any
 
 import requests
 
+from gitarchive import credentials
 from gitarchive.layout import is_spotify_owned
 from gitarchive.model import Link, Playlist, SnapshotError, Track
 
@@ -45,6 +46,9 @@ ENV_SECRET = "SPOTIFY_CLIENT_SECRET"
 ENV_REFRESH = "SPOTIFY_REFRESH_TOKEN"
 ENV_API_BASE = "SPOTIFY_API_BASE"
 ENV_TOKEN_URL = "SPOTIFY_TOKEN_URL"
+# Since this day a development-mode app reads a playlist's items only when the signed-in
+# user owns the playlist or collaborates on it.
+ITEMS_RULE_DATE = "2026-03-09"
 
 
 class SpotifyError(Exception):
@@ -73,6 +77,31 @@ class PlaylistNotFound(SpotifyError):
 
 class ForbiddenError(SpotifyError):
     """Spotify answered 403: the app or token may not read this playlist."""
+
+
+class ItemsForbidden(ForbiddenError):
+    """Spotify serves a playlist's details but answers 403 for its items (the 2026 rule)."""
+
+    def __init__(self, pid: str, *, user_token: bool) -> None:
+        self.pid = pid
+        if user_token:
+            why = (
+                f"since {ITEMS_RULE_DATE} an app in development mode may read the tracks only "
+                "of playlists the signed-in user owns or collaborates on, and this user does "
+                "neither; ask the owner to make you a collaborator, or use an app with "
+                "extended quota"
+            )
+        else:
+            why = (
+                f"since {ITEMS_RULE_DATE} an app in development mode may read tracks only with "
+                "a signed-in user's token, and only of playlists that user owns or collaborates "
+                f"on; run 'gitarchive login' (or set {ENV_REFRESH}), or use an app with "
+                "extended quota"
+            )
+        super().__init__(
+            f"Spotify serves playlist {pid}'s details but not its tracks (403): {why}; "
+            "its earlier snapshots are kept as they were"
+        )
 
 
 class PlaylistError(SpotifyError):
@@ -105,8 +134,11 @@ class SpotifyClient:
         max_retries: int = 5,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
+        on_new_refresh_token: Callable[[str], None] | None = None,
     ) -> None:
         self.client_id = client_id
+        self._on_new_refresh_token = on_new_refresh_token
+        self.scopes: tuple[str, ...] | None = None  # granted, as the last token answer said
         self._secret = client_secret
         self._refresh_token = refresh_token
         self.api_base = api_base.rstrip("/")
@@ -137,12 +169,24 @@ class SpotifyClient:
         for name, key in ((ENV_API_BASE, "api_base"), (ENV_TOKEN_URL, "token_url")):
             if env.get(name):
                 kwargs.setdefault(key, env[name])
-        return cls(
-            env[ENV_ID].strip(),
-            env[ENV_SECRET].strip(),
-            env.get(ENV_REFRESH, "").strip() or None,
-            **kwargs,
-        )
+        client_id = env[ENV_ID].strip()
+        refresh = env.get(ENV_REFRESH, "").strip() or None
+        if refresh is None:  # the environment wins; else the login saved by 'gitarchive login'
+            saved = _saved_login(env, client_id)
+            if saved is not None:
+                refresh = saved.refresh_token
+                kwargs.setdefault("on_new_refresh_token", lambda token: credentials.save(
+                    credentials.SavedLogin(saved.client_id, token, saved.scope), env))
+        return cls(client_id, env[ENV_SECRET].strip(), refresh, **kwargs)
+
+    def authenticate(self) -> None:
+        """Get a token now: checks the credentials and fills ``scopes``."""
+        self._access_token()
+
+    @property
+    def is_user_token(self) -> bool:
+        """True when requests are made as a signed-in user (refresh-token grant)."""
+        return bool(self._refresh_token)
 
     def __repr__(self) -> str:
         kind = "user token" if self._refresh_token else "client credentials"
@@ -177,18 +221,39 @@ class SpotifyClient:
         """Fetch a playlist and all its entries (first page embedded, then `next` links)."""
         data = self._api_get(f"{self.api_base}/playlists/{pid}", pid)
         page = _entries_page(data)
-        if page is None or not isinstance(page.get("items"), list):
-            # No embedded entries: ask the items endpoint from the start.
-            page = self._api_get(
-                f"{self.api_base}/playlists/{pid}/items",
-                pid,
-                params={"limit": PAGE_LIMIT, "offset": 0},
-            )
-        pages = [page]
-        while isinstance(page, dict) and page.get("next") and page.get("items"):
-            page = self._api_get(self._checked_next(page["next"], pid), pid)
-            pages.append(page)
+        try:
+            if page is None or not isinstance(page.get("items"), list):
+                # No embedded entries: ask the items endpoint from the start.
+                page = self._api_get(
+                    f"{self.api_base}/playlists/{pid}/items",
+                    pid,
+                    params={"limit": PAGE_LIMIT, "offset": 0},
+                )
+            pages = [page]
+            while isinstance(page, dict) and page.get("next") and page.get("items"):
+                page = self._api_get(self._checked_next(page["next"], pid), pid)
+                pages.append(page)
+        except ForbiddenError:
+            raise ItemsForbidden(pid, user_token=self.is_user_token) from None
         return parse_playlist(pid, data, pages)
+
+    def get_json(self, path: str, *, params: dict[str, Any] | None = None) -> Any:
+        """GET any API endpoint (``me``, ``me/playlists``, a ``next`` link) as JSON.
+
+        The same token, retries and 401 renewal as the playlist endpoints; a refusal
+        or an unusable answer raises SpotifyError naming the endpoint.
+        """
+        url = path if path.startswith(("http://", "https://")) else (
+            f"{self.api_base}/{path.lstrip('/')}")
+        if not url.startswith(self.api_base + "/"):  # the token goes along: our host only
+            raise SpotifyError(f"unexpected link {_where(url)!r} in Spotify's answer")
+        response = self._authorized_get(url, params)
+        if not response.ok:
+            raise SpotifyError(f"Spotify answered HTTP {response.status_code} for {_where(url)}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise SpotifyError(f"Spotify's answer for {_where(url)} is not valid JSON") from exc
 
     def _checked_next(self, url: Any, pid: str) -> str:
         # The token is sent along with the request: never to a host we were not configured for.
@@ -197,7 +262,27 @@ class SpotifyClient:
         return url
 
     def _api_get(self, url: str, pid: str, params: dict[str, Any] | None = None) -> Any:
-        """GET an API URL as JSON, refreshing the token once on 401."""
+        """GET a playlist URL as JSON; errors name the playlist."""
+        response = self._authorized_get(url, params)
+        status = response.status_code
+        if status == 404:
+            raise PlaylistNotFound(pid)
+        if status == 403:
+            raise ForbiddenError(
+                f"Spotify refused access to playlist {pid} (403): a private playlist needs the "
+                f"token of a user who may see it (run 'gitarchive login', or set {ENV_REFRESH}); "
+                f"since {ITEMS_RULE_DATE} development-mode apps may read the items only of "
+                "playlists that user owns or collaborates on"
+            )
+        if not response.ok:
+            raise SpotifyError(f"Spotify answered HTTP {status} for playlist {pid}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise PlaylistError(f"playlist {pid}: Spotify's answer is not valid JSON") from exc
+
+    def _authorized_get(self, url: str, params: dict[str, Any] | None) -> requests.Response:
+        """GET with the access token, renewing it once on 401; a second 401 is CredentialsError."""
         for attempt in range(2):
             headers = {"Authorization": f"Bearer {self._access_token()}"}
             response = self._send("GET", url, headers=headers, params=params)
@@ -209,22 +294,7 @@ class SpotifyClient:
                     "Spotify rejected a freshly issued access token (401 twice); "
                     f"check the app behind {ENV_ID}"
                 )
-        status = response.status_code
-        if status == 404:
-            raise PlaylistNotFound(pid)
-        if status == 403:
-            raise ForbiddenError(
-                f"Spotify refused access to playlist {pid} (403): a private playlist needs a "
-                f"user token (set {ENV_REFRESH}); development-mode apps get 403 on "
-                "/playlists/{id}/tracks and may only read the entries of playlists the user "
-                "owns or collaborates on"
-            )
-        if not response.ok:
-            raise SpotifyError(f"Spotify answered HTTP {status} for playlist {pid}")
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise PlaylistError(f"playlist {pid}: Spotify's answer is not valid JSON") from exc
+        return response
 
     def _access_token(self) -> str:
         with self._lock:  # concurrent fetches share one token, fetched once
@@ -258,6 +328,14 @@ class SpotifyClient:
             raise SpotifyError("Spotify's token endpoint answered without an access token") from exc
         if not isinstance(token, str) or not token:
             raise SpotifyError("Spotify's token endpoint answered without an access token")
+        scope = data.get("scope")
+        self.scopes = tuple(scope.split()) if isinstance(scope, str) else ()
+        rotated = data.get("refresh_token")
+        if self._refresh_token and isinstance(rotated, str) and rotated not in ("",
+                                                                             self._refresh_token):
+            self._refresh_token = rotated  # Spotify may replace it: keep the one that works
+            if self._on_new_refresh_token is not None:
+                self._on_new_refresh_token(rotated)
         return token, lifetime
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
@@ -296,6 +374,20 @@ class SpotifyClient:
                     f"giving up on {_where(url)} after {failures} attempts: {problem}"
                 )
             self._sleep(delay)
+
+
+def _saved_login(env: Mapping[str, str], client_id: str) -> credentials.SavedLogin | None:
+    """The login saved by 'gitarchive login', if it was made for this app."""
+    try:
+        saved = credentials.load(env)
+    except credentials.CredentialsFileError as exc:
+        raise CredentialsError(str(exc)) from None
+    if saved is not None and saved.client_id != client_id:
+        raise CredentialsError(
+            f"the login saved in {credentials.credentials_path(env)} was made for the app "
+            f"{saved.client_id}, not {client_id} ({ENV_ID}); run 'gitarchive login' again"
+        )
+    return saved
 
 
 def _backoff(failures: int) -> float:
@@ -416,6 +508,7 @@ def parse_entry(entry: Any, position: int) -> Track | str:
         ),
         duration_ms=int(duration),
         added_at=_added_at(entry.get("added_at")),
+        added_by=_added_by(entry.get("added_by")),
     )
 
 
@@ -431,6 +524,12 @@ def _followers(value: Any) -> int | None:
     """Spotify dropped or may drop `followers`: missing means unknown, not zero."""
     total = value.get("total") if isinstance(value, dict) else None
     return total if isinstance(total, int) and not isinstance(total, bool) else None
+
+
+def _added_by(value: Any) -> str | None:
+    """The user ID of who added an entry; Spotify leaves it out or empty for old entries."""
+    user = value.get("id") if isinstance(value, dict) else None
+    return user if isinstance(user, str) and user else None
 
 
 def _added_at(value: Any) -> str | None:

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from gitarchive.model import Playlist, Track
+from gitarchive.standin_users import DEFAULT_USER, Mode, Users
 
 Shape = Literal["new", "old", "both"]
 
@@ -58,8 +59,12 @@ class StandIn:
         client_id: str = DEMO_CLIENT_ID,
         client_secret: str = DEMO_CLIENT_SECRET,
         refresh_token: str = DEMO_REFRESH_TOKEN,
+        mode: Mode = "extended",
+        user_id: str = DEFAULT_USER,
     ) -> None:
         self.shape: Shape = shape
+        self.user_id = user_id  # who signs in at /authorize, and whose refresh_token is
+        self.users = Users(self, mode)  # sign-in, user tokens, /me, the 2026 access rule
         self.client_id = client_id
         self.client_secret = client_secret
         self.refresh_token = refresh_token
@@ -113,6 +118,14 @@ class StandIn:
     @property
     def token_url(self) -> str:
         return f"{self.base_url}/api/token"
+
+    @property
+    def authorize_url(self) -> str:
+        return f"{self.base_url}/authorize"
+
+    def token_user(self, authorization: str) -> str | None:
+        """The user ID behind a request's ``Authorization`` header; None for an app token."""
+        return self.users.token_user(authorization)
 
     # ------------------------------------------------------------------ control
 
@@ -177,10 +190,9 @@ class StandIn:
         if (client_id, client_secret) != (self.client_id, self.client_secret):
             return 400, {"error": "invalid_client", "error_description": "Invalid client"}
         grant = form.get("grant_type")
-        if grant == "refresh_token":
-            if form.get("refresh_token") != self.refresh_token:
-                return 400, {"error": "invalid_grant", "error_description": "Invalid refresh token"}
-        elif grant != "client_credentials":
+        if grant in ("authorization_code", "refresh_token"):
+            return self.users.issue(form)
+        if grant != "client_credentials":
             return 400, {"error": "unsupported_grant_type"}
         token = secrets.token_urlsafe(24)
         with self._lock:
@@ -288,13 +300,19 @@ class _Handler(BaseHTTPRequestHandler):
                 payload = _json(_error(fault.status, HTTPStatus(fault.status).phrase))
             return self._send(fault.status, payload, fault.headers)
         url = urlsplit(self.path)
+        authorization = self.headers.get("Authorization", "")
+        if method == "GET" and url.path == "/authorize":
+            status, data, headers = standin.users.authorize(url.query)
+            return self._send(status, _json(data), headers)
         if method == "POST" and url.path == "/api/token":
             form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
             status, data = standin._issue_token(form, self.headers.get("Authorization", ""))
         elif method != "GET":
             status, data = 405, _error(405, "Method not allowed")
-        elif not standin._authorized(self.headers.get("Authorization", "")):
+        elif not standin._authorized(authorization):
             status, data = 401, _error(401, "Invalid access token")
+        elif (routed := standin.users.route(url.path, url.query, authorization)) is not None:
+            status, data = routed
         else:
             return self._send(*standin._api_response(url.path, url.query), {})
         self._send(status, _json(data), {})

@@ -86,6 +86,7 @@ class CumulativeTrack:
     first_seen: str
     last_seen: str | None  # None in the files while present (module docstring)
     stints: int
+    added_by: str | None = None  # Spotify user ID, when the snapshots record it
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,11 @@ class CumulativeView:
     description: str
     date_first_scraped: str
     tracks: list[CumulativeTrack]
+
+    @property
+    def collaborative(self) -> bool:
+        """Tracks were added by more than one user: the view says who added each."""
+        return len({t.added_by for t in self.tracks if t.added_by}) > 1
 
 
 def cumulative_view(
@@ -129,6 +135,7 @@ def cumulative_view(
             last_seen=(fmt(playlist.last_run) if live else None)
             if track.present else fmt(track.last_seen),
             stints=track.stints,
+            added_by=meta.added_by,
         )
         rows.append((row.date_added, row.name.lower(), key, row))
     rows.sort(key=lambda r: r[:3])
@@ -157,6 +164,7 @@ def cumulative_dict(view: CumulativeView) -> dict[str, Any]:
         "name": view.name,
         "tracks": [
             {
+                **({"added_by": t.added_by} if t.added_by is not None else {}),
                 "album": _link_dict(t.album),
                 "artists": [_link_dict(a) for a in t.artists],
                 "date_added": t.date_added,
@@ -212,7 +220,8 @@ def cumulative_json(view: CumulativeView) -> str:
                 artists = "[]"
             out.append(
                 "    {\n"
-                '      "album": {\n'
+                + (f'      "added_by": {enc(t.added_by)},\n' if t.added_by is not None else "")
+                + '      "album": {\n'
                 f'        "name": {enc(t.album[0])},\n'
                 f'        "url": {enc(t.album[1])}\n'
                 "      },\n"
@@ -236,15 +245,24 @@ def cumulative_json(view: CumulativeView) -> str:
 # ------------------------------------------------------------------ markdown
 
 
-def _md_row(t: CumulativeTrack) -> str:
-    """One table row: ``Title | Artist(s) | Album | Length | Added | Last seen | Removed``."""
+def _user_link(user: str | None) -> str:
+    return render.md_link(user, f"https://open.spotify.com/user/{user}") if user else ""
+
+
+def _md_row(t: CumulativeTrack, by: bool = False) -> str:
+    """One table row: ``Title | Artist(s) | Album | Length | Added | Last seen | Removed``.
+
+    ``by``: an ``Added by`` column after ``Added`` (collaborative playlists).
+    """
     artists = ", ".join([render.md_link(a[0], a[1]) for a in t.artists])
     length = render.format_length(t.duration_ms) if t.duration_ms is not None else ""
     star = "\\*" if t.date_added_asterisk else ""
+    added_by = f" {_user_link(t.added_by)} |" if by else ""
     return (
         f"| {render.md_link(t.name, t.url)} | {artists} "
         f"| {render.md_link(t.album[0], t.album[1])} | {length} "
-        f"| {t.date_added}{star} | {t.last_seen or ''} | {t.date_removed or ''} |"
+        f"| {t.date_added}{star} |{added_by}"
+        f" {t.last_seen or ''} | {t.date_removed or ''} |"
     )
 
 
@@ -256,7 +274,7 @@ def cumulative_md(view: CumulativeView, githistory_base: str | None) -> str:
         view=view,
         description=view.description.strip(),
         total_ms=sum(t.duration_ms or 0 for t in view.tracks),
-        rows=[_md_row(t) for t in view.tracks],
+        rows=[_md_row(t, view.collaborative) for t in view.tracks],
     )
 
 

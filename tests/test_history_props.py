@@ -129,11 +129,20 @@ tracks = st.builds(
     last_seen=st.one_of(st.none(), date),
     stints=st.integers(1, 9),
 )
+tracks_by = st.builds(
+    CumulativeTrack,
+    url=text, name=text, album=link, artists=st.lists(link, max_size=3).map(tuple),
+    duration_ms=st.one_of(st.none(), st.integers(0, 10**7)),
+    date_added=date, date_added_asterisk=st.booleans(),
+    date_removed=st.one_of(st.none(), date), first_seen=date,
+    last_seen=st.one_of(st.none(), date),
+    stints=st.integers(1, 9), added_by=st.one_of(st.none(), text),
+)
 
 
 @settings(max_examples=50, deadline=None)
 @given(st.builds(CumulativeView, pid=text, url=text, name=text, description=text,
-                 date_first_scraped=date, tracks=st.lists(tracks, max_size=4)))
+                 date_first_scraped=date, tracks=st.lists(tracks | tracks_by, max_size=4)))
 def test_json_emitter_is_dump_json(view: CumulativeView) -> None:
     assert cumulative_json(view) == dump_json(cumulative_dict(view))
 
@@ -183,6 +192,7 @@ snapshot_tracks = st.builds(
     name=text, album=links, artists=st.lists(links, max_size=2).map(tuple),
     duration_ms=st.integers(0, 10**7),
     added_at=st.one_of(st.none(), st.sampled_from(["2020-01-01 10:00:00", "bad", ""])),
+    added_by=st.one_of(st.none(), st.sampled_from(["kai", "zoe", ""]), text),
 )
 
 
@@ -212,6 +222,7 @@ def test_snapshot_in_memory_parses_like_its_json(data: st.DataObject) -> None:
         name=text, album=links, artists=st.lists(links, max_size=2).map(tuple),
         duration_ms=st.integers(0, 10**7),
         added_at=st.none() | st.sampled_from(["2020-01-02 03:04:05", "2013-06-27T14:03:25Z", ""]),
+        added_by=st.none() | text,
     )
     playlist = data.draw(st.builds(
         Playlist, url=text, original_name=text, description=text, owner=links,
