@@ -86,6 +86,7 @@ class Users:
         self.followed: dict[str, list[str]] = {}  # user ID -> playlist IDs in their library
         self.deny_next = False  # the next /authorize is refused, as when the user says no
         self.rotate_refresh_tokens = False  # answer a refresh with a new token, old one dead
+        self.secrets_seen: list[str] = []  # codes, verifiers and tokens: tests search for them
         self._codes: dict[str, _PendingCode] = {}
         self._refresh: dict[str, Grant] = {}
         self._access: dict[str, Grant] = {}  # user tokens only: an app token has no user
@@ -143,6 +144,7 @@ class Users:
                                    Grant(self.standin.user_id, " ".join(scopes)))
             with self.standin._lock:
                 self._codes[code] = pending
+                self.secrets_seen.append(code)
             answer = {"code": code, **state}
         separator = "&" if "?" in redirect else "?"
         return 302, {}, {"Location": f"{redirect}{separator}{urlencode(answer)}"}
@@ -152,6 +154,8 @@ class Users:
         grant_type = form.get("grant_type")
         refresh: str | None = None
         with self.standin._lock:
+            self.secrets_seen.extend(v for k, v in form.items()
+                                     if k in ("code_verifier", "refresh_token") and v)
             if grant_type == "authorization_code":
                 pending = self._codes.pop(form.get("code", ""), None)  # a code works once
                 if pending is None or pending.redirect_uri != form.get("redirect_uri"):
@@ -179,6 +183,7 @@ class Users:
             token = secrets.token_urlsafe(24)
             self.standin._tokens.add(token)
             self._access[token] = grant
+            self.secrets_seen.extend(t for t in (token, refresh) if t)
         answer = {"access_token": token, "token_type": "Bearer", "expires_in": 3600,
                   "scope": grant.scope}
         if refresh is not None:

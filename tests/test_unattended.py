@@ -13,7 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pygit2
@@ -467,6 +467,11 @@ def test_no_secret_anywhere_after_runs_that_fail_every_way(
             assert attempt() == exitcodes.LOCKED
     finally:
         remote.close()
+    assert_nowhere(SECRETS, repo, outputs, log)
+
+
+def assert_nowhere(secrets: Iterable[str], repo: Path, outputs: list[str], log: Path) -> None:
+    """No secret in any output, the log, a file of the checkout, a git object or a reflog."""
     haystacks: dict[str, bytes] = {f"output {i}": o.encode() for i, o in enumerate(outputs)}
     haystacks["log"] = log.read_bytes()
     for path in repo.rglob("*"):
@@ -479,6 +484,57 @@ def test_no_secret_anywhere_after_runs_that_fail_every_way(
         haystacks[f"reflog {ref}"] = "\n".join(
             e.message or "" for e in git.references[ref].log()).encode()
     assert len(haystacks) > 20
-    for secret in SECRETS:
+    for secret in secrets:
         found = [where for where, data in haystacks.items() if secret.encode() in data]
         assert not found, f"{secret} found in {found}"
+
+
+def test_no_login_secret_anywhere_after_login_and_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PKCE code and verifier and every token issued by a login stay out of everything."""
+    import requests
+
+    playlists = load_fixture_playlists()
+    playlists[SMALL]["owner"] = {**playlists[SMALL]["owner"], "id": "demo-user"}
+    with StandIn(playlists, mode="development") as server:
+        server.users.share(LONG, "demo-user")
+        for name, value in (("SPOTIFY_CLIENT_ID", "demo-client"),
+                            ("SPOTIFY_CLIENT_SECRET", "demo-secret"),
+                            ("SPOTIFY_API_BASE", server.api_base),
+                            ("SPOTIFY_TOKEN_URL", server.token_url),
+                            ("SPOTIFY_AUTHORIZE_URL", server.authorize_url)):
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("SPOTIFY_REFRESH_TOKEN", raising=False)
+
+        def browser(url: str) -> bool:
+            answer = requests.get(url, allow_redirects=False, timeout=5)
+            requests.get(answer.headers["Location"], timeout=5)
+            return True
+
+        monkeypatch.setattr("webbrowser.open", browser)
+        repo = archive(tmp_path)
+        log = tmp_path / "run.log"
+        outputs = []
+
+        def attempt(*args: str) -> int:
+            code, out, err = invoke(*args)
+            outputs.append(out + err)
+            return code
+
+        assert attempt("login", "--port", "0") == 0
+        assert attempt("whoami") == 0
+        assert attempt("add", "--mine", "--repo", str(repo)) == 0
+        assert attempt("add", OLD_1970, "--repo", str(repo)) == 0
+        assert attempt("fetch", "--repo", str(repo), "--log-file", str(log)) == exitcodes.PARTIAL
+        server.expire_tokens()  # a 401 mid-run, then a fresh token
+        server.set_playlist(SMALL, {**playlists[SMALL], "name": "renamed"})
+        assert attempt("fetch", "--repo", str(repo), "--log-file", str(log)) == exitcodes.PARTIAL
+        server.users.rotate_refresh_tokens = True
+        assert attempt("fetch", "--repo", str(repo), "--log-file", str(log)) == exitcodes.PARTIAL
+        assert attempt("rebuild", "--repo", str(repo)) == 0
+        assert attempt("logout") == 0
+        seen = list(server.users.secrets_seen)
+    assert any(len(s) > 80 for s in seen)  # the code verifier is among them
+    assert len(seen) >= 8
+    assert_nowhere(seen, repo, outputs, log)

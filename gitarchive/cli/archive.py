@@ -33,7 +33,8 @@ def init(directory: str, bare: bool) -> None:
     store = Store.init(directory, bare=bare)
     where = store.workdir or store.git_dir
     click.echo(f"{'Adopted' if existed else 'Created'} archive repository {where}")
-    click.echo("Next: gitarchive add PLAYLIST_URL, then gitarchive fetch")
+    click.echo("Next: gitarchive login, gitarchive add --mine (or add PLAYLIST_URL), "
+               "then gitarchive fetch")
 
 
 @click.command()
