@@ -17,6 +17,7 @@ import hashlib
 import html
 import os
 import secrets
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -55,6 +56,20 @@ SCOPES = (
 
 class LoginError(Exception):
     """Signing in did not work; the message says why and what to do, never a secret."""
+
+
+def has_browser(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether a graphical browser can open here (else ``webbrowser`` might start a text one).
+
+    Over SSH or on a server, Python's webbrowser falls back to console browsers
+    (lynx, w3m) that would take over the terminal on a page they cannot sign in on.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("BROWSER"):
+        return True
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
 
 
 def new_verifier() -> str:

@@ -250,10 +250,8 @@ class SpotifyClient:
         response = self._authorized_get(url, params)
         if not response.ok:
             raise SpotifyError(f"Spotify answered HTTP {response.status_code} for {_where(url)}")
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise SpotifyError(f"Spotify's answer for {_where(url)} is not valid JSON") from exc
+        return _json_body(response, SpotifyError(f"Spotify's answer for {_where(url)} is not "
+                                                 "valid JSON"))
 
     def _checked_next(self, url: Any, pid: str) -> str:
         # The token is sent along with the request: never to a host we were not configured for.
@@ -276,10 +274,8 @@ class SpotifyClient:
             )
         if not response.ok:
             raise SpotifyError(f"Spotify answered HTTP {status} for playlist {pid}")
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise PlaylistError(f"playlist {pid}: Spotify's answer is not valid JSON") from exc
+        return _json_body(response,
+                          PlaylistError(f"playlist {pid}: Spotify's answer is not valid JSON"))
 
     def _authorized_get(self, url: str, params: dict[str, Any] | None) -> requests.Response:
         """GET with the access token, renewing it once on 401; a second 401 is CredentialsError."""
@@ -374,6 +370,14 @@ class SpotifyClient:
                     f"giving up on {_where(url)} after {failures} attempts: {problem}"
                 )
             self._sleep(delay)
+
+
+def _json_body(response: requests.Response, error: SpotifyError) -> Any:
+    """The answer's JSON, else ``error`` (its message says whose answer it was)."""
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise error from exc
 
 
 def _saved_login(env: Mapping[str, str], client_id: str) -> credentials.SavedLogin | None:

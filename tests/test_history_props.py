@@ -120,8 +120,7 @@ def test_incremental_equals_full(ops: list) -> None:
 text = st.text(max_size=12)
 link = st.tuples(text, text)
 date = st.sampled_from(["2020-01-01", "2024-12-31"])
-tracks = st.builds(
-    CumulativeTrack,
+track_fields = dict(
     url=text, name=text, album=link, artists=st.lists(link, max_size=3).map(tuple),
     duration_ms=st.one_of(st.none(), st.integers(0, 10**7)),
     date_added=date, date_added_asterisk=st.booleans(),
@@ -129,15 +128,8 @@ tracks = st.builds(
     last_seen=st.one_of(st.none(), date),
     stints=st.integers(1, 9),
 )
-tracks_by = st.builds(
-    CumulativeTrack,
-    url=text, name=text, album=link, artists=st.lists(link, max_size=3).map(tuple),
-    duration_ms=st.one_of(st.none(), st.integers(0, 10**7)),
-    date_added=date, date_added_asterisk=st.booleans(),
-    date_removed=st.one_of(st.none(), date), first_seen=date,
-    last_seen=st.one_of(st.none(), date),
-    stints=st.integers(1, 9), added_by=st.one_of(st.none(), text),
-)
+tracks = st.builds(CumulativeTrack, **track_fields)
+tracks_by = st.builds(CumulativeTrack, **track_fields, added_by=st.one_of(st.none(), text))
 
 
 @settings(max_examples=50, deadline=None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -69,6 +70,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 def login(monkeypatch: pytest.MonkeyPatch, browser: Browser, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setenv("DISPLAY", ":0")  # a desktop: the browser opens
     monkeypatch.setattr("webbrowser.open", browser.open)
     return invoke("login", "--port", "0", *args)
 
@@ -140,6 +142,22 @@ def test_without_a_browser_the_printed_url_is_enough(server: StandIn) -> None:
     assert shown and result.user_id == "demo-user"
     assert set(result.scope.split()) == set(auth.SCOPES)
     assert "refresh" not in repr(result) and result.refresh_token not in repr(result)
+
+
+def test_no_browser_is_started_without_a_display(
+    server: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over SSH the URL is printed and no (text) browser takes over the terminal."""
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER"):
+        monkeypatch.delenv(name, raising=False)
+    if sys.platform in ("darwin", "win32"):
+        pytest.skip("desktops always have a browser")
+    opened: list[str] = []
+    monkeypatch.setattr("webbrowser.open", opened.append)
+    monkeypatch.setattr(auth, "LOGIN_TIMEOUT", 0.2)  # nobody will answer
+    code, out, err = invoke("login", "--port", "0")
+    assert code == 1 and "no answer from Spotify" in err
+    assert not opened and "/authorize?" in out
 
 
 def test_print_writes_only_the_token_on_stdout_and_saves_nothing(

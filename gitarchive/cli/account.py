@@ -42,7 +42,8 @@ def login(port: int, print_token: bool, no_browser: bool) -> None:
         app = auth.AppConfig.from_env()
         result = auth.login(
             app, port=port, show_url=show_url,
-            open_browser=None if no_browser else webbrowser.open,
+            open_browser=None if no_browser or not auth.has_browser() else webbrowser.open,
+            timeout=auth.LOGIN_TIMEOUT,
         )
     except auth.LoginError as exc:
         raise click.ClickException(str(exc)) from None
