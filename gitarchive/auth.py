@@ -36,8 +36,10 @@ from gitarchive.spotify import (
     ENV_SECRET,
     ENV_TOKEN_URL,
     TOKEN_URL,
+    CredentialsError,
     SpotifyClient,
     SpotifyError,
+    app_credentials,
 )
 
 AUTHORIZE_URL = "https://accounts.spotify.com/authorize"
@@ -99,15 +101,12 @@ class AppConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AppConfig:
         env = os.environ if environ is None else environ
-        missing = [name for name in (ENV_ID, ENV_SECRET) if not env.get(name, "").strip()]
-        if missing:
-            raise LoginError(
-                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
-                "create an app at https://developer.spotify.com/dashboard and set "
-                f"{ENV_ID} and {ENV_SECRET} to its credentials"
-            )
+        try:
+            client_id, secret = app_credentials(env)
+        except CredentialsError as exc:
+            raise LoginError(str(exc)) from None
         return cls(
-            env[ENV_ID].strip(), env[ENV_SECRET].strip(),
+            client_id, secret,
             authorize_url=env.get(ENV_AUTHORIZE_URL) or AUTHORIZE_URL,
             token_url=env.get(ENV_TOKEN_URL) or TOKEN_URL,
             api_base=(env.get(ENV_API_BASE) or API_BASE).rstrip("/"),

@@ -100,7 +100,7 @@ class ItemsForbidden(ForbiddenError):
             )
         super().__init__(
             f"Spotify serves playlist {pid}'s details but not its tracks (403): {why}; "
-            "its earlier snapshots are kept as they were"
+            "any earlier snapshot of it is kept as it was"
         )
 
 
@@ -158,18 +158,10 @@ class SpotifyClient:
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> SpotifyClient:
         """Build a client from SPOTIFY_* variables; missing ones raise CredentialsError."""
         env = os.environ if environ is None else environ
-        missing = [name for name in (ENV_ID, ENV_SECRET) if not env.get(name, "").strip()]
-        if missing:
-            raise CredentialsError(
-                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
-                f"set {ENV_ID} and {ENV_SECRET} to your app's credentials from "
-                f"https://developer.spotify.com/dashboard (and optionally {ENV_REFRESH} "
-                "to read private playlists)"
-            )
+        client_id, secret = app_credentials(env)
         for name, key in ((ENV_API_BASE, "api_base"), (ENV_TOKEN_URL, "token_url")):
             if env.get(name):
                 kwargs.setdefault(key, env[name])
-        client_id = env[ENV_ID].strip()
         refresh = env.get(ENV_REFRESH, "").strip() or None
         if refresh is None:  # the environment wins; else the login saved by 'gitarchive login'
             saved = _saved_login(env, client_id)
@@ -177,7 +169,7 @@ class SpotifyClient:
                 refresh = saved.refresh_token
                 kwargs.setdefault("on_new_refresh_token", lambda token: credentials.save(
                     credentials.SavedLogin(saved.client_id, token, saved.scope), env))
-        return cls(client_id, env[ENV_SECRET].strip(), refresh, **kwargs)
+        return cls(client_id, secret, refresh, **kwargs)
 
     def authenticate(self) -> None:
         """Get a token now: checks the credentials and fills ``scopes``."""
@@ -370,6 +362,19 @@ class SpotifyClient:
                     f"giving up on {_where(url)} after {failures} attempts: {problem}"
                 )
             self._sleep(delay)
+
+
+def app_credentials(env: Mapping[str, str]) -> tuple[str, str]:
+    """(client ID, client secret) from the environment; CredentialsError names what is missing."""
+    missing = [name for name in (ENV_ID, ENV_SECRET) if not env.get(name, "").strip()]
+    if missing:
+        raise CredentialsError(
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
+            f"set {ENV_ID} and {ENV_SECRET} to your app's credentials from "
+            "https://developer.spotify.com/dashboard (then 'gitarchive login' to read your "
+            "playlists)"
+        )
+    return env[ENV_ID].strip(), env[ENV_SECRET].strip()
 
 
 def _json_body(response: requests.Response, error: SpotifyError) -> Any:

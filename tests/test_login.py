@@ -71,6 +71,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 def login(monkeypatch: pytest.MonkeyPatch, browser: Browser, *args: str) -> tuple[int, str, str]:
     monkeypatch.setenv("DISPLAY", ":0")  # a desktop: the browser opens
+    monkeypatch.setattr(auth, "LOGIN_TIMEOUT", 10.0)  # a broken test fails, not hangs
     monkeypatch.setattr("webbrowser.open", browser.open)
     return invoke("login", "--port", "0", *args)
 

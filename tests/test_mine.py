@@ -165,7 +165,7 @@ def test_items_refused_by_the_2026_rule_are_explained_and_earlier_files_kept(
     assert code == exitcodes.PARTIAL
     message = next(line for line in err.splitlines() if OLD_1970 in line)
     for words in ("2026-03-09", "owns or collaborates", "collaborator", "extended quota",
-                  "details but not its tracks", "earlier snapshots are kept"):
+                  "details but not its tracks", "earlier snapshot of it is kept"):
         assert words in message
     assert "Fetched 2 of 3 playlists, 2 changed" in out
     store = Store(repo)

@@ -513,6 +513,8 @@ def test_no_login_secret_anywhere_after_login_and_runs(
             return True
 
         monkeypatch.setattr("webbrowser.open", browser)
+        monkeypatch.setenv("DISPLAY", ":0")  # a desktop: login opens the browser
+        monkeypatch.setattr("gitarchive.auth.LOGIN_TIMEOUT", 10.0)
         repo = archive(tmp_path)
         log = tmp_path / "run.log"
         outputs = []

@@ -115,7 +115,8 @@ def add_mine(store: Store, owned_only: bool) -> None:
     if result.followed_only:
         click.echo(
             f"Left out {plural(len(result.followed_only), 'playlist')} you follow but neither "
-            "own nor collaborate on (Spotify does not serve their tracks to this app): "
+            "own nor collaborate on (a development-mode app may not read their tracks; add "
+            "them by URL if your app has extended quota): "
             + ", ".join(f"{p.pid} ({p.name})" for p in result.followed_only)
         )
 
