@@ -17,7 +17,7 @@ COMMAND_MODULES = {
     "init": "archive", "add": "archive", "remove": "archive", "fetch": "archive",
     "demo": "archive",
     "rebuild": "history",
-    "login": "account", "logout": "account", "whoami": "account",
+    "login": "account", "logout": "account", "whoami": "account", "status": "status",
     "hooks": "ops", "check": "ops", "schedule": "ops",
     "show": "query", "diff": "query", "log": "query", "search": "query", "export": "query",
 }
