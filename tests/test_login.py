@@ -245,6 +245,15 @@ def test_the_stand_in_checks_the_pkce_verifier_and_uses_a_code_once(server: Stan
     assert server.token_user("Bearer " + app_token) is None
 
 
+def test_login_says_when_the_environment_will_win(
+    server: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPOTIFY_REFRESH_TOKEN", server.refresh_token)
+    code, _, err = login(monkeypatch, Browser())
+    assert code == 0 and "SPOTIFY_REFRESH_TOKEN is set and wins" in err
+    assert saved_path().exists()
+
+
 def test_the_environment_wins_over_the_saved_login(
     server: StandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -59,6 +59,9 @@ def login(port: int, print_token: bool, no_browser: bool) -> None:
         raise click.ClickException(
             f"cannot save the login: {exc.strerror} ({exc.filename})") from None
     click.echo(f"Signed in as {who}; saved to {path}")
+    if auth.token_source() == ENV_REFRESH:
+        click.echo(f"note: {ENV_REFRESH} is set and wins over the saved login; unset it to use "
+                   "this one", err=True)
 
 
 @click.command()
