@@ -251,9 +251,10 @@ def login(
         redirect_uri = server.redirect_uri
     tokens = _exchange(app, code, verifier, redirect_uri)
     user = _me(app, tokens["access_token"])
+    scope = tokens.get("scope")
     return LoginResult(
         refresh_token=tokens["refresh_token"],
-        scope=tokens.get("scope") if isinstance(tokens.get("scope"), str) else "",
+        scope=scope if isinstance(scope, str) else "",
         user_id=user.get("id") or "",
         display_name=user.get("display_name") or user.get("id") or "",
     )

@@ -59,7 +59,7 @@ def report(store: Store, now: int, stale_days: int = DEFAULT_STALE_DAYS) -> Heal
             rows = index.playlists()
     names = {pid: row.name for pid, row in rows.items()}
     playlists = []
-    for pid in sorted(entries, key=lambda p: (names.get(p, p).lower(), p)):
+    for pid in sorted(entries, key=lambda p: ((names.get(p) or p).lower(), p)):
         row = rows.get(pid)
         last = row.last_run if row is not None else None
         playlists.append(PlaylistHealth(

@@ -81,7 +81,9 @@ def _library_entry(item: Any) -> LibraryPlaylist | None:
         pid = layout.parse_playlist_ref(item["id"])
     except ValueError:
         return None
-    owner = item.get("owner") if isinstance(item.get("owner"), dict) else {}
+    owner = item.get("owner")
+    if not isinstance(owner, dict):
+        owner = {}
     return LibraryPlaylist(
         pid=pid,
         name=str(item.get("name") or pid),
