@@ -21,7 +21,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -147,10 +147,13 @@ class CallbackServer:
     def __init__(self, port: int, state: str) -> None:
         self._state = state
         self._done = threading.Event()
+        self._lock = threading.Lock()  # requests are served in threads: one answer counts
         self.code: str | None = None
         self.error: str | None = None
         try:
-            self._server = HTTPServer(("127.0.0.1", port), _CallbackHandler)
+            # Threads: a browser's idle speculative connection must not hold up the redirect.
+            self._server = ThreadingHTTPServer(("127.0.0.1", port), _CallbackHandler)
+            self._server.daemon_threads = True
         except OSError as exc:
             raise LoginError(
                 f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); choose another port with "
@@ -186,9 +189,16 @@ class CallbackServer:
 
     def receive(self, query: dict[str, str]) -> tuple[int, str]:
         """Handle one redirect: (HTTP status, the page's message for the browser)."""
-        if self._done.is_set():
-            return 409, "This sign-in is already finished; you can close this tab."
-        if not secrets.compare_digest(query.get("state", ""), self._state):
+        with self._lock:
+            if self._done.is_set():
+                return 409, "This sign-in is already finished; you can close this tab."
+            status, page = self._answer(query)
+            self._done.set()
+        return status, page
+
+    def _answer(self, query: dict[str, str]) -> tuple[int, str]:
+        given = query.get("state", "").encode()
+        if not secrets.compare_digest(given, self._state.encode()):
             self.error = ("the answer to the sign-in did not carry this sign-in's state (a stale "
                           "tab or a forged request); nothing was saved, run 'gitarchive login' "
                           "again")
@@ -203,7 +213,6 @@ class CallbackServer:
         else:
             self.code = query["code"]
             status, page = 200, "Signed in to gitarchive. You can close this tab."
-        self._done.set()
         return status, page
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 import sys
 import threading
@@ -177,13 +178,14 @@ def test_print_writes_only_the_token_on_stdout_and_saves_nothing(
     assert code == 0 and "demo-user" in out and "from SPOTIFY_REFRESH_TOKEN" in out
 
 
+@pytest.mark.parametrize("forged", ["someone-elses-state", "é-not-ascii", ""])
 def test_a_forged_state_is_refused_and_nothing_is_saved(
-    server: StandIn, monkeypatch: pytest.MonkeyPatch
+    server: StandIn, monkeypatch: pytest.MonkeyPatch, forged: str
 ) -> None:
     def forge(location: str) -> str:
         parts = urlsplit(location)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        query["state"] = "someone-elses-state"
+        query["state"] = forged
         return urlunsplit(parts._replace(query=urlencode(query)))
 
     browser = Browser(tamper=forge)
@@ -191,6 +193,31 @@ def test_a_forged_state_is_refused_and_nothing_is_saved(
     assert code == 1 and "state" in err and "nothing was saved" in err
     assert browser.pages[-1][0] == 400
     assert not saved_path().exists()
+
+
+def test_an_idle_browser_connection_does_not_hold_up_the_redirect(
+    server: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Browsers open speculative connections they may never use."""
+    held: list[socket.socket] = []
+    browser = Browser()
+    real_open = browser.open
+
+    def preconnecting(url: str) -> bool:
+        redirect = parse_qs(urlsplit(url).query)["redirect_uri"][0]
+        sock = socket.create_connection((urlsplit(redirect).hostname,
+                                         urlsplit(redirect).port), timeout=5)
+        held.append(sock)
+        threading.Timer(20, sock.close).start()  # were it to block, fail instead of hanging
+        return real_open(url)
+
+    browser.open = preconnecting  # type: ignore[method-assign]
+    try:
+        code, _, err = login(monkeypatch, browser)
+    finally:
+        for sock in held:
+            sock.close()
+    assert code == 0, err and held
 
 
 def test_a_refused_sign_in_says_so(server: StandIn, monkeypatch: pytest.MonkeyPatch) -> None:
