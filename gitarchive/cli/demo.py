@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from gitarchive.archive import layout, registry
-from gitarchive.cli.archive import run_fetch, summary
+from gitarchive.cli.fetching import run_fetch, summary
 from gitarchive.git.store import Store
 from gitarchive.spotify.client import SpotifyClient
 from gitarchive.spotify.fixtures import load_fixture_playlists
