@@ -80,6 +80,16 @@ class _Fault:
     applied: bool  # whether the work is done before failing
     headers: dict[str, str]
     skip: int = 0  # let this many matching requests through first
+    hold: Hold | None = None  # wait for the test to release the request, then do it
+
+
+@dataclass
+class Hold:
+    """A request kept waiting: `arrived` when it is, `release` lets it go on, `done` after."""
+
+    arrived: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 class Writes:
@@ -113,6 +123,14 @@ class Writes:
         with self._lock:
             self._faults.append(_Fault(method, path_substring, times, status, applied,
                                        dict(headers or {}), skip))
+
+    def hold(self, method: str, path_substring: str, *, skip: int = 0) -> Hold:
+        """Keep the next matching request (after `skip`) waiting until ``release`` is set,
+        then do it: the client may be killed meanwhile, as a kill mid-request would."""
+        hold = Hold()
+        with self._lock:
+            self._faults.append(_Fault(method, path_substring, 1, None, True, {}, skip, hold))
+        return hold
 
     def drop_after(self, method: str, path_substring: str, times: int = 1) -> None:
         """Do the next `times` matching requests, then close the connection unanswered."""
@@ -151,7 +169,13 @@ class Writes:
         authorization = handler.headers.get("Authorization", "")
         fault = self._fault(method, url.path)
         headers: dict[str, str] = {}
-        if fault is None or fault.applied:
+        if fault is not None and fault.hold is not None:
+            fault.hold.arrived.set()
+            fault.hold.release.wait(timeout=60)
+            status, data = self._answer(method, parts, query, body, authorization)
+            fault.hold.done.set()
+            fault = None
+        elif fault is None or fault.applied:
             status, data = self._answer(method, parts, query, body, authorization)
         if fault is not None:
             if fault.status is None:
@@ -162,10 +186,13 @@ class Writes:
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json; charset=utf-8")
         handler.send_header("Content-Length", str(len(payload)))
-        for name, value in headers.items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(payload)
+        try:
+            for name, value in headers.items():
+                handler.send_header(name, value)
+            handler.end_headers()
+            handler.wfile.write(payload)
+        except OSError:  # the client is gone (killed while its request was held)
+            handler.close_connection = True
         return True
 
     def _ours(self, method: str, parts: list[str]) -> bool:

@@ -7,6 +7,9 @@ expected in the user's account, with exactly the expected URIs in order.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -269,6 +272,29 @@ def test_killed_before_the_new_playlist_was_recorded(
     assert ("POST", "/v1/me/playlists") not in writes(server, before)
 
 
+def test_killed_mid_append_then_rerun(repo: Path, server: StandIn) -> None:
+    """A real kill (SIGKILL) of a publish process whose second batch is on its way."""
+    hold = server.writes.hold("POST", "/items")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gitarchive", "publish", "--repo", str(repo), "Road Trip",
+         "--at", "2024-01-20"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ),
+    )
+    try:
+        assert hold.arrived.wait(60), "the publish process never sent its second batch"
+    finally:
+        process.kill()
+        process.wait()
+    hold.release.set()  # Spotify does what was asked; the client never hears of it
+    assert hold.done.wait(60)
+    assert only_playlist(server).uris == uris(DAY2[:200])
+    before = len(server.requests)
+    result = publish(repo, "Road Trip", "--at", "2024-01-20")
+    assert result.exit_code == 0, result.output
+    assert only_playlist(server).uris == uris(DAY2)
+    assert writes(server, before) == [("POST", f"/v1/playlists/{only_playlist(server).pid}/items")]
+
+
 def test_a_half_filled_playlist_is_completed_by_appending(repo: Path, server: StandIn) -> None:
     server.writes.fail("POST", "/items", 429, headers={"Retry-After": "9999"})
     failed = publish(repo, "Road Trip", "--at", "2024-01-20")
@@ -347,6 +373,12 @@ def test_usage_errors(repo: Path, server: StandIn) -> None:
                         (["--at", "nope"], "neither a date")):
         result = publish(repo, "Road Trip", *args)
         assert result.exit_code == 1 and words in result.output
+    assert server.requests == []
+
+
+def test_nothing_to_publish_sends_nothing(repo: Path, server: StandIn) -> None:
+    result = publish(repo, "Road Trip", "--cumulative", "--removed-only", "--since", "2030-01-01")
+    assert result.exit_code == 1 and "nothing to publish" in result.output
     assert server.requests == []
 
 

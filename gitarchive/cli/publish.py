@@ -41,7 +41,8 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
               "search (one request each).")
 @click.option("--dry-run", is_flag=True,
               help="Print what would be sent to Spotify; send nothing.")
-@click.option("--quiet", "-q", is_flag=True, help="Print only the result and errors.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="No progress lines on a terminal; only the result and errors.")
 @_timezone_option
 @repo_option
 @friendly_errors
@@ -97,10 +98,10 @@ def publish(
                        "of the tracks below (one request each)", err=True)
         _list_missing(plan)
         return
-    _send(store, plan, search_missing, talk, quiet)
+    _send(store, plan, search_missing, talk)
 
 
-def _send(store: Store, plan: Plan, search_missing: int, talk: bool, quiet: bool) -> None:
+def _send(store: Store, plan: Plan, search_missing: int, talk: bool) -> None:
     from gitarchive import publish as publishing
     from gitarchive.spotify import SpotifyError
     from gitarchive.spotify_writes import PlaylistWriter, user_client
@@ -115,6 +116,11 @@ def _send(store: Store, plan: Plan, search_missing: int, talk: bool, quiet: bool
             if search_missing and plan.missing:
                 found = publishing.search_missing(plan, writer, search_missing)
                 report(f"search found {found} of the tracks with no ID")
+            if not plan.uris:
+                _list_missing(plan)
+                raise click.ClickException(
+                    f"nothing to publish: no track of {plan.source} {plan.label} has a "
+                    "Spotify ID")
             outcome = publishing.execute(store, plan, writer, report)
     except SpotifyError as exc:
         raise click.ClickException(
@@ -122,9 +128,8 @@ def _send(store: Store, plan: Plan, search_missing: int, talk: bool, quiet: bool
         ) from exc
     _list_missing(plan)
     what = "already up to date" if outcome.unchanged else outcome.how
-    if not quiet or not outcome.unchanged:
-        click.echo(f"Published {len(plan.uris)} tracks {plan.label} to '{plan.name}' "
-                   f"({what}): {outcome.url}")
+    click.echo(f"Published {len(plan.uris)} tracks {plan.label} to '{plan.name}' "
+               f"({what}): {outcome.url}")
 
 
 def _list_missing(plan: Plan) -> None:
