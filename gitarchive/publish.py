@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -49,6 +50,8 @@ STATE_FORMAT = 1
 MARKER = "[gitarchive:{key}]"
 MAX_DESCRIPTION = 300  # Spotify's limit on a playlist description
 MAX_NAME = 100
+MAX_TRACKS = 10_000  # Spotify's limit on a playlist's length
+SEARCH_INTERVAL = 0.25  # seconds between two searches: --search-missing must not flood
 AMBIGUOUS_RETRIES = 3  # how often one run looks and tries again after an unsure write
 
 Report = Callable[[str], None]
@@ -185,6 +188,11 @@ def _finish(
             seen.add(track.uri)
         kept.append(track)
     plan.tracks = kept
+    if len(plan.uris) > MAX_TRACKS:
+        raise PublishError(
+            f"{len(plan.uris):,} tracks are more than a Spotify playlist holds "
+            f"({MAX_TRACKS:,}); narrow them down (--since, --removed-only)"
+        )
     return plan
 
 
@@ -292,18 +300,24 @@ def link_lines(store: Store, snapshot: Snapshot, fmt: str) -> tuple[str, list[st
 # ----------------------------------------------------------- --search-missing
 
 
-def search_missing(plan: Plan, writer: PlaylistWriter, limit: int) -> int:
+def search_missing(
+    plan: Plan, writer: PlaylistWriter, limit: int,
+    pause: Callable[[float], None] = time.sleep,
+) -> int:
     """Look up at most ``limit`` missing tracks with GET /search; how many were found.
 
     A result counts only if its title, first artist and album equal the line's
     (case and accents ignored): a wrong song is worse than a missing one.
     """
     found = 0
+    limit_given = limit
     for i, track in enumerate(plan.tracks):
         if limit <= 0:
             break
         if track.uri is not None:
             continue
+        if limit < limit_given:  # not before the first
+            pause(SEARCH_INTERVAL)
         limit -= 1
         terms = [f'track:"{track.name}"']
         if track.artists:

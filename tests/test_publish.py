@@ -411,6 +411,23 @@ def test_plain_history_is_matched_and_the_rest_listed(repo: Path, server: StandI
     assert "Skipped 1 tracks" in result.output
 
 
+def test_matching_prefers_the_same_playlist_then_the_latest(tmp_path: Path) -> None:
+    from gitarchive.publish import Linker
+
+    history = History(str(tmp_path / "a"))
+    seven = track(7)
+    relinked = Track(f"https://open.spotify.com/track/{tid(77)}", "SONG 7", seven.album,
+                     seven.artists, 1)
+    history.commit(plain_files(playlist(OLD, "Old", [seven])), at("2021-01-01"))
+    history.commit(json_files(playlist(OTHER, "Other", [seven])), at("2022-01-01"))
+    linker = Linker(history.store, OLD)
+    assert linker.uri("Song 7", ["Artist 7"], "Album 7") == uri(7)
+    history.commit(json_files(playlist(OLD, "Old", [relinked])), at("2022-02-01"))
+    assert Linker(history.store, OLD).uri("song 7", ["ARTIST 7"], "album 7") == uri(77)
+    assert Linker(history.store, OTHER).uri("Song 7", ["Artist 7"], "Album 7") == uri(7)
+    assert linker.uri("Song 8", ["Artist 7"], "Album 7") is None
+
+
 def test_search_missing_finds_by_title_artist_album(repo: Path, server: StandIn) -> None:
     lost = Track(url=f"https://open.spotify.com/track/{tid(99)}", name="Lost Song",
                  album=Link("Nowhere", ""), artists=(Link("Nobody", ""),), duration_ms=1)
