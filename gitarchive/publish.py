@@ -136,6 +136,12 @@ class Plan:
     tracks: list[PlanTrack]
     into: str | None = None
     duplicates: list[PlanTrack] = field(default_factory=list)
+    source_name: str = ""
+
+    @property
+    def title(self) -> str:
+        """``'Road Trip' (as of 2024-01-15)``: what is published, for messages."""
+        return f"'{self.source_name or self.source}' ({self.label})"
 
     @property
     def uris(self) -> list[str]:
@@ -202,6 +208,7 @@ def plan_at(
 ) -> Plan:
     """The playlist as archived at ``point``, in its archived order (duplicates kept)."""
     playlist = snapshot.playlist
+    source = playlist.name
     when = point.label if point.commit is None else _day(snapshot.time, point.zone)
     at = point.commit or point.label
     options = {"kind": "at", "at": at}
@@ -217,7 +224,7 @@ def plan_at(
         name=_name(f"{playlist.name} as of {when}"),
         description=_description(
             f"{_source_name(playlist)} as archived on {when}{revision}, by gitarchive.", key),
-        public=public, tracks=tracks,
+        public=public, tracks=tracks, source_name=source,
     )
     return _finish(plan, name, public, into)
 
@@ -258,7 +265,7 @@ def plan_cumulative(
         description=_description(
             f"{what.capitalize()} {source}, by date added; from its history, by gitarchive.",
             key),
-        public=public, tracks=tracks,
+        public=public, tracks=tracks, source_name=source,
     )
     return _finish(plan, name, public, into)
 
@@ -521,7 +528,7 @@ def dry_run(store: Store, plan: Plan) -> Iterator[str]:
     """What `publish` would send, line by line; nothing is sent, no token is asked for."""
     saved = load_targets(store).get(plan.key, {}).get("playlist")
     visibility = "public" if plan.public else "private"
-    yield f"Would publish {len(plan.uris)} tracks of {plan.source} {plan.label}"
+    yield f"Would publish {len(plan.uris)} tracks of {plan.title}"
     if plan.into:
         yield f"  into your playlist {plan.into} (its items are replaced)"
     elif saved:

@@ -119,8 +119,7 @@ def _send(store: Store, plan: Plan, search_missing: int, talk: bool) -> None:
             if not plan.uris:
                 _list_missing(plan)
                 raise click.ClickException(
-                    f"nothing to publish: no track of {plan.source} {plan.label} has a "
-                    "Spotify ID")
+                    f"nothing to publish: no track of {plan.title} has a Spotify ID")
             outcome = publishing.execute(store, plan, writer, report)
     except SpotifyError as exc:
         raise click.ClickException(
@@ -128,7 +127,7 @@ def _send(store: Store, plan: Plan, search_missing: int, talk: bool) -> None:
         ) from exc
     _list_missing(plan)
     what = "already up to date" if outcome.unchanged else outcome.how
-    click.echo(f"Published {len(plan.uris)} tracks {plan.label} to '{plan.name}' "
+    click.echo(f"Published {len(plan.uris)} tracks of {plan.title} to '{plan.name}' "
                f"({what}): {outcome.url}")
 
 
