@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
-
 import click
 
 from gitarchive.archive import layout
 from gitarchive.cli.common import open_store, repo_option
 from gitarchive.cli.runs import locked_run
 from gitarchive.history import rebuild as history
-
-T = TypeVar("T")
-
-
-def _bar(enabled: bool) -> Callable[[str, Sequence[Any]], Iterable[Any]]:
-    """A history.ProgressFn: a click progress bar on a terminal, else nothing."""
-
-    def progress(label: str, items: Sequence[T]) -> Iterable[T]:
-        if not enabled or len(items) < 2:
-            return items
-        return _iterate_with_bar(label, items)
-
-    return progress
-
-
-def _iterate_with_bar(label: str, items: Sequence[T]) -> Iterator[T]:
-    with click.progressbar(items, label=label, file=sys.stderr) as bar:
-        yield from bar
+from gitarchive.progress import terminal_bar
 
 
 def _playlist_ids(refs: tuple[str, ...]) -> list[str] | None:
@@ -80,7 +59,7 @@ def rebuild_command(
     """
     store = open_store(repo_path)
     ids = _playlist_ids(only)
-    progress = _bar(not quiet and sys.stderr.isatty())
+    progress = terminal_bar(quiet=quiet)
     try:
         with locked_run(store, "gitarchive rebuild", quiet=quiet):
             result = history.rebuild(

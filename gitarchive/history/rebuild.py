@@ -27,10 +27,9 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import TypeVar
 
 import pygit2
 
@@ -57,6 +56,7 @@ from gitarchive.history.views import (
     get_timezone,
     render_files,
 )
+from gitarchive.progress import ProgressFn, no_progress
 
 __all__ = [
     "PendingState",
@@ -68,15 +68,7 @@ __all__ = [
     "views_branch_setting",
 ]
 
-T = TypeVar("T")
-# progress(label, items) -> the same items, e.g. through click.progressbar.
-ProgressFn = Callable[[str, Sequence[T]], Iterable[T]]
-
 VIEWS_BRANCH_KEY = "gitarchive.viewsBranch"
-
-
-def _no_progress(label: str, items: Sequence[T]) -> Iterable[T]:
-    return items
 
 
 # ------------------------------------------------------------------ settings
@@ -158,7 +150,7 @@ def _replay_split(
         child.join()
     if playlists is None:  # the child died: do its half here, on a state of its own
         other = HistoryState()
-        their_problems = _replay_in_order(store, other, second, _no_progress,
+        their_problems = _replay_in_order(store, other, second, no_progress,
                                           _planned_blobs(second))
         playlists = {pid: other.playlists[pid] for pid in other.playlists}
         view_dirty, pending = other.view_dirty, other.pending
@@ -174,7 +166,7 @@ def _replay_child(git_dir: str, events: Sequence[Event], sender: Connection) -> 
     """The forked half of _replay_split: replay, then send the playlists back."""
     try:
         state = HistoryState()
-        problems = _replay_in_order(Store(git_dir), state, events, _no_progress,
+        problems = _replay_in_order(Store(git_dir), state, events, no_progress,
                                     _planned_blobs(events))
         playlists = {pid: state.playlists[pid] for pid in state.playlists}
         sender.send((playlists, state.view_dirty, state.pending, problems))
@@ -257,7 +249,7 @@ def _replay_in_order(
     return replayer.problems
 
 
-def sync(store: Store, *, full: bool = False, progress: ProgressFn = _no_progress) -> Synced:
+def sync(store: Store, *, full: bool = False, progress: ProgressFn = no_progress) -> Synced:
     """The state as of HEAD: the saved one plus new commits, or a replay of everything.
 
     The saved state is used only when it describes an ancestor of HEAD and every new
@@ -311,7 +303,7 @@ def _render(
     fmt: DateFormatter,
     githistory_base: str | None,
     final_newline: bool,
-    progress: ProgressFn = _no_progress,
+    progress: ProgressFn = no_progress,
 ) -> Iterator[tuple[str, bytes]]:
     """(path, content) of the cumulative files of ``pids`` (in no particular order)."""
     label = "Rendering cumulative views"
@@ -403,7 +395,7 @@ def render_all(
     githistory_base: str | None,
     final_newline: bool = True,
     only: Iterable[str] | None = None,
-    progress: ProgressFn = _no_progress,
+    progress: ProgressFn = no_progress,
 ) -> dict[str, bytes]:
     """Every cumulative file of the observed playlists (or of ``only``): path -> content."""
     fmt = DateFormatter(get_timezone(timezone))
@@ -539,7 +531,7 @@ def rebuild(
     full: bool = False,
     timezone: str | None = None,
     views_branch: str | None = None,
-    progress: ProgressFn = _no_progress,
+    progress: ProgressFn = no_progress,
 ) -> RebuildResult:
     """Bring the cumulative views up to HEAD and commit them once (nothing if unchanged).
 
@@ -722,12 +714,12 @@ def pending_views(
             events = _all_events(store, head, gens) if head is not None else []
             state = HistoryState()
             problems = _replay(
-                store, state, sorted_events([*events, event]), _no_progress, snapshots
+                store, state, sorted_events([*events, event]), no_progress, snapshots
             )
             synced = Synced(state, gens, head, problems, full=True)
         else:
             synced.problems.extend(
-                _replay(store, synced.state, [event], _no_progress, snapshots)
+                _replay(store, synced.state, [event], no_progress, snapshots)
             )
     has_snapshots = head is not None or event is not None
     final_newline = settings.final_newline(store) if has_snapshots else True

@@ -23,7 +23,7 @@ from gitarchive.archive import layout, registry, render, settings
 from gitarchive.archive.model import Playlist, SnapshotError, dump_json
 from gitarchive.errors import NothingToFetch, ShardError
 from gitarchive.git.store import Store, TreeReader, commit_time
-from gitarchive.progress import SILENT, Progress
+from gitarchive.progress import ProgressFn, no_progress
 from gitarchive.spotify.client import CredentialsError, FetchResult, SpotifyError
 
 
@@ -87,7 +87,7 @@ def fetch(
     cumulative: bool = True,
     when: tuple[int, int] | None = None,
     on_playlist: Callable[[Outcome], None] | None = None,
-    progress: Progress = SILENT,
+    progress: ProgressFn = no_progress,
     jobs: int = 4,
 ) -> FetchReport:
     """Fetch registered playlists and commit every changed file in one commit.
@@ -103,13 +103,12 @@ def fetch(
     previous = {pid: _previous_snapshot(head, pid) for pid in entries}
     fetched: dict[str, Playlist] = {}
     outcomes: list[Outcome] = []
-    progress.start(len(wanted))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         # Requests overlap (Spotify's latency dominates a real run); results are
         # reported and committed in registry order, whatever order they finish in.
         futures = [pool.submit(client.get_playlist, pid) for pid in wanted]
         try:
-            for pid, future in zip(wanted, futures, strict=True):
+            for pid, future in progress("Fetching", list(zip(wanted, futures, strict=True))):
                 outcome = Outcome(pid, name=_shown_name(entries[pid].alias, previous[pid]) or pid)
                 try:
                     result = future.result()
@@ -121,15 +120,12 @@ def fetch(
                     fetched[pid] = result.playlist
                     outcome.skipped = list(result.skipped)
                 outcomes.append(outcome)
-                progress.advance()
                 if on_playlist is not None:
                     on_playlist(outcome)
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
-        finally:
-            progress.close()
 
     latest = {pid: fetched.get(pid) or previous[pid] for pid in entries}
     known = {pid: snap for pid, snap in latest.items() if snap is not None}

@@ -21,21 +21,18 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import pygit2
 
 from gitarchive.git.store import Store
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN, walk_events
 from gitarchive.history.replay import HistoryState, PlaylistHistory
+from gitarchive.progress import ProgressFn, no_progress
 
 FORMAT = "gitarchive-query/2"
-
-T = TypeVar("T")
-ProgressFn = Callable[[str, Sequence[T]], Iterable[T]]
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -110,10 +107,6 @@ def index_path(store: Store) -> Path:
     return store.git_dir / "gitarchive" / "query-index.sqlite"
 
 
-def _no_progress(label: str, items: Sequence[T]) -> Iterable[T]:
-    return items
-
-
 class QueryIndex:
     """Read access to an up-to-date index (see ``open_index``)."""
 
@@ -184,7 +177,7 @@ class QueryIndex:
         ]
 
 
-def open_index(store: Store, *, progress: ProgressFn = _no_progress) -> QueryIndex:
+def open_index(store: Store, *, progress: ProgressFn = no_progress) -> QueryIndex:
     """The index as of HEAD, brought up to date first (only new commits are read)."""
     path = index_path(store)
     path.parent.mkdir(parents=True, exist_ok=True)
