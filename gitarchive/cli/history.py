@@ -7,7 +7,8 @@ import click
 from gitarchive.archive import layout
 from gitarchive.cli.common import open_store, repo_option
 from gitarchive.cli.runs import locked_run
-from gitarchive.history import rebuild as history
+from gitarchive.errors import TimezoneError
+from gitarchive.history.rebuild import rebuild
 from gitarchive.progress import terminal_bar
 
 
@@ -62,11 +63,11 @@ def rebuild_command(
     progress = terminal_bar(quiet=quiet)
     try:
         with locked_run(store, "gitarchive rebuild", quiet=quiet):
-            result = history.rebuild(
+            result = rebuild(
                 store, only=ids, full=full, timezone=timezone, views_branch=views_branch,
                 progress=progress,
             )
-    except history.TimezoneError as exc:
+    except TimezoneError as exc:
         raise click.BadParameter(str(exc), param_hint="'--timezone'") from exc
     for problem in result.problems:
         click.echo(f"warning: {problem}", err=True)

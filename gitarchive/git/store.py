@@ -78,6 +78,14 @@ class Store:
             return str(ref.target)
         raise StoreError("HEAD is detached; check out a branch before archiving")
 
+    def branch_tree(self, branch: str) -> pygit2.Tree | None:
+        """The tree at the tip of ``branch`` (a short name), or None if there is no such branch.
+
+        The one place that reads a branch tip's tree (the views branch, mostly).
+        """
+        tip = self.repo.references.get(f"refs/heads/{branch}")
+        return tip.peel(pygit2.Commit).tree if tip is not None else None
+
     def head(self) -> pygit2.Commit | None:
         """The commit HEAD's branch points at, or None in a repository with no commits."""
         if self.repo.head_is_unborn:
@@ -147,7 +155,7 @@ class Store:
         tree ``changes`` give on top of ``parent``, when the caller already wrote it.
         """
         ref = ref or self.branch_ref
-        on_checkout = ref == self._head_ref_or_none() and update_worktree and not self.bare
+        on_checkout = ref == self.branch_ref_or_none() and update_worktree and not self.bare
         if on_checkout:
             self.recover()
         current = self._ref_target(ref)
@@ -195,7 +203,7 @@ class Store:
         longer points at ``expected`` (another process moved it), StoreError.
         """
         on_checkout = (
-            update_worktree and not self.bare and ref == self._head_ref_or_none()
+            update_worktree and not self.bare and ref == self.branch_ref_or_none()
         )
         if on_checkout:
             self._checkout_marker.parent.mkdir(parents=True, exist_ok=True)
@@ -274,7 +282,8 @@ class Store:
         found = self.repo.references.get(ref)
         return found.resolve().target if found is not None else None
 
-    def _head_ref_or_none(self) -> str | None:
+    def branch_ref_or_none(self) -> str | None:
+        """The current branch's full ref, or None when HEAD is detached."""
         try:
             return self.branch_ref
         except StoreError:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -715,3 +715,38 @@ def state_to_dict(state: HistoryState) -> dict[str, Any]:
         ],
         "playlists": playlists,
     }
+
+
+def planned_blobs(events: Sequence[Event]) -> list[tuple[str, str]]:
+    """(blob, playlist) of the snapshots Replayer will read for ``events``, in order.
+
+    Same rules as the Replayer; the playlist lets the reader fetch one playlist's
+    versions together (see blobstream).
+    """
+    sources: dict[str, list[str | None]] = {}  # pid -> [json blob, plain blob]
+
+    def source(blobs: list[str | None]) -> tuple[str, str] | None:
+        if blobs[0] is not None:
+            return KIND_JSON, blobs[0]
+        return (KIND_PLAIN, blobs[1]) if blobs[1] is not None else None
+
+    plan = []
+    for event in events:
+        changed: dict[str, list[str | None]] = {}
+        for write in event.writes:
+            if write.kind not in (KIND_JSON, KIND_PLAIN):
+                continue
+            blobs = sources.get(write.pid)
+            if blobs is None:
+                if write.blob is None:
+                    continue
+                blobs = sources[write.pid] = [None, None]
+            before = source(blobs)
+            blobs[0 if write.kind == KIND_JSON else 1] = write.blob
+            if source(blobs) != before:
+                changed[write.pid] = blobs
+        for pid, blobs in changed.items():
+            now = source(blobs)
+            if now is not None:
+                plan.append((now[1], pid))
+    return plan

@@ -156,11 +156,11 @@ def fetch(
     tree = None
     parent = store.head()
     if cumulative:
-        from gitarchive.history import rebuild as history
+        from gitarchive.history.pending import pending_views
 
         # Written once: the views are computed on this tree, and it is what is committed.
         tree = store.write_tree(parent.tree if parent is not None else None, changes)
-        views, pending = history.pending_views(
+        views, pending = pending_views(
             store, tree, when, githistory_base=base, snapshots=snapshots
         )
         if views:

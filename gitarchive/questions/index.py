@@ -5,12 +5,12 @@
 - ``writes``: every snapshot write (JSON or plain file) of every playlist, with the
   commit's time, generation and id (history_events' event key) and the new blob —
   the date index behind ``show --at``, ``diff`` and ``log``;
-- ``playlists`` and ``tracks``: the replay state of history.py (per playlist and
+- ``playlists`` and ``tracks``: the replay state of history/sync.py (per playlist and
   track: first/last seen, removal, stints, presence) flattened into rows, with a
   normalised text column for ``search``.
 
 It is derived data. A query whose HEAD matches the index reads it directly (no git
-walk, no state load). When HEAD moved, history.sync brings the replay state up to
+walk, no state load). When HEAD moved, history.sync.sync brings the replay state up to
 date incrementally, the state is saved for the next ``rebuild``, only the new
 commits' writes are added, and the track rows are replaced. A missing, foreign or
 outdated index (rewritten history) is rebuilt from scratch.
@@ -236,13 +236,12 @@ def _update(
     progress: ProgressFn,
 ) -> None:
     """Sync the replay state, add the new commits' writes, replace the track rows."""
-    from gitarchive.history import (
-        rebuild as history,  # only when HEAD moved: a warm question needs none of it
-    )
+    # Only when HEAD moved: a warm question needs none of the history code.
+    from gitarchive.history.sync import save_state, sync
 
-    synced = history.sync(store, progress=progress)
+    synced = sync(store, progress=progress)
     if synced.full:  # an incremental sync read a few commits: cheaper to read them again
-        history.save_state(store, synced)
+        save_state(store, synced)
     stop = _ancestor_or_none(store, indexed, head)
     with db:
         if stop is None:
