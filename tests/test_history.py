@@ -293,7 +293,7 @@ def test_pending_state_not_saved_for_another_commit(tmp_path: Path) -> None:
 
 
 def test_fast_json_parse_agrees_with_the_model() -> None:
-    from gitarchive.history.replay import _parse_json_model, parse_json_snapshot
+    from gitarchive.archive.snapshots import _parse_json_model, parse_json_snapshot
 
     golden = Path(__file__).resolve().parent / "golden"
     data = (golden / "pretty-09D0CKBRWkBBoPn46V6YTO.json").read_bytes()
@@ -350,7 +350,7 @@ def test_a_day_of_other_playlists_leaves_a_playlists_files_untouched(tmp_path: P
 def test_chunked_parse_falls_back_when_a_piece_is_no_json_alone() -> None:
     """The archive-layout fast path cuts at separator lines; text that only looks
     like one (inside a nested array) is read by the whole-document parse."""
-    from gitarchive.history.replay import _parse_json_model, parse_json_snapshot
+    from gitarchive.archive.snapshots import _parse_json_model, parse_json_snapshot
 
     data = (
         b'{\n  "original_name": "P",\n  "owner": {\n    "name": "o",\n    "url": ""\n  },\n'

@@ -11,18 +11,14 @@ from hypothesis import strategies as st
 
 from gitarchive.archive import layout, render
 from gitarchive.archive.model import Link, Playlist, Track, dump_json
+from gitarchive.archive.snapshots import ParseCache, _parse_json_model, parse_json_snapshot
 from gitarchive.history import publish as publish_module
 from gitarchive.history import sync as sync_module
 from gitarchive.history import views
 from gitarchive.history.pending import pending_views
 from gitarchive.history.publish import render_all
 from gitarchive.history.rebuild import rebuild
-from gitarchive.history.replay import (
-    ParseCache,
-    _parse_json_model,
-    parse_json_snapshot,
-    state_to_dict,
-)
+from gitarchive.history.state import state_to_dict
 from gitarchive.history.sync import save_state, sync
 from gitarchive.history.views import (
     CumulativeTrack,
@@ -215,7 +211,7 @@ def test_chunked_parse_is_the_model(versions: list, name: str) -> None:
 def test_snapshot_in_memory_parses_like_its_json(data: st.DataObject) -> None:
     """fetch hands its new snapshots to the replay as objects: same result as their JSON."""
     from gitarchive.archive.model import Link, Playlist, Track
-    from gitarchive.history.replay import ParseCache, parse_json_snapshot, parsed_from_playlist
+    from gitarchive.archive.snapshots import ParseCache, parse_json_snapshot, parsed_from_playlist
 
     text = st.text(max_size=8)
     links = st.builds(Link, name=text, url=text)

@@ -1,6 +1,6 @@
 """Commits -> snapshot events: what each commit itself wrote under the snapshot paths.
 
-This is the git layer of the cumulative views (see history.py for the semantics).
+This is the git layer of the cumulative views (see replay.py for the semantics).
 A commit's *own changes* are the snapshot paths whose content differs from every
 parent: for an ordinary commit, its diff; for a root commit, every file; for a
 clean merge, nothing (its content already came from the branches it joins); for a

@@ -26,7 +26,7 @@ from gitarchive.history.publish import (
     publish_views,
     render_views,
 )
-from gitarchive.history.replay import HistoryState
+from gitarchive.history.state import HistoryState
 from gitarchive.history.sync import Synced, all_events, replay_events, sync
 from gitarchive.history.views import DateFormatter, get_timezone
 from gitarchive.progress import no_progress

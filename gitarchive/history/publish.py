@@ -15,7 +15,7 @@ import pygit2
 from gitarchive.archive import layout
 from gitarchive.git.store import Store, TreeReader, signature
 from gitarchive.history.parallel import Forked, two_cores
-from gitarchive.history.replay import HistoryState
+from gitarchive.history.state import HistoryState
 from gitarchive.history.views import (
     VIEWS_VERSION,
     DateFormatter,

@@ -38,16 +38,10 @@ from pathlib import Path
 
 import pygit2
 
+from gitarchive.archive.snapshots import TrackMeta
 from gitarchive.errors import StateError
 from gitarchive.git.store import Store
-from gitarchive.history.replay import (
-    HistoryState,
-    Loader,
-    PlaylistHistory,
-    Playlists,
-    TrackHistory,
-    TrackMeta,
-)
+from gitarchive.history.state import HistoryState, Loader, PlaylistHistory, Playlists, TrackHistory
 
 FORMAT = "gitarchive-history/2"
 PLAYLIST_FORMAT = 2

@@ -3,7 +3,7 @@
 ``<git dir>/gitarchive/query-index.sqlite`` holds, as of one HEAD:
 
 - ``writes``: every snapshot write (JSON or plain file) of every playlist, with the
-  commit's time, generation and id (history_events' event key) and the new blob —
+  commit's time, generation and id (history.events' event key) and the new blob —
   the date index behind ``show --at``, ``diff`` and ``log``;
 - ``playlists`` and ``tracks``: the replay state of history/sync.py (per playlist and
   track: first/last seen, removal, stints, presence) flattened into rows, with a
@@ -29,7 +29,7 @@ import pygit2
 
 from gitarchive.git.store import Store
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN, walk_events
-from gitarchive.history.replay import HistoryState, PlaylistHistory
+from gitarchive.history.state import HistoryState, PlaylistHistory
 from gitarchive.progress import ProgressFn, no_progress
 
 FORMAT = "gitarchive-query/2"
@@ -72,7 +72,7 @@ class Write:
     time: int
     gen: int
     oid: str
-    kind: str  # history_events.KIND_JSON or KIND_PLAIN
+    kind: str  # history.events.KIND_JSON or KIND_PLAIN
     blob: str | None
 
 

@@ -1,6 +1,6 @@
 """Questions to the archive: a playlist as of a date, what changed, where a song was.
 
-Everything here reads the query index (query_index.py) for dates and the object
+Everything here reads the query index (index.py) for dates and the object
 database for snapshot blobs; nothing walks history. Times are epoch seconds; the
 CLI formats them as YYYY-MM-DD in the chosen time zone.
 """
@@ -14,10 +14,10 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from gitarchive.archive import layout, registry
 from gitarchive.archive.model import Link, Playlist, SnapshotError, Track
+from gitarchive.archive.snapshots import ParsedSnapshot, parse_plain_snapshot
 from gitarchive.errors import PlaylistNotFound, QueryError
 from gitarchive.git.store import Store, StoreError, blob_at
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN
-from gitarchive.history.replay import ParsedSnapshot, parse_plain_snapshot
 from gitarchive.questions.index import QueryIndex, TrackRow, Write
 from gitarchive.questions.resolve import Known, known_playlists, resolve_playlist
 
@@ -98,7 +98,7 @@ class Snapshot:
     time: int  # commit time of the write (or of the revision asked for)
     commit: str
     playlist: Playlist
-    keys: tuple[str, ...]  # track identities (history_replay's), aligned with tracks
+    keys: tuple[str, ...]  # track identities (model.track_key's), aligned with tracks
     raw_json: bytes | None  # the pretty JSON file, when the snapshot is one
 
 

@@ -7,7 +7,7 @@ ephemeral port) the way Spotify serves a development-mode app since the February
 `/tracks` endpoint. Playlists can be changed while it runs, and failures can be
 scripted, so the real client code path (requests, retries, paging) is exercised.
 
-    with StandIn(load_fixture_playlists()) as server:  # gitarchive.fixtures_data
+    with StandIn(load_fixture_playlists()) as server:  # gitarchive.spotify.fixtures
         client = SpotifyClient(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET,
                                api_base=server.api_base, token_url=server.token_url)
 """
