@@ -8,11 +8,8 @@ a run killed at any moment leaves the previous commit intact.
 
 from __future__ import annotations
 
-import email.utils
 import os
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pygit2
@@ -20,10 +17,9 @@ from pygit2.enums import CheckoutStrategy
 
 from gitarchive.errors import DirtyWorktreeError, StoreError
 from gitarchive.git import packwriter
+from gitarchive.git.identity import config_get, signature
 
 DEFAULT_BRANCH = "main"
-DEFAULT_NAME = "gitarchive"
-DEFAULT_EMAIL = "gitarchive@localhost"
 
 FILE_MODE = pygit2.GIT_FILEMODE_BLOB
 TREE_MODE = pygit2.GIT_FILEMODE_TREE
@@ -124,7 +120,7 @@ class Store:
 
     def config(self, key: str) -> str | None:
         """A git config value (repository, then global), or None."""
-        return _config_get(self.repo.config, key)
+        return config_get(self.repo.config, key)
 
     def remote_url(self, name: str = "origin") -> str | None:
         try:
@@ -353,69 +349,3 @@ class TreeReader:
         if content is None or oid is None:
             return content is None and oid is None
         return oid == pygit2.hash(content)
-
-
-# ------------------------------------------------------------ signature, dates
-
-
-def signature(
-    repo: pygit2.Repository, when: tuple[int, int] | None = None, *, role: str = "COMMITTER"
-) -> pygit2.Signature:
-    """The committer (or ``role="AUTHOR"``) as git would record it, at ``when`` if given.
-
-    Name and email from GIT_<ROLE>_NAME/EMAIL, then git config, then gitarchive's own;
-    the time from GIT_<ROLE>_DATE like git, so imports, backfills and the demo can
-    write history with the dates they mean.
-    """
-    config = repo.config
-    name = os.environ.get(f"GIT_{role}_NAME") or _config_get(config, "user.name") or DEFAULT_NAME
-    email_ = (
-        os.environ.get(f"GIT_{role}_EMAIL") or _config_get(config, "user.email") or DEFAULT_EMAIL
-    )
-    stamp, offset = when or commit_time(role)
-    return pygit2.Signature(name, email_, stamp, offset)
-
-
-def commit_time(role: str = "COMMITTER") -> tuple[int, int]:
-    """(epoch seconds, UTC offset minutes) of the commit being made: env date, else now."""
-    other = "AUTHOR" if role == "COMMITTER" else "COMMITTER"
-    raw = os.environ.get(f"GIT_{role}_DATE") or os.environ.get(f"GIT_{other}_DATE")
-    if raw:
-        return parse_git_date(raw)
-    now = datetime.now(UTC)
-    return int(now.timestamp()), 0
-
-
-def _config_get(config: pygit2.Config, key: str) -> str | None:
-    try:
-        return config[key]
-    except KeyError:
-        return None
-
-
-_RAW_DATE = re.compile(r"@?(\d+)(?:\s+([+-])(\d{2}):?(\d{2}))?")
-
-
-def parse_git_date(text: str) -> tuple[int, int]:
-    """Parse the date forms git accepts in GIT_*_DATE: raw, RFC 2822, ISO 8601."""
-    text = text.strip()
-    raw = _RAW_DATE.fullmatch(text)
-    if raw and (text.startswith("@") or raw.group(2)):
-        offset = 0
-        if raw.group(2):
-            offset = (int(raw.group(3)) * 60 + int(raw.group(4))) * (
-                -1 if raw.group(2) == "-" else 1
-            )
-        return int(raw.group(1)), offset
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            parsed = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError) as exc:
-            raise StoreError(f"cannot understand the date '{text}'") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.astimezone()  # local time, as git assumes
-    offset_td = parsed.utcoffset()
-    offset = int(offset_td.total_seconds() // 60) if offset_td is not None else 0
-    return int(parsed.timestamp()), offset

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import pygit2
 
 from gitarchive.archive import layout
-from gitarchive.git.store import Store, TreeReader, signature
+from gitarchive.git.identity import signature
+from gitarchive.git.store import Store, TreeReader
 from gitarchive.history.parallel import Forked, two_cores
 from gitarchive.history.state import HistoryState
 from gitarchive.history.views import (

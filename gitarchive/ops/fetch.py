@@ -29,9 +29,11 @@ from gitarchive.archive.index import (
 )
 from gitarchive.archive.model import Playlist, dump_json
 from gitarchive.errors import NothingToFetch, ShardError
-from gitarchive.git.store import Store, TreeReader, commit_time
+from gitarchive.git.identity import commit_time
+from gitarchive.git.store import Store, TreeReader
 from gitarchive.progress import ProgressFn, no_progress
-from gitarchive.spotify.client import CredentialsError, FetchResult, SpotifyError
+from gitarchive.spotify.client import CredentialsError, SpotifyError
+from gitarchive.spotify.parse import FetchResult
 
 
 class PlaylistSource(Protocol):

@@ -24,7 +24,8 @@ from pathlib import Path
 import pygit2
 
 from gitarchive.errors import PushError
-from gitarchive.git.store import Store, StoreError, signature
+from gitarchive.git.identity import signature
+from gitarchive.git.store import Store, StoreError
 from gitarchive.ops.merge import changed_paths, merge_branches
 from gitarchive.redact import redact
 
