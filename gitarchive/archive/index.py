@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gitarchive.archive import layout, render
-from gitarchive.archive.model import Playlist, SnapshotError
+from gitarchive.archive.model import Playlist
+from gitarchive.errors import SnapshotError
 from gitarchive.git.store import TreeReader
 
 

@@ -16,13 +16,8 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from gitarchive.archive import layout
-from gitarchive.archive.model import (
-    Link,
-    Playlist,
-    SnapshotError,
-    plain_key,
-    track_key,
-)
+from gitarchive.archive.model import Link, Playlist, plain_key, track_key
+from gitarchive.errors import SnapshotError
 
 # (name, url) of an album or artist.
 LinkTuple = tuple[str, str]
@@ -168,16 +163,17 @@ def _track_fast(t: Any, cache: ParseCache) -> tuple[str, TrackMeta] | None:
     links = cache.links
     turl, name, duration = t.get("url") or "", t.get("name"), t.get("duration_ms")
     album, raw_artists = _link_fast(t.get("album"), links), t.get("artists")
-    if not (
-        type(turl) is str and type(name) is str and type(duration) is int and album
+    if album is None or not (
+        type(turl) is str and type(name) is str and type(duration) is int
         and type(raw_artists) is list
     ):
         return None
-    artists = tuple(_link_fast(a, links) for a in raw_artists)
-    if None in artists:
+    found = [_link_fast(a, links) for a in raw_artists]
+    artists = tuple(a for a in found if a is not None)
+    if len(artists) != len(found):
         return None
-    meta = TrackMeta(turl, name, album, artists, duration)  # type: ignore[arg-type]
-    return track_key(turl, name, (a[0] for a in artists), album[0]), meta  # type: ignore[index]
+    meta = TrackMeta(turl, name, album, artists, duration)
+    return track_key(turl, name, (a[0] for a in artists), album[0]), meta
 
 
 def _parse_json_fast(obj: Any, cache: ParseCache) -> ParsedSnapshot | None:
@@ -230,7 +226,7 @@ def _parse_json_chunked(data: bytes, cache: ParseCache) -> ParsedSnapshot | None
     if head is None or head[3] != [_NONCE]:
         return None
     rests, addeds = cache.tracks, cache.added
-    tracks = []
+    tracks: list[tuple[str, TrackMeta, int | None]] = []
     append = tracks.append
     missing = _MISSING
     for piece in data[body_start + len(_ADDED_LINE):end].split(_TRACK_SEP_ADDED):
@@ -251,6 +247,7 @@ def _parse_json_chunked(data: bytes, cache: ParseCache) -> ParsedSnapshot | None
             parsed = rests[rest] = _track_fast(obj, cache) if ok else None
         if parsed is None or not added[0]:
             return None
+        # parsed is no longer _MISSING here (mypy cannot see it; a cast would cost in this loop)
         append((parsed[0], parsed[1], added[1]))  # type: ignore[index]
     return ParsedSnapshot(head[0], head[1], head[2], tracks)
 
@@ -279,6 +276,8 @@ def parse_plain_snapshot(pid: str, data: bytes) -> ParsedSnapshot:
     lines = text.split("\n")
     if len(lines) < 3 or lines[2] != "":
         raise SnapshotError("plain file must start with a name line, a description line, a blank")
-    tracks = [(plain_key(line), parse_plain_line(line), None) for line in lines[3:] if line]
+    tracks: list[tuple[str, TrackMeta, int | None]] = [
+        (plain_key(line), parse_plain_line(line), None) for line in lines[3:] if line
+    ]
     url = f"https://open.spotify.com/playlist/{pid}" if layout.is_playlist_id(pid) else ""
     return ParsedSnapshot(lines[0], url, lines[1], tracks)

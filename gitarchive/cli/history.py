@@ -7,7 +7,7 @@ import click
 from gitarchive.archive import layout
 from gitarchive.cli.common import open_store, repo_option
 from gitarchive.cli.runs import locked_run
-from gitarchive.errors import TimezoneError
+from gitarchive.errors import PlaylistRefError, TimezoneError
 from gitarchive.history.rebuild import rebuild
 from gitarchive.progress import terminal_bar
 
@@ -17,7 +17,7 @@ def _playlist_ids(refs: tuple[str, ...]) -> list[str] | None:
         return None
     try:
         return [layout.parse_playlist_ref(ref) for ref in refs]
-    except layout.PlaylistRefError as exc:
+    except PlaylistRefError as exc:
         raise click.BadParameter(str(exc), param_hint="'--only'") from exc
 
 

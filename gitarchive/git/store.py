@@ -25,6 +25,9 @@ FILE_MODE = pygit2.GIT_FILEMODE_BLOB
 TREE_MODE = pygit2.GIT_FILEMODE_TREE
 
 
+# A directory level of write_tree: name -> blob id, None (delete) or the level below.
+_Level = dict[str, "pygit2.Oid | None | _Level"]
+
 # Changes to commit: path -> new content, or None to delete the path.
 Changes = Mapping[str, bytes | None]
 
@@ -74,13 +77,18 @@ class Store:
             return str(ref.target)
         raise StoreError("HEAD is detached; check out a branch before archiving")
 
+    def branch_tip(self, branch: str) -> pygit2.Commit | None:
+        """The commit at the tip of ``branch`` (a short name), or None if there is none."""
+        tip = self.repo.references.get(f"refs/heads/{branch}")
+        return tip.peel(pygit2.Commit) if tip is not None else None
+
     def branch_tree(self, branch: str) -> pygit2.Tree | None:
         """The tree at the tip of ``branch`` (a short name), or None if there is no such branch.
 
         The one place that reads a branch tip's tree (the views branch, mostly).
         """
-        tip = self.repo.references.get(f"refs/heads/{branch}")
-        return tip.peel(pygit2.Commit).tree if tip is not None else None
+        tip = self.branch_tip(branch)
+        return tip.tree if tip is not None else None
 
     def head(self) -> pygit2.Commit | None:
         """The commit HEAD's branch points at, or None in a repository with no commits."""
@@ -105,7 +113,7 @@ class Store:
         One file: a direct lookup. To read many files of one commit, use reader().
         """
         oid = blob_at(self.tree(commit), path)
-        return None if oid is None else self.repo[oid].data
+        return None if oid is None else blob_data(self.repo, oid)
 
     def list_dir(self, path: str, commit: pygit2.Commit | None = None) -> dict[str, pygit2.Oid]:
         """Blob names and ids directly inside a directory at a commit; empty if absent."""
@@ -115,8 +123,8 @@ class Store:
         """A reader of many files of one commit (HEAD by default), directory listings cached."""
         return TreeReader(self.repo, self.tree(commit))
 
-    def blob(self, oid: pygit2.Oid) -> bytes:
-        return self.repo[oid].data
+    def blob(self, oid: pygit2.Oid | str) -> bytes:
+        return blob_data(self.repo, oid)
 
     def config(self, key: str) -> str | None:
         """A git config value (repository, then global), or None."""
@@ -229,7 +237,7 @@ class Store:
         head = self.head()
         if head is not None and str(head.id) == old and new:
             written = self.repo[new].peel(pygit2.Commit).tree
-            paths = [d.delta.new_file.path for d in head.tree.diff_to_tree(written)]
+            paths = [d.new_file.path for d in head.tree.diff_to_tree(written).deltas]
             if paths:
                 self.repo.checkout_tree(head.tree, strategy=CheckoutStrategy.FORCE, paths=paths)
         marker.unlink()
@@ -241,28 +249,30 @@ class Store:
         """
         contents = [c for c in changes.values() if c is not None]
         blob_ids = iter(packwriter.write_blobs(self.repo, contents))
-        nested: dict[str, dict] = {}
+        nested: _Level = {}
         for path, content in changes.items():
             parts = path.strip("/").split("/")
             node = nested
             for part in parts[:-1]:
-                node = node.setdefault(part, {})
-                if not isinstance(node, dict):
+                child = node.setdefault(part, {})
+                if not isinstance(child, dict):
                     raise StoreError(f"{path}: a parent of this path is a file")
+                node = child
             node[parts[-1]] = None if content is None else next(blob_ids)
         return self._write_level(base, nested)
 
-    def _write_level(self, base: pygit2.Tree | None, level: dict) -> pygit2.Oid:
+    def _write_level(self, base: pygit2.Tree | None, level: _Level) -> pygit2.Oid:
         builder = self.repo.TreeBuilder(base) if base is not None else self.repo.TreeBuilder()
         for name, value in level.items():
             existing = base[name] if base is not None and name in base else None
             if isinstance(value, dict):
                 sub_base = (
-                    self.repo[existing.id] if existing is not None and existing.type_str == "tree"
+                    tree_at(self.repo, existing.id)
+                    if existing is not None and existing.type_str == "tree"
                     else None
                 )
                 sub_id = self._write_level(sub_base, value)
-                if len(self.repo[sub_id]) == 0:
+                if len(tree_at(self.repo, sub_id)) == 0:
                     if existing is not None:
                         builder.remove(name)
                 else:
@@ -276,7 +286,8 @@ class Store:
 
     def _ref_target(self, ref: str) -> pygit2.Oid | None:
         found = self.repo.references.get(ref)
-        return found.resolve().target if found is not None else None
+        target = found.resolve().target if found is not None else None
+        return target if isinstance(target, pygit2.Oid) else None
 
     def branch_ref_or_none(self) -> str | None:
         """The current branch's full ref, or None when HEAD is detached."""
@@ -294,6 +305,19 @@ class Store:
         wanted = set(paths)
         status = self.repo.status(untracked_files="all", ignored=False)
         return sorted(path for path in status if path in wanted)
+
+
+def blob_data(repo: pygit2.Repository, oid: pygit2.Oid | str) -> bytes:
+    """The content of blob ``oid`` (pygit2 types ``repo[oid]`` as any kind of object)."""
+    blob = repo[oid]
+    if not isinstance(blob, pygit2.Blob):
+        raise StoreError(f"{oid} is a {blob.type_str}, not a file")
+    return blob.data
+
+
+def tree_at(repo: pygit2.Repository, oid: pygit2.Oid | str) -> pygit2.Tree:
+    """The tree ``oid`` (or the tree of the commit ``oid``)."""
+    return repo[oid].peel(pygit2.Tree)
 
 
 def blob_at(tree: pygit2.Tree | None, path: str) -> pygit2.Oid | None:
@@ -330,7 +354,8 @@ class TreeReader:
                 except KeyError:
                     sub = None
                 if sub is not None and sub.type_str == "tree":
-                    found = {e.name: e.id for e in self.repo[sub.id] if e.type_str == "blob"}
+                    listed = tree_at(self.repo, sub.id)
+                    found = {e.name: e.id for e in listed if e.type_str == "blob" and e.name}
             self._dirs[directory] = found
         return found
 
@@ -341,7 +366,7 @@ class TreeReader:
 
     def read(self, path: str) -> bytes | None:
         oid = self.blob_id(path)
-        return None if oid is None else self.repo[oid].data
+        return None if oid is None else blob_data(self.repo, oid)
 
     def same(self, path: str, content: bytes | None) -> bool:
         """Whether ``path`` holds exactly ``content`` (compares blob ids: no read, no inflate)."""

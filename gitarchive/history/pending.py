@@ -15,7 +15,7 @@ import pygit2
 
 from gitarchive.archive import settings
 from gitarchive.archive.model import Playlist
-from gitarchive.git.store import Store
+from gitarchive.git.store import Store, tree_at
 from gitarchive.history import saved as history_state
 from gitarchive.history.events import Event, EventReader, sorted_events
 from gitarchive.history.publish import (
@@ -79,7 +79,7 @@ class PendingState:
             if self.views_branch is None:
                 # Recorded only if the commit holds exactly the files computed here.
                 base = head.tree if head is not None else None
-                expected = store.repo[store.write_tree(base, self.changes)]
+                expected = tree_at(store.repo, store.write_tree(base, self.changes))
                 ok = cumulative_id(expected) == cumulative_id(commit.tree)
                 views_tree = commit.tree if ok else None
                 if not ok:
@@ -142,7 +142,9 @@ def pending_views(
     fmt = DateFormatter(get_timezone(tz))
     rendered = render_views(synced.state, plan.wanted, fmt, githistory_base, final_newline)
     if branch is not None:
-        files = differing(store, plan.base, rendered) if plan.incremental else dict(rendered)
+        files: dict[str, bytes | None] = (
+            differing(store, plan.base, rendered) if plan.incremental else dict(rendered)
+        )
         return {}, PendingState(store, synced, event, when, branch, files, plan)
     changes = differing(store, head.tree if head is not None else None, rendered)
     return changes, PendingState(store, synced, event, when, None, {}, plan, changes)

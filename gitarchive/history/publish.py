@@ -7,7 +7,7 @@ Only playlists whose view may have changed since the last rendering are rendered
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import pygit2
@@ -176,7 +176,7 @@ def plan_views(
 def publish_views(
     store: Store,
     branch: str,
-    files: dict[str, bytes | None],
+    files: Mapping[str, bytes | None],
     source: pygit2.Commit | None,
     base: pygit2.Tree | None = None,
 ) -> pygit2.Oid | None:
@@ -188,9 +188,9 @@ def publish_views(
     ref = f"refs/heads/{branch}"
     repo = store.repo
     tree_id = store.write_tree(base, files)
-    current = repo.references.get(ref)
-    current_id = current.target if current is not None else None
-    if current is not None and current.peel(pygit2.Commit).tree_id == tree_id:
+    current = store.branch_tip(branch)
+    current_id = current.id if current is not None else None
+    if current is not None and current.tree_id == tree_id:
         return None
     source_note = f" as of {str(source.id)[:12]}" if source is not None else ""
     message = (f"Cumulative views{source_note}\n\n"

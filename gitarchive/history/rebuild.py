@@ -104,8 +104,8 @@ def rebuild(
             result.changed = sorted(files)
             result.views_commit = publish_views(store, branch, files, synced.head, plan.base)
         else:
-            every: dict[str, bytes | None] = dict(counted)
-            result.changed = sorted(differing(store, plan.base, every.items()))  # type: ignore[arg-type]
+            every = dict(counted)
+            result.changed = sorted(differing(store, plan.base, every.items()))
             result.views_commit = publish_views(store, branch, every, synced.head)
         new_tree = store.branch_tree(branch)
     else:
@@ -113,7 +113,7 @@ def rebuild(
         result.changed = sorted(changes)
         if changes:
             result.commit = store.commit(changes, _message(len(result.changed)))
-        new_tree = store.head().tree  # type: ignore[union-attr]
+        new_tree = store.tree()
     result.playlists = counted.playlists
     plan.record(state, new_tree, complete=only_ids is None)
     # The rebuild commit writes no snapshot, so it is no event: the state as of the

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequenc
 from dataclasses import dataclass
 
 from gitarchive.archive import layout
-from gitarchive.archive.model import PLAIN_KEY_PREFIX, Playlist, SnapshotError, track_key
+from gitarchive.archive.model import PLAIN_KEY_PREFIX, Playlist, track_key
 from gitarchive.archive.snapshots import (
     ParseCache,
     TrackMeta,
@@ -46,6 +46,7 @@ from gitarchive.archive.snapshots import (
     parse_plain_snapshot,
     parsed_from_playlist,
 )
+from gitarchive.errors import SnapshotError
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN, Event
 from gitarchive.history.state import HistoryState, PlaylistHistory, TrackHistory
 

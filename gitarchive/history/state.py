@@ -263,7 +263,7 @@ def state_to_dict(state: HistoryState) -> dict[str, Any]:
     return {
         "last_key": list(state.last_key) if state.last_key else None,
         "runs": [
-            [when, None if state.registries[r] is None else sorted(state.registries[r])]
+            [when, None if (registry := state.registries[r]) is None else sorted(registry)]
             for when, r in state.runs
         ],
         "playlists": playlists,

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 import pygit2
 
 from gitarchive.archive.model import Playlist
+from gitarchive.errors import StateError
 from gitarchive.git.blobstream import BlobStream
 from gitarchive.git.store import Store
 from gitarchive.history import saved as history_state
 from gitarchive.history.events import Event, sorted_events, walk_events
 from gitarchive.history.parallel import Forked, two_cores
 from gitarchive.history.replay import Problem, Replayer, planned_blobs
-from gitarchive.history.saved import StateError
 from gitarchive.history.state import HistoryState, PlaylistHistory
 from gitarchive.progress import ProgressFn, no_progress
 

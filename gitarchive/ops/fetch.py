@@ -28,11 +28,10 @@ from gitarchive.archive.index import (
     shown_name,
 )
 from gitarchive.archive.model import Playlist, dump_json
-from gitarchive.errors import NothingToFetch, ShardError
+from gitarchive.errors import CredentialsError, NothingToFetch, ShardError, SpotifyError
 from gitarchive.git.identity import commit_time
-from gitarchive.git.store import Store, TreeReader
+from gitarchive.git.store import Store, TreeReader, tree_at
 from gitarchive.progress import ProgressFn, no_progress
-from gitarchive.spotify.client import CredentialsError, SpotifyError
 from gitarchive.spotify.parse import FetchResult
 
 
@@ -216,7 +215,7 @@ def _commit(
             snapshots=snapshots,
         )
         if views:
-            tree = store.write_tree(store.repo[tree], views)
+            tree = store.write_tree(tree_at(store.repo, tree), views)
         changes.update(views)
     oid = store.commit(
         changes, commit_message(outcomes), when=when, tree=tree, parent=parent or True

@@ -20,8 +20,12 @@ logger.propagate = False
 logger.setLevel(logging.INFO)
 
 
+def _utc(seconds: float | None) -> time.struct_time:
+    return time.gmtime(seconds)
+
+
 class _Redacting(logging.Formatter):
-    converter = time.gmtime
+    converter = staticmethod(_utc)
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))

@@ -24,6 +24,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pygit2
 
@@ -103,6 +104,13 @@ class TrackRow:
     present: bool
 
 
+def _track_row(row: tuple[Any, ...]) -> TrackRow:
+    """A row of the tracks query: TrackRow's fields in order, ``present`` stored as 0/1."""
+    pid, key, name, artists, album, url, first_seen, last_seen, removed, stints, present = row
+    return TrackRow(pid, key, name, artists, album, url, first_seen, last_seen, removed, stints,
+                    bool(present))
+
+
 def index_path(store: Store) -> Path:
     return store.git_dir / "gitarchive" / "query-index.sqlite"
 
@@ -147,7 +155,8 @@ class QueryIndex:
 
     def first_write_time(self, pid: str) -> int | None:
         row = self.db.execute("SELECT min(time) FROM writes WHERE pid = ?", (pid,)).fetchone()
-        return row[0]
+        first: int | None = row[0]
+        return first
 
     def write_pids(self) -> set[str]:
         """Every playlist that ever had a snapshot file."""
@@ -172,9 +181,7 @@ class QueryIndex:
             wanted = sorted(set(pids))
             sql += f" AND t.pid IN ({', '.join('?' * len(wanted))})"
             args.extend(wanted)
-        return [
-            TrackRow(*row[:10], present=bool(row[10])) for row in self.db.execute(sql, args)
-        ]
+        return [_track_row(row) for row in self.db.execute(sql, args)]
 
 
 def open_index(store: Store, *, progress: ProgressFn = no_progress) -> QueryIndex:

@@ -13,10 +13,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from gitarchive.archive import layout, registry
-from gitarchive.archive.model import Link, Playlist, SnapshotError, Track
+from gitarchive.archive.model import Link, Playlist, Track
 from gitarchive.archive.snapshots import ParsedSnapshot, parse_plain_snapshot
-from gitarchive.errors import PlaylistNotFound, QueryError
-from gitarchive.git.store import Store, StoreError, blob_at
+from gitarchive.errors import (
+    PlaylistNotFound,
+    PlaylistRefError,
+    QueryError,
+    SnapshotError,
+    StoreError,
+)
+from gitarchive.git.store import Store, blob_at
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN
 from gitarchive.questions.index import QueryIndex, TrackRow, Write
 from gitarchive.questions.resolve import Known, known_playlists, resolve_playlist
@@ -75,7 +81,7 @@ def find_playlist(store: Store, index: QueryIndex, text: str) -> str:
     """The ID of the playlist ``text`` names (ID, URL, URI, name or alias)."""
     try:
         pid = layout.parse_playlist_ref(text)
-    except layout.PlaylistRefError:
+    except PlaylistRefError:
         pass
     else:
         # An ID needs no name list, which keeps `show ID` fast on big archives.
@@ -124,7 +130,7 @@ def load_snapshot(
     store: Store, pid: str, kind: str, blob: str, when: int, commit: str
 ) -> Snapshot:
     """Parse one snapshot blob (JSON or plain) into a Snapshot; QueryError if unreadable."""
-    data = store.blob(blob)  # type: ignore[arg-type]
+    data = store.blob(blob)
     try:
         if kind == KIND_JSON:
             playlist = Playlist.from_json(data)

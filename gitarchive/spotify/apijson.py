@@ -60,7 +60,8 @@ def api_entry(track: Track, shape: Shape = "new") -> dict[str, Any]:
         is_local=False,
     )
     entry = {"added_at": _api_time(track.added_at), "added_by": None, "is_local": False}
-    return shaped_entry({**entry, "item": item}, shape)
+    shaped: dict[str, Any] = shaped_entry({**entry, "item": item}, shape)
+    return shaped
 
 
 def null_entry(added_at: str | None = "2024-01-01T00:00:00Z") -> dict[str, Any]:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from gitarchive.archive.model import Link, Playlist, SnapshotError, Track
-from gitarchive.errors import PlaylistError
+from gitarchive.archive.model import Link, Playlist, Track
+from gitarchive.errors import PlaylistError, SnapshotError
 
 OPEN_URL = "https://open.spotify.com"
 

@@ -80,9 +80,9 @@ class StandIn:
         self.stop()
 
     def start(self) -> None:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", 0), _Handler)
         server.daemon_threads = True
-        server.standin = self  # type: ignore[attr-defined]
+        server.standin = self
         self._server = server
         # A short poll interval makes stop() quick: tests start many servers.
         self._thread = threading.Thread(
@@ -222,7 +222,7 @@ class StandIn:
         return 404, _error(404, "Service not found")
 
     def _playlist_object(self, pid: str, stored: dict[str, Any]) -> dict[str, Any]:
-        data = copy.deepcopy(stored["meta"])
+        data: dict[str, Any] = copy.deepcopy(stored["meta"])
         first = {"offset": "0", "limit": str(MAX_PAGE)}
         if self.shape in ("new", "both"):
             data["items"] = self._page(pid, stored["entries"], first, "items", self.shape)
@@ -255,6 +255,12 @@ class StandIn:
         }
 
 
+class _Server(ThreadingHTTPServer):
+    """The HTTP server, knowing the StandIn whose playlists it serves."""
+
+    standin: StandIn
+
+
 class _Handler(BaseHTTPRequestHandler):
     """Routes one request to the StandIn it belongs to."""
 
@@ -262,7 +268,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def standin(self) -> StandIn:
-        return self.server.standin  # type: ignore[attr-defined]
+        server = self.server
+        assert isinstance(server, _Server)  # the only server this handler is given to
+        return server.standin
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
         """Quiet: tests and the demo must not print request logs to stderr."""
