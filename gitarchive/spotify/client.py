@@ -175,7 +175,7 @@ class SpotifyClient:
     def _api_get(self, url: str, pid: str, params: dict[str, Any] | None = None) -> Any:
         """GET an API URL as JSON, refreshing the token once on 401."""
         for attempt in range(2):
-            headers = {"Authorization": f"Bearer {self._access_token()}"}
+            headers = {"Authorization": f"Bearer {self.access_token()}"}
             response = self._send("GET", url, headers=headers, params=params)
             if response.status_code != 401:
                 break
@@ -202,7 +202,8 @@ class SpotifyClient:
         except ValueError as exc:
             raise PlaylistError(f"playlist {pid}: Spotify's answer is not valid JSON") from exc
 
-    def _access_token(self) -> str:
+    def access_token(self) -> str:
+        """A valid access token: the one held, else a new one (never printed or logged)."""
         with self._lock:  # concurrent fetches share one token, fetched once
             if self._token is None or time.monotonic() >= self._token_expiry:
                 self._token, lifetime = self._fetch_token()
@@ -250,7 +251,7 @@ class SpotifyClient:
                 response = self._session.request(method, url, timeout=self.timeout, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 problem = "timed out" if isinstance(exc, requests.Timeout) else "no connection"
-                delay = _backoff(failures)
+                delay = backoff(failures)
             else:
                 if response.status_code == 429:
                     problem = "rate limited (429)"
@@ -263,7 +264,7 @@ class SpotifyClient:
                         self._pause_until = max(self._pause_until, time.monotonic() + delay)
                 elif response.status_code >= 500:
                     problem = f"server error (HTTP {response.status_code})"
-                    delay = _backoff(failures)
+                    delay = backoff(failures)
                 else:
                     return response
             failures += 1
@@ -274,7 +275,8 @@ class SpotifyClient:
             self._sleep(delay)
 
 
-def _backoff(failures: int) -> float:
+def backoff(failures: int) -> float:
+    """Seconds to wait after ``failures`` failed attempts: doubling, capped."""
     return min(2.0**failures, MAX_BACKOFF)
 
 
@@ -282,7 +284,7 @@ def _retry_after(response: requests.Response, failures: int) -> float:
     try:
         return max(float(response.headers["Retry-After"]), 0.0)
     except (KeyError, ValueError):
-        return _backoff(failures)
+        return backoff(failures)
 
 
 def _where(url: str) -> str:

@@ -143,6 +143,11 @@ class StandIn:
         with self._lock:
             self._faults.append(_Fault(path_substring, status, times, dict(headers or {}), raw))
 
+    def issued_tokens(self) -> list[str]:
+        """The access tokens handed out and still valid (tests look for them in output)."""
+        with self._lock:
+            return sorted(self._tokens)
+
     def expire_tokens(self) -> None:
         """Invalidate every issued access token: the next API call gets 401."""
         with self._lock:
