@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from gitarchive.archive.model import Playlist
+from gitarchive.errors import AmbiguousWrite, QueryError
 from gitarchive.git.store import Store
-from gitarchive.history import rebuild as history
+from gitarchive.history import sync as history
 from gitarchive.history import views
 from gitarchive.questions.index import fold
-from gitarchive.questions.query import Point, QueryError, Snapshot
-from gitarchive.spotify.client import AmbiguousWrite
+from gitarchive.questions.query import Point, Snapshot
 from gitarchive.spotify.writes import (
     MAX_URIS,
     MODIFY_PRIVATE,

@@ -19,7 +19,8 @@ from typing import Any
 
 import requests
 
-from gitarchive.spotify.client import ENV_REFRESH, CredentialsError, SpotifyClient, SpotifyError
+from gitarchive.errors import CredentialsError, SpotifyError
+from gitarchive.spotify.client import ENV_REFRESH, SpotifyClient
 
 MAX_URIS = 100  # Spotify's limit per PUT/POST of playlist items
 ITEMS_PAGE = 50
