@@ -6,10 +6,11 @@ import webbrowser
 
 import click
 
-from gitarchive import auth, credentials
-from gitarchive.render import plural
-from gitarchive.spotify import ENV_REFRESH, SpotifyError
-from gitarchive.store import Store
+from gitarchive.archive.render import plural
+from gitarchive.errors import GitarchiveError
+from gitarchive.git.store import Store
+from gitarchive.spotify import auth, credentials
+from gitarchive.spotify.client import ENV_REFRESH
 
 
 @click.command()
@@ -38,15 +39,12 @@ def login(port: int, print_token: bool, no_browser: bool) -> None:
         click.echo("Open this URL to sign in to Spotify:", err=say_err)
         click.echo(url, err=say_err)
 
-    try:
-        app = auth.AppConfig.from_env()
-        result = auth.login(
-            app, port=port, show_url=show_url,
-            open_browser=None if no_browser or not auth.has_browser() else webbrowser.open,
-            timeout=auth.LOGIN_TIMEOUT,
-        )
-    except auth.LoginError as exc:
-        raise click.ClickException(str(exc)) from None
+    app = auth.AppConfig.from_env()
+    result = auth.login(
+        app, port=port, show_url=show_url,
+        open_browser=None if no_browser or not auth.has_browser() else webbrowser.open,
+        timeout=auth.LOGIN_TIMEOUT,
+    )
     who = f"{result.display_name} ({result.user_id})" if result.user_id else "a Spotify user"
     if print_token:
         click.echo(f"Signed in as {who}; the refresh token follows (nothing was saved)", err=True)
@@ -56,7 +54,7 @@ def login(port: int, print_token: bool, no_browser: bool) -> None:
         path = credentials.save(
             credentials.SavedLogin(app.client_id, result.refresh_token, result.scope))
     except OSError as exc:
-        raise click.ClickException(
+        raise GitarchiveError(
             f"cannot save the login: {exc.strerror} ({exc.filename})") from None
     click.echo(f"Signed in as {who}; saved to {path}")
     if auth.token_source() == ENV_REFRESH:
@@ -70,7 +68,7 @@ def logout() -> None:
     try:
         path = credentials.delete()
     except OSError as exc:
-        raise click.ClickException(f"cannot remove the login: {exc.strerror}") from None
+        raise GitarchiveError(f"cannot remove the login: {exc.strerror}") from None
     if path is None:
         click.echo("Not signed in: there was no saved login")
     else:
@@ -80,10 +78,7 @@ def logout() -> None:
 @click.command()
 def whoami() -> None:
     """Show which user and which kind of token (user or app) commands use, and its scopes."""
-    try:
-        identity = auth.whoami()
-    except (SpotifyError, credentials.CredentialsFileError) as exc:
-        raise click.ClickException(str(exc)) from None
+    identity = auth.whoami()
     click.echo(f"App: {identity.client_id}")
     if identity.kind == "user":
         click.echo(f"User: {identity.display_name} ({identity.user_id})")
@@ -99,14 +94,15 @@ def whoami() -> None:
 
 def add_mine(store: Store, owned_only: bool) -> None:
     """``gitarchive add --mine``: register the signed-in user's playlists, and say what was left."""
-    from gitarchive.mine import add_mine as register_mine
-    from gitarchive.spotify import SpotifyClient
+    from gitarchive.ops.mine import add_mine as register_mine
+    from gitarchive.spotify.client import SpotifyClient
 
     try:
         with SpotifyClient.from_env() as client:
             result = register_mine(store, client, owned_only=owned_only)
-    except SpotifyError as exc:
-        raise click.ClickException(f"{exc}; nothing was registered") from None
+    except GitarchiveError as exc:
+        exc.message = f"{exc.message}; nothing was registered"
+        raise
     if result.added:
         shared = f" ({len(result.collaborative)} collaborative)" if result.collaborative else ""
         click.echo(f"Registered {plural(len(result.added), 'playlist')} of {result.user_id}"
