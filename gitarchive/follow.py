@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pygit2
 
-from gitarchive import layout, registry, settings
+from gitarchive import layout, packwriter, registry, settings
 from gitarchive.history_events import KIND_FOLLOWERS, KIND_JSON, KIND_PLAIN, EventReader
 from gitarchive.history_replay import ParseCache, parse_json_snapshot, parse_plain_snapshot
 from gitarchive.model import SnapshotError, dump_json
@@ -589,7 +589,8 @@ def _import(
     repo = store.repo
     parent = pygit2.Oid(hex=source.side) if source.side else None
     side_tree = repo[parent].peel(pygit2.Commit).tree if parent is not None else None
-    builder = _SideTree(repo, side_tree)
+    objects = _Objects()
+    builder = _SideTree(repo, side_tree, objects)
     cache = ParseCache()
     checked: set[pygit2.Oid] = set()
     for version in plan.versions:
@@ -622,13 +623,13 @@ def _import(
             f"Imported from {source.name} commit {commit.id}"
             + (f" ({subject})" if subject else "") + "\n"
         )
-        parent = repo.create_commit(
-            None, commit.author, commit.committer, message, tree,
-            [parent] if parent is not None else [],
+        parent = objects.commit(
+            tree, [parent] if parent is not None else [], commit, message
         )
         result.imported += 1
         result.first = when if result.first is None else min(result.first, when)
         result.last = when if result.last is None else max(result.last, when)
+    objects.flush(repo)
     return parent if result.imported else None
 
 
@@ -666,9 +667,12 @@ class _SideTree:
 
     DIRS = ("registry", "plain", "pretty", "followers")
 
-    def __init__(self, repo: pygit2.Repository, base: pygit2.Tree | None) -> None:
+    def __init__(
+        self, repo: pygit2.Repository, base: pygit2.Tree | None, objects: _Objects
+    ) -> None:
         self.repo = repo
-        self.empty = repo.create_blob(b"")
+        self.objects = objects
+        self.empty = objects.add("blob", b"")
         self.entries: dict[str, dict[str, pygit2.Oid]] = {d: {} for d in self.DIRS}
         self.changed: set[str] = set(self.DIRS)
         if base is not None and layout.ROOT in base:
@@ -697,7 +701,7 @@ class _SideTree:
 
     def observe(self, name: str, commit: pygit2.Oid) -> None:
         marker = dump_json({"commit": str(commit), "source": name}).encode()
-        self._set("followers", SIDE_RUN_MARKER, self.repo.create_blob(marker))
+        self._set("followers", SIDE_RUN_MARKER, self.objects.add("blob", marker))
 
     def _set(self, directory: str, name: str, oid: pygit2.Oid | None) -> None:
         entries = self.entries[directory]
@@ -710,20 +714,71 @@ class _SideTree:
         self.changed.add(directory)
 
     def write(self) -> pygit2.Oid:
+        objects = self.objects
         for d in sorted(self.changed):
-            builder = self.repo.TreeBuilder()
-            for name, oid in self.entries[d].items():
-                builder.insert(name, oid, pygit2.GIT_FILEMODE_BLOB)
-            self.subtrees[d] = builder.write() if self.entries[d] else None
+            entries = self.entries[d]
+            self.subtrees[d] = objects.tree({n: (False, o) for n, o in entries.items()}) if (
+                entries) else None
         self.changed.clear()
-        root = self.repo.TreeBuilder()
-        for d in self.DIRS:
-            sub = self.subtrees[d]
-            if sub is not None:
-                root.insert(d, sub, pygit2.GIT_FILEMODE_TREE)
-        top = self.repo.TreeBuilder()
-        top.insert(layout.ROOT, root.write(), pygit2.GIT_FILEMODE_TREE)
-        return top.write()
+        root = {d: (True, sub) for d in self.DIRS if (sub := self.subtrees[d]) is not None}
+        return objects.tree({layout.ROOT: (True, objects.tree(root))})
+
+
+class _Objects:
+    """The side history's trees and commits, hashed here and written as one pack.
+
+    An update may import hundreds of commits; written one by one, each object is a
+    file system round trip (milliseconds each on a busy disk), many times the cost
+    of reading the source.
+    """
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[str, bytes]] = []
+
+    def add(self, kind: str, data: bytes) -> pygit2.Oid:
+        self.pending.append((kind, data))
+        return pygit2.Oid(raw=packwriter.object_id(kind, data))
+
+    def tree(self, entries: dict[str, tuple[bool, pygit2.Oid]]) -> pygit2.Oid:
+        """A tree of (is_tree, id) by name, in git's order (a tree sorts as "name/")."""
+        def key(name: str) -> bytes:
+            return name.encode() + (b"/" if entries[name][0] else b"")
+
+        body = b"".join(
+            (b"40000 " if entries[name][0] else b"100644 ") + name.encode() + b"\0"
+            + entries[name][1].raw
+            for name in sorted(entries, key=key)
+        )
+        return self.add("tree", body)
+
+    def commit(
+        self, tree: pygit2.Oid, parents: list[pygit2.Oid], like: pygit2.Commit, message: str
+    ) -> pygit2.Oid:
+        """A commit of ``tree`` with the author and committer of the source commit ``like``."""
+        lines = [b"tree " + str(tree).encode()]
+        lines += [b"parent " + str(p).encode() for p in parents]
+        encoding = like.message_encoding
+        lines.append(b"author " + _signature_bytes(like.author, encoding))
+        lines.append(b"committer " + _signature_bytes(like.committer, encoding))
+        return self.add("commit", b"\n".join(lines) + b"\n\n" + message.encode())
+
+    def flush(self, repo: pygit2.Repository) -> None:
+        packwriter.write_objects(repo, self.pending)
+        self.pending.clear()
+
+
+def _signature_bytes(sig: pygit2.Signature, encoding: str | None) -> bytes:
+    """``Name <email> epoch +hhmm`` as git writes it, in UTF-8."""
+    def text(raw: bytes) -> bytes:
+        if encoding is None or encoding.lower().replace("-", "") == "utf8":
+            return raw
+        return raw.decode(encoding, errors="replace").encode()
+
+    offset = sig.offset
+    sign = "-" if offset < 0 else "+"
+    zone = f"{sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}".encode()
+    return (text(sig.raw_name) + b" <" + text(sig.raw_email) + b"> "
+            + str(sig.time).encode() + b" " + zone)
 
 
 def _merge(

@@ -146,6 +146,7 @@ def test_followed_playlist_has_the_sources_dates(
     assert definition["playlists"] == [OLD_1970]
     assert definition["url"] == (str(source.path.resolve()) if how == "path" else where)
     assert not [p for p, f in store.repo.status().items() if f != pygit2.GIT_STATUS_IGNORED]
+    subprocess.run(["git", "-C", str(repo), "fsck", "--strict"], check=True, capture_output=True)
 
 
 def test_fetch_brings_only_the_new_version_then_nothing(
@@ -356,3 +357,41 @@ def test_unreachable_source_fails_alone_in_fetch(source: Source, tmp_path: Path)
     source.path.rename(moved)
     code, out = run("fetch", "--repo", str(repo))
     assert code == exitcodes.PARTIAL and "error: source: cannot fetch source" in out
+
+
+@pytest.mark.parametrize("count", [3, 80])  # loose objects, and one pack
+def test_side_objects_are_what_libgit2_would_write(tmp_path: Path, count: int) -> None:
+    """The side history's trees and commits are hashed and packed here: same ids as pygit2's."""
+    from gitarchive.follow import _Objects
+
+    repo = pygit2.init_repository(str(tmp_path / "r"), bare=True)
+    blob = repo.create_blob(b"x")
+    objects = _Objects()
+    expected = []
+    parent: list[pygit2.Oid] = []
+    for n in range(count):
+        inner = repo.TreeBuilder()
+        inner.insert(f"f{n}", blob, pygit2.GIT_FILEMODE_BLOB)
+        inner.insert("a.json", blob, pygit2.GIT_FILEMODE_BLOB)
+        sub = inner.write()
+        outer = repo.TreeBuilder()
+        outer.insert("a", sub, pygit2.GIT_FILEMODE_TREE)
+        outer.insert("a.b", blob, pygit2.GIT_FILEMODE_BLOB)  # sorts before the tree "a/"
+        tree = outer.write()
+        mine_sub = objects.tree({f"f{n}": (False, blob), "a.json": (False, blob)})
+        mine = objects.tree({"a": (True, mine_sub), "a.b": (False, blob)})
+        assert (mine_sub, mine) == (sub, tree)
+        author = pygit2.Signature("Zoë A", "a@x", 1_700_000_000 + n, -150)
+        committer = pygit2.Signature("C", "c@x", 1_700_000_100 + n, 330)
+        oid = repo.create_commit(None, author, committer, f"m{n}\n", tree, parent)
+        like = repo[oid]
+        assert objects.commit(tree, parent, like, f"m{n}\n") == oid
+        expected.append(oid)
+        parent = [oid]
+    other = pygit2.init_repository(str(tmp_path / "o"), bare=True)
+    other.create_blob(b"x")
+    objects.flush(other)
+    for oid in expected:
+        assert other[oid].peel(pygit2.Commit).message.startswith("m")
+    subprocess.run(["git", "-C", str(tmp_path / "o"), "fsck", "--strict", str(expected[-1])],
+                   check=True, capture_output=True)

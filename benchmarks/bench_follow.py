@@ -1,0 +1,139 @@
+"""Benchmark of ``follow``: one playlist out of a large source, against git's own floor.
+
+    .venv/bin/python -m benchmarks.bench_follow [--playlists 1000] [--days 365] [--rounds 3]
+
+The source is a synthetic archive (benchmarks/synth.py), packed with ``git gc`` as a
+published archive would be. Each round, side by side:
+
+- import: ``follow.add_source`` for one playlist in a fresh archive that already
+  fetched the source (a no-op fetch, the walk of every source commit, the side
+  commits, the merge; the cumulative views are not rebuilt);
+- git floor of reading that playlist's versions: ``git log --raw -- <its 4 paths>``
+  plus ``git cat-file --batch`` of every blob that log names;
+- fetch: pygit2's fetch of the whole source into a fresh repository, against
+  ``git fetch`` of the same into another fresh repository.
+
+The medians of the rounds are printed, and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import synth
+from gitarchive import follow, layout
+from gitarchive.store import Store
+
+
+def git(repo: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, **kwargs)
+
+
+def source_archive(out: Path, playlists: int, days: int) -> Path:
+    """The synthetic source, built once and packed (reused by later runs)."""
+    path = out / f"follow-source-{playlists}x{days}"
+    done = path / "gitarchive-bench-complete"
+    if not done.exists():
+        shutil.rmtree(path, ignore_errors=True)
+        t0 = time.perf_counter()
+        synth.build(path, playlists, days)
+        git(path, "gc", "-q", "--prune=now")
+        done.write_text("ok\n")
+        print(f"built and packed the source in {time.perf_counter() - t0:.1f} s")
+    return path
+
+
+def paths_of(pid: str) -> list[str]:
+    return layout.snapshot_paths(pid)
+
+
+def git_floor(source: Path, pid: str) -> tuple[float, int]:
+    """Seconds for git log --raw of one playlist's files + cat-file of their blobs."""
+    t0 = time.perf_counter()
+    log = git(source, "log", "--raw", "--no-abbrev", "--format=%H %ct", "--", *paths_of(pid),
+              capture_output=True).stdout
+    blobs = set()
+    for line in log.splitlines():
+        if line.startswith(b":"):
+            new = line.split()[3]
+            if new.strip(b"0"):
+                blobs.add(new)
+    subprocess.run(["git", "-C", str(source), "cat-file", "--batch"],
+                   input=b"\n".join(blobs) + b"\n", check=True, capture_output=True)
+    return time.perf_counter() - t0, len(blobs)
+
+
+def git_fetch(source: Path, work: Path) -> float:
+    target = work / "git-fetch.git"
+    git(work, "init", "-q", "--bare", str(target))
+    t0 = time.perf_counter()
+    git(target, "fetch", "-q", str(source), "+HEAD:refs/gitarchive/follow/source")
+    seconds = time.perf_counter() - t0
+    shutil.rmtree(target)
+    return seconds
+
+
+def pygit2_round(source: Path, pid: str, work: Path) -> tuple[float, float, follow.UpdateResult]:
+    """(fetch seconds, import seconds, result) in a fresh archive."""
+    target = work / "follower"
+    store = Store.init(target, bare=True)
+    probe = follow.Source("source", str(source), (pid,))
+    t0 = time.perf_counter()
+    follow.fetch_source(store, probe)
+    fetched = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = follow.add_source(store, str(source), name="source", playlists=[pid])
+    imported = time.perf_counter() - t0
+    shutil.rmtree(target)
+    return fetched, imported, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--playlists", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
+    args = parser.parse_args()
+    args.out = args.out.resolve()
+    args.out.mkdir(parents=True, exist_ok=True)
+    source = source_archive(args.out, args.playlists, args.days)
+    pid = synth.playlist_id(args.playlists // 2)
+    rows: dict[str, list[float]] = {"floor": [], "import": [], "git_fetch": [], "fetch": []}
+    result = None
+    blobs = 0
+    for _ in range(args.rounds):
+        with tempfile.TemporaryDirectory(dir=args.out) as tmp:
+            work = Path(tmp)
+            seconds, blobs = git_floor(source, pid)
+            rows["floor"].append(seconds)
+            fetched, imported, result = pygit2_round(source, pid, work)
+            rows["import"].append(imported)
+            rows["fetch"].append(fetched)
+            rows["git_fetch"].append(git_fetch(source, work))
+    med = {k: statistics.median(v) for k, v in rows.items()}
+    assert result is not None
+    print(f"source: {args.playlists} playlists x {args.days} days; following {pid}: "
+          f"{result.versions} versions and {result.imported - result.changed_commits} runs "
+          f"that left it unchanged imported; the floor reads {blobs} blobs")
+    print(f"medians of {args.rounds} rounds (all rounds: "
+          + ", ".join(f"{k} {' '.join(f'{x:.2f}' for x in v)}" for k, v in rows.items()) + ")")
+    print(f"  git floor (log --raw -- its paths + cat-file --batch): {med['floor']:.3f} s")
+    print(f"  import (walk, side commits, merge):                     {med['import']:.3f} s"
+          f"  = {med['import'] / med['floor']:.2f}x the floor")
+    print(f"  git fetch of the whole source:                          {med['git_fetch']:.3f} s")
+    print(f"  pygit2 fetch of the whole source:                       {med['fetch']:.3f} s"
+          f"  = {med['fetch'] / med['git_fetch']:.2f}x git fetch")
+    total, floor_total = med["fetch"] + med["import"], med["git_fetch"] + med["floor"]
+    print(f"  follow in all (fetch + import) {total:.3f} s vs git fetch + floor "
+          f"{floor_total:.3f} s = {total / floor_total:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
