@@ -10,8 +10,11 @@ published archive would be. Each round, side by side:
   commits, the merge; the cumulative views are not rebuilt);
 - git floor of reading that playlist's versions: ``git log --raw -- <its 4 paths>``
   plus ``git cat-file --batch`` of every blob that log names;
-- fetch: pygit2's fetch of the whole source into a fresh repository, against
-  ``git fetch`` of the same into another fresh repository.
+- fetch: ``follow.fetch_source`` of the whole source into a fresh repository (a
+  source on this machine: its object files linked, as ``git clone --local`` does),
+  against ``git fetch`` of the same into another fresh repository. With
+  ``--transport``, once more through libgit2's local transport (``Remote.fetch``),
+  which recompresses the whole history (slow: minutes at 1,000 x 365).
 
 The medians of the rounds are printed, and the ratios.
 """
@@ -27,7 +30,7 @@ import time
 from pathlib import Path
 
 from benchmarks import synth
-from gitarchive import follow, layout
+from gitarchive import follow, layout, views  # noqa: F401 - imported before timing
 from gitarchive.store import Store
 
 
@@ -94,12 +97,25 @@ def pygit2_round(source: Path, pid: str, work: Path) -> tuple[float, float, foll
     return fetched, imported, result
 
 
+def transport_fetch(source: Path, work: Path) -> float:
+    """libgit2's local transport (what a URL would use), into a fresh repository."""
+    store = Store.init(work / "transport.git", bare=True)
+    remote = store.repo.remotes.create_anonymous(str(source))
+    t0 = time.perf_counter()
+    remote.fetch(["+HEAD:refs/gitarchive/follow/source"])
+    seconds = time.perf_counter() - t0
+    shutil.rmtree(work / "transport.git")
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--playlists", type=int, default=1000)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
+    parser.add_argument("--transport", action="store_true",
+                        help="also time libgit2's local transport once")
     args = parser.parse_args()
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -128,8 +144,13 @@ def main() -> None:
     print(f"  import (walk, side commits, merge):                     {med['import']:.3f} s"
           f"  = {med['import'] / med['floor']:.2f}x the floor")
     print(f"  git fetch of the whole source:                          {med['git_fetch']:.3f} s")
-    print(f"  pygit2 fetch of the whole source:                       {med['fetch']:.3f} s"
+    print(f"  follow's fetch (object files linked):                   {med['fetch']:.3f} s"
           f"  = {med['fetch'] / med['git_fetch']:.2f}x git fetch")
+    if args.transport:
+        with tempfile.TemporaryDirectory(dir=args.out) as tmp:
+            seconds = transport_fetch(source, Path(tmp))
+        print(f"  libgit2 local transport (Remote.fetch), once:           {seconds:.3f} s"
+              f"  = {seconds / med['git_fetch']:.2f}x git fetch")
     total, floor_total = med["fetch"] + med["import"], med["git_fetch"] + med["floor"]
     print(f"  follow in all (fetch + import) {total:.3f} s vs git fetch + floor "
           f"{floor_total:.3f} s = {total / floor_total:.2f}x")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -242,10 +243,23 @@ class _FetchCallbacks(pygit2.RemoteCallbacks):
 
 
 def fetch_source(store: Store, source: Source, progress: Progress = SILENT) -> pygit2.Commit:
-    """Fetch the source's HEAD into its ref; returns the fetched tip commit."""
-    remote = store.repo.remotes.create_anonymous(source.url)
+    """Bring the source's HEAD into its ref; returns the tip commit.
+
+    A source on this machine (a path or file:// URL) is read the way ``git clone
+    --local`` does: its object files (immutable) are hard-linked, or copied across
+    file systems, when this archive lacks them, and the ref is set to its HEAD.
+    libgit2's local transport would instead recompress the whole history into a new
+    pack (ten times ``git fetch``'s time on a year of 1,000 playlists). Any other
+    URL is fetched with pygit2.
+    """
     try:
-        remote.fetch([f"+HEAD:{source.ref}"], callbacks=_FetchCallbacks(progress))
+        objects = _local_objects(source.url)
+        if objects is not None:
+            tip = _link_objects(store, objects, progress)
+            store.repo.references.create(source.ref, tip, force=True)
+        else:
+            remote = store.repo.remotes.create_anonymous(source.url)
+            remote.fetch([f"+HEAD:{source.ref}"], callbacks=_FetchCallbacks(progress))
     except (pygit2.GitError, OSError, StoreError) as exc:
         raise FollowError(redact(f"cannot fetch {source.name} from {source.url}: {exc}")) from None
     finally:
@@ -254,6 +268,53 @@ def fetch_source(store: Store, source: Source, progress: Progress = SILENT) -> p
     if ref is None:
         raise FollowError(f"{source.name}: the source has no commits")
     return ref.peel(pygit2.Commit)
+
+
+def _local_objects(url: str) -> pygit2.Repository | None:
+    """The source repository when it is on this machine with objects of its own."""
+    from gitarchive.push import _local_git_dir
+
+    git_dir = _local_git_dir(url)
+    if git_dir is None:
+        return None
+    if (git_dir / "objects" / "info" / "alternates").exists():
+        return None  # objects borrowed from elsewhere: let the transport gather them
+    return pygit2.Repository(str(git_dir))
+
+
+def _link_objects(
+    store: Store, source: pygit2.Repository, progress: Progress
+) -> pygit2.Oid:
+    """Link (or copy) the source's packs and loose objects this archive lacks."""
+    if source.head_is_unborn:
+        raise FollowError("the source has no commits")
+    tip = source.head.peel(pygit2.Commit).id
+    theirs = Path(source.path) / "objects"
+    ours = store.git_dir / "objects"
+    todo: list[tuple[Path, Path]] = []
+    for idx in sorted((theirs / "pack").glob("pack-*.idx")):
+        pack = idx.with_suffix(".pack")
+        if pack.exists() and not (ours / "pack" / idx.name).exists():
+            todo += [(pack, ours / "pack" / pack.name), (idx, ours / "pack" / idx.name)]
+    for sub in sorted(theirs.iterdir()):
+        if len(sub.name) == 2 and sub.is_dir():
+            for loose in sub.iterdir():
+                if not (ours / sub.name / loose.name).exists() and not loose.name.startswith(
+                        "tmp"):
+                    todo.append((loose, ours / sub.name / loose.name))
+    progress.start(len(todo))
+    for src, dst in todo:  # a pack before its index: libgit2 finds packs by their index
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f"tmp-follow-{os.getpid()}-{dst.name}")
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+        progress.advance()
+    if tip not in store.repo:
+        raise FollowError("the source's objects are incomplete (a shallow or partial clone?)")
+    return tip
 
 
 # ------------------------------------------------------------------- reading
@@ -361,12 +422,16 @@ def plan_import(
     marks = source.imported
     found: list[tuple[tuple[int, int, str], Version]] = []
     plan = Plan([], rewritten=rewritten, walked=len(commits))
+    for commit in commits:
+        gens[commit.id] = 1 + max((gens.get(p, 0) for p in commit.parent_ids), default=0)
     progress.start(len(commits))
     try:
-        for commit in commits:
+        # Newest first: a packed source stores old trees as deltas on newer ones, and
+        # libgit2's delta-base cache is small; this order reads each base before the
+        # trees built on it (about twice as fast on a year of daily commits).
+        for commit in reversed(commits):
             progress.advance()
-            gen = 1 + max((gens.get(p, 0) for p in commit.parent_ids), default=0)
-            gens[commit.id] = gen
+            gen = gens[commit.id]
             when = commit.commit_time
             if since is not None and when < since:
                 continue
@@ -436,9 +501,11 @@ def _version(reader: _Reader, source: Source, commit: pygit2.Commit) -> Version:
         b is not None for blobs in files.values() for b in (blobs[0], blobs[1], blobs[3])
     )
     if not run:
-        if own is None and not _same_dirs(dirs, parent_dirs):
-            own = reader.events.own_writes(commit)
-        run = own is not None and any(w.blob is not None for w in own)
+        if own is not None or len(parent_dirs) != 1:
+            own = own if own is not None else reader.events.own_writes(commit)
+            run = any(w.blob is not None for w in own)
+        else:
+            run = _writes_a_snapshot(parent_dirs[0], dirs)
     registered = reader.events.registry(commit.tree)
     if source.playlists is None:
         present = reader.present(dirs)
@@ -454,14 +521,29 @@ def _version(reader: _Reader, source: Source, commit: pygit2.Commit) -> Version:
     return Version(commit, files, observed, run)
 
 
-def _same_dirs(
-    dirs: dict[str, pygit2.Tree | None], parents: list[dict[str, pygit2.Tree | None]]
-) -> bool:
-    """No snapshot directory differs from a parent's: the commit wrote no snapshot."""
-    def ids(d: dict[str, pygit2.Tree | None]) -> tuple[pygit2.Oid | None, ...]:
-        return tuple(t.id if t is not None else None for t in d.values())
+_DELETED = pygit2.enums.DeltaStatus.DELETED.value
 
-    return any(ids(p) == ids(dirs) for p in parents)
+
+def _writes_a_snapshot(
+    before: dict[str, pygit2.Tree | None], after: dict[str, pygit2.Tree | None]
+) -> bool:
+    """Whether a one-parent commit wrote (not only deleted) a snapshot file, as the
+    replay counts runs (history_events): stops at the first such file, so a busy
+    archive's commit costs a tree comparison, not a walk over all it changed."""
+    for directory in ("plain", "followers", "pretty"):
+        old, new = before[directory], after[directory]
+        if new is None or (old is not None and old.id == new.id):
+            continue
+        diff = old.diff_to_tree(new) if old is not None else new.diff_to_tree(swap=True)
+        for delta in diff.deltas:
+            if int(delta.status) == _DELETED:
+                continue
+            name = delta.new_file.path
+            if "/" in name:
+                continue
+            if directory == "plain" or (name.endswith(".json") and len(name) > 5):
+                return True
+    return False
 
 
 # ------------------------------------------------------------------ importing

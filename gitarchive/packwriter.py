@@ -23,6 +23,7 @@ import pygit2
 BLOB_TYPE = 3
 MIN_OBJECTS = 64  # below this, loose objects are as fast and leave no tiny packs behind
 MAX_OFFSET_31 = 0x7FFFFFFF
+SERIAL_BYTES = 1 << 20  # below this much content, compress on this thread
 
 
 def blob_id(data: bytes) -> bytes:
@@ -92,8 +93,11 @@ def _write_pack(
     """Write ``objects`` (raw id -> content) as pack-<sha>.pack and its .idx, atomically."""
     pack_dir.mkdir(parents=True, exist_ok=True)
     ids = list(objects)
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        compressed = list(pool.map(_compress, (objects[i] for i in ids), chunksize=32))
+    if sum(len(objects[i]) for i in ids) < SERIAL_BYTES:  # threads cost more than they save
+        compressed = [_compress(objects[i]) for i in ids]
+    else:
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            compressed = list(pool.map(_compress, (objects[i] for i in ids), chunksize=32))
     checksum = hashlib.sha1()
     offsets: dict[bytes, int] = {}
     crcs: dict[bytes, int] = {}

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from history_support import History, at, json_files, pid, plain_files, playlist, registry, track
 
-from gitarchive import exitcodes, layout
+from gitarchive import exitcodes, follow, layout
 from gitarchive.cli import main
 from gitarchive.fixtures_data import load_fixture_playlists
 from gitarchive.follow import REF_PREFIX, follow_path, load_sources
@@ -149,9 +149,12 @@ def test_followed_playlist_has_the_sources_dates(
     subprocess.run(["git", "-C", str(repo), "fsck", "--strict"], check=True, capture_output=True)
 
 
+@pytest.mark.parametrize("transfer", ["linked", "pygit2-fetch"])
 def test_fetch_brings_only_the_new_version_then_nothing(
-    source: Source, tmp_path: Path
+    source: Source, tmp_path: Path, transfer: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if transfer == "pygit2-fetch":  # as for a URL: libgit2's transport, not the object files
+        monkeypatch.setattr(follow, "_local_objects", lambda url: None)
     repo = follower(tmp_path)
     ok("follow", str(source.path), "--playlist", OLD_1970, "--repo", str(repo))
     before = set(log(repo, "--format=%H"))
