@@ -22,6 +22,7 @@ The medians of the rounds are printed, and the ratios.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -56,8 +57,14 @@ def paths_of(pid: str) -> list[str]:
     return layout.snapshot_paths(pid)
 
 
-def git_floor(source: Path, pid: str) -> tuple[float, int]:
-    """Seconds for git log --raw of one playlist's files + cat-file of their blobs."""
+def children_cpu() -> float:
+    times = os.times()
+    return times.children_user + times.children_system
+
+
+def git_floor(source: Path, pid: str) -> tuple[float, float, int]:
+    """(wall, CPU) seconds for git log --raw of one playlist's files + cat-file of its blobs."""
+    c0 = children_cpu()
     t0 = time.perf_counter()
     log = git(source, "log", "--raw", "--no-abbrev", "--format=%H %ct", "--", *paths_of(pid),
               capture_output=True).stdout
@@ -69,7 +76,7 @@ def git_floor(source: Path, pid: str) -> tuple[float, int]:
                 blobs.add(new)
     subprocess.run(["git", "-C", str(source), "cat-file", "--batch"],
                    input=b"\n".join(blobs) + b"\n", check=True, capture_output=True)
-    return time.perf_counter() - t0, len(blobs)
+    return time.perf_counter() - t0, children_cpu() - c0, len(blobs)
 
 
 def git_fetch(source: Path, work: Path) -> float:
@@ -82,19 +89,23 @@ def git_fetch(source: Path, work: Path) -> float:
     return seconds
 
 
-def pygit2_round(source: Path, pid: str, work: Path) -> tuple[float, float, follow.UpdateResult]:
-    """(fetch seconds, import seconds, result) in a fresh archive."""
+def pygit2_round(
+    source: Path, pid: str, work: Path
+) -> tuple[float, float, float, follow.UpdateResult]:
+    """(fetch seconds, import seconds, import CPU seconds, result) in a fresh archive."""
     target = work / "follower"
     store = Store.init(target, bare=True)
     probe = follow.Source("source", str(source), (pid,))
     t0 = time.perf_counter()
     follow.fetch_source(store, probe)
     fetched = time.perf_counter() - t0
+    c0 = time.process_time()
     t0 = time.perf_counter()
     result = follow.add_source(store, str(source), name="source", playlists=[pid])
     imported = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     shutil.rmtree(target)
-    return fetched, imported, result
+    return fetched, imported, cpu, result
 
 
 def transport_fetch(source: Path, work: Path) -> float:
@@ -121,16 +132,19 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     source = source_archive(args.out, args.playlists, args.days)
     pid = synth.playlist_id(args.playlists // 2)
-    rows: dict[str, list[float]] = {"floor": [], "import": [], "git_fetch": [], "fetch": []}
+    rows: dict[str, list[float]] = {"floor": [], "import": [], "floor_cpu": [],
+                                    "import_cpu": [], "git_fetch": [], "fetch": []}
     result = None
     blobs = 0
     for _ in range(args.rounds):
         with tempfile.TemporaryDirectory(dir=args.out) as tmp:
             work = Path(tmp)
-            seconds, blobs = git_floor(source, pid)
+            seconds, cpu, blobs = git_floor(source, pid)
             rows["floor"].append(seconds)
-            fetched, imported, result = pygit2_round(source, pid, work)
+            rows["floor_cpu"].append(cpu)
+            fetched, imported, cpu, result = pygit2_round(source, pid, work)
             rows["import"].append(imported)
+            rows["import_cpu"].append(cpu)
             rows["fetch"].append(fetched)
             rows["git_fetch"].append(git_fetch(source, work))
     med = {k: statistics.median(v) for k, v in rows.items()}
@@ -143,6 +157,8 @@ def main() -> None:
     print(f"  git floor (log --raw -- its paths + cat-file --batch): {med['floor']:.3f} s")
     print(f"  import (walk, side commits, merge):                     {med['import']:.3f} s"
           f"  = {med['import'] / med['floor']:.2f}x the floor")
+    print(f"  CPU time: floor {med['floor_cpu']:.3f} s, import {med['import_cpu']:.3f} s"
+          f"  = {med['import_cpu'] / med['floor_cpu']:.2f}x")
     print(f"  git fetch of the whole source:                          {med['git_fetch']:.3f} s")
     print(f"  follow's fetch (object files linked):                   {med['fetch']:.3f} s"
           f"  = {med['fetch'] / med['git_fetch']:.2f}x git fetch")

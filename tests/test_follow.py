@@ -235,6 +235,16 @@ def test_a_local_snapshot_wins_on_a_day_both_have(
     removed = [t for t in view["tracks"] if t["date_removed"]]
     # The source removed a track on day 2; this archive saw it there that day.
     assert removed == [] and view["date_first_scraped"] == "2026-03-01"
+    # The daily routine: the source runs, then this archive's fetch on the same day.
+    source.drop(OLD_1970)
+    source.day("2026-03-05")
+    source.put_back(OLD_1970)
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-03-05T09:00:00Z")
+    out = ok("fetch", "--repo", str(repo))
+    monkeypatch.delenv("GIT_COMMITTER_DATE")
+    assert "source: up to date; 1 version(s) left out" in out
+    assert len(log(repo, "--format=%cI", "--no-merges", "--grep=^Follow source")) == 3
+    assert not [t for t in cumulative(repo, OLD_1970)["tracks"] if t["date_removed"]]
 
 
 def test_source_in_the_plain_only_layout(tmp_path: Path) -> None:
@@ -245,17 +255,20 @@ def test_source_in_the_plain_only_layout(tmp_path: Path) -> None:
                | plain_files(playlist(b, "Beta", [track(5)])), at("2021-05-01"))
     src.commit(plain_files(playlist(a, "Alpha", [track(1)])), at("2021-05-02"))
     src.commit(plain_files(playlist(b, "Beta", [])), at("2021-05-03"))  # Alpha unchanged
-    src.commit(plain_files(playlist(a, "Alpha", [track(3), track(2)])), at("2021-05-04"))
+    src.commit(plain_files(playlist(b, "Beta", [track(6)])), at("2021-05-04"))  # again
+    src.commit(plain_files(playlist(a, "Alpha", [track(3), track(2)])), at("2021-05-05"))
     repo = follower(tmp_path)
     out = ok("follow", str(tmp_path / "old"), "--playlist", a, "--repo", str(repo))
+    # Of the two runs that left Alpha alone, only the last before its next version
+    # moves a date; the other is not imported.
     assert "old: imported 3 versions of 1 playlist and 1 run that left it unchanged" in out
     ok("rebuild", "--repo", str(tmp_path / "old"))
     assert cumulative(repo, a) == cumulative(tmp_path / "old", a)
     view = {t["name"]: t for t in cumulative(repo, a)["tracks"]}
     assert view["Song 2"]["stints"] == 2 and view["Song 2"]["first_seen"] == "2021-05-01"
-    # Removed on day 4: last seen by day 3's run, which did not touch Alpha's file.
-    assert view["Song 1"]["last_seen"] == "2021-05-03"
-    assert view["Song 1"]["date_removed"] == "2021-05-04"
+    # Removed on day 5: last seen by day 4's run, which did not touch Alpha's file.
+    assert view["Song 1"]["last_seen"] == "2021-05-04"
+    assert view["Song 1"]["date_removed"] == "2021-05-05"
     assert cumulative(repo, b) is None
 
 
