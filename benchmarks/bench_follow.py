@@ -25,18 +25,14 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import synth
+from benchmarks import bench_rebuild, synth
+from benchmarks.bench_rebuild import git
 from gitarchive import follow, layout, views  # noqa: F401 - imported before timing
 from gitarchive.store import Store
-
-
-def git(repo: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, **kwargs)
 
 
 def source_archive(out: Path, playlists: int, days: int) -> Path:
@@ -53,30 +49,17 @@ def source_archive(out: Path, playlists: int, days: int) -> Path:
     return path
 
 
-def paths_of(pid: str) -> list[str]:
-    return layout.snapshot_paths(pid)
-
-
 def children_cpu() -> float:
     times = os.times()
     return times.children_user + times.children_system
 
 
 def git_floor(source: Path, pid: str) -> tuple[float, float, int]:
-    """(wall, CPU) seconds for git log --raw of one playlist's files + cat-file of its blobs."""
+    """(wall, CPU) seconds for git log --raw of one playlist's files (with each commit's
+    id and time) + cat-file --batch of every blob it names."""
     c0 = children_cpu()
-    t0 = time.perf_counter()
-    log = git(source, "log", "--raw", "--no-abbrev", "--format=%H %ct", "--", *paths_of(pid),
-              capture_output=True).stdout
-    blobs = set()
-    for line in log.splitlines():
-        if line.startswith(b":"):
-            new = line.split()[3]
-            if new.strip(b"0"):
-                blobs.add(new)
-    subprocess.run(["git", "-C", str(source), "cat-file", "--batch"],
-                   input=b"\n".join(blobs) + b"\n", check=True, capture_output=True)
-    return time.perf_counter() - t0, children_cpu() - c0, len(blobs)
+    seconds, blobs = bench_rebuild.git_floor(source, layout.snapshot_paths(pid), "%H %ct")
+    return seconds, children_cpu() - c0, blobs
 
 
 def git_fetch(source: Path, work: Path) -> float:

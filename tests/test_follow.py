@@ -1,11 +1,11 @@
 """``follow``: other archives' playlists imported with their own dates (real repositories)."""
+# ruff: noqa: F811 - the `api` fixture is imported from test_fetch and requested by name
 
 from __future__ import annotations
 
 import copy
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,27 +13,14 @@ import pygit2
 import pytest
 from click.testing import CliRunner
 from history_support import History, at, json_files, pid, plain_files, playlist, registry, track
+from test_fetch import OLD_1970, SMALL, api  # noqa: F401 - fixture
 
 from gitarchive import exitcodes, follow, layout
 from gitarchive.cli import main
 from gitarchive.fixtures_data import load_fixture_playlists
 from gitarchive.follow import REF_PREFIX, follow_path, load_sources
-from gitarchive.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
+from gitarchive.standin import StandIn
 from gitarchive.store import Store
-
-OLD_1970 = "09D0CKBRWkBBoPn46V6YTO"
-SMALL = "3xQmR8vDemoSmallMix002"
-
-
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
-    with StandIn(load_fixture_playlists()) as server:
-        monkeypatch.setenv("SPOTIFY_CLIENT_ID", DEMO_CLIENT_ID)
-        monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", DEMO_CLIENT_SECRET)
-        monkeypatch.delenv("SPOTIFY_REFRESH_TOKEN", raising=False)
-        monkeypatch.setenv("SPOTIFY_API_BASE", server.api_base)
-        monkeypatch.setenv("SPOTIFY_TOKEN_URL", server.token_url)
-        yield server
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -411,3 +398,31 @@ def test_side_objects_are_what_libgit2_would_write(tmp_path: Path, count: int) -
         assert other[oid].peel(pygit2.Commit).message.startswith("m")
     subprocess.run(["git", "-C", str(tmp_path / "o"), "fsck", "--strict", str(expected[-1])],
                    check=True, capture_output=True)
+
+
+def test_an_editorial_playlist_the_app_cannot_read_comes_from_a_public_archive(
+    tmp_path: Path, api: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's 'done when': K-Pop Ballad Hits answers 404 to this app; follow gets it all."""
+    kpop = "37i9dQZF1DX5LEXW9eXA0n"
+    public = tmp_path / "public"
+    ok("init", str(public))
+    ok("add", kpop, "--repo", str(public))
+    data = copy.deepcopy(load_fixture_playlists()[kpop])
+    for day in ("2024-11-20", "2024-11-21", "2024-11-22"):
+        monkeypatch.setenv("GIT_COMMITTER_DATE", f"{day}T05:00:00Z")
+        ok("fetch", "--repo", str(public), "--quiet")
+        data["items"]["items"].pop(0)
+        api.set_playlist(kpop, data)
+    api.remove_playlist(kpop)  # from here on: 404, as for every new app
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-03-01T06:00:00Z")
+    mine = follower(tmp_path)
+    ok("add", SMALL, "--repo", str(mine))
+    out = ok("follow", public.resolve().as_uri(), "--playlist",
+             f"https://open.spotify.com/playlist/{kpop}?si=x", "--repo", str(mine))
+    assert "public: imported 3 versions of 1 playlist (2024-11-20 .. 2024-11-22)" in out
+    code, out = run("fetch", "--repo", str(mine))
+    assert code == exitcodes.OK, out  # its own playlist from Spotify, the editorial one followed
+    assert "Fetched 1 of 1 playlist" in out and "public: up to date" in out
+    assert cumulative(mine, kpop) == cumulative(public, kpop)
+    assert cumulative(mine, kpop)["date_first_scraped"] == "2024-11-20"
