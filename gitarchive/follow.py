@@ -611,7 +611,6 @@ class UpdateResult:
                          "history replay, as any unreadable snapshot)")
         return f"{self.name}: " + "; ".join(parts)
 
-
     def describe(self) -> str:
         """``imported 3 versions of 1 playlist and 2 runs that left it unchanged``."""
         count = len(self.playlists)
