@@ -28,7 +28,7 @@ SERIAL_BYTES = 1 << 20  # below this much content, compress on this thread
 
 def blob_id(data: bytes) -> bytes:
     """The raw SHA-1 git gives a blob with this content."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).digest()
+    return object_id("blob", data)
 
 
 def write_blobs(repo: pygit2.Repository, blobs: Sequence[bytes]) -> list[pygit2.Oid]:

@@ -105,7 +105,8 @@ def fetch_command(
     """Fetch every registered playlist and commit what changed, in one commit.
 
     Credentials come from SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET (and
-    SPOTIFY_REFRESH_TOKEN for playlists only a signed-in user can see). One run
+    SPOTIFY_REFRESH_TOKEN for playlists only a signed-in user can see). Then
+    followed archives are brought up to date (see 'gitarchive follow'). One run
     per repository at a time. Exit codes: 0 all fetched, 3 some failed (the rest
     committed), 4 nothing could be fetched, 5 another run holds the lock, 6
     committed but the push failed, 1 other errors, 2 usage errors.
