@@ -426,3 +426,29 @@ def test_an_editorial_playlist_the_app_cannot_read_comes_from_a_public_archive(
     assert "Fetched 1 of 1 playlist" in out and "public: up to date" in out
     assert cumulative(mine, kpop) == cumulative(public, kpop)
     assert cumulative(mine, kpop)["date_first_scraped"] == "2024-11-20"
+
+
+def test_imported_runs_leave_this_archives_own_playlists_alone(
+    source: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge writes nothing of its own, and imported runs observe only followed playlists:
+    a playlist fetched here has the dates it would have without following anything."""
+    control, repo = tmp_path / "control", follower(tmp_path)
+    ok("init", str(control))
+    for archive_ in (control, repo):
+        ok("add", SMALL, "--repo", str(archive_))
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-03-02T12:00:00Z")
+    for archive_ in (control, repo):
+        ok("fetch", "--repo", str(archive_), "--no-follow")
+    ok("follow", str(source.path), "--playlist", OLD_1970, "--repo", str(repo))
+    assert len(pygit2.Repository(str(repo)).head.peel(pygit2.Commit).parents) == 1  # rebuild
+    source.drop(SMALL)
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-03-06T12:00:00Z")
+    for archive_ in (control, repo):
+        ok("fetch", "--repo", str(archive_))
+    assert cumulative(repo, SMALL) == cumulative(control, SMALL)
+    gone = [t for t in cumulative(repo, SMALL)["tracks"] if t["date_removed"]]
+    assert [(t["last_seen"], t["date_removed"]) for t in gone] == [("2026-03-02", "2026-03-06")]
+    assert cumulative(repo, OLD_1970) == cumulative(source.path, OLD_1970)
+    merges = log(repo, "--merges", "--format=%P")
+    assert len(merges) == 1 and len(merges[0].split()) == 2
