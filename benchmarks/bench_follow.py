@@ -5,12 +5,12 @@
 The source is a synthetic archive (benchmarks/synth.py), packed with ``git gc`` as a
 published archive would be. Each round, side by side:
 
-- import: ``follow.add_source`` for one playlist in a fresh archive that already
+- import: ``ops.follow.commands.add_source`` for one playlist in a fresh archive that already
   fetched the source (a no-op fetch, the walk of every source commit, the side
   commits, the merge; the cumulative views are not rebuilt);
 - git floor of reading that playlist's versions: ``git log --raw -- <its 4 paths>``
   plus ``git cat-file --batch`` of every blob that log names;
-- fetch: ``follow.fetch_source`` of the whole source into a fresh repository (a
+- fetch: ``ops.follow.transfer.fetch_source`` of the whole source into a fresh repository (a
   source on this machine: its object files linked, as ``git clone --local`` does),
   against ``git fetch`` of the same into another fresh repository. With
   ``--transport``, once more through libgit2's local transport (``Remote.fetch``),
@@ -31,8 +31,13 @@ from pathlib import Path
 
 from benchmarks import bench_rebuild, synth
 from benchmarks.bench_rebuild import git
-from gitarchive import follow, layout, views  # noqa: F401 - imported before timing
-from gitarchive.store import Store
+from gitarchive.archive import layout  # noqa: F401 - imported before timing
+from gitarchive.git.store import Store
+from gitarchive.history import views  # noqa: F401 - imported before timing
+from gitarchive.ops.follow.commands import add_source
+from gitarchive.ops.follow.importer import UpdateResult
+from gitarchive.ops.follow.sources import Source
+from gitarchive.ops.follow.transfer import fetch_source
 
 
 def source_archive(out: Path, playlists: int, days: int) -> Path:
@@ -74,17 +79,17 @@ def git_fetch(source: Path, work: Path) -> float:
 
 def pygit2_round(
     source: Path, pid: str, work: Path
-) -> tuple[float, float, float, follow.UpdateResult]:
+) -> tuple[float, float, float, UpdateResult]:
     """(fetch seconds, import seconds, import CPU seconds, result) in a fresh archive."""
     target = work / "follower"
     store = Store.init(target, bare=True)
-    probe = follow.Source("source", str(source), (pid,))
+    probe = Source("source", str(source), (pid,))
     t0 = time.perf_counter()
-    follow.fetch_source(store, probe)
+    fetch_source(store, probe)
     fetched = time.perf_counter() - t0
     c0 = time.process_time()
     t0 = time.perf_counter()
-    result = follow.add_source(store, str(source), name="source", playlists=[pid])
+    result = add_source(store, str(source), name="source", playlists=[pid])
     imported = time.perf_counter() - t0
     cpu = time.process_time() - c0
     shutil.rmtree(target)

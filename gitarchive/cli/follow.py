@@ -9,22 +9,17 @@ import click
 import pygit2
 
 from gitarchive import exitcodes
-from gitarchive.cli.common import friendly_errors, open_store, repo_option
+from gitarchive.cli.common import open_store, repo_option
 from gitarchive.cli.runs import fail, locked_run, write_error
-from gitarchive.follow import (
-    FollowError,
-    UpdateResult,
-    add_source,
-    load_sources,
-    parse_since,
-    remove_source,
-    status,
-    update_all,
-)
-from gitarchive.progress import Progress
-from gitarchive.runlog import logger
-from gitarchive.secrets import redact
-from gitarchive.store import Store, StoreError
+from gitarchive.errors import FollowError, GitarchiveError
+from gitarchive.git.store import Store
+from gitarchive.history.rebuild import rebuild
+from gitarchive.ops.follow.commands import add_source, remove_source, status, update_all
+from gitarchive.ops.follow.importer import UpdateResult
+from gitarchive.ops.follow.sources import load_sources, parse_since
+from gitarchive.ops.runlog import logger
+from gitarchive.progress import CountFn, terminal_bar, terminal_counter
+from gitarchive.redact import redact
 
 
 @click.command()
@@ -89,10 +84,11 @@ def follow(
         try:
             result = add_source(
                 store, source, name=name, playlists=playlists, all_playlists=all_playlists,
-                since=since_epoch, depth=depth, progress_factory=_progress(quiet),
+                since=since_epoch, depth=depth, progress=terminal_bar(quiet=quiet),
+                count=_counter(quiet),
             )
-        except (StoreError, ValueError) as exc:
-            fail(redact(str(exc)), exitcodes.ERROR)
+        except GitarchiveError as exc:
+            fail(redact(str(exc)), exc.exit_code)
         except (OSError, pygit2.GitError) as exc:
             fail(write_error(exc, store), exitcodes.ERROR)
         _report([result], quiet)
@@ -103,7 +99,6 @@ def follow(
 @click.command()
 @click.argument("name")
 @repo_option
-@friendly_errors
 def unfollow(name: str, repo_path: str) -> None:
     """Stop following the source NAME. What was imported stays in the history."""
     store = open_store(repo_path)
@@ -121,9 +116,9 @@ def follow_step(store: Store, *, cumulative: bool, quiet: bool) -> int | bool | 
     try:
         if not load_sources(store):
             return False
-        results = update_all(store, progress_factory=_progress(quiet))
-    except (StoreError, ValueError) as exc:
-        fail(redact(str(exc)), exitcodes.ERROR)
+        results = update_all(store, progress=terminal_bar(quiet=quiet), count=_counter(quiet))
+    except GitarchiveError as exc:
+        fail(redact(str(exc)), exc.exit_code)
     except (OSError, pygit2.GitError) as exc:
         fail(write_error(exc, store), exitcodes.ERROR)
     _report(results, quiet)
@@ -132,8 +127,9 @@ def follow_step(store: Store, *, cumulative: bool, quiet: bool) -> int | bool | 
     return exitcodes.PARTIAL if any(r.error for r in results) else None
 
 
-def _progress(quiet: bool):  # type: ignore[no-untyped-def]
-    return lambda label: Progress(label, quiet=quiet)
+def _counter(quiet: bool) -> CountFn:
+    """The bar of objects brought from a source (one source after the other)."""
+    return terminal_counter("Fetching objects", quiet=quiet)
 
 
 def _report(results: list[UpdateResult], quiet: bool) -> None:
@@ -152,9 +148,7 @@ def _report(results: list[UpdateResult], quiet: bool) -> None:
 
 def _rebuild(store: Store, quiet: bool) -> None:
     """The cumulative views after a merge (the imported versions are older: a full replay)."""
-    from gitarchive import history
-
-    result = history.rebuild(store)
+    result = rebuild(store, progress=terminal_bar(quiet=quiet))
     if not quiet and result.commit is not None:
         click.echo(f"Updated the cumulative views of {result.playlists} playlist(s); "
                    f"committed {str(result.commit)[:10]}")
@@ -167,10 +161,7 @@ def _date(epoch: int | None) -> str:
 
 
 def _print_list(store: Store) -> None:
-    try:
-        rows = status(store)
-    except (StoreError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    rows = status(store)
     if not rows:
         click.echo("No followed sources; follow one with 'gitarchive follow URL --playlist ID'")
         return
