@@ -14,6 +14,10 @@ Faults, per method: `fail` answers an error status without doing anything (a 429
 a 500 before Spotify acted) or, with ``applied=True``, after doing the work (a 500
 after it acted); `drop_after` does the work and closes the connection unanswered,
 as a network failure after Spotify acted would.
+
+Better whole, at over 400 lines: it is one fake of one set of endpoints, its
+handlers sharing the created playlists, the faults and the lock; cut in two, each
+half would reach into the other's state.
 """
 
 from __future__ import annotations

@@ -417,7 +417,7 @@ def test_plain_history_is_matched_and_the_rest_listed(repo: Path, server: StandI
 
 
 def test_matching_prefers_the_same_playlist_then_the_latest(tmp_path: Path) -> None:
-    from gitarchive.questions.publish import Linker
+    from gitarchive.questions.publish_plan import Linker
 
     history = History(str(tmp_path / "a"))
     seven = track(7)
