@@ -128,3 +128,26 @@ def test_modules_and_functions_stay_small_or_say_why() -> None:
                 ).lower():
                     long.append(f"{name}.{node.name} ({lines} lines)")
     assert long == []
+
+
+def test_tests_use_public_names() -> None:
+    """Tests import and touch only public names (no ``_private`` of the package)."""
+    tests = Path(__file__).resolve().parent
+    private = []
+    for path in sorted(tests.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("gitarchive"):
+                private += [f"{path.name}: {a.name}" for a in node.names if a.name[0] == "_"]
+            elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not (
+                node.attr.startswith("__") and node.attr.endswith("__")
+            ):
+                private.append(f"{path.name}:{node.lineno} .{node.attr}")
+            elif (
+                isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("setattr", "object") and len(node.args) > 1
+                and isinstance(node.args[1], ast.Constant)
+                and str(node.args[1].value).startswith("_")
+                and not str(node.args[1].value).startswith("__")
+            ):  # monkeypatch.setattr(module, "_name", ...), mock.patch.object(...)
+                private.append(f"{path.name}:{node.lineno} '{node.args[1].value}'")
+    assert private == []
