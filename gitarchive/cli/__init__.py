@@ -49,6 +49,17 @@ class LazyGroup(click.Group):
         return run_handling_errors(lambda: super(LazyGroup, self).invoke(ctx))
 
 
+def run() -> None:
+    """The installed ``gitarchive`` command: ``main`` with any unexpected exception reported
+    as the bug it is (a short message, then the traceback), never as a one-line error."""
+    try:
+        main(prog_name="gitarchive")
+    except Exception as exc:  # click has handled its own exits and usage errors, and ours
+        from gitarchive.cli.common import report_bug
+
+        report_bug(exc)
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gitarchive")
 def main() -> None:
