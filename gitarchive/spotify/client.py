@@ -36,6 +36,10 @@ from gitarchive.errors import (
     SpotifyError,
 )
 from gitarchive.spotify import credentials
+from gitarchive.spotify.credentials import ENV_ID as ENV_ID
+from gitarchive.spotify.credentials import ENV_REFRESH as ENV_REFRESH
+from gitarchive.spotify.credentials import ENV_SECRET as ENV_SECRET
+from gitarchive.spotify.credentials import app_credentials as app_credentials
 from gitarchive.spotify.parse import FetchResult, entries_page, parse_playlist
 
 API_BASE = "https://api.spotify.com/v1"
@@ -48,9 +52,6 @@ MAX_RETRY_AFTER = 120.0  # longer waits asked by a 429 are not worth blocking a 
 MAX_BACKOFF = 30.0
 TOKEN_MARGIN = 60.0  # refresh a token this many seconds before Spotify says it expires
 
-ENV_ID = "SPOTIFY_CLIENT_ID"
-ENV_SECRET = "SPOTIFY_CLIENT_SECRET"
-ENV_REFRESH = "SPOTIFY_REFRESH_TOKEN"
 ENV_API_BASE = "SPOTIFY_API_BASE"
 ENV_TOKEN_URL = "SPOTIFY_TOKEN_URL"
 
@@ -358,19 +359,6 @@ class SpotifyClient:
                 raise SpotifyError("Spotify's answer for /me carries no user ID")
             self._me = data
         return self._me
-
-
-def app_credentials(env: Mapping[str, str]) -> tuple[str, str]:
-    """(client ID, client secret) from the environment; CredentialsError names what is missing."""
-    missing = [name for name in (ENV_ID, ENV_SECRET) if not env.get(name, "").strip()]
-    if missing:
-        raise CredentialsError(
-            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
-            f"set {ENV_ID} and {ENV_SECRET} to your app's credentials from "
-            "https://developer.spotify.com/dashboard (then 'gitarchive login' to read your "
-            "playlists)"
-        )
-    return env[ENV_ID].strip(), env[ENV_SECRET].strip()
 
 
 def _json_body(response: requests.Response, error: SpotifyError) -> Any:

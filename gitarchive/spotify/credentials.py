@@ -1,4 +1,5 @@
-"""The saved login: a refresh token kept outside every repository, readable by its owner only.
+"""Where Spotify credentials come from: the app's (SPOTIFY_CLIENT_ID / _SECRET) and the
+saved login, a refresh token kept outside every repository, readable by its owner only.
 
 ``gitarchive login`` writes it, ``gitarchive logout`` removes it, and every command
 uses it when ``SPOTIFY_REFRESH_TOKEN`` is not set. The file lives in
@@ -21,6 +22,9 @@ from gitarchive import redact
 from gitarchive.errors import CredentialsError, CredentialsFileError
 
 FILE_NAME = "credentials"
+ENV_ID = "SPOTIFY_CLIENT_ID"
+ENV_SECRET = "SPOTIFY_CLIENT_SECRET"
+ENV_REFRESH = "SPOTIFY_REFRESH_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -81,8 +85,7 @@ def load_for(client_id: str, env: Mapping[str, str] | None = None) -> SavedLogin
     if saved is not None and saved.client_id != client_id:
         raise CredentialsError(
             f"the login saved in {credentials_path(env)} was made for the app "
-            f"{saved.client_id}, not {client_id} (SPOTIFY_CLIENT_ID); run 'gitarchive login' "
-            "again"
+            f"{saved.client_id}, not {client_id} ({ENV_ID}); run 'gitarchive login' again"
         )
     return saved
 
@@ -121,3 +124,16 @@ def delete(env: Mapping[str, str] | None = None) -> Path | None:
     except FileNotFoundError:
         return None
     return path
+
+
+def app_credentials(env: Mapping[str, str]) -> tuple[str, str]:
+    """(client ID, client secret) from the environment; CredentialsError names what is missing."""
+    missing = [name for name in (ENV_ID, ENV_SECRET) if not env.get(name, "").strip()]
+    if missing:
+        raise CredentialsError(
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
+            f"set {ENV_ID} and {ENV_SECRET} to your app's credentials from "
+            "https://developer.spotify.com/dashboard (then 'gitarchive login' to read your "
+            "playlists)"
+        )
+    return env[ENV_ID].strip(), env[ENV_SECRET].strip()

@@ -164,10 +164,13 @@ def test_items_refused_by_the_2026_rule_are_explained_and_earlier_files_kept(
     store = Store(repo)
     before = {path: store.read(path) for path in layout.snapshot_paths(OLD_1970)}
     api.users.mode = "development"
+    served = load_fixture_playlists()
+    served[SMALL] = owned_by(served[SMALL], "demo-user")
     for pid in (SMALL, LONG, OLD_1970):  # everything changes on Spotify's side
-        data = api._playlists[pid]
-        data["entries"] = data["entries"][1:]
-    api._responses.clear()
+        data = copy.deepcopy(served[pid])
+        page = data["items"] if isinstance(data.get("items"), dict) else data["tracks"]
+        page["items"] = page["items"][1:]
+        api.set_playlist(pid, data)
     code, out, err = run("fetch", "--repo", str(repo))
     assert code == exitcodes.PARTIAL
     message = next(line for line in err.splitlines() if OLD_1970 in line)

@@ -188,7 +188,8 @@ def test_a_forged_state_is_refused_and_nothing_is_saved(
         parts = urlsplit(location)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         query["state"] = forged
-        return urlunsplit(parts._replace(query=urlencode(query)))
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query),
+                           parts.fragment))
 
     browser = Browser(tamper=forge)
     code, out, err = login(monkeypatch, browser)
