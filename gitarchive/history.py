@@ -549,6 +549,7 @@ def rebuild(
     """
     tz = timezone_setting(store, timezone)
     get_timezone(tz)  # a bad name fails before any work
+    store.recover()  # a run killed mid-commit: its files back first, even if nothing changes
     branch = views_branch_setting(store, views_branch)
     synced = sync(store, full=full, progress=progress)
     state = synced.state
