@@ -350,6 +350,11 @@ def test_actions_workflow_runs_a_valid_command(tmp_path: Path) -> None:
 def test_killed_run_leaves_previous_or_new_commit_and_a_usable_repo(
     api: StandIn, tmp_path: Path, delay: float
 ) -> None:
+    """SIGKILL at a few moments (import, fetch, after the end): never a broken repository.
+
+    Timers cannot aim at the one dangerous moment, between the checkout update and the
+    branch move; tests/test_recovery.py injects the crash exactly there.
+    """
     repo = archive(tmp_path, *ALL)
     before = head(repo)
     env = os.environ | {"SPOTIFY_API_BASE": api.api_base, "SPOTIFY_TOKEN_URL": api.token_url}
