@@ -142,6 +142,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3,
                         help="times each way redoes the day-2 commit (median shown)")
     args = parser.parse_args()
+    load_at_start = os.getloadavg()[0]  # other work on the machine: said beside the figures
     rng = random.Random(7)
     pids = sorted({spotify_id(rng) for _ in range(args.playlists)})
     models = {pid: synthetic_playlist(rng, pid, args.tracks) for pid in pids}
@@ -193,7 +194,9 @@ def main() -> None:
             if day == 2:
                 redo = _commit_both_ways(store, work, args.repeat)
 
-        print(f"{len(pids)} playlists x {args.tracks} tracks, stand-in on 127.0.0.1")
+        print(f"{len(pids)} playlists x {args.tracks} tracks, stand-in on 127.0.0.1; "
+              f"load average {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+              f" ({os.cpu_count()} cores)")
         for label, total, commit, checkout in results:
             print(
                 f"  fetch {label:<20} {total:6.2f} s   of which pygit2 commit {commit:5.2f} s"

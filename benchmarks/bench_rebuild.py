@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -262,6 +263,7 @@ def main() -> None:
         floor, blobs = git_floor(work)
         pairs.append((floor, run_child(work, "full")))
     pairs.sort(key=lambda pair: pair[1]["total"] / pair[0])
+    print(f"load average {os.getloadavg()[0]:.1f} after the pairs ({os.cpu_count()} cores)")
     floor, full = pairs[len(pairs) // 2]
     print(f"git floor: {floor:.2f} s (log --raw + cat-file --batch of {blobs} blobs)")
     estimate = naive(work)
