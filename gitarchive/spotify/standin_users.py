@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from gitarchive.spotify.standin_search import error_body
+
 
 class UsersHost(Protocol):
     """What the users need of the stand-in they extend (structural: no import back)."""
@@ -216,7 +218,7 @@ class Users:
         user = self.token_user(authorization)
         if parts == ["v1", "me"]:
             if user is None:
-                return 403, _error(403, "Valid user authentication required")
+                return 403, error_body(403, "Valid user authentication required")
             return 200, self._me(user)
         if self.mode != "development" or parts[:2] != ["v1", "playlists"] or len(parts) not in (
             3, 4
@@ -228,7 +230,7 @@ class Users:
         if stored is None or self.may_read_items(user, pid):
             return None
         if len(parts) == 4:
-            return 403, _error(403, "Forbidden")
+            return 403, error_body(403, "Forbidden")
         return 200, copy.deepcopy(stored["meta"])  # the details, without any entries
 
     def may_read_items(self, user: str | None, pid: str) -> bool:
@@ -267,7 +269,3 @@ class Users:
         data["items"] = {"href": f"https://api.spotify.com/v1/playlists/{pid}/items",
                          "total": len(stored["entries"])}
         return data
-
-
-def _error(status: int, message: str) -> dict[str, Any]:
-    return {"error": {"status": status, "message": message}}
