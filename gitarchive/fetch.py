@@ -7,7 +7,6 @@ they were; the others go on. Nothing is committed when nothing changed.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -18,7 +17,7 @@ from typing import Protocol
 
 import pygit2
 
-from gitarchive import exitcodes, layout, registry, render, settings
+from gitarchive import exitcodes, layout, registry, render, safejson, settings
 from gitarchive.model import Playlist, SnapshotError, dump_json
 from gitarchive.progress import SILENT, Progress
 from gitarchive.spotify import CredentialsError, FetchResult, SpotifyError
@@ -271,7 +270,7 @@ class PreviousSnapshot:
     def from_json(cls, data: bytes) -> PreviousSnapshot | None:
         """The summary, or None for a snapshot that cannot be read (it is simply replaced)."""
         try:
-            raw = json.loads(data)
+            raw = safejson.loads(data)
             tracks = raw["tracks"]
             urls = [t["url"] for t in tracks]
             keys = tuple(u.rstrip("/").rsplit("/", 1)[-1] for u in urls if type(u) is str)
@@ -345,7 +344,7 @@ def _follower_history(head: TreeReader, pid: str) -> dict[str, int]:
     if not data:
         return {}
     try:
-        loaded = json.loads(data)
+        loaded = safejson.loads(data)
     except ValueError:
         return {}
     if not isinstance(loaded, dict):

@@ -17,12 +17,11 @@ path is decided by a rule:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import pygit2
 
-from gitarchive import layout, registry
+from gitarchive import layout, registry, safejson
 from gitarchive.fetch import archive_names, index_file
 from gitarchive.model import Playlist, SnapshotError, dump_json
 from gitarchive.store import Store, TreeReader, blob_at
@@ -133,7 +132,7 @@ def _merge_followers(
             continue
         present = True
         try:
-            loaded = json.loads(repo[oid].data)
+            loaded = safejson.loads(repo[oid].data)
         except ValueError:
             continue
         if isinstance(loaded, dict):
