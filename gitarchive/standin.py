@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 from gitarchive.model import Playlist, Track
 
 Shape = Literal["new", "old", "both"]
+Paging = Literal["loop", "endless"]
 
 DEMO_CLIENT_ID = "demo-client"
 DEMO_CLIENT_SECRET = "demo-secret"
@@ -69,6 +70,7 @@ class StandIn:
         self._faults: list[_Fault] = []
         self._responses: dict[tuple[str, str], tuple[int, bytes]] = {}
         self._tokens: set[str] = set()
+        self._paging: dict[str, Paging] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         for pid, data in (playlists or {}).items():
@@ -146,6 +148,13 @@ class StandIn:
         raw = body.encode() if isinstance(body, str) else body
         with self._lock:
             self._faults.append(_Fault(path_substring, status, times, dict(headers or {}), raw))
+
+    def set_paging(self, pid: str, paging: Paging) -> None:
+        """Break `pid`'s `next` links: "loop" points every page back to the first page of
+        /items, "endless" never stops (pages past the end repeat the entries)."""
+        with self._lock:
+            self._paging[pid] = paging
+            self._responses.clear()
 
     def expire_tokens(self) -> None:
         """Invalidate every issued access token: the next API call gets 401."""
@@ -246,11 +255,19 @@ class StandIn:
         limit = min(max(_int(query.get("limit"), MAX_PAGE), 1), MAX_PAGE)
         href = f"{self.api_base}/playlists/{pid}/{endpoint}"
         end = offset + limit
+        paging = self._paging.get(pid)
+        served = entries[offset:end]
+        following = f"{href}?offset={end}&limit={limit}" if end < len(entries) else None
+        if paging == "loop":
+            following = f"{self.api_base}/playlists/{pid}/items?offset=0&limit={limit}"
+        elif paging == "endless":
+            following = f"{href}?offset={end}&limit={limit}"
+            served = served or entries[:limit]
         return {
             "href": f"{href}?offset={offset}&limit={limit}",
-            "items": [_shaped_entry(e, shape) for e in entries[offset:end]],
+            "items": [_shaped_entry(e, shape) for e in served],
             "limit": limit,
-            "next": f"{href}?offset={end}&limit={limit}" if end < len(entries) else None,
+            "next": following,
             "offset": offset,
             "previous": (
                 f"{href}?offset={max(offset - limit, 0)}&limit={limit}" if offset else None
@@ -310,7 +327,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _json(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False).encode()
+    try:
+        return json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # a lone surrogate, scripted by a test: sent escaped
+        return json.dumps(data).encode()
 
 
 def _error(status: int, message: str) -> dict[str, Any]:
