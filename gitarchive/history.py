@@ -34,7 +34,7 @@ from typing import TypeVar
 
 import pygit2
 
-from gitarchive import history_state, layout, settings
+from gitarchive import heal, history_state, layout, settings
 from gitarchive.blobstream import BlobStream
 from gitarchive.history_events import (
     KIND_JSON,
@@ -279,8 +279,8 @@ def sync(store: Store, *, full: bool = False, progress: ProgressFn = _no_progres
                 problems = _replay(store, saved.state, new, progress)
                 for pid in sorted(saved.state.view_dirty):  # read now: errors mean replay
                     saved.state.playlists.get(pid)
-            except StateError:
-                pass
+            except StateError as exc:
+                heal.notice(f"{exc}; replaying the whole history")
             else:
                 return Synced(saved.state, gens, head, problems, full=False, events=len(new))
     gens = {}

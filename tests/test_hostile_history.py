@@ -111,3 +111,136 @@ def test_copy_of_fixture_kept_intact() -> None:
         safejson.loads(DEEP)
     assert safejson.loads(b'{"a": [1]}') == {"a": [1]}
     assert copy.deepcopy(os.sep) == os.sep
+
+
+# ---------------------------------------------------------------- derived caches
+
+
+def two_runs(tmp_path: Path) -> History:
+    h = History(str(tmp_path / "repo.git"))
+    h.commit({**registry(A, B), **json_files(alpha(3)), **json_files(beta())}, at("2024-01-01"))
+    h.commit(json_files(alpha(2)), at("2024-01-02"))
+    return h
+
+
+def git_cache(h: History) -> Path:
+    return h.store.git_dir / "gitarchive"
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _random(path: Path) -> None:
+    path.write_bytes(os.urandom(path.stat().st_size))
+
+
+def _directory(path: Path) -> None:
+    path.unlink()
+    (path / "x").mkdir(parents=True)
+
+
+@pytest.mark.parametrize("damage", [_truncate, _random, _directory], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("question", [("search", "Song"), ("log", A), ("show", A),
+                                      ("export", "--format", "csv")])
+def test_damaged_query_index_is_rebuilt(
+    tmp_path: Path, damage: object, question: tuple[str, ...]
+) -> None:
+    h = two_runs(tmp_path)
+    repo = str(h.store.git_dir)
+    code, expected = run(*question, "--repo", repo)
+    assert code == 0, expected
+    index = git_cache(h) / "query-index.sqlite"
+    assert index.exists()
+    damage(index)  # type: ignore[operator]
+    result = CliRunner().invoke(main, [*question, "--repo", repo], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == expected
+    assert "query index" in result.stderr and "rebuilding it" in result.stderr
+    again = CliRunner().invoke(main, [*question, "--repo", repo], catch_exceptions=False)
+    assert again.stdout == expected and again.stderr == ""
+
+
+def test_rebuild_full_repairs_the_query_index(tmp_path: Path) -> None:
+    h = two_runs(tmp_path)
+    repo = str(h.store.git_dir)
+    code, expected = run("search", "Song", "--repo", repo)
+    index = git_cache(h) / "query-index.sqlite"
+    _truncate(index)
+    assert run("rebuild", "--full", "--repo", repo)[0] == 0
+    result = CliRunner().invoke(main, ["search", "Song", "--repo", repo])
+    assert result.stdout == expected and "damaged" not in result.stderr
+
+
+def test_parallel_first_questions_build_one_index(tmp_path: Path) -> None:
+    """Real processes asking at once with no index yet: every one answers, all the same."""
+    import subprocess
+    import sys
+
+    h = two_runs(tmp_path)
+    index = git_cache(h) / "query-index.sqlite"
+    command = [sys.executable, "-m", "gitarchive", "search", "Song", "--repo",
+               str(h.store.git_dir)]
+    for _ in range(3):
+        if git_cache(h).exists():
+            for leftover in git_cache(h).glob("query-index.sqlite*"):
+                leftover.unlink()
+        procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for _ in range(6)]
+        answers = [p.communicate() for p in procs]
+        assert all(p.returncode == 0 for p in procs), answers
+        assert len({out for out, _ in answers}) == 1
+        assert all(err == b"" for _, err in answers), answers
+        assert index.exists()
+
+
+def _state_files(h: History) -> list[Path]:
+    return sorted((git_cache(h) / "history-state").glob(f"{A}.*.pickle"))
+
+
+@pytest.mark.parametrize("damage", [_truncate, _random], ids=lambda f: f.__name__)
+def test_damaged_state_pickle_is_replayed_with_a_note(tmp_path: Path, damage: object) -> None:
+    h = two_runs(tmp_path)
+    repo = str(h.store.git_dir)
+    assert run("rebuild", "--repo", repo)[0] == 0
+    (pickle_file,) = _state_files(h)
+    h.commit(json_files(alpha(4)), at("2024-01-03"))  # the next rebuild reads the state
+    damage(pickle_file)  # type: ignore[operator]
+    result = CliRunner().invoke(main, ["rebuild", "--repo", repo], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "history state" in result.stderr and "replaying" in result.stderr
+    assert "Replayed whole history" in result.stdout
+    full = CliRunner().invoke(main, ["rebuild", "--full", "--repo", repo])
+    assert "nothing committed" in full.stdout  # the healed views are the full replay's
+
+
+def test_truncated_state_pickle_then_fetch(tmp_path: Path, api: StandIn) -> None:
+    h = two_runs(tmp_path)
+    repo = str(h.store.git_dir)
+    assert run("rebuild", "--repo", repo)[0] == 0
+    (pickle_file,) = _state_files(h)
+    _truncate(pickle_file)
+    result = CliRunner().invoke(main, ["fetch", "--repo", repo], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "history state" in result.stderr and "replaying" in result.stderr
+    again = CliRunner().invoke(main, ["rebuild", "--repo", repo], catch_exceptions=False)
+    assert again.exit_code == 0 and "damaged" not in again.stderr
+
+
+def test_history_state_replaced_by_a_file(tmp_path: Path, api: StandIn) -> None:
+    import shutil
+
+    h = two_runs(tmp_path)
+    repo = str(h.store.git_dir)
+    assert run("rebuild", "--repo", repo)[0] == 0
+    folder = git_cache(h) / "history-state"
+    shutil.rmtree(folder)
+    folder.write_text("not a directory\n")
+    code, out = run("rebuild", "--repo", repo)
+    assert code == 0, out
+    assert folder.is_dir()
+    folder_again = git_cache(h) / "history-state"
+    shutil.rmtree(folder_again)
+    folder_again.write_text("x")
+    code, out = run("fetch", "--repo", repo)
+    assert code == 0, out

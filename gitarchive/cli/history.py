@@ -11,6 +11,8 @@ import click
 from gitarchive import history, layout
 from gitarchive.cli.common import friendly_errors, open_store, repo_option
 from gitarchive.cli.runs import locked_run
+from gitarchive.heal import forget_database
+from gitarchive.query_index import index_path
 
 T = TypeVar("T")
 
@@ -80,6 +82,8 @@ def rebuild_command(
     """
     store = open_store(repo_path)
     ids = _playlist_ids(only)
+    if full:  # every derived cache is rebuilt: the query index follows on the next question
+        forget_database(index_path(store))
     progress = _bar(not quiet and sys.stderr.isatty())
     try:
         with locked_run(store, "gitarchive rebuild", quiet=quiet):

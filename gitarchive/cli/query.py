@@ -12,7 +12,8 @@ import click
 
 from gitarchive import query, query_output, settings
 from gitarchive.cli.common import friendly_errors, open_store, repo_option
-from gitarchive.query_index import QueryIndex, open_index
+from gitarchive.heal import healing_index
+from gitarchive.query_index import QueryIndex, index_path, open_index
 from gitarchive.store import Store
 from gitarchive.views import DateFormatter, get_timezone
 
@@ -60,6 +61,7 @@ def _width() -> int:
 @_timezone_option
 @repo_option
 @friendly_errors
+@healing_index(index_path)
 def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_path: str) -> None:
     """Show PLAYLIST as it was archived at a date or revision (default: latest).
 
@@ -82,6 +84,7 @@ def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_pat
 @_timezone_option
 @repo_option
 @friendly_errors
+@healing_index(index_path)
 def diff(
     playlist: str, start: str | None, end: str | None, timezone: str | None, repo_path: str
 ) -> None:
@@ -104,6 +107,7 @@ def diff(
 @_timezone_option
 @repo_option
 @friendly_errors
+@healing_index(index_path)
 def log(playlist: str, timezone: str | None, repo_path: str) -> None:
     """One line per change of PLAYLIST: date, +added −removed, new name or description."""
     store, index, date = _open(repo_path, timezone)
@@ -121,6 +125,7 @@ def log(playlist: str, timezone: str | None, repo_path: str) -> None:
 @_timezone_option
 @repo_option
 @friendly_errors
+@healing_index(index_path)
 def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_path: str) -> None:
     """Every track whose title, artist or album contains TEXT, in all of history.
 
@@ -145,6 +150,7 @@ def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_pat
 @_timezone_option
 @repo_option
 @friendly_errors
+@healing_index(index_path)
 def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str) -> None:
     """Export the cumulative data of every playlist (dates added, seen, removed).
 
