@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import functools
 import hashlib
+import logging
 import os
 import shutil
 import sqlite3
@@ -21,8 +22,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gitarchive.runlog import logger
-
+# The run log's logger (ops.runlog), by name: this module sits below every subpackage.
+logger = logging.getLogger("gitarchive.run")
 F = TypeVar("F", bound=Callable[..., Any])
 _SIDECARS = ("-wal", "-shm", "-journal")
 
@@ -100,11 +101,10 @@ def forget_database(path: Path) -> None:
             discard_database(path)
 
 
-def healing_index(index_path: Callable[[Any], Path]) -> Callable[[F], F]:
+def healing_index(index_path: Callable[[str], Path]) -> Callable[[F], F]:
     """Decorate a question: an SQLite error from a damaged index discards it and asks again.
 
-    ``index_path`` maps the command's store to its index file; the store is taken from
-    the command's ``repo_path`` keyword through ``gitarchive.store.Store``.
+    ``index_path`` maps the command's ``repo_path`` keyword to its index file.
     """
 
     def decorate(func: F) -> F:
@@ -113,9 +113,7 @@ def healing_index(index_path: Callable[[Any], Path]) -> Callable[[F], F]:
             try:
                 return func(*args, **kwargs)
             except sqlite3.DatabaseError as exc:
-                from gitarchive.store import Store
-
-                discard_database(index_path(Store(kwargs["repo_path"])), exc)
+                discard_database(index_path(kwargs["repo_path"]), exc)
                 return func(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

@@ -18,13 +18,15 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitarchive import exitcodes, layout, render, spotify
+from gitarchive import exitcodes
+from gitarchive.archive import layout, render
 from gitarchive.cli import main
-from gitarchive.fetch import fetch
-from gitarchive.fixtures_data import load_fixture_playlists
-from gitarchive.spotify import CredentialsError, PlaylistError, parse_playlist
-from gitarchive.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
-from gitarchive.store import Store
+from gitarchive.git.store import Store
+from gitarchive.ops.fetch import fetch
+from gitarchive.spotify import client as spotify
+from gitarchive.spotify.client import CredentialsError, PlaylistError, parse_playlist
+from gitarchive.spotify.fixtures import load_fixture_playlists
+from gitarchive.spotify.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
 
 SMALL = "3xQmR8vDemoSmallMix002"
 LONG = "5pKgT2nDemoLongMix0001"

@@ -15,9 +15,15 @@ import pytest
 from click.testing import CliRunner
 from history_support import History, at, json_files, pid, playlist, registry, track
 
-from gitarchive import hooks, layout
+from gitarchive.archive import layout
 from gitarchive.cli import main
-from gitarchive.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn, api_playlist_from_model
+from gitarchive.ops import hooks
+from gitarchive.spotify.standin import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    StandIn,
+    api_playlist_from_model,
+)
 
 A = pid(1)
 B = pid(2)

@@ -8,11 +8,12 @@ from typing import Any, TypeVar
 
 import click
 
-from gitarchive import history, layout
+from gitarchive.archive import layout
 from gitarchive.cli.common import friendly_errors, open_store, repo_option
 from gitarchive.cli.runs import locked_run
 from gitarchive.heal import forget_database
-from gitarchive.query_index import index_path
+from gitarchive.history import rebuild as history
+from gitarchive.questions.index import index_path
 
 T = TypeVar("T")
 

@@ -10,12 +10,14 @@ from typing import Any, TypeVar
 
 import click
 
-from gitarchive import query, query_output, settings
+from gitarchive.archive import settings
 from gitarchive.cli.common import friendly_errors, open_store, repo_option
+from gitarchive.git.store import Store
 from gitarchive.heal import healing_index
-from gitarchive.query_index import QueryIndex, index_path, open_index
-from gitarchive.store import Store
-from gitarchive.views import DateFormatter, get_timezone
+from gitarchive.history.views import DateFormatter, get_timezone
+from gitarchive.questions import output as query_output
+from gitarchive.questions import query
+from gitarchive.questions.index import QueryIndex, index_path, open_index
 
 T = TypeVar("T")
 
@@ -40,6 +42,11 @@ def _bar(label: str, items: Sequence[T]) -> Iterable[T]:
         yield from bar
 
 
+def _index_file(repo_path: str) -> Path:
+    """Where the query index of the archive at ``repo_path`` lives (for healing_index)."""
+    return index_path(open_store(repo_path))
+
+
 def _open(repo_path: str, timezone: str | None) -> tuple[Store, QueryIndex, DateFormatter]:
     store = open_store(repo_path)
     zone = get_timezone(settings.timezone(store, timezone))
@@ -61,7 +68,7 @@ def _width() -> int:
 @_timezone_option
 @repo_option
 @friendly_errors
-@healing_index(index_path)
+@healing_index(_index_file)
 def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_path: str) -> None:
     """Show PLAYLIST as it was archived at a date or revision (default: latest).
 
@@ -84,7 +91,7 @@ def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_pat
 @_timezone_option
 @repo_option
 @friendly_errors
-@healing_index(index_path)
+@healing_index(_index_file)
 def diff(
     playlist: str, start: str | None, end: str | None, timezone: str | None, repo_path: str
 ) -> None:
@@ -107,7 +114,7 @@ def diff(
 @_timezone_option
 @repo_option
 @friendly_errors
-@healing_index(index_path)
+@healing_index(_index_file)
 def log(playlist: str, timezone: str | None, repo_path: str) -> None:
     """One line per change of PLAYLIST: date, +added −removed, new name or description."""
     store, index, date = _open(repo_path, timezone)
@@ -125,7 +132,7 @@ def log(playlist: str, timezone: str | None, repo_path: str) -> None:
 @_timezone_option
 @repo_option
 @friendly_errors
-@healing_index(index_path)
+@healing_index(_index_file)
 def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_path: str) -> None:
     """Every track whose title, artist or album contains TEXT, in all of history.
 
@@ -150,7 +157,7 @@ def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_pat
 @_timezone_option
 @repo_option
 @friendly_errors
-@healing_index(index_path)
+@healing_index(_index_file)
 def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str) -> None:
     """Export the cumulative data of every playlist (dates added, seen, removed).
 
@@ -162,7 +169,7 @@ def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str)
     store, index, _ = _open(repo_path, timezone)
     index.close()  # brings the saved history state up to HEAD, so collect reads no history
     tz = settings.timezone(store, timezone)
-    from gitarchive import export as exporting  # only this command needs it
+    from gitarchive.questions import export as exporting  # only this command needs it
 
     playlists = exporting.collect(store, tz)
     if fmt == "sqlite":

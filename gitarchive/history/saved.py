@@ -42,7 +42,8 @@ from pathlib import Path
 import pygit2
 
 from gitarchive import heal
-from gitarchive.history_replay import (
+from gitarchive.git.store import Store
+from gitarchive.history.replay import (
     HistoryState,
     Loader,
     PlaylistHistory,
@@ -50,7 +51,6 @@ from gitarchive.history_replay import (
     TrackHistory,
     TrackMeta,
 )
-from gitarchive.store import Store
 
 FORMAT = "gitarchive-history/2"
 PLAYLIST_FORMAT = 2
