@@ -58,6 +58,7 @@ class FetchReport:
     outcomes: list[Outcome]
     commit: str | None = None
     problems: list[str] = field(default_factory=list)  # malformed registry files etc.
+    registered: int = 0  # playlists registered, whether or not this run selected them
 
     @property
     def failed(self) -> list[Outcome]:
@@ -69,11 +70,13 @@ class FetchReport:
 
     @property
     def exit_code(self) -> int:
-        if not self.outcomes:
+        """A malformed registry file counts as a playlist that failed: never a silent skip."""
+        failures = len(self.failed) + len(self.problems)
+        if not self.outcomes and not self.problems:
             return exitcodes.OK
-        if len(self.failed) == len(self.outcomes):
+        if failures == len(self.outcomes) + len(self.problems):
             return exitcodes.NOTHING_FETCHED
-        return exitcodes.PARTIAL if self.failed else exitcodes.OK
+        return exitcodes.PARTIAL if failures else exitcodes.OK
 
 
 class NothingToFetch(ValueError):
@@ -155,7 +158,8 @@ def fetch(
             path in changes for path in layout.snapshot_paths(outcome.pid)
         )
 
-    report = FetchReport(outcomes, problems=[f"{p.path}: {p.reason}" for p in bad_entries])
+    report = FetchReport(outcomes, problems=[f"{p.path}: {p.reason}" for p in bad_entries],
+                         registered=len(entries))
     if not changes or not fetched:
         return report
     pending = None
