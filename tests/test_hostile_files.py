@@ -162,3 +162,107 @@ def test_shard_selecting_nothing_says_so(api: StandIn, tmp_path: Path) -> None:
     assert code == exitcodes.OK
     assert "No playlists registered" not in out
     assert "None of the 1 registered playlist" in out
+
+
+# ------------------------------------------------------------- odd inputs
+
+
+@pytest.mark.parametrize(
+    "args", [("show", SMALL, "--at", "9999-12-31"), ("diff", SMALL, "--to", "9999-12-31"),
+             ("show", SMALL, "--at", "0001-01-01")],
+)
+def test_dates_at_the_ends_of_the_calendar(
+    api: StandIn, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    repo = archive(tmp_path, SMALL)
+    assert invoke("fetch", "--repo", str(repo))[0] == 0
+    code, out, err = invoke(*args, "--repo", str(repo))
+    assert "Traceback" not in out + err
+    if args[-1].startswith("9999"):
+        assert code == 0, err
+    else:
+        assert code == 1 and "no snapshot" in err
+
+
+def test_add_with_a_directory_in_the_way_is_refused_cleanly(tmp_path: Path) -> None:
+    repo = archive(tmp_path)
+    blocker = repo / layout.registry_path(SMALL) / "leftover"
+    blocker.mkdir(parents=True)
+    code, out, err = invoke("add", SMALL, "--repo", str(repo))
+    assert code == 1 and layout.registry_path(SMALL) in err and "nothing was written" in err
+    store = Store(repo)
+    assert store.head() is None or store.read(layout.registry_path(SMALL)) is None
+    assert not (store.git_dir / "gitarchive" / "checkout-in-progress").exists()
+    blocker.rmdir()
+    blocker.parent.rmdir()
+    assert invoke("add", SMALL, "--repo", str(repo))[0] == 0
+
+
+def test_add_with_a_file_where_the_registry_folder_goes(tmp_path: Path) -> None:
+    repo = archive(tmp_path)
+    (repo / "playlists").mkdir()
+    (repo / layout.REGISTRY).write_text("not a folder\n")
+    code, _, err = invoke("add", SMALL, "--repo", str(repo))
+    assert code == 1 and "nothing was written" in err
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_log_file_that_cannot_be_written_does_not_lose_the_run(
+    api: StandIn, tmp_path: Path
+) -> None:
+    repo = archive(tmp_path, SMALL)
+    code, out, err = invoke("fetch", "--repo", str(repo), "--log-file", "/dev/full")
+    assert code == exitcodes.OK, err
+    assert "committed" in out
+    assert "cannot write the log file /dev/full" in err and "Traceback" not in err
+    assert err.count("cannot write the log file") == 1
+    assert Store(repo).read(layout.pretty_json_path(SMALL)) is not None
+
+
+@pytest.mark.parametrize("name", ["HEAD", "-x", "a..b", "refs/heads/HEAD"])
+def test_views_branch_names_git_refuses_are_refused(tmp_path: Path, name: str) -> None:
+    from history_support import History, at, json_files, pid, playlist, registry, track
+
+    h = History(str(tmp_path / "repo.git"))
+    files = {**registry(pid(1)), **json_files(playlist(pid(1), "A", [track(1)]))}
+    h.commit(files, at("2024-01-01"))
+    before = set(h.repo.references)
+    code, _, err = invoke("rebuild", "--repo", str(h.store.git_dir), f"--views-branch={name}")
+    assert code == 1 and "not a valid branch name" in err
+    assert set(h.repo.references) == before
+
+
+def test_names_with_line_breaks_and_html_are_normalised_and_escaped(
+    api: StandIn, tmp_path: Path
+) -> None:
+    import copy
+
+    from test_fetch import load_fixture_playlists
+
+    data = copy.deepcopy(load_fixture_playlists()[SMALL])
+    data["name"] = "Evil\nName\r<script>alert(1)</script>"
+    data["description"] = "one\rtwo <img src=x onerror=alert(1)>"
+    item = data["items"]["items"][0]["item"]
+    item["name"] = "Line\u2028Break\rTrack"
+    api.set_playlist(SMALL, data)
+    repo = archive(tmp_path, SMALL)
+    assert invoke("fetch", "--repo", str(repo))[0] == exitcodes.OK
+    store = Store(repo)
+    plain = store.read(layout.plain_path(SMALL)).decode()
+    lines = plain.split("\n")
+    assert lines[0] == "Evil Name <script>alert(1)</script>"
+    assert len(plain.splitlines()) == 3 + len(data["items"]["items"])
+    assert any(line.startswith("Line Break Track -- ") for line in lines)
+    for path in (layout.pretty_md_path(SMALL), layout.cumulative_md_path(SMALL), layout.INDEX):
+        text = store.read(path).decode()
+        assert "<script" not in text and "<img" not in text, path
+        assert "\r" not in text, path
+    assert "&lt;script>" in store.read(layout.pretty_md_path(SMALL)).decode()
+    message = store.head().message
+    assert all("\r" not in line for line in message.splitlines())
+    assert "- Evil Name <script>alert(1)</script> (" in message
+    # the JSON keeps what Spotify sent, exactly
+    import json
+
+    snapshot = json.loads(store.read(layout.pretty_json_path(SMALL)))
+    assert snapshot["original_name"] == data["name"]

@@ -298,12 +298,36 @@ class Store:
     # ----------------------------------------------------------- working tree
 
     def dirty_paths(self, paths: list[str]) -> list[str]:
-        """Those of ``paths`` whose working-tree or index content differs from HEAD."""
+        """Those of ``paths`` whose working-tree or index content differs from HEAD,
+        or where something in the checkout is in the way (a directory where a file goes,
+        a file where a directory goes): writing them would fail half-way."""
         if self.bare:
             return []
         wanted = set(paths)
         status = self.repo.status(untracked_files="all", ignored=False)
-        return sorted(path for path in status if path in wanted)
+        dirty = {path for path in status if path in wanted}
+        return sorted(dirty | set(self._blocked_paths(paths)))
+
+    def _blocked_paths(self, paths: list[str]) -> list[str]:
+        """Paths that cannot be checked out as files (one lstat per path and folder)."""
+        assert self.workdir is not None
+        folders: dict[str, bool] = {}
+        blocked = []
+        for path in paths:
+            target = self.workdir / path
+            if target.is_dir() and not target.is_symlink():
+                blocked.append(path)
+                continue
+            folder = path.rpartition("/")[0]
+            while folder and folder not in folders:
+                place = self.workdir / folder
+                folders[folder] = place.is_symlink() or (place.exists() and not place.is_dir())
+                folder = folder.rpartition("/")[0]
+            parent = path.rpartition("/")[0]
+            if any(folders.get(parent[:i]) for i in range(len(parent) + 1)
+                   if i == len(parent) or parent[i] == "/"):
+                blocked.append(path)
+        return blocked
 
 
 def blob_at(tree: pygit2.Tree | None, path: str) -> pygit2.Oid | None:

@@ -393,7 +393,7 @@ def commit_message(outcomes: list[Outcome]) -> str:
             detail += ", reordered"
         if o.renamed_from is not None:
             detail += f", renamed from {o.renamed_from!r}"
-        lines.append(f"- {o.name} ({o.pid}): {detail}")
+        lines.append(f"- {render.one_line(o.name)} ({o.pid}): {detail}")
     failed = [o for o in outcomes if not o.ok]
     if failed:
         lines.append("")
