@@ -266,3 +266,46 @@ def test_names_with_line_breaks_and_html_are_normalised_and_escaped(
 
     snapshot = json.loads(store.read(layout.pretty_json_path(SMALL)))
     assert snapshot["original_name"] == data["name"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_export_to_a_full_device_is_a_clear_error(api: StandIn, tmp_path: Path) -> None:
+    repo = archive(tmp_path, SMALL)
+    assert invoke("fetch", "--repo", str(repo))[0] == 0
+    code, _, err = invoke("export", "--format", "json", "-o", "/dev/full", "--repo", str(repo))
+    assert code == 1 and "cannot write /dev/full" in err
+
+
+def test_sqlite_export_never_replaces_a_non_regular_file(api: StandIn, tmp_path: Path) -> None:
+    repo = archive(tmp_path, SMALL)
+    assert invoke("fetch", "--repo", str(repo))[0] == 0
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    code, _, err = invoke("export", "--format", "sqlite", "-o", str(fifo), "--repo", str(repo))
+    assert code == 2 and "not a regular file" in err
+    assert fifo.is_fifo()
+
+
+def test_init_under_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    code, _, err = invoke("init", str(tmp_path / "file" / "archive"))
+    assert code == 1 and "cannot create an archive" in err and "Not a directory" in err
+
+
+def test_an_unexpected_error_is_logged_with_its_details(
+    api: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitarchive.ops import fetch as fetching
+
+    repo = archive(tmp_path, SMALL)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(fetching, "index_file", broken)
+    log = tmp_path / "run.log"
+    result = CliRunner().invoke(main, ["fetch", "--repo", str(repo), "--log-file", str(log)])
+    assert result.exit_code != 0
+    text = log.read_text()
+    assert "unexpected error (a bug in gitarchive)" in text
+    assert "Traceback" in text and "RuntimeError: simulated bug" in text

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -166,6 +167,9 @@ def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str)
     """
     if fmt == "sqlite" and output is None:
         raise click.UsageError("--format sqlite needs --output FILE")
+    if fmt == "sqlite" and output is not None and output.exists() and not output.is_file():
+        # the database is written beside it and renamed over it: never over a device
+        raise click.UsageError(f"--output {output} exists and is not a regular file")
     store, index, _ = _open(repo_path, timezone)
     index.close()  # brings the saved history state up to HEAD, so collect reads no history
     tz = settings.timezone(store, timezone)
@@ -174,7 +178,8 @@ def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str)
     playlists = exporting.collect(store, tz)
     if fmt == "sqlite":
         assert output is not None
-        exporting.to_sqlite(playlists, output)
+        with _writing(output):
+            exporting.to_sqlite(playlists, output)
         click.echo(f"Wrote {len(playlists)} playlists to {output}", err=True)
         return
     text = (
@@ -184,8 +189,20 @@ def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str)
     if output is None:
         click.echo(text, nl=False)
     else:
-        exporting.write_text(output, text)
+        with _writing(output):
+            exporting.write_text(output, text)
         click.echo(f"Wrote {len(playlists)} playlists to {output}", err=True)
+
+
+@contextlib.contextmanager
+def _writing(output: Path) -> Iterator[None]:
+    """An export that cannot be written (full disk, no permission) is a clear error."""
+    try:
+        yield
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot write {output}: {exc.strerror or exc}; nothing was exported"
+        ) from exc
 
 
 COMMANDS: list[click.Command] = [show, diff, log, search, export_]

@@ -57,6 +57,11 @@ def locked_run(
     except SystemExit as exc:
         code = exc.code
         raise
+    except Exception:
+        # A bug: its details go to the log file of an unattended run, redacted like all of it.
+        logger.exception("%s stopped by an unexpected error (a bug in gitarchive)", command)
+        code = exitcodes.ERROR
+        raise
     finally:
         logger.info("%s finished: exit %s", command, code if code is not None else 0)
         if handler is not None:
