@@ -256,3 +256,19 @@ def test_fuzz_through_http_other_playlists_commit(
         code, out = run("fetch", "--repo", str(repo))
         assert code in (exitcodes.OK, exitcodes.PARTIAL), out
         assert Store(repo).read(layout.pretty_json_path(LONG)) is not None
+
+
+def test_connection_broken_mid_answer_is_retried_then_fails_alone(
+    api: StandIn, tmp_path: Path
+) -> None:
+    repo = archive(tmp_path, SMALL, LONG)
+    api.fail_next(f"/playlists/{SMALL}", 200, body=json.dumps(FIXTURES[SMALL]), cut=True)
+    code, out = run("fetch", "--repo", str(repo), "--no-cumulative")
+    assert code == exitcodes.OK, out  # one broken answer: retried
+    api.fail_next(f"/playlists/{SMALL}", 200, body=json.dumps(FIXTURES[SMALL]), cut=True,
+                  times=20)
+    api.set_playlist(LONG, {**FIXTURES[LONG], "name": "Renamed"})
+    code, out = run("fetch", "--repo", str(repo), "--no-cumulative")
+    assert code == exitcodes.PARTIAL, out
+    assert "connection broken" in out
+    assert "Renamed" in Store(repo).read(layout.plain_path(LONG)).decode()

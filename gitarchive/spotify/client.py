@@ -301,9 +301,16 @@ class SpotifyClient:
                 self._sleep(wait)  # another thread was rate-limited: honour its Retry-After
             try:
                 response = self._session.request(method, url, timeout=self.timeout, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (requests.ConnectionError, requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError) as exc:
                 problem = "timed out" if isinstance(exc, requests.Timeout) else "no connection"
+                if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+                    problem = "connection broken in the middle of the answer"
                 delay = _backoff(failures)
+            except requests.RequestException as exc:  # anything else requests refuses
+                raise SpotifyError(
+                    f"request to {_where(url)} failed ({type(exc).__name__})"
+                ) from exc
             else:
                 if response.status_code == 429:
                     problem = "rate limited (429)"

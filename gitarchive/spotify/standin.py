@@ -46,6 +46,7 @@ class _Fault:
     times: int
     headers: dict[str, str]
     body: bytes | None
+    cut: bool = False  # announce the whole body, send half of it, drop the connection
 
 
 class StandIn:
@@ -139,15 +140,19 @@ class StandIn:
         times: int = 1,
         headers: Mapping[str, str] | None = None,
         body: str | bytes | None = None,
+        cut: bool = False,
     ) -> None:
         """Answer the next `times` requests whose path contains `path_substring` with `status`.
 
         A 200 with a `body` scripts a malformed answer; without `body`, an error JSON
-        like Spotify's is sent. Faults apply before authentication.
+        like Spotify's is sent. `cut` breaks the connection half-way through the body.
+        Faults apply before authentication.
         """
         raw = body.encode() if isinstance(body, str) else body
         with self._lock:
-            self._faults.append(_Fault(path_substring, status, times, dict(headers or {}), raw))
+            self._faults.append(
+                _Fault(path_substring, status, times, dict(headers or {}), raw, cut)
+            )
 
     def set_paging(self, pid: str, paging: Paging) -> None:
         """Break `pid`'s `next` links: "loop" points every page back to the first page of
@@ -303,7 +308,7 @@ class _Handler(BaseHTTPRequestHandler):
             payload = fault.body
             if payload is None:
                 payload = _json(_error(fault.status, HTTPStatus(fault.status).phrase))
-            return self._send(fault.status, payload, fault.headers)
+            return self._send(fault.status, payload, fault.headers, cut=fault.cut)
         url = urlsplit(self.path)
         if method == "POST" and url.path == "/api/token":
             form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
@@ -316,13 +321,20 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(*standin._api_response(url.path, url.query), {})
         self._send(status, _json(data), {})
 
-    def _send(self, status: int, payload: bytes, headers: Mapping[str, str]) -> None:
+    def _send(
+        self, status: int, payload: bytes, headers: Mapping[str, str], *, cut: bool = False
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
+        if cut:
+            self.wfile.write(payload[: len(payload) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
         self.wfile.write(payload)
 
 
