@@ -42,17 +42,21 @@ def digest(data: bytes) -> str:
 # --------------------------------------------------------------- query index
 
 
+def remove(path: Path, *, only_if_dir: bool = False) -> None:
+    """Remove a cache file, or whatever took its name (a directory too); gone already is fine."""
+    with contextlib.suppress(FileNotFoundError):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif not only_if_dir:
+            path.unlink()
+
+
 def discard_database(path: Path, reason: object = None) -> None:
     """Remove an SQLite cache with its WAL and journal files (a stale WAL corrupts the next)."""
     if reason is not None and path.exists():
         notice(f"the query index {path.name} is damaged ({reason}); rebuilding it from history")
     for suffix in ("", *_SIDECARS):
-        target = path.with_name(path.name + suffix)
-        with contextlib.suppress(FileNotFoundError):
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            else:
-                target.unlink()
+        remove(path.with_name(path.name + suffix))
 
 
 def truncated(path: Path) -> bool:

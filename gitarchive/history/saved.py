@@ -197,6 +197,7 @@ def save(store: Store, saved: SavedState) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(pickle.dumps(manifest, protocol=5))
+        heal.remove(state_path(store), only_if_dir=True)  # a folder in the manifest's place
         os.replace(tmp, state_path(store))
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -210,7 +211,7 @@ def save(store: Store, saved: SavedState) -> None:
                     and n != "manifest.pickle"]
     for name in replaced:
         if name not in keep:
-            (folder / name).unlink(missing_ok=True)
+            heal.remove(folder / name)
     (store.git_dir / "gitarchive" / "history-state.json").unlink(missing_ok=True)  # format 1
 
 
