@@ -18,6 +18,7 @@ COMMAND_MODULES = {
     "demo": "archive",
     "rebuild": "history",
     "hooks": "ops", "check": "ops", "schedule": "ops",
+    "publish": "publish",
     "show": "query", "diff": "query", "log": "query", "search": "query", "export": "query",
 }
 

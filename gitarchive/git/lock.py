@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from gitarchive import safejson
 from gitarchive.git.store import Store
 
 LOCK_NAME = "lock"
@@ -66,7 +67,7 @@ class Holder:
     @classmethod
     def read(cls, path: Path) -> Holder | None:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = safejson.loads(path.read_text(encoding="utf-8"))
             return cls(int(data["pid"]), str(data["host"]), float(data["started"]),
                        str(data.get("command", "")))
         except (OSError, ValueError, KeyError, TypeError):

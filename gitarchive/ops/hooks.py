@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pygit2
 
+from gitarchive import safejson
 from gitarchive.archive import layout
 from gitarchive.archive.layout import RegistryEntry
 from gitarchive.archive.model import Playlist, SnapshotError
@@ -88,7 +89,7 @@ def _state_path(store: Store) -> Path:
 
 def _load_state(store: Store) -> dict[str, list[str]]:
     try:
-        data = json.loads(_state_path(store).read_text(encoding="utf-8"))
+        data = safejson.loads(_state_path(store).read_text(encoding="utf-8"))
         return {"created_dirs": [str(d) for d in data.get("created_dirs", [])]}
     except (OSError, ValueError, AttributeError):
         return {"created_dirs": []}

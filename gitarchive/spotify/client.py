@@ -85,6 +85,10 @@ class TokenUnavailable(CredentialsError):
     """The token endpoint kept failing (5xx, no connection): this run can fetch nothing."""
 
 
+class AmbiguousWrite(SpotifyError):
+    """A write failed in a way that leaves unknown whether Spotify applied it (5xx, lost line)."""
+
+
 @dataclass(frozen=True)
 class FetchResult:
     """A fetched playlist, plus notes on the entries that were not archived."""
@@ -128,6 +132,7 @@ class SpotifyClient:
         self._token_expiry = 0.0
         self._pause_until = 0.0  # a 429 pauses every thread, not only the one that got it
         self._token_failure: TokenUnavailable | None = None  # the run's one token attempt
+        self._scope: str | None = None  # what the token endpoint said the token may do
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> SpotifyClient:
@@ -208,17 +213,7 @@ class SpotifyClient:
 
     def _api_get(self, url: str, pid: str, params: dict[str, Any] | None = None) -> Any:
         """GET an API URL as JSON, refreshing the token once on 401."""
-        for attempt in range(2):
-            headers = {"Authorization": f"Bearer {self._access_token()}"}
-            response = self._send("GET", url, headers=headers, params=params)
-            if response.status_code != 401:
-                break
-            self._token = None
-            if attempt == 1:
-                raise CredentialsError(
-                    "Spotify rejected a freshly issued access token (401 twice); "
-                    f"check the app behind {ENV_ID}"
-                )
+        response = self._authorized_send("GET", url, params=params)
         status = response.status_code
         if status == 404:
             raise PlaylistNotFound(pid)
@@ -235,6 +230,19 @@ class SpotifyClient:
             return safejson.loads(response.content)
         except ValueError as exc:
             raise PlaylistError(f"playlist {pid}: Spotify's answer is not valid JSON") from exc
+
+    def _authorized_send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """`_send` with the bearer token, renewed once if Spotify answers 401."""
+        for _ in range(2):
+            headers = {"Authorization": f"Bearer {self._access_token()}"}
+            response = self._send(method, url, headers=headers, **kwargs)
+            if response.status_code != 401:
+                return response
+            self._token = None
+        raise CredentialsError(
+            "Spotify rejected a freshly issued access token (401 twice); "
+            f"check the app behind {ENV_ID}"
+        )
 
     def _access_token(self) -> str:
         with self._lock:  # concurrent fetches share one token, fetched once
@@ -283,16 +291,22 @@ class SpotifyClient:
             data = safejson.loads(response.content)
             token = data["access_token"]
             lifetime = float(data.get("expires_in") or 3600)
+            scope = data.get("scope")
+            self._scope = scope if isinstance(scope, str) else None
         except (ValueError, KeyError, TypeError) as exc:
             raise SpotifyError("Spotify's token endpoint answered without an access token") from exc
         if not isinstance(token, str) or not token:
             raise SpotifyError("Spotify's token endpoint answered without an access token")
         return token, lifetime
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def _send(
+        self, method: str, url: str, *, retry_unsafe: bool = True, **kwargs: Any
+    ) -> requests.Response:
         """One request with retries: 429 waits Retry-After, 5xx and network errors back off.
 
         Every wait counts against `max_retries`; when the budget is spent, SpotifyError.
+        ``retry_unsafe=False`` (a write that must not happen twice): a 5xx or a lost
+        connection, after which Spotify may or may not have done it, raises AmbiguousWrite.
         """
         failures = 0
         while True:
@@ -306,6 +320,8 @@ class SpotifyClient:
                 problem = "timed out" if isinstance(exc, requests.Timeout) else "no connection"
                 if isinstance(exc, requests.exceptions.ChunkedEncodingError):
                     problem = "connection broken in the middle of the answer"
+                if not retry_unsafe:
+                    raise AmbiguousWrite(f"{method} {_where(url)}: {problem}") from exc
                 delay = _backoff(failures)
             except requests.RequestException as exc:  # anything else requests refuses
                 raise SpotifyError(
@@ -323,6 +339,8 @@ class SpotifyClient:
                         self._pause_until = max(self._pause_until, time.monotonic() + delay)
                 elif response.status_code >= 500:
                     problem = f"server error (HTTP {response.status_code})"
+                    if not retry_unsafe:
+                        raise AmbiguousWrite(f"{method} {_where(url)}: {problem}")
                     delay = _backoff(failures)
                 else:
                     return response
@@ -332,6 +350,43 @@ class SpotifyClient:
                     f"giving up on {_where(url)} after {failures} attempts: {problem}"
                 )
             self._sleep(delay)
+
+    # ------------------------------------------ requests as the signed-in user (publish)
+
+    @property
+    def has_user_token(self) -> bool:
+        """Whether requests are made as a user (refresh-token grant), not as the app."""
+        return self._refresh_token is not None
+
+    def granted_scopes(self) -> frozenset[str] | None:
+        """The scopes the token endpoint listed for our token (None: it listed none).
+
+        Fetches the token first if none is held yet.
+        """
+        self._access_token()
+        return frozenset(self._scope.split()) if self._scope is not None else None
+
+    def user_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        retry_unsafe: bool = True,
+    ) -> requests.Response:
+        """One API request (``/me/playlists`` or a paging link from Spotify) with our token.
+
+        429, 5xx and lost connections are retried as `_send` does (with
+        ``retry_unsafe=False``, 5xx and lost connections raise AmbiguousWrite);
+        the caller reads the status of the answer.
+        """
+        url = path if path.startswith(("http://", "https://")) else self.api_base + path
+        if not url.startswith(self.api_base + "/"):  # the token goes along: our host only
+            raise SpotifyError(f"unexpected link from Spotify: {_where(url)!r}")
+        return self._authorized_send(
+            method, url, params=params, json=body, retry_unsafe=retry_unsafe
+        )
 
 
 def _backoff(failures: int) -> float:

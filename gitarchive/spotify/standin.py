@@ -28,6 +28,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from gitarchive.archive.model import Playlist, Track
+from gitarchive.spotify.standin_writes import Writes
 
 Shape = Literal["new", "old", "both"]
 Paging = Literal["loop", "endless"]
@@ -74,6 +75,7 @@ class StandIn:
         self._paging: dict[str, Paging] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.writes = Writes(self)  # playlists users create and fill (standin_writes.py)
         for pid, data in (playlists or {}).items():
             self.set_playlist(pid, data)
 
@@ -199,7 +201,8 @@ class StandIn:
         token = secrets.token_urlsafe(24)
         with self._lock:
             self._tokens.add(token)
-        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600}
+        extra = self.writes.token_issued(token, grant or "")
+        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600, **extra}
 
     def _authorized(self, authorization: str) -> bool:
         with self._lock:
@@ -299,6 +302,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._handle("POST")
 
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
     def _handle(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -313,6 +319,8 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and url.path == "/api/token":
             form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
             status, data = standin._issue_token(form, self.headers.get("Authorization", ""))
+        elif standin.writes.serve(self, method, url, body):
+            return
         elif method != "GET":
             status, data = 405, _error(405, "Method not allowed")
         elif not standin._authorized(self.headers.get("Authorization", "")):
