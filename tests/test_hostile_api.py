@@ -10,6 +10,7 @@ import copy
 import json
 import tempfile
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -272,3 +273,17 @@ def test_connection_broken_mid_answer_is_retried_then_fails_alone(
     assert code == exitcodes.PARTIAL, out
     assert "connection broken" in out
     assert "Renamed" in Store(repo).read(layout.plain_path(LONG)).decode()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.datetimes(min_value=datetime(1000, 1, 1)))
+def test_added_at_short_cut_equals_the_full_parse(moment: Any) -> None:
+    """Spotify's `...Z` form skips datetime arithmetic; the answer is the same."""
+    text = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert spotify._added_at(text) == moment.strftime("%Y-%m-%d %H:%M:%S")
+    assert spotify._added_at(text.replace("Z", "+00:00")) == spotify._added_at(text)
+
+
+def test_added_at_that_is_no_date_still_fails() -> None:
+    with pytest.raises(spotify.SnapshotError, match="added_at"):
+        spotify._added_at("2024-13-01T00:00:00Z", "entry 1")

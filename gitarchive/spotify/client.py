@@ -459,7 +459,12 @@ def parse_playlist(pid: str, data: Any, pages: Iterable[Any]) -> FetchResult:
     field, and nothing odd gets past this point to crash a render or a commit.
     """
     try:
-        return _parse_playlist(pid, data, pages)
+        pages = list(pages)
+        result = _parse_playlist(pid, data, pages, check_text=False)
+        if not _encodable(result.playlist):  # rare: find and name the field
+            _parse_playlist(pid, data, pages, check_text=True)
+            raise SnapshotError("a text field is not valid text (a lone surrogate)")
+        return result
     except PlaylistError:
         raise
     except SnapshotError as exc:
@@ -470,8 +475,8 @@ def parse_playlist(pid: str, data: Any, pages: Iterable[Any]) -> FetchResult:
         ) from exc
 
 
-def _parse_playlist(pid: str, data: Any, pages: Iterable[Any]) -> FetchResult:
-    top = _Fields(data, "the playlist")
+def _parse_playlist(pid: str, data: Any, pages: list[Any], *, check_text: bool) -> FetchResult:
+    top = _Fields(data, "the playlist", check_text)
     tracks: list[Track] = []
     skipped: list[str] = []
     position = 0
@@ -480,12 +485,12 @@ def _parse_playlist(pid: str, data: Any, pages: Iterable[Any]) -> FetchResult:
             raise SnapshotError("a page of entries has no 'items' list")
         for entry in page["items"]:
             position += 1
-            parsed = parse_entry(entry, position)
+            parsed = parse_entry(entry, position, check_text=check_text)
             if isinstance(parsed, Track):
                 tracks.append(parsed)
             else:
                 skipped.append(parsed)
-    owner = _Fields(top.get("owner", dict, required=True), "owner")
+    owner = _Fields(top.get("owner", dict, required=True), "owner", check_text)
     owner_id = owner.text("id")
     owner_name = owner.text("display_name") or owner_id
     if not owner_name:
@@ -494,9 +499,10 @@ def _parse_playlist(pid: str, data: Any, pages: Iterable[Any]) -> FetchResult:
     if url.rstrip("/").rsplit("/", 1)[-1] != pid:
         raise SnapshotError(f"'external_urls.spotify' names another playlist: {url!r}")
     name = top.get("name", str, required=True)
-    _check_text(name, "'name'")
     description = html.unescape(top.text("description"))
-    _check_text(description, "'description'")
+    if check_text:
+        _check_text(name, "'name'")
+        _check_text(description, "'description'")
     playlist = Playlist(
         url=url,
         original_name=name,
@@ -509,7 +515,7 @@ def _parse_playlist(pid: str, data: Any, pages: Iterable[Any]) -> FetchResult:
     return FetchResult(playlist, skipped)
 
 
-def parse_entry(entry: Any, position: int) -> Track | str:
+def parse_entry(entry: Any, position: int, *, check_text: bool = True) -> Track | str:
     """One playlist entry: a Track, or a note saying why it is not archived.
 
     Null entries (removed or unavailable content) and podcast episodes are skipped.
@@ -523,7 +529,7 @@ def parse_entry(entry: Any, position: int) -> Track | str:
     item = entry.get("item") or entry.get("track")
     if item is None:
         return f"{where}: empty (the track was removed or is unavailable)"
-    fields = _Fields(item, where)
+    fields = _Fields(item, where, check_text)
     name = fields.text("name")
     if item.get("type") == "episode":
         return f"{where}: podcast episode '{_shown(name)}' (episodes are not archived)"
@@ -532,9 +538,9 @@ def parse_entry(entry: Any, position: int) -> Track | str:
     url = fields.url("track", fields.text("id"))
     if not url:
         return f"{where}: '{_shown(name)}' has no Spotify ID"
-    album = _Fields(fields.get("album", dict, required=True), f"{where} 'album'")
+    album = _Fields(fields.get("album", dict, required=True), f"{where} 'album'", check_text)
     artists = [
-        _Fields(a, f"{where} 'artists'[{i}]")
+        _Fields(a, f"{where} 'artists'[{i}]", check_text)
         for i, a in enumerate(fields.get("artists", list, required=True))
     ]
     return Track(
@@ -554,11 +560,12 @@ MAX_FOLLOWERS = 10**12
 class _Fields:
     """A JSON object from Spotify read field by field, with errors that name the field."""
 
-    def __init__(self, data: Any, where: str) -> None:
+    def __init__(self, data: Any, where: str, check_text: bool = True) -> None:
         if not isinstance(data, dict):
             raise SnapshotError(f"{where} is not an object ({_kind(data)})")
         self.data = data
         self.where = where
+        self.check_text = check_text  # off: parse_playlist checks all text at once instead
 
     def get(self, key: str, kind: type, *, required: bool = False) -> Any:
         value = self.data.get(key)
@@ -573,7 +580,8 @@ class _Fields:
     def text(self, key: str) -> str:
         """An optional string field: "" when missing or null."""
         value = self.get(key, str) or ""
-        _check_text(value, f"{self.where}: '{key}'")
+        if self.check_text:
+            _check_text(value, f"{self.where}: '{key}'")
         return value
 
     def url(self, kind: str, sid: str | None) -> str:
@@ -583,7 +591,8 @@ class _Fields:
         if url is not None and not isinstance(url, str):
             raise SnapshotError(f"{self.where}: 'external_urls.spotify' is {_kind(url)}")
         if url:
-            _check_text(url, f"{self.where}: 'external_urls.spotify'")
+            if self.check_text:
+                _check_text(url, f"{self.where}: 'external_urls.spotify'")
             return url
         return f"{OPEN_URL}/{kind}/{sid}" if sid else ""
 
@@ -597,6 +606,20 @@ def _kind(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
         type(value), "a number" if isinstance(value, int | float) else type(value).__name__
     )
+
+
+def _encodable(playlist: Playlist) -> bool:
+    """Whether every text of a playlist can be written as UTF-8: one encode for all of it."""
+    texts = [playlist.url, playlist.original_name, playlist.description, playlist.owner.name,
+             playlist.owner.url, playlist.snapshot_id]
+    for t in playlist.tracks:
+        texts += (t.url, t.name, t.album.name, t.album.url, t.added_at or "")
+        texts += (text for a in t.artists for text in (a.name, a.url))
+    try:
+        "\n".join(texts).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_text(value: str, where: str) -> None:
@@ -633,6 +656,13 @@ def _added_at(value: Any, where: str = "") -> str | None:
     """`2013-06-27T14:03:25Z` -> `2013-06-27 14:03:25`; the epoch placeholder means unknown."""
     if not isinstance(value, str) or not value or value.startswith("1970-01-01T00:00:00"):
         return None
+    if len(value) == 20 and value[10] == "T" and value[19] == "Z":  # Spotify's own form
+        try:
+            datetime.fromisoformat(value[:19])  # a real date and time, else the full path
+        except ValueError:
+            pass
+        else:
+            return f"{value[:10]} {value[11:19]}"
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if parsed.tzinfo is not None:
