@@ -6,7 +6,6 @@ click's runner with exceptions propagating: a traceback fails the test.
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,14 +120,39 @@ def test_check_and_pre_commit_refuse_a_deeply_nested_snapshot(
     assert code == 1 and "nested too deeply" in out
 
 
-def test_copy_of_fixture_kept_intact() -> None:
-    """The deep document is refused by the safe parser without touching the recursion limit."""
+def test_pre_commit_hook_refuses_a_deeply_nested_snapshot(tmp_path: Path) -> None:
+    """Through real git: the installed hook runs `gitarchive hooks run pre-commit`."""
+    import subprocess
+
+    repo = tmp_path / "archive"
+    assert run("init", str(repo))[0] == 0
+    assert run("add", A, "--repo", str(repo))[0] == 0
+    assert run("hooks", "install", "pre-commit", "--repo", str(repo))[0] == 0
+    target = repo / layout.pretty_json_path(A)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(DEEP)
+    env = {k: v for k, v in os.environ.items() if k != hooks.GUARD}
+    git = ["git", "-C", str(repo)]
+    subprocess.run([*git, "add", layout.pretty_json_path(A)], check=True, env=env)
+    done = subprocess.run([*git, "commit", "-m", "deep"], capture_output=True, text=True,
+                          env=env, check=False)
+    assert done.returncode != 0
+    assert layout.pretty_json_path(A) in done.stderr and "nested too deeply" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_safejson_refuses_depth_and_reads_the_rest() -> None:
+    """The deep document is a ValueError; the recursion limit is untouched afterwards."""
+    import sys
+
     from gitarchive import safejson
 
-    with pytest.raises(ValueError, match="nested too deeply"):
-        safejson.loads(DEEP)
+    limit = sys.getrecursionlimit()
+    for deep in (DEEP, b'{"a":' * 200_000, "[" * 200_000):
+        with pytest.raises(ValueError, match="nested too deeply"):
+            safejson.loads(deep)
     assert safejson.loads(b'{"a": [1]}') == {"a": [1]}
-    assert copy.deepcopy(os.sep) == os.sep
+    assert sys.getrecursionlimit() == limit
 
 
 # ---------------------------------------------------------------- derived caches
