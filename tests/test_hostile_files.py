@@ -299,8 +299,10 @@ def test_an_unexpected_error_is_logged_with_its_details(
 
     repo = archive(tmp_path, SMALL)
 
+    secret = os.environ["SPOTIFY_CLIENT_SECRET"]
+
     def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("simulated bug")
+        raise RuntimeError(f"simulated bug near {secret}")
 
     monkeypatch.setattr(fetching, "index_file", broken)
     log = tmp_path / "run.log"
@@ -309,3 +311,4 @@ def test_an_unexpected_error_is_logged_with_its_details(
     text = log.read_text()
     assert "unexpected error (a bug in gitarchive)" in text
     assert "Traceback" in text and "RuntimeError: simulated bug" in text
+    assert secret not in text  # the traceback is redacted like every record
