@@ -26,16 +26,17 @@ SNAPSHOT_PATHS = ["playlists/plain", "playlists/pretty", "playlists/followers"]
 
 CHILD = r"""
 import json, resource, sys, time
-from gitarchive.history import rebuild as history
+from gitarchive.history.rebuild import rebuild
+from gitarchive.history.sync import sync
 from gitarchive.git.store import Store
 store = Store(sys.argv[1])
 full, phase = sys.argv[2] == "full", sys.argv[3]
 t0 = time.perf_counter()
 if phase == "sync":  # the replay alone (state not saved)
-    synced = history.sync(store, full=full)
+    synced = sync(store, full=full)
     events, changed, was_full = synced.events, 0, synced.full
 else:  # the whole command: replay, render, commit, save the state
-    result = history.rebuild(store, full=full)
+    result = rebuild(store, full=full)
     events, changed, was_full = result.events, len(result.changed), result.full
 # ru_maxrss keeps the parent's high-water mark across fork+exec on Linux (this
 # benchmark's parent is big after the naive read), so the process's own peak is
@@ -142,7 +143,7 @@ def size_of(repo: Path) -> int:
 def size_comparison(out: Path, playlists: int, days: int) -> dict:
     """Repository size after git gc: cumulative files committed daily vs a views branch."""
     from gitarchive.git.store import Store
-    from gitarchive.history import rebuild as history
+    from gitarchive.history.rebuild import rebuild
 
     sizes = {}
     for mode in ("committed", "views-branch", "none"):
@@ -153,11 +154,11 @@ def size_comparison(out: Path, playlists: int, days: int) -> dict:
         for _ in range(days):
             archive.add_day()
             if mode == "committed":
-                oid = history.rebuild(store).commit
+                oid = rebuild(store).commit
                 if oid is not None:
                     archive.tip = oid
             elif mode == "views-branch":
-                history.rebuild(store, views_branch="views")
+                rebuild(store, views_branch="views")
         sizes[mode] = size_of(path)
     return sizes
 

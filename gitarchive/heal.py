@@ -20,11 +20,12 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 # The run log's logger (ops.runlog), by name: this module sits below every subpackage.
 logger = logging.getLogger("gitarchive.run")
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 _SIDECARS = ("-wal", "-shm", "-journal")
 
 
@@ -105,22 +106,24 @@ def forget_database(path: Path) -> None:
             discard_database(path)
 
 
-def healing_index(index_path: Callable[[str], Path]) -> Callable[[F], F]:
+def healing_index(
+    index_path: Callable[[str], Path],
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a question: an SQLite error from a damaged index discards it and asks again.
 
     ``index_path`` maps the command's ``repo_path`` keyword to its index file.
     """
 
-    def decorate(func: F) -> F:
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             try:
                 return func(*args, **kwargs)
             except sqlite3.DatabaseError as exc:
-                discard_database(index_path(kwargs["repo_path"]), exc)
+                discard_database(index_path(str(kwargs["repo_path"])), exc)
                 return func(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        return wrapper
 
     return decorate
 

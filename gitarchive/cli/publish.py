@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 import click
 
 from gitarchive.archive import layout
-from gitarchive.cli.common import friendly_errors, repo_option
+from gitarchive.cli.common import repo_option
 from gitarchive.cli.query import _open, _timezone_option
+from gitarchive.errors import PlaylistRefError
 from gitarchive.questions import query
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
               help="No progress lines on a terminal; only the result and errors.")
 @_timezone_option
 @repo_option
-@friendly_errors
 def publish(
     playlist: str, at: str | None, cumulative: bool, removed_only: bool, since: str | None,
     name: str | None, public: bool, into: str | None, search_missing: int, dry_run: bool,
@@ -73,7 +73,7 @@ def publish(
     if into is not None:
         try:
             target = layout.parse_playlist_ref(into)
-        except layout.PlaylistRefError as exc:
+        except PlaylistRefError as exc:
             raise click.UsageError(f"--into: {exc}") from exc
     from gitarchive.questions import publish as publishing  # only this command needs it
 
@@ -103,8 +103,8 @@ def publish(
 
 
 def _send(store: Store, plan: Plan, search_missing: int, talk: bool) -> None:
+    from gitarchive.errors import SpotifyError
     from gitarchive.questions import publish as publishing
-    from gitarchive.spotify.client import SpotifyError
     from gitarchive.spotify.writes import PlaylistWriter, user_client
 
     def report(text: str) -> None:

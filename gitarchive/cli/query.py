@@ -5,22 +5,22 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from gitarchive.archive import settings
-from gitarchive.cli.common import friendly_errors, open_store, repo_option
+from gitarchive.cli.common import open_store, repo_option
 from gitarchive.git.store import Store
 from gitarchive.heal import healing_index
 from gitarchive.history.views import DateFormatter, get_timezone
+from gitarchive.progress import terminal_bar
 from gitarchive.questions import output as query_output
 from gitarchive.questions import query
 from gitarchive.questions.index import QueryIndex, index_path, open_index
 
-T = TypeVar("T")
 LINK_FORMATS = ("uris", "urls")
 
 
@@ -30,18 +30,6 @@ def _timezone_option(func: Callable[..., Any]) -> Callable[..., Any]:
         default=None,
         help="IANA time zone for dates (default: git config gitarchive.timezone, else UTC).",
     )(func)
-
-
-def _progress(label: str, items: Sequence[T]) -> Iterable[T]:
-    """A bar on stderr while a cold index is built (long archives only), else nothing."""
-    if not sys.stderr.isatty() or len(items) < 100:
-        return items
-    return _bar(label, items)
-
-
-def _bar(label: str, items: Sequence[T]) -> Iterable[T]:
-    with click.progressbar(items, label=label, file=sys.stderr) as bar:
-        yield from bar
 
 
 def _index_file(repo_path: str) -> Path:
@@ -54,7 +42,7 @@ def _open(repo_path: str, timezone: str | None) -> tuple[Store, QueryIndex, Date
     zone = get_timezone(settings.timezone(store, timezone))
     if store.head() is None:
         raise click.ClickException("this archive has no commits yet; run 'gitarchive fetch'")
-    return store, open_index(store, progress=_progress), DateFormatter(zone)
+    return store, open_index(store, progress=terminal_bar(min_items=100)), DateFormatter(zone)
 
 
 def _width() -> int:
@@ -70,7 +58,6 @@ def _width() -> int:
               help="Output format (uris, urls: the track links, one a line).")
 @_timezone_option
 @repo_option
-@friendly_errors
 @healing_index(_index_file)
 def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_path: str) -> None:
     """Show PLAYLIST as it was archived at a date or revision (default: latest).
@@ -101,7 +88,6 @@ def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_pat
               help="Compare up to this day or revision (default: the latest snapshot).")
 @_timezone_option
 @repo_option
-@friendly_errors
 @healing_index(_index_file)
 def diff(
     playlist: str, start: str | None, end: str | None, timezone: str | None, repo_path: str
@@ -124,7 +110,6 @@ def diff(
 @click.argument("playlist")
 @_timezone_option
 @repo_option
-@friendly_errors
 @healing_index(_index_file)
 def log(playlist: str, timezone: str | None, repo_path: str) -> None:
     """One line per change of PLAYLIST: date, +added −removed, new name or description."""
@@ -142,7 +127,6 @@ def log(playlist: str, timezone: str | None, repo_path: str) -> None:
               help="Only this playlist (ID, URL, URI, name or alias); repeatable.")
 @_timezone_option
 @repo_option
-@friendly_errors
 @healing_index(_index_file)
 def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_path: str) -> None:
     """Every track whose title, artist or album contains TEXT, in all of history.
@@ -167,7 +151,6 @@ def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_pat
               help="File to write (required for sqlite; csv and json default to stdout).")
 @_timezone_option
 @repo_option
-@friendly_errors
 @healing_index(_index_file)
 def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str) -> None:
     """Export the cumulative data of every playlist (dates added, seen, removed).

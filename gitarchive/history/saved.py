@@ -38,28 +38,20 @@ import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pygit2
 
 from gitarchive import heal
+from gitarchive.archive.snapshots import TrackMeta
+from gitarchive.errors import StateError
 from gitarchive.git.store import Store
-from gitarchive.history.replay import (
-    HistoryState,
-    Loader,
-    PlaylistHistory,
-    Playlists,
-    TrackHistory,
-    TrackMeta,
-)
+from gitarchive.history.state import HistoryState, Loader, PlaylistHistory, Playlists, TrackHistory
 
 FORMAT = "gitarchive-history/2"
 PLAYLIST_FORMAT = 2
 _LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError,
                 EOFError, pickle.UnpicklingError)
-
-
-class StateError(ValueError):
-    """A saved playlist file could not be read (the caller replays everything)."""
 
 
 @dataclass
@@ -99,7 +91,9 @@ def load(store: Store) -> SavedState | None:
                         "overwritten); replaying the whole history")
             return None
         state = HistoryState()
-        state.last_key = tuple(data["last_key"]) if data["last_key"] else None  # type: ignore[assignment]
+        if data["last_key"]:
+            time, gen, oid = data["last_key"]
+            state.last_key = (int(time), int(gen), str(oid))
         for registry in data["registries"]:
             state.registry_index(None if registry is None else frozenset(registry))
         state.runs = [(int(t), int(r)) for t, r in data["runs"]]
@@ -142,7 +136,7 @@ def _loader(folder: Path, files: dict[str, str]) -> Loader:
     return load_playlist
 
 
-def _playlist_from_row(row: tuple) -> PlaylistHistory:
+def _playlist_from_row(row: tuple[Any, ...]) -> PlaylistHistory:
     (fmt, pid, json_blob, plain_blob, name, url, description, first_run, last_run,
      settled, loaded, dirty, rows) = row
     if fmt != PLAYLIST_FORMAT:
@@ -154,7 +148,7 @@ def _playlist_from_row(row: tuple) -> PlaylistHistory:
                            last_run, tracks, set(dirty), loaded, settled, changed=False)
 
 
-def _playlist_row(p: PlaylistHistory) -> tuple:
+def _playlist_row(p: PlaylistHistory) -> tuple[Any, ...]:
     return (
         PLAYLIST_FORMAT, p.pid, p.json_blob, p.plain_blob, p.name, p.url, p.description,
         p.first_run, p.last_run, p.settled, p.loaded, sorted(p.dirty),

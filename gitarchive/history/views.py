@@ -30,16 +30,14 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gitarchive.archive import layout, render
-from gitarchive.history.replay import LinkTuple, PlaylistHistory
+from gitarchive.archive.snapshots import LinkTuple
+from gitarchive.errors import TimezoneError
+from gitarchive.history.state import PlaylistHistory
 
 # Bumped when the rendering changes: files rendered by another version are redone.
 VIEWS_VERSION = 2
 
 _encode: Callable[[str], str] = json.encoder.encode_basestring  # the C encoder when available
-
-
-class TimezoneError(ValueError):
-    """A time zone name zoneinfo does not know."""
 
 
 def get_timezone(name: str | None) -> tzinfo:

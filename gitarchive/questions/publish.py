@@ -28,13 +28,14 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from gitarchive import safejson
 from gitarchive.archive.model import Playlist
+from gitarchive.errors import AmbiguousWrite, QueryError
 from gitarchive.git.store import Store
-from gitarchive.history import rebuild as history
+from gitarchive.history import sync as history
 from gitarchive.history import views
 from gitarchive.questions.index import fold
-from gitarchive.questions.query import Point, QueryError, Snapshot
-from gitarchive.spotify.client import AmbiguousWrite
+from gitarchive.questions.query import Point, Snapshot
 from gitarchive.spotify.writes import (
     MAX_URIS,
     MODIFY_PRIVATE,
@@ -357,7 +358,7 @@ def state_path(store: Store) -> Path:
 def load_targets(store: Store) -> dict[str, dict[str, Any]]:
     """The remembered targets by publication key ({} when none, or the file is unreadable)."""
     try:
-        data = json.loads(state_path(store).read_text(encoding="utf-8"))
+        data = safejson.loads(state_path(store).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     targets = data.get("targets") if isinstance(data, dict) else None

@@ -5,9 +5,9 @@ Two layers, so each can be read on its own:
 * HTTP (`SpotifyClient`): one `requests.Session`, a lazily fetched token reused
   across playlists, a timeout on every request, a bounded retry budget for 429,
   5xx and network failures, one token refresh on 401.
-* Parsing (`parse_playlist`, `parse_entry`): API JSON to `gitarchive.model`
-  objects, accepting both the pre-2026 shape (`tracks`/`track`) and the
-  February 2026 one (`items`/`item`).
+* Parsing (spotify/parse.py: `parse_playlist`, `parse_entry`): API JSON to
+  `gitarchive.archive.model` objects, accepting both the pre-2026 shape
+  (`tracks`/`track`) and the February 2026 one (`items`/`item`).
 
 No message, exception or repr ever contains the client secret, the refresh
 token or an access token.
@@ -15,25 +15,29 @@ token or an access token.
 
 from __future__ import annotations
 
-import html
 import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
 
 from gitarchive import safejson
 from gitarchive.archive.layout import is_spotify_owned
-from gitarchive.archive.model import Link, Playlist, SnapshotError, Track
+from gitarchive.errors import (
+    AmbiguousWrite,
+    CredentialsError,
+    ForbiddenError,
+    NotOnSpotify,
+    PlaylistError,
+    SpotifyError,
+)
+from gitarchive.spotify.parse import FetchResult, check_paging, entries_page, parse_playlist
 
 API_BASE = "https://api.spotify.com/v1"
 TOKEN_URL = "https://accounts.spotify.com/api/token"
-OPEN_URL = "https://open.spotify.com"
 
 # What we ask for when no page is embedded; later pages follow Spotify's `next` links. 50 is
 # accepted whether the /items maximum is 50 or 100 (public clients disagree on it).
@@ -49,52 +53,17 @@ ENV_API_BASE = "SPOTIFY_API_BASE"
 ENV_TOKEN_URL = "SPOTIFY_TOKEN_URL"
 
 
-class SpotifyError(Exception):
-    """Spotify could not give us the playlist; the message says why in words."""
-
-
-class CredentialsError(SpotifyError):
-    """Credentials are missing or Spotify rejected them: no playlist can be fetched."""
-
-
-class PlaylistNotFound(SpotifyError):
-    """Spotify answered 404 for a playlist."""
-
-    def __init__(self, pid: str) -> None:
-        self.pid = pid
-        message = f"Spotify has no playlist {pid} (404)"
-        if is_spotify_owned(pid):
-            message += (
-                ": this looks like one of Spotify's own playlists, and since 2024-11-27 "
-                "Spotify does not serve its own editorial and algorithmic playlists to new apps"
-            )
-        else:
-            message += ": check the ID; the playlist may have been deleted or made private"
-        super().__init__(message)
-
-
-class ForbiddenError(SpotifyError):
-    """Spotify answered 403: the app or token may not read this playlist."""
-
-
-class PlaylistError(SpotifyError):
-    """Spotify's answer for a playlist is not JSON or lacks fields we need."""
-
-
-class TokenUnavailable(CredentialsError):
-    """The token endpoint kept failing (5xx, no connection): this run can fetch nothing."""
-
-
-class AmbiguousWrite(SpotifyError):
-    """A write failed in a way that leaves unknown whether Spotify applied it (5xx, lost line)."""
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    """A fetched playlist, plus notes on the entries that were not archived."""
-
-    playlist: Playlist
-    skipped: list[str] = field(default_factory=list)
+def not_found(pid: str) -> NotOnSpotify:
+    """Spotify's 404 for ``pid``, with why a person most likely sees it."""
+    message = f"Spotify has no playlist {pid} (404)"
+    if is_spotify_owned(pid):
+        message += (
+            ": this looks like one of Spotify's own playlists, and since 2024-11-27 "
+            "Spotify does not serve its own editorial and algorithmic playlists to new apps"
+        )
+    else:
+        message += ": check the ID; the playlist may have been deleted or made private"
+    return NotOnSpotify(message, pid)
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -131,7 +100,7 @@ class SpotifyClient:
         self._token: str | None = None
         self._token_expiry = 0.0
         self._pause_until = 0.0  # a 429 pauses every thread, not only the one that got it
-        self._token_failure: TokenUnavailable | None = None  # the run's one token attempt
+        self._token_failure: CredentialsError | None = None  # the run's one token attempt
         self._scope: str | None = None  # what the token endpoint said the token may do
 
     @classmethod
@@ -188,7 +157,7 @@ class SpotifyClient:
     def get_playlist(self, pid: str) -> FetchResult:
         """Fetch a playlist and all its entries (first page embedded, then `next` links)."""
         data = self._api_get(f"{self.api_base}/playlists/{pid}", pid)
-        page = _entries_page(data)
+        page = entries_page(data)
         if page is None or not isinstance(page.get("items"), list):
             # No embedded entries: ask the items endpoint from the start.
             page = self._api_get(
@@ -200,7 +169,7 @@ class SpotifyClient:
         seen: set[str] = set()
         while isinstance(page, dict) and page.get("next") and page.get("items"):
             url = self._checked_next(page["next"], pid)
-            _check_paging(pid, url, seen, pages)
+            check_paging(pid, url, seen, pages)
             page = self._api_get(url, pid)
             pages.append(page)
         return parse_playlist(pid, data, pages)
@@ -216,7 +185,7 @@ class SpotifyClient:
         response = self._authorized_send("GET", url, params=params)
         status = response.status_code
         if status == 404:
-            raise PlaylistNotFound(pid)
+            raise not_found(pid)
         if status == 403:
             raise ForbiddenError(
                 f"Spotify refused access to playlist {pid} (403): a private playlist needs a "
@@ -234,7 +203,7 @@ class SpotifyClient:
     def _authorized_send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """`_send` with the bearer token, renewed once if Spotify answers 401."""
         for _ in range(2):
-            headers = {"Authorization": f"Bearer {self._access_token()}"}
+            headers = {"Authorization": f"Bearer {self.access_token()}"}
             response = self._send(method, url, headers=headers, **kwargs)
             if response.status_code != 401:
                 return response
@@ -244,7 +213,8 @@ class SpotifyClient:
             f"check the app behind {ENV_ID}"
         )
 
-    def _access_token(self) -> str:
+    def access_token(self) -> str:
+        """A valid access token: the one held, else a new one (never printed or logged)."""
         with self._lock:  # concurrent fetches share one token, fetched once
             if self._token is None or time.monotonic() >= self._token_expiry:
                 self._token, lifetime = self._fetch_token()
@@ -255,17 +225,17 @@ class SpotifyClient:
         """Ask the token endpoint, once per run when it fails: every playlist needs a token.
 
         A token endpoint that keeps failing (5xx, no connection) spends the retry budget
-        once; later playlists get the same TokenUnavailable at once instead of waiting
+        once; later playlists get the same CredentialsError at once instead of waiting
         through the back-off again each.
         """
         if self._token_failure is not None:
-            raise TokenUnavailable(str(self._token_failure))
+            raise CredentialsError(str(self._token_failure))
         try:
             return self._ask_token()
         except CredentialsError:
             raise
         except SpotifyError as exc:
-            self._token_failure = TokenUnavailable(
+            self._token_failure = CredentialsError(
                 f"no access token from Spotify ({exc}); no playlist can be fetched"
             )
             raise self._token_failure from exc
@@ -322,7 +292,7 @@ class SpotifyClient:
                     problem = "connection broken in the middle of the answer"
                 if not retry_unsafe:
                     raise AmbiguousWrite(f"{method} {_where(url)}: {problem}") from exc
-                delay = _backoff(failures)
+                delay = backoff(failures)
             except requests.RequestException as exc:  # anything else requests refuses
                 raise SpotifyError(
                     f"request to {_where(url)} failed ({type(exc).__name__})"
@@ -341,7 +311,7 @@ class SpotifyClient:
                     problem = f"server error (HTTP {response.status_code})"
                     if not retry_unsafe:
                         raise AmbiguousWrite(f"{method} {_where(url)}: {problem}")
-                    delay = _backoff(failures)
+                    delay = backoff(failures)
                 else:
                     return response
             failures += 1
@@ -363,7 +333,7 @@ class SpotifyClient:
 
         Fetches the token first if none is held yet.
         """
-        self._access_token()
+        self.access_token()
         return frozenset(self._scope.split()) if self._scope is not None else None
 
     def user_request(
@@ -389,7 +359,8 @@ class SpotifyClient:
         )
 
 
-def _backoff(failures: int) -> float:
+def backoff(failures: int) -> float:
+    """Seconds to wait after ``failures`` failed attempts: doubling, capped."""
     return min(2.0**failures, MAX_BACKOFF)
 
 
@@ -398,29 +369,10 @@ def _retry_after(response: requests.Response, failures: int) -> float:
     try:
         delay = float(response.headers["Retry-After"])
     except (KeyError, ValueError):
-        return _backoff(failures)
+        return backoff(failures)
     if math.isnan(delay):
-        return _backoff(failures)
+        return backoff(failures)
     return max(delay, 0.0)  # inf stays inf: more than MAX_RETRY_AFTER, the run gives up
-
-
-MAX_PAGES = 2_000  # 100,000 entries at 50 a page: ten times what Spotify allows a playlist
-
-
-def _check_paging(pid: str, url: str, seen: set[str], pages: list[Any]) -> None:
-    """Stop a `next` chain that loops, runs past `total` or never ends: fail the playlist."""
-    if url in seen:
-        raise PlaylistError(f"playlist {pid}: Spotify's paging links loop back to {_where(url)}")
-    seen.add(url)
-    if len(pages) >= MAX_PAGES:
-        raise PlaylistError(f"playlist {pid}: Spotify's answer has more than {MAX_PAGES} pages")
-    total = pages[-1].get("total")
-    count = sum(len(p["items"]) for p in pages if isinstance(p, dict)
-                and isinstance(p.get("items"), list))
-    if isinstance(total, int) and not isinstance(total, bool) and count >= total:
-        raise PlaylistError(
-            f"playlist {pid}: Spotify's paging goes on past the {total} entries it announced"
-        )
 
 
 def _where(url: str) -> str:
@@ -434,239 +386,3 @@ def _oauth_error(response: requests.Response) -> str:
     except (ValueError, AttributeError):
         return ""
     return f": {error}" if isinstance(error, str) and error.isidentifier() else ""
-
-
-# ------------------------------------------------------------------------ parsing
-
-
-def _entries_page(data: Any) -> dict[str, Any] | None:
-    """The embedded page of entries: `items` since 2026, `tracks` before."""
-    if not isinstance(data, dict):
-        return None
-    for key in ("items", "tracks"):
-        page = data.get(key)
-        if isinstance(page, dict):
-            return page
-    return None
-
-
-def parse_playlist(pid: str, data: Any, pages: Iterable[Any]) -> FetchResult:
-    """Build the model playlist from the playlist object and its pages of entries.
-
-    The one boundary between Spotify's answer and the model: every field that reaches
-    the archive is checked here (type, range, text encodable as UTF-8), so a bad
-    answer fails its own playlist with PlaylistError naming the playlist and the
-    field, and nothing odd gets past this point to crash a render or a commit.
-    """
-    try:
-        pages = list(pages)
-        result = _parse_playlist(pid, data, pages, check_text=False)
-        if not _encodable(result.playlist):  # rare: find and name the field
-            _parse_playlist(pid, data, pages, check_text=True)
-            raise SnapshotError("a text field is not valid text (a lone surrogate)")
-        return result
-    except PlaylistError:
-        raise
-    except SnapshotError as exc:
-        raise PlaylistError(f"playlist {pid}: unusable answer from Spotify: {exc}") from exc
-    except Exception as exc:  # noqa: BLE001 - any answer must fail only its own playlist
-        raise PlaylistError(
-            f"playlist {pid}: unusable answer from Spotify ({type(exc).__name__}: {exc})"
-        ) from exc
-
-
-def _parse_playlist(pid: str, data: Any, pages: list[Any], *, check_text: bool) -> FetchResult:
-    top = _Fields(data, "the playlist", check_text)
-    tracks: list[Track] = []
-    skipped: list[str] = []
-    position = 0
-    for page in pages:
-        if not isinstance(page, dict) or not isinstance(page.get("items"), list):
-            raise SnapshotError("a page of entries has no 'items' list")
-        for entry in page["items"]:
-            position += 1
-            parsed = parse_entry(entry, position, check_text=check_text)
-            if isinstance(parsed, Track):
-                tracks.append(parsed)
-            else:
-                skipped.append(parsed)
-    owner = _Fields(top.get("owner", dict, required=True), "owner", check_text)
-    owner_id = owner.text("id")
-    owner_name = owner.text("display_name") or owner_id
-    if not owner_name:
-        raise SnapshotError("'owner' has neither 'display_name' nor 'id'")
-    url = top.url("playlist", pid)
-    if url.rstrip("/").rsplit("/", 1)[-1] != pid:
-        raise SnapshotError(f"'external_urls.spotify' names another playlist: {url!r}")
-    name = top.get("name", str, required=True)
-    description = html.unescape(top.text("description"))
-    if check_text:
-        _check_text(name, "'name'")
-        _check_text(description, "'description'")
-    playlist = Playlist(
-        url=url,
-        original_name=name,
-        description=description,
-        owner=Link(owner_name, owner.url("user", owner_id)),
-        tracks=tuple(tracks),
-        snapshot_id=top.text("snapshot_id"),
-        num_followers=_followers(top.data.get("followers")),
-    )
-    return FetchResult(playlist, skipped)
-
-
-def parse_entry(entry: Any, position: int, *, check_text: bool = True) -> Track | str:
-    """One playlist entry: a Track, or a note saying why it is not archived.
-
-    Null entries (removed or unavailable content) and podcast episodes are skipped.
-    Local files are skipped too: they have no Spotify ID, and the archive (like
-    spotify-playlist-archive before it) identifies tracks by their Spotify URL.
-    Anything else unusable raises SnapshotError naming the entry and the field.
-    """
-    where = f"entry {position}"
-    if not isinstance(entry, dict):
-        raise SnapshotError(f"{where} is not an object")
-    item = entry.get("item") or entry.get("track")
-    if item is None:
-        return f"{where}: empty (the track was removed or is unavailable)"
-    fields = _Fields(item, where, check_text)
-    name = fields.text("name")
-    if item.get("type") == "episode":
-        return f"{where}: podcast episode '{_shown(name)}' (episodes are not archived)"
-    if entry.get("is_local") or item.get("is_local"):
-        return f"{where}: local file '{_shown(name)}' (it has no Spotify ID)"
-    url = fields.url("track", fields.text("id"))
-    if not url:
-        return f"{where}: '{_shown(name)}' has no Spotify ID"
-    album = _Fields(fields.get("album", dict, required=True), f"{where} 'album'", check_text)
-    artists = [
-        _Fields(a, f"{where} 'artists'[{i}]", check_text)
-        for i, a in enumerate(fields.get("artists", list, required=True))
-    ]
-    return Track(
-        url=url,
-        name=name,
-        album=Link(album.text("name"), album.url("album", album.text("id"))),
-        artists=tuple(Link(a.text("name"), a.url("artist", a.text("id"))) for a in artists),
-        duration_ms=_duration(item.get("duration_ms"), where),
-        added_at=_added_at(entry.get("added_at"), where),
-    )
-
-
-MAX_DURATION_MS = 2**31 - 1  # about 24 days: more is no track length, it is a broken answer
-MAX_FOLLOWERS = 10**12
-
-
-class _Fields:
-    """A JSON object from Spotify read field by field, with errors that name the field."""
-
-    def __init__(self, data: Any, where: str, check_text: bool = True) -> None:
-        if not isinstance(data, dict):
-            raise SnapshotError(f"{where} is not an object ({_kind(data)})")
-        self.data = data
-        self.where = where
-        self.check_text = check_text  # off: parse_playlist checks all text at once instead
-
-    def get(self, key: str, kind: type, *, required: bool = False) -> Any:
-        value = self.data.get(key)
-        if value is None and not required:
-            return None
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise SnapshotError(
-                f"{self.where}: '{key}' is {_kind(value)}, expected {_KINDS[kind]}"
-            )
-        return value
-
-    def text(self, key: str) -> str:
-        """An optional string field: "" when missing or null."""
-        value = self.get(key, str) or ""
-        if self.check_text:
-            _check_text(value, f"{self.where}: '{key}'")
-        return value
-
-    def url(self, kind: str, sid: str | None) -> str:
-        """`external_urls.spotify`, else built from the ID, else "" (e.g. local files)."""
-        links = self.get("external_urls", dict) or {}
-        url = links.get("spotify")
-        if url is not None and not isinstance(url, str):
-            raise SnapshotError(f"{self.where}: 'external_urls.spotify' is {_kind(url)}")
-        if url:
-            if self.check_text:
-                _check_text(url, f"{self.where}: 'external_urls.spotify'")
-            return url
-        return f"{OPEN_URL}/{kind}/{sid}" if sid else ""
-
-
-_KINDS = {dict: "an object", list: "a list", str: "a string"}
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
-    )
-
-
-def _encodable(playlist: Playlist) -> bool:
-    """Whether every text of a playlist can be written as UTF-8: one encode for all of it."""
-    texts = [playlist.url, playlist.original_name, playlist.description, playlist.owner.name,
-             playlist.owner.url, playlist.snapshot_id]
-    for t in playlist.tracks:
-        texts += (t.url, t.name, t.album.name, t.album.url, t.added_at or "")
-        texts += (text for a in t.artists for text in (a.name, a.url))
-    try:
-        "\n".join(texts).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _check_text(value: str, where: str) -> None:
-    """Text must be writable as UTF-8: a lone surrogate would fail when the files are written."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise SnapshotError(f"{where} is not valid text (a lone surrogate)") from exc
-
-
-def _shown(name: str) -> str:
-    return " ".join(name.split())
-
-
-def _duration(value: Any, where: str) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise SnapshotError(f"{where}: 'duration_ms' is {_kind(value)}, expected a whole number")
-    if not 0 <= value <= MAX_DURATION_MS:
-        raise SnapshotError(f"{where}: 'duration_ms' is out of range ({value:.3g})")
-    return value
-
-
-def _followers(value: Any) -> int | None:
-    """Spotify dropped or may drop `followers`: missing (or nonsense) means unknown, not zero."""
-    total = value.get("total") if isinstance(value, dict) else None
-    if not isinstance(total, int) or isinstance(total, bool):
-        return None
-    return total if 0 <= total <= MAX_FOLLOWERS else None
-
-
-def _added_at(value: Any, where: str = "") -> str | None:
-    """`2013-06-27T14:03:25Z` -> `2013-06-27 14:03:25`; the epoch placeholder means unknown."""
-    if not isinstance(value, str) or not value or value.startswith("1970-01-01T00:00:00"):
-        return None
-    if len(value) == 20 and value[10] == "T" and value[19] == "Z":  # Spotify's own form
-        try:
-            datetime.fromisoformat(value[:19])  # a real date and time, else the full path
-        except ValueError:
-            pass
-        else:
-            return f"{value[:10]} {value[11:19]}"
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if parsed.tzinfo is not None:
-            parsed = parsed.astimezone(UTC)
-    except (ValueError, OverflowError) as exc:
-        raise SnapshotError(f"{where}: 'added_at' is not a usable timestamp: {value!r}") from exc
-    return parsed.strftime("%Y-%m-%d %H:%M:%S")

@@ -22,11 +22,13 @@ from hypothesis import strategies as st
 from gitarchive import exitcodes
 from gitarchive.archive import layout, render
 from gitarchive.cli import main
+from gitarchive.errors import CredentialsError, PlaylistError, SnapshotError
 from gitarchive.git.store import Store
 from gitarchive.ops.fetch import fetch
 from gitarchive.spotify import client as spotify
-from gitarchive.spotify.client import CredentialsError, PlaylistError, parse_playlist
+from gitarchive.spotify import parse
 from gitarchive.spotify.fixtures import load_fixture_playlists
+from gitarchive.spotify.parse import parse_playlist
 from gitarchive.spotify.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
 
 SMALL = "3xQmR8vDemoSmallMix002"
@@ -44,7 +46,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
         monkeypatch.delenv("SPOTIFY_REFRESH_TOKEN", raising=False)
         monkeypatch.setenv("SPOTIFY_API_BASE", server.api_base)
         monkeypatch.setenv("SPOTIFY_TOKEN_URL", server.token_url)
-        monkeypatch.setattr(spotify, "_backoff", lambda failures: 0.0)  # no real waits
+        monkeypatch.setattr(spotify, "backoff", lambda failures: 0.0)  # no real waits
         yield server
 
 
@@ -152,8 +154,7 @@ def test_broken_next_links_fail_the_playlist(
 
 def test_hard_page_cap(api: StandIn, monkeypatch: pytest.MonkeyPatch) -> None:
     """No `total` to go by: the page cap ends it."""
-    monkeypatch.setattr(spotify, "MAX_PAGES", 5)
-    monkeypatch.setattr(spotify, "_check_total", lambda *a: None, raising=False)
+    monkeypatch.setattr(parse, "MAX_PAGES", 5)
     api.set_paging(LONG, "endless")
     with spotify.SpotifyClient(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, api_base=api.api_base,
                                token_url=api.token_url) as client:
@@ -280,10 +281,10 @@ def test_connection_broken_mid_answer_is_retried_then_fails_alone(
 def test_added_at_short_cut_equals_the_full_parse(moment: Any) -> None:
     """Spotify's `...Z` form skips datetime arithmetic; the answer is the same."""
     text = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert spotify._added_at(text) == moment.strftime("%Y-%m-%d %H:%M:%S")
-    assert spotify._added_at(text.replace("Z", "+00:00")) == spotify._added_at(text)
+    assert parse._added_at(text) == moment.strftime("%Y-%m-%d %H:%M:%S")
+    assert parse._added_at(text.replace("Z", "+00:00")) == parse._added_at(text)
 
 
 def test_added_at_that_is_no_date_still_fails() -> None:
-    with pytest.raises(spotify.SnapshotError, match="added_at"):
-        spotify._added_at("2024-13-01T00:00:00Z", "entry 1")
+    with pytest.raises(SnapshotError, match="added_at"):
+        parse._added_at("2024-13-01T00:00:00Z", "entry 1")

@@ -17,12 +17,8 @@ from history_support import History, at, json_files, pid, playlist, registry, tr
 from gitarchive.archive import layout
 from gitarchive.cli import main
 from gitarchive.ops import hooks
-from gitarchive.spotify.standin import (
-    DEMO_CLIENT_ID,
-    DEMO_CLIENT_SECRET,
-    StandIn,
-    api_playlist_from_model,
-)
+from gitarchive.spotify.apijson import api_playlist_from_model
+from gitarchive.spotify.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
 
 A = pid(1)
 B = pid(2)

@@ -309,6 +309,6 @@ def test_an_unexpected_error_is_logged_with_its_details(
     result = CliRunner().invoke(main, ["fetch", "--repo", str(repo), "--log-file", str(log)])
     assert result.exit_code != 0
     text = log.read_text()
-    assert "unexpected error (a bug in gitarchive)" in text
+    assert "this is a bug in gitarchive" in text
     assert "Traceback" in text and "RuntimeError: simulated bug" in text
     assert secret not in text  # the traceback is redacted like every record
