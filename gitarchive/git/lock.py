@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from gitarchive import safejson
+from gitarchive import heal, safejson
 from gitarchive.errors import LockedError, LockWriteError
 from gitarchive.git.store import Store
 
@@ -85,7 +85,7 @@ class RepoLock:
 
     def acquire(self) -> RepoLock:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            heal.cache_dir(self.path.parent)  # a file in its place is ours to replace
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise LockWriteError(f"cannot create the lock {self.path}: {exc.strerror}",

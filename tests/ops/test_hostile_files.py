@@ -312,3 +312,16 @@ def test_an_unexpected_error_is_logged_with_its_details(
     assert "this is a bug in gitarchive" in text
     assert "Traceback" in text and "RuntimeError: simulated bug" in text
     assert secret not in text  # the traceback is redacted like every record
+
+
+def test_gitarchive_folder_replaced_by_a_file(api: StandIn, tmp_path: Path) -> None:
+    repo = archive(tmp_path, SMALL)
+    folder = repo / ".git" / "gitarchive"
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    folder.write_text("not a folder\n")
+    code, out, err = invoke("fetch", "--repo", str(repo))
+    assert code == exitcodes.OK, err
+    assert folder.is_dir() and "committed" in out
