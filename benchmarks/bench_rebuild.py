@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks import synth
@@ -103,10 +104,12 @@ def git(repo: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, **kwargs)
 
 
-def git_floor(repo: Path) -> tuple[float, int]:
-    """Seconds for git log --raw + cat-file --batch of every changed snapshot blob."""
+def git_floor(
+    repo: Path, paths: Sequence[str] = SNAPSHOT_PATHS, fmt: str = ""
+) -> tuple[float, int]:
+    """Seconds for git log --raw + cat-file --batch of every changed blob under ``paths``."""
     t0 = time.perf_counter()
-    log = git(repo, "log", "--raw", "--no-abbrev", "--format=", "--", *SNAPSHOT_PATHS,
+    log = git(repo, "log", "--raw", "--no-abbrev", f"--format={fmt}", "--", *paths,
               capture_output=True).stdout
     blobs = set()
     for line in log.splitlines():

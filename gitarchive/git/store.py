@@ -8,6 +8,7 @@ a run killed at any moment leaves the previous commit intact.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -311,25 +312,20 @@ class Store:
         return sorted(dirty | set(self._blocked_paths(paths)))
 
     def _blocked_paths(self, paths: list[str]) -> list[str]:
-        """Paths that cannot be checked out as files (one lstat per path and folder)."""
-        assert self.workdir is not None
-        folders: dict[str, bool] = {}
-        blocked = []
-        for path in paths:
-            target = self.workdir / path
-            if target.is_dir() and not target.is_symlink():
-                blocked.append(path)
-                continue
-            folder = path.rpartition("/")[0]
-            while folder and folder not in folders:
-                place = self.workdir / folder
-                folders[folder] = place.is_symlink() or (place.exists() and not place.is_dir())
-                folder = folder.rpartition("/")[0]
-            parent = path.rpartition("/")[0]
-            if any(folders.get(parent[:i]) for i in range(len(parent) + 1)
-                   if i == len(parent) or parent[i] == "/"):
-                blocked.append(path)
-        return blocked
+        """Paths a checkout cannot write: a directory in the way, or a file where one of
+        their folders goes (one lstat per path and per folder)."""
+        root = self.workdir or Path()
+
+        @functools.cache
+        def not_a_folder(folder: str) -> bool:
+            place = root / folder
+            return bool(folder) and (
+                place.is_symlink() or (place.exists() and not place.is_dir())
+                or not_a_folder(folder.rpartition("/")[0])
+            )
+
+        return [p for p in paths if ((root / p).is_dir() and not (root / p).is_symlink())
+                or not_a_folder(p.rpartition("/")[0])]
 
 
 def blob_data(repo: pygit2.Repository, oid: pygit2.Oid | str) -> bytes:

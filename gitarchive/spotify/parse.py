@@ -157,7 +157,7 @@ def parse_entry(entry: Any, position: int, *, check_text: bool = True) -> Track 
         album=Link(album.text("name"), album.url("album", album.text("id"))),
         artists=tuple(Link(a.text("name"), a.url("artist", a.text("id"))) for a in artists),
         duration_ms=_duration(item.get("duration_ms"), where),
-        added_at=_added_at(entry.get("added_at"), where),
+        added_at=api_added_at(entry.get("added_at"), where),
     )
 
 
@@ -260,7 +260,7 @@ def _followers(value: Any) -> int | None:
     return total if 0 <= total <= MAX_FOLLOWERS else None
 
 
-def _added_at(value: Any, where: str = "") -> str | None:
+def api_added_at(value: Any, where: str = "") -> str | None:
     """`2013-06-27T14:03:25Z` -> `2013-06-27 14:03:25`; the epoch placeholder means unknown."""
     if not isinstance(value, str) or not value or value.startswith("1970-01-01T00:00:00"):
         return None

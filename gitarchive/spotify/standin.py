@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 from gitarchive.spotify.apijson import Shape, shaped_entry
 from gitarchive.spotify.standin_writes import Writes
 
-Paging = Literal["loop", "endless"]
+Paging = Literal["loop", "endless", "untotalled"]
 
 DEMO_CLIENT_ID = "demo-client"
 DEMO_CLIENT_SECRET = "demo-secret"
@@ -160,7 +160,8 @@ class StandIn:
 
     def set_paging(self, pid: str, paging: Paging) -> None:
         """Break `pid`'s `next` links: "loop" points every page back to the first page of
-        /items, "endless" never stops (pages past the end repeat the entries)."""
+        /items, "endless" never stops (pages past the end repeat the entries),
+        "untotalled" is endless and announces no `total` either."""
         with self._lock:
             self._paging[pid] = paging
             self._responses.clear()
@@ -270,7 +271,7 @@ class StandIn:
         following = f"{href}?offset={end}&limit={limit}" if end < len(entries) else None
         if paging == "loop":
             following = f"{self.api_base}/playlists/{pid}/items?offset=0&limit={limit}"
-        elif paging == "endless":
+        elif paging in ("endless", "untotalled"):
             following = f"{href}?offset={end}&limit={limit}"
             served = served or entries[:limit]
         return {
@@ -282,7 +283,7 @@ class StandIn:
             "previous": (
                 f"{href}?offset={max(offset - limit, 0)}&limit={limit}" if offset else None
             ),
-            "total": len(entries),
+            "total": None if paging == "untotalled" else len(entries),
         }
 
 
