@@ -75,6 +75,7 @@ def rebuild(
     """
     tz = settings.timezone(store, timezone)
     get_timezone(tz)  # a bad name fails before any work
+    store.recover()  # a run killed mid-commit: its files back first, even if nothing changes
     branch = settings.views_branch(store, views_branch)
     synced = sync(store, full=full, progress=progress)
     state = synced.state

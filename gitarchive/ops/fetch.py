@@ -106,6 +106,7 @@ def fetch(
     app's credentials: no playlist could be fetched by any retry of this run.
     ``jobs`` playlists are fetched at once.
     """
+    store.recover()  # a run killed mid-commit: its files back first, even if nothing changes
     when = when or commit_time()
     entries, bad_entries = registry.load(store)
     wanted = _select(entries, only, shard)

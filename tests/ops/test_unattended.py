@@ -154,11 +154,22 @@ def test_shards_split_the_registry_stably() -> None:
     assert other.stdout.strip() == str(sorted(parts[1]))
 
 
-@pytest.mark.parametrize("bad", ["0/3", "4/3", "1/0", "x", "1/2/3", "-1/2"])
-def test_bad_shard_is_a_usage_error(tmp_path: Path, bad: str) -> None:
-    repo = archive(tmp_path)
-    code, _, err = invoke("fetch", "--repo", str(repo), "--shard", bad)
-    assert code == exitcodes.USAGE and "--shard" in err and "K/N" in err or "between" in err
+OUT_OF_RANGE = "K must be between 1 and N, and N at least 1"
+
+
+@pytest.mark.parametrize(("bad", "why"), [
+    ("0/3", OUT_OF_RANGE), ("4/3", OUT_OF_RANGE), ("1/0", OUT_OF_RANGE),
+    ("x", "is not K/N (for example 1/3)"), ("1/2/3", "is not K/N (for example 1/3)"),
+    ("-1/2", "is not K/N (for example 1/3)"),
+])
+def test_bad_shard_is_a_usage_error(tmp_path: Path, bad: str, why: str) -> None:
+    repo = archive(tmp_path, SMALL)
+    before = head(repo)
+    code, out, err = invoke("fetch", "--repo", str(repo), "--shard", bad)
+    assert code == exitcodes.USAGE
+    assert f"Invalid value for '--shard': '{bad}': {why}" in err or \
+        f"Invalid value for '--shard': '{bad}' {why}" in err
+    assert out == "" and head(repo) == before  # nothing fetched, nothing committed
 
 
 # ------------------------------------------------------------------ push/merge
@@ -212,6 +223,7 @@ def test_same_playlist_on_both_sides_newer_snapshot_wins(
     data = copy.deepcopy(load_fixture_playlists()[SMALL])
     first = data["items"]["items"].pop()
     data["name"] = "Version A"
+    data["followers"] = {"href": None, "total": 111}
     api.set_playlist(SMALL, data)
     monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-03-02T06:00:00Z" if b_is_newer
                        else "2026-03-02T09:00:00Z")
@@ -219,6 +231,7 @@ def test_same_playlist_on_both_sides_newer_snapshot_wins(
     data["items"]["items"].append(first)
     data["items"]["items"].pop(0)
     data["name"] = "Version B"
+    data["followers"] = {"href": None, "total": 222}
     api.set_playlist(SMALL, data)
     monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-03-02T08:00:00Z")
     code, _, err = invoke("fetch", "--repo", str(b), "--push")
@@ -229,8 +242,9 @@ def test_same_playlist_on_both_sides_newer_snapshot_wins(
     assert snapshot["original_name"] == winner
     assert winner in (server.read(layout.pretty_md_path(SMALL)) or b"").decode()
     assert winner in (server.read(layout.INDEX) or b"").decode()
-    followers = server.read(layout.followers_path(SMALL))
-    assert followers is None or b"2026-03-02" in followers
+    # Both sides counted followers on 2026-03-02; the newer side's count is kept.
+    followers = json.loads(server.read(layout.followers_path(SMALL)) or b"null")
+    assert followers == {"2026-03-02": 222 if b_is_newer else 111}
 
 
 def test_concurrent_pushes_from_two_machines(api: StandIn, tmp_path: Path) -> None:
@@ -305,9 +319,15 @@ def test_systemd_service_runs_as_written(api: StandIn, tmp_path: Path) -> None:
                 if "=" in line and not line.startswith("#"))
     assert unit["EnvironmentFile"] == str(env_file)
     env = {"PATH": "/usr/bin:/bin"} | schedule.parse_env_file(env_file.read_text())
+    before = head(repo)
     done = subprocess.run(unit["ExecStart"].split(), cwd=unit["WorkingDirectory"], env=env,
                           capture_output=True, stdin=subprocess.DEVNULL, text=True, check=False)
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    # The service fetched and committed: one new commit holding the playlist's snapshot.
+    commit = pygit2.Repository(str(repo))[head(repo)]
+    assert [str(p) for p in commit.parent_ids] == [before]
+    assert commit.message.startswith("Update 1 playlist: +12 -0 tracks")
+    assert Store(repo).read(layout.pretty_json_path(SMALL)) is not None
 
 
 def test_actions_workflow_runs_a_valid_command(tmp_path: Path) -> None:
@@ -334,6 +354,11 @@ def test_actions_workflow_runs_a_valid_command(tmp_path: Path) -> None:
 def test_killed_run_leaves_previous_or_new_commit_and_a_usable_repo(
     api: StandIn, tmp_path: Path, delay: float
 ) -> None:
+    """SIGKILL at a few moments (import, fetch, after the end): never a broken repository.
+
+    Timers cannot aim at the one dangerous moment, between the checkout update and the
+    branch move; tests/test_recovery.py injects the crash exactly there.
+    """
     repo = archive(tmp_path, *ALL)
     before = head(repo)
     env = os.environ | {"SPOTIFY_API_BASE": api.api_base, "SPOTIFY_TOKEN_URL": api.token_url}
