@@ -58,8 +58,9 @@ class LockedError(GitarchiveError):
         self.path = path
         who = holder if holder is not None else "another gitarchive run"
         super().__init__(
-            f"the archive is locked by {who}; this run did nothing. "
-            f"If no such run exists, delete {path}"
+            f"the archive is locked by {who}; this run did nothing. The lock is freed when "
+            "that run ends, however it ends (a killed run's lock is taken over by the next "
+            "run); do not delete the lock file, that would let two runs write at once"
         )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring as _encode_string
 from typing import Any
 
+from gitarchive import safejson
 from gitarchive.errors import SnapshotError
 
 PLAIN_KEY_PREFIX = "plain:"
@@ -161,7 +162,7 @@ class Playlist:
     def from_json(cls, text: str | bytes) -> Playlist:
         """Parse a pretty JSON snapshot; raises SnapshotError naming what is wrong."""
         try:
-            data = json.loads(text)
+            data = safejson.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
             raise SnapshotError(f"not valid JSON: {exc}") from exc
         return cls.from_dict(data)

@@ -10,11 +10,11 @@ anything is unusual, so they accept exactly what it accepts.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from gitarchive import safejson
 from gitarchive.archive import layout
 from gitarchive.archive.model import Link, Playlist, plain_key, track_key
 from gitarchive.errors import SnapshotError
@@ -86,7 +86,7 @@ def parse_json_snapshot(pid: str, data: bytes, cache: ParseCache | None = None) 
         fast = None  # a piece is no JSON on its own: the whole may still be
     if fast is None:
         try:
-            fast = _parse_json_fast(json.loads(data), cache)
+            fast = _parse_json_fast(safejson.loads(data), cache)
         except (ValueError, UnicodeDecodeError) as exc:
             raise SnapshotError(f"not valid JSON: {exc}") from exc
     if fast is not None:
@@ -224,7 +224,7 @@ def _parse_json_chunked(data: bytes, cache: ParseCache) -> ParsedSnapshot | None
     end = data.find(_TRACKS_CLOSE, body_start)
     if end < 0 or not data.startswith(_ADDED_LINE, body_start):
         return None
-    outer = json.loads(data[:start] + _NONCE_JSON + data[end + len(_TRACKS_CLOSE):])
+    outer = safejson.loads(data[:start] + _NONCE_JSON + data[end + len(_TRACKS_CLOSE):])
     head = _head_fast(outer, cache)
     if head is None or head[3] != [_NONCE]:
         return None
@@ -238,14 +238,14 @@ def _parse_json_chunked(data: bytes, cache: ParseCache) -> ParsedSnapshot | None
             return None
         added = addeds.get(value)
         if added is None:
-            raw = json.loads(value)
+            raw = safejson.loads(value)
             added = addeds[value] = (
                 raw is None or type(raw) is str,
                 parse_added_at(raw) if type(raw) is str else None,
             )
         parsed = rests.get(rest, missing)
         if parsed is missing:
-            obj = json.loads(b"{" + rest + b"}")
+            obj = safejson.loads(b"{" + rest + b"}")
             ok = type(obj) is dict and obj and "added_at" not in obj
             parsed = rests[rest] = _track_fast(obj, cache) if ok else None
         if parsed is None or not added[0]:

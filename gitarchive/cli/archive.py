@@ -28,7 +28,11 @@ def init(directory: str, bare: bool) -> None:
     'gitarchive add'.
     """
     existed = (Path(directory) / ".git").exists() or (Path(directory) / "HEAD").exists()
-    store = Store.init(directory, bare=bare)
+    try:
+        store = Store.init(directory, bare=bare)
+    except OSError as exc:
+        raise click.ClickException(f"cannot create an archive in {directory}: "
+                                   f"{exc.strerror or exc}") from exc
     where = store.workdir or store.git_dir
     click.echo(f"{'Adopted' if existed else 'Created'} archive repository {where}")
     click.echo("Next: gitarchive login, gitarchive add --mine (or add PLAYLIST_URL), "

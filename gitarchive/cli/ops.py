@@ -46,7 +46,10 @@ def hooks_install(names: tuple[str, ...], repo_path: str) -> None:
 @click.argument("names", nargs=-1, type=_HOOK_NAMES)
 @repo_option
 def hooks_uninstall(names: tuple[str, ...], repo_path: str) -> None:
-    """Remove gitarchive's hooks NAMES (default: all) and restore the hooks they replaced."""
+    """Remove gitarchive's hooks NAMES (default: all) and restore the hooks they replaced.
+
+    A hook you edited since it was installed is kept, and named.
+    """
     store = open_store(repo_path)
     for name, what in hooklib.uninstall(store, list(names) or None):
         click.echo(f"{name}: {what}")

@@ -28,6 +28,7 @@ from typing import Any
 
 import pygit2
 
+from gitarchive import heal
 from gitarchive.git.store import Store
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN, walk_events
 from gitarchive.history.state import HistoryState, PlaylistHistory
@@ -188,16 +189,31 @@ class QueryIndex:
 
 
 def open_index(store: Store, *, progress: ProgressFn = no_progress) -> QueryIndex:
-    """The index as of HEAD, brought up to date first (only new commits are read)."""
+    """The index as of HEAD, brought up to date first (only new commits are read).
+
+    Checked and built under a lock (parallel first questions); a damaged file is
+    thrown away and built again (heal).
+    """
     path = index_path(store)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    heal.cache_dir(path.parent)
+    with heal.building(path):
+        if heal.truncated(path):
+            heal.discard_database(path, "shorter than its header says")
+        try:
+            return _open_index(store, path, progress)
+        except sqlite3.DatabaseError as exc:
+            heal.discard_database(path, exc)
+            return _open_index(store, path, progress)
+
+
+def _open_index(store: Store, path: Path, progress: ProgressFn) -> QueryIndex:
     head = store.head()
     head_hex = str(head.id) if head is not None else None
     db = _connect(path)
     try:
         if _meta(db, "format") != FORMAT:
             db.close()
-            path.unlink(missing_ok=True)
+            heal.discard_database(path)
             db = _connect(path)
             db.executescript(_SCHEMA)
             _set_meta(db, "format", FORMAT)

@@ -23,12 +23,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from gitarchive.spotify.apijson import Shape, shaped_entry
+from gitarchive.spotify.apijson import Shape, all_entries, as_new_entry, shaped_entry
 from gitarchive.spotify.standin_users import DEFAULT_USER, Mode, Users
 from gitarchive.spotify.standin_writes import Writes
+
+Paging = Literal["loop", "endless", "untotalled"]
 
 DEMO_CLIENT_ID = "demo-client"
 DEMO_CLIENT_SECRET = "demo-secret"
@@ -43,6 +45,7 @@ class _Fault:
     times: int
     headers: dict[str, str]
     body: bytes | None
+    cut: bool = False  # announce the whole body, send half of it, drop the connection
 
 
 class StandIn:
@@ -70,6 +73,7 @@ class StandIn:
         self._faults: list[_Fault] = []
         self._responses: dict[tuple[str, str], tuple[int, bytes]] = {}
         self._tokens: set[str] = set()
+        self._paging: dict[str, Paging] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.users = Users(self, mode)  # sign-in, user tokens, /me, the 2026 access rule
@@ -129,7 +133,7 @@ class StandIn:
 
     def set_playlist(self, pid: str, data: dict[str, Any]) -> None:
         """Serve `data` (an API-shaped playlist with all its entries, either shape) for `pid`."""
-        entries = [_as_new_entry(e) for e in _all_entries(data)]
+        entries = [as_new_entry(e) for e in all_entries(data)]
         meta = {k: copy.deepcopy(v) for k, v in data.items() if k not in ("items", "tracks")}
         with self._lock:
             self._playlists[pid] = {"meta": meta, "entries": entries}
@@ -148,20 +152,32 @@ class StandIn:
         times: int = 1,
         headers: Mapping[str, str] | None = None,
         body: str | bytes | None = None,
+        cut: bool = False,
     ) -> None:
         """Answer the next `times` requests whose path contains `path_substring` with `status`.
 
         A 200 with a `body` scripts a malformed answer; without `body`, an error JSON
-        like Spotify's is sent. Faults apply before authentication.
+        like Spotify's is sent. `cut` breaks the connection half-way through the body.
+        Faults apply before authentication.
         """
         raw = body.encode() if isinstance(body, str) else body
         with self._lock:
-            self._faults.append(_Fault(path_substring, status, times, dict(headers or {}), raw))
+            self._faults.append(
+                _Fault(path_substring, status, times, dict(headers or {}), raw, cut)
+            )
 
     def issued_tokens(self) -> list[str]:
         """The access tokens handed out and still valid (tests look for them in output)."""
         with self._lock:
             return sorted(self._tokens)
+
+    def set_paging(self, pid: str, paging: Paging) -> None:
+        """Break `pid`'s `next` links: "loop" points every page back to the first page of
+        /items, "endless" never stops (pages past the end repeat the entries),
+        "untotalled" is endless and announces no `total` either."""
+        with self._lock:
+            self._paging[pid] = paging
+            self._responses.clear()
 
     def expire_tokens(self) -> None:
         """Invalidate every issued access token: the next API call gets 401."""
@@ -261,16 +277,24 @@ class StandIn:
         limit = min(max(_int(query.get("limit"), MAX_PAGE), 1), MAX_PAGE)
         href = f"{self.api_base}/playlists/{pid}/{endpoint}"
         end = offset + limit
+        paging = self._paging.get(pid)
+        served = entries[offset:end]
+        following = f"{href}?offset={end}&limit={limit}" if end < len(entries) else None
+        if paging == "loop":
+            following = f"{self.api_base}/playlists/{pid}/items?offset=0&limit={limit}"
+        elif paging in ("endless", "untotalled"):
+            following = f"{href}?offset={end}&limit={limit}"
+            served = served or entries[:limit]
         return {
             "href": f"{href}?offset={offset}&limit={limit}",
-            "items": [shaped_entry(e, shape) for e in entries[offset:end]],
+            "items": [shaped_entry(e, shape) for e in served],
             "limit": limit,
-            "next": f"{href}?offset={end}&limit={limit}" if end < len(entries) else None,
+            "next": following,
             "offset": offset,
             "previous": (
                 f"{href}?offset={max(offset - limit, 0)}&limit={limit}" if offset else None
             ),
-            "total": len(entries),
+            "total": None if paging == "untotalled" else len(entries),
         }
 
 
@@ -312,7 +336,7 @@ class _Handler(BaseHTTPRequestHandler):
             payload = fault.body
             if payload is None:
                 payload = _json(_error(fault.status, HTTPStatus(fault.status).phrase))
-            return self._send(fault.status, payload, fault.headers)
+            return self._send(fault.status, payload, fault.headers, cut=fault.cut)
         url = urlsplit(self.path)
         authorization = self.headers.get("Authorization", "")
         if method == "GET" and url.path == "/authorize":
@@ -333,18 +357,28 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(*standin._api_response(url.path, url.query), {})
         self._send(status, _json(data), {})
 
-    def _send(self, status: int, payload: bytes, headers: Mapping[str, str]) -> None:
+    def _send(
+        self, status: int, payload: bytes, headers: Mapping[str, str], *, cut: bool = False
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
+        if cut:
+            self.wfile.write(payload[: len(payload) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
         self.wfile.write(payload)
 
 
 def _json(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False).encode()
+    try:
+        return json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # a lone surrogate, scripted by a test: sent escaped
+        return json.dumps(data).encode()
 
 
 def _error(status: int, message: str) -> dict[str, Any]:
@@ -356,17 +390,3 @@ def _int(text: str | None, default: int) -> int:
         return int(text) if text is not None else default
     except ValueError:
         return default
-
-
-def _all_entries(data: Mapping[str, Any]) -> list[Any]:
-    page = data.get("items") if isinstance(data.get("items"), dict) else data.get("tracks")
-    return list(page.get("items") or []) if isinstance(page, dict) else []
-
-
-def _as_new_entry(entry: Any) -> Any:
-    """Store entries in the new shape (`item`); the server reshapes them when serving."""
-    if not isinstance(entry, dict):
-        return copy.deepcopy(entry)
-    new = {k: copy.deepcopy(v) for k, v in entry.items() if k not in ("item", "track")}
-    new["item"] = copy.deepcopy(entry["item"] if "item" in entry else entry.get("track"))
-    return new

@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 
+from gitarchive import safejson
 from gitarchive.errors import CredentialsError, ScopeError, WriteError
 from gitarchive.spotify import credentials
 from gitarchive.spotify.client import ENV_REFRESH, SpotifyClient, app_credentials
@@ -211,7 +212,7 @@ class PlaylistWriter:
         if not response.ok:
             raise WriteError(f"Spotify answered HTTP {status}{_message(response)} to {what}")
         try:
-            return response.json()
+            return safejson.loads(response.content)
         except ValueError as exc:
             raise WriteError(f"Spotify's answer to {what} is not valid JSON") from exc
 
@@ -219,7 +220,7 @@ class PlaylistWriter:
 def _message(response: requests.Response) -> str:
     """Spotify's short error message (``{"error": {"message": ...}}``), if any."""
     try:
-        message = response.json()["error"]["message"]
+        message = safejson.loads(response.content)["error"]["message"]
     except (ValueError, KeyError, TypeError):
         return ""
     return f": {message[:120]}" if isinstance(message, str) and message else ""
