@@ -40,7 +40,9 @@ def test_demo_writes_days_of_history_through_the_real_fetch_path(tmp_path: Path)
     status = subprocess.run(
         ["git", "-C", str(target), "status", "--porcelain"], capture_output=True, text=True
     )
-    assert status.stdout == ""
+    assert status.stdout == ""  # the site is written beside, ignored by git
+    site = target / "site" / "index.html"
+    assert site.exists() and site.resolve().as_uri() in result.output
     subprocess.run(["git", "-C", str(target), "fsck", "--strict"], check=True, capture_output=True)
 
 
