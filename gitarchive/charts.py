@@ -12,6 +12,7 @@ reach that right edge.
 from __future__ import annotations
 
 import calendar
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -32,6 +33,7 @@ FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif"
 GREEN, RED, GREY, INK, GRID = "#1d9f50", "#d0453a", "#9aa0a6", "#202124", "#e3e5e8"
 
 
+@functools.lru_cache(maxsize=1 << 16)  # track, artist and album names repeat
 def _x(text: object) -> str:
     """Escape for SVG text and attribute values."""
     return escape(str(text), quote=True)
@@ -64,8 +66,7 @@ class Axis:
     zone: tzinfo
 
     def x(self, when: int) -> float:
-        span = max(self.end - self.start, 1)
-        return round(self.x0 + (when - self.start) * self.width / span, 1)
+        return round(self.x0 + (when - self.start) * self.width / max(self.end - self.start, 1), 1)
 
     def ticks(self) -> list[tuple[int, str]]:
         """Month starts (labelled ``Mar 2026``) when the range spans months, else days."""
@@ -187,6 +188,7 @@ def tenure_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
     return _svg(WIDTH, height, title, body)
 
 
+@functools.lru_cache(maxsize=1 << 14)  # a few distinct run times
 def _day(when: int, zone: tzinfo) -> str:
     return datetime.fromtimestamp(when, zone).strftime("%Y-%m-%d")
 

@@ -13,6 +13,7 @@ playlist gives the same bytes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import escape
@@ -29,6 +30,7 @@ def feed_path(pid: str) -> str:
     return f"playlists/feeds/{pid}.xml"
 
 
+@functools.lru_cache(maxsize=1 << 16)  # track and artist names repeat
 def _x(text: object) -> str:
     return escape(str(text), quote=True)
 

@@ -34,7 +34,7 @@ from typing import TypeVar
 
 import pygit2
 
-from gitarchive import history_state, layout, settings
+from gitarchive import history_state, layout, settings, view_pictures
 from gitarchive.blobstream import BlobStream
 from gitarchive.history_events import (
     KIND_JSON,
@@ -529,6 +529,7 @@ class RebuildResult:
     events: int  # events replayed
     full: bool  # whole history replayed (else only new commits)
     problems: list[Problem]
+    pictures: list[str] = field(default_factory=list)  # charts and feeds written (view_pictures)
 
 
 def rebuild(
@@ -572,20 +573,32 @@ def rebuild(
     fmt = DateFormatter(get_timezone(tz))
     rendered = _render(state, plan.wanted, fmt, base_url, final_newline, progress)
     counted = _Counted(rendered)
+    def pictures(compare_with: pygit2.Tree | None) -> dict[str, bytes | None]:
+        return view_pictures.files(store, plan.wanted, tree=synced.head.tree,  # type: ignore[union-attr]
+                                   compare_with=compare_with, timezone=tz)
+
     if branch is not None:
         if plan.incremental:
             files = _differing(store, plan.base, counted)
             result.changed = sorted(files)
-            result.views_commit = publish_views(store, branch, files, synced.head, plan.base)
+            drawn = pictures(plan.base)
+            result.pictures = sorted(drawn)
+            result.views_commit = publish_views(store, branch, {**files, **drawn}, synced.head,
+                                                plan.base)
         else:
             every: dict[str, bytes | None] = dict(counted)
             result.changed = sorted(_differing(store, plan.base, every.items()))  # type: ignore[arg-type]
-            result.views_commit = publish_views(store, branch, every, synced.head)
+            drawn = pictures(None)
+            result.pictures = view_pictures.differing(store, plan.base, drawn)
+            result.views_commit = publish_views(store, branch, {**every, **drawn}, synced.head)
         tip = store.repo.references.get(f"refs/heads/{branch}")
         new_tree = tip.peel(pygit2.Commit).tree if tip is not None else None
     else:
         changes = _differing(store, synced.head.tree, counted)
         result.changed = sorted(changes)
+        drawn = pictures(synced.head.tree)
+        result.pictures = sorted(drawn)
+        changes.update(drawn)
         if changes:
             result.commit = store.commit(changes, _message(len(result.changed)))
         new_tree = store.head().tree  # type: ignore[union-attr]
@@ -734,8 +747,15 @@ def pending_views(
                  githistory_base=githistory_base, final_newline=final_newline, only=None)
     fmt = DateFormatter(get_timezone(tz))
     rendered = _render(synced.state, plan.wanted, fmt, githistory_base, final_newline)
+    base = plan.base if branch is not None and plan.incremental else None
+    if branch is None and head is not None:
+        base = head.tree
+    pictures = view_pictures.files(store, plan.wanted, tree=tree, compare_with=base,
+                                   timezone=tz, extra=event)
     if branch is not None:
         files = _differing(store, plan.base, rendered) if plan.incremental else dict(rendered)
+        files.update(pictures)
         return {}, PendingState(store, synced, event, when, branch, files, plan)
     changes = _differing(store, head.tree if head is not None else None, rendered)
+    changes.update(pictures)
     return changes, PendingState(store, synced, event, when, None, {}, plan, changes)

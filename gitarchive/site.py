@@ -1,8 +1,8 @@
 """``gitarchive site``: a self-contained static website of the archive.
 
-An index of the playlists and a page per playlist (charts, the list as of any
-archived day, every track ever with its dates, feeds, "copy track links"), plus
-the charts and Atom feeds as files. It works from ``file://`` (no request for data:
+An index of the playlists and a page per playlist (charts inline as SVG, the list
+as of any archived day, every track ever with its dates, feeds, "copy track
+links"), plus the Atom feeds as files. It works from ``file://`` (no request for data:
 each page carries its own as an inert JSON ``<script>`` block, the script and style
 are files beside it) and from GitHub Pages; a few lines of vanilla JavaScript sort,
 filter and pick dates, and without them the page is plain tables.
@@ -20,6 +20,7 @@ assets are always written.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -102,6 +103,7 @@ class Row:
     sparkline: Markup
 
 
+@functools.lru_cache(maxsize=1 << 14)  # a few distinct run times
 def _day(when: int | None, zone: tzinfo) -> str:
     return datetime.fromtimestamp(when, zone).strftime("%Y-%m-%d") if when is not None else ""
 
@@ -118,10 +120,17 @@ def _followers(store: Store, oid: pygit2.Oid | None) -> dict[str, int]:
     return {k: v for k, v in data.items() if isinstance(k, str) and type(v) is int}
 
 
-def _artists(artists: Iterable[tuple[str, str]]) -> str:
+@functools.lru_cache(maxsize=1 << 16)
+def _artists(artists: tuple[tuple[str, str], ...]) -> str:
     return ", ".join(a[0] for a in artists)
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _text(text: str) -> str:
+    return escape(text)
+
+
+@functools.lru_cache(maxsize=1 << 17)  # artists and albums repeat across playlists
 def _link(text: str, url: str) -> str:
     """``<a>`` to Spotify (escaped), or the escaped text when there is no URL."""
     return f'<a href="{escape(url)}">{escape(text)}</a>' if url else escape(text)
@@ -136,7 +145,7 @@ def _current_rows(timeline: Timeline, stints: Mapping[str, list[tuple[int, int |
         length = format_length(meta.duration_ms) if meta.duration_ms is not None else ""
         rows.append(
             f"<tr><td class=num>{n}</td><td>{_link(meta.name, meta.url)}</td>"
-            f"<td>{escape(_artists(meta.artists))}</td><td class=album>"
+            f"<td>{_text(_artists(meta.artists))}</td><td class=album>"
             f"{_link(meta.album[0], meta.album[1])}</td><td class=num>{length}</td>"
             f"<td class=date>{_day(spans[-1][0], zone)}</td></tr>"
         )
@@ -155,7 +164,7 @@ def _ever(timeline: Timeline, stints: Mapping[str, list[tuple[int, int | None]]]
         end = spans[-1][1]
         removed = _day(end, zone) if end is not None else ""
         rows.append(
-            f"<tr><td>{_link(meta.name, meta.url)}</td><td>{escape(_artists(meta.artists))}"
+            f"<tr><td>{_link(meta.name, meta.url)}</td><td>{_text(_artists(meta.artists))}"
             f"</td><td class=album>{_link(meta.album[0], meta.album[1])}</td>"
             f"<td class=date>{first}</td><td class=date>{removed}</td>"
             f"<td class=num>{len(spans)}</td></tr>"
@@ -184,6 +193,8 @@ def _playlist_files(ctx: _Context, timeline: Timeline, followers: dict[str, int]
     stints = timeline.stints()
     ever_rows, data = _ever(timeline, stints, ctx.zone)
     days = sorted({d for row in data for span in row[6] for d in span if d})
+    drawn = charts.render_charts(timeline, followers, ctx.zone)  # inline: no file per chart
+    paths = charts.chart_paths(pid)
     latest = max(followers.items())[1] if followers else None
     page = ctx.env.get_template("site-playlist.html.j2").render(
         t=timeline,
@@ -196,11 +207,13 @@ def _playlist_files(ctx: _Context, timeline: Timeline, followers: dict[str, int]
         current_rows=_current_rows(timeline, stints, ctx.zone),
         ever_rows=ever_rows,
         data=data_json({"tracks": data, "days": days}),
+        charts={kind: Markup(svg.decode("utf-8")) for kind, svg in zip(
+            ("tenure", "churn", "followers"),
+            (drawn[paths["tenure"]], drawn[paths["churn"]], drawn[paths["followers"]]),
+            strict=True)},
         version=SITE_VERSION,
     )
     files = {f"p/{pid}.html": page.encode("utf-8")}
-    for path, svg in charts.render_charts(timeline, followers, ctx.zone).items():
-        files[path.removeprefix("playlists/")] = svg
     files[f"feeds/{pid}.xml"] = feeds.playlist_feed(timeline, ctx.base_url).encode("utf-8")
     return files
 
@@ -244,17 +257,20 @@ def _load_manifest(output: Path) -> dict[str, Any] | None:
     return None
 
 
-def _write(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(content)
-    os.replace(tmp, path)
+def _write_all(output: Path, files: dict[str, bytes]) -> None:
+    """Write the files (directly: the manifest, written last, says which are current)."""
+    made: set[Path] = set()
+    for name, content in files.items():
+        path = output / name
+        if path.parent not in made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made.add(path.parent)
+        path.write_bytes(content)
 
 
 def site_files(pid: str) -> list[str]:
-    """The files of one playlist in the site."""
-    return [f"p/{pid}.html", f"feeds/{pid}.xml",
-            *(p.removeprefix("playlists/") for p in charts.chart_paths(pid).values())]
+    """The files of one playlist in the site (its charts are inline in its page)."""
+    return [f"p/{pid}.html", f"feeds/{pid}.xml"]
 
 
 def build(
@@ -311,14 +327,15 @@ def build(
     files.update(_index_files(ctx, rows, timelines))
     result.files = len(files)
     if output is not None:
-        for path, content in files.items():
-            _write(output / path, content)
+        _write_all(output, files)
         for pid in set(old_pages) - set(pages):  # playlists no longer in the archive
             for path in site_files(pid):
                 (output / path).unlink(missing_ok=True)
-        _write(output / MANIFEST, json.dumps(
-            {"format": SITE_VERSION, "pages": pages}, indent=1, sort_keys=True
-        ).encode("utf-8"))
+        manifest_text = json.dumps({"format": SITE_VERSION, "pages": pages}, indent=1,
+                                   sort_keys=True)
+        tmp = output / (MANIFEST + ".tmp")
+        tmp.write_text(manifest_text, encoding="utf-8")
+        os.replace(tmp, output / MANIFEST)
     if branch is not None:
         result.commit = _publish(store, branch, files, head)
     return result

@@ -14,24 +14,31 @@ so a timeline is a list of changes between consecutive versions:
 - a track first seen by Spotify ID continues the history of its plain line (an
   archive that moved from plain files to JSON), as in the replay.
 
-Timelines are kept in ``<git dir>/gitarchive/timelines/`` (one JSON file per
-playlist and a ``meta.json`` with the commit they describe), so a run reads only
-the new commits and parses only the new versions of the playlists they touch;
-``Timelines.touched`` names those, which is what charts, feeds and the site
-re-render. After a rewritten history the whole history is read again.
+Timelines are kept in ``<git dir>/gitarchive/timelines.sqlite`` (a row per playlist
+and one for the commit they describe), so a run reads only the new commits and
+parses only the new versions of the playlists they touch (a whole-history read
+reads its blobs ahead in a second process and splits the playlists over two
+processes, like the replay); ``Timelines.touched`` names those, which is what
+charts, feeds and the site re-render. After a rewritten history the whole
+history is read again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import multiprocessing
 import os
-import shutil
+import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pygit2
 
+from gitarchive.blobstream import BlobStream
 from gitarchive.history_events import (
     KIND_FOLLOWERS,
     KIND_JSON,
@@ -150,10 +157,10 @@ class Recent:
 
 
 class Timelines:
-    """Every playlist's timeline as of ``head``, loaded from disk on first access."""
+    """Every playlist's timeline as of ``head``, read from the saved file on first access."""
 
-    def __init__(self, folder: Path, pids: Iterable[str]) -> None:
-        self.folder = folder
+    def __init__(self, path: Path, pids: Iterable[str]) -> None:
+        self.path = path
         self.pids: set[str] = set(pids)
         self._loaded: dict[str, Timeline] = {}
         self.touched: set[str] = set()  # snapshot or follower files written since last saved
@@ -163,17 +170,29 @@ class Timelines:
         self.gens: dict[str, int] = {}
         self.full = False
 
+    def _rows(self, pids: list[str] | None) -> Iterator[tuple[str, str]]:
+        try:
+            with closing(_connect(self.path)) as db:
+                if pids is None:
+                    yield from db.execute("SELECT pid, data FROM timelines")
+                else:
+                    for pid in pids:
+                        yield from db.execute(
+                            "SELECT pid, data FROM timelines WHERE pid = ?", (pid,))
+        except sqlite3.Error:
+            return
+
+    def _load(self, pids: list[str] | None) -> None:
+        for pid, data in self._rows(pids):
+            if pid in self.pids and pid not in self._loaded:
+                # Unreadable: not loaded, and the caller reads the history again (update).
+                with suppress(ValueError, KeyError, TypeError, IndexError):
+                    self._loaded[pid] = Timeline.from_dict(json.loads(data))
+
     def get(self, pid: str) -> Timeline | None:
-        found = self._loaded.get(pid)
-        if found is None and pid in self.pids:
-            try:
-                data = json.loads((self.folder / f"{pid}.json").read_bytes())
-                found = Timeline.from_dict(data)
-            except (OSError, ValueError, KeyError, TypeError, IndexError):
-                found = None  # unreadable cache: the caller replays (see update)
-            if found is not None:
-                self._loaded[pid] = found
-        return found
+        if pid not in self._loaded and pid in self.pids:
+            self._load([pid])
+        return self._loaded.get(pid)
 
     def _get_or_new(self, pid: str) -> Timeline:
         found = self.get(pid)
@@ -185,6 +204,8 @@ class Timelines:
         return found
 
     def __iter__(self) -> Iterator[Timeline]:
+        if len(self.pids) - len(self._loaded) > 1:
+            self._load(None)  # one query for all of them
         for pid in sorted(self.pids):
             timeline = self.get(pid)
             if timeline is not None:
@@ -200,40 +221,55 @@ class Timelines:
         return found
 
     def save(self) -> None:
-        """Write the playlists touched since loading, then the meta file (which commits them)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for pid in sorted(self.touched):
-            timeline = self._loaded.get(pid)
-            if timeline is not None:
-                _write(self.folder / f"{pid}.json", json.dumps(timeline.to_dict()))
+        """Write the playlists touched since loading and the meta row, in one transaction."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         meta = {
             "format": FORMAT, "head": self.head, "gens": self.gens,
             "last_key": list(self.last_key) if self.last_key else None,
             "pids": sorted(self.pids),
             "recent": [[r.time, r.pid, r.index] for r in self.recent],
         }
-        _write(self.folder / "meta.json", json.dumps(meta))
+        with closing(_connect(self.path)) as db, db:
+            if self.full:
+                db.execute("DELETE FROM timelines")
+            db.executemany(
+                "INSERT OR REPLACE INTO timelines (pid, data) VALUES (?, ?)",
+                ((pid, json.dumps(self._loaded[pid].to_dict())) for pid in sorted(self.touched)
+                 if pid in self._loaded),
+            )
+            db.execute("DELETE FROM timelines WHERE pid NOT IN (SELECT value FROM json_each(?))",
+                       (json.dumps(sorted(self.pids)),))
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('state', ?)",
+                       (json.dumps(meta),))
 
 
 class _Stale(Exception):
     """A saved timeline could not be read: replay everything."""
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=30)
+    db.execute("CREATE TABLE IF NOT EXISTS timelines (pid TEXT PRIMARY KEY, data TEXT NOT NULL)")
+    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    return db
 
 
-def folder(store: Store) -> Path:
-    return store.git_dir / "gitarchive" / "timelines"
+def state_path(store: Store) -> Path:
+    """Where the timelines are kept: beside the history state, in the git directory."""
+    return store.git_dir / "gitarchive" / "timelines.sqlite"
 
 
 def _load_meta(store: Store, head: pygit2.Commit) -> Timelines | None:
     """The saved timelines if they describe an ancestor of ``head``, else None."""
-    where = folder(store)
+    path = state_path(store)
+    if not path.exists():
+        return None
     try:
-        meta = json.loads((where / "meta.json").read_bytes())
+        with closing(_connect(path)) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'state'").fetchone()
+        if row is None:
+            return None
+        meta = json.loads(row[0])
         if meta.get("format") != FORMAT:
             return None
         saved_head = pygit2.Oid(hex=meta["head"])
@@ -242,23 +278,30 @@ def _load_meta(store: Store, head: pygit2.Commit) -> Timelines | None:
             saved_head == head.id or repo.descendant_of(head.id, saved_head)
         ):
             return None
-        timelines = Timelines(where, meta["pids"])
+        timelines = Timelines(path, meta["pids"])
         timelines.head = meta["head"]
         timelines.gens = {str(k): int(v) for k, v in meta["gens"].items()}
         key = meta["last_key"]
         timelines.last_key = (key[0], key[1], key[2]) if key else None
         timelines.recent = [Recent(*r) for r in meta["recent"]]
         return timelines
-    except (OSError, ValueError, KeyError, TypeError, IndexError, pygit2.GitError):
+    except (OSError, ValueError, KeyError, TypeError, IndexError, pygit2.GitError,
+            sqlite3.Error):
         return None
+
+
+def forget(store: Store) -> None:
+    """Drop the saved timelines (the next update reads the whole history)."""
+    state_path(store).unlink(missing_ok=True)
 
 
 def update(store: Store, *, extra: Event | None = None, save: bool = True) -> Timelines:
     """The timelines as of HEAD (plus ``extra``, an event not committed yet), kept on disk.
 
     Reads only the commits after the saved ones when they are HEAD's ancestors and
-    sort after them; otherwise the whole history. ``extra`` (fetch's coming commit)
-    is applied but never saved: the next run reads the real commit.
+    sort after them; otherwise the whole history. The committed events are saved;
+    ``extra`` (fetch's coming commit) is applied on top in memory only: the next
+    run reads the real commit.
     """
     head = store.head()
     timelines = _load_meta(store, head) if head is not None else None
@@ -270,49 +313,56 @@ def update(store: Store, *, extra: Event | None = None, save: bool = True) -> Ti
         if events and last is not None and events[0].key <= last:
             timelines = None
     if timelines is None:
-        timelines = Timelines(folder(store), ())
+        timelines = Timelines(state_path(store), ())
         timelines.full = True
         if head is not None:
             events = sorted_events(walk_events(store.repo, head.id, None, timelines.gens))
-    saved_events = list(events)
-    if extra is not None and (not events or extra.key > events[-1].key):
-        events.append(extra)
     try:
         _apply(store, timelines, events)
-    except _Stale:
+        if events:
+            timelines.last_key = events[-1].key
+        timelines.head = str(head.id) if head is not None else None
+        if save and head is not None and (events or timelines.full):
+            timelines.save()
+        if extra is not None and (timelines.last_key is None or extra.key > timelines.last_key):
+            _apply(store, timelines, [extra])
+    except _Stale:  # a saved playlist could not be read: read the whole history
         if timelines.full:
             raise
-        shutil.rmtree(folder(store), ignore_errors=True)
+        forget(store)
         return update(store, extra=extra, save=save)
-    if saved_events:
-        timelines.last_key = saved_events[-1].key
-    timelines.head = str(head.id) if head is not None else None
-    if save and extra is None and head is not None and (saved_events or timelines.full):
-        if timelines.full:
-            shutil.rmtree(folder(store), ignore_errors=True)
-        timelines.save()
     return timelines
+
+
+Writes = list[tuple[Event, str, str | None]]  # (event, kind, blob) of one playlist, in order
+PARALLEL_MIN = 4000  # versions to parse from which a whole-history read uses both cores
 
 
 def _apply(store: Store, timelines: Timelines, events: list[Event]) -> None:
     """Apply ``events`` playlist by playlist (reading each one's versions together)."""
-    per_pid: dict[str, list[tuple[Event, str, str | None]]] = {}
+    per_pid: dict[str, Writes] = {}
     for event in events:
         for write in event.writes:
             per_pid.setdefault(write.pid, []).append((event, write.kind, write.blob))
             timelines.touched.add(write.pid)
-    cache = ParseCache()
-    new_recent: list[Recent] = []
+    work: list[tuple[Timeline, Writes]] = []
     for pid in sorted(per_pid):
         writes = [w for w in per_pid[pid] if w[1] != KIND_FOLLOWERS]
-        if not writes:
-            if pid not in timelines.pids and pid not in timelines._loaded:
-                timelines.touched.discard(pid)  # followers only, never a snapshot
-            continue
-        timeline = timelines._get_or_new(pid)
-        before = len(timeline.changes)
-        _apply_playlist(store, timeline, writes, cache)
-        for index in range(before, len(timeline.changes)):
+        if writes:
+            work.append((timelines._get_or_new(pid), writes))
+        elif pid not in timelines.pids and pid not in timelines._loaded:
+            timelines.touched.discard(pid)  # followers only, never a snapshot
+    before = {t.pid: len(t.changes) for t, _ in work}
+    plan = _plan(work)
+    if timelines.full and len(plan) >= PARALLEL_MIN and (os.cpu_count() or 1) > 1:
+        for timeline in _apply_split(store, work):
+            timelines._loaded[timeline.pid] = timeline
+    else:
+        _apply_some(store, work, plan)
+    new_recent: list[Recent] = []
+    for pid, count in before.items():
+        timeline = timelines._loaded[pid]
+        for index in range(count, len(timeline.changes)):
             new_recent.append(Recent(timeline.changes[index].time, pid, index))
         if timeline.source is None and not timeline.changes:
             timelines.pids.discard(pid)
@@ -321,11 +371,8 @@ def _apply(store: Store, timelines: Timelines, events: list[Event]) -> None:
     timelines.recent = merged[-RECENT:]
 
 
-def _apply_playlist(
-    store: Store, timeline: Timeline, writes: list[tuple[Event, str, str | None]],
-    cache: ParseCache,
-) -> None:
-    """The playlist's snapshot writes in history order -> new changes."""
+def _versions(timeline: Timeline, writes: Writes) -> Iterator[tuple[Event, str, str]]:
+    """(event, kind, blob) of each new version to compare; the timeline's source moves along."""
     i = 0
     while i < len(writes):
         event = writes[i][0]
@@ -338,17 +385,77 @@ def _apply_playlist(
                 timeline.plain_blob = blob
             i += 1
         now = timeline.source
-        if now is None or now == before:
-            continue
+        if now is not None and now != before:
+            yield event, now[0], now[1]
+
+
+def _apply_some(store: Store, work: list[tuple[Timeline, Writes]],
+                plan: list[tuple[str, str]]) -> None:
+    """Parse the new versions (read ahead by a blob reader process) and compare them."""
+    cache = ParseCache()
+    with BlobStream(store.repo, plan) as reader:
+        for timeline, writes in work:
+            for event, kind, blob in _versions(timeline, writes):
+                try:
+                    data = reader.read(blob)
+                    if kind == KIND_JSON:
+                        parsed = parse_json_snapshot(timeline.pid, data, cache)
+                    else:
+                        parsed = parse_plain_snapshot(timeline.pid, data)
+                except (SnapshotError, KeyError, ValueError):
+                    continue  # unreadable: the replay reports it; the next one is compared
+                _compare(timeline, parsed, event, blob, adopt=kind == KIND_JSON)
+
+
+def _second_half(pid: str) -> bool:
+    return hashlib.sha1(pid.encode()).digest()[0] & 1 == 1
+
+
+def _apply_split(store: Store, work: list[tuple[Timeline, Writes]]) -> list[Timeline]:
+    """A whole-history read on both cores: half the playlists in a forked process.
+
+    Timelines are independent, so each half is exactly what one pass would give;
+    if the child fails, its half is done here.
+    """
+    mine = [w for w in work if not _second_half(w[0].pid)]
+    theirs = [w for w in work if _second_half(w[0].pid)]
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_split_child, args=(store.repo.path, theirs, sender),
+                            daemon=True)
+    child.start()
+    sender.close()
+    try:
+        _apply_some(store, mine, _plan(mine))
         try:
-            data = store.blob(pygit2.Oid(hex=now[1]))
-            if now[0] == KIND_JSON:
-                parsed = parse_json_snapshot(timeline.pid, data, cache)
-            else:
-                parsed = parse_plain_snapshot(timeline.pid, data)
-        except (SnapshotError, KeyError, ValueError):
-            continue  # unreadable: the replay reports it; the next version is compared
-        _compare(timeline, parsed, event, now[1], adopt=now[0] == KIND_JSON)
+            received: list[Timeline] | None = receiver.recv()
+        except (EOFError, OSError):
+            received = None
+    finally:
+        receiver.close()
+        child.join()
+    if received is None:
+        _apply_some(store, theirs, _plan(theirs))
+        received = [t for t, _ in theirs]
+    return [t for t, _ in mine] + received
+
+
+def _plan(work: list[tuple[Timeline, Writes]]) -> list[tuple[str, str]]:
+    """(blob, playlist) of every version ``_apply_some`` will read, in its order."""
+    sources = {t.pid: (t.json_blob, t.plain_blob) for t, _ in work}
+    plan = [(blob, t.pid) for t, writes in work for _, _, blob in _versions(t, writes)]
+    for timeline, _ in work:
+        timeline.json_blob, timeline.plain_blob = sources[timeline.pid]
+    return plan
+
+
+def _split_child(git_dir: str, work: list[tuple[Timeline, Writes]], sender: Connection
+                 ) -> None:
+    try:
+        _apply_some(Store(git_dir), work, _plan(work))
+        sender.send([t for t, _ in work])
+    finally:
+        sender.close()
 
 
 def _compare(

@@ -147,6 +147,12 @@ REFERENCE_MD = """{{ header }}
 
 {{ view.tracks | length | plural("song") }} - {{ total_ms | total }}
 
+![Tenure: a lane per track, a bar per stint](../charts/{{ view.pid }}-tenure.svg)
+![Tracks added and removed per week](../charts/{{ view.pid }}-churn.svg)
+![Followers over time](../charts/{{ view.pid }}-followers.svg)
+
+[Atom feed of changes](../feeds/{{ view.pid }}.xml)
+
 | Title | Artist(s) | Album | Length | Added | Last seen | Removed |
 |---|---|---|---|---|---|---|
 {% for t in view.tracks %}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
@@ -55,11 +54,26 @@ def test_timeline_incremental_equals_full_and_touches_only_changed(tmp_path: Pat
     step = timeline.update(store)
     assert not step.full and step.touched == {built.b}
     incremental = {t.pid: t.to_dict() for t in step}
-    shutil.rmtree(timeline.folder(store))
+    timeline.forget(store)
     full = timeline.update(store)
     assert full.full
     assert {t.pid: t.to_dict() for t in full} == incremental
     assert [(r.pid, r.index) for r in full.recent] == [(r.pid, r.index) for r in step.recent]
+
+
+def test_timeline_split_over_two_processes_is_the_same(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    built = build_history(str(tmp_path / "repo"))
+    store = built.history.store
+    alone = {t.pid: t.to_dict() for t in timeline.update(store, save=False)}
+    monkeypatch.setattr(timeline, "PARALLEL_MIN", 1)
+    calls: list[int] = []
+    real = timeline._apply_split
+    monkeypatch.setattr(timeline, "_apply_split", lambda s, w: calls.append(1) or real(s, w))
+    timeline.forget(store)
+    split = timeline.update(store)
+    assert calls == [1]
+    assert {t.pid: t.to_dict() for t in split} == alone
 
 
 def test_timeline_replays_after_rewritten_history(tmp_path: Path) -> None:
@@ -146,7 +160,7 @@ def test_feeds_are_valid_atom_with_stable_ids(tmp_path: Path) -> None:
     content = entries[1].findtext(f"{ATOM}content") or ""
     assert "&lt;script&gt;" in content and "<script>" not in content  # escaped inside html
     # The same ids after a full re-read of the history, and from the site's copy.
-    shutil.rmtree(timeline.folder(store))
+    timeline.forget(store)
     again = timeline.update(store).get(built.a)
     assert [e.findtext(f"{ATOM}id") for e in _xml(feeds.playlist_feed(again)).findall(  # type: ignore[arg-type]
         f"{ATOM}entry")] == ids
@@ -229,7 +243,7 @@ def test_site_branch_is_one_root_commit(tmp_path: Path) -> None:
     result = site.build(store, None, branch="gh-pages")
     commit = store.repo.references["refs/heads/gh-pages"].peel(pygit2.Commit)
     assert result.commit == commit.id and commit.parents == []
-    assert {"index.html", ".nojekyll", "assets", "p", "charts", "feeds"} <= {
+    assert {"index.html", ".nojekyll", "assets", "p", "feeds"} == {
         e.name for e in commit.tree}
     assert site.build(store, None, branch="gh-pages").commit is None  # unchanged
 
@@ -260,3 +274,42 @@ def test_cli_site_and_its_errors(tmp_path: Path) -> None:
         assert "Traceback" not in result.output
     assert (tmp_path / "busy" / "mine.txt").read_text() == "keep me"
     assert built.a
+
+
+def test_rebuild_writes_charts_and_feeds_with_the_views(tmp_path: Path) -> None:
+    from gitarchive import history, layout
+
+    built = build_history(str(tmp_path / "repo"))
+    store = built.history.store
+    result = history.rebuild(store)
+    tree = store.tree()
+    assert tree is not None
+    for pid in (built.a, built.b):
+        md = (store.read(layout.cumulative_md_path(pid)) or b"").decode()
+        links = re.findall(r"\]\(\.\./((?:charts|feeds)/[^)]+)\)", md)
+        assert len(links) == 4
+        for link in links:  # relative to playlists/cumulative/: each file is in the commit
+            assert f"playlists/{link}" in result.pictures
+            content = store.read(f"playlists/{link}")
+            assert content is not None and _xml(content) is not None
+    assert "playlists/feeds/archive.xml" in result.pictures
+    assert history.rebuild(store).commit is None  # a fixed point
+    built.history.commit(json_files(playlist(built.b, "Plain name", [track(11), track(12)])),
+                         at("2026-03-05"))
+    again = history.rebuild(store)
+    assert again.pictures == sorted([
+        f"playlists/charts/{built.b}-churn.svg", f"playlists/charts/{built.b}-tenure.svg",
+        f"playlists/feeds/{built.b}.xml", "playlists/feeds/archive.xml"])
+
+
+def test_views_branch_holds_the_charts(tmp_path: Path) -> None:
+    from gitarchive import history
+
+    built = build_history(str(tmp_path / "repo"))
+    store = built.history.store
+    result = history.rebuild(store, views_branch="views")
+    assert result.commit is None and result.pictures
+    views = store.repo.references["refs/heads/views"].peel(pygit2.Commit).tree
+    assert {e.name for e in views["playlists"]} == {"charts", "cumulative", "feeds"}
+    assert "charts" not in {e.name for e in store.tree()["playlists"]}  # type: ignore[index]
+    assert history.rebuild(store, views_branch="views").views_commit is None
