@@ -103,7 +103,8 @@ def actions(plan: Plan) -> str:
     site = None
     if plan.site_branch:
         # GitHub Pages serves https://OWNER.github.io/REPO/ (Actions expressions fill them in).
-        base = "https://${{ github.repository_owner }}.github.io/${{ github.event.repository.name }}"
+        base = ("https://${{ github.repository_owner }}.github.io/"
+                "${{ github.event.repository.name }}")
         site = (shlex.join(["gitarchive", "site", "--quiet", "--branch", plan.site_branch])
                 + f' --base-url "{base}"')
     return _ENV.get_template("schedule-actions.yml.j2").render(
