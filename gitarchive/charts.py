@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import calendar
 import functools
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -69,13 +70,14 @@ class Axis:
         return round(self.x0 + (when - self.start) * self.width / max(self.end - self.start, 1), 1)
 
     def ticks(self) -> list[tuple[int, str]]:
-        """Month starts (labelled ``Mar 2026``) when the range spans months, else days."""
+        """Month starts (``Feb``, ``Jan 2024``) when the range spans months, else days."""
         first = datetime.fromtimestamp(self.start, self.zone).date()
         last = datetime.fromtimestamp(self.end, self.zone).date()
         months = (last.year - first.year) * 12 + last.month - first.month
         found: list[tuple[int, str]] = []
         if months >= 2:
-            step = 1 if months <= 12 else 3 if months <= 36 else 12
+            # At most about one label per 60 px; the year only on the first and in January.
+            step = next((s for s in (1, 2, 3, 6) if months / s * 60 <= self.width), 12)
             year, month = first.year, first.month
             while True:
                 month += 1
@@ -85,7 +87,9 @@ class Axis:
                 if day > last:
                     break
                 if (month - 1) % step == 0:
-                    found.append((self._epoch(day), f"{calendar.month_abbr[month]} {year}"))
+                    name = calendar.month_abbr[month]
+                    label = f"{name} {year}" if month == 1 or not found else name
+                    found.append((self._epoch(day), label))
         else:
             days = max((last - first).days, 1)
             step = next(s for s in (1, 2, 7, 14, 28) if days / s <= 10)
@@ -271,7 +275,18 @@ def _is_day(text: str) -> bool:
         date.fromisoformat(text)
     except (TypeError, ValueError):
         return False
-    return True
+    return len(text) == 10
+
+
+def parse_followers(data: bytes | None) -> dict[str, int]:
+    """``followers/<id>.json`` as day -> count; anything else in it (or no file) is ignored."""
+    try:
+        parsed = json.loads(data) if data else {}
+    except ValueError:
+        return {}
+    if not isinstance(parsed, dict):
+        return {}
+    return {k: v for k, v in parsed.items() if type(v) is int and _is_day(k)}
 
 
 def sparkline_svg(followers: Mapping[str, int], width: int = 120, height: int = 24) -> str:

@@ -109,15 +109,7 @@ def _day(when: int | None, zone: tzinfo) -> str:
 
 
 def _followers(store: Store, oid: pygit2.Oid | None) -> dict[str, int]:
-    if oid is None:
-        return {}
-    try:
-        data = json.loads(store.blob(oid))
-    except (ValueError, KeyError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {k: v for k, v in data.items() if isinstance(k, str) and type(v) is int}
+    return charts.parse_followers(store.blob(oid) if oid is not None else None)
 
 
 @functools.lru_cache(maxsize=1 << 16)

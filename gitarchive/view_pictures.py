@@ -11,7 +11,6 @@ the latest).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 import pygit2
@@ -23,15 +22,8 @@ from gitarchive.views import get_timezone
 
 
 def followers_of(reader: TreeReader, pid: str) -> dict[str, int]:
-    """``followers/<id>.json`` of a tree as day -> count (empty when absent or unreadable)."""
-    data = reader.read(layout.followers_path(pid))
-    try:
-        parsed = json.loads(data) if data else {}
-    except ValueError:
-        return {}
-    if not isinstance(parsed, dict):
-        return {}
-    return {k: v for k, v in parsed.items() if isinstance(k, str) and type(v) is int}
+    """The follower counts of a playlist in a tree (day -> count)."""
+    return charts.parse_followers(reader.read(layout.followers_path(pid)))
 
 
 def files(
