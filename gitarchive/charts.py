@@ -347,11 +347,12 @@ def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
         body.append(f'<text x="60" y="{top + 40}" fill="#5f6368">No changes archived</text>\n')
         return _svg(WIDTH, height, title, body)
     peak = max(max(a, r) for _, a, r in weeks) or 1
-    step = _nice_step(peak, 2)
-    peak = step * max(1, -(-peak // step))
+    step = max(_nice_step(peak, 2), 1)
+    peak = int(step * max(1, -(-peak // step)))
     middle = (top + bottom) / 2
     scale = (bottom - top) / 2 / peak
-    for value in (-peak, -peak / 2, 0, peak / 2, peak):
+    halves = (-peak / 2, peak / 2) if peak % 2 == 0 else ()  # whole tracks only
+    for value in (-peak, *halves, 0, peak):
         y = round(middle - value * scale, 1)
         body.append(f'<line x1="60" y1="{y}" x2="{WIDTH - 20}" y2="{y}" '
                     f'stroke="{INK if value == 0 else GRID}"/>\n')
