@@ -176,9 +176,9 @@ class Timelines:
                 if pids is None:
                     yield from db.execute("SELECT pid, data FROM timelines")
                 else:
-                    for pid in pids:
-                        yield from db.execute(
-                            "SELECT pid, data FROM timelines WHERE pid = ?", (pid,))
+                    yield from db.execute(
+                        "SELECT pid, data FROM timelines WHERE pid IN"
+                        " (SELECT value FROM json_each(?))", (json.dumps(pids),))
         except sqlite3.Error:
             return
 
@@ -188,6 +188,12 @@ class Timelines:
                 # Unreadable: not loaded, and the caller reads the history again (update).
                 with suppress(ValueError, KeyError, TypeError, IndexError):
                     self._loaded[pid] = Timeline.from_dict(json.loads(data))
+
+    def preload(self, pids: Iterable[str]) -> None:
+        """Read these playlists' saved timelines in one query (a connection costs)."""
+        wanted = [pid for pid in pids if pid in self.pids and pid not in self._loaded]
+        if wanted:
+            self._load(wanted)
 
     def get(self, pid: str) -> Timeline | None:
         if pid not in self._loaded and pid in self.pids:
@@ -214,6 +220,7 @@ class Timelines:
     def recent_changes(self) -> list[tuple[Timeline, Change]]:
         """The latest changes of the whole archive, newest first."""
         found = []
+        self.preload(r.pid for r in self.recent)
         for item in sorted(self.recent, key=lambda r: (-r.time, r.pid, -r.index)):
             timeline = self.get(item.pid)
             if timeline is not None and item.index < len(timeline.changes):
@@ -346,6 +353,8 @@ def _apply(store: Store, timelines: Timelines, events: list[Event]) -> None:
             per_pid.setdefault(write.pid, []).append((event, write.kind, write.blob))
             timelines.touched.add(write.pid)
     work: list[tuple[Timeline, Writes]] = []
+    timelines.preload(pid for pid, ws in per_pid.items()
+                      if any(w[1] != KIND_FOLLOWERS for w in ws))  # not follower counts alone
     for pid in sorted(per_pid):
         writes = [w for w in per_pid[pid] if w[1] != KIND_FOLLOWERS]
         if writes:

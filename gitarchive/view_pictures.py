@@ -47,6 +47,7 @@ def files(
     zone = get_timezone(timezone)
     reader = TreeReader(store.repo, tree)
     out: dict[str, bytes] = {}
+    timelines.preload(wanted)
     for pid in wanted:
         found = timelines.get(pid)
         if found is None:
