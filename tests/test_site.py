@@ -313,3 +313,22 @@ def test_views_branch_holds_the_charts(tmp_path: Path) -> None:
     assert {e.name for e in views["playlists"]} == {"charts", "cumulative", "feeds"}
     assert "charts" not in {e.name for e in store.tree()["playlists"]}  # type: ignore[index]
     assert history.rebuild(store, views_branch="views").views_commit is None
+
+
+def test_empty_archive_and_empty_playlist(tmp_path: Path) -> None:
+    from history_support import History, pid
+
+    from gitarchive.store import Store
+
+    Store.init(tmp_path / "empty")
+    result = CliRunner().invoke(main, ["site", str(tmp_path / "o"), "--repo",
+                                       str(tmp_path / "empty")])
+    assert result.exit_code == 1 and "no commits yet" in result.output
+    h = History(str(tmp_path / "repo"), bare=False)
+    h.commit(json_files(playlist(pid(7), "Nothing here", [])), at("2026-01-01"))
+    out = tmp_path / "site"
+    assert site.build(h.store, out).rendered == [pid(7)]
+    page = (out / "p" / f"{pid(7)}.html").read_text(encoding="utf-8")
+    assert "No tracks archived" in page and "No follower counts archived" in page
+    for svg in re.findall(r"<svg.*?</svg>", page, re.S):
+        _xml(svg)
