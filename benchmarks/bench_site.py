@@ -32,17 +32,19 @@ from benchmarks import synth
 CHILD = r"""
 import json, sys, time
 from pathlib import Path
-from gitarchive import history, site, view_pictures
-from gitarchive.store import Store
+from gitarchive.git.store import Store
+from gitarchive.history import pictures
+from gitarchive.history.rebuild import rebuild
+from gitarchive.questions import site
 store = Store(sys.argv[1])
 phase = sys.argv[2]
 t0 = time.perf_counter()
 if phase == "rebuild-views":
-    view_pictures.files = lambda *a, **k: {}
-    result = history.rebuild(store, full=True)
+    pictures.files = lambda *a, **k: {}
+    result = rebuild(store, full=True)
     count = len(result.changed)
 elif phase == "rebuild-charts":
-    result = history.rebuild(store, full=True)
+    result = rebuild(store, full=True)
     count = len(result.changed) + len(result.pictures)
 else:
     result = site.build(store, Path(sys.argv[3]))

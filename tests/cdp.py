@@ -41,8 +41,8 @@ class Browser:
     """One headless Chromium; ``page()`` opens a tab to drive."""
 
     def __init__(self, binary: str, profile: Path) -> None:
-        cmd_read, self._cmd_write = os.pipe()
-        self._out_read, out_write = os.pipe()
+        cmd_read, self.cmd_write = os.pipe()
+        self.out_read, out_write = os.pipe()
         args = [
             binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
             "--no-default-browser-check", "--disable-extensions", "--hide-scrollbars",
@@ -59,17 +59,17 @@ class Browser:
         )
         os.close(cmd_read)
         os.close(out_write)
-        self._next = 0
-        self._lock = threading.Lock()
-        self._answers: dict[int, dict[str, Any]] = {}
-        self._cond = threading.Condition()
+        self.next_id = 0
+        self.lock = threading.Lock()
+        self.answers: dict[int, dict[str, Any]] = {}
+        self.cond = threading.Condition()
         self.events: list[dict[str, Any]] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self.reader = threading.Thread(target=self.read_answers, daemon=True)
+        self.reader.start()
 
-    def _read(self) -> None:
+    def read_answers(self) -> None:
         buffer = b""
-        with os.fdopen(self._out_read, "rb", buffering=0) as pipe:
+        with os.fdopen(self.out_read, "rb", buffering=0) as pipe:
             while True:
                 chunk = pipe.read(65536)
                 if not chunk:
@@ -78,30 +78,30 @@ class Browser:
                 while b"\0" in buffer:
                     raw, buffer = buffer.split(b"\0", 1)
                     message = json.loads(raw)
-                    with self._cond:
+                    with self.cond:
                         if "id" in message:
-                            self._answers[message["id"]] = message
+                            self.answers[message["id"]] = message
                         else:
                             self.events.append(message)
-                        self._cond.notify_all()
-        with self._cond:
-            self._cond.notify_all()
+                        self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
 
     def send(self, method: str, params: dict[str, Any] | None = None,
              session: str | None = None, timeout: float = 30) -> dict[str, Any]:
-        with self._lock:
-            self._next += 1
-            ident = self._next
+        with self.lock:
+            self.next_id += 1
+            ident = self.next_id
         message: dict[str, Any] = {"id": ident, "method": method, "params": params or {}}
         if session:
             message["sessionId"] = session
-        os.write(self._cmd_write, json.dumps(message).encode() + b"\0")
-        with self._cond:
-            if not self._cond.wait_for(
-                lambda: ident in self._answers or self.process.poll() is not None, timeout
+        os.write(self.cmd_write, json.dumps(message).encode() + b"\0")
+        with self.cond:
+            if not self.cond.wait_for(
+                lambda: ident in self.answers or self.process.poll() is not None, timeout
             ):
                 raise CDPError(f"no answer to {method} within {timeout} s")
-            answer = self._answers.pop(ident, None)
+            answer = self.answers.pop(ident, None)
         if answer is None:
             raise CDPError(f"the browser exited during {method}")
         if "error" in answer:
@@ -116,8 +116,8 @@ class Browser:
                     return event
             return None
 
-        with self._cond:
-            if not self._cond.wait_for(lambda: found() is not None, timeout):
+        with self.cond:
+            if not self.cond.wait_for(lambda: found() is not None, timeout):
                 raise CDPError(f"no {method} within {timeout} s")
             return found()  # type: ignore[return-value]
 
@@ -138,7 +138,7 @@ class Browser:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        os.close(self._cmd_write)
+        os.close(self.cmd_write)
 
 
 class Page:

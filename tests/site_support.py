@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from history_support import History, at, json_files, pid, playlist, registry, track
 
-from gitarchive import layout
-from gitarchive.model import Link, Track
+from gitarchive.archive import layout
+from gitarchive.archive.model import Link, Track
 
 HOSTILE = '<script>alert(1)</script> "quoted" & <img src=x onerror="window.__pwned=1">'
 

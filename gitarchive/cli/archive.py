@@ -6,23 +6,21 @@ import sys
 from pathlib import Path
 
 import click
-import pygit2
 
-from gitarchive import exitcodes, registry
-from gitarchive.cli.common import friendly_errors, open_store, repo_option
-from gitarchive.cli.runs import fail, locked_run, parse_shard, push_after_fetch, write_error
-from gitarchive.fetch import FetchReport, NothingToFetch, Outcome, Shard, fetch
-from gitarchive.progress import Progress
-from gitarchive.render import plural
-from gitarchive.runlog import logger
-from gitarchive.spotify import CredentialsError, SpotifyClient
-from gitarchive.store import Store, StoreError
+from gitarchive import exitcodes
+from gitarchive.archive import registry
+from gitarchive.cli.common import open_store, repo_option
+from gitarchive.cli.fetching import run_fetch
+from gitarchive.cli.runs import fail, locked_run, parse_shard, push_after_fetch
+from gitarchive.errors import CredentialsError
+from gitarchive.git.store import Store
+from gitarchive.ops.fetch import Shard
+from gitarchive.spotify.client import SpotifyClient
 
 
 @click.command()
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
 @click.option("--bare", is_flag=True, help="Create a bare repository (for a server).")
-@friendly_errors
 def init(directory: str, bare: bool) -> None:
     """Create a new archive in DIRECTORY, or adopt the repository already there.
 
@@ -40,7 +38,6 @@ def init(directory: str, bare: bool) -> None:
 @click.argument("playlists", nargs=-1, required=True)
 @click.option("--alias", help="A name to show instead of the playlist's own (one playlist only).")
 @repo_option
-@friendly_errors
 def add(playlists: tuple[str, ...], alias: str | None, repo_path: str) -> None:
     """Register PLAYLISTS (IDs, open.spotify.com URLs or spotify:playlist: URIs).
 
@@ -58,7 +55,6 @@ def add(playlists: tuple[str, ...], alias: str | None, repo_path: str) -> None:
 @click.command()
 @click.argument("playlist")
 @repo_option
-@friendly_errors
 def remove(playlist: str, repo_path: str) -> None:
     """Unregister PLAYLIST. Its snapshots and their history stay in the archive."""
     store = open_store(repo_path)
@@ -93,15 +89,20 @@ def remove(playlist: str, repo_path: str) -> None:
     "--jobs", "-j", default=4, show_default=True, type=click.IntRange(1, 32),
     help="How many playlists to request from Spotify at once.",
 )
+@click.option(
+    "--no-follow", is_flag=True,
+    help="Do not bring followed sources up to date (see 'gitarchive follow').",
+)
 @repo_option
 def fetch_command(
     only: tuple[str, ...], no_cumulative: bool, quiet: bool, log_file: str | None,
-    push_remote: str | None, shard: Shard | None, jobs: int, repo_path: str,
+    push_remote: str | None, shard: Shard | None, jobs: int, no_follow: bool, repo_path: str,
 ) -> None:
     """Fetch every registered playlist and commit what changed, in one commit.
 
     Credentials come from SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET (and
-    SPOTIFY_REFRESH_TOKEN for playlists only a signed-in user can see). One run
+    SPOTIFY_REFRESH_TOKEN for playlists only a signed-in user can see). Then
+    followed archives are brought up to date (see 'gitarchive follow'). One run
     per repository at a time. Exit codes: 0 all fetched, 3 some failed (the rest
     committed), 4 nothing could be fetched, 5 another run holds the lock, 6
     committed but the push failed, 1 other errors, 2 usage errors.
@@ -109,81 +110,33 @@ def fetch_command(
     store = open_store(repo_path)
     with locked_run(store, "gitarchive fetch", log_file=log_file, quiet=quiet):
         if registry.load(store) == ({}, []):
-            if not quiet:  # before credentials: a new archive's first question
+            code = False if no_follow else follow_step(store, not no_cumulative, quiet)
+            if code is False and not quiet:  # before credentials: a new archive's first question
                 click.echo("No playlists registered; add one with 'gitarchive add PLAYLIST'")
-            sys.exit(exitcodes.OK)
+            sys.exit(code or exitcodes.OK)
         try:
             client = SpotifyClient.from_env()
         except CredentialsError as exc:
-            fail(str(exc), exitcodes.NOTHING_FETCHED)
+            fail(str(exc), exc.exit_code)
         with client:
             report = run_fetch(
                 store, client, only=only, shard=shard, cumulative=not no_cumulative, quiet=quiet,
                 jobs=jobs,
             )
         code = report.exit_code
+        followed = None if no_follow else follow_step(store, not no_cumulative, quiet)
+        code = code or followed or exitcodes.OK
         if push_remote is not None:
             code = push_after_fetch(store, push_remote, cumulative=not no_cumulative,
                                     quiet=quiet) or code
         sys.exit(code)
 
 
-def run_fetch(
-    store: Store, client: SpotifyClient, *, only: tuple[str, ...] = (), cumulative: bool = True,
-    quiet: bool = False, when: tuple[int, int] | None = None, shard: Shard | None = None,
-    jobs: int = 4,
-) -> FetchReport:
-    """Run a fetch with terminal progress and the printed summary (shared with the demo)."""
-    try:
-        with Progress("Fetching", quiet=quiet) as progress:
-            report = fetch(
-                store, client, only=only, shard=shard, cumulative=cumulative, when=when,
-                progress=progress, on_playlist=lambda outcome: _report_outcome(outcome, quiet),
-                jobs=jobs,
-            )
-    except CredentialsError as exc:
-        fail(f"{exc}; nothing was written", exitcodes.NOTHING_FETCHED)
-    except (NothingToFetch, StoreError, ValueError) as exc:
-        fail(str(exc), exitcodes.ERROR)
-    except (OSError, pygit2.GitError) as exc:
-        fail(write_error(exc, store), exitcodes.ERROR)
-    for problem in report.problems:
-        click.echo(f"warning: skipped registry file {problem}", err=True)
-    logger.info(summary(report))
-    if not quiet or report.failed:
-        click.echo(summary(report), err=bool(report.failed) and quiet)
-    return report
+def follow_step(store: Store, cumulative: bool, quiet: bool) -> int | bool | None:
+    """Followed sources after the local fetch, under its lock; False when there are none."""
+    from gitarchive.cli.follow import follow_step as step
 
-
-def _report_outcome(outcome: Outcome, quiet: bool) -> None:
-    if outcome.error is not None:
-        logger.error("%s (%s): %s", outcome.pid, outcome.name, outcome.error)
-        click.echo(f"error: {outcome.pid} ({outcome.name}): {outcome.error}", err=True)
-    elif outcome.skipped and not quiet:
-        click.echo(
-            f"note: {outcome.pid}: kept what could be kept, skipped "
-            f"{plural(len(outcome.skipped), 'entry').replace('entrys', 'entries')}: "
-            + "; ".join(outcome.skipped),
-            err=True,
-        )
-
-
-def summary(report: FetchReport) -> str:
-    """One line: fetched, changed (+added -removed), failed, and the commit."""
-    if not report.outcomes:
-        return "No playlists registered; add one with 'gitarchive add PLAYLIST'"
-    fetched = len(report.outcomes) - len(report.failed)
-    changed = report.changed
-    parts = [f"Fetched {fetched} of {plural(len(report.outcomes), 'playlist')}"]
-    if changed:
-        added = sum(o.added for o in changed)
-        removed = sum(o.removed for o in changed)
-        parts.append(f"{len(changed)} changed (+{added} -{removed} tracks)")
-    if report.failed:
-        parts.append(f"{len(report.failed)} failed")
-    tail = f"committed {report.commit[:10]}" if report.commit else "nothing to commit"
-    return ", ".join(parts) + f"; {tail}"
-
+    return step(store, cumulative=cumulative, quiet=quiet)
 
 
 @click.command()
@@ -198,12 +151,9 @@ def demo(directory: str, days: int, quiet: bool) -> None:
     fixtures, then runs the real fetch code path (real HTTP through requests)
     once per simulated day while the playlists change.
     """
-    from gitarchive.demo import run_demo
+    from gitarchive.cli.demo import run_demo
 
-    try:
-        run_demo(Path(directory), days=days, quiet=quiet)
-    except (StoreError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    run_demo(Path(directory), days=days, quiet=quiet)
 
 
 COMMANDS: list[click.Command] = [init, add, remove, fetch_command, demo]

@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
-
 import click
 
-from gitarchive import history, layout
-from gitarchive.cli.common import friendly_errors, open_store, repo_option
+from gitarchive.archive import layout
+from gitarchive.cli.common import open_store, repo_option
 from gitarchive.cli.runs import locked_run
-
-T = TypeVar("T")
-
-
-def _bar(enabled: bool) -> Callable[[str, Sequence[Any]], Iterable[Any]]:
-    """A history.ProgressFn: a click progress bar on a terminal, else nothing."""
-
-    def progress(label: str, items: Sequence[T]) -> Iterable[T]:
-        if not enabled or len(items) < 2:
-            return items
-        return _iterate_with_bar(label, items)
-
-    return progress
-
-
-def _iterate_with_bar(label: str, items: Sequence[T]) -> Iterator[T]:
-    with click.progressbar(items, label=label, file=sys.stderr) as bar:
-        yield from bar
+from gitarchive.errors import PlaylistRefError, TimezoneError
+from gitarchive.history.rebuild import rebuild
+from gitarchive.progress import terminal_bar
 
 
 def _playlist_ids(refs: tuple[str, ...]) -> list[str] | None:
@@ -36,7 +17,7 @@ def _playlist_ids(refs: tuple[str, ...]) -> list[str] | None:
         return None
     try:
         return [layout.parse_playlist_ref(ref) for ref in refs]
-    except layout.PlaylistRefError as exc:
+    except PlaylistRefError as exc:
         raise click.BadParameter(str(exc), param_hint="'--only'") from exc
 
 
@@ -57,7 +38,6 @@ def _playlist_ids(refs: tuple[str, ...]) -> list[str] | None:
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and warnings.")
 @repo_option
-@friendly_errors
 def rebuild_command(
     only: tuple[str, ...],
     full: bool,
@@ -80,14 +60,14 @@ def rebuild_command(
     """
     store = open_store(repo_path)
     ids = _playlist_ids(only)
-    progress = _bar(not quiet and sys.stderr.isatty())
+    progress = terminal_bar(quiet=quiet)
     try:
         with locked_run(store, "gitarchive rebuild", quiet=quiet):
-            result = history.rebuild(
+            result = rebuild(
                 store, only=ids, full=full, timezone=timezone, views_branch=views_branch,
                 progress=progress,
             )
-    except history.TimezoneError as exc:
+    except TimezoneError as exc:
         raise click.BadParameter(str(exc), param_hint="'--timezone'") from exc
     for problem in result.problems:
         click.echo(f"warning: {problem}", err=True)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
 import click
 import pygit2
 
-from gitarchive import hooks as hooklib
-from gitarchive import schedule as schedulelib
-from gitarchive.cli.common import friendly_errors, open_store, repo_option
-from gitarchive.lock import LockedError, RepoLock
-from gitarchive.store import Store, StoreError
+from gitarchive.cli.common import open_store, repo_option
+from gitarchive.errors import GitarchiveError, LockedError
+from gitarchive.git.lock import RepoLock
+from gitarchive.git.store import Store
+from gitarchive.ops import hooks as hooklib
+from gitarchive.ops import schedule as schedulelib
 
 _HOOK_NAMES = click.Choice(hooklib.HOOKS)
 
@@ -32,7 +34,6 @@ def hooks_group() -> None:
 @hooks_group.command("install")
 @click.argument("names", nargs=-1, type=_HOOK_NAMES)
 @repo_option
-@friendly_errors
 def hooks_install(names: tuple[str, ...], repo_path: str) -> None:
     """Install hooks NAMES (default: all). Installing twice changes nothing."""
     store = open_store(repo_path)
@@ -44,7 +45,6 @@ def hooks_install(names: tuple[str, ...], repo_path: str) -> None:
 @hooks_group.command("uninstall")
 @click.argument("names", nargs=-1, type=_HOOK_NAMES)
 @repo_option
-@friendly_errors
 def hooks_uninstall(names: tuple[str, ...], repo_path: str) -> None:
     """Remove gitarchive's hooks NAMES (default: all) and restore the hooks they replaced."""
     store = open_store(repo_path)
@@ -54,7 +54,6 @@ def hooks_uninstall(names: tuple[str, ...], repo_path: str) -> None:
 
 @hooks_group.command("status")
 @repo_option
-@friendly_errors
 def hooks_status(repo_path: str) -> None:
     """Show which gitarchive hooks are installed, and where."""
     store = open_store(repo_path)
@@ -70,10 +69,7 @@ def hooks_status(repo_path: str) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def hooks_run(name: str, args: tuple[str, ...]) -> None:
     """Run hook NAME as git does (called by the installed hook scripts)."""
-    try:
-        store = Store(".")
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from exc
+    store = open_store(".")
     stdin = b""
     if name in ("post-receive", "post-rewrite") and not sys.stdin.isatty():
         stdin = sys.stdin.buffer.read()
@@ -100,15 +96,15 @@ def _refresh_views(store: Store, name: str) -> None:
     if reason is not None:
         return
     os.environ[hooklib.GUARD] = "1"  # whatever this causes must not run us again
-    from gitarchive import history
+    from gitarchive.history.rebuild import rebuild
 
     try:
         with RepoLock(store, f"gitarchive hooks run {name}"):
-            result = history.rebuild(store)
+            result = rebuild(store)
     except LockedError as exc:
         click.echo(f"gitarchive {name}: views not updated now: {exc}", err=True)
         return
-    except (StoreError, ValueError, OSError, pygit2.GitError) as exc:
+    except (GitarchiveError, OSError, pygit2.GitError) as exc:
         click.echo(f"gitarchive {name}: views not updated: {exc}", err=True)
         return
     if result.changed:
@@ -161,7 +157,6 @@ def _top(cwd: Path) -> Path:
 @click.option("--site-branch", metavar="NAME",
               help="Actions: then publish the static site to branch NAME (for GitHub Pages).")
 @repo_option
-@friendly_errors
 def schedule_command(
     kind: str, at: str, env_file: str, log_file: str | None, push_remote: str | None,
     shards: int, package: str, site_branch: str | None, repo_path: str,
@@ -190,10 +185,8 @@ def schedule_command(
 
 
 def _time_of_day(text: str) -> tuple[int, int]:
-    try:
-        hour, minute = (int(part) for part in text.split(":"))
-    except ValueError:
-        hour = minute = -1
+    match = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", text)
+    hour, minute = (int(match[1]), int(match[2])) if match else (-1, -1)
     if not (0 <= hour < 24 and 0 <= minute < 60):
         raise click.BadParameter(f"'{text}' is not a time of day HH:MM", param_hint="'--at'")
     return hour, minute

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from gitarchive import query, query_output, settings
-from gitarchive.cli.common import friendly_errors, open_store, repo_option
-from gitarchive.query_index import QueryIndex, open_index
-from gitarchive.store import Store
-from gitarchive.views import DateFormatter, get_timezone
+from gitarchive.archive import settings
+from gitarchive.cli.common import open_store, repo_option
+from gitarchive.git.store import Store
+from gitarchive.history.views import DateFormatter, get_timezone
+from gitarchive.progress import terminal_bar
+from gitarchive.questions import output as query_output
+from gitarchive.questions import query
+from gitarchive.questions.index import QueryIndex, open_index
 
-T = TypeVar("T")
+LINK_FORMATS = ("uris", "urls")
 
 
 def _timezone_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -27,24 +30,12 @@ def _timezone_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
-def _progress(label: str, items: Sequence[T]) -> Iterable[T]:
-    """A bar on stderr while a cold index is built (long archives only), else nothing."""
-    if not sys.stderr.isatty() or len(items) < 100:
-        return items
-    return _bar(label, items)
-
-
-def _bar(label: str, items: Sequence[T]) -> Iterable[T]:
-    with click.progressbar(items, label=label, file=sys.stderr) as bar:
-        yield from bar
-
-
 def _open(repo_path: str, timezone: str | None) -> tuple[Store, QueryIndex, DateFormatter]:
     store = open_store(repo_path)
     zone = get_timezone(settings.timezone(store, timezone))
     if store.head() is None:
         raise click.ClickException("this archive has no commits yet; run 'gitarchive fetch'")
-    return store, open_index(store, progress=_progress), DateFormatter(zone)
+    return store, open_index(store, progress=terminal_bar(min_items=100)), DateFormatter(zone)
 
 
 def _width() -> int:
@@ -55,11 +46,11 @@ def _width() -> int:
 @click.argument("playlist")
 @click.option("--at", "at", metavar="DATE|REV",
               help="A day (YYYY-MM-DD: the last snapshot by the end of it) or a git revision.")
-@click.option("--format", "fmt", type=click.Choice(query_output.SHOW_FORMATS),
-              default="table", show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice((*query_output.SHOW_FORMATS, *LINK_FORMATS)),
+              default="table", show_default=True,
+              help="Output format (uris, urls: the track links, one a line).")
 @_timezone_option
 @repo_option
-@friendly_errors
 def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_path: str) -> None:
     """Show PLAYLIST as it was archived at a date or revision (default: latest).
 
@@ -70,6 +61,14 @@ def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_pat
         pid = query.find_playlist(store, index, playlist)
         point = query.parse_point(store, at, date.zone)
         snapshot = query.snapshot_at(store, index, pid, point)
+    if fmt in LINK_FORMATS:  # plain-only history is matched to JSON snapshots (publish.py)
+        from gitarchive.questions.publish_plan import link_lines
+
+        text, missing = link_lines(store, snapshot, fmt)
+        for line in missing:
+            click.echo(f"no Spotify ID in the archive: {line}", err=True)
+        click.echo(text, nl=False)
+        return
     click.echo(query_output.show(snapshot, fmt, date, _width()), nl=False)
 
 
@@ -81,7 +80,6 @@ def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_pat
               help="Compare up to this day or revision (default: the latest snapshot).")
 @_timezone_option
 @repo_option
-@friendly_errors
 def diff(
     playlist: str, start: str | None, end: str | None, timezone: str | None, repo_path: str
 ) -> None:
@@ -103,7 +101,6 @@ def diff(
 @click.argument("playlist")
 @_timezone_option
 @repo_option
-@friendly_errors
 def log(playlist: str, timezone: str | None, repo_path: str) -> None:
     """One line per change of PLAYLIST: date, +added −removed, new name or description."""
     store, index, date = _open(repo_path, timezone)
@@ -120,7 +117,6 @@ def log(playlist: str, timezone: str | None, repo_path: str) -> None:
               help="Only this playlist (ID, URL, URI, name or alias); repeatable.")
 @_timezone_option
 @repo_option
-@friendly_errors
 def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_path: str) -> None:
     """Every track whose title, artist or album contains TEXT, in all of history.
 
@@ -144,7 +140,6 @@ def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_pat
               help="File to write (required for sqlite; csv and json default to stdout).")
 @_timezone_option
 @repo_option
-@friendly_errors
 def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str) -> None:
     """Export the cumulative data of every playlist (dates added, seen, removed).
 
@@ -156,7 +151,7 @@ def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str)
     store, index, _ = _open(repo_path, timezone)
     index.close()  # brings the saved history state up to HEAD, so collect reads no history
     tz = settings.timezone(store, timezone)
-    from gitarchive import export as exporting  # only this command needs it
+    from gitarchive.questions import export as exporting  # only this command needs it
 
     playlists = exporting.collect(store, tz)
     if fmt == "sqlite":

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from gitarchive import site
-from gitarchive.cli.common import friendly_errors, open_store, repo_option
-from gitarchive.cli.history import _bar
+from gitarchive.cli.common import open_store, repo_option
 from gitarchive.cli.runs import locked_run
-from gitarchive.views import TimezoneError
+from gitarchive.errors import TimezoneError
+from gitarchive.progress import terminal_bar
+from gitarchive.questions import site
 
 
 @click.command("site")
@@ -27,7 +26,6 @@ from gitarchive.views import TimezoneError
               "gitarchive.timezone, else UTC).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @repo_option
-@friendly_errors
 def site_command(output: Path | None, base_url: str | None, branch: str | None,
                  timezone: str | None, quiet: bool, repo_path: str) -> None:
     """Write a static website of the archive to OUTPUT (a new or earlier site's directory).
@@ -43,7 +41,7 @@ def site_command(output: Path | None, base_url: str | None, branch: str | None,
     try:
         with locked_run(store, "gitarchive site", quiet=quiet):
             result = site.build(store, output, base_url=base_url, branch=branch,
-                                timezone=timezone, progress=_bar(not quiet and sys.stderr.isatty()))
+                                timezone=timezone, progress=terminal_bar(quiet=quiet))
     except TimezoneError as exc:
         raise click.BadParameter(str(exc), param_hint="'--timezone'") from exc
     if quiet:

@@ -1,0 +1,166 @@
+"""``gitarchive rebuild``: cumulative views brought up to HEAD and committed once.
+
+The history package, each module with one job:
+
+- events.py: commits -> events (the snapshot files each commit wrote);
+- replay.py: events -> per-track dates (the semantics, documented there);
+- saved.py: the replay state saved in the git directory (incremental runs);
+- sync.py: the state as of HEAD (saved state + new commits, or a full replay);
+- views.py + archive/templates/cumulative.md.j2: state -> ``playlists/cumulative/`` files;
+- publish.py: which views to render, rendering them, and the views branch;
+- pending.py: the same for a commit fetch has not made yet;
+- parallel.py: the fork-and-merge helper the replay, the rendering and the timelines share;
+- timeline.py, timeline_read.py: every change of every playlist (for pictures and the site);
+- charts.py, feeds.py, pictures.py: SVG charts and Atom feeds written with the views.
+
+Here they are put together: bring the state up to HEAD (reading only new commits
+when the saved state still describes an ancestor of HEAD), render, and commit —
+to the current branch, or to a views branch holding one root commit replaced on
+each run, so the derived files do not grow the repository.
+
+Cost grows with the snapshots that change, not with commits x playlists: the
+state is one file per playlist (only touched ones are read and rewritten), runs
+are applied to a playlist lazily (HistoryState.settle), and only playlists whose
+view may have changed are rendered — present tracks have a null ``last_seen`` in
+the files (views.py), so a day's run leaves the other playlists' files alone. A
+whole-history replay reads its blobs ahead in a second process (git/blobstream.py,
+pygit2 there too), in parallel with the parsing here, and parses each distinct
+track text once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import pygit2
+
+from gitarchive.archive import settings
+from gitarchive.errors import StoreError
+from gitarchive.git.store import Store
+from gitarchive.history import pictures
+from gitarchive.history.publish import differing, plan_views, publish_views, render_views
+from gitarchive.history.replay import Problem
+from gitarchive.history.sync import save_state, sync
+from gitarchive.history.views import DateFormatter, get_timezone
+from gitarchive.progress import ProgressFn, no_progress
+
+
+@dataclass
+class RebuildResult:
+    """What ``rebuild`` did."""
+
+    commit: pygit2.Oid | None  # on the current branch (None: nothing changed / views branch)
+    views_commit: pygit2.Oid | None  # on the views branch
+    views_branch: str | None
+    changed: list[str]  # paths written
+    playlists: int  # playlists whose views were rendered (all, or those that changed)
+    events: int  # events replayed
+    full: bool  # whole history replayed (else only new commits)
+    problems: list[Problem]
+    pictures: list[str] = field(default_factory=list)  # charts and feeds written (pictures.py)
+
+
+def rebuild(
+    store: Store,
+    *,
+    only: Iterable[str] | None = None,
+    full: bool = False,
+    timezone: str | None = None,
+    views_branch: str | None = None,
+    progress: ProgressFn = no_progress,
+) -> RebuildResult:
+    """Bring the cumulative views up to HEAD and commit them once (nothing if unchanged).
+
+    ``only`` limits the files written to some playlist ids (KeyError-free: unknown
+    ids raise StoreError). ``timezone``/``views_branch`` default to git config
+    ``gitarchive.timezone`` / ``gitarchive.viewsBranch``. Only playlists whose view
+    may have changed since the last rendering are rendered (see ``plan_views``).
+    """
+    tz = settings.timezone(store, timezone)
+    get_timezone(tz)  # a bad name fails before any work
+    store.recover()  # a run killed mid-commit: its files back first, even if nothing changes
+    branch = settings.views_branch(store, views_branch)
+    synced = sync(store, full=full, progress=progress)
+    state = synced.state
+    only_ids = None if only is None else sorted(set(only))
+    if only_ids is not None:
+        unknown = [pid for pid in only_ids if pid not in state.playlists]
+        if unknown:
+            raise StoreError(
+                f"no snapshot of {', '.join(unknown)} anywhere in this archive's history"
+            )
+    result = RebuildResult(
+        commit=None, views_commit=None, views_branch=branch, changed=[], playlists=0,
+        events=synced.events, full=synced.full, problems=synced.problems,
+    )
+    if synced.head is None:
+        return result
+    base_url = settings.githistory_base(store)
+    final_newline = settings.final_newline(store)
+    plan = plan_views(store, state, branch=branch, timezone=tz, githistory_base=base_url,
+                 final_newline=final_newline, only=only_ids)
+    fmt = DateFormatter(get_timezone(tz))
+    rendered = render_views(state, plan.wanted, fmt, base_url, final_newline, progress)
+    counted = _Counted(rendered)
+    head = synced.head
+
+    def draw(compare_with: pygit2.Tree | None) -> dict[str, bytes | None]:
+        """The charts and feeds of the playlists rendered (pictures.py)."""
+        return pictures.files(store, plan.wanted, tree=head.tree, compare_with=compare_with,
+                              timezone=tz)
+
+    if branch is not None:
+        if plan.incremental:
+            files = differing(store, plan.base, counted)
+            result.changed = sorted(files)
+            drawn = draw(plan.base)
+            result.pictures = sorted(drawn)
+            result.views_commit = publish_views(store, branch, {**files, **drawn}, head,
+                                                plan.base)
+        else:
+            every = dict(counted)
+            result.changed = sorted(differing(store, plan.base, every.items()))
+            drawn = draw(None)
+            result.pictures = pictures.differing(store, plan.base, drawn)
+            result.views_commit = publish_views(store, branch, {**every, **drawn}, head)
+        new_tree = store.branch_tree(branch)
+    else:
+        changes = differing(store, head.tree, counted)
+        result.changed = sorted(changes)
+        drawn = draw(head.tree)
+        result.pictures = sorted(drawn)
+        changes.update(drawn)
+        if changes:
+            result.commit = store.commit(changes, _message(len(result.changed)))
+        new_tree = store.tree()
+    result.playlists = counted.playlists
+    plan.record(state, new_tree, complete=only_ids is None)
+    # The rebuild commit writes no snapshot, so it is no event: the state as of the
+    # old head is the state as of the new one (its ancestor check still holds).
+    save_state(store, synced)
+    return result
+
+
+class _Counted:
+    """Passes (path, content) pairs through, counting the playlists (two files each)."""
+
+    def __init__(self, files: Iterable[tuple[str, bytes]]) -> None:
+        self.files = files
+        self.count = 0
+
+    def __iter__(self) -> Iterator[tuple[str, bytes]]:
+        for item in self.files:
+            self.count += 1
+            yield item
+
+    @property
+    def playlists(self) -> int:
+        return self.count // 2
+
+
+def _message(count: int) -> str:
+    return (
+        f"Rebuild cumulative views ({count} file{'s' if count != 1 else ''})\n\n"
+        "Recomputed from the history of the snapshots by 'gitarchive rebuild'."
+    )

@@ -1,0 +1,191 @@
+"""The incremental state of the cumulative views, kept inside the git directory.
+
+``<git dir>/gitarchive/history-state/`` holds one pickle per playlist and a small
+manifest (``manifest.pickle``)::
+
+    {"format": "gitarchive-history/2", "head": "<last commit processed>",
+     "gens": {"<commit>": <generation>}, "last_key": (time, gen, "<commit>"),
+     "runs": [(time, registry index)], "registries": [sorted ids | None],
+     "files": {"<id>": "<id>.<token>.pickle"}, "pending": [...], "view_dirty": [...],
+     "views": (target, settings, cumulative tree id) | None}
+
+    <id>.<token>.pickle: (PLAYLIST_FORMAT, pid, json blob, plain blob, name, url,
+        description, first_run, last_run, settled, loaded, dirty,
+        [(key, (url, name, album, artists, duration_ms), first_seen, last_seen,
+          removed, stints, added_at, asterisk, in_snapshot, present)])
+
+Why this shape: a daily run changes a few playlists, so it reads and rewrites only
+theirs (plus the manifest), never the whole state — the single 23 MB JSON file of
+format 1 cost more than the rest of an incremental run. A playlist's file is
+written under a new name and the manifest replaced atomically afterwards, so a run
+killed half-way leaves the previous state whole. Pickle is fine here: it is our
+own cache in our own git directory.
+
+Everything in it is epoch seconds, so it does not depend on the display time zone.
+It is a cache: when it is missing, unreadable, of another format, or written for a
+history that HEAD no longer contains (rewritten, rebased, force-pushed), the caller
+replays the whole history instead.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from gitarchive.archive.snapshots import TrackMeta
+from gitarchive.errors import StateError
+from gitarchive.git.store import Store
+from gitarchive.history.state import HistoryState, Loader, PlaylistHistory, Playlists, TrackHistory
+
+FORMAT = "gitarchive-history/2"
+PLAYLIST_FORMAT = 2
+_LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError,
+                EOFError, pickle.UnpicklingError)
+
+
+@dataclass
+class SavedState:
+    head: str
+    gens: dict[str, int]
+    state: HistoryState
+
+
+def state_dir(store: Store) -> Path:
+    return store.git_dir / "gitarchive" / "history-state"
+
+
+def state_path(store: Store) -> Path:
+    """The manifest: the file that makes a saved state exist."""
+    return state_dir(store) / "manifest.pickle"
+
+
+def load(store: Store) -> SavedState | None:
+    """The saved state, or None when there is none usable (never raises for bad content).
+
+    Only the manifest is read; playlists are read when first accessed.
+    """
+    folder = state_dir(store)
+    try:
+        data = pickle.loads(state_path(store).read_bytes())
+        if data.get("format") != FORMAT:
+            return None
+        files: dict[str, str] = dict(data["files"])
+        if not set(files.values()) <= set(os.listdir(folder)):
+            return None  # a file lost (concurrent save): replay
+        state = HistoryState()
+        if data["last_key"]:
+            time, gen, oid = data["last_key"]
+            state.last_key = (int(time), int(gen), str(oid))
+        for registry in data["registries"]:
+            state.registry_index(None if registry is None else frozenset(registry))
+        state.runs = [(int(t), int(r)) for t, r in data["runs"]]
+        state.pending = set(data["pending"])
+        state.view_dirty = set(data["view_dirty"])
+        state.views = data["views"]
+        state.playlists = Playlists(state, _loader(folder, files), files)
+        state.files = files
+        return SavedState(str(data["head"]), dict(data["gens"]), state)
+    except _LOAD_ERRORS:
+        return None
+
+
+def _loader(folder: Path, files: dict[str, str]) -> Loader:
+    def load_playlist(pid: str) -> PlaylistHistory:
+        try:
+            return _playlist_from_row(pickle.loads((folder / files[pid]).read_bytes()))
+        except _LOAD_ERRORS as exc:
+            raise StateError(f"history state of {pid} unreadable: {exc}") from exc
+
+    return load_playlist
+
+
+def _playlist_from_row(row: tuple[Any, ...]) -> PlaylistHistory:
+    (fmt, pid, json_blob, plain_blob, name, url, description, first_run, last_run,
+     settled, loaded, dirty, rows) = row
+    if fmt != PLAYLIST_FORMAT:
+        raise ValueError("playlist state of another format")
+    tracks = {
+        key: TrackHistory(TrackMeta(*meta), *rest) for key, meta, *rest in rows
+    }
+    return PlaylistHistory(pid, json_blob, plain_blob, name, url, description, first_run,
+                           last_run, tracks, set(dirty), loaded, settled, changed=False)
+
+
+def _playlist_row(p: PlaylistHistory) -> tuple[Any, ...]:
+    return (
+        PLAYLIST_FORMAT, p.pid, p.json_blob, p.plain_blob, p.name, p.url, p.description,
+        p.first_run, p.last_run, p.settled, p.loaded, sorted(p.dirty),
+        [(key, tuple(t.meta), t.first_seen, t.last_seen, t.removed, t.stints, t.added_at,
+          t.asterisk, t.in_snapshot, t.present) for key, t in p.tracks.items()],
+    )
+
+
+def save(store: Store, saved: SavedState) -> None:
+    """Write the changed playlists under new names, then replace the manifest atomically."""
+    folder = state_dir(store)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = saved.state
+    old_files = state.files
+    files = {pid: old_files[pid] for pid in state.playlists if pid in old_files}
+    token = secrets.token_hex(6)
+    replaced = []
+    for pid, playlist in state.playlists.loaded().items():
+        if not playlist.changed and pid in files:
+            continue
+        name = f"{pid}.{token}.pickle"
+        (folder / name).write_bytes(pickle.dumps(_playlist_row(playlist), protocol=5))
+        if pid in files:
+            replaced.append(files[pid])
+        files[pid] = name
+    manifest = {
+        "format": FORMAT,
+        "head": saved.head,
+        "gens": saved.gens,
+        "last_key": state.last_key,
+        "runs": state.runs,
+        "registries": [None if r is None else sorted(r) for r in state.registries],
+        "files": files,
+        "pending": sorted(state.pending),
+        "view_dirty": sorted(state.view_dirty),
+        "views": state.views,
+    }
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".manifest.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pickle.dumps(manifest, protocol=5))
+        os.replace(tmp, state_path(store))
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    for playlist in state.playlists.loaded().values():
+        playlist.changed = False
+    state.files = files
+    keep = set(files.values())
+    if len(replaced) == len(files) or not old_files:  # a whole new state: sweep leftovers
+        replaced = [n for n in os.listdir(folder) if n.endswith(".pickle") and n not in keep
+                    and n != "manifest.pickle"]
+    for name in replaced:
+        if name not in keep:
+            (folder / name).unlink(missing_ok=True)
+    (store.git_dir / "gitarchive" / "history-state.json").unlink(missing_ok=True)  # format 1
+
+
+def still_valid(store: Store, saved: SavedState, head: pygit2.Commit) -> bool:
+    """Whether the saved state describes an ancestor of ``head`` (else: rewritten history)."""
+    repo = store.repo
+    try:
+        old = pygit2.Oid(hex=saved.head)
+        if old not in repo:
+            return False
+        if old == head.id:
+            return True
+        return bool(repo.descendant_of(head.id, old))
+    except (ValueError, pygit2.GitError):
+        return False

@@ -1,0 +1,350 @@
+"""One archiver run: registry -> Spotify client -> model -> render -> one git commit.
+
+A playlist that fails keeps its registry entry and its earlier files exactly as
+they were; the others go on. Nothing is committed when nothing changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Protocol
+
+import pygit2
+
+from gitarchive import exitcodes
+from gitarchive.archive import layout, registry, render, settings
+from gitarchive.archive.index import (
+    PreviousSnapshot,
+    archive_names,
+    index_file,
+    previous_snapshot,
+    shown_name,
+)
+from gitarchive.archive.model import Playlist, dump_json
+from gitarchive.errors import CredentialsError, NothingToFetch, ShardError, SpotifyError
+from gitarchive.git.identity import commit_time
+from gitarchive.git.store import Store, TreeReader, tree_at
+from gitarchive.progress import ProgressFn, no_progress
+from gitarchive.spotify.parse import FetchResult
+
+
+class PlaylistSource(Protocol):
+    """What a run needs of the Spotify client (a stand-in in tests and the demo)."""
+
+    def get_playlist(self, pid: str) -> FetchResult: ...
+
+
+@dataclass
+class Outcome:
+    """What happened to one playlist in a run."""
+
+    pid: str
+    name: str = ""
+    error: str | None = None
+    changed: bool = False
+    new: bool = False
+    added: int = 0
+    removed: int = 0
+    renamed_from: str | None = None
+    reordered: bool = False
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class FetchReport:
+    """The result of a run, for the summary line, the exit code and the tests."""
+
+    outcomes: list[Outcome]
+    commit: str | None = None
+    problems: list[str] = field(default_factory=list)  # malformed registry files etc.
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    @property
+    def changed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.changed]
+
+    @property
+    def exit_code(self) -> int:
+        if not self.outcomes:
+            return exitcodes.OK
+        if len(self.failed) == len(self.outcomes):
+            return exitcodes.NOTHING_FETCHED
+        return exitcodes.PARTIAL if self.failed else exitcodes.OK
+
+
+def fetch(
+    store: Store,
+    client: PlaylistSource,
+    *,
+    only: Iterable[str] = (),
+    shard: Shard | None = None,
+    cumulative: bool = True,
+    when: tuple[int, int] | None = None,
+    on_playlist: Callable[[Outcome], None] | None = None,
+    progress: ProgressFn = no_progress,
+    jobs: int = 4,
+) -> FetchReport:
+    """Fetch registered playlists and commit every changed file in one commit.
+
+    Raises CredentialsError before anything is written when Spotify refuses the
+    app's credentials: no playlist could be fetched by any retry of this run.
+    ``jobs`` playlists are fetched at once.
+    """
+    store.recover()  # a run killed mid-commit: its files back first, even if nothing changes
+    when = when or commit_time()
+    entries, bad_entries = registry.load(store)
+    wanted = _select(entries, only, shard)
+    head = store.reader()
+    previous = {pid: previous_snapshot(head, pid) for pid in entries}
+    names = {pid: shown_name(entries[pid].alias, previous[pid]) or pid for pid in wanted}
+    fetched, outcomes = _fetch_all(client, wanted, names, progress, on_playlist, jobs)
+    changes, snapshots = _changed_files(store, head, entries, previous, fetched, outcomes, when)
+    report = FetchReport(outcomes, problems=[f"{p.path}: {p.reason}" for p in bad_entries])
+    if not changes or not fetched:
+        return report
+    report.commit = _commit(store, changes, outcomes, when, cumulative, snapshots)
+    return report
+
+
+def _fetch_all(
+    client: PlaylistSource,
+    wanted: list[str],
+    names: Mapping[str, str],
+    progress: ProgressFn,
+    on_playlist: Callable[[Outcome], None] | None,
+    jobs: int,
+) -> tuple[dict[str, Playlist], list[Outcome]]:
+    """Ask Spotify for ``wanted``, ``jobs`` at once; a failure is recorded in its Outcome.
+
+    Requests overlap (Spotify's latency dominates a real run); results are reported
+    in registry order, whatever order they finish in.
+    """
+    fetched: dict[str, Playlist] = {}
+    outcomes: list[Outcome] = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(client.get_playlist, pid) for pid in wanted]
+        try:
+            for pid, future in progress("Fetching", list(zip(wanted, futures, strict=True))):
+                outcome = Outcome(pid, name=names[pid])
+                try:
+                    result = future.result()
+                except CredentialsError:
+                    raise
+                except SpotifyError as exc:
+                    outcome.error = str(exc)
+                else:
+                    fetched[pid] = result.playlist
+                    outcome.skipped = list(result.skipped)
+                outcomes.append(outcome)
+                if on_playlist is not None:
+                    on_playlist(outcome)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return fetched, outcomes
+
+
+def _changed_files(
+    store: Store,
+    head: TreeReader,
+    entries: Mapping[str, layout.RegistryEntry],
+    previous: Mapping[str, PreviousSnapshot | None],
+    fetched: Mapping[str, Playlist],
+    outcomes: list[Outcome],
+    when: tuple[int, int],
+) -> tuple[dict[str, bytes | None], dict[str, Playlist]]:
+    """The files that differ from ``head`` (snapshots and the index), and the new snapshots
+    by JSON blob id (for the cumulative views); fills in each Outcome's changes."""
+    latest = {pid: fetched.get(pid) or previous[pid] for pid in entries}
+    known = {pid: snap for pid, snap in latest.items() if snap is not None}
+    names = archive_names(entries, known)
+    day = datetime.fromtimestamp(when[0], UTC).strftime("%Y-%m-%d")
+    base = settings.githistory_base(store)
+    newline = settings.final_newline(store)
+    changes: dict[str, bytes | None] = {}
+    by_pid = {o.pid: o for o in outcomes}
+    snapshots: dict[str, Playlist] = {}  # JSON blob id -> snapshot, for the cumulative views
+    for pid, raw in fetched.items():
+        snapshot = replace(raw, unique_name=names[pid])
+        files = _snapshot_files(head, snapshot, day, base, newline)
+        snapshots[str(pygit2.hash(files[layout.pretty_json_path(pid)]))] = snapshot
+        changes.update(files)
+        _describe(by_pid[pid], snapshot, previous[pid])
+    changes[layout.INDEX] = index_file(known, names)
+    changes = {p: c for p, c in changes.items() if not head.same(p, c)}
+    for outcome in outcomes:
+        outcome.changed = outcome.ok and any(
+            path in changes for path in layout.snapshot_paths(outcome.pid)
+        )
+    return changes, snapshots
+
+
+def _commit(
+    store: Store,
+    changes: dict[str, bytes | None],
+    outcomes: list[Outcome],
+    when: tuple[int, int],
+    cumulative: bool,
+    snapshots: Mapping[str, Playlist],
+) -> str | None:
+    """One commit of ``changes`` (with the cumulative views that change, if asked)."""
+    pending = None
+    tree = None
+    parent = store.head()
+    if cumulative:
+        from gitarchive.history.pending import pending_views
+
+        # Written once: the views are computed on this tree, and it is what is committed.
+        tree = store.write_tree(parent.tree if parent is not None else None, changes)
+        views, pending = pending_views(
+            store, tree, when, githistory_base=settings.githistory_base(store),
+            snapshots=snapshots,
+        )
+        if views:
+            tree = store.write_tree(tree_at(store.repo, tree), views)
+        changes.update(views)
+    oid = store.commit(
+        changes, commit_message(outcomes), when=when, tree=tree, parent=parent or True
+    )
+    if oid is None:
+        return None
+    if pending is not None:
+        pending.save(oid)
+    return str(oid)
+
+
+def _select(
+    entries: dict[str, layout.RegistryEntry], only: Iterable[str], shard: Shard | None = None
+) -> list[str]:
+    chosen = [layout.parse_playlist_ref(ref) for ref in only]
+    missing = [pid for pid in chosen if pid not in entries]
+    if missing:
+        raise NothingToFetch(
+            f"not registered: {', '.join(missing)}; register with 'gitarchive add' first"
+        )
+    wanted = list(dict.fromkeys(chosen)) if chosen else sorted(entries)
+    return [pid for pid in wanted if shard is None or shard.holds(pid)]
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard K of N (1-based): a stable subset of the registry, the same on every machine.
+
+    Membership hashes the playlist ID with SHA-1 (Python's ``hash`` is salted per
+    process), so N machines given 1/N .. N/N split a registry without coordinating.
+    """
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+        if not match:
+            raise ShardError(f"'{text}' is not K/N (for example 1/3)")
+        index, count = int(match[1]), int(match[2])
+        if count < 1 or not 1 <= index <= count:
+            raise ShardError(f"'{text}': K must be between 1 and N, and N at least 1")
+        return cls(index, count)
+
+    def holds(self, pid: str) -> bool:
+        digest = hashlib.sha1(pid.encode("ascii")).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def _snapshot_files(
+    head: TreeReader,
+    snapshot: Playlist,
+    day: str,
+    githistory_base: str | None,
+    newline: bool,
+) -> dict[str, bytes]:
+    pid = snapshot.id
+    plain = settings.apply_final_newline(render.plain(snapshot), newline)
+    pretty = settings.apply_final_newline(render.pretty_md(snapshot, githistory_base), newline)
+    files = {
+        layout.plain_path(pid): plain.encode(),
+        layout.pretty_json_path(pid): render.pretty_json(snapshot).encode(),
+        layout.pretty_md_path(pid): pretty.encode(),
+    }
+    followers = _follower_history(head, pid)
+    if snapshot.num_followers is not None:
+        followers[day] = snapshot.num_followers
+    if followers:
+        files[layout.followers_path(pid)] = dump_json(dict(sorted(followers.items()))).encode()
+    return files
+
+
+def _follower_history(head: TreeReader, pid: str) -> dict[str, int]:
+    data = head.read(layout.followers_path(pid))
+    if not data:
+        return {}
+    try:
+        loaded = json.loads(data)
+    except ValueError:
+        return {}
+    if not isinstance(loaded, dict):
+        return {}
+    return {day: count for day, count in loaded.items() if isinstance(count, int)}
+
+
+def _describe(outcome: Outcome, snapshot: Playlist, previous: PreviousSnapshot | None) -> None:
+    new_keys = [t.key for t in snapshot.tracks]
+    before = Counter(previous.track_keys if previous else ())
+    after = Counter(new_keys)
+    outcome.name = snapshot.name
+    outcome.new = previous is None
+    outcome.added = sum((after - before).values())
+    outcome.removed = sum((before - after).values())
+    if previous is not None and previous.name != snapshot.name:
+        outcome.renamed_from = previous.name
+    outcome.reordered = (
+        previous is not None
+        and before == after
+        and list(previous.track_keys) != new_keys
+    )
+
+
+def commit_message(outcomes: list[Outcome]) -> str:
+    """First line: how many playlists changed and tracks moved; then one line each."""
+    changed = [o for o in outcomes if o.changed]
+    added = sum(o.added for o in changed)
+    removed = sum(o.removed for o in changed)
+    if changed:
+        subject = (
+            f"Update {render.plural(len(changed), 'playlist')}: "
+            f"+{added} -{removed} {'track' if added + removed == 1 else 'tracks'}"
+        )
+    else:
+        subject = "Update archive index"
+    lines = [subject, ""]
+    for o in changed:
+        detail = "new playlist" if o.new else f"+{o.added} -{o.removed}"
+        if o.reordered:
+            detail += ", reordered"
+        if o.renamed_from is not None:
+            detail += f", renamed from {o.renamed_from!r}"
+        lines.append(f"- {o.name} ({o.pid}): {detail}")
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        lines.append("")
+        lines.append(f"Not fetched ({len(failed)}): " + ", ".join(o.pid for o in failed))
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,323 @@
+"""The query index: a SQLite cache in the git directory that answers questions fast.
+
+``<git dir>/gitarchive/query-index.sqlite`` holds, as of one HEAD:
+
+- ``writes``: every snapshot write (JSON or plain file) of every playlist, with the
+  commit's time, generation and id (history.events' event key) and the new blob —
+  the date index behind ``show --at``, ``diff`` and ``log``;
+- ``playlists`` and ``tracks``: the replay state of history/sync.py (per playlist and
+  track: first/last seen, removal, stints, presence) flattened into rows, with a
+  normalised text column for ``search``.
+
+It is derived data. A query whose HEAD matches the index reads it directly (no git
+walk, no state load). When HEAD moved, history.sync.sync brings the replay state up to
+date incrementally, the state is saved for the next ``rebuild``, only the new
+commits' writes are added, and the track rows are replaced. A missing, foreign or
+outdated index (rewritten history) is rebuilt from scratch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from gitarchive.git.store import Store
+from gitarchive.history.events import KIND_JSON, KIND_PLAIN, walk_events
+from gitarchive.history.state import HistoryState, PlaylistHistory
+from gitarchive.progress import ProgressFn, no_progress
+
+FORMAT = "gitarchive-query/2"
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE writes (
+    pid TEXT NOT NULL, time INTEGER NOT NULL, gen INTEGER NOT NULL, oid TEXT NOT NULL,
+    kind TEXT NOT NULL, blob TEXT,
+    PRIMARY KEY (pid, time, gen, oid, kind)
+) WITHOUT ROWID;
+CREATE TABLE playlists (
+    pid TEXT PRIMARY KEY, name TEXT NOT NULL, url TEXT NOT NULL, description TEXT NOT NULL,
+    first_run INTEGER, last_run INTEGER, digest TEXT NOT NULL
+);
+-- last_seen is that of tracks no longer present; present ones were seen at last_run.
+CREATE TABLE tracks (
+    pid TEXT NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL, artists TEXT NOT NULL,
+    album TEXT NOT NULL, url TEXT NOT NULL, first_seen INTEGER, last_seen INTEGER,
+    removed INTEGER, stints INTEGER NOT NULL, present INTEGER NOT NULL, haystack TEXT NOT NULL,
+    PRIMARY KEY (pid, key)
+) WITHOUT ROWID;
+"""
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form: NFKD, casefold, combining marks dropped.
+
+    "Beyoncé" and "BEYONCE" both fold to "beyonce", so a search typed without
+    accents finds the accented names Spotify stores.
+    """
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+@dataclass(frozen=True)
+class Write:
+    """One snapshot file written at one commit (blob None: the file was deleted)."""
+
+    time: int
+    gen: int
+    oid: str
+    kind: str  # history.events.KIND_JSON or KIND_PLAIN
+    blob: str | None
+
+
+@dataclass(frozen=True)
+class PlaylistRow:
+    pid: str
+    name: str
+    url: str
+    description: str
+    first_run: int | None
+    last_run: int | None
+
+
+@dataclass(frozen=True)
+class TrackRow:
+    """One track of one playlist with its dates (epoch seconds) from the replay state."""
+
+    pid: str
+    key: str
+    name: str
+    artists: str
+    album: str
+    url: str
+    first_seen: int | None
+    last_seen: int | None
+    removed: int | None
+    stints: int
+    present: bool
+
+
+def _track_row(row: tuple[Any, ...]) -> TrackRow:
+    """A row of the tracks query: TrackRow's fields in order, ``present`` stored as 0/1."""
+    pid, key, name, artists, album, url, first_seen, last_seen, removed, stints, present = row
+    return TrackRow(pid, key, name, artists, album, url, first_seen, last_seen, removed, stints,
+                    bool(present))
+
+
+def index_path(store: Store) -> Path:
+    return store.git_dir / "gitarchive" / "query-index.sqlite"
+
+
+class QueryIndex:
+    """Read access to an up-to-date index (see ``open_index``)."""
+
+    def __init__(self, db: sqlite3.Connection, head: str | None) -> None:
+        self.db = db
+        self.head = head
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> QueryIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def writes(self, pid: str, until: int | None = None) -> list[Write]:
+        """The playlist's snapshot writes in history order, up to time ``until`` inclusive."""
+        sql = "SELECT time, gen, oid, kind, blob FROM writes WHERE pid = ?"
+        args: list[object] = [pid]
+        if until is not None:
+            sql += " AND time <= ?"
+            args.append(until)
+        return [Write(*row) for row in self.db.execute(sql + " ORDER BY time, gen, oid", args)]
+
+    def latest_writes(self, pid: str, until: int) -> dict[str, Write]:
+        """The last JSON and last plain write at or before ``until``: kind -> write."""
+        found = {}
+        for kind in (KIND_JSON, KIND_PLAIN):
+            row = self.db.execute(
+                "SELECT time, gen, oid, kind, blob FROM writes WHERE pid = ? AND kind = ?"
+                " AND time <= ? ORDER BY time DESC, gen DESC, oid DESC LIMIT 1",
+                (pid, kind, until),
+            ).fetchone()
+            if row is not None:
+                found[kind] = Write(*row)
+        return found
+
+    def first_write_time(self, pid: str) -> int | None:
+        row = self.db.execute("SELECT min(time) FROM writes WHERE pid = ?", (pid,)).fetchone()
+        first: int | None = row[0]
+        return first
+
+    def write_pids(self) -> set[str]:
+        """Every playlist that ever had a snapshot file."""
+        return {row[0] for row in self.db.execute("SELECT DISTINCT pid FROM writes")}
+
+    def playlists(self) -> dict[str, PlaylistRow]:
+        rows = self.db.execute(
+            "SELECT pid, name, url, description, first_run, last_run FROM playlists"
+        )
+        return {row[0]: PlaylistRow(*row) for row in rows}
+
+    def search(self, text: str, pids: Iterable[str] | None = None) -> list[TrackRow]:
+        """Tracks whose title, artists or album contain ``text`` (folded), any playlist."""
+        sql = (
+            "SELECT t.pid, t.key, t.name, t.artists, t.album, t.url, t.first_seen,"
+            " CASE WHEN t.present THEN p.last_run ELSE t.last_seen END, t.removed,"
+            " t.stints, t.present FROM tracks t JOIN playlists p ON p.pid = t.pid"
+            " WHERE instr(t.haystack, ?) > 0"
+        )
+        args: list[object] = [fold(text)]
+        if pids is not None:
+            wanted = sorted(set(pids))
+            sql += f" AND t.pid IN ({', '.join('?' * len(wanted))})"
+            args.extend(wanted)
+        return [_track_row(row) for row in self.db.execute(sql, args)]
+
+
+def open_index(store: Store, *, progress: ProgressFn = no_progress) -> QueryIndex:
+    """The index as of HEAD, brought up to date first (only new commits are read)."""
+    path = index_path(store)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    head = store.head()
+    head_hex = str(head.id) if head is not None else None
+    db = _connect(path)
+    try:
+        if _meta(db, "format") != FORMAT:
+            db.close()
+            path.unlink(missing_ok=True)
+            db = _connect(path)
+            db.executescript(_SCHEMA)
+            _set_meta(db, "format", FORMAT)
+            db.commit()
+        indexed = _meta(db, "head")
+        if head is not None and indexed != head_hex:
+            _update(store, db, head, indexed, progress)
+        elif head is None and indexed is not None:
+            _clear(db)
+            db.commit()
+    except BaseException:
+        db.close()
+        raise
+    return QueryIndex(db, head_hex)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=30)
+    db.execute("PRAGMA journal_mode=WAL")
+    return db
+
+
+def _meta(db: sqlite3.Connection, key: str) -> str | None:
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    except sqlite3.DatabaseError:
+        return None
+    return row[0] if row else None
+
+
+def _set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
+    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def _clear(db: sqlite3.Connection) -> None:
+    for table in ("writes", "playlists", "tracks"):
+        db.execute(f"DELETE FROM {table}")
+    db.execute("DELETE FROM meta WHERE key = 'head'")
+
+
+def _update(
+    store: Store,
+    db: sqlite3.Connection,
+    head: pygit2.Commit,
+    indexed: str | None,
+    progress: ProgressFn,
+) -> None:
+    """Sync the replay state, add the new commits' writes, replace the track rows."""
+    # Only when HEAD moved: a warm question needs none of the history code.
+    from gitarchive.history.sync import save_state, sync
+
+    synced = sync(store, progress=progress)
+    if synced.full:  # an incremental sync read a few commits: cheaper to read them again
+        save_state(store, synced)
+    stop = _ancestor_or_none(store, indexed, head)
+    with db:
+        if stop is None:
+            _clear(db)
+        db.executemany(
+            "INSERT OR REPLACE INTO writes (pid, time, gen, oid, kind, blob)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            _new_writes(store, head, stop, dict(synced.gens)),
+        )
+        _replace_state_rows(db, synced.state)
+        _set_meta(db, "head", str(head.id))
+
+
+def _ancestor_or_none(store: Store, indexed: str | None, head: pygit2.Commit) -> pygit2.Oid | None:
+    """The indexed commit when HEAD descends from it (incremental update), else None."""
+    if indexed is None:
+        return None
+    try:
+        old = pygit2.Oid(hex=indexed)
+        if old not in store.repo:
+            return None
+        return old if old == head.id or store.repo.descendant_of(head.id, old) else None
+    except (ValueError, pygit2.GitError):
+        return None
+
+
+def _new_writes(
+    store: Store, head: pygit2.Commit, stop: pygit2.Oid | None, gens: dict[str, int]
+) -> Iterator[tuple[str, int, int, str, str, str | None]]:
+    for event in walk_events(store.repo, head.id, stop, gens):
+        for write in event.writes:
+            if write.kind in (KIND_JSON, KIND_PLAIN):
+                yield (write.pid, event.time, event.gen, event.oid, write.kind, write.blob)
+
+
+def _replace_state_rows(db: sqlite3.Connection, state: HistoryState) -> None:
+    """Make the playlist and track rows match the state, rewriting only changed playlists.
+
+    Each playlist's rows carry a digest; a daily run changes a few playlists' tracks
+    (and every playlist's last_run, kept on the playlist row), so most are skipped.
+    """
+    old = dict(db.execute("SELECT pid, digest FROM playlists"))
+    for pid in old.keys() - state.playlists.keys():
+        db.execute("DELETE FROM playlists WHERE pid = ?", (pid,))
+        db.execute("DELETE FROM tracks WHERE pid = ?", (pid,))
+    for p in state.playlists.values():
+        rows = list(_track_rows(p))
+        digest = hashlib.blake2b(repr(rows).encode(), digest_size=16).hexdigest()
+        db.execute(
+            "INSERT OR REPLACE INTO playlists VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (p.pid, p.name, p.url, p.description, p.first_run, p.last_run, digest),
+        )
+        if old.get(p.pid) == digest:
+            continue
+        db.execute("DELETE FROM tracks WHERE pid = ?", (p.pid,))
+        db.executemany(
+            "INSERT INTO tracks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((*row, fold(f"{row[2]}\n{row[3]}\n{row[4]}")) for row in rows),
+        )
+
+
+def _track_rows(p: PlaylistHistory) -> Iterator[tuple[object, ...]]:
+    """A playlist's observed tracks as rows (without the folded text, derived from them)."""
+    for key, t in p.tracks.items():
+        if t.first_seen is None:
+            continue  # in a snapshot never observed (unregistered): not in the history
+        yield (
+            p.pid, key, t.meta.name, ", ".join(name for name, _ in t.meta.artists),
+            t.meta.album[0], t.meta.url, t.first_seen,
+            None if t.present else t.last_seen, None if t.present else t.removed,
+            t.stints, int(t.present),
+        )

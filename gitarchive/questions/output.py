@@ -1,0 +1,156 @@
+"""Text the query commands print: aligned tables, CSV, log and diff lines.
+
+Kept apart from the questions (query.py) so that what is asked and how it is
+shown change for different reasons.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Sequence
+
+from gitarchive.archive import render
+from gitarchive.archive.model import Playlist, Track
+from gitarchive.questions.query import Change, Diff, DiffEntry, Hit, Snapshot
+
+SHOW_FORMATS = ("table", "md", "json", "csv", "plain")
+
+DateFn = Callable[[int | None], str | None]
+
+
+def artists(track: Track) -> str:
+    return ", ".join(a.name for a in track.artists)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int = 0) -> str:
+    """Left-aligned columns separated by two spaces; the widest column shrinks to ``width``."""
+    cols = [list(map(str, col)) for col in zip(headers, *rows, strict=False)] if rows else [
+        [h] for h in headers
+    ]
+    widths = [max(len(cell) for cell in col) for col in cols]
+    if width and sum(widths) + 2 * (len(widths) - 1) > width:
+        excess = sum(widths) + 2 * (len(widths) - 1) - width
+        # Shrink the widest columns first, keeping each at least 8 characters.
+        for i in sorted(range(len(widths)), key=lambda i: -widths[i]):
+            cut = min(excess, max(widths[i] - 8, 0))
+            widths[i] -= cut
+            excess -= cut
+            if excess <= 0:
+                break
+    lines = []
+    for row in [headers, *rows]:
+        cells = [_fit(str(cell), w) for cell, w in zip(row, widths, strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _fit(cell: str, width: int) -> str:
+    return cell.ljust(width) if len(cell) <= width else cell[: width - 1] + "…"
+
+
+# -------------------------------------------------------------------- show
+
+
+def show(snapshot: Snapshot, fmt: str, date: DateFn, width: int = 0) -> str:
+    """A snapshot in one of SHOW_FORMATS."""
+    playlist = snapshot.playlist
+    if fmt == "json":
+        return (snapshot.raw_json or playlist.to_json().encode()).decode("utf-8")
+    if fmt == "md":
+        return render.pretty_md(playlist)
+    if fmt == "plain":
+        return render.plain(playlist)
+    if fmt == "csv":
+        return _show_csv(playlist)
+    return _show_table(snapshot, date, width)
+
+
+def _show_csv(playlist: Playlist) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("position", "track_id", "name", "artists", "album", "duration_ms",
+                     "added_at", "url"))
+    for i, t in enumerate(playlist.tracks, 1):
+        writer.writerow((i, t.id, t.name, artists(t), t.album.name, t.duration_ms,
+                         t.added_at or "", t.url))
+    return out.getvalue()
+
+
+def _show_table(snapshot: Snapshot, date: DateFn, width: int) -> str:
+    playlist = snapshot.playlist
+    total = sum(t.duration_ms for t in playlist.tracks)
+    head = [
+        f"{playlist.name}  ({snapshot.pid})",
+        f"as archived {date(snapshot.time)} (commit {snapshot.commit[:12]}): "
+        f"{render.plural(len(playlist.tracks), 'song')}, {render.format_total(total)}",
+    ]
+    if playlist.description.strip():
+        head.append(" ".join(playlist.description.split()))
+    rows = [
+        (str(i), t.name, artists(t), t.album.name, render.format_length(t.duration_ms))
+        for i, t in enumerate(playlist.tracks, 1)
+    ]
+    body = table(("No.", "Title", "Artist(s)", "Album", "Length"), rows, width)
+    return "\n".join(head) + "\n\n" + body
+
+
+# --------------------------------------------------------------------- log
+
+
+def log_line(change: Change, date: DateFn) -> str:
+    """``2024-03-01  +2 −1  name: "New name"``: one line per change."""
+    parts = [date(change.time) or "", f"+{len(change.added)} −{len(change.removed)}"]
+    if change.first:
+        parts.append("first snapshot")
+    if not change.archived:
+        parts.append("snapshot deleted: no longer archived")
+    if change.name is not None:
+        parts.append(f"name: {change.name!r}")
+    if change.description is not None:
+        parts.append(f"description: {' '.join(change.description.split())!r}")
+    return "  ".join(parts)
+
+
+# -------------------------------------------------------------------- diff
+
+
+def diff_text(result: Diff, date: DateFn, width: int = 0) -> str:
+    """Added then removed tracks, each with the date it was added or removed."""
+    before = (
+        f"{date(result.before.time)} ({result.before.commit[:12]})"
+        if result.before else "nothing (first snapshot)"
+    )
+    after = f"{date(result.after.time)} ({result.after.commit[:12]})"
+    out = [
+        f"{result.after.playlist.name}  ({result.after.pid})",
+        f"from {before} to {after}: +{len(result.added)} −{len(result.removed)}",
+    ]
+    for label, entries, sign in (("Added", result.added, "+"),
+                                 ("Removed", result.removed, "−")):
+        if entries:
+            out.append("")
+            out.append(f"{label}:")
+            out.append(table(("", "Date", "Title", "Artist(s)", "Album"),
+                             _diff_rows(entries, sign, date), width).rstrip("\n"))
+    return "\n".join(out) + "\n"
+
+
+def _diff_rows(entries: list[DiffEntry], sign: str, date: DateFn) -> list[tuple[str, ...]]:
+    rows = [(sign, date(e.when) or "?", e.track.name, artists(e.track), e.track.album.name)
+            for e in entries]
+    return sorted(rows, key=lambda r: (r[1], r[2].lower()))
+
+
+# ------------------------------------------------------------------ search
+
+
+def search_text(hits: list[Hit], date: DateFn, width: int = 0) -> str:
+    rows = [
+        (h.playlist_name, h.track.name, h.track.artists, h.track.album,
+         date(h.track.first_seen) or "", date(h.track.last_seen) or "",
+         "yes" if h.track.present else f"no (removed {date(h.track.removed)})")
+        for h in hits
+    ]
+    headers = ("Playlist", "Title", "Artist(s)", "Album", "First seen", "Last seen", "Still there")
+    return table(headers, rows, width)

@@ -1,0 +1,387 @@
+"""Questions to the archive: a playlist as of a date, what changed, where a song was.
+
+Everything here reads the query index (index.py) for dates and the object
+database for snapshot blobs; nothing walks history. Times are epoch seconds; the
+CLI formats them as YYYY-MM-DD in the chosen time zone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+from gitarchive.archive import layout, registry
+from gitarchive.archive.model import Link, Playlist, Track
+from gitarchive.archive.snapshots import ParsedSnapshot, parse_plain_snapshot
+from gitarchive.errors import (
+    PlaylistNotFound,
+    PlaylistRefError,
+    QueryError,
+    SnapshotError,
+    StoreError,
+)
+from gitarchive.git.store import Store, blob_at
+from gitarchive.history.events import KIND_JSON, KIND_PLAIN
+from gitarchive.questions.index import QueryIndex, TrackRow, Write
+from gitarchive.questions.resolve import Known, known_playlists, resolve_playlist
+
+LATEST = 2**62  # a time after every commit: "now"
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+# ------------------------------------------------------------------ points
+
+
+@dataclass(frozen=True)
+class Point:
+    """A moment of history: the end of a day, a commit, or now."""
+
+    label: str
+    time: int  # snapshots written at or before this time count
+    commit: str | None = None  # a revision: read its tree instead of the date index
+    zone: tzinfo = UTC  # how dates in messages about this point are shown
+
+
+def parse_point(store: Store, text: str | None, zone: tzinfo) -> Point:
+    """``YYYY-MM-DD`` (the end of that day in ``zone``) or any git revision; None: now."""
+    if text is None:
+        return Point("latest", LATEST, zone=zone)
+    if _DATE.fullmatch(text):
+        try:
+            day = date.fromisoformat(text)
+        except ValueError as exc:
+            raise QueryError(f"'{text}' is not a valid date (YYYY-MM-DD)") from exc
+        end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+        return Point(text, int(end.timestamp()) - 1, zone=zone)
+    try:
+        commit = store.resolve(text)
+    except StoreError as exc:
+        raise QueryError(
+            f"'{text}' is neither a date (YYYY-MM-DD) nor a revision of this archive"
+        ) from exc
+    return Point(text, commit.commit_time, str(commit.id), zone)
+
+
+# --------------------------------------------------------------- playlists
+
+
+def known(store: Store, index: QueryIndex) -> list[Known]:
+    """Every playlist the archive knows: registered now, or with a snapshot in history."""
+    entries, _ = registry.load(store)
+    names = {pid: row.name for pid, row in index.playlists().items()}
+    return known_playlists(
+        names, {pid: e.alias for pid, e in entries.items()}, index.write_pids()
+    )
+
+
+def find_playlist(store: Store, index: QueryIndex, text: str) -> str:
+    """The ID of the playlist ``text`` names (ID, URL, URI, name or alias)."""
+    try:
+        pid = layout.parse_playlist_ref(text)
+    except PlaylistRefError:
+        pass
+    else:
+        # An ID needs no name list, which keeps `show ID` fast on big archives.
+        if index.first_write_time(pid) is not None:
+            return pid
+    try:
+        return resolve_playlist(text, known(store, index))
+    except PlaylistNotFound as exc:
+        raise QueryError(str(exc)) from exc
+
+
+# --------------------------------------------------------------- snapshots
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One archived version of a playlist."""
+
+    pid: str
+    time: int  # commit time of the write (or of the revision asked for)
+    commit: str
+    playlist: Playlist
+    keys: tuple[str, ...]  # track identities (model.track_key's), aligned with tracks
+    raw_json: bytes | None  # the pretty JSON file, when the snapshot is one
+
+
+def _from_parsed(pid: str, parsed: ParsedSnapshot) -> Playlist:
+    """A model playlist from a plain-only snapshot (durations unknown: 0)."""
+    tracks = tuple(
+        Track(
+            url=meta.url,
+            name=meta.name,
+            album=Link(*meta.album),
+            artists=tuple(Link(*a) for a in meta.artists),
+            duration_ms=meta.duration_ms or 0,
+        )
+        for _, meta, _ in parsed.tracks
+    )
+    return Playlist(
+        url=parsed.url, original_name=parsed.name, description=parsed.description,
+        owner=Link(""), tracks=tracks,
+    )
+
+
+def load_snapshot(
+    store: Store, pid: str, kind: str, blob: str, when: int, commit: str
+) -> Snapshot:
+    """Parse one snapshot blob (JSON or plain) into a Snapshot; QueryError if unreadable."""
+    data = store.blob(blob)
+    try:
+        if kind == KIND_JSON:
+            playlist = Playlist.from_json(data)
+            keys = tuple(t.key for t in playlist.tracks)
+            return Snapshot(pid, when, commit, playlist, keys, data)
+        parsed = parse_plain_snapshot(pid, data)
+    except SnapshotError as exc:
+        raise QueryError(f"the snapshot of {pid} at {commit[:12]} is unreadable: {exc}") from exc
+    keys = tuple(key for key, _, _ in parsed.tracks)
+    return Snapshot(pid, when, commit, _from_parsed(pid, parsed), keys, None)
+
+
+def snapshot_at(store: Store, index: QueryIndex, pid: str, point: Point) -> Snapshot:
+    """The playlist as archived at ``point``: the last snapshot written at or before it."""
+    if point.commit is not None:
+        commit = store.resolve(point.commit)
+        for kind, path in ((KIND_JSON, layout.pretty_json_path(pid)),
+                           (KIND_PLAIN, layout.plain_path(pid))):
+            entry = blob_at(commit.tree, path)
+            if entry is not None:
+                return load_snapshot(store, pid, kind, str(entry), point.time, point.commit)
+        raise QueryError(f"{pid} has no snapshot at revision {point.label}")
+    latest = index.latest_writes(pid, point.time)
+    for kind in (KIND_JSON, KIND_PLAIN):
+        write = latest.get(kind)
+        if write is not None and write.blob is not None:
+            return load_snapshot(store, pid, kind, write.blob, write.time, write.oid)
+    first = index.first_write_time(pid)
+    if not latest:
+        raise QueryError(_before_first(pid, point, first))
+    raise QueryError(f"{pid} was not archived on {point.label} (its snapshot had been deleted)")
+
+
+def _before_first(pid: str, point: Point, first: int | None) -> str:
+    when = "on or before " + point.label if point.time < LATEST else "yet"
+    if first is None:
+        return f"{pid} has no snapshot {when}"
+    first_day = datetime.fromtimestamp(first, point.zone).date().isoformat()
+    return f"{pid} has no snapshot {when}; the first is from {first_day}"
+
+
+# ----------------------------------------------------------------- history
+
+
+@dataclass(frozen=True)
+class Version:
+    """The playlist's snapshot changed at this commit (source None: no longer archived)."""
+
+    time: int
+    oid: str
+    kind: str | None
+    blob: str | None
+
+
+def versions(writes: Iterable[Write]) -> Iterator[Version]:
+    """Successive snapshots from the raw file writes: JSON wins over plain, as in the replay."""
+    current: dict[str, str | None] = {KIND_JSON: None, KIND_PLAIN: None}
+    source: tuple[str | None, str | None] = (None, None)
+    pending: list[Write] = []
+
+    def flush() -> Iterator[Version]:
+        nonlocal source
+        for w in pending:
+            current[w.kind] = w.blob
+        kind = KIND_JSON if current[KIND_JSON] else KIND_PLAIN if current[KIND_PLAIN] else None
+        new = (kind, current[kind] if kind else None)
+        if new != source:
+            source = new
+            yield Version(pending[0].time, pending[0].oid, *new)
+
+    for write in writes:
+        if pending and (write.time, write.gen, write.oid) != (
+            pending[0].time, pending[0].gen, pending[0].oid
+        ):
+            yield from flush()
+            pending = []
+        pending.append(write)
+    if pending:
+        yield from flush()
+
+
+@dataclass
+class Change:
+    """What one new snapshot changed; ``name``/``description`` only when they changed."""
+
+    time: int
+    commit: str
+    added: list[Track] = field(default_factory=list)
+    removed: list[Track] = field(default_factory=list)
+    name: str | None = None
+    description: str | None = None
+    first: bool = False
+    archived: bool = True  # False: the snapshot was deleted (no longer archived)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.name is not None
+                    or self.description is not None or self.first or not self.archived)
+
+
+class SnapshotCache:
+    """Parsed snapshots by blob id, so a log or diff parses each version once."""
+
+    def __init__(self, store: Store, pid: str) -> None:
+        self.store = store
+        self.pid = pid
+        self._cache: dict[str, Snapshot] = {}
+
+    def get(self, version: Version) -> Snapshot | None:
+        if version.blob is None or version.kind is None:
+            return None
+        found = self._cache.get(version.blob)
+        if found is None:
+            found = load_snapshot(
+                self.store, self.pid, version.kind, version.blob, version.time, version.oid
+            )
+            self._cache[version.blob] = found
+        return found
+
+
+def changes(
+    store: Store, index: QueryIndex, pid: str, until: int = LATEST
+) -> list[Change]:
+    """Every change of the playlist up to ``until``, oldest first (followers-only skipped)."""
+    cache = SnapshotCache(store, pid)
+    found: list[Change] = []
+    before: Snapshot | None = None
+    for version in versions(index.writes(pid, until)):
+        after = cache.get(version)
+        change = compare(before, after, version)
+        if not change.empty:
+            found.append(change)
+        if after is not None:
+            before = after
+    return found
+
+
+def compare(before: Snapshot | None, after: Snapshot | None, version: Version) -> Change:
+    """The change from one snapshot to the next (``after`` None: deleted)."""
+    change = Change(version.time, version.oid)
+    if after is None:
+        change.archived = False
+        return change
+    added, removed = _added_removed(before, after)
+    change.added = [t for _, t in added]
+    change.removed = [t for _, t in removed]
+    change.first = before is None
+    if before is None or before.playlist.name != after.playlist.name:
+        change.name = after.playlist.name
+    if before is not None and before.playlist.description != after.playlist.description:
+        change.description = after.playlist.description
+    return change
+
+
+@dataclass(frozen=True)
+class DiffEntry:
+    """A track added or removed between two points, with when that happened (if known)."""
+
+    track: Track
+    when: int | None
+
+
+@dataclass(frozen=True)
+class Diff:
+    before: Snapshot | None  # None: compared with nothing (the first snapshot)
+    after: Snapshot
+    added: list[DiffEntry]
+    removed: list[DiffEntry]
+
+
+def diff(
+    store: Store, index: QueryIndex, pid: str, start: Point | None, end: Point
+) -> Diff:
+    """Tracks added and removed from ``start`` to ``end``; start None: the last change."""
+    after = snapshot_at(store, index, pid, end)
+    if start is None:
+        start = _previous_change(store, index, pid, end)
+    elif start.time > end.time:
+        raise QueryError(f"--from {start.label} is after --to {end.label}")
+    before = snapshot_at(store, index, pid, start) if start is not None else None
+    added, removed = _added_removed(before, after)
+    added_at, removed_at = _change_dates(
+        store, index, pid, start.time if start else -1, end.time
+    )
+    return Diff(
+        before,
+        after,
+        [DiffEntry(t, added_at.get(k)) for k, t in added],
+        [DiffEntry(t, removed_at.get(k)) for k, t in removed],
+    )
+
+
+def _added_removed(
+    before: Snapshot | None, after: Snapshot
+) -> tuple[list[tuple[str, Track]], list[tuple[str, Track]]]:
+    """(key, track) pairs in ``after`` but not ``before``, and the other way round."""
+    old = dict(zip(before.keys, before.playlist.tracks, strict=True)) if before else {}
+    new = dict(zip(after.keys, after.playlist.tracks, strict=True))
+    return ([(k, t) for k, t in new.items() if k not in old],
+            [(k, t) for k, t in old.items() if k not in new])
+
+
+def _previous_change(store: Store, index: QueryIndex, pid: str, end: Point) -> Point | None:
+    """Just before the last change of tracks up to ``end`` (None: only the first snapshot)."""
+    found = [c for c in changes(store, index, pid, end.time) if c.added or c.removed or c.first]
+    if len(found) < 2:
+        return None
+    last = found[-1].time - 1
+    day = datetime.fromtimestamp(last, end.zone).date().isoformat()
+    return Point(day, last, zone=end.zone)
+
+
+def _change_dates(
+    store: Store, index: QueryIndex, pid: str, start: int, end: int
+) -> tuple[dict[str, int], dict[str, int]]:
+    """When each track was last added and last removed within (start, end]."""
+    added: dict[str, int] = {}
+    removed: dict[str, int] = {}
+    cache = SnapshotCache(store, pid)
+    found = list(versions(index.writes(pid, end)))
+    base = max((i for i, v in enumerate(found) if v.time <= start), default=-1)
+    before: set[str] = set()
+    if base >= 0:
+        snap = cache.get(found[base])
+        before = set(snap.keys) if snap is not None else set()
+    for version in found[base + 1:]:
+        snap = cache.get(version)
+        keys = set(snap.keys) if snap is not None else set()
+        for key in keys - before:
+            added[key] = version.time
+        for key in before - keys:
+            removed[key] = version.time
+        before = keys
+    return added, removed
+
+
+# ------------------------------------------------------------------ search
+
+
+@dataclass(frozen=True)
+class Hit:
+    playlist_name: str
+    track: TrackRow
+
+
+def search(index: QueryIndex, text: str, pids: Iterable[str] | None = None) -> list[Hit]:
+    """Tracks matching ``text`` in any playlist's whole history, by playlist then title."""
+    if not text.strip():
+        raise QueryError("give some text to search for")
+    names = {pid: row.name for pid, row in index.playlists().items()}
+    hits = [Hit(names.get(t.pid, t.pid), t) for t in index.search(text.strip(), pids)]
+    hits.sort(key=lambda h: (h.playlist_name.lower(), h.track.pid, h.track.name.lower(),
+                             h.track.key))
+    return hits

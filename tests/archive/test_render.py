@@ -1,0 +1,115 @@
+"""The rendered files reproduce spotify-playlist-archive's byte for byte."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gitarchive.archive import render
+from gitarchive.archive.model import Link, Playlist, Track
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+OLD_ARCHIVE = "https://github.githistory.xyz/mackorone/spotify-playlist-archive-2/blob/main"
+
+
+def test_pretty_md_reproduces_golden_file_from_its_json() -> None:
+    snapshot = Playlist.from_json((GOLDEN / "pretty-09D0CKBRWkBBoPn46V6YTO.json").read_bytes())
+    expected = (GOLDEN / "pretty-09D0CKBRWkBBoPn46V6YTO.md").read_text(encoding="utf-8")
+    assert render.pretty_md(snapshot, OLD_ARCHIVE) == expected
+
+
+def test_pretty_json_round_trips_golden_file() -> None:
+    text = (GOLDEN / "pretty-09D0CKBRWkBBoPn46V6YTO.json").read_text(encoding="utf-8")
+    assert Playlist.from_json(text).to_json() == text
+
+
+@pytest.mark.parametrize(
+    ("raw", "escaped"),
+    [
+        ("B.J. Thomas", "B.J\\. Thomas"),
+        ("M.C the Max", "M.C the Max"),
+        ("Pt.5", "Pt.5"),
+        ("a\\b", "a\\\\b"),
+        (
+            "#1 (live) [x] - *y* _z_ `c` |d| ~e~",
+            "\\#1 \\(live\\) \\[x\\] \\- \\*y\\* \\_z\\_ \\`c\\` \\|d\\| \\~e\\~",
+        ),
+        ("two\nlines", "two<br/>lines"),
+        ("K-Pop 벤", "K\\-Pop 벤"),
+    ],
+)
+def test_escape_md(raw: str, escaped: str) -> None:
+    assert render.escape_md(raw) == escaped
+
+
+@pytest.mark.parametrize(
+    ("ms", "length", "total"),
+    [
+        (0, "0:00", "0 sec"),
+        (45_999, "0:45", "45 sec"),
+        (61_000, "1:01", "1 min 1 sec"),
+        (3_599_999, "59:59", "59 min 59 sec"),
+        (3_600_000, "1:00:00", "1 hr 0 min"),
+        (10_907_371, "3:01:47", "3 hr 1 min"),
+        (90_061_000, "25:01:01", "1 day 1 hr 1 min"),
+    ],
+)
+def test_lengths(ms: int, length: str, total: str) -> None:
+    assert render.format_length(ms) == length
+    assert render.format_total(ms) == total
+
+
+def test_counts() -> None:
+    assert render.plural(1, "like") == "1 like"
+    assert render.plural(309767, "like") == "309,767 likes"
+    assert render.plural(None, "like") == "??? likes"
+    assert render.plural(0, "song") == "0 songs"
+
+
+def _playlist(**kw: object) -> Playlist:
+    track = Track(
+        url="", name="Local", album=Link("Tape"), artists=(Link("Me"), Link("You")),
+        duration_ms=1000,
+    )
+    base = dict(
+        url="https://open.spotify.com/playlist/09D0CKBRWkBBoPn46V6YTO",
+        original_name="Mix", description="  hi\n", owner=Link("someone"), tracks=(track,),
+    )
+    base.update(kw)
+    return Playlist(**base)  # type: ignore[arg-type]
+
+
+def test_empty_urls_render_as_plain_text_and_unknown_counts() -> None:
+    out = render.pretty_md(_playlist())
+    assert "### [Mix](https://open.spotify.com/playlist/09D0CKBRWkBBoPn46V6YTO)" in out
+    assert "| 1 | Local | Me, You | Tape | 0:01 |" in out
+    assert "someone - ??? likes - 1 song - 1 sec" in out
+    assert "> hi\n" in out
+    assert "githistory" not in out.splitlines()[0]
+
+
+def test_plain_is_sorted_case_insensitively_so_reorders_are_not_changes() -> None:
+    a = Track(url="u1", name="beta", album=Link("A"), artists=(Link("X"),), duration_ms=1)
+    b = Track(
+        url="u2", name="Alpha", album=Link("B"), artists=(Link("Y"), Link("Z")), duration_ms=1
+    )
+    first = render.plain(_playlist(tracks=(a, b), description="line one\nline two"))
+    assert first == "Mix\nline one line two\n\nAlpha -- Y, Z -- B\nbeta -- X -- A\n"
+    assert render.plain(_playlist(tracks=(b, a), description="line one\nline two")) == first
+
+
+def _reference_escape(text: str) -> str:
+    """The escaping rules spelled out one replace at a time, in the old archiver's order."""
+    text = text.replace("\n", "<br/>").replace("\\", "\\\\").replace(". ", "\\. ")
+    for char in "#()[]-*_`|~":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab .\\\n#()[]-*_`|~<>é")), max_size=30))
+def test_escape_md_equals_the_rules_applied_one_by_one(text: str) -> None:
+    assert render.escape_md(text) == _reference_escape(text)

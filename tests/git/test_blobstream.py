@@ -1,0 +1,45 @@
+"""The read-ahead blob reader gives exactly what pygit2 gives, whatever is asked."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from gitarchive.git import blobstream
+from gitarchive.git.store import Store
+
+
+def test_reads_in_plan_out_of_plan_and_missing(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(blobstream, "MIN_BLOBS", 1)  # use the child even for a few blobs
+    store = Store.init(tmp_path, bare=True)
+    contents = {f"f{i}": os.urandom(i * 37) for i in range(50)}
+    store.commit(contents, "blobs")
+    tree = store.tree()
+    assert tree is not None
+    ids = [str(tree[name].id) for name in contents]
+    plan = [(oid, f"group{n % 3}") for n, oid in enumerate(ids[:40] + ids[:5])]  # repeats too
+    monkeypatch.setattr(blobstream, "WINDOW", 7)  # several windows, each read grouped
+    with blobstream.BlobStream(store.repo, plan) as stream:
+        assert stream.proc is not None
+        for oid, name in zip(ids[:10], contents, strict=False):
+            assert stream.read(oid) == contents[name]
+        assert stream.read(ids[45]) == contents["f45"]  # not in the plan: read here
+        assert stream.read(ids[30]) == contents["f30"]  # skipping ahead in the plan
+        assert stream.read(ids[2]) == contents["f2"]  # second occurrence in the plan
+    missing = "0" * 39 + "1"
+    with blobstream.BlobStream(store.repo, [(missing, "a"), (ids[0], "b")]) as stream:
+        assert stream.read(ids[0]) == contents["f0"]
+
+
+def test_child_dies_and_the_parent_reads_on(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(blobstream, "MIN_BLOBS", 1)
+    store = Store.init(tmp_path, bare=True)
+    store.commit({"a": b"one", "b": b"two"}, "blobs")
+    tree = store.tree()
+    assert tree is not None
+    a, b = str(tree["a"].id), str(tree["b"].id)
+    with blobstream.BlobStream(store.repo, [(a, "x"), (b, "x")]) as stream:
+        assert stream.proc is not None
+        stream.proc.kill()
+        stream.proc.wait()
+        assert stream.read(a) == b"one" and stream.read(b) == b"two"

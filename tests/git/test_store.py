@@ -1,0 +1,133 @@
+"""The pygit2 store: atomic commits, crash recovery, packs git can read, git's date forms."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from gitarchive.errors import DirtyWorktreeError, StoreError
+from gitarchive.git import packwriter
+from gitarchive.git.identity import parse_git_date
+from gitarchive.git.store import Store
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_commit_moves_branch_updates_checkout_and_skips_no_op(tmp_path: Path) -> None:
+    store = Store.init(tmp_path / "a")
+    first = store.commit({"playlists/plain/x": b"1\n", "playlists/registry/x": b""}, "one")
+    assert first is not None and (tmp_path / "a/playlists/plain/x").read_bytes() == b"1\n"
+    assert store.commit({"playlists/plain/x": b"1\n"}, "same") is None
+    store.commit({"playlists/plain/x": None, "playlists/pretty/x.json": b"{}"}, "two")
+    assert not (tmp_path / "a/playlists/plain").exists()
+    assert git(tmp_path / "a", "status", "--porcelain") == ""
+    assert git(tmp_path / "a", "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+
+
+def test_user_edits_are_refused_by_name(tmp_path: Path) -> None:
+    store = Store.init(tmp_path)
+    store.commit({"a/b": b"1"}, "one")
+    (tmp_path / "a/b").write_bytes(b"mine")
+    (tmp_path / "a/new").write_bytes(b"untracked, in the way")
+    with pytest.raises(DirtyWorktreeError) as err:
+        store.commit({"a/b": b"2", "a/new": b"x", "a/c": b"3"}, "two")
+    assert err.value.paths == ["a/b", "a/new"]
+    assert (tmp_path / "a/b").read_bytes() == b"mine" and len(list(store.repo.walk(
+        store.repo.head.target))) == 1
+
+
+def test_killed_between_checkout_and_ref_move_is_rolled_back(tmp_path: Path) -> None:
+    """The branch is the truth: files a dead run wrote are put back to HEAD's versions."""
+    store = Store.init(tmp_path)
+    store.commit({"p/a": b"old\n", "p/b": b"same\n"}, "one")
+    head = store.repo.head.target
+
+    class Killed(BaseException):
+        pass
+
+    def die(*args: object, **kwargs: object) -> None:
+        raise Killed
+
+    store.repo.create_reference_direct = die  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        store.commit({"p/a": b"new\n", "p/c": b"added\n"}, "two")
+    assert (tmp_path / "p/a").read_bytes() == b"new\n"  # the checkout was already updated
+    fresh = Store(tmp_path)
+    assert fresh.repo.head.target == head
+    fresh.recover()
+    assert (tmp_path / "p/a").read_bytes() == b"old\n" and not (tmp_path / "p/c").exists()
+    assert git(tmp_path, "status", "--porcelain") == ""
+    assert fresh.commit({"p/a": b"newer\n"}, "three") is not None
+
+
+def test_moved_branch_is_detected(tmp_path: Path) -> None:
+    store = Store.init(tmp_path, bare=True)
+    first = store.commit({"a": b"1"}, "one")
+    Store(tmp_path).commit({"a": b"2"}, "another process, meanwhile")
+    real = store.ref_target
+    calls = iter([first])  # this run read the tip before the other process committed
+
+    def stale(ref: str) -> pygit2.Oid | None:
+        return next(calls, None) or real(ref)
+
+    store.ref_target = stale  # type: ignore[method-assign]
+    with pytest.raises(StoreError, match="moved"):
+        store.commit({"a": b"3"}, "late")
+
+
+def test_many_blobs_go_into_one_pack_that_git_verifies(tmp_path: Path) -> None:
+    store = Store.init(tmp_path, bare=True)
+    changes = {f"d/{i:04}": os.urandom(64) * (i % 7 + 1) for i in range(300)}
+    changes["d/dup1"] = changes["d/dup2"] = b"same content twice"
+    store.commit(changes, "many")
+    packs = list((tmp_path / "objects/pack").glob("*.idx"))
+    assert len(packs) == 1
+    git(tmp_path, "verify-pack", str(packs[0]))
+    git(tmp_path, "fsck", "--strict", "--no-dangling")
+    assert store.read("d/0005") == changes["d/0005"]
+    assert git(tmp_path, "cat-file", "-p", "HEAD:d/dup2") == "same content twice"
+    # Blobs already stored are not written again.
+    assert packwriter.write_blobs(store.repo, list(changes.values()))[0] == store.repo.get(
+        store.tree()["d/0000"].id).id
+    assert len(list((tmp_path / "objects/pack").glob("*.idx"))) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("@1700000000 +0000", (1700000000, 0)),
+        ("1700000000 +0130", (1700000000, 90)),
+        ("2024-01-02T03:04:05Z", (1704164645, 0)),
+        ("2024-01-02T04:04:05+01:00", (1704164645, 60)),
+        ("Tue, 02 Jan 2024 03:04:05 -0500", (1704182645, -300)),
+    ],
+)
+def test_git_date_forms(text: str, expected: tuple[int, int]) -> None:
+    assert parse_git_date(text) == expected
+
+
+def test_dates_from_environment_like_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2024-01-02T03:04:05Z")
+    monkeypatch.delenv("GIT_AUTHOR_DATE", raising=False)
+    store = Store.init(tmp_path)
+    store.commit({"a": b"1"}, "dated")
+    commit = store.head()
+    assert commit is not None and commit.commit_time == commit.author.time == 1704164645
+    monkeypatch.setenv("GIT_AUTHOR_DATE", "@1600000000 +0200")
+    store.commit({"a": b"2"}, "backfilled")
+    commit = store.head()
+    assert commit is not None and commit.commit_time == 1704164645
+    assert (commit.author.time, commit.author.offset) == (1600000000, 120)
+
+
+def test_not_a_repository(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="gitarchive init"):
+        Store(tmp_path)
