@@ -201,6 +201,10 @@ class QueryError(GitarchiveError):
     """A question the archive cannot answer as asked (bad date, unknown revision ...)."""
 
 
+class SiteError(GitarchiveError):
+    """An output directory or branch the static site cannot be written to."""
+
+
 # ------------------------------------------------------------------ ops/
 
 

@@ -20,6 +20,7 @@ COMMAND_MODULES = {
     "follow": "follow", "unfollow": "follow",
     "rebuild": "history",
     "login": "account", "logout": "account", "whoami": "account",
+    "site": "site",
     "hooks": "ops", "check": "ops", "schedule": "ops",
     "publish": "publish",
     "show": "query", "diff": "query", "log": "query", "search": "query", "export": "query",

@@ -16,6 +16,7 @@ import pygit2
 from gitarchive.archive import settings
 from gitarchive.archive.model import Playlist
 from gitarchive.git.store import Store, tree_at
+from gitarchive.history import pictures
 from gitarchive.history import saved as history_state
 from gitarchive.history.events import Event, EventReader, sorted_events
 from gitarchive.history.publish import (
@@ -141,10 +142,17 @@ def pending_views(
                  githistory_base=githistory_base, final_newline=final_newline, only=None)
     fmt = DateFormatter(get_timezone(tz))
     rendered = render_views(synced.state, plan.wanted, fmt, githistory_base, final_newline)
+    base = plan.base if branch is not None and plan.incremental else None
+    if branch is None and head is not None:
+        base = head.tree
+    drawn = pictures.files(store, plan.wanted, tree=tree, compare_with=base, timezone=tz,
+                           extra=event)
     if branch is not None:
         files: dict[str, bytes | None] = (
             differing(store, plan.base, rendered) if plan.incremental else dict(rendered)
         )
+        files.update(drawn)
         return {}, PendingState(store, synced, event, when, branch, files, plan)
     changes = differing(store, head.tree if head is not None else None, rendered)
+    changes.update(drawn)
     return changes, PendingState(store, synced, event, when, None, {}, plan, changes)

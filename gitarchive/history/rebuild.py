@@ -9,7 +9,9 @@ The history package, each module with one job:
 - views.py + archive/templates/cumulative.md.j2: state -> ``playlists/cumulative/`` files;
 - publish.py: which views to render, rendering them, and the views branch;
 - pending.py: the same for a commit fetch has not made yet;
-- parallel.py: the fork-and-merge helper the replay and the rendering share.
+- parallel.py: the fork-and-merge helper the replay, the rendering and the timelines share;
+- timeline.py, timeline_read.py: every change of every playlist (for pictures and the site);
+- charts.py, feeds.py, pictures.py: SVG charts and Atom feeds written with the views.
 
 Here they are put together: bring the state up to HEAD (reading only new commits
 when the saved state still describes an ancestor of HEAD), render, and commit —
@@ -29,13 +31,14 @@ track text once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pygit2
 
 from gitarchive.archive import settings
 from gitarchive.errors import StoreError
 from gitarchive.git.store import Store
+from gitarchive.history import pictures
 from gitarchive.history.publish import differing, plan_views, publish_views, render_views
 from gitarchive.history.replay import Problem
 from gitarchive.history.sync import save_state, sync
@@ -55,6 +58,7 @@ class RebuildResult:
     events: int  # events replayed
     full: bool  # whole history replayed (else only new commits)
     problems: list[Problem]
+    pictures: list[str] = field(default_factory=list)  # charts and feeds written (pictures.py)
 
 
 def rebuild(
@@ -99,19 +103,34 @@ def rebuild(
     fmt = DateFormatter(get_timezone(tz))
     rendered = render_views(state, plan.wanted, fmt, base_url, final_newline, progress)
     counted = _Counted(rendered)
+    head = synced.head
+
+    def draw(compare_with: pygit2.Tree | None) -> dict[str, bytes | None]:
+        """The charts and feeds of the playlists rendered (pictures.py)."""
+        return pictures.files(store, plan.wanted, tree=head.tree, compare_with=compare_with,
+                              timezone=tz)
+
     if branch is not None:
         if plan.incremental:
             files = differing(store, plan.base, counted)
             result.changed = sorted(files)
-            result.views_commit = publish_views(store, branch, files, synced.head, plan.base)
+            drawn = draw(plan.base)
+            result.pictures = sorted(drawn)
+            result.views_commit = publish_views(store, branch, {**files, **drawn}, head,
+                                                plan.base)
         else:
             every = dict(counted)
             result.changed = sorted(differing(store, plan.base, every.items()))
-            result.views_commit = publish_views(store, branch, every, synced.head)
+            drawn = draw(None)
+            result.pictures = pictures.differing(store, plan.base, drawn)
+            result.views_commit = publish_views(store, branch, {**every, **drawn}, head)
         new_tree = store.branch_tree(branch)
     else:
-        changes = differing(store, synced.head.tree, counted)
+        changes = differing(store, head.tree, counted)
         result.changed = sorted(changes)
+        drawn = draw(head.tree)
+        result.pictures = sorted(drawn)
+        changes.update(drawn)
         if changes:
             result.commit = store.commit(changes, _message(len(result.changed)))
         new_tree = store.tree()

@@ -35,7 +35,7 @@ from gitarchive.errors import TimezoneError
 from gitarchive.history.state import PlaylistHistory
 
 # Bumped when the rendering changes: files rendered by another version are redone.
-VIEWS_VERSION = 2
+VIEWS_VERSION = 3  # 3: the charts and the feed linked from the markdown
 
 _encode: Callable[[str], str] = json.encoder.encode_basestring  # the C encoder when available
 

@@ -157,6 +157,12 @@ REFERENCE_MD = """{{ header }}
 
 {{ view.tracks | length | plural("song") }} - {{ total_ms | total }}
 
+![Tenure: a lane per track, a bar per stint](../charts/{{ view.pid }}-tenure.svg)
+![Tracks added and removed per week](../charts/{{ view.pid }}-churn.svg)
+![Followers over time](../charts/{{ view.pid }}-followers.svg)
+
+[Atom feed of changes](../feeds/{{ view.pid }}.xml)
+
 | Title | Artist(s) | Album | Length | Added | Last seen | Removed |
 |---|---|---|---|---|---|---|
 {% for t in view.tracks %}
@@ -328,6 +334,12 @@ def test_cumulative_markdown_of_one_view_written_out() -> None:
         r"> Late \| night",
         "",
         "1 song - 1 min 1 sec",
+        "",
+        f"![Tenure: a lane per track, a bar per stint](../charts/{p}-tenure.svg)",
+        f"![Tracks added and removed per week](../charts/{p}-churn.svg)",
+        f"![Followers over time](../charts/{p}-followers.svg)",
+        "",
+        f"[Atom feed of changes](../feeds/{p}.xml)",
         "",
         "| Title | Artist(s) | Album | Length | Added | Last seen | Removed |",
         "|---|---|---|---|---|---|---|",

@@ -8,6 +8,7 @@ import copy
 import errno
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -345,6 +346,26 @@ def test_actions_workflow_runs_a_valid_command(tmp_path: Path) -> None:
     params = sub.make_context("fetch", args[1:]).params
     assert params["push_remote"] == "origin" and params["shard"] == Shard(2, 3)
     assert params["quiet"]
+    assert "site:" not in text
+
+
+def test_actions_workflow_can_publish_the_site(tmp_path: Path) -> None:
+    repo = archive(tmp_path)
+    code, text, _ = invoke("schedule", "actions", "--repo", str(repo), "--site-branch",
+                           "gh-pages")
+    assert code == 0
+    assert "  site:\n    needs: fetch\n" in text
+    run = next(line.strip() for line in text.splitlines()
+               if line.strip().startswith("gitarchive site"))
+    args = shlex.split(run.replace("${{ github.repository_owner }}", "me").replace(
+        "${{ github.event.repository.name }}", "playlists"))[1:]
+    ctx = main.make_context("gitarchive", args[:1])
+    site = main.get_command(ctx, "site")
+    assert site is not None
+    params = site.make_context("site", args[1:], parent=ctx).params  # -h/--help as in main
+    assert params["branch"] == "gh-pages" and params["quiet"]
+    assert params["base_url"] == "https://me.github.io/playlists"
+    assert "git push --force origin gh-pages" in text
 
 
 # ---------------------------------------------------------------------- faults
@@ -502,14 +523,21 @@ def test_no_secret_anywhere_after_runs_that_fail_every_way(
     finally:
         remote.close()
     assert any("error: private: cannot fetch private" in o for o in outputs)
-    assert_nowhere(SECRETS, repo, outputs, log)
+    site_dir = tmp_path / "site"  # the static site, its branch and its timelines: no secret
+    code, out, err = invoke("site", str(site_dir), "--branch", "pages", "--repo", str(repo))
+    assert code == exitcodes.OK, out + err
+    outputs.append(out + err)
+    assert_nowhere(SECRETS, repo, outputs, log, also=[site_dir])
 
 
-def assert_nowhere(secrets: Iterable[str], repo: Path, outputs: list[str], log: Path) -> None:
-    """No secret in any output, the log, a file of the checkout, a git object or a reflog."""
+def assert_nowhere(
+    secrets: Iterable[str], repo: Path, outputs: list[str], log: Path, also: Iterable[Path] = ()
+) -> None:
+    """No secret in any output, the log, a file of the checkout (or of ``also``), a git object
+    or a reflog."""
     haystacks: dict[str, bytes] = {f"output {i}": o.encode() for i, o in enumerate(outputs)}
     haystacks["log"] = log.read_bytes()
-    for path in repo.rglob("*"):
+    for path in [*repo.rglob("*"), *(p for d in also for p in d.rglob("*"))]:
         if path.is_file():
             haystacks[str(path)] = path.read_bytes()
     git = pygit2.Repository(str(repo))
