@@ -17,6 +17,7 @@ COMMAND_MODULES = {
     "init": "archive", "add": "archive", "remove": "archive", "fetch": "archive",
     "demo": "archive",
     "rebuild": "history",
+    "link": "links", "unlink": "links",
     "hooks": "ops", "check": "ops", "schedule": "ops",
     "show": "query", "diff": "query", "log": "query", "search": "query", "export": "query",
 }
