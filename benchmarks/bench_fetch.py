@@ -28,12 +28,17 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from gitarchive import registry
-from gitarchive.fetch import fetch
-from gitarchive.model import Link, Playlist, Track
-from gitarchive.spotify import SpotifyClient
-from gitarchive.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn, api_playlist_from_model
-from gitarchive.store import Store
+from gitarchive.archive import registry
+from gitarchive.archive.model import Link, Playlist, Track
+from gitarchive.git.store import Store
+from gitarchive.ops.fetch import fetch
+from gitarchive.spotify.client import SpotifyClient
+from gitarchive.spotify.standin import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    StandIn,
+    api_playlist_from_model,
+)
 
 ALPHABET = string.ascii_letters + string.digits
 

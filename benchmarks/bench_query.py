@@ -27,8 +27,8 @@ from click.testing import CliRunner
 
 from benchmarks import synth
 from gitarchive.cli import main as cli
-from gitarchive.query_index import index_path, open_index
-from gitarchive.store import Store
+from gitarchive.git.store import Store
+from gitarchive.questions.index import index_path, open_index
 
 
 def timed(func: Callable[[], object]) -> float:

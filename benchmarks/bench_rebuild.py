@@ -26,8 +26,8 @@ SNAPSHOT_PATHS = ["playlists/plain", "playlists/pretty", "playlists/followers"]
 
 CHILD = r"""
 import json, resource, sys, time
-from gitarchive import history
-from gitarchive.store import Store
+from gitarchive.history import rebuild as history
+from gitarchive.git.store import Store
 store = Store(sys.argv[1])
 full, phase = sys.argv[2] == "full", sys.argv[3]
 t0 = time.perf_counter()
@@ -141,8 +141,8 @@ def size_of(repo: Path) -> int:
 
 def size_comparison(out: Path, playlists: int, days: int) -> dict:
     """Repository size after git gc: cumulative files committed daily vs a views branch."""
-    from gitarchive import history
-    from gitarchive.store import Store
+    from gitarchive.git.store import Store
+    from gitarchive.history import rebuild as history
 
     sizes = {}
     for mode in ("committed", "views-branch", "none"):

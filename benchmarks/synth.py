@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pygit2
 
-from gitarchive import render
-from gitarchive.model import Link, Playlist, Track
+from gitarchive.archive import render
+from gitarchive.archive.model import Link, Playlist, Track
 
 START = 1_672_567_200  # 2023-01-01 10:00 UTC
 DAY = 86_400

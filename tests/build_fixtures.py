@@ -15,8 +15,8 @@ import string
 import sys
 from pathlib import Path
 
-from gitarchive.model import Link, Playlist, Track
-from gitarchive.standin import (
+from gitarchive.archive.model import Link, Playlist, Track
+from gitarchive.spotify.standin import (
     api_playlist_from_model,
     episode_entry,
     local_file_entry,

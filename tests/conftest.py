@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from gitarchive.fixtures_data import load_fixture_playlists
-from gitarchive.spotify import SpotifyClient
-from gitarchive.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
+from gitarchive.spotify.client import SpotifyClient
+from gitarchive.spotify.fixtures import load_fixture_playlists
+from gitarchive.spotify.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
 
 
 @dataclass

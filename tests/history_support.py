@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pygit2
 
-from gitarchive import layout, render
-from gitarchive.model import Link, Playlist, Track
-from gitarchive.store import Store
+from gitarchive.archive import layout, render
+from gitarchive.archive.model import Link, Playlist, Track
+from gitarchive.git.store import Store
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gitarchive import blobstream
-from gitarchive.store import Store
+from gitarchive.git import blobstream
+from gitarchive.git.store import Store
 
 
 def test_reads_in_plan_out_of_plan_and_missing(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

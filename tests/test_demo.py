@@ -8,9 +8,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from gitarchive import layout
+from gitarchive.archive import layout
 from gitarchive.cli import main
-from gitarchive.store import Store
+from gitarchive.git.store import Store
 
 
 def test_demo_writes_days_of_history_through_the_real_fetch_path(tmp_path: Path) -> None:

@@ -11,11 +11,12 @@ import pygit2
 import pytest
 from click.testing import CliRunner
 
-from gitarchive import exitcodes, layout
+from gitarchive import exitcodes
+from gitarchive.archive import layout
 from gitarchive.cli import main
-from gitarchive.fixtures_data import load_fixture_playlists
-from gitarchive.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
-from gitarchive.store import Store
+from gitarchive.git.store import Store
+from gitarchive.spotify.fixtures import load_fixture_playlists
+from gitarchive.spotify.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 OLD_1970 = "09D0CKBRWkBBoPn46V6YTO"

@@ -18,10 +18,12 @@ from history_support import (
     track,
 )
 
-from gitarchive import history, history_state, layout
-from gitarchive.model import dump_json
-from gitarchive.store import StoreError
-from gitarchive.views import TimezoneError
+from gitarchive.archive import layout
+from gitarchive.archive.model import dump_json
+from gitarchive.git.store import StoreError
+from gitarchive.history import rebuild as history
+from gitarchive.history import saved as history_state
+from gitarchive.history.views import TimezoneError
 
 A, B = pid(1), pid(2)
 
@@ -290,7 +292,7 @@ def test_pending_state_not_saved_for_another_commit(tmp_path: Path) -> None:
 
 
 def test_fast_json_parse_agrees_with_the_model() -> None:
-    from gitarchive.history_replay import _parse_json_model, parse_json_snapshot
+    from gitarchive.history.replay import _parse_json_model, parse_json_snapshot
 
     golden = Path(__file__).resolve().parent / "golden"
     data = (golden / "pretty-09D0CKBRWkBBoPn46V6YTO.json").read_bytes()
@@ -302,7 +304,7 @@ def test_fast_json_parse_agrees_with_the_model() -> None:
     text = json.dumps(raw).encode()
     assert parse_json_snapshot("x", text) == _parse_json_model(text)
     assert parse_json_snapshot("x", text).tracks[0][0] == "plain:song 1 -- artist 1 -- album 1"
-    from gitarchive.model import SnapshotError
+    from gitarchive.archive.model import SnapshotError
 
     with pytest.raises(SnapshotError, match="missing field 'name'"):
         parse_json_snapshot("x", b'{"url": "u", "original_name": "n", "owner": {"name": "o"}, '
@@ -347,7 +349,7 @@ def test_a_day_of_other_playlists_leaves_a_playlists_files_untouched(tmp_path: P
 def test_chunked_parse_falls_back_when_a_piece_is_no_json_alone() -> None:
     """The archive-layout fast path cuts at separator lines; text that only looks
     like one (inside a nested array) is read by the whole-document parse."""
-    from gitarchive.history_replay import _parse_json_model, parse_json_snapshot
+    from gitarchive.history.replay import _parse_json_model, parse_json_snapshot
 
     data = (
         b'{\n  "original_name": "P",\n  "owner": {\n    "name": "o",\n    "url": ""\n  },\n'
@@ -364,8 +366,8 @@ def test_chunked_parse_falls_back_when_a_piece_is_no_json_alone() -> None:
 
 def test_follower_count_alone_does_not_rerender_the_view(tmp_path: Path) -> None:
     """Most days a playlist's snapshot changes only in its follower count: no view work."""
-    from gitarchive.model import Link, Playlist, Track
-    from gitarchive.store import Store
+    from gitarchive.archive.model import Link, Playlist, Track
+    from gitarchive.git.store import Store
 
     def snapshot(followers: int) -> bytes:
         track = Track("https://open.spotify.com/track/T1", "Song", Link("Album"),

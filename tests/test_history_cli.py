@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from history_support import History, at, json_files, pid, playlist, track
 
-from gitarchive import layout
+from gitarchive.archive import layout
 from gitarchive.cli import main
 
 A = pid(1)

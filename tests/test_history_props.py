@@ -9,15 +9,22 @@ from history_support import History, json_files, pid, plain_files, playlist, reg
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitarchive import history, layout, render, views
-from gitarchive.history_replay import (
+from gitarchive.archive import layout, render
+from gitarchive.archive.model import Link, Playlist, Track, dump_json
+from gitarchive.history import rebuild as history
+from gitarchive.history import views
+from gitarchive.history.replay import (
     ParseCache,
     _parse_json_model,
     parse_json_snapshot,
     state_to_dict,
 )
-from gitarchive.model import Link, Playlist, Track, dump_json
-from gitarchive.views import CumulativeTrack, CumulativeView, cumulative_dict, cumulative_json
+from gitarchive.history.views import (
+    CumulativeTrack,
+    CumulativeView,
+    cumulative_dict,
+    cumulative_json,
+)
 
 PIDS = [pid(1), pid(2)]
 START = 1_700_000_000
@@ -202,8 +209,8 @@ def test_chunked_parse_is_the_model(versions: list, name: str) -> None:
 @given(st.data())
 def test_snapshot_in_memory_parses_like_its_json(data: st.DataObject) -> None:
     """fetch hands its new snapshots to the replay as objects: same result as their JSON."""
-    from gitarchive.history_replay import ParseCache, parse_json_snapshot, parsed_from_playlist
-    from gitarchive.model import Link, Playlist, Track
+    from gitarchive.archive.model import Link, Playlist, Track
+    from gitarchive.history.replay import ParseCache, parse_json_snapshot, parsed_from_playlist
 
     text = st.text(max_size=8)
     links = st.builds(Link, name=text, url=text)

@@ -13,10 +13,11 @@ import pytest
 from click.testing import CliRunner
 from test_fetch import SMALL, api, archive  # noqa: F401 - fixture
 
-from gitarchive import hooks, layout
+from gitarchive.archive import layout
 from gitarchive.cli import main
-from gitarchive.standin import StandIn
-from gitarchive.store import Store
+from gitarchive.git.store import Store
+from gitarchive.ops import hooks
+from gitarchive.spotify.standin import StandIn
 
 TOP = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitarchive.model import Link, Playlist, SnapshotError, Track, dump_json
+from gitarchive.archive.model import Link, Playlist, SnapshotError, Track, dump_json
 
 text = st.text(max_size=12)
 links = st.builds(Link, name=text, url=text)
@@ -77,7 +77,7 @@ def test_fast_track_parser_accepts_exactly_what_the_checked_one_does(
     junk: object, field: str
 ) -> None:
     """Corrupt one field of a valid track: both parsers agree on the result or the error."""
-    from gitarchive.model import _checked_track, _track
+    from gitarchive.archive.model import _checked_track, _track
 
     good = {
         "added_at": "2020-01-01 00:00:00", "album": {"name": "A", "url": "u"},

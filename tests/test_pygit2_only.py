@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from gitarchive.cli import main
-from gitarchive.fixtures_data import load_fixture_playlists
-from gitarchive.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
+from gitarchive.spotify.fixtures import load_fixture_playlists
+from gitarchive.spotify.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
 
 
 def test_no_git_subprocess_in_a_day_of_use(

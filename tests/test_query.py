@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from gitarchive import layout, render
+from gitarchive.archive import layout, render
+from gitarchive.archive.model import Link, Playlist, Track
 from gitarchive.cli import main
-from gitarchive.model import Link, Playlist, Track
-from gitarchive.query_index import fold, index_path
-from gitarchive.resolve import Known, PlaylistNotFound, resolve_playlist
-from gitarchive.store import Store
+from gitarchive.git.store import Store
+from gitarchive.questions.index import fold, index_path
+from gitarchive.questions.resolve import Known, PlaylistNotFound, resolve_playlist
 
 ROAD = "1" * 22
 CHILL = "2" * 22

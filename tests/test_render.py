@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitarchive import render
-from gitarchive.model import Link, Playlist, Track
+from gitarchive.archive import render
+from gitarchive.archive.model import Link, Playlist, Track
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 OLD_ARCHIVE = "https://github.githistory.xyz/mackorone/spotify-playlist-archive-2/blob/main"

@@ -13,9 +13,8 @@ import pytest
 import requests
 from conftest import StandInSetup
 
-from gitarchive.fixtures_data import load_fixture_playlists
-from gitarchive.model import Link, Playlist, Track
-from gitarchive.spotify import (
+from gitarchive.archive.model import Link, Playlist, Track
+from gitarchive.spotify.client import (
     CredentialsError,
     ForbiddenError,
     PlaylistError,
@@ -24,7 +23,8 @@ from gitarchive.spotify import (
     SpotifyError,
     parse_entry,
 )
-from gitarchive.standin import (
+from gitarchive.spotify.fixtures import load_fixture_playlists
+from gitarchive.spotify.standin import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     StandIn,

@@ -21,12 +21,16 @@ import pytest
 from click.testing import CliRunner
 from test_fetch import LONG, OLD_1970, SMALL, api, archive  # noqa: F401 - fixture
 
-from gitarchive import exitcodes, layout, lock, schedule, spotify
+from gitarchive import exitcodes
+from gitarchive.archive import layout
 from gitarchive.cli import main
-from gitarchive.fetch import Shard
-from gitarchive.fixtures_data import load_fixture_playlists
-from gitarchive.standin import StandIn
-from gitarchive.store import Store
+from gitarchive.git import lock
+from gitarchive.git.store import Store
+from gitarchive.ops import schedule
+from gitarchive.ops.fetch import Shard
+from gitarchive.spotify import client as spotify
+from gitarchive.spotify.fixtures import load_fixture_playlists
+from gitarchive.spotify.standin import StandIn
 
 KPOP = "37i9dQZF1DX5LEXW9eXA0n"
 ALL = (OLD_1970, SMALL, LONG, KPOP)
@@ -68,8 +72,8 @@ def test_lock_left_by_a_killed_process_is_taken_over(api: StandIn, tmp_path: Pat
     holder = subprocess.Popen(
         [PYTHON, "-c", textwrap.dedent(f"""
             import sys, time
-            from gitarchive.lock import RepoLock
-            from gitarchive.store import Store
+            from gitarchive.git.lock import RepoLock
+            from gitarchive.git.store import Store
             RepoLock(Store({str(repo)!r}), "gitarchive fetch").acquire()
             print("held", flush=True)
             time.sleep(60)
@@ -143,7 +147,7 @@ def test_shards_split_the_registry_stably() -> None:
     assert all(60 < len(part) < 140 for part in parts)
     # Another process (another hash seed) puts the same IDs in the same shard.
     other = subprocess.run(
-        [PYTHON, "-c", "from gitarchive.fetch import Shard; import sys;"
+        [PYTHON, "-c", "from gitarchive.ops.fetch import Shard; import sys;"
          f"print(sorted(p for p in {pids!r} if Shard.parse('2/3').holds(p)))"],
         capture_output=True, text=True, check=True, env=os.environ | {"PYTHONHASHSEED": "123"},
     )

@@ -8,15 +8,16 @@ from pathlib import Path
 import click
 import pygit2
 
-from gitarchive import exitcodes, registry
+from gitarchive import exitcodes
+from gitarchive.archive import registry
+from gitarchive.archive.render import plural
 from gitarchive.cli.common import friendly_errors, open_store, repo_option
 from gitarchive.cli.runs import fail, locked_run, parse_shard, push_after_fetch, write_error
-from gitarchive.fetch import FetchReport, NothingToFetch, Outcome, Shard, fetch
+from gitarchive.git.store import Store, StoreError
+from gitarchive.ops.fetch import FetchReport, NothingToFetch, Outcome, Shard, fetch
+from gitarchive.ops.runlog import logger
 from gitarchive.progress import Progress
-from gitarchive.render import plural
-from gitarchive.runlog import logger
-from gitarchive.spotify import CredentialsError, SpotifyClient
-from gitarchive.store import Store, StoreError
+from gitarchive.spotify.client import CredentialsError, SpotifyClient
 
 
 @click.command()
@@ -198,7 +199,7 @@ def demo(directory: str, days: int, quiet: bool) -> None:
     fixtures, then runs the real fetch code path (real HTTP through requests)
     once per simulated day while the playlists change.
     """
-    from gitarchive.demo import run_demo
+    from gitarchive.cli.demo import run_demo
 
     try:
         run_demo(Path(directory), days=days, quiet=quiet)

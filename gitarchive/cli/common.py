@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from gitarchive.store import Store, StoreError
+from gitarchive.git.store import Store, StoreError
 
 
 def repo_option(func: Callable[..., Any]) -> Callable[..., Any]:

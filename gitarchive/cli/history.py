@@ -8,9 +8,10 @@ from typing import Any, TypeVar
 
 import click
 
-from gitarchive import history, layout
+from gitarchive.archive import layout
 from gitarchive.cli.common import friendly_errors, open_store, repo_option
 from gitarchive.cli.runs import locked_run
+from gitarchive.history import rebuild as history
 
 T = TypeVar("T")
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import click
 import pygit2
 
-from gitarchive import hooks as hooklib
-from gitarchive import schedule as schedulelib
 from gitarchive.cli.common import friendly_errors, open_store, repo_option
-from gitarchive.lock import LockedError, RepoLock
-from gitarchive.store import Store, StoreError
+from gitarchive.git.lock import LockedError, RepoLock
+from gitarchive.git.store import Store, StoreError
+from gitarchive.ops import hooks as hooklib
+from gitarchive.ops import schedule as schedulelib
 
 _HOOK_NAMES = click.Choice(hooklib.HOOKS)
 
@@ -100,7 +100,7 @@ def _refresh_views(store: Store, name: str) -> None:
     if reason is not None:
         return
     os.environ[hooklib.GUARD] = "1"  # whatever this causes must not run us again
-    from gitarchive import history
+    from gitarchive.history import rebuild as history
 
     try:
         with RepoLock(store, f"gitarchive hooks run {name}"):

@@ -10,11 +10,13 @@ from typing import Any, TypeVar
 
 import click
 
-from gitarchive import query, query_output, settings
+from gitarchive.archive import settings
 from gitarchive.cli.common import friendly_errors, open_store, repo_option
-from gitarchive.query_index import QueryIndex, open_index
-from gitarchive.store import Store
-from gitarchive.views import DateFormatter, get_timezone
+from gitarchive.git.store import Store
+from gitarchive.history.views import DateFormatter, get_timezone
+from gitarchive.questions import output as query_output
+from gitarchive.questions import query
+from gitarchive.questions.index import QueryIndex, open_index
 
 T = TypeVar("T")
 
@@ -156,7 +158,7 @@ def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str)
     store, index, _ = _open(repo_path, timezone)
     index.close()  # brings the saved history state up to HEAD, so collect reads no history
     tz = settings.timezone(store, timezone)
-    from gitarchive import export as exporting  # only this command needs it
+    from gitarchive.questions import export as exporting  # only this command needs it
 
     playlists = exporting.collect(store, tz)
     if fmt == "sqlite":

@@ -17,11 +17,11 @@ import click
 import pygit2
 
 from gitarchive import exitcodes
-from gitarchive.fetch import Shard
-from gitarchive.lock import LockedError, LockWriteError, RepoLock
-from gitarchive.push import PushError, push
-from gitarchive.runlog import close_log, logger, open_log
-from gitarchive.store import Store
+from gitarchive.git.lock import LockedError, LockWriteError, RepoLock
+from gitarchive.git.store import Store
+from gitarchive.ops.fetch import Shard
+from gitarchive.ops.push import PushError, push
+from gitarchive.ops.runlog import close_log, logger, open_log
 
 
 @contextlib.contextmanager
@@ -110,7 +110,7 @@ def parse_shard(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 def push_after_fetch(store: Store, remote: str, *, cumulative: bool, quiet: bool) -> int | None:
     """Push the branch; PUSH_FAILED (message printed and logged) or None when pushed."""
-    from gitarchive import history
+    from gitarchive.history import rebuild as history
 
     def rebuild(target: Store) -> None:
         history.rebuild(target)

@@ -18,11 +18,12 @@ from typing import Protocol
 
 import pygit2
 
-from gitarchive import exitcodes, layout, registry, render, settings
-from gitarchive.model import Playlist, SnapshotError, dump_json
+from gitarchive import exitcodes
+from gitarchive.archive import layout, registry, render, settings
+from gitarchive.archive.model import Playlist, SnapshotError, dump_json
+from gitarchive.git.store import Store, TreeReader, commit_time
 from gitarchive.progress import SILENT, Progress
-from gitarchive.spotify import CredentialsError, FetchResult, SpotifyError
-from gitarchive.store import Store, TreeReader, commit_time
+from gitarchive.spotify.client import CredentialsError, FetchResult, SpotifyError
 
 
 class PlaylistSource(Protocol):
@@ -162,7 +163,7 @@ def fetch(
     tree = None
     parent = store.head()
     if cumulative:
-        from gitarchive import history
+        from gitarchive.history import rebuild as history
 
         # Written once: the views are computed on this tree, and it is what is committed.
         tree = store.write_tree(parent.tree if parent is not None else None, changes)

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 
 import pygit2
 
-from gitarchive import layout, registry
-from gitarchive.fetch import archive_names, index_file
-from gitarchive.model import Playlist, SnapshotError, dump_json
-from gitarchive.store import Store, TreeReader, blob_at
+from gitarchive.archive import layout, registry
+from gitarchive.archive.model import Playlist, SnapshotError, dump_json
+from gitarchive.git.store import Store, TreeReader, blob_at
+from gitarchive.ops.fetch import archive_names, index_file
 
 SNAPSHOT_DIRS = (layout.PLAIN, layout.PRETTY)
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import jinja2
 
-from gitarchive import layout
-from gitarchive.model import Playlist, Track
+from gitarchive.archive import layout
+from gitarchive.archive.model import Playlist, Track
 
 # Characters spotify-playlist-archive escapes with a backslash (". ", dot + space, too).
 _MD_ESCAPES = str.maketrans({c: "\\" + c for c in "\\#()[]-*_`|~"})
@@ -71,7 +71,7 @@ def plural(count: int | None, word: str) -> str:
 def environment() -> jinja2.Environment:
     """The one jinja2 environment; templates live in gitarchive/templates/."""
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("gitarchive", "templates"),
+        loader=jinja2.PackageLoader("gitarchive.archive", "templates"),
         autoescape=False,  # markdown and text, escaped by our own filters
         keep_trailing_newline=True,
         trim_blocks=True,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import pygit2
 
-from gitarchive import layout
+from gitarchive.archive import layout
 
 # (kind, directory under playlists/): which files are snapshots.
 KIND_PLAIN = "plain"

@@ -41,9 +41,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from gitarchive import layout
-from gitarchive.history_events import KIND_JSON, KIND_PLAIN, Event, EventKey
-from gitarchive.model import (
+from gitarchive.archive import layout
+from gitarchive.archive.model import (
     PLAIN_KEY_PREFIX,
     Link,
     Playlist,
@@ -51,6 +50,7 @@ from gitarchive.model import (
     plain_key,
     track_key,
 )
+from gitarchive.history.events import KIND_JSON, KIND_PLAIN, Event, EventKey
 
 # (name, url) of an album or artist.
 LinkTuple = tuple[str, str]

@@ -29,8 +29,8 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gitarchive import layout, render
-from gitarchive.history_replay import LinkTuple, PlaylistHistory
+from gitarchive.archive import layout, render
+from gitarchive.history.replay import LinkTuple, PlaylistHistory
 
 # Bumped when the rendering changes: files rendered by another version are redone.
 VIEWS_VERSION = 2

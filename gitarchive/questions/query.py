@@ -12,13 +12,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from gitarchive import layout, registry
-from gitarchive.history_events import KIND_JSON, KIND_PLAIN
-from gitarchive.history_replay import ParsedSnapshot, parse_plain_snapshot
-from gitarchive.model import Link, Playlist, SnapshotError, Track
-from gitarchive.query_index import QueryIndex, TrackRow, Write
-from gitarchive.resolve import Known, known_playlists, resolve_playlist
-from gitarchive.store import Store, StoreError, blob_at
+from gitarchive.archive import layout, registry
+from gitarchive.archive.model import Link, Playlist, SnapshotError, Track
+from gitarchive.git.store import Store, StoreError, blob_at
+from gitarchive.history.events import KIND_JSON, KIND_PLAIN
+from gitarchive.history.replay import ParsedSnapshot, parse_plain_snapshot
+from gitarchive.questions.index import QueryIndex, TrackRow, Write
+from gitarchive.questions.resolve import Known, known_playlists, resolve_playlist
 
 LATEST = 2**62  # a time after every commit: "now"
 

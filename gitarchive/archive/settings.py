@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from gitarchive.layout import PRETTY
-from gitarchive.store import Store
+from gitarchive.archive.layout import PRETTY
+from gitarchive.git.store import Store
 
 _GITHUB = re.compile(
     r"^(?:https?://(?:[^@/]+@)?github\.com/|git@github\.com:|ssh://git@github\.com/)"

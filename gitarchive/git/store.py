@@ -18,7 +18,7 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import CheckoutStrategy
 
-from gitarchive import packwriter
+from gitarchive.git import packwriter
 
 DEFAULT_BRANCH = "main"
 DEFAULT_NAME = "gitarchive"

@@ -38,7 +38,8 @@ from pathlib import Path
 
 import pygit2
 
-from gitarchive.history_replay import (
+from gitarchive.git.store import Store
+from gitarchive.history.replay import (
     HistoryState,
     Loader,
     PlaylistHistory,
@@ -46,7 +47,6 @@ from gitarchive.history_replay import (
     TrackHistory,
     TrackMeta,
 )
-from gitarchive.store import Store
 
 FORMAT = "gitarchive-history/2"
 PLAYLIST_FORMAT = 2

@@ -28,9 +28,9 @@ from typing import TypeVar
 
 import pygit2
 
-from gitarchive.history_events import KIND_JSON, KIND_PLAIN, walk_events
-from gitarchive.history_replay import HistoryState, PlaylistHistory
-from gitarchive.store import Store
+from gitarchive.git.store import Store
+from gitarchive.history.events import KIND_JSON, KIND_PLAIN, walk_events
+from gitarchive.history.replay import HistoryState, PlaylistHistory
 
 FORMAT = "gitarchive-query/2"
 
@@ -243,7 +243,9 @@ def _update(
     progress: ProgressFn,
 ) -> None:
     """Sync the replay state, add the new commits' writes, replace the track rows."""
-    from gitarchive import history  # only when HEAD moved: a warm question needs none of it
+    from gitarchive.history import (
+        rebuild as history,  # only when HEAD moved: a warm question needs none of it
+    )
 
     synced = history.sync(store, progress=progress)
     if synced.full:  # an incremental sync read a few commits: cheaper to read them again

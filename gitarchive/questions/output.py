@@ -10,9 +10,9 @@ import csv
 import io
 from collections.abc import Callable, Sequence
 
-from gitarchive import render
-from gitarchive.model import Playlist, Track
-from gitarchive.query import Change, Diff, DiffEntry, Hit, Snapshot
+from gitarchive.archive import render
+from gitarchive.archive.model import Playlist, Track
+from gitarchive.questions.query import Change, Diff, DiffEntry, Hit, Snapshot
 
 SHOW_FORMATS = ("table", "md", "json", "csv", "plain")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from gitarchive import layout
-from gitarchive.query_index import fold
+from gitarchive.archive import layout
+from gitarchive.questions.index import fold
 
 
 class PlaylistNotFound(LookupError):

@@ -19,12 +19,12 @@ from typing import Any
 
 import click
 
-from gitarchive import layout, registry
+from gitarchive.archive import layout, registry
 from gitarchive.cli.archive import run_fetch, summary
-from gitarchive.fixtures_data import load_fixture_playlists
-from gitarchive.spotify import SpotifyClient
-from gitarchive.standin import StandIn
-from gitarchive.store import Store
+from gitarchive.git.store import Store
+from gitarchive.spotify.client import SpotifyClient
+from gitarchive.spotify.fixtures import load_fixture_playlists
+from gitarchive.spotify.standin import StandIn
 
 START = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
 CLIENT_ID, CLIENT_SECRET = "demo-client", "demo-secret"
@@ -116,7 +116,7 @@ def _entry_key(entry: Any) -> str:
 
 def _demo_playlist_name(store: Store) -> str:
     """The name of the demo playlist that changes most (renamed on day 4)."""
-    from gitarchive.model import Playlist
+    from gitarchive.archive.model import Playlist
 
     data = store.read(layout.pretty_json_path(RENAMED))
     return Playlist.from_json(data).name if data else RENAMED

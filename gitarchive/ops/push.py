@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pygit2
 
-from gitarchive.merge import changed_paths, merge_branches
-from gitarchive.secrets import redact
-from gitarchive.store import Store, StoreError, signature
+from gitarchive.git.store import Store, StoreError, signature
+from gitarchive.ops.merge import changed_paths, merge_branches
+from gitarchive.redact import redact
 
 TOKEN_VARS = ("GITARCHIVE_GIT_TOKEN", "GITHUB_TOKEN")
 KEY_VAR = "GITARCHIVE_SSH_KEY"

@@ -34,9 +34,12 @@ from typing import TypeVar
 
 import pygit2
 
-from gitarchive import history_state, layout, settings
-from gitarchive.blobstream import BlobStream
-from gitarchive.history_events import (
+from gitarchive.archive import layout, settings
+from gitarchive.archive.model import Playlist
+from gitarchive.git.blobstream import BlobStream
+from gitarchive.git.store import Store, StoreError, TreeReader, signature
+from gitarchive.history import saved as history_state
+from gitarchive.history.events import (
     KIND_JSON,
     KIND_PLAIN,
     Event,
@@ -44,11 +47,9 @@ from gitarchive.history_events import (
     sorted_events,
     walk_events,
 )
-from gitarchive.history_replay import HistoryState, Problem, Replayer
-from gitarchive.history_state import StateError
-from gitarchive.model import Playlist
-from gitarchive.store import Store, StoreError, TreeReader, signature
-from gitarchive.views import (
+from gitarchive.history.replay import HistoryState, Problem, Replayer
+from gitarchive.history.saved import StateError
+from gitarchive.history.views import (
     VIEWS_VERSION,
     DateFormatter,
     TimezoneError,

@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from gitarchive.model import Playlist, Track
+from gitarchive.archive.model import Playlist, Track
 
 Shape = Literal["new", "old", "both"]
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pygit2
 
-from gitarchive import layout
-from gitarchive.layout import RegistryEntry
-from gitarchive.model import Playlist, SnapshotError
-from gitarchive.store import Store, StoreError
+from gitarchive.archive import layout
+from gitarchive.archive.layout import RegistryEntry
+from gitarchive.archive.model import Playlist, SnapshotError
+from gitarchive.git.store import Store, StoreError
 
 HOOKS = ("pre-commit", "post-commit", "post-merge", "post-rewrite", "post-receive")
 MARKER = "# gitarchive hook:"

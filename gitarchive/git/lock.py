@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from gitarchive.store import Store
+from gitarchive.git.store import Store
 
 LOCK_NAME = "lock"
 

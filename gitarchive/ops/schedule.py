@@ -16,7 +16,7 @@ from pathlib import Path
 import jinja2
 
 _ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("gitarchive", "templates"),
+    loader=jinja2.PackageLoader("gitarchive.ops", "templates"),
     keep_trailing_newline=True,
     undefined=jinja2.StrictUndefined,
     autoescape=False,  # shell and unit files, not HTML

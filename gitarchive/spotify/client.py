@@ -26,8 +26,8 @@ from typing import Any
 
 import requests
 
-from gitarchive.layout import is_spotify_owned
-from gitarchive.model import Link, Playlist, SnapshotError, Track
+from gitarchive.archive.layout import is_spotify_owned
+from gitarchive.archive.model import Link, Playlist, SnapshotError, Track
 
 API_BASE = "https://api.spotify.com/v1"
 TOKEN_URL = "https://accounts.spotify.com/api/token"

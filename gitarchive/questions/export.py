@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitarchive import history, registry, views
-from gitarchive.model import dump_json, track_key
-from gitarchive.store import Store
-from gitarchive.views import CumulativeTrack, CumulativeView
+from gitarchive.archive import registry
+from gitarchive.archive.model import dump_json, track_key
+from gitarchive.git.store import Store
+from gitarchive.history import rebuild as history
+from gitarchive.history import views
+from gitarchive.history.views import CumulativeTrack, CumulativeView
 
 FORMAT = "gitarchive-export/1"
 

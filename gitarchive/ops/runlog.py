@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from gitarchive.secrets import redact
+from gitarchive.redact import redact
 
 logger = logging.getLogger("gitarchive.run")
 logger.addHandler(logging.NullHandler())

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gitarchive import layout
-from gitarchive.layout import RegistryEntry
-from gitarchive.store import Store, TreeReader
+from gitarchive.archive import layout
+from gitarchive.archive.layout import RegistryEntry
+from gitarchive.git.store import Store, TreeReader
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The files an archive holds (layout, model, render, registry, settings): read and write."""

@@ -1,0 +1,1 @@
+"""Cumulative history: walking commits, replaying snapshots into state, saving it, views."""

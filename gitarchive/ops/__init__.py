@@ -1,0 +1,1 @@
+"""Operations: one fetch run, merging, pushing, git hooks, schedules, run logs."""

@@ -1,0 +1,1 @@
+"""Answering questions about an archive: show, diff, log, search, export."""
