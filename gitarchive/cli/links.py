@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gitarchive import links
+from gitarchive.archive import links
 from gitarchive.cli.common import friendly_errors, open_store, repo_option
 
 

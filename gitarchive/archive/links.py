@@ -21,8 +21,8 @@ from collections.abc import Mapping
 
 import pygit2
 
-from gitarchive import layout
-from gitarchive.store import Store
+from gitarchive.archive import layout
+from gitarchive.git.store import Store
 
 LINKS_PATH = f"{layout.ROOT}/links"
 
