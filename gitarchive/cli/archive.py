@@ -6,24 +6,20 @@ import sys
 from pathlib import Path
 
 import click
-import pygit2
 
 from gitarchive import exitcodes
 from gitarchive.archive import registry
-from gitarchive.archive.render import plural
-from gitarchive.cli.common import friendly_errors, open_store, repo_option
-from gitarchive.cli.runs import fail, locked_run, parse_shard, push_after_fetch, write_error
-from gitarchive.git.store import Store, StoreError
-from gitarchive.ops.fetch import FetchReport, NothingToFetch, Outcome, Shard, fetch
-from gitarchive.ops.runlog import logger
-from gitarchive.progress import Progress
+from gitarchive.cli.common import open_store, repo_option
+from gitarchive.cli.fetching import run_fetch
+from gitarchive.cli.runs import fail, locked_run, parse_shard, push_after_fetch
+from gitarchive.git.store import Store
+from gitarchive.ops.fetch import Shard
 from gitarchive.spotify.client import CredentialsError, SpotifyClient
 
 
 @click.command()
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
 @click.option("--bare", is_flag=True, help="Create a bare repository (for a server).")
-@friendly_errors
 def init(directory: str, bare: bool) -> None:
     """Create a new archive in DIRECTORY, or adopt the repository already there.
 
@@ -41,7 +37,6 @@ def init(directory: str, bare: bool) -> None:
 @click.argument("playlists", nargs=-1, required=True)
 @click.option("--alias", help="A name to show instead of the playlist's own (one playlist only).")
 @repo_option
-@friendly_errors
 def add(playlists: tuple[str, ...], alias: str | None, repo_path: str) -> None:
     """Register PLAYLISTS (IDs, open.spotify.com URLs or spotify:playlist: URIs).
 
@@ -59,7 +54,6 @@ def add(playlists: tuple[str, ...], alias: str | None, repo_path: str) -> None:
 @click.command()
 @click.argument("playlist")
 @repo_option
-@friendly_errors
 def remove(playlist: str, repo_path: str) -> None:
     """Unregister PLAYLIST. Its snapshots and their history stay in the archive."""
     store = open_store(repo_path)
@@ -116,7 +110,7 @@ def fetch_command(
         try:
             client = SpotifyClient.from_env()
         except CredentialsError as exc:
-            fail(str(exc), exitcodes.NOTHING_FETCHED)
+            fail(str(exc), exc.exit_code)
         with client:
             report = run_fetch(
                 store, client, only=only, shard=shard, cumulative=not no_cumulative, quiet=quiet,
@@ -127,64 +121,6 @@ def fetch_command(
             code = push_after_fetch(store, push_remote, cumulative=not no_cumulative,
                                     quiet=quiet) or code
         sys.exit(code)
-
-
-def run_fetch(
-    store: Store, client: SpotifyClient, *, only: tuple[str, ...] = (), cumulative: bool = True,
-    quiet: bool = False, when: tuple[int, int] | None = None, shard: Shard | None = None,
-    jobs: int = 4,
-) -> FetchReport:
-    """Run a fetch with terminal progress and the printed summary (shared with the demo)."""
-    try:
-        with Progress("Fetching", quiet=quiet) as progress:
-            report = fetch(
-                store, client, only=only, shard=shard, cumulative=cumulative, when=when,
-                progress=progress, on_playlist=lambda outcome: _report_outcome(outcome, quiet),
-                jobs=jobs,
-            )
-    except CredentialsError as exc:
-        fail(f"{exc}; nothing was written", exitcodes.NOTHING_FETCHED)
-    except (NothingToFetch, StoreError, ValueError) as exc:
-        fail(str(exc), exitcodes.ERROR)
-    except (OSError, pygit2.GitError) as exc:
-        fail(write_error(exc, store), exitcodes.ERROR)
-    for problem in report.problems:
-        click.echo(f"warning: skipped registry file {problem}", err=True)
-    logger.info(summary(report))
-    if not quiet or report.failed:
-        click.echo(summary(report), err=bool(report.failed) and quiet)
-    return report
-
-
-def _report_outcome(outcome: Outcome, quiet: bool) -> None:
-    if outcome.error is not None:
-        logger.error("%s (%s): %s", outcome.pid, outcome.name, outcome.error)
-        click.echo(f"error: {outcome.pid} ({outcome.name}): {outcome.error}", err=True)
-    elif outcome.skipped and not quiet:
-        click.echo(
-            f"note: {outcome.pid}: kept what could be kept, skipped "
-            f"{plural(len(outcome.skipped), 'entry').replace('entrys', 'entries')}: "
-            + "; ".join(outcome.skipped),
-            err=True,
-        )
-
-
-def summary(report: FetchReport) -> str:
-    """One line: fetched, changed (+added -removed), failed, and the commit."""
-    if not report.outcomes:
-        return "No playlists registered; add one with 'gitarchive add PLAYLIST'"
-    fetched = len(report.outcomes) - len(report.failed)
-    changed = report.changed
-    parts = [f"Fetched {fetched} of {plural(len(report.outcomes), 'playlist')}"]
-    if changed:
-        added = sum(o.added for o in changed)
-        removed = sum(o.removed for o in changed)
-        parts.append(f"{len(changed)} changed (+{added} -{removed} tracks)")
-    if report.failed:
-        parts.append(f"{len(report.failed)} failed")
-    tail = f"committed {report.commit[:10]}" if report.commit else "nothing to commit"
-    return ", ".join(parts) + f"; {tail}"
-
 
 
 @click.command()
@@ -201,10 +137,7 @@ def demo(directory: str, days: int, quiet: bool) -> None:
     """
     from gitarchive.cli.demo import run_demo
 
-    try:
-        run_demo(Path(directory), days=days, quiet=quiet)
-    except (StoreError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    run_demo(Path(directory), days=days, quiet=quiet)
 
 
 COMMANDS: list[click.Command] = [init, add, remove, fetch_command, demo]

@@ -1,0 +1,77 @@
+"""A fetch run as a person sees it: progress, one line per problem, the summary.
+
+Shared by ``fetch`` and ``demo`` (which runs a fetch per simulated day), so neither
+command module imports the other.
+"""
+
+from __future__ import annotations
+
+import click
+import pygit2
+
+from gitarchive import exitcodes
+from gitarchive.archive.render import plural
+from gitarchive.cli.runs import fail, write_error
+from gitarchive.errors import CredentialsError, GitarchiveError
+from gitarchive.git.store import Store
+from gitarchive.ops.fetch import FetchReport, Outcome, Shard, fetch
+from gitarchive.ops.runlog import logger
+from gitarchive.progress import Progress
+from gitarchive.spotify.client import SpotifyClient
+
+
+def run_fetch(
+    store: Store, client: SpotifyClient, *, only: tuple[str, ...] = (), cumulative: bool = True,
+    quiet: bool = False, when: tuple[int, int] | None = None, shard: Shard | None = None,
+    jobs: int = 4,
+) -> FetchReport:
+    """Run a fetch with terminal progress and the printed summary (shared with the demo)."""
+    try:
+        with Progress("Fetching", quiet=quiet) as progress:
+            report = fetch(
+                store, client, only=only, shard=shard, cumulative=cumulative, when=when,
+                progress=progress, on_playlist=lambda outcome: _report_outcome(outcome, quiet),
+                jobs=jobs,
+            )
+    except CredentialsError as exc:
+        fail(f"{exc}; nothing was written", exc.exit_code)
+    except GitarchiveError as exc:
+        fail(str(exc), exc.exit_code)
+    except (OSError, pygit2.GitError) as exc:
+        fail(write_error(exc, store), exitcodes.ERROR)
+    for problem in report.problems:
+        click.echo(f"warning: skipped registry file {problem}", err=True)
+    logger.info(summary(report))
+    if not quiet or report.failed:
+        click.echo(summary(report), err=bool(report.failed) and quiet)
+    return report
+
+
+def _report_outcome(outcome: Outcome, quiet: bool) -> None:
+    if outcome.error is not None:
+        logger.error("%s (%s): %s", outcome.pid, outcome.name, outcome.error)
+        click.echo(f"error: {outcome.pid} ({outcome.name}): {outcome.error}", err=True)
+    elif outcome.skipped and not quiet:
+        click.echo(
+            f"note: {outcome.pid}: kept what could be kept, skipped "
+            f"{plural(len(outcome.skipped), 'entry').replace('entrys', 'entries')}: "
+            + "; ".join(outcome.skipped),
+            err=True,
+        )
+
+
+def summary(report: FetchReport) -> str:
+    """One line: fetched, changed (+added -removed), failed, and the commit."""
+    if not report.outcomes:
+        return "No playlists registered; add one with 'gitarchive add PLAYLIST'"
+    fetched = len(report.outcomes) - len(report.failed)
+    changed = report.changed
+    parts = [f"Fetched {fetched} of {plural(len(report.outcomes), 'playlist')}"]
+    if changed:
+        added = sum(o.added for o in changed)
+        removed = sum(o.removed for o in changed)
+        parts.append(f"{len(changed)} changed (+{added} -{removed} tracks)")
+    if report.failed:
+        parts.append(f"{len(report.failed)} failed")
+    tail = f"committed {report.commit[:10]}" if report.commit else "nothing to commit"
+    return ", ".join(parts) + f"; {tail}"
