@@ -22,16 +22,13 @@ from collections.abc import Mapping
 import pygit2
 
 from gitarchive.archive import layout
+from gitarchive.errors import LinkError
 from gitarchive.git.store import Store
 
 LINKS_PATH = f"{layout.ROOT}/links"
 
 # NEW -> OLD: which playlist's history each linked playlist continues.
 Links = Mapping[str, str]
-
-
-class LinkError(ValueError):
-    """A link that cannot be made or undone (a one-sentence reason)."""
 
 
 def parse(data: bytes) -> dict[str, str]:

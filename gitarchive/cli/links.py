@@ -5,14 +5,13 @@ from __future__ import annotations
 import click
 
 from gitarchive.archive import links
-from gitarchive.cli.common import friendly_errors, open_store, repo_option
+from gitarchive.cli.common import open_store, repo_option
 
 
 @click.command("link")
 @click.argument("old")
 @click.argument("new")
 @repo_option
-@friendly_errors
 def link_command(old: str, new: str, repo_path: str) -> None:
     """Record that playlist NEW continues playlist OLD (Spotify re-issued it).
 
@@ -31,7 +30,6 @@ def link_command(old: str, new: str, repo_path: str) -> None:
 @click.command("unlink")
 @click.argument("new")
 @repo_option
-@friendly_errors
 def unlink_command(new: str, repo_path: str) -> None:
     """Undo 'gitarchive link OLD NEW': NEW's history no longer continues OLD's."""
     store = open_store(repo_path)
