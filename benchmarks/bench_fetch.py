@@ -6,10 +6,12 @@ Reports, in one run so the ratios hold on a noisy machine:
   * the same with the cumulative views kept current in the same commit (day 3: the
     first such run replays history; day 4: every playlist's tracks changed again;
     day 5: a typical day, 3% of playlists change tracks, every follower count moves);
-  * the same day-2 commit done the usual way: write the files, ``git add -A``,
-    ``git commit`` (subprocess git, in a second checkout at the same commit).
+  * day 2's commit redone on its parent in fresh clones, both ways side by side with the
+    same files already in memory: the usual way (write the files, ``git add -A``,
+    ``git commit``, subprocess git) against pygit2 (Store.commit: objects, trees, ref,
+    working tree and index). Nothing is read out of the repository inside the clock.
 
-Run:  .venv/bin/python benchmarks/bench_fetch.py [--playlists 1000] [--tracks 100]
+Run:  .venv/bin/python benchmarks/bench_fetch.py [--playlists 1000] [--tracks 100] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import multiprocessing
 import os
 import random
 import shutil
+import statistics
 import string
 import subprocess
 import tempfile
@@ -27,6 +30,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+
+import pygit2
 
 from gitarchive.archive import registry
 from gitarchive.archive.model import Link, Playlist, Track
@@ -139,6 +144,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--playlists", type=int, default=1000)
     parser.add_argument("--tracks", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="times each way redoes the day-2 commit (median shown)")
     args = parser.parse_args()
     rng = random.Random(7)
     pids = sorted({spotify_id(rng) for _ in range(args.playlists)})
@@ -146,6 +153,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="gitarchive-bench-fetch-"))
     os.environ.setdefault("GIT_COMMITTER_NAME", "bench")
     os.environ.setdefault("GIT_COMMITTER_EMAIL", "bench@localhost")
+    os.environ.setdefault("GIT_AUTHOR_NAME", "bench")
+    os.environ.setdefault("GIT_AUTHOR_EMAIL", "bench@localhost")
     try:
         Store.init(work / "archive")
         store = TimedStore(work / "archive")
@@ -158,7 +167,7 @@ def main() -> None:
             (4, "day 4, + cumulative", True),  # a daily run with views, incremental
             (5, "day 5, typical", True),  # 3% change tracks, every follower count moves
         )
-        git_seconds, same = 0.0, False
+        redo: dict = {}
         for day, label, cumulative in days:
             if day == 5:
                 for n, (pid, model) in enumerate(models.items()):
@@ -171,8 +180,6 @@ def main() -> None:
                 for pid, model in models.items():
                     extra = synthetic_playlist(rng, pid, 1).tracks
                     models[pid] = replace(model, tracks=model.tracks[1:] + extra)
-            if day == 2:
-                git(work, "clone", "-q", str(work / "archive"), "gitpath")
             served = {pid: api_playlist_from_model(m) for pid, m in models.items()}
             with standin_process(served) as (api_base, token_url):
                 client = SpotifyClient(
@@ -189,7 +196,7 @@ def main() -> None:
             assert len(report.changed) == len(pids), "every playlist should change (followers)"
             results.append((label, total, store.commit_seconds, store.checkout_seconds))
             if day == 2:
-                git_seconds, same = _commit_the_usual_way(store, work / "gitpath")
+                redo = _commit_both_ways(store, work, args.repeat)
 
         print(f"{len(pids)} playlists x {args.tracks} tracks, stand-in on 127.0.0.1")
         for label, total, commit, checkout in results:
@@ -198,35 +205,66 @@ def main() -> None:
                 f" = objects+trees+ref {commit - checkout:5.2f} s"
                 f" + working tree/index {checkout:5.2f} s"
             )
-        day2_commit = results[1][2]
-        print(f"  day-2 commit via write files + git add -A + git commit: {git_seconds:5.2f} s")
-        print(f"  ratio git path / pygit2 commit: {git_seconds / day2_commit:4.1f}x"
-              f"   (same tree: {same})")
+        print(f"  day-2 commit ({redo['files']} files) redone on its parent in fresh clones,"
+              f" median of {args.repeat} each:")
+        print(f"    write files + git add -A + git commit  {redo['git']:5.2f} s")
+        print(f"    pygit2 Store.commit (incl. checkout)    {redo['pygit2']:5.2f} s")
+        print(f"  ratio git path / pygit2: {redo['git'] / redo['pygit2']:4.1f}x (each pair: "
+              + ", ".join(f"{r:.1f}x" for r in redo["ratios"])
+              + f"; same tree both ways: {redo['same']})")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _commit_the_usual_way(store: Store, checkout: Path) -> tuple[float, bool]:
-    """Redo HEAD's commit in a checkout of its parent: write files, git add -A, git commit.
+def _commit_both_ways(store: Store, work: Path, repeat: int) -> dict:
+    """Redo HEAD's commit on its parent both ways, each in a fresh clone, side by side.
 
-    Returns the seconds it took and whether git made the same tree as pygit2.
+    The changed files are read out of the repository into memory before any clock
+    starts, so both ways get the same bytes and are timed only for their own work:
+    the usual way writes the files, runs ``git add -A`` and ``git commit``; pygit2
+    (Store.commit) writes blobs, trees, the commit and the ref, then updates the
+    working tree and the index. The two alternate, ``repeat`` times each.
     """
     head = store.head()
     assert head is not None and head.parents
-    diff = head.tree.diff_to_tree(head.parents[0].tree)
-    paths = [d.delta.new_file.path for d in diff]
-    start = time.perf_counter()
-    for path in paths:
-        target = checkout / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(store.read(path) or b"")
-    git(checkout, "add", "-A")
-    git(checkout, "commit", "-q", "-m", "the usual way")
-    seconds = time.perf_counter() - start
-    tree = subprocess.run(
-        ["git", "rev-parse", "HEAD^{tree}"], cwd=checkout, capture_output=True, text=True
-    ).stdout.strip()
-    return seconds, tree == str(head.tree_id)
+    parent = head.parents[0]
+    changes: dict[str, bytes | None] = {}
+    for delta in parent.tree.diff_to_tree(head.tree).deltas:
+        if delta.status == pygit2.enums.DeltaStatus.DELETED:
+            changes[delta.old_file.path] = None
+        else:
+            changes[delta.new_file.path] = store.repo[delta.new_file.id].data
+    message = head.message
+    times: dict[str, list[float]] = {"git": [], "pygit2": []}
+    same = True
+    for n in range(repeat):
+        for way in ("pygit2", "git") if n % 2 == 0 else ("git", "pygit2"):
+            clone = work / f"redo-{way}-{n}"
+            git(work, "clone", "-q", str(store.git_dir), str(clone))
+            git(clone, "reset", "-q", "--hard", str(parent.id))
+            start = time.perf_counter()
+            if way == "git":
+                for path, content in changes.items():
+                    target = clone / path
+                    if content is None:
+                        target.unlink()
+                        continue
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(content)
+                git(clone, "add", "-A")
+                git(clone, "commit", "-q", "-m", message)
+            else:
+                Store(clone).commit(changes, message)
+            times[way].append(time.perf_counter() - start)
+            tree = subprocess.run(
+                ["git", "rev-parse", "HEAD^{tree}"], cwd=clone, capture_output=True, text=True,
+                check=True,
+            ).stdout.strip()
+            same = same and tree == str(head.tree_id)
+            shutil.rmtree(clone)
+    return {"git": statistics.median(times["git"]), "pygit2": statistics.median(times["pygit2"]),
+            "ratios": [g / p for g, p in zip(times["git"], times["pygit2"], strict=True)],
+            "files": len(changes), "same": same}
 
 
 if __name__ == "__main__":

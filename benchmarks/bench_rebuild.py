@@ -1,13 +1,17 @@
 """Benchmark of ``rebuild``: full, incremental, the git floor, a naive rebuild, memory, size.
 
     .venv/bin/python -m benchmarks.bench_rebuild [--playlists 1000] [--days 365]
-        [--size-playlists 100] [--size-days 120] [--out benchmarks/out]
+        [--layout json|plain] [--size-playlists 100] [--size-days 120] [--repeat 3]
+        [--out benchmarks/out]
 
-Each measured rebuild runs in a child process so its peak RSS (VmHWM) is its own. The git
-floor is what git itself needs to read the same data: ``git log --raw`` over the
-snapshot paths plus ``git cat-file --batch`` of every changed blob once. The naive
-rebuild reads every version of every snapshot (each playlist's JSON at every
-commit); it is timed on every 10th commit and scaled up.
+Each measured rebuild runs in a child process so its peak RSS (VmHWM) is its own; the
+replay's share of it is timed inside that same process. The git floor is what git itself
+needs to read the same data: ``git log --raw`` over the snapshot paths the replay walks,
+plus ``git cat-file --batch`` of exactly the blobs the replay reads (each playlist's JSON
+snapshot, or its plain file while it has no JSON: ``replay_blobs``, the replay's rule
+reproduced on git's output; tests/test_benchmarks.py checks that the two agree). The
+naive rebuild reads every playlist's snapshot at every commit; it is timed on every 10th
+commit and scaled up.
 """
 
 from __future__ import annotations
@@ -22,21 +26,33 @@ from pathlib import Path
 
 from benchmarks import synth
 
-SNAPSHOT_PATHS = ["playlists/plain", "playlists/pretty", "playlists/followers"]
+ROOT = "playlists"
+SNAPSHOT_DIRS = ("plain", "pretty", "followers")  # what the replay walks (history_events)
 
 CHILD = r"""
 import json, resource, sys, time
 from gitarchive.history import rebuild as history
 from gitarchive.git.store import Store
 store = Store(sys.argv[1])
-full, phase = sys.argv[2] == "full", sys.argv[3]
+full = sys.argv[2] == "full"
+replay = []
+sync = history.sync
+
+
+def timed_sync(*args, **kwargs):
+    t = time.perf_counter()
+    try:
+        return sync(*args, **kwargs)
+    finally:
+        replay.append(time.perf_counter() - t)
+
+
+history.sync = timed_sync  # rebuild calls it: the replay is timed inside this process
 t0 = time.perf_counter()
-if phase == "sync":  # the replay alone (state not saved)
-    synced = history.sync(store, full=full)
-    events, changed, was_full = synced.events, 0, synced.full
-else:  # the whole command: replay, render, commit, save the state
-    result = history.rebuild(store, full=full)
-    events, changed, was_full = result.events, len(result.changed), result.full
+result = history.rebuild(store, full=full)
+total = time.perf_counter() - t0
+if len(replay) != 1:
+    sys.exit(f"the replay was not timed (history.sync called {len(replay)} times)")
 # ru_maxrss keeps the parent's high-water mark across fork+exec on Linux (this
 # benchmark's parent is big after the naive read), so the process's own peak is
 # VmHWM; ru_maxrss only where /proc is missing.
@@ -45,25 +61,24 @@ try:
     maxrss = int(hwm) / 1024
 except (OSError, IndexError, ValueError):
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": time.perf_counter() - t0, "events": events, "full": was_full,
-                  "changed": changed, "maxrss_mb": maxrss}))
+print(json.dumps({"seconds": total, "sync": replay[0], "events": result.events,
+                  "full": result.full, "changed": len(result.changed), "maxrss_mb": maxrss}))
 """
 
 
 def run_child(repo: Path, mode: str) -> dict:
-    """Replay alone, then the whole rebuild, each in a fresh process (own peak RSS)."""
-    replay = _child(repo, mode, "sync")
-    whole = _child(repo, mode, "rebuild")
-    return {"sync": replay["seconds"], "total": whole["seconds"],
-            "render_commit": whole["seconds"] - replay["seconds"], "events": whole["events"],
+    """One whole rebuild in a fresh process (own peak RSS); the replay timed inside it."""
+    whole = _child(repo, mode)
+    return {"sync": whole["sync"], "total": whole["seconds"],
+            "render_commit": whole["seconds"] - whole["sync"], "events": whole["events"],
             "changed": whole["changed"], "maxrss_mb": whole["maxrss_mb"],
             "tree_mb": whole["tree_mb"]}
 
 
-def _child(repo: Path, mode: str, phase: str) -> dict:
-    """Run one phase in a fresh process; also sample its process tree's summed RSS."""
+def _child(repo: Path, mode: str) -> dict:
+    """Rebuild in a fresh process; also sample its process tree's summed RSS."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(repo), mode, phase],
+        [sys.executable, "-c", CHILD, str(repo), mode],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     tree_peak = 0
@@ -102,24 +117,74 @@ def git(repo: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, **kwargs)
 
 
-def git_floor(repo: Path) -> tuple[float, int]:
-    """Seconds for git log --raw + cat-file --batch of every changed snapshot blob."""
-    t0 = time.perf_counter()
-    log = git(repo, "log", "--raw", "--no-abbrev", "--format=", "--", *SNAPSHOT_PATHS,
-              capture_output=True).stdout
-    blobs = set()
+def snapshot_log(repo: Path) -> bytes:
+    """``git log --raw``, oldest first, over the snapshot directories the replay walks."""
+    return git(repo, "log", "--raw", "--root", "--no-renames", "--no-abbrev", "--reverse",
+               "--format=tformat:commit", "--", *(f"{ROOT}/{name}" for name in SNAPSHOT_DIRS),
+               capture_output=True).stdout
+
+
+def replay_blobs(log: bytes) -> set[bytes]:
+    """The blobs the replay reads, from ``snapshot_log``'s output (a linear history).
+
+    The replay's rule: a playlist's snapshot is its JSON file while it has one, else
+    its plain file; a blob is read when a commit changes which blob that is.
+    """
+    sources: dict[bytes, list[bytes | None]] = {}  # pid -> [json blob, plain blob]
+
+    def source(blobs: list[bytes | None]) -> bytes | None:
+        return blobs[0] if blobs[0] is not None else blobs[1]
+
+    wanted: set[bytes] = set()
+    changed: dict[bytes, list[bytes | None]] = {}
+
+    def end_commit() -> None:
+        wanted.update(b for b in map(source, changed.values()) if b is not None)
+        changed.clear()
+
     for line in log.splitlines():
-        if line.startswith(b":"):
-            new = line.split()[3]
-            if new.strip(b"0"):
-                blobs.add(new)
+        if not line.startswith(b":"):
+            if line == b"commit":
+                end_commit()
+            continue
+        meta, path = line.split(b"\t", 1)
+        new = meta.split()[3]
+        blob = new if new.strip(b"0") else None
+        folder, _, name = path.rpartition(b"/")
+        if folder == f"{ROOT}/plain".encode() and name:
+            slot, pid = 1, name
+        elif folder == f"{ROOT}/pretty".encode() and name.endswith(b".json") and len(name) > 5:
+            slot, pid = 0, name[: -len(b".json")]
+        else:
+            continue  # followers, markdown: the replay reads none of them
+        blobs = sources.get(pid)
+        if blobs is None:
+            if blob is None:
+                continue
+            blobs = sources[pid] = [None, None]
+        before = source(blobs)
+        blobs[slot] = blob
+        if source(blobs) != before:
+            changed[pid] = blobs
+    end_commit()
+    return wanted
+
+
+def git_floor(repo: Path) -> tuple[float, int]:
+    """Seconds for git log --raw + cat-file --batch of every blob the replay reads, once."""
+    t0 = time.perf_counter()
+    blobs = replay_blobs(snapshot_log(repo))
     subprocess.run(["git", "-C", str(repo), "cat-file", "--batch"], input=b"\n".join(blobs) + b"\n",
                    check=True, capture_output=True)
     return time.perf_counter() - t0, len(blobs)
 
 
 def naive(repo: Path, step: int = 10) -> float:
-    """Estimated seconds to read and parse every playlist's JSON at every commit."""
+    """Estimated seconds to read and parse every playlist's snapshot at every commit.
+
+    The snapshot the replay would read: the JSON (parsed with json.loads), or the plain
+    file (split into lines) where there is no JSON.
+    """
     import pygit2
 
     r = pygit2.Repository(str(repo))
@@ -127,10 +192,13 @@ def naive(repo: Path, step: int = 10) -> float:
     sample = commits[::step]
     t0 = time.perf_counter()
     for commit in sample:
-        pretty = commit.tree["playlists/pretty"]
-        for entry in r[pretty.id]:
-            if entry.name.endswith(".json"):
-                json.loads(r[entry.id].data)
+        root = r[commit.tree[ROOT].id]
+        pretty = r[root["pretty"].id] if "pretty" in root else None
+        for entry in r[root["plain"].id] if "plain" in root else ():
+            if pretty is not None and f"{entry.name}.json" in pretty:
+                json.loads(r[pretty[f"{entry.name}.json"].id].data)
+            else:
+                r[entry.id].data.decode().split("\n")
     return (time.perf_counter() - t0) * len(commits) / max(1, len(sample))
 
 
@@ -139,7 +207,7 @@ def size_of(repo: Path) -> int:
     return sum(f.stat().st_size for f in (repo / "objects").rglob("*") if f.is_file())
 
 
-def size_comparison(out: Path, playlists: int, days: int) -> dict:
+def size_comparison(out: Path, playlists: int, days: int, *, plain_only: bool) -> dict:
     """Repository size after git gc: cumulative files committed daily vs a views branch."""
     from gitarchive.git.store import Store
     from gitarchive.history import rebuild as history
@@ -148,7 +216,7 @@ def size_comparison(out: Path, playlists: int, days: int) -> dict:
     for mode in ("committed", "views-branch", "none"):
         path = out / f"size-{mode}"
         shutil.rmtree(path, ignore_errors=True)
-        archive = synth.SynthArchive(path, playlists, plain_only=False)
+        archive = synth.SynthArchive(path, playlists, plain_only=plain_only)
         store = Store(path)
         for _ in range(days):
             archive.add_day()
@@ -169,7 +237,8 @@ def main() -> None:
     parser.add_argument("--size-playlists", type=int, default=100)
     parser.add_argument("--size-days", type=int, default=120)
     parser.add_argument("--layout", choices=["json", "plain"], default="json")
-    parser.add_argument("--repeat", type=int, default=3, help="best of N for floor and full")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="floor and full rebuild pairs (the median pair is shown)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -196,13 +265,14 @@ def main() -> None:
     floor, full = pairs[len(pairs) // 2]
     print(f"git floor: {floor:.2f} s (log --raw + cat-file --batch of {blobs} blobs)")
     estimate = naive(work)
-    print(f"naive rebuild (every JSON at every commit, estimated): {estimate:.1f} s")
+    print(f"naive rebuild (every snapshot at every commit, estimated): {estimate:.1f} s")
     print(f"full rebuild: replay {full['sync']:.2f} s ({full['events']} events), render+commit "
           f"{full['render_commit']:.2f} s ({full['changed']} files), total {full['total']:.2f} s, "
           f"peak RSS {full['maxrss_mb']:.0f} MB (whole process tree, sampled: "
           f"{full['tree_mb']:.0f} MB)")
-    print("full/floor of each pair: " + ", ".join(
-        f"{pair[1]['total'] / pair[0]:.1f}x" for pair in pairs) + " (median pair shown)")
+    print("full/floor (replay/floor) of each pair: " + ", ".join(
+        f"{pair[1]['total'] / pair[0]:.1f}x ({pair[1]['sync'] / pair[0]:.1f}x)" for pair in pairs)
+        + " (median pair shown)")
 
     archive = synth.SynthArchive.resume(work, args.playlists, plain_only=args.layout == "plain",
                                         day=args.days)
@@ -214,9 +284,11 @@ def main() -> None:
     print(f"ratios: full/floor {full['total'] / floor:.1f}x (replay alone "
           f"{full['sync'] / floor:.1f}x); naive/full {estimate / full['total']:.1f}x")
 
-    sizes = size_comparison(args.out, args.size_playlists, args.size_days)
+    sizes = size_comparison(args.out, args.size_playlists, args.size_days,
+                            plain_only=args.layout == "plain")
     print(f"repository size after git gc ({args.size_playlists} playlists x {args.size_days} "
-          f"days): snapshots only {sizes['none'] / 1e6:.1f} MB, cumulative committed daily "
+          f"days, {args.layout} layout): "
+          f"snapshots only {sizes['none'] / 1e6:.1f} MB, cumulative committed daily "
           f"{sizes['committed'] / 1e6:.1f} MB, views branch {sizes['views-branch'] / 1e6:.1f} MB")
 
 

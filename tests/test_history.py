@@ -20,10 +20,9 @@ from history_support import (
 
 from gitarchive.archive import layout
 from gitarchive.archive.model import dump_json
-from gitarchive.git.store import StoreError
+from gitarchive.errors import StoreError, TimezoneError
 from gitarchive.history import rebuild as history
 from gitarchive.history import saved as history_state
-from gitarchive.history.views import TimezoneError
 
 A, B = pid(1), pid(2)
 
@@ -304,7 +303,7 @@ def test_fast_json_parse_agrees_with_the_model() -> None:
     text = json.dumps(raw).encode()
     assert parse_json_snapshot("x", text) == _parse_json_model(text)
     assert parse_json_snapshot("x", text).tracks[0][0] == "plain:song 1 -- artist 1 -- album 1"
-    from gitarchive.archive.model import SnapshotError
+    from gitarchive.errors import SnapshotError
 
     with pytest.raises(SnapshotError, match="missing field 'name'"):
         parse_json_snapshot("x", b'{"url": "u", "original_name": "n", "owner": {"name": "o"}, '

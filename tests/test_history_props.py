@@ -5,11 +5,13 @@ from __future__ import annotations
 import tempfile
 from unittest import mock
 
+import pygit2
 from history_support import History, json_files, pid, plain_files, playlist, registry, track
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitarchive.archive import layout, render
+from gitarchive.archive.links import LINKS_PATH
 from gitarchive.archive.model import Link, Playlist, Track, dump_json
 from gitarchive.history import rebuild as history
 from gitarchive.history import views
@@ -35,7 +37,7 @@ op = st.one_of(
         st.sampled_from(["main", "main", "side"]),
         st.integers(0, 1),
         st.sampled_from(["json", "json", "plain", "delete", "followers", "unregister",
-                         "register", "readme"]),
+                         "register", "readme", "empty", "rename", "link", "unlink"]),
         st.frozensets(st.integers(0, 5), max_size=4),
         st.sampled_from([86_400, 86_400, 3_600, 0, -3_600]),
     ),
@@ -45,7 +47,26 @@ op = st.one_of(
 )
 
 
+def _real_changes(h: History, branch: str, kind: str, which: int) -> dict:
+    """What real archives do besides snapshots: renames, links (issue 9)."""
+    old, new = PIDS[which], PIDS[1 - which]
+    if kind == "link":
+        return {LINKS_PATH: f"{old} {new}\n".encode()}
+    if kind == "unlink":
+        return {LINKS_PATH: None}
+    tip = h.tip(branch)
+    tree = h.repo[tip].peel(pygit2.Commit).tree
+    found: dict[str, bytes | None] = {}
+    for path in (layout.plain_path(old), layout.pretty_json_path(old)):
+        if path in tree:  # the same content under the other ID, the old file gone
+            found[path] = None
+            found[path.replace(old, new)] = h.repo[tree[path].id].data
+    return found
+
+
 def _changes(kind: str, p: str, numbers: frozenset[int], clock: int) -> dict:
+    if kind == "empty":  # a placeholder: how old archives registered a playlist
+        return {layout.plain_path(p): b""}
     snap = playlist(p, f"List {p[-1]}", [track(n) for n in sorted(numbers)])
     if kind == "json":
         return json_files(snap)
@@ -79,7 +100,11 @@ def test_incremental_equals_full(ops: list) -> None:
             if item[0] == "commit":
                 _, branch, which, kind, numbers, step = item
                 clock += step
-                h.commit(_changes(kind, PIDS[which], numbers, clock), clock, branch=branch)
+                if kind in ("rename", "link", "unlink"):
+                    changes = _real_changes(h, branch, kind, which)
+                else:
+                    changes = _changes(kind, PIDS[which], numbers, clock)
+                h.commit(changes, clock, branch=branch)
             elif item[0] == "fetch":
                 _, which, numbers = item
                 clock += 86_400

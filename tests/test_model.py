@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitarchive.archive.model import Link, Playlist, SnapshotError, Track, dump_json
+from gitarchive.archive.model import Link, Playlist, Track, dump_json
+from gitarchive.errors import SnapshotError
 
 text = st.text(max_size=12)
 links = st.builds(Link, name=text, url=text)

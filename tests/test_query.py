@@ -16,9 +16,10 @@ from click.testing import CliRunner, Result
 from gitarchive.archive import layout, render
 from gitarchive.archive.model import Link, Playlist, Track
 from gitarchive.cli import main
+from gitarchive.errors import PlaylistNotFound
 from gitarchive.git.store import Store
 from gitarchive.questions.index import fold, index_path
-from gitarchive.questions.resolve import Known, PlaylistNotFound, resolve_playlist
+from gitarchive.questions.resolve import Known, resolve_playlist
 
 ROAD = "1" * 22
 CHILL = "2" * 22

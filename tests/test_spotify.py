@@ -14,15 +14,14 @@ import requests
 from conftest import StandInSetup
 
 from gitarchive.archive.model import Link, Playlist, Track
-from gitarchive.spotify.client import (
+from gitarchive.errors import (
     CredentialsError,
     ForbiddenError,
     PlaylistError,
     PlaylistNotFound,
-    SpotifyClient,
     SpotifyError,
-    parse_entry,
 )
+from gitarchive.spotify.client import SpotifyClient, parse_entry
 from gitarchive.spotify.fixtures import load_fixture_playlists
 from gitarchive.spotify.standin import (
     DEMO_CLIENT_ID,

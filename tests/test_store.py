@@ -9,8 +9,9 @@ from pathlib import Path
 import pygit2
 import pytest
 
+from gitarchive.errors import DirtyWorktreeError, StoreError
 from gitarchive.git import packwriter
-from gitarchive.git.store import DirtyWorktreeError, Store, StoreError, parse_git_date
+from gitarchive.git.store import Store, parse_git_date
 
 
 def git(repo: Path, *args: str) -> str:

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from gitarchive.errors import PlaylistRefError, RegistryError
+
 ROOT = "playlists"
 REGISTRY = f"{ROOT}/registry"
 PLAIN = f"{ROOT}/plain"
@@ -23,10 +25,6 @@ SPOTIFY_OWNED_PREFIXES = ("37i9dQZF1", "37i9dQZEVX")
 
 _ID = re.compile(r"[0-9A-Za-z]{22}")
 _ALIAS_FORBIDDEN = re.compile(r"[\r\n\x00-\x1f]")
-
-
-class PlaylistRefError(ValueError):
-    """Text that is not a playlist ID, URL or URI."""
 
 
 def registry_path(pid: str) -> str:
@@ -97,12 +95,12 @@ def parse_playlist_ref(text: str) -> str:
 
 
 def check_alias(alias: str) -> str:
-    """An alias is one non-empty line; returns it stripped or raises ValueError."""
+    """An alias is one non-empty line; returns it stripped or raises RegistryError."""
     stripped = alias.strip()
     if not stripped:
-        raise ValueError("an alias cannot be empty")
+        raise RegistryError("an alias cannot be empty")
     if _ALIAS_FORBIDDEN.search(stripped):
-        raise ValueError("an alias must be a single line without control characters")
+        raise RegistryError("an alias must be a single line without control characters")
     return stripped
 
 
@@ -118,14 +116,14 @@ class RegistryEntry:
 
     @classmethod
     def from_bytes(cls, pid: str, data: bytes) -> RegistryEntry:
-        """Parse a registry file; raises ValueError for a bad name or content."""
+        """Parse a registry file; raises RegistryError for a bad name or content."""
         if not is_playlist_id(pid):
-            raise ValueError(f"'{pid}' is not a playlist ID (22 letters and digits)")
+            raise RegistryError(f"'{pid}' is not a playlist ID (22 letters and digits)")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ValueError(f"registry file of {pid} is not UTF-8 text") from exc
+            raise RegistryError(f"registry file of {pid} is not UTF-8 text") from exc
         lines = [line for line in text.splitlines() if line.strip()]
         if len(lines) > 1:
-            raise ValueError(f"registry file of {pid} must be empty or one line (an alias)")
+            raise RegistryError(f"registry file of {pid} must be empty or one line (an alias)")
         return cls(pid, check_alias(lines[0]) if lines else None)

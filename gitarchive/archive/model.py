@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring as _encode_string
 from typing import Any
 
+from gitarchive.errors import SnapshotError
+
 PLAIN_KEY_PREFIX = "plain:"
 
 
@@ -28,10 +30,6 @@ def track_key(url: str, name: str, artist_names: Iterable[str], album: str) -> s
     """
     key = url.rstrip("/").rsplit("/", 1)[-1] if url else ""
     return key or plain_key(f"{name} -- {', '.join(artist_names)} -- {album}")
-
-
-class SnapshotError(ValueError):
-    """A stored or received snapshot does not have the shape we need."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from gitarchive.archive import layout
 from gitarchive.archive.layout import RegistryEntry
+from gitarchive.errors import RegistryError
 from gitarchive.git.store import Store, TreeReader
 
 
@@ -33,7 +34,7 @@ def load_tree(tree: TreeReader) -> tuple[dict[str, RegistryEntry], list[Registry
     for name, oid in sorted(tree.listing(layout.REGISTRY).items()):
         try:
             entries[name] = RegistryEntry.from_bytes(name, tree.repo[oid].data)
-        except ValueError as exc:
+        except RegistryError as exc:
             problems.append(RegistryProblem(layout.registry_path(name), str(exc)))
     return entries, problems
 
@@ -48,7 +49,7 @@ def add(
     pids = [layout.parse_playlist_ref(ref) for ref in refs]
     if alias is not None:
         if len(pids) != 1:
-            raise ValueError("--alias names one playlist; register the others separately")
+            raise RegistryError("--alias names one playlist; register the others separately")
         alias = layout.check_alias(alias)
     current, _ = load(store)
     changed = [pid for pid in dict.fromkeys(pids) if current.get(pid) != RegistryEntry(pid, alias)]
@@ -67,6 +68,6 @@ def remove(store: Store, ref: str) -> str:
     pid = layout.parse_playlist_ref(ref)
     current, _ = load(store)
     if pid not in current:
-        raise ValueError(f"{pid} is not registered in this archive")
+        raise RegistryError(f"{pid} is not registered in this archive")
     store.commit({layout.registry_path(pid): None}, f"Unregister {pid}")
     return pid

@@ -7,6 +7,7 @@ and a question answered from the index should not wait for them.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
@@ -17,6 +18,7 @@ COMMAND_MODULES = {
     "init": "archive", "add": "archive", "remove": "archive", "fetch": "archive",
     "demo": "archive",
     "rebuild": "history",
+    "link": "links", "unlink": "links",
     "hooks": "ops", "check": "ops", "schedule": "ops",
     "publish": "publish",
     "show": "query", "diff": "query", "log": "query", "search": "query", "export": "query",
@@ -38,6 +40,12 @@ class LazyGroup(click.Group):
             if command.name == cmd_name:
                 return command
         raise RuntimeError(f"gitarchive.cli.{module_name} does not define '{cmd_name}'")
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Every command runs through the one error handler (cli.common.run_handling_errors)."""
+        from gitarchive.cli.common import run_handling_errors
+
+        return run_handling_errors(lambda: super(LazyGroup, self).invoke(ctx))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

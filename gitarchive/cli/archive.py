@@ -9,10 +9,10 @@ import click
 
 from gitarchive import exitcodes
 from gitarchive.archive import registry
-from gitarchive.cli.common import friendly_errors, open_store, repo_option
+from gitarchive.cli.common import open_store, repo_option
 from gitarchive.cli.fetching import run_fetch
 from gitarchive.cli.runs import fail, locked_run, parse_shard, push_after_fetch
-from gitarchive.git.store import Store, StoreError
+from gitarchive.git.store import Store
 from gitarchive.ops.fetch import Shard
 from gitarchive.spotify.client import CredentialsError, SpotifyClient
 
@@ -20,7 +20,6 @@ from gitarchive.spotify.client import CredentialsError, SpotifyClient
 @click.command()
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
 @click.option("--bare", is_flag=True, help="Create a bare repository (for a server).")
-@friendly_errors
 def init(directory: str, bare: bool) -> None:
     """Create a new archive in DIRECTORY, or adopt the repository already there.
 
@@ -38,7 +37,6 @@ def init(directory: str, bare: bool) -> None:
 @click.argument("playlists", nargs=-1, required=True)
 @click.option("--alias", help="A name to show instead of the playlist's own (one playlist only).")
 @repo_option
-@friendly_errors
 def add(playlists: tuple[str, ...], alias: str | None, repo_path: str) -> None:
     """Register PLAYLISTS (IDs, open.spotify.com URLs or spotify:playlist: URIs).
 
@@ -56,7 +54,6 @@ def add(playlists: tuple[str, ...], alias: str | None, repo_path: str) -> None:
 @click.command()
 @click.argument("playlist")
 @repo_option
-@friendly_errors
 def remove(playlist: str, repo_path: str) -> None:
     """Unregister PLAYLIST. Its snapshots and their history stay in the archive."""
     store = open_store(repo_path)
@@ -113,7 +110,7 @@ def fetch_command(
         try:
             client = SpotifyClient.from_env()
         except CredentialsError as exc:
-            fail(str(exc), exitcodes.NOTHING_FETCHED)
+            fail(str(exc), exc.exit_code)
         with client:
             report = run_fetch(
                 store, client, only=only, shard=shard, cumulative=not no_cumulative, quiet=quiet,
@@ -140,10 +137,7 @@ def demo(directory: str, days: int, quiet: bool) -> None:
     """
     from gitarchive.cli.demo import run_demo
 
-    try:
-        run_demo(Path(directory), days=days, quiet=quiet)
-    except (StoreError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    run_demo(Path(directory), days=days, quiet=quiet)
 
 
 COMMANDS: list[click.Command] = [init, add, remove, fetch_command, demo]

@@ -1,14 +1,18 @@
-"""Options and helpers every command shares: --repo, opening the store, error mapping."""
+"""Options and helpers every command shares: --repo, opening the store, the one error handler."""
 
 from __future__ import annotations
 
-import functools
+import sys
+import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from gitarchive.git.store import Store, StoreError
+from gitarchive import exitcodes
+from gitarchive.errors import GitarchiveError
+from gitarchive.git.store import Store
+from gitarchive.redact import redact
 
 
 def repo_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -24,20 +28,43 @@ def repo_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def open_store(repo_path: str) -> Store:
+    """The archive at ``repo_path`` (a StoreError, shown as ``Error: ...``, when there is none)."""
+    return Store(repo_path)
+
+
+class CommandError(click.ClickException):
+    """A GitarchiveError as click shows it: ``Error: message``, exiting with the error's code."""
+
+    def __init__(self, error: GitarchiveError) -> None:
+        super().__init__(error.message)
+        self.exit_code = error.exit_code
+
+
+def report_bug(exc: BaseException) -> NoReturn:
+    """An exception nobody expected: say it is a bug, show the traceback, exit ERROR.
+
+    Never a one-line message that looks like the user's mistake; secrets are redacted
+    from the traceback as from every other output.
+    """
+    text = "".join(traceback.format_exception(exc))
+    click.echo(
+        f"Error: unexpected {type(exc).__name__}: {redact(str(exc))}\n"
+        "This is a bug in gitarchive, not a mistake of yours; please report it with the "
+        "traceback below.\n" + redact(text),
+        err=True,
+        nl=False,
+    )
+    sys.exit(exitcodes.ERROR)
+
+
+def run_handling_errors(invoke: Callable[[], Any]) -> Any:
+    """Run a command: a GitarchiveError becomes its message and exit code, anything else
+    (click's own exits and usage errors aside) is reported as a bug."""
     try:
-        return Store(repo_path)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the library's expected errors into one-line messages instead of tracebacks."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (StoreError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper
+        return invoke()
+    except GitarchiveError as exc:
+        raise CommandError(exc) from exc
+    except (click.ClickException, click.exceptions.Exit, click.Abort):
+        raise
+    except Exception as exc:
+        report_bug(exc)

@@ -21,6 +21,7 @@ import click
 
 from gitarchive.archive import layout, registry
 from gitarchive.cli.fetching import run_fetch, summary
+from gitarchive.errors import DirectoryNotEmpty
 from gitarchive.git.store import Store
 from gitarchive.spotify.client import SpotifyClient
 from gitarchive.spotify.fixtures import load_fixture_playlists
@@ -34,7 +35,7 @@ RENAMED = "3xQmR8vDemoSmallMix002"  # the fixture playlist the demo renames on d
 def run_demo(directory: Path, *, days: int = 7, quiet: bool = False, seed: int = 1970) -> Store:
     """Write ``days`` days of history for the fixture playlists into a new archive."""
     if directory.exists() and any(directory.iterdir()):
-        raise ValueError(f"{directory} is not empty; give the demo a new directory")
+        raise DirectoryNotEmpty(f"{directory} is not empty; give the demo a new directory")
     store = Store.init(directory)
     playlists = load_fixture_playlists()
     rng = random.Random(seed)
@@ -128,7 +129,5 @@ def _command() -> str:
     found = shutil.which("gitarchive")
     if not script.exists() or (found and Path(found).resolve() == script.resolve()):
         return "gitarchive"
-    try:
-        return str(script.relative_to(Path.cwd()))
-    except ValueError:
-        return str(script)
+    here = Path.cwd()
+    return str(script.relative_to(here) if script.is_relative_to(here) else script)

@@ -12,11 +12,12 @@ import pygit2
 from gitarchive import exitcodes
 from gitarchive.archive.render import plural
 from gitarchive.cli.runs import fail, write_error
-from gitarchive.git.store import Store, StoreError
-from gitarchive.ops.fetch import FetchReport, NothingToFetch, Outcome, Shard, fetch
+from gitarchive.errors import CredentialsError, GitarchiveError
+from gitarchive.git.store import Store
+from gitarchive.ops.fetch import FetchReport, Outcome, Shard, fetch
 from gitarchive.ops.runlog import logger
 from gitarchive.progress import Progress
-from gitarchive.spotify.client import CredentialsError, SpotifyClient
+from gitarchive.spotify.client import SpotifyClient
 
 
 def run_fetch(
@@ -33,9 +34,9 @@ def run_fetch(
                 jobs=jobs,
             )
     except CredentialsError as exc:
-        fail(f"{exc}; nothing was written", exitcodes.NOTHING_FETCHED)
-    except (NothingToFetch, StoreError, ValueError) as exc:
-        fail(str(exc), exitcodes.ERROR)
+        fail(f"{exc}; nothing was written", exc.exit_code)
+    except GitarchiveError as exc:
+        fail(str(exc), exc.exit_code)
     except (OSError, pygit2.GitError) as exc:
         fail(write_error(exc, store), exitcodes.ERROR)
     for problem in report.problems:

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from gitarchive.archive import layout
-from gitarchive.cli.common import friendly_errors, open_store, repo_option
+from gitarchive.cli.common import open_store, repo_option
 from gitarchive.cli.runs import locked_run
 from gitarchive.history import rebuild as history
 
@@ -58,7 +58,6 @@ def _playlist_ids(refs: tuple[str, ...]) -> list[str] | None:
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and warnings.")
 @repo_option
-@friendly_errors
 def rebuild_command(
     only: tuple[str, ...],
     full: bool,

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
 import click
 import pygit2
 
-from gitarchive.cli.common import friendly_errors, open_store, repo_option
-from gitarchive.git.lock import LockedError, RepoLock
-from gitarchive.git.store import Store, StoreError
+from gitarchive.cli.common import open_store, repo_option
+from gitarchive.errors import GitarchiveError, LockedError
+from gitarchive.git.lock import RepoLock
+from gitarchive.git.store import Store
 from gitarchive.ops import hooks as hooklib
 from gitarchive.ops import schedule as schedulelib
 
@@ -32,7 +34,6 @@ def hooks_group() -> None:
 @hooks_group.command("install")
 @click.argument("names", nargs=-1, type=_HOOK_NAMES)
 @repo_option
-@friendly_errors
 def hooks_install(names: tuple[str, ...], repo_path: str) -> None:
     """Install hooks NAMES (default: all). Installing twice changes nothing."""
     store = open_store(repo_path)
@@ -44,7 +45,6 @@ def hooks_install(names: tuple[str, ...], repo_path: str) -> None:
 @hooks_group.command("uninstall")
 @click.argument("names", nargs=-1, type=_HOOK_NAMES)
 @repo_option
-@friendly_errors
 def hooks_uninstall(names: tuple[str, ...], repo_path: str) -> None:
     """Remove gitarchive's hooks NAMES (default: all) and restore the hooks they replaced."""
     store = open_store(repo_path)
@@ -54,7 +54,6 @@ def hooks_uninstall(names: tuple[str, ...], repo_path: str) -> None:
 
 @hooks_group.command("status")
 @repo_option
-@friendly_errors
 def hooks_status(repo_path: str) -> None:
     """Show which gitarchive hooks are installed, and where."""
     store = open_store(repo_path)
@@ -70,10 +69,7 @@ def hooks_status(repo_path: str) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def hooks_run(name: str, args: tuple[str, ...]) -> None:
     """Run hook NAME as git does (called by the installed hook scripts)."""
-    try:
-        store = Store(".")
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from exc
+    store = open_store(".")
     stdin = b""
     if name in ("post-receive", "post-rewrite") and not sys.stdin.isatty():
         stdin = sys.stdin.buffer.read()
@@ -108,7 +104,7 @@ def _refresh_views(store: Store, name: str) -> None:
     except LockedError as exc:
         click.echo(f"gitarchive {name}: views not updated now: {exc}", err=True)
         return
-    except (StoreError, ValueError, OSError, pygit2.GitError) as exc:
+    except (GitarchiveError, OSError, pygit2.GitError) as exc:
         click.echo(f"gitarchive {name}: views not updated: {exc}", err=True)
         return
     if result.changed:
@@ -159,7 +155,6 @@ def _top(cwd: Path) -> Path:
 @click.option("--package", default="gitarchive", show_default=True,
               help="Actions: what to pip install.")
 @repo_option
-@friendly_errors
 def schedule_command(
     kind: str, at: str, env_file: str, log_file: str | None, push_remote: str | None,
     shards: int, package: str, repo_path: str,
@@ -188,10 +183,8 @@ def schedule_command(
 
 
 def _time_of_day(text: str) -> tuple[int, int]:
-    try:
-        hour, minute = (int(part) for part in text.split(":"))
-    except ValueError:
-        hour = minute = -1
+    match = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", text)
+    hour, minute = (int(match[1]), int(match[2])) if match else (-1, -1)
     if not (0 <= hour < 24 and 0 <= minute < 60):
         raise click.BadParameter(f"'{text}' is not a time of day HH:MM", param_hint="'--at'")
     return hour, minute

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from gitarchive.archive import settings
-from gitarchive.cli.common import friendly_errors, open_store, repo_option
+from gitarchive.cli.common import open_store, repo_option
 from gitarchive.git.store import Store
 from gitarchive.history.views import DateFormatter, get_timezone
 from gitarchive.questions import output as query_output
@@ -63,7 +63,6 @@ def _width() -> int:
               help="Output format (uris, urls: the track links, one a line).")
 @_timezone_option
 @repo_option
-@friendly_errors
 def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_path: str) -> None:
     """Show PLAYLIST as it was archived at a date or revision (default: latest).
 
@@ -93,7 +92,6 @@ def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_pat
               help="Compare up to this day or revision (default: the latest snapshot).")
 @_timezone_option
 @repo_option
-@friendly_errors
 def diff(
     playlist: str, start: str | None, end: str | None, timezone: str | None, repo_path: str
 ) -> None:
@@ -115,7 +113,6 @@ def diff(
 @click.argument("playlist")
 @_timezone_option
 @repo_option
-@friendly_errors
 def log(playlist: str, timezone: str | None, repo_path: str) -> None:
     """One line per change of PLAYLIST: date, +added −removed, new name or description."""
     store, index, date = _open(repo_path, timezone)
@@ -132,7 +129,6 @@ def log(playlist: str, timezone: str | None, repo_path: str) -> None:
               help="Only this playlist (ID, URL, URI, name or alias); repeatable.")
 @_timezone_option
 @repo_option
-@friendly_errors
 def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_path: str) -> None:
     """Every track whose title, artist or album contains TEXT, in all of history.
 
@@ -156,7 +152,6 @@ def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_pat
               help="File to write (required for sqlite; csv and json default to stdout).")
 @_timezone_option
 @repo_option
-@friendly_errors
 def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str) -> None:
     """Export the cumulative data of every playlist (dates added, seen, removed).
 

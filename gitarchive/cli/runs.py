@@ -17,10 +17,11 @@ import click
 import pygit2
 
 from gitarchive import exitcodes
-from gitarchive.git.lock import LockedError, LockWriteError, RepoLock
+from gitarchive.errors import GitarchiveError, LockedError, LockWriteError, PushError, ShardError
+from gitarchive.git.lock import RepoLock
 from gitarchive.git.store import Store
 from gitarchive.ops.fetch import Shard
-from gitarchive.ops.push import PushError, push
+from gitarchive.ops.push import push
 from gitarchive.ops.runlog import close_log, logger, open_log
 
 
@@ -57,6 +58,14 @@ def locked_run(
     except SystemExit as exc:
         code = exc.code
         raise
+    except GitarchiveError as exc:
+        code = exc.exit_code
+        logger.error(str(exc))
+        raise
+    except Exception:
+        code = exitcodes.ERROR
+        logger.exception("unexpected error: this is a bug in gitarchive")
+        raise
     finally:
         logger.info("%s finished: exit %s", command, code if code is not None else 0)
         if handler is not None:
@@ -79,10 +88,10 @@ _WRITE_ERRNOS = {
 }
 
 
-def write_error(exc: OSError | pygit2.GitError, store: Store) -> str:
+def write_error(exc: OSError | LockWriteError | pygit2.GitError, store: Store) -> str:
     """A sentence for a failed write to the repository; the branch has not moved."""
     reason = None
-    if isinstance(exc, OSError):
+    if isinstance(exc, OSError | LockWriteError):
         reason = _WRITE_ERRNOS.get(exc.errno or 0)
     text = str(exc)
     lowered = text.lower()
@@ -104,7 +113,7 @@ def parse_shard(ctx: click.Context, param: click.Parameter, value: str | None) -
         return None
     try:
         return Shard.parse(value)
-    except ValueError as exc:
+    except ShardError as exc:
         raise click.BadParameter(str(exc)) from exc
 
 

@@ -20,26 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from gitarchive.errors import LockedError, LockWriteError
 from gitarchive.git.store import Store
 
 LOCK_NAME = "lock"
-
-
-class LockedError(Exception):
-    """Another gitarchive run holds the repository's lock."""
-
-    def __init__(self, path: Path, holder: Holder | None) -> None:
-        self.path = path
-        self.holder = holder
-        who = holder.describe() if holder is not None else "another gitarchive run"
-        super().__init__(
-            f"the archive is locked by {who}; this run did nothing. "
-            f"If no such run exists, delete {path}"
-        )
-
-
-class LockWriteError(OSError):
-    """The lock file cannot be created: a read-only or full repository."""
 
 
 @dataclass(frozen=True)
@@ -103,14 +87,15 @@ class RepoLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise LockWriteError(exc.errno, f"cannot create the lock {self.path}: "
-                                 f"{exc.strerror}") from exc
+            raise LockWriteError(f"cannot create the lock {self.path}: {exc.strerror}",
+                                 exc.errno) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             os.close(fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise LockedError(self.path, Holder.read(self.path)) from None
+                holder = Holder.read(self.path)
+                raise LockedError(self.path, holder.describe() if holder else None) from None
             raise
         left = Holder.read(self.path)
         if left is not None and left.pid != os.getpid():
@@ -126,8 +111,8 @@ class RepoLock:
             os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
         except OSError as exc:
             os.close(fd)
-            raise LockWriteError(exc.errno, f"cannot write the lock {self.path}: "
-                                 f"{exc.strerror}") from exc
+            raise LockWriteError(f"cannot write the lock {self.path}: {exc.strerror}",
+                                 exc.errno) from exc
         self._fd = fd
         return self
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import CheckoutStrategy
 
+from gitarchive.errors import DirtyWorktreeError, StoreError
 from gitarchive.git import packwriter
 
 DEFAULT_BRANCH = "main"
@@ -26,22 +27,6 @@ DEFAULT_EMAIL = "gitarchive@localhost"
 
 FILE_MODE = pygit2.GIT_FILEMODE_BLOB
 TREE_MODE = pygit2.GIT_FILEMODE_TREE
-
-
-class StoreError(Exception):
-    """The repository cannot be used as asked (not a repository, moved branch, dirty files)."""
-
-
-class DirtyWorktreeError(StoreError):
-    """The user has uncommitted edits to files a run would write."""
-
-    def __init__(self, paths: list[str]) -> None:
-        self.paths = paths
-        shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
-        super().__init__(
-            f"uncommitted changes to files this run would write: {shown}. "
-            "Commit or discard them first; nothing was written."
-        )
 
 
 # Changes to commit: path -> new content, or None to delete the path.

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import pygit2
 
+from gitarchive.errors import StateError
 from gitarchive.git.store import Store
 from gitarchive.history.replay import (
     HistoryState,
@@ -52,10 +53,6 @@ FORMAT = "gitarchive-history/2"
 PLAYLIST_FORMAT = 2
 _LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError,
                 EOFError, pickle.UnpicklingError)
-
-
-class StateError(ValueError):
-    """A saved playlist file could not be read (the caller replays everything)."""
 
 
 @dataclass

@@ -30,16 +30,13 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gitarchive.archive import layout, render
+from gitarchive.errors import TimezoneError
 from gitarchive.history.replay import LinkTuple, PlaylistHistory
 
 # Bumped when the rendering changes: files rendered by another version are redone.
 VIEWS_VERSION = 2
 
 _encode: Callable[[str], str] = json.encoder.encode_basestring  # the C encoder when available
-
-
-class TimezoneError(ValueError):
-    """A time zone name zoneinfo does not know."""
 
 
 def get_timezone(name: str | None) -> tzinfo:

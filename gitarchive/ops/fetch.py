@@ -21,6 +21,7 @@ import pygit2
 from gitarchive import exitcodes
 from gitarchive.archive import layout, registry, render, settings
 from gitarchive.archive.model import Playlist, SnapshotError, dump_json
+from gitarchive.errors import NothingToFetch, ShardError
 from gitarchive.git.store import Store, TreeReader, commit_time
 from gitarchive.progress import SILENT, Progress
 from gitarchive.spotify.client import CredentialsError, FetchResult, SpotifyError
@@ -75,10 +76,6 @@ class FetchReport:
         if len(self.failed) == len(self.outcomes):
             return exitcodes.NOTHING_FETCHED
         return exitcodes.PARTIAL if self.failed else exitcodes.OK
-
-
-class NothingToFetch(ValueError):
-    """``--only`` named a playlist that is not registered."""
 
 
 def fetch(
@@ -211,10 +208,10 @@ class Shard:
     def parse(cls, text: str) -> Shard:
         match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
         if not match:
-            raise ValueError(f"'{text}' is not K/N (for example 1/3)")
+            raise ShardError(f"'{text}' is not K/N (for example 1/3)")
         index, count = int(match[1]), int(match[2])
         if count < 1 or not 1 <= index <= count:
-            raise ValueError(f"'{text}': K must be between 1 and N, and N at least 1")
+            raise ShardError(f"'{text}': K must be between 1 and N, and N at least 1")
         return cls(index, count)
 
     def holds(self, pid: str) -> bool:

@@ -25,17 +25,14 @@ import pygit2
 from gitarchive.archive import layout
 from gitarchive.archive.layout import RegistryEntry
 from gitarchive.archive.model import Playlist, SnapshotError
-from gitarchive.git.store import Store, StoreError
+from gitarchive.errors import HookError, RegistryError
+from gitarchive.git.store import Store
 
 HOOKS = ("pre-commit", "post-commit", "post-merge", "post-rewrite", "post-receive")
 MARKER = "# gitarchive hook:"
 CHAINED_SUFFIX = ".pre-gitarchive"
 GUARD = "GITARCHIVE_IN_HOOK"  # set while a hook runs: hooks it causes do nothing
 _DEFAULT_PYTHON = "${GITARCHIVE_PYTHON:-python3}"
-
-
-class HookError(StoreError):
-    """A hook cannot be installed or removed as asked."""
 
 
 # ------------------------------------------------------------------- scripts
@@ -217,7 +214,7 @@ def check_file(path: str, data: bytes) -> list[str]:
     if directory == layout.REGISTRY:
         try:
             RegistryEntry.from_bytes(name, data)
-        except ValueError as exc:
+        except RegistryError as exc:
             return [f"{path}: {exc}"]
     elif directory.startswith(layout.REGISTRY + "/"):
         return [f"{path}: registry entries are files directly in {layout.REGISTRY}/"]

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pygit2
 
+from gitarchive.errors import PushError
 from gitarchive.git.store import Store, StoreError, signature
 from gitarchive.ops.merge import changed_paths, merge_branches
 from gitarchive.redact import redact
@@ -31,10 +32,6 @@ TOKEN_VARS = ("GITARCHIVE_GIT_TOKEN", "GITHUB_TOKEN")
 KEY_VAR = "GITARCHIVE_SSH_KEY"
 PASSPHRASE_VAR = "GITARCHIVE_SSH_PASSPHRASE"
 DEFAULT_ATTEMPTS = 5
-
-
-class PushError(StoreError):
-    """The branch could not be published; the local commit is kept for the next run."""
 
 
 @dataclass

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import jinja2
 
+from gitarchive.errors import ScheduleError
+
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("gitarchive.ops", "templates"),
     keep_trailing_newline=True,
@@ -65,7 +67,7 @@ def cron(plan: Plan) -> str:
     run = shlex.join([*gitarchive_command(), *fetch_args(plan)])
     command = f"set -a && . {shlex.quote(str(plan.env_file))} && set +a && exec {run}"
     if "%" in command:  # cron turns % into newlines
-        raise ValueError("a path contains '%', which crontab cannot hold; choose another path")
+        raise ScheduleError("a path contains '%', which crontab cannot hold; choose another path")
     return _ENV.get_template("schedule-cron.j2").render(
         repo=plan.repo, hour=plan.hour, minute=plan.minute, env_file=plan.env_file,
         command=command,
@@ -77,7 +79,7 @@ def cron_command(text: str) -> str:
     for line in text.splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             return line.split(None, 5)[5]
-    raise ValueError("no crontab line found")
+    raise ScheduleError("no crontab line found")
 
 
 def systemd(plan: Plan) -> dict[str, str]:

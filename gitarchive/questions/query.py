@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from gitarchive.archive import layout, registry
 from gitarchive.archive.model import Link, Playlist, SnapshotError, Track
+from gitarchive.errors import PlaylistNotFound, QueryError
 from gitarchive.git.store import Store, StoreError, blob_at
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN
 from gitarchive.history.replay import ParsedSnapshot, parse_plain_snapshot
@@ -23,10 +24,6 @@ from gitarchive.questions.resolve import Known, known_playlists, resolve_playlis
 LATEST = 2**62  # a time after every commit: "now"
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-class QueryError(ValueError):
-    """A question the archive cannot answer as asked (bad date, nothing archived then)."""
 
 
 # ------------------------------------------------------------------ points
@@ -86,7 +83,7 @@ def find_playlist(store: Store, index: QueryIndex, text: str) -> str:
             return pid
     try:
         return resolve_playlist(text, known(store, index))
-    except LookupError as exc:
+    except PlaylistNotFound as exc:
         raise QueryError(str(exc)) from exc
 
 

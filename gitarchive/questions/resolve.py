@@ -11,11 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from gitarchive.archive import layout
+from gitarchive.errors import PlaylistNotFound
 from gitarchive.questions.index import fold
-
-
-class PlaylistNotFound(LookupError):
-    """No playlist, or more than one, answers to the given text."""
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,13 @@ import requests
 
 from gitarchive.archive.layout import is_spotify_owned
 from gitarchive.archive.model import Link, Playlist, SnapshotError, Track
+from gitarchive.errors import (
+    CredentialsError,
+    ForbiddenError,
+    NotOnSpotify,
+    PlaylistError,
+    SpotifyError,
+)
 
 API_BASE = "https://api.spotify.com/v1"
 TOKEN_URL = "https://accounts.spotify.com/api/token"
@@ -47,36 +54,17 @@ ENV_API_BASE = "SPOTIFY_API_BASE"
 ENV_TOKEN_URL = "SPOTIFY_TOKEN_URL"
 
 
-class SpotifyError(Exception):
-    """Spotify could not give us the playlist; the message says why in words."""
-
-
-class CredentialsError(SpotifyError):
-    """Credentials are missing or Spotify rejected them: no playlist can be fetched."""
-
-
-class PlaylistNotFound(SpotifyError):
-    """Spotify answered 404 for a playlist."""
-
-    def __init__(self, pid: str) -> None:
-        self.pid = pid
-        message = f"Spotify has no playlist {pid} (404)"
-        if is_spotify_owned(pid):
-            message += (
-                ": this looks like one of Spotify's own playlists, and since 2024-11-27 "
-                "Spotify does not serve its own editorial and algorithmic playlists to new apps"
-            )
-        else:
-            message += ": check the ID; the playlist may have been deleted or made private"
-        super().__init__(message)
-
-
-class ForbiddenError(SpotifyError):
-    """Spotify answered 403: the app or token may not read this playlist."""
-
-
-class PlaylistError(SpotifyError):
-    """Spotify's answer for a playlist is not JSON or lacks fields we need."""
+def not_found(pid: str) -> NotOnSpotify:
+    """Spotify's 404 for ``pid``, with why a person most likely sees it."""
+    message = f"Spotify has no playlist {pid} (404)"
+    if is_spotify_owned(pid):
+        message += (
+            ": this looks like one of Spotify's own playlists, and since 2024-11-27 "
+            "Spotify does not serve its own editorial and algorithmic playlists to new apps"
+        )
+    else:
+        message += ": check the ID; the playlist may have been deleted or made private"
+    return NotOnSpotify(message, pid)
 
 
 class AmbiguousWrite(SpotifyError):
@@ -206,7 +194,7 @@ class SpotifyClient:
         response = self._authorized_send("GET", url, params=params)
         status = response.status_code
         if status == 404:
-            raise PlaylistNotFound(pid)
+            raise not_found(pid)
         if status == 403:
             raise ForbiddenError(
                 f"Spotify refused access to playlist {pid} (403): a private playlist needs a "

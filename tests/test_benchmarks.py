@@ -1,0 +1,174 @@
+"""The benchmarks measure what their labels say, and every mode of every one of them runs.
+
+Not timed: the smoke runs use tiny sizes and only check that each benchmark completes and
+that its side-by-side comparisons compare like with like.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from benchmarks import bench_rebuild, synth
+from gitarchive.git.store import Store
+from gitarchive.history.rebuild import _all_events
+from gitarchive.history.replay import HistoryState, Replayer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_benchmark(module: str, *args: str) -> str:
+    """Run ``python -m benchmarks.MODULE ARGS`` from the checkout; its output, or fail."""
+    done = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{module}", *args],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert done.returncode == 0, f"{module} {' '.join(args)} crashed:\n{done.stderr}"
+    return done.stdout
+
+
+# ------------------------------------------------------- the floor reads what the replay reads
+
+
+def blobs_the_replay_reads(path: Path) -> set[bytes]:
+    """Run the real replay over the whole history, recording every blob it reads."""
+    store = Store(path)
+    head = store.head()
+    assert head is not None
+    read: set[bytes] = set()
+
+    def reader(oid: str) -> bytes:
+        read.add(oid.encode())
+        return store.repo[oid].data
+
+    Replayer(HistoryState(), reader).apply_all(_all_events(store, head, {}))
+    return read
+
+
+def busy_archive(path: Path, *, plain_days: int, json_days: int) -> synth.SynthArchive:
+    """A synthetic history with much churn: plain-only days first, then the JSON layout."""
+    archive = synth.SynthArchive(path, 5, plain_only=plain_days > 0, seed=3)
+    for _ in range(plain_days):
+        archive.add_day(churn=0.6, follower_churn=0.6)
+    archive.plain_only = False
+    for _ in range(json_days):
+        archive.add_day(churn=0.6, follower_churn=0.6)
+    return archive
+
+
+def drop_json(archive: synth.SynthArchive, pid: str) -> None:
+    """Commit the deletion of one playlist's JSON snapshot: its plain file is read again."""
+    repo = archive.repo
+    tip = repo[archive.tip].peel(pygit2.Commit)
+    index = pygit2.Index()
+    index.read_tree(tip.tree)
+    index.remove(f"playlists/pretty/{pid}.json")
+    sig = pygit2.Signature("synth", "synth@localhost", tip.commit_time + 3600, 0)
+    archive.tip = repo.create_commit(
+        "refs/heads/main", sig, sig, "drop a JSON", index.write_tree(repo), [tip.id]
+    )
+
+
+@pytest.mark.parametrize(
+    ("plain_days", "json_days"), [(0, 12), (12, 0), (6, 6)], ids=["json", "plain", "mixed"]
+)
+def test_git_floor_reads_exactly_the_blobs_the_replay_reads(
+    tmp_path: Path, plain_days: int, json_days: int
+) -> None:
+    archive = busy_archive(tmp_path / "a", plain_days=plain_days, json_days=json_days)
+    if plain_days and json_days:
+        drop_json(archive, synth.playlist_id(0))
+        archive.plain_only = True  # the next day writes plain files only
+        archive.add_day(churn=1.0)
+    replay = blobs_the_replay_reads(tmp_path / "a")
+    floor = bench_rebuild.replay_blobs(bench_rebuild.snapshot_log(tmp_path / "a"))
+    assert floor == replay
+    repo = archive.repo
+    kinds = {repo[b.decode()].data[:1] == b"{" for b in floor}  # JSON or plain text
+    assert kinds == ({True, False} if plain_days and json_days else {json_days > 0})
+
+
+def test_git_floor_leaves_out_what_the_replay_does_not_read(tmp_path: Path) -> None:
+    """Written out by hand for one small history (day 0 plain only, day 1 with JSON)."""
+    archive = busy_archive(tmp_path / "a", plain_days=1, json_days=1)
+    repo = archive.repo
+    head = repo[archive.tip].peel(pygit2.Commit)
+    day0 = head.parents[0].tree
+    pids = [synth.playlist_id(n) for n in range(5)]
+    with_json = [pid for pid in pids if f"playlists/pretty/{pid}.json" in head.tree]
+    assert 0 < len(with_json) < 5  # day 1 changed some playlists, not all
+    expected = {str(day0[f"playlists/plain/{pid}"].id) for pid in pids} | {
+        str(head.tree[f"playlists/pretty/{pid}.json"].id) for pid in with_json
+    }
+    skipped = {  # the replay reads none of these: markdown, followers, plain beside a JSON
+        *(str(head.tree[f"playlists/pretty/{pid}.md"].id) for pid in with_json),
+        *(str(e.id) for e in repo[head.tree["playlists/followers"].id]),
+        *(str(head.tree[f"playlists/plain/{pid}"].id) for pid in with_json),
+    } - expected
+    floor = bench_rebuild.replay_blobs(bench_rebuild.snapshot_log(tmp_path / "a"))
+    assert {b.decode() for b in floor} == expected
+    assert skipped
+
+
+# ---------------------------------------------------------------- every mode runs (not timed)
+
+
+def test_bench_fetch_runs_and_both_ways_make_the_same_tree() -> None:
+    out = run_benchmark("bench_fetch", "--playlists", "3", "--tracks", "4", "--repeat", "2")
+    assert "write files + git add -A + git commit" in out
+    assert "same tree both ways: True" in out
+
+
+@pytest.mark.parametrize("layout", ["json", "plain"])
+def test_bench_rebuild_runs_in_each_layout(tmp_path: Path, layout: str) -> None:
+    args = ("--playlists", "3", "--days", "4", "--size-playlists", "3", "--size-days", "3",
+            "--repeat", "1", "--layout", layout, "--out", str(tmp_path))
+    first = run_benchmark("bench_rebuild", *args)
+    assert "generated" in first and f"{layout} layout" in first
+    again = run_benchmark("bench_rebuild", *args)  # reuses the archive generated before
+    assert "generated" not in again and "full rebuild: replay" in again
+
+
+def test_bench_query_runs_fresh_and_on_a_kept_archive(tmp_path: Path) -> None:
+    args = ("--playlists", "3", "--days", "4", "--runs", "1")
+    assert "show --at (in-process)" in run_benchmark("bench_query", *args)
+    synth.build(tmp_path / "kept", 3, 4)
+    assert "show --at (new process)" in run_benchmark(
+        "bench_query", *args, "--keep", str(tmp_path / "kept")
+    )
+
+
+@pytest.mark.parametrize("layout", ["json", "plain", "mixed"])
+def test_synth_runs_in_each_layout(tmp_path: Path, layout: str) -> None:
+    run_benchmark("synth", str(tmp_path / "a"), "--playlists", "3", "--days", "3",
+                  "--layout", layout)
+    head = pygit2.Repository(str(tmp_path / "a")).head.peel(pygit2.Commit)
+    assert ("playlists/pretty" in head.tree) == (layout == "json")  # mixed: JSON from day 200
+
+
+def test_synth_quirks_are_in_the_history(tmp_path: Path) -> None:
+    """--layout mixed --quirks: every quirk of a real archive occurs (issue 9)."""
+    run_benchmark("synth", str(tmp_path / "a"), "--playlists", "40", "--days", "120",
+                  "--layout", "mixed", "--json-from", "60", "--quirks")
+    repo = pygit2.Repository(str(tmp_path / "a"))
+    log = subprocess.run(["git", "-C", str(tmp_path / "a"), "log", "--raw", "--no-renames",
+                          "--no-abbrev",
+                          "--format=commit %ci", "--reverse"],
+                         capture_output=True, text=True, check=True).stdout
+    assert {line.split()[-1] for line in log.splitlines() if line.startswith("commit")} == {
+        "-0400", "-0700", "+0000"}
+    empty = str(pygit2.hash(b""))
+    placeholders = [line for line in log.splitlines() if f" {empty} A\tplaylists/plain/" in line]
+    assert placeholders  # playlists registered late by an empty file
+    assert any(line.endswith(f"\tplaylists/plain/{synth.mistyped_id(n)}") and " D\t" in line
+               for line in log.splitlines() for n in range(40))
+    head = repo.head.peel(pygit2.Commit).tree
+    assert any(e.name.startswith("NEW") for e in repo[head["playlists/plain"].id])
+    assert {"playlist_ids.txt", "playlists"} <= {e.name for e in head}
+    assert "raw" in repo[head["playlists"].id]
+    days = log.split("commit ")[1:]
+    assert "playlists/pretty/" not in "".join(days[:60]) and "playlists/pretty/" in days[60]
