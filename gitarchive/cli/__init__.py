@@ -21,6 +21,7 @@ COMMAND_MODULES = {
     "link": "links", "unlink": "links",
     "hooks": "ops", "check": "ops", "schedule": "ops",
     "publish": "publish",
+    "status": "status",
     "show": "query", "diff": "query", "log": "query", "search": "query", "export": "query",
 }
 

@@ -41,6 +41,15 @@ def run_fetch(
         fail(write_error(exc, store), exitcodes.ERROR)
     for problem in report.problems:
         click.echo(f"warning: skipped registry file {problem}", err=True)
+    for outcome in report.emptied:  # known once the run has compared the snapshots
+        logger.warning("%s (%s): served empty, had %d tracks; archived as served",
+                       outcome.pid, outcome.name, outcome.emptied_from)
+        click.echo(
+            f"warning: {outcome.pid} ({outcome.name}): Spotify served it EMPTY, where the last "
+            f"snapshot had {plural(outcome.emptied_from or 0, 'track')}; archived as served "
+            "(see 'gitarchive status')",
+            err=True,
+        )
     logger.info(summary(report))
     if not quiet or report.failed:
         click.echo(summary(report), err=bool(report.failed) and quiet)
@@ -71,6 +80,8 @@ def summary(report: FetchReport) -> str:
         added = sum(o.added for o in changed)
         removed = sum(o.removed for o in changed)
         parts.append(f"{len(changed)} changed (+{added} -{removed} tracks)")
+    if report.emptied:
+        parts.append(f"{len(report.emptied)} came back empty")
     if report.failed:
         parts.append(f"{len(report.failed)} failed")
     tail = f"committed {report.commit[:10]}" if report.commit else "nothing to commit"

@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 
 import pygit2
 
-from gitarchive.archive import layout
+from gitarchive.archive import layout, runrecord
+from gitarchive.archive.runrecord import RunRecord
 
 # (kind, directory under playlists/): which files are snapshots.
 KIND_PLAIN = "plain"
@@ -48,6 +49,7 @@ class Event:
     writes: tuple[Write, ...]
     registry: frozenset[str] | None  # registered playlists in its tree; None: no registry/
     run: bool | None = None  # set when ``writes`` is a part of the commit's (split replay)
+    record: RunRecord | None = None  # what the run says it fetched (None: no record)
 
     @property
     def key(self) -> EventKey:
@@ -59,6 +61,17 @@ class Event:
         if self.run is not None:
             return self.run
         return any(w.blob is not None for w in self.writes)
+
+    @property
+    def observed(self) -> frozenset[str] | None:
+        """The playlists this run observes (None: every one with a snapshot).
+
+        Without a record, those registered in its tree; with one, those it fetched
+        (``runrecord.RunRecord.observed``): a failed fetch is not an observation.
+        """
+        if self.record is None:
+            return self.registry
+        return self.record.observed(self.registry)
 
     def only(self, pids: Callable[[str], bool]) -> Event:
         """The same commit with only the writes of the playlists ``pids`` accepts."""
@@ -171,10 +184,12 @@ class EventReader:
             oid=str(commit.id),
             writes=writes,
             registry=self.registry(commit.tree),
+            record=runrecord.parse(commit.message),
         )
 
     def pseudo_event(
-        self, base: pygit2.Tree | None, tree: pygit2.Tree, time: int, gen: int
+        self, base: pygit2.Tree | None, tree: pygit2.Tree, time: int, gen: int,
+        record: RunRecord | None = None,
     ) -> Event | None:
         """The event a commit of ``tree`` on top of ``base`` at ``time`` would have."""
         own = self.changes(base, tree)
@@ -183,7 +198,8 @@ class EventReader:
         writes = tuple(Write(kind, pid, blob) for (kind, pid), blob in sorted(own.items()))
         # The id is unknown before committing; the generation alone orders it after
         # every ancestor with the same time, so "" never decides anything.
-        return Event(time=time, gen=gen, oid="", writes=writes, registry=self.registry(tree))
+        return Event(time=time, gen=gen, oid="", writes=writes, registry=self.registry(tree),
+                     record=record)
 
 
 def _tree_diff(

@@ -36,6 +36,7 @@ import pygit2
 
 from gitarchive.archive import layout, settings
 from gitarchive.archive.model import Playlist
+from gitarchive.archive.runrecord import RunRecord
 from gitarchive.git.blobstream import BlobStream
 from gitarchive.git.store import Store, StoreError, TreeReader, signature
 from gitarchive.history import saved as history_state
@@ -665,7 +666,7 @@ class PendingState:
         if (actual is None) != (self.event is None):
             return False
         if actual is not None and self.event is not None:
-            if (actual.writes, actual.registry) != (self.event.writes, self.event.registry):
+            if (actual.writes, actual.observed) != (self.event.writes, self.event.observed):
                 return False
             state.last_key = actual.key
         gens[str(commit.id)] = gen
@@ -693,6 +694,7 @@ def pending_views(
     timezone: str | None = None,
     views_branch: str | None = None,
     snapshots: Mapping[str, Playlist] | None = None,
+    record: RunRecord | None = None,
 ) -> tuple[dict[str, bytes | None], PendingState]:
     """Cumulative files for a commit of ``snapshot_tree`` at ``when``, made next on HEAD.
 
@@ -713,7 +715,9 @@ def pending_views(
     reader = EventReader(store.repo)
     gen = 1 + (synced.gens.get(str(head.id), 0) if head is not None else 0)
     tree = store.repo[snapshot_tree].peel(pygit2.Tree)
-    event = reader.pseudo_event(head.tree if head is not None else None, tree, when[0], gen)
+    event = reader.pseudo_event(
+        head.tree if head is not None else None, tree, when[0], gen, record
+    )
     if event is not None:
         last = synced.state.last_key
         if last is not None and event.key <= last:

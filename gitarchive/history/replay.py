@@ -587,7 +587,7 @@ class Replayer:
         for playlist in changed.values():
             self._load_snapshot(playlist, event)
         if event.is_run:
-            state.add_run(event.time, event.registry)
+            state.add_run(event.time, event.observed)  # observes only what it fetched
         state.last_key = event.key
 
     def _load_snapshot(self, playlist: PlaylistHistory, event: Event) -> None:

@@ -19,10 +19,11 @@ from typing import Protocol
 import pygit2
 
 from gitarchive import exitcodes
-from gitarchive.archive import layout, registry, render, settings
+from gitarchive.archive import layout, registry, render, runrecord, settings
 from gitarchive.archive.model import Playlist, SnapshotError, dump_json
 from gitarchive.errors import NothingToFetch, ShardError
 from gitarchive.git.store import Store, TreeReader, commit_time
+from gitarchive.ops import health
 from gitarchive.progress import SILENT, Progress
 from gitarchive.spotify.client import CredentialsError, FetchResult, SpotifyError
 
@@ -47,6 +48,7 @@ class Outcome:
     renamed_from: str | None = None
     reordered: bool = False
     skipped: list[str] = field(default_factory=list)
+    emptied_from: int | None = None  # fetched empty; the previous snapshot had this many
 
     @property
     def ok(self) -> bool:
@@ -60,6 +62,7 @@ class FetchReport:
     outcomes: list[Outcome]
     commit: str | None = None
     problems: list[str] = field(default_factory=list)  # malformed registry files etc.
+    record: runrecord.RunRecord | None = None  # in the commit, else in the local run log
 
     @property
     def failed(self) -> list[Outcome]:
@@ -68,6 +71,11 @@ class FetchReport:
     @property
     def changed(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.changed]
+
+    @property
+    def emptied(self) -> list[Outcome]:
+        """Playlists that came back empty where the last snapshot had tracks (archived)."""
+        return [o for o in self.outcomes if o.emptied_from is not None]
 
     @property
     def exit_code(self) -> int:
@@ -97,6 +105,7 @@ def fetch(
     ``jobs`` playlists are fetched at once.
     """
     when = when or commit_time()
+    only = tuple(only)
     entries, bad_entries = registry.load(store)
     wanted = _select(entries, only, shard)
     head = store.reader()
@@ -154,26 +163,36 @@ def fetch(
         )
 
     report = FetchReport(outcomes, problems=[f"{p.path}: {p.reason}" for p in bad_entries])
+    report.record = runrecord.make(
+        wanted, everything=not only and shard is None,
+        failed={o.pid: o.error for o in outcomes if o.error is not None},
+        emptied={o.pid: o.emptied_from for o in outcomes if o.emptied_from is not None},
+    )
+    parent = store.head()
     if not changes or not fetched:
+        if outcomes:
+            health.remember(store, when[0], str(parent.id) if parent else None, report.record)
         return report
     pending = None
     tree = None
-    parent = store.head()
     if cumulative:
         from gitarchive.history import rebuild as history
 
         # Written once: the views are computed on this tree, and it is what is committed.
         tree = store.write_tree(parent.tree if parent is not None else None, changes)
         views, pending = history.pending_views(
-            store, tree, when, githistory_base=base, snapshots=snapshots
+            store, tree, when, githistory_base=base, snapshots=snapshots, record=report.record
         )
         if views:
             tree = store.write_tree(store.repo[tree], views)
         changes.update(views)
     oid = store.commit(
-        changes, commit_message(outcomes), when=when, tree=tree, parent=parent or True
+        changes, commit_message(outcomes, report.record), when=when, tree=tree,
+        parent=parent or True,
     )
-    if oid is not None:
+    if oid is None:
+        health.remember(store, when[0], str(parent.id) if parent else None, report.record)
+    else:
         report.commit = str(oid)
         if pending is not None:
             pending.save(oid)
@@ -361,6 +380,8 @@ def _describe(outcome: Outcome, snapshot: Playlist, previous: PreviousSnapshot |
     outcome.removed = sum((before - after).values())
     if previous is not None and previous.name != snapshot.name:
         outcome.renamed_from = previous.name
+    if previous is not None and previous.track_count and not snapshot.tracks:
+        outcome.emptied_from = previous.track_count
     outcome.reordered = (
         previous is not None
         and before == after
@@ -368,8 +389,9 @@ def _describe(outcome: Outcome, snapshot: Playlist, previous: PreviousSnapshot |
     )
 
 
-def commit_message(outcomes: list[Outcome]) -> str:
-    """First line: how many playlists changed and tracks moved; then one line each."""
+def commit_message(outcomes: list[Outcome], record: runrecord.RunRecord | None = None) -> str:
+    """First line: how many playlists changed and tracks moved; then one line each;
+    then the run's record as trailers (what was fetched, what failed and why)."""
     changed = [o for o in outcomes if o.changed]
     added = sum(o.added for o in changed)
     removed = sum(o.removed for o in changed)
@@ -387,9 +409,13 @@ def commit_message(outcomes: list[Outcome]) -> str:
             detail += ", reordered"
         if o.renamed_from is not None:
             detail += f", renamed from {o.renamed_from!r}"
+        if o.emptied_from is not None:
+            detail += f", EMPTY (had {render.plural(o.emptied_from, 'track')})"
         lines.append(f"- {o.name} ({o.pid}): {detail}")
     failed = [o for o in outcomes if not o.ok]
     if failed:
         lines.append("")
         lines.append(f"Not fetched ({len(failed)}): " + ", ".join(o.pid for o in failed))
+    if record is not None:
+        lines += ["", record.trailers()]
     return "\n".join(lines).rstrip() + "\n"
