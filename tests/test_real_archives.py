@@ -83,7 +83,6 @@ def placeholder_history(h: History) -> None:
     h.commit(plain_files(snap(A, "Alpha", 1, 3)), at("2021-03-05"))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: empty files are placeholders, not runs")
 def test_placeholders_are_no_snapshot_and_no_run(tmp_path: Path) -> None:
     h = History(str(tmp_path / "repo"))
     placeholder_history(h)
@@ -102,7 +101,6 @@ def test_placeholders_are_no_snapshot_and_no_run(tmp_path: Path) -> None:
     assert cumulative(h, C) is None  # never a snapshot
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: questions skip placeholders")
 def test_placeholders_in_the_cli(tmp_path: Path) -> None:
     h = History(str(tmp_path / "repo"))
     placeholder_history(h)
@@ -121,7 +119,6 @@ def test_placeholders_in_the_cli(tmp_path: Path) -> None:
 # -------------------------------------------------------------------- renames
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: a rename continues the old path's history")
 @pytest.mark.parametrize("files", [plain_files, json_files])
 def test_rename_continues_the_history(tmp_path: Path, files) -> None:
     h = History(str(tmp_path / "repo"))
@@ -169,7 +166,6 @@ def test_reissued_id_is_a_new_playlist_until_linked(tmp_path: Path) -> None:
     assert cumulative(h, B)["date_first_scraped"] == "2023-02-03"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: link applied in the replay, suggestions")
 def test_link_joins_the_histories_and_unlink_undoes_it(tmp_path: Path) -> None:
     h = History(str(tmp_path / "repo"))
     reissued_history(h)
@@ -331,7 +327,6 @@ def test_unreadable_versions_are_skipped(tmp_path: Path) -> None:
     }
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: one summary line; questions skip bad versions")
 def test_unreadable_versions_summarised_once_and_questions_go_on(tmp_path: Path) -> None:
     h = History(str(tmp_path / "repo"))
     unreadable_history(h)

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from gitarchive.archive import layout
+from gitarchive.cli import adopting
 from gitarchive.cli.common import open_store, repo_option
 from gitarchive.cli.runs import locked_run
 from gitarchive.history import rebuild as history
@@ -57,6 +58,8 @@ def _playlist_ids(refs: tuple[str, ...]) -> list[str] | None:
     "(default: git config gitarchive.viewsBranch).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and warnings.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="List every unreadable snapshot version (default: a one-line summary).")
 @repo_option
 def rebuild_command(
     only: tuple[str, ...],
@@ -64,6 +67,7 @@ def rebuild_command(
     timezone: str | None,
     views_branch: str | None,
     quiet: bool,
+    verbose: bool,
     repo_path: str,
 ) -> None:
     """Rebuild the cumulative views from the history of the snapshots.
@@ -89,10 +93,10 @@ def rebuild_command(
             )
     except history.TimezoneError as exc:
         raise click.BadParameter(str(exc), param_hint="'--timezone'") from exc
-    for problem in result.problems:
-        click.echo(f"warning: {problem}", err=True)
+    adopting.report_problems(result.problems, verbose)
     if quiet:
         return
+    adopting.report_suggestions(result.suggestions)
     how = "whole history" if result.full else f"{result.events} new snapshot commit(s)"
     click.echo(f"Replayed {how}; rendered the views of {result.playlists} playlist(s).")
     if result.views_branch is not None:

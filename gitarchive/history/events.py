@@ -23,6 +23,10 @@ KIND_PLAIN = "plain"
 KIND_JSON = "json"
 KIND_FOLLOWERS = "followers"
 _DIRS = (("plain", KIND_PLAIN), ("pretty", KIND_JSON), ("followers", KIND_FOLLOWERS))
+# The empty blob. spotify-playlist-archive registered a playlist by committing an empty
+# plain file, filled by the next run: "no snapshot yet". Writing it counts as having no
+# file (no snapshot, no run, no problem).
+EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 
 # Sort key of an event: (committer time, generation, commit id). The generation
 # (1 + the largest generation of the parents) orders commits made in the same
@@ -153,7 +157,7 @@ class EventReader:
                     continue
                 pid = _file_kind(kind, path)
                 if pid is not None:
-                    found[(kind, pid)] = blob
+                    found[(kind, pid)] = None if blob == EMPTY_BLOB else blob
         return found
 
     # ----------------------------------------------------------------- events

@@ -35,6 +35,7 @@ from typing import TypeVar
 import pygit2
 
 from gitarchive.archive import layout, settings
+from gitarchive.archive import links as archive_links
 from gitarchive.archive.model import Playlist
 from gitarchive.archive.runrecord import RunRecord
 from gitarchive.git.blobstream import BlobStream
@@ -48,7 +49,7 @@ from gitarchive.history.events import (
     sorted_events,
     walk_events,
 )
-from gitarchive.history.replay import HistoryState, Problem, Replayer
+from gitarchive.history.replay import HistoryState, Problem, Replayer, add_candidates
 from gitarchive.history.saved import StateError
 from gitarchive.history.views import (
     VIEWS_VERSION,
@@ -74,6 +75,8 @@ T = TypeVar("T")
 ProgressFn = Callable[[str, Sequence[T]], Iterable[T]]
 
 VIEWS_BRANCH_KEY = "gitarchive.viewsBranch"
+# (vanished, appeared): (commit, pid, name) of playlists whose snapshot went away / came
+_Swaps = tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]
 
 
 def _no_progress(label: str, items: Sequence[T]) -> Iterable[T]:
@@ -128,6 +131,43 @@ def _second_half(pid: str) -> bool:
     return hashlib.sha1(pid.encode()).digest()[0] & 1 == 1
 
 
+def _halves(events: Sequence[Event], links: Mapping[str, str]) -> Callable[[str], bool]:
+    """Which playlists the second process replays: those joined by a link or a rename together.
+
+    A rename moves one playlist's history to another ID and a link copies it, so
+    both IDs must be replayed in one process. Grouping too much is harmless (it only
+    decides which process works), so any commit deleting a blob another file of the
+    same kind gets joins them.
+    """
+    parent: dict[str, str] = {}
+
+    def root(pid: str) -> str:
+        while parent.get(pid, pid) != pid:
+            pid = parent[pid]
+        return pid
+
+    def join(a: str, b: str) -> None:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    for new, old in links.items():
+        join(new, old)
+    current: dict[tuple[str, str], str] = {}  # (kind, pid) -> blob
+    for event in events:
+        deleted = {}
+        for write in event.writes:
+            if write.blob is None and (write.kind, write.pid) in current:
+                deleted[(write.kind, current.pop((write.kind, write.pid)))] = write.pid
+        for write in event.writes:
+            if write.blob is not None:
+                old = deleted.get((write.kind, write.blob))
+                if old is not None:
+                    join(old, write.pid)
+                current[(write.kind, write.pid)] = write.blob
+    return lambda pid: _second_half(root(pid))
+
+
 def _replay_split(
     store: Store, state: HistoryState, events: Sequence[Event], progress: ProgressFn
 ) -> list[Problem]:
@@ -137,50 +177,64 @@ def _replay_split(
     empty states fed the same events, each with the writes of its own half of the
     playlists, hold between them exactly the one state a single replay builds; the
     child's playlists are then moved into ``state``. If the child fails, its half is
-    replayed here.
+    replayed here. Playlists joined by a link or a rename stay in one half.
     """
-    first = [event.only(lambda pid: not _second_half(pid)) for event in events]
-    second = [event.only(_second_half) for event in events]
+    second_half = _halves(events, state.links)
+    first = [event.only(lambda pid: not second_half(pid)) for event in events]
+    second = [event.only(second_half) for event in events]
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(
-        target=_replay_child, args=(store.repo.path, second, sender), daemon=True
+        target=_replay_child, args=(store.repo.path, second, state.links, sender), daemon=True
     )
     child.start()
     sender.close()
+    swaps: _Swaps = ([], [])
     try:
-        problems = _replay_in_order(store, state, first, progress, _planned_blobs(first))
+        problems = _replay_in_order(store, state, first, progress, _planned_blobs(first),
+                                    swaps=swaps)
         try:
-            playlists, view_dirty, pending, their_problems = receiver.recv()
+            playlists, view_dirty, pending, their_problems, their_swaps = receiver.recv()
         except (EOFError, OSError):
             playlists = None
     finally:
         receiver.close()
         child.join()
     if playlists is None:  # the child died: do its half here, on a state of its own
-        other = HistoryState()
+        other = _fresh_state(state.links)
+        their_swaps = ([], [])
         their_problems = _replay_in_order(store, other, second, _no_progress,
-                                          _planned_blobs(second))
+                                          _planned_blobs(second), swaps=their_swaps)
         playlists = {pid: other.playlists[pid] for pid in other.playlists}
         view_dirty, pending = other.view_dirty, other.pending
     for pid, playlist in playlists.items():
         state.playlists[pid] = playlist
     state.view_dirty |= view_dirty
     state.pending |= pending
+    add_candidates(state, [*swaps[0], *their_swaps[0]], [*swaps[1], *their_swaps[1]])
     order = {event.oid: n for n, event in enumerate(events)}
     return sorted([*problems, *their_problems], key=lambda p: order.get(p.commit, -1))
 
 
-def _replay_child(git_dir: str, events: Sequence[Event], sender: Connection) -> None:
+def _replay_child(git_dir: str, events: Sequence[Event], links: Mapping[str, str],
+                  sender: Connection) -> None:
     """The forked half of _replay_split: replay, then send the playlists back."""
     try:
-        state = HistoryState()
+        state = _fresh_state(links)
+        swaps: _Swaps = ([], [])
         problems = _replay_in_order(Store(git_dir), state, events, _no_progress,
-                                    _planned_blobs(events))
+                                    _planned_blobs(events), swaps=swaps)
         playlists = {pid: state.playlists[pid] for pid in state.playlists}
-        sender.send((playlists, state.view_dirty, state.pending, problems))
+        sender.send((playlists, state.view_dirty, state.pending, problems, swaps))
     finally:
         sender.close()
+
+
+def _fresh_state(links: Mapping[str, str]) -> HistoryState:
+    """An empty state that will apply ``links`` (HEAD's: archive/links.py)."""
+    state = HistoryState()
+    state.links = dict(links)
+    return state
 
 
 def _planned_blobs(events: Sequence[Event]) -> list[tuple[str, str]]:
@@ -250,11 +304,19 @@ def _replay_in_order(
     progress: ProgressFn,
     plan: Sequence[tuple[str, str]],
     known: Mapping[str, Playlist] | None = None,
+    swaps: _Swaps | None = None,
 ) -> list[Problem]:
+    """Replay ``events`` here; ``swaps`` collects the playlists that vanished and appeared
+    (a split replay matches both halves' into candidates), else they are matched now."""
     with BlobStream(store.repo, plan) as reader:
         replayer = Replayer(state, reader.read, known)
         replayer.apply_all(progress("Replaying history", events))
     state.settle_pending()
+    if swaps is None:
+        add_candidates(state, replayer.vanished, replayer.appeared)
+    else:
+        swaps[0].extend(replayer.vanished)
+        swaps[1].extend(replayer.appeared)
     return replayer.problems
 
 
@@ -270,8 +332,10 @@ def sync(store: Store, *, full: bool = False, progress: ProgressFn = _no_progres
     head = store.head()
     if head is None:
         return Synced(HistoryState(), {}, None, full=True)
+    links = archive_links.from_tree(store.repo, head.tree)
     saved = None if full else history_state.load(store)
-    if saved is not None and history_state.still_valid(store, saved, head):
+    if (saved is not None and history_state.still_valid(store, saved, head)
+            and saved.state.links == links):  # a link made or undone: replay it all
         gens = dict(saved.gens)
         stop = pygit2.Oid(hex=saved.head)
         new = sorted_events(walk_events(store.repo, head.id, stop, gens))
@@ -287,7 +351,7 @@ def sync(store: Store, *, full: bool = False, progress: ProgressFn = _no_progres
                 return Synced(saved.state, gens, head, problems, full=False, events=len(new))
     gens = {}
     events = _all_events(store, head, gens)
-    state = HistoryState()
+    state = _fresh_state(links)
     problems = _replay(store, state, events, progress)
     return Synced(state, gens, head, problems, full=True, events=len(events))
 
@@ -428,6 +492,31 @@ def _differing(
     }
 
 
+def _stale(
+    store: Store, tree: pygit2.Tree | None, state: HistoryState, incremental: bool
+) -> dict[str, bytes | None]:
+    """Cumulative files in ``tree`` of playlists that have no view any more: deleted.
+
+    A rename moves a playlist's history to its new ID and an unlink takes a copied
+    history away; their old files would otherwise stay forever. Incrementally only
+    the playlists marked ``view_dirty`` can have lost their view.
+    """
+    existing = TreeReader(store.repo, tree).listing(layout.CUMULATIVE)
+    if not existing:
+        return {}
+    owners: dict[str, list[str]] = {}
+    for name in existing:
+        pid = name.rsplit(".", 1)[0]
+        owners.setdefault(pid, []).append(f"{layout.CUMULATIVE}/{name}")
+    pids = state.view_dirty & owners.keys() if incremental else owners.keys()
+    stale: dict[str, bytes | None] = {}
+    for pid in sorted(pids):
+        playlist = state.playlists.get(pid)
+        if playlist is None or playlist.first_run is None:
+            stale.update(dict.fromkeys(owners[pid]))
+    return stale
+
+
 def _cumulative_id(tree: pygit2.Tree | None) -> str:
     if tree is None or layout.CUMULATIVE not in tree:
         return ""
@@ -447,6 +536,7 @@ class _Plan:
     def record(self, state: HistoryState, new_tree: pygit2.Tree | None, complete: bool) -> None:
         """After the files were committed: remember what ``new_tree`` holds."""
         state.view_dirty.difference_update(self.wanted)
+        state.view_dirty.intersection_update(state.playlists)  # a renamed one's file is gone
         ok = complete or self.incremental
         state.views = (self.target, self.settings, _cumulative_id(new_tree)) if ok else None
 
@@ -531,6 +621,8 @@ class RebuildResult:
     events: int  # events replayed
     full: bool  # whole history replayed (else only new commits)
     problems: list[Problem]
+    # (old, new, commit): re-issued IDs to suggest linking (archive/links.py), never applied
+    suggestions: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def rebuild(
@@ -564,6 +656,7 @@ def rebuild(
     result = RebuildResult(
         commit=None, views_commit=None, views_branch=branch, changed=[], playlists=0,
         events=synced.events, full=synced.full, problems=synced.problems,
+        suggestions=[c for c in state.candidates if c[1] not in state.links],
     )
     if synced.head is None:
         return result
@@ -577,6 +670,8 @@ def rebuild(
     if branch is not None:
         if plan.incremental:
             files = _differing(store, plan.base, counted)
+            if only_ids is None:
+                files.update(_stale(store, plan.base, state, incremental=True))
             result.changed = sorted(files)
             result.views_commit = publish_views(store, branch, files, synced.head, plan.base)
         else:
@@ -587,6 +682,8 @@ def rebuild(
         new_tree = tip.peel(pygit2.Commit).tree if tip is not None else None
     else:
         changes = _differing(store, synced.head.tree, counted)
+        if only_ids is None:
+            changes.update(_stale(store, synced.head.tree, state, plan.incremental))
         result.changed = sorted(changes)
         if changes:
             result.commit = store.commit(changes, _message(len(result.changed)))
@@ -724,7 +821,7 @@ def pending_views(
             # Committed before the newest event (clock skew): replay it all in order.
             gens: dict[str, int] = {}
             events = _all_events(store, head, gens) if head is not None else []
-            state = HistoryState()
+            state = _fresh_state(synced.state.links)
             problems = _replay(
                 store, state, sorted_events([*events, event]), _no_progress, snapshots
             )
@@ -741,6 +838,10 @@ def pending_views(
     rendered = _render(synced.state, plan.wanted, fmt, githistory_base, final_newline)
     if branch is not None:
         files = _differing(store, plan.base, rendered) if plan.incremental else dict(rendered)
+        if plan.incremental:
+            files.update(_stale(store, plan.base, synced.state, incremental=True))
         return {}, PendingState(store, synced, event, when, branch, files, plan)
-    changes = _differing(store, head.tree if head is not None else None, rendered)
+    base = head.tree if head is not None else None
+    changes = _differing(store, base, rendered)
+    changes.update(_stale(store, base, synced.state, plan.incremental))
     return changes, PendingState(store, synced, event, when, None, {}, plan, changes)

@@ -34,6 +34,7 @@ the dates are finally shown in.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
@@ -43,13 +44,13 @@ from typing import Any, NamedTuple
 
 from gitarchive.archive import layout
 from gitarchive.archive.model import (
-    PLAIN_KEY_PREFIX,
     Link,
     Playlist,
     SnapshotError,
     plain_key,
     track_key,
 )
+from gitarchive.history import delta
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN, Event, EventKey
 
 # (name, url) of an album or artist.
@@ -104,6 +105,8 @@ class PlaylistHistory:
     loaded: bool = False  # a snapshot was parsed at least once (only then is it observed)
     settled: int = 0  # how many of the state's runs have been applied
     changed: bool = True  # differs from its saved copy (history_state writes only these)
+    chunks: dict[Any, str] = field(default_factory=dict)  # the snapshot's raw chunks -> key
+    counts: dict[str, int] = field(default_factory=dict)  # key -> chunks naming it (delta.py)
 
     @property
     def source(self) -> tuple[str, str] | None:
@@ -209,6 +212,10 @@ class HistoryState:
         self.pending: set[str] = set()
         self.views: tuple[str, str, str] | None = None
         self.files: dict[str, str] = {}  # pid -> its saved file (history_state)
+        self.links: dict[str, str] = {}  # NEW -> OLD (archive/links.py) the replay applied
+        # (old, new, commit): a file deleted and another with the same name added in one
+        # commit, not linked: what ``rebuild`` suggests linking (it never links itself).
+        self.candidates: list[tuple[str, str, str]] = []
 
     def registry_index(self, registry: Registry) -> int:
         """The index of a registry in ``registries`` (added when new)."""
@@ -537,25 +544,45 @@ def parse_plain_snapshot(pid: str, data: bytes) -> ParsedSnapshot:
     return ParsedSnapshot(lines[0], url, lines[1], tracks)
 
 
+PARSERS = delta.Parsers(parse_json_snapshot, _head_fast, _track_fast, parse_added_at,
+                        parse_plain_line)
+
+
 # -------------------------------------------------------------------- replay
 
 
 class Replayer:
-    """Applies events in order to a HistoryState; reads blobs through ``read_blob``."""
+    """Applies events in order to a HistoryState; reads blobs through ``read_blob``.
+
+    A new version of a playlist is applied as a difference to its previous one
+    (history/delta.py): the work follows the tracks that came and went. ``links``
+    (NEW -> OLD, archive/links.py): where NEW's first snapshot is written, its history
+    starts as a copy of OLD's. A file renamed with identical content in one commit (a
+    mistyped name corrected) moves the old name's history to the new one.
+    """
 
     def __init__(
         self,
         state: HistoryState,
         read_blob: Callable[[str], bytes],
         known: Mapping[str, Playlist] | None = None,
+        links: Mapping[str, str] | None = None,
     ) -> None:
         self.state = state
         self.read_blob = read_blob
-        self.known = known or {}  # JSON blob id -> the snapshot it holds, already in memory
+        self.known = known or {}  # kept for callers; blobs are read (cheaper than re-encoding)
+        self.links = dict(links if links is not None else state.links)
+        state.links = self.links
         self.problems: list[Problem] = []
         self.cache = ParseCache()
+        self.chunker = delta.Chunker(self.cache, PARSERS)
+        # Per commit: playlists whose snapshot went away / that first appeared, with
+        # their names (matched into state.candidates; a split replay merges both halves').
+        self.vanished: list[tuple[str, str, str]] = []  # (commit, pid, name)
+        self.appeared: list[tuple[str, str, str]] = []
 
     def apply_all(self, events: Iterable[Event]) -> None:
+        """Apply ``events`` (then ``add_candidates`` with the swaps seen, see history.rebuild)."""
         for event in events:
             self.apply(event)
 
@@ -565,7 +592,20 @@ class Replayer:
         if state.last_key is not None and event.key <= state.last_key:
             raise ValueError("events must be applied in order")
         playlists = state.playlists
+        renamed = self._renames(event)
         changed: dict[str, PlaylistHistory] = {}
+        fresh: list[str] = []
+        for new_pid, old_pid in renamed.items():
+            playlist = playlists.pop(old_pid)
+            playlist.pid = new_pid
+            playlist.changed = True
+            playlists[new_pid] = playlist
+            for marks in (state.view_dirty, state.pending):
+                if old_pid in marks:
+                    marks.discard(old_pid)
+                    marks.add(new_pid)
+            state.view_dirty.update((new_pid, old_pid))  # old_pid: its files are deleted
+            changed[new_pid] = playlist  # the url may name the new ID: read it again
         for write in event.writes:
             if write.kind not in (KIND_JSON, KIND_PLAIN):
                 continue
@@ -573,9 +613,9 @@ class Replayer:
             if playlist is None:
                 if write.blob is None:
                     continue
-                playlist = playlists[write.pid] = PlaylistHistory(
-                    write.pid, settled=len(state.runs)
-                )
+                playlist = playlists[write.pid] = self._new_playlist(write.pid)
+                if not playlist.loaded:
+                    fresh.append(write.pid)
             before = playlist.source
             if write.kind == KIND_JSON:
                 playlist.json_blob = write.blob
@@ -584,11 +624,41 @@ class Replayer:
             playlist.changed = True
             if playlist.source != before:
                 changed[write.pid] = playlist
+                if playlist.source is None and playlist.loaded:
+                    self.vanished.append((event.oid, write.pid, playlist.name))
         for playlist in changed.values():
             self._load_snapshot(playlist, event)
+        for pid in fresh:
+            playlist = playlists[pid]
+            if playlist.loaded:
+                self.appeared.append((event.oid, pid, playlist.name))
         if event.is_run:
             state.add_run(event.time, event.observed)  # observes only what it fetched
         state.last_key = event.key
+
+    def _renames(self, event: Event) -> dict[str, str]:
+        """New pid -> old pid for this commit's renames with identical content."""
+        playlists = self.state.playlists
+        deleted: dict[tuple[str, str], str] = {}
+        for write in event.writes:
+            if write.blob is None and write.kind in (KIND_JSON, KIND_PLAIN):
+                playlist = playlists.get(write.pid)
+                if playlist is None:
+                    continue
+                blob = playlist.json_blob if write.kind == KIND_JSON else playlist.plain_blob
+                if blob is not None:
+                    deleted.setdefault((write.kind, blob), write.pid)
+        if not deleted:
+            return {}
+        return delta.renamed_from(deleted, event.writes, lambda pid: pid in playlists)
+
+    def _new_playlist(self, pid: str) -> PlaylistHistory:
+        """A playlist's first write: a fresh history, or a copy of the one it continues."""
+        state = self.state
+        old = self.links.get(pid)
+        if old is not None and old in state.playlists:
+            return _continued(state.playlists[old], pid)
+        return PlaylistHistory(pid, settled=len(state.runs))
 
     def _load_snapshot(self, playlist: PlaylistHistory, event: Event) -> None:
         source = playlist.source
@@ -596,75 +666,55 @@ class Replayer:
             return  # no snapshot: not observed until one is written again
         kind, blob = source
         pid = playlist.pid
+        chunker = self.chunker
         try:
-            if kind == KIND_JSON and blob in self.known:
-                parsed = parsed_from_playlist(self.known[blob], self.cache)
-            elif kind == KIND_JSON:
-                parsed = parse_json_snapshot(pid, self.read_blob(blob), self.cache)
-            else:
-                parsed = parse_plain_snapshot(pid, self.read_blob(blob))
-        except (SnapshotError, KeyError, ValueError) as exc:
+            data = self.read_blob(blob)
+            version = (chunker.json_version(data) if kind == KIND_JSON
+                       else chunker.plain_version(pid, data))
+            try:
+                view_changed = delta.apply_version(playlist, version, chunker.parse, kind,
+                                                   TrackHistory)
+            except (delta.NotChunked, ValueError):
+                if kind != KIND_JSON or version.parsed:
+                    raise
+                view_changed = delta.apply_version(playlist, chunker.json_whole(data),
+                                                   chunker.parse, kind, TrackHistory)
+        except (SnapshotError, KeyError, ValueError, UnicodeDecodeError) as exc:
             path = layout.pretty_json_path(pid) if kind == KIND_JSON else layout.plain_path(pid)
             self.problems.append(Problem(event.oid, path, str(exc)))
             return
         self.state.pending.add(pid)  # settle drops it once observed
         playlist.loaded = True
-        # Whether the cumulative view can differ for reasons settle() does not see
-        # (it marks the view when tracks come or go). A snapshot that differs only in
-        # its follower count — most days, for most playlists — leaves the view alone.
-        view_changed = (playlist.name, playlist.url, playlist.description) != (
-            parsed.name,
-            parsed.url,
-            parsed.description,
-        )
-        playlist.name, playlist.url, playlist.description = (
-            parsed.name,
-            parsed.url,
-            parsed.description,
-        )
-        tracks = playlist.tracks
-        dirty = playlist.dirty
-        new_keys: set[str] = set()
-        adopt = kind == KIND_JSON
-        for key, meta, added_at in parsed.tracks:
-            track = tracks.get(key)
-            if track is None:
-                if adopt and not key.startswith(PLAIN_KEY_PREFIX):
-                    self._adopt_plain_entry(playlist, key, meta)
-                    track = tracks.get(key)
-                if track is None:
-                    track = tracks[key] = TrackHistory(meta)
-                    view_changed = True
-            if track.meta is not meta and track.meta != meta:
-                track.meta = meta
-                view_changed = True
-            if added_at is not None and (track.added_at is None or added_at < track.added_at):
-                track.added_at = added_at
-                view_changed = True
-            new_keys.add(key)
-            if not track.in_snapshot:
-                track.in_snapshot = True
-                dirty.add(key)
-                view_changed = True
-        for key, track in tracks.items():
-            if track.in_snapshot and key not in new_keys:
-                track.in_snapshot = False
-                dirty.add(key)
-                view_changed = True
+        # A snapshot that differs only in its follower count — most days, for most
+        # playlists — leaves the view alone (settle() marks it when tracks come or go).
         if view_changed:
             self.state.view_dirty.add(pid)
 
-    @staticmethod
-    def _adopt_plain_entry(playlist: PlaylistHistory, key: str, meta: TrackMeta) -> None:
-        """A track first seen by ID continues the history of its plain line, if any."""
-        old_key = track_key("", meta.name, (name for name, _ in meta.artists), meta.album[0])
-        old = playlist.tracks.pop(old_key, None)
-        if old is None:
-            return
-        playlist.tracks[key] = old
-        if old_key in playlist.dirty:
-            playlist.dirty.discard(old_key)
-            playlist.dirty.add(key)
+
+def _continued(old: PlaylistHistory, pid: str) -> PlaylistHistory:
+    """A copy of ``old``'s history (settled) under ``pid``: a linked playlist's start."""
+    tracks = {key: copy.copy(track) for key, track in old.tracks.items()}
+    return PlaylistHistory(
+        pid, None, None, old.name, old.url, old.description, old.first_run, old.last_run,
+        tracks, set(old.dirty), old.loaded, old.settled, True, dict(old.chunks),
+        dict(old.counts),
+    )
+
+
+def add_candidates(state: HistoryState, vanished: Iterable[tuple[str, str, str]],
+                   appeared: Iterable[tuple[str, str, str]]) -> None:
+    """Record (old, new, commit) where one commit dropped a playlist and added one of its name."""
+    gone: dict[tuple[str, str], list[str]] = {}
+    for commit, pid, name in vanished:
+        gone.setdefault((commit, name), []).append(pid)
+    known = set(state.candidates)
+    for commit, pid, name in appeared:
+        for old in sorted(gone.get((commit, name), ())):
+            found = (old, pid, commit)
+            if old != pid and found not in known:
+                state.candidates.append(found)
+                known.add(found)
+    state.candidates.sort()
 
 
 # ------------------------------------------------------------ serialisation
@@ -688,6 +738,7 @@ def state_to_dict(state: HistoryState) -> dict[str, Any]:
             "last_run": p.last_run,
             "dirty": sorted(p.dirty),
             "loaded": p.loaded,
+            "chunks": sorted(repr(item) for item in p.chunks.items()),
             "tracks": {
                 key: [
                     t.meta.url,
@@ -708,6 +759,8 @@ def state_to_dict(state: HistoryState) -> dict[str, Any]:
             },
         }
     return {
+        "links": dict(sorted(state.links.items())),
+        "candidates": [list(c) for c in state.candidates],
         "last_key": list(state.last_key) if state.last_key else None,
         "runs": [
             [when, None if state.registries[r] is None else sorted(state.registries[r])]

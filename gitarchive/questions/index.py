@@ -32,7 +32,7 @@ from gitarchive.git.store import Store
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN, walk_events
 from gitarchive.history.replay import HistoryState, PlaylistHistory
 
-FORMAT = "gitarchive-query/2"
+FORMAT = "gitarchive-query/3"  # 3: placeholders (empty files) are no snapshot
 
 T = TypeVar("T")
 ProgressFn = Callable[[str, Sequence[T]], Iterable[T]]
@@ -153,7 +153,10 @@ class QueryIndex:
         return found
 
     def first_write_time(self, pid: str) -> int | None:
-        row = self.db.execute("SELECT min(time) FROM writes WHERE pid = ?", (pid,)).fetchone()
+        """When the playlist's first snapshot was written (placeholders are none)."""
+        row = self.db.execute(
+            "SELECT min(time) FROM writes WHERE pid = ? AND blob IS NOT NULL", (pid,)
+        ).fetchone()
         return row[0]
 
     def write_pids(self) -> set[str]:

@@ -16,7 +16,7 @@ from gitarchive.archive import layout, registry
 from gitarchive.archive.model import Link, Playlist, SnapshotError, Track
 from gitarchive.errors import PlaylistNotFound, QueryError
 from gitarchive.git.store import Store, StoreError, blob_at
-from gitarchive.history.events import KIND_JSON, KIND_PLAIN
+from gitarchive.history.events import EMPTY_BLOB, KIND_JSON, KIND_PLAIN
 from gitarchive.history.replay import ParsedSnapshot, parse_plain_snapshot
 from gitarchive.questions.index import QueryIndex, TrackRow, Write
 from gitarchive.questions.resolve import Known, known_playlists, resolve_playlist
@@ -144,18 +144,38 @@ def snapshot_at(store: Store, index: QueryIndex, pid: str, point: Point) -> Snap
         for kind, path in ((KIND_JSON, layout.pretty_json_path(pid)),
                            (KIND_PLAIN, layout.plain_path(pid))):
             entry = blob_at(commit.tree, path)
-            if entry is not None:
+            if entry is not None and str(entry) != EMPTY_BLOB:  # empty: a placeholder
                 return load_snapshot(store, pid, kind, str(entry), point.time, point.commit)
         raise QueryError(f"{pid} has no snapshot at revision {point.label}")
     latest = index.latest_writes(pid, point.time)
     for kind in (KIND_JSON, KIND_PLAIN):
         write = latest.get(kind)
         if write is not None and write.blob is not None:
-            return load_snapshot(store, pid, kind, write.blob, write.time, write.oid)
+            try:
+                return load_snapshot(store, pid, kind, write.blob, write.time, write.oid)
+            except QueryError:
+                return _last_readable(store, index, pid, point)
     first = index.first_write_time(pid)
-    if not latest:
+    if first is None or first > point.time:
         raise QueryError(_before_first(pid, point, first))
     raise QueryError(f"{pid} was not archived on {point.label} (its snapshot had been deleted)")
+
+
+def _last_readable(store: Store, index: QueryIndex, pid: str, point: Point) -> Snapshot:
+    """The newest readable version at or before ``point`` (the replay skips unreadable ones)."""
+    cache = SnapshotCache(store, pid)
+    error: QueryError | None = None
+    for version in reversed(list(versions(index.writes(pid, point.time)))):
+        if version.blob is None:
+            break  # not archived from here back to the previous snapshot
+        try:
+            found = cache.get(version)
+        except QueryError as exc:
+            error = error or exc
+            continue
+        if found is not None:
+            return found
+    raise error or QueryError(f"{pid} has no readable snapshot on or before {point.label}")
 
 
 def _before_first(pid: str, point: Point, first: int | None) -> str:
@@ -253,7 +273,10 @@ def changes(
     found: list[Change] = []
     before: Snapshot | None = None
     for version in versions(index.writes(pid, until)):
-        after = cache.get(version)
+        try:
+            after = cache.get(version)
+        except QueryError:
+            continue  # an unreadable version is skipped, as the replay skips it
         change = compare(before, after, version)
         if not change.empty:
             found.append(change)
@@ -348,10 +371,16 @@ def _change_dates(
     base = max((i for i, v in enumerate(found) if v.time <= start), default=-1)
     before: set[str] = set()
     if base >= 0:
-        snap = cache.get(found[base])
+        try:
+            snap = cache.get(found[base])
+        except QueryError:
+            snap = None
         before = set(snap.keys) if snap is not None else set()
     for version in found[base + 1:]:
-        snap = cache.get(version)
+        try:
+            snap = cache.get(version)
+        except QueryError:
+            continue  # unreadable: skipped
         keys = set(snap.keys) if snap is not None else set()
         for key in keys - before:
             added[key] = version.time

@@ -1,0 +1,298 @@
+"""A snapshot version as a set of raw track chunks, applied as a difference to the last one.
+
+Consecutive versions of a playlist share almost every track byte for byte. So a
+version is cut, in C (``bytes.split``), into its tracks' raw texts — the lines of a
+plain file, the track objects of a JSON snapshot in the archive's layout — and the
+set of those *chunks* is compared with the previous version's (set differences, in
+C). Python then touches only the chunks that came or went, and parses a chunk only
+the first time its text is seen. A year of 1,000 playlists holds 1.2 million track
+versions but only tens of thousands of changes: the replay's Python work follows the
+changes, not the size of each version.
+
+Exactness: the tracks in a version are exactly the union of its chunks' tracks
+(``counts`` keeps how many chunks of the version name each track, for duplicates),
+and a chunk's parse is a pure function of its text (tests/test_real_archives.py and
+the property tests compare with parsing every version whole). A JSON snapshot not in
+the archive's layout is parsed whole (``parse_json_snapshot``) and its tracks become
+chunks of their own kind, so the comparison still holds across layouts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from gitarchive.archive import layout
+from gitarchive.archive.model import PLAIN_KEY_PREFIX, SnapshotError, plain_key, track_key
+from gitarchive.history.events import EMPTY_BLOB, KIND_JSON
+
+# replay.py's types (replay imports this module, so they are not imported here).
+ParseCache = Any
+PlaylistHistory = Any
+TrackMeta = Any
+
+
+class Parsers(NamedTuple):
+    """The snapshot parsers this module builds on (history/replay.py passes its own)."""
+
+    whole_json: Callable[[str, bytes, ParseCache], Any]  # parse_json_snapshot
+    head: Callable[[Any, ParseCache], Any]  # _head_fast
+    track: Callable[[Any, ParseCache], Any]  # _track_fast
+    added_at: Callable[[str | None], int | None]  # parse_added_at
+    plain_line: Callable[[str], TrackMeta]  # parse_plain_line
+
+# A chunk: bytes (a JSON track object's text), str (a plain line) or, for JSON outside
+# the archive's layout, the parsed (key, meta, added_at) itself.
+Chunk = Any
+Parsed = tuple[str, Any, "int | None"]  # (key, TrackMeta, added_at)
+
+
+@dataclass
+class Version:
+    """One snapshot version, cut into chunks but not parsed (``parsed``: the fallback's)."""
+
+    name: str
+    url: str
+    description: str
+    chunks: set[Chunk]
+    parsed: bool = False  # chunks are (key, meta, added_at) tuples already
+
+
+# The archive's own JSON layout (model.Playlist.to_json): tracks one level down, each
+# opening with its added_at line. Strings hold no raw newline, so these byte patterns
+# cannot occur inside a value.
+_TRACKS_OPEN = b'\n  "tracks": [\n    {'
+_TRACKS_CLOSE = b"}\n  ]"
+_ADDED_LINE = b'\n      "added_at": '
+_TRACK_SEP_ADDED = b"},\n    {" + _ADDED_LINE
+_NONCE = "\x00gitarchive-tracks"
+_NONCE_JSON = b'\n  "tracks": ["\\u0000gitarchive-tracks"]'
+_MISSING = object()
+
+
+class NotChunked(ValueError):
+    """A chunk is not a well-typed track in the archive's layout: parse the version whole."""
+
+
+class Chunker:
+    """Cuts versions into chunks and parses chunks, each distinct text once (shared caches)."""
+
+    def __init__(self, cache: ParseCache, parsers: Parsers) -> None:
+        self.cache = cache
+        self.lines: dict[str, Parsed] = {}
+        self.parsers = parsers
+
+    # ------------------------------------------------------------- versions
+
+    def json_version(self, data: bytes) -> Version:
+        """A JSON snapshot's version (raises SnapshotError when it cannot be read)."""
+        try:
+            version = self._json_chunked(data)
+        except (ValueError, UnicodeDecodeError):
+            version = None  # a piece is no JSON on its own: the whole may still be
+        return version if version is not None else self.json_whole(data)
+
+    def json_whole(self, data: bytes) -> Version:
+        """A JSON snapshot parsed whole (any layout): its tracks are their own chunks."""
+        parsed = self.parsers.whole_json("", data, self.cache)
+        return Version(parsed.name, parsed.url, parsed.description,
+                       set(parsed.tracks), parsed=True)
+
+    def _json_chunked(self, data: bytes) -> Version | None:
+        """The version of a snapshot in the archive's layout; None when it is not.
+
+        Why it is exact: the document with the tracks array replaced by a nonce parses
+        (so the text around is valid and the array is the top-level ``tracks``), and
+        each chunk is checked to be a valid track object when first parsed (so the
+        array is exactly those objects — a JSON text has one parse).
+        """
+        start = data.find(_TRACKS_OPEN)
+        if start < 0:
+            return None
+        body_start = start + len(_TRACKS_OPEN)
+        end = data.find(_TRACKS_CLOSE, body_start)
+        if end < 0 or not data.startswith(_ADDED_LINE, body_start):
+            return None
+        outer = json.loads(data[:start] + _NONCE_JSON + data[end + len(_TRACKS_CLOSE):])
+        head = self.parsers.head(outer, self.cache)
+        if head is None or head[3] != [_NONCE]:
+            return None
+        chunks = set(data[body_start + len(_ADDED_LINE):end].split(_TRACK_SEP_ADDED))
+        return Version(head[0], head[1], head[2], chunks)
+
+    def plain_version(self, pid: str, data: bytes) -> Version:
+        """A plain file's version: name line, description line, blank, one track a line."""
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SnapshotError("plain file is not UTF-8 text") from exc
+        lines = text.split("\n")
+        if len(lines) < 3 or lines[2] != "":
+            raise SnapshotError(
+                "plain file must start with a name line, a description line, a blank"
+            )
+        chunks = set(lines[3:])
+        chunks.discard("")
+        url = f"https://open.spotify.com/playlist/{pid}" if layout.is_playlist_id(pid) else ""
+        return Version(lines[0], url, lines[1], chunks)
+
+    # --------------------------------------------------------------- chunks
+
+    def parse(self, chunk: Chunk) -> Parsed:
+        """(key, meta, added_at) of a chunk; NotChunked for a JSON piece that is not a track."""
+        if type(chunk) is bytes:
+            return self._json_piece(chunk)
+        if type(chunk) is str:
+            found = self.lines.get(chunk)
+            if found is None:
+                meta = self.parsers.plain_line(chunk)
+                found = self.lines[chunk] = (plain_key(chunk), meta, None)
+            return found
+        return chunk  # type: ignore[no-any-return]
+
+    def _json_piece(self, piece: bytes) -> Parsed:
+        cache = self.cache
+        value, comma, rest = piece.partition(b",\n")  # the added_at value holds no newline
+        if not comma:
+            raise NotChunked("track without members after added_at")
+        added = cache.added.get(value)
+        if added is None:
+            raw = json.loads(value)
+            added = cache.added[value] = (
+                raw is None or type(raw) is str,
+                self.parsers.added_at(raw) if type(raw) is str else None,
+            )
+        parsed = cache.tracks.get(rest, _MISSING)
+        if parsed is _MISSING:
+            obj = json.loads(b"{" + rest + b"}")
+            ok = type(obj) is dict and obj and "added_at" not in obj
+            parsed = cache.tracks[rest] = self.parsers.track(obj, cache) if ok else None
+        if parsed is None or not added[0]:
+            raise NotChunked("not a well-typed track")
+        return parsed[0], parsed[1], added[1]  # type: ignore[index]
+
+
+def _order(chunk: Chunk) -> bytes:
+    """A total order of chunks of one version (they share a type): meta ties are stable."""
+    if type(chunk) is bytes:
+        return chunk
+    if type(chunk) is str:
+        return chunk.encode("utf-8", "surrogatepass")
+    return repr(chunk).encode()
+
+
+def apply_version(
+    playlist: PlaylistHistory,
+    version: Version,
+    parse: Callable[[Chunk], Parsed],
+    kind: str,
+    new_track: Callable[[TrackMeta], Any],
+) -> bool:
+    """Make ``playlist``'s snapshot ``version``: only the chunks that came or went are visited.
+
+    Raises NotChunked (changing nothing) when a new chunk is not a track; the caller
+    then parses the version whole. Returns whether the cumulative view may differ for
+    reasons the observation does not see (new tracks, new metadata, name ...).
+    """
+    old = playlist.chunks
+    new = version.chunks
+    added = sorted(new.difference(old), key=_order)
+    parsed = [parse(chunk) for chunk in added]  # may raise: nothing changed yet
+    gone = old.keys() - new
+    view_changed = (playlist.name, playlist.url, playlist.description) != (
+        version.name, version.url, version.description)
+    playlist.name, playlist.url, playlist.description = (
+        version.name, version.url, version.description)
+    counts = playlist.counts
+    tracks = playlist.tracks
+    dirty = playlist.dirty
+    left: list[str] = []
+    for chunk in gone:
+        key = old.pop(chunk)
+        count = counts[key] - 1
+        if count:
+            counts[key] = count
+        else:
+            del counts[key]
+            left.append(key)
+    adopt = kind == KIND_JSON
+    for chunk, (key, meta, added_at) in zip(added, parsed, strict=True):
+        old[chunk] = key
+        counts[key] = counts.get(key, 0) + 1
+        track = tracks.get(key)
+        if track is None:
+            if adopt and not key.startswith(PLAIN_KEY_PREFIX):
+                track = _adopt_plain_entry(playlist, key, meta)
+            if track is None:
+                track = tracks[key] = new_track(meta)
+            view_changed = True
+        if track.meta is not meta and track.meta != meta:
+            track.meta = meta
+            view_changed = True
+        if added_at is not None and (track.added_at is None or added_at < track.added_at):
+            track.added_at = added_at
+            view_changed = True
+        if not track.in_snapshot:
+            track.in_snapshot = True
+            dirty.add(key)
+            view_changed = True
+    for key in left:
+        track = tracks.get(key)
+        if key not in counts and track is not None and track.in_snapshot:
+            track.in_snapshot = False
+            dirty.add(key)
+            view_changed = True
+    return view_changed
+
+
+def _adopt_plain_entry(playlist: PlaylistHistory, key: str, meta: TrackMeta) -> Any:
+    """A track first seen by ID continues the history of its plain line, if any.
+
+    Only a plain line not in the current version is taken over (when the layout
+    changes, the plain lines left the snapshot just before the JSON tracks came in).
+    """
+    old_key = track_key("", meta.name, (name for name, _ in meta.artists), meta.album[0])
+    if old_key in playlist.counts:
+        return None
+    old = playlist.tracks.pop(old_key, None)
+    if old is None:
+        return None
+    playlist.tracks[key] = old
+    if old_key in playlist.dirty:
+        playlist.dirty.discard(old_key)
+        playlist.dirty.add(key)
+    return old
+
+
+def counts_of(chunks: dict[Chunk, str]) -> dict[str, int]:
+    """How many chunks name each track (the saved state keeps only the chunks)."""
+    counts: dict[str, int] = {}
+    for key in chunks.values():
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def renamed_from(deleted: dict[tuple[str, str], str], writes: Iterable[Any],
+                 known: Callable[[str], bool]) -> dict[str, str]:
+    """New pid -> old pid for files renamed with identical content in one commit.
+
+    ``deleted``: (kind, blob) -> pid of the snapshot files this commit deletes, with
+    the content they had; a new playlist (``known`` false) whose file of the same kind
+    is written with that content continues the deleted one.
+    """
+    found: dict[str, str] = {}
+    taken: set[str] = set()
+    for write in writes:
+        if write.blob is None or write.pid in found or known(write.pid):
+            continue
+        old = deleted.get((write.kind, write.blob))
+        if old is not None and old not in taken and old != write.pid:
+            found[write.pid] = old
+            taken.add(old)
+    return found
+
+
+__all__ = ["EMPTY_BLOB", "Chunker", "NotChunked", "Parsers", "Version", "apply_version",
+           "counts_of", "renamed_from"]
