@@ -167,7 +167,7 @@ def test_ten_day_failure_window_moves_no_date(
         view = by_id(cumulative(repo, SMALL))
         assert view[gone]["last_seen"] is None and view[gone]["date_removed"] is None
     view = cumulative(repo, SMALL)
-    assert view["fetch_gaps"] == [{"from": "2026-04-02", "to": "2026-04-11", "ongoing": True}]
+    assert view["fetch_gaps"] == [{"from": "2026-04-02", "to": None}]
 
     # Status as of moments around the window.
     first_ok, first_fail = at("2026-04-01", 6), at("2026-04-02", 6)
@@ -193,7 +193,7 @@ def test_ten_day_failure_window_moves_no_date(
     assert tracks[gone]["date_removed"] == "2026-04-12"  # the first that fetched it without
     assert tracks[kept]["first_seen"] == "2026-04-01" and tracks[kept]["last_seen"] is None
     assert tracks[added]["first_seen"] == "2026-04-12"
-    assert view["fetch_gaps"] == [{"from": "2026-04-02", "to": "2026-04-11", "ongoing": False}]
+    assert view["fetch_gaps"] == [{"from": "2026-04-02", "to": "2026-04-11"}]
     assert "not fetched 2026-04-02 → 2026-04-11" in (
         repo / layout.cumulative_md_path(SMALL)
     ).read_text()

@@ -72,7 +72,7 @@ def make(
 ) -> RunRecord:
     """The record of a run that asked for ``asked`` (``everything``: the whole registry)."""
     fetched = None if everything else frozenset(asked).difference(failed)
-    return RunRecord(fetched, dict(failed), dict(emptied))
+    return RunRecord(fetched, {pid: one_line(r) for pid, r in failed.items()}, dict(emptied))
 
 
 def parse(message: str) -> RunRecord | None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from gitarchive.archive import layout
-from gitarchive.cli.common import friendly_errors, repo_option
+from gitarchive.cli.common import repo_option
 from gitarchive.cli.query import _open, _timezone_option
 from gitarchive.questions import query
 
@@ -46,7 +46,6 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
               help="No progress lines on a terminal; only the result and errors.")
 @_timezone_option
 @repo_option
-@friendly_errors
 def publish(
     playlist: str, at: str | None, cumulative: bool, removed_only: bool, since: str | None,
     name: str | None, public: bool, into: str | None, search_missing: int, dry_run: bool,

@@ -763,7 +763,9 @@ class PendingState:
         if (actual is None) != (self.event is None):
             return False
         if actual is not None and self.event is not None:
-            if (actual.writes, actual.observed) != (self.event.writes, self.event.observed):
+            if (actual.writes, actual.observed, actual.record) != (
+                self.event.writes, self.event.observed, self.event.record
+            ):
                 return False
             state.last_key = actual.key
         gens[str(commit.id)] = gen

@@ -15,8 +15,11 @@ times, as if the later commits had been rebased on the earlier ones.
   so ``rebuild`` reaches a fixed point.
 - A run *observes* every playlist that has a snapshot and is registered in the
   run's own tree (every playlist with a snapshot, when the tree has no
-  ``registry/``). A playlist unregistered is not observed — its dates pause — and
-  when registered again its history continues. A missing snapshot file means
+  ``registry/``) — unless its commit carries a run record (``archive/runrecord.py``):
+  then it observes only the playlists it fetched (``Event.observed``), and each
+  playlist it failed to fetch gets a *gap* (shown in the view) instead of a date.
+  A playlist unregistered is not observed — its dates pause — and when registered
+  again its history continues. A missing snapshot file means
   "not archived", never "empty".
 - At each observation a track is present or absent. ``first_seen``/``last_seen``
   are the first/last observations where present, ``stints`` the number of maximal
@@ -107,6 +110,8 @@ class PlaylistHistory:
     changed: bool = True  # differs from its saved copy (history_state writes only these)
     chunks: dict[Any, str] = field(default_factory=dict)  # the snapshot's raw chunks -> key
     counts: dict[str, int] = field(default_factory=dict)  # key -> chunks naming it (delta.py)
+    # Stretches of runs that recorded failing to fetch it: [first, last, still open].
+    gaps: list[list[int]] = field(default_factory=list)
 
     @property
     def source(self) -> tuple[str, str] | None:
@@ -162,6 +167,8 @@ class Playlists(MutableMapping[str, PlaylistHistory]):
             self._unloaded.discard(pid)
         if playlist.settled < len(self._state.runs):
             self._state.settle(playlist)
+            if playlist.gaps and playlist.gaps[-1][2]:
+                self._state.close_gap(playlist)
         return playlist
 
     def __setitem__(self, pid: str, playlist: PlaylistHistory) -> None:
@@ -261,6 +268,15 @@ class HistoryState:
             if registry is None or pid in registry:
                 playlist.last_run = when
                 return
+
+    def close_gap(self, playlist: PlaylistHistory) -> None:
+        """A playlist observed after a failed stretch: the stretch is over (its view says so)."""
+        gap = playlist.gaps[-1]
+        if playlist.last_run is not None and playlist.last_run > gap[1]:
+            gap[2] = 0
+            playlist.changed = True
+            self.view_dirty.add(playlist.pid)
+            self.pending.discard(playlist.pid)
 
     def settle_pending(self) -> None:
         """Settle the playlists that may still change without a write of their own."""
@@ -633,8 +649,33 @@ class Replayer:
             if playlist.loaded:
                 self.appeared.append((event.oid, pid, playlist.name))
         if event.is_run:
+            if event.record is not None and event.record.failed:
+                self._note_failures(event)
             state.add_run(event.time, event.observed)  # observes only what it fetched
         state.last_key = event.key
+
+    def _note_failures(self, event: Event) -> None:
+        """A run that failed to fetch a playlist opens its gap, or extends the open one.
+
+        Only the view's gap changes here; the run does not observe the playlist (see
+        ``Event.observed``), so none of its dates move. A gap that opens marks the view;
+        extending it does not (an open gap is shown as "since", so a failing playlist's
+        files do not change every day); ``close_gap`` marks it when the stretch ends.
+        """
+        state = self.state
+        assert event.record is not None
+        for pid in event.record.failed:
+            playlist = state.playlists.get(pid)  # settled up to the previous run
+            if playlist is None or playlist.first_run is None:
+                continue  # never observed: nothing is missing from its history yet
+            gaps = playlist.gaps
+            if gaps and gaps[-1][2]:
+                gaps[-1][1] = event.time
+            else:
+                gaps.append([event.time, event.time, 1])
+                state.view_dirty.add(pid)
+            playlist.changed = True
+            state.pending.add(pid)  # settled at the end of a sync: closes the gap if seen
 
     def _renames(self, event: Event) -> dict[str, str]:
         """New pid -> old pid for this commit's renames with identical content."""
@@ -738,6 +779,7 @@ def state_to_dict(state: HistoryState) -> dict[str, Any]:
             "last_run": p.last_run,
             "dirty": sorted(p.dirty),
             "loaded": p.loaded,
+            "gaps": p.gaps,
             "chunks": sorted(repr(item) for item in p.chunks.items()),
             "tracks": {
                 key: [

@@ -3,7 +3,7 @@
 ``<git dir>/gitarchive/history-state/`` holds one pickle per playlist and a small
 manifest (``manifest.pickle``)::
 
-    {"format": "gitarchive-history/3", "head": "<last commit processed>",
+    {"format": "gitarchive-history/4", "head": "<last commit processed>",
      "gens": {"<commit>": <generation>}, "last_key": (time, gen, "<commit>"),
      "runs": [(time, registry index)], "registries": [sorted ids | None],
      "files": {"<id>": "<id>.<token>.pickle"}, "pending": [...], "view_dirty": [...],
@@ -14,7 +14,8 @@ manifest (``manifest.pickle``)::
         description, first_run, last_run, settled, loaded, dirty,
         [(key, (url, name, album, artists, duration_ms), first_seen, last_seen,
           removed, stints, added_at, asterisk, in_snapshot, present)],
-        {raw chunk of the current snapshot: key})   (history/delta.py)
+        {raw chunk of the current snapshot: key},   (history/delta.py)
+        [[first failed run, last failed run, open]])   (fetch gaps, archive/runrecord.py)
 
 Why this shape: a daily run changes a few playlists, so it reads and rewrites only
 theirs (plus the manifest), never the whole state — the single 23 MB JSON file of
@@ -52,8 +53,8 @@ from gitarchive.history.replay import (
     TrackMeta,
 )
 
-FORMAT = "gitarchive-history/3"
-PLAYLIST_FORMAT = 3
+FORMAT = "gitarchive-history/4"
+PLAYLIST_FORMAT = 4
 _LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError,
                 EOFError, pickle.UnpicklingError)
 
@@ -116,7 +117,7 @@ def _loader(folder: Path, files: dict[str, str]) -> Loader:
 
 def _playlist_from_row(row: tuple) -> PlaylistHistory:
     (fmt, pid, json_blob, plain_blob, name, url, description, first_run, last_run,
-     settled, loaded, dirty, rows, chunks) = row
+     settled, loaded, dirty, rows, chunks, gaps) = row
     if fmt != PLAYLIST_FORMAT:
         raise ValueError("playlist state of another format")
     tracks = {
@@ -124,7 +125,8 @@ def _playlist_from_row(row: tuple) -> PlaylistHistory:
     }
     return PlaylistHistory(pid, json_blob, plain_blob, name, url, description, first_run,
                            last_run, tracks, set(dirty), loaded, settled, changed=False,
-                           chunks=chunks, counts=counts_of(chunks))
+                           chunks=chunks, counts=counts_of(chunks),
+                           gaps=[list(gap) for gap in gaps])
 
 
 def _playlist_row(p: PlaylistHistory) -> tuple:
@@ -134,6 +136,7 @@ def _playlist_row(p: PlaylistHistory) -> tuple:
         [(key, tuple(t.meta), t.first_seen, t.last_seen, t.removed, t.stints, t.added_at,
           t.asterisk, t.in_snapshot, t.present) for key, t in p.tracks.items()],
         p.chunks,
+        p.gaps,
     )
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from gitarchive.archive.model import Playlist
+from gitarchive.errors import GitarchiveError
 from gitarchive.git.store import Store
 from gitarchive.history import rebuild as history
 from gitarchive.history import views
@@ -58,7 +59,7 @@ AMBIGUOUS_RETRIES = 3  # how often one run looks and tries again after an unsure
 Report = Callable[[str], None]
 
 
-class PublishError(ValueError):
+class PublishError(GitarchiveError, ValueError):
     """Publishing cannot go on as asked; the message says why and what to do."""
 
 
