@@ -121,6 +121,7 @@ def test_bench_fetch_runs_and_both_ways_make_the_same_tree() -> None:
     out = run_benchmark("bench_fetch", "--playlists", "3", "--tracks", "4", "--repeat", "2")
     assert "write files + git add -A + git commit" in out
     assert "same tree both ways: True" in out
+    assert "HTTP floor (bare requests.Session loop" in out and "budget" in out
 
 
 @pytest.mark.parametrize("layout", ["json", "plain"])

@@ -469,6 +469,10 @@ def test_no_secret_anywhere_after_runs_that_fail_every_way(
         monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", SECRETS[0])
         with lock.RepoLock(Store(repo), "gitarchive fetch"):
             assert attempt() == exitcodes.LOCKED
+        for extra in ((), ("--json",)):  # the run records, as status reads them back
+            _code, out, err = invoke("status", "--repo", str(repo), *extra)
+            outputs.append(out + err)
+        assert "failing since" in outputs[-2]
     finally:
         remote.close()
     haystacks: dict[str, bytes] = {f"output {i}": o.encode() for i, o in enumerate(outputs)}
