@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,24 +22,13 @@ from gitarchive.cli import main
 from gitarchive.git.store import Store
 from gitarchive.ops import health
 from gitarchive.spotify.fixtures import load_fixture_playlists
-from gitarchive.spotify.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
+from gitarchive.spotify.standin import StandIn
 from tests.history_support import at
 
 OLD_1970 = "09D0CKBRWkBBoPn46V6YTO"  # has a follower count: changes every day here
 SMALL = "3xQmR8vDemoSmallMix002"  # 12 tracks; fails 2026-04-02 .. 2026-04-11
 LONG = "5pKgT2nDemoLongMix0001"
 HOUR = 3600
-
-
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
-    with StandIn(load_fixture_playlists()) as server:
-        monkeypatch.setenv("SPOTIFY_CLIENT_ID", DEMO_CLIENT_ID)
-        monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", DEMO_CLIENT_SECRET)
-        monkeypatch.delenv("SPOTIFY_REFRESH_TOKEN", raising=False)
-        monkeypatch.setenv("SPOTIFY_API_BASE", server.api_base)
-        monkeypatch.setenv("SPOTIFY_TOKEN_URL", server.token_url)
-        yield server
 
 
 def run(*args: str) -> tuple[int, str]:

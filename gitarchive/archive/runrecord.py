@@ -77,8 +77,10 @@ def make(
 
 def parse(message: str) -> RunRecord | None:
     """The record in a commit message, or None when it carries none."""
-    if FETCHED not in message:
+    start = message.rfind(FETCHED + ":")
+    if start < 0:
         return None
+    message = message[start:]  # the trailer block ends the message: skip the per-playlist lines
     fetched: frozenset[str] | None = frozenset()
     seen = False
     failed: dict[str, str] = {}
