@@ -20,6 +20,7 @@ from gitarchive.archive import layout, runrecord
 from gitarchive.archive.runrecord import RunRecord
 from gitarchive.cli import main
 from gitarchive.git.store import Store
+from gitarchive.history import saved as history_saved
 from gitarchive.ops import health
 from gitarchive.spotify.fixtures import load_fixture_playlists
 from gitarchive.spotify.standin import StandIn
@@ -156,6 +157,9 @@ def test_ten_day_failure_window_moves_no_date(
         assert view[gone]["last_seen"] is None and view[gone]["date_removed"] is None
     view = cumulative(repo, SMALL)
     assert view["fetch_gaps"] == [{"from": "2026-04-02", "to": None}]
+    # Each failing run's commit is what fetch assumed: its replay state was kept (no re-walk).
+    saved_state = history_saved.load(Store(repo))
+    assert saved_state is not None and saved_state.head == str(Store(repo).head().id)
 
     # Status as of moments around the window.
     first_ok, first_fail = at("2026-04-01", 6), at("2026-04-02", 6)

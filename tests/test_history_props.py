@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from gitarchive.archive import layout, render
 from gitarchive.archive.links import LINKS_PATH
 from gitarchive.archive.model import Link, Playlist, Track, dump_json
+from gitarchive.archive.runrecord import RunRecord
 from gitarchive.history import rebuild as history
 from gitarchive.history import views
 from gitarchive.history.replay import (
@@ -42,6 +43,9 @@ op = st.one_of(
         st.sampled_from([86_400, 86_400, 3_600, 0, -3_600]),
     ),
     st.tuples(st.just("fetch"), st.integers(0, 1), st.frozensets(st.integers(0, 5), max_size=4)),
+    # A run that fetched one playlist and recorded failing to fetch the other.
+    st.tuples(st.just("failed"), st.integers(0, 1), st.frozensets(st.integers(0, 5), max_size=4),
+              st.booleans()),
     st.just(("merge",)),
     st.just(("fork",)),
 )
@@ -105,15 +109,21 @@ def test_incremental_equals_full(ops: list) -> None:
                 else:
                     changes = _changes(kind, PIDS[which], numbers, clock)
                 h.commit(changes, clock, branch=branch)
-            elif item[0] == "fetch":
-                _, which, numbers = item
+            elif item[0] in ("fetch", "failed"):
+                which, numbers = item[1], item[2]
+                record = None
+                kind = "json"
+                if item[0] == "failed":
+                    record = RunRecord(None, {PIDS[1 - which]: "HTTP 500"})
+                    kind = "followers" if item[3] else "json"  # only its follower count moved
                 clock += 86_400
-                changes = _changes("json", PIDS[which], numbers, clock)
+                changes = _changes(kind, PIDS[which], numbers, clock)
                 tree = h.store.write_tree(h.store.tree(), changes)
                 views, pending = history.pending_views(
-                    h.store, tree, (clock, 0), githistory_base=None
+                    h.store, tree, (clock, 0), githistory_base=None, record=record
                 )
-                oid = h.store.commit({**changes, **views}, "fetch", when=(clock, 0))
+                message = "fetch" if record is None else "fetch\n\n" + record.trailers()
+                oid = h.store.commit({**changes, **views}, message, when=(clock, 0))
                 if oid is not None:
                     pending.save(oid)
             elif item[0] == "merge":
@@ -165,7 +175,9 @@ tracks = st.builds(
 
 @settings(max_examples=50, deadline=None)
 @given(st.builds(CumulativeView, pid=text, url=text, name=text, description=text,
-                 date_first_scraped=date, tracks=st.lists(tracks, max_size=4)))
+                 date_first_scraped=date, tracks=st.lists(tracks, max_size=4),
+                 fetch_gaps=st.lists(st.tuples(date, st.one_of(st.none(), date)),
+                                     max_size=2).map(tuple)))
 def test_json_emitter_is_dump_json(view: CumulativeView) -> None:
     assert cumulative_json(view) == dump_json(cumulative_dict(view))
 
