@@ -1,47 +1,44 @@
-"""Progress for long loops: a bar on a terminal, silence in cron, pipes and logs."""
+"""Progress for long loops: a bar on a terminal, silence in cron, pipes and logs.
+
+Every long loop takes the same shape of helper, a ``ProgressFn``: it is handed a
+label and the items, and gives the items back (through a bar, or as they are).
+Library code takes one and defaults to ``no_progress``; the command line makes one
+with ``terminal_bar``.
+"""
 
 from __future__ import annotations
 
 import sys
-from types import TracebackType
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol, TypeVar
 
 import click
 
-
-class Progress:
-    """A progress bar on stderr, shown only when stderr is a terminal and not quiet.
-
-    Library code calls ``start(total)`` once the amount of work is known and
-    ``advance()`` per item; with the bar disabled both cost nothing.
-    """
-
-    def __init__(self, label: str, *, quiet: bool = False, enabled: bool | None = None) -> None:
-        self.label = label
-        self.enabled = (not quiet and sys.stderr.isatty()) if enabled is None else enabled
-        self._bar: Any = None
-
-    def start(self, total: int) -> None:
-        if self.enabled and self._bar is None and total > 1:
-            self._bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
-            self._bar.__enter__()
-
-    def advance(self, steps: int = 1) -> None:
-        if self._bar is not None:
-            self._bar.update(steps)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-            self._bar = None
-
-    def __enter__(self) -> Progress:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+T = TypeVar("T")
 
 
-SILENT = Progress("", enabled=False)
+class ProgressFn(Protocol):
+    """``progress(label, items)`` -> the same items, perhaps shown as a bar while they pass."""
+
+    def __call__(self, label: str, items: Sequence[T], /) -> Iterable[T]: ...
+
+
+def no_progress(label: str, items: Sequence[T], /) -> Iterable[T]:
+    """The ProgressFn that shows nothing (libraries' default, quiet runs)."""
+    return items
+
+
+def terminal_bar(*, quiet: bool = False, min_items: int = 2) -> ProgressFn:
+    """A bar on stderr when it is a terminal, not ``quiet``, and there are ``min_items``."""
+
+    def progress(label: str, items: Sequence[T], /) -> Iterable[T]:
+        if quiet or len(items) < min_items or not sys.stderr.isatty():
+            return items
+        return _through_bar(label, items)
+
+    return progress
+
+
+def _through_bar(label: str, items: Sequence[T]) -> Iterator[T]:
+    with click.progressbar(items, label=label, file=sys.stderr) as bar:
+        yield from bar

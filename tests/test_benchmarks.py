@@ -15,8 +15,9 @@ import pytest
 
 from benchmarks import bench_rebuild, synth
 from gitarchive.git.store import Store
-from gitarchive.history.rebuild import _all_events
-from gitarchive.history.replay import HistoryState, Replayer
+from gitarchive.history.replay import Replayer
+from gitarchive.history.state import HistoryState
+from gitarchive.history.sync import all_events
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +46,7 @@ def blobs_the_replay_reads(path: Path) -> set[bytes]:
         read.add(oid.encode())
         return store.repo[oid].data
 
-    Replayer(HistoryState(), reader).apply_all(_all_events(store, head, {}))
+    Replayer(HistoryState(), reader).apply_all(all_events(store, head, {}))
     return read
 
 

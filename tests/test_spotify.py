@@ -21,17 +21,16 @@ from gitarchive.errors import (
     PlaylistNotFound,
     SpotifyError,
 )
-from gitarchive.spotify.client import SpotifyClient, parse_entry
-from gitarchive.spotify.fixtures import load_fixture_playlists
-from gitarchive.spotify.standin import (
-    DEMO_CLIENT_ID,
-    DEMO_CLIENT_SECRET,
-    StandIn,
+from gitarchive.spotify.apijson import (
     api_playlist_from_model,
     episode_entry,
     local_file_entry,
     null_entry,
 )
+from gitarchive.spotify.client import SpotifyClient
+from gitarchive.spotify.fixtures import load_fixture_playlists
+from gitarchive.spotify.parse import parse_entry
+from gitarchive.spotify.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 SEVENTY = "09D0CKBRWkBBoPn46V6YTO"

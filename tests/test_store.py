@@ -11,7 +11,8 @@ import pytest
 
 from gitarchive.errors import DirtyWorktreeError, StoreError
 from gitarchive.git import packwriter
-from gitarchive.git.store import Store, parse_git_date
+from gitarchive.git.identity import parse_git_date
+from gitarchive.git.store import Store
 
 
 def git(repo: Path, *args: str) -> str:

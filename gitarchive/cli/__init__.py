@@ -35,7 +35,8 @@ class LazyGroup(click.Group):
         if module_name is None:
             return None
         module = importlib.import_module(f"gitarchive.cli.{module_name}")
-        for command in module.COMMANDS:
+        commands: list[click.Command] = module.COMMANDS
+        for command in commands:
             if command.name == cmd_name:
                 return command
         raise RuntimeError(f"gitarchive.cli.{module_name} does not define '{cmd_name}'")

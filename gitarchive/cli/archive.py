@@ -12,9 +12,10 @@ from gitarchive.archive import registry
 from gitarchive.cli.common import open_store, repo_option
 from gitarchive.cli.fetching import run_fetch
 from gitarchive.cli.runs import fail, locked_run, parse_shard, push_after_fetch
+from gitarchive.errors import CredentialsError
 from gitarchive.git.store import Store
 from gitarchive.ops.fetch import Shard
-from gitarchive.spotify.client import CredentialsError, SpotifyClient
+from gitarchive.spotify.client import SpotifyClient
 
 
 @click.command()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -14,11 +14,10 @@ from gitarchive.archive import settings
 from gitarchive.cli.common import open_store, repo_option
 from gitarchive.git.store import Store
 from gitarchive.history.views import DateFormatter, get_timezone
+from gitarchive.progress import terminal_bar
 from gitarchive.questions import output as query_output
 from gitarchive.questions import query
 from gitarchive.questions.index import QueryIndex, open_index
-
-T = TypeVar("T")
 
 
 def _timezone_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -29,24 +28,12 @@ def _timezone_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
-def _progress(label: str, items: Sequence[T]) -> Iterable[T]:
-    """A bar on stderr while a cold index is built (long archives only), else nothing."""
-    if not sys.stderr.isatty() or len(items) < 100:
-        return items
-    return _bar(label, items)
-
-
-def _bar(label: str, items: Sequence[T]) -> Iterable[T]:
-    with click.progressbar(items, label=label, file=sys.stderr) as bar:
-        yield from bar
-
-
 def _open(repo_path: str, timezone: str | None) -> tuple[Store, QueryIndex, DateFormatter]:
     store = open_store(repo_path)
     zone = get_timezone(settings.timezone(store, timezone))
     if store.head() is None:
         raise click.ClickException("this archive has no commits yet; run 'gitarchive fetch'")
-    return store, open_index(store, progress=_progress), DateFormatter(zone)
+    return store, open_index(store, progress=terminal_bar(min_items=100)), DateFormatter(zone)
 
 
 def _width() -> int:

@@ -33,6 +33,8 @@ from typing import IO
 
 import pygit2
 
+from gitarchive.git.store import blob_data
+
 MISSING = 0xFFFF_FFFF_FFFF_FFFF
 MIN_BLOBS = 2000  # below this, starting a process costs more than it saves
 WINDOW = 2000  # blobs read grouped at once (~60 MB of snapshots at 30 KB each)
@@ -77,7 +79,7 @@ class BlobStream:
                         return data
             except (OSError, ValueError):
                 self.close()
-        return self.repo[oid].data
+        return blob_data(self.repo, oid)
 
     def _next(self) -> bytes | None:
         assert self.proc is not None and self.proc.stdout is not None

@@ -22,31 +22,34 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, cast
 
 from gitarchive.archive import layout
-from gitarchive.archive.model import PLAIN_KEY_PREFIX, SnapshotError, plain_key, track_key
-from gitarchive.history.events import EMPTY_BLOB, KIND_JSON
-
-# replay.py's types (replay imports this module, so they are not imported here).
-ParseCache = Any
-PlaylistHistory = Any
-TrackMeta = Any
-
-
-class Parsers(NamedTuple):
-    """The snapshot parsers this module builds on (history/replay.py passes its own)."""
-
-    whole_json: Callable[[str, bytes, ParseCache], Any]  # parse_json_snapshot
-    head: Callable[[Any, ParseCache], Any]  # _head_fast
-    track: Callable[[Any, ParseCache], Any]  # _track_fast
-    added_at: Callable[[str | None], int | None]  # parse_added_at
-    plain_line: Callable[[str], TrackMeta]  # parse_plain_line
+from gitarchive.archive.model import PLAIN_KEY_PREFIX, plain_key, track_key
+from gitarchive.archive.snapshots import (  # the layout's byte patterns: see there
+    _ADDED_LINE,
+    _MISSING,
+    _NONCE,
+    _NONCE_JSON,
+    _TRACK_SEP_ADDED,
+    _TRACKS_CLOSE,
+    _TRACKS_OPEN,
+    ParseCache,
+    TrackMeta,
+    _head_fast,
+    _track_fast,
+    parse_added_at,
+    parse_json_snapshot,
+    parse_plain_line,
+)
+from gitarchive.errors import SnapshotError
+from gitarchive.history.events import EMPTY_BLOB, KIND_JSON, Write
+from gitarchive.history.state import PlaylistHistory, TrackHistory
 
 # A chunk: bytes (a JSON track object's text), str (a plain line) or, for JSON outside
 # the archive's layout, the parsed (key, meta, added_at) itself.
 Chunk = Any
-Parsed = tuple[str, Any, "int | None"]  # (key, TrackMeta, added_at)
+Parsed = tuple[str, TrackMeta, int | None]  # (key, meta, added_at)
 
 
 @dataclass
@@ -60,18 +63,6 @@ class Version:
     parsed: bool = False  # chunks are (key, meta, added_at) tuples already
 
 
-# The archive's own JSON layout (model.Playlist.to_json): tracks one level down, each
-# opening with its added_at line. Strings hold no raw newline, so these byte patterns
-# cannot occur inside a value.
-_TRACKS_OPEN = b'\n  "tracks": [\n    {'
-_TRACKS_CLOSE = b"}\n  ]"
-_ADDED_LINE = b'\n      "added_at": '
-_TRACK_SEP_ADDED = b"},\n    {" + _ADDED_LINE
-_NONCE = "\x00gitarchive-tracks"
-_NONCE_JSON = b'\n  "tracks": ["\\u0000gitarchive-tracks"]'
-_MISSING = object()
-
-
 class NotChunked(ValueError):
     """A chunk is not a well-typed track in the archive's layout: parse the version whole."""
 
@@ -79,10 +70,9 @@ class NotChunked(ValueError):
 class Chunker:
     """Cuts versions into chunks and parses chunks, each distinct text once (shared caches)."""
 
-    def __init__(self, cache: ParseCache, parsers: Parsers) -> None:
+    def __init__(self, cache: ParseCache) -> None:
         self.cache = cache
         self.lines: dict[str, Parsed] = {}
-        self.parsers = parsers
 
     # ------------------------------------------------------------- versions
 
@@ -96,7 +86,7 @@ class Chunker:
 
     def json_whole(self, data: bytes) -> Version:
         """A JSON snapshot parsed whole (any layout): its tracks are their own chunks."""
-        parsed = self.parsers.whole_json("", data, self.cache)
+        parsed = parse_json_snapshot("", data, self.cache)
         return Version(parsed.name, parsed.url, parsed.description,
                        set(parsed.tracks), parsed=True)
 
@@ -116,7 +106,7 @@ class Chunker:
         if end < 0 or not data.startswith(_ADDED_LINE, body_start):
             return None
         outer = json.loads(data[:start] + _NONCE_JSON + data[end + len(_TRACKS_CLOSE):])
-        head = self.parsers.head(outer, self.cache)
+        head = _head_fast(outer, self.cache)
         if head is None or head[3] != [_NONCE]:
             return None
         chunks = set(data[body_start + len(_ADDED_LINE):end].split(_TRACK_SEP_ADDED))
@@ -147,10 +137,10 @@ class Chunker:
         if type(chunk) is str:
             found = self.lines.get(chunk)
             if found is None:
-                meta = self.parsers.plain_line(chunk)
+                meta = parse_plain_line(chunk)
                 found = self.lines[chunk] = (plain_key(chunk), meta, None)
             return found
-        return chunk  # type: ignore[no-any-return]
+        return cast(Parsed, chunk)  # parsed whole already (Version.parsed)
 
     def _json_piece(self, piece: bytes) -> Parsed:
         cache = self.cache
@@ -162,16 +152,17 @@ class Chunker:
             raw = json.loads(value)
             added = cache.added[value] = (
                 raw is None or type(raw) is str,
-                self.parsers.added_at(raw) if type(raw) is str else None,
+                parse_added_at(raw) if type(raw) is str else None,
             )
         parsed = cache.tracks.get(rest, _MISSING)
         if parsed is _MISSING:
             obj = json.loads(b"{" + rest + b"}")
             ok = type(obj) is dict and obj and "added_at" not in obj
-            parsed = cache.tracks[rest] = self.parsers.track(obj, cache) if ok else None
+            parsed = cache.tracks[rest] = _track_fast(obj, cache) if ok else None
         if parsed is None or not added[0]:
             raise NotChunked("not a well-typed track")
-        return parsed[0], parsed[1], added[1]  # type: ignore[index]
+        key, meta = cast(tuple[str, TrackMeta], parsed)
+        return key, meta, added[1]
 
 
 def _order(chunk: Chunk) -> bytes:
@@ -188,7 +179,6 @@ def apply_version(
     version: Version,
     parse: Callable[[Chunk], Parsed],
     kind: str,
-    new_track: Callable[[TrackMeta], Any],
 ) -> bool:
     """Make ``playlist``'s snapshot ``version``: only the chunks that came or went are visited.
 
@@ -226,7 +216,7 @@ def apply_version(
             if adopt and not key.startswith(PLAIN_KEY_PREFIX):
                 track = _adopt_plain_entry(playlist, key, meta)
             if track is None:
-                track = tracks[key] = new_track(meta)
+                track = tracks[key] = TrackHistory(meta)
             view_changed = True
         if track.meta is not meta and track.meta != meta:
             track.meta = meta
@@ -247,7 +237,9 @@ def apply_version(
     return view_changed
 
 
-def _adopt_plain_entry(playlist: PlaylistHistory, key: str, meta: TrackMeta) -> Any:
+def _adopt_plain_entry(
+    playlist: PlaylistHistory, key: str, meta: TrackMeta
+) -> TrackHistory | None:
     """A track first seen by ID continues the history of its plain line, if any.
 
     Only a plain line not in the current version is taken over (when the layout
@@ -274,7 +266,7 @@ def counts_of(chunks: dict[Chunk, str]) -> dict[str, int]:
     return counts
 
 
-def renamed_from(deleted: dict[tuple[str, str], str], writes: Iterable[Any],
+def renamed_from(deleted: dict[tuple[str, str], str], writes: Iterable[Write],
                  known: Callable[[str], bool]) -> dict[str, str]:
     """New pid -> old pid for files renamed with identical content in one commit.
 
@@ -294,5 +286,5 @@ def renamed_from(deleted: dict[tuple[str, str], str], writes: Iterable[Any],
     return found
 
 
-__all__ = ["EMPTY_BLOB", "Chunker", "NotChunked", "Parsers", "Version", "apply_version",
-           "counts_of", "renamed_from"]
+__all__ = ["EMPTY_BLOB", "Chunker", "NotChunked", "Version", "apply_version", "counts_of",
+           "renamed_from"]

@@ -3,14 +3,14 @@
 ``<git dir>/gitarchive/query-index.sqlite`` holds, as of one HEAD:
 
 - ``writes``: every snapshot write (JSON or plain file) of every playlist, with the
-  commit's time, generation and id (history_events' event key) and the new blob —
+  commit's time, generation and id (history.events' event key) and the new blob —
   the date index behind ``show --at``, ``diff`` and ``log``;
-- ``playlists`` and ``tracks``: the replay state of history.py (per playlist and
+- ``playlists`` and ``tracks``: the replay state of history/sync.py (per playlist and
   track: first/last seen, removal, stints, presence) flattened into rows, with a
   normalised text column for ``search``.
 
 It is derived data. A query whose HEAD matches the index reads it directly (no git
-walk, no state load). When HEAD moved, history.sync brings the replay state up to
+walk, no state load). When HEAD moved, history.sync.sync brings the replay state up to
 date incrementally, the state is saved for the next ``rebuild``, only the new
 commits' writes are added, and the track rows are replaced. A missing, foreign or
 outdated index (rewritten history) is rebuilt from scratch.
@@ -21,21 +21,19 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 import pygit2
 
 from gitarchive.git.store import Store
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN, walk_events
-from gitarchive.history.replay import HistoryState, PlaylistHistory
+from gitarchive.history.state import HistoryState, PlaylistHistory
+from gitarchive.progress import ProgressFn, no_progress
 
 FORMAT = "gitarchive-query/3"  # 3: placeholders (empty files) are no snapshot
-
-T = TypeVar("T")
-ProgressFn = Callable[[str, Sequence[T]], Iterable[T]]
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -75,7 +73,7 @@ class Write:
     time: int
     gen: int
     oid: str
-    kind: str  # history_events.KIND_JSON or KIND_PLAIN
+    kind: str  # history.events.KIND_JSON or KIND_PLAIN
     blob: str | None
 
 
@@ -106,12 +104,15 @@ class TrackRow:
     present: bool
 
 
+def _track_row(row: tuple[Any, ...]) -> TrackRow:
+    """A row of the tracks query: TrackRow's fields in order, ``present`` stored as 0/1."""
+    pid, key, name, artists, album, url, first_seen, last_seen, removed, stints, present = row
+    return TrackRow(pid, key, name, artists, album, url, first_seen, last_seen, removed, stints,
+                    bool(present))
+
+
 def index_path(store: Store) -> Path:
     return store.git_dir / "gitarchive" / "query-index.sqlite"
-
-
-def _no_progress(label: str, items: Sequence[T]) -> Iterable[T]:
-    return items
 
 
 class QueryIndex:
@@ -157,7 +158,8 @@ class QueryIndex:
         row = self.db.execute(
             "SELECT min(time) FROM writes WHERE pid = ? AND blob IS NOT NULL", (pid,)
         ).fetchone()
-        return row[0]
+        first: int | None = row[0]
+        return first
 
     def write_pids(self) -> set[str]:
         """Every playlist that ever had a snapshot file."""
@@ -182,12 +184,10 @@ class QueryIndex:
             wanted = sorted(set(pids))
             sql += f" AND t.pid IN ({', '.join('?' * len(wanted))})"
             args.extend(wanted)
-        return [
-            TrackRow(*row[:10], present=bool(row[10])) for row in self.db.execute(sql, args)
-        ]
+        return [_track_row(row) for row in self.db.execute(sql, args)]
 
 
-def open_index(store: Store, *, progress: ProgressFn = _no_progress) -> QueryIndex:
+def open_index(store: Store, *, progress: ProgressFn = no_progress) -> QueryIndex:
     """The index as of HEAD, brought up to date first (only new commits are read)."""
     path = index_path(store)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -246,13 +246,12 @@ def _update(
     progress: ProgressFn,
 ) -> None:
     """Sync the replay state, add the new commits' writes, replace the track rows."""
-    from gitarchive.history import (
-        rebuild as history,  # only when HEAD moved: a warm question needs none of it
-    )
+    # Only when HEAD moved: a warm question needs none of the history code.
+    from gitarchive.history.sync import save_state, sync
 
-    synced = history.sync(store, progress=progress)
+    synced = sync(store, progress=progress)
     if synced.full:  # an incremental sync read a few commits: cheaper to read them again
-        history.save_state(store, synced)
+        save_state(store, synced)
     stop = _ancestor_or_none(store, indexed, head)
     with db:
         if stop is None:

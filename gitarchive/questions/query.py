@@ -1,6 +1,6 @@
 """Questions to the archive: a playlist as of a date, what changed, where a song was.
 
-Everything here reads the query index (query_index.py) for dates and the object
+Everything here reads the query index (index.py) for dates and the object
 database for snapshot blobs; nothing walks history. Times are epoch seconds; the
 CLI formats them as YYYY-MM-DD in the chosen time zone.
 """
@@ -13,11 +13,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from gitarchive.archive import layout, registry
-from gitarchive.archive.model import Link, Playlist, SnapshotError, Track
-from gitarchive.errors import PlaylistNotFound, QueryError
-from gitarchive.git.store import Store, StoreError, blob_at
+from gitarchive.archive.model import Link, Playlist, Track
+from gitarchive.archive.snapshots import ParsedSnapshot, parse_plain_snapshot
+from gitarchive.errors import (
+    PlaylistNotFound,
+    PlaylistRefError,
+    QueryError,
+    SnapshotError,
+    StoreError,
+)
+from gitarchive.git.store import Store, blob_at
 from gitarchive.history.events import EMPTY_BLOB, KIND_JSON, KIND_PLAIN
-from gitarchive.history.replay import ParsedSnapshot, parse_plain_snapshot
 from gitarchive.questions.index import QueryIndex, TrackRow, Write
 from gitarchive.questions.resolve import Known, known_playlists, resolve_playlist
 
@@ -75,7 +81,7 @@ def find_playlist(store: Store, index: QueryIndex, text: str) -> str:
     """The ID of the playlist ``text`` names (ID, URL, URI, name or alias)."""
     try:
         pid = layout.parse_playlist_ref(text)
-    except layout.PlaylistRefError:
+    except PlaylistRefError:
         pass
     else:
         # An ID needs no name list, which keeps `show ID` fast on big archives.
@@ -98,7 +104,7 @@ class Snapshot:
     time: int  # commit time of the write (or of the revision asked for)
     commit: str
     playlist: Playlist
-    keys: tuple[str, ...]  # track identities (history_replay's), aligned with tracks
+    keys: tuple[str, ...]  # track identities (model.track_key's), aligned with tracks
     raw_json: bytes | None  # the pretty JSON file, when the snapshot is one
 
 
@@ -124,7 +130,7 @@ def load_snapshot(
     store: Store, pid: str, kind: str, blob: str, when: int, commit: str
 ) -> Snapshot:
     """Parse one snapshot blob (JSON or plain) into a Snapshot; QueryError if unreadable."""
-    data = store.blob(blob)  # type: ignore[arg-type]
+    data = store.blob(blob)
     try:
         if kind == KIND_JSON:
             playlist = Playlist.from_json(data)
