@@ -90,10 +90,10 @@ def parse_json_snapshot(pid: str, data: bytes, cache: ParseCache | None = None) 
             raise SnapshotError(f"not valid JSON: {exc}") from exc
     if fast is not None:
         return fast
-    return _parse_json_model(data)
+    return parse_json_model(data)
 
 
-def _parse_json_model(data: bytes) -> ParsedSnapshot:
+def parse_json_model(data: bytes) -> ParsedSnapshot:
     playlist = Playlist.from_json(data)
     tracks = []
     for t in playlist.tracks:

@@ -20,6 +20,7 @@ COMMAND_MODULES = {
     "rebuild": "history",
     "link": "links", "unlink": "links",
     "hooks": "ops", "check": "ops", "schedule": "ops",
+    "publish": "publish",
     "show": "query", "diff": "query", "log": "query", "search": "query", "export": "query",
 }
 
@@ -46,6 +47,17 @@ class LazyGroup(click.Group):
         from gitarchive.cli.common import run_handling_errors
 
         return run_handling_errors(lambda: super(LazyGroup, self).invoke(ctx))
+
+
+def run() -> None:
+    """The installed ``gitarchive`` command: ``main`` with any unexpected exception reported
+    as the bug it is (a short message, then the traceback), never as a one-line error."""
+    try:
+        main(prog_name="gitarchive")
+    except Exception as exc:  # click has handled its own exits and usage errors, and ours
+        from gitarchive.cli.common import report_bug
+
+        report_bug(exc)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -50,14 +50,13 @@ def report_bug(exc: BaseException) -> NoReturn:
 
 
 def run_handling_errors(invoke: Callable[[], Any]) -> Any:
-    """Run a command: a GitarchiveError becomes its message and exit code, anything else
-    (click's own exits and usage errors aside) is reported as a bug."""
+    """Run a command: a GitarchiveError becomes its message and exit code.
+
+    Anything else propagates unchanged: ``gitarchive.cli.run`` (the installed command)
+    reports it as a bug, and a test invoking ``main`` sees the exception itself.
+    """
     try:
         return invoke()
     except GitarchiveError as exc:  # as click shows its own errors: "Error: message"
         click.echo(f"Error: {exc.message}", err=True)
         sys.exit(exc.exit_code)
-    except (click.ClickException, click.exceptions.Exit, click.Abort):
-        raise
-    except Exception as exc:
-        report_bug(exc)

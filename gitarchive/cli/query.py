@@ -19,6 +19,8 @@ from gitarchive.questions import output as query_output
 from gitarchive.questions import query
 from gitarchive.questions.index import QueryIndex, open_index
 
+LINK_FORMATS = ("uris", "urls")
+
 
 def _timezone_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
@@ -44,8 +46,9 @@ def _width() -> int:
 @click.argument("playlist")
 @click.option("--at", "at", metavar="DATE|REV",
               help="A day (YYYY-MM-DD: the last snapshot by the end of it) or a git revision.")
-@click.option("--format", "fmt", type=click.Choice(query_output.SHOW_FORMATS),
-              default="table", show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice((*query_output.SHOW_FORMATS, *LINK_FORMATS)),
+              default="table", show_default=True,
+              help="Output format (uris, urls: the track links, one a line).")
 @_timezone_option
 @repo_option
 def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_path: str) -> None:
@@ -58,6 +61,14 @@ def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_pat
         pid = query.find_playlist(store, index, playlist)
         point = query.parse_point(store, at, date.zone)
         snapshot = query.snapshot_at(store, index, pid, point)
+    if fmt in LINK_FORMATS:  # plain-only history is matched to JSON snapshots (publish.py)
+        from gitarchive.questions.publish import link_lines
+
+        text, missing = link_lines(store, snapshot, fmt)
+        for line in missing:
+            click.echo(f"no Spotify ID in the archive: {line}", err=True)
+        click.echo(text, nl=False)
+        return
     click.echo(query_output.show(snapshot, fmt, date, _width()), nl=False)
 
 

@@ -162,7 +162,7 @@ class Store:
         on_checkout = ref == self.branch_ref_or_none() and update_worktree and not self.bare
         if on_checkout:
             self.recover()
-        current = self._ref_target(ref)
+        current = self.ref_target(ref)
         if parent is True:
             parent_commit = self.repo[current].peel(pygit2.Commit) if current else None
         else:
@@ -214,7 +214,7 @@ class Store:
             self._checkout_marker.write_text(f"{expected or ''} {new}\n")
             tree = self.repo[new].peel(pygit2.Commit).tree
             self.repo.checkout_tree(tree, strategy=CheckoutStrategy.SAFE)
-        if self._ref_target(ref) != expected:
+        if self.ref_target(ref) != expected:
             raise StoreError(f"{ref} moved while this run was writing; run it again")
         self.repo.create_reference_direct(ref, new, True, message=message.splitlines()[0])
         if on_checkout:
@@ -284,7 +284,8 @@ class Store:
                 builder.insert(name, value, FILE_MODE)
         return builder.write()
 
-    def _ref_target(self, ref: str) -> pygit2.Oid | None:
+    def ref_target(self, ref: str) -> pygit2.Oid | None:
+        """The commit id ``ref`` points to (through symbolic refs), or None."""
         found = self.repo.references.get(ref)
         target = found.resolve().target if found is not None else None
         return target if isinstance(target, pygit2.Oid) else None

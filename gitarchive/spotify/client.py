@@ -25,6 +25,7 @@ import requests
 
 from gitarchive.archive.layout import is_spotify_owned
 from gitarchive.errors import (
+    AmbiguousWrite,
     CredentialsError,
     ForbiddenError,
     NotOnSpotify,
@@ -97,6 +98,7 @@ class SpotifyClient:
         self._token: str | None = None
         self._token_expiry = 0.0
         self._pause_until = 0.0  # a 429 pauses every thread, not only the one that got it
+        self._scope: str | None = None  # what the token endpoint said the token may do
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> SpotifyClient:
@@ -174,17 +176,7 @@ class SpotifyClient:
 
     def _api_get(self, url: str, pid: str, params: dict[str, Any] | None = None) -> Any:
         """GET an API URL as JSON, refreshing the token once on 401."""
-        for attempt in range(2):
-            headers = {"Authorization": f"Bearer {self._access_token()}"}
-            response = self._send("GET", url, headers=headers, params=params)
-            if response.status_code != 401:
-                break
-            self._token = None
-            if attempt == 1:
-                raise CredentialsError(
-                    "Spotify rejected a freshly issued access token (401 twice); "
-                    f"check the app behind {ENV_ID}"
-                )
+        response = self._authorized_send("GET", url, params=params)
         status = response.status_code
         if status == 404:
             raise not_found(pid)
@@ -202,7 +194,21 @@ class SpotifyClient:
         except ValueError as exc:
             raise PlaylistError(f"playlist {pid}: Spotify's answer is not valid JSON") from exc
 
-    def _access_token(self) -> str:
+    def _authorized_send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """`_send` with the bearer token, renewed once if Spotify answers 401."""
+        for _ in range(2):
+            headers = {"Authorization": f"Bearer {self.access_token()}"}
+            response = self._send(method, url, headers=headers, **kwargs)
+            if response.status_code != 401:
+                return response
+            self._token = None
+        raise CredentialsError(
+            "Spotify rejected a freshly issued access token (401 twice); "
+            f"check the app behind {ENV_ID}"
+        )
+
+    def access_token(self) -> str:
+        """A valid access token: the one held, else a new one (never printed or logged)."""
         with self._lock:  # concurrent fetches share one token, fetched once
             if self._token is None or time.monotonic() >= self._token_expiry:
                 self._token, lifetime = self._fetch_token()
@@ -230,16 +236,22 @@ class SpotifyClient:
             data = response.json()
             token = data["access_token"]
             lifetime = float(data.get("expires_in") or 3600)
+            scope = data.get("scope")
+            self._scope = scope if isinstance(scope, str) else None
         except (ValueError, KeyError, TypeError) as exc:
             raise SpotifyError("Spotify's token endpoint answered without an access token") from exc
         if not isinstance(token, str) or not token:
             raise SpotifyError("Spotify's token endpoint answered without an access token")
         return token, lifetime
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def _send(
+        self, method: str, url: str, *, retry_unsafe: bool = True, **kwargs: Any
+    ) -> requests.Response:
         """One request with retries: 429 waits Retry-After, 5xx and network errors back off.
 
         Every wait counts against `max_retries`; when the budget is spent, SpotifyError.
+        ``retry_unsafe=False`` (a write that must not happen twice): a 5xx or a lost
+        connection, after which Spotify may or may not have done it, raises AmbiguousWrite.
         """
         failures = 0
         while True:
@@ -250,7 +262,9 @@ class SpotifyClient:
                 response = self._session.request(method, url, timeout=self.timeout, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 problem = "timed out" if isinstance(exc, requests.Timeout) else "no connection"
-                delay = _backoff(failures)
+                if not retry_unsafe:
+                    raise AmbiguousWrite(f"{method} {_where(url)}: {problem}") from exc
+                delay = backoff(failures)
             else:
                 if response.status_code == 429:
                     problem = "rate limited (429)"
@@ -263,7 +277,9 @@ class SpotifyClient:
                         self._pause_until = max(self._pause_until, time.monotonic() + delay)
                 elif response.status_code >= 500:
                     problem = f"server error (HTTP {response.status_code})"
-                    delay = _backoff(failures)
+                    if not retry_unsafe:
+                        raise AmbiguousWrite(f"{method} {_where(url)}: {problem}")
+                    delay = backoff(failures)
                 else:
                     return response
             failures += 1
@@ -273,8 +289,46 @@ class SpotifyClient:
                 )
             self._sleep(delay)
 
+    # ------------------------------------------ requests as the signed-in user (publish)
 
-def _backoff(failures: int) -> float:
+    @property
+    def has_user_token(self) -> bool:
+        """Whether requests are made as a user (refresh-token grant), not as the app."""
+        return self._refresh_token is not None
+
+    def granted_scopes(self) -> frozenset[str] | None:
+        """The scopes the token endpoint listed for our token (None: it listed none).
+
+        Fetches the token first if none is held yet.
+        """
+        self.access_token()
+        return frozenset(self._scope.split()) if self._scope is not None else None
+
+    def user_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        retry_unsafe: bool = True,
+    ) -> requests.Response:
+        """One API request (``/me/playlists`` or a paging link from Spotify) with our token.
+
+        429, 5xx and lost connections are retried as `_send` does (with
+        ``retry_unsafe=False``, 5xx and lost connections raise AmbiguousWrite);
+        the caller reads the status of the answer.
+        """
+        url = path if path.startswith(("http://", "https://")) else self.api_base + path
+        if not url.startswith(self.api_base + "/"):  # the token goes along: our host only
+            raise SpotifyError(f"unexpected link from Spotify: {_where(url)!r}")
+        return self._authorized_send(
+            method, url, params=params, json=body, retry_unsafe=retry_unsafe
+        )
+
+
+def backoff(failures: int) -> float:
+    """Seconds to wait after ``failures`` failed attempts: doubling, capped."""
     return min(2.0**failures, MAX_BACKOFF)
 
 
@@ -282,7 +336,7 @@ def _retry_after(response: requests.Response, failures: int) -> float:
     try:
         return max(float(response.headers["Retry-After"]), 0.0)
     except (KeyError, ValueError):
-        return _backoff(failures)
+        return backoff(failures)
 
 
 def _where(url: str) -> str:

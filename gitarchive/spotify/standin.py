@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from gitarchive.spotify.apijson import Shape, shaped_entry
+from gitarchive.spotify.standin_writes import Writes
 
 DEMO_CLIENT_ID = "demo-client"
 DEMO_CLIENT_SECRET = "demo-secret"
@@ -67,6 +68,7 @@ class StandIn:
         self._tokens: set[str] = set()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.writes = Writes(self)  # playlists users create and fill (standin_writes.py)
         for pid, data in (playlists or {}).items():
             self.set_playlist(pid, data)
 
@@ -143,6 +145,11 @@ class StandIn:
         with self._lock:
             self._faults.append(_Fault(path_substring, status, times, dict(headers or {}), raw))
 
+    def issued_tokens(self) -> list[str]:
+        """The access tokens handed out and still valid (tests look for them in output)."""
+        with self._lock:
+            return sorted(self._tokens)
+
     def expire_tokens(self) -> None:
         """Invalidate every issued access token: the next API call gets 401."""
         with self._lock:
@@ -181,7 +188,8 @@ class StandIn:
         token = secrets.token_urlsafe(24)
         with self._lock:
             self._tokens.add(token)
-        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600}
+        extra = self.writes.token_issued(token, grant or "")
+        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600, **extra}
 
     def _authorized(self, authorization: str) -> bool:
         with self._lock:
@@ -281,6 +289,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._handle("POST")
 
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
     def _handle(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -295,6 +306,8 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and url.path == "/api/token":
             form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
             status, data = standin._issue_token(form, self.headers.get("Authorization", ""))
+        elif standin.writes.serve(self, method, url, body):
+            return
         elif method != "GET":
             status, data = 405, _error(405, "Method not allowed")
         elif not standin._authorized(self.headers.get("Authorization", "")):

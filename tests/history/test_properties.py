@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from gitarchive.archive import layout, render
 from gitarchive.archive.links import LINKS_PATH
 from gitarchive.archive.model import Link, Playlist, Track, dump_json
-from gitarchive.archive.snapshots import ParseCache, _parse_json_model, parse_json_snapshot
+from gitarchive.archive.snapshots import ParseCache, parse_json_model, parse_json_snapshot
 from gitarchive.history import publish as publish_module
 from gitarchive.history import sync as sync_module
 from gitarchive.history import views
@@ -228,7 +228,7 @@ def test_chunked_parse_is_the_model(versions: list, name: str) -> None:
         snap = Playlist(url="https://x/p", original_name=name, description=name,
                         owner=Link("o", "u"), tracks=tuple(numbers), num_followers=1)
         data = snap.to_json().encode()
-        assert parse_json_snapshot("x", data, cache) == _parse_json_model(data)
+        assert parse_json_snapshot("x", data, cache) == parse_json_model(data)
 
 
 @settings(max_examples=150, deadline=None)

@@ -438,7 +438,7 @@ SECRETS = ("cs-Sup3rSecret-4242", "rt-Refr3sh-9191", "gt-G1tT0ken-7373")
 def test_no_secret_anywhere_after_runs_that_fail_every_way(
     secret_standin: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(spotify, "_backoff", lambda failures: 0.0)  # retries without waiting
+    monkeypatch.setattr(spotify, "backoff", lambda failures: 0.0)  # retries without waiting
     repo = archive(tmp_path, SMALL, LONG)
     remote = _AskForPassword()
     pygit2.Repository(str(repo)).remotes.create("origin", remote.url)

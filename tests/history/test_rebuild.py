@@ -293,17 +293,17 @@ def test_pending_state_not_saved_for_another_commit(tmp_path: Path) -> None:
 
 
 def test_fast_json_parse_agrees_with_the_model() -> None:
-    from gitarchive.archive.snapshots import _parse_json_model, parse_json_snapshot
+    from gitarchive.archive.snapshots import parse_json_model, parse_json_snapshot
 
-    golden = Path(__file__).resolve().parent / "golden"
+    golden = Path(__file__).resolve().parents[1] / "golden"
     data = (golden / "pretty-09D0CKBRWkBBoPn46V6YTO.json").read_bytes()
-    assert parse_json_snapshot("x", data) == _parse_json_model(data)
+    assert parse_json_snapshot("x", data) == parse_json_model(data)
     local = playlist(A, "L", [track(1)])
     raw = json.loads(local.to_json())
     raw["tracks"][0]["url"] = ""
     raw["tracks"][0]["duration_ms"] = 5.0  # unusual: read by the model
     text = json.dumps(raw).encode()
-    assert parse_json_snapshot("x", text) == _parse_json_model(text)
+    assert parse_json_snapshot("x", text) == parse_json_model(text)
     assert parse_json_snapshot("x", text).tracks[0][0] == "plain:song 1 -- artist 1 -- album 1"
     from gitarchive.errors import SnapshotError
 
@@ -350,7 +350,7 @@ def test_a_day_of_other_playlists_leaves_a_playlists_files_untouched(tmp_path: P
 def test_chunked_parse_falls_back_when_a_piece_is_no_json_alone() -> None:
     """The archive-layout fast path cuts at separator lines; text that only looks
     like one (inside a nested array) is read by the whole-document parse."""
-    from gitarchive.archive.snapshots import _parse_json_model, parse_json_snapshot
+    from gitarchive.archive.snapshots import parse_json_model, parse_json_snapshot
 
     data = (
         b'{\n  "original_name": "P",\n  "owner": {\n    "name": "o",\n    "url": ""\n  },\n'
@@ -362,7 +362,7 @@ def test_chunked_parse_falls_back_when_a_piece_is_no_json_alone() -> None:
     )
     parsed = parse_json_snapshot("x", data)
     assert [t[1].name for t in parsed.tracks] == ["n"]
-    assert parsed.tracks == _parse_json_model(data).tracks
+    assert parsed.tracks == parse_json_model(data).tracks
 
 
 def test_follower_count_alone_does_not_rerender_the_view(tmp_path: Path) -> None:
