@@ -19,28 +19,20 @@ chunks of their own kind, so the comparison still holds across layouts.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
 from gitarchive.archive import layout
 from gitarchive.archive.model import PLAIN_KEY_PREFIX, plain_key, track_key
-from gitarchive.archive.snapshots import (  # the layout's byte patterns: see there
-    _ADDED_LINE,
-    _MISSING,
-    _NONCE,
-    _NONCE_JSON,
-    _TRACK_SEP_ADDED,
-    _TRACKS_CLOSE,
-    _TRACKS_OPEN,
+from gitarchive.archive.snapshots import (
+    JsonTrack,
     ParseCache,
     TrackMeta,
-    _head_fast,
-    _track_fast,
-    parse_added_at,
+    parse_json_piece,
     parse_json_snapshot,
     parse_plain_line,
+    split_json_tracks,
 )
 from gitarchive.errors import SnapshotError
 from gitarchive.history.events import EMPTY_BLOB, KIND_JSON, Write
@@ -49,7 +41,7 @@ from gitarchive.history.state import PlaylistHistory, TrackHistory
 # A chunk: bytes (a JSON track object's text), str (a plain line) or, for JSON outside
 # the archive's layout, the parsed (key, meta, added_at) itself.
 Chunk = Any
-Parsed = tuple[str, TrackMeta, int | None]  # (key, meta, added_at)
+Parsed = JsonTrack  # (key, meta, added_at), of any chunk
 
 
 @dataclass
@@ -91,26 +83,11 @@ class Chunker:
                        set(parsed.tracks), parsed=True)
 
     def _json_chunked(self, data: bytes) -> Version | None:
-        """The version of a snapshot in the archive's layout; None when it is not.
-
-        Why it is exact: the document with the tracks array replaced by a nonce parses
-        (so the text around is valid and the array is the top-level ``tracks``), and
-        each chunk is checked to be a valid track object when first parsed (so the
-        array is exactly those objects — a JSON text has one parse).
-        """
-        start = data.find(_TRACKS_OPEN)
-        if start < 0:
+        """The version of a snapshot in the archive's layout (split_json_tracks); else None."""
+        split = split_json_tracks(data, self.cache)
+        if split is None:
             return None
-        body_start = start + len(_TRACKS_OPEN)
-        end = data.find(_TRACKS_CLOSE, body_start)
-        if end < 0 or not data.startswith(_ADDED_LINE, body_start):
-            return None
-        outer = json.loads(data[:start] + _NONCE_JSON + data[end + len(_TRACKS_CLOSE):])
-        head = _head_fast(outer, self.cache)
-        if head is None or head[3] != [_NONCE]:
-            return None
-        chunks = set(data[body_start + len(_ADDED_LINE):end].split(_TRACK_SEP_ADDED))
-        return Version(head[0], head[1], head[2], chunks)
+        return Version(split[0], split[1], split[2], set(split[3]))
 
     def plain_version(self, pid: str, data: bytes) -> Version:
         """A plain file's version: name line, description line, blank, one track a line."""
@@ -137,41 +114,15 @@ class Chunker:
         if type(chunk) is str:
             found = self.lines.get(chunk)
             if found is None:
-                meta = parse_plain_line(chunk)
-                found = self.lines[chunk] = (plain_key(chunk), meta, None)
+                found = self.lines[chunk] = (plain_key(chunk), parse_plain_line(chunk), None)
             return found
         return cast(Parsed, chunk)  # parsed whole already (Version.parsed)
 
     def _json_piece(self, piece: bytes) -> Parsed:
-        cache = self.cache
-        value, comma, rest = piece.partition(b",\n")  # the added_at value holds no newline
-        if not comma:
-            raise NotChunked("track without members after added_at")
-        added = cache.added.get(value)
-        if added is None:
-            raw = json.loads(value)
-            added = cache.added[value] = (
-                raw is None or type(raw) is str,
-                parse_added_at(raw) if type(raw) is str else None,
-            )
-        parsed = cache.tracks.get(rest, _MISSING)
-        if parsed is _MISSING:
-            obj = json.loads(b"{" + rest + b"}")
-            ok = type(obj) is dict and obj and "added_at" not in obj
-            parsed = cache.tracks[rest] = _track_fast(obj, cache) if ok else None
-        if parsed is None or not added[0]:
-            raise NotChunked("not a well-typed track")
-        key, meta = cast(tuple[str, TrackMeta], parsed)
-        return key, meta, added[1]
-
-
-def _order(chunk: Chunk) -> bytes:
-    """A total order of chunks of one version (they share a type): meta ties are stable."""
-    if type(chunk) is bytes:
-        return chunk
-    if type(chunk) is str:
-        return chunk.encode("utf-8", "surrogatepass")
-    return repr(chunk).encode()
+        parsed = parse_json_piece(piece, self.cache)
+        if parsed is None:
+            raise NotChunked("not a well-typed track in the archive's layout")
+        return parsed
 
 
 def apply_version(
@@ -188,8 +139,10 @@ def apply_version(
     """
     old = playlist.chunks
     new = version.chunks
-    added = sorted(new.difference(old), key=_order)
-    parsed = [parse(chunk) for chunk in added]  # may raise: nothing changed yet
+    # Sorted, so which of two chunks naming one track gives its meta never depends on
+    # the hash seed (a version's chunks share one type: bytes, str, or parsed tuples).
+    added = sorted(new.difference(old), key=repr if version.parsed else None)
+    parsed = list(map(parse, added))  # may raise: nothing changed yet
     gone = old.keys() - new
     view_changed = (playlist.name, playlist.url, playlist.description) != (
         version.name, version.url, version.description)
