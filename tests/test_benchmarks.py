@@ -124,7 +124,7 @@ def test_bench_fetch_runs_and_both_ways_make_the_same_tree() -> None:
     assert "same tree both ways: True" in out
 
 
-@pytest.mark.parametrize("layout", ["json", "plain"])
+@pytest.mark.parametrize("layout", ["json", "plain", "mixed"])
 def test_bench_rebuild_runs_in_each_layout(tmp_path: Path, layout: str) -> None:
     args = ("--playlists", "3", "--days", "4", "--size-playlists", "3", "--size-days", "3",
             "--repeat", "1", "--layout", layout, "--out", str(tmp_path))
@@ -132,6 +132,7 @@ def test_bench_rebuild_runs_in_each_layout(tmp_path: Path, layout: str) -> None:
     assert "generated" in first and f"{layout} layout" in first
     again = run_benchmark("bench_rebuild", *args)  # reuses the archive generated before
     assert "generated" not in again and "full rebuild: replay" in again
+    assert "first question after the rebuild" in first and f"\n{layout} | " in first
 
 
 def test_bench_query_runs_fresh_and_on_a_kept_archive(tmp_path: Path) -> None:

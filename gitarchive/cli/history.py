@@ -73,6 +73,12 @@ def rebuild_command(
             )
     except TimezoneError as exc:
         raise click.BadParameter(str(exc), param_hint="'--timezone'") from exc
+    if result.full and result.synced is not None:
+        # After a whole replay, the questions' index is built from the same state now, so
+        # the first question needs neither a second replay nor the saved state.
+        from gitarchive.questions.index import open_index
+
+        open_index(store, synced=result.synced).close()
     adopting.report_problems(result.problems, verbose)
     if quiet:
         return

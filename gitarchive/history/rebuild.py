@@ -44,7 +44,7 @@ from gitarchive.history.publish import (
     stale,
 )
 from gitarchive.history.replay import Problem
-from gitarchive.history.sync import save_state, sync
+from gitarchive.history.sync import Synced, save_state, sync
 from gitarchive.history.views import DateFormatter, get_timezone
 from gitarchive.progress import ProgressFn, no_progress
 
@@ -63,6 +63,7 @@ class RebuildResult:
     problems: list[Problem]
     # (old, new, commit): re-issued IDs to suggest linking (archive/links.py), never applied
     suggestions: list[tuple[str, str, str]] = field(default_factory=list)
+    synced: Synced | None = None  # the state the views came from (the query index reuses it)
 
 
 def rebuild(
@@ -97,6 +98,7 @@ def rebuild(
         commit=None, views_commit=None, views_branch=branch, changed=[], playlists=0,
         events=synced.events, full=synced.full, problems=synced.problems,
         suggestions=[c for c in state.candidates if c[1] not in state.links],
+        synced=synced,
     )
     if synced.head is None:
         return result

@@ -24,14 +24,17 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pygit2
 
 from gitarchive.git.store import Store
-from gitarchive.history.events import KIND_JSON, KIND_PLAIN, walk_events
+from gitarchive.history.events import KIND_JSON, KIND_PLAIN, EventReader, walk_events
 from gitarchive.history.state import HistoryState, PlaylistHistory
 from gitarchive.progress import ProgressFn, no_progress
+
+if TYPE_CHECKING:  # the sync code loads only when HEAD moved (see _update)
+    from gitarchive.history.sync import Synced
 
 FORMAT = "gitarchive-query/3"  # 3: placeholders (empty files) are no snapshot
 
@@ -62,6 +65,8 @@ def fold(text: str) -> str:
     "Beyoncé" and "BEYONCE" both fold to "beyonce", so a search typed without
     accents finds the accented names Spotify stores.
     """
+    if text.isascii():  # most names: NFKD changes nothing, casefold is lower, no marks
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -187,8 +192,15 @@ class QueryIndex:
         return [_track_row(row) for row in self.db.execute(sql, args)]
 
 
-def open_index(store: Store, *, progress: ProgressFn = no_progress) -> QueryIndex:
-    """The index as of HEAD, brought up to date first (only new commits are read)."""
+def open_index(
+    store: Store, *, progress: ProgressFn = no_progress, synced: Synced | None = None
+) -> QueryIndex:
+    """The index as of HEAD, brought up to date first (only new commits are read).
+
+    ``synced``: the replay state a rebuild just made (as of HEAD, or of HEAD's parent
+    when HEAD is the rebuild's own commit, which writes no snapshot): the index is
+    built from it, with no second replay and no reading of the saved state.
+    """
     path = index_path(store)
     path.parent.mkdir(parents=True, exist_ok=True)
     head = store.head()
@@ -204,7 +216,7 @@ def open_index(store: Store, *, progress: ProgressFn = no_progress) -> QueryInde
             db.commit()
         indexed = _meta(db, "head")
         if head is not None and indexed != head_hex:
-            _update(store, db, head, indexed, progress)
+            _update(store, db, head, indexed, progress, synced)
         elif head is None and indexed is not None:
             _clear(db)
             db.commit()
@@ -244,14 +256,18 @@ def _update(
     head: pygit2.Commit,
     indexed: str | None,
     progress: ProgressFn,
+    given: Synced | None = None,
 ) -> None:
     """Sync the replay state, add the new commits' writes, replace the track rows."""
     # Only when HEAD moved: a warm question needs none of the history code.
     from gitarchive.history.sync import save_state, sync
 
-    synced = sync(store, progress=progress)
-    if synced.full:  # an incremental sync read a few commits: cheaper to read them again
-        save_state(store, synced)
+    if given is not None and _describes(store, given, head):
+        synced = given
+    else:
+        synced = sync(store, progress=progress)
+        if synced.full:  # an incremental sync read a few commits: cheaper to read them again
+            save_state(store, synced)
     stop = _ancestor_or_none(store, indexed, head)
     with db:
         if stop is None:
@@ -263,6 +279,17 @@ def _update(
         )
         _replace_state_rows(db, synced.state)
         _set_meta(db, "head", str(head.id))
+
+
+def _describes(store: Store, synced: Synced, head: pygit2.Commit) -> bool:
+    """Whether ``synced`` is the state as of ``head``: its own, or its parent's when
+    ``head`` wrote no snapshot (a rebuild's commit of the cumulative files)."""
+    if synced.head is None:
+        return False
+    if synced.head.id == head.id:
+        return True
+    return (list(head.parent_ids) == [synced.head.id]
+            and EventReader(store.repo).event(head, 0) is None)
 
 
 def _ancestor_or_none(store: Store, indexed: str | None, head: pygit2.Commit) -> pygit2.Oid | None:

@@ -348,3 +348,20 @@ def test_unreadable_versions_summarised_once_and_questions_go_on(tmp_path: Path)
     assert "+1" in log_a.splitlines()[-1] and "2022-04-03" in log_a  # 3 in, 2 out, vs 04-01
     found = cli(h, "search", "Song 6")
     assert found.exit_code == 0 and "Beta" in found.output
+
+
+def test_rebuild_leaves_the_question_index_ready(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """After a whole replay the first question needs no second replay (nor the saved state)."""
+    from gitarchive.history import sync as sync_module
+
+    h = History(str(tmp_path / "repo"))
+    placeholder_history(h)
+    assert cli(h, "rebuild").exit_code == 0
+
+    def no_replay(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a question replayed history after a rebuild")
+
+    monkeypatch.setattr(sync_module, "sync", no_replay)
+    found = cli(h, "search", "song 5")
+    assert found.exit_code == 0, found.output
+    assert "Beta" in found.output and "2021-03-02" in found.output
