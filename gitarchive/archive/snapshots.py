@@ -292,8 +292,11 @@ def parse_plain_line(line: str) -> TrackMeta:
     )
 
 
-def parse_plain_snapshot(pid: str, data: bytes) -> ParsedSnapshot:
-    """A plain file: name line, description line, blank line, one track per line."""
+def split_plain(pid: str, data: bytes) -> tuple[str, str, str, list[str]]:
+    """(name, url, description, lines) of a plain file; its track lines start at index 3.
+
+    Name line, description line, blank line, one track per line (SnapshotError if not).
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -301,8 +304,14 @@ def parse_plain_snapshot(pid: str, data: bytes) -> ParsedSnapshot:
     lines = text.split("\n")
     if len(lines) < 3 or lines[2] != "":
         raise SnapshotError("plain file must start with a name line, a description line, a blank")
+    url = f"https://open.spotify.com/playlist/{pid}" if layout.is_playlist_id(pid) else ""
+    return lines[0], url, lines[1], lines
+
+
+def parse_plain_snapshot(pid: str, data: bytes) -> ParsedSnapshot:
+    """A plain file: name line, description line, blank line, one track per line."""
+    name, url, description, lines = split_plain(pid, data)
     tracks: list[tuple[str, TrackMeta, int | None]] = [
         (plain_key(line), parse_plain_line(line), None) for line in lines[3:] if line
     ]
-    url = f"https://open.spotify.com/playlist/{pid}" if layout.is_playlist_id(pid) else ""
-    return ParsedSnapshot(lines[0], url, lines[1], tracks)
+    return ParsedSnapshot(name, url, description, tracks)

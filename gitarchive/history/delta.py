@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from gitarchive.archive import layout
 from gitarchive.archive.model import PLAIN_KEY_PREFIX, plain_key, track_key
 from gitarchive.archive.snapshots import (
     JsonTrack,
@@ -33,8 +32,8 @@ from gitarchive.archive.snapshots import (
     parse_json_snapshot,
     parse_plain_line,
     split_json_tracks,
+    split_plain,
 )
-from gitarchive.errors import SnapshotError
 from gitarchive.history.events import EMPTY_BLOB, KIND_JSON, Write
 from gitarchive.history.state import PlaylistHistory, TrackHistory
 
@@ -90,20 +89,11 @@ class Chunker:
         return Version(split[0], split[1], split[2], set(split[3]))
 
     def plain_version(self, pid: str, data: bytes) -> Version:
-        """A plain file's version: name line, description line, blank, one track a line."""
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise SnapshotError("plain file is not UTF-8 text") from exc
-        lines = text.split("\n")
-        if len(lines) < 3 or lines[2] != "":
-            raise SnapshotError(
-                "plain file must start with a name line, a description line, a blank"
-            )
+        """A plain file's version: its lines are its chunks (SnapshotError if unreadable)."""
+        name, url, description, lines = split_plain(pid, data)
         chunks = set(lines[3:])
         chunks.discard("")
-        url = f"https://open.spotify.com/playlist/{pid}" if layout.is_playlist_id(pid) else ""
-        return Version(lines[0], url, lines[1], chunks)
+        return Version(name, url, description, chunks)
 
     # --------------------------------------------------------------- chunks
 

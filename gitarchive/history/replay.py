@@ -26,7 +26,24 @@ times, as if the later commits had been rebased on the earlier ones.
 
 Track identity is the Spotify track ID from the JSON snapshot; for plain-only
 history (and local files without an ID) it is the lower-cased plain line. When an
-archive moves from plain to JSON, a track keeps the dates of its plain line.
+archive moves from plain to JSON, a track keeps the dates of its plain line and
+takes its title, artists, album and length from the JSON.
+
+What real archives hold besides (issue 9):
+
+- An empty file is a placeholder ("no snapshot yet", how spotify-playlist-archive
+  registered a playlist): events.py reads it as no file, so it is no run, no
+  snapshot and no problem.
+- A file renamed with identical content in one commit (a mistyped ID corrected):
+  the new ID's history continues the old one's (the old ID's views are deleted).
+- ``playlists/links`` (archive/links.py, ``gitarchive link OLD NEW``): where NEW's
+  first snapshot is written, its history starts as a copy of OLD's. A commit that
+  drops one playlist and adds another of the same name is recorded as a candidate
+  (``HistoryState.candidates``), which ``rebuild`` suggests and never applies.
+- A version that cannot be read is skipped (a Problem): the previous one goes on.
+
+Each new version is applied as a difference to the playlist's previous one (delta.py),
+so the work follows the tracks that came and went, not the length of every version.
 
 Everything is kept as epoch seconds, so the state does not depend on the time zone
 the dates are finally shown in.
@@ -78,7 +95,10 @@ class Replayer:
     ) -> None:
         self.state = state
         self.read_blob = read_blob
-        self.known = known or {}  # kept for callers: reading a blob beats re-encoding it
+        # JSON blob id -> the snapshot fetch holds in memory: left out of the read-ahead
+        # plan (sync.replay_events); read from the object database like any other blob,
+        # which is cheaper than encoding the snapshot again to cut it into chunks.
+        self.known = known or {}
         self.problems: list[Problem] = []
         self.cache = ParseCache()
         self.chunker = delta.Chunker(self.cache)
