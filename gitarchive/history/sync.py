@@ -36,6 +36,7 @@ class Synced:
     problems: list[Problem] = field(default_factory=list)
     full: bool = False
     events: int = 0
+    walked: list[Event] = field(default_factory=list)  # the events replayed (all, if full)
 
 
 def _second_half(pid: str) -> bool:
@@ -213,12 +214,13 @@ def sync(store: Store, *, full: bool = False, progress: ProgressFn = no_progress
             except StateError:
                 pass
             else:
-                return Synced(saved.state, gens, head, problems, full=False, events=len(new))
+                return Synced(saved.state, gens, head, problems, full=False, events=len(new),
+                              walked=new)
     gens = {}
     events = all_events(store, head, gens)
     state = fresh_state(links)
     problems = replay_events(store, state, events, progress)
-    return Synced(state, gens, head, problems, full=True, events=len(events))
+    return Synced(state, gens, head, problems, full=True, events=len(events), walked=events)
 
 
 def save_state(store: Store, synced: Synced) -> None:

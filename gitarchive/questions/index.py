@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pygit2
 
 from gitarchive.git.store import Store
-from gitarchive.history.events import KIND_JSON, KIND_PLAIN, EventReader, walk_events
+from gitarchive.history.events import KIND_JSON, KIND_PLAIN, Event, EventReader, walk_events
 from gitarchive.history.state import HistoryState, PlaylistHistory
 from gitarchive.progress import ProgressFn, no_progress
 
@@ -269,13 +269,17 @@ def _update(
         if synced.full:  # an incremental sync read a few commits: cheaper to read them again
             save_state(store, synced)
     stop = _ancestor_or_none(store, indexed, head)
+    if stop is None and synced is given and synced.full:
+        writes = _event_writes(synced.walked)  # the whole history, just walked by the replay
+    else:
+        writes = _event_writes(walk_events(store.repo, head.id, stop, dict(synced.gens)))
     with db:
         if stop is None:
             _clear(db)
         db.executemany(
             "INSERT OR REPLACE INTO writes (pid, time, gen, oid, kind, blob)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            _new_writes(store, head, stop, dict(synced.gens)),
+            writes,
         )
         _replace_state_rows(db, synced.state)
         _set_meta(db, "head", str(head.id))
@@ -305,10 +309,9 @@ def _ancestor_or_none(store: Store, indexed: str | None, head: pygit2.Commit) ->
         return None
 
 
-def _new_writes(
-    store: Store, head: pygit2.Commit, stop: pygit2.Oid | None, gens: dict[str, int]
-) -> Iterator[tuple[str, int, int, str, str, str | None]]:
-    for event in walk_events(store.repo, head.id, stop, gens):
+def _event_writes(events: Iterable[Event]) -> Iterator[tuple[str, int, int, str, str, str | None]]:
+    """The rows of the writes table: each snapshot file written (or deleted) by a commit."""
+    for event in events:
         for write in event.writes:
             if write.kind in (KIND_JSON, KIND_PLAIN):
                 yield (write.pid, event.time, event.gen, event.oid, write.kind, write.blob)
