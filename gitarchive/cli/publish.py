@@ -17,7 +17,7 @@ from gitarchive.questions import query
 
 if TYPE_CHECKING:
     from gitarchive.git.store import Store
-    from gitarchive.questions.publish import Plan
+    from gitarchive.questions.publish_plan import Plan
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -75,7 +75,9 @@ def publish(
             target = layout.parse_playlist_ref(into)
         except PlaylistRefError as exc:
             raise click.UsageError(f"--into: {exc}") from exc
-    from gitarchive.questions import publish as publishing  # only this command needs it
+    # Only this command needs them.
+    from gitarchive.questions import publish as publishing
+    from gitarchive.questions import publish_plan as planning
 
     store, index, date = _open(repo_path, timezone)
     with index:
@@ -86,10 +88,10 @@ def publish(
             point = query.parse_point(store, at, date.zone)
             snapshot = query.snapshot_at(store, index, pid, point)
     if snapshot is not None and point is not None:
-        plan = publishing.plan_at(store, snapshot, point, name=name, public=public, into=target)
+        plan = planning.plan_at(store, snapshot, point, name=name, public=public, into=target)
     else:
-        plan = publishing.plan_cumulative(store, pid, date.zone, removed_only=removed_only,
-                                          since=since, name=name, public=public, into=target)
+        plan = planning.plan_cumulative(store, pid, date.zone, removed_only=removed_only,
+                                        since=since, name=name, public=public, into=target)
     talk = sys.stderr.isatty() and not quiet
     if dry_run:
         for line in publishing.dry_run(store, plan):
@@ -105,6 +107,7 @@ def publish(
 def _send(store: Store, plan: Plan, search_missing: int, talk: bool) -> None:
     from gitarchive.errors import SpotifyError
     from gitarchive.questions import publish as publishing
+    from gitarchive.questions import publish_plan as planning
     from gitarchive.spotify.writes import PlaylistWriter, user_client
 
     def report(text: str) -> None:
@@ -115,7 +118,7 @@ def _send(store: Store, plan: Plan, search_missing: int, talk: bool) -> None:
         with user_client(os.environ) as client:
             writer = PlaylistWriter(client)
             if search_missing and plan.missing:
-                found = publishing.search_missing(plan, writer, search_missing)
+                found = planning.search_missing(plan, writer, search_missing)
                 report(f"search found {found} of the tracks with no ID")
             if not plan.uris:
                 _list_missing(plan)

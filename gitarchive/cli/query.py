@@ -62,7 +62,7 @@ def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_pat
         point = query.parse_point(store, at, date.zone)
         snapshot = query.snapshot_at(store, index, pid, point)
     if fmt in LINK_FORMATS:  # plain-only history is matched to JSON snapshots (publish.py)
-        from gitarchive.questions.publish import link_lines
+        from gitarchive.questions.publish_plan import link_lines
 
         text, missing = link_lines(store, snapshot, fmt)
         for line in missing:

@@ -14,6 +14,10 @@ Faults, per method: `fail` answers an error status without doing anything (a 429
 a 500 before Spotify acted) or, with ``applied=True``, after doing the work (a 500
 after it acted); `drop_after` does the work and closes the connection unanswered,
 as a network failure after Spotify acted would.
+
+Better whole, at over 400 lines: it is one fake of one set of endpoints, its
+handlers sharing the created playlists, the faults and the lock; cut in two, each
+half would reach into the other's state.
 """
 
 from __future__ import annotations
@@ -146,6 +150,11 @@ class Writes:
         with self._lock:
             self._faults.append(_Fault(method, path_substring, times, None, True, {}))
 
+    def clear_faults(self) -> None:
+        """Forget the faults not used up yet: the next requests are answered normally."""
+        with self._lock:
+            self._faults.clear()
+
     def add_playlist(
         self, name: str, uris: list[str], *, owner: str = USER_ID, description: str = "",
         public: bool = False,
@@ -158,6 +167,11 @@ class Writes:
         """Copies of the playlists `owner` has, in creation order (for assertions)."""
         with self._lock:
             return [copy.deepcopy(p) for p in self._playlists.values() if p.owner == owner]
+
+    def edit(self, pid: str, uris: list[str]) -> None:
+        """The owner changes the playlist's items by hand (in the Spotify app, say)."""
+        with self._lock:
+            self._playlists[pid].uris = list(uris)
 
     def delete(self, pid: str) -> None:
         """The owner deletes the playlist: as on Spotify, it leaves their library (unfollowed)

@@ -247,7 +247,7 @@ def test_an_interrupted_run_is_finished_by_the_next(
     assert "run again" in result.output
     if where == "second append":
         assert only_playlist(server).uris == uris(DAY2[:200])
-    server.writes._faults.clear()
+    server.writes.clear_faults()
     before = len(server.requests)
     finished = publish(repo, "Road Trip", "--at", "2024-01-20")
     assert finished.exit_code == 0, finished.output
@@ -315,7 +315,7 @@ def test_a_half_filled_playlist_is_completed_by_appending(repo: Path, server: St
 def test_a_changed_target_is_replaced(repo: Path, server: StandIn) -> None:
     assert publish(repo, "Road Trip", "--at", "2024-02-01").exit_code == 0
     target = only_playlist(server)
-    server.writes._playlists[target.pid].uris = uris([9, 2, 3])  # the user edited it
+    server.writes.edit(target.pid, uris([9, 2, 3]))  # the user edited it
     assert publish(repo, "Road Trip", "--at", "2024-02-01").exit_code == 0
     assert only_playlist(server).uris == uris(DAY3)
 
@@ -417,7 +417,7 @@ def test_plain_history_is_matched_and_the_rest_listed(repo: Path, server: StandI
 
 
 def test_matching_prefers_the_same_playlist_then_the_latest(tmp_path: Path) -> None:
-    from gitarchive.questions.publish import Linker
+    from gitarchive.questions.publish_plan import Linker
 
     history = History(str(tmp_path / "a"))
     seven = track(7)
