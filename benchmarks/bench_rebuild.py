@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -279,6 +280,8 @@ def measure(args: argparse.Namespace, layout: str) -> dict:
         floor, blobs = git_floor(work)
         pairs.append((floor, run_child(work, "full")))
     pairs.sort(key=lambda pair: pair[1]["total"] / pair[0])
+    print(f"[{layout}] load average {os.getloadavg()[0]:.1f} after the pairs "
+          f"({os.cpu_count()} cores)")
     floor, full = pairs[len(pairs) // 2]
     print(f"[{layout}] git floor: {floor:.2f} s (log --raw + cat-file --batch of {blobs} blobs)")
     if args.naive:
