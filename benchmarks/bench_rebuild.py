@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks import synth
@@ -184,10 +185,21 @@ def replay_blobs(log: bytes) -> set[bytes]:
     return wanted
 
 
-def git_floor(repo: Path) -> tuple[float, int]:
-    """Seconds for git log --raw + cat-file --batch of every blob the replay reads, once."""
+def git_floor(
+    repo: Path, paths: Sequence[str] | None = None, fmt: str = ""
+) -> tuple[float, int]:
+    """Seconds for git log --raw + cat-file --batch of every blob the replay reads, once.
+
+    With ``paths`` (bench_follow: one playlist's files): every blob changed under them.
+    """
     t0 = time.perf_counter()
-    blobs = replay_blobs(snapshot_log(repo))
+    if paths is None:
+        blobs = replay_blobs(snapshot_log(repo))
+    else:
+        log = git(repo, "log", "--raw", "--no-abbrev", f"--format={fmt}", "--", *paths,
+                  capture_output=True).stdout
+        blobs = {line.split()[3] for line in log.splitlines()
+                 if line.startswith(b":") and line.split()[3].strip(b"0")}
     subprocess.run(["git", "-C", str(repo), "cat-file", "--batch"], input=b"\n".join(blobs) + b"\n",
                    check=True, capture_output=True)
     return time.perf_counter() - t0, len(blobs)

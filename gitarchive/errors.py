@@ -188,6 +188,10 @@ class ScheduleError(GitarchiveError):
     """A scheduler file cannot be written for these paths."""
 
 
+class FollowError(StoreError):
+    """A source cannot be followed or updated as asked (one sentence; nothing lost)."""
+
+
 # ------------------------------------------------------------------ cli/
 
 

@@ -17,6 +17,7 @@ from gitarchive import __version__
 COMMAND_MODULES = {
     "init": "archive", "add": "archive", "remove": "archive", "fetch": "archive",
     "demo": "archive",
+    "follow": "follow", "unfollow": "follow",
     "rebuild": "history",
     "link": "links", "unlink": "links",
     "hooks": "ops", "check": "ops", "schedule": "ops",

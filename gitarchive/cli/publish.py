@@ -11,7 +11,7 @@ import click
 
 from gitarchive.archive import layout
 from gitarchive.cli.common import repo_option
-from gitarchive.cli.query import _open, _timezone_option
+from gitarchive.cli.query import open_archive, timezone_option
 from gitarchive.errors import PlaylistRefError
 from gitarchive.questions import query
 
@@ -45,7 +45,7 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
               help="Print what would be sent to Spotify; send nothing.")
 @click.option("--quiet", "-q", is_flag=True,
               help="No progress lines on a terminal; only the result and errors.")
-@_timezone_option
+@timezone_option
 @repo_option
 def publish(
     playlist: str, at: str | None, cumulative: bool, removed_only: bool, since: str | None,
@@ -79,7 +79,7 @@ def publish(
     from gitarchive.questions import publish as publishing
     from gitarchive.questions import publish_plan as planning
 
-    store, index, date = _open(repo_path, timezone)
+    store, index, date = open_archive(repo_path, timezone)
     with index:
         pid = query.find_playlist(store, index, playlist)
         if cumulative:

@@ -200,7 +200,7 @@ def _serialised_local_push(url: str | None) -> Iterator[None]:
     saw it; libgit2's local transport does not check, so two machines pushing to one
     shared directory at once could lose one push. The flock closes that gap.
     """
-    git_dir = _local_git_dir(url)
+    git_dir = local_git_dir(url)
     if git_dir is None:
         yield
         return
@@ -212,7 +212,7 @@ def _serialised_local_push(url: str | None) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _local_git_dir(url: str | None) -> Path | None:
+def local_git_dir(url: str | None) -> Path | None:
     """The git directory of a remote given as a local path or file:// URL, else None."""
     if not url:
         return None

@@ -442,6 +442,11 @@ def test_no_secret_anywhere_after_runs_that_fail_every_way(
     repo = archive(tmp_path, SMALL, LONG)
     remote = _AskForPassword()
     pygit2.Repository(str(repo)).remotes.create("origin", remote.url)
+    # A followed source behind the same refusing server: every fetch also asks it.
+    from gitarchive.ops.follow.sources import Source, follow_path
+
+    Store(repo).commit({follow_path("private"): Source("private", remote.url, (OLD_1970,))
+                        .to_bytes()}, "Follow private")
     log = tmp_path / "run.log"
     outputs = []
 
@@ -471,6 +476,7 @@ def test_no_secret_anywhere_after_runs_that_fail_every_way(
             assert attempt() == exitcodes.LOCKED
     finally:
         remote.close()
+    assert any("error: private: cannot fetch private" in o for o in outputs)
     haystacks: dict[str, bytes] = {f"output {i}": o.encode() for i, o in enumerate(outputs)}
     haystacks["log"] = log.read_bytes()
     for path in repo.rglob("*"):
