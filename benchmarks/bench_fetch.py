@@ -47,13 +47,9 @@ from gitarchive.archive import registry
 from gitarchive.archive.model import Link, Playlist, Track
 from gitarchive.git.store import Store
 from gitarchive.ops.fetch import fetch
+from gitarchive.spotify.apijson import api_playlist_from_model
 from gitarchive.spotify.client import PAGE_LIMIT, SpotifyClient
-from gitarchive.spotify.standin import (
-    DEMO_CLIENT_ID,
-    DEMO_CLIENT_SECRET,
-    StandIn,
-    api_playlist_from_model,
-)
+from gitarchive.spotify.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
 
 ALPHABET = string.ascii_letters + string.digits
 

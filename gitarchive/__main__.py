@@ -1,5 +1,5 @@
 """``python -m gitarchive``: the CLI without relying on PATH (git hooks, cron)."""
 
-from gitarchive.cli import main
+from gitarchive.cli import run
 
-main(prog_name="gitarchive")
+run()

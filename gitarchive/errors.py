@@ -111,6 +111,22 @@ class PlaylistError(SpotifyError):
     """Spotify's answer for a playlist is not JSON or lacks fields we need."""
 
 
+class AmbiguousWrite(SpotifyError):
+    """A write failed in a way that leaves unknown whether Spotify applied it (5xx, lost line)."""
+
+
+class WriteError(SpotifyError):
+    """Spotify refused a write or read of the user's playlists; the message says why."""
+
+
+class ScopeError(CredentialsError):
+    """The user's token lacks a scope that publishing needs (``missing``)."""
+
+    def __init__(self, message: str, missing: list[str]) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
 class PlaylistNotFound(GitarchiveError):
     """No such playlist: Spotify answered 404 for it, or no playlist (or more than one) in
     the archive answers to the text given (``pid``: the ID asked for, when there was one)."""
@@ -164,8 +180,16 @@ class HookError(StoreError):
     """A git hook cannot be installed or removed as asked."""
 
 
+class PublishError(GitarchiveError):
+    """Publishing cannot go on as asked; the message says why and what to do."""
+
+
 class ScheduleError(GitarchiveError):
     """A scheduler file cannot be written for these paths."""
+
+
+class FollowError(StoreError):
+    """A source cannot be followed or updated as asked (one sentence; nothing lost)."""
 
 
 # ------------------------------------------------------------------ cli/

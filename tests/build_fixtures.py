@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from gitarchive.archive.model import Link, Playlist, Track
-from gitarchive.spotify.standin import (
+from gitarchive.spotify.apijson import (
     api_playlist_from_model,
     episode_entry,
     local_file_entry,

@@ -15,8 +15,9 @@ import pytest
 
 from benchmarks import bench_rebuild, synth
 from gitarchive.git.store import Store
-from gitarchive.history.rebuild import _all_events
-from gitarchive.history.replay import HistoryState, Replayer
+from gitarchive.history.replay import Replayer
+from gitarchive.history.state import HistoryState
+from gitarchive.history.sync import all_events
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +46,7 @@ def blobs_the_replay_reads(path: Path) -> set[bytes]:
         read.add(oid.encode())
         return store.repo[oid].data
 
-    Replayer(HistoryState(), reader).apply_all(_all_events(store, head, {}))
+    Replayer(HistoryState(), reader).apply_all(all_events(store, head, {}))
     return read
 
 
@@ -124,7 +125,7 @@ def test_bench_fetch_runs_and_both_ways_make_the_same_tree() -> None:
     assert "HTTP floor (bare requests.Session loop" in out and "budget" in out
 
 
-@pytest.mark.parametrize("layout", ["json", "plain"])
+@pytest.mark.parametrize("layout", ["json", "plain", "mixed"])
 def test_bench_rebuild_runs_in_each_layout(tmp_path: Path, layout: str) -> None:
     args = ("--playlists", "3", "--days", "4", "--size-playlists", "3", "--size-days", "3",
             "--repeat", "1", "--layout", layout, "--out", str(tmp_path))
@@ -132,6 +133,7 @@ def test_bench_rebuild_runs_in_each_layout(tmp_path: Path, layout: str) -> None:
     assert "generated" in first and f"{layout} layout" in first
     again = run_benchmark("bench_rebuild", *args)  # reuses the archive generated before
     assert "generated" not in again and "full rebuild: replay" in again
+    assert "first question after the rebuild" in first and f"\n{layout} | " in first
 
 
 def test_bench_query_runs_fresh_and_on_a_kept_archive(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The package is a one-way stack: each subpackage imports only from the layers below it.
+"""The package is a one-way stack: each subpackage imports only from the layers below it
+(and its modules stay small enough to read).
 
     (top-level modules)  <  git  <  archive  <  spotify | history  <  questions | ops  <  cli
 
@@ -100,3 +101,56 @@ def test_the_checker_sees_function_level_imports(tmp_path: Path) -> None:
     source.write_text("def f():\n    from gitarchive.git import store\n    import gitarchive.cli\n")
     modules = {"gitarchive.git.store": source, "gitarchive.git": source, "gitarchive.cli": source}
     assert imports_of(source, modules) == {"gitarchive.git.store", "gitarchive.cli"}
+
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 80
+WHOLE = "better whole"  # what a longer module's or function's docstring says, with why
+
+
+def test_modules_and_functions_stay_small_or_say_why() -> None:
+    """A module over 400 lines, or a function over 80, says in its docstring why it is
+    better whole; everything else is cut into pieces a reader can name."""
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        tree = ast.parse(text)
+        name = module_name(path)
+        if len(text.splitlines()) > MAX_MODULE_LINES and WHOLE not in (
+            ast.get_docstring(tree) or ""
+        ).lower():
+            long.append(name)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES and WHOLE not in (
+                    ast.get_docstring(node) or ""
+                ).lower():
+                    long.append(f"{name}.{node.name} ({lines} lines)")
+    assert long == []
+
+
+STDLIB_PRIVATE = {"os._exit"}  # the standard library's own (a child killed mid-way)
+
+
+def test_tests_use_public_names() -> None:
+    """Tests import and touch only public names (no ``_private`` of the package)."""
+    tests = Path(__file__).resolve().parent
+    private = []
+    for path in sorted(tests.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("gitarchive"):
+                private += [f"{path.name}: {a.name}" for a in node.names if a.name[0] == "_"]
+            elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not (
+                node.attr.startswith("__") and node.attr.endswith("__")
+            ) and ast.unparse(node) not in STDLIB_PRIVATE:
+                private.append(f"{path.name}:{node.lineno} .{node.attr}")
+            elif (
+                isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("setattr", "object") and len(node.args) > 1
+                and isinstance(node.args[1], ast.Constant)
+                and str(node.args[1].value).startswith("_")
+                and not str(node.args[1].value).startswith("__")
+            ):  # monkeypatch.setattr(module, "_name", ...), mock.patch.object(...)
+                private.append(f"{path.name}:{node.lineno} '{node.args[1].value}'")
+    assert private == []

@@ -63,10 +63,11 @@ def from_tree(repo: pygit2.Repository, tree: pygit2.Tree | None) -> dict[str, st
         entry = tree[LINKS_PATH]
     except KeyError:
         return {}
-    if entry.type_str != "blob":
+    blob = repo[entry.id]
+    if not isinstance(blob, pygit2.Blob):
         return {}
     try:
-        return parse(repo[entry.id].data)
+        return parse(blob.data)
     except LinkError:
         return {}
 

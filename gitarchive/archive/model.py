@@ -174,7 +174,7 @@ class Playlist:
             snapshot_id=obj.opt("snapshot_id", str) or "",
             num_followers=followers,
             tracks=tuple(
-                _track(t, f"tracks[{i}]") for i, t in enumerate(obj.req("tracks", list))
+                parse_track(t, f"tracks[{i}]") for i, t in enumerate(obj.req("tracks", list))
             ),
         )
 
@@ -184,7 +184,7 @@ def _link(data: Any, where: str) -> Link:
     return Link(name=obj.req("name", str), url=obj.opt("url", str) or "")
 
 
-def _track(data: Any, where: str) -> Track:
+def parse_track(data: Any, where: str) -> Track:
     """A track from JSON: a trusting fast path, the checked path for anything unusual.
 
     Reading history parses every stored snapshot, so the common case must be cheap;
@@ -194,7 +194,7 @@ def _track(data: Any, where: str) -> Track:
     try:
         album, artists = data["album"], data["artists"]
         if type(album) is not dict or type(artists) is not list:
-            return _checked_track(data, where)
+            return parse_track_checked(data, where)
         track = Track(
             url=_or_empty(data.get("url")),
             name=data["name"],
@@ -204,10 +204,10 @@ def _track(data: Any, where: str) -> Track:
             added_at=data.get("added_at"),
         )
     except (KeyError, TypeError, AttributeError):
-        return _checked_track(data, where)
+        return parse_track_checked(data, where)
     if _well_typed(track):
         return track
-    return _checked_track(data, where)
+    return parse_track_checked(data, where)
 
 
 def _or_empty(value: Any) -> Any:
@@ -226,7 +226,8 @@ def _well_typed(t: Track) -> bool:
     )
 
 
-def _checked_track(data: Any, where: str) -> Track:
+def parse_track_checked(data: Any, where: str) -> Track:
+    """A track from JSON with every field checked; SnapshotError names what is wrong."""
     obj = _Obj(data, where)
     return Track(
         url=obj.opt("url", str) or "",

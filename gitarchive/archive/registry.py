@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from gitarchive.archive import layout
 from gitarchive.archive.layout import RegistryEntry
 from gitarchive.errors import RegistryError
-from gitarchive.git.store import Store, TreeReader
+from gitarchive.git.store import Store, TreeReader, blob_data
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def load_tree(tree: TreeReader) -> tuple[dict[str, RegistryEntry], list[Registry
     problems: list[RegistryProblem] = []
     for name, oid in sorted(tree.listing(layout.REGISTRY).items()):
         try:
-            entries[name] = RegistryEntry.from_bytes(name, tree.repo[oid].data)
+            entries[name] = RegistryEntry.from_bytes(name, blob_data(tree.repo, oid))
         except RegistryError as exc:
             problems.append(RegistryProblem(layout.registry_path(name), str(exc)))
     return entries, problems

@@ -69,7 +69,7 @@ def plural(count: int | None, word: str) -> str:
 
 @functools.cache
 def environment() -> jinja2.Environment:
-    """The one jinja2 environment; templates live in gitarchive/templates/."""
+    """The one jinja2 environment; templates live in gitarchive/archive/templates/."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("gitarchive.archive", "templates"),
         autoescape=False,  # markdown and text, escaped by our own filters

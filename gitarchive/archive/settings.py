@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pygit2
+
 from gitarchive.archive.layout import PRETTY
+from gitarchive.errors import StoreError
 from gitarchive.git.store import Store
 
 _GITHUB = re.compile(
@@ -64,3 +67,19 @@ TIMEZONE_KEY = "gitarchive.timezone"
 def timezone(store: Store, explicit: str | None = None) -> str | None:
     """The display time zone: the option, else ``git config gitarchive.timezone``, else UTC."""
     return explicit if explicit else store.config(TIMEZONE_KEY)
+
+
+VIEWS_BRANCH_KEY = "gitarchive.viewsBranch"
+
+
+def views_branch(store: Store, explicit: str | None = None) -> str | None:
+    """The views branch: the option, else ``git config gitarchive.viewsBranch``, else none."""
+    name = explicit if explicit is not None else store.config(VIEWS_BRANCH_KEY)
+    if not name or not name.strip():
+        return None
+    name = name.strip().removeprefix("refs/heads/")
+    if not pygit2.reference_is_valid_name(f"refs/heads/{name}"):
+        raise StoreError(f"'{name}' is not a valid branch name for the views branch")
+    if f"refs/heads/{name}" == store.branch_ref_or_none():
+        raise StoreError(f"the views branch cannot be the archive's own branch '{name}'")
+    return name

@@ -17,6 +17,7 @@ from gitarchive import __version__
 COMMAND_MODULES = {
     "init": "archive", "add": "archive", "remove": "archive", "fetch": "archive",
     "demo": "archive",
+    "follow": "follow", "unfollow": "follow",
     "rebuild": "history",
     "link": "links", "unlink": "links",
     "hooks": "ops", "check": "ops", "schedule": "ops",
@@ -37,7 +38,8 @@ class LazyGroup(click.Group):
         if module_name is None:
             return None
         module = importlib.import_module(f"gitarchive.cli.{module_name}")
-        for command in module.COMMANDS:
+        commands: list[click.Command] = module.COMMANDS
+        for command in commands:
             if command.name == cmd_name:
                 return command
         raise RuntimeError(f"gitarchive.cli.{module_name} does not define '{cmd_name}'")
@@ -47,6 +49,17 @@ class LazyGroup(click.Group):
         from gitarchive.cli.common import run_handling_errors
 
         return run_handling_errors(lambda: super(LazyGroup, self).invoke(ctx))
+
+
+def run() -> None:
+    """The installed ``gitarchive`` command: ``main`` with any unexpected exception reported
+    as the bug it is (a short message, then the traceback), never as a one-line error."""
+    try:
+        main(prog_name="gitarchive")
+    except Exception as exc:  # click has handled its own exits and usage errors, and ours
+        from gitarchive.cli.common import report_bug
+
+        report_bug(exc)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -12,9 +12,10 @@ from gitarchive.archive import registry
 from gitarchive.cli.common import open_store, repo_option
 from gitarchive.cli.fetching import run_fetch
 from gitarchive.cli.runs import fail, locked_run, parse_shard, push_after_fetch
+from gitarchive.errors import CredentialsError
 from gitarchive.git.store import Store
 from gitarchive.ops.fetch import Shard
-from gitarchive.spotify.client import CredentialsError, SpotifyClient
+from gitarchive.spotify.client import SpotifyClient
 
 
 @click.command()
@@ -88,15 +89,20 @@ def remove(playlist: str, repo_path: str) -> None:
     "--jobs", "-j", default=4, show_default=True, type=click.IntRange(1, 32),
     help="How many playlists to request from Spotify at once.",
 )
+@click.option(
+    "--no-follow", is_flag=True,
+    help="Do not bring followed sources up to date (see 'gitarchive follow').",
+)
 @repo_option
 def fetch_command(
     only: tuple[str, ...], no_cumulative: bool, quiet: bool, log_file: str | None,
-    push_remote: str | None, shard: Shard | None, jobs: int, repo_path: str,
+    push_remote: str | None, shard: Shard | None, jobs: int, no_follow: bool, repo_path: str,
 ) -> None:
     """Fetch every registered playlist and commit what changed, in one commit.
 
     Credentials come from SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET (and
-    SPOTIFY_REFRESH_TOKEN for playlists only a signed-in user can see). One run
+    SPOTIFY_REFRESH_TOKEN for playlists only a signed-in user can see). Then
+    followed archives are brought up to date (see 'gitarchive follow'). One run
     per repository at a time. Exit codes: 0 all fetched, 3 some failed (the rest
     committed), 4 nothing could be fetched, 5 another run holds the lock, 6
     committed but the push failed, 1 other errors, 2 usage errors.
@@ -104,9 +110,10 @@ def fetch_command(
     store = open_store(repo_path)
     with locked_run(store, "gitarchive fetch", log_file=log_file, quiet=quiet):
         if registry.load(store) == ({}, []):
-            if not quiet:  # before credentials: a new archive's first question
+            code = False if no_follow else follow_step(store, not no_cumulative, quiet)
+            if code is False and not quiet:  # before credentials: a new archive's first question
                 click.echo("No playlists registered; add one with 'gitarchive add PLAYLIST'")
-            sys.exit(exitcodes.OK)
+            sys.exit(code or exitcodes.OK)
         try:
             client = SpotifyClient.from_env()
         except CredentialsError as exc:
@@ -117,10 +124,19 @@ def fetch_command(
                 jobs=jobs,
             )
         code = report.exit_code
+        followed = None if no_follow else follow_step(store, not no_cumulative, quiet)
+        code = code or followed or exitcodes.OK
         if push_remote is not None:
             code = push_after_fetch(store, push_remote, cumulative=not no_cumulative,
                                     quiet=quiet) or code
         sys.exit(code)
+
+
+def follow_step(store: Store, cumulative: bool, quiet: bool) -> int | bool | None:
+    """Followed sources after the local fetch, under its lock; False when there are none."""
+    from gitarchive.cli.follow import follow_step as step
+
+    return step(store, cumulative=cumulative, quiet=quiet)
 
 
 @click.command()

@@ -32,14 +32,6 @@ def open_store(repo_path: str) -> Store:
     return Store(repo_path)
 
 
-class CommandError(click.ClickException):
-    """A GitarchiveError as click shows it: ``Error: message``, exiting with the error's code."""
-
-    def __init__(self, error: GitarchiveError) -> None:
-        super().__init__(error.message)
-        self.exit_code = error.exit_code
-
-
 def report_bug(exc: BaseException) -> NoReturn:
     """An exception nobody expected: say it is a bug, show the traceback, exit ERROR.
 
@@ -58,13 +50,13 @@ def report_bug(exc: BaseException) -> NoReturn:
 
 
 def run_handling_errors(invoke: Callable[[], Any]) -> Any:
-    """Run a command: a GitarchiveError becomes its message and exit code, anything else
-    (click's own exits and usage errors aside) is reported as a bug."""
+    """Run a command: a GitarchiveError becomes its message and exit code.
+
+    Anything else propagates unchanged: ``gitarchive.cli.run`` (the installed command)
+    reports it as a bug, and a test invoking ``main`` sees the exception itself.
+    """
     try:
         return invoke()
-    except GitarchiveError as exc:
-        raise CommandError(exc) from exc
-    except (click.ClickException, click.exceptions.Exit, click.Abort):
-        raise
-    except Exception as exc:
-        report_bug(exc)
+    except GitarchiveError as exc:  # as click shows its own errors: "Error: message"
+        click.echo(f"Error: {exc.message}", err=True)
+        sys.exit(exc.exit_code)

@@ -79,7 +79,8 @@ def run_demo(directory: Path, *, days: int = 7, quiet: bool = False, seed: int =
 def entries(data: dict[str, Any]) -> list[Any]:
     """The entry list of an API-shaped playlist (new ``items`` or old ``tracks`` shape)."""
     page = data.get("items") or data.get("tracks") or {}
-    return page.setdefault("items", [])
+    found: list[Any] = page.setdefault("items", [])
+    return found
 
 
 def change_one_day(data: dict[str, Any], pool: list[Any], rng: random.Random, day: int) -> bool:

@@ -16,7 +16,7 @@ from gitarchive.errors import CredentialsError, GitarchiveError
 from gitarchive.git.store import Store
 from gitarchive.ops.fetch import FetchReport, Outcome, Shard, fetch
 from gitarchive.ops.runlog import logger
-from gitarchive.progress import Progress
+from gitarchive.progress import terminal_bar
 from gitarchive.spotify.client import SpotifyClient
 
 
@@ -27,12 +27,11 @@ def run_fetch(
 ) -> FetchReport:
     """Run a fetch with terminal progress and the printed summary (shared with the demo)."""
     try:
-        with Progress("Fetching", quiet=quiet) as progress:
-            report = fetch(
-                store, client, only=only, shard=shard, cumulative=cumulative, when=when,
-                progress=progress, on_playlist=lambda outcome: _report_outcome(outcome, quiet),
-                jobs=jobs,
-            )
+        report = fetch(
+            store, client, only=only, shard=shard, cumulative=cumulative, when=when,
+            progress=terminal_bar(quiet=quiet),
+            on_playlist=lambda outcome: _report_outcome(outcome, quiet), jobs=jobs,
+        )
     except CredentialsError as exc:
         fail(f"{exc}; nothing was written", exc.exit_code)
     except GitarchiveError as exc:

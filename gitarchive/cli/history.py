@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
-
 import click
 
 from gitarchive.archive import layout
 from gitarchive.cli import adopting
 from gitarchive.cli.common import open_store, repo_option
 from gitarchive.cli.runs import locked_run
-from gitarchive.history import rebuild as history
-
-T = TypeVar("T")
-
-
-def _bar(enabled: bool) -> Callable[[str, Sequence[Any]], Iterable[Any]]:
-    """A history.ProgressFn: a click progress bar on a terminal, else nothing."""
-
-    def progress(label: str, items: Sequence[T]) -> Iterable[T]:
-        if not enabled or len(items) < 2:
-            return items
-        return _iterate_with_bar(label, items)
-
-    return progress
-
-
-def _iterate_with_bar(label: str, items: Sequence[T]) -> Iterator[T]:
-    with click.progressbar(items, label=label, file=sys.stderr) as bar:
-        yield from bar
+from gitarchive.errors import PlaylistRefError, TimezoneError
+from gitarchive.history.rebuild import rebuild
+from gitarchive.progress import terminal_bar
 
 
 def _playlist_ids(refs: tuple[str, ...]) -> list[str] | None:
@@ -38,7 +18,7 @@ def _playlist_ids(refs: tuple[str, ...]) -> list[str] | None:
         return None
     try:
         return [layout.parse_playlist_ref(ref) for ref in refs]
-    except layout.PlaylistRefError as exc:
+    except PlaylistRefError as exc:
         raise click.BadParameter(str(exc), param_hint="'--only'") from exc
 
 
@@ -84,15 +64,21 @@ def rebuild_command(
     """
     store = open_store(repo_path)
     ids = _playlist_ids(only)
-    progress = _bar(not quiet and sys.stderr.isatty())
+    progress = terminal_bar(quiet=quiet)
     try:
         with locked_run(store, "gitarchive rebuild", quiet=quiet):
-            result = history.rebuild(
+            result = rebuild(
                 store, only=ids, full=full, timezone=timezone, views_branch=views_branch,
                 progress=progress,
             )
-    except history.TimezoneError as exc:
+    except TimezoneError as exc:
         raise click.BadParameter(str(exc), param_hint="'--timezone'") from exc
+    if result.full and result.synced is not None:
+        # After a whole replay, the questions' index is built from the same state now, so
+        # the first question needs neither a second replay nor the saved state.
+        from gitarchive.questions.index import open_index
+
+        open_index(store, synced=result.synced).close()
     adopting.report_problems(result.problems, verbose)
     if quiet:
         return

@@ -96,11 +96,11 @@ def _refresh_views(store: Store, name: str) -> None:
     if reason is not None:
         return
     os.environ[hooklib.GUARD] = "1"  # whatever this causes must not run us again
-    from gitarchive.history import rebuild as history
+    from gitarchive.history.rebuild import rebuild
 
     try:
         with RepoLock(store, f"gitarchive hooks run {name}"):
-            result = history.rebuild(store)
+            result = rebuild(store)
     except LockedError as exc:
         click.echo(f"gitarchive {name}: views not updated now: {exc}", err=True)
         return

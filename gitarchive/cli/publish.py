@@ -11,12 +11,13 @@ import click
 
 from gitarchive.archive import layout
 from gitarchive.cli.common import repo_option
-from gitarchive.cli.query import _open, _timezone_option
+from gitarchive.cli.query import open_archive, timezone_option
+from gitarchive.errors import PlaylistRefError
 from gitarchive.questions import query
 
 if TYPE_CHECKING:
     from gitarchive.git.store import Store
-    from gitarchive.questions.publish import Plan
+    from gitarchive.questions.publish_plan import Plan
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -44,7 +45,7 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
               help="Print what would be sent to Spotify; send nothing.")
 @click.option("--quiet", "-q", is_flag=True,
               help="No progress lines on a terminal; only the result and errors.")
-@_timezone_option
+@timezone_option
 @repo_option
 def publish(
     playlist: str, at: str | None, cumulative: bool, removed_only: bool, since: str | None,
@@ -72,11 +73,13 @@ def publish(
     if into is not None:
         try:
             target = layout.parse_playlist_ref(into)
-        except layout.PlaylistRefError as exc:
+        except PlaylistRefError as exc:
             raise click.UsageError(f"--into: {exc}") from exc
-    from gitarchive.questions import publish as publishing  # only this command needs it
+    # Only this command needs them.
+    from gitarchive.questions import publish as publishing
+    from gitarchive.questions import publish_plan as planning
 
-    store, index, date = _open(repo_path, timezone)
+    store, index, date = open_archive(repo_path, timezone)
     with index:
         pid = query.find_playlist(store, index, playlist)
         if cumulative:
@@ -85,10 +88,10 @@ def publish(
             point = query.parse_point(store, at, date.zone)
             snapshot = query.snapshot_at(store, index, pid, point)
     if snapshot is not None and point is not None:
-        plan = publishing.plan_at(store, snapshot, point, name=name, public=public, into=target)
+        plan = planning.plan_at(store, snapshot, point, name=name, public=public, into=target)
     else:
-        plan = publishing.plan_cumulative(store, pid, date.zone, removed_only=removed_only,
-                                          since=since, name=name, public=public, into=target)
+        plan = planning.plan_cumulative(store, pid, date.zone, removed_only=removed_only,
+                                        since=since, name=name, public=public, into=target)
     talk = sys.stderr.isatty() and not quiet
     if dry_run:
         for line in publishing.dry_run(store, plan):
@@ -102,8 +105,9 @@ def publish(
 
 
 def _send(store: Store, plan: Plan, search_missing: int, talk: bool) -> None:
+    from gitarchive.errors import SpotifyError
     from gitarchive.questions import publish as publishing
-    from gitarchive.spotify.client import SpotifyError
+    from gitarchive.questions import publish_plan as planning
     from gitarchive.spotify.writes import PlaylistWriter, user_client
 
     def report(text: str) -> None:
@@ -114,7 +118,7 @@ def _send(store: Store, plan: Plan, search_missing: int, talk: bool) -> None:
         with user_client(os.environ) as client:
             writer = PlaylistWriter(client)
             if search_missing and plan.missing:
-                found = publishing.search_missing(plan, writer, search_missing)
+                found = planning.search_missing(plan, writer, search_missing)
                 report(f"search found {found} of the tracks with no ID")
             if not plan.uris:
                 _list_missing(plan)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -14,15 +14,16 @@ from gitarchive.archive import settings
 from gitarchive.cli.common import open_store, repo_option
 from gitarchive.git.store import Store
 from gitarchive.history.views import DateFormatter, get_timezone
+from gitarchive.progress import terminal_bar
 from gitarchive.questions import output as query_output
 from gitarchive.questions import query
 from gitarchive.questions.index import QueryIndex, open_index
 
-T = TypeVar("T")
 LINK_FORMATS = ("uris", "urls")
 
 
-def _timezone_option(func: Callable[..., Any]) -> Callable[..., Any]:
+def timezone_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--timezone TZ`` for the commands that show dates (these and ``publish``)."""
     return click.option(
         "--timezone",
         default=None,
@@ -30,24 +31,13 @@ def _timezone_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
-def _progress(label: str, items: Sequence[T]) -> Iterable[T]:
-    """A bar on stderr while a cold index is built (long archives only), else nothing."""
-    if not sys.stderr.isatty() or len(items) < 100:
-        return items
-    return _bar(label, items)
-
-
-def _bar(label: str, items: Sequence[T]) -> Iterable[T]:
-    with click.progressbar(items, label=label, file=sys.stderr) as bar:
-        yield from bar
-
-
-def _open(repo_path: str, timezone: str | None) -> tuple[Store, QueryIndex, DateFormatter]:
+def open_archive(repo_path: str, timezone: str | None) -> tuple[Store, QueryIndex, DateFormatter]:
+    """The archive, its query index brought up to HEAD, and the dates' formatter."""
     store = open_store(repo_path)
     zone = get_timezone(settings.timezone(store, timezone))
     if store.head() is None:
         raise click.ClickException("this archive has no commits yet; run 'gitarchive fetch'")
-    return store, open_index(store, progress=_progress), DateFormatter(zone)
+    return store, open_index(store, progress=terminal_bar(min_items=100)), DateFormatter(zone)
 
 
 def _width() -> int:
@@ -61,20 +51,20 @@ def _width() -> int:
 @click.option("--format", "fmt", type=click.Choice((*query_output.SHOW_FORMATS, *LINK_FORMATS)),
               default="table", show_default=True,
               help="Output format (uris, urls: the track links, one a line).")
-@_timezone_option
+@timezone_option
 @repo_option
 def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_path: str) -> None:
     """Show PLAYLIST as it was archived at a date or revision (default: latest).
 
     PLAYLIST is an ID, URL, URI, or a playlist's exact name or alias (any case).
     """
-    store, index, date = _open(repo_path, timezone)
+    store, index, date = open_archive(repo_path, timezone)
     with index:
         pid = query.find_playlist(store, index, playlist)
         point = query.parse_point(store, at, date.zone)
         snapshot = query.snapshot_at(store, index, pid, point)
     if fmt in LINK_FORMATS:  # plain-only history is matched to JSON snapshots (publish.py)
-        from gitarchive.questions.publish import link_lines
+        from gitarchive.questions.publish_plan import link_lines
 
         text, missing = link_lines(store, snapshot, fmt)
         for line in missing:
@@ -90,7 +80,7 @@ def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_pat
               help="Compare from this day or revision (default: before the last change).")
 @click.option("--to", "end", metavar="DATE|REV",
               help="Compare up to this day or revision (default: the latest snapshot).")
-@_timezone_option
+@timezone_option
 @repo_option
 def diff(
     playlist: str, start: str | None, end: str | None, timezone: str | None, repo_path: str
@@ -100,7 +90,7 @@ def diff(
     Each track shows the date it was added or removed. Without --from, the last
     change of tracks is shown.
     """
-    store, index, date = _open(repo_path, timezone)
+    store, index, date = open_archive(repo_path, timezone)
     with index:
         pid = query.find_playlist(store, index, playlist)
         to_point = query.parse_point(store, end, date.zone)
@@ -111,11 +101,11 @@ def diff(
 
 @click.command()
 @click.argument("playlist")
-@_timezone_option
+@timezone_option
 @repo_option
 def log(playlist: str, timezone: str | None, repo_path: str) -> None:
     """One line per change of PLAYLIST: date, +added −removed, new name or description."""
-    store, index, date = _open(repo_path, timezone)
+    store, index, date = open_archive(repo_path, timezone)
     with index:
         pid = query.find_playlist(store, index, playlist)
         changes = query.changes(store, index, pid)
@@ -127,7 +117,7 @@ def log(playlist: str, timezone: str | None, repo_path: str) -> None:
 @click.argument("text")
 @click.option("--playlist", "playlists", multiple=True,
               help="Only this playlist (ID, URL, URI, name or alias); repeatable.")
-@_timezone_option
+@timezone_option
 @repo_option
 def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_path: str) -> None:
     """Every track whose title, artist or album contains TEXT, in all of history.
@@ -135,7 +125,7 @@ def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_pat
     Case and accents are ignored ("beyonce" finds "Beyoncé"). Shows the playlist,
     the track, when it was first and last seen, and whether it is still there.
     """
-    store, index, date = _open(repo_path, timezone)
+    store, index, date = open_archive(repo_path, timezone)
     with index:
         pids = [query.find_playlist(store, index, p) for p in playlists] or None
         hits = query.search(index, text, pids)
@@ -150,7 +140,7 @@ def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_pat
               help="csv: one row per playlist x track; json: one document; sqlite: a database.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="File to write (required for sqlite; csv and json default to stdout).")
-@_timezone_option
+@timezone_option
 @repo_option
 def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str) -> None:
     """Export the cumulative data of every playlist (dates added, seen, removed).
@@ -160,7 +150,7 @@ def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str)
     """
     if fmt == "sqlite" and output is None:
         raise click.UsageError("--format sqlite needs --output FILE")
-    store, index, _ = _open(repo_path, timezone)
+    store, index, _ = open_archive(repo_path, timezone)
     index.close()  # brings the saved history state up to HEAD, so collect reads no history
     tz = settings.timezone(store, timezone)
     from gitarchive.questions import export as exporting  # only this command needs it

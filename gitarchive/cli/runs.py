@@ -119,10 +119,10 @@ def parse_shard(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 def push_after_fetch(store: Store, remote: str, *, cumulative: bool, quiet: bool) -> int | None:
     """Push the branch; PUSH_FAILED (message printed and logged) or None when pushed."""
-    from gitarchive.history import rebuild as history
+    from gitarchive.history.rebuild import rebuild as rebuild_views
 
     def rebuild(target: Store) -> None:
-        history.rebuild(target)
+        rebuild_views(target)
 
     try:
         result = push(store, remote, rebuild=rebuild if cumulative else None)

@@ -17,7 +17,7 @@ and answers in plan order.
 Protocol: the parent writes ``<hex id> <group>`` lines; the child answers each id, in
 order, with an 8-byte big-endian length and the content, or MISSING.
 
-    python -m gitarchive.blobstream GIT_DIR WINDOW
+    python -m gitarchive.git.blobstream GIT_DIR WINDOW
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from collections.abc import Sequence
 from typing import IO
 
 import pygit2
+
+from gitarchive.git.store import blob_data
 
 MISSING = 0xFFFF_FFFF_FFFF_FFFF
 MIN_BLOBS = 2000  # below this, starting a process costs more than it saves
@@ -55,7 +57,7 @@ class BlobStream:
             return
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gitarchive.blobstream", repo.path, str(WINDOW)],
+                [sys.executable, "-m", __name__, repo.path, str(WINDOW)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             )
         except OSError:
@@ -77,7 +79,7 @@ class BlobStream:
                         return data
             except (OSError, ValueError):
                 self.close()
-        return self.repo[oid].data
+        return blob_data(self.repo, oid)
 
     def _next(self) -> bytes | None:
         assert self.proc is not None and self.proc.stdout is not None

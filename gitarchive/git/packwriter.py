@@ -23,11 +23,12 @@ import pygit2
 BLOB_TYPE = 3
 MIN_OBJECTS = 64  # below this, loose objects are as fast and leave no tiny packs behind
 MAX_OFFSET_31 = 0x7FFFFFFF
+SERIAL_BYTES = 1 << 20  # below this much content, compress on this thread
 
 
 def blob_id(data: bytes) -> bytes:
     """The raw SHA-1 git gives a blob with this content."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).digest()
+    return object_id("blob", data)
 
 
 def write_blobs(repo: pygit2.Repository, blobs: Sequence[bytes]) -> list[pygit2.Oid]:
@@ -44,9 +45,35 @@ def write_blobs(repo: pygit2.Repository, blobs: Sequence[bytes]) -> list[pygit2.
     return [pygit2.Oid(raw=raw) for raw in ids]
 
 
-def _entry_header(size: int) -> bytes:
+# Git's object types as numbered in packs; the names are those hashed into object ids.
+OBJECT_TYPES = {"commit": 1, "tree": 2, "blob": BLOB_TYPE}
+
+
+def object_id(kind: str, data: bytes) -> bytes:
+    """The raw SHA-1 git gives an object of type ``kind`` ("commit", "tree", "blob")."""
+    return hashlib.sha1(b"%s %d\0" % (kind.encode(), len(data)) + data).digest()
+
+
+def write_objects(repo: pygit2.Repository, objects: Sequence[tuple[str, bytes]]) -> None:
+    """Store objects of any type (kind, content) as one pack; for a batch of commits and
+    trees built by the caller (each a file of its own, loose, costs a file system round)."""
+    new: dict[bytes, bytes] = {}
+    kinds: dict[bytes, int] = {}
+    for kind, data in objects:
+        raw = object_id(kind, data)
+        if raw not in new and pygit2.Oid(raw=raw) not in repo.odb:
+            new[raw] = data
+            kinds[raw] = OBJECT_TYPES[kind]
+    if len(new) < MIN_OBJECTS:
+        for raw, data in new.items():
+            repo.odb.write(kinds[raw], data)
+    else:
+        _write_pack(Path(repo.path) / "objects" / "pack", new, kinds)
+
+
+def _entry_header(size: int, kind: int = BLOB_TYPE) -> bytes:
     out = bytearray()
-    byte = (BLOB_TYPE << 4) | (size & 0x0F)
+    byte = (kind << 4) | (size & 0x0F)
     size >>= 4
     while size:
         out.append(byte | 0x80)
@@ -60,12 +87,17 @@ def _compress(data: bytes) -> bytes:
     return zlib.compress(data, 1)  # git's core.looseCompression default: speed first
 
 
-def _write_pack(pack_dir: Path, objects: dict[bytes, bytes]) -> None:
+def _write_pack(
+    pack_dir: Path, objects: dict[bytes, bytes], kinds: dict[bytes, int] | None = None
+) -> None:
     """Write ``objects`` (raw id -> content) as pack-<sha>.pack and its .idx, atomically."""
     pack_dir.mkdir(parents=True, exist_ok=True)
     ids = list(objects)
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        compressed = list(pool.map(_compress, (objects[i] for i in ids), chunksize=32))
+    if sum(len(objects[i]) for i in ids) < SERIAL_BYTES:  # threads cost more than they save
+        compressed = [_compress(objects[i]) for i in ids]
+    else:
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            compressed = list(pool.map(_compress, (objects[i] for i in ids), chunksize=32))
     checksum = hashlib.sha1()
     offsets: dict[bytes, int] = {}
     crcs: dict[bytes, int] = {}
@@ -77,7 +109,8 @@ def _write_pack(pack_dir: Path, objects: dict[bytes, bytes]) -> None:
             checksum.update(header)
             offset = len(header)
             for raw, body in zip(ids, compressed, strict=True):
-                entry = _entry_header(len(objects[raw])) + body
+                kind = kinds[raw] if kinds is not None else BLOB_TYPE
+                entry = _entry_header(len(objects[raw]), kind) + body
                 out.write(entry)
                 checksum.update(entry)
                 offsets[raw] = offset

@@ -8,11 +8,8 @@ a run killed at any moment leaves the previous commit intact.
 
 from __future__ import annotations
 
-import email.utils
 import os
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pygit2
@@ -20,14 +17,16 @@ from pygit2.enums import CheckoutStrategy
 
 from gitarchive.errors import DirtyWorktreeError, StoreError
 from gitarchive.git import packwriter
+from gitarchive.git.identity import config_get, signature
 
 DEFAULT_BRANCH = "main"
-DEFAULT_NAME = "gitarchive"
-DEFAULT_EMAIL = "gitarchive@localhost"
 
 FILE_MODE = pygit2.GIT_FILEMODE_BLOB
 TREE_MODE = pygit2.GIT_FILEMODE_TREE
 
+
+# A directory level of write_tree: name -> blob id, None (delete) or the level below.
+_Level = dict[str, "pygit2.Oid | None | _Level"]
 
 # Changes to commit: path -> new content, or None to delete the path.
 Changes = Mapping[str, bytes | None]
@@ -78,6 +77,19 @@ class Store:
             return str(ref.target)
         raise StoreError("HEAD is detached; check out a branch before archiving")
 
+    def branch_tip(self, branch: str) -> pygit2.Commit | None:
+        """The commit at the tip of ``branch`` (a short name), or None if there is none."""
+        tip = self.repo.references.get(f"refs/heads/{branch}")
+        return tip.peel(pygit2.Commit) if tip is not None else None
+
+    def branch_tree(self, branch: str) -> pygit2.Tree | None:
+        """The tree at the tip of ``branch`` (a short name), or None if there is no such branch.
+
+        The one place that reads a branch tip's tree (the views branch, mostly).
+        """
+        tip = self.branch_tip(branch)
+        return tip.tree if tip is not None else None
+
     def head(self) -> pygit2.Commit | None:
         """The commit HEAD's branch points at, or None in a repository with no commits."""
         if self.repo.head_is_unborn:
@@ -101,7 +113,7 @@ class Store:
         One file: a direct lookup. To read many files of one commit, use reader().
         """
         oid = blob_at(self.tree(commit), path)
-        return None if oid is None else self.repo[oid].data
+        return None if oid is None else blob_data(self.repo, oid)
 
     def list_dir(self, path: str, commit: pygit2.Commit | None = None) -> dict[str, pygit2.Oid]:
         """Blob names and ids directly inside a directory at a commit; empty if absent."""
@@ -111,12 +123,12 @@ class Store:
         """A reader of many files of one commit (HEAD by default), directory listings cached."""
         return TreeReader(self.repo, self.tree(commit))
 
-    def blob(self, oid: pygit2.Oid) -> bytes:
-        return self.repo[oid].data
+    def blob(self, oid: pygit2.Oid | str) -> bytes:
+        return blob_data(self.repo, oid)
 
     def config(self, key: str) -> str | None:
         """A git config value (repository, then global), or None."""
-        return _config_get(self.repo.config, key)
+        return config_get(self.repo.config, key)
 
     def remote_url(self, name: str = "origin") -> str | None:
         try:
@@ -147,10 +159,10 @@ class Store:
         tree ``changes`` give on top of ``parent``, when the caller already wrote it.
         """
         ref = ref or self.branch_ref
-        on_checkout = ref == self._head_ref_or_none() and update_worktree and not self.bare
+        on_checkout = ref == self.branch_ref_or_none() and update_worktree and not self.bare
         if on_checkout:
             self.recover()
-        current = self._ref_target(ref)
+        current = self.ref_target(ref)
         if parent is True:
             parent_commit = self.repo[current].peel(pygit2.Commit) if current else None
         else:
@@ -195,14 +207,14 @@ class Store:
         longer points at ``expected`` (another process moved it), StoreError.
         """
         on_checkout = (
-            update_worktree and not self.bare and ref == self._head_ref_or_none()
+            update_worktree and not self.bare and ref == self.branch_ref_or_none()
         )
         if on_checkout:
             self._checkout_marker.parent.mkdir(parents=True, exist_ok=True)
             self._checkout_marker.write_text(f"{expected or ''} {new}\n")
             tree = self.repo[new].peel(pygit2.Commit).tree
             self.repo.checkout_tree(tree, strategy=CheckoutStrategy.SAFE)
-        if self._ref_target(ref) != expected:
+        if self.ref_target(ref) != expected:
             raise StoreError(f"{ref} moved while this run was writing; run it again")
         self.repo.create_reference_direct(ref, new, True, message=message.splitlines()[0])
         if on_checkout:
@@ -225,7 +237,7 @@ class Store:
         head = self.head()
         if head is not None and str(head.id) == old and new:
             written = self.repo[new].peel(pygit2.Commit).tree
-            paths = [d.delta.new_file.path for d in head.tree.diff_to_tree(written)]
+            paths = [d.new_file.path for d in head.tree.diff_to_tree(written).deltas]
             if paths:
                 self.repo.checkout_tree(head.tree, strategy=CheckoutStrategy.FORCE, paths=paths)
         marker.unlink()
@@ -237,28 +249,30 @@ class Store:
         """
         contents = [c for c in changes.values() if c is not None]
         blob_ids = iter(packwriter.write_blobs(self.repo, contents))
-        nested: dict[str, dict] = {}
+        nested: _Level = {}
         for path, content in changes.items():
             parts = path.strip("/").split("/")
             node = nested
             for part in parts[:-1]:
-                node = node.setdefault(part, {})
-                if not isinstance(node, dict):
+                child = node.setdefault(part, {})
+                if not isinstance(child, dict):
                     raise StoreError(f"{path}: a parent of this path is a file")
+                node = child
             node[parts[-1]] = None if content is None else next(blob_ids)
         return self._write_level(base, nested)
 
-    def _write_level(self, base: pygit2.Tree | None, level: dict) -> pygit2.Oid:
+    def _write_level(self, base: pygit2.Tree | None, level: _Level) -> pygit2.Oid:
         builder = self.repo.TreeBuilder(base) if base is not None else self.repo.TreeBuilder()
         for name, value in level.items():
             existing = base[name] if base is not None and name in base else None
             if isinstance(value, dict):
                 sub_base = (
-                    self.repo[existing.id] if existing is not None and existing.type_str == "tree"
+                    tree_at(self.repo, existing.id)
+                    if existing is not None and existing.type_str == "tree"
                     else None
                 )
                 sub_id = self._write_level(sub_base, value)
-                if len(self.repo[sub_id]) == 0:
+                if len(tree_at(self.repo, sub_id)) == 0:
                     if existing is not None:
                         builder.remove(name)
                 else:
@@ -270,11 +284,14 @@ class Store:
                 builder.insert(name, value, FILE_MODE)
         return builder.write()
 
-    def _ref_target(self, ref: str) -> pygit2.Oid | None:
+    def ref_target(self, ref: str) -> pygit2.Oid | None:
+        """The commit id ``ref`` points to (through symbolic refs), or None."""
         found = self.repo.references.get(ref)
-        return found.resolve().target if found is not None else None
+        target = found.resolve().target if found is not None else None
+        return target if isinstance(target, pygit2.Oid) else None
 
-    def _head_ref_or_none(self) -> str | None:
+    def branch_ref_or_none(self) -> str | None:
+        """The current branch's full ref, or None when HEAD is detached."""
         try:
             return self.branch_ref
         except StoreError:
@@ -289,6 +306,19 @@ class Store:
         wanted = set(paths)
         status = self.repo.status(untracked_files="all", ignored=False)
         return sorted(path for path in status if path in wanted)
+
+
+def blob_data(repo: pygit2.Repository, oid: pygit2.Oid | str) -> bytes:
+    """The content of blob ``oid`` (pygit2 types ``repo[oid]`` as any kind of object)."""
+    blob = repo[oid]
+    if not isinstance(blob, pygit2.Blob):
+        raise StoreError(f"{oid} is a {blob.type_str}, not a file")
+    return blob.data
+
+
+def tree_at(repo: pygit2.Repository, oid: pygit2.Oid | str) -> pygit2.Tree:
+    """The tree ``oid`` (or the tree of the commit ``oid``)."""
+    return repo[oid].peel(pygit2.Tree)
 
 
 def blob_at(tree: pygit2.Tree | None, path: str) -> pygit2.Oid | None:
@@ -325,7 +355,8 @@ class TreeReader:
                 except KeyError:
                     sub = None
                 if sub is not None and sub.type_str == "tree":
-                    found = {e.name: e.id for e in self.repo[sub.id] if e.type_str == "blob"}
+                    listed = tree_at(self.repo, sub.id)
+                    found = {e.name: e.id for e in listed if e.type_str == "blob" and e.name}
             self._dirs[directory] = found
         return found
 
@@ -336,7 +367,7 @@ class TreeReader:
 
     def read(self, path: str) -> bytes | None:
         oid = self.blob_id(path)
-        return None if oid is None else self.repo[oid].data
+        return None if oid is None else blob_data(self.repo, oid)
 
     def same(self, path: str, content: bytes | None) -> bool:
         """Whether ``path`` holds exactly ``content`` (compares blob ids: no read, no inflate)."""
@@ -344,69 +375,3 @@ class TreeReader:
         if content is None or oid is None:
             return content is None and oid is None
         return oid == pygit2.hash(content)
-
-
-# ------------------------------------------------------------ signature, dates
-
-
-def signature(
-    repo: pygit2.Repository, when: tuple[int, int] | None = None, *, role: str = "COMMITTER"
-) -> pygit2.Signature:
-    """The committer (or ``role="AUTHOR"``) as git would record it, at ``when`` if given.
-
-    Name and email from GIT_<ROLE>_NAME/EMAIL, then git config, then gitarchive's own;
-    the time from GIT_<ROLE>_DATE like git, so imports, backfills and the demo can
-    write history with the dates they mean.
-    """
-    config = repo.config
-    name = os.environ.get(f"GIT_{role}_NAME") or _config_get(config, "user.name") or DEFAULT_NAME
-    email_ = (
-        os.environ.get(f"GIT_{role}_EMAIL") or _config_get(config, "user.email") or DEFAULT_EMAIL
-    )
-    stamp, offset = when or commit_time(role)
-    return pygit2.Signature(name, email_, stamp, offset)
-
-
-def commit_time(role: str = "COMMITTER") -> tuple[int, int]:
-    """(epoch seconds, UTC offset minutes) of the commit being made: env date, else now."""
-    other = "AUTHOR" if role == "COMMITTER" else "COMMITTER"
-    raw = os.environ.get(f"GIT_{role}_DATE") or os.environ.get(f"GIT_{other}_DATE")
-    if raw:
-        return parse_git_date(raw)
-    now = datetime.now(UTC)
-    return int(now.timestamp()), 0
-
-
-def _config_get(config: pygit2.Config, key: str) -> str | None:
-    try:
-        return config[key]
-    except KeyError:
-        return None
-
-
-_RAW_DATE = re.compile(r"@?(\d+)(?:\s+([+-])(\d{2}):?(\d{2}))?")
-
-
-def parse_git_date(text: str) -> tuple[int, int]:
-    """Parse the date forms git accepts in GIT_*_DATE: raw, RFC 2822, ISO 8601."""
-    text = text.strip()
-    raw = _RAW_DATE.fullmatch(text)
-    if raw and (text.startswith("@") or raw.group(2)):
-        offset = 0
-        if raw.group(2):
-            offset = (int(raw.group(3)) * 60 + int(raw.group(4))) * (
-                -1 if raw.group(2) == "-" else 1
-            )
-        return int(raw.group(1)), offset
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            parsed = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError) as exc:
-            raise StoreError(f"cannot understand the date '{text}'") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.astimezone()  # local time, as git assumes
-    offset_td = parsed.utcoffset()
-    offset = int(offset_td.total_seconds() // 60) if offset_td is not None else 0
-    return int(parsed.timestamp()), offset

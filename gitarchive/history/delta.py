@@ -19,34 +19,28 @@ chunks of their own kind, so the comparison still holds across layouts.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, cast
 
-from gitarchive.archive import layout
-from gitarchive.archive.model import PLAIN_KEY_PREFIX, SnapshotError, plain_key, track_key
-from gitarchive.history.events import EMPTY_BLOB, KIND_JSON
-
-# replay.py's types (replay imports this module, so they are not imported here).
-ParseCache = Any
-PlaylistHistory = Any
-TrackMeta = Any
-
-
-class Parsers(NamedTuple):
-    """The snapshot parsers this module builds on (history/replay.py passes its own)."""
-
-    whole_json: Callable[[str, bytes, ParseCache], Any]  # parse_json_snapshot
-    head: Callable[[Any, ParseCache], Any]  # _head_fast
-    track: Callable[[Any, ParseCache], Any]  # _track_fast
-    added_at: Callable[[str | None], int | None]  # parse_added_at
-    plain_line: Callable[[str], TrackMeta]  # parse_plain_line
+from gitarchive.archive.model import PLAIN_KEY_PREFIX, plain_key, track_key
+from gitarchive.archive.snapshots import (
+    JsonTrack,
+    ParseCache,
+    TrackMeta,
+    parse_json_piece,
+    parse_json_snapshot,
+    parse_plain_line,
+    split_json_tracks,
+    split_plain,
+)
+from gitarchive.history.events import EMPTY_BLOB, KIND_JSON, Write
+from gitarchive.history.state import PlaylistHistory, TrackHistory
 
 # A chunk: bytes (a JSON track object's text), str (a plain line) or, for JSON outside
 # the archive's layout, the parsed (key, meta, added_at) itself.
 Chunk = Any
-Parsed = tuple[str, Any, "int | None"]  # (key, TrackMeta, added_at)
+Parsed = JsonTrack  # (key, meta, added_at), of any chunk
 
 
 @dataclass
@@ -60,18 +54,6 @@ class Version:
     parsed: bool = False  # chunks are (key, meta, added_at) tuples already
 
 
-# The archive's own JSON layout (model.Playlist.to_json): tracks one level down, each
-# opening with its added_at line. Strings hold no raw newline, so these byte patterns
-# cannot occur inside a value.
-_TRACKS_OPEN = b'\n  "tracks": [\n    {'
-_TRACKS_CLOSE = b"}\n  ]"
-_ADDED_LINE = b'\n      "added_at": '
-_TRACK_SEP_ADDED = b"},\n    {" + _ADDED_LINE
-_NONCE = "\x00gitarchive-tracks"
-_NONCE_JSON = b'\n  "tracks": ["\\u0000gitarchive-tracks"]'
-_MISSING = object()
-
-
 class NotChunked(ValueError):
     """A chunk is not a well-typed track in the archive's layout: parse the version whole."""
 
@@ -79,10 +61,9 @@ class NotChunked(ValueError):
 class Chunker:
     """Cuts versions into chunks and parses chunks, each distinct text once (shared caches)."""
 
-    def __init__(self, cache: ParseCache, parsers: Parsers) -> None:
+    def __init__(self, cache: ParseCache) -> None:
         self.cache = cache
         self.lines: dict[str, Parsed] = {}
-        self.parsers = parsers
 
     # ------------------------------------------------------------- versions
 
@@ -96,47 +77,23 @@ class Chunker:
 
     def json_whole(self, data: bytes) -> Version:
         """A JSON snapshot parsed whole (any layout): its tracks are their own chunks."""
-        parsed = self.parsers.whole_json("", data, self.cache)
+        parsed = parse_json_snapshot("", data, self.cache)
         return Version(parsed.name, parsed.url, parsed.description,
                        set(parsed.tracks), parsed=True)
 
     def _json_chunked(self, data: bytes) -> Version | None:
-        """The version of a snapshot in the archive's layout; None when it is not.
-
-        Why it is exact: the document with the tracks array replaced by a nonce parses
-        (so the text around is valid and the array is the top-level ``tracks``), and
-        each chunk is checked to be a valid track object when first parsed (so the
-        array is exactly those objects — a JSON text has one parse).
-        """
-        start = data.find(_TRACKS_OPEN)
-        if start < 0:
+        """The version of a snapshot in the archive's layout (split_json_tracks); else None."""
+        split = split_json_tracks(data, self.cache)
+        if split is None:
             return None
-        body_start = start + len(_TRACKS_OPEN)
-        end = data.find(_TRACKS_CLOSE, body_start)
-        if end < 0 or not data.startswith(_ADDED_LINE, body_start):
-            return None
-        outer = json.loads(data[:start] + _NONCE_JSON + data[end + len(_TRACKS_CLOSE):])
-        head = self.parsers.head(outer, self.cache)
-        if head is None or head[3] != [_NONCE]:
-            return None
-        chunks = set(data[body_start + len(_ADDED_LINE):end].split(_TRACK_SEP_ADDED))
-        return Version(head[0], head[1], head[2], chunks)
+        return Version(split[0], split[1], split[2], set(split[3]))
 
     def plain_version(self, pid: str, data: bytes) -> Version:
-        """A plain file's version: name line, description line, blank, one track a line."""
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise SnapshotError("plain file is not UTF-8 text") from exc
-        lines = text.split("\n")
-        if len(lines) < 3 or lines[2] != "":
-            raise SnapshotError(
-                "plain file must start with a name line, a description line, a blank"
-            )
+        """A plain file's version: its lines are its chunks (SnapshotError if unreadable)."""
+        name, url, description, lines = split_plain(pid, data)
         chunks = set(lines[3:])
         chunks.discard("")
-        url = f"https://open.spotify.com/playlist/{pid}" if layout.is_playlist_id(pid) else ""
-        return Version(lines[0], url, lines[1], chunks)
+        return Version(name, url, description, chunks)
 
     # --------------------------------------------------------------- chunks
 
@@ -147,40 +104,15 @@ class Chunker:
         if type(chunk) is str:
             found = self.lines.get(chunk)
             if found is None:
-                meta = self.parsers.plain_line(chunk)
-                found = self.lines[chunk] = (plain_key(chunk), meta, None)
+                found = self.lines[chunk] = (plain_key(chunk), parse_plain_line(chunk), None)
             return found
-        return chunk  # type: ignore[no-any-return]
+        return cast(Parsed, chunk)  # parsed whole already (Version.parsed)
 
     def _json_piece(self, piece: bytes) -> Parsed:
-        cache = self.cache
-        value, comma, rest = piece.partition(b",\n")  # the added_at value holds no newline
-        if not comma:
-            raise NotChunked("track without members after added_at")
-        added = cache.added.get(value)
-        if added is None:
-            raw = json.loads(value)
-            added = cache.added[value] = (
-                raw is None or type(raw) is str,
-                self.parsers.added_at(raw) if type(raw) is str else None,
-            )
-        parsed = cache.tracks.get(rest, _MISSING)
-        if parsed is _MISSING:
-            obj = json.loads(b"{" + rest + b"}")
-            ok = type(obj) is dict and obj and "added_at" not in obj
-            parsed = cache.tracks[rest] = self.parsers.track(obj, cache) if ok else None
-        if parsed is None or not added[0]:
-            raise NotChunked("not a well-typed track")
-        return parsed[0], parsed[1], added[1]  # type: ignore[index]
-
-
-def _order(chunk: Chunk) -> bytes:
-    """A total order of chunks of one version (they share a type): meta ties are stable."""
-    if type(chunk) is bytes:
-        return chunk
-    if type(chunk) is str:
-        return chunk.encode("utf-8", "surrogatepass")
-    return repr(chunk).encode()
+        parsed = parse_json_piece(piece, self.cache)
+        if parsed is None:
+            raise NotChunked("not a well-typed track in the archive's layout")
+        return parsed
 
 
 def apply_version(
@@ -188,7 +120,6 @@ def apply_version(
     version: Version,
     parse: Callable[[Chunk], Parsed],
     kind: str,
-    new_track: Callable[[TrackMeta], Any],
 ) -> bool:
     """Make ``playlist``'s snapshot ``version``: only the chunks that came or went are visited.
 
@@ -198,8 +129,10 @@ def apply_version(
     """
     old = playlist.chunks
     new = version.chunks
-    added = sorted(new.difference(old), key=_order)
-    parsed = [parse(chunk) for chunk in added]  # may raise: nothing changed yet
+    # Sorted, so which of two chunks naming one track gives its meta never depends on
+    # the hash seed (a version's chunks share one type: bytes, str, or parsed tuples).
+    added = sorted(new.difference(old), key=repr if version.parsed else None)
+    parsed = list(map(parse, added))  # may raise: nothing changed yet
     gone = old.keys() - new
     view_changed = (playlist.name, playlist.url, playlist.description) != (
         version.name, version.url, version.description)
@@ -226,7 +159,7 @@ def apply_version(
             if adopt and not key.startswith(PLAIN_KEY_PREFIX):
                 track = _adopt_plain_entry(playlist, key, meta)
             if track is None:
-                track = tracks[key] = new_track(meta)
+                track = tracks[key] = TrackHistory(meta)
             view_changed = True
         if track.meta is not meta and track.meta != meta:
             track.meta = meta
@@ -247,7 +180,9 @@ def apply_version(
     return view_changed
 
 
-def _adopt_plain_entry(playlist: PlaylistHistory, key: str, meta: TrackMeta) -> Any:
+def _adopt_plain_entry(
+    playlist: PlaylistHistory, key: str, meta: TrackMeta
+) -> TrackHistory | None:
     """A track first seen by ID continues the history of its plain line, if any.
 
     Only a plain line not in the current version is taken over (when the layout
@@ -274,7 +209,7 @@ def counts_of(chunks: dict[Chunk, str]) -> dict[str, int]:
     return counts
 
 
-def renamed_from(deleted: dict[tuple[str, str], str], writes: Iterable[Any],
+def renamed_from(deleted: dict[tuple[str, str], str], writes: Iterable[Write],
                  known: Callable[[str], bool]) -> dict[str, str]:
     """New pid -> old pid for files renamed with identical content in one commit.
 
@@ -294,5 +229,5 @@ def renamed_from(deleted: dict[tuple[str, str], str], writes: Iterable[Any],
     return found
 
 
-__all__ = ["EMPTY_BLOB", "Chunker", "NotChunked", "Parsers", "Version", "apply_version",
-           "counts_of", "renamed_from"]
+__all__ = ["EMPTY_BLOB", "Chunker", "NotChunked", "Version", "apply_version", "counts_of",
+           "renamed_from"]

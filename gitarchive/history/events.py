@@ -1,6 +1,6 @@
 """Commits -> snapshot events: what each commit itself wrote under the snapshot paths.
 
-This is the git layer of the cumulative views (see history.py for the semantics).
+This is the git layer of the cumulative views (see replay.py for the semantics).
 A commit's *own changes* are the snapshot paths whose content differs from every
 parent: for an ordinary commit, its diff; for a root commit, every file; for a
 clean merge, nothing (its content already came from the branches it joins); for a
@@ -17,6 +17,7 @@ import pygit2
 
 from gitarchive.archive import layout, runrecord
 from gitarchive.archive.runrecord import RunRecord
+from gitarchive.git.store import tree_at
 
 # (kind, directory under playlists/): which files are snapshots.
 KIND_PLAIN = "plain"
@@ -105,7 +106,7 @@ class EventReader:
         if tree is None:
             if len(self._trees) > 32:
                 self._trees.clear()
-            tree = self._trees[oid] = self.repo[oid]
+            tree = self._trees[oid] = tree_at(self.repo, oid)
         return tree
 
     # ------------------------------------------------------------ tree access
@@ -136,7 +137,7 @@ class EventReader:
             return None
         cached = self._registry_cache.get(entry.id)
         if cached is None:
-            cached = frozenset(e.name for e in self.repo[entry.id])
+            cached = frozenset(e.name for e in tree_at(self.repo, entry.id) if e.name)
             self._registry_cache[entry.id] = cached
         return cached
 
@@ -211,9 +212,9 @@ def _tree_diff(
 ) -> Iterator[tuple[str, str | None]]:
     """(path, new blob id or None) for each file that differs between two trees."""
     if new is None:
-        assert old is not None
-        for entry in old:
-            yield entry.name, None
+        for entry in old or ():
+            if entry.name is not None:
+                yield entry.name, None
         return
     diff = new.diff_to_tree(swap=True) if old is None else old.diff_to_tree(new)
     for delta in diff.deltas:

@@ -14,7 +14,7 @@ manifest (``manifest.pickle``)::
         description, first_run, last_run, settled, loaded, dirty,
         [(key, (url, name, album, artists, duration_ms), first_seen, last_seen,
           removed, stints, added_at, asterisk, in_snapshot, present)],
-        {raw chunk of the current snapshot: key},   (history/delta.py)
+        {raw chunk of the current snapshot: key},   (delta.py)
         [[first failed run, last failed run, open]])   (fetch gaps, archive/runrecord.py)
 
 Why this shape: a daily run changes a few playlists, so it reads and rewrites only
@@ -38,20 +38,15 @@ import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pygit2
 
+from gitarchive.archive.snapshots import TrackMeta
 from gitarchive.errors import StateError
 from gitarchive.git.store import Store
 from gitarchive.history.delta import counts_of
-from gitarchive.history.replay import (
-    HistoryState,
-    Loader,
-    PlaylistHistory,
-    Playlists,
-    TrackHistory,
-    TrackMeta,
-)
+from gitarchive.history.state import HistoryState, Loader, PlaylistHistory, Playlists, TrackHistory
 
 FORMAT = "gitarchive-history/4"
 PLAYLIST_FORMAT = 4
@@ -89,7 +84,9 @@ def load(store: Store) -> SavedState | None:
         if not set(files.values()) <= set(os.listdir(folder)):
             return None  # a file lost (concurrent save): replay
         state = HistoryState()
-        state.last_key = tuple(data["last_key"]) if data["last_key"] else None  # type: ignore[assignment]
+        if data["last_key"]:
+            time, gen, oid = data["last_key"]
+            state.last_key = (int(time), int(gen), str(oid))
         for registry in data["registries"]:
             state.registry_index(None if registry is None else frozenset(registry))
         state.runs = [(int(t), int(r)) for t, r in data["runs"]]
@@ -97,7 +94,7 @@ def load(store: Store) -> SavedState | None:
         state.view_dirty = set(data["view_dirty"])
         state.views = data["views"]
         state.links = dict(data["links"])
-        state.candidates = [tuple(c) for c in data["candidates"]]  # type: ignore[misc]
+        state.candidates = [(str(a), str(b), str(c)) for a, b, c in data["candidates"]]
         state.playlists = Playlists(state, _loader(folder, files), files)
         state.files = files
         return SavedState(str(data["head"]), dict(data["gens"]), state)
@@ -115,7 +112,7 @@ def _loader(folder: Path, files: dict[str, str]) -> Loader:
     return load_playlist
 
 
-def _playlist_from_row(row: tuple) -> PlaylistHistory:
+def _playlist_from_row(row: tuple[Any, ...]) -> PlaylistHistory:
     (fmt, pid, json_blob, plain_blob, name, url, description, first_run, last_run,
      settled, loaded, dirty, rows, chunks, gaps) = row
     if fmt != PLAYLIST_FORMAT:
@@ -129,7 +126,7 @@ def _playlist_from_row(row: tuple) -> PlaylistHistory:
                            gaps=[list(gap) for gap in gaps])
 
 
-def _playlist_row(p: PlaylistHistory) -> tuple:
+def _playlist_row(p: PlaylistHistory) -> tuple[Any, ...]:
     return (
         PLAYLIST_FORMAT, p.pid, p.json_blob, p.plain_blob, p.name, p.url, p.description,
         p.first_run, p.last_run, p.settled, p.loaded, sorted(p.dirty),

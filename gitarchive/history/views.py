@@ -30,8 +30,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gitarchive.archive import layout, render
+from gitarchive.archive.snapshots import LinkTuple
 from gitarchive.errors import TimezoneError
-from gitarchive.history.replay import LinkTuple, PlaylistHistory
+from gitarchive.history.state import PlaylistHistory
 
 # Bumped when the rendering changes: files rendered by another version are redone.
 VIEWS_VERSION = 2

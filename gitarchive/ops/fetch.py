@@ -20,12 +20,20 @@ import pygit2
 
 from gitarchive import exitcodes
 from gitarchive.archive import layout, registry, render, runrecord, settings
-from gitarchive.archive.model import Playlist, SnapshotError, dump_json
-from gitarchive.errors import NothingToFetch, ShardError
-from gitarchive.git.store import Store, TreeReader, commit_time
+from gitarchive.archive.index import (
+    PreviousSnapshot,
+    archive_names,
+    index_file,
+    previous_snapshot,
+    shown_name,
+)
+from gitarchive.archive.model import Playlist, dump_json
+from gitarchive.errors import CredentialsError, NothingToFetch, ShardError, SpotifyError
+from gitarchive.git.identity import commit_time
+from gitarchive.git.store import Store, TreeReader, tree_at
 from gitarchive.ops import health
-from gitarchive.progress import SILENT, Progress
-from gitarchive.spotify.client import CredentialsError, FetchResult, SpotifyError
+from gitarchive.progress import ProgressFn, no_progress
+from gitarchive.spotify.parse import FetchResult
 
 
 class PlaylistSource(Protocol):
@@ -95,7 +103,7 @@ def fetch(
     cumulative: bool = True,
     when: tuple[int, int] | None = None,
     on_playlist: Callable[[Outcome], None] | None = None,
-    progress: Progress = SILENT,
+    progress: ProgressFn = no_progress,
     jobs: int = 4,
 ) -> FetchReport:
     """Fetch registered playlists and commit every changed file in one commit.
@@ -109,17 +117,45 @@ def fetch(
     entries, bad_entries = registry.load(store)
     wanted = _select(entries, only, shard)
     head = store.reader()
-    previous = {pid: _previous_snapshot(head, pid) for pid in entries}
+    previous = {pid: previous_snapshot(head, pid) for pid in entries}
+    names = {pid: shown_name(entries[pid].alias, previous[pid]) or pid for pid in wanted}
+    fetched, outcomes = _fetch_all(client, wanted, names, progress, on_playlist, jobs)
+    changes, snapshots = _changed_files(store, head, entries, previous, fetched, outcomes, when)
+    report = FetchReport(outcomes, problems=[f"{p.path}: {p.reason}" for p in bad_entries])
+    report.record = runrecord.make(
+        wanted, everything=not only and shard is None,
+        failed={o.pid: o.error for o in outcomes if o.error is not None},
+        emptied={o.pid: o.emptied_from for o in outcomes if o.emptied_from is not None},
+    )
+    if changes and fetched:
+        report.commit = _commit(store, changes, outcomes, when, cumulative, snapshots,
+                                report.record)
+    if report.commit is None and outcomes:  # no commit to hold the record: the local log
+        parent = store.head()
+        health.remember(store, when[0], str(parent.id) if parent else None, report.record)
+    return report
+
+
+def _fetch_all(
+    client: PlaylistSource,
+    wanted: list[str],
+    names: Mapping[str, str],
+    progress: ProgressFn,
+    on_playlist: Callable[[Outcome], None] | None,
+    jobs: int,
+) -> tuple[dict[str, Playlist], list[Outcome]]:
+    """Ask Spotify for ``wanted``, ``jobs`` at once; a failure is recorded in its Outcome.
+
+    Requests overlap (Spotify's latency dominates a real run); results are reported
+    in registry order, whatever order they finish in.
+    """
     fetched: dict[str, Playlist] = {}
     outcomes: list[Outcome] = []
-    progress.start(len(wanted))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        # Requests overlap (Spotify's latency dominates a real run); results are
-        # reported and committed in registry order, whatever order they finish in.
         futures = [pool.submit(client.get_playlist, pid) for pid in wanted]
         try:
-            for pid, future in zip(wanted, futures, strict=True):
-                outcome = Outcome(pid, name=_shown_name(entries[pid].alias, previous[pid]) or pid)
+            for pid, future in progress("Fetching", list(zip(wanted, futures, strict=True))):
+                outcome = Outcome(pid, name=names[pid])
                 try:
                     result = future.result()
                 except CredentialsError:
@@ -130,16 +166,26 @@ def fetch(
                     fetched[pid] = result.playlist
                     outcome.skipped = list(result.skipped)
                 outcomes.append(outcome)
-                progress.advance()
                 if on_playlist is not None:
                     on_playlist(outcome)
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
-        finally:
-            progress.close()
+    return fetched, outcomes
 
+
+def _changed_files(
+    store: Store,
+    head: TreeReader,
+    entries: Mapping[str, layout.RegistryEntry],
+    previous: Mapping[str, PreviousSnapshot | None],
+    fetched: Mapping[str, Playlist],
+    outcomes: list[Outcome],
+    when: tuple[int, int],
+) -> tuple[dict[str, bytes | None], dict[str, Playlist]]:
+    """The files that differ from ``head`` (snapshots and the index), and the new snapshots
+    by JSON blob id (for the cumulative views); fills in each Outcome's changes."""
     latest = {pid: fetched.get(pid) or previous[pid] for pid in entries}
     known = {pid: snap for pid, snap in latest.items() if snap is not None}
     names = archive_names(entries, known)
@@ -161,42 +207,42 @@ def fetch(
         outcome.changed = outcome.ok and any(
             path in changes for path in layout.snapshot_paths(outcome.pid)
         )
+    return changes, snapshots
 
-    report = FetchReport(outcomes, problems=[f"{p.path}: {p.reason}" for p in bad_entries])
-    report.record = runrecord.make(
-        wanted, everything=not only and shard is None,
-        failed={o.pid: o.error for o in outcomes if o.error is not None},
-        emptied={o.pid: o.emptied_from for o in outcomes if o.emptied_from is not None},
-    )
-    parent = store.head()
-    if not changes or not fetched:
-        if outcomes:
-            health.remember(store, when[0], str(parent.id) if parent else None, report.record)
-        return report
+
+def _commit(
+    store: Store,
+    changes: dict[str, bytes | None],
+    outcomes: list[Outcome],
+    when: tuple[int, int],
+    cumulative: bool,
+    snapshots: Mapping[str, Playlist],
+    record: runrecord.RunRecord,
+) -> str | None:
+    """One commit of ``changes`` (with the cumulative views that change, if asked)."""
     pending = None
     tree = None
+    parent = store.head()
     if cumulative:
-        from gitarchive.history import rebuild as history
+        from gitarchive.history.pending import pending_views
 
         # Written once: the views are computed on this tree, and it is what is committed.
         tree = store.write_tree(parent.tree if parent is not None else None, changes)
-        views, pending = history.pending_views(
-            store, tree, when, githistory_base=base, snapshots=snapshots, record=report.record
+        views, pending = pending_views(
+            store, tree, when, githistory_base=settings.githistory_base(store),
+            snapshots=snapshots, record=record,
         )
         if views:
-            tree = store.write_tree(store.repo[tree], views)
+            tree = store.write_tree(tree_at(store.repo, tree), views)
         changes.update(views)
     oid = store.commit(
-        changes, commit_message(outcomes, report.record), when=when, tree=tree,
-        parent=parent or True,
+        changes, commit_message(outcomes, record), when=when, tree=tree, parent=parent or True
     )
     if oid is None:
-        health.remember(store, when[0], str(parent.id) if parent else None, report.record)
-    else:
-        report.commit = str(oid)
-        if pending is not None:
-            pending.save(oid)
-    return report
+        return None
+    if pending is not None:
+        pending.save(oid)
+    return str(oid)
 
 
 def _select(
@@ -239,99 +285,6 @@ class Shard:
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
-
-
-def archive_names(
-    entries: Mapping[str, layout.RegistryEntry], known: Mapping[str, Snapshot]
-) -> dict[str, str]:
-    """Unique shown names of the registered playlists with a snapshot (alias, else name)."""
-    return unique_names(
-        {pid: (entries[pid].alias or snap.original_name, snap.num_followers)
-         for pid, snap in known.items()}
-    )
-
-
-def index_file(known: Mapping[str, Snapshot], names: Mapping[str, str]) -> bytes:
-    """playlists/index.md for the registered playlists with a snapshot (also used by merges)."""
-    return render.index_md(
-        (pid, names[pid], snap.track_count) for pid, snap in known.items()
-    ).encode()
-
-
-@dataclass(frozen=True)
-class PreviousSnapshot:
-    """What a run needs of a playlist's last snapshot, read without building Track objects.
-
-    A run reads every registered playlist's last snapshot; parsing them all into
-    the model cost more than rendering the new ones.
-    """
-
-    name: str
-    original_name: str
-    num_followers: int | None
-    track_keys: tuple[str, ...]  # in playlist order; see model.track_key
-
-    @property
-    def track_count(self) -> int:
-        return len(self.track_keys)
-
-    @classmethod
-    def of(cls, playlist: Playlist) -> PreviousSnapshot:
-        return cls(
-            playlist.name,
-            playlist.original_name,
-            playlist.num_followers,
-            tuple(t.key for t in playlist.tracks),
-        )
-
-    @classmethod
-    def from_json(cls, data: bytes) -> PreviousSnapshot | None:
-        """The summary, or None for a snapshot that cannot be read (it is simply replaced)."""
-        try:
-            raw = json.loads(data)
-            tracks = raw["tracks"]
-            urls = [t["url"] for t in tracks]
-            keys = tuple(u.rstrip("/").rsplit("/", 1)[-1] for u in urls if type(u) is str)
-            followers = raw.get("num_followers")
-            name, original = raw.get("unique_name") or raw["original_name"], raw["original_name"]
-            if (
-                len(keys) == len(urls) and all(keys)
-                and type(original) is str
-                and type(name) is str
-                and (followers is None or type(followers) is int)
-            ):
-                return cls(name, original, followers, keys)
-        except (ValueError, KeyError, TypeError):
-            pass
-        try:  # anything unusual (local tracks without url, odd types): the checked parser
-            return cls.of(Playlist.from_json(data))
-        except SnapshotError:
-            return None
-
-
-Snapshot = Playlist | PreviousSnapshot
-
-
-def _previous_snapshot(head: TreeReader, pid: str) -> PreviousSnapshot | None:
-    data = head.read(layout.pretty_json_path(pid))
-    return None if data is None else PreviousSnapshot.from_json(data)
-
-
-def _shown_name(alias: str | None, snapshot: Snapshot | None) -> str:
-    return alias or (snapshot.name if snapshot else "")
-
-
-def unique_names(bases: dict[str, tuple[str, int | None]]) -> dict[str, str]:
-    """Give colliding names ` (2)`, ` (3)` ... in order of follower count (most first)."""
-    groups: dict[str, list[tuple[str, int]]] = {}
-    for pid, (name, followers) in bases.items():
-        groups.setdefault(name, []).append((pid, -1 if followers is None else followers))
-    names: dict[str, str] = {}
-    for name, members in groups.items():
-        members.sort(key=lambda m: (-m[1], m[0]))
-        for rank, (pid, _) in enumerate(members, start=1):
-            names[pid] = name if rank == 1 else f"{name} ({rank})"
-    return names
 
 
 def _snapshot_files(

@@ -118,13 +118,10 @@ def _committed_runs(store: Store, reader: EventReader) -> Iterator[Run]:
 
 def _wrote_snapshots(reader: EventReader, commit: pygit2.Commit) -> bool:
     """Whether a commit changed a snapshot directory (compares subtree ids only)."""
-    mine = reader.snapshot_dirs(commit.tree)
-    theirs = reader.snapshot_dirs(commit.parents[0].tree if commit.parents else None)
-    return any(
-        (mine[k].id if mine[k] is not None else None)
-        != (theirs[k].id if theirs[k] is not None else None)
-        for k in mine
-    )
+    def ids(tree: pygit2.Tree | None) -> list[pygit2.Oid | None]:
+        return [None if d is None else d.id for d in reader.snapshot_dirs(tree).values()]
+
+    return ids(commit.tree) != ids(commit.parents[0].tree if commit.parents else None)
 
 
 @dataclass

@@ -24,8 +24,8 @@ import pygit2
 
 from gitarchive.archive import layout
 from gitarchive.archive.layout import RegistryEntry
-from gitarchive.archive.model import Playlist, SnapshotError
-from gitarchive.errors import HookError, RegistryError
+from gitarchive.archive.model import Playlist
+from gitarchive.errors import HookError, RegistryError, SnapshotError
 from gitarchive.git.store import Store
 
 HOOKS = ("pre-commit", "post-commit", "post-merge", "post-rewrite", "post-receive")
@@ -243,7 +243,7 @@ def check_staged(store: Store) -> list[str]:
         path = entry.path
         if not path.startswith(layout.ROOT + "/") or head.blob_id(path) == entry.id:
             continue
-        problems.extend(check_file(path, store.repo[entry.id].data))
+        problems.extend(check_file(path, store.blob(entry.id)))
     return problems
 
 

@@ -21,11 +21,13 @@ import json
 from dataclasses import dataclass, field
 
 import pygit2
+from pygit2.enums import FileMode, SortMode
 
 from gitarchive.archive import layout, registry
-from gitarchive.archive.model import Playlist, SnapshotError, dump_json
-from gitarchive.git.store import Store, TreeReader, blob_at
-from gitarchive.ops.fetch import archive_names, index_file
+from gitarchive.archive.index import archive_names, index_file
+from gitarchive.archive.model import Playlist, dump_json
+from gitarchive.errors import SnapshotError
+from gitarchive.git.store import Store, TreeReader, blob_at, blob_data
 
 SNAPSHOT_DIRS = (layout.PLAIN, layout.PRETTY)
 
@@ -97,7 +99,7 @@ class _Newest:
         self.base = base
 
     def time(self, tip: pygit2.Commit, paths: list[str]) -> int:
-        walker = self.repo.walk(tip.id, pygit2.GIT_SORT_TIME)
+        walker = self.repo.walk(tip.id, SortMode.TIME)
         if self.base is not None:
             walker.hide(self.base)
         for commit in walker:
@@ -133,7 +135,7 @@ def _merge_followers(
             continue
         present = True
         try:
-            loaded = json.loads(repo[oid].data)
+            loaded = json.loads(blob_data(repo, oid))
         except ValueError:
             continue
         if isinstance(loaded, dict):
@@ -200,5 +202,5 @@ def _set(index: pygit2.Index, path: str, oid: pygit2.Oid | None) -> None:
         if path in index:
             index.remove(path)
     else:
-        index.add(pygit2.IndexEntry(path, oid, pygit2.GIT_FILEMODE_BLOB))
+        index.add(pygit2.IndexEntry(path, oid, FileMode.BLOB))
 

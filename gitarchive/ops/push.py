@@ -23,8 +23,9 @@ from pathlib import Path
 
 import pygit2
 
-from gitarchive.errors import PushError
-from gitarchive.git.store import Store, StoreError, signature
+from gitarchive.errors import PushError, StoreError
+from gitarchive.git.identity import signature
+from gitarchive.git.store import Store
 from gitarchive.ops.merge import changed_paths, merge_branches
 from gitarchive.redact import redact
 
@@ -101,8 +102,7 @@ def push(
     with a message free of secrets when every attempt failed.
     """
     branch_ref = store.branch_ref
-    if store.head() is None:
-        raise PushError("nothing to push: the archive has no commits yet")
+    _head_id(store)  # nothing to push without a commit
     try:
         remote = store.repo.remotes[remote_name]
     except (KeyError, ValueError):
@@ -125,8 +125,8 @@ def push(
                 raise PushError(_message(remote_name, last_error, env)) from None
         else:
             if not callbacks.rejected:
-                result.pushed = str(store.head().id)  # type: ignore[union-attr]
-                store.repo.references.create(tracking, store.head().id, force=True)  # type: ignore[union-attr]
+                result.pushed = str(_head_id(store))
+                store.repo.references.create(tracking, _head_id(store), force=True)
                 return result
             last_error = "; ".join(callbacks.rejected)
         # The remote moved on: bring its branch in, merge, and try again.
@@ -140,7 +140,7 @@ def push(
             if rebuild is not None:
                 rebuild(store)
         elif _same(store, tracking):
-            result.pushed = str(store.head().id)  # type: ignore[union-attr]
+            result.pushed = str(_head_id(store))
             result.up_to_date = True
             return result
         pause(min(0.2 * attempt, 1.0))
@@ -200,7 +200,7 @@ def _serialised_local_push(url: str | None) -> Iterator[None]:
     saw it; libgit2's local transport does not check, so two machines pushing to one
     shared directory at once could lose one push. The flock closes that gap.
     """
-    git_dir = _local_git_dir(url)
+    git_dir = local_git_dir(url)
     if git_dir is None:
         yield
         return
@@ -212,7 +212,7 @@ def _serialised_local_push(url: str | None) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _local_git_dir(url: str | None) -> Path | None:
+def local_git_dir(url: str | None) -> Path | None:
     """The git directory of a remote given as a local path or file:// URL, else None."""
     if not url:
         return None
@@ -241,3 +241,11 @@ def _retryable(text: str) -> bool:
 
 def _message(remote: str, text: str, env: dict[str, str] | None) -> str:
     return redact(f"push to '{remote}' failed: {text}", env)
+
+
+def _head_id(store: Store) -> pygit2.Oid:
+    """The commit to push (a push never removes the one that was there at the start)."""
+    head = store.head()
+    if head is None:
+        raise PushError("nothing to push: the archive has no commits yet")
+    return head.id

@@ -2,7 +2,7 @@
 
 Commands log through the ``gitarchive.run`` logger; without ``--log-file`` it has
 only a null handler (and does not propagate), so nothing reaches the terminal
-twice. Every record passes through ``secrets.redact`` on its way to the file.
+twice. Every record passes through ``redact.redact`` on its way to the file.
 """
 
 from __future__ import annotations
@@ -20,8 +20,12 @@ logger.propagate = False
 logger.setLevel(logging.INFO)
 
 
+def _utc(seconds: float | None) -> time.struct_time:
+    return time.gmtime(seconds)
+
+
 class _Redacting(logging.Formatter):
-    converter = time.gmtime
+    converter = staticmethod(_utc)
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))

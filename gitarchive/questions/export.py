@@ -1,7 +1,7 @@
 """Exporting the cumulative data of every playlist for spreadsheets and SQL tools.
 
 The rows are the cumulative views' (views.cumulative_view over the replay state of
-history.py), so an export always agrees with ``playlists/cumulative/*.json``; only
+history/sync.py), so an export always agrees with ``playlists/cumulative/*.json``; only
 the shapes differ: one JSON document, one CSV row per playlist x track, or a SQLite
 database with playlists, tracks, track_artists and appearances tables.
 """
@@ -21,8 +21,8 @@ from typing import Any
 from gitarchive.archive import registry
 from gitarchive.archive.model import dump_json, track_key
 from gitarchive.git.store import Store
-from gitarchive.history import rebuild as history
 from gitarchive.history import views
+from gitarchive.history.sync import sync
 from gitarchive.history.views import CumulativeTrack, CumulativeView
 
 FORMAT = "gitarchive-export/1"
@@ -79,7 +79,7 @@ def track_id(track: CumulativeTrack) -> str:
 def collect(store: Store, timezone: str | None = None) -> list[ExportPlaylist]:
     """The cumulative data of every observed playlist, dates in ``timezone`` (UTC default)."""
     fmt = views.DateFormatter(views.get_timezone(timezone))
-    state = history.sync(store).state
+    state = sync(store).state
     entries, _ = registry.load(store)
     found = []
     for pid in sorted(state.playlists):

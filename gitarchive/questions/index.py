@@ -3,14 +3,14 @@
 ``<git dir>/gitarchive/query-index.sqlite`` holds, as of one HEAD:
 
 - ``writes``: every snapshot write (JSON or plain file) of every playlist, with the
-  commit's time, generation and id (history_events' event key) and the new blob —
+  commit's time, generation and id (history.events' event key) and the new blob —
   the date index behind ``show --at``, ``diff`` and ``log``;
-- ``playlists`` and ``tracks``: the replay state of history.py (per playlist and
+- ``playlists`` and ``tracks``: the replay state of history/sync.py (per playlist and
   track: first/last seen, removal, stints, presence) flattened into rows, with a
   normalised text column for ``search``.
 
 It is derived data. A query whose HEAD matches the index reads it directly (no git
-walk, no state load). When HEAD moved, history.sync brings the replay state up to
+walk, no state load). When HEAD moved, history.sync.sync brings the replay state up to
 date incrementally, the state is saved for the next ``rebuild``, only the new
 commits' writes are added, and the track rows are replaced. A missing, foreign or
 outdated index (rewritten history) is rebuilt from scratch.
@@ -21,21 +21,22 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pygit2
 
 from gitarchive.git.store import Store
-from gitarchive.history.events import KIND_JSON, KIND_PLAIN, walk_events
-from gitarchive.history.replay import HistoryState, PlaylistHistory
+from gitarchive.history.events import KIND_JSON, KIND_PLAIN, Event, EventReader, walk_events
+from gitarchive.history.state import HistoryState, PlaylistHistory
+from gitarchive.progress import ProgressFn, no_progress
+
+if TYPE_CHECKING:  # the sync code loads only when HEAD moved (see _update)
+    from gitarchive.history.sync import Synced
 
 FORMAT = "gitarchive-query/3"  # 3: placeholders (empty files) are no snapshot
-
-T = TypeVar("T")
-ProgressFn = Callable[[str, Sequence[T]], Iterable[T]]
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,6 +65,8 @@ def fold(text: str) -> str:
     "Beyoncé" and "BEYONCE" both fold to "beyonce", so a search typed without
     accents finds the accented names Spotify stores.
     """
+    if text.isascii():  # most names: NFKD changes nothing, casefold is lower, no marks
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -75,7 +78,7 @@ class Write:
     time: int
     gen: int
     oid: str
-    kind: str  # history_events.KIND_JSON or KIND_PLAIN
+    kind: str  # history.events.KIND_JSON or KIND_PLAIN
     blob: str | None
 
 
@@ -106,12 +109,15 @@ class TrackRow:
     present: bool
 
 
+def _track_row(row: tuple[Any, ...]) -> TrackRow:
+    """A row of the tracks query: TrackRow's fields in order, ``present`` stored as 0/1."""
+    pid, key, name, artists, album, url, first_seen, last_seen, removed, stints, present = row
+    return TrackRow(pid, key, name, artists, album, url, first_seen, last_seen, removed, stints,
+                    bool(present))
+
+
 def index_path(store: Store) -> Path:
     return store.git_dir / "gitarchive" / "query-index.sqlite"
-
-
-def _no_progress(label: str, items: Sequence[T]) -> Iterable[T]:
-    return items
 
 
 class QueryIndex:
@@ -157,7 +163,8 @@ class QueryIndex:
         row = self.db.execute(
             "SELECT min(time) FROM writes WHERE pid = ? AND blob IS NOT NULL", (pid,)
         ).fetchone()
-        return row[0]
+        first: int | None = row[0]
+        return first
 
     def write_pids(self) -> set[str]:
         """Every playlist that ever had a snapshot file."""
@@ -182,13 +189,18 @@ class QueryIndex:
             wanted = sorted(set(pids))
             sql += f" AND t.pid IN ({', '.join('?' * len(wanted))})"
             args.extend(wanted)
-        return [
-            TrackRow(*row[:10], present=bool(row[10])) for row in self.db.execute(sql, args)
-        ]
+        return [_track_row(row) for row in self.db.execute(sql, args)]
 
 
-def open_index(store: Store, *, progress: ProgressFn = _no_progress) -> QueryIndex:
-    """The index as of HEAD, brought up to date first (only new commits are read)."""
+def open_index(
+    store: Store, *, progress: ProgressFn = no_progress, synced: Synced | None = None
+) -> QueryIndex:
+    """The index as of HEAD, brought up to date first (only new commits are read).
+
+    ``synced``: the replay state a rebuild just made (as of HEAD, or of HEAD's parent
+    when HEAD is the rebuild's own commit, which writes no snapshot): the index is
+    built from it, with no second replay and no reading of the saved state.
+    """
     path = index_path(store)
     path.parent.mkdir(parents=True, exist_ok=True)
     head = store.head()
@@ -204,7 +216,7 @@ def open_index(store: Store, *, progress: ProgressFn = _no_progress) -> QueryInd
             db.commit()
         indexed = _meta(db, "head")
         if head is not None and indexed != head_hex:
-            _update(store, db, head, indexed, progress)
+            _update(store, db, head, indexed, progress, synced)
         elif head is None and indexed is not None:
             _clear(db)
             db.commit()
@@ -244,26 +256,44 @@ def _update(
     head: pygit2.Commit,
     indexed: str | None,
     progress: ProgressFn,
+    given: Synced | None = None,
 ) -> None:
     """Sync the replay state, add the new commits' writes, replace the track rows."""
-    from gitarchive.history import (
-        rebuild as history,  # only when HEAD moved: a warm question needs none of it
-    )
+    # Only when HEAD moved: a warm question needs none of the history code.
+    from gitarchive.history.sync import save_state, sync
 
-    synced = history.sync(store, progress=progress)
-    if synced.full:  # an incremental sync read a few commits: cheaper to read them again
-        history.save_state(store, synced)
+    if given is not None and _describes(store, given, head):
+        synced = given
+    else:
+        synced = sync(store, progress=progress)
+        if synced.full:  # an incremental sync read a few commits: cheaper to read them again
+            save_state(store, synced)
     stop = _ancestor_or_none(store, indexed, head)
+    if stop is None and synced is given and synced.full:
+        writes = _event_writes(synced.walked)  # the whole history, just walked by the replay
+    else:
+        writes = _event_writes(walk_events(store.repo, head.id, stop, dict(synced.gens)))
     with db:
         if stop is None:
             _clear(db)
         db.executemany(
             "INSERT OR REPLACE INTO writes (pid, time, gen, oid, kind, blob)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            _new_writes(store, head, stop, dict(synced.gens)),
+            writes,
         )
         _replace_state_rows(db, synced.state)
         _set_meta(db, "head", str(head.id))
+
+
+def _describes(store: Store, synced: Synced, head: pygit2.Commit) -> bool:
+    """Whether ``synced`` is the state as of ``head``: its own, or its parent's when
+    ``head`` wrote no snapshot (a rebuild's commit of the cumulative files)."""
+    if synced.head is None:
+        return False
+    if synced.head.id == head.id:
+        return True
+    return (list(head.parent_ids) == [synced.head.id]
+            and EventReader(store.repo).event(head, 0) is None)
 
 
 def _ancestor_or_none(store: Store, indexed: str | None, head: pygit2.Commit) -> pygit2.Oid | None:
@@ -279,10 +309,9 @@ def _ancestor_or_none(store: Store, indexed: str | None, head: pygit2.Commit) ->
         return None
 
 
-def _new_writes(
-    store: Store, head: pygit2.Commit, stop: pygit2.Oid | None, gens: dict[str, int]
-) -> Iterator[tuple[str, int, int, str, str, str | None]]:
-    for event in walk_events(store.repo, head.id, stop, gens):
+def _event_writes(events: Iterable[Event]) -> Iterator[tuple[str, int, int, str, str, str | None]]:
+    """The rows of the writes table: each snapshot file written (or deleted) by a commit."""
+    for event in events:
         for write in event.writes:
             if write.kind in (KIND_JSON, KIND_PLAIN):
                 yield (write.pid, event.time, event.gen, event.oid, write.kind, write.blob)

@@ -1,6 +1,6 @@
 """Questions to the archive: a playlist as of a date, what changed, where a song was.
 
-Everything here reads the query index (query_index.py) for dates and the object
+Everything here reads the query index (index.py) for dates and the object
 database for snapshot blobs; nothing walks history. Times are epoch seconds; the
 CLI formats them as YYYY-MM-DD in the chosen time zone.
 """
@@ -13,11 +13,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from gitarchive.archive import layout, registry
-from gitarchive.archive.model import Link, Playlist, SnapshotError, Track
-from gitarchive.errors import PlaylistNotFound, QueryError
-from gitarchive.git.store import Store, StoreError, blob_at
+from gitarchive.archive.model import Link, Playlist, Track
+from gitarchive.archive.snapshots import ParsedSnapshot, parse_plain_snapshot
+from gitarchive.errors import (
+    PlaylistNotFound,
+    PlaylistRefError,
+    QueryError,
+    SnapshotError,
+    StoreError,
+)
+from gitarchive.git.store import Store, blob_at
 from gitarchive.history.events import EMPTY_BLOB, KIND_JSON, KIND_PLAIN
-from gitarchive.history.replay import ParsedSnapshot, parse_plain_snapshot
 from gitarchive.questions.index import QueryIndex, TrackRow, Write
 from gitarchive.questions.resolve import Known, known_playlists, resolve_playlist
 
@@ -75,7 +81,7 @@ def find_playlist(store: Store, index: QueryIndex, text: str) -> str:
     """The ID of the playlist ``text`` names (ID, URL, URI, name or alias)."""
     try:
         pid = layout.parse_playlist_ref(text)
-    except layout.PlaylistRefError:
+    except PlaylistRefError:
         pass
     else:
         # An ID needs no name list, which keeps `show ID` fast on big archives.
@@ -98,7 +104,7 @@ class Snapshot:
     time: int  # commit time of the write (or of the revision asked for)
     commit: str
     playlist: Playlist
-    keys: tuple[str, ...]  # track identities (history_replay's), aligned with tracks
+    keys: tuple[str, ...]  # track identities (model.track_key's), aligned with tracks
     raw_json: bytes | None  # the pretty JSON file, when the snapshot is one
 
 
@@ -124,7 +130,7 @@ def load_snapshot(
     store: Store, pid: str, kind: str, blob: str, when: int, commit: str
 ) -> Snapshot:
     """Parse one snapshot blob (JSON or plain) into a Snapshot; QueryError if unreadable."""
-    data = store.blob(blob)  # type: ignore[arg-type]
+    data = store.blob(blob)
     try:
         if kind == KIND_JSON:
             playlist = Playlist.from_json(data)
@@ -153,29 +159,16 @@ def snapshot_at(store: Store, index: QueryIndex, pid: str, point: Point) -> Snap
         if write is not None and write.blob is not None:
             try:
                 return load_snapshot(store, pid, kind, write.blob, write.time, write.oid)
-            except QueryError:
-                return _last_readable(store, index, pid, point)
+            except QueryError:  # skipped, as the replay skips it: the newest readable one
+                found = [snap for _, snap in SnapshotCache(store, pid).readable(
+                    versions(index.writes(pid, point.time)))]
+                if found and found[-1] is not None:
+                    return found[-1]
+                raise
     first = index.first_write_time(pid)
     if first is None or first > point.time:
         raise QueryError(_before_first(pid, point, first))
     raise QueryError(f"{pid} was not archived on {point.label} (its snapshot had been deleted)")
-
-
-def _last_readable(store: Store, index: QueryIndex, pid: str, point: Point) -> Snapshot:
-    """The newest readable version at or before ``point`` (the replay skips unreadable ones)."""
-    cache = SnapshotCache(store, pid)
-    error: QueryError | None = None
-    for version in reversed(list(versions(index.writes(pid, point.time)))):
-        if version.blob is None:
-            break  # not archived from here back to the previous snapshot
-        try:
-            found = cache.get(version)
-        except QueryError as exc:
-            error = error or exc
-            continue
-        if found is not None:
-            return found
-    raise error or QueryError(f"{pid} has no readable snapshot on or before {point.label}")
 
 
 def _before_first(pid: str, point: Point, first: int | None) -> str:
@@ -264,6 +257,14 @@ class SnapshotCache:
             self._cache[version.blob] = found
         return found
 
+    def readable(self, found: Iterable[Version]) -> Iterator[tuple[Version, Snapshot | None]]:
+        """Versions with their snapshots (None: deleted); unreadable ones are left out."""
+        for version in found:
+            try:
+                yield version, self.get(version)
+            except QueryError:
+                continue
+
 
 def changes(
     store: Store, index: QueryIndex, pid: str, until: int = LATEST
@@ -272,11 +273,7 @@ def changes(
     cache = SnapshotCache(store, pid)
     found: list[Change] = []
     before: Snapshot | None = None
-    for version in versions(index.writes(pid, until)):
-        try:
-            after = cache.get(version)
-        except QueryError:
-            continue  # an unreadable version is skipped, as the replay skips it
+    for version, after in cache.readable(versions(index.writes(pid, until))):
         change = compare(before, after, version)
         if not change.empty:
             found.append(change)
@@ -367,20 +364,11 @@ def _change_dates(
     added: dict[str, int] = {}
     removed: dict[str, int] = {}
     cache = SnapshotCache(store, pid)
-    found = list(versions(index.writes(pid, end)))
-    base = max((i for i, v in enumerate(found) if v.time <= start), default=-1)
-    before: set[str] = set()
-    if base >= 0:
-        try:
-            snap = cache.get(found[base])
-        except QueryError:
-            snap = None
-        before = set(snap.keys) if snap is not None else set()
-    for version in found[base + 1:]:
-        try:
-            snap = cache.get(version)
-        except QueryError:
-            continue  # unreadable: skipped
+    found = list(cache.readable(versions(index.writes(pid, end))))
+    base = max((i for i, (v, _) in enumerate(found) if v.time <= start), default=-1)
+    snap = found[base][1] if base >= 0 else None
+    before: set[str] = set(snap.keys) if snap is not None else set()
+    for version, snap in found[base + 1:]:
         keys = set(snap.keys) if snap is not None else set()
         for key in keys - before:
             added[key] = version.time

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from gitarchive.archive import layout
-from gitarchive.errors import PlaylistNotFound
+from gitarchive.errors import PlaylistNotFound, PlaylistRefError
 from gitarchive.questions.index import fold
 
 
@@ -48,7 +48,7 @@ def resolve_playlist(text: str, known: Iterable[Known]) -> str:
     known = list(known)
     try:
         pid = layout.parse_playlist_ref(text)
-    except layout.PlaylistRefError:
+    except PlaylistRefError:
         pid = None
     if pid is not None:
         if any(k.pid == pid for k in known):

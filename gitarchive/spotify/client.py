@@ -5,9 +5,9 @@ Two layers, so each can be read on its own:
 * HTTP (`SpotifyClient`): one `requests.Session`, a lazily fetched token reused
   across playlists, a timeout on every request, a bounded retry budget for 429,
   5xx and network failures, one token refresh on 401.
-* Parsing (`parse_playlist`, `parse_entry`): API JSON to `gitarchive.model`
-  objects, accepting both the pre-2026 shape (`tracks`/`track`) and the
-  February 2026 one (`items`/`item`).
+* Parsing (spotify/parse.py: `parse_playlist`, `parse_entry`): API JSON to
+  `gitarchive.archive.model` objects, accepting both the pre-2026 shape
+  (`tracks`/`track`) and the February 2026 one (`items`/`item`).
 
 No message, exception or repr ever contains the client secret, the refresh
 token or an access token.
@@ -15,30 +15,27 @@ token or an access token.
 
 from __future__ import annotations
 
-import html
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
 
 from gitarchive.archive.layout import is_spotify_owned
-from gitarchive.archive.model import Link, Playlist, SnapshotError, Track
 from gitarchive.errors import (
+    AmbiguousWrite,
     CredentialsError,
     ForbiddenError,
     NotOnSpotify,
     PlaylistError,
     SpotifyError,
 )
+from gitarchive.spotify.parse import FetchResult, entries_page, parse_playlist
 
 API_BASE = "https://api.spotify.com/v1"
 TOKEN_URL = "https://accounts.spotify.com/api/token"
-OPEN_URL = "https://open.spotify.com"
 
 # What we ask for when no page is embedded; later pages follow Spotify's `next` links. 50 is
 # accepted whether the /items maximum is 50 or 100 (public clients disagree on it).
@@ -65,18 +62,6 @@ def not_found(pid: str) -> NotOnSpotify:
     else:
         message += ": check the ID; the playlist may have been deleted or made private"
     return NotOnSpotify(message, pid)
-
-
-class AmbiguousWrite(SpotifyError):
-    """A write failed in a way that leaves unknown whether Spotify applied it (5xx, lost line)."""
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    """A fetched playlist, plus notes on the entries that were not archived."""
-
-    playlist: Playlist
-    skipped: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -169,7 +154,7 @@ class SpotifyClient:
     def get_playlist(self, pid: str) -> FetchResult:
         """Fetch a playlist and all its entries (first page embedded, then `next` links)."""
         data = self._api_get(f"{self.api_base}/playlists/{pid}", pid)
-        page = _entries_page(data)
+        page = entries_page(data)
         if page is None or not isinstance(page.get("items"), list):
             # No embedded entries: ask the items endpoint from the start.
             page = self._api_get(
@@ -212,7 +197,7 @@ class SpotifyClient:
     def _authorized_send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """`_send` with the bearer token, renewed once if Spotify answers 401."""
         for _ in range(2):
-            headers = {"Authorization": f"Bearer {self._access_token()}"}
+            headers = {"Authorization": f"Bearer {self.access_token()}"}
             response = self._send(method, url, headers=headers, **kwargs)
             if response.status_code != 401:
                 return response
@@ -222,7 +207,8 @@ class SpotifyClient:
             f"check the app behind {ENV_ID}"
         )
 
-    def _access_token(self) -> str:
+    def access_token(self) -> str:
+        """A valid access token: the one held, else a new one (never printed or logged)."""
         with self._lock:  # concurrent fetches share one token, fetched once
             if self._token is None or time.monotonic() >= self._token_expiry:
                 self._token, lifetime = self._fetch_token()
@@ -278,7 +264,7 @@ class SpotifyClient:
                 problem = "timed out" if isinstance(exc, requests.Timeout) else "no connection"
                 if not retry_unsafe:
                     raise AmbiguousWrite(f"{method} {_where(url)}: {problem}") from exc
-                delay = _backoff(failures)
+                delay = backoff(failures)
             else:
                 if response.status_code == 429:
                     problem = "rate limited (429)"
@@ -293,7 +279,7 @@ class SpotifyClient:
                     problem = f"server error (HTTP {response.status_code})"
                     if not retry_unsafe:
                         raise AmbiguousWrite(f"{method} {_where(url)}: {problem}")
-                    delay = _backoff(failures)
+                    delay = backoff(failures)
                 else:
                     return response
             failures += 1
@@ -315,7 +301,7 @@ class SpotifyClient:
 
         Fetches the token first if none is held yet.
         """
-        self._access_token()
+        self.access_token()
         return frozenset(self._scope.split()) if self._scope is not None else None
 
     def user_request(
@@ -341,7 +327,8 @@ class SpotifyClient:
         )
 
 
-def _backoff(failures: int) -> float:
+def backoff(failures: int) -> float:
+    """Seconds to wait after ``failures`` failed attempts: doubling, capped."""
     return min(2.0**failures, MAX_BACKOFF)
 
 
@@ -349,7 +336,7 @@ def _retry_after(response: requests.Response, failures: int) -> float:
     try:
         return max(float(response.headers["Retry-After"]), 0.0)
     except (KeyError, ValueError):
-        return _backoff(failures)
+        return backoff(failures)
 
 
 def _where(url: str) -> str:
@@ -363,127 +350,3 @@ def _oauth_error(response: requests.Response) -> str:
     except (ValueError, AttributeError):
         return ""
     return f": {error}" if isinstance(error, str) and error.isidentifier() else ""
-
-
-# ------------------------------------------------------------------------ parsing
-
-
-def _entries_page(data: Any) -> dict[str, Any] | None:
-    """The embedded page of entries: `items` since 2026, `tracks` before."""
-    if not isinstance(data, dict):
-        return None
-    for key in ("items", "tracks"):
-        page = data.get(key)
-        if isinstance(page, dict):
-            return page
-    return None
-
-
-def parse_playlist(pid: str, data: Any, pages: Iterable[Any]) -> FetchResult:
-    """Build the model playlist from the playlist object and its pages of entries.
-
-    Raises PlaylistError naming the playlist and what was wrong.
-    """
-    try:
-        if not isinstance(data, dict):
-            raise SnapshotError(f"expected an object, got {type(data).__name__}")
-        tracks: list[Track] = []
-        skipped: list[str] = []
-        position = 0
-        for page in pages:
-            if not isinstance(page, dict) or not isinstance(page.get("items"), list):
-                raise SnapshotError("a page of entries has no 'items' list")
-            for entry in page["items"]:
-                position += 1
-                parsed = parse_entry(entry, position)
-                if isinstance(parsed, Track):
-                    tracks.append(parsed)
-                else:
-                    skipped.append(parsed)
-        owner = data["owner"]
-        name = data["name"]
-        if not isinstance(name, str):
-            raise SnapshotError("'name' is not a string")
-        playlist = Playlist(
-            url=_spotify_url(data, "playlist", pid),
-            original_name=name,
-            description=html.unescape(data.get("description") or ""),
-            owner=Link(
-                owner.get("display_name") or owner["id"],
-                _spotify_url(owner, "user", owner.get("id")),
-            ),
-            tracks=tuple(tracks),
-            snapshot_id=data.get("snapshot_id") or "",
-            num_followers=_followers(data.get("followers")),
-        )
-    except KeyError as exc:
-        raise PlaylistError(f"playlist {pid}: Spotify's answer lacks the field {exc}") from exc
-    except (SnapshotError, TypeError, AttributeError, ValueError) as exc:
-        raise PlaylistError(f"playlist {pid}: unexpected answer from Spotify: {exc}") from exc
-    return FetchResult(playlist, skipped)
-
-
-def parse_entry(entry: Any, position: int) -> Track | str:
-    """One playlist entry: a Track, or a note saying why it is not archived.
-
-    Null entries (removed or unavailable content) and podcast episodes are skipped.
-    Local files are skipped too: they have no Spotify ID, and the archive (like
-    spotify-playlist-archive before it) identifies tracks by their Spotify URL.
-    """
-    if not isinstance(entry, dict):
-        raise SnapshotError(f"entry {position} is not an object")
-    item = entry.get("item") or entry.get("track")
-    if item is None:
-        return f"entry {position}: empty (the track was removed or is unavailable)"
-    if not isinstance(item, dict):
-        raise SnapshotError(f"entry {position} is not an object")
-    name = item.get("name") or ""
-    if item.get("type") == "episode":
-        return f"entry {position}: podcast episode '{name}' (episodes are not archived)"
-    if entry.get("is_local") or item.get("is_local"):
-        return f"entry {position}: local file '{name}' (it has no Spotify ID)"
-    url = _spotify_url(item, "track", item.get("id"))
-    if not url:
-        return f"entry {position}: '{name}' has no Spotify ID"
-    album = item["album"]
-    duration = item["duration_ms"]
-    if not isinstance(duration, int | float) or isinstance(duration, bool):
-        raise SnapshotError(f"entry {position}: 'duration_ms' is not a number")
-    return Track(
-        url=url,
-        name=name,
-        album=Link(album.get("name") or "", _spotify_url(album, "album", album.get("id"))),
-        artists=tuple(
-            Link(a.get("name") or "", _spotify_url(a, "artist", a.get("id")))
-            for a in item["artists"]
-        ),
-        duration_ms=int(duration),
-        added_at=_added_at(entry.get("added_at")),
-    )
-
-
-def _spotify_url(obj: Mapping[str, Any], kind: str, sid: str | None) -> str:
-    """`external_urls.spotify`, else built from the ID, else "" (e.g. local files)."""
-    url = (obj.get("external_urls") or {}).get("spotify")
-    if isinstance(url, str) and url:
-        return url
-    return f"{OPEN_URL}/{kind}/{sid}" if sid else ""
-
-
-def _followers(value: Any) -> int | None:
-    """Spotify dropped or may drop `followers`: missing means unknown, not zero."""
-    total = value.get("total") if isinstance(value, dict) else None
-    return total if isinstance(total, int) and not isinstance(total, bool) else None
-
-
-def _added_at(value: Any) -> str | None:
-    """`2013-06-27T14:03:25Z` -> `2013-06-27 14:03:25`; the epoch placeholder means unknown."""
-    if not isinstance(value, str) or not value or value.startswith("1970-01-01T00:00:00"):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise SnapshotError(f"'added_at' is not a timestamp: {value!r}") from exc
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC)
-    return parsed.strftime("%Y-%m-%d %H:%M:%S")

@@ -7,7 +7,7 @@ ephemeral port) the way Spotify serves a development-mode app since the February
 `/tracks` endpoint. Playlists can be changed while it runs, and failures can be
 scripted, so the real client code path (requests, retries, paging) is exercised.
 
-    with StandIn(load_fixture_playlists()) as server:  # gitarchive.fixtures_data
+    with StandIn(load_fixture_playlists()) as server:  # gitarchive.spotify.fixtures
         client = SpotifyClient(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET,
                                api_base=server.api_base, token_url=server.token_url)
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import html
 import json
 import secrets
 import threading
@@ -24,19 +23,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from gitarchive.archive.model import Playlist, Track
+from gitarchive.spotify.apijson import Shape, shaped_entry
 from gitarchive.spotify.standin_writes import Writes
-
-Shape = Literal["new", "old", "both"]
 
 DEMO_CLIENT_ID = "demo-client"
 DEMO_CLIENT_SECRET = "demo-secret"
 DEMO_REFRESH_TOKEN = "demo-refresh"
 MAX_PAGE = 100
-OPEN_URL = "https://open.spotify.com"
 
 
 @dataclass
@@ -86,9 +82,9 @@ class StandIn:
         self.stop()
 
     def start(self) -> None:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", 0), _Handler)
         server.daemon_threads = True
-        server.standin = self  # type: ignore[attr-defined]
+        server.standin = self
         self._server = server
         # A short poll interval makes stop() quick: tests start many servers.
         self._thread = threading.Thread(
@@ -148,6 +144,11 @@ class StandIn:
         raw = body.encode() if isinstance(body, str) else body
         with self._lock:
             self._faults.append(_Fault(path_substring, status, times, dict(headers or {}), raw))
+
+    def issued_tokens(self) -> list[str]:
+        """The access tokens handed out and still valid (tests look for them in output)."""
+        with self._lock:
+            return sorted(self._tokens)
 
     def expire_tokens(self) -> None:
         """Invalidate every issued access token: the next API call gets 401."""
@@ -229,7 +230,7 @@ class StandIn:
         return 404, _error(404, "Service not found")
 
     def _playlist_object(self, pid: str, stored: dict[str, Any]) -> dict[str, Any]:
-        data = copy.deepcopy(stored["meta"])
+        data: dict[str, Any] = copy.deepcopy(stored["meta"])
         first = {"offset": "0", "limit": str(MAX_PAGE)}
         if self.shape in ("new", "both"):
             data["items"] = self._page(pid, stored["entries"], first, "items", self.shape)
@@ -251,7 +252,7 @@ class StandIn:
         end = offset + limit
         return {
             "href": f"{href}?offset={offset}&limit={limit}",
-            "items": [_shaped_entry(e, shape) for e in entries[offset:end]],
+            "items": [shaped_entry(e, shape) for e in entries[offset:end]],
             "limit": limit,
             "next": f"{href}?offset={end}&limit={limit}" if end < len(entries) else None,
             "offset": offset,
@@ -262,6 +263,12 @@ class StandIn:
         }
 
 
+class _Server(ThreadingHTTPServer):
+    """The HTTP server, knowing the StandIn whose playlists it serves."""
+
+    standin: StandIn
+
+
 class _Handler(BaseHTTPRequestHandler):
     """Routes one request to the StandIn it belongs to."""
 
@@ -269,7 +276,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def standin(self) -> StandIn:
-        return self.server.standin  # type: ignore[attr-defined]
+        server = self.server
+        assert isinstance(server, _Server)  # the only server this handler is given to
+        return server.standin
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
         """Quiet: tests and the demo must not print request logs to stderr."""
@@ -344,120 +353,3 @@ def _as_new_entry(entry: Any) -> Any:
     new = {k: copy.deepcopy(v) for k, v in entry.items() if k not in ("item", "track")}
     new["item"] = copy.deepcopy(entry["item"] if "item" in entry else entry.get("track"))
     return new
-
-
-def _shaped_entry(entry: Any, shape: Shape) -> Any:
-    if not isinstance(entry, dict):
-        return entry
-    shaped = {k: v for k, v in entry.items() if k != "item"}
-    if shape in ("new", "both"):
-        shaped["item"] = entry["item"]
-    if shape in ("old", "both"):
-        shaped["track"] = entry["item"]
-    return shaped
-
-
-# ------------------------------------------------ building API JSON from models
-
-
-def _last_segment(url: str) -> str:
-    return url.rstrip("/").rsplit("/", 1)[-1] if url else ""
-
-
-def _api_link(name: str, url: str, kind: str) -> dict[str, Any]:
-    sid = _last_segment(url) or None
-    return {
-        "external_urls": {"spotify": url} if url else {},
-        "href": f"https://api.spotify.com/v1/{kind}s/{sid}" if sid else None,
-        "id": sid,
-        "name": name,
-        "type": kind,
-        "uri": f"spotify:{kind}:{sid}" if sid else None,
-    }
-
-
-def _api_time(added_at: str | None) -> str | None:
-    """`2013-06-27 14:03:25` -> `2013-06-27T14:03:25Z`, as the API writes it."""
-    return added_at.replace(" ", "T") + "Z" if added_at else None
-
-
-def api_entry(track: Track, shape: Shape = "new") -> dict[str, Any]:
-    """A playlist entry as the API returns it, for a model Track."""
-    item = _api_link(track.name, track.url, "track")
-    item.update(
-        album=_api_link(track.album.name, track.album.url, "album"),
-        artists=[_api_link(a.name, a.url, "artist") for a in track.artists],
-        duration_ms=track.duration_ms,
-        is_local=False,
-    )
-    entry = {"added_at": _api_time(track.added_at), "added_by": None, "is_local": False}
-    return _shaped_entry({**entry, "item": item}, shape)
-
-
-def null_entry(added_at: str | None = "2024-01-01T00:00:00Z") -> dict[str, Any]:
-    """An entry whose track is gone (Spotify sends `item: null`)."""
-    return {"added_at": added_at, "added_by": None, "is_local": False, "item": None}
-
-
-def local_file_entry(
-    name: str, artist: str = "", album: str = "", duration_ms: int = 180_000
-) -> dict[str, Any]:
-    """A local file added from a user's disk: names but no IDs or Spotify URLs."""
-    item = {
-        "album": {"external_urls": {}, "id": None, "name": album, "type": "album"},
-        "artists": [{"external_urls": {}, "id": None, "name": artist, "type": "artist"}],
-        "duration_ms": duration_ms,
-        "external_urls": {},
-        "id": None,
-        "is_local": True,
-        "name": name,
-        "type": "track",
-        "uri": f"spotify:local:{artist}:{album}:{name}:{duration_ms // 1000}",
-    }
-    return {"added_at": "2024-01-01T00:00:00Z", "added_by": None, "is_local": True, "item": item}
-
-
-def episode_entry(
-    name: str, episode_id: str, show: str = "", duration_ms: int = 1_800_000
-) -> dict[str, Any]:
-    """A podcast episode in a playlist (not archived by gitarchive)."""
-    item = _api_link(name, f"{OPEN_URL}/episode/{episode_id}", "episode")
-    item.update(duration_ms=duration_ms, show=_api_link(show, "", "show"), is_local=False)
-    return {"added_at": "2024-01-01T00:00:00Z", "added_by": None, "is_local": False, "item": item}
-
-
-def api_playlist_from_model(
-    playlist: Playlist, shape: Shape = "new", extra_entries: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    """The full API playlist object (all entries in one page) for a model Playlist.
-
-    Descriptions are HTML-escaped, as Spotify sends them. `extra_entries` (null,
-    local-file or episode entries) are appended after the tracks.
-    """
-    owner = _api_link(playlist.owner.name, playlist.owner.url, "user")
-    owner["display_name"] = owner.pop("name")
-    data = _api_link(playlist.original_name, playlist.url, "playlist")
-    entries = [api_entry(t, "new") for t in playlist.tracks] + list(extra_entries or [])
-    data.update(
-        collaborative=False,
-        description=html.escape(playlist.description),
-        owner=owner,
-        public=True,
-        snapshot_id=playlist.snapshot_id,
-    )
-    if playlist.num_followers is not None:
-        data["followers"] = {"href": None, "total": playlist.num_followers}
-    page = {
-        "href": None,
-        "items": [_shaped_entry(e, shape) for e in entries],
-        "limit": len(entries),
-        "next": None,
-        "offset": 0,
-        "previous": None,
-        "total": len(entries),
-    }
-    if shape in ("new", "both"):
-        data["items"] = page
-    if shape in ("old", "both"):
-        data["tracks"] = page
-    return data

@@ -31,6 +31,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 from urllib.parse import SplitResult, parse_qs
 
+from gitarchive.spotify.standin_search import error_body, paged, search_tracks, window
+
 
 class StandInHost(Protocol):
     """What the writes need of the stand-in they extend (kept structural: no import back)."""
@@ -146,6 +148,11 @@ class Writes:
         with self._lock:
             self._faults.append(_Fault(method, path_substring, times, None, True, {}))
 
+    def clear_faults(self) -> None:
+        """Forget the faults not used up yet: the next requests are answered normally."""
+        with self._lock:
+            self._faults.clear()
+
     def add_playlist(
         self, name: str, uris: list[str], *, owner: str = USER_ID, description: str = "",
         public: bool = False,
@@ -158,6 +165,11 @@ class Writes:
         """Copies of the playlists `owner` has, in creation order (for assertions)."""
         with self._lock:
             return [copy.deepcopy(p) for p in self._playlists.values() if p.owner == owner]
+
+    def edit(self, pid: str, uris: list[str]) -> None:
+        """The owner changes the playlist's items by hand (in the Spotify app, say)."""
+        with self._lock:
+            self._playlists[pid].uris = list(uris)
 
     def delete(self, pid: str) -> None:
         """The owner deletes the playlist: as on Spotify, it leaves their library (unfollowed)
@@ -190,7 +202,7 @@ class Writes:
             if fault.status is None:
                 handler.close_connection = True  # done, but the client never hears of it
                 return True
-            status, data, headers = fault.status, _error(fault.status, "Fault"), fault.headers
+            status, data, headers = fault.status, error_body(fault.status, "Fault"), fault.headers
         payload = json.dumps(data, ensure_ascii=False).encode()
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json; charset=utf-8")
@@ -232,17 +244,17 @@ class Writes:
         authorization: str,
     ) -> tuple[int, Any]:
         if not self.standin._authorized(authorization):
-            return 401, _error(401, "Invalid access token")
+            return 401, error_body(401, "Invalid access token")
         with self._lock:
             user, scopes = self._users.get(authorization[7:], (None, frozenset()))
         if parts == ["v1", "search"]:
-            return self._search(query)
+            return search_tracks(self._catalog(), query, f"{self.standin.api_base}/search")
         if user is None:  # an app token (client credentials) is no one
-            return 401, _error(401, "Only valid bearer authentication supported")
+            return 401, error_body(401, "Only valid bearer authentication supported")
         try:
             payload = json.loads(body) if body else {}
         except ValueError:
-            return 400, _error(400, "Error parsing JSON.")
+            return 400, error_body(400, "Error parsing JSON.")
         with self._lock:
             if parts == ["v1", "me"] and method == "GET":
                 return 200, {"id": user, "display_name": user, "type": "user",
@@ -254,19 +266,19 @@ class Writes:
                     return self._create_for(user, scopes, payload)
             if parts[:2] == ["v1", "playlists"]:
                 return self._playlist_call(method, parts, user, scopes, query, payload)
-        return 404, _error(404, "Service not found")
+        return 404, error_body(404, "Service not found")
 
     def _create_for(
         self, user: str, scopes: frozenset[str], payload: Any
     ) -> tuple[int, Any]:
         if not isinstance(payload, dict) or not isinstance(payload.get("name"), str):
-            return 400, _error(400, "Missing required field: name")
+            return 400, error_body(400, "Missing required field: name")
         public = payload.get("public", True) is not False
         if _modify_scope(public) not in scopes:
-            return 403, _error(403, "Insufficient client scope")
+            return 403, error_body(403, "Insufficient client scope")
         description = payload.get("description") or ""
         if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
-            return 400, _error(400, "Invalid description")
+            return 400, error_body(400, "Invalid description")
         created = self._create(user, payload["name"], description, public, [])
         return 201, self._object(created, {})
 
@@ -286,22 +298,22 @@ class Writes:
         playlist = self._playlists.get(pid)
         if playlist is None:
             exists = pid in self.standin._playlists
-            return (403, _error(403, "Forbidden")) if exists else (
-                404, _error(404, "Resource not found"))
+            return (403, error_body(403, "Forbidden")) if exists else (
+                404, error_body(404, "Resource not found"))
         if method == "GET":
             if len(parts) == 3:
                 return 200, self._object(playlist, query)
             return 200, self._page(playlist, query)
         if playlist.owner != user:
-            return 403, _error(403, "You cannot change a playlist you do not own")
+            return 403, error_body(403, "You cannot change a playlist you do not own")
         if _modify_scope(playlist.public) not in scopes:
-            return 403, _error(403, "Insufficient client scope")
+            return 403, error_body(403, "Insufficient client scope")
         uris = payload.get("uris") if isinstance(payload, dict) else None
         if not isinstance(uris, list) or len(uris) > MAX_URIS:
-            return 400, _error(400, f"'uris' must be a list of at most {MAX_URIS} URIs")
+            return 400, error_body(400, f"'uris' must be a list of at most {MAX_URIS} URIs")
         bad = [u for u in uris if not isinstance(u, str) or not _TRACK_URI.fullmatch(u)]
         if bad:
-            return 400, _error(400, f"Invalid base62 id: {bad[0]!r}")
+            return 400, error_body(400, f"Invalid base62 id: {bad[0]!r}")
         if method == "PUT":
             playlist.uris = list(uris)
             status = 200
@@ -340,10 +352,10 @@ class Writes:
         return data
 
     def _page(self, playlist: CreatedPlaylist, query: dict[str, str]) -> dict[str, Any]:
-        offset, limit = _window(query, MAX_URIS)
+        offset, limit = window(query, MAX_URIS)
         href = f"{self.standin.api_base}/playlists/{playlist.pid}/items"
         items = [self._entry(uri, playlist.owner) for uri in playlist.uris[offset:offset + limit]]
-        return _paged(href, items, offset, limit, len(playlist.uris))
+        return paged(href, items, offset, limit, len(playlist.uris))
 
     def _entry(self, uri: str, owner: str) -> dict[str, Any]:
         tid = uri.rsplit(":", 1)[-1]
@@ -359,14 +371,14 @@ class Writes:
                 "is_local": False, "item": item}
 
     def _list(self, user: str, scopes: frozenset[str], query: dict[str, str]) -> dict[str, Any]:
-        offset, limit = _window(query, MAX_LIST_PAGE)
+        offset, limit = window(query, MAX_LIST_PAGE)
         visible = [
             p for p in self._playlists.values()
             if p.owner == user and p.followed
             and (p.public or "playlist-read-private" in scopes)
         ]
         items = [self._summary(p) for p in visible[offset:offset + limit]]
-        return _paged(f"{self.standin.api_base}/me/playlists", items, offset, limit,
+        return paged(f"{self.standin.api_base}/me/playlists", items, offset, limit,
                       len(visible))
 
     def _catalog(self) -> Mapping[str, dict[str, Any]]:
@@ -381,61 +393,7 @@ class Writes:
                     found.setdefault(item["id"], item)
         return found
 
-    def _search(self, query: dict[str, str]) -> tuple[int, Any]:
-        """Tracks whose name, artists and album contain every `track:`/`artist:`/`album:`
-        field of the query (free words: anywhere), case-insensitively."""
-        if query.get("type") != "track" or not query.get("q"):
-            return 400, _error(400, "Search needs q and type=track")
-        fields = _search_fields(query["q"])
-        offset, limit = _window(query, 50)
-        hits = []
-        for item in self._catalog().values():
-            texts = {
-                "track": item.get("name") or "",
-                "artist": " ".join(a.get("name") or "" for a in item.get("artists") or []),
-                "album": (item.get("album") or {}).get("name") or "",
-            }
-            texts[""] = " ".join(texts.values())
-            if all(value.lower() in texts[name].lower() for name, value in fields):
-                hits.append({**item, "uri": f"spotify:track:{item['id']}"})
-        href = f"{self.standin.api_base}/search"
-        return 200, {"tracks": _paged(href, hits[offset:offset + limit], offset, limit,
-                                      len(hits))}
 
 
 def _modify_scope(public: bool) -> str:
     return "playlist-modify-public" if public else "playlist-modify-private"
-
-
-def _search_fields(q: str) -> list[tuple[str, str]]:
-    """``track:"A B" artist:C word`` -> [("track", "A B"), ("artist", "C"), ("", "word")]."""
-    found = []
-    for match in re.finditer(r'(?:(track|artist|album):)?(?:"([^"]*)"|(\S+))', q):
-        found.append((match[1] or "", match[2] if match[2] is not None else match[3]))
-    return found
-
-
-def _window(query: dict[str, str], maximum: int) -> tuple[int, int]:
-    try:
-        offset = max(int(query.get("offset", "0")), 0)
-        limit = min(max(int(query.get("limit", str(maximum))), 1), maximum)
-    except ValueError:
-        return 0, maximum
-    return offset, limit
-
-
-def _paged(href: str, items: list[Any], offset: int, limit: int, total: int) -> dict[str, Any]:
-    end = offset + limit
-    return {
-        "href": f"{href}?offset={offset}&limit={limit}",
-        "items": items,
-        "limit": limit,
-        "next": f"{href}?offset={end}&limit={limit}" if end < total else None,
-        "offset": offset,
-        "previous": f"{href}?offset={max(offset - limit, 0)}&limit={limit}" if offset else None,
-        "total": total,
-    }
-
-
-def _error(status: int, message: str) -> dict[str, Any]:
-    return {"error": {"status": status, "message": message}}

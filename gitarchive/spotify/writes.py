@@ -19,7 +19,8 @@ from typing import Any
 
 import requests
 
-from gitarchive.spotify.client import ENV_REFRESH, CredentialsError, SpotifyClient, SpotifyError
+from gitarchive.errors import CredentialsError, ScopeError, WriteError
+from gitarchive.spotify.client import ENV_REFRESH, SpotifyClient
 
 MAX_URIS = 100  # Spotify's limit per PUT/POST of playlist items
 ITEMS_PAGE = 50
@@ -31,19 +32,11 @@ READ_PRIVATE = "playlist-read-private"
 LOGIN_HINT = "run 'gitarchive login' to sign in again and grant it"
 
 
-class WriteError(SpotifyError):
-    """Spotify refused a write or read of the user's playlists; the message says why."""
-
-
-class ScopeError(CredentialsError):
-    """The user's token lacks a scope that publishing needs."""
-
-    def __init__(self, missing: list[str], why: str) -> None:
-        self.missing = missing
-        names = " and ".join(missing)
-        super().__init__(
-            f"the Spotify sign-in lacks the scope {names} ({why}): {LOGIN_HINT}"
-        )
+def lacking(missing: list[str], why: str) -> ScopeError:
+    """The ScopeError for ``missing`` scopes, needed for ``why``."""
+    names = " and ".join(missing)
+    return ScopeError(f"the Spotify sign-in lacks the scope {names} ({why}): {LOGIN_HINT}",
+                      missing)
 
 
 def refresh_token(environ: Mapping[str, str] | None = None) -> str | None:
@@ -123,7 +116,7 @@ class PlaylistWriter:
             return
         missing = [scope for scope in needed if scope not in granted]
         if missing:
-            raise ScopeError(missing, "; ".join(dict.fromkeys(needed[s] for s in missing)))
+            raise lacking(missing, "; ".join(dict.fromkeys(needed[s] for s in missing)))
 
     def me(self) -> str:
         """The signed-in user's ID."""

@@ -10,16 +10,10 @@ from hypothesis import strategies as st
 
 from gitarchive.archive import render
 from gitarchive.archive.model import Link, Track
+from gitarchive.archive.snapshots import ParseCache, parse_json_snapshot, parse_plain_snapshot
 from gitarchive.history import delta
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN
-from gitarchive.history.replay import (
-    PARSERS,
-    ParseCache,
-    PlaylistHistory,
-    TrackHistory,
-    parse_json_snapshot,
-    parse_plain_snapshot,
-)
+from gitarchive.history.state import PlaylistHistory
 
 P = pid(1)
 
@@ -46,7 +40,7 @@ version = st.tuples(
 @given(st.lists(version, min_size=1, max_size=8))
 def test_delta_replay_is_parsing_every_version_whole(versions: list) -> None:
     history = PlaylistHistory(P)
-    chunker = delta.Chunker(ParseCache(), PARSERS)
+    chunker = delta.Chunker(ParseCache())
     for form, numbers, name in versions:
         snap = playlist(P, name, tracks_of(numbers))
         if form == "plain":
@@ -62,10 +56,9 @@ def test_delta_replay_is_parsing_every_version_whole(versions: list) -> None:
             got = chunker.json_version(data)
             kind = KIND_JSON
         try:
-            delta.apply_version(history, got, chunker.parse, kind, TrackHistory)
+            delta.apply_version(history, got, chunker.parse, kind)
         except delta.NotChunked:
-            delta.apply_version(history, chunker.json_whole(data), chunker.parse, kind,
-                                TrackHistory)
+            delta.apply_version(history, chunker.json_whole(data), chunker.parse, kind)
         present = {k: t.meta for k, t in history.tracks.items() if t.in_snapshot}
         assert present == {key: meta for key, meta, _ in whole.tracks}
         assert set(history.counts) == set(present)
@@ -79,7 +72,7 @@ def test_delta_replay_is_parsing_every_version_whole(versions: list) -> None:
 
 def test_a_changed_version_parses_only_the_new_chunks() -> None:
     history = PlaylistHistory(P)
-    chunker = delta.Chunker(ParseCache(), PARSERS)
+    chunker = delta.Chunker(ParseCache())
     parsed: list[object] = []
 
     def parse(chunk: object) -> delta.Parsed:
@@ -88,12 +81,12 @@ def test_a_changed_version_parses_only_the_new_chunks() -> None:
 
     first = playlist(P, "A", [track(n) for n in range(50)])
     delta.apply_version(history, chunker.json_version(first.to_json().encode()), parse,
-                        KIND_JSON, TrackHistory)
+                        KIND_JSON)
     assert len(parsed) == 50
     parsed.clear()
     history.dirty.clear()  # as an observation does
     second = playlist(P, "A", [track(n) for n in range(1, 51)])  # one out, one in
     delta.apply_version(history, chunker.json_version(second.to_json().encode()), parse,
-                        KIND_JSON, TrackHistory)
+                        KIND_JSON)
     assert len(parsed) == 1
     assert history.dirty == {"TR00000000000000000000", "TR00000000000000000050"}

@@ -25,7 +25,8 @@ from history_support import (
 from gitarchive.archive import layout, links
 from gitarchive.archive.model import Link, Track
 from gitarchive.cli import main
-from gitarchive.history import rebuild as history
+from gitarchive.history.rebuild import rebuild
+from gitarchive.history.sync import sync
 
 A, B, C = pid(1), pid(2), pid(3)
 TYLER = 77
@@ -86,7 +87,7 @@ def placeholder_history(h: History) -> None:
 def test_placeholders_are_no_snapshot_and_no_run(tmp_path: Path) -> None:
     h = History(str(tmp_path / "repo"))
     placeholder_history(h)
-    result = history.rebuild(h.store)
+    result = rebuild(h.store)
     assert result.problems == []
     assert dates(h, B) == {
         "Song 5": ("2021-03-02", True, "2021-03-02", None, None, 1),
@@ -127,7 +128,7 @@ def test_rename_continues_the_history(tmp_path: Path, files) -> None:
     h.commit(moved(first, A, wrong), at("2021-05-01"))
     h.commit({**{path: None for path in moved(first, A, wrong)}, **first}, at("2021-05-02"))
     h.commit(files(snap(A, "Alpha", 1, 3)), at("2021-05-03"))
-    result = history.rebuild(h.store)
+    result = rebuild(h.store)
     assert result.problems == []
     assert dates(h, A) == {
         "Song 1": ("2021-05-01", True, "2021-05-01", None, None, 1),
@@ -161,7 +162,7 @@ UNLINKED_B = {
 def test_reissued_id_is_a_new_playlist_until_linked(tmp_path: Path) -> None:
     h = History(str(tmp_path / "repo"))
     reissued_history(h)
-    history.rebuild(h.store)
+    rebuild(h.store)
     assert dates(h, B) == UNLINKED_B
     assert cumulative(h, B)["date_first_scraped"] == "2023-02-03"
 
@@ -189,7 +190,7 @@ def test_link_joins_the_histories_and_unlink_undoes_it(tmp_path: Path) -> None:
     }
     assert cumulative(h, B)["date_first_scraped"] == "2023-02-01"
     assert cumulative(h, B)["url"].endswith(B)
-    assert history.sync(h.store).state.playlists[B].first_run == at("2023-02-01")
+    assert sync(h.store).state.playlists[B].first_run == at("2023-02-01")
 
     assert cli(h, "unlink", B).exit_code == 0
     assert h.store.read(links.LINKS_PATH) is None
@@ -227,13 +228,13 @@ def test_mixed_utc_offsets_give_utc_days(tmp_path: Path) -> None:
     h.commit(plain_files(snap(A, "Alpha", 1, 2)), at("2022-01-11", 6), offset=-420)
     h.commit(plain_files(snap(A, "Alpha", 2, 3)), at("2022-01-12", 0) + 1800, offset=0)
     h.commit(plain_files(snap(A, "Alpha", 3)), at("2022-01-12", 23) + 1800, offset=60)
-    history.rebuild(h.store)
+    rebuild(h.store)
     assert dates(h, A) == {
         "Song 1": ("2022-01-10", True, "2022-01-10", "2022-01-11", "2022-01-12", 1),
         "Song 2": ("2022-01-11", False, "2022-01-11", "2022-01-12", "2022-01-12", 1),
         "Song 3": ("2022-01-12", False, "2022-01-12", None, None, 1),
     }
-    history.rebuild(h.store, timezone="America/New_York")
+    rebuild(h.store, timezone="America/New_York")
     assert dates(h, A) == {
         "Song 1": ("2022-01-09", True, "2022-01-09", "2022-01-11", "2022-01-11", 1),
         "Song 2": ("2022-01-11", False, "2022-01-11", "2022-01-11", "2022-01-12", 1),
@@ -250,7 +251,7 @@ def test_json_metadata_wins_over_plain_lines(tmp_path: Path) -> None:
     h.commit(plain_files(snap(A, "Alpha", 1, TYLER, 2)), at("2021-12-31"))
     h.commit({**json_files(snap(A, "Alpha", 1, TYLER, 2)), **registry(A)}, at("2022-01-01"))
     h.commit(json_files(snap(A, "Alpha", TYLER, 2)), at("2022-01-02"))
-    result = history.rebuild(h.store)
+    result = rebuild(h.store)
     assert result.problems == []
     assert dates(h, A) == {
         "Song 1": ("2021-12-30", True, "2021-12-30", "2022-01-01", "2022-01-02", 1),
@@ -271,7 +272,7 @@ def test_plain_only_track_keeps_its_plain_line(tmp_path: Path) -> None:
     h.commit(plain_files(snap(A, "Alpha", TYLER, 1)), at("2021-12-30"))
     h.commit(plain_files(snap(A, "Alpha", 1)), at("2021-12-31"))
     h.commit(json_files(snap(A, "Alpha", 1)), at("2022-01-01"))
-    history.rebuild(h.store)
+    rebuild(h.store)
     tyler = {t["name"]: t for t in cumulative(h, A)["tracks"]}["EARFQUAKE"]
     assert tyler["date_removed"] == "2021-12-31" and tyler["duration_ms"] is None
     assert [a["name"] for a in tyler["artists"]] == ["Tyler", "The Creator"]  # all there is
@@ -289,9 +290,9 @@ def test_early_files_outside_the_layout_are_ignored(tmp_path: Path) -> None:
              at("2020-06-02"))
     h.commit({f"playlists/{B}.txt": b"x", "playlist_ids.txt": b""}, at("2020-06-03"))  # no run
     h.commit(plain_files(snap(A, "Alpha", 2)), at("2020-06-04"))
-    result = history.rebuild(h.store)
+    result = rebuild(h.store)
     assert result.problems == []
-    assert sorted(history.sync(h.store).state.playlists) == [A]
+    assert sorted(sync(h.store).state.playlists) == [A]
     assert dates(h, A) == {
         "Song 1": ("2020-06-01", True, "2020-06-01", "2020-06-02", "2020-06-04", 1),
         "Song 2": ("2020-06-02", False, "2020-06-02", None, None, 1),
@@ -314,7 +315,7 @@ def unreadable_history(h: History) -> None:
 def test_unreadable_versions_are_skipped(tmp_path: Path) -> None:
     h = History(str(tmp_path / "repo"))
     unreadable_history(h)
-    result = history.rebuild(h.store)
+    result = rebuild(h.store)
     assert len(result.problems) == 3
     assert dates(h, A) == {
         "Song 1": ("2022-04-01", True, "2022-04-01", None, None, 1),
@@ -347,3 +348,20 @@ def test_unreadable_versions_summarised_once_and_questions_go_on(tmp_path: Path)
     assert "+1" in log_a.splitlines()[-1] and "2022-04-03" in log_a  # 3 in, 2 out, vs 04-01
     found = cli(h, "search", "Song 6")
     assert found.exit_code == 0 and "Beta" in found.output
+
+
+def test_rebuild_leaves_the_question_index_ready(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """After a whole replay the first question needs no second replay (nor the saved state)."""
+    from gitarchive.history import sync as sync_module
+
+    h = History(str(tmp_path / "repo"))
+    placeholder_history(h)
+    assert cli(h, "rebuild").exit_code == 0
+
+    def no_replay(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a question replayed history after a rebuild")
+
+    monkeypatch.setattr(sync_module, "sync", no_replay)
+    found = cli(h, "search", "song 5")
+    assert found.exit_code == 0, found.output
+    assert "Beta" in found.output and "2021-03-02" in found.output

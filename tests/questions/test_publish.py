@@ -76,7 +76,7 @@ def repo(tmp_path: Path) -> Path:
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
     """A stand-in, and the environment of a signed-in user pointed at it."""
-    monkeypatch.setattr(spotify, "_backoff", lambda failures: 0.0)  # retries without waiting
+    monkeypatch.setattr(spotify, "backoff", lambda failures: 0.0)  # retries without waiting
     with StandIn() as stand_in:
         for name, value in (
             ("SPOTIFY_CLIENT_ID", DEMO_CLIENT_ID), ("SPOTIFY_CLIENT_SECRET", DEMO_CLIENT_SECRET),
@@ -247,7 +247,7 @@ def test_an_interrupted_run_is_finished_by_the_next(
     assert "run again" in result.output
     if where == "second append":
         assert only_playlist(server).uris == uris(DAY2[:200])
-    server.writes._faults.clear()
+    server.writes.clear_faults()
     before = len(server.requests)
     finished = publish(repo, "Road Trip", "--at", "2024-01-20")
     assert finished.exit_code == 0, finished.output
@@ -316,7 +316,7 @@ def test_a_half_filled_playlist_is_completed_by_appending(repo: Path, server: St
 def test_a_changed_target_is_replaced(repo: Path, server: StandIn) -> None:
     assert publish(repo, "Road Trip", "--at", "2024-02-01").exit_code == 0
     target = only_playlist(server)
-    server.writes._playlists[target.pid].uris = uris([9, 2, 3])  # the user edited it
+    server.writes.edit(target.pid, uris([9, 2, 3]))  # the user edited it
     assert publish(repo, "Road Trip", "--at", "2024-02-01").exit_code == 0
     assert only_playlist(server).uris == uris(DAY3)
 
@@ -418,7 +418,7 @@ def test_plain_history_is_matched_and_the_rest_listed(repo: Path, server: StandI
 
 
 def test_matching_prefers_the_same_playlist_then_the_latest(tmp_path: Path) -> None:
-    from gitarchive.questions.publish import Linker
+    from gitarchive.questions.publish_plan import Linker
 
     history = History(str(tmp_path / "a"))
     seven = track(7)
@@ -439,7 +439,7 @@ def test_search_missing_finds_by_title_artist_album(repo: Path, server: StandIn)
                  album=Link("Nowhere", ""), artists=(Link("Nobody", ""),), duration_ms=1)
     decoy = Track(url=f"https://open.spotify.com/track/{tid(98)}", name="Lost Song",
                   album=Link("Nowhere (Deluxe)", ""), artists=(Link("Nobody", ""),), duration_ms=1)
-    from gitarchive.spotify.standin import api_playlist_from_model
+    from gitarchive.spotify.apijson import api_playlist_from_model
 
     server.set_playlist(pid(9), api_playlist_from_model(playlist(pid(9), "cat", [decoy, lost])))
     result = publish(repo, "Old Mix", "--at", "2021-06-01", "--search-missing", "5")
@@ -469,7 +469,7 @@ def test_show_uris_and_urls(repo: Path) -> None:
 
 
 def test_no_secret_in_output_or_state(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(spotify, "_backoff", lambda failures: 0.0)
+    monkeypatch.setattr(spotify, "backoff", lambda failures: 0.0)
     secrets_ = ("cs-Publ1shSecret-77", "rt-Publ1shRefresh-88")
     with StandIn(client_secret=secrets_[0], refresh_token=secrets_[1]) as server:
         monkeypatch.setenv("SPOTIFY_CLIENT_ID", DEMO_CLIENT_ID)

@@ -14,14 +14,15 @@ from gitarchive.archive import layout, render
 from gitarchive.archive.links import LINKS_PATH
 from gitarchive.archive.model import Link, Playlist, Track, dump_json
 from gitarchive.archive.runrecord import RunRecord
-from gitarchive.history import rebuild as history
+from gitarchive.archive.snapshots import ParseCache, parse_json_model, parse_json_snapshot
+from gitarchive.history import publish as publish_module
+from gitarchive.history import sync as sync_module
 from gitarchive.history import views
-from gitarchive.history.replay import (
-    ParseCache,
-    _parse_json_model,
-    parse_json_snapshot,
-    state_to_dict,
-)
+from gitarchive.history.pending import pending_views
+from gitarchive.history.publish import render_all
+from gitarchive.history.rebuild import rebuild
+from gitarchive.history.state import state_to_dict
+from gitarchive.history.sync import save_state, sync
 from gitarchive.history.views import (
     CumulativeTrack,
     CumulativeView,
@@ -88,7 +89,7 @@ def _changes(kind: str, p: str, numbers: frozenset[int], clock: int) -> dict:
 
 
 def _sync_and_save(h: History) -> None:
-    history.save_state(h.store, history.sync(h.store))
+    save_state(h.store, sync(h.store))
 
 
 @settings(max_examples=40, deadline=None)
@@ -119,7 +120,7 @@ def test_incremental_equals_full(ops: list) -> None:
                 clock += 86_400
                 changes = _changes(kind, PIDS[which], numbers, clock)
                 tree = h.store.write_tree(h.store.tree(), changes)
-                views, pending = history.pending_views(
+                views, pending = pending_views(
                     h.store, tree, (clock, 0), githistory_base=None, record=record
                 )
                 message = "fetch" if record is None else "fetch\n\n" + record.trailers()
@@ -134,25 +135,25 @@ def test_incremental_equals_full(ops: list) -> None:
             else:
                 h.repo.references.create("refs/heads/side", h.tip(), force=True)
             _sync_and_save(h)
-        incremental = history.sync(h.store)
-        full = history.sync(h.store, full=True)
+        incremental = sync(h.store)
+        full = sync(h.store, full=True)
         assert state_to_dict(incremental.state) == state_to_dict(full.state)
-        with mock.patch.object(history, "PARALLEL_MIN_BLOBS", 0):  # halves in two processes
-            split = history.sync(h.store, full=True)
+        with mock.patch.object(sync_module, "PARALLEL_MIN_BLOBS", 0):  # halves in two processes
+            split = sync(h.store, full=True)
         assert state_to_dict(split.state) == state_to_dict(full.state)
         assert split.state.view_dirty == full.state.view_dirty
         assert [str(p) for p in split.problems] == [str(p) for p in full.problems]
-        with mock.patch.object(history, "PARALLEL_MIN_VIEWS", 1):  # views rendered in halves
-            halves = history.render_all(split.state, timezone=None, githistory_base="b")
-        assert halves == history.render_all(full.state, timezone=None, githistory_base="b")
+        with mock.patch.object(publish_module, "PARALLEL_MIN_VIEWS", 1):  # views rendered in halves
+            halves = render_all(split.state, timezone=None, githistory_base="b")
+        assert halves == render_all(full.state, timezone=None, githistory_base="b")
         for tz in (None, "America/Los_Angeles"):
-            assert history.render_all(incremental.state, timezone=tz, githistory_base="b") == (
-                history.render_all(full.state, timezone=tz, githistory_base="b")
+            assert render_all(incremental.state, timezone=tz, githistory_base="b") == (
+                render_all(full.state, timezone=tz, githistory_base="b")
             )
         # Incremental rendering (only playlists whose view changed, after fetches that
         # committed theirs) ends with the files of a full rendering.
-        history.rebuild(h.store)
-        expected = history.render_all(full.state, timezone=None, githistory_base=None)
+        rebuild(h.store)
+        expected = render_all(full.state, timezone=None, githistory_base=None)
         tree = h.store.tree()
         assert {p: h.store.read(p) for p in expected} == expected
         listed = h.store.list_dir(layout.CUMULATIVE) if tree is not None else {}
@@ -239,7 +240,7 @@ def test_chunked_parse_is_the_model(versions: list, name: str) -> None:
         snap = Playlist(url="https://x/p", original_name=name, description=name,
                         owner=Link("o", "u"), tracks=tuple(numbers), num_followers=1)
         data = snap.to_json().encode()
-        assert parse_json_snapshot("x", data, cache) == _parse_json_model(data)
+        assert parse_json_snapshot("x", data, cache) == parse_json_model(data)
 
 
 @settings(max_examples=150, deadline=None)
@@ -247,7 +248,7 @@ def test_chunked_parse_is_the_model(versions: list, name: str) -> None:
 def test_snapshot_in_memory_parses_like_its_json(data: st.DataObject) -> None:
     """fetch hands its new snapshots to the replay as objects: same result as their JSON."""
     from gitarchive.archive.model import Link, Playlist, Track
-    from gitarchive.history.replay import ParseCache, parse_json_snapshot, parsed_from_playlist
+    from gitarchive.archive.snapshots import ParseCache, parse_json_snapshot, parsed_from_playlist
 
     text = st.text(max_size=8)
     links = st.builds(Link, name=text, url=text)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from gitarchive.archive import render
 from gitarchive.archive.model import Link, Playlist, Track
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 OLD_ARCHIVE = "https://github.githistory.xyz/mackorone/spotify-playlist-archive-2/blob/main"
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pygit2
 import pytest
 from click.testing import CliRunner
+from history_support import at
 
 from gitarchive import exitcodes
 from gitarchive.archive import layout, runrecord
@@ -24,7 +25,6 @@ from gitarchive.history import saved as history_saved
 from gitarchive.ops import health
 from gitarchive.spotify.fixtures import load_fixture_playlists
 from gitarchive.spotify.standin import StandIn
-from tests.history_support import at
 
 OLD_1970 = "09D0CKBRWkBBoPn46V6YTO"  # has a follower count: changes every day here
 SMALL = "3xQmR8vDemoSmallMix002"  # 12 tracks; fails 2026-04-02 .. 2026-04-11

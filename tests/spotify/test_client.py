@@ -21,19 +21,18 @@ from gitarchive.errors import (
     PlaylistNotFound,
     SpotifyError,
 )
-from gitarchive.spotify.client import SpotifyClient, parse_entry
-from gitarchive.spotify.fixtures import load_fixture_playlists
-from gitarchive.spotify.standin import (
-    DEMO_CLIENT_ID,
-    DEMO_CLIENT_SECRET,
-    StandIn,
+from gitarchive.spotify.apijson import (
     api_playlist_from_model,
     episode_entry,
     local_file_entry,
     null_entry,
 )
+from gitarchive.spotify.client import SpotifyClient
+from gitarchive.spotify.fixtures import load_fixture_playlists
+from gitarchive.spotify.parse import parse_entry
+from gitarchive.spotify.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 SEVENTY = "09D0CKBRWkBBoPn46V6YTO"
 BALLADS = "37i9dQZF1DX5LEXW9eXA0n"
 LONG_MIX = "5pKgT2nDemoLongMix0001"
@@ -147,7 +146,7 @@ def test_stand_in_respects_limit_and_caps_it_at_100(standin: StandInSetup) -> No
     pid, data = _playlist_with(150)
     standin.server.set_playlist(pid, data)
     standin.client.get_playlist(pid)  # gets a token
-    token = standin.client._access_token()
+    token = standin.client.access_token()
     headers = {"Authorization": f"Bearer {token}"}
     url = f"{standin.server.api_base}/playlists/{pid}/items"
     small = requests.get(url, params={"limit": 7, "offset": 3}, headers=headers, timeout=5).json()
@@ -193,7 +192,7 @@ def test_stand_in_answers_403_on_tracks_like_a_development_mode_app(
     standin: StandInSetup,
 ) -> None:
     standin.client.get_playlist(SMALL_MIX)
-    headers = {"Authorization": f"Bearer {standin.client._access_token()}"}
+    headers = {"Authorization": f"Bearer {standin.client.access_token()}"}
     url = f"{standin.server.api_base}/playlists/{SMALL_MIX}/tracks"
     assert requests.get(url, headers=headers, timeout=5).status_code == 403
 
@@ -419,7 +418,7 @@ def test_no_message_ever_contains_the_secret_or_a_token(
             scenario()
             with pytest.raises(SpotifyError) as info:
                 client.get_playlist(BALLADS)
-            tokens.extend(server._tokens)
+            tokens.extend(server.issued_tokens())
             error: BaseException | None = info.value
             while error is not None:
                 messages.append(f"{error!s} {error!r}")

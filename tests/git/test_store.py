@@ -11,7 +11,8 @@ import pytest
 
 from gitarchive.errors import DirtyWorktreeError, StoreError
 from gitarchive.git import packwriter
-from gitarchive.git.store import Store, parse_git_date
+from gitarchive.git.identity import parse_git_date
+from gitarchive.git.store import Store
 
 
 def git(repo: Path, *args: str) -> str:
@@ -71,13 +72,13 @@ def test_moved_branch_is_detected(tmp_path: Path) -> None:
     store = Store.init(tmp_path, bare=True)
     first = store.commit({"a": b"1"}, "one")
     Store(tmp_path).commit({"a": b"2"}, "another process, meanwhile")
-    real = store._ref_target
+    real = store.ref_target
     calls = iter([first])  # this run read the tip before the other process committed
 
     def stale(ref: str) -> pygit2.Oid | None:
         return next(calls, None) or real(ref)
 
-    store._ref_target = stale  # type: ignore[method-assign]
+    store.ref_target = stale  # type: ignore[method-assign]
     with pytest.raises(StoreError, match="moved"):
         store.commit({"a": b"3"}, "late")
 

@@ -78,7 +78,7 @@ def test_fast_track_parser_accepts_exactly_what_the_checked_one_does(
     junk: object, field: str
 ) -> None:
     """Corrupt one field of a valid track: both parsers agree on the result or the error."""
-    from gitarchive.archive.model import _checked_track, _track
+    from gitarchive.archive.model import parse_track, parse_track_checked
 
     good = {
         "added_at": "2020-01-01 00:00:00", "album": {"name": "A", "url": "u"},
@@ -86,11 +86,11 @@ def test_fast_track_parser_accepts_exactly_what_the_checked_one_does(
     }
     data = {**good, field: junk}
     try:
-        expected: object = _checked_track(data, "t")
+        expected: object = parse_track_checked(data, "t")
     except SnapshotError as exc:
         expected = str(exc)
     try:
-        got: object = _track(data, "t")
+        got: object = parse_track(data, "t")
     except SnapshotError as exc:
         got = str(exc)
     assert got == expected

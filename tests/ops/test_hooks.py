@@ -19,7 +19,7 @@ from gitarchive.git.store import Store
 from gitarchive.ops import hooks
 from gitarchive.spotify.standin import StandIn
 
-TOP = Path(__file__).resolve().parents[1]
+TOP = Path(__file__).resolve().parents[2]
 
 
 def invoke(*args: str) -> tuple[int, str]:

@@ -438,10 +438,15 @@ SECRETS = ("cs-Sup3rSecret-4242", "rt-Refr3sh-9191", "gt-G1tT0ken-7373")
 def test_no_secret_anywhere_after_runs_that_fail_every_way(
     secret_standin: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(spotify, "_backoff", lambda failures: 0.0)  # retries without waiting
+    monkeypatch.setattr(spotify, "backoff", lambda failures: 0.0)  # retries without waiting
     repo = archive(tmp_path, SMALL, LONG)
     remote = _AskForPassword()
     pygit2.Repository(str(repo)).remotes.create("origin", remote.url)
+    # A followed source behind the same refusing server: every fetch also asks it.
+    from gitarchive.ops.follow.sources import Source, follow_path
+
+    Store(repo).commit({follow_path("private"): Source("private", remote.url, (OLD_1970,))
+                        .to_bytes()}, "Follow private")
     log = tmp_path / "run.log"
     outputs = []
 
@@ -475,6 +480,7 @@ def test_no_secret_anywhere_after_runs_that_fail_every_way(
         assert "failing since" in outputs[-2]
     finally:
         remote.close()
+    assert any("error: private: cannot fetch private" in o for o in outputs)
     haystacks: dict[str, bytes] = {f"output {i}": o.encode() for i, o in enumerate(outputs)}
     haystacks["log"] = log.read_bytes()
     for path in repo.rglob("*"):

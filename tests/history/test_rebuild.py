@@ -21,8 +21,10 @@ from history_support import (
 from gitarchive.archive import layout
 from gitarchive.archive.model import dump_json
 from gitarchive.errors import StoreError, TimezoneError
-from gitarchive.history import rebuild as history
 from gitarchive.history import saved as history_state
+from gitarchive.history.pending import pending_views
+from gitarchive.history.rebuild import rebuild
+from gitarchive.history.sync import sync
 
 A, B = pid(1), pid(2)
 
@@ -96,7 +98,7 @@ EXPECTED_B = {
 def test_json_layout_dates(tmp_path: Path, linear: bool) -> None:
     h = History(str(tmp_path / "repo"))
     build(h, json_files, with_registry=True, linear=linear)
-    result = history.rebuild(h.store)
+    result = rebuild(h.store)
     assert result.commit is not None and not result.problems
     doc_a, doc_b = cumulative(h.store, A), cumulative(h.store, B)
     assert {k: dates(v) for k, v in by_name(doc_a).items()} == EXPECTED_A
@@ -117,7 +119,7 @@ def test_merge_gives_the_dates_of_the_linear_history(tmp_path: Path) -> None:
     for linear in (False, True):
         h = History(str(tmp_path / f"repo{linear}"))
         build(h, json_files, with_registry=True, linear=linear)
-        history.rebuild(h.store)
+        rebuild(h.store)
         files[linear] = {p: h.store.read(layout.cumulative_json_path(p)) for p in (A, B)}
     assert files[False] == files[True]
 
@@ -125,7 +127,7 @@ def test_merge_gives_the_dates_of_the_linear_history(tmp_path: Path) -> None:
 def test_plain_only_layout_dates(tmp_path: Path) -> None:
     h = History(str(tmp_path / "repo"))
     build(h, plain_files, with_registry=False)
-    history.rebuild(h.store)
+    rebuild(h.store)
     doc_a = cumulative(h.store, A)
     expected = dict(EXPECTED_A)
     expected["Song 1"] = ("2024-01-01", *EXPECTED_A["Song 1"][1:])  # no added_at in plain
@@ -142,7 +144,7 @@ def test_plain_history_continues_into_json(tmp_path: Path) -> None:
     h = History(str(tmp_path / "repo"))
     h.commit(plain_files(snap(A, "Alpha", 1, 2)), at("2021-06-01"))
     h.commit(json_files(snap(A, "Alpha", 1, 2)), at("2022-06-01"))
-    history.rebuild(h.store)
+    rebuild(h.store)
     doc = by_name(cumulative(h.store, A))
     assert set(doc) == {"Song 1", "Song 2"}
     assert doc["Song 1"]["first_seen"] == "2021-06-01"
@@ -153,7 +155,7 @@ def test_plain_history_continues_into_json(tmp_path: Path) -> None:
 def test_markdown_view(tmp_path: Path) -> None:
     h = History(str(tmp_path / "repo"))
     build(h, json_files, with_registry=True)
-    history.rebuild(h.store)
+    rebuild(h.store)
     md = h.store.read(layout.cumulative_md_path(A)).decode()
     lines = md.splitlines()
     assert lines[0].startswith("cumulative - [pretty](/playlists/pretty/")
@@ -172,21 +174,21 @@ def test_markdown_view(tmp_path: Path) -> None:
 def test_rebuild_reaches_a_fixed_point(tmp_path: Path) -> None:
     h = History(str(tmp_path / "repo"))
     build(h, json_files, with_registry=True)
-    assert history.rebuild(h.store).commit is not None
-    again = history.rebuild(h.store)
+    assert rebuild(h.store).commit is not None
+    again = rebuild(h.store)
     assert again.commit is None and again.changed == []
-    assert history.rebuild(h.store, full=True).commit is None
+    assert rebuild(h.store, full=True).commit is None
 
 
 def test_timezone(tmp_path: Path) -> None:
     h = History(str(tmp_path / "repo"))
     h.commit(json_files(snap(A, "Alpha", 1)), at("2024-01-01", 23))
-    history.rebuild(h.store, timezone="Asia/Tokyo")
+    rebuild(h.store, timezone="Asia/Tokyo")
     assert cumulative(h.store, A)["date_first_scraped"] == "2024-01-02"
-    history.rebuild(h.store)  # back to UTC from the same (time-zone free) state
+    rebuild(h.store)  # back to UTC from the same (time-zone free) state
     assert cumulative(h.store, A)["date_first_scraped"] == "2024-01-01"
     with pytest.raises(TimezoneError, match="unknown time zone"):
-        history.rebuild(h.store, timezone="Mars/Olympus")
+        rebuild(h.store, timezone="Mars/Olympus")
 
 
 def test_unparseable_blob_is_reported_and_skipped(tmp_path: Path) -> None:
@@ -194,13 +196,13 @@ def test_unparseable_blob_is_reported_and_skipped(tmp_path: Path) -> None:
     h.commit(json_files(snap(A, "Alpha", 1)), at("2024-01-01"))
     bad = h.commit({layout.pretty_json_path(A): b"{not json"}, at("2024-01-02"))
     h.commit(json_files(snap(A, "Alpha", 1, 2)), at("2024-01-03"))
-    result = history.rebuild(h.store)
+    result = rebuild(h.store)
     assert [(p.commit, p.path) for p in result.problems] == [
         (str(bad), layout.pretty_json_path(A))
     ]
     doc = by_name(cumulative(h.store, A))
     assert doc["Song 1"]["last_seen"] is None and doc["Song 1"]["date_removed"] is None
-    assert history.sync(h.store).state.playlists[A].last_run == at("2024-01-03")
+    assert sync(h.store).state.playlists[A].last_run == at("2024-01-03")
     assert doc["Song 2"]["first_seen"] == "2024-01-03"
 
 
@@ -208,35 +210,35 @@ def test_views_branch_holds_one_root_commit(tmp_path: Path) -> None:
     h = History(str(tmp_path / "repo"))
     build(h, json_files, with_registry=True)
     head = h.tip()
-    result = history.rebuild(h.store, views_branch="views")
+    result = rebuild(h.store, views_branch="views")
     assert result.commit is None and h.tip() == head  # main untouched
     views = h.repo.references["refs/heads/views"].peel(pygit2.Commit)
     assert views.parents == []
     names = sorted(e.name for e in h.repo[views.tree[layout.CUMULATIVE].id])
     assert names == sorted([f"{A}.json", f"{A}.md", f"{B}.json", f"{B}.md"])
-    assert history.rebuild(h.store, views_branch="views").views_commit is None  # unchanged
+    assert rebuild(h.store, views_branch="views").views_commit is None  # unchanged
     h.commit(json_files(snap(A, "Alpha renamed", 1, 2, 4)), at("2024-01-12"))
-    again = history.rebuild(h.store, views_branch="views")
+    again = rebuild(h.store, views_branch="views")
     assert again.views_commit is not None
     new_views = h.repo.references["refs/heads/views"].peel(pygit2.Commit)
     assert new_views.parents == [] and new_views.id != views.id
     # Also from git config.
     h.repo.config["gitarchive.viewsBranch"] = "views"
     h.commit(json_files(snap(A, "Alpha renamed", 1, 2)), at("2024-01-13"))
-    assert history.rebuild(h.store).views_commit is not None
+    assert rebuild(h.store).views_commit is not None
 
 
 def test_rewritten_history_is_detected(tmp_path: Path) -> None:
     h = History(str(tmp_path / "repo"))
     h.commit(json_files(snap(A, "Alpha", 1)), at("2024-01-01"))
     h.commit(json_files(snap(A, "Alpha", 1, 2)), at("2024-01-02"))
-    assert history.rebuild(h.store, views_branch="v").full
-    assert not history.rebuild(h.store, views_branch="v").full  # incremental: nothing new
+    assert rebuild(h.store, views_branch="v").full
+    assert not rebuild(h.store, views_branch="v").full  # incremental: nothing new
     # Rewrite: the second commit replaced by another one (as after a force-push).
     first = h.repo[h.tip()].parents[0].id
     h.repo.references.create("refs/heads/main", first, force=True)
     h.commit(json_files(snap(A, "Alpha", 1, 3)), at("2024-01-02"))
-    result = history.rebuild(h.store, views_branch="v")
+    result = rebuild(h.store, views_branch="v")
     assert result.full
     views = h.repo.references["refs/heads/v"].peel(pygit2.Commit)
     doc = json.loads(h.repo[views.tree[layout.cumulative_json_path(A)].id].data)
@@ -246,37 +248,37 @@ def test_rewritten_history_is_detected(tmp_path: Path) -> None:
 def test_corrupt_state_means_full_replay(tmp_path: Path) -> None:
     h = History(str(tmp_path / "repo"))
     h.commit(json_files(snap(A, "Alpha", 1)), at("2024-01-01"))
-    history.rebuild(h.store, views_branch="v")
+    rebuild(h.store, views_branch="v")
     history_state.state_path(h.store).write_text("{garbage")
-    assert history.rebuild(h.store, views_branch="v").full
+    assert rebuild(h.store, views_branch="v").full
 
 
 def test_only_limits_files_and_rejects_unknown(tmp_path: Path) -> None:
     h = History(str(tmp_path / "repo"))
     build(h, json_files, with_registry=True)
-    result = history.rebuild(h.store, only=[A])
+    result = rebuild(h.store, only=[A])
     assert result.changed == [layout.cumulative_json_path(A), layout.cumulative_md_path(A)]
     with pytest.raises(StoreError, match="no snapshot"):
-        history.rebuild(h.store, only=[pid(7)])
+        rebuild(h.store, only=[pid(7)])
 
 
 def test_pending_views_match_a_rebuild(tmp_path: Path) -> None:
     """fetch's path: the files computed before committing equal a full rebuild after."""
     h = History(str(tmp_path / "repo"))
     build(h, json_files, with_registry=True)
-    history.rebuild(h.store)
+    rebuild(h.store)
     changes = json_files(snap(A, "Alpha renamed", 1, 2, 5))
     tree = h.store.write_tree(h.store.tree(), changes)
     when = (at("2024-01-12"), 0)
-    views, pending = history.pending_views(h.store, tree, when, githistory_base=None)
+    views, pending = pending_views(h.store, tree, when, githistory_base=None)
     # Only A's snapshot changed: B's files stay (present tracks' last_seen is null).
     assert set(views) == {layout.cumulative_json_path(A), layout.cumulative_md_path(A)}
     oid = h.store.commit({**changes, **views}, "fetch", when=when)
     assert pending.save(oid)
     saved = history_state.load(h.store)
     assert saved is not None and saved.head == str(oid)
-    assert history.rebuild(h.store).commit is None
-    assert history.rebuild(h.store, full=True).commit is None
+    assert rebuild(h.store).commit is None
+    assert rebuild(h.store, full=True).commit is None
     doc = by_name(cumulative(h.store, A))
     assert doc["Song 5"]["first_seen"] == "2024-01-12"
 
@@ -285,23 +287,23 @@ def test_pending_state_not_saved_for_another_commit(tmp_path: Path) -> None:
     h = History(str(tmp_path / "repo"))
     h.commit(json_files(snap(A, "Alpha", 1)), at("2024-01-01"))
     tree = h.store.write_tree(h.store.tree(), json_files(snap(A, "Alpha", 1, 2)))
-    _, pending = history.pending_views(h.store, tree, (at("2024-01-02"), 0), githistory_base=None)
+    _, pending = pending_views(h.store, tree, (at("2024-01-02"), 0), githistory_base=None)
     other = h.commit(json_files(snap(A, "Alpha", 1, 3)), at("2024-01-02"))
     assert not pending.save(other)
 
 
 def test_fast_json_parse_agrees_with_the_model() -> None:
-    from gitarchive.history.replay import _parse_json_model, parse_json_snapshot
+    from gitarchive.archive.snapshots import parse_json_model, parse_json_snapshot
 
-    golden = Path(__file__).resolve().parent / "golden"
+    golden = Path(__file__).resolve().parents[1] / "golden"
     data = (golden / "pretty-09D0CKBRWkBBoPn46V6YTO.json").read_bytes()
-    assert parse_json_snapshot("x", data) == _parse_json_model(data)
+    assert parse_json_snapshot("x", data) == parse_json_model(data)
     local = playlist(A, "L", [track(1)])
     raw = json.loads(local.to_json())
     raw["tracks"][0]["url"] = ""
     raw["tracks"][0]["duration_ms"] = 5.0  # unusual: read by the model
     text = json.dumps(raw).encode()
-    assert parse_json_snapshot("x", text) == _parse_json_model(text)
+    assert parse_json_snapshot("x", text) == parse_json_model(text)
     assert parse_json_snapshot("x", text).tracks[0][0] == "plain:song 1 -- artist 1 -- album 1"
     from gitarchive.errors import SnapshotError
 
@@ -318,18 +320,18 @@ def test_a_day_of_other_playlists_leaves_a_playlists_files_untouched(tmp_path: P
               **registry(A, B)}, at("2024-01-01"))
     h.commit(json_files(snap(B, "Beta", 9, 10)), at("2024-01-02"))  # A not touched
     h.commit(json_files(snap(A, "Alpha", 1)), at("2024-01-03"))  # Song 2 removed
-    history.rebuild(h.store)
+    rebuild(h.store)
     paths = [layout.cumulative_json_path(A), layout.cumulative_md_path(A)]
     before = [h.store.tree()[p].id for p in paths]
     h.commit(json_files(snap(B, "Beta", 10)), at("2024-01-04"))
-    result = history.rebuild(h.store)
+    result = rebuild(h.store)
     assert not result.full and result.playlists == 1
     assert result.changed == [layout.cumulative_json_path(B), layout.cumulative_md_path(B)]
     # fetch's path: only B is rendered and committed.
     changes = json_files(snap(B, "Beta", 10, 11))
     tree = h.store.write_tree(h.store.tree(), changes)
     when = (at("2024-01-05"), 0)
-    views, pending = history.pending_views(h.store, tree, when, githistory_base=None)
+    views, pending = pending_views(h.store, tree, when, githistory_base=None)
     assert pending.plan is not None and pending.plan.wanted == [B]
     assert set(views) == {layout.cumulative_json_path(B), layout.cumulative_md_path(B)}
     assert pending.save(h.store.commit({**changes, **views}, "fetch", when=when))
@@ -340,15 +342,15 @@ def test_a_day_of_other_playlists_leaves_a_playlists_files_untouched(tmp_path: P
     assert doc["Song 1"]["last_seen"] is None
     assert "| 2024-01-01\\* |  |  |" in h.store.read(layout.cumulative_md_path(A)).decode()
     # The live value is still known to queries.
-    assert history.sync(h.store).state.playlists[A].last_run == at("2024-01-05")
-    assert history.rebuild(h.store).commit is None
-    assert history.rebuild(h.store, full=True).commit is None
+    assert sync(h.store).state.playlists[A].last_run == at("2024-01-05")
+    assert rebuild(h.store).commit is None
+    assert rebuild(h.store, full=True).commit is None
 
 
 def test_chunked_parse_falls_back_when_a_piece_is_no_json_alone() -> None:
     """The archive-layout fast path cuts at separator lines; text that only looks
     like one (inside a nested array) is read by the whole-document parse."""
-    from gitarchive.history.replay import _parse_json_model, parse_json_snapshot
+    from gitarchive.archive.snapshots import parse_json_model, parse_json_snapshot
 
     data = (
         b'{\n  "original_name": "P",\n  "owner": {\n    "name": "o",\n    "url": ""\n  },\n'
@@ -360,7 +362,7 @@ def test_chunked_parse_falls_back_when_a_piece_is_no_json_alone() -> None:
     )
     parsed = parse_json_snapshot("x", data)
     assert [t[1].name for t in parsed.tracks] == ["n"]
-    assert parsed.tracks == _parse_json_model(data).tracks
+    assert parsed.tracks == parse_json_model(data).tracks
 
 
 def test_follower_count_alone_does_not_rerender_the_view(tmp_path: Path) -> None:
@@ -378,11 +380,11 @@ def test_follower_count_alone_does_not_rerender_the_view(tmp_path: Path) -> None
     path = layout.pretty_json_path("PL1")
     day = 86_400
     store.commit({path: snapshot(1)}, "day 1", when=(1_704_067_200, 0))
-    first = history.rebuild(store)
+    first = rebuild(store)
     assert first.playlists == 1
     store.commit({path: snapshot(2)}, "day 2: followers only", when=(1_704_067_200 + day, 0))
-    second = history.rebuild(store)
+    second = rebuild(store)
     assert second.playlists == 0 and second.commit is None
     files = {p: store.read(p) for p in (layout.cumulative_json_path("PL1"),)}
-    history.rebuild(store, full=True)
+    rebuild(store, full=True)
     assert {p: store.read(p) for p in files} == files  # the full replay agrees

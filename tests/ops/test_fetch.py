@@ -17,7 +17,7 @@ from gitarchive.git.store import Store
 from gitarchive.spotify.fixtures import load_fixture_playlists
 from gitarchive.spotify.standin import StandIn
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 OLD_1970 = "09D0CKBRWkBBoPn46V6YTO"
 KPOP = "37i9dQZF1DX5LEXW9eXA0n"
 SMALL = "3xQmR8vDemoSmallMix002"

@@ -1,0 +1,317 @@
+"""Reading snapshot files fast: pretty JSON and plain files -> (identity, meta, added_at).
+
+The archive's two snapshot formats, parsed into what the history and the questions
+need of them (no Track objects): the replay reads every version of every snapshot,
+the questions and the pre-commit check read some. The JSON schema's one authority
+stays ``model.Playlist.from_json``; the fast paths here fall back to it whenever
+anything is unusual, so they accept exactly what it accepts.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple, cast
+
+from gitarchive.archive import layout
+from gitarchive.archive.model import Link, Playlist, plain_key, track_key
+from gitarchive.errors import SnapshotError
+
+# (name, url) of an album or artist.
+LinkTuple = tuple[str, str]
+
+
+class TrackMeta(NamedTuple):
+    """What is shown of a track: the latest version seen (a tuple: cheap to make, compare)."""
+
+    url: str
+    name: str
+    album: LinkTuple
+    artists: tuple[LinkTuple, ...]
+    duration_ms: int | None  # unknown for plain-only history
+
+
+@dataclass(frozen=True)
+class ParsedSnapshot:
+    name: str
+    url: str
+    description: str
+    tracks: list[tuple[str, TrackMeta, int | None]]  # (identity, meta, added_at)
+
+
+@functools.lru_cache(maxsize=65_536)
+def parse_added_at(text: str | None) -> int | None:
+    """Spotify's added_at ("YYYY-MM-DD HH:MM:SS" UTC, or ISO 8601) as epoch seconds."""
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp())
+
+
+class ParseCache:
+    """What parsing snapshot after snapshot can share (a replay reads tens of thousands).
+
+    Consecutive snapshots of a playlist repeat most tracks byte for byte, so a track
+    is parsed once per distinct text (``tracks``); album/artist tuples are shared
+    (``links``), which keeps a year's state small.
+    """
+
+    def __init__(self) -> None:
+        self.tracks: dict[bytes, tuple[str, TrackMeta] | None] = {}
+        self.added: dict[bytes, tuple[bool, int | None]] = {}
+        self.links: dict[LinkTuple, LinkTuple] = {}
+
+
+def parse_json_snapshot(pid: str, data: bytes, cache: ParseCache | None = None) -> ParsedSnapshot:
+    """A pretty JSON snapshot (raises SnapshotError).
+
+    Well-formed snapshots in the archive's own layout are cut into their tracks'
+    texts, each parsed once per distinct text (``_parse_json_chunked``); others are
+    read by a direct walk over ``json.loads``'s result; anything that walk does not
+    accept as exactly well-typed goes through ``Playlist.from_json`` — the schema's
+    one authority — which either reads it or says precisely what is wrong.
+    """
+    cache = cache if cache is not None else ParseCache()
+    try:
+        fast = _parse_json_chunked(data, cache)
+    except (ValueError, UnicodeDecodeError):
+        fast = None  # a piece is no JSON on its own: the whole may still be
+    if fast is None:
+        try:
+            fast = _parse_json_fast(json.loads(data), cache)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SnapshotError(f"not valid JSON: {exc}") from exc
+    if fast is not None:
+        return fast
+    return parse_json_model(data)
+
+
+def parse_json_model(data: bytes) -> ParsedSnapshot:
+    playlist = Playlist.from_json(data)
+    tracks = []
+    for t in playlist.tracks:
+        meta = TrackMeta(
+            url=t.url,
+            name=t.name,
+            album=(t.album.name, t.album.url),
+            artists=tuple((a.name, a.url) for a in t.artists),
+            duration_ms=t.duration_ms,
+        )
+        key = t.id or plain_key(t.plain_line)
+        tracks.append((key, meta, parse_added_at(t.added_at)))
+    return ParsedSnapshot(playlist.name, playlist.url, playlist.description, tracks)
+
+
+def _link_fast(data: Any, links: dict[LinkTuple, LinkTuple]) -> LinkTuple | None:
+    if type(data) is not dict:
+        return None
+    name, url = data.get("name"), data.get("url") or ""
+    if type(name) is not str or type(url) is not str:
+        return None
+    link = (name, url)
+    return links.setdefault(link, link)
+
+
+def parsed_from_playlist(playlist: Playlist, cache: ParseCache) -> ParsedSnapshot:
+    """What parse_json_snapshot gives for ``playlist.to_json()``, without the round trip.
+
+    ``fetch`` has every new snapshot in memory; parsing its JSON again for the
+    cumulative views doubled the cost of a run (a property test checks equality).
+    """
+    links = cache.links
+
+    def link(source: Link) -> LinkTuple:
+        pair = (source.name, source.url)
+        return links.setdefault(pair, pair)
+
+    tracks = []
+    for t in playlist.tracks:
+        album, artists = link(t.album), tuple(link(a) for a in t.artists)
+        key = track_key(t.url, t.name, (a[0] for a in artists), album[0])
+        meta = TrackMeta(t.url, t.name, album, artists, t.duration_ms)
+        tracks.append((key, meta, parse_added_at(t.added_at)))
+    return ParsedSnapshot(playlist.name, playlist.url, playlist.description, tracks)
+
+
+def _head_fast(obj: Any, cache: ParseCache) -> tuple[str, str, str, Any] | None:
+    """(name, url, description, raw tracks) of a well-typed snapshot document, else None."""
+    if type(obj) is not dict:
+        return None
+    url, original = obj.get("url"), obj.get("original_name")
+    unique, description = obj.get("unique_name") or "", obj.get("description") or ""
+    raw_tracks, owner = obj.get("tracks"), obj.get("owner")
+    if not (
+        type(url) is str and type(original) is str and type(unique) is str
+        and type(description) is str and type(raw_tracks) is list
+        and _link_fast(owner, cache.links)
+    ):
+        return None
+    return unique or original, url, description, raw_tracks
+
+
+def _track_fast(t: Any, cache: ParseCache) -> tuple[str, TrackMeta] | None:
+    """(identity, meta) of a well-typed track object (added_at aside), else None."""
+    if type(t) is not dict:
+        return None
+    links = cache.links
+    turl, name, duration = t.get("url") or "", t.get("name"), t.get("duration_ms")
+    album, raw_artists = _link_fast(t.get("album"), links), t.get("artists")
+    if album is None or not (
+        type(turl) is str and type(name) is str and type(duration) is int
+        and type(raw_artists) is list
+    ):
+        return None
+    found = [_link_fast(a, links) for a in raw_artists]
+    artists = tuple(a for a in found if a is not None)
+    if len(artists) != len(found):
+        return None
+    meta = TrackMeta(turl, name, album, artists, duration)
+    return track_key(turl, name, (a[0] for a in artists), album[0]), meta
+
+
+def _parse_json_fast(obj: Any, cache: ParseCache) -> ParsedSnapshot | None:
+    """The common case of parse_json_snapshot; None when anything is unusual."""
+    head = _head_fast(obj, cache)
+    if head is None:
+        return None
+    tracks = []
+    for t in head[3]:
+        parsed = _track_fast(t, cache)
+        added = t.get("added_at") if parsed is not None else None
+        if parsed is None or not (added is None or type(added) is str):
+            return None
+        tracks.append((parsed[0], parsed[1], parse_added_at(added)))
+    return ParsedSnapshot(head[0], head[1], head[2], tracks)
+
+
+# The archive's own layout (model.Playlist.to_json): tracks one level down, each
+# opening with its added_at line. Strings hold no raw newline, so these byte
+# patterns cannot occur inside a value.
+_TRACKS_OPEN = b'\n  "tracks": [\n    {'
+_TRACKS_CLOSE = b"}\n  ]"
+_ADDED_LINE = b'\n      "added_at": '
+_TRACK_SEP_ADDED = b"},\n    {" + _ADDED_LINE
+_MISSING = object()
+_NONCE = "\x00gitarchive-tracks"
+_NONCE_JSON = b'\n  "tracks": ["\\u0000gitarchive-tracks"]'
+
+
+JsonTrack = tuple[str, TrackMeta, int | None]  # (identity, meta, added_at)
+
+
+def split_json_tracks(data: bytes, cache: ParseCache) -> tuple[str, str, str, list[bytes]] | None:
+    """(name, url, description, track pieces) of a snapshot in the archive's layout, else None.
+
+    Each piece is one track's text, ``{"added_at": `` and the closing ``}`` cut off;
+    ``parse_json_piece`` reads it. Why this is exact: the document with the tracks
+    array replaced by a nonce parses (so the text before and after is valid and the
+    array is the top-level ``tracks`` value), and when each piece is a valid object
+    the ``[`` ... ``]`` between is a valid array of exactly those objects (a JSON text
+    has one parse). Raises ValueError when the text around is no JSON.
+    """
+    start = data.find(_TRACKS_OPEN)
+    if start < 0:
+        return None
+    body_start = start + len(_TRACKS_OPEN)
+    end = data.find(_TRACKS_CLOSE, body_start)
+    if end < 0 or not data.startswith(_ADDED_LINE, body_start):
+        return None
+    outer = json.loads(data[:start] + _NONCE_JSON + data[end + len(_TRACKS_CLOSE):])
+    head = _head_fast(outer, cache)
+    if head is None or head[3] != [_NONCE]:
+        return None
+    pieces = data[body_start + len(_ADDED_LINE):end].split(_TRACK_SEP_ADDED)
+    return head[0], head[1], head[2], pieces
+
+
+def parse_json_piece(piece: bytes, cache: ParseCache) -> JsonTrack | None:
+    """One piece of ``split_json_tracks``; None unless it is a well-typed track.
+
+    A piece is ``V,`` + rest: V the added_at value (it holds no newline), rest the
+    other members (which must not repeat added_at); each distinct text is parsed once.
+    Raises ValueError when a piece is no JSON on its own.
+    """
+    value, comma, rest = piece.partition(b",\n")
+    if not comma:
+        return None
+    added = cache.added.get(value)
+    if added is None:
+        raw = json.loads(value)
+        added = cache.added[value] = (
+            raw is None or type(raw) is str,
+            parse_added_at(raw) if type(raw) is str else None,
+        )
+    parsed = cache.tracks.get(rest, _MISSING)
+    if parsed is _MISSING:
+        obj = json.loads(b"{" + rest + b"}")
+        ok = type(obj) is dict and obj and "added_at" not in obj
+        parsed = cache.tracks[rest] = _track_fast(obj, cache) if ok else None
+    if parsed is None or not added[0]:
+        return None
+    key, meta = cast(tuple[str, TrackMeta], parsed)
+    return key, meta, added[1]
+
+
+def _parse_json_chunked(data: bytes, cache: ParseCache) -> ParsedSnapshot | None:
+    """parse_json_snapshot's fast path: None unless ``data`` is in the archive's layout.
+
+    Raises ValueError when a piece is no JSON on its own (the caller then parses the
+    whole).
+    """
+    split = split_json_tracks(data, cache)
+    if split is None:
+        return None
+    tracks: list[JsonTrack] = []
+    for piece in split[3]:
+        parsed = parse_json_piece(piece, cache)
+        if parsed is None:
+            return None
+        tracks.append(parsed)
+    return ParsedSnapshot(split[0], split[1], split[2], tracks)
+
+
+def parse_plain_line(line: str) -> TrackMeta:
+    """``Title -- Artist, Artist -- Album``; extra `` -- `` are kept in the artists."""
+    parts = line.split(" -- ")
+    if len(parts) < 3:
+        return TrackMeta("", line, ("", ""), (), None)
+    artists = " -- ".join(parts[1:-1])
+    return TrackMeta(
+        url="",
+        name=parts[0],
+        album=(parts[-1], ""),
+        artists=tuple((a, "") for a in artists.split(", ") if a),
+        duration_ms=None,
+    )
+
+
+def split_plain(pid: str, data: bytes) -> tuple[str, str, str, list[str]]:
+    """(name, url, description, lines) of a plain file; its track lines start at index 3.
+
+    Name line, description line, blank line, one track per line (SnapshotError if not).
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SnapshotError("plain file is not UTF-8 text") from exc
+    lines = text.split("\n")
+    if len(lines) < 3 or lines[2] != "":
+        raise SnapshotError("plain file must start with a name line, a description line, a blank")
+    url = f"https://open.spotify.com/playlist/{pid}" if layout.is_playlist_id(pid) else ""
+    return lines[0], url, lines[1], lines
+
+
+def parse_plain_snapshot(pid: str, data: bytes) -> ParsedSnapshot:
+    """A plain file: name line, description line, blank line, one track per line."""
+    name, url, description, lines = split_plain(pid, data)
+    tracks: list[tuple[str, TrackMeta, int | None]] = [
+        (plain_key(line), parse_plain_line(line), None) for line in lines[3:] if line
+    ]
+    return ParsedSnapshot(name, url, description, tracks)

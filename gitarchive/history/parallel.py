@@ -1,0 +1,88 @@
+"""One fork-and-merge helper: half the work in a forked process, results sent back by pipe.
+
+A whole-history replay and a full rendering of the views are both CPU-bound and
+split cleanly by playlist; a forked child (which shares the parent's memory as it
+was at the fork, so nothing is pickled on the way in) does one half while this
+process does the other, and sends its results back as they are made. If the child
+dies, what it did not send is simply missing: the caller does that part itself, so
+the result never depends on the child succeeding.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable
+from multiprocessing.connection import Connection
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+M = TypeVar("M")
+
+
+def two_cores() -> bool:
+    """Whether a second process can run beside this one."""
+    return (os.cpu_count() or 1) > 1
+
+
+class Forked(Generic[M]):
+    """``work()`` running in a forked child; each item it yields is sent back as a message.
+
+    ``with Forked(work) as child:`` do this side's half, calling ``child.poll()`` now
+    and then to keep the pipe flowing, then ``child.finish()`` for the rest. The
+    messages received are in ``child.received`` (fewer than expected if it died).
+    """
+
+    def __init__(self, work: Callable[[], Iterable[M]]) -> None:
+        context = multiprocessing.get_context("fork")
+        self._receiver, sender = context.Pipe(duplex=False)
+        self._process = context.Process(target=_child_main, args=(work, sender), daemon=True)
+        self._process.start()
+        sender.close()
+        self._open = True
+        self.received: list[M] = []
+
+    def poll(self) -> list[M]:
+        """Take the messages that have arrived, without waiting; returns those new ones."""
+        new: list[M] = []
+        while self._open and self._receiver.poll():
+            self._take(new)
+        self.received.extend(new)
+        return new
+
+    def finish(self) -> list[M]:
+        """Wait until the child has sent everything (or died); returns all it sent."""
+        new: list[M] = []
+        while self._open:
+            self._take(new)
+        self.received.extend(new)
+        self.close()
+        return self.received
+
+    def _take(self, into: list[M]) -> None:
+        try:
+            into.append(self._receiver.recv())
+        except (EOFError, OSError):  # the child is done, or died
+            self._open = False
+
+    def close(self) -> None:
+        self._open = False
+        self._receiver.close()
+        self._process.join()
+
+    def __enter__(self) -> Forked[M]:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if not self._receiver.closed:
+            self.close()
+
+
+def _child_main(work: Callable[[], Iterable[Any]], sender: Connection) -> None:
+    try:
+        for message in work():
+            sender.send(message)
+    finally:
+        sender.close()

@@ -1,0 +1,161 @@
+"""The state fetch keeps pending: cumulative files for a commit not made yet.
+
+``fetch`` commits its snapshots and their cumulative views in one commit. Before
+that commit exists, ``pending_views`` treats the new snapshot tree as one more
+commit, renders the views that changed, and returns a ``PendingState`` that saves
+the state once the commit is made (and is what was assumed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pygit2
+
+from gitarchive.archive import settings
+from gitarchive.archive.model import Playlist
+from gitarchive.archive.runrecord import RunRecord
+from gitarchive.git.store import Store, tree_at
+from gitarchive.history import saved as history_state
+from gitarchive.history.events import Event, EventReader, sorted_events
+from gitarchive.history.publish import (
+    ViewsPlan,
+    cumulative_id,
+    differing,
+    plan_views,
+    publish_views,
+    render_views,
+    stale,
+)
+from gitarchive.history.sync import Synced, all_events, fresh_state, replay_events, sync
+from gitarchive.history.views import DateFormatter, get_timezone
+from gitarchive.progress import no_progress
+
+
+@dataclass
+class PendingState:
+    """The state including a snapshot tree not committed yet; ``save`` once it is."""
+
+    store: Store
+    synced: Synced
+    event: Event | None
+    when: tuple[int, int]
+    views_branch: str | None
+    files: dict[str, bytes | None]  # for the views branch: what to publish
+    plan: ViewsPlan | None = None
+    changes: dict[str, bytes | None] = field(default_factory=dict)  # for the commit
+
+    def save(self, commit_oid: pygit2.Oid | str) -> bool:
+        """Persist the state as of the new commit (and publish the views branch).
+
+        The state is saved only if the commit is what ``pending_views`` assumed —
+        a child of the synced HEAD at time ``when`` writing the same snapshot files;
+        otherwise nothing is saved and the next run catches up from the old state.
+        Returns whether it was saved.
+        """
+        store = self.store
+        commit = store.repo[str(commit_oid)].peel(pygit2.Commit)
+        state = self.synced.state
+        views_tree: pygit2.Tree | None = None
+        if self.views_branch is not None and self.plan is not None:
+            base = self.plan.base if self.plan.incremental else None
+            publish_views(store, self.views_branch, self.files, commit, base)
+            views_tree = store.branch_tree(self.views_branch)
+        head = self.synced.head
+        expected_parents = [head.id] if head is not None else []
+        if list(commit.parent_ids) != expected_parents or commit.commit_time != self.when[0]:
+            return False
+        gens = dict(self.synced.gens)
+        gen = 1 + (gens.get(str(head.id), 0) if head is not None else 0)
+        actual = EventReader(store.repo).event(commit, gen)
+        if (actual is None) != (self.event is None):
+            return False
+        if actual is not None and self.event is not None:
+            if (actual.writes, actual.observed, actual.record) != (
+                self.event.writes, self.event.observed, self.event.record
+            ):
+                return False
+            state.last_key = actual.key
+        gens[str(commit.id)] = gen
+        if self.plan is not None:
+            if self.views_branch is None:
+                # Recorded only if the commit holds exactly the files computed here.
+                base = head.tree if head is not None else None
+                expected = tree_at(store.repo, store.write_tree(base, self.changes))
+                ok = cumulative_id(expected) == cumulative_id(commit.tree)
+                views_tree = commit.tree if ok else None
+                if not ok:
+                    state.views = None
+            if views_tree is not None or self.views_branch is not None:
+                self.plan.record(state, views_tree, complete=True)
+        history_state.save(store, history_state.SavedState(str(commit.id), gens, state))
+        return True
+
+
+def pending_views(
+    store: Store,
+    snapshot_tree: pygit2.Oid,
+    when: tuple[int, int],
+    *,
+    githistory_base: str | None,
+    timezone: str | None = None,
+    views_branch: str | None = None,
+    snapshots: Mapping[str, Playlist] | None = None,
+    record: RunRecord | None = None,
+) -> tuple[dict[str, bytes | None], PendingState]:
+    """Cumulative files for a commit of ``snapshot_tree`` at ``when``, made next on HEAD.
+
+    ``snapshots`` (JSON blob id -> Playlist) are the new snapshots the caller already
+    holds in memory; they are not read back and parsed again. ``record``: what the run
+    fetched and what failed (the commit's trailers, ``archive/runrecord.py``).
+
+    Syncs the state to HEAD (incrementally), treats ``snapshot_tree`` as one more
+    commit at ``when`` (epoch seconds, UTC offset minutes), and returns the
+    cumulative files that differ from HEAD's — to be committed together with the
+    snapshots — and a PendingState whose ``save(commit)`` persists the state. With a
+    views branch configured nothing is returned for the commit; ``save`` publishes.
+    Only playlists whose view changed are rendered (see ``_plan``).
+    """
+    tz = settings.timezone(store, timezone)
+    branch = settings.views_branch(store, views_branch)
+    synced = sync(store)
+    head = synced.head
+    reader = EventReader(store.repo)
+    gen = 1 + (synced.gens.get(str(head.id), 0) if head is not None else 0)
+    tree = store.repo[snapshot_tree].peel(pygit2.Tree)
+    event = reader.pseudo_event(
+        head.tree if head is not None else None, tree, when[0], gen, record
+    )
+    if event is not None:
+        last = synced.state.last_key
+        if last is not None and event.key <= last:
+            # Committed before the newest event (clock skew): replay it all in order.
+            gens: dict[str, int] = {}
+            events = all_events(store, head, gens) if head is not None else []
+            state = fresh_state(synced.state.links)
+            problems = replay_events(
+                store, state, sorted_events([*events, event]), no_progress, snapshots
+            )
+            synced = Synced(state, gens, head, problems, full=True)
+        else:
+            synced.problems.extend(
+                replay_events(store, synced.state, [event], no_progress, snapshots)
+            )
+    has_snapshots = head is not None or event is not None
+    final_newline = settings.final_newline(store) if has_snapshots else True
+    plan = plan_views(store, synced.state, branch=branch, timezone=tz,
+                 githistory_base=githistory_base, final_newline=final_newline, only=None)
+    fmt = DateFormatter(get_timezone(tz))
+    rendered = render_views(synced.state, plan.wanted, fmt, githistory_base, final_newline)
+    if branch is not None:
+        files: dict[str, bytes | None] = (
+            differing(store, plan.base, rendered) if plan.incremental else dict(rendered)
+        )
+        if plan.incremental:
+            files.update(stale(store, plan.base, synced.state, incremental=True))
+        return {}, PendingState(store, synced, event, when, branch, files, plan)
+    base = head.tree if head is not None else None
+    changes = differing(store, base, rendered)
+    changes.update(stale(store, base, synced.state, plan.incremental))
+    return changes, PendingState(store, synced, event, when, None, {}, plan, changes)
