@@ -270,11 +270,14 @@ def source_archive(args: argparse.Namespace, layout: str) -> Path:
     source = args.out / f"archive-{args.playlists}x{args.days}-{layout}{quirks}"
     if not source.exists():
         t0 = time.perf_counter()
-        archive = synth.build(source, args.playlists, args.days,
+        partial = source.with_name(source.name + ".partial")  # an interrupted run leaves no
+        shutil.rmtree(partial, ignore_errors=True)  # half-written archive to reuse
+        archive = synth.build(partial, args.playlists, args.days,
                               **synth.layout_options(layout, min(synth.JSON_FROM, args.days // 2)),
                               quirks=synth.ALL_QUIRKS if args.quirks else synth.Quirks())
         del archive
-        git(source, "gc", "-q")
+        git(partial, "gc", "-q")
+        partial.rename(source)
         print(f"generated {source} in {time.perf_counter() - t0:.1f} s (packed with git gc)")
     return source
 

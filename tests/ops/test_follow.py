@@ -144,7 +144,7 @@ def test_fetch_brings_only_the_new_version_then_nothing(
     source: Source, tmp_path: Path, transfer: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if transfer == "pygit2-fetch":  # as for a URL: libgit2's transport, not the object files
-        monkeypatch.setattr(follow_transfer, "_local_objects", lambda url: None)
+        monkeypatch.setattr(follow_transfer, "local_objects", lambda url: None)
     repo = follower(tmp_path)
     ok("follow", str(source.path), "--playlist", OLD_1970, "--repo", str(repo))
     before = set(log(repo, "--format=%H"))

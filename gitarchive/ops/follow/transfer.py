@@ -44,7 +44,7 @@ def fetch_source(store: Store, source: Source, count: CountFn = no_count) -> pyg
     URL is fetched with pygit2.
     """
     try:
-        objects = _local_objects(source.url)
+        objects = local_objects(source.url)
         if objects is not None:
             tip = _link_objects(store, objects, count)
             store.repo.references.create(source.ref, tip, force=True)
@@ -59,7 +59,7 @@ def fetch_source(store: Store, source: Source, count: CountFn = no_count) -> pyg
     return ref.peel(pygit2.Commit)
 
 
-def _local_objects(url: str) -> pygit2.Repository | None:
+def local_objects(url: str) -> pygit2.Repository | None:
     """The source repository when it is on this machine with objects of its own."""
     git_dir = local_git_dir(url)
     if git_dir is None:
