@@ -222,6 +222,7 @@ def main() -> None:
                         help="times each way redoes the day-2 commit (median shown)")
     parser.add_argument("--jobs", type=int, default=4, help="concurrency of fetch and floor")
     args = parser.parse_args()
+    load_at_start = os.getloadavg()[0]  # other work on the machine: said beside the figures
     rng = random.Random(7)
     pids = sorted({spotify_id(rng) for _ in range(args.playlists)})
     models = {pid: synthetic_playlist(rng, pid, args.tracks) for pid in pids}
@@ -278,7 +279,9 @@ def main() -> None:
             if day == 2:
                 redo = _commit_both_ways(store, work, args.repeat)
 
-        print(f"{len(pids)} playlists x {args.tracks} tracks, stand-in on 127.0.0.1")
+        print(f"{len(pids)} playlists x {args.tracks} tracks, stand-in on 127.0.0.1; "
+              f"load average {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+              f" ({os.cpu_count()} cores)")
         for label, total, commit, checkout, *_ in results:
             print(
                 f"  fetch {label:<20} {total:6.2f} s   of which pygit2 commit {commit:5.2f} s"
@@ -297,7 +300,8 @@ def main() -> None:
         print(f"  day-2 commit ({redo['files']} files) redone on its parent in fresh clones,"
               f" median of {args.repeat} each:")
         print(f"    write files + git add -A + git commit  {redo['git']:5.2f} s")
-        print(f"    pygit2 Store.commit (incl. checkout)    {redo['pygit2']:5.2f} s")
+        print(f"    pygit2 Store.commit                     {redo['pygit2']:5.2f} s"
+              f" (of which working tree/index {redo['checkout']:5.2f} s)")
         print(f"  ratio git path / pygit2: {redo['git'] / redo['pygit2']:4.1f}x (each pair: "
               + ", ".join(f"{r:.1f}x" for r in redo["ratios"])
               + f"; same tree both ways: {redo['same']})")
@@ -324,7 +328,7 @@ def _commit_both_ways(store: Store, work: Path, repeat: int) -> dict:
         else:
             changes[delta.new_file.path] = store.repo[delta.new_file.id].data
     message = head.message
-    times: dict[str, list[float]] = {"git": [], "pygit2": []}
+    times: dict[str, list[float]] = {"git": [], "pygit2": [], "checkout": []}
     same = True
     for n in range(repeat):
         for way in ("pygit2", "git") if n % 2 == 0 else ("git", "pygit2"):
@@ -343,7 +347,9 @@ def _commit_both_ways(store: Store, work: Path, repeat: int) -> dict:
                 git(clone, "add", "-A")
                 git(clone, "commit", "-q", "-m", message)
             else:
-                Store(clone).commit(changes, message)
+                timed = TimedStore(clone)
+                timed.commit(changes, message)
+                times["checkout"].append(timed.checkout_seconds)
             times[way].append(time.perf_counter() - start)
             tree = subprocess.run(
                 ["git", "rev-parse", "HEAD^{tree}"], cwd=clone, capture_output=True, text=True,
@@ -352,6 +358,7 @@ def _commit_both_ways(store: Store, work: Path, repeat: int) -> dict:
             same = same and tree == str(head.tree_id)
             shutil.rmtree(clone)
     return {"git": statistics.median(times["git"]), "pygit2": statistics.median(times["pygit2"]),
+            "checkout": statistics.median(times["checkout"]),
             "ratios": [g / p for g, p in zip(times["git"], times["pygit2"], strict=True)],
             "files": len(changes), "same": same}
 

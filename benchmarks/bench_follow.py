@@ -63,7 +63,7 @@ def git_floor(source: Path, pid: str) -> tuple[float, float, int]:
     """(wall, CPU) seconds for git log --raw of one playlist's files (with each commit's
     id and time) + cat-file --batch of every blob it names."""
     c0 = children_cpu()
-    seconds, blobs = bench_rebuild.git_floor(source, layout.snapshot_paths(pid), "%H %ct")
+    seconds, blobs = bench_rebuild.paths_floor(source, layout.snapshot_paths(pid), "%H %ct")
     return seconds, children_cpu() - c0, blobs
 
 

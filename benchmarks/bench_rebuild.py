@@ -40,12 +40,12 @@ SNAPSHOT_DIRS = ("plain", "pretty", "followers")  # what the replay walks (histo
 
 CHILD = r"""
 import json, resource, sys, time
-from gitarchive.history import rebuild as history
 from gitarchive.git.store import Store
+from gitarchive.history import rebuild as history
 store = Store(sys.argv[1])
 full = sys.argv[2] == "full"
 replay = []
-sync = history.sync
+sync = history.sync  # the name rebuild() calls, in its own module
 
 
 def timed_sync(*args, **kwargs):
@@ -200,6 +200,23 @@ def git_floor(
                   capture_output=True).stdout
         blobs = {line.split()[3] for line in log.splitlines()
                  if line.startswith(b":") and line.split()[3].strip(b"0")}
+    subprocess.run(["git", "-C", str(repo), "cat-file", "--batch"], input=b"\n".join(blobs) + b"\n",
+                   check=True, capture_output=True)
+    return time.perf_counter() - t0, len(blobs)
+
+
+def paths_floor(repo: Path, paths: Sequence[str], fmt: str = "") -> tuple[float, int]:
+    """Seconds for git log --raw + cat-file --batch of every blob changed under ``paths``
+    (the floor of reading one playlist's versions, for bench_follow)."""
+    t0 = time.perf_counter()
+    log = git(repo, "log", "--raw", "--no-abbrev", f"--format={fmt}", "--", *paths,
+              capture_output=True).stdout
+    blobs = set()
+    for line in log.splitlines():
+        if line.startswith(b":"):
+            new = line.split()[3]
+            if new.strip(b"0"):
+                blobs.add(new)
     subprocess.run(["git", "-C", str(repo), "cat-file", "--batch"], input=b"\n".join(blobs) + b"\n",
                    check=True, capture_output=True)
     return time.perf_counter() - t0, len(blobs)

@@ -58,8 +58,9 @@ class LockedError(GitarchiveError):
         self.path = path
         who = holder if holder is not None else "another gitarchive run"
         super().__init__(
-            f"the archive is locked by {who}; this run did nothing. "
-            f"If no such run exists, delete {path}"
+            f"the archive is locked by {who}; this run did nothing. The lock is freed when "
+            "that run ends, however it ends (a killed run's lock is taken over by the next "
+            "run); do not delete the lock file, that would let two runs write at once"
         )
 
 
@@ -105,6 +106,51 @@ class CredentialsError(SpotifyError):
 
 class ForbiddenError(SpotifyError):
     """Spotify answered 403: the app or token may not read this playlist."""
+
+
+# Since this day a development-mode app reads a playlist's items only when the signed-in
+# user owns the playlist or collaborates on it.
+ITEMS_RULE_DATE = "2026-03-09"
+
+
+class ItemsForbidden(ForbiddenError):
+    """Spotify serves a playlist's details but answers 403 for its items (the 2026 rule)."""
+
+    def __init__(self, pid: str, *, user_token: bool) -> None:
+        self.pid = pid
+        if user_token:
+            why = (
+                f"since {ITEMS_RULE_DATE} an app in development mode may read the tracks only "
+                "of playlists the signed-in user owns or collaborates on, and this user does "
+                "neither; ask the owner to make you a collaborator, or use an app with "
+                "extended quota"
+            )
+        else:
+            why = (
+                f"since {ITEMS_RULE_DATE} an app in development mode may read tracks only with "
+                "a signed-in user's token, and only of playlists that user owns or collaborates "
+                "on; run 'gitarchive login' (or set SPOTIFY_REFRESH_TOKEN), or use an app with "
+                "extended quota"
+            )
+        super().__init__(
+            f"Spotify serves playlist {pid}'s details but not its tracks (403): {why}; "
+            "any earlier snapshot of it is kept as it was"
+        )
+
+
+class CredentialsFileError(CredentialsError):
+    """The saved login (credentials file) exists but cannot be used; the message says how to
+    fix it."""
+
+
+class LoginError(CredentialsError):
+    """Signing in did not work; the message says why and what to do, never a secret."""
+
+    exit_code = exitcodes.ERROR
+
+
+class NotSignedIn(CredentialsError):
+    """The token has no user (app credentials): there is no 'me' and no 'mine'."""
 
 
 class PlaylistError(SpotifyError):
@@ -157,6 +203,10 @@ class StateError(GitarchiveError):
 
 class QueryError(GitarchiveError):
     """A question the archive cannot answer as asked (bad date, unknown revision ...)."""
+
+
+class SiteError(GitarchiveError):
+    """An output directory or branch the static site cannot be written to."""
 
 
 # ------------------------------------------------------------------ ops/

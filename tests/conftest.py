@@ -46,6 +46,8 @@ def _hermetic_git(
     home.mkdir(exist_ok=True)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    # A saved 'gitarchive login' is per test: none unless the test signs in.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
     for role in ("AUTHOR", "COMMITTER"):
         monkeypatch.setenv(f"GIT_{role}_NAME", "gitarchive tests")
         monkeypatch.setenv(f"GIT_{role}_EMAIL", "tests@gitarchive.invalid")

@@ -7,10 +7,10 @@ last snapshot, so that read (``PreviousSnapshot``) builds no Track objects.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gitarchive import safejson
 from gitarchive.archive import layout, render
 from gitarchive.archive.model import Playlist
 from gitarchive.errors import SnapshotError
@@ -64,7 +64,7 @@ class PreviousSnapshot:
     def from_json(cls, data: bytes) -> PreviousSnapshot | None:
         """The summary, or None for a snapshot that cannot be read (it is simply replaced)."""
         try:
-            raw = json.loads(data)
+            raw = safejson.loads(data)
             tracks = raw["tracks"]
             urls = [t["url"] for t in tracks]
             keys = tuple(u.rstrip("/").rsplit("/", 1)[-1] for u in urls if type(u) is str)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring as _encode_string
 from typing import Any
 
+from gitarchive import safejson
 from gitarchive.errors import SnapshotError
 
 PLAIN_KEY_PREFIX = "plain:"
@@ -53,6 +54,7 @@ class Track:
     artists: tuple[Link, ...]
     duration_ms: int
     added_at: str | None = None  # "YYYY-MM-DD HH:MM:SS" in UTC, as the old archiver wrote it
+    added_by: str | None = None  # Spotify user ID; an extra JSON field, written only when known
 
     @property
     def id(self) -> str:
@@ -71,7 +73,7 @@ class Track:
         return f"{self.name} -- {artists} -- {self.album.name}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "added_at": self.added_at,
             "album": self.album.to_dict(),
             "artists": [a.to_dict() for a in self.artists],
@@ -79,6 +81,9 @@ class Track:
             "name": self.name,
             "url": self.url,
         }
+        if self.added_by is not None:  # absent, not null: older snapshots stay byte-identical
+            data["added_by"] = self.added_by
+        return data
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,7 @@ class Playlist:
         tracks = ",\n".join(
             "    {\n"
             f'      "added_at": {s(t.added_at)},\n'
+            f"{_added_by_line(t.added_by)}"
             f'      "album": {_json_link(t.album, "      ")},\n'
             f'      "artists": {_json_links(t.artists, "      ")},\n'
             f'      "duration_ms": {t.duration_ms},\n'
@@ -156,7 +162,7 @@ class Playlist:
     def from_json(cls, text: str | bytes) -> Playlist:
         """Parse a pretty JSON snapshot; raises SnapshotError naming what is wrong."""
         try:
-            data = json.loads(text)
+            data = safejson.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
             raise SnapshotError(f"not valid JSON: {exc}") from exc
         return cls.from_dict(data)
@@ -202,6 +208,7 @@ def parse_track(data: Any, where: str) -> Track:
             artists=tuple(Link(a["name"], _or_empty(a.get("url"))) for a in artists),
             duration_ms=data["duration_ms"],
             added_at=data.get("added_at"),
+            added_by=data.get("added_by"),
         )
     except (KeyError, TypeError, AttributeError):
         return parse_track_checked(data, where)
@@ -220,6 +227,7 @@ def _well_typed(t: Track) -> bool:
         and type(t.url) is str
         and type(t.duration_ms) is int
         and (t.added_at is None or type(t.added_at) is str)
+        and (t.added_by is None or type(t.added_by) is str)
         and type(t.album.name) is str
         and type(t.album.url) is str
         and all(type(a.name) is str and type(a.url) is str for a in t.artists)
@@ -238,6 +246,7 @@ def parse_track_checked(data: Any, where: str) -> Track:
         ),
         duration_ms=obj.req("duration_ms", int),
         added_at=obj.opt("added_at", str),
+        added_by=obj.opt("added_by", str),
     )
 
 
@@ -275,6 +284,10 @@ class _Obj:
 
 def _json_str(value: str | None) -> str:
     return "null" if value is None else _encode_string(value)
+
+
+def _added_by_line(user: str | None) -> str:
+    return "" if user is None else f'      "added_by": {_encode_string(user)},\n'
 
 
 def _json_link(link: Link, indent: str) -> str:

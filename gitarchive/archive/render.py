@@ -8,6 +8,7 @@ formats live here as small named filters, and the layout in templates/.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,6 +19,25 @@ from gitarchive.archive.model import Playlist, Track
 
 # Characters spotify-playlist-archive escapes with a backslash (". ", dot + space, too).
 _MD_ESCAPES = str.maketrans({c: "\\" + c for c in "\\#()[]-*_`|~"})
+# Not in the old archiver's rules: raw HTML ("<script>", "</td>", "<!--") is shown as text
+# (a "<" that could open a tag, as CommonMark reads one; "<3" stays), and a bare carriage
+# return is a line break like a newline.
+_MD_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+# Every character str.splitlines() breaks a line at: none may reach a line-based file.
+_LINE_BREAKS = str.maketrans(dict.fromkeys("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", " "))
+# What a markdown link target may not hold raw (it would end the link or the line).
+_URL_ESCAPES = str.maketrans({c: f"%{ord(c):02X}" for c in " ()<>\n\r\t"})
+
+
+def one_line(text: str) -> str:
+    """Text for one line of a line-based file (plain files, commit messages): breaks -> spaces."""
+    return text.translate(_LINE_BREAKS)
+
+
+def inline_code(text: str) -> str:
+    """Markdown inline code on one line; doubled backticks when the text holds one."""
+    text = one_line(text)
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -27,6 +47,10 @@ def escape_md(text: str) -> str:
     One translate pass escapes every special character at once (so the backslashes
     it adds are never escaped again); cached because artist and album names repeat.
     """
+    if "<" in text:
+        text = _MD_TAG_START.sub("&lt;", text)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text.replace("\n", "<br/>").translate(_MD_ESCAPES).replace(". ", "\\. ")
 
 
@@ -34,7 +58,9 @@ def escape_md(text: str) -> str:
 def md_link(text: str, url: str) -> str:
     """``[text](url)`` with text escaped; plain escaped text when there is no url."""
     escaped = escape_md(text)
-    return f"[{escaped}]({url})" if url else escaped
+    if not url.startswith(("https://", "http://")):
+        return escaped  # no link to javascript: or a relative path from an odd answer
+    return f"[{escaped}]({url.translate(_URL_ESCAPES)})"
 
 
 def format_length(duration_ms: int) -> str:
@@ -84,6 +110,7 @@ def environment() -> jinja2.Environment:
         total=format_total,
         plural=plural,
         link=md_link,  # a filter, not a global: jinja calls filters directly, globals slowly
+        code=inline_code,
     )
     env.globals.update(link=md_link, layout=layout)
     return env
@@ -139,10 +166,11 @@ def pretty_row(number: int, track: Track) -> str:
 
 def plain(playlist: Playlist) -> str:
     """Name, description, blank line, sorted track lines: a reorder is not a change."""
-    lines = sorted((t.plain_line for t in playlist.tracks), key=lambda line: (line.lower(), line))
+    lines = sorted((one_line(t.plain_line) for t in playlist.tracks),
+                   key=lambda line: (line.lower(), line))
     return render(
         "plain.j2",
-        name=playlist.name,
+        name=one_line(playlist.name),
         description=" ".join(playlist.description.split()),
         lines=lines,
     )

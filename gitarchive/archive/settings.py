@@ -78,7 +78,9 @@ def views_branch(store: Store, explicit: str | None = None) -> str | None:
     if not name or not name.strip():
         return None
     name = name.strip().removeprefix("refs/heads/")
-    if not pygit2.reference_is_valid_name(f"refs/heads/{name}"):
+    if name == "HEAD" or name.startswith("-") or not pygit2.reference_is_valid_name(
+        f"refs/heads/{name}"
+    ):  # libgit2 accepts the two that git refuses for a branch (check-ref-format --branch)
         raise StoreError(f"'{name}' is not a valid branch name for the views branch")
     if f"refs/heads/{name}" == store.branch_ref_or_none():
         raise StoreError(f"the views branch cannot be the archive's own branch '{name}'")

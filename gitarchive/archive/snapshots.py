@@ -10,11 +10,11 @@ anything is unusual, so they accept exactly what it accepts.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
+from gitarchive import safejson
 from gitarchive.archive import layout
 from gitarchive.archive.model import Link, Playlist, plain_key, track_key
 from gitarchive.errors import SnapshotError
@@ -31,6 +31,7 @@ class TrackMeta(NamedTuple):
     album: LinkTuple
     artists: tuple[LinkTuple, ...]
     duration_ms: int | None  # unknown for plain-only history
+    added_by: str | None = None  # Spotify user ID, in snapshots that record it
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def parse_json_snapshot(pid: str, data: bytes, cache: ParseCache | None = None) 
         fast = None  # a piece is no JSON on its own: the whole may still be
     if fast is None:
         try:
-            fast = _parse_json_fast(json.loads(data), cache)
+            fast = _parse_json_fast(safejson.loads(data), cache)
         except (ValueError, UnicodeDecodeError) as exc:
             raise SnapshotError(f"not valid JSON: {exc}") from exc
     if fast is not None:
@@ -103,6 +104,7 @@ def parse_json_model(data: bytes) -> ParsedSnapshot:
             album=(t.album.name, t.album.url),
             artists=tuple((a.name, a.url) for a in t.artists),
             duration_ms=t.duration_ms,
+            added_by=t.added_by,
         )
         key = t.id or plain_key(t.plain_line)
         tracks.append((key, meta, parse_added_at(t.added_at)))
@@ -135,7 +137,7 @@ def parsed_from_playlist(playlist: Playlist, cache: ParseCache) -> ParsedSnapsho
     for t in playlist.tracks:
         album, artists = link(t.album), tuple(link(a) for a in t.artists)
         key = track_key(t.url, t.name, (a[0] for a in artists), album[0])
-        meta = TrackMeta(t.url, t.name, album, artists, t.duration_ms)
+        meta = TrackMeta(t.url, t.name, album, artists, t.duration_ms, t.added_by)
         tracks.append((key, meta, parse_added_at(t.added_at)))
     return ParsedSnapshot(playlist.name, playlist.url, playlist.description, tracks)
 
@@ -163,16 +165,17 @@ def _track_fast(t: Any, cache: ParseCache) -> tuple[str, TrackMeta] | None:
     links = cache.links
     turl, name, duration = t.get("url") or "", t.get("name"), t.get("duration_ms")
     album, raw_artists = _link_fast(t.get("album"), links), t.get("artists")
+    added_by = t.get("added_by")
     if album is None or not (
         type(turl) is str and type(name) is str and type(duration) is int
-        and type(raw_artists) is list
+        and type(raw_artists) is list and (added_by is None or type(added_by) is str)
     ):
         return None
     found = [_link_fast(a, links) for a in raw_artists]
     artists = tuple(a for a in found if a is not None)
     if len(artists) != len(found):
         return None
-    meta = TrackMeta(turl, name, album, artists, duration)
+    meta = TrackMeta(turl, name, album, artists, duration, added_by)
     return track_key(turl, name, (a[0] for a in artists), album[0]), meta
 
 
@@ -223,7 +226,7 @@ def split_json_tracks(data: bytes, cache: ParseCache) -> tuple[str, str, str, li
     end = data.find(_TRACKS_CLOSE, body_start)
     if end < 0 or not data.startswith(_ADDED_LINE, body_start):
         return None
-    outer = json.loads(data[:start] + _NONCE_JSON + data[end + len(_TRACKS_CLOSE):])
+    outer = safejson.loads(data[:start] + _NONCE_JSON + data[end + len(_TRACKS_CLOSE):])
     head = _head_fast(outer, cache)
     if head is None or head[3] != [_NONCE]:
         return None
@@ -243,14 +246,14 @@ def parse_json_piece(piece: bytes, cache: ParseCache) -> JsonTrack | None:
         return None
     added = cache.added.get(value)
     if added is None:
-        raw = json.loads(value)
+        raw = safejson.loads(value)
         added = cache.added[value] = (
             raw is None or type(raw) is str,
             parse_added_at(raw) if type(raw) is str else None,
         )
     parsed = cache.tracks.get(rest, _MISSING)
     if parsed is _MISSING:
-        obj = json.loads(b"{" + rest + b"}")
+        obj = safejson.loads(b"{" + rest + b"}")
         ok = type(obj) is dict and obj and "added_at" not in obj
         parsed = cache.tracks[rest] = _track_fast(obj, cache) if ok else None
     if parsed is None or not added[0]:

@@ -20,6 +20,8 @@ COMMAND_MODULES = {
     "follow": "follow", "unfollow": "follow",
     "rebuild": "history",
     "link": "links", "unlink": "links",
+    "login": "account", "logout": "account", "whoami": "account",
+    "site": "site",
     "hooks": "ops", "check": "ops", "schedule": "ops",
     "publish": "publish",
     "status": "status",

@@ -28,23 +28,40 @@ def init(directory: str, bare: bool) -> None:
     'gitarchive add'.
     """
     existed = (Path(directory) / ".git").exists() or (Path(directory) / "HEAD").exists()
-    store = Store.init(directory, bare=bare)
+    try:
+        store = Store.init(directory, bare=bare)
+    except OSError as exc:
+        raise click.ClickException(f"cannot create an archive in {directory}: "
+                                   f"{exc.strerror or exc}") from exc
     where = store.workdir or store.git_dir
     click.echo(f"{'Adopted' if existed else 'Created'} archive repository {where}")
-    click.echo("Next: gitarchive add PLAYLIST_URL, then gitarchive fetch")
+    click.echo("Next: gitarchive login, gitarchive add --mine (or add PLAYLIST_URL), "
+               "then gitarchive fetch")
 
 
 @click.command()
-@click.argument("playlists", nargs=-1, required=True)
+@click.argument("playlists", nargs=-1)
 @click.option("--alias", help="A name to show instead of the playlist's own (one playlist only).")
+@click.option("--mine", is_flag=True,
+              help="Register every playlist the signed-in user owns or collaborates on.")
+@click.option("--owned-only", is_flag=True, help="With --mine: only the ones the user owns.")
 @repo_option
-def add(playlists: tuple[str, ...], alias: str | None, repo_path: str) -> None:
+def add(
+    playlists: tuple[str, ...], alias: str | None, mine: bool, owned_only: bool, repo_path: str
+) -> None:
     """Register PLAYLISTS (IDs, open.spotify.com URLs or spotify:playlist: URIs).
 
     Commits the registry change. Nothing is registered if any argument is not a
-    playlist.
+    playlist. With --mine, asks Spotify for the signed-in user's playlists (see
+    'gitarchive login'); running it again registers only the new ones.
     """
+    if mine == bool(playlists) or (alias and mine) or (owned_only and not mine):
+        raise click.UsageError("give PLAYLISTS, or --mine [--owned-only] (without --alias)")
     store = open_store(repo_path)
+    if mine:
+        from gitarchive.cli.account import add_mine
+
+        return add_mine(store, owned_only)
     added = registry.add(store, list(playlists), alias)
     if added:
         click.echo(f"Registered {', '.join(added)}")

@@ -63,7 +63,9 @@ def run_demo(directory: Path, *, days: int = 7, quiet: bool = False, seed: int =
                             say(f"  note: {outcome.name}: skipped {note}")
     name = shlex.quote(_demo_playlist_name(store))
     cli = _command()
-    click.echo(f"\nDemo archive written to {directory}: {days} days of history. Try:")
+    site_dir = write_site(store, directory)
+    click.echo(f"\nDemo archive written to {directory}: {days} days of history.")
+    click.echo(f"Open its website: {(site_dir / 'index.html').resolve().as_uri()}\nTry:")
     for line in (
         f"open {directory / 'playlists' / 'index.md'}",
         f"git -C {directory} log --stat",
@@ -74,6 +76,18 @@ def run_demo(directory: Path, *, days: int = 7, quiet: bool = False, seed: int =
     ):
         click.echo(f"  {line}")
     return store
+
+
+def write_site(store: Store, directory: Path) -> Path:
+    """The demo's static site in ``directory/site`` (kept out of git by .git/info/exclude)."""
+    from gitarchive.questions import site
+
+    exclude = store.git_dir / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    with exclude.open("a", encoding="utf-8") as f:
+        f.write("/site/\n")
+    site.build(store, directory / "site")
+    return directory / "site"
 
 
 def entries(data: dict[str, Any]) -> list[Any]:

@@ -39,7 +39,9 @@ def run_fetch(
     except (OSError, pygit2.GitError) as exc:
         fail(write_error(exc, store), exitcodes.ERROR)
     for problem in report.problems:
-        click.echo(f"warning: skipped registry file {problem}", err=True)
+        message = f"registry file {problem}; that playlist was not fetched"
+        logger.error(message)
+        click.echo(f"error: {message}", err=True)
     for outcome in report.emptied:  # known once the run has compared the snapshots
         logger.warning("%s (%s): served empty, had %d tracks; archived as served",
                        outcome.pid, outcome.name, outcome.emptied_from)
@@ -50,8 +52,9 @@ def run_fetch(
             err=True,
         )
     logger.info(summary(report))
-    if not quiet or report.failed:
-        click.echo(summary(report), err=bool(report.failed) and quiet)
+    failed = bool(report.failed or report.problems)
+    if not quiet or failed:
+        click.echo(summary(report), err=failed and quiet)
     return report
 
 
@@ -70,7 +73,14 @@ def _report_outcome(outcome: Outcome, quiet: bool) -> None:
 
 def summary(report: FetchReport) -> str:
     """One line: fetched, changed (+added -removed), failed, and the commit."""
+    unusable = (f"{plural(len(report.problems), 'registry file')} unusable"
+                if report.problems else "")
     if not report.outcomes:
+        if report.problems:
+            return f"Fetched nothing: {unusable}"
+        if report.registered:
+            return (f"None of the {plural(report.registered, 'registered playlist')} "
+                    "is selected (--shard / --only); nothing fetched")
         return "No playlists registered; add one with 'gitarchive add PLAYLIST'"
     fetched = len(report.outcomes) - len(report.failed)
     changed = report.changed
@@ -83,5 +93,7 @@ def summary(report: FetchReport) -> str:
         parts.append(f"{len(report.emptied)} came back empty")
     if report.failed:
         parts.append(f"{len(report.failed)} failed")
+    if unusable:
+        parts.append(unusable)
     tail = f"committed {report.commit[:10]}" if report.commit else "nothing to commit"
     return ", ".join(parts) + f"; {tail}"

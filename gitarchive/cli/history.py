@@ -9,8 +9,10 @@ from gitarchive.cli import adopting
 from gitarchive.cli.common import open_store, repo_option
 from gitarchive.cli.runs import locked_run
 from gitarchive.errors import PlaylistRefError, TimezoneError
+from gitarchive.heal import forget_database
 from gitarchive.history.rebuild import rebuild
 from gitarchive.progress import terminal_bar
+from gitarchive.questions.index import index_path
 
 
 def _playlist_ids(refs: tuple[str, ...]) -> list[str] | None:
@@ -64,6 +66,8 @@ def rebuild_command(
     """
     store = open_store(repo_path)
     ids = _playlist_ids(only)
+    if full:  # every derived cache is rebuilt: the query index follows on the next question
+        forget_database(index_path(store))
     progress = terminal_bar(quiet=quiet)
     try:
         with locked_run(store, "gitarchive rebuild", quiet=quiet):

@@ -46,7 +46,10 @@ def hooks_install(names: tuple[str, ...], repo_path: str) -> None:
 @click.argument("names", nargs=-1, type=_HOOK_NAMES)
 @repo_option
 def hooks_uninstall(names: tuple[str, ...], repo_path: str) -> None:
-    """Remove gitarchive's hooks NAMES (default: all) and restore the hooks they replaced."""
+    """Remove gitarchive's hooks NAMES (default: all) and restore the hooks they replaced.
+
+    A hook you edited since it was installed is kept, and named.
+    """
     store = open_store(repo_path)
     for name, what in hooklib.uninstall(store, list(names) or None):
         click.echo(f"{name}: {what}")
@@ -154,10 +157,12 @@ def _top(cwd: Path) -> Path:
               help="Actions: split the registry over this many parallel jobs.")
 @click.option("--package", default="gitarchive", show_default=True,
               help="Actions: what to pip install.")
+@click.option("--site-branch", metavar="NAME",
+              help="Actions: then publish the static site to branch NAME (for GitHub Pages).")
 @repo_option
 def schedule_command(
     kind: str, at: str, env_file: str, log_file: str | None, push_remote: str | None,
-    shards: int, package: str, repo_path: str,
+    shards: int, package: str, site_branch: str | None, repo_path: str,
 ) -> None:
     """Print a daily cron line, systemd service + timer, or GitHub Actions workflow.
 
@@ -170,7 +175,7 @@ def schedule_command(
     plan = schedulelib.Plan(
         repo=repo, hour=hour, minute=minute, env_file=Path(env_file).expanduser().resolve(),
         log_file=Path(log_file).resolve() if log_file else None, push=push_remote,
-        shards=shards, package=package,
+        shards=shards, package=package, site_branch=site_branch,
     )
     if kind == "cron":
         click.echo(schedulelib.cron(plan), nl=False)

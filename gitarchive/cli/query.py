@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,12 @@ import click
 from gitarchive.archive import settings
 from gitarchive.cli.common import open_store, repo_option
 from gitarchive.git.store import Store
+from gitarchive.heal import healing_index
 from gitarchive.history.views import DateFormatter, get_timezone
 from gitarchive.progress import terminal_bar
 from gitarchive.questions import output as query_output
 from gitarchive.questions import query
-from gitarchive.questions.index import QueryIndex, open_index
+from gitarchive.questions.index import QueryIndex, index_path, open_index
 
 LINK_FORMATS = ("uris", "urls")
 
@@ -29,6 +31,11 @@ def timezone_option(func: Callable[..., Any]) -> Callable[..., Any]:
         default=None,
         help="IANA time zone for dates (default: git config gitarchive.timezone, else UTC).",
     )(func)
+
+
+def _index_file(repo_path: str) -> Path:
+    """Where the query index of the archive at ``repo_path`` lives (for healing_index)."""
+    return index_path(open_store(repo_path))
 
 
 def open_archive(repo_path: str, timezone: str | None) -> tuple[Store, QueryIndex, DateFormatter]:
@@ -53,6 +60,7 @@ def _width() -> int:
               help="Output format (uris, urls: the track links, one a line).")
 @timezone_option
 @repo_option
+@healing_index(_index_file)
 def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_path: str) -> None:
     """Show PLAYLIST as it was archived at a date or revision (default: latest).
 
@@ -82,6 +90,7 @@ def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_pat
               help="Compare up to this day or revision (default: the latest snapshot).")
 @timezone_option
 @repo_option
+@healing_index(_index_file)
 def diff(
     playlist: str, start: str | None, end: str | None, timezone: str | None, repo_path: str
 ) -> None:
@@ -103,6 +112,7 @@ def diff(
 @click.argument("playlist")
 @timezone_option
 @repo_option
+@healing_index(_index_file)
 def log(playlist: str, timezone: str | None, repo_path: str) -> None:
     """One line per change of PLAYLIST: date, +added −removed, new name or description."""
     store, index, date = open_archive(repo_path, timezone)
@@ -119,6 +129,7 @@ def log(playlist: str, timezone: str | None, repo_path: str) -> None:
               help="Only this playlist (ID, URL, URI, name or alias); repeatable.")
 @timezone_option
 @repo_option
+@healing_index(_index_file)
 def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_path: str) -> None:
     """Every track whose title, artist or album contains TEXT, in all of history.
 
@@ -142,6 +153,7 @@ def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_pat
               help="File to write (required for sqlite; csv and json default to stdout).")
 @timezone_option
 @repo_option
+@healing_index(_index_file)
 def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str) -> None:
     """Export the cumulative data of every playlist (dates added, seen, removed).
 
@@ -150,6 +162,9 @@ def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str)
     """
     if fmt == "sqlite" and output is None:
         raise click.UsageError("--format sqlite needs --output FILE")
+    if fmt == "sqlite" and output is not None and output.exists() and not output.is_file():
+        # the database is written beside it and renamed over it: never over a device
+        raise click.UsageError(f"--output {output} exists and is not a regular file")
     store, index, _ = open_archive(repo_path, timezone)
     index.close()  # brings the saved history state up to HEAD, so collect reads no history
     tz = settings.timezone(store, timezone)
@@ -158,7 +173,8 @@ def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str)
     playlists = exporting.collect(store, tz)
     if fmt == "sqlite":
         assert output is not None
-        exporting.to_sqlite(playlists, output)
+        with _writing(output):
+            exporting.to_sqlite(playlists, output)
         click.echo(f"Wrote {len(playlists)} playlists to {output}", err=True)
         return
     text = (
@@ -168,8 +184,20 @@ def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str)
     if output is None:
         click.echo(text, nl=False)
     else:
-        exporting.write_text(output, text)
+        with _writing(output):
+            exporting.write_text(output, text)
         click.echo(f"Wrote {len(playlists)} playlists to {output}", err=True)
+
+
+@contextlib.contextmanager
+def _writing(output: Path) -> Iterator[None]:
+    """An export that cannot be written (full disk, no permission) is a clear error."""
+    try:
+        yield
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot write {output}: {exc.strerror or exc}; nothing was exported"
+        ) from exc
 
 
 COMMANDS: list[click.Command] = [show, diff, log, search, export_]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from gitarchive import heal, safejson
 from gitarchive.errors import LockedError, LockWriteError
 from gitarchive.git.store import Store
 
@@ -49,7 +50,7 @@ class Holder:
     @classmethod
     def read(cls, path: Path) -> Holder | None:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = safejson.loads(path.read_text(encoding="utf-8"))
             return cls(int(data["pid"]), str(data["host"]), float(data["started"]),
                        str(data.get("command", "")))
         except (OSError, ValueError, KeyError, TypeError):
@@ -84,7 +85,7 @@ class RepoLock:
 
     def acquire(self) -> RepoLock:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            heal.cache_dir(self.path.parent)  # a file in its place is ours to replace
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise LockWriteError(f"cannot create the lock {self.path}: {exc.strerror}",

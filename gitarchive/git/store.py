@@ -8,6 +8,7 @@ a run killed at any moment leaves the previous commit intact.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -300,12 +301,31 @@ class Store:
     # ----------------------------------------------------------- working tree
 
     def dirty_paths(self, paths: list[str]) -> list[str]:
-        """Those of ``paths`` whose working-tree or index content differs from HEAD."""
+        """Those of ``paths`` whose working-tree or index content differs from HEAD,
+        or where something in the checkout is in the way (a directory where a file goes,
+        a file where a directory goes): writing them would fail half-way."""
         if self.bare:
             return []
         wanted = set(paths)
         status = self.repo.status(untracked_files="all", ignored=False)
-        return sorted(path for path in status if path in wanted)
+        dirty = {path for path in status if path in wanted}
+        return sorted(dirty | set(self._blocked_paths(paths)))
+
+    def _blocked_paths(self, paths: list[str]) -> list[str]:
+        """Paths a checkout cannot write: a directory in the way, or a file where one of
+        their folders goes (one lstat per path and per folder)."""
+        root = self.workdir or Path()
+
+        @functools.cache
+        def not_a_folder(folder: str) -> bool:
+            place = root / folder
+            return bool(folder) and (
+                place.is_symlink() or (place.exists() and not place.is_dir())
+                or not_a_folder(folder.rpartition("/")[0])
+            )
+
+        return [p for p in paths if ((root / p).is_dir() and not (root / p).is_symlink())
+                or not_a_folder(p.rpartition("/")[0])]
 
 
 def blob_data(repo: pygit2.Repository, oid: pygit2.Oid | str) -> bytes:

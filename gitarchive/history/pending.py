@@ -17,6 +17,7 @@ from gitarchive.archive import settings
 from gitarchive.archive.model import Playlist
 from gitarchive.archive.runrecord import RunRecord
 from gitarchive.git.store import Store, tree_at
+from gitarchive.history import pictures
 from gitarchive.history import saved as history_state
 from gitarchive.history.events import Event, EventReader, sorted_events
 from gitarchive.history.publish import (
@@ -148,14 +149,21 @@ def pending_views(
                  githistory_base=githistory_base, final_newline=final_newline, only=None)
     fmt = DateFormatter(get_timezone(tz))
     rendered = render_views(synced.state, plan.wanted, fmt, githistory_base, final_newline)
+    base = plan.base if branch is not None and plan.incremental else None
+    if branch is None and head is not None:
+        base = head.tree
+    drawn = pictures.files(store, plan.wanted, tree=tree, compare_with=base, timezone=tz,
+                           extra=event)
     if branch is not None:
         files: dict[str, bytes | None] = (
             differing(store, plan.base, rendered) if plan.incremental else dict(rendered)
         )
         if plan.incremental:
             files.update(stale(store, plan.base, synced.state, incremental=True))
+        files.update(drawn)
         return {}, PendingState(store, synced, event, when, branch, files, plan)
-    base = head.tree if head is not None else None
-    changes = differing(store, base, rendered)
-    changes.update(stale(store, base, synced.state, plan.incremental))
+    head_tree = head.tree if head is not None else None
+    changes = differing(store, head_tree, rendered)
+    changes.update(stale(store, head_tree, synced.state, plan.incremental))
+    changes.update(drawn)
     return changes, PendingState(store, synced, event, when, None, {}, plan, changes)

@@ -204,11 +204,15 @@ def publish_views(
     files: Mapping[str, bytes | None],
     source: pygit2.Commit | None,
     base: pygit2.Tree | None = None,
+    *,
+    what: str = "Cumulative views",
+    by: str = "Rebuilt by 'gitarchive rebuild'",
 ) -> pygit2.Oid | None:
     """Replace ``branch`` by one root commit holding ``base`` + ``files``; None if unchanged.
 
     ``base`` None: exactly ``files`` (a full rendering); else the previous tip's tree
-    with the changed files, so a daily run writes only those.
+    with the changed files, so a daily run writes only those. ``what`` and ``by`` word
+    the commit message (the static site publishes its branch the same way).
     """
     ref = f"refs/heads/{branch}"
     repo = store.repo
@@ -218,8 +222,7 @@ def publish_views(
     if current is not None and current.tree_id == tree_id:
         return None
     source_note = f" as of {str(source.id)[:12]}" if source is not None else ""
-    message = (f"Cumulative views{source_note}\n\n"
-               "Rebuilt by 'gitarchive rebuild'; replaced on each run.")
+    message = f"{what}{source_note}\n\n{by}; replaced on each run."
     sig = signature(repo)
     oid = repo.create_commit(None, sig, sig, message, tree_id, [])
     store.move_branch(ref, current_id, oid, message, update_worktree=False)

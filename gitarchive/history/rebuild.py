@@ -9,7 +9,9 @@ The history package, each module with one job:
 - views.py + archive/templates/cumulative.md.j2: state -> ``playlists/cumulative/`` files;
 - publish.py: which views to render, rendering them, and the views branch;
 - pending.py: the same for a commit fetch has not made yet;
-- parallel.py: the fork-and-merge helper the replay and the rendering share.
+- parallel.py: the fork-and-merge helper the replay, the rendering and the timelines share;
+- timeline.py, timeline_read.py: every change of every playlist (for pictures and the site);
+- charts.py, feeds.py, pictures.py: SVG charts and Atom feeds written with the views.
 
 Here they are put together: bring the state up to HEAD (reading only new commits
 when the saved state still describes an ancestor of HEAD), render, and commit —
@@ -36,7 +38,9 @@ import pygit2
 from gitarchive.archive import settings
 from gitarchive.errors import StoreError
 from gitarchive.git.store import Store
+from gitarchive.history import pictures
 from gitarchive.history.publish import (
+    ViewsPlan,
     differing,
     plan_views,
     publish_views,
@@ -44,6 +48,7 @@ from gitarchive.history.publish import (
     stale,
 )
 from gitarchive.history.replay import Problem
+from gitarchive.history.state import HistoryState
 from gitarchive.history.sync import Synced, save_state, sync
 from gitarchive.history.views import DateFormatter, get_timezone
 from gitarchive.progress import ProgressFn, no_progress
@@ -64,6 +69,7 @@ class RebuildResult:
     # (old, new, commit): re-issued IDs to suggest linking (archive/links.py), never applied
     suggestions: list[tuple[str, str, str]] = field(default_factory=list)
     synced: Synced | None = None  # the state the views came from (the query index reuses it)
+    pictures: list[str] = field(default_factory=list)  # charts and feeds written (pictures.py)
 
 
 def rebuild(
@@ -84,6 +90,7 @@ def rebuild(
     """
     tz = settings.timezone(store, timezone)
     get_timezone(tz)  # a bad name fails before any work
+    store.recover()  # a run killed mid-commit: its files back first, even if nothing changes
     branch = settings.views_branch(store, views_branch)
     synced = sync(store, full=full, progress=progress)
     state = synced.state
@@ -109,32 +116,65 @@ def rebuild(
     fmt = DateFormatter(get_timezone(tz))
     rendered = render_views(state, plan.wanted, fmt, base_url, final_newline, progress)
     counted = _Counted(rendered)
-    if branch is not None:
-        if plan.incremental:
-            files = differing(store, plan.base, counted)
-            if only_ids is None:
-                files.update(stale(store, plan.base, state, incremental=True))
-            result.changed = sorted(files)
-            result.views_commit = publish_views(store, branch, files, synced.head, plan.base)
-        else:
-            every = dict(counted)
-            result.changed = sorted(differing(store, plan.base, every.items()))
-            result.views_commit = publish_views(store, branch, every, synced.head)
-        new_tree = store.branch_tree(branch)
-    else:
-        changes = differing(store, synced.head.tree, counted)
-        if only_ids is None:
-            changes.update(stale(store, synced.head.tree, state, plan.incremental))
-        result.changed = sorted(changes)
-        if changes:
-            result.commit = store.commit(changes, _message(len(result.changed)))
-        new_tree = store.tree()
+    new_tree = _write(store, result, plan, counted, state, synced.head, tz, only_ids)
     result.playlists = counted.playlists
     plan.record(state, new_tree, complete=only_ids is None)
     # The rebuild commit writes no snapshot, so it is no event: the state as of the
     # old head is the state as of the new one (its ancestor check still holds).
     save_state(store, synced)
     return result
+
+
+def _write(
+    store: Store,
+    result: RebuildResult,
+    plan: ViewsPlan,
+    counted: _Counted,
+    state: HistoryState,
+    head: pygit2.Commit,
+    tz: str | None,
+    only_ids: list[str] | None,
+) -> pygit2.Tree | None:
+    """Commit the rendered views with their charts and feeds; the tree they are now in.
+
+    To the views branch (only what changed when incremental) or to the current branch.
+    """
+    branch = result.views_branch
+
+    def draw(compare_with: pygit2.Tree | None) -> dict[str, bytes | None]:
+        """The charts and feeds of the playlists rendered (pictures.py)."""
+        return pictures.files(store, plan.wanted, tree=head.tree, compare_with=compare_with,
+                              timezone=tz)
+
+    if branch is not None:
+        if plan.incremental:
+            files = differing(store, plan.base, counted)
+            if only_ids is None:
+                files.update(stale(store, plan.base, state, incremental=True))
+            result.changed = sorted(files)
+            drawn = draw(plan.base)
+            result.pictures = sorted(drawn)
+            result.views_commit = publish_views(store, branch, {**files, **drawn}, head,
+                                                plan.base)
+        else:
+            every = dict(counted)
+            result.changed = sorted(differing(store, plan.base, every.items()))
+            drawn = draw(None)
+            result.pictures = pictures.differing(store, plan.base, drawn)
+            result.views_commit = publish_views(store, branch, {**every, **drawn}, head)
+        new_tree = store.branch_tree(branch)
+    else:
+        changes = differing(store, head.tree, counted)
+        if only_ids is None:
+            changes.update(stale(store, head.tree, state, plan.incremental))
+        result.changed = sorted(changes)
+        drawn = draw(head.tree)
+        result.pictures = sorted(drawn)
+        changes.update(drawn)
+        if changes:
+            result.commit = store.commit(changes, _message(len(result.changed)))
+        new_tree = store.tree()
+    return new_tree
 
 
 class _Counted:

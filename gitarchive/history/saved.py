@@ -3,14 +3,15 @@
 ``<git dir>/gitarchive/history-state/`` holds one pickle per playlist and a small
 manifest (``manifest.pickle``)::
 
-    {"format": "gitarchive-history/4", "head": "<last commit processed>",
+    {"format": "gitarchive-history/5", "head": "<last commit processed>",
      "gens": {"<commit>": <generation>}, "last_key": (time, gen, "<commit>"),
      "runs": [(time, registry index)], "registries": [sorted ids | None],
-     "files": {"<id>": "<id>.<token>.pickle"}, "pending": [...], "view_dirty": [...],
+     "files": {"<id>": "<id>.<token>.<digest>.pickle"}, "sizes": {"<file>": bytes},
+     "pending": [...], "view_dirty": [...],
      "views": (target, settings, cumulative tree id) | None,
      "links": {"<new id>": "<old id>"}, "candidates": [(old, new, commit)]}
 
-    <id>.<token>.pickle: (PLAYLIST_FORMAT, pid, json blob, plain blob, name, url,
+    <id>.<token>.<digest>.pickle: (PLAYLIST_FORMAT, pid, json blob, plain blob, name, url,
         description, first_run, last_run, settled, loaded, dirty,
         [(key, (url, name, album, artists, duration_ms), first_seen, last_seen,
           removed, stints, added_at, asterisk, in_snapshot, present)],
@@ -25,6 +26,8 @@ killed half-way leaves the previous state whole. Pickle is fine here: it is our
 own cache in our own git directory.
 
 Everything in it is epoch seconds, so it does not depend on the display time zone.
+Each playlist file's size is in the manifest (checked on load: a truncated file
+means a replay, with a note) and its blake2b digest in its name (checked when read).
 It is a cache: when it is missing, unreadable, of another format, or written for a
 history that HEAD no longer contains (rewritten, rebased, force-pushed), the caller
 replays the whole history instead.
@@ -42,14 +45,15 @@ from typing import Any
 
 import pygit2
 
+from gitarchive import heal
 from gitarchive.archive.snapshots import TrackMeta
 from gitarchive.errors import StateError
 from gitarchive.git.store import Store
 from gitarchive.history.delta import counts_of
 from gitarchive.history.state import HistoryState, Loader, PlaylistHistory, Playlists, TrackHistory
 
-FORMAT = "gitarchive-history/4"
-PLAYLIST_FORMAT = 4
+FORMAT = "gitarchive-history/5"
+PLAYLIST_FORMAT = 5
 _LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError,
                 EOFError, pickle.UnpicklingError)
 
@@ -76,6 +80,8 @@ def load(store: Store) -> SavedState | None:
     Only the manifest is read; playlists are read when first accessed.
     """
     folder = state_dir(store)
+    if not state_path(store).is_file():
+        return None  # none saved yet (or its directory replaced by a file: save mends it)
     try:
         data = pickle.loads(state_path(store).read_bytes())
         if data.get("format") != FORMAT:
@@ -83,6 +89,11 @@ def load(store: Store) -> SavedState | None:
         files: dict[str, str] = dict(data["files"])
         if not set(files.values()) <= set(os.listdir(folder)):
             return None  # a file lost (concurrent save): replay
+        damaged = _damaged(folder, data.get("sizes") or {})
+        if damaged:
+            heal.notice(f"the saved history state of {damaged} is damaged (truncated or "
+                        "overwritten); replaying the whole history")
+            return None
         state = HistoryState()
         if data["last_key"]:
             time, gen, oid = data["last_key"]
@@ -98,16 +109,35 @@ def load(store: Store) -> SavedState | None:
         state.playlists = Playlists(state, _loader(folder, files), files)
         state.files = files
         return SavedState(str(data["head"]), dict(data["gens"]), state)
-    except _LOAD_ERRORS:
+    except _LOAD_ERRORS as exc:
+        heal.notice(f"the saved history state is unreadable ({type(exc).__name__}); "
+                    "replaying the whole history")
         return None
+
+
+def _damaged(folder: Path, sizes: dict[str, int]) -> str | None:
+    """The first playlist file whose size differs from the one saved in the manifest."""
+    for name, size in sizes.items():
+        if (folder / name).stat().st_size != size:
+            return name.split(".", 1)[0]
+    return None
+
+
+def _checked(name: str, data: bytes) -> bytes:
+    """A playlist file's bytes, checked against the digest in its name."""
+    parts = name.split(".")
+    if len(parts) == 4 and heal.digest(data) != parts[2]:
+        raise ValueError("its checksum does not match (overwritten)")
+    return data
 
 
 def _loader(folder: Path, files: dict[str, str]) -> Loader:
     def load_playlist(pid: str) -> PlaylistHistory:
         try:
-            return _playlist_from_row(pickle.loads((folder / files[pid]).read_bytes()))
+            name = files[pid]
+            return _playlist_from_row(pickle.loads(_checked(name, (folder / name).read_bytes())))
         except _LOAD_ERRORS as exc:
-            raise StateError(f"history state of {pid} unreadable: {exc}") from exc
+            raise StateError(f"the saved history state of {pid} is unreadable ({exc})") from exc
 
     return load_playlist
 
@@ -139,8 +169,7 @@ def _playlist_row(p: PlaylistHistory) -> tuple[Any, ...]:
 
 def save(store: Store, saved: SavedState) -> None:
     """Write the changed playlists under new names, then replace the manifest atomically."""
-    folder = state_dir(store)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = heal.cache_dir(state_dir(store))
     state = saved.state
     old_files = state.files
     files = {pid: old_files[pid] for pid in state.playlists if pid in old_files}
@@ -149,8 +178,9 @@ def save(store: Store, saved: SavedState) -> None:
     for pid, playlist in state.playlists.loaded().items():
         if not playlist.changed and pid in files:
             continue
-        name = f"{pid}.{token}.pickle"
-        (folder / name).write_bytes(pickle.dumps(_playlist_row(playlist), protocol=5))
+        data = pickle.dumps(_playlist_row(playlist), protocol=5)
+        name = f"{pid}.{token}.{heal.digest(data)}.pickle"
+        (folder / name).write_bytes(data)
         if pid in files:
             replaced.append(files[pid])
         files[pid] = name
@@ -162,6 +192,7 @@ def save(store: Store, saved: SavedState) -> None:
         "runs": state.runs,
         "registries": [None if r is None else sorted(r) for r in state.registries],
         "files": files,
+        "sizes": {name: (folder / name).stat().st_size for name in files.values()},
         "pending": sorted(state.pending),
         "view_dirty": sorted(state.view_dirty),
         "views": state.views,
@@ -172,6 +203,7 @@ def save(store: Store, saved: SavedState) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(pickle.dumps(manifest, protocol=5))
+        heal.remove(state_path(store), only_if_dir=True)  # a folder in the manifest's place
         os.replace(tmp, state_path(store))
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -185,7 +217,7 @@ def save(store: Store, saved: SavedState) -> None:
                     and n != "manifest.pickle"]
     for name in replaced:
         if name not in keep:
-            (folder / name).unlink(missing_ok=True)
+            heal.remove(folder / name)
     (store.git_dir / "gitarchive" / "history-state.json").unlink(missing_ok=True)  # format 1
 
 

@@ -289,6 +289,7 @@ def state_to_dict(state: HistoryState) -> dict[str, Any]:
                     list(t.meta.album),
                     [list(a) for a in t.meta.artists],
                     t.meta.duration_ms,
+                    t.meta.added_by,
                     t.first_seen,
                     t.last_seen,
                     t.removed,

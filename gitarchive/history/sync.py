@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pygit2
 
+from gitarchive import heal
 from gitarchive.archive import links as archive_links
 from gitarchive.archive.model import Playlist
 from gitarchive.errors import StateError
@@ -211,8 +212,8 @@ def sync(store: Store, *, full: bool = False, progress: ProgressFn = no_progress
                 problems = replay_events(store, saved.state, new, progress)
                 for pid in sorted(saved.state.view_dirty):  # read now: errors mean replay
                     saved.state.playlists.get(pid)
-            except StateError:
-                pass
+            except StateError as exc:
+                heal.notice(f"{exc}; replaying the whole history")
             else:
                 return Synced(saved.state, gens, head, problems, full=False, events=len(new),
                               walked=new)

@@ -35,7 +35,7 @@ from gitarchive.errors import TimezoneError
 from gitarchive.history.state import PlaylistHistory
 
 # Bumped when the rendering changes: files rendered by another version are redone.
-VIEWS_VERSION = 2
+VIEWS_VERSION = 3  # 3: the charts and the feed linked from the markdown
 
 _encode: Callable[[str], str] = json.encoder.encode_basestring  # the C encoder when available
 
@@ -84,6 +84,7 @@ class CumulativeTrack:
     first_seen: str
     last_seen: str | None  # None in the files while present (module docstring)
     stints: int
+    added_by: str | None = None  # Spotify user ID, when the snapshots record it
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,11 @@ class CumulativeView:
             else f"not fetched {start} → {end}"
             for start, end in self.fetch_gaps
         ]
+
+    @property
+    def collaborative(self) -> bool:
+        """Tracks were added by more than one user: the view says who added each."""
+        return len({t.added_by for t in self.tracks if t.added_by}) > 1
 
 
 def cumulative_view(
@@ -138,6 +144,7 @@ def cumulative_view(
             last_seen=(fmt(playlist.last_run) if live else None)
             if track.present else fmt(track.last_seen),
             stints=track.stints,
+            added_by=meta.added_by,
         )
         rows.append((row.date_added, row.name.lower(), key, row))
     rows.sort(key=lambda r: r[:3])
@@ -174,6 +181,7 @@ def cumulative_dict(view: CumulativeView) -> dict[str, Any]:
         "name": view.name,
         "tracks": [
             {
+                **({"added_by": t.added_by} if t.added_by is not None else {}),
                 "album": _link_dict(t.album),
                 "artists": [_link_dict(a) for a in t.artists],
                 "date_added": t.date_added,
@@ -238,7 +246,8 @@ def cumulative_json(view: CumulativeView) -> str:
                 artists = "[]"
             out.append(
                 "    {\n"
-                '      "album": {\n'
+                + (f'      "added_by": {enc(t.added_by)},\n' if t.added_by is not None else "")
+                + '      "album": {\n'
                 f'        "name": {enc(t.album[0])},\n'
                 f'        "url": {enc(t.album[1])}\n'
                 "      },\n"
@@ -262,15 +271,24 @@ def cumulative_json(view: CumulativeView) -> str:
 # ------------------------------------------------------------------ markdown
 
 
-def _md_row(t: CumulativeTrack) -> str:
-    """One table row: ``Title | Artist(s) | Album | Length | Added | Last seen | Removed``."""
+def _user_link(user: str | None) -> str:
+    return render.md_link(user, f"https://open.spotify.com/user/{user}") if user else ""
+
+
+def _md_row(t: CumulativeTrack, by: bool = False) -> str:
+    """One table row: ``Title | Artist(s) | Album | Length | Added | Last seen | Removed``.
+
+    ``by``: an ``Added by`` column after ``Added`` (collaborative playlists).
+    """
     artists = ", ".join([render.md_link(a[0], a[1]) for a in t.artists])
     length = render.format_length(t.duration_ms) if t.duration_ms is not None else ""
     star = "\\*" if t.date_added_asterisk else ""
+    added_by = f" {_user_link(t.added_by)} |" if by else ""
     return (
         f"| {render.md_link(t.name, t.url)} | {artists} "
         f"| {render.md_link(t.album[0], t.album[1])} | {length} "
-        f"| {t.date_added}{star} | {t.last_seen or ''} | {t.date_removed or ''} |"
+        f"| {t.date_added}{star} |{added_by}"
+        f" {t.last_seen or ''} | {t.date_removed or ''} |"
     )
 
 
@@ -283,7 +301,7 @@ def cumulative_md(view: CumulativeView, githistory_base: str | None) -> str:
         description=view.description.strip(),
         total_ms=sum(t.duration_ms or 0 for t in view.tracks),
         gaps=view.gap_texts(),
-        rows=[_md_row(t) for t in view.tracks],
+        rows=[_md_row(t, view.collaborative) for t in view.tracks],
     )
 
 

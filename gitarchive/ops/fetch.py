@@ -7,7 +7,6 @@ they were; the others go on. Nothing is committed when nothing changed.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -18,7 +17,7 @@ from typing import Protocol
 
 import pygit2
 
-from gitarchive import exitcodes
+from gitarchive import exitcodes, safejson
 from gitarchive.archive import layout, registry, render, runrecord, settings
 from gitarchive.archive.index import (
     PreviousSnapshot,
@@ -71,6 +70,7 @@ class FetchReport:
     commit: str | None = None
     problems: list[str] = field(default_factory=list)  # malformed registry files etc.
     record: runrecord.RunRecord | None = None  # in the commit, else in the local run log
+    registered: int = 0  # playlists registered, whether or not this run selected them
 
     @property
     def failed(self) -> list[Outcome]:
@@ -87,11 +87,13 @@ class FetchReport:
 
     @property
     def exit_code(self) -> int:
-        if not self.outcomes:
+        """A malformed registry file counts as a playlist that failed: never a silent skip."""
+        failures = len(self.failed) + len(self.problems)
+        if not self.outcomes and not self.problems:
             return exitcodes.OK
-        if len(self.failed) == len(self.outcomes):
+        if failures == len(self.outcomes) + len(self.problems):
             return exitcodes.NOTHING_FETCHED
-        return exitcodes.PARTIAL if self.failed else exitcodes.OK
+        return exitcodes.PARTIAL if failures else exitcodes.OK
 
 
 def fetch(
@@ -112,6 +114,7 @@ def fetch(
     app's credentials: no playlist could be fetched by any retry of this run.
     ``jobs`` playlists are fetched at once.
     """
+    store.recover()  # a run killed mid-commit: its files back first, even if nothing changes
     when = when or commit_time()
     only = tuple(only)
     entries, bad_entries = registry.load(store)
@@ -121,7 +124,8 @@ def fetch(
     names = {pid: shown_name(entries[pid].alias, previous[pid]) or pid for pid in wanted}
     fetched, outcomes = _fetch_all(client, wanted, names, progress, on_playlist, jobs)
     changes, snapshots = _changed_files(store, head, entries, previous, fetched, outcomes, when)
-    report = FetchReport(outcomes, problems=[f"{p.path}: {p.reason}" for p in bad_entries])
+    report = FetchReport(outcomes, problems=[f"{p.path}: {p.reason}" for p in bad_entries],
+                         registered=len(entries))
     report.record = runrecord.make(
         wanted, everything=not only and shard is None,
         failed={o.pid: o.error for o in outcomes if o.error is not None},
@@ -315,7 +319,7 @@ def _follower_history(head: TreeReader, pid: str) -> dict[str, int]:
     if not data:
         return {}
     try:
-        loaded = json.loads(data)
+        loaded = safejson.loads(data)
     except ValueError:
         return {}
     if not isinstance(loaded, dict):
@@ -364,7 +368,7 @@ def commit_message(outcomes: list[Outcome], record: runrecord.RunRecord | None =
             detail += f", renamed from {o.renamed_from!r}"
         if o.emptied_from is not None:
             detail += f", EMPTY (had {render.plural(o.emptied_from, 'track')})"
-        lines.append(f"- {o.name} ({o.pid}): {detail}")
+        lines.append(f"- {render.one_line(o.name)} ({o.pid}): {detail}")
     failed = [o for o in outcomes if not o.ok]
     if failed:
         lines.append("")

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import pygit2
 
+from gitarchive import safejson
 from gitarchive.archive import layout
 from gitarchive.archive.layout import RegistryEntry
 from gitarchive.archive.model import Playlist
@@ -83,7 +86,7 @@ def _state_path(store: Store) -> Path:
 
 def _load_state(store: Store) -> dict[str, list[str]]:
     try:
-        data = json.loads(_state_path(store).read_text(encoding="utf-8"))
+        data = safejson.loads(_state_path(store).read_text(encoding="utf-8"))
         return {"created_dirs": [str(d) for d in data.get("created_dirs", [])]}
     except (OSError, ValueError, AttributeError):
         return {"created_dirs": []}
@@ -118,9 +121,14 @@ class HookStatus:
 
 
 def install(store: Store, names: list[str] | None = None) -> list[tuple[str, str]]:
-    """Install hooks (all by default); returns (name, what happened). Idempotent."""
+    """Install hooks (all by default); returns (name, what happened). Idempotent.
+
+    Everything that could stop it half-way is checked first (the directory can be
+    written, no hook would be lost); when a check fails nothing has been changed.
+    """
     wanted = _names(names)
     directory = hooks_dir(store)
+    _check_installable(directory, wanted)
     state = _load_state(store)
     if not directory.exists():
         directory.mkdir(parents=True)
@@ -162,6 +170,11 @@ def uninstall(store: Store, names: list[str] | None = None) -> list[tuple[str, s
         if not (target.exists() and is_ours(target)):
             done.append((name, "not installed"))
             continue
+        if not _as_installed(target, name):
+            kept_note = f"; your earlier hook stays {kept.name}" if kept.exists() else ""
+            done.append((name, f"kept: {target} was edited since it was installed, so it "
+                               f"is yours now; remove it yourself{kept_note}"))
+            continue
         target.unlink()
         if kept.exists() or kept.is_symlink():
             os.rename(kept, target)
@@ -196,6 +209,52 @@ def _names(names: list[str] | None) -> list[str]:
     if unknown:
         raise HookError(f"unknown hook {', '.join(unknown)}; choose from {', '.join(HOOKS)}")
     return chosen
+
+
+_INTERPRETER = re.compile(r"\$\{GITARCHIVE_PYTHON:-[^\n]*?\}")
+
+
+def _as_installed(path: Path, name: str) -> bool:
+    """Whether an installed hook is still exactly what some gitarchive install wrote.
+
+    The interpreter filled in at install time is set aside, so a hook installed from
+    another environment still counts as unedited.
+    """
+    try:
+        content = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    canonical = _INTERPRETER.sub("PYTHON", script_source(name))
+    return _INTERPRETER.sub("PYTHON", content) == canonical
+
+
+def _check_installable(directory: Path, names: list[str]) -> None:
+    """Refuse, before changing anything, what would fail half-way through an install."""
+    existing = directory
+    while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "core.hooksPath " if existing == directory else ""
+        raise HookError(
+            f"cannot install hooks in {where}{directory}: {existing} is not a directory; "
+            "nothing was changed"
+        )
+    try:  # os.access says yes to root on a read-only file system: try for real
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".gitarchive-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise HookError(
+            f"cannot install hooks in {directory}: {existing} cannot be written "
+            f"({exc.strerror}); nothing was changed"
+        ) from exc
+    for name in names:
+        target, kept = directory / name, directory / f"{name}{CHAINED_SUFFIX}"
+        if target.exists() and not is_ours(target) and (kept.exists() or kept.is_symlink()):
+            raise HookError(
+                f"{target} exists and so does {kept}; move one of them away first "
+                "(nothing was changed)"
+            )
 
 
 def _write_executable(path: Path, content: str) -> None:

@@ -17,12 +17,12 @@ path is decided by a rule:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import pygit2
 from pygit2.enums import FileMode, SortMode
 
+from gitarchive import safejson
 from gitarchive.archive import layout, registry
 from gitarchive.archive.index import archive_names, index_file
 from gitarchive.archive.model import Playlist, dump_json
@@ -135,7 +135,7 @@ def _merge_followers(
             continue
         present = True
         try:
-            loaded = json.loads(blob_data(repo, oid))
+            loaded = safejson.loads(blob_data(repo, oid))
         except ValueError:
             continue
         if isinstance(loaded, dict):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -31,11 +32,37 @@ class _Redacting(logging.Formatter):
         return redact(super().format(record))
 
 
+class _LogFile(logging.FileHandler):
+    """A log file whose failure (full disk, /dev/full) never loses the run it records.
+
+    The first failed write says so once on stderr; later records are dropped quietly.
+    """
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord | None) -> None:  # noqa: N802 - logging's
+        if self.failed:
+            return
+        self.failed = True
+        error = sys.exc_info()[1]
+        reason = getattr(error, "strerror", None) or error
+        sys.stderr.write(
+            f"warning: cannot write the log file {self.baseFilename} ({reason}); "
+            "the run goes on without it\n"
+        )
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:
+            self.handleError(None)
+
+
 def open_log(path: str | os.PathLike[str]) -> logging.Handler:
     """Attach an appending handler for ``path``; OSError when it cannot be written."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(target, mode="a", encoding="utf-8")
+    handler = _LogFile(target, mode="a", encoding="utf-8")
     handler.setFormatter(
         _Redacting("%(asctime)sZ gitarchive[%(process)d] %(levelname)s %(message)s",
                    "%Y-%m-%dT%H:%M:%S")

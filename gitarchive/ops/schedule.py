@@ -37,6 +37,7 @@ class Plan:
     push: str | None = None
     shards: int = 1
     package: str = "gitarchive"
+    site_branch: str | None = None  # Actions: publish the static site to this branch
 
     @property
     def log(self) -> Path:
@@ -101,8 +102,16 @@ def actions(plan: Plan) -> str:
     run = shlex.join(args)
     if plan.shards > 1:
         run += f" --shard ${{{{ matrix.shard }}}}/{plan.shards}"
+    site = None
+    if plan.site_branch:
+        # GitHub Pages serves https://OWNER.github.io/REPO/ (Actions expressions fill them in).
+        base = ("https://${{ github.repository_owner }}.github.io/"
+                "${{ github.event.repository.name }}")
+        site = (shlex.join(["gitarchive", "site", "--quiet", "--branch", plan.site_branch])
+                + f' --base-url "{base}"')
     return _ENV.get_template("schedule-actions.yml.j2").render(
         hour=plan.hour, minute=plan.minute, shards=plan.shards, package=plan.package, run=run,
+        site=site, site_branch=plan.site_branch,
     )
 
 

@@ -30,7 +30,7 @@ FORMAT = "gitarchive-export/1"
 CSV_COLUMNS = (
     "playlist_id", "playlist_name", "track_id", "track_name", "artists", "album",
     "duration_ms", "date_added", "date_added_asterisk", "first_seen", "last_seen",
-    "date_removed", "stints", "present", "track_url",
+    "date_removed", "stints", "present", "track_url", "added_by",
 )
 
 SQL_SCHEMA = """
@@ -52,7 +52,7 @@ CREATE TABLE appearances (
     track_id TEXT NOT NULL REFERENCES tracks(id),
     date_added TEXT NOT NULL, date_added_asterisk INTEGER NOT NULL,
     first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, date_removed TEXT,
-    stints INTEGER NOT NULL, present INTEGER NOT NULL,
+    stints INTEGER NOT NULL, present INTEGER NOT NULL, added_by TEXT,
     PRIMARY KEY (playlist_id, track_id)
 );
 CREATE INDEX appearances_track ON appearances (track_id);
@@ -120,6 +120,7 @@ def csv_rows(playlists: list[ExportPlaylist]) -> Iterator[tuple[Any, ...]]:
                 ", ".join(name for name, _ in t.artists), t.album[0], t.duration_ms,
                 t.date_added, int(t.date_added_asterisk), t.first_seen, t.last_seen,
                 t.date_removed or "", t.stints, int(t.date_removed is None), t.url,
+                t.added_by or "",
             )
 
 
@@ -164,9 +165,10 @@ def _fill(db: sqlite3.Connection, playlists: list[ExportPlaylist]) -> None:
             tid = track_id(t)
             tracks[tid] = t  # the last playlist's metadata wins: they agree but for edits
             db.execute(
-                "INSERT OR REPLACE INTO appearances VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO appearances VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (view.pid, tid, t.date_added, int(t.date_added_asterisk), t.first_seen,
-                 t.last_seen, t.date_removed, t.stints, int(t.date_removed is None)),
+                 t.last_seen, t.date_removed, t.stints, int(t.date_removed is None),
+                 t.added_by),
             )
     for tid, t in tracks.items():
         db.execute(

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pygit2
 
+from gitarchive import heal
 from gitarchive.git.store import Store
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN, Event, EventReader, walk_events
 from gitarchive.history.state import HistoryState, PlaylistHistory
@@ -36,7 +37,9 @@ from gitarchive.progress import ProgressFn, no_progress
 if TYPE_CHECKING:  # the sync code loads only when HEAD moved (see _update)
     from gitarchive.history.sync import Synced
 
-FORMAT = "gitarchive-query/3"  # 3: placeholders (empty files) are no snapshot
+# 3: placeholders (empty files) are no snapshot (real); added_by column (login);
+# 4: both of those together
+FORMAT = "gitarchive-query/4"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -53,7 +56,8 @@ CREATE TABLE playlists (
 CREATE TABLE tracks (
     pid TEXT NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL, artists TEXT NOT NULL,
     album TEXT NOT NULL, url TEXT NOT NULL, first_seen INTEGER, last_seen INTEGER,
-    removed INTEGER, stints INTEGER NOT NULL, present INTEGER NOT NULL, haystack TEXT NOT NULL,
+    removed INTEGER, stints INTEGER NOT NULL, present INTEGER NOT NULL, added_by TEXT,
+    haystack TEXT NOT NULL,
     PRIMARY KEY (pid, key)
 ) WITHOUT ROWID;
 """
@@ -107,13 +111,15 @@ class TrackRow:
     removed: int | None
     stints: int
     present: bool
+    added_by: str | None = None  # who added it (latest snapshot that says so)
 
 
 def _track_row(row: tuple[Any, ...]) -> TrackRow:
     """A row of the tracks query: TrackRow's fields in order, ``present`` stored as 0/1."""
-    pid, key, name, artists, album, url, first_seen, last_seen, removed, stints, present = row
+    (pid, key, name, artists, album, url, first_seen, last_seen, removed, stints, present,
+     added_by) = row
     return TrackRow(pid, key, name, artists, album, url, first_seen, last_seen, removed, stints,
-                    bool(present))
+                    bool(present), added_by)
 
 
 def index_path(store: Store) -> Path:
@@ -181,7 +187,7 @@ class QueryIndex:
         sql = (
             "SELECT t.pid, t.key, t.name, t.artists, t.album, t.url, t.first_seen,"
             " CASE WHEN t.present THEN p.last_run ELSE t.last_seen END, t.removed,"
-            " t.stints, t.present FROM tracks t JOIN playlists p ON p.pid = t.pid"
+            " t.stints, t.present, t.added_by FROM tracks t JOIN playlists p ON p.pid = t.pid"
             " WHERE instr(t.haystack, ?) > 0"
         )
         args: list[object] = [fold(text)]
@@ -200,16 +206,31 @@ def open_index(
     ``synced``: the replay state a rebuild just made (as of HEAD, or of HEAD's parent
     when HEAD is the rebuild's own commit, which writes no snapshot): the index is
     built from it, with no second replay and no reading of the saved state.
+    Checked and built under a lock (parallel first questions); a damaged file is
+    thrown away and built again (heal).
     """
     path = index_path(store)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    heal.cache_dir(path.parent)
+    with heal.building(path):
+        if heal.truncated(path):
+            heal.discard_database(path, "shorter than its header says")
+        try:
+            return _open_index(store, path, progress, synced)
+        except sqlite3.DatabaseError as exc:
+            heal.discard_database(path, exc)
+            return _open_index(store, path, progress, synced)
+
+
+def _open_index(
+    store: Store, path: Path, progress: ProgressFn, synced: Synced | None
+) -> QueryIndex:
     head = store.head()
     head_hex = str(head.id) if head is not None else None
     db = _connect(path)
     try:
         if _meta(db, "format") != FORMAT:
             db.close()
-            path.unlink(missing_ok=True)
+            heal.discard_database(path)
             db = _connect(path)
             db.executescript(_SCHEMA)
             _set_meta(db, "format", FORMAT)
@@ -338,7 +359,7 @@ def _replace_state_rows(db: sqlite3.Connection, state: HistoryState) -> None:
             continue
         db.execute("DELETE FROM tracks WHERE pid = ?", (p.pid,))
         db.executemany(
-            "INSERT INTO tracks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO tracks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ((*row, fold(f"{row[2]}\n{row[3]}\n{row[4]}")) for row in rows),
         )
 
@@ -352,5 +373,5 @@ def _track_rows(p: PlaylistHistory) -> Iterator[tuple[object, ...]]:
             p.pid, key, t.meta.name, ", ".join(name for name, _ in t.meta.artists),
             t.meta.album[0], t.meta.url, t.first_seen,
             None if t.present else t.last_seen, None if t.present else t.removed,
-            t.stints, int(t.present),
+            t.stints, int(t.present), t.meta.added_by,
         )

@@ -70,10 +70,10 @@ def _show_csv(playlist: Playlist) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(("position", "track_id", "name", "artists", "album", "duration_ms",
-                     "added_at", "url"))
+                     "added_at", "url", "added_by"))
     for i, t in enumerate(playlist.tracks, 1):
         writer.writerow((i, t.id, t.name, artists(t), t.album.name, t.duration_ms,
-                         t.added_at or "", t.url))
+                         t.added_at or "", t.url, t.added_by or ""))
     return out.getvalue()
 
 
@@ -87,11 +87,14 @@ def _show_table(snapshot: Snapshot, date: DateFn, width: int) -> str:
     ]
     if playlist.description.strip():
         head.append(" ".join(playlist.description.split()))
+    by = any(t.added_by for t in playlist.tracks)  # the column only when Spotify said
     rows = [
-        (str(i), t.name, artists(t), t.album.name, render.format_length(t.duration_ms))
+        (str(i), t.name, artists(t), t.album.name, render.format_length(t.duration_ms),
+         *((t.added_by or "",) if by else ()))
         for i, t in enumerate(playlist.tracks, 1)
     ]
-    body = table(("No.", "Title", "Artist(s)", "Album", "Length"), rows, width)
+    headers = ("No.", "Title", "Artist(s)", "Album", "Length", *(("Added by",) if by else ()))
+    body = table(headers, rows, width)
     return "\n".join(head) + "\n\n" + body
 
 
@@ -146,11 +149,14 @@ def _diff_rows(entries: list[DiffEntry], sign: str, date: DateFn) -> list[tuple[
 
 
 def search_text(hits: list[Hit], date: DateFn, width: int = 0) -> str:
+    by = any(h.track.added_by for h in hits)  # the column only when some snapshot said
     rows = [
         (h.playlist_name, h.track.name, h.track.artists, h.track.album,
          date(h.track.first_seen) or "", date(h.track.last_seen) or "",
-         "yes" if h.track.present else f"no (removed {date(h.track.removed)})")
+         "yes" if h.track.present else f"no (removed {date(h.track.removed)})",
+         *((h.track.added_by or "",) if by else ()))
         for h in hits
     ]
-    headers = ("Playlist", "Title", "Artist(s)", "Album", "First seen", "Last seen", "Still there")
+    headers = ("Playlist", "Title", "Artist(s)", "Album", "First seen", "Last seen",
+               "Still there", *(("Added by",) if by else ()))
     return table(headers, rows, width)

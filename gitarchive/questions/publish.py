@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gitarchive import safejson
 from gitarchive.errors import AmbiguousWrite, PublishError, WriteError
 from gitarchive.git.store import Store
 from gitarchive.questions.publish_plan import MARKER, Plan, Report
@@ -52,7 +53,7 @@ def state_path(store: Store) -> Path:
 def load_targets(store: Store) -> dict[str, dict[str, Any]]:
     """The remembered targets by publication key ({} when none, or the file is unreadable)."""
     try:
-        data = json.loads(state_path(store).read_text(encoding="utf-8"))
+        data = safejson.loads(state_path(store).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     targets = data.get("targets") if isinstance(data, dict) else None

@@ -54,6 +54,8 @@ def parse_point(store: Store, text: str | None, zone: tzinfo) -> Point:
             day = date.fromisoformat(text)
         except ValueError as exc:
             raise QueryError(f"'{text}' is not a valid date (YYYY-MM-DD)") from exc
+        if day == date.max:  # its end is past what datetime holds, and past every commit
+            return Point(text, LATEST - 1, zone=zone)
         end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
         return Point(text, int(end.timestamp()) - 1, zone=zone)
     try:

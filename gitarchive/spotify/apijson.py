@@ -7,7 +7,9 @@ the odd entries Spotify sends (nulls, local files, podcast episodes).
 
 from __future__ import annotations
 
+import copy
 import html
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from gitarchive.archive.model import Playlist, Track
@@ -131,3 +133,18 @@ def api_playlist_from_model(
     if shape in ("old", "both"):
         data["tracks"] = page
     return data
+
+
+def all_entries(data: Mapping[str, Any]) -> list[Any]:
+    """The entries of a stored playlist answer, in either shape (`items` or `tracks`)."""
+    page = data.get("items") if isinstance(data.get("items"), dict) else data.get("tracks")
+    return list(page.get("items") or []) if isinstance(page, dict) else []
+
+
+def as_new_entry(entry: Any) -> Any:
+    """Store entries in the new shape (`item`); the server reshapes them when serving."""
+    if not isinstance(entry, dict):
+        return copy.deepcopy(entry)
+    new = {k: copy.deepcopy(v) for k, v in entry.items() if k not in ("item", "track")}
+    new["item"] = copy.deepcopy(entry["item"] if "item" in entry else entry.get("track"))
+    return new

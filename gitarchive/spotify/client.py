@@ -11,10 +11,16 @@ Two layers, so each can be read on its own:
 
 No message, exception or repr ever contains the client secret, the refresh
 token or an access token.
+
+At a little over 400 lines this module is better whole: its one class holds the
+token, its lock, the shared 429 pause and the retry loop, and every request path
+(playlist reads, the user's /me requests, publish's writes) goes through that one
+state; split across modules, the state would be shared by convention instead.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -23,16 +29,33 @@ from typing import Any
 
 import requests
 
+from gitarchive import safejson
 from gitarchive.archive.layout import is_spotify_owned
 from gitarchive.errors import (
+    ITEMS_RULE_DATE,
     AmbiguousWrite,
     CredentialsError,
     ForbiddenError,
+    ItemsForbidden,
     NotOnSpotify,
+    NotSignedIn,
     PlaylistError,
     SpotifyError,
 )
-from gitarchive.spotify.parse import FetchResult, entries_page, parse_playlist
+from gitarchive.spotify import credentials
+from gitarchive.spotify.credentials import ENV_ID as ENV_ID
+from gitarchive.spotify.credentials import ENV_REFRESH as ENV_REFRESH
+from gitarchive.spotify.credentials import ENV_SECRET as ENV_SECRET
+from gitarchive.spotify.credentials import app_credentials as app_credentials
+from gitarchive.spotify.parse import (
+    FetchResult,
+    check_paging,
+    endpoint_of,
+    entries_page,
+    json_body,
+    oauth_error,
+    parse_playlist,
+)
 
 API_BASE = "https://api.spotify.com/v1"
 TOKEN_URL = "https://accounts.spotify.com/api/token"
@@ -44,9 +67,6 @@ MAX_RETRY_AFTER = 120.0  # longer waits asked by a 429 are not worth blocking a 
 MAX_BACKOFF = 30.0
 TOKEN_MARGIN = 60.0  # refresh a token this many seconds before Spotify says it expires
 
-ENV_ID = "SPOTIFY_CLIENT_ID"
-ENV_SECRET = "SPOTIFY_CLIENT_SECRET"
-ENV_REFRESH = "SPOTIFY_REFRESH_TOKEN"
 ENV_API_BASE = "SPOTIFY_API_BASE"
 ENV_TOKEN_URL = "SPOTIFY_TOKEN_URL"
 
@@ -82,8 +102,10 @@ class SpotifyClient:
         max_retries: int = 5,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
+        on_new_refresh_token: Callable[[str], None] | None = None,
     ) -> None:
         self.client_id = client_id
+        self._on_new_refresh_token = on_new_refresh_token  # Spotify replaced the refresh token
         self._secret = client_secret
         self._refresh_token = refresh_token
         self.api_base = api_base.rstrip("/")
@@ -98,29 +120,26 @@ class SpotifyClient:
         self._token: str | None = None
         self._token_expiry = 0.0
         self._pause_until = 0.0  # a 429 pauses every thread, not only the one that got it
+        self._token_failure: CredentialsError | None = None  # the run's one token attempt
         self._scope: str | None = None  # what the token endpoint said the token may do
+        self._me: dict[str, Any] | None = None  # GET /me, once asked
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> SpotifyClient:
         """Build a client from SPOTIFY_* variables; missing ones raise CredentialsError."""
         env = os.environ if environ is None else environ
-        missing = [name for name in (ENV_ID, ENV_SECRET) if not env.get(name, "").strip()]
-        if missing:
-            raise CredentialsError(
-                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
-                f"set {ENV_ID} and {ENV_SECRET} to your app's credentials from "
-                f"https://developer.spotify.com/dashboard (and optionally {ENV_REFRESH} "
-                "to read private playlists)"
-            )
+        client_id, secret = app_credentials(env)
         for name, key in ((ENV_API_BASE, "api_base"), (ENV_TOKEN_URL, "token_url")):
             if env.get(name):
                 kwargs.setdefault(key, env[name])
-        return cls(
-            env[ENV_ID].strip(),
-            env[ENV_SECRET].strip(),
-            env.get(ENV_REFRESH, "").strip() or None,
-            **kwargs,
-        )
+        refresh = env.get(ENV_REFRESH, "").strip() or None
+        if refresh is None:  # the environment wins; else the login saved by 'gitarchive login'
+            saved = credentials.load_for(client_id, env)
+            if saved is not None:
+                refresh = saved.refresh_token
+                kwargs.setdefault("on_new_refresh_token", lambda token: credentials.save(
+                    credentials.SavedLogin(saved.client_id, token, saved.scope), env))
+        return cls(client_id, secret, refresh, **kwargs)
 
     def __repr__(self) -> str:
         kind = "user token" if self._refresh_token else "client credentials"
@@ -155,17 +174,23 @@ class SpotifyClient:
         """Fetch a playlist and all its entries (first page embedded, then `next` links)."""
         data = self._api_get(f"{self.api_base}/playlists/{pid}", pid)
         page = entries_page(data)
-        if page is None or not isinstance(page.get("items"), list):
-            # No embedded entries: ask the items endpoint from the start.
-            page = self._api_get(
-                f"{self.api_base}/playlists/{pid}/items",
-                pid,
-                params={"limit": PAGE_LIMIT, "offset": 0},
-            )
-        pages = [page]
-        while isinstance(page, dict) and page.get("next") and page.get("items"):
-            page = self._api_get(self._checked_next(page["next"], pid), pid)
-            pages.append(page)
+        try:
+            if page is None or not isinstance(page.get("items"), list):
+                # No embedded entries: ask the items endpoint from the start.
+                page = self._api_get(
+                    f"{self.api_base}/playlists/{pid}/items",
+                    pid,
+                    params={"limit": PAGE_LIMIT, "offset": 0},
+                )
+            pages = [page]
+            seen: set[str] = set()
+            while isinstance(page, dict) and page.get("next") and page.get("items"):
+                url = self._checked_next(page["next"], pid)
+                check_paging(pid, url, seen, pages)
+                page = self._api_get(url, pid)
+                pages.append(page)
+        except ForbiddenError:  # the details were served, the items not: the 2026 rule
+            raise ItemsForbidden(pid, user_token=self.has_user_token) from None
         return parse_playlist(pid, data, pages)
 
     def _checked_next(self, url: Any, pid: str) -> str:
@@ -182,17 +207,15 @@ class SpotifyClient:
             raise not_found(pid)
         if status == 403:
             raise ForbiddenError(
-                f"Spotify refused access to playlist {pid} (403): a private playlist needs a "
-                f"user token (set {ENV_REFRESH}); development-mode apps get 403 on "
-                "/playlists/{id}/tracks and may only read the entries of playlists the user "
-                "owns or collaborates on"
+                f"Spotify refused access to playlist {pid} (403): a private playlist needs the "
+                f"token of a user who may see it (run 'gitarchive login', or set {ENV_REFRESH}); "
+                f"since {ITEMS_RULE_DATE} development-mode apps may read the items only of "
+                "playlists that user owns or collaborates on"
             )
         if not response.ok:
             raise SpotifyError(f"Spotify answered HTTP {status} for playlist {pid}")
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise PlaylistError(f"playlist {pid}: Spotify's answer is not valid JSON") from exc
+        return json_body(response,
+                          PlaylistError(f"playlist {pid}: Spotify's answer is not valid JSON"))
 
     def _authorized_send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """`_send` with the bearer token, renewed once if Spotify answers 401."""
@@ -216,6 +239,25 @@ class SpotifyClient:
             return self._token
 
     def _fetch_token(self) -> tuple[str, float]:
+        """Ask the token endpoint, once per run when it fails: every playlist needs a token.
+
+        A token endpoint that keeps failing (5xx, no connection) spends the retry budget
+        once; later playlists get the same CredentialsError at once instead of waiting
+        through the back-off again each.
+        """
+        if self._token_failure is not None:
+            raise CredentialsError(str(self._token_failure))
+        try:
+            return self._ask_token()
+        except CredentialsError:
+            raise
+        except SpotifyError as exc:
+            self._token_failure = CredentialsError(
+                f"no access token from Spotify ({exc}); no playlist can be fetched"
+            )
+            raise self._token_failure from exc
+
+    def _ask_token(self) -> tuple[str, float]:
         """Ask the token endpoint: refresh_token grant for a user token, else client credentials."""
         if self._refresh_token:
             form = {"grant_type": "refresh_token", "refresh_token": self._refresh_token}
@@ -227,13 +269,13 @@ class SpotifyClient:
             raise CredentialsError(
                 f"Spotify rejected the credentials in {ENV_ID} / {ENV_SECRET}"
                 + (f" / {ENV_REFRESH}" if self._refresh_token else "")
-                + f" (HTTP {response.status_code}{_oauth_error(response)}); "
+                + f" (HTTP {response.status_code}{oauth_error(response)}); "
                 "check them at https://developer.spotify.com/dashboard"
             )
         if not response.ok:
             raise SpotifyError(f"Spotify's token endpoint answered HTTP {response.status_code}")
         try:
-            data = response.json()
+            data = safejson.loads(response.content)
             token = data["access_token"]
             lifetime = float(data.get("expires_in") or 3600)
             scope = data.get("scope")
@@ -242,6 +284,13 @@ class SpotifyClient:
             raise SpotifyError("Spotify's token endpoint answered without an access token") from exc
         if not isinstance(token, str) or not token:
             raise SpotifyError("Spotify's token endpoint answered without an access token")
+        rotated = data.get("refresh_token")
+        if self._refresh_token and isinstance(rotated, str) and rotated not in (
+            "", self._refresh_token
+        ):
+            self._refresh_token = rotated  # Spotify may replace it: keep the one that works
+            if self._on_new_refresh_token is not None:
+                self._on_new_refresh_token(rotated)
         return token, lifetime
 
     def _send(
@@ -260,11 +309,18 @@ class SpotifyClient:
                 self._sleep(wait)  # another thread was rate-limited: honour its Retry-After
             try:
                 response = self._session.request(method, url, timeout=self.timeout, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (requests.ConnectionError, requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError) as exc:
                 problem = "timed out" if isinstance(exc, requests.Timeout) else "no connection"
+                if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+                    problem = "connection broken in the middle of the answer"
                 if not retry_unsafe:
-                    raise AmbiguousWrite(f"{method} {_where(url)}: {problem}") from exc
+                    raise AmbiguousWrite(f"{method} {endpoint_of(url)}: {problem}") from exc
                 delay = backoff(failures)
+            except requests.RequestException as exc:  # anything else requests refuses
+                raise SpotifyError(
+                    f"request to {endpoint_of(url)} failed ({type(exc).__name__})"
+                ) from exc
             else:
                 if response.status_code == 429:
                     problem = "rate limited (429)"
@@ -278,14 +334,14 @@ class SpotifyClient:
                 elif response.status_code >= 500:
                     problem = f"server error (HTTP {response.status_code})"
                     if not retry_unsafe:
-                        raise AmbiguousWrite(f"{method} {_where(url)}: {problem}")
+                        raise AmbiguousWrite(f"{method} {endpoint_of(url)}: {problem}")
                     delay = backoff(failures)
                 else:
                     return response
             failures += 1
             if failures > self.max_retries:
                 raise SpotifyError(
-                    f"giving up on {_where(url)} after {failures} attempts: {problem}"
+                    f"giving up on {endpoint_of(url)} after {failures} attempts: {problem}"
                 )
             self._sleep(delay)
 
@@ -321,10 +377,33 @@ class SpotifyClient:
         """
         url = path if path.startswith(("http://", "https://")) else self.api_base + path
         if not url.startswith(self.api_base + "/"):  # the token goes along: our host only
-            raise SpotifyError(f"unexpected link from Spotify: {_where(url)!r}")
+            raise SpotifyError(f"unexpected link from Spotify: {endpoint_of(url)!r}")
         return self._authorized_send(
             method, url, params=params, json=body, retry_unsafe=retry_unsafe
         )
+
+    def get_json(self, path: str, *, params: dict[str, Any] | None = None) -> Any:
+        """GET ``/me``, ``/me/playlists`` or a paging link as JSON (SpotifyError otherwise)."""
+        response = self.user_request("GET", path, params=params)
+        where = endpoint_of(response.url or path)
+        if not response.ok:
+            raise SpotifyError(f"Spotify answered HTTP {response.status_code} for {where}")
+        return json_body(response, SpotifyError(f"Spotify's answer for {where} is not valid "
+                                                 "JSON"))
+
+    def me(self) -> dict[str, Any]:
+        """The signed-in user's profile (``GET /me``: id, display_name); asked once."""
+        if self._me is None:
+            if not self.has_user_token:
+                raise NotSignedIn(
+                    "this needs a signed-in user: run 'gitarchive login' (or set "
+                    f"{ENV_REFRESH}); an app token has no user"
+                )
+            data = self.get_json("/me")
+            if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
+                raise SpotifyError("Spotify's answer for /me carries no user ID")
+            self._me = data
+        return self._me
 
 
 def backoff(failures: int) -> float:
@@ -333,20 +412,11 @@ def backoff(failures: int) -> float:
 
 
 def _retry_after(response: requests.Response, failures: int) -> float:
+    """Seconds asked by Retry-After; our own back-off when it is missing or no number (nan)."""
     try:
-        return max(float(response.headers["Retry-After"]), 0.0)
+        delay = float(response.headers["Retry-After"])
     except (KeyError, ValueError):
         return backoff(failures)
-
-
-def _where(url: str) -> str:
-    """The URL without its query: enough to name the endpoint in a message."""
-    return url.split("?", 1)[0]
-
-
-def _oauth_error(response: requests.Response) -> str:
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        return ""
-    return f": {error}" if isinstance(error, str) and error.isidentifier() else ""
+    if math.isnan(delay):
+        return backoff(failures)
+    return max(delay, 0.0)  # inf stays inf: more than MAX_RETRY_AFTER, the run gives up

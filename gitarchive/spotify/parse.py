@@ -8,13 +8,16 @@ enough data, an episode, a null) is skipped with a note, never silently.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import requests
+
+from gitarchive import safejson
 from gitarchive.archive.model import Link, Playlist, Track
-from gitarchive.errors import PlaylistError, SnapshotError
+from gitarchive.errors import PlaylistError, SnapshotError, SpotifyError
 
 OPEN_URL = "https://open.spotify.com"
 
@@ -38,111 +41,276 @@ def entries_page(data: Any) -> dict[str, Any] | None:
     return None
 
 
+MAX_PAGES = 2_000  # 100,000 entries at 50 a page: ten times what Spotify allows a playlist
+
+
+def check_paging(pid: str, url: str, seen: set[str], pages: list[Any]) -> None:
+    """Stop a `next` chain that loops, runs past `total` or never ends: fail the playlist."""
+    if url in seen:
+        where = url.split("?", 1)[0]
+        raise PlaylistError(f"playlist {pid}: Spotify's paging links loop back to {where}")
+    seen.add(url)
+    if len(pages) >= MAX_PAGES:
+        raise PlaylistError(f"playlist {pid}: Spotify's answer has more than {MAX_PAGES} pages")
+    total = pages[-1].get("total")
+    count = sum(len(p["items"]) for p in pages if isinstance(p, dict)
+                and isinstance(p.get("items"), list))
+    if isinstance(total, int) and not isinstance(total, bool) and count >= total:
+        raise PlaylistError(
+            f"playlist {pid}: Spotify's paging goes on past the {total} entries it announced"
+        )
+
+
 def parse_playlist(pid: str, data: Any, pages: Iterable[Any]) -> FetchResult:
     """Build the model playlist from the playlist object and its pages of entries.
 
-    Raises PlaylistError naming the playlist and what was wrong.
+    The one boundary between Spotify's answer and the model: every field that reaches
+    the archive is checked here (type, range, text encodable as UTF-8), so a bad
+    answer fails its own playlist with PlaylistError naming the playlist and the
+    field, and nothing odd gets past this point to crash a render or a commit.
     """
     try:
-        if not isinstance(data, dict):
-            raise SnapshotError(f"expected an object, got {type(data).__name__}")
-        tracks: list[Track] = []
-        skipped: list[str] = []
-        position = 0
-        for page in pages:
-            if not isinstance(page, dict) or not isinstance(page.get("items"), list):
-                raise SnapshotError("a page of entries has no 'items' list")
-            for entry in page["items"]:
-                position += 1
-                parsed = parse_entry(entry, position)
-                if isinstance(parsed, Track):
-                    tracks.append(parsed)
-                else:
-                    skipped.append(parsed)
-        owner = data["owner"]
-        name = data["name"]
-        if not isinstance(name, str):
-            raise SnapshotError("'name' is not a string")
-        playlist = Playlist(
-            url=_spotify_url(data, "playlist", pid),
-            original_name=name,
-            description=html.unescape(data.get("description") or ""),
-            owner=Link(
-                owner.get("display_name") or owner["id"],
-                _spotify_url(owner, "user", owner.get("id")),
-            ),
-            tracks=tuple(tracks),
-            snapshot_id=data.get("snapshot_id") or "",
-            num_followers=_followers(data.get("followers")),
-        )
-    except KeyError as exc:
-        raise PlaylistError(f"playlist {pid}: Spotify's answer lacks the field {exc}") from exc
-    except (SnapshotError, TypeError, AttributeError, ValueError) as exc:
-        raise PlaylistError(f"playlist {pid}: unexpected answer from Spotify: {exc}") from exc
+        pages = list(pages)
+        result = _parse_playlist(pid, data, pages, check_text=False)
+        if not _encodable(result.playlist):  # rare: find and name the field
+            _parse_playlist(pid, data, pages, check_text=True)
+            raise SnapshotError("a text field is not valid text (a lone surrogate)")
+        return result
+    except PlaylistError:
+        raise
+    except SnapshotError as exc:
+        raise PlaylistError(f"playlist {pid}: unusable answer from Spotify: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - any answer must fail only its own playlist
+        raise PlaylistError(
+            f"playlist {pid}: unusable answer from Spotify ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _parse_playlist(pid: str, data: Any, pages: list[Any], *, check_text: bool) -> FetchResult:
+    top = _Fields(data, "the playlist", check_text)
+    tracks: list[Track] = []
+    skipped: list[str] = []
+    position = 0
+    for page in pages:
+        if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+            raise SnapshotError("a page of entries has no 'items' list")
+        for entry in page["items"]:
+            position += 1
+            parsed = parse_entry(entry, position, check_text=check_text)
+            if isinstance(parsed, Track):
+                tracks.append(parsed)
+            else:
+                skipped.append(parsed)
+    owner = _Fields(top.get("owner", dict, required=True), "owner", check_text)
+    owner_id = owner.text("id")
+    owner_name = owner.text("display_name") or owner_id
+    if not owner_name:
+        raise SnapshotError("'owner' has neither 'display_name' nor 'id'")
+    url = top.url("playlist", pid)
+    if url.rstrip("/").rsplit("/", 1)[-1] != pid:
+        raise SnapshotError(f"'external_urls.spotify' names another playlist: {url!r}")
+    name = top.get("name", str, required=True)
+    description = html.unescape(top.text("description"))
+    if check_text:
+        _check_text(name, "'name'")
+        _check_text(description, "'description'")
+    playlist = Playlist(
+        url=url,
+        original_name=name,
+        description=description,
+        owner=Link(owner_name, owner.url("user", owner_id)),
+        tracks=tuple(tracks),
+        snapshot_id=top.text("snapshot_id"),
+        num_followers=_followers(top.data.get("followers")),
+    )
     return FetchResult(playlist, skipped)
 
 
-def parse_entry(entry: Any, position: int) -> Track | str:
+def parse_entry(entry: Any, position: int, *, check_text: bool = True) -> Track | str:
     """One playlist entry: a Track, or a note saying why it is not archived.
 
     Null entries (removed or unavailable content) and podcast episodes are skipped.
     Local files are skipped too: they have no Spotify ID, and the archive (like
     spotify-playlist-archive before it) identifies tracks by their Spotify URL.
+    Anything else unusable raises SnapshotError naming the entry and the field.
     """
+    where = f"entry {position}"
     if not isinstance(entry, dict):
-        raise SnapshotError(f"entry {position} is not an object")
+        raise SnapshotError(f"{where} is not an object")
     item = entry.get("item") or entry.get("track")
     if item is None:
-        return f"entry {position}: empty (the track was removed or is unavailable)"
-    if not isinstance(item, dict):
-        raise SnapshotError(f"entry {position} is not an object")
-    name = item.get("name") or ""
+        return f"{where}: empty (the track was removed or is unavailable)"
+    fields = _Fields(item, where, check_text)
+    name = fields.text("name")
     if item.get("type") == "episode":
-        return f"entry {position}: podcast episode '{name}' (episodes are not archived)"
+        return f"{where}: podcast episode '{_shown(name)}' (episodes are not archived)"
     if entry.get("is_local") or item.get("is_local"):
-        return f"entry {position}: local file '{name}' (it has no Spotify ID)"
-    url = _spotify_url(item, "track", item.get("id"))
+        return f"{where}: local file '{_shown(name)}' (it has no Spotify ID)"
+    url = fields.url("track", fields.text("id"))
     if not url:
-        return f"entry {position}: '{name}' has no Spotify ID"
-    album = item["album"]
-    duration = item["duration_ms"]
-    if not isinstance(duration, int | float) or isinstance(duration, bool):
-        raise SnapshotError(f"entry {position}: 'duration_ms' is not a number")
+        return f"{where}: '{_shown(name)}' has no Spotify ID"
+    album = _Fields(fields.get("album", dict, required=True), f"{where} 'album'", check_text)
+    artists = [
+        _Fields(a, f"{where} 'artists'[{i}]", check_text)
+        for i, a in enumerate(fields.get("artists", list, required=True))
+    ]
     return Track(
         url=url,
         name=name,
-        album=Link(album.get("name") or "", _spotify_url(album, "album", album.get("id"))),
-        artists=tuple(
-            Link(a.get("name") or "", _spotify_url(a, "artist", a.get("id")))
-            for a in item["artists"]
-        ),
-        duration_ms=int(duration),
-        added_at=_added_at(entry.get("added_at")),
+        album=Link(album.text("name"), album.url("album", album.text("id"))),
+        artists=tuple(Link(a.text("name"), a.url("artist", a.text("id"))) for a in artists),
+        duration_ms=_duration(item.get("duration_ms"), where),
+        added_at=api_added_at(entry.get("added_at"), where),
+        added_by=_added_by(entry.get("added_by")),
     )
 
 
-def _spotify_url(obj: Mapping[str, Any], kind: str, sid: str | None) -> str:
-    """`external_urls.spotify`, else built from the ID, else "" (e.g. local files)."""
-    url = (obj.get("external_urls") or {}).get("spotify")
-    if isinstance(url, str) and url:
-        return url
-    return f"{OPEN_URL}/{kind}/{sid}" if sid else ""
+MAX_DURATION_MS = 2**31 - 1  # about 24 days: more is no track length, it is a broken answer
+MAX_FOLLOWERS = 10**12
+
+
+class _Fields:
+    """A JSON object from Spotify read field by field, with errors that name the field."""
+
+    def __init__(self, data: Any, where: str, check_text: bool = True) -> None:
+        if not isinstance(data, dict):
+            raise SnapshotError(f"{where} is not an object ({_kind(data)})")
+        self.data = data
+        self.where = where
+        self.check_text = check_text  # off: parse_playlist checks all text at once instead
+
+    def get(self, key: str, kind: type, *, required: bool = False) -> Any:
+        value = self.data.get(key)
+        if value is None and not required:
+            return None
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise SnapshotError(
+                f"{self.where}: '{key}' is {_kind(value)}, expected {_KINDS[kind]}"
+            )
+        return value
+
+    def text(self, key: str) -> str:
+        """An optional string field: "" when missing or null."""
+        value = self.get(key, str) or ""
+        if self.check_text:
+            _check_text(value, f"{self.where}: '{key}'")
+        return value
+
+    def url(self, kind: str, sid: str | None) -> str:
+        """`external_urls.spotify`, else built from the ID, else "" (e.g. local files)."""
+        links = self.get("external_urls", dict) or {}
+        url = links.get("spotify")
+        if url is not None and not isinstance(url, str):
+            raise SnapshotError(f"{self.where}: 'external_urls.spotify' is {_kind(url)}")
+        if url:
+            if self.check_text:
+                _check_text(url, f"{self.where}: 'external_urls.spotify'")
+            return url
+        return f"{OPEN_URL}/{kind}/{sid}" if sid else ""
+
+
+_KINDS: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
+    )
+
+
+def _encodable(playlist: Playlist) -> bool:
+    """Whether every text of a playlist can be written as UTF-8: one encode for all of it."""
+    texts = [playlist.url, playlist.original_name, playlist.description, playlist.owner.name,
+             playlist.owner.url, playlist.snapshot_id]
+    for t in playlist.tracks:
+        texts += (t.url, t.name, t.album.name, t.album.url, t.added_at or "")
+        texts += (text for a in t.artists for text in (a.name, a.url))
+    try:
+        "\n".join(texts).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_text(value: str, where: str) -> None:
+    """Text must be writable as UTF-8: a lone surrogate would fail when the files are written."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SnapshotError(f"{where} is not valid text (a lone surrogate)") from exc
+
+
+def _shown(name: str) -> str:
+    return " ".join(name.split())
+
+
+def _duration(value: Any, where: str) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise SnapshotError(f"{where}: 'duration_ms' is {_kind(value)}, expected a whole number")
+    if not 0 <= value <= MAX_DURATION_MS:
+        raise SnapshotError(f"{where}: 'duration_ms' is out of range ({value:.3g})")
+    return value
 
 
 def _followers(value: Any) -> int | None:
-    """Spotify dropped or may drop `followers`: missing means unknown, not zero."""
+    """Spotify dropped or may drop `followers`: missing (or nonsense) means unknown, not zero."""
     total = value.get("total") if isinstance(value, dict) else None
-    return total if isinstance(total, int) and not isinstance(total, bool) else None
+    if not isinstance(total, int) or isinstance(total, bool):
+        return None
+    return total if 0 <= total <= MAX_FOLLOWERS else None
 
 
-def _added_at(value: Any) -> str | None:
+def _added_by(value: Any) -> str | None:
+    """The user ID of who added an entry; Spotify leaves it out or empty for old entries."""
+    user = value.get("id") if isinstance(value, dict) else None
+    if not isinstance(user, str) or not user:
+        return None
+    _check_text(user, "'added_by.id'")
+    return user
+
+
+def api_added_at(value: Any, where: str = "") -> str | None:
     """`2013-06-27T14:03:25Z` -> `2013-06-27 14:03:25`; the epoch placeholder means unknown."""
     if not isinstance(value, str) or not value or value.startswith("1970-01-01T00:00:00"):
         return None
+    if len(value) == 20 and value[10] == "T" and value[19] == "Z":  # Spotify's own form
+        try:
+            datetime.fromisoformat(value[:19])  # a real date and time, else the full path
+        except ValueError:
+            pass
+        else:
+            return f"{value[:10]} {value[11:19]}"
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise SnapshotError(f"'added_at' is not a timestamp: {value!r}") from exc
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC)
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise SnapshotError(f"{where}: 'added_at' is not a usable timestamp: {value!r}") from exc
     return parsed.strftime("%Y-%m-%d %H:%M:%S")
+
+
+# ----------------------------------------------------------- HTTP answers
+
+
+def json_body(response: requests.Response, error: SpotifyError) -> Any:
+    """The answer's JSON, else ``error`` (its message says whose answer it was)."""
+    try:
+        return safejson.loads(response.content)
+    except ValueError as exc:
+        raise error from exc
+
+def endpoint_of(url: str) -> str:
+    """The URL without its query: enough to name the endpoint in a message."""
+    return url.split("?", 1)[0]
+
+def oauth_error(response: requests.Response) -> str:
+    """`: error_code` from an OAuth error answer, when it is a plain identifier."""
+    try:
+        error = safejson.loads(response.content).get("error")
+    except (ValueError, AttributeError):
+        return ""
+    return f": {error}" if isinstance(error, str) and error.isidentifier() else ""

@@ -23,11 +23,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from gitarchive.spotify.apijson import Shape, shaped_entry
+from gitarchive.spotify.apijson import Shape, all_entries, as_new_entry, shaped_entry
+from gitarchive.spotify.standin_users import DEFAULT_USER, Mode, Users
 from gitarchive.spotify.standin_writes import Writes
+
+Paging = Literal["loop", "endless", "untotalled"]
 
 DEMO_CLIENT_ID = "demo-client"
 DEMO_CLIENT_SECRET = "demo-secret"
@@ -42,6 +45,7 @@ class _Fault:
     times: int
     headers: dict[str, str]
     body: bytes | None
+    cut: bool = False  # announce the whole body, send half of it, drop the connection
 
 
 class StandIn:
@@ -55,8 +59,11 @@ class StandIn:
         client_id: str = DEMO_CLIENT_ID,
         client_secret: str = DEMO_CLIENT_SECRET,
         refresh_token: str = DEMO_REFRESH_TOKEN,
+        mode: Mode = "extended",
+        user_id: str = DEFAULT_USER,
     ) -> None:
         self.shape: Shape = shape
+        self.user_id = user_id  # who signs in at /authorize, and whose refresh_token is
         self.client_id = client_id
         self.client_secret = client_secret
         self.refresh_token = refresh_token
@@ -66,9 +73,11 @@ class StandIn:
         self._faults: list[_Fault] = []
         self._responses: dict[tuple[str, str], tuple[int, bytes]] = {}
         self._tokens: set[str] = set()
+        self._paging: dict[str, Paging] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self.writes = Writes(self)  # playlists users create and fill (standin_writes.py)
+        self.users = Users(self, mode)  # sign-in, user tokens, /me, the 2026 access rule
+        self.writes = Writes(self, self.users)  # playlists users create and fill
         for pid, data in (playlists or {}).items():
             self.set_playlist(pid, data)
 
@@ -112,11 +121,19 @@ class StandIn:
     def token_url(self) -> str:
         return f"{self.base_url}/api/token"
 
+    @property
+    def authorize_url(self) -> str:
+        return f"{self.base_url}/authorize"
+
+    def token_user(self, authorization: str) -> str | None:
+        """The user ID behind a request's ``Authorization`` header; None for an app token."""
+        return self.users.token_user(authorization)
+
     # ------------------------------------------------------------------ control
 
     def set_playlist(self, pid: str, data: dict[str, Any]) -> None:
         """Serve `data` (an API-shaped playlist with all its entries, either shape) for `pid`."""
-        entries = [_as_new_entry(e) for e in _all_entries(data)]
+        entries = [as_new_entry(e) for e in all_entries(data)]
         meta = {k: copy.deepcopy(v) for k, v in data.items() if k not in ("items", "tracks")}
         with self._lock:
             self._playlists[pid] = {"meta": meta, "entries": entries}
@@ -135,20 +152,32 @@ class StandIn:
         times: int = 1,
         headers: Mapping[str, str] | None = None,
         body: str | bytes | None = None,
+        cut: bool = False,
     ) -> None:
         """Answer the next `times` requests whose path contains `path_substring` with `status`.
 
         A 200 with a `body` scripts a malformed answer; without `body`, an error JSON
-        like Spotify's is sent. Faults apply before authentication.
+        like Spotify's is sent. `cut` breaks the connection half-way through the body.
+        Faults apply before authentication.
         """
         raw = body.encode() if isinstance(body, str) else body
         with self._lock:
-            self._faults.append(_Fault(path_substring, status, times, dict(headers or {}), raw))
+            self._faults.append(
+                _Fault(path_substring, status, times, dict(headers or {}), raw, cut)
+            )
 
     def issued_tokens(self) -> list[str]:
         """The access tokens handed out and still valid (tests look for them in output)."""
         with self._lock:
             return sorted(self._tokens)
+
+    def set_paging(self, pid: str, paging: Paging) -> None:
+        """Break `pid`'s `next` links: "loop" points every page back to the first page of
+        /items, "endless" never stops (pages past the end repeat the entries),
+        "untotalled" is endless and announces no `total` either."""
+        with self._lock:
+            self._paging[pid] = paging
+            self._responses.clear()
 
     def expire_tokens(self) -> None:
         """Invalidate every issued access token: the next API call gets 401."""
@@ -180,16 +209,14 @@ class StandIn:
         if (client_id, client_secret) != (self.client_id, self.client_secret):
             return 400, {"error": "invalid_client", "error_description": "Invalid client"}
         grant = form.get("grant_type")
-        if grant == "refresh_token":
-            if form.get("refresh_token") != self.refresh_token:
-                return 400, {"error": "invalid_grant", "error_description": "Invalid refresh token"}
-        elif grant != "client_credentials":
+        if grant in ("authorization_code", "refresh_token"):
+            return self.users.issue(form)
+        if grant != "client_credentials":
             return 400, {"error": "unsupported_grant_type"}
         token = secrets.token_urlsafe(24)
         with self._lock:
             self._tokens.add(token)
-        extra = self.writes.token_issued(token, grant or "")
-        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600, **extra}
+        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600}
 
     def _authorized(self, authorization: str) -> bool:
         with self._lock:
@@ -250,16 +277,24 @@ class StandIn:
         limit = min(max(_int(query.get("limit"), MAX_PAGE), 1), MAX_PAGE)
         href = f"{self.api_base}/playlists/{pid}/{endpoint}"
         end = offset + limit
+        paging = self._paging.get(pid)
+        served = entries[offset:end]
+        following = f"{href}?offset={end}&limit={limit}" if end < len(entries) else None
+        if paging == "loop":
+            following = f"{self.api_base}/playlists/{pid}/items?offset=0&limit={limit}"
+        elif paging in ("endless", "untotalled"):
+            following = f"{href}?offset={end}&limit={limit}"
+            served = served or entries[:limit]
         return {
             "href": f"{href}?offset={offset}&limit={limit}",
-            "items": [shaped_entry(e, shape) for e in entries[offset:end]],
+            "items": [shaped_entry(e, shape) for e in served],
             "limit": limit,
-            "next": f"{href}?offset={end}&limit={limit}" if end < len(entries) else None,
+            "next": following,
             "offset": offset,
             "previous": (
                 f"{href}?offset={max(offset - limit, 0)}&limit={limit}" if offset else None
             ),
-            "total": len(entries),
+            "total": None if paging == "untotalled" else len(entries),
         }
 
 
@@ -301,33 +336,49 @@ class _Handler(BaseHTTPRequestHandler):
             payload = fault.body
             if payload is None:
                 payload = _json(_error(fault.status, HTTPStatus(fault.status).phrase))
-            return self._send(fault.status, payload, fault.headers)
+            return self._send(fault.status, payload, fault.headers, cut=fault.cut)
         url = urlsplit(self.path)
+        authorization = self.headers.get("Authorization", "")
+        if method == "GET" and url.path == "/authorize":
+            status, data, headers = standin.users.authorize(url.query)
+            return self._send(status, _json(data), headers)
         if method == "POST" and url.path == "/api/token":
             form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-            status, data = standin._issue_token(form, self.headers.get("Authorization", ""))
+            status, data = standin._issue_token(form, authorization)
         elif standin.writes.serve(self, method, url, body):
             return
         elif method != "GET":
             status, data = 405, _error(405, "Method not allowed")
-        elif not standin._authorized(self.headers.get("Authorization", "")):
+        elif not standin._authorized(authorization):
             status, data = 401, _error(401, "Invalid access token")
+        elif (routed := standin.users.route(url.path, authorization)) is not None:
+            status, data = routed
         else:
             return self._send(*standin._api_response(url.path, url.query), {})
         self._send(status, _json(data), {})
 
-    def _send(self, status: int, payload: bytes, headers: Mapping[str, str]) -> None:
+    def _send(
+        self, status: int, payload: bytes, headers: Mapping[str, str], *, cut: bool = False
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
+        if cut:
+            self.wfile.write(payload[: len(payload) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
         self.wfile.write(payload)
 
 
 def _json(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False).encode()
+    try:
+        return json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # a lone surrogate, scripted by a test: sent escaped
+        return json.dumps(data).encode()
 
 
 def _error(status: int, message: str) -> dict[str, Any]:
@@ -339,17 +390,3 @@ def _int(text: str | None, default: int) -> int:
         return int(text) if text is not None else default
     except ValueError:
         return default
-
-
-def _all_entries(data: Mapping[str, Any]) -> list[Any]:
-    page = data.get("items") if isinstance(data.get("items"), dict) else data.get("tracks")
-    return list(page.get("items") or []) if isinstance(page, dict) else []
-
-
-def _as_new_entry(entry: Any) -> Any:
-    """Store entries in the new shape (`item`); the server reshapes them when serving."""
-    if not isinstance(entry, dict):
-        return copy.deepcopy(entry)
-    new = {k: copy.deepcopy(v) for k, v in entry.items() if k not in ("item", "track")}
-    new["item"] = copy.deepcopy(entry["item"] if "item" in entry else entry.get("track"))
-    return new

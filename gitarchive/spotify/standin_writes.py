@@ -1,10 +1,13 @@
 """The stand-in's write side: playlists a signed-in user creates and fills (for `publish`).
 
 Kept apart from standin.py (which serves the archived playlists to `fetch`) so the
-two grow separately. It answers, for a user token (refresh-token grant):
+two grow separately. Who a token acts for, and with which scopes, it asks the
+stand-in's users (standin_users.py, which also answers ``GET /v1/me``). It answers,
+for a user token:
 
-* ``GET /v1/me``, ``GET /v1/me/playlists`` (paged; private ones only with
-  ``playlist-read-private``), ``POST /v1/me/playlists``;
+* ``GET /v1/me/playlists`` (paged: the served playlists in the user's library, then
+  the ones created here, private ones only with ``playlist-read-private``),
+  ``POST /v1/me/playlists``;
 * ``GET /v1/playlists/{id}`` and ``GET /v1/playlists/{id}/items`` for the playlists
   created here; ``PUT`` (replace) and ``POST`` (append) ``/v1/playlists/{id}/items``
   with at most 100 URIs, only by the owner and with the playlist-modify scope;
@@ -32,6 +35,7 @@ from typing import Any, Protocol
 from urllib.parse import SplitResult, parse_qs
 
 from gitarchive.spotify.standin_search import error_body, paged, search_tracks, window
+from gitarchive.spotify.standin_users import DEFAULT_USER, Users
 
 
 class StandInHost(Protocol):
@@ -45,8 +49,6 @@ class StandInHost(Protocol):
 
     def _authorized(self, authorization: str) -> bool: ...
 
-USER_ID = "demo-user"
-USER_SCOPE = "playlist-read-private playlist-modify-public playlist-modify-private"
 MAX_URIS = 100
 MAX_DESCRIPTION = 300
 MAX_LIST_PAGE = 50
@@ -54,14 +56,6 @@ OPEN_URL = "https://open.spotify.com"
 
 _TRACK_URI = re.compile(r"spotify:track:[0-9A-Za-z]{22}")
 _ID_CHARS = string.ascii_letters + string.digits
-
-
-def user_of_grant(grant: str) -> str | None:
-    """The user a token is issued to: every refresh-token grant signs in as USER_ID.
-
-    The one place that assumes a single user, so real user handling can replace it.
-    """
-    return USER_ID if grant == "refresh_token" else None
 
 
 @dataclass
@@ -106,24 +100,14 @@ class Hold:
 class Writes:
     """The users' playlists and the tokens that act for them; one per StandIn."""
 
-    def __init__(self, standin: StandInHost) -> None:
+    def __init__(self, standin: StandInHost, users: Users) -> None:
         self.standin = standin
-        self.user_scope = USER_SCOPE  # what a user token may do; tests narrow it
+        self.users = users  # who a token acts for, and its scopes
         self._lock = threading.Lock()
-        self._users: dict[str, tuple[str, frozenset[str]]] = {}  # token -> (user, scopes)
         self._playlists: dict[str, CreatedPlaylist] = {}  # in creation order
         self._faults: list[_Fault] = []
 
     # ---------------------------------------------------------------- control
-
-    def token_issued(self, token: str, grant: str) -> dict[str, Any]:
-        """Note who a new token acts for; the extra fields of the token answer (scope)."""
-        user = user_of_grant(grant)
-        if user is None:
-            return {}
-        with self._lock:
-            self._users[token] = (user, frozenset(self.user_scope.split()))
-        return {"scope": self.user_scope}
 
     def fail(
         self, method: str, path_substring: str, status: int, *, times: int = 1,
@@ -154,14 +138,14 @@ class Writes:
             self._faults.clear()
 
     def add_playlist(
-        self, name: str, uris: list[str], *, owner: str = USER_ID, description: str = "",
+        self, name: str, uris: list[str], *, owner: str = DEFAULT_USER, description: str = "",
         public: bool = False,
     ) -> str:
         """A playlist that already exists in an account (for --into); its ID."""
         with self._lock:
             return self._create(owner, name, description, public, list(uris)).pid
 
-    def playlists(self, owner: str = USER_ID) -> list[CreatedPlaylist]:
+    def playlists(self, owner: str = DEFAULT_USER) -> list[CreatedPlaylist]:
         """Copies of the playlists `owner` has, in creation order (for assertions)."""
         with self._lock:
             return [copy.deepcopy(p) for p in self._playlists.values() if p.owner == owner]
@@ -217,7 +201,7 @@ class Writes:
         return True
 
     def _ours(self, method: str, parts: list[str]) -> bool:
-        if parts[:2] == ["v1", "me"] or parts == ["v1", "search"]:
+        if parts == ["v1", "me", "playlists"] or parts == ["v1", "search"]:
             return True
         if parts[:2] != ["v1", "playlists"] or len(parts) not in (3, 4):
             return False
@@ -245,20 +229,17 @@ class Writes:
     ) -> tuple[int, Any]:
         if not self.standin._authorized(authorization):
             return 401, error_body(401, "Invalid access token")
-        with self._lock:
-            user, scopes = self._users.get(authorization[7:], (None, frozenset()))
+        grant = self.users.grant_of(authorization)
         if parts == ["v1", "search"]:
             return search_tracks(self._catalog(), query, f"{self.standin.api_base}/search")
-        if user is None:  # an app token (client credentials) is no one
+        if grant is None:  # an app token (client credentials) is no one
             return 401, error_body(401, "Only valid bearer authentication supported")
+        user, scopes = grant.user, frozenset(grant.scope.split())
         try:
             payload = json.loads(body) if body else {}
         except ValueError:
             return 400, error_body(400, "Error parsing JSON.")
         with self._lock:
-            if parts == ["v1", "me"] and method == "GET":
-                return 200, {"id": user, "display_name": user, "type": "user",
-                             "uri": f"spotify:user:{user}"}
             if parts == ["v1", "me", "playlists"]:
                 if method == "GET":
                     return 200, self._list(user, scopes, query)
@@ -372,12 +353,12 @@ class Writes:
 
     def _list(self, user: str, scopes: frozenset[str], query: dict[str, str]) -> dict[str, Any]:
         offset, limit = window(query, MAX_LIST_PAGE)
-        visible = [
-            p for p in self._playlists.values()
+        visible = self.users.library(user) + [
+            self._summary(p) for p in self._playlists.values()
             if p.owner == user and p.followed
             and (p.public or "playlist-read-private" in scopes)
         ]
-        items = [self._summary(p) for p in visible[offset:offset + limit]]
+        items = visible[offset:offset + limit]
         return paged(f"{self.standin.api_base}/me/playlists", items, offset, limit,
                       len(visible))
 

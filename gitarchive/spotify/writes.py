@@ -19,8 +19,10 @@ from typing import Any
 
 import requests
 
+from gitarchive import safejson
 from gitarchive.errors import CredentialsError, ScopeError, WriteError
-from gitarchive.spotify.client import ENV_REFRESH, SpotifyClient
+from gitarchive.spotify import credentials
+from gitarchive.spotify.client import ENV_REFRESH, SpotifyClient, app_credentials
 
 MAX_URIS = 100  # Spotify's limit per PUT/POST of playlist items
 ITEMS_PAGE = 50
@@ -40,26 +42,26 @@ def lacking(missing: list[str], why: str) -> ScopeError:
 
 
 def refresh_token(environ: Mapping[str, str] | None = None) -> str | None:
-    """The signed-in user's refresh token (today SPOTIFY_REFRESH_TOKEN).
-
-    The one place publishing gets it from, so `gitarchive login`'s credentials file
-    can be read here instead.
-    """
+    """The signed-in user's refresh token, from where SpotifyClient.from_env takes it:
+    SPOTIFY_REFRESH_TOKEN, else the login saved by 'gitarchive login' for this app."""
     env = os.environ if environ is None else environ
-    return env.get(ENV_REFRESH, "").strip() or None
+    token = env.get(ENV_REFRESH, "").strip()
+    if token:
+        return token
+    client_id, _ = app_credentials(env)
+    saved = credentials.load_for(client_id, env)
+    return saved.refresh_token if saved is not None else None
 
 
 def user_client(environ: Mapping[str, str] | None = None, **kwargs: Any) -> SpotifyClient:
     """A client acting as the signed-in user; CredentialsError when no one is signed in."""
-    env = dict(os.environ if environ is None else environ)
-    token = refresh_token(env)
-    if token is None:
+    env = os.environ if environ is None else environ
+    if refresh_token(env) is None:
         raise CredentialsError(
             "publishing needs a signed-in Spotify user: run 'gitarchive login' "
             f"(or set {ENV_REFRESH})"
         )
-    env[ENV_REFRESH] = token
-    return SpotifyClient.from_env(env, **kwargs)
+    return SpotifyClient.from_env(env, **kwargs)  # a rotated saved token is saved again
 
 
 def track_uri(url: str) -> str | None:
@@ -102,7 +104,6 @@ class PlaylistWriter:
 
     def __init__(self, client: SpotifyClient) -> None:
         self.client = client
-        self._me: str | None = None
 
     def require_scopes(self, needed: Mapping[str, str]) -> None:
         """ScopeError naming every scope in ``needed`` (scope -> why) the token lacks."""
@@ -119,14 +120,8 @@ class PlaylistWriter:
             raise lacking(missing, "; ".join(dict.fromkeys(needed[s] for s in missing)))
 
     def me(self) -> str:
-        """The signed-in user's ID."""
-        if self._me is None:
-            data = self._json(self.client.user_request("GET", "/me"), "your Spotify profile")
-            me = data.get("id") if isinstance(data, dict) else None
-            if not isinstance(me, str) or not me:
-                raise WriteError("Spotify answered your profile without a user id")
-            self._me = me
-        return self._me
+        """The signed-in user's ID (the client asks ``GET /me`` once)."""
+        return str(self.client.me()["id"])
 
     def my_playlists(self) -> Iterator[RemotePlaylist]:
         """Every playlist in the user's library (GET /me/playlists, page by page)."""
@@ -217,7 +212,7 @@ class PlaylistWriter:
         if not response.ok:
             raise WriteError(f"Spotify answered HTTP {status}{_message(response)} to {what}")
         try:
-            return response.json()
+            return safejson.loads(response.content)
         except ValueError as exc:
             raise WriteError(f"Spotify's answer to {what} is not valid JSON") from exc
 
@@ -225,7 +220,7 @@ class PlaylistWriter:
 def _message(response: requests.Response) -> str:
     """Spotify's short error message (``{"error": {"message": ...}}``), if any."""
     try:
-        message = response.json()["error"]["message"]
+        message = safejson.loads(response.content)["error"]["message"]
     except (ValueError, KeyError, TypeError):
         return ""
     return f": {message[:120]}" if isinstance(message, str) and message else ""

@@ -21,6 +21,7 @@ tracks = st.builds(
     artists=st.lists(links, max_size=3).map(tuple),
     duration_ms=st.integers(min_value=0, max_value=10**9),
     added_at=st.none() | text,
+    added_by=st.none() | text,
 )
 playlists = st.builds(
     Playlist,

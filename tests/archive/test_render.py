@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -102,7 +103,9 @@ def test_plain_is_sorted_case_insensitively_so_reorders_are_not_changes() -> Non
 
 
 def _reference_escape(text: str) -> str:
-    """The escaping rules spelled out one replace at a time, in the old archiver's order."""
+    """The escaping rules spelled out one replace at a time, in the old archiver's order
+    (after gitarchive's one addition: a "<" that could open an HTML tag becomes "&lt;")."""
+    text = re.sub(r"<(?=[A-Za-z/!?])", "&lt;", text)
     text = text.replace("\n", "<br/>").replace("\\", "\\\\").replace(". ", "\\. ")
     for char in "#()[]-*_`|~":
         text = text.replace(char, "\\" + char)

@@ -40,7 +40,13 @@ def test_demo_writes_days_of_history_through_the_real_fetch_path(tmp_path: Path)
     status = subprocess.run(
         ["git", "-C", str(target), "status", "--porcelain"], capture_output=True, text=True
     )
-    assert status.stdout == ""
+    assert status.stdout == ""  # the site is written beside, ignored by git
+    site = target / "site" / "index.html"
+    assert site.exists() and site.resolve().as_uri() in result.output
+    # fetch committed the charts and feeds with the cumulative views.
+    charts = store.list_dir("playlists/charts")
+    assert len(charts) == 3 * 4 and "3xQmR8vDemoSmallMix002-tenure.svg" in charts
+    assert "archive.xml" in store.list_dir("playlists/feeds")
     subprocess.run(["git", "-C", str(target), "fsck", "--strict"], check=True, capture_output=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from unittest import mock
 
@@ -163,8 +164,7 @@ def test_incremental_equals_full(ops: list) -> None:
 text = st.text(max_size=12)
 link = st.tuples(text, text)
 date = st.sampled_from(["2020-01-01", "2024-12-31"])
-tracks = st.builds(
-    CumulativeTrack,
+track_fields = dict(
     url=text, name=text, album=link, artists=st.lists(link, max_size=3).map(tuple),
     duration_ms=st.one_of(st.none(), st.integers(0, 10**7)),
     date_added=date, date_added_asterisk=st.booleans(),
@@ -172,11 +172,13 @@ tracks = st.builds(
     last_seen=st.one_of(st.none(), date),
     stints=st.integers(1, 9),
 )
+tracks = st.builds(CumulativeTrack, **track_fields)
+tracks_by = st.builds(CumulativeTrack, **track_fields, added_by=st.one_of(st.none(), text))
 
 
 @settings(max_examples=50, deadline=None)
 @given(st.builds(CumulativeView, pid=text, url=text, name=text, description=text,
-                 date_first_scraped=date, tracks=st.lists(tracks, max_size=4),
+                 date_first_scraped=date, tracks=st.lists(tracks | tracks_by, max_size=4),
                  fetch_gaps=st.lists(st.tuples(date, st.one_of(st.none(), date)),
                                      max_size=2).map(tuple)))
 def test_json_emitter_is_dump_json(view: CumulativeView) -> None:
@@ -191,6 +193,12 @@ REFERENCE_MD = """{{ header }}
 > {{ description | md }}
 
 {{ view.tracks | length | plural("song") }} - {{ total_ms | total }}
+
+![Tenure: a lane per track, a bar per stint](../charts/{{ view.pid }}-tenure.svg)
+![Tracks added and removed per week](../charts/{{ view.pid }}-churn.svg)
+![Followers over time](../charts/{{ view.pid }}-followers.svg)
+
+[Atom feed of changes](../feeds/{{ view.pid }}.xml)
 
 | Title | Artist(s) | Album | Length | Added | Last seen | Removed |
 |---|---|---|---|---|---|---|
@@ -228,6 +236,7 @@ snapshot_tracks = st.builds(
     name=text, album=links, artists=st.lists(links, max_size=2).map(tuple),
     duration_ms=st.integers(0, 10**7),
     added_at=st.one_of(st.none(), st.sampled_from(["2020-01-01 10:00:00", "bad", ""])),
+    added_by=st.one_of(st.none(), st.sampled_from(["kai", "zoe", ""]), text),
 )
 
 
@@ -257,6 +266,7 @@ def test_snapshot_in_memory_parses_like_its_json(data: st.DataObject) -> None:
         name=text, album=links, artists=st.lists(links, max_size=2).map(tuple),
         duration_ms=st.integers(0, 10**7),
         added_at=st.none() | st.sampled_from(["2020-01-02 03:04:05", "2013-06-27T14:03:25Z", ""]),
+        added_by=st.none() | text,
     )
     playlist = data.draw(st.builds(
         Playlist, url=text, original_name=text, description=text, owner=links,
@@ -264,3 +274,148 @@ def test_snapshot_in_memory_parses_like_its_json(data: st.DataObject) -> None:
     ))
     from_json = parse_json_snapshot("p", playlist.to_json().encode(), ParseCache())
     assert parsed_from_playlist(playlist, ParseCache()) == from_json
+
+
+# ------------------------------------------- hand-written expectations beside the properties
+# The properties above compare the product with itself (incremental with full, the fast
+# emitters with the slow ones). These pin one case of each to values written out by hand.
+
+
+def _run_on_day(h: History, day: int, changes: dict) -> None:
+    """One commit at noon UTC on 2024-01-<day>, then the incremental state saved."""
+    h.commit(changes, 1_704_110_400 + (day - 1) * 86_400)  # 2024-01-01 12:00 UTC
+    _sync_and_save(h)
+
+
+def test_incremental_and_full_give_the_hand_written_rows() -> None:
+    p = PIDS[0]
+    mix = [track(1), track(2)]
+    with tempfile.TemporaryDirectory() as tmp:
+        h = History(tmp)
+        _run_on_day(h, 1, {**json_files(playlist(p, "Mix", mix)), **registry(p)})
+        _run_on_day(h, 2, json_files(playlist(p, "Mix", [track(2), track(3)])))
+        _run_on_day(h, 3, json_files(playlist(p, "Mix", [track(1), track(2), track(3)])))
+        _run_on_day(h, 4, {layout.followers_path(p): b'{"2024-01-04": 5}\n'})  # a run
+        _run_on_day(h, 5, json_files(playlist(p, "Mix", [track(1), track(3)])))
+        for full in (False, True):
+            rebuilt = rebuild(h.store, full=full)
+            assert rebuilt.full is full
+            data = json.loads(h.store.read(layout.cumulative_json_path(p)) or b"")
+            rows = [(t["name"], t["date_added"], t["date_added_asterisk"], t["first_seen"],
+                     t["last_seen"], t["date_removed"], t["stints"]) for t in data["tracks"]]
+            assert (data["name"], data["date_first_scraped"]) == ("Mix", "2024-01-01")
+            assert rows == [
+                # present at the first observation: asterisk; gone on day 2, back on day 3
+                ("Song 1", "2024-01-01", True, "2024-01-01", None, None, 2),
+                # last seen by the followers-only run of day 4, gone on day 5
+                ("Song 2", "2024-01-01", True, "2024-01-01", "2024-01-04", "2024-01-05", 1),
+                ("Song 3", "2024-01-02", False, "2024-01-02", None, None, 1),
+            ]
+
+
+ROW = CumulativeTrack(
+    url="https://open.spotify.com/track/T1", name='Say "Hi" [live]',
+    album=("Été", ""), artists=(("A-ha", "https://a/1"), ("B_b", "")), duration_ms=61_999,
+    date_added="2024-01-01", date_added_asterisk=True, date_removed="2024-02-01",
+    first_seen="2024-01-01", last_seen="2024-01-31", stints=2,
+)
+VIEW = CumulativeView(pid=pid(7), url="https://open.spotify.com/playlist/P7",
+                      name="Mix #1", description=" Late | night ", date_first_scraped="2024-01-01",
+                      tracks=[ROW])
+
+
+def test_cumulative_json_of_one_view_written_out() -> None:
+    assert cumulative_json(VIEW) == """{
+  "date_first_scraped": "2024-01-01",
+  "description": " Late | night ",
+  "name": "Mix #1",
+  "tracks": [
+    {
+      "album": {
+        "name": "Été",
+        "url": ""
+      },
+      "artists": [
+        {
+          "name": "A-ha",
+          "url": "https://a/1"
+        },
+        {
+          "name": "B_b",
+          "url": ""
+        }
+      ],
+      "date_added": "2024-01-01",
+      "date_added_asterisk": true,
+      "date_removed": "2024-02-01",
+      "duration_ms": 61999,
+      "first_seen": "2024-01-01",
+      "last_seen": "2024-01-31",
+      "name": "Say \\"Hi\\" [live]",
+      "stints": 2,
+      "url": "https://open.spotify.com/track/T1"
+    }
+  ],
+  "url": "https://open.spotify.com/playlist/P7"
+}
+"""
+
+
+def test_cumulative_markdown_of_one_view_written_out() -> None:
+    p = pid(7)
+    assert views.cumulative_md(VIEW, None).splitlines() == [
+        f"cumulative - [pretty](/playlists/pretty/{p}.md) - [plain](/playlists/plain/{p})",
+        "",
+        r"### [Mix \#1](https://open.spotify.com/playlist/P7)",
+        "",
+        r"> Late \| night",
+        "",
+        "1 song - 1 min 1 sec",
+        "",
+        f"![Tenure: a lane per track, a bar per stint](../charts/{p}-tenure.svg)",
+        f"![Tracks added and removed per week](../charts/{p}-churn.svg)",
+        f"![Followers over time](../charts/{p}-followers.svg)",
+        "",
+        f"[Atom feed of changes](../feeds/{p}.xml)",
+        "",
+        "| Title | Artist(s) | Album | Length | Added | Last seen | Removed |",
+        "|---|---|---|---|---|---|---|",
+        r'| [Say "Hi" \[live\]](https://open.spotify.com/track/T1) '
+        r"| [A\-ha](https://a/1), B\_b | Été | 1:01 | 2024-01-01\* | 2024-01-31 | 2024-02-01 |",
+        "",
+        r"\*This playlist was first scraped on 2024-01-01. Prior content cannot be recovered.",
+    ]
+
+
+SNAPSHOT_JSON = b"""{
+  "description": "d",
+  "num_followers": 1,
+  "original_name": "Mix",
+  "owner": {"name": "o", "url": ""},
+  "snapshot_id": "s",
+  "tracks": [
+    {"added_at": "2020-01-02 03:04:05", "album": {"name": "Al", "url": "https://x/al"},
+     "artists": [{"name": "Ar", "url": ""}], "duration_ms": 1000, "name": "Song",
+     "url": "https://open.spotify.com/track/ABC"},
+    {"added_at": null, "album": {"name": "Local", "url": ""}, "artists": [],
+     "duration_ms": 2000, "name": "Tape", "url": ""}
+  ],
+  "unique_name": "Mix (2)",
+  "url": "https://open.spotify.com/playlist/P1"
+}"""
+
+
+def test_parsing_one_snapshot_gives_the_hand_written_rows() -> None:
+    """Both JSON parsers and the in-memory path, against rows written out by hand."""
+    from gitarchive.archive.snapshots import TrackMeta, parsed_from_playlist
+
+    song = TrackMeta("https://open.spotify.com/track/ABC", "Song", ("Al", "https://x/al"),
+                     (("Ar", ""),), 1000)
+    tape = TrackMeta("", "Tape", ("Local", ""), (), 2000)
+    added = 1_577_934_245  # 2020-01-02 03:04:05 UTC
+    expected = ("Mix (2)", "https://open.spotify.com/playlist/P1", "d",
+                [("ABC", song, added), ("plain:tape --  -- local", tape, None)])
+    for parsed in (parse_json_snapshot("P1", SNAPSHOT_JSON, ParseCache()),
+                   parse_json_model(SNAPSHOT_JSON),
+                   parsed_from_playlist(Playlist.from_json(SNAPSHOT_JSON), ParseCache())):
+        assert (parsed.name, parsed.url, parsed.description, parsed.tracks) == expected

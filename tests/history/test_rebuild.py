@@ -262,6 +262,15 @@ def test_only_limits_files_and_rejects_unknown(tmp_path: Path) -> None:
         rebuild(h.store, only=[pid(7)])
 
 
+def pictures(pid: str) -> list[str]:
+    """The charts and feed rewritten with a playlist's cumulative files (history/pictures.py).
+
+    Not the followers chart: these histories have no follower counts, so it stays the same.
+    """
+    return [f"playlists/charts/{pid}-{kind}.svg" for kind in ("tenure", "churn")
+            ] + [f"playlists/feeds/{pid}.xml", "playlists/feeds/archive.xml"]
+
+
 def test_pending_views_match_a_rebuild(tmp_path: Path) -> None:
     """fetch's path: the files computed before committing equal a full rebuild after."""
     h = History(str(tmp_path / "repo"))
@@ -272,7 +281,8 @@ def test_pending_views_match_a_rebuild(tmp_path: Path) -> None:
     when = (at("2024-01-12"), 0)
     views, pending = pending_views(h.store, tree, when, githistory_base=None)
     # Only A's snapshot changed: B's files stay (present tracks' last_seen is null).
-    assert set(views) == {layout.cumulative_json_path(A), layout.cumulative_md_path(A)}
+    assert set(views) == {layout.cumulative_json_path(A), layout.cumulative_md_path(A),
+                          *pictures(A)}
     oid = h.store.commit({**changes, **views}, "fetch", when=when)
     assert pending.save(oid)
     saved = history_state.load(h.store)
@@ -333,7 +343,8 @@ def test_a_day_of_other_playlists_leaves_a_playlists_files_untouched(tmp_path: P
     when = (at("2024-01-05"), 0)
     views, pending = pending_views(h.store, tree, when, githistory_base=None)
     assert pending.plan is not None and pending.plan.wanted == [B]
-    assert set(views) == {layout.cumulative_json_path(B), layout.cumulative_md_path(B)}
+    assert set(views) == {layout.cumulative_json_path(B), layout.cumulative_md_path(B),
+                          *pictures(B)}
     assert pending.save(h.store.commit({**changes, **views}, "fetch", when=when))
     assert [h.store.tree()[p].id for p in paths] == before
     doc = by_name(cumulative(h.store, A))

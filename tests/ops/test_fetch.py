@@ -326,3 +326,36 @@ def test_empty_archive_says_what_to_do_before_asking_for_credentials(
     monkeypatch.delenv("SPOTIFY_CLIENT_ID", raising=False)
     code, out = run("fetch", "--repo", str(repo))
     assert code == 0 and "gitarchive add" in out
+
+
+def test_a_failed_playlist_keeps_its_place_in_the_index_and_every_name(
+    api: StandIn, tmp_path: Path
+) -> None:
+    repo = archive(tmp_path, OLD_1970, LONG)
+    run("add", SMALL, "--alias", "1970", "--repo", str(repo))
+    assert run("fetch", "--repo", str(repo), "--no-cumulative")[0] == 0
+    old_1970_json = Store(repo).read(layout.pretty_json_path(OLD_1970))
+    api.remove_playlist(OLD_1970)  # 404 from now on
+    data = copy.deepcopy(load_fixture_playlists()[SMALL])
+    data["items"]["items"].pop()  # 12 tracks -> 11: something to commit
+    api.set_playlist(SMALL, data)
+    code, out = run("fetch", "--repo", str(repo), "--no-cumulative")
+    assert code == exitcodes.PARTIAL and OLD_1970 in out
+    assert commits(repo)[0].message.startswith("Update 1 playlist: +0 -1 track")
+    store = Store(repo)
+    assert store.read(layout.pretty_json_path(OLD_1970)) == old_1970_json
+    # The failed playlist (362 followers) still holds "1970": the alias keeps its "(2)".
+    snapshot = json.loads(store.read(layout.pretty_json_path(SMALL)) or b"")
+    assert snapshot["unique_name"] == "1970 (2)"
+    assert f"### [1970 \\(2\\)](https://open.spotify.com/playlist/{SMALL})\n".encode() in (
+        store.read(layout.pretty_md_path(SMALL)) or b"")
+    rows = (store.read(layout.INDEX) or b"").decode().split("|---|---|---|\n")[1]
+    assert rows.splitlines() == [  # written out by hand: by name, the failed playlist kept
+        f"| [1970](/playlists/pretty/{OLD_1970}.md) | 50 | [cumulative]"
+        f"(/playlists/cumulative/{OLD_1970}.md) - [plain](/playlists/plain/{OLD_1970}) |",
+        f"| [1970 \\(2\\)](/playlists/pretty/{SMALL}.md) | 11 | [cumulative]"
+        f"(/playlists/cumulative/{SMALL}.md) - [plain](/playlists/plain/{SMALL}) |",
+        # 127 entries, of which 3 are not tracks (an episode, a local file, a null): skipped
+        f"| [Nachtschicht — 深夜 Mix](/playlists/pretty/{LONG}.md) | 124 | [cumulative]"
+        f"(/playlists/cumulative/{LONG}.md) - [plain](/playlists/plain/{LONG}) |",
+    ]

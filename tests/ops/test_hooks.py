@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -168,10 +169,21 @@ def test_post_merge_and_post_rewrite_bring_views_up_to_date(api: StandIn, tmp_pa
     done = git(clone, "pull", "-q", "--ff-only", "origin", "main")
     assert done.returncode == 0, done.stderr
     assert Store(clone).read(layout.cumulative_json_path(SMALL)) is not None
-    head_before = git(clone, "rev-parse", "HEAD").stdout
-    done = git(clone, "commit", "--amend", "-q", "-m", "amended")
+    views_before = Store(clone).read(layout.cumulative_json_path(SMALL)) or b""
+    assert b"Amended name" not in views_before
+    # Amend the last commit with a renamed snapshot: the views must follow the rewrite.
+    snapshot = clone / layout.pretty_json_path(SMALL)
+    data = json.loads(snapshot.read_text())
+    data["original_name"] = data["unique_name"] = "Amended name"
+    snapshot.write_text(json.dumps(data, indent=2) + "\n")
+    done = git(clone, "commit", "--amend", "-q", "-a", "-m", "amended")
     assert done.returncode == 0, done.stderr
-    assert git(clone, "rev-parse", "HEAD").stdout != head_before
+    messages = git(clone, "log", "-2", "--format=%s").stdout.splitlines()
+    assert messages == ["Rebuild cumulative views (2 files)", "amended"]
+    views = Store(clone).read(layout.cumulative_json_path(SMALL)) or b""
+    assert json.loads(views)["name"] == "Amended name"
+    assert b"Amended name" in (Store(clone).read(layout.cumulative_md_path(SMALL)) or b"")
+    assert git(clone, "status", "--porcelain").stdout == ""
 
 
 def test_post_receive_rebuilds_on_the_server_after_a_push(api: StandIn, tmp_path: Path) -> None:

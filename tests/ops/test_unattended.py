@@ -8,12 +8,13 @@ import copy
 import errno
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pygit2
@@ -154,11 +155,22 @@ def test_shards_split_the_registry_stably() -> None:
     assert other.stdout.strip() == str(sorted(parts[1]))
 
 
-@pytest.mark.parametrize("bad", ["0/3", "4/3", "1/0", "x", "1/2/3", "-1/2"])
-def test_bad_shard_is_a_usage_error(tmp_path: Path, bad: str) -> None:
-    repo = archive(tmp_path)
-    code, _, err = invoke("fetch", "--repo", str(repo), "--shard", bad)
-    assert code == exitcodes.USAGE and "--shard" in err and "K/N" in err or "between" in err
+OUT_OF_RANGE = "K must be between 1 and N, and N at least 1"
+
+
+@pytest.mark.parametrize(("bad", "why"), [
+    ("0/3", OUT_OF_RANGE), ("4/3", OUT_OF_RANGE), ("1/0", OUT_OF_RANGE),
+    ("x", "is not K/N (for example 1/3)"), ("1/2/3", "is not K/N (for example 1/3)"),
+    ("-1/2", "is not K/N (for example 1/3)"),
+])
+def test_bad_shard_is_a_usage_error(tmp_path: Path, bad: str, why: str) -> None:
+    repo = archive(tmp_path, SMALL)
+    before = head(repo)
+    code, out, err = invoke("fetch", "--repo", str(repo), "--shard", bad)
+    assert code == exitcodes.USAGE
+    assert f"Invalid value for '--shard': '{bad}': {why}" in err or \
+        f"Invalid value for '--shard': '{bad}' {why}" in err
+    assert out == "" and head(repo) == before  # nothing fetched, nothing committed
 
 
 # ------------------------------------------------------------------ push/merge
@@ -212,6 +224,7 @@ def test_same_playlist_on_both_sides_newer_snapshot_wins(
     data = copy.deepcopy(load_fixture_playlists()[SMALL])
     first = data["items"]["items"].pop()
     data["name"] = "Version A"
+    data["followers"] = {"href": None, "total": 111}
     api.set_playlist(SMALL, data)
     monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-03-02T06:00:00Z" if b_is_newer
                        else "2026-03-02T09:00:00Z")
@@ -219,6 +232,7 @@ def test_same_playlist_on_both_sides_newer_snapshot_wins(
     data["items"]["items"].append(first)
     data["items"]["items"].pop(0)
     data["name"] = "Version B"
+    data["followers"] = {"href": None, "total": 222}
     api.set_playlist(SMALL, data)
     monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-03-02T08:00:00Z")
     code, _, err = invoke("fetch", "--repo", str(b), "--push")
@@ -229,8 +243,9 @@ def test_same_playlist_on_both_sides_newer_snapshot_wins(
     assert snapshot["original_name"] == winner
     assert winner in (server.read(layout.pretty_md_path(SMALL)) or b"").decode()
     assert winner in (server.read(layout.INDEX) or b"").decode()
-    followers = server.read(layout.followers_path(SMALL))
-    assert followers is None or b"2026-03-02" in followers
+    # Both sides counted followers on 2026-03-02; the newer side's count is kept.
+    followers = json.loads(server.read(layout.followers_path(SMALL)) or b"null")
+    assert followers == {"2026-03-02": 222 if b_is_newer else 111}
 
 
 def test_concurrent_pushes_from_two_machines(api: StandIn, tmp_path: Path) -> None:
@@ -305,9 +320,15 @@ def test_systemd_service_runs_as_written(api: StandIn, tmp_path: Path) -> None:
                 if "=" in line and not line.startswith("#"))
     assert unit["EnvironmentFile"] == str(env_file)
     env = {"PATH": "/usr/bin:/bin"} | schedule.parse_env_file(env_file.read_text())
+    before = head(repo)
     done = subprocess.run(unit["ExecStart"].split(), cwd=unit["WorkingDirectory"], env=env,
                           capture_output=True, stdin=subprocess.DEVNULL, text=True, check=False)
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    # The service fetched and committed: one new commit holding the playlist's snapshot.
+    commit = pygit2.Repository(str(repo))[head(repo)]
+    assert [str(p) for p in commit.parent_ids] == [before]
+    assert commit.message.startswith("Update 1 playlist: +12 -0 tracks")
+    assert Store(repo).read(layout.pretty_json_path(SMALL)) is not None
 
 
 def test_actions_workflow_runs_a_valid_command(tmp_path: Path) -> None:
@@ -325,6 +346,26 @@ def test_actions_workflow_runs_a_valid_command(tmp_path: Path) -> None:
     params = sub.make_context("fetch", args[1:]).params
     assert params["push_remote"] == "origin" and params["shard"] == Shard(2, 3)
     assert params["quiet"]
+    assert "site:" not in text
+
+
+def test_actions_workflow_can_publish_the_site(tmp_path: Path) -> None:
+    repo = archive(tmp_path)
+    code, text, _ = invoke("schedule", "actions", "--repo", str(repo), "--site-branch",
+                           "gh-pages")
+    assert code == 0
+    assert "  site:\n    needs: fetch\n" in text
+    run = next(line.strip() for line in text.splitlines()
+               if line.strip().startswith("gitarchive site"))
+    args = shlex.split(run.replace("${{ github.repository_owner }}", "me").replace(
+        "${{ github.event.repository.name }}", "playlists"))[1:]
+    ctx = main.make_context("gitarchive", args[:1])
+    site = main.get_command(ctx, "site")
+    assert site is not None
+    params = site.make_context("site", args[1:], parent=ctx).params  # -h/--help as in main
+    assert params["branch"] == "gh-pages" and params["quiet"]
+    assert params["base_url"] == "https://me.github.io/playlists"
+    assert "git push --force origin gh-pages" in text
 
 
 # ---------------------------------------------------------------------- faults
@@ -334,6 +375,11 @@ def test_actions_workflow_runs_a_valid_command(tmp_path: Path) -> None:
 def test_killed_run_leaves_previous_or_new_commit_and_a_usable_repo(
     api: StandIn, tmp_path: Path, delay: float
 ) -> None:
+    """SIGKILL at a few moments (import, fetch, after the end): never a broken repository.
+
+    Timers cannot aim at the one dangerous moment, between the checkout update and the
+    branch move; tests/test_recovery.py injects the crash exactly there.
+    """
     repo = archive(tmp_path, *ALL)
     before = head(repo)
     env = os.environ | {"SPOTIFY_API_BASE": api.api_base, "SPOTIFY_TOKEN_URL": api.token_url}
@@ -481,9 +527,21 @@ def test_no_secret_anywhere_after_runs_that_fail_every_way(
     finally:
         remote.close()
     assert any("error: private: cannot fetch private" in o for o in outputs)
+    site_dir = tmp_path / "site"  # the static site, its branch and its timelines: no secret
+    code, out, err = invoke("site", str(site_dir), "--branch", "pages", "--repo", str(repo))
+    assert code == exitcodes.OK, out + err
+    outputs.append(out + err)
+    assert_nowhere(SECRETS, repo, outputs, log, also=[site_dir])
+
+
+def assert_nowhere(
+    secrets: Iterable[str], repo: Path, outputs: list[str], log: Path, also: Iterable[Path] = ()
+) -> None:
+    """No secret in any output, the log, a file of the checkout (or of ``also``), a git object
+    or a reflog."""
     haystacks: dict[str, bytes] = {f"output {i}": o.encode() for i, o in enumerate(outputs)}
     haystacks["log"] = log.read_bytes()
-    for path in repo.rglob("*"):
+    for path in [*repo.rglob("*"), *(p for d in also for p in d.rglob("*"))]:
         if path.is_file():
             haystacks[str(path)] = path.read_bytes()
     git = pygit2.Repository(str(repo))
@@ -493,6 +551,59 @@ def test_no_secret_anywhere_after_runs_that_fail_every_way(
         haystacks[f"reflog {ref}"] = "\n".join(
             e.message or "" for e in git.references[ref].log()).encode()
     assert len(haystacks) > 20
-    for secret in SECRETS:
+    for secret in secrets:
         found = [where for where, data in haystacks.items() if secret.encode() in data]
         assert not found, f"{secret} found in {found}"
+
+
+def test_no_login_secret_anywhere_after_login_and_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PKCE code and verifier and every token issued by a login stay out of everything."""
+    import requests
+
+    playlists = load_fixture_playlists()
+    playlists[SMALL]["owner"] = {**playlists[SMALL]["owner"], "id": "demo-user"}
+    with StandIn(playlists, mode="development") as server:
+        server.users.share(LONG, "demo-user")
+        for name, value in (("SPOTIFY_CLIENT_ID", "demo-client"),
+                            ("SPOTIFY_CLIENT_SECRET", "demo-secret"),
+                            ("SPOTIFY_API_BASE", server.api_base),
+                            ("SPOTIFY_TOKEN_URL", server.token_url),
+                            ("SPOTIFY_AUTHORIZE_URL", server.authorize_url)):
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("SPOTIFY_REFRESH_TOKEN", raising=False)
+
+        def browser(url: str) -> bool:
+            answer = requests.get(url, allow_redirects=False, timeout=5)
+            requests.get(answer.headers["Location"], timeout=5)
+            return True
+
+        monkeypatch.setattr("webbrowser.open", browser)
+        monkeypatch.setenv("DISPLAY", ":0")  # a desktop: login opens the browser
+        monkeypatch.setattr("gitarchive.spotify.auth.LOGIN_TIMEOUT", 10.0)
+        repo = archive(tmp_path)
+        log = tmp_path / "run.log"
+        outputs = []
+
+        def attempt(*args: str) -> int:
+            code, out, err = invoke(*args)
+            outputs.append(out + err)
+            return code
+
+        assert attempt("login", "--port", "0") == 0
+        assert attempt("whoami") == 0
+        assert attempt("add", "--mine", "--repo", str(repo)) == 0
+        assert attempt("add", OLD_1970, "--repo", str(repo)) == 0
+        assert attempt("fetch", "--repo", str(repo), "--log-file", str(log)) == exitcodes.PARTIAL
+        server.expire_tokens()  # a 401 mid-run, then a fresh token
+        server.set_playlist(SMALL, {**playlists[SMALL], "name": "renamed"})
+        assert attempt("fetch", "--repo", str(repo), "--log-file", str(log)) == exitcodes.PARTIAL
+        server.users.rotate_refresh_tokens = True
+        assert attempt("fetch", "--repo", str(repo), "--log-file", str(log)) == exitcodes.PARTIAL
+        assert attempt("rebuild", "--repo", str(repo)) == 0
+        assert attempt("logout") == 0
+        seen = list(server.users.secrets_seen)
+    assert any(len(s) > 80 for s in seen)  # the code verifier is among them
+    assert len(seen) >= 8
+    assert_nowhere(seen, repo, outputs, log)

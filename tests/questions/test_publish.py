@@ -135,6 +135,38 @@ def test_clean_run_then_rerun(repo: Path, server: StandIn) -> None:
     assert only_playlist(server).uris == uris(DAY2)
 
 
+def test_publish_acts_as_the_user_saved_by_login(
+    repo: Path, server: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No SPOTIFY_REFRESH_TOKEN: publish takes the login's saved token, as fetch does, and
+    the playlist belongs to whoever signed in (the stand-in's users say who a token is)."""
+    import requests
+
+    server.users.add_user("alice", "Alice")
+    server.user_id = "alice"  # the next sign-in at /authorize is Alice's
+    monkeypatch.delenv("SPOTIFY_REFRESH_TOKEN")
+    monkeypatch.setenv("SPOTIFY_AUTHORIZE_URL", server.authorize_url)
+
+    def browser(url: str) -> bool:  # approve, then follow the redirect to the loopback server
+        answer = requests.get(url, allow_redirects=False, timeout=5)
+        requests.get(answer.headers["Location"], timeout=5)
+        return True
+
+    monkeypatch.setattr("webbrowser.open", browser)
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr("gitarchive.spotify.auth.LOGIN_TIMEOUT", 10.0)
+    assert run("login", "--port", "0").exit_code == 0
+    result = publish(repo, "Road Trip", "--at", "2024-01-10")
+    assert result.exit_code == 0, result.output
+    assert server.writes.playlists() == []  # nothing for the default user
+    [made] = server.writes.playlists("alice")
+    assert made.uris == uris(DAY1)
+    assert [p for m, p in server.requests if m == "GET" and p == "/v1/me"] == ["/v1/me"] * 2
+    run("logout")
+    signed_out = publish(repo, "Road Trip", "--at", "2024-01-20")
+    assert signed_out.exit_code == 1 and "needs a signed-in Spotify user" in signed_out.output
+
+
 def test_rev_public_and_name(repo: Path, server: StandIn) -> None:
     result = publish(repo, ROAD, "--at", "HEAD~2", "--public", "--name", "Then")
     assert result.exit_code == 0, result.output
@@ -346,11 +378,11 @@ def test_into_refuses_a_playlist_of_someone_else(repo: Path, server: StandIn) ->
 
 
 def test_a_missing_scope_is_named_with_the_fix(repo: Path, server: StandIn) -> None:
-    server.writes.user_scope = "playlist-read-private"
+    server.users.scope = "playlist-read-private"
     result = publish(repo, "Road Trip", "--at", "2024-02-01")
     assert result.exit_code == 1
     assert "playlist-modify-private" in result.output and "gitarchive login" in result.output
-    server.writes.user_scope = "playlist-modify-private playlist-read-private"
+    server.users.scope = "playlist-modify-private playlist-read-private"
     result = publish(repo, "Road Trip", "--at", "2024-02-01", "--public")
     assert result.exit_code == 1
     assert "playlist-modify-public" in result.output
@@ -480,7 +512,7 @@ def test_no_secret_in_output_or_state(repo: Path, monkeypatch: pytest.MonkeyPatc
         server.writes.fail("POST", "/items", 429, headers={"Retry-After": "9999"})
         server.writes.fail("PUT", "/items", 500, times=50)
         outputs.append(publish(repo, "Road Trip", "--cumulative").output)
-        server.writes.user_scope = ""
+        server.users.scope = ""
         outputs.append(publish(repo, "Road Trip", "--at", "2024-02-01").output)
         monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", "cs-Wr0ng-0000")
         outputs.append(publish(repo, "Road Trip", "--at", "2024-02-01").output)

@@ -161,6 +161,43 @@ def test_show_latest_by_default_in_every_format(archive: Store) -> None:
     assert "Road Trip 2024" in table and "4 songs" in table and "Beyoncé" in table
 
 
+def test_show_latest_gives_the_hand_written_files(archive: Store) -> None:
+    """The same show, against files written out by hand (not by the product's renderer)."""
+    url = "https://open.spotify.com/track/T0000000000000000000"
+    assert ok(archive, "show", ROAD, "--format", "plain") == (
+        "Road Trip 2024\nSummer drive\n\n"
+        "Halo -- Beyoncé -- Album 1\nSong 2 -- Artist 2 -- Album 2\n"
+        "Song 4 -- Artist 4 -- Album 4\nSong 5 -- Artist 5 -- Album 5\n"
+    )
+    md = ok(archive, "show", ROAD, "--format", "md").splitlines()
+    assert md[2:] == [
+        f"### [Road Trip 2024](https://open.spotify.com/playlist/{ROAD})",
+        "",
+        "> Summer drive",
+        "",
+        "Owner - 3 likes - 4 songs - 13 min 20 sec",  # 4 x 200,00n ms
+        "",
+        "| No. | Title | Artist(s) | Album | Length |",
+        "|---|---|---|---|---|",
+        f"| 1 | [Halo]({url}01) | Beyoncé | Album 1 | 3:20 |",
+        f"| 2 | [Song 2]({url}02) | Artist 2 | Album 2 | 3:20 |",
+        f"| 3 | [Song 4]({url}04) | Artist 4 | Album 4 | 3:20 |",
+        f"| 4 | [Song 5]({url}05) | Artist 5 | Album 5 | 3:20 |",
+        "",
+        "Snapshot ID: ``",
+    ]
+    data = json.loads(ok(archive, "show", ROAD, "--format", "json"))
+    assert (data["original_name"], data["description"], data["num_followers"]) == (
+        "Road Trip 2024", "Summer drive", 3)
+    assert [(t["name"], [a["name"] for a in t["artists"]], t["album"]["name"], t["duration_ms"],
+             t["url"]) for t in data["tracks"]] == [
+        ("Halo", ["Beyoncé"], "Album 1", 200_001, f"{url}01"),
+        ("Song 2", ["Artist 2"], "Album 2", 200_002, f"{url}02"),
+        ("Song 4", ["Artist 4"], "Album 4", 200_004, f"{url}04"),
+        ("Song 5", ["Artist 5"], "Album 5", 200_005, f"{url}05"),
+    ]
+
+
 def test_show_at_a_revision(archive: Store) -> None:
     assert names(ok(archive, "show", ROAD, "--at", "HEAD~1", "--format", "json")) == [
         "Halo", "Song 2", "Song 4"
@@ -347,6 +384,9 @@ def test_plain_only_history_is_shown_and_logged(tmp_path: Path) -> None:
     assert ok(store, "show", "vinyl", "--at", "2021-05-01", "--format", "plain") == (
         render.plain(old)
     )
+    assert ok(store, "show", "vinyl", "--at", "2021-05-01", "--format", "plain") == (
+        "Vinyl\n\n\nSong 1 -- Artist 1 -- Album 1\nSong 2 -- Artist 2 -- Album 2\n"
+    )  # written out: name, empty description, blank line, one line per track
     assert ok(store, "log", ROAD).splitlines()[1] == "2021-05-02  +0 −1"
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pygit2
 
+from gitarchive import safejson
 from gitarchive.archive import layout
 from gitarchive.archive.model import dump_json
 from gitarchive.errors import FollowError, StoreError
@@ -71,7 +72,7 @@ class Source:
     def from_bytes(cls, name: str, data: bytes) -> Source:
         """Parse a definition; raises ValueError naming what is wrong."""
         try:
-            raw = json.loads(data)
+            raw = safejson.loads(data)
             url = raw["url"]
             playlists = raw["playlists"]
             if not isinstance(url, str) or not url:
@@ -165,7 +166,7 @@ def state_path(store: Store, name: str) -> Path:
 def load_state(store: Store, name: str) -> dict[str, Any]:
     """The update state of a source in this clone; empty when none or unreadable."""
     try:
-        data = json.loads(state_path(store, name).read_text())
+        data = safejson.loads(state_path(store, name).read_text())
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}

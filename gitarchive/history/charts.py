@@ -1,0 +1,399 @@
+"""Static SVG pictures of a playlist's history: tenure swimlanes, followers, weekly churn.
+
+Plain SVG written by a small writer (no plotting stack, no script, no external
+font or style), so GitHub, any browser and any image viewer show it. Every text
+from Spotify is escaped. A chart is a pure function of the timeline (and the
+follower counts): no "now", so re-rendering an unchanged playlist gives the same
+bytes and the files change only when the playlist does. The time axis therefore
+ends at the playlist's last change (or last follower count), and present tracks
+reach that right edge.
+"""
+
+from __future__ import annotations
+
+import calendar
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from html import escape
+
+from gitarchive.history.timeline import Timeline
+
+WIDTH = 900
+LABEL_W = 280  # the track names' column of the tenure chart
+PLOT_X = LABEL_W + 10
+PLOT_W = WIDTH - PLOT_X - 20
+LANE_H = 14
+MAX_LANES = 400  # beyond this, the oldest removed tracks are summarised in one lane
+LABEL_CHARS = 42
+DAY = 86_400
+
+FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif"
+GREEN, RED, GREY, INK, GRID = "#1d9f50", "#d0453a", "#9aa0a6", "#202124", "#e3e5e8"
+
+
+@functools.lru_cache(maxsize=1 << 16)  # track, artist and album names repeat
+def _x(text: object) -> str:
+    """Escape for SVG text and attribute values."""
+    return escape(str(text), quote=True)
+
+
+def _svg(width: int, height: int, title: str, body: list[str]) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{_x(title)}">\n'
+        f"<title>{_x(title)}</title>\n"
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>\n'
+        f'<g style="{FONT}" font-size="11" fill="{INK}">\n'
+        + "".join(body)
+        + "</g>\n</svg>\n"
+    )
+
+
+def _short(text: str, limit: int = LABEL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class Axis:
+    """A time axis: epoch seconds -> x pixels, with tick marks and labels."""
+
+    start: int
+    end: int
+    x0: int
+    width: int
+    zone: tzinfo
+
+    def x(self, when: int) -> float:
+        return round(self.x0 + (when - self.start) * self.width / max(self.end - self.start, 1), 1)
+
+    def ticks(self) -> list[tuple[int, str]]:
+        """Month starts (``Feb``, ``Jan 2024``) when the range spans months, else days."""
+        first = datetime.fromtimestamp(self.start, self.zone).date()
+        last = datetime.fromtimestamp(self.end, self.zone).date()
+        months = (last.year - first.year) * 12 + last.month - first.month
+        found: list[tuple[int, str]] = []
+        if months >= 2:
+            # At most about one label per 60 px; the year only on the first and in January.
+            step = next((s for s in (1, 2, 3, 6) if months / s * 60 <= self.width), 12)
+            year, month = first.year, first.month
+            while True:
+                month += 1
+                if month > 12:
+                    year, month = year + 1, 1
+                day = date(year, month, 1)
+                if day > last:
+                    break
+                if (month - 1) % step == 0:
+                    name = calendar.month_abbr[month]
+                    label = f"{name} {year}" if month == 1 or not found else name
+                    found.append((self._epoch(day), label))
+        else:
+            days = max((last - first).days, 1)
+            step = next(s for s in (1, 2, 7, 14, 28) if days / s <= 10)
+            day = first + timedelta(days=1)
+            while day <= last:
+                if (day - first).days % step == 0:
+                    found.append((self._epoch(day), day.strftime("%b %d")))
+                day += timedelta(days=1)
+        return [(t, label) for t, label in found if self.start <= t <= self.end]
+
+    def _epoch(self, day: date) -> int:
+        return int(datetime(day.year, day.month, day.day, tzinfo=self.zone).timestamp())
+
+    def draw(self, top: int, bottom: int) -> list[str]:
+        out = []
+        for when, label in self.ticks():
+            x = self.x(when)
+            out.append(f'<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" stroke="{GRID}"/>\n')
+            out.append(f'<text x="{x}" y="{bottom + 14}" text-anchor="middle" '
+                       f'fill="#5f6368">{_x(label)}</text>\n')
+        return out
+
+
+def _range(timeline: Timeline, extra: Sequence[int] = ()) -> tuple[int, int]:
+    """The time range shown: first version to last change, padded; never empty."""
+    times = [c.time for c in timeline.changes] + list(extra)
+    start, end = (min(times), max(times)) if times else (0, DAY)
+    pad = max((end - start) // 25, DAY)
+    return start, end + pad
+
+
+# ------------------------------------------------------------------ tenure
+
+
+def tenure_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
+    """One lane per track ever in the playlist, a bar per stint, ordered by first seen."""
+    stints = timeline.stints()
+    lanes = sorted(stints.items(), key=lambda kv: (kv[1][0][0], kv[0]))
+    hidden: list[tuple[str, list[tuple[int, int | None]]]] = []
+    if len(lanes) > MAX_LANES:
+        removed = [lane for lane in lanes if lane[1][-1][1] is not None]
+        excess = len(lanes) - (MAX_LANES - 1)
+        hide = {k for k, _ in removed[:excess]}
+        if len(hide) < excess:  # more present tracks than lanes: the oldest of those too
+            rest = [k for k, s in lanes if k not in hide]
+            hide |= set(rest[: excess - len(hide)])
+        hidden = [lane for lane in lanes if lane[0] in hide]
+        lanes = [lane for lane in lanes if lane[0] not in hide]
+    start, end = _range(timeline)
+    axis = Axis(start, end, PLOT_X, PLOT_W, zone)
+    top = 46
+    rows = len(lanes) + (1 if hidden else 0)
+    bottom = top + max(rows, 1) * LANE_H
+    height = bottom + 30
+    now = len(timeline.order)
+    title = f"Tenure of every track in {timeline.name}"
+    body = [
+        f'<text x="10" y="18" font-size="14" font-weight="600">{_x(_short(timeline.name, 80))}'
+        "</text>\n",
+        f'<text x="10" y="34" fill="#5f6368">{len(stints)} tracks ever, {now} now; '
+        "one lane per track, a bar per stint, oldest first</text>\n",
+    ]
+    body += axis.draw(top - 4, bottom)
+    row = 0
+    if hidden:
+        first = min(s[0][0] for _, s in hidden)
+        y = top + row * LANE_H
+        body.append(f'<rect x="0" y="{y}" width="{WIDTH}" height="{LANE_H}" fill="#f1f3f4"/>\n')
+        body.append(f'<text x="10" y="{y + 11}" font-style="italic">{len(hidden)} older tracks '
+                    "not shown</text>\n")
+        body.append(f'<rect x="{axis.x(first)}" y="{y + 3}" width="'
+                    f'{max(axis.x(end) - axis.x(first), 1)}" height="{LANE_H - 6}" '
+                    f'fill="{GREY}" opacity="0.4"/>\n')
+        row += 1
+    for key, spans in lanes:
+        meta = timeline.tracks.get(key)
+        name = meta.name if meta else key
+        artists = ", ".join(a[0] for a in meta.artists) if meta else ""
+        label = f"{name} — {artists}" if artists else name
+        y = top + row * LANE_H
+        if row % 2:
+            body.append(f'<rect x="0" y="{y}" width="{WIDTH}" height="{LANE_H}" '
+                        'fill="#f8f9fa"/>\n')
+        present = spans[-1][1] is None
+        shade = "" if present else ' fill="#5f6368"'
+        body.append(f'<text x="10" y="{y + 11}"{shade}>'
+                    f"<title>{_x(label)}</title>{_x(_short(label))}</text>\n")
+        for begin, stop in spans:
+            x0 = axis.x(begin)
+            x1 = axis.x(end if stop is None else stop)
+            colour = GREEN if stop is None else GREY
+            tip = _span_text(begin, stop, zone)
+            body.append(f'<rect x="{x0}" y="{y + 3}" width="{max(round(x1 - x0, 1), 1.5)}" '
+                        f'height="{LANE_H - 6}" rx="2" fill="{colour}">'
+                        f"<title>{_x(tip)}</title></rect>\n")
+        row += 1
+    if not lanes and not hidden:
+        body.append(f'<text x="{PLOT_X}" y="{top + 11}" fill="#5f6368">No tracks archived'
+                    "</text>\n")
+    return _svg(WIDTH, height, title, body)
+
+
+@functools.lru_cache(maxsize=1 << 14)  # a few distinct run times
+def _day(when: int, zone: tzinfo) -> str:
+    return datetime.fromtimestamp(when, zone).strftime("%Y-%m-%d")
+
+
+def _span_text(begin: int, stop: int | None, zone: tzinfo) -> str:
+    return f"{_day(begin, zone)} – {_day(stop, zone) if stop is not None else 'still there'}"
+
+
+# --------------------------------------------------------------- followers
+
+
+def _nice_step(top: float, ticks: int = 4) -> float:
+    raw = max(top / ticks, 1e-9)
+    magnitude = 10 ** len(str(int(raw))) / 10 if raw >= 1 else 1
+    for factor in (1, 2, 2.5, 5, 10):
+        if magnitude * factor >= raw:
+            return magnitude * factor
+    return magnitude * 10
+
+
+def thousands(value: float) -> str:
+    """An axis label in thousands: 0, 0.45k, 12.5k, 1,250k."""
+    if value == 0:
+        return "0"
+    k = value / 1000
+    if k >= 100 or k == int(k):
+        return f"{k:,.0f}k"
+    return f"{k:,.2f}".rstrip("0").rstrip(".") + "k"
+
+
+def _value_axis(low: float, high: float, top: int, bottom: int) -> tuple[
+    list[str], float, float
+]:
+    """Grid lines and thousands labels; returns them and the (low, high) the y scale uses."""
+    step = _nice_step(max(high - low, 1))
+    lo = (low // step) * step
+    hi = lo + step * max(1, -(-(high - lo) // step))
+    out = []
+    value = lo
+    while value <= hi + step / 2:
+        y = round(bottom - (value - lo) * (bottom - top) / max(hi - lo, 1), 1)
+        out.append(f'<line x1="60" y1="{y}" x2="{WIDTH - 20}" y2="{y}" stroke="{GRID}"/>\n')
+        out.append(f'<text x="54" y="{y + 4}" text-anchor="end" fill="#5f6368">'
+                   f"{thousands(value)}</text>\n")
+        value += step
+    return out, lo, hi
+
+
+def followers_svg(timeline: Timeline, followers: Mapping[str, int], zone: tzinfo = UTC) -> str:
+    """Follower count over time (from ``followers/<id>.json``: day -> count)."""
+    points = sorted(
+        (int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()), count)
+        for day, count in followers.items()
+        if isinstance(count, int) and _is_day(day)
+    )
+    title = f"Followers of {timeline.name}"
+    height, top, bottom = 220, 40, 180
+    body = ['<text x="10" y="18" font-size="14" font-weight="600">Followers</text>\n']
+    if not points:
+        body.append(f'<text x="60" y="{top + 40}" fill="#5f6368">No follower counts archived'
+                    "</text>\n")
+        return _svg(WIDTH, height, title, body)
+    start, end = points[0][0], max(points[-1][0], points[0][0] + DAY)
+    axis = Axis(start, end, 60, WIDTH - 80, UTC)
+    counts = [c for _, c in points]
+    grid, lo, hi = _value_axis(min(counts), max(counts), top, bottom)
+    body += grid
+    body += axis.draw(top, bottom)
+    scale = (bottom - top) / max(hi - lo, 1)
+    line = " ".join(f"{axis.x(t)},{round(bottom - (c - lo) * scale, 1)}" for t, c in points)
+    body.append(f'<polyline points="{line}" fill="none" stroke="{GREEN}" stroke-width="2"/>\n')
+    last_t, last_c = points[-1]
+    body.append(f'<text x="{WIDTH - 20}" y="18" text-anchor="end">{last_c:,} on '
+                f"{_day(last_t, UTC)}</text>\n")
+    return _svg(WIDTH, height, title, body)
+
+
+def _is_day(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except (TypeError, ValueError):
+        return False
+    return len(text) == 10
+
+
+def parse_followers(data: bytes | None) -> dict[str, int]:
+    """``followers/<id>.json`` as day -> count; anything else in it (or no file) is ignored."""
+    try:
+        parsed = json.loads(data) if data else {}
+    except ValueError:
+        return {}
+    if not isinstance(parsed, dict):
+        return {}
+    return {k: v for k, v in parsed.items() if type(v) is int and _is_day(k)}
+
+
+def sparkline_svg(followers: Mapping[str, int], width: int = 120, height: int = 24) -> str:
+    """A tiny follower line for the site's index (inline; empty when no counts)."""
+    counts = [c for _, c in sorted(followers.items()) if isinstance(c, int)]
+    if len(counts) < 2:
+        return ""
+    lo, hi = min(counts), max(counts)
+    span = max(hi - lo, 1)
+    step = width / (len(counts) - 1)
+    line = " ".join(
+        f"{round(i * step, 1)},{round(height - 2 - (c - lo) * (height - 4) / span, 1)}"
+        for i, c in enumerate(counts)
+    )
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" aria-hidden="true"><polyline points="{line}" '
+            f'fill="none" stroke="{GREEN}" stroke-width="1.5"/></svg>')
+
+
+# ------------------------------------------------------------------- churn
+
+
+def weekly_churn(timeline: Timeline, zone: tzinfo = UTC) -> list[tuple[date, int, int]]:
+    """(Monday, tracks added, tracks removed) per week; the first snapshot is not churn."""
+    weeks: dict[date, list[int]] = {}
+    for change in timeline.changes:
+        if change.first:
+            continue
+        day = datetime.fromtimestamp(change.time, zone).date()
+        monday = day - timedelta(days=day.weekday())
+        counts = weeks.setdefault(monday, [0, 0])
+        counts[0] += len(change.added)
+        counts[1] += len(change.removed)
+    if not timeline.changes:
+        return []
+    first = datetime.fromtimestamp(timeline.changes[0].time, zone).date()
+    last = datetime.fromtimestamp(timeline.changes[-1].time, zone).date()
+    monday = first - timedelta(days=first.weekday())
+    found = []
+    while monday <= last:
+        added, removed = weeks.get(monday, (0, 0))
+        found.append((monday, added, removed))
+        monday += timedelta(days=7)
+    return found
+
+
+def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
+    """Tracks added (up) and removed (down) per week."""
+    weeks = weekly_churn(timeline, zone)
+    title = f"Tracks added and removed per week in {timeline.name}"
+    height, top, bottom = 240, 40, 200
+    body = [
+        '<text x="10" y="18" font-size="14" font-weight="600">Churn per week</text>\n',
+        f'<text x="{WIDTH - 20}" y="18" text-anchor="end"><tspan fill="{GREEN}">■ added'
+        f'</tspan>  <tspan fill="{RED}">■ removed</tspan></text>\n',
+    ]
+    if not weeks:
+        body.append(f'<text x="60" y="{top + 40}" fill="#5f6368">No changes archived</text>\n')
+        return _svg(WIDTH, height, title, body)
+    peak = max(max(a, r) for _, a, r in weeks) or 1
+    step = max(_nice_step(peak, 2), 1)
+    peak = int(step * max(1, -(-peak // step)))
+    middle = (top + bottom) / 2
+    scale = (bottom - top) / 2 / peak
+    halves = (-peak / 2, peak / 2) if peak % 2 == 0 else ()  # whole tracks only
+    for value in (-peak, *halves, 0, peak):
+        y = round(middle - value * scale, 1)
+        body.append(f'<line x1="60" y1="{y}" x2="{WIDTH - 20}" y2="{y}" '
+                    f'stroke="{INK if value == 0 else GRID}"/>\n')
+        body.append(f'<text x="54" y="{y + 4}" text-anchor="end" fill="#5f6368">'
+                    f"{'+' if value > 0 else '−' if value < 0 else ''}{abs(value):g}</text>\n")
+    slot = (WIDTH - 80) / len(weeks)
+    bar = max(min(slot * 0.8, 24), 1)
+    for n, (monday, added, removed) in enumerate(weeks):
+        x = round(60 + n * slot + (slot - bar) / 2, 1)
+        tip = f"week of {monday.isoformat()}: +{added} −{removed}"
+        if added:
+            h = round(added * scale, 1)
+            body.append(f'<rect x="{x}" y="{round(middle - h, 1)}" width="{round(bar, 1)}" '
+                        f'height="{h}" fill="{GREEN}"><title>{_x(tip)}</title></rect>\n')
+        if removed:
+            h = round(removed * scale, 1)
+            body.append(f'<rect x="{x}" y="{middle}" width="{round(bar, 1)}" height="{h}" '
+                        f'fill="{RED}"><title>{_x(tip)}</title></rect>\n')
+    first_day, last_day = weeks[0][0], weeks[-1][0]
+    body.append(f'<text x="60" y="{bottom + 24}" fill="#5f6368">week of {first_day}</text>\n')
+    body.append(f'<text x="{WIDTH - 20}" y="{bottom + 24}" text-anchor="end" fill="#5f6368">'
+                f"week of {last_day}</text>\n")
+    return _svg(WIDTH, height, title, body)
+
+
+# --------------------------------------------------------------- the files
+
+
+def chart_paths(pid: str) -> dict[str, str]:
+    """kind -> path in the archive (``playlists/charts/<id>-<kind>.svg``)."""
+    return {kind: f"playlists/charts/{pid}-{kind}.svg" for kind in ("tenure", "followers",
+                                                                    "churn")}
+
+
+def render_charts(
+    timeline: Timeline, followers: Mapping[str, int], zone: tzinfo = UTC
+) -> dict[str, bytes]:
+    """The three charts of one playlist: archive path -> SVG bytes."""
+    paths = chart_paths(timeline.pid)
+    return {
+        paths["tenure"]: tenure_svg(timeline, zone).encode("utf-8"),
+        paths["followers"]: followers_svg(timeline, followers, zone).encode("utf-8"),
+        paths["churn"]: churn_svg(timeline, zone).encode("utf-8"),
+    }

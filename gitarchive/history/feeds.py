@@ -1,0 +1,155 @@
+"""Atom feeds of playlist changes: one per playlist and one for the whole archive.
+
+One entry per run that changed a playlist, titled ``+3 −1``, listing the added and
+removed tracks (linked to Spotify) and name/description changes. Entry ids are
+``urn:gitarchive:change:<playlist>:<time>:<snapshot blob>``: the snapshot blob and
+the commit's time identify the change exactly as the commit does, and are known
+already when ``fetch`` renders the feed into the very commit that makes the change
+(whose own id cannot be in its content). So the same change has the same id
+whether the feed was written by ``fetch``, ``rebuild`` or ``site``, and feed
+readers never show an entry twice. Feeds hold no "now": re-rendering an unchanged
+playlist gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from html import escape
+
+from gitarchive.history.timeline import Change, Timeline
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+ENTRIES = 50  # per playlist feed
+ARCHIVE_ENTRIES = 100
+ARCHIVE_FEED = "playlists/feeds/archive.xml"
+
+
+def feed_path(pid: str) -> str:
+    return f"playlists/feeds/{pid}.xml"
+
+
+@functools.lru_cache(maxsize=1 << 16)  # track and artist names repeat
+def _x(text: object) -> str:
+    return escape(str(text), quote=True)
+
+
+def _stamp(when: int) -> str:
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def entry_id(pid: str, change: Change) -> str:
+    """The stable id of one change of one playlist (see the module docstring)."""
+    return f"urn:gitarchive:change:{pid}:{change.time}:{change.blob}"
+
+
+def change_title(change: Change) -> str:
+    """``+3 −1``; the first snapshot says so; a rename or new description is added."""
+    if change.first:
+        title = f"first snapshot: {len(change.added)} tracks"
+    else:
+        title = f"+{len(change.added)} −{len(change.removed)}"
+    notes = []
+    if change.name is not None and not change.first:
+        notes.append("renamed")
+    if change.description is not None:
+        notes.append("new description")
+    return f"{title} ({', '.join(notes)})" if notes else title
+
+
+def change_html(timeline: Timeline, change: Change) -> str:
+    """The entry's content: name/description changes, then added and removed tracks."""
+    parts = []
+    if change.name is not None and not change.first:
+        parts.append(f"<p>Renamed to “{_x(change.name)}”</p>")
+    if change.description is not None:
+        parts.append(f"<p>New description: {_x(change.description)}</p>")
+    for label, keys in (("Added", change.added), ("Removed", change.removed)):
+        if not keys:
+            continue
+        items = []
+        for key in keys:
+            meta = timeline.tracks.get(key)
+            if meta is None:
+                continue
+            name = (f'<a href="{_x(meta.url)}">{_x(meta.name)}</a>' if meta.url
+                    else _x(meta.name))
+            artists = ", ".join(a[0] for a in meta.artists)
+            items.append(f"<li>{name}{' — ' + _x(artists) if artists else ''}</li>")
+        parts.append(f"<h3>{label}</h3><ul>{''.join(items)}</ul>")
+    return "".join(parts) or "<p>No change of tracks.</p>"
+
+
+def _page(base_url: str | None, pid: str) -> str | None:
+    return f"{base_url.rstrip('/')}/p/{pid}.html" if base_url else None
+
+
+def _entry(timeline: Timeline, change: Change, base_url: str | None, prefix: str = "") -> str:
+    link = _page(base_url, timeline.pid) or timeline.url
+    link_xml = f'    <link rel="alternate" type="text/html" href="{_x(link)}"/>\n' if link else ""
+    return (
+        "  <entry>\n"
+        f"    <id>{_x(entry_id(timeline.pid, change))}</id>\n"
+        f"    <title>{_x(prefix + change_title(change))}</title>\n"
+        f"    <updated>{_stamp(change.time)}</updated>\n"
+        + link_xml
+        + f'    <content type="html">{_x(change_html(timeline, change))}</content>\n'
+        "  </entry>\n"
+    )
+
+
+def _feed(
+    feed_id: str, title: str, subtitle: str, updated: int, links: Sequence[tuple[str, str]],
+    entries: Sequence[str],
+) -> str:
+    head = [
+        '<?xml version="1.0" encoding="utf-8"?>\n',
+        f'<feed xmlns="{ATOM_NS}">\n',
+        f"  <id>{_x(feed_id)}</id>\n",
+        f"  <title>{_x(title)}</title>\n",
+        f"  <subtitle>{_x(subtitle)}</subtitle>\n",
+        f"  <updated>{_stamp(updated)}</updated>\n",
+        "  <author><name>gitarchive</name></author>\n",
+        '  <generator>gitarchive</generator>\n',
+    ]
+    head += [f'  <link rel="{rel}" href="{_x(href)}"/>\n' for rel, href in links]
+    return "".join(head) + "".join(entries) + "</feed>\n"
+
+
+def playlist_feed(timeline: Timeline, base_url: str | None = None) -> str:
+    """The Atom feed of one playlist's changes, newest first."""
+    changes = timeline.changes[-ENTRIES:][::-1]
+    links: list[tuple[str, str]] = []
+    if base_url:
+        links.append(("self", f"{base_url.rstrip('/')}/feeds/{timeline.pid}.xml"))
+    page = _page(base_url, timeline.pid) or timeline.url
+    if page:
+        links.append(("alternate", page))
+    return _feed(
+        f"urn:gitarchive:playlist:{timeline.pid}",
+        timeline.name or timeline.pid,
+        "Tracks added to and removed from this Spotify playlist, archived by gitarchive",
+        timeline.last_change or 0,
+        links,
+        [_entry(timeline, change, base_url) for change in changes],
+    )
+
+
+def archive_feed(
+    changes: Sequence[tuple[Timeline, Change]], base_url: str | None = None
+) -> str:
+    """The archive-wide feed: the latest changes of every playlist, newest first."""
+    changes = sorted(changes, key=lambda tc: (-tc[1].time, tc[0].pid))[:ARCHIVE_ENTRIES]
+    links: list[tuple[str, str]] = []
+    if base_url:
+        links.append(("self", f"{base_url.rstrip('/')}/feeds/archive.xml"))
+        links.append(("alternate", f"{base_url.rstrip('/')}/index.html"))
+    return _feed(
+        "urn:gitarchive:archive",
+        "Playlist archive",
+        "Changes of every archived Spotify playlist",
+        max((c.time for _, c in changes), default=0),
+        links,
+        [_entry(t, c, base_url, prefix=f"{t.name}: ") for t, c in changes],
+    )

@@ -1,0 +1,69 @@
+"""Charts and feeds written with the cumulative views: same commit, or the views branch.
+
+``rebuild`` and ``fetch`` render the cumulative files of the playlists whose view
+changed; for the same playlists this adds ``playlists/charts/<id>-*.svg`` and
+``playlists/feeds/<id>.xml`` (and the archive's ``playlists/feeds/archive.xml``),
+which the cumulative markdown links to. The pictures and feeds hold no "now", so,
+like the cumulative files, they change only when the playlist does; a follower
+count that moves alone waits for the playlist's next change (the site always shows
+the latest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import pygit2
+
+from gitarchive.archive import layout
+from gitarchive.git.store import Store, TreeReader
+from gitarchive.history import charts, feeds, timeline_read
+from gitarchive.history.events import Event
+from gitarchive.history.views import get_timezone
+
+
+def followers_of(reader: TreeReader, pid: str) -> dict[str, int]:
+    """The follower counts of a playlist in a tree (day -> count)."""
+    return charts.parse_followers(reader.read(layout.followers_path(pid)))
+
+
+def files(
+    store: Store,
+    pids: Iterable[str],
+    *,
+    tree: pygit2.Tree | None,
+    compare_with: pygit2.Tree | None,
+    timezone: str | None,
+    extra: Event | None = None,
+) -> dict[str, bytes | None]:
+    """Charts and feeds of ``pids``: path -> content, only those differing from ``compare_with``.
+
+    ``tree`` holds the follower counts (the snapshot tree being committed, or HEAD's);
+    ``extra`` is fetch's coming commit; ``compare_with`` None: every file.
+    """
+    wanted = list(pids)
+    if not wanted:
+        return {}
+    timelines = timeline_read.update(store, extra=extra)
+    zone = get_timezone(timezone)
+    reader = TreeReader(store.repo, tree)
+    out: dict[str, bytes] = {}
+    timelines.preload(wanted)
+    for pid in wanted:
+        found = timelines.get(pid)
+        if found is None:
+            continue
+        out.update(charts.render_charts(found, followers_of(reader, pid), zone))
+        out[feeds.feed_path(pid)] = feeds.playlist_feed(found).encode("utf-8")
+    out[feeds.ARCHIVE_FEED] = feeds.archive_feed(timelines.recent_changes()).encode("utf-8")
+    if compare_with is None:
+        return dict(out)
+    return {path: out[path] for path in differing(store, compare_with, out)}
+
+
+def differing(store: Store, tree: pygit2.Tree | None, files: Mapping[str, bytes | None]
+              ) -> list[str]:
+    """The paths of ``files`` whose content ``tree`` does not already hold, sorted."""
+    old = TreeReader(store.repo, tree)
+    return sorted(path for path, content in files.items()
+                  if content is None or old.blob_id(path) != pygit2.hash(content))

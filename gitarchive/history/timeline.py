@@ -1,0 +1,286 @@
+"""Per-playlist change timelines: every run that changed a playlist, for charts, feeds, the site.
+
+The replay state behind the cumulative views keeps, per track, only its first and
+last dates and a stint count. A tenure chart needs every stint, a feed every change
+with its added and removed tracks and name/description edits. Both follow from the
+successive versions of a playlist's snapshot (JSON, else plain — the replay's rule),
+so a timeline is a list of changes between consecutive versions:
+
+- a change is dated by the commit that wrote the new version (a run of the
+  archiver), so a stint runs from the run that added a track to the run that
+  removed it — the replay's ``first_seen`` and ``date_removed``;
+- a deleted snapshot file means "not archived", never "empty": the next version is
+  compared with the last one that existed;
+- a track first seen by Spotify ID continues the history of its plain line (an
+  archive that moved from plain files to JSON), as in the replay.
+
+Timelines are kept in ``<git dir>/gitarchive/timelines.sqlite`` (a row per playlist
+and one for the commit they describe), so a run reads only the new commits and
+parses only the new versions of the playlists they touch (a whole-history read
+reads its blobs ahead in a second process and splits the playlists over two
+processes, like the replay); ``Timelines.touched`` names those, which is what
+charts, feeds and the site re-render. After a rewritten history the whole
+history is read again.
+
+This module holds the timelines and their file; timeline_read.py reads the
+history into them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import closing, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from gitarchive.archive.snapshots import TrackMeta
+from gitarchive.git.store import Store
+from gitarchive.history.events import KIND_JSON, KIND_PLAIN, EventKey
+
+FORMAT = "gitarchive-timelines/1"
+RECENT = 100  # changes kept for the archive-wide feed
+
+
+@dataclass
+class Change:
+    """One new version of a playlist's snapshot that changed its tracks, name or description."""
+
+    time: int
+    commit: str  # "" while the commit is not made yet (fetch renders before committing)
+    blob: str  # the new snapshot's blob: with the time, a stable identity of the change
+    added: list[str] = field(default_factory=list)  # track keys
+    removed: list[str] = field(default_factory=list)
+    name: str | None = None  # the new name, when it changed (or on the first version)
+    description: str | None = None  # the new description, when it changed
+    first: bool = False
+
+    def to_row(self) -> list[object]:
+        return [self.time, self.commit, self.blob, self.added, self.removed, self.name,
+                self.description, self.first]
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> Change:
+        return cls(*row)
+
+
+@dataclass
+class Timeline:
+    """One playlist's changes, its tracks ever seen, and its current snapshot."""
+
+    pid: str
+    name: str = ""
+    url: str = ""
+    description: str = ""
+    json_blob: str | None = None
+    plain_blob: str | None = None
+    tracks: dict[str, TrackMeta] = field(default_factory=dict)  # latest metadata seen
+    order: list[str] = field(default_factory=list)  # current snapshot's keys, in its order
+    changes: list[Change] = field(default_factory=list)
+
+    @property
+    def source(self) -> tuple[str, str] | None:
+        if self.json_blob is not None:
+            return KIND_JSON, self.json_blob
+        return (KIND_PLAIN, self.plain_blob) if self.plain_blob is not None else None
+
+    def stints(self) -> dict[str, list[tuple[int, int | None]]]:
+        """key -> its stints (start, end; end None while present), in first-seen order."""
+        found: dict[str, list[tuple[int, int | None]]] = {}
+        for change in self.changes:
+            for key in change.added:
+                found.setdefault(key, []).append((change.time, None))
+            for key in change.removed:
+                spans = found.get(key)
+                if spans and spans[-1][1] is None:
+                    spans[-1] = (spans[-1][0], change.time)
+        return found
+
+    @property
+    def last_change(self) -> int | None:
+        return self.changes[-1].time if self.changes else None
+
+    # ------------------------------------------------------------ storage
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "pid": self.pid, "name": self.name, "url": self.url,
+            "description": self.description, "json_blob": self.json_blob,
+            "plain_blob": self.plain_blob,
+            "tracks": {k: [m.url, m.name, list(m.album), [list(a) for a in m.artists],
+                           m.duration_ms] for k, m in self.tracks.items()},
+            "order": self.order,
+            "changes": [c.to_row() for c in self.changes],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Timeline:
+        tracks = {
+            k: TrackMeta(v[0], v[1], (v[2][0], v[2][1]), tuple((a[0], a[1]) for a in v[3]), v[4])
+            for k, v in data["tracks"].items()
+        }
+        return cls(
+            pid=data["pid"], name=data["name"], url=data["url"],
+            description=data["description"], json_blob=data["json_blob"],
+            plain_blob=data["plain_blob"], tracks=tracks, order=list(data["order"]),
+            changes=[Change.from_row(r) for r in data["changes"]],
+        )
+
+
+@dataclass(frozen=True)
+class Recent:
+    """A change of the archive-wide feed: which playlist, and its index in the timeline."""
+
+    time: int
+    pid: str
+    index: int
+
+
+class Timelines:
+    """Every playlist's timeline as of ``head``, read from the saved file on first access."""
+
+    def __init__(self, path: Path, pids: Iterable[str]) -> None:
+        self.path = path
+        self.pids: set[str] = set(pids)
+        self.loaded: dict[str, Timeline] = {}  # read from the file or made so far
+        self.touched: set[str] = set()  # snapshot or follower files written since last saved
+        self.recent: list[Recent] = []
+        self.head: str | None = None
+        self.last_key: EventKey | None = None
+        self.gens: dict[str, int] = {}
+        self.full = False
+
+    def _rows(self, pids: list[str] | None) -> Iterator[tuple[str, str]]:
+        try:
+            with closing(_connect(self.path)) as db:
+                if pids is None:
+                    yield from db.execute("SELECT pid, data FROM timelines")
+                else:
+                    yield from db.execute(
+                        "SELECT pid, data FROM timelines WHERE pid IN"
+                        " (SELECT value FROM json_each(?))", (json.dumps(pids),))
+        except sqlite3.Error:
+            return
+
+    def _load(self, pids: list[str] | None) -> None:
+        for pid, data in self._rows(pids):
+            if pid in self.pids and pid not in self.loaded:
+                # Unreadable: not loaded, and the caller reads the history again (update).
+                with suppress(ValueError, KeyError, TypeError, IndexError):
+                    self.loaded[pid] = Timeline.from_dict(json.loads(data))
+
+    def preload(self, pids: Iterable[str]) -> None:
+        """Read these playlists' saved timelines in one query (a connection costs)."""
+        wanted = [pid for pid in pids if pid in self.pids and pid not in self.loaded]
+        if wanted:
+            self._load(wanted)
+
+    def get(self, pid: str) -> Timeline | None:
+        if pid not in self.loaded and pid in self.pids:
+            self._load([pid])
+        return self.loaded.get(pid)
+
+    def get_or_new(self, pid: str) -> Timeline:
+        found = self.get(pid)
+        if found is None:
+            if pid in self.pids:
+                raise Stale(pid)
+            found = self.loaded[pid] = Timeline(pid)
+            self.pids.add(pid)
+        return found
+
+    def __iter__(self) -> Iterator[Timeline]:
+        if len(self.pids) - len(self.loaded) > 1:
+            self._load(None)  # one query for all of them
+        for pid in sorted(self.pids):
+            timeline = self.get(pid)
+            if timeline is not None:
+                yield timeline
+
+    def recent_changes(self) -> list[tuple[Timeline, Change]]:
+        """The latest changes of the whole archive, newest first."""
+        found = []
+        self.preload(r.pid for r in self.recent)
+        for item in sorted(self.recent, key=lambda r: (-r.time, r.pid, -r.index)):
+            timeline = self.get(item.pid)
+            if timeline is not None and item.index < len(timeline.changes):
+                found.append((timeline, timeline.changes[item.index]))
+        return found
+
+    def save(self) -> None:
+        """Write the playlists touched since loading and the meta row, in one transaction."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format": FORMAT, "head": self.head, "gens": self.gens,
+            "last_key": list(self.last_key) if self.last_key else None,
+            "pids": sorted(self.pids),
+            "recent": [[r.time, r.pid, r.index] for r in self.recent],
+        }
+        with closing(_connect(self.path)) as db, db:
+            if self.full:
+                db.execute("DELETE FROM timelines")
+            db.executemany(
+                "INSERT OR REPLACE INTO timelines (pid, data) VALUES (?, ?)",
+                ((pid, json.dumps(self.loaded[pid].to_dict())) for pid in sorted(self.touched)
+                 if pid in self.loaded),
+            )
+            db.execute("DELETE FROM timelines WHERE pid NOT IN (SELECT value FROM json_each(?))",
+                       (json.dumps(sorted(self.pids)),))
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('state', ?)",
+                       (json.dumps(meta),))
+
+
+class Stale(Exception):
+    """A saved timeline could not be read: replay everything."""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=30)
+    db.execute("CREATE TABLE IF NOT EXISTS timelines (pid TEXT PRIMARY KEY, data TEXT NOT NULL)")
+    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    return db
+
+
+def state_path(store: Store) -> Path:
+    """Where the timelines are kept: beside the history state, in the git directory."""
+    return store.git_dir / "gitarchive" / "timelines.sqlite"
+
+
+def load_meta(store: Store, head: pygit2.Commit) -> Timelines | None:
+    """The saved timelines if they describe an ancestor of ``head``, else None."""
+    path = state_path(store)
+    if not path.exists():
+        return None
+    try:
+        with closing(_connect(path)) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'state'").fetchone()
+        if row is None:
+            return None
+        meta = json.loads(row[0])
+        if meta.get("format") != FORMAT:
+            return None
+        saved_head = pygit2.Oid(hex=meta["head"])
+        repo = store.repo
+        if saved_head not in repo or not (
+            saved_head == head.id or repo.descendant_of(head.id, saved_head)
+        ):
+            return None
+        timelines = Timelines(path, meta["pids"])
+        timelines.head = meta["head"]
+        timelines.gens = {str(k): int(v) for k, v in meta["gens"].items()}
+        key = meta["last_key"]
+        timelines.last_key = (key[0], key[1], key[2]) if key else None
+        timelines.recent = [Recent(*r) for r in meta["recent"]]
+        return timelines
+    except (OSError, ValueError, KeyError, TypeError, IndexError, pygit2.GitError,
+            sqlite3.Error):
+        return None
+
+
+def forget(store: Store) -> None:
+    """Drop the saved timelines (the next update reads the whole history)."""
+    state_path(store).unlink(missing_ok=True)

@@ -1,0 +1,244 @@
+"""Reading the history into timelines (timeline.py): only new commits, or all of it.
+
+A run reads the commits after the saved ones and parses only the new versions of
+the playlists they touch; a whole-history read of many versions splits the
+playlists over two processes (history/parallel.py), each reading its blobs ahead
+in a blob reader process (git/blobstream.py), like the replay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import pygit2
+
+from gitarchive.archive.model import PLAIN_KEY_PREFIX, track_key
+from gitarchive.archive.snapshots import (
+    ParseCache,
+    ParsedSnapshot,
+    parse_json_snapshot,
+    parse_plain_snapshot,
+)
+from gitarchive.errors import SnapshotError
+from gitarchive.git.blobstream import BlobStream
+from gitarchive.git.store import Store
+from gitarchive.history.events import (
+    KIND_FOLLOWERS,
+    KIND_JSON,
+    Event,
+    sorted_events,
+    walk_events,
+)
+from gitarchive.history.parallel import Forked, two_cores
+from gitarchive.history.timeline import (
+    RECENT,
+    Change,
+    Recent,
+    Stale,
+    Timeline,
+    Timelines,
+    forget,
+    load_meta,
+    state_path,
+)
+
+
+def update(store: Store, *, extra: Event | None = None, save: bool = True) -> Timelines:
+    """The timelines as of HEAD (plus ``extra``, an event not committed yet), kept on disk.
+
+    Reads only the commits after the saved ones when they are HEAD's ancestors and
+    sort after them; otherwise the whole history. The committed events are saved;
+    ``extra`` (fetch's coming commit) is applied on top in memory only: the next
+    run reads the real commit.
+    """
+    head = store.head()
+    timelines = load_meta(store, head) if head is not None else None
+    events: list[Event] = []
+    if timelines is not None and head is not None and timelines.head is not None:
+        stop = pygit2.Oid(hex=timelines.head)
+        events = sorted_events(walk_events(store.repo, head.id, stop, timelines.gens))
+        last = timelines.last_key
+        if events and last is not None and events[0].key <= last:
+            timelines = None
+    if timelines is None:
+        timelines = Timelines(state_path(store), ())
+        timelines.full = True
+        if head is not None:
+            events = sorted_events(walk_events(store.repo, head.id, None, timelines.gens))
+    try:
+        _apply(store, timelines, events)
+        if events:
+            timelines.last_key = events[-1].key
+        timelines.head = str(head.id) if head is not None else None
+        if save and head is not None and (events or timelines.full):
+            timelines.save()
+        if extra is not None and (timelines.last_key is None or extra.key > timelines.last_key):
+            _apply(store, timelines, [extra])
+    except Stale:  # a saved playlist could not be read: read the whole history
+        if timelines.full:
+            raise
+        forget(store)
+        return update(store, extra=extra, save=save)
+    return timelines
+
+
+Writes = list[tuple[Event, str, str | None]]  # (event, kind, blob) of one playlist, in order
+PARALLEL_MIN = 4000  # versions to parse from which a whole-history read uses both cores
+
+
+def _apply(store: Store, timelines: Timelines, events: list[Event]) -> None:
+    """Apply ``events`` playlist by playlist (reading each one's versions together)."""
+    per_pid: dict[str, Writes] = {}
+    for event in events:
+        for write in event.writes:
+            per_pid.setdefault(write.pid, []).append((event, write.kind, write.blob))
+            timelines.touched.add(write.pid)
+    work: list[tuple[Timeline, Writes]] = []
+    timelines.preload(pid for pid, ws in per_pid.items()
+                      if any(w[1] != KIND_FOLLOWERS for w in ws))  # not follower counts alone
+    for pid in sorted(per_pid):
+        writes = [w for w in per_pid[pid] if w[1] != KIND_FOLLOWERS]
+        if writes:
+            work.append((timelines.get_or_new(pid), writes))
+        elif pid not in timelines.pids and pid not in timelines.loaded:
+            timelines.touched.discard(pid)  # followers only, never a snapshot
+    before = {t.pid: len(t.changes) for t, _ in work}
+    plan = _plan(work)
+    if timelines.full and len(plan) >= PARALLEL_MIN and two_cores():
+        for timeline in _apply_split(store, work):
+            timelines.loaded[timeline.pid] = timeline
+    else:
+        _apply_some(store, work, plan)
+    new_recent: list[Recent] = []
+    for pid, count in before.items():
+        timeline = timelines.loaded[pid]
+        for index in range(count, len(timeline.changes)):
+            new_recent.append(Recent(timeline.changes[index].time, pid, index))
+        if timeline.source is None and not timeline.changes:
+            timelines.pids.discard(pid)
+            timelines.loaded.pop(pid, None)
+    merged = sorted([*timelines.recent, *new_recent], key=lambda r: (r.time, r.pid, r.index))
+    timelines.recent = merged[-RECENT:]
+
+
+def _versions(timeline: Timeline, writes: Writes) -> Iterator[tuple[Event, str, str]]:
+    """(event, kind, blob) of each new version to compare; the timeline's source moves along."""
+    i = 0
+    while i < len(writes):
+        event = writes[i][0]
+        before = timeline.source
+        while i < len(writes) and writes[i][0] is event:
+            _, kind, blob = writes[i]
+            if kind == KIND_JSON:
+                timeline.json_blob = blob
+            else:
+                timeline.plain_blob = blob
+            i += 1
+        now = timeline.source
+        if now is not None and now != before:
+            yield event, now[0], now[1]
+
+
+def _apply_some(store: Store, work: list[tuple[Timeline, Writes]],
+                plan: list[tuple[str, str]]) -> None:
+    """Parse the new versions (read ahead by a blob reader process) and compare them."""
+    cache = ParseCache()
+    with BlobStream(store.repo, plan) as reader:
+        for timeline, writes in work:
+            for event, kind, blob in _versions(timeline, writes):
+                try:
+                    data = reader.read(blob)
+                    if kind == KIND_JSON:
+                        parsed = parse_json_snapshot(timeline.pid, data, cache)
+                    else:
+                        parsed = parse_plain_snapshot(timeline.pid, data)
+                except (SnapshotError, KeyError, ValueError):
+                    continue  # unreadable: the replay reports it; the next one is compared
+                _compare(timeline, parsed, event, blob, adopt=kind == KIND_JSON)
+
+
+def _second_half(pid: str) -> bool:
+    return hashlib.sha1(pid.encode()).digest()[0] & 1 == 1
+
+
+def _apply_split(store: Store, work: list[tuple[Timeline, Writes]]) -> list[Timeline]:
+    """A whole-history read on both cores: half the playlists in a forked process.
+
+    Timelines are independent, so each half is exactly what one pass would give;
+    if the child fails, its half is done here.
+    """
+    mine = [w for w in work if not _second_half(w[0].pid)]
+    theirs = [w for w in work if _second_half(w[0].pid)]
+    git_dir = store.repo.path
+
+    def child() -> Iterator[list[Timeline]]:
+        _apply_some(Store(git_dir), theirs, _plan(theirs))
+        yield [t for t, _ in theirs]
+
+    with Forked(child) as forked:
+        _apply_some(store, mine, _plan(mine))
+        received = forked.finish()
+    if not received:
+        _apply_some(store, theirs, _plan(theirs))
+        received = [[t for t, _ in theirs]]
+    return [t for t, _ in mine] + received[0]
+
+
+def _plan(work: list[tuple[Timeline, Writes]]) -> list[tuple[str, str]]:
+    """(blob, playlist) of every version ``_apply_some`` will read, in its order."""
+    sources = {t.pid: (t.json_blob, t.plain_blob) for t, _ in work}
+    plan = [(blob, t.pid) for t, writes in work for _, _, blob in _versions(t, writes)]
+    for timeline, _ in work:
+        timeline.json_blob, timeline.plain_blob = sources[timeline.pid]
+    return plan
+
+
+def _compare(
+    timeline: Timeline, parsed: ParsedSnapshot, event: Event, blob: str, *, adopt: bool
+) -> None:
+    first = not timeline.changes and not timeline.order
+    old = set(timeline.order)
+    order: list[str] = []
+    seen: set[str] = set()
+    for key, meta, _ in parsed.tracks:
+        if key in seen:
+            continue
+        if adopt and key not in old and not key.startswith(PLAIN_KEY_PREFIX):
+            plain = track_key("", meta.name, (a[0] for a in meta.artists), meta.album[0])
+            if plain in old:
+                _rename(timeline, plain, key)
+                old.discard(plain)
+                old.add(key)
+        seen.add(key)
+        order.append(key)
+        timeline.tracks[key] = meta
+    change = Change(
+        time=event.time, commit=event.oid, blob=blob,
+        added=[k for k in order if k not in old],
+        removed=[k for k in timeline.order if k not in seen and k in old],
+        first=first,
+    )
+    if first or parsed.name != timeline.name:
+        change.name = parsed.name
+    if not first and parsed.description != timeline.description:
+        change.description = parsed.description
+    timeline.name, timeline.url, timeline.description = parsed.name, parsed.url, parsed.description
+    timeline.order = order
+    if change.added or change.removed or change.name is not None or \
+            change.description is not None or first:
+        timeline.changes.append(change)
+
+
+def _rename(timeline: Timeline, old: str, new: str) -> None:
+    """A plain line's history continues under its Spotify ID."""
+    for change in timeline.changes:
+        change.added = [new if k == old else k for k in change.added]
+        change.removed = [new if k == old else k for k in change.removed]
+    timeline.order = [new if k == old else k for k in timeline.order]
+    timeline.tracks.pop(old, None)
+
+
+def load(store: Store) -> Timelines:
+    """The timelines as of HEAD, brought up to date and saved."""
+    return update(store)
