@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,11 @@ START = 1_672_567_200  # 2023-01-01 10:00 UTC
 DAY = 86_400
 JSON_FROM = 200  # the mixed layout's first JSON day
 SNAPSHOT_DIRS = ("plain", "pretty", "followers")
+
+
+def added_stamp(day: int) -> str:
+    """Spotify's added_at of a track added on ``day``: fixed from then on, as Spotify's is."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(START + day * DAY - 3600))
 
 
 def playlist_id(n: int) -> str:
@@ -100,19 +106,21 @@ class SynthPlaylist:
     rename_day: int | None = None
     reissue_day: int | None = None
     reissue_as: str = ""
+    added: dict[int, str] = field(default_factory=dict)  # track -> Spotify's added_at
 
     def __post_init__(self) -> None:
         self.path_id = self.path_id or self.pid
 
     def snapshot(self, day: int) -> Playlist:
-        stamp = f"2023-01-01 00:00:{day % 60:02}"
+        first = added_stamp(0)
         return Playlist(
             url=f"https://open.spotify.com/playlist/{self.pid}",
             original_name=self.name,
             description=f"Synthetic playlist {self.pid}",
             owner=Link("Synth", "https://open.spotify.com/user/synth"),
             tracks=tuple(
-                Track(**{**make_track(n).__dict__, "added_at": stamp}) for n in self.tracks
+                Track(**{**make_track(n).__dict__, "added_at": self.added.get(n, first)})
+                for n in self.tracks
             ),
             snapshot_id=f"snap{day}",
             num_followers=self.followers,
@@ -192,7 +200,7 @@ class SynthArchive:
         for entry in self.repo[root["plain"].id]:
             read = _read_back(self.repo, entry, pretty)
             if read is not None:
-                self.playlists.append(SynthPlaylist(entry.name, read[0], read[1]))
+                self.playlists.append(SynthPlaylist(entry.name, read[0], read[1], added=read[2]))
         self.day = day
         self.tip = head.id
         return self
@@ -213,9 +221,13 @@ class SynthArchive:
                 p.removed.append(gone)
         for _ in range(rng.randint(1, 3)):
             if p.removed and rng.random() < 0.2:
-                p.tracks.append(p.removed.pop(rng.randrange(len(p.removed))))  # re-addition
+                back = p.removed.pop(rng.randrange(len(p.removed)))  # a re-addition
+                p.tracks.append(back)
+                p.added[back] = added_stamp(self.day)
             else:
-                p.tracks.extend(self._new(1))
+                new = self._new(1)
+                p.tracks.extend(new)
+                p.added[new[0]] = added_stamp(self.day)
         if rng.random() < 0.3:
             rng.shuffle(p.tracks)  # a reorder: JSON changes, plain does not
 
@@ -381,16 +393,19 @@ class SynthArchive:
 
 
 def _read_back(repo: pygit2.Repository, entry: pygit2.Object,
-               pretty: pygit2.Tree | None) -> tuple[str, list[int]] | None:
-    """(name, track numbers) of a playlist's snapshot at HEAD; None if empty or unreadable."""
+               pretty: pygit2.Tree | None) -> tuple[str, list[int], dict[int, str]] | None:
+    """(name, track numbers, added_at) of a playlist at HEAD; None if empty or unreadable."""
     try:
         if pretty is not None and f"{entry.name}.json" in pretty:
             snap = Playlist.from_json(repo[pretty[f"{entry.name}.json"].id].data)
-            return snap.original_name, [int(t.url.rsplit("TRK", 1)[1]) for t in snap.tracks]
+            numbers = [int(t.url.rsplit("TRK", 1)[1]) for t in snap.tracks]
+            added = {n: t.added_at for n, t in zip(numbers, snap.tracks, strict=True)
+                     if t.added_at}
+            return snap.original_name, numbers, added
         lines = repo[entry.id].data.decode().split("\n")
         if len(lines) < 3:
             return None
-        return lines[0], [int(line.split(" ")[1]) for line in lines[3:] if line]
+        return lines[0], [int(line.split(" ")[1]) for line in lines[3:] if line], {}
     except (SnapshotError, ValueError, IndexError, UnicodeDecodeError):
         return None
 
