@@ -153,7 +153,7 @@ def pending_views(
     if branch is None and head is not None:
         base = head.tree
     drawn = pictures.files(store, plan.wanted, tree=tree, compare_with=base, timezone=tz,
-                           extra=event)
+                           extra=event, gaps=pictures.fetch_gaps(synced.state, plan.wanted))
     if branch is not None:
         files: dict[str, bytes | None] = (
             differing(store, plan.base, rendered) if plan.incremental else dict(rendered)

@@ -144,7 +144,7 @@ def _write(
     def draw(compare_with: pygit2.Tree | None) -> dict[str, bytes | None]:
         """The charts and feeds of the playlists rendered (pictures.py)."""
         return pictures.files(store, plan.wanted, tree=head.tree, compare_with=compare_with,
-                              timezone=tz)
+                              timezone=tz, gaps=pictures.fetch_gaps(state, plan.wanted))
 
     if branch is not None:
         if plan.incremental:

@@ -157,6 +157,8 @@ def test_ten_day_failure_window_moves_no_date(
         assert view[gone]["last_seen"] is None and view[gone]["date_removed"] is None
     view = cumulative(repo, SMALL)
     assert view["fetch_gaps"] == [{"from": "2026-04-02", "to": None}]
+    tenure = (repo / f"playlists/charts/{SMALL}-tenure.svg").read_text()
+    assert "<title>not fetched since 2026-04-02</title>" in tenure
     # Each failing run's commit is what fetch assumed: its replay state was kept (no re-walk).
     saved_state = history_saved.load(Store(repo))
     assert saved_state is not None and saved_state.head == str(Store(repo).head().id)
@@ -193,10 +195,16 @@ def test_ten_day_failure_window_moves_no_date(
     assert (item.last_ok, item.failing_since, item.stale) == (at("2026-04-12", 6), None, False)
     # The other playlist was observed every day: its dates are untouched by SMALL's gap.
     assert cumulative(repo, OLD_1970).get("fetch_gaps", []) == []
+    # The tenure chart shows the gap as one band, titled with its dates; none for the other.
+    tenure = (repo / f"playlists/charts/{SMALL}-tenure.svg").read_text()
+    assert tenure.count('class="gap"') == 1
+    assert "<title>not fetched 2026-04-02 → 2026-04-11</title>" in tenure
+    assert 'class="gap"' not in (repo / f"playlists/charts/{OLD_1970}-tenure.svg").read_text()
 
     # A full rebuild from history gives the same files.
     before = {p: (repo / p).read_bytes() for p in
-              (layout.cumulative_json_path(SMALL), layout.cumulative_md_path(SMALL))}
+              (layout.cumulative_json_path(SMALL), layout.cumulative_md_path(SMALL),
+               f"playlists/charts/{SMALL}-tenure.svg")}
     assert run("rebuild", "--full", "--repo", str(repo))[0] == 0
     assert {p: (repo / p).read_bytes() for p in before} == before
 
