@@ -1,6 +1,12 @@
 """Benchmark: a full ``fetch`` of 1,000 playlists x 100 tracks against the local stand-in.
 
 Reports, in one run so the ratios hold on a noisy machine:
+  * per day, the HTTP floor beside the fetch: the same requests (token, each playlist,
+    its item pages by ``next``) made by a bare ``requests.Session`` loop with the same
+    concurrency, bodies parsed with ``json.loads`` and nothing else; measured right
+    before and right after the fetch against the same stand-in (the first pass also
+    warms the stand-in's encoded answers, as the fetch finds them), and the target
+    "fetch <= 1.5 x floor + commit" checked against the later (warm) floor;
   * wall time of a full fetch (day 1: every playlist new; day 2: every playlist changed),
     and of the part spent in the pygit2 commit (objects, trees, ref, worktree, index);
   * the same with the cumulative views kept current in the same commit (day 3: the
@@ -17,6 +23,7 @@ Run:  .venv/bin/python benchmarks/bench_fetch.py [--playlists 1000] [--tracks 10
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import random
@@ -25,20 +32,23 @@ import statistics
 import string
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import pygit2
+import requests
 
 from gitarchive.archive import registry
 from gitarchive.archive.model import Link, Playlist, Track
 from gitarchive.git.store import Store
 from gitarchive.ops.fetch import fetch
 from gitarchive.spotify.apijson import api_playlist_from_model
-from gitarchive.spotify.client import SpotifyClient
+from gitarchive.spotify.client import PAGE_LIMIT, SpotifyClient
 from gitarchive.spotify.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
 
 ALPHABET = string.ascii_letters + string.digits
@@ -132,6 +142,74 @@ def standin_process(playlists: dict) -> Iterator[tuple[str, str]]:
         proc.join(timeout=10)
 
 
+def http_floor(api_base: str, token_url: str, pids: list[str], jobs: int) -> tuple[float, int]:
+    """(seconds, requests) of the bare loop: the fetch's requests and nothing else.
+
+    One token; per playlist, ``GET /playlists/{id}``, then ``/items`` from offset 0 when
+    no entries are embedded, then every ``next`` page; ``json.loads`` of every body.
+    ``jobs`` playlists at once, a ``requests.Session`` per thread, as the client does.
+    """
+    local = threading.local()
+    count = [0]
+    lock = threading.Lock()
+
+    def session() -> requests.Session:
+        found = getattr(local, "session", None)
+        if found is None:
+            found = local.session = requests.Session()
+        return found
+
+    def get(url: str, headers: dict[str, str], params: dict | None = None) -> dict:
+        response = session().get(url, headers=headers, params=params, timeout=30)
+        response.raise_for_status()
+        with lock:
+            count[0] += 1
+        return json.loads(response.content)
+
+    start = time.perf_counter()
+    answer = requests.post(token_url, data={"grant_type": "client_credentials"},
+                           auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET), timeout=30)
+    headers = {"Authorization": f"Bearer {json.loads(answer.content)['access_token']}"}
+
+    def one(pid: str) -> int:
+        data = get(f"{api_base}/playlists/{pid}", headers)
+        page = data.get("items") if isinstance(data.get("items"), dict) else data.get("tracks")
+        if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+            page = get(f"{api_base}/playlists/{pid}/items", headers,
+                       {"limit": PAGE_LIMIT, "offset": 0})
+        entries = len(page["items"])
+        while page.get("next") and page.get("items"):
+            page = get(page["next"], headers)
+            entries += len(page["items"])
+        return entries
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        entries = sum(pool.map(one, pids))
+    seconds = time.perf_counter() - start
+    assert entries > 0
+    return seconds, count[0]
+
+
+@contextmanager
+def counting_requests() -> Iterator[list[int]]:
+    """Count the API requests the client sends (token requests aside)."""
+    count = [0]
+    lock = threading.Lock()
+    original = requests.Session.request
+
+    def request(self, method, url, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if method == "GET":
+            with lock:
+                count[0] += 1
+        return original(self, method, url, *args, **kwargs)
+
+    requests.Session.request = request  # type: ignore[method-assign]
+    try:
+        yield count
+    finally:
+        requests.Session.request = original  # type: ignore[method-assign]
+
+
 def git(cwd: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
@@ -142,6 +220,7 @@ def main() -> None:
     parser.add_argument("--tracks", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3,
                         help="times each way redoes the day-2 commit (median shown)")
+    parser.add_argument("--jobs", type=int, default=4, help="concurrency of fetch and floor")
     args = parser.parse_args()
     load_at_start = os.getloadavg()[0]  # other work on the machine: said beside the figures
     rng = random.Random(7)
@@ -179,30 +258,44 @@ def main() -> None:
                     models[pid] = replace(model, tracks=model.tracks[1:] + extra)
             served = {pid: api_playlist_from_model(m) for pid, m in models.items()}
             with standin_process(served) as (api_base, token_url):
+                floor_before, floor_requests = http_floor(api_base, token_url, pids, args.jobs)
                 client = SpotifyClient(
                     DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, api_base=api_base, token_url=token_url
                 )
                 store.commit_seconds = store.checkout_seconds = 0.0
-                start = time.perf_counter()
-                report = fetch(
-                    store, client, cumulative=cumulative,
-                    when=(1_767_225_600 + day * 86_400, 0),
-                )
-                total = time.perf_counter() - start
+                with counting_requests() as fetch_requests:
+                    start = time.perf_counter()
+                    report = fetch(
+                        store, client, cumulative=cumulative,
+                        when=(1_767_225_600 + day * 86_400, 0), jobs=args.jobs,
+                    )
+                    total = time.perf_counter() - start
                 client.close()
+                floor_after, _ = http_floor(api_base, token_url, pids, args.jobs)
             assert len(report.changed) == len(pids), "every playlist should change (followers)"
-            results.append((label, total, store.commit_seconds, store.checkout_seconds))
+            assert fetch_requests[0] == floor_requests, (fetch_requests[0], floor_requests)
+            results.append((label, total, store.commit_seconds, store.checkout_seconds,
+                            floor_before, floor_after, floor_requests))
             if day == 2:
                 redo = _commit_both_ways(store, work, args.repeat)
 
         print(f"{len(pids)} playlists x {args.tracks} tracks, stand-in on 127.0.0.1; "
               f"load average {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
               f" ({os.cpu_count()} cores)")
-        for label, total, commit, checkout in results:
+        for label, total, commit, checkout, *_ in results:
             print(
                 f"  fetch {label:<20} {total:6.2f} s   of which pygit2 commit {commit:5.2f} s"
                 f" = objects+trees+ref {commit - checkout:5.2f} s"
                 f" + working tree/index {checkout:5.2f} s"
+            )
+        print(f"  HTTP floor (bare requests.Session loop, {args.jobs} at once, json.loads), "
+              "before / after the fetch; target fetch <= 1.5 x floor(after) + commit:")
+        for label, total, commit, _checkout, before, after, count in results:
+            budget = 1.5 * after + commit
+            print(
+                f"    {label:<20} floor {before:5.2f} / {after:5.2f} s ({count} requests)"
+                f"   fetch / (floor + commit) {total / (after + commit):4.2f}x"
+                f"   budget {budget:5.2f} s: {'met' if total <= budget else 'MISSED'}"
             )
         print(f"  day-2 commit ({redo['files']} files) redone on its parent in fresh clones,"
               f" median of {args.repeat} each:")

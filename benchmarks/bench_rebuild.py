@@ -1,8 +1,14 @@
-"""Benchmark of ``rebuild``: full, incremental, the git floor, a naive rebuild, memory, size.
+"""Benchmark of ``rebuild``: full, incremental, the git floor, first questions, memory, size.
 
     .venv/bin/python -m benchmarks.bench_rebuild [--playlists 1000] [--days 365]
-        [--layout json|plain] [--size-playlists 100] [--size-days 120] [--repeat 3]
-        [--out benchmarks/out]
+        [--layout plain,json,mixed] [--no-quirks] [--repeat 3] [--naive] [--no-size]
+        [--size-playlists 100] [--size-days 120] [--out benchmarks/out]
+
+Every layout asked for is measured in the same run, each against its own git floor:
+plain (pre-2022 archives), JSON, and mixed (plain days, then JSON), by default with
+every quirk of real archives (benchmarks/synth.py --quirks). After each full rebuild
+the first question (``gitarchive search``) runs as a new process, then again on a
+fresh copy with no saved state.
 
 Each measured rebuild runs in a child process so its peak RSS (VmHWM) is its own; the
 replay's share of it is timed inside that same process. The git floor is what git itself
@@ -29,6 +35,7 @@ from pathlib import Path
 from benchmarks import synth
 
 ROOT = "playlists"
+EMPTY_BLOB = b"e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"  # a placeholder: no snapshot
 SNAPSHOT_DIRS = ("plain", "pretty", "followers")  # what the replay walks (history_events)
 
 CHILD = r"""
@@ -52,7 +59,12 @@ def timed_sync(*args, **kwargs):
 history.sync = timed_sync  # rebuild calls it: the replay is timed inside this process
 t0 = time.perf_counter()
 result = history.rebuild(store, full=full)
+t1 = time.perf_counter()
+if result.full and result.synced is not None:  # as the rebuild command does
+    from gitarchive.questions.index import open_index
+    open_index(store, synced=result.synced).close()
 total = time.perf_counter() - t0
+index = time.perf_counter() - t1
 if len(replay) != 1:
     sys.exit(f"the replay was not timed (history.sync called {len(replay)} times)")
 # ru_maxrss keeps the parent's high-water mark across fork+exec on Linux (this
@@ -63,7 +75,7 @@ try:
     maxrss = int(hwm) / 1024
 except (OSError, IndexError, ValueError):
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": total, "sync": replay[0], "events": result.events,
+print(json.dumps({"seconds": total, "sync": replay[0], "index": index, "events": result.events,
                   "full": result.full, "changed": len(result.changed), "maxrss_mb": maxrss}))
 """
 
@@ -71,8 +83,9 @@ print(json.dumps({"seconds": total, "sync": replay[0], "events": result.events,
 def run_child(repo: Path, mode: str) -> dict:
     """One whole rebuild in a fresh process (own peak RSS); the replay timed inside it."""
     whole = _child(repo, mode)
-    return {"sync": whole["sync"], "total": whole["seconds"],
-            "render_commit": whole["seconds"] - whole["sync"], "events": whole["events"],
+    return {"sync": whole["sync"], "total": whole["seconds"], "index": whole["index"],
+            "render_commit": whole["seconds"] - whole["sync"] - whole["index"],
+            "events": whole["events"],
             "changed": whole["changed"], "maxrss_mb": whole["maxrss_mb"],
             "tree_mb": whole["tree_mb"]}
 
@@ -151,7 +164,7 @@ def replay_blobs(log: bytes) -> set[bytes]:
             continue
         meta, path = line.split(b"\t", 1)
         new = meta.split()[3]
-        blob = new if new.strip(b"0") else None
+        blob = new if new.strip(b"0") and new != EMPTY_BLOB else None  # empty: placeholder
         folder, _, name = path.rpartition(b"/")
         if folder == f"{ROOT}/plain".encode() and name:
             slot, pid = 1, name
@@ -172,10 +185,21 @@ def replay_blobs(log: bytes) -> set[bytes]:
     return wanted
 
 
-def git_floor(repo: Path) -> tuple[float, int]:
-    """Seconds for git log --raw + cat-file --batch of every blob the replay reads, once."""
+def git_floor(
+    repo: Path, paths: Sequence[str] | None = None, fmt: str = ""
+) -> tuple[float, int]:
+    """Seconds for git log --raw + cat-file --batch of every blob the replay reads, once.
+
+    With ``paths`` (bench_follow: one playlist's files): every blob changed under them.
+    """
     t0 = time.perf_counter()
-    blobs = replay_blobs(snapshot_log(repo))
+    if paths is None:
+        blobs = replay_blobs(snapshot_log(repo))
+    else:
+        log = git(repo, "log", "--raw", "--no-abbrev", f"--format={fmt}", "--", *paths,
+                  capture_output=True).stdout
+        blobs = {line.split()[3] for line in log.splitlines()
+                 if line.startswith(b":") and line.split()[3].strip(b"0")}
     subprocess.run(["git", "-C", str(repo), "cat-file", "--batch"], input=b"\n".join(blobs) + b"\n",
                    check=True, capture_output=True)
     return time.perf_counter() - t0, len(blobs)
@@ -249,29 +273,36 @@ def size_comparison(out: Path, playlists: int, days: int, *, plain_only: bool) -
     return sizes
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--playlists", type=int, default=1000)
-    parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--size-playlists", type=int, default=100)
-    parser.add_argument("--size-days", type=int, default=120)
-    parser.add_argument("--layout", choices=["json", "plain"], default="json")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="floor and full rebuild pairs (the median pair is shown)")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+def first_question(repo: Path) -> float:
+    """Seconds for ``gitarchive search`` run as a new process (as a user would)."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "gitarchive", "search", "Song 1", "--repo", str(repo)],
+                   check=True, capture_output=True)
+    return time.perf_counter() - t0
 
-    source = args.out / f"archive-{args.playlists}x{args.days}-{args.layout}"
+
+def source_archive(args: argparse.Namespace, layout: str) -> Path:
+    """The synthetic archive of one layout, generated once and kept in ``--out``."""
+    quirks = "-quirks" if args.quirks else ""
+    source = args.out / f"archive-{args.playlists}x{args.days}-{layout}{quirks}"
     if not source.exists():
         t0 = time.perf_counter()
-        archive = synth.build(source, args.playlists, args.days,
-                              plain_only=args.layout == "plain")
+        partial = source.with_name(source.name + ".partial")  # an interrupted run leaves no
+        shutil.rmtree(partial, ignore_errors=True)  # half-written archive to reuse
+        archive = synth.build(partial, args.playlists, args.days,
+                              **synth.layout_options(layout, min(synth.JSON_FROM, args.days // 2)),
+                              quirks=synth.ALL_QUIRKS if args.quirks else synth.Quirks())
         del archive
-        git(source, "gc", "-q")
+        git(partial, "gc", "-q")
+        partial.rename(source)
         print(f"generated {source} in {time.perf_counter() - t0:.1f} s (packed with git gc)")
-    work = args.out / "work"
+    return source
 
+
+def measure(args: argparse.Namespace, layout: str) -> dict:
+    """Floor and full rebuild side by side (pairs), incremental, first questions: one layout."""
+    source = source_archive(args, layout)
+    work = args.out / "work"
     # The machine's speed drifts by a third between minutes: measure the floor and the
     # full rebuild in pairs, one right after the other, and report the median pair.
     pairs = []
@@ -281,35 +312,86 @@ def main() -> None:
         floor, blobs = git_floor(work)
         pairs.append((floor, run_child(work, "full")))
     pairs.sort(key=lambda pair: pair[1]["total"] / pair[0])
-    print(f"load average {os.getloadavg()[0]:.1f} after the pairs ({os.cpu_count()} cores)")
+    print(f"[{layout}] load average {os.getloadavg()[0]:.1f} after the pairs "
+          f"({os.cpu_count()} cores)")
     floor, full = pairs[len(pairs) // 2]
-    print(f"git floor: {floor:.2f} s (log --raw + cat-file --batch of {blobs} blobs)")
-    estimate = naive(work)
-    print(f"naive rebuild (every snapshot at every commit, estimated): {estimate:.1f} s")
-    print(f"full rebuild: replay {full['sync']:.2f} s ({full['events']} events), render+commit "
-          f"{full['render_commit']:.2f} s ({full['changed']} files), total {full['total']:.2f} s, "
-          f"peak RSS {full['maxrss_mb']:.0f} MB (whole process tree, sampled: "
-          f"{full['tree_mb']:.0f} MB)")
-    print("full/floor (replay/floor) of each pair: " + ", ".join(
+    print(f"[{layout}] git floor: {floor:.2f} s (log --raw + cat-file --batch of {blobs} blobs)")
+    if args.naive:
+        estimate = naive(work)
+        print(f"[{layout}] naive rebuild (every snapshot at every commit, estimated): "
+              f"{estimate:.1f} s, {estimate / full['total']:.1f}x the full rebuild")
+    print(f"[{layout}] full rebuild: replay {full['sync']:.2f} s ({full['events']} events), "
+          f"render+commit {full['render_commit']:.2f} s ({full['changed']} files), "
+          f"query index {full['index']:.2f} s, total "
+          f"{full['total']:.2f} s, peak RSS {full['maxrss_mb']:.0f} MB (whole process tree, "
+          f"sampled: {full['tree_mb']:.0f} MB)")
+    print(f"[{layout}] full/floor (replay/floor) of each pair: " + ", ".join(
         f"{pair[1]['total'] / pair[0]:.1f}x ({pair[1]['sync'] / pair[0]:.1f}x)" for pair in pairs)
         + " (median pair shown)")
-
-    archive = synth.SynthArchive.resume(work, args.playlists, plain_only=args.layout == "plain",
-                                        day=args.days)
+    # work is the last pair's copy, just rebuilt (its replay state saved): ask it.
+    after_rebuild = first_question(work)
+    warm = first_question(work)
+    print(f"[{layout}] first question after the rebuild (new process): {after_rebuild:.2f} s; "
+          f"the next one: {warm:.2f} s")
+    archive = synth.SynthArchive.resume(work, plain_only=layout == "plain", day=args.days)
     archive.add_day()
     inc = run_child(work, "incremental")
-    print(f"incremental after one day: replay {inc['sync']:.3f} s ({inc['events']} events), "
-          f"render+commit {inc['render_commit']:.2f} s ({inc['changed']} files), "
+    print(f"[{layout}] incremental after one day: replay {inc['sync']:.3f} s ({inc['events']} "
+          f"events), render+commit {inc['render_commit']:.2f} s ({inc['changed']} files), "
           f"total {inc['total']:.2f} s, peak RSS {inc['maxrss_mb']:.0f} MB")
-    print(f"ratios: full/floor {full['total'] / floor:.1f}x (replay alone "
-          f"{full['sync'] / floor:.1f}x); naive/full {estimate / full['total']:.1f}x")
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(source, work)
+    cold = first_question(work)
+    print(f"[{layout}] first question with no saved state (new process): {cold:.2f} s "
+          f"({cold / full['total']:.2f}x the full rebuild)")
+    return {"layout": layout, "floor": floor, "full": full, "pairs": pairs, "inc": inc,
+            "after_rebuild": after_rebuild, "warm": warm, "cold": cold}
 
-    sizes = size_comparison(args.out, args.size_playlists, args.size_days,
-                            plain_only=args.layout == "plain")
-    print(f"repository size after git gc ({args.size_playlists} playlists x {args.size_days} "
-          f"days, {args.layout} layout): "
-          f"snapshots only {sizes['none'] / 1e6:.1f} MB, cumulative committed daily "
-          f"{sizes['committed'] / 1e6:.1f} MB, views branch {sizes['views-branch'] / 1e6:.1f} MB")
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--playlists", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--size-playlists", type=int, default=100)
+    parser.add_argument("--size-days", type=int, default=120)
+    parser.add_argument("--layout", default="plain,json,mixed",
+                        help="comma-separated: plain, json, mixed (200 days plain, then JSON)")
+    parser.add_argument("--quirks", action=argparse.BooleanOptionalAction, default=True,
+                        help="placeholders, renames, re-issued IDs, offsets, early files, "
+                        "unreadable versions in the synthetic history (benchmarks/synth.py)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="floor and full rebuild pairs (the median pair is shown)")
+    parser.add_argument("--naive", action="store_true",
+                        help="also estimate a naive rebuild (every snapshot at every commit)")
+    parser.add_argument("--size", action=argparse.BooleanOptionalAction, default=True,
+                        help="repository size with and without committed views")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    layouts = [name.strip() for name in args.layout.split(",") if name.strip()]
+    unknown = set(layouts) - {"plain", "json", "mixed"}
+    if unknown:
+        parser.error(f"unknown layout(s): {', '.join(sorted(unknown))}")
+    results = [measure(args, layout) for layout in layouts]
+    print(f"\nsummary ({args.playlists} playlists x {args.days} days"
+          f"{', every quirk' if args.quirks else ''}; median pair of {args.repeat}):")
+    print("layout | git floor | full rebuild | full/floor | replay/floor | incremental | "
+          "1st question after rebuild | 1st question, no state | peak tree MB")
+    for r in results:
+        full = r["full"]
+        print(f"{r['layout']} | {r['floor']:.2f} s | {full['total']:.2f} s | "
+              f"{full['total'] / r['floor']:.1f}x | {full['sync'] / r['floor']:.1f}x | "
+              f"{r['inc']['total']:.2f} s | {r['after_rebuild']:.2f} s | {r['cold']:.2f} s | "
+              f"{full['tree_mb']:.0f}")
+    if args.size:
+        layout = layouts[0]
+        sizes = size_comparison(args.out, args.size_playlists, args.size_days,
+                                plain_only=layout == "plain")
+        print(f"repository size after git gc ({args.size_playlists} playlists x "
+              f"{args.size_days} days, {layout} layout): "
+              f"snapshots only {sizes['none'] / 1e6:.1f} MB, cumulative committed daily "
+              f"{sizes['committed'] / 1e6:.1f} MB, views branch "
+              f"{sizes['views-branch'] / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":

@@ -87,6 +87,10 @@ class RegistryError(GitarchiveError):
     """A registry entry (file name or alias) is not valid, or the change asked is not possible."""
 
 
+class LinkError(GitarchiveError):
+    """A link between playlist IDs that cannot be made or undone, or a bad links file."""
+
+
 # -------------------------------------------------------------- spotify/
 
 

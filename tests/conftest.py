@@ -61,3 +61,17 @@ def standin() -> Iterator[StandInSetup]:
         setup.client = setup.make_client()
         with setup.client:
             yield setup
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
+    """The stand-in API serving the bundled fixtures, the client's env pointed at it (the
+    commands run as on 2026-03-01 06:00 UTC unless a test sets GIT_COMMITTER_DATE)."""
+    with StandIn(load_fixture_playlists()) as server:
+        monkeypatch.setenv("SPOTIFY_CLIENT_ID", DEMO_CLIENT_ID)
+        monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+        monkeypatch.delenv("SPOTIFY_REFRESH_TOKEN", raising=False)
+        monkeypatch.setenv("SPOTIFY_API_BASE", server.api_base)
+        monkeypatch.setenv("SPOTIFY_TOKEN_URL", server.token_url)
+        monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-03-01T06:00:00Z")
+        yield server

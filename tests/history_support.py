@@ -89,14 +89,18 @@ class History:
         branch: str = "main",
         parents: list[pygit2.Oid] | None = None,
         message: str = "run",
+        offset: int = 0,
     ) -> pygit2.Oid:
-        """Commit ``changes`` on ``branch`` (or on explicit ``parents``) at time ``when``."""
+        """Commit ``changes`` on ``branch`` (or on explicit ``parents``) at time ``when``.
+
+        ``offset``: the committer's UTC offset in minutes (real archives mix several).
+        """
         if parents is None:
             tip = self.tip(branch)
             parents = [tip] if tip is not None else []
         base = self.repo[parents[0]].peel(pygit2.Commit).tree if parents else None
         tree = self.store.write_tree(base, dict(changes))
-        sig = pygit2.Signature("t", "t@example.com", when, 0)
+        sig = pygit2.Signature("t", "t@example.com", when, offset)
         oid = self.repo.create_commit(None, sig, sig, message, tree, parents)
         self.repo.references.create(f"refs/heads/{branch}", oid, force=True)
         return oid

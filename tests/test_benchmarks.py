@@ -122,9 +122,10 @@ def test_bench_fetch_runs_and_both_ways_make_the_same_tree() -> None:
     out = run_benchmark("bench_fetch", "--playlists", "3", "--tracks", "4", "--repeat", "2")
     assert "write files + git add -A + git commit" in out
     assert "same tree both ways: True" in out
+    assert "HTTP floor (bare requests.Session loop" in out and "budget" in out
 
 
-@pytest.mark.parametrize("layout", ["json", "plain"])
+@pytest.mark.parametrize("layout", ["json", "plain", "mixed"])
 def test_bench_rebuild_runs_in_each_layout(tmp_path: Path, layout: str) -> None:
     args = ("--playlists", "3", "--days", "4", "--size-playlists", "3", "--size-days", "3",
             "--repeat", "1", "--layout", layout, "--out", str(tmp_path))
@@ -132,6 +133,7 @@ def test_bench_rebuild_runs_in_each_layout(tmp_path: Path, layout: str) -> None:
     assert "generated" in first and f"{layout} layout" in first
     again = run_benchmark("bench_rebuild", *args)  # reuses the archive generated before
     assert "generated" not in again and "full rebuild: replay" in again
+    assert "first question after the rebuild" in first and f"\n{layout} | " in first
 
 
 def test_bench_query_runs_fresh_and_on_a_kept_archive(tmp_path: Path) -> None:
@@ -143,9 +145,33 @@ def test_bench_query_runs_fresh_and_on_a_kept_archive(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("layout", ["json", "plain"])
+@pytest.mark.parametrize("layout", ["json", "plain", "mixed"])
 def test_synth_runs_in_each_layout(tmp_path: Path, layout: str) -> None:
     run_benchmark("synth", str(tmp_path / "a"), "--playlists", "3", "--days", "3",
                   "--layout", layout)
     head = pygit2.Repository(str(tmp_path / "a")).head.peel(pygit2.Commit)
-    assert ("playlists/pretty" in head.tree) == (layout == "json")
+    assert ("playlists/pretty" in head.tree) == (layout == "json")  # mixed: JSON from day 200
+
+
+def test_synth_quirks_are_in_the_history(tmp_path: Path) -> None:
+    """--layout mixed --quirks: every quirk of a real archive occurs (issue 9)."""
+    run_benchmark("synth", str(tmp_path / "a"), "--playlists", "40", "--days", "120",
+                  "--layout", "mixed", "--json-from", "60", "--quirks")
+    repo = pygit2.Repository(str(tmp_path / "a"))
+    log = subprocess.run(["git", "-C", str(tmp_path / "a"), "log", "--raw", "--no-renames",
+                          "--no-abbrev",
+                          "--format=commit %ci", "--reverse"],
+                         capture_output=True, text=True, check=True).stdout
+    assert {line.split()[-1] for line in log.splitlines() if line.startswith("commit")} == {
+        "-0400", "-0700", "+0000"}
+    empty = str(pygit2.hash(b""))
+    placeholders = [line for line in log.splitlines() if f" {empty} A\tplaylists/plain/" in line]
+    assert placeholders  # playlists registered late by an empty file
+    assert any(line.endswith(f"\tplaylists/plain/{synth.mistyped_id(n)}") and " D\t" in line
+               for line in log.splitlines() for n in range(40))
+    head = repo.head.peel(pygit2.Commit).tree
+    assert any(e.name.startswith("NEW") for e in repo[head["playlists/plain"].id])
+    assert {"playlist_ids.txt", "playlists"} <= {e.name for e in head}
+    assert "raw" in repo[head["playlists"].id]
+    days = log.split("commit ")[1:]
+    assert "playlists/pretty/" not in "".join(days[:60]) and "playlists/pretty/" in days[60]

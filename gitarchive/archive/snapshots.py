@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from gitarchive import safejson
 from gitarchive.archive import layout
@@ -206,16 +206,18 @@ _NONCE = "\x00gitarchive-tracks"
 _NONCE_JSON = b'\n  "tracks": ["\\u0000gitarchive-tracks"]'
 
 
-def _parse_json_chunked(data: bytes, cache: ParseCache) -> ParsedSnapshot | None:
-    """parse_json_snapshot's fast path: None unless ``data`` is in the archive's layout.
+JsonTrack = tuple[str, TrackMeta, int | None]  # (identity, meta, added_at)
 
-    Why it is exact: the document with the tracks array replaced by a nonce parses
-    (so the text before and after is valid and the array is the top-level
-    ``tracks`` value), and each cut-out track is a valid object (so the ``[`` ...
-    ``]`` between is a valid array of exactly those objects — a JSON text has one
-    parse). Each track is ``{"added_at": V,`` + rest; rest (the members after
-    added_at, which must not repeat it) is parsed once per distinct text. Raises
-    ValueError when a piece is no JSON on its own (the caller then parses the whole).
+
+def split_json_tracks(data: bytes, cache: ParseCache) -> tuple[str, str, str, list[bytes]] | None:
+    """(name, url, description, track pieces) of a snapshot in the archive's layout, else None.
+
+    Each piece is one track's text, ``{"added_at": `` and the closing ``}`` cut off;
+    ``parse_json_piece`` reads it. Why this is exact: the document with the tracks
+    array replaced by a nonce parses (so the text before and after is valid and the
+    array is the top-level ``tracks`` value), and when each piece is a valid object
+    the ``[`` ... ``]`` between is a valid array of exactly those objects (a JSON text
+    has one parse). Raises ValueError when the text around is no JSON.
     """
     start = data.find(_TRACKS_OPEN)
     if start < 0:
@@ -228,31 +230,54 @@ def _parse_json_chunked(data: bytes, cache: ParseCache) -> ParsedSnapshot | None
     head = _head_fast(outer, cache)
     if head is None or head[3] != [_NONCE]:
         return None
-    rests, addeds = cache.tracks, cache.added
-    tracks: list[tuple[str, TrackMeta, int | None]] = []
-    append = tracks.append
-    missing = _MISSING
-    for piece in data[body_start + len(_ADDED_LINE):end].split(_TRACK_SEP_ADDED):
-        value, comma, rest = piece.partition(b",\n")  # V holds no newline
-        if not comma:
+    pieces = data[body_start + len(_ADDED_LINE):end].split(_TRACK_SEP_ADDED)
+    return head[0], head[1], head[2], pieces
+
+
+def parse_json_piece(piece: bytes, cache: ParseCache) -> JsonTrack | None:
+    """One piece of ``split_json_tracks``; None unless it is a well-typed track.
+
+    A piece is ``V,`` + rest: V the added_at value (it holds no newline), rest the
+    other members (which must not repeat added_at); each distinct text is parsed once.
+    Raises ValueError when a piece is no JSON on its own.
+    """
+    value, comma, rest = piece.partition(b",\n")
+    if not comma:
+        return None
+    added = cache.added.get(value)
+    if added is None:
+        raw = safejson.loads(value)
+        added = cache.added[value] = (
+            raw is None or type(raw) is str,
+            parse_added_at(raw) if type(raw) is str else None,
+        )
+    parsed = cache.tracks.get(rest, _MISSING)
+    if parsed is _MISSING:
+        obj = safejson.loads(b"{" + rest + b"}")
+        ok = type(obj) is dict and obj and "added_at" not in obj
+        parsed = cache.tracks[rest] = _track_fast(obj, cache) if ok else None
+    if parsed is None or not added[0]:
+        return None
+    key, meta = cast(tuple[str, TrackMeta], parsed)
+    return key, meta, added[1]
+
+
+def _parse_json_chunked(data: bytes, cache: ParseCache) -> ParsedSnapshot | None:
+    """parse_json_snapshot's fast path: None unless ``data`` is in the archive's layout.
+
+    Raises ValueError when a piece is no JSON on its own (the caller then parses the
+    whole).
+    """
+    split = split_json_tracks(data, cache)
+    if split is None:
+        return None
+    tracks: list[JsonTrack] = []
+    for piece in split[3]:
+        parsed = parse_json_piece(piece, cache)
+        if parsed is None:
             return None
-        added = addeds.get(value)
-        if added is None:
-            raw = safejson.loads(value)
-            added = addeds[value] = (
-                raw is None or type(raw) is str,
-                parse_added_at(raw) if type(raw) is str else None,
-            )
-        parsed = rests.get(rest, missing)
-        if parsed is missing:
-            obj = safejson.loads(b"{" + rest + b"}")
-            ok = type(obj) is dict and obj and "added_at" not in obj
-            parsed = rests[rest] = _track_fast(obj, cache) if ok else None
-        if parsed is None or not added[0]:
-            return None
-        # parsed is no longer _MISSING here (mypy cannot see it; a cast would cost in this loop)
-        append((parsed[0], parsed[1], added[1]))  # type: ignore[index]
-    return ParsedSnapshot(head[0], head[1], head[2], tracks)
+        tracks.append(parsed)
+    return ParsedSnapshot(split[0], split[1], split[2], tracks)
 
 
 def parse_plain_line(line: str) -> TrackMeta:
@@ -270,8 +295,11 @@ def parse_plain_line(line: str) -> TrackMeta:
     )
 
 
-def parse_plain_snapshot(pid: str, data: bytes) -> ParsedSnapshot:
-    """A plain file: name line, description line, blank line, one track per line."""
+def split_plain(pid: str, data: bytes) -> tuple[str, str, str, list[str]]:
+    """(name, url, description, lines) of a plain file; its track lines start at index 3.
+
+    Name line, description line, blank line, one track per line (SnapshotError if not).
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -279,8 +307,14 @@ def parse_plain_snapshot(pid: str, data: bytes) -> ParsedSnapshot:
     lines = text.split("\n")
     if len(lines) < 3 or lines[2] != "":
         raise SnapshotError("plain file must start with a name line, a description line, a blank")
+    url = f"https://open.spotify.com/playlist/{pid}" if layout.is_playlist_id(pid) else ""
+    return lines[0], url, lines[1], lines
+
+
+def parse_plain_snapshot(pid: str, data: bytes) -> ParsedSnapshot:
+    """A plain file: name line, description line, blank line, one track per line."""
+    name, url, description, lines = split_plain(pid, data)
     tracks: list[tuple[str, TrackMeta, int | None]] = [
         (plain_key(line), parse_plain_line(line), None) for line in lines[3:] if line
     ]
-    url = f"https://open.spotify.com/playlist/{pid}" if layout.is_playlist_id(pid) else ""
-    return ParsedSnapshot(lines[0], url, lines[1], tracks)
+    return ParsedSnapshot(name, url, description, tracks)

@@ -19,10 +19,12 @@ COMMAND_MODULES = {
     "demo": "archive",
     "follow": "follow", "unfollow": "follow",
     "rebuild": "history",
+    "link": "links", "unlink": "links",
     "login": "account", "logout": "account", "whoami": "account",
     "site": "site",
     "hooks": "ops", "check": "ops", "schedule": "ops",
     "publish": "publish",
+    "status": "status",
     "show": "query", "diff": "query", "log": "query", "search": "query", "export": "query",
 }
 

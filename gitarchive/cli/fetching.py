@@ -42,6 +42,15 @@ def run_fetch(
         message = f"registry file {problem}; that playlist was not fetched"
         logger.error(message)
         click.echo(f"error: {message}", err=True)
+    for outcome in report.emptied:  # known once the run has compared the snapshots
+        logger.warning("%s (%s): served empty, had %d tracks; archived as served",
+                       outcome.pid, outcome.name, outcome.emptied_from)
+        click.echo(
+            f"warning: {outcome.pid} ({outcome.name}): Spotify served it EMPTY, where the last "
+            f"snapshot had {plural(outcome.emptied_from or 0, 'track')}; archived as served "
+            "(see 'gitarchive status')",
+            err=True,
+        )
     logger.info(summary(report))
     failed = bool(report.failed or report.problems)
     if not quiet or failed:
@@ -80,6 +89,8 @@ def summary(report: FetchReport) -> str:
         added = sum(o.added for o in changed)
         removed = sum(o.removed for o in changed)
         parts.append(f"{len(changed)} changed (+{added} -{removed} tracks)")
+    if report.emptied:
+        parts.append(f"{len(report.emptied)} came back empty")
     if report.failed:
         parts.append(f"{len(report.failed)} failed")
     if unusable:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from gitarchive.archive import layout
+from gitarchive.cli import adopting
 from gitarchive.cli.common import open_store, repo_option
 from gitarchive.cli.runs import locked_run
 from gitarchive.errors import PlaylistRefError, TimezoneError
@@ -39,6 +40,8 @@ def _playlist_ids(refs: tuple[str, ...]) -> list[str] | None:
     "(default: git config gitarchive.viewsBranch).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and warnings.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="List every unreadable snapshot version (default: a one-line summary).")
 @repo_option
 def rebuild_command(
     only: tuple[str, ...],
@@ -46,6 +49,7 @@ def rebuild_command(
     timezone: str | None,
     views_branch: str | None,
     quiet: bool,
+    verbose: bool,
     repo_path: str,
 ) -> None:
     """Rebuild the cumulative views from the history of the snapshots.
@@ -73,10 +77,16 @@ def rebuild_command(
             )
     except TimezoneError as exc:
         raise click.BadParameter(str(exc), param_hint="'--timezone'") from exc
-    for problem in result.problems:
-        click.echo(f"warning: {problem}", err=True)
+    if result.full and result.synced is not None:
+        # After a whole replay, the questions' index is built from the same state now, so
+        # the first question needs neither a second replay nor the saved state.
+        from gitarchive.questions.index import open_index
+
+        open_index(store, synced=result.synced).close()
+    adopting.report_problems(result.problems, verbose)
     if quiet:
         return
+    adopting.report_suggestions(result.suggestions)
     how = "whole history" if result.full else f"{result.events} new snapshot commit(s)"
     click.echo(f"Replayed {how}; rendered the views of {result.playlists} playlist(s).")
     if result.views_branch is not None:

@@ -17,7 +17,7 @@ and answers in plan order.
 Protocol: the parent writes ``<hex id> <group>`` lines; the child answers each id, in
 order, with an 8-byte big-endian length and the content, or MISSING.
 
-    python -m gitarchive.blobstream GIT_DIR WINDOW
+    python -m gitarchive.git.blobstream GIT_DIR WINDOW
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class BlobStream:
             return
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gitarchive.blobstream", repo.path, str(WINDOW)],
+                [sys.executable, "-m", __name__, repo.path, str(WINDOW)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             )
         except OSError:

@@ -124,8 +124,13 @@ def _range(timeline: Timeline, extra: Sequence[int] = ()) -> tuple[int, int]:
 # ------------------------------------------------------------------ tenure
 
 
-def tenure_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
-    """One lane per track ever in the playlist, a bar per stint, ordered by first seen."""
+def tenure_svg(timeline: Timeline, zone: tzinfo = UTC, gaps: Sequence[Sequence[int]] = ()
+               ) -> str:
+    """One lane per track ever in the playlist, a bar per stint, ordered by first seen.
+
+    ``gaps``: the runs that failed to fetch it, ``(first, last, still failing)``
+    (history/state.py), drawn as bands across every lane.
+    """
     stints = timeline.stints()
     lanes = sorted(stints.items(), key=lambda kv: (kv[1][0][0], kv[0]))
     hidden: list[tuple[str, list[tuple[int, int | None]]]] = []
@@ -138,7 +143,8 @@ def tenure_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
             hide |= set(rest[: excess - len(hide)])
         hidden = [lane for lane in lanes if lane[0] in hide]
         lanes = [lane for lane in lanes if lane[0] not in hide]
-    start, end = _range(timeline)
+    # An open gap adds only its start: its last run moves daily, the file must not.
+    start, end = _range(timeline, [t for g in gaps for t in (g[:1] if g[2] else g[:2])])
     axis = Axis(start, end, PLOT_X, PLOT_W, zone)
     top = 46
     rows = len(lanes) + (1 if hidden else 0)
@@ -153,6 +159,7 @@ def tenure_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
         "one lane per track, a bar per stint, oldest first</text>\n",
     ]
     body += axis.draw(top - 4, bottom)
+    body += _gap_bands(axis, gaps, top, bottom)
     row = 0
     if hidden:
         first = min(s[0][0] for _, s in hidden)
@@ -190,6 +197,19 @@ def tenure_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
         body.append(f'<text x="{PLOT_X}" y="{top + 11}" fill="#5f6368">No tracks archived'
                     "</text>\n")
     return _svg(WIDTH, height, title, body)
+
+
+def _gap_bands(axis: Axis, gaps: Sequence[Sequence[int]], top: int, bottom: int) -> list[str]:
+    """A red band per stretch the playlist was not fetched: its dates do not move there."""
+    out = []
+    for first, last, still in gaps:
+        x0, x1 = axis.x(first), axis.x(axis.end if still else last)
+        tip = (f"not fetched since {_day(first, axis.zone)}" if still
+               else f"not fetched {_day(first, axis.zone)} → {_day(last, axis.zone)}")
+        out.append(f'<rect class="gap" x="{x0}" y="{top}" width="{max(round(x1 - x0, 1), 2)}" '
+                   f'height="{bottom - top}" fill="{RED}" opacity="0.15"><title>{_x(tip)}'
+                   "</title></rect>\n")
+    return out
 
 
 @functools.lru_cache(maxsize=1 << 14)  # a few distinct run times
@@ -376,24 +396,3 @@ def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
     body.append(f'<text x="{WIDTH - 20}" y="{bottom + 24}" text-anchor="end" fill="#5f6368">'
                 f"week of {last_day}</text>\n")
     return _svg(WIDTH, height, title, body)
-
-
-# --------------------------------------------------------------- the files
-
-
-def chart_paths(pid: str) -> dict[str, str]:
-    """kind -> path in the archive (``playlists/charts/<id>-<kind>.svg``)."""
-    return {kind: f"playlists/charts/{pid}-{kind}.svg" for kind in ("tenure", "followers",
-                                                                    "churn")}
-
-
-def render_charts(
-    timeline: Timeline, followers: Mapping[str, int], zone: tzinfo = UTC
-) -> dict[str, bytes]:
-    """The three charts of one playlist: archive path -> SVG bytes."""
-    paths = chart_paths(timeline.pid)
-    return {
-        paths["tenure"]: tenure_svg(timeline, zone).encode("utf-8"),
-        paths["followers"]: followers_svg(timeline, followers, zone).encode("utf-8"),
-        paths["churn"]: churn_svg(timeline, zone).encode("utf-8"),
-    }

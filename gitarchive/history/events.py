@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 
 import pygit2
 
-from gitarchive.archive import layout
+from gitarchive.archive import layout, runrecord
+from gitarchive.archive.runrecord import RunRecord
 from gitarchive.git.store import tree_at
 
 # (kind, directory under playlists/): which files are snapshots.
@@ -23,6 +24,10 @@ KIND_PLAIN = "plain"
 KIND_JSON = "json"
 KIND_FOLLOWERS = "followers"
 _DIRS = (("plain", KIND_PLAIN), ("pretty", KIND_JSON), ("followers", KIND_FOLLOWERS))
+# The empty blob. spotify-playlist-archive registered a playlist by committing an empty
+# plain file, filled by the next run: "no snapshot yet". Writing it counts as having no
+# file (no snapshot, no run, no problem).
+EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 
 # Sort key of an event: (committer time, generation, commit id). The generation
 # (1 + the largest generation of the parents) orders commits made in the same
@@ -49,6 +54,7 @@ class Event:
     writes: tuple[Write, ...]
     registry: frozenset[str] | None  # registered playlists in its tree; None: no registry/
     run: bool | None = None  # set when ``writes`` is a part of the commit's (split replay)
+    record: RunRecord | None = None  # what the run says it fetched (None: no record)
 
     @property
     def key(self) -> EventKey:
@@ -60,6 +66,17 @@ class Event:
         if self.run is not None:
             return self.run
         return any(w.blob is not None for w in self.writes)
+
+    @property
+    def observed(self) -> frozenset[str] | None:
+        """The playlists this run observes (None: every one with a snapshot).
+
+        Without a record, those registered in its tree; with one, those it fetched
+        (``runrecord.RunRecord.observed``): a failed fetch is not an observation.
+        """
+        if self.record is None:
+            return self.registry
+        return self.record.observed(self.registry)
 
     def only(self, pids: Callable[[str], bool]) -> Event:
         """The same commit with only the writes of the playlists ``pids`` accepts."""
@@ -141,7 +158,7 @@ class EventReader:
                     continue
                 pid = _file_kind(kind, path)
                 if pid is not None:
-                    found[(kind, pid)] = blob
+                    found[(kind, pid)] = None if blob == EMPTY_BLOB else blob
         return found
 
     # ----------------------------------------------------------------- events
@@ -172,10 +189,12 @@ class EventReader:
             oid=str(commit.id),
             writes=writes,
             registry=self.registry(commit.tree),
+            record=runrecord.parse(commit.message),
         )
 
     def pseudo_event(
-        self, base: pygit2.Tree | None, tree: pygit2.Tree, time: int, gen: int
+        self, base: pygit2.Tree | None, tree: pygit2.Tree, time: int, gen: int,
+        record: RunRecord | None = None,
     ) -> Event | None:
         """The event a commit of ``tree`` on top of ``base`` at ``time`` would have."""
         own = self.changes(base, tree)
@@ -184,7 +203,8 @@ class EventReader:
         writes = tuple(Write(kind, pid, blob) for (kind, pid), blob in sorted(own.items()))
         # The id is unknown before committing; the generation alone orders it after
         # every ancestor with the same time, so "" never decides anything.
-        return Event(time=time, gen=gen, oid="", writes=writes, registry=self.registry(tree))
+        return Event(time=time, gen=gen, oid="", writes=writes, registry=self.registry(tree),
+                     record=record)
 
 
 def _tree_diff(

@@ -15,6 +15,7 @@ import pygit2
 
 from gitarchive.archive import settings
 from gitarchive.archive.model import Playlist
+from gitarchive.archive.runrecord import RunRecord
 from gitarchive.git.store import Store, tree_at
 from gitarchive.history import pictures
 from gitarchive.history import saved as history_state
@@ -26,9 +27,9 @@ from gitarchive.history.publish import (
     plan_views,
     publish_views,
     render_views,
+    stale,
 )
-from gitarchive.history.state import HistoryState
-from gitarchive.history.sync import Synced, all_events, replay_events, sync
+from gitarchive.history.sync import Synced, all_events, fresh_state, replay_events, sync
 from gitarchive.history.views import DateFormatter, get_timezone
 from gitarchive.progress import no_progress
 
@@ -72,7 +73,9 @@ class PendingState:
         if (actual is None) != (self.event is None):
             return False
         if actual is not None and self.event is not None:
-            if (actual.writes, actual.registry) != (self.event.writes, self.event.registry):
+            if (actual.writes, actual.observed, actual.record) != (
+                self.event.writes, self.event.observed, self.event.record
+            ):
                 return False
             state.last_key = actual.key
         gens[str(commit.id)] = gen
@@ -100,11 +103,13 @@ def pending_views(
     timezone: str | None = None,
     views_branch: str | None = None,
     snapshots: Mapping[str, Playlist] | None = None,
+    record: RunRecord | None = None,
 ) -> tuple[dict[str, bytes | None], PendingState]:
     """Cumulative files for a commit of ``snapshot_tree`` at ``when``, made next on HEAD.
 
     ``snapshots`` (JSON blob id -> Playlist) are the new snapshots the caller already
-    holds in memory; they are not read back and parsed again.
+    holds in memory; they are not read back and parsed again. ``record``: what the run
+    fetched and what failed (the commit's trailers, ``archive/runrecord.py``).
 
     Syncs the state to HEAD (incrementally), treats ``snapshot_tree`` as one more
     commit at ``when`` (epoch seconds, UTC offset minutes), and returns the
@@ -120,14 +125,16 @@ def pending_views(
     reader = EventReader(store.repo)
     gen = 1 + (synced.gens.get(str(head.id), 0) if head is not None else 0)
     tree = store.repo[snapshot_tree].peel(pygit2.Tree)
-    event = reader.pseudo_event(head.tree if head is not None else None, tree, when[0], gen)
+    event = reader.pseudo_event(
+        head.tree if head is not None else None, tree, when[0], gen, record
+    )
     if event is not None:
         last = synced.state.last_key
         if last is not None and event.key <= last:
             # Committed before the newest event (clock skew): replay it all in order.
             gens: dict[str, int] = {}
             events = all_events(store, head, gens) if head is not None else []
-            state = HistoryState()
+            state = fresh_state(synced.state.links)
             problems = replay_events(
                 store, state, sorted_events([*events, event]), no_progress, snapshots
             )
@@ -146,13 +153,17 @@ def pending_views(
     if branch is None and head is not None:
         base = head.tree
     drawn = pictures.files(store, plan.wanted, tree=tree, compare_with=base, timezone=tz,
-                           extra=event)
+                           extra=event, gaps=pictures.fetch_gaps(synced.state, plan.wanted))
     if branch is not None:
         files: dict[str, bytes | None] = (
             differing(store, plan.base, rendered) if plan.incremental else dict(rendered)
         )
+        if plan.incremental:
+            files.update(stale(store, plan.base, synced.state, incremental=True))
         files.update(drawn)
         return {}, PendingState(store, synced, event, when, branch, files, plan)
-    changes = differing(store, head.tree if head is not None else None, rendered)
+    head_tree = head.tree if head is not None else None
+    changes = differing(store, head_tree, rendered)
+    changes.update(stale(store, head_tree, synced.state, plan.incremental))
     changes.update(drawn)
     return changes, PendingState(store, synced, event, when, None, {}, plan, changes)

@@ -11,7 +11,8 @@ the latest).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, tzinfo
 
 import pygit2
 
@@ -19,7 +20,35 @@ from gitarchive.archive import layout
 from gitarchive.git.store import Store, TreeReader
 from gitarchive.history import charts, feeds, timeline_read
 from gitarchive.history.events import Event
+from gitarchive.history.state import HistoryState
+from gitarchive.history.timeline import Timeline
 from gitarchive.history.views import get_timezone
+
+Gaps = Sequence[Sequence[int]]  # (first failed run, last failed run, still failing): state.py
+
+
+def chart_paths(pid: str) -> dict[str, str]:
+    """kind -> path in the archive (``playlists/charts/<id>-<kind>.svg``)."""
+    return {kind: f"playlists/charts/{pid}-{kind}.svg" for kind in ("tenure", "followers",
+                                                                    "churn")}
+
+
+def fetch_gaps(state: HistoryState, pids: Iterable[str]) -> dict[str, Gaps]:
+    """The failed-fetch stretches of ``pids`` that have any (the replay's, health runs)."""
+    found = {pid: state.playlists[pid].gaps for pid in pids if pid in state.playlists}
+    return {pid: gaps for pid, gaps in found.items() if gaps}
+
+
+def render_charts(
+    timeline: Timeline, followers: Mapping[str, int], zone: tzinfo = UTC, gaps: Gaps = ()
+) -> dict[str, bytes]:
+    """The three charts of one playlist: archive path -> SVG bytes."""
+    paths = chart_paths(timeline.pid)
+    return {
+        paths["tenure"]: charts.tenure_svg(timeline, zone, gaps).encode("utf-8"),
+        paths["followers"]: charts.followers_svg(timeline, followers, zone).encode("utf-8"),
+        paths["churn"]: charts.churn_svg(timeline, zone).encode("utf-8"),
+    }
 
 
 def followers_of(reader: TreeReader, pid: str) -> dict[str, int]:
@@ -35,11 +64,13 @@ def files(
     compare_with: pygit2.Tree | None,
     timezone: str | None,
     extra: Event | None = None,
+    gaps: Mapping[str, Gaps] | None = None,
 ) -> dict[str, bytes | None]:
     """Charts and feeds of ``pids``: path -> content, only those differing from ``compare_with``.
 
     ``tree`` holds the follower counts (the snapshot tree being committed, or HEAD's);
-    ``extra`` is fetch's coming commit; ``compare_with`` None: every file.
+    ``extra`` is fetch's coming commit; ``compare_with`` None: every file; ``gaps``:
+    each playlist's failed fetches (from the replay state), shown on its tenure chart.
     """
     wanted = list(pids)
     if not wanted:
@@ -53,7 +84,8 @@ def files(
         found = timelines.get(pid)
         if found is None:
             continue
-        out.update(charts.render_charts(found, followers_of(reader, pid), zone))
+        out.update(render_charts(found, followers_of(reader, pid), zone,
+                                 (gaps or {}).get(pid, ())))
         out[feeds.feed_path(pid)] = feeds.playlist_feed(found).encode("utf-8")
     out[feeds.ARCHIVE_FEED] = feeds.archive_feed(timelines.recent_changes()).encode("utf-8")
     if compare_with is None:

@@ -114,6 +114,30 @@ def differing(
     }
 
 
+def stale(
+    store: Store, tree: pygit2.Tree | None, state: HistoryState, incremental: bool
+) -> dict[str, bytes | None]:
+    """Cumulative files in ``tree`` of playlists that have no view any more: deleted.
+
+    A rename moves a playlist's history to its new ID and an unlink takes a copied
+    history away; their old files would otherwise stay forever. Incrementally only
+    the playlists marked ``view_dirty`` can have lost their view.
+    """
+    existing = TreeReader(store.repo, tree).listing(layout.CUMULATIVE)
+    if not existing:
+        return {}
+    owners: dict[str, list[str]] = {}
+    for name in existing:
+        owners.setdefault(name.rsplit(".", 1)[0], []).append(f"{layout.CUMULATIVE}/{name}")
+    pids = state.view_dirty & owners.keys() if incremental else owners.keys()
+    found: dict[str, bytes | None] = {}
+    for pid in sorted(pids):
+        playlist = state.playlists.get(pid)
+        if playlist is None or playlist.first_run is None:
+            found.update(dict.fromkeys(owners[pid]))
+    return found
+
+
 def cumulative_id(tree: pygit2.Tree | None) -> str:
     if tree is None or layout.CUMULATIVE not in tree:
         return ""
@@ -133,6 +157,7 @@ class ViewsPlan:
     def record(self, state: HistoryState, new_tree: pygit2.Tree | None, complete: bool) -> None:
         """After the files were committed: remember what ``new_tree`` holds."""
         state.view_dirty.difference_update(self.wanted)
+        state.view_dirty.intersection_update(state.playlists)  # a renamed one's files: gone
         ok = complete or self.incremental
         state.views = (self.target, self.settings, cumulative_id(new_tree)) if ok else None
 

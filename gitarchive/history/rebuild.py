@@ -39,9 +39,17 @@ from gitarchive.archive import settings
 from gitarchive.errors import StoreError
 from gitarchive.git.store import Store
 from gitarchive.history import pictures
-from gitarchive.history.publish import differing, plan_views, publish_views, render_views
+from gitarchive.history.publish import (
+    ViewsPlan,
+    differing,
+    plan_views,
+    publish_views,
+    render_views,
+    stale,
+)
 from gitarchive.history.replay import Problem
-from gitarchive.history.sync import save_state, sync
+from gitarchive.history.state import HistoryState
+from gitarchive.history.sync import Synced, save_state, sync
 from gitarchive.history.views import DateFormatter, get_timezone
 from gitarchive.progress import ProgressFn, no_progress
 
@@ -58,6 +66,9 @@ class RebuildResult:
     events: int  # events replayed
     full: bool  # whole history replayed (else only new commits)
     problems: list[Problem]
+    # (old, new, commit): re-issued IDs to suggest linking (archive/links.py), never applied
+    suggestions: list[tuple[str, str, str]] = field(default_factory=list)
+    synced: Synced | None = None  # the state the views came from (the query index reuses it)
     pictures: list[str] = field(default_factory=list)  # charts and feeds written (pictures.py)
 
 
@@ -93,6 +104,8 @@ def rebuild(
     result = RebuildResult(
         commit=None, views_commit=None, views_branch=branch, changed=[], playlists=0,
         events=synced.events, full=synced.full, problems=synced.problems,
+        suggestions=[c for c in state.candidates if c[1] not in state.links],
+        synced=synced,
     )
     if synced.head is None:
         return result
@@ -103,16 +116,41 @@ def rebuild(
     fmt = DateFormatter(get_timezone(tz))
     rendered = render_views(state, plan.wanted, fmt, base_url, final_newline, progress)
     counted = _Counted(rendered)
-    head = synced.head
+    new_tree = _write(store, result, plan, counted, state, synced.head, tz, only_ids)
+    result.playlists = counted.playlists
+    plan.record(state, new_tree, complete=only_ids is None)
+    # The rebuild commit writes no snapshot, so it is no event: the state as of the
+    # old head is the state as of the new one (its ancestor check still holds).
+    save_state(store, synced)
+    return result
+
+
+def _write(
+    store: Store,
+    result: RebuildResult,
+    plan: ViewsPlan,
+    counted: _Counted,
+    state: HistoryState,
+    head: pygit2.Commit,
+    tz: str | None,
+    only_ids: list[str] | None,
+) -> pygit2.Tree | None:
+    """Commit the rendered views with their charts and feeds; the tree they are now in.
+
+    To the views branch (only what changed when incremental) or to the current branch.
+    """
+    branch = result.views_branch
 
     def draw(compare_with: pygit2.Tree | None) -> dict[str, bytes | None]:
         """The charts and feeds of the playlists rendered (pictures.py)."""
         return pictures.files(store, plan.wanted, tree=head.tree, compare_with=compare_with,
-                              timezone=tz)
+                              timezone=tz, gaps=pictures.fetch_gaps(state, plan.wanted))
 
     if branch is not None:
         if plan.incremental:
             files = differing(store, plan.base, counted)
+            if only_ids is None:
+                files.update(stale(store, plan.base, state, incremental=True))
             result.changed = sorted(files)
             drawn = draw(plan.base)
             result.pictures = sorted(drawn)
@@ -127,6 +165,8 @@ def rebuild(
         new_tree = store.branch_tree(branch)
     else:
         changes = differing(store, head.tree, counted)
+        if only_ids is None:
+            changes.update(stale(store, head.tree, state, plan.incremental))
         result.changed = sorted(changes)
         drawn = draw(head.tree)
         result.pictures = sorted(drawn)
@@ -134,12 +174,7 @@ def rebuild(
         if changes:
             result.commit = store.commit(changes, _message(len(result.changed)))
         new_tree = store.tree()
-    result.playlists = counted.playlists
-    plan.record(state, new_tree, complete=only_ids is None)
-    # The rebuild commit writes no snapshot, so it is no event: the state as of the
-    # old head is the state as of the new one (its ancestor check still holds).
-    save_state(store, synced)
-    return result
+    return new_tree
 
 
 class _Counted:

@@ -15,7 +15,10 @@ times, as if the later commits had been rebased on the earlier ones.
   so ``rebuild`` reaches a fixed point.
 - A run *observes* every playlist that has a snapshot and is registered in the
   run's own tree (every playlist with a snapshot, when the tree has no
-  ``registry/``). A playlist unregistered is not observed — its dates pause — and
+  ``registry/``) — unless its commit carries a run record (``archive/runrecord.py``):
+  then it observes only the playlists it fetched (``Event.observed``), and each one
+  it failed to fetch gets a *gap* (shown in the view) instead of a date.
+  A playlist unregistered is not observed — its dates pause — and
   when registered again its history continues. A missing snapshot file means
   "not archived", never "empty".
 - At each observation a track is present or absent. ``first_seen``/``last_seen``
@@ -26,7 +29,24 @@ times, as if the later commits had been rebased on the earlier ones.
 
 Track identity is the Spotify track ID from the JSON snapshot; for plain-only
 history (and local files without an ID) it is the lower-cased plain line. When an
-archive moves from plain to JSON, a track keeps the dates of its plain line.
+archive moves from plain to JSON, a track keeps the dates of its plain line and
+takes its title, artists, album and length from the JSON.
+
+What real archives hold besides (issue 9):
+
+- An empty file is a placeholder ("no snapshot yet", how spotify-playlist-archive
+  registered a playlist): events.py reads it as no file, so it is no run, no
+  snapshot and no problem.
+- A file renamed with identical content in one commit (a mistyped ID corrected):
+  the new ID's history continues the old one's (the old ID's views are deleted).
+- ``playlists/links`` (archive/links.py, ``gitarchive link OLD NEW``): where NEW's
+  first snapshot is written, its history starts as a copy of OLD's. A commit that
+  drops one playlist and adds another of the same name is recorded as a candidate
+  (``HistoryState.candidates``), which ``rebuild`` suggests and never applies.
+- A version that cannot be read is skipped (a Problem): the previous one goes on.
+
+Each new version is applied as a difference to the playlist's previous one (delta.py),
+so the work follows the tracks that came and went, not the length of every version.
 
 Everything is kept as epoch seconds, so the state does not depend on the time zone
 the dates are finally shown in.
@@ -34,21 +54,17 @@ the dates are finally shown in.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 
 from gitarchive.archive import layout
-from gitarchive.archive.model import PLAIN_KEY_PREFIX, Playlist, track_key
-from gitarchive.archive.snapshots import (
-    ParseCache,
-    TrackMeta,
-    parse_json_snapshot,
-    parse_plain_snapshot,
-    parsed_from_playlist,
-)
+from gitarchive.archive.model import Playlist
+from gitarchive.archive.snapshots import ParseCache
 from gitarchive.errors import SnapshotError
+from gitarchive.history import delta
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN, Event
-from gitarchive.history.state import HistoryState, PlaylistHistory, TrackHistory
+from gitarchive.history.state import HistoryState, PlaylistHistory
 
 
 @dataclass(frozen=True)
@@ -65,7 +81,14 @@ class Problem:
 
 
 class Replayer:
-    """Applies events in order to a HistoryState; reads blobs through ``read_blob``."""
+    """Applies events in order to a HistoryState; reads blobs through ``read_blob``.
+
+    A new version of a playlist is applied as a difference to its previous one
+    (delta.py): the work follows the tracks that came and went. ``state.links``
+    (NEW -> OLD, archive/links.py): where NEW's first snapshot is written, its history
+    starts as a copy of OLD's. A file renamed with identical content in one commit (a
+    mistyped name corrected) moves the old name's history to the new one.
+    """
 
     def __init__(
         self,
@@ -75,11 +98,21 @@ class Replayer:
     ) -> None:
         self.state = state
         self.read_blob = read_blob
-        self.known = known or {}  # JSON blob id -> the snapshot it holds, already in memory
+        # JSON blob id -> the snapshot fetch holds in memory: left out of the read-ahead
+        # plan (sync.replay_events); read from the object database like any other blob,
+        # which is cheaper than encoding the snapshot again to cut it into chunks.
+        self.known = known or {}
         self.problems: list[Problem] = []
         self.cache = ParseCache()
+        self.chunker = delta.Chunker(self.cache)
+        # Playlists whose snapshot went away / that first appeared: (commit, pid, name),
+        # matched into state.candidates (a split replay merges both halves' first).
+        self.vanished: list[tuple[str, str, str]] = []
+        self.appeared: list[tuple[str, str, str]] = []
+        self._fresh: list[str] = []
 
     def apply_all(self, events: Iterable[Event]) -> None:
+        """Apply ``events``; then ``add_candidates`` with ``vanished`` and ``appeared``."""
         for event in events:
             self.apply(event)
 
@@ -88,15 +121,61 @@ class Replayer:
         state = self.state
         if state.last_key is not None and event.key <= state.last_key:
             raise ValueError("events must be applied in order")
-        runs = len(state.runs)  # playlists.get settles each up to the previous run
-        changed = apply_writes(
-            event, state.playlists, lambda pid: PlaylistHistory(pid, settled=runs)
-        )
+        renamed = self._move_renamed(event)
+        self._fresh = []
+        changed = apply_writes(event, state.playlists, self._new_playlist)
+        for pid, playlist in changed.items():
+            if playlist.source is None and playlist.loaded:
+                self.vanished.append((event.oid, pid, playlist.name))
+        for pid in renamed:  # read again: a plain snapshot's url names the ID
+            changed.setdefault(pid, state.playlists[pid])
         for playlist in changed.values():
             self._load_snapshot(playlist, event)
+        for pid in self._fresh:
+            playlist = state.playlists[pid]
+            if playlist.loaded:
+                self.appeared.append((event.oid, pid, playlist.name))
         if event.is_run:
-            state.add_run(event.time, event.registry)
+            for pid in event.record.failed if event.record is not None else ():
+                state.note_failure(pid, event.time)
+            state.add_run(event.time, event.observed)  # observes only what it fetched
         state.last_key = event.key
+
+    def _move_renamed(self, event: Event) -> list[str]:
+        """Move the histories of files renamed with identical content; their new pids."""
+        playlists = self.state.playlists
+        deleted: dict[tuple[str, str], str] = {}
+        for write in event.writes:
+            if write.blob is None and write.kind in (KIND_JSON, KIND_PLAIN):
+                playlist = playlists.get(write.pid)
+                if playlist is None:
+                    continue
+                blob = playlist.json_blob if write.kind == KIND_JSON else playlist.plain_blob
+                if blob is not None:
+                    deleted.setdefault((write.kind, blob), write.pid)
+        if not deleted:
+            return []
+        state = self.state
+        renamed = delta.renamed_from(deleted, event.writes, lambda pid: pid in playlists)
+        for new_pid, old_pid in renamed.items():
+            playlist = playlists.pop(old_pid)
+            playlist.pid = new_pid
+            playlist.changed = True
+            playlists[new_pid] = playlist
+            if old_pid in state.pending:
+                state.pending.discard(old_pid)
+                state.pending.add(new_pid)
+            state.view_dirty.update((new_pid, old_pid))  # old_pid: its files are deleted
+        return list(renamed)
+
+    def _new_playlist(self, pid: str) -> PlaylistHistory:
+        """A playlist's first write: a fresh history, or a copy of the one it continues."""
+        state = self.state
+        old = state.links.get(pid)
+        if old is not None and old in state.playlists:
+            return _continued(state.playlists[old], pid)
+        self._fresh.append(pid)
+        return PlaylistHistory(pid, settled=len(state.runs))
 
     def _load_snapshot(self, playlist: PlaylistHistory, event: Event) -> None:
         source = playlist.source
@@ -104,75 +183,54 @@ class Replayer:
             return  # no snapshot: not observed until one is written again
         kind, blob = source
         pid = playlist.pid
+        chunker = self.chunker
         try:
-            if kind == KIND_JSON and blob in self.known:
-                parsed = parsed_from_playlist(self.known[blob], self.cache)
-            elif kind == KIND_JSON:
-                parsed = parse_json_snapshot(pid, self.read_blob(blob), self.cache)
-            else:
-                parsed = parse_plain_snapshot(pid, self.read_blob(blob))
+            data = self.read_blob(blob)
+            version = (chunker.json_version(data) if kind == KIND_JSON
+                       else chunker.plain_version(pid, data))
+            try:
+                view_changed = delta.apply_version(playlist, version, chunker.parse, kind)
+            except (delta.NotChunked, ValueError):
+                if kind != KIND_JSON or version.parsed:
+                    raise
+                view_changed = delta.apply_version(playlist, chunker.json_whole(data),
+                                                   chunker.parse, kind)
         except (SnapshotError, KeyError, ValueError) as exc:
             path = layout.pretty_json_path(pid) if kind == KIND_JSON else layout.plain_path(pid)
             self.problems.append(Problem(event.oid, path, str(exc)))
             return
         self.state.pending.add(pid)  # settle drops it once observed
         playlist.loaded = True
-        # Whether the cumulative view can differ for reasons settle() does not see
-        # (it marks the view when tracks come or go). A snapshot that differs only in
-        # its follower count — most days, for most playlists — leaves the view alone.
-        view_changed = (playlist.name, playlist.url, playlist.description) != (
-            parsed.name,
-            parsed.url,
-            parsed.description,
-        )
-        playlist.name, playlist.url, playlist.description = (
-            parsed.name,
-            parsed.url,
-            parsed.description,
-        )
-        tracks = playlist.tracks
-        dirty = playlist.dirty
-        new_keys: set[str] = set()
-        adopt = kind == KIND_JSON
-        for key, meta, added_at in parsed.tracks:
-            track = tracks.get(key)
-            if track is None:
-                if adopt and not key.startswith(PLAIN_KEY_PREFIX):
-                    self._adopt_plain_entry(playlist, key, meta)
-                    track = tracks.get(key)
-                if track is None:
-                    track = tracks[key] = TrackHistory(meta)
-                    view_changed = True
-            if track.meta is not meta and track.meta != meta:
-                track.meta = meta
-                view_changed = True
-            if added_at is not None and (track.added_at is None or added_at < track.added_at):
-                track.added_at = added_at
-                view_changed = True
-            new_keys.add(key)
-            if not track.in_snapshot:
-                track.in_snapshot = True
-                dirty.add(key)
-                view_changed = True
-        for key, track in tracks.items():
-            if track.in_snapshot and key not in new_keys:
-                track.in_snapshot = False
-                dirty.add(key)
-                view_changed = True
+        # A snapshot that differs only in its follower count — most days, for most
+        # playlists — leaves the view alone (settle() marks it when tracks come or go).
         if view_changed:
             self.state.view_dirty.add(pid)
 
-    @staticmethod
-    def _adopt_plain_entry(playlist: PlaylistHistory, key: str, meta: TrackMeta) -> None:
-        """A track first seen by ID continues the history of its plain line, if any."""
-        old_key = track_key("", meta.name, (name for name, _ in meta.artists), meta.album[0])
-        old = playlist.tracks.pop(old_key, None)
-        if old is None:
-            return
-        playlist.tracks[key] = old
-        if old_key in playlist.dirty:
-            playlist.dirty.discard(old_key)
-            playlist.dirty.add(key)
+
+def _continued(old: PlaylistHistory, pid: str) -> PlaylistHistory:
+    """A copy of ``old``'s history (settled) under ``pid``: a linked playlist's start."""
+    tracks = {key: copy.copy(track) for key, track in old.tracks.items()}
+    return PlaylistHistory(
+        pid, None, None, old.name, old.url, old.description, old.first_run, old.last_run,
+        tracks, set(old.dirty), old.loaded, old.settled, True, dict(old.chunks),
+        dict(old.counts),
+    )
+
+
+def add_candidates(state: HistoryState, vanished: Iterable[tuple[str, str, str]],
+                   appeared: Iterable[tuple[str, str, str]]) -> None:
+    """Record (old, new, commit) where one commit dropped a playlist and added one of its name."""
+    gone: dict[tuple[str, str], list[str]] = {}
+    for commit, pid, name in vanished:
+        gone.setdefault((commit, name), []).append(pid)
+    known = set(state.candidates)
+    for commit, pid, name in appeared:
+        for old in sorted(gone.get((commit, name), ())):
+            found = (old, pid, commit)
+            if old != pid and found not in known:
+                state.candidates.append(found)
+                known.add(found)
+    state.candidates.sort()
 
 
 def apply_writes(

@@ -3,17 +3,20 @@
 ``<git dir>/gitarchive/history-state/`` holds one pickle per playlist and a small
 manifest (``manifest.pickle``)::
 
-    {"format": "gitarchive-history/2", "head": "<last commit processed>",
+    {"format": "gitarchive-history/5", "head": "<last commit processed>",
      "gens": {"<commit>": <generation>}, "last_key": (time, gen, "<commit>"),
      "runs": [(time, registry index)], "registries": [sorted ids | None],
      "files": {"<id>": "<id>.<token>.<digest>.pickle"}, "sizes": {"<file>": bytes},
      "pending": [...], "view_dirty": [...],
-     "views": (target, settings, cumulative tree id) | None}
+     "views": (target, settings, cumulative tree id) | None,
+     "links": {"<new id>": "<old id>"}, "candidates": [(old, new, commit)]}
 
     <id>.<token>.<digest>.pickle: (PLAYLIST_FORMAT, pid, json blob, plain blob, name, url,
         description, first_run, last_run, settled, loaded, dirty,
         [(key, (url, name, album, artists, duration_ms), first_seen, last_seen,
-          removed, stints, added_at, asterisk, in_snapshot, present)])
+          removed, stints, added_at, asterisk, in_snapshot, present)],
+        {raw chunk of the current snapshot: key},   (delta.py)
+        [[first failed run, last failed run, open]])   (fetch gaps, archive/runrecord.py)
 
 Why this shape: a daily run changes a few playlists, so it reads and rewrites only
 theirs (plus the manifest), never the whole state — the single 23 MB JSON file of
@@ -46,10 +49,11 @@ from gitarchive import heal
 from gitarchive.archive.snapshots import TrackMeta
 from gitarchive.errors import StateError
 from gitarchive.git.store import Store
+from gitarchive.history.delta import counts_of
 from gitarchive.history.state import HistoryState, Loader, PlaylistHistory, Playlists, TrackHistory
 
-FORMAT = "gitarchive-history/2"
-PLAYLIST_FORMAT = 2
+FORMAT = "gitarchive-history/5"
+PLAYLIST_FORMAT = 5
 _LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError,
                 EOFError, pickle.UnpicklingError)
 
@@ -100,6 +104,8 @@ def load(store: Store) -> SavedState | None:
         state.pending = set(data["pending"])
         state.view_dirty = set(data["view_dirty"])
         state.views = data["views"]
+        state.links = dict(data["links"])
+        state.candidates = [(str(a), str(b), str(c)) for a, b, c in data["candidates"]]
         state.playlists = Playlists(state, _loader(folder, files), files)
         state.files = files
         return SavedState(str(data["head"]), dict(data["gens"]), state)
@@ -138,14 +144,16 @@ def _loader(folder: Path, files: dict[str, str]) -> Loader:
 
 def _playlist_from_row(row: tuple[Any, ...]) -> PlaylistHistory:
     (fmt, pid, json_blob, plain_blob, name, url, description, first_run, last_run,
-     settled, loaded, dirty, rows) = row
+     settled, loaded, dirty, rows, chunks, gaps) = row
     if fmt != PLAYLIST_FORMAT:
         raise ValueError("playlist state of another format")
     tracks = {
         key: TrackHistory(TrackMeta(*meta), *rest) for key, meta, *rest in rows
     }
     return PlaylistHistory(pid, json_blob, plain_blob, name, url, description, first_run,
-                           last_run, tracks, set(dirty), loaded, settled, changed=False)
+                           last_run, tracks, set(dirty), loaded, settled, changed=False,
+                           chunks=chunks, counts=counts_of(chunks),
+                           gaps=[list(gap) for gap in gaps])
 
 
 def _playlist_row(p: PlaylistHistory) -> tuple[Any, ...]:
@@ -154,6 +162,8 @@ def _playlist_row(p: PlaylistHistory) -> tuple[Any, ...]:
         p.first_run, p.last_run, p.settled, p.loaded, sorted(p.dirty),
         [(key, tuple(t.meta), t.first_seen, t.last_seen, t.removed, t.stints, t.added_at,
           t.asterisk, t.in_snapshot, t.present) for key, t in p.tracks.items()],
+        p.chunks,
+        p.gaps,
     )
 
 
@@ -186,6 +196,8 @@ def save(store: Store, saved: SavedState) -> None:
         "pending": sorted(state.pending),
         "view_dirty": sorted(state.view_dirty),
         "views": state.views,
+        "links": state.links,
+        "candidates": state.candidates,
     }
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".manifest.")
     try:

@@ -52,6 +52,10 @@ class PlaylistHistory:
     loaded: bool = False  # a snapshot was parsed at least once (only then is it observed)
     settled: int = 0  # how many of the state's runs have been applied
     changed: bool = True  # differs from its saved copy (saved.py writes only these)
+    chunks: dict[Any, str] = field(default_factory=dict)  # the snapshot's raw chunks -> key
+    counts: dict[str, int] = field(default_factory=dict)  # key -> chunks naming it (delta.py)
+    # Stretches of runs that recorded failing to fetch it: [first, last, still open].
+    gaps: list[list[int]] = field(default_factory=list)
 
     @property
     def source(self) -> tuple[str, str] | None:
@@ -94,6 +98,8 @@ class Playlists(MutableMapping[str, PlaylistHistory]):
             self._unloaded.discard(pid)
         if playlist.settled < len(self._state.runs):
             self._state.settle(playlist)
+            if playlist.gaps and playlist.gaps[-1][2]:
+                self._state.close_gap(playlist)
         return playlist
 
     def __setitem__(self, pid: str, playlist: PlaylistHistory) -> None:
@@ -144,6 +150,10 @@ class HistoryState:
         self.pending: set[str] = set()
         self.views: tuple[str, str, str] | None = None
         self.files: dict[str, str] = {}  # pid -> its saved file (saved.py)
+        self.links: dict[str, str] = {}  # NEW -> OLD (archive/links.py) the replay applied
+        # (old, new, commit): a file deleted and another with the same name added in one
+        # commit, not linked: what ``rebuild`` suggests linking (it never links itself).
+        self.candidates: list[tuple[str, str, str]] = []
 
     def registry_index(self, registry: Registry) -> int:
         """The index of a registry in ``registries`` (added when new)."""
@@ -189,6 +199,35 @@ class HistoryState:
             if registry is None or pid in registry:
                 playlist.last_run = when
                 return
+
+    def close_gap(self, playlist: PlaylistHistory) -> None:
+        """A playlist observed after a failed stretch: the stretch is over (its view says so)."""
+        gap = playlist.gaps[-1]
+        if playlist.last_run is not None and playlist.last_run > gap[1]:
+            gap[2] = 0
+            playlist.changed = True
+            self.view_dirty.add(playlist.pid)
+            self.pending.discard(playlist.pid)
+
+    def note_failure(self, pid: str, when: int) -> None:
+        """A run at ``when`` recorded failing to fetch ``pid``: open its gap, or extend it.
+
+        The run does not observe the playlist (``events.Event.observed``), so no date
+        moves. Opening a gap marks the view; extending it does not (an open gap is shown
+        as "since", so a failing playlist's files do not change every day); ``close_gap``
+        marks it when the stretch ends.
+        """
+        playlist = self.playlists.get(pid)  # settled up to the previous run
+        if playlist is None or playlist.first_run is None:
+            return  # never observed: nothing is missing from its history yet
+        gaps = playlist.gaps
+        if gaps and gaps[-1][2]:
+            gaps[-1][1] = when
+        else:
+            gaps.append([when, when, 1])
+            self.view_dirty.add(pid)
+        playlist.changed = True
+        self.pending.add(pid)  # settled at the end of a sync: closes the gap once seen
 
     def settle_pending(self) -> None:
         """Settle the playlists that may still change without a write of their own."""
@@ -241,6 +280,8 @@ def state_to_dict(state: HistoryState) -> dict[str, Any]:
             "last_run": p.last_run,
             "dirty": sorted(p.dirty),
             "loaded": p.loaded,
+            "gaps": p.gaps,
+            "chunks": sorted(repr(item) for item in p.chunks.items()),
             "tracks": {
                 key: [
                     t.meta.url,
@@ -262,6 +303,8 @@ def state_to_dict(state: HistoryState) -> dict[str, Any]:
             },
         }
     return {
+        "links": dict(sorted(state.links.items())),
+        "candidates": [list(c) for c in state.candidates],
         "last_key": list(state.last_key) if state.last_key else None,
         "runs": [
             [when, None if (registry := state.registries[r]) is None else sorted(registry)]

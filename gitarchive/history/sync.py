@@ -8,12 +8,13 @@ index, export). A whole-history replay of a large archive runs on both cores
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pygit2
 
 from gitarchive import heal
+from gitarchive.archive import links as archive_links
 from gitarchive.archive.model import Playlist
 from gitarchive.errors import StateError
 from gitarchive.git.blobstream import BlobStream
@@ -21,7 +22,7 @@ from gitarchive.git.store import Store
 from gitarchive.history import saved as history_state
 from gitarchive.history.events import Event, sorted_events, walk_events
 from gitarchive.history.parallel import Forked, two_cores
-from gitarchive.history.replay import Problem, Replayer, planned_blobs
+from gitarchive.history.replay import Problem, Replayer, add_candidates, planned_blobs
 from gitarchive.history.state import HistoryState, PlaylistHistory
 from gitarchive.progress import ProgressFn, no_progress
 
@@ -36,6 +37,7 @@ class Synced:
     problems: list[Problem] = field(default_factory=list)
     full: bool = False
     events: int = 0
+    walked: list[Event] = field(default_factory=list)  # the events replayed (all, if full)
 
 
 def _second_half(pid: str) -> bool:
@@ -43,8 +45,47 @@ def _second_half(pid: str) -> bool:
     return hashlib.sha1(pid.encode()).digest()[0] & 1 == 1
 
 
-# What the child of _replay_split sends back: its playlists, view_dirty, pending, problems.
-_Half = tuple[dict[str, PlaylistHistory], set[str], set[str], list[Problem]]
+# (vanished, appeared): (commit, pid, name) of playlists whose snapshot went away / came
+_Swaps = tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]
+# What the child of _replay_split sends back: playlists, view_dirty, pending, problems, swaps.
+_Half = tuple[dict[str, PlaylistHistory], set[str], set[str], list[Problem], _Swaps]
+
+
+def _halves(events: Sequence[Event], links: Mapping[str, str]) -> Callable[[str], bool]:
+    """Which playlists the second process replays: those a link or a rename joins, together.
+
+    A rename moves one playlist's history to another ID and a link copies it, so both
+    IDs must be replayed in one process. Joining too much is harmless (it only decides
+    which process does the work): any commit that deletes a file's content and writes
+    the same content to another file of that kind joins the two.
+    """
+    parent: dict[str, str] = {}
+
+    def root(pid: str) -> str:
+        while parent.get(pid, pid) != pid:
+            pid = parent[pid]
+        return pid
+
+    def join(a: str, b: str) -> None:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    for new, old in links.items():
+        join(new, old)
+    current: dict[tuple[str, str], str] = {}  # (kind, pid) -> blob
+    for event in events:
+        deleted: dict[tuple[str, str], str] = {}
+        for write in event.writes:
+            if write.blob is None and (write.kind, write.pid) in current:
+                deleted[(write.kind, current.pop((write.kind, write.pid)))] = write.pid
+        for write in event.writes:
+            if write.blob is not None:
+                moved_from = deleted.get((write.kind, write.blob))
+                if moved_from is not None:
+                    join(moved_from, write.pid)
+                current[(write.kind, write.pid)] = write.blob
+    return lambda pid: _second_half(root(pid))
 
 
 def _replay_split(
@@ -56,32 +97,46 @@ def _replay_split(
     empty states fed the same events, each with the writes of its own half of the
     playlists, hold between them exactly the one state a single replay builds; the
     child's playlists are then moved into ``state``. If the child fails, its half is
-    replayed here.
+    replayed here. Playlists a link or a rename joins stay in one half.
     """
-    first = [event.only(lambda pid: not _second_half(pid)) for event in events]
-    second = [event.only(_second_half) for event in events]
+    second_half = _halves(events, state.links)
+    first = [event.only(lambda pid: not second_half(pid)) for event in events]
+    second = [event.only(second_half) for event in events]
     git_dir = store.repo.path
-    with Forked(lambda: [_replay_half(Store(git_dir), second)]) as child:
-        problems = _replay_in_order(store, state, first, progress, planned_blobs(first))
+    links = state.links
+    swaps: _Swaps = ([], [])
+    with Forked(lambda: [_replay_half(Store(git_dir), second, links)]) as child:
+        problems = _replay_in_order(store, state, first, progress, planned_blobs(first),
+                                    swaps=swaps)
         received = child.finish()
     # the child died: do its half here, on a state of its own
-    playlists, view_dirty, pending, their_problems = (
-        received[0] if received else _replay_half(store, second)
+    playlists, view_dirty, pending, their_problems, their_swaps = (
+        received[0] if received else _replay_half(store, second, links)
     )
     for pid, playlist in playlists.items():
         state.playlists[pid] = playlist
     state.view_dirty |= view_dirty
     state.pending |= pending
+    add_candidates(state, [*swaps[0], *their_swaps[0]], [*swaps[1], *their_swaps[1]])
     order = {event.oid: n for n, event in enumerate(events)}
     return sorted([*problems, *their_problems], key=lambda p: order.get(p.commit, -1))
 
 
-def _replay_half(store: Store, events: Sequence[Event]) -> _Half:
+def _replay_half(store: Store, events: Sequence[Event], links: Mapping[str, str]) -> _Half:
     """One half of _replay_split, on a state of its own (in the child, or here)."""
-    state = HistoryState()
-    problems = _replay_in_order(store, state, events, no_progress, planned_blobs(events))
+    state = fresh_state(links)
+    swaps: _Swaps = ([], [])
+    problems = _replay_in_order(store, state, events, no_progress, planned_blobs(events),
+                                swaps=swaps)
     playlists = {pid: state.playlists[pid] for pid in state.playlists}
-    return playlists, state.view_dirty, state.pending, problems
+    return playlists, state.view_dirty, state.pending, problems, swaps
+
+
+def fresh_state(links: Mapping[str, str]) -> HistoryState:
+    """An empty state that will apply ``links`` (HEAD's, archive/links.py) as it replays."""
+    state = HistoryState()
+    state.links = dict(links)
+    return state
 
 
 def all_events(store: Store, head: pygit2.Commit, gens: dict[str, int]) -> list[Event]:
@@ -116,11 +171,19 @@ def _replay_in_order(
     progress: ProgressFn,
     plan: Sequence[tuple[str, str]],
     known: Mapping[str, Playlist] | None = None,
+    swaps: _Swaps | None = None,
 ) -> list[Problem]:
+    """Replay ``events`` here; ``swaps`` collects the playlists that vanished and appeared
+    (a split replay matches both halves' into candidates), else they are matched now."""
     with BlobStream(store.repo, plan) as reader:
         replayer = Replayer(state, reader.read, known)
         replayer.apply_all(progress("Replaying history", events))
     state.settle_pending()
+    if swaps is None:
+        add_candidates(state, replayer.vanished, replayer.appeared)
+    else:
+        swaps[0].extend(replayer.vanished)
+        swaps[1].extend(replayer.appeared)
     return replayer.problems
 
 
@@ -136,8 +199,10 @@ def sync(store: Store, *, full: bool = False, progress: ProgressFn = no_progress
     head = store.head()
     if head is None:
         return Synced(HistoryState(), {}, None, full=True)
+    links = archive_links.from_tree(store.repo, head.tree)
     saved = None if full else history_state.load(store)
-    if saved is not None and history_state.still_valid(store, saved, head):
+    if (saved is not None and history_state.still_valid(store, saved, head)
+            and saved.state.links == links):  # a link made or undone: replay it all
         gens = dict(saved.gens)
         stop = pygit2.Oid(hex=saved.head)
         new = sorted_events(walk_events(store.repo, head.id, stop, gens))
@@ -150,12 +215,13 @@ def sync(store: Store, *, full: bool = False, progress: ProgressFn = no_progress
             except StateError as exc:
                 heal.notice(f"{exc}; replaying the whole history")
             else:
-                return Synced(saved.state, gens, head, problems, full=False, events=len(new))
+                return Synced(saved.state, gens, head, problems, full=False, events=len(new),
+                              walked=new)
     gens = {}
     events = all_events(store, head, gens)
-    state = HistoryState()
+    state = fresh_state(links)
     problems = replay_events(store, state, events, progress)
-    return Synced(state, gens, head, problems, full=True, events=len(events))
+    return Synced(state, gens, head, problems, full=True, events=len(events), walked=events)
 
 
 def save_state(store: Store, synced: Synced) -> None:

@@ -95,6 +95,17 @@ class CumulativeView:
     description: str
     date_first_scraped: str
     tracks: list[CumulativeTrack]
+    # (first, last) run that recorded failing to fetch it; last is None while it still fails.
+    fetch_gaps: tuple[tuple[str, str | None], ...] = ()
+
+    def gap_texts(self) -> list[str]:
+        """``not fetched A → B`` per stretch (``since A`` while it lasts)."""
+        return [
+            f"not fetched since {start}" if end is None
+            else f"not fetched {start}" if end == start
+            else f"not fetched {start} → {end}"
+            for start, end in self.fetch_gaps
+        ]
 
     @property
     def collaborative(self) -> bool:
@@ -144,6 +155,9 @@ def cumulative_view(
         description=playlist.description,
         date_first_scraped=fmt(playlist.first_run) or "",
         tracks=[r[3] for r in rows],
+        fetch_gaps=tuple(
+            (fmt(start) or "", None if still else fmt(end)) for start, end, still in playlist.gaps
+        ),
     )
 
 
@@ -155,10 +169,15 @@ def _link_dict(link: LinkTuple) -> dict[str, str]:
 
 
 def cumulative_dict(view: CumulativeView) -> dict[str, Any]:
-    """The cumulative JSON document (a superset of spotify-playlist-archive's)."""
+    """The cumulative JSON document (a superset of spotify-playlist-archive's).
+
+    ``fetch_gaps`` only when there are any, so archives without failures keep their files.
+    """
+    gaps = {"fetch_gaps": [{"from": a, "to": b} for a, b in view.fetch_gaps]}
     return {
         "date_first_scraped": view.date_first_scraped,
         "description": view.description,
+        **(gaps if view.fetch_gaps else {}),
         "name": view.name,
         "tracks": [
             {
@@ -194,8 +213,17 @@ def cumulative_json(view: CumulativeView) -> str:
         "{\n",
         f'  "date_first_scraped": {enc(view.date_first_scraped)},\n',
         f'  "description": {enc(view.description)},\n',
-        f'  "name": {enc(view.name)},\n',
     ]
+    if view.fetch_gaps:
+        out.append(
+            '  "fetch_gaps": [\n'
+            + ",\n".join(
+                f'    {{\n      "from": {enc(a)},\n      "to": {_opt(b)}\n    }}'
+                for a, b in view.fetch_gaps
+            )
+            + "\n  ],\n"
+        )
+    out.append(f'  "name": {enc(view.name)},\n')
     if not view.tracks:
         out.append('  "tracks": [],\n')
     else:
@@ -272,6 +300,7 @@ def cumulative_md(view: CumulativeView, githistory_base: str | None) -> str:
         view=view,
         description=view.description.strip(),
         total_ms=sum(t.duration_ms or 0 for t in view.tracks),
+        gaps=view.gap_texts(),
         rows=[_md_row(t, view.collaborative) for t in view.tracks],
     )
 

@@ -18,7 +18,7 @@ from typing import Protocol
 import pygit2
 
 from gitarchive import exitcodes, safejson
-from gitarchive.archive import layout, registry, render, settings
+from gitarchive.archive import layout, registry, render, runrecord, settings
 from gitarchive.archive.index import (
     PreviousSnapshot,
     archive_names,
@@ -30,6 +30,7 @@ from gitarchive.archive.model import Playlist, dump_json
 from gitarchive.errors import CredentialsError, NothingToFetch, ShardError, SpotifyError
 from gitarchive.git.identity import commit_time
 from gitarchive.git.store import Store, TreeReader, tree_at
+from gitarchive.ops import health
 from gitarchive.progress import ProgressFn, no_progress
 from gitarchive.spotify.parse import FetchResult
 
@@ -54,6 +55,7 @@ class Outcome:
     renamed_from: str | None = None
     reordered: bool = False
     skipped: list[str] = field(default_factory=list)
+    emptied_from: int | None = None  # fetched empty; the previous snapshot had this many
 
     @property
     def ok(self) -> bool:
@@ -67,6 +69,7 @@ class FetchReport:
     outcomes: list[Outcome]
     commit: str | None = None
     problems: list[str] = field(default_factory=list)  # malformed registry files etc.
+    record: runrecord.RunRecord | None = None  # in the commit, else in the local run log
     registered: int = 0  # playlists registered, whether or not this run selected them
 
     @property
@@ -76,6 +79,11 @@ class FetchReport:
     @property
     def changed(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.changed]
+
+    @property
+    def emptied(self) -> list[Outcome]:
+        """Playlists that came back empty where the last snapshot had tracks (archived)."""
+        return [o for o in self.outcomes if o.emptied_from is not None]
 
     @property
     def exit_code(self) -> int:
@@ -108,6 +116,7 @@ def fetch(
     """
     store.recover()  # a run killed mid-commit: its files back first, even if nothing changes
     when = when or commit_time()
+    only = tuple(only)
     entries, bad_entries = registry.load(store)
     wanted = _select(entries, only, shard)
     head = store.reader()
@@ -117,9 +126,17 @@ def fetch(
     changes, snapshots = _changed_files(store, head, entries, previous, fetched, outcomes, when)
     report = FetchReport(outcomes, problems=[f"{p.path}: {p.reason}" for p in bad_entries],
                          registered=len(entries))
-    if not changes or not fetched:
-        return report
-    report.commit = _commit(store, changes, outcomes, when, cumulative, snapshots)
+    report.record = runrecord.make(
+        wanted, everything=not only and shard is None,
+        failed={o.pid: o.error for o in outcomes if o.error is not None},
+        emptied={o.pid: o.emptied_from for o in outcomes if o.emptied_from is not None},
+    )
+    if changes and fetched:
+        report.commit = _commit(store, changes, outcomes, when, cumulative, snapshots,
+                                report.record)
+    if report.commit is None and outcomes:  # no commit to hold the record: the local log
+        parent = store.head()
+        health.remember(store, when[0], str(parent.id) if parent else None, report.record)
     return report
 
 
@@ -204,6 +221,7 @@ def _commit(
     when: tuple[int, int],
     cumulative: bool,
     snapshots: Mapping[str, Playlist],
+    record: runrecord.RunRecord,
 ) -> str | None:
     """One commit of ``changes`` (with the cumulative views that change, if asked)."""
     pending = None
@@ -216,13 +234,13 @@ def _commit(
         tree = store.write_tree(parent.tree if parent is not None else None, changes)
         views, pending = pending_views(
             store, tree, when, githistory_base=settings.githistory_base(store),
-            snapshots=snapshots,
+            snapshots=snapshots, record=record,
         )
         if views:
             tree = store.write_tree(tree_at(store.repo, tree), views)
         changes.update(views)
     oid = store.commit(
-        changes, commit_message(outcomes), when=when, tree=tree, parent=parent or True
+        changes, commit_message(outcomes, record), when=when, tree=tree, parent=parent or True
     )
     if oid is None:
         return None
@@ -319,6 +337,8 @@ def _describe(outcome: Outcome, snapshot: Playlist, previous: PreviousSnapshot |
     outcome.removed = sum((before - after).values())
     if previous is not None and previous.name != snapshot.name:
         outcome.renamed_from = previous.name
+    if previous is not None and previous.track_count and not snapshot.tracks:
+        outcome.emptied_from = previous.track_count
     outcome.reordered = (
         previous is not None
         and before == after
@@ -326,8 +346,9 @@ def _describe(outcome: Outcome, snapshot: Playlist, previous: PreviousSnapshot |
     )
 
 
-def commit_message(outcomes: list[Outcome]) -> str:
-    """First line: how many playlists changed and tracks moved; then one line each."""
+def commit_message(outcomes: list[Outcome], record: runrecord.RunRecord | None = None) -> str:
+    """First line: how many playlists changed and tracks moved; then one line each;
+    then the run's record as trailers (what was fetched, what failed and why)."""
     changed = [o for o in outcomes if o.changed]
     added = sum(o.added for o in changed)
     removed = sum(o.removed for o in changed)
@@ -345,9 +366,13 @@ def commit_message(outcomes: list[Outcome]) -> str:
             detail += ", reordered"
         if o.renamed_from is not None:
             detail += f", renamed from {o.renamed_from!r}"
+        if o.emptied_from is not None:
+            detail += f", EMPTY (had {render.plural(o.emptied_from, 'track')})"
         lines.append(f"- {render.one_line(o.name)} ({o.pid}): {detail}")
     failed = [o for o in outcomes if not o.ok]
     if failed:
         lines.append("")
         lines.append(f"Not fetched ({len(failed)}): " + ", ".join(o.pid for o in failed))
+    if record is not None:
+        lines += ["", record.trailers()]
     return "\n".join(lines).rstrip() + "\n"

@@ -24,17 +24,22 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pygit2
 
 from gitarchive import heal
 from gitarchive.git.store import Store
-from gitarchive.history.events import KIND_JSON, KIND_PLAIN, walk_events
+from gitarchive.history.events import KIND_JSON, KIND_PLAIN, Event, EventReader, walk_events
 from gitarchive.history.state import HistoryState, PlaylistHistory
 from gitarchive.progress import ProgressFn, no_progress
 
-FORMAT = "gitarchive-query/3"
+if TYPE_CHECKING:  # the sync code loads only when HEAD moved (see _update)
+    from gitarchive.history.sync import Synced
+
+# 3: placeholders (empty files) are no snapshot (real); added_by column (login);
+# 4: both of those together
+FORMAT = "gitarchive-query/4"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,6 +69,8 @@ def fold(text: str) -> str:
     "Beyoncé" and "BEYONCE" both fold to "beyonce", so a search typed without
     accents finds the accented names Spotify stores.
     """
+    if text.isascii():  # most names: NFKD changes nothing, casefold is lower, no marks
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -158,7 +165,10 @@ class QueryIndex:
         return found
 
     def first_write_time(self, pid: str) -> int | None:
-        row = self.db.execute("SELECT min(time) FROM writes WHERE pid = ?", (pid,)).fetchone()
+        """When the playlist's first snapshot was written (placeholders are none)."""
+        row = self.db.execute(
+            "SELECT min(time) FROM writes WHERE pid = ? AND blob IS NOT NULL", (pid,)
+        ).fetchone()
         first: int | None = row[0]
         return first
 
@@ -188,9 +198,14 @@ class QueryIndex:
         return [_track_row(row) for row in self.db.execute(sql, args)]
 
 
-def open_index(store: Store, *, progress: ProgressFn = no_progress) -> QueryIndex:
+def open_index(
+    store: Store, *, progress: ProgressFn = no_progress, synced: Synced | None = None
+) -> QueryIndex:
     """The index as of HEAD, brought up to date first (only new commits are read).
 
+    ``synced``: the replay state a rebuild just made (as of HEAD, or of HEAD's parent
+    when HEAD is the rebuild's own commit, which writes no snapshot): the index is
+    built from it, with no second replay and no reading of the saved state.
     Checked and built under a lock (parallel first questions); a damaged file is
     thrown away and built again (heal).
     """
@@ -200,13 +215,15 @@ def open_index(store: Store, *, progress: ProgressFn = no_progress) -> QueryInde
         if heal.truncated(path):
             heal.discard_database(path, "shorter than its header says")
         try:
-            return _open_index(store, path, progress)
+            return _open_index(store, path, progress, synced)
         except sqlite3.DatabaseError as exc:
             heal.discard_database(path, exc)
-            return _open_index(store, path, progress)
+            return _open_index(store, path, progress, synced)
 
 
-def _open_index(store: Store, path: Path, progress: ProgressFn) -> QueryIndex:
+def _open_index(
+    store: Store, path: Path, progress: ProgressFn, synced: Synced | None
+) -> QueryIndex:
     head = store.head()
     head_hex = str(head.id) if head is not None else None
     db = _connect(path)
@@ -220,7 +237,7 @@ def _open_index(store: Store, path: Path, progress: ProgressFn) -> QueryIndex:
             db.commit()
         indexed = _meta(db, "head")
         if head is not None and indexed != head_hex:
-            _update(store, db, head, indexed, progress)
+            _update(store, db, head, indexed, progress, synced)
         elif head is None and indexed is not None:
             _clear(db)
             db.commit()
@@ -260,25 +277,44 @@ def _update(
     head: pygit2.Commit,
     indexed: str | None,
     progress: ProgressFn,
+    given: Synced | None = None,
 ) -> None:
     """Sync the replay state, add the new commits' writes, replace the track rows."""
     # Only when HEAD moved: a warm question needs none of the history code.
     from gitarchive.history.sync import save_state, sync
 
-    synced = sync(store, progress=progress)
-    if synced.full:  # an incremental sync read a few commits: cheaper to read them again
-        save_state(store, synced)
+    if given is not None and _describes(store, given, head):
+        synced = given
+    else:
+        synced = sync(store, progress=progress)
+        if synced.full:  # an incremental sync read a few commits: cheaper to read them again
+            save_state(store, synced)
     stop = _ancestor_or_none(store, indexed, head)
+    if stop is None and synced is given and synced.full:
+        writes = _event_writes(synced.walked)  # the whole history, just walked by the replay
+    else:
+        writes = _event_writes(walk_events(store.repo, head.id, stop, dict(synced.gens)))
     with db:
         if stop is None:
             _clear(db)
         db.executemany(
             "INSERT OR REPLACE INTO writes (pid, time, gen, oid, kind, blob)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            _new_writes(store, head, stop, dict(synced.gens)),
+            writes,
         )
         _replace_state_rows(db, synced.state)
         _set_meta(db, "head", str(head.id))
+
+
+def _describes(store: Store, synced: Synced, head: pygit2.Commit) -> bool:
+    """Whether ``synced`` is the state as of ``head``: its own, or its parent's when
+    ``head`` wrote no snapshot (a rebuild's commit of the cumulative files)."""
+    if synced.head is None:
+        return False
+    if synced.head.id == head.id:
+        return True
+    return (list(head.parent_ids) == [synced.head.id]
+            and EventReader(store.repo).event(head, 0) is None)
 
 
 def _ancestor_or_none(store: Store, indexed: str | None, head: pygit2.Commit) -> pygit2.Oid | None:
@@ -294,10 +330,9 @@ def _ancestor_or_none(store: Store, indexed: str | None, head: pygit2.Commit) ->
         return None
 
 
-def _new_writes(
-    store: Store, head: pygit2.Commit, stop: pygit2.Oid | None, gens: dict[str, int]
-) -> Iterator[tuple[str, int, int, str, str, str | None]]:
-    for event in walk_events(store.repo, head.id, stop, gens):
+def _event_writes(events: Iterable[Event]) -> Iterator[tuple[str, int, int, str, str, str | None]]:
+    """The rows of the writes table: each snapshot file written (or deleted) by a commit."""
+    for event in events:
         for write in event.writes:
             if write.kind in (KIND_JSON, KIND_PLAIN):
                 yield (write.pid, event.time, event.gen, event.oid, write.kind, write.blob)

@@ -23,7 +23,7 @@ from gitarchive.errors import (
     StoreError,
 )
 from gitarchive.git.store import Store, blob_at
-from gitarchive.history.events import KIND_JSON, KIND_PLAIN
+from gitarchive.history.events import EMPTY_BLOB, KIND_JSON, KIND_PLAIN
 from gitarchive.questions.index import QueryIndex, TrackRow, Write
 from gitarchive.questions.resolve import Known, known_playlists, resolve_playlist
 
@@ -152,16 +152,23 @@ def snapshot_at(store: Store, index: QueryIndex, pid: str, point: Point) -> Snap
         for kind, path in ((KIND_JSON, layout.pretty_json_path(pid)),
                            (KIND_PLAIN, layout.plain_path(pid))):
             entry = blob_at(commit.tree, path)
-            if entry is not None:
+            if entry is not None and str(entry) != EMPTY_BLOB:  # empty: a placeholder
                 return load_snapshot(store, pid, kind, str(entry), point.time, point.commit)
         raise QueryError(f"{pid} has no snapshot at revision {point.label}")
     latest = index.latest_writes(pid, point.time)
     for kind in (KIND_JSON, KIND_PLAIN):
         write = latest.get(kind)
         if write is not None and write.blob is not None:
-            return load_snapshot(store, pid, kind, write.blob, write.time, write.oid)
+            try:
+                return load_snapshot(store, pid, kind, write.blob, write.time, write.oid)
+            except QueryError:  # skipped, as the replay skips it: the newest readable one
+                found = [snap for _, snap in SnapshotCache(store, pid).readable(
+                    versions(index.writes(pid, point.time)))]
+                if found and found[-1] is not None:
+                    return found[-1]
+                raise
     first = index.first_write_time(pid)
-    if not latest:
+    if first is None or first > point.time:
         raise QueryError(_before_first(pid, point, first))
     raise QueryError(f"{pid} was not archived on {point.label} (its snapshot had been deleted)")
 
@@ -252,6 +259,14 @@ class SnapshotCache:
             self._cache[version.blob] = found
         return found
 
+    def readable(self, found: Iterable[Version]) -> Iterator[tuple[Version, Snapshot | None]]:
+        """Versions with their snapshots (None: deleted); unreadable ones are left out."""
+        for version in found:
+            try:
+                yield version, self.get(version)
+            except QueryError:
+                continue
+
 
 def changes(
     store: Store, index: QueryIndex, pid: str, until: int = LATEST
@@ -260,8 +275,7 @@ def changes(
     cache = SnapshotCache(store, pid)
     found: list[Change] = []
     before: Snapshot | None = None
-    for version in versions(index.writes(pid, until)):
-        after = cache.get(version)
+    for version, after in cache.readable(versions(index.writes(pid, until))):
         change = compare(before, after, version)
         if not change.empty:
             found.append(change)
@@ -352,14 +366,11 @@ def _change_dates(
     added: dict[str, int] = {}
     removed: dict[str, int] = {}
     cache = SnapshotCache(store, pid)
-    found = list(versions(index.writes(pid, end)))
-    base = max((i for i, v in enumerate(found) if v.time <= start), default=-1)
-    before: set[str] = set()
-    if base >= 0:
-        snap = cache.get(found[base])
-        before = set(snap.keys) if snap is not None else set()
-    for version in found[base + 1:]:
-        snap = cache.get(version)
+    found = list(cache.readable(versions(index.writes(pid, end))))
+    base = max((i for i, (v, _) in enumerate(found) if v.time <= start), default=-1)
+    snap = found[base][1] if base >= 0 else None
+    before: set[str] = set(snap.keys) if snap is not None else set()
+    for version, snap in found[base + 1:]:
         keys = set(snap.keys) if snap is not None else set()
         for key in keys - before:
             added[key] = version.time

@@ -39,7 +39,7 @@ from gitarchive.archive import layout, settings
 from gitarchive.archive.render import format_length
 from gitarchive.errors import SiteError, StoreError
 from gitarchive.git.store import Store, TreeReader
-from gitarchive.history import charts, feeds
+from gitarchive.history import charts, feeds, pictures
 from gitarchive.history.publish import publish_views
 from gitarchive.history.timeline import Timeline, Timelines
 from gitarchive.history.timeline_read import update
@@ -178,8 +178,8 @@ def _playlist_files(ctx: _Context, timeline: Timeline, followers: dict[str, int]
     stints = timeline.stints()
     ever_rows, data = _ever(timeline, stints, ctx.zone)
     days = sorted({d for row in data for span in row[6] for d in span if d})
-    drawn = charts.render_charts(timeline, followers, ctx.zone)  # inline: no file per chart
-    paths = charts.chart_paths(pid)
+    drawn = pictures.render_charts(timeline, followers, ctx.zone)  # inline: no file per chart
+    paths = pictures.chart_paths(pid)
     latest = max(followers.items())[1] if followers else None
     page = ctx.env.get_template("site-playlist.html.j2").render(
         t=timeline,

@@ -43,3 +43,21 @@ def test_child_dies_and_the_parent_reads_on(tmp_path: Path, monkeypatch) -> None
         stream.proc.kill()
         stream.proc.wait()
         assert stream.read(a) == b"one" and stream.read(b) == b"two"
+
+
+def test_the_child_process_serves_the_plan(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The reader process really runs (a wrong module name once made every read fall back)."""
+    monkeypatch.setattr(blobstream, "MIN_BLOBS", 1)
+    store = Store.init(tmp_path, bare=True)
+    contents = {f"f{i}": f"blob {i}".encode() for i in range(20)}
+    store.commit(contents, "blobs")
+    tree = store.tree()
+    assert tree is not None
+    ids = [str(tree[name].id) for name in contents]
+
+    def no_fallback(repo: object, oid: object) -> bytes:
+        raise AssertionError(f"{oid} was read in the parent, not by the reader process")
+
+    monkeypatch.setattr(blobstream, "blob_data", no_fallback)
+    with blobstream.BlobStream(store.repo, [(oid, "g") for oid in ids]) as stream:
+        assert [stream.read(oid) for oid in ids] == list(contents.values())

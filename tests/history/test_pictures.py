@@ -14,7 +14,7 @@ from history_support import at, json_files, playlist, track
 from site_support import build_history
 
 from gitarchive.archive import layout
-from gitarchive.history import charts, feeds, timeline, timeline_read
+from gitarchive.history import charts, feeds, pictures, timeline, timeline_read
 from gitarchive.history.rebuild import rebuild
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -103,7 +103,7 @@ def test_charts_are_valid_svg_with_escaped_names(tmp_path: Path) -> None:
     a = timeline_read.update(store).get(built.a)
     assert a is not None
     counts = json.loads(store.read(f"playlists/followers/{built.a}.json") or b"{}")
-    files = charts.render_charts(a, counts)
+    files = pictures.render_charts(a, counts)
     assert sorted(files) == sorted(f"playlists/charts/{built.a}-{k}.svg"
                                    for k in ("churn", "followers", "tenure"))
     for content in files.values():
@@ -119,7 +119,7 @@ def test_charts_are_valid_svg_with_escaped_names(tmp_path: Path) -> None:
     followers = "".join(_xml(files[f"playlists/charts/{built.a}-followers.svg"]).itertext())
     assert "2,700 on 2026-03-02" in followers and "2k" in followers
     assert charts.weekly_churn(a)[1][1:] == (1, 1)  # the week of 2026-01-05: +1 −1
-    assert charts.render_charts(a, counts) == files  # a pure function: same bytes
+    assert pictures.render_charts(a, counts) == files  # a pure function: same bytes
 
 
 def test_tenure_summarises_beyond_the_lane_limit(tmp_path: Path, monkeypatch:

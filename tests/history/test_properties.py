@@ -6,12 +6,15 @@ import json
 import tempfile
 from unittest import mock
 
+import pygit2
 from history_support import History, json_files, pid, plain_files, playlist, registry, track
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitarchive.archive import layout, render
+from gitarchive.archive.links import LINKS_PATH
 from gitarchive.archive.model import Link, Playlist, Track, dump_json
+from gitarchive.archive.runrecord import RunRecord
 from gitarchive.archive.snapshots import ParseCache, parse_json_model, parse_json_snapshot
 from gitarchive.history import publish as publish_module
 from gitarchive.history import sync as sync_module
@@ -37,17 +40,39 @@ op = st.one_of(
         st.sampled_from(["main", "main", "side"]),
         st.integers(0, 1),
         st.sampled_from(["json", "json", "plain", "delete", "followers", "unregister",
-                         "register", "readme"]),
+                         "register", "readme", "empty", "rename", "link", "unlink"]),
         st.frozensets(st.integers(0, 5), max_size=4),
         st.sampled_from([86_400, 86_400, 3_600, 0, -3_600]),
     ),
     st.tuples(st.just("fetch"), st.integers(0, 1), st.frozensets(st.integers(0, 5), max_size=4)),
+    # A run that fetched one playlist and recorded failing to fetch the other.
+    st.tuples(st.just("failed"), st.integers(0, 1), st.frozensets(st.integers(0, 5), max_size=4),
+              st.booleans()),
     st.just(("merge",)),
     st.just(("fork",)),
 )
 
 
+def _real_changes(h: History, branch: str, kind: str, which: int) -> dict:
+    """What real archives do besides snapshots: renames, links (issue 9)."""
+    old, new = PIDS[which], PIDS[1 - which]
+    if kind == "link":
+        return {LINKS_PATH: f"{old} {new}\n".encode()}
+    if kind == "unlink":
+        return {LINKS_PATH: None}
+    tip = h.tip(branch)
+    tree = h.repo[tip].peel(pygit2.Commit).tree
+    found: dict[str, bytes | None] = {}
+    for path in (layout.plain_path(old), layout.pretty_json_path(old)):
+        if path in tree:  # the same content under the other ID, the old file gone
+            found[path] = None
+            found[path.replace(old, new)] = h.repo[tree[path].id].data
+    return found
+
+
 def _changes(kind: str, p: str, numbers: frozenset[int], clock: int) -> dict:
+    if kind == "empty":  # a placeholder: how old archives registered a playlist
+        return {layout.plain_path(p): b""}
     snap = playlist(p, f"List {p[-1]}", [track(n) for n in sorted(numbers)])
     if kind == "json":
         return json_files(snap)
@@ -81,16 +106,26 @@ def test_incremental_equals_full(ops: list) -> None:
             if item[0] == "commit":
                 _, branch, which, kind, numbers, step = item
                 clock += step
-                h.commit(_changes(kind, PIDS[which], numbers, clock), clock, branch=branch)
-            elif item[0] == "fetch":
-                _, which, numbers = item
+                if kind in ("rename", "link", "unlink"):
+                    changes = _real_changes(h, branch, kind, which)
+                else:
+                    changes = _changes(kind, PIDS[which], numbers, clock)
+                h.commit(changes, clock, branch=branch)
+            elif item[0] in ("fetch", "failed"):
+                which, numbers = item[1], item[2]
+                record = None
+                kind = "json"
+                if item[0] == "failed":
+                    record = RunRecord(None, {PIDS[1 - which]: "HTTP 500"})
+                    kind = "followers" if item[3] else "json"  # only its follower count moved
                 clock += 86_400
-                changes = _changes("json", PIDS[which], numbers, clock)
+                changes = _changes(kind, PIDS[which], numbers, clock)
                 tree = h.store.write_tree(h.store.tree(), changes)
                 views, pending = pending_views(
-                    h.store, tree, (clock, 0), githistory_base=None
+                    h.store, tree, (clock, 0), githistory_base=None, record=record
                 )
-                oid = h.store.commit({**changes, **views}, "fetch", when=(clock, 0))
+                message = "fetch" if record is None else "fetch\n\n" + record.trailers()
+                oid = h.store.commit({**changes, **views}, message, when=(clock, 0))
                 if oid is not None:
                     pending.save(oid)
             elif item[0] == "merge":
@@ -143,7 +178,9 @@ tracks_by = st.builds(CumulativeTrack, **track_fields, added_by=st.one_of(st.non
 
 @settings(max_examples=50, deadline=None)
 @given(st.builds(CumulativeView, pid=text, url=text, name=text, description=text,
-                 date_first_scraped=date, tracks=st.lists(tracks | tracks_by, max_size=4)))
+                 date_first_scraped=date, tracks=st.lists(tracks | tracks_by, max_size=4),
+                 fetch_gaps=st.lists(st.tuples(date, st.one_of(st.none(), date)),
+                                     max_size=2).map(tuple)))
 def test_json_emitter_is_dump_json(view: CumulativeView) -> None:
     assert cumulative_json(view) == dump_json(cumulative_dict(view))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pygit2
@@ -16,26 +15,13 @@ from gitarchive.archive import layout
 from gitarchive.cli import main
 from gitarchive.git.store import Store
 from gitarchive.spotify.fixtures import load_fixture_playlists
-from gitarchive.spotify.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
+from gitarchive.spotify.standin import StandIn
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 OLD_1970 = "09D0CKBRWkBBoPn46V6YTO"
 KPOP = "37i9dQZF1DX5LEXW9eXA0n"
 SMALL = "3xQmR8vDemoSmallMix002"
 LONG = "5pKgT2nDemoLongMix0001"
-
-
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
-    """The stand-in API serving the bundled fixtures, with the client's env pointed at it."""
-    with StandIn(load_fixture_playlists()) as server:
-        monkeypatch.setenv("SPOTIFY_CLIENT_ID", DEMO_CLIENT_ID)
-        monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", DEMO_CLIENT_SECRET)
-        monkeypatch.delenv("SPOTIFY_REFRESH_TOKEN", raising=False)
-        monkeypatch.setenv("SPOTIFY_API_BASE", server.api_base)
-        monkeypatch.setenv("SPOTIFY_TOKEN_URL", server.token_url)
-        monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-03-01T06:00:00Z")
-        yield server
 
 
 def run(*args: str) -> tuple[int, str]:

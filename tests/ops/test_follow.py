@@ -13,7 +13,7 @@ import pygit2
 import pytest
 from click.testing import CliRunner
 from history_support import History, at, json_files, pid, plain_files, playlist, registry, track
-from test_fetch import OLD_1970, SMALL, api  # noqa: F401 - fixture
+from test_fetch import OLD_1970, SMALL
 
 from gitarchive import exitcodes
 from gitarchive.archive import layout

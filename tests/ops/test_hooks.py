@@ -12,7 +12,7 @@ from pathlib import Path
 import pygit2
 import pytest
 from click.testing import CliRunner
-from test_fetch import SMALL, api, archive  # noqa: F401 - fixture
+from test_fetch import SMALL, archive
 
 from gitarchive.archive import layout
 from gitarchive.cli import main

@@ -13,7 +13,7 @@ from pathlib import Path
 import pygit2
 import pytest
 from click.testing import CliRunner
-from test_fetch import LONG, SMALL, api, archive  # noqa: F401 - fixture
+from test_fetch import LONG, SMALL, archive
 
 from gitarchive import exitcodes
 from gitarchive.archive import layout

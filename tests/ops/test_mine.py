@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from gitarchive import exitcodes
-from gitarchive.archive import layout
+from gitarchive.archive import layout, runrecord
 from gitarchive.cli import main
 from gitarchive.git.store import Store
 from gitarchive.spotify.fixtures import load_fixture_playlists
@@ -182,6 +182,11 @@ def test_items_refused_by_the_2026_rule_are_explained_and_earlier_files_kept(
     assert {path: store.read(path) for path in layout.snapshot_paths(OLD_1970)} == before
     # The details were asked for, and only the items refused.
     assert ("GET", f"/v1/playlists/{OLD_1970}") in api.requests
+    # The run's record counts it as a failed fetch (not seen unchanged): its dates wait.
+    git = pygit2.Repository(str(repo))
+    record = runrecord.parse(git[git.head.target].message)
+    assert record is not None and record.fetched is None and list(record.failed) == [OLD_1970]
+    assert "2026-03-09" in record.failed[OLD_1970]
 
 
 def test_an_app_token_reads_no_items_in_development_mode(

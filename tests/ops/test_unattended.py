@@ -20,7 +20,7 @@ from pathlib import Path
 import pygit2
 import pytest
 from click.testing import CliRunner
-from test_fetch import LONG, OLD_1970, SMALL, api, archive  # noqa: F401 - fixture
+from test_fetch import LONG, OLD_1970, SMALL, archive
 
 from gitarchive import exitcodes
 from gitarchive.archive import layout
@@ -520,6 +520,10 @@ def test_no_secret_anywhere_after_runs_that_fail_every_way(
         monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", SECRETS[0])
         with lock.RepoLock(Store(repo), "gitarchive fetch"):
             assert attempt() == exitcodes.LOCKED
+        for extra in ((), ("--json",)):  # the run records, as status reads them back
+            _code, out, err = invoke("status", "--repo", str(repo), *extra)
+            outputs.append(out + err)
+        assert "failing since" in outputs[-2]
     finally:
         remote.close()
     assert any("error: private: cannot fetch private" in o for o in outputs)

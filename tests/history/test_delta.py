@@ -1,0 +1,92 @@
+"""Versions applied as differences of raw chunks hold exactly what parsing each whole gives."""
+
+from __future__ import annotations
+
+import json
+
+from history_support import pid, playlist, track
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gitarchive.archive import render
+from gitarchive.archive.model import Link, Track
+from gitarchive.archive.snapshots import ParseCache, parse_json_snapshot, parse_plain_snapshot
+from gitarchive.history import delta
+from gitarchive.history.events import KIND_JSON, KIND_PLAIN
+from gitarchive.history.state import PlaylistHistory
+
+P = pid(1)
+
+
+def tyler(n: int) -> Track:
+    """A track whose one artist's name holds ", " (its plain line reads as two artists)."""
+    return Track(url=f"https://open.spotify.com/track/TY{n:020d}", name=f"Tyler song {n}",
+                 album=Link("IGOR", "u"), artists=(Link("Tyler, The Creator", "a"),),
+                 duration_ms=1000 + n, added_at="2021-01-01 00:00:00" if n % 2 else None)
+
+
+def tracks_of(numbers: list[int]) -> list[Track]:
+    return [tyler(n) if n >= 8 else track(n) for n in numbers]
+
+
+version = st.tuples(
+    st.sampled_from(["json", "json", "plain", "compact"]),  # compact: JSON in no known layout
+    st.lists(st.integers(0, 11), max_size=8),
+    st.sampled_from(["A", "B"]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(version, min_size=1, max_size=8))
+def test_delta_replay_is_parsing_every_version_whole(versions: list) -> None:
+    history = PlaylistHistory(P)
+    chunker = delta.Chunker(ParseCache())
+    for form, numbers, name in versions:
+        snap = playlist(P, name, tracks_of(numbers))
+        if form == "plain":
+            data = render.plain(snap).encode()
+            whole = parse_plain_snapshot(P, data)
+            got = chunker.plain_version(P, data)
+            kind = KIND_PLAIN
+        else:
+            data = snap.to_json().encode()
+            if form == "compact":
+                data = json.dumps(json.loads(data)).encode()
+            whole = parse_json_snapshot(P, data)
+            got = chunker.json_version(data)
+            kind = KIND_JSON
+        try:
+            delta.apply_version(history, got, chunker.parse, kind)
+        except delta.NotChunked:
+            delta.apply_version(history, chunker.json_whole(data), chunker.parse, kind)
+        present = {k: t.meta for k, t in history.tracks.items() if t.in_snapshot}
+        assert present == {key: meta for key, meta, _ in whole.tracks}
+        assert set(history.counts) == set(present)
+        assert (history.name, history.url, history.description) == (
+            whole.name, whole.url, whole.description)
+        added = {key: at for key, _, at in whole.tracks if at is not None}
+        for key, at in added.items():
+            assert history.tracks[key].added_at is not None
+            assert history.tracks[key].added_at <= at
+
+
+def test_a_changed_version_parses_only_the_new_chunks() -> None:
+    history = PlaylistHistory(P)
+    chunker = delta.Chunker(ParseCache())
+    parsed: list[object] = []
+
+    def parse(chunk: object) -> delta.Parsed:
+        parsed.append(chunk)
+        return chunker.parse(chunk)
+
+    first = playlist(P, "A", [track(n) for n in range(50)])
+    delta.apply_version(history, chunker.json_version(first.to_json().encode()), parse,
+                        KIND_JSON)
+    assert len(parsed) == 50
+    parsed.clear()
+    history.dirty.clear()  # as an observation does
+    second = playlist(P, "A", [track(n) for n in range(1, 51)])  # one out, one in
+    delta.apply_version(history, chunker.json_version(second.to_json().encode()), parse,
+                        KIND_JSON)
+    assert len(parsed) == 1
+    assert history.dirty == {"TR00000000000000000000", "TR00000000000000000050"}
