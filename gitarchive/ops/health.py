@@ -104,7 +104,11 @@ def _committed_runs(store: Store, reader: EventReader) -> Iterator[Run]:
     head = store.head()
     if head is None:
         return
-    for commit in store.repo.walk(head.id, pygit2.enums.SortMode.TIME):
+    # Oldest first, parents before children: runs in the same second keep their order
+    # through status's stable sort by time (newest first, a failure was undone by the
+    # success before it).
+    order = pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE
+    for commit in store.repo.walk(head.id, order):
         record = runrecord.parse(commit.message)
         reg = reader.registry(commit.tree)
         if record is None:

@@ -209,6 +209,19 @@ def test_ten_day_failure_window_moves_no_date(
     assert {p: (repo / p).read_bytes() for p in before} == before
 
 
+def test_runs_in_the_same_second_keep_their_order(
+    api: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A success then a failure with one commit time: status still says it is failing."""
+    repo = new_archive(tmp_path, OLD_1970, SMALL)
+    assert fetch_on(monkeypatch, repo, "2026-04-01")[0] == exitcodes.OK
+    api.remove_playlist(SMALL)
+    api.set_playlist(OLD_1970, with_followers(api_data(OLD_1970), 999))  # a commit is made
+    assert fetch_on(monkeypatch, repo, "2026-04-01")[0] == exitcodes.PARTIAL
+    item = status_of(repo, SMALL, now=at("2026-04-01", 7))
+    assert item.failing_since == at("2026-04-01", 6) and "404" in (item.last_error or "")
+
+
 def test_a_failure_with_no_other_change_is_remembered_outside_history(
     api: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
