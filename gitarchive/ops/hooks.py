@@ -28,6 +28,7 @@ from gitarchive import safejson
 from gitarchive.archive import layout
 from gitarchive.archive.layout import RegistryEntry
 from gitarchive.archive.model import Playlist
+from gitarchive.atomicfile import write_atomic
 from gitarchive.errors import HookError, RegistryError, SnapshotError
 from gitarchive.git.store import Store
 
@@ -258,10 +259,7 @@ def _check_installable(directory: Path, names: list[str]) -> None:
 
 
 def _write_executable(path: Path, content: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(content, encoding="utf-8")
-    tmp.chmod(0o755)
-    os.replace(tmp, path)
+    write_atomic(path, content.encode(), mode=0o755)
 
 
 # ----------------------------------------------------------------- checks

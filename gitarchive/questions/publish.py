@@ -17,8 +17,6 @@ Two halves, so `--dry-run` can show the first without touching the network:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gitarchive import safejson
+from gitarchive.atomicfile import write_atomic
 from gitarchive.errors import AmbiguousWrite, PublishError, WriteError
 from gitarchive.git.store import Store
 from gitarchive.questions.publish_plan import MARKER, Plan, Report
@@ -70,16 +69,7 @@ def remember(store: Store, plan: Plan, playlist_id: str, **extra: Any) -> None:
     path = state_path(store)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"format": STATE_FORMAT, "targets": targets}, indent=2, sort_keys=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{STATE_FILE}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, (text + "\n").encode(), mode=0o600, sync=True)
 
 
 # ------------------------------------------------------------------ execute

@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -37,6 +36,7 @@ from markupsafe import Markup
 
 from gitarchive.archive import layout, settings
 from gitarchive.archive.render import format_length
+from gitarchive.atomicfile import write_atomic
 from gitarchive.errors import SiteError, StoreError
 from gitarchive.git.store import Store, TreeReader
 from gitarchive.history import charts, feeds, pictures
@@ -318,9 +318,7 @@ def build(
                 (output / path).unlink(missing_ok=True)
         manifest_text = json.dumps({"format": SITE_VERSION, "pages": pages}, indent=1,
                                    sort_keys=True)
-        tmp = output / (MANIFEST + ".tmp")
-        tmp.write_text(manifest_text, encoding="utf-8")
-        os.replace(tmp, output / MANIFEST)
+        write_atomic(output / MANIFEST, manifest_text.encode())
     if branch is not None:
         result.commit = publish_views(store, branch, {**files, ".nojekyll": b""}, head,
                                       what="Static site", by="Written by 'gitarchive site'")

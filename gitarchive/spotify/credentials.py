@@ -10,15 +10,14 @@ leaves half a token behind and no other user can read it at any moment.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from gitarchive import redact
+from gitarchive.atomicfile import write_atomic
 from gitarchive.errors import CredentialsError, CredentialsFileError
 
 FILE_NAME = "credentials"
@@ -100,19 +99,7 @@ def save(login: SavedLogin, env: Mapping[str, str] | None = None) -> Path:
          "scope": login.scope},
         indent=2, sort_keys=True,
     ) + "\n"
-    # mkstemp creates the file with mode 0600 before a byte is written.
-    fd, tmp = tempfile.mkstemp(prefix=".credentials-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, payload.encode(), mode=0o600, sync=True)
     return path
 
 

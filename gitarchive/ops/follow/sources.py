@@ -9,7 +9,6 @@ clone has fetched (or not) on its own.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import pygit2
 from gitarchive import safejson
 from gitarchive.archive import layout
 from gitarchive.archive.model import dump_json
+from gitarchive.atomicfile import write_atomic
 from gitarchive.errors import FollowError, StoreError
 from gitarchive.git.identity import parse_git_date
 from gitarchive.git.store import Store
@@ -176,7 +176,5 @@ def save_state(store: Store, name: str, data: dict[str, Any]) -> None:
     """Replace the update state of a source (atomically)."""
     path = state_path(store, name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, (json.dumps(data, sort_keys=True) + "\n").encode())
 
