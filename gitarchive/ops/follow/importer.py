@@ -21,7 +21,15 @@ from gitarchive.git.identity import commit_time, signature
 from gitarchive.git.store import Store, blob_data
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN
 from gitarchive.history.views import get_timezone
-from gitarchive.ops.follow.plan import FILES, Blobs, Plan, Reader, local_run_days, plan_import
+from gitarchive.ops.follow.plan import (
+    FILES,
+    Blobs,
+    Plan,
+    Reader,
+    local_run_days,
+    plan_import,
+    unverified_reads,
+)
 from gitarchive.ops.follow.sidetree import Objects, SideTree
 from gitarchive.ops.follow.sources import ALL, Source, follow_path, save_state
 from gitarchive.ops.follow.transfer import fetch_source
@@ -104,12 +112,13 @@ def update(
     result.tip = str(tip.id)
     zone = _zone(store)
     ours = store.head()
-    local = local_run_days(store, ours, source, zone) if ours is not None else {}
-    plan = plan_import(
-        store, source, tip, since=source.since, local_days=local,
-        day_of=lambda t: datetime.fromtimestamp(t, zone).strftime("%Y-%m-%d"),
-        progress=progress,
-    )
+    with unverified_reads():
+        local = local_run_days(store, ours, source, zone) if ours is not None else {}
+        plan = plan_import(
+            store, source, tip, since=source.since, local_days=local,
+            day_of=lambda t: datetime.fromtimestamp(t, zone).strftime("%Y-%m-%d"),
+            progress=progress,
+        )
     result.rewritten = plan.rewritten
     result.skipped_local = plan.skipped_local
     missing = [
@@ -123,7 +132,8 @@ def update(
             + (" since the given date" if source.since is not None else "")
             + "; nothing was followed"
         )
-    side = _import(store, source, plan, result)
+    with unverified_reads():
+        side = _import(store, source, plan, result)
     if side is not None or definition_changed:
         _merge(store, source, side, result)
     wanted = ALL if source.playlists is None else sorted(source.playlists)
