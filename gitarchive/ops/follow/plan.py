@@ -94,7 +94,20 @@ class Version:
     commit: pygit2.Commit
     files: dict[str, Blobs]  # pid -> its four files, where the commit changed them
     observed: set[str]  # followed playlists this commit, if a run, observes
-    run: bool  # it writes a snapshot file: a run of the source's archiver
+    known_run: bool | None  # None: not compared yet (see ``run``)
+    reader: Reader | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def run(self) -> bool:
+        """Whether it writes a snapshot file: a run of the source's archiver.
+
+        Asked only of the few commits whose answer matters (see ``_needed``): the
+        tree comparison it may take costs as much as finding the versions.
+        """
+        if self.known_run is None:
+            assert self.reader is not None
+            self.known_run = _is_run(self.reader, self.commit)
+        return self.known_run
 
 
 @dataclass
@@ -172,7 +185,7 @@ def plan_import(
             pid for pid in version.observed
             if when > marks.get(pid, -1) and day not in local_days.get(pid, ())
         }
-        if version.files or (version.run and version.observed):
+        if version.files or version.observed:  # a run or not: asked later, if at all
             found.append(((when, gens[commit.id], str(commit.id)), version))
     found.sort(key=lambda item: item[0])
     _first_versions(reader, found, marks)
@@ -186,19 +199,19 @@ def _needed(versions: list[Version]) -> list[Version]:
     A run that finds a playlist unchanged only moves its latest observation; that
     matters as the last run before its next version (a removed track's last_seen)
     and as the latest run of all. Importing just those gives the same cumulative
-    views as every run, at a tenth of the commits in a year of daily runs.
+    views as every run, at a tenth of the commits in a year of daily runs. Walked
+    newest first, so whether a commit is a run is asked only until each stretch
+    between two versions of a playlist has its latest run.
     """
-    pending: dict[str, int] = {}  # pid -> index of its latest run-only observation
     keep = [bool(v.files) for v in versions]
-    for i, version in enumerate(versions):
-        for pid in version.files:
-            if pid in pending:
-                keep[pending.pop(pid)] = True
-        if version.run:
-            for pid in version.observed - set(version.files):
-                pending[pid] = i
-    for i in pending.values():
-        keep[i] = True
+    done: set[str] = set()  # playlists whose latest run in the current stretch is known
+    for i in range(len(versions) - 1, -1, -1):
+        version = versions[i]
+        rest = version.observed - set(version.files) - done
+        if rest and version.run:
+            keep[i] = True
+            done |= rest
+        done -= set(version.files)  # older commits: the stretch before this version
     return [v for v, wanted in zip(versions, keep, strict=True) if wanted]
 
 
@@ -213,7 +226,7 @@ def _first_versions(
     started = set(marks)
     for _, version in found:
         fresh = (set(version.files) | version.observed) - started
-        if fresh:
+        if fresh and (version.files or version.run):
             dirs = reader.dirs(version.commit.tree)
             for pid in fresh:
                 if pid not in version.files:
@@ -242,15 +255,11 @@ def _version(reader: Reader, source: Source, commit: pygit2.Commit) -> Version:
                 files[pid] = now
         elif all(reader.blobs(p, pid) != now for p in parent_dirs):
             files[pid] = now
-    run = any(
+    run: bool | None = any(
         b is not None for blobs in files.values() for b in (blobs[0], blobs[1], blobs[3])
     )
     if not run:
-        if own is not None or len(parent_dirs) != 1:
-            own = own if own is not None else reader.events.own_writes(commit)
-            run = any(w.blob is not None for w in own)
-        else:
-            run = writes_a_snapshot(parent_dirs[0], dirs)
+        run = any(w.blob is not None for w in own) if own is not None else None
     registered = reader.events.registry(commit.tree)
     if source.playlists is None:
         present = reader.present(dirs)
@@ -263,7 +272,14 @@ def _version(reader: Reader, source: Source, commit: pygit2.Commit) -> Version:
                 else any(b is not None for b in reader.blobs(dirs, pid)[:2])
             )
         }
-    return Version(commit, files, observed, run)
+    return Version(commit, files, observed, run, reader)
+
+
+def _is_run(reader: Reader, commit: pygit2.Commit) -> bool:
+    """Whether a commit wrote (not only deleted) a snapshot file, as the replay counts."""
+    if len(commit.parents) != 1:
+        return any(w.blob is not None for w in reader.events.own_writes(commit))
+    return writes_a_snapshot(reader.dirs(commit.parents[0].tree), reader.dirs(commit.tree))
 
 
 _DELETED = pygit2.enums.DeltaStatus.DELETED.value
