@@ -7,7 +7,9 @@ published archive would be. Each round, side by side:
 
 - import: ``ops.follow.commands.add_source`` for one playlist in a fresh archive that already
   fetched the source (a no-op fetch, the walk of every source commit, the side
-  commits, the merge; the cumulative views are not rebuilt);
+  commits, the merge);
+- views: the rebuild of the cumulative views that ``gitarchive follow`` runs next
+  (``history.rebuild.rebuild``), timed apart, and import + views against the floor;
 - git floor of reading that playlist's versions: ``git log --raw -- <its 4 paths>``
   plus ``git cat-file --batch`` of every blob that log names;
 - fetch: ``ops.follow.transfer.fetch_source`` of the whole source into a fresh repository (a
@@ -34,6 +36,7 @@ from benchmarks.bench_rebuild import git
 from gitarchive.archive import layout  # noqa: F401 - imported before timing
 from gitarchive.git.store import Store
 from gitarchive.history import views  # noqa: F401 - imported before timing
+from gitarchive.history.rebuild import rebuild
 from gitarchive.ops.follow.commands import add_source
 from gitarchive.ops.follow.importer import UpdateResult
 from gitarchive.ops.follow.sources import Source
@@ -77,23 +80,24 @@ def git_fetch(source: Path, work: Path) -> float:
     return seconds
 
 
-def pygit2_round(
-    source: Path, pid: str, work: Path
-) -> tuple[float, float, float, UpdateResult]:
-    """(fetch seconds, import seconds, import CPU seconds, result) in a fresh archive."""
+def pygit2_round(source: Path, pid: str, work: Path) -> tuple[dict[str, float], UpdateResult]:
+    """Seconds of the fetch, the import (wall, CPU) and the views (wall, CPU) in a
+    fresh archive, and the import's result."""
     target = work / "follower"
     store = Store.init(target, bare=True)
     probe = Source("source", str(source), (pid,))
     t0 = time.perf_counter()
     fetch_source(store, probe)
-    fetched = time.perf_counter() - t0
-    c0 = time.process_time()
-    t0 = time.perf_counter()
+    out = {"fetch": time.perf_counter() - t0}
+    c0, t0 = time.process_time(), time.perf_counter()
     result = add_source(store, str(source), name="source", playlists=[pid])
-    imported = time.perf_counter() - t0
-    cpu = time.process_time() - c0
+    out["import"], out["import_cpu"] = time.perf_counter() - t0, time.process_time() - c0
+    c0, t0 = time.process_time(), time.perf_counter()
+    views_result = rebuild(store)
+    out["views"], out["views_cpu"] = time.perf_counter() - t0, time.process_time() - c0
+    assert views_result.playlists == 1, "the views of the followed playlist were not written"
     shutil.rmtree(target)
-    return fetched, imported, cpu, result
+    return out, result
 
 
 def transport_fetch(source: Path, work: Path) -> float:
@@ -120,8 +124,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     source = source_archive(args.out, args.playlists, args.days)
     pid = synth.playlist_id(args.playlists // 2)
-    rows: dict[str, list[float]] = {"floor": [], "import": [], "floor_cpu": [],
-                                    "import_cpu": [], "git_fetch": [], "fetch": []}
+    rows: dict[str, list[float]] = {k: [] for k in (
+        "floor", "import", "views", "floor_cpu", "import_cpu", "views_cpu", "git_fetch",
+        "fetch")}
     result = None
     blobs = 0
     for _ in range(args.rounds):
@@ -130,10 +135,9 @@ def main() -> None:
             seconds, cpu, blobs = git_floor(source, pid)
             rows["floor"].append(seconds)
             rows["floor_cpu"].append(cpu)
-            fetched, imported, cpu, result = pygit2_round(source, pid, work)
-            rows["import"].append(imported)
-            rows["import_cpu"].append(cpu)
-            rows["fetch"].append(fetched)
+            measured, result = pygit2_round(source, pid, work)
+            for key, value in measured.items():
+                rows[key].append(value)
             rows["git_fetch"].append(git_fetch(source, work))
     med = {k: statistics.median(v) for k, v in rows.items()}
     assert result is not None
@@ -147,6 +151,14 @@ def main() -> None:
           f"  = {med['import'] / med['floor']:.2f}x the floor")
     print(f"  CPU time: floor {med['floor_cpu']:.3f} s, import {med['import_cpu']:.3f} s"
           f"  = {med['import_cpu'] / med['floor_cpu']:.2f}x")
+    both = [i + v for i, v in zip(rows["import"], rows["views"], strict=True)]
+    both_cpu = [i + v for i, v in zip(rows["import_cpu"], rows["views_cpu"], strict=True)]
+    print(f"  views rebuilt after it: {med['views']:.3f} s ({med['views_cpu']:.3f} s CPU); "
+          f"import + views {statistics.median(both):.3f} s"
+          f"  = {statistics.median(both) / med['floor']:.2f}x the floor"
+          f" ({statistics.median(both_cpu) / med['floor_cpu']:.2f}x in CPU time)")
+    ratios = [i / f for i, f in zip(rows["import"], rows["floor"], strict=True)]
+    print(f"  import / floor, round by round: {' '.join(f'{r:.2f}' for r in ratios)}")
     print(f"  git fetch of the whole source:                          {med['git_fetch']:.3f} s")
     print(f"  follow's fetch (object files linked):                   {med['fetch']:.3f} s"
           f"  = {med['fetch'] / med['git_fetch']:.2f}x git fetch")
