@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import subprocess
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -453,3 +455,18 @@ def test_imported_runs_leave_this_archives_own_playlists_alone(
     assert cumulative(repo, OLD_1970) == cumulative(source.path, OLD_1970)
     merges = log(repo, "--merges", "--format=%P")
     assert len(merges) == 1 and len(merges[0].split()) == 2
+
+
+def test_objects_are_verified_again_after_an_update(source: Source, tmp_path: Path) -> None:
+    """The source is read without libgit2 re-hashing each object (as git reads); that
+    lasts only while an update reads, whether it succeeds or fails."""
+    repo = follower(tmp_path)
+    ok("follow", str(source.path), "--playlist", OLD_1970, "--repo", str(repo))
+    code, out = run("follow", str(source.path), "--playlist", pid(7), "--repo", str(repo))
+    assert code == 1 and "nothing was followed" in out
+    claimed = hashlib.sha1(b"blob 5\0right").hexdigest()
+    loose = Path(pygit2.Repository(str(repo)).path) / "objects" / claimed[:2] / claimed[2:]
+    loose.parent.mkdir(exist_ok=True)
+    loose.write_bytes(zlib.compress(b"blob 5\0wrong"))
+    with pytest.raises(pygit2.GitError, match="hash mismatch"):
+        pygit2.Repository(str(repo))[claimed]
