@@ -174,7 +174,7 @@ def plan_import(
         if since is not None and when < since:
             continue
         version = _version(reader, source, commit)
-        day = day_of(when)
+        day = day_of(when) if local_days else ""  # a day matters only against local runs
         for pid in list(version.files):
             if when <= marks.get(pid, -1):
                 del version.files[pid]
