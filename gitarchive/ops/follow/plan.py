@@ -15,7 +15,7 @@ from datetime import datetime, tzinfo
 import pygit2
 
 from gitarchive.archive import layout, registry
-from gitarchive.git.store import Store
+from gitarchive.git.store import Store, tree_at
 from gitarchive.history.events import KIND_FOLLOWERS, KIND_JSON, KIND_PLAIN, EventReader
 from gitarchive.ops.follow.sources import ALL, Source, load_sources, load_state
 from gitarchive.progress import ProgressFn, no_progress
@@ -279,23 +279,27 @@ def _is_run(reader: Reader, commit: pygit2.Commit) -> bool:
     """Whether a commit wrote (not only deleted) a snapshot file, as the replay counts."""
     if len(commit.parents) != 1:
         return any(w.blob is not None for w in reader.events.own_writes(commit))
-    return writes_a_snapshot(reader.dirs(commit.parents[0].tree), reader.dirs(commit.tree))
+    return writes_a_snapshot(reader.events.repo, commit.parents[0], commit)
 
 
 _DELETED = pygit2.enums.DeltaStatus.DELETED.value
 
 
 def writes_a_snapshot(
-    before: dict[str, pygit2.Tree | None], after: dict[str, pygit2.Tree | None]
+    repo: pygit2.Repository, parent: pygit2.Commit, commit: pygit2.Commit
 ) -> bool:
     """Whether a one-parent commit wrote (not only deleted) a snapshot file, as the
-    replay counts runs (history_events): stops at the first such file, so a busy
-    archive's commit costs a tree comparison, not a walk over all it changed."""
+    replay counts runs (history_events): a directory is read only when its id
+    changed, and the comparison stops at the first such file, so a busy archive's
+    commit costs one or two directories, not a walk over all it changed."""
+    before, after = _dir_ids(repo, parent.tree), _dir_ids(repo, commit.tree)
     for directory in ("plain", "followers", "pretty"):
-        old, new = before[directory], after[directory]
-        if new is None or (old is not None and old.id == new.id):
+        old, new = before.get(directory), after.get(directory)
+        if new is None or old == new:
             continue
-        diff = old.diff_to_tree(new) if old is not None else new.diff_to_tree(swap=True)
+        new_tree = tree_at(repo, new)
+        diff = (tree_at(repo, old).diff_to_tree(new_tree) if old is not None
+                else new_tree.diff_to_tree(swap=True))
         for delta in diff.deltas:
             if int(delta.status) == _DELETED:
                 continue
@@ -305,6 +309,18 @@ def writes_a_snapshot(
             if directory == "plain" or (name.endswith(".json") and len(name) > 5):
                 return True
     return False
+
+
+def _dir_ids(repo: pygit2.Repository, tree: pygit2.Tree) -> dict[str, pygit2.Oid]:
+    """The ids of the snapshot directories (plain, pretty, followers) in a root tree."""
+    try:
+        root = tree[layout.ROOT]
+    except KeyError:
+        return {}
+    if root.type_str != "tree":
+        return {}
+    return {e.name: e.id for e in tree_at(repo, root.id)
+            if e.name in ("plain", "pretty", "followers") and e.type_str == "tree"}
 
 
 # ------------------------------------------------------------------ importing
@@ -337,7 +353,7 @@ def local_run_days(
         if not seen:
             continue
         if len(commit.parents) == 1:
-            run = writes_a_snapshot(reader.dirs(commit.parents[0].tree), reader.dirs(commit.tree))
+            run = writes_a_snapshot(repo, commit.parents[0], commit)
         else:
             run = any(w.blob is not None for w in reader.events.own_writes(commit))
         if run:
