@@ -95,7 +95,7 @@ class Version:
     files: dict[str, Blobs]  # pid -> its four files, where the commit changed them
     observed: set[str]  # followed playlists this commit, if a run, observes
     known_run: bool | None  # None: not compared yet (see ``run``)
-    reader: Reader | None = field(default=None, repr=False, compare=False)
+    reader: Reader = field(repr=False, compare=False)  # to compare trees, if asked
 
     @property
     def run(self) -> bool:
@@ -105,7 +105,6 @@ class Version:
         tree comparison it may take costs as much as finding the versions.
         """
         if self.known_run is None:
-            assert self.reader is not None
             self.known_run = _is_run(self.reader, self.commit)
         return self.known_run
 
