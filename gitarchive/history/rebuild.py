@@ -48,7 +48,6 @@ from gitarchive.history.publish import (
     stale,
 )
 from gitarchive.history.replay import Problem
-from gitarchive.history.state import HistoryState
 from gitarchive.history.sync import Synced, save_state, sync
 from gitarchive.history.views import DateFormatter, get_timezone
 from gitarchive.progress import ProgressFn, no_progress
@@ -92,7 +91,7 @@ def rebuild(
     get_timezone(tz)  # a bad name fails before any work
     store.recover()  # a run killed mid-commit: its files back first, even if nothing changes
     branch = settings.views_branch(store, views_branch)
-    synced = sync(store, full=full, progress=progress)
+    synced = sync(store, full=full, progress=progress, timelines=True)
     state = synced.state
     only_ids = None if only is None else sorted(set(only))
     if only_ids is not None:
@@ -116,7 +115,7 @@ def rebuild(
     fmt = DateFormatter(get_timezone(tz))
     rendered = render_views(state, plan.wanted, fmt, base_url, final_newline, progress)
     counted = _Counted(rendered)
-    new_tree = _write(store, result, plan, counted, state, synced.head, tz, only_ids)
+    new_tree = _write(store, result, plan, counted, synced, tz, only_ids)
     result.playlists = counted.playlists
     plan.record(state, new_tree, complete=only_ids is None)
     # The rebuild commit writes no snapshot, so it is no event: the state as of the
@@ -130,8 +129,7 @@ def _write(
     result: RebuildResult,
     plan: ViewsPlan,
     counted: _Counted,
-    state: HistoryState,
-    head: pygit2.Commit,
+    synced: Synced,
     tz: str | None,
     only_ids: list[str] | None,
 ) -> pygit2.Tree | None:
@@ -140,11 +138,14 @@ def _write(
     To the views branch (only what changed when incremental) or to the current branch.
     """
     branch = result.views_branch
+    state, head, synced_timelines = synced.state, synced.head, synced.timelines
+    assert head is not None
 
     def draw(compare_with: pygit2.Tree | None) -> dict[str, bytes | None]:
         """The charts and feeds of the playlists rendered (pictures.py)."""
         return pictures.files(store, plan.wanted, tree=head.tree, compare_with=compare_with,
-                              timezone=tz, gaps=pictures.fetch_gaps(state, plan.wanted))
+                              timezone=tz, gaps=pictures.fetch_gaps(state, plan.wanted),
+                              timelines=synced_timelines)
 
     if branch is not None:
         if plan.incremental:

@@ -20,10 +20,14 @@ from gitarchive.errors import StateError
 from gitarchive.git.blobstream import BlobStream
 from gitarchive.git.store import Store
 from gitarchive.history import saved as history_state
+from gitarchive.history import timeline_record
 from gitarchive.history.events import Event, sorted_events, walk_events
 from gitarchive.history.parallel import Forked, two_cores
 from gitarchive.history.replay import Problem, Replayer, add_candidates, planned_blobs
 from gitarchive.history.state import HistoryState, PlaylistHistory
+from gitarchive.history.timeline import Timeline, Timelines
+from gitarchive.history.timeline import state_path as timeline_state_path
+from gitarchive.history.timeline_record import Recorder
 from gitarchive.progress import ProgressFn, no_progress
 
 
@@ -38,6 +42,7 @@ class Synced:
     full: bool = False
     events: int = 0
     walked: list[Event] = field(default_factory=list)  # the events replayed (all, if full)
+    timelines: Timelines | None = None  # recorded by a full replay (timeline_record.py), saved
 
 
 def _second_half(pid: str) -> bool:
@@ -47,8 +52,12 @@ def _second_half(pid: str) -> bool:
 
 # (vanished, appeared): (commit, pid, name) of playlists whose snapshot went away / came
 _Swaps = tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]
-# What the child of _replay_split sends back: playlists, view_dirty, pending, problems, swaps.
-_Half = tuple[dict[str, PlaylistHistory], set[str], set[str], list[Problem], _Swaps]
+# What the child of _replay_split sends back: playlists, view_dirty, pending, problems, swaps,
+# and the timelines it recorded (None: not asked for).
+_Half = tuple[dict[str, PlaylistHistory], set[str], set[str], list[Problem], _Swaps,
+              dict[str, Timeline] | None]
+# The timelines each part of a replay recorded (a list to fill; None: record none).
+Recorded = list[dict[str, Timeline]] | None
 
 
 def _halves(events: Sequence[Event], links: Mapping[str, str]) -> Callable[[str], bool]:
@@ -89,7 +98,8 @@ def _halves(events: Sequence[Event], links: Mapping[str, str]) -> Callable[[str]
 
 
 def _replay_split(
-    store: Store, state: HistoryState, events: Sequence[Event], progress: ProgressFn
+    store: Store, state: HistoryState, events: Sequence[Event], progress: ProgressFn,
+    recorded: Recorded = None,
 ) -> list[Problem]:
     """A whole-history replay on both cores: half the playlists in a forked process.
 
@@ -105,14 +115,17 @@ def _replay_split(
     git_dir = store.repo.path
     links = state.links
     swaps: _Swaps = ([], [])
-    with Forked(lambda: [_replay_half(Store(git_dir), second, links)]) as child:
+    record = recorded is not None
+    with Forked(lambda: [_replay_half(Store(git_dir), second, links, record)]) as child:
         problems = _replay_in_order(store, state, first, progress, planned_blobs(first),
-                                    swaps=swaps)
+                                    swaps=swaps, recorded=recorded)
         received = child.finish()
     # the child died: do its half here, on a state of its own
-    playlists, view_dirty, pending, their_problems, their_swaps = (
-        received[0] if received else _replay_half(store, second, links)
+    playlists, view_dirty, pending, their_problems, their_swaps, timelines = (
+        received[0] if received else _replay_half(store, second, links, record)
     )
+    if recorded is not None and timelines is not None:
+        recorded.append(timelines)
     for pid, playlist in playlists.items():
         state.playlists[pid] = playlist
     state.view_dirty |= view_dirty
@@ -122,14 +135,17 @@ def _replay_split(
     return sorted([*problems, *their_problems], key=lambda p: order.get(p.commit, -1))
 
 
-def _replay_half(store: Store, events: Sequence[Event], links: Mapping[str, str]) -> _Half:
+def _replay_half(store: Store, events: Sequence[Event], links: Mapping[str, str],
+                 record: bool) -> _Half:
     """One half of _replay_split, on a state of its own (in the child, or here)."""
     state = fresh_state(links)
     swaps: _Swaps = ([], [])
+    recorded: Recorded = [] if record else None
     problems = _replay_in_order(store, state, events, no_progress, planned_blobs(events),
-                                swaps=swaps)
+                                swaps=swaps, recorded=recorded)
     playlists = {pid: state.playlists[pid] for pid in state.playlists}
-    return playlists, state.view_dirty, state.pending, problems, swaps
+    timelines = recorded[0] if recorded else None
+    return playlists, state.view_dirty, state.pending, problems, swaps, timelines
 
 
 def fresh_state(links: Mapping[str, str]) -> HistoryState:
@@ -152,7 +168,10 @@ def replay_events(
     events: Sequence[Event],
     progress: ProgressFn,
     known: Mapping[str, Playlist] | None = None,
+    recorded: Recorded = None,
 ) -> list[Problem]:
+    """Apply ``events`` to ``state``, on both cores for a whole history; ``recorded`` gets
+    the timelines of what was read (timeline_record.py), when given."""
     plan = [step for step in planned_blobs(events) if not known or step[0] not in known]
     if (
         state.last_key is None
@@ -160,8 +179,8 @@ def replay_events(
         and len(plan) >= PARALLEL_MIN_BLOBS
         and two_cores()
     ):
-        return _replay_split(store, state, events, progress)
-    return _replay_in_order(store, state, events, progress, plan, known)
+        return _replay_split(store, state, events, progress, recorded)
+    return _replay_in_order(store, state, events, progress, plan, known, recorded=recorded)
 
 
 def _replay_in_order(
@@ -172,12 +191,18 @@ def _replay_in_order(
     plan: Sequence[tuple[str, str]],
     known: Mapping[str, Playlist] | None = None,
     swaps: _Swaps | None = None,
+    recorded: Recorded = None,
 ) -> list[Problem]:
     """Replay ``events`` here; ``swaps`` collects the playlists that vanished and appeared
     (a split replay matches both halves' into candidates), else they are matched now."""
-    with BlobStream(store.repo, plan) as reader:
-        replayer = Replayer(state, reader.read, known)
+    repo = store.repo
+    recorder = (Recorder(lambda oid: repo[pygit2.Oid(hex=oid)].peel(pygit2.Blob).data)
+                if recorded is not None else None)
+    with BlobStream(repo, plan) as reader:
+        replayer = Replayer(state, reader.read, known, recorder)
         replayer.apply_all(progress("Replaying history", events))
+    if recorded is not None and recorder is not None:
+        recorded.append(recorder.timelines)
     state.settle_pending()
     if swaps is None:
         add_candidates(state, replayer.vanished, replayer.appeared)
@@ -187,14 +212,17 @@ def _replay_in_order(
     return replayer.problems
 
 
-def sync(store: Store, *, full: bool = False, progress: ProgressFn = no_progress) -> Synced:
+def sync(store: Store, *, full: bool = False, progress: ProgressFn = no_progress,
+         timelines: bool = False) -> Synced:
     """The state as of HEAD: the saved one plus new commits, or a replay of everything.
 
     The saved state is used only when it describes an ancestor of HEAD and every new
     event sorts after its last one; otherwise (rewritten history, a merged branch
     with older commits, clock skew, an unreadable saved playlist) the whole history
     is replayed, so both paths always give the same state. Only the playlists the
-    new commits touch are read from the saved state.
+    new commits touch are read from the saved state. ``timelines``: a whole-history
+    replay also records the timelines (``Synced.timelines``, saved), so charts and
+    feeds need no second read of the history.
     """
     head = store.head()
     if head is None:
@@ -220,8 +248,15 @@ def sync(store: Store, *, full: bool = False, progress: ProgressFn = no_progress
     gens = {}
     events = all_events(store, head, gens)
     state = fresh_state(links)
-    problems = replay_events(store, state, events, progress)
-    return Synced(state, gens, head, problems, full=True, events=len(events), walked=events)
+    recorded: Recorded = [] if timelines else None
+    problems = replay_events(store, state, events, progress, recorded=recorded)
+    synced = Synced(state, gens, head, problems, full=True, events=len(events), walked=events)
+    if recorded is not None:
+        synced.timelines = timeline_record.recorded(
+            Timelines(timeline_state_path(store), ()), recorded, str(head.id),
+            events[-1].key if events else None, gens)
+        synced.timelines.save()
+    return synced
 
 
 def save_state(store: Store, synced: Synced) -> None:
