@@ -11,7 +11,7 @@ the latest).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, tzinfo
 
 import pygit2
@@ -23,6 +23,7 @@ from gitarchive.history.events import Event
 from gitarchive.history.parallel import Forked, two_cores
 from gitarchive.history.state import HistoryState
 from gitarchive.history.timeline import Timeline, Timelines
+from gitarchive.history.timeline_record import DrawFn
 from gitarchive.history.views import get_timezone
 
 Gaps = Sequence[Sequence[int]]  # (first failed run, last failed run, still failing): state.py
@@ -67,13 +68,15 @@ def files(
     extra: Event | None = None,
     gaps: Mapping[str, Gaps] | None = None,
     timelines: Timelines | None = None,
+    predrawn: Mapping[str, Mapping[str, bytes]] | None = None,
 ) -> dict[str, bytes | None]:
     """Charts and feeds of ``pids``: path -> content, only those differing from ``compare_with``.
 
     ``tree`` holds the follower counts (the snapshot tree being committed, or HEAD's);
     ``extra`` is fetch's coming commit; ``compare_with`` None: every file; ``gaps``:
     each playlist's failed fetches (from the replay state), shown on its tenure chart;
-    ``timelines``: as of ``tree`` already (recorded by a whole-history replay), else read.
+    ``timelines``: as of ``tree`` already (recorded by a whole-history replay), else read;
+    ``predrawn``: pid -> its files, drawn already (by the halves of a split replay).
     """
     wanted = list(pids)
     if not wanted:
@@ -82,9 +85,14 @@ def files(
         timelines = timeline_read.update(store, extra=extra)
     zone = get_timezone(timezone)
     out: dict[str, bytes] = {}
+    ready = predrawn or {}
+    for pid in wanted:
+        if pid in ready:
+            out.update(ready[pid])
+    wanted = [pid for pid in wanted if pid not in ready]
     timelines.preload(wanted)
-    draw = _Drawer(store.repo.path, tree.id if tree is not None else None, timelines, zone,
-                   gaps or {})
+    draw = _Drawer(store.repo.path, str(tree.id) if tree is not None else None, timelines.get,
+                   zone, gaps or {})
     if len(wanted) < PARALLEL_MIN_PICTURES or not two_cores():
         for _, drawn in draw(wanted):
             out.update(drawn)
@@ -113,24 +121,35 @@ PARALLEL_MIN_PICTURES = 200  # this many playlists' pictures are drawn on both c
 class _Drawer:
     """Draws playlists' charts and feeds; usable in a forked child (opens its own repository)."""
 
-    def __init__(self, git_dir: str, tree: pygit2.Oid | None, timelines: Timelines,
+    def __init__(self, git_dir: str, tree: str | None, lookup: Callable[[str], Timeline | None],
                  zone: tzinfo, gaps: Mapping[str, Gaps]) -> None:
         self.git_dir, self.tree = git_dir, tree
-        self.timelines, self.zone, self.gaps = timelines, zone, gaps
+        self.lookup, self.zone, self.gaps = lookup, zone, gaps
 
     def __call__(self, pids: Iterable[str]) -> Iterator[tuple[str, dict[str, bytes]]]:
         """(pid, its files) for each of ``pids`` that has a timeline."""
         repo = pygit2.Repository(self.git_dir)
-        tree = repo[self.tree].peel(pygit2.Tree) if self.tree is not None else None
+        tree = repo[pygit2.Oid(hex=self.tree)].peel(pygit2.Tree) if self.tree else None
         reader = TreeReader(repo, tree)
         for pid in pids:
-            found = self.timelines.get(pid)
+            found = self.lookup(pid)
             if found is None:
                 continue
             drawn = render_charts(found, followers_of(reader, pid), self.zone,
                                   self.gaps.get(pid, ()))
             drawn[feeds.feed_path(pid)] = feeds.playlist_feed(found).encode("utf-8")
             yield pid, drawn
+
+
+def drawer(git_dir: str, timezone: str | None) -> DrawFn:
+    """Draws playlists' pictures from their timelines (for each half of a split replay)."""
+    zone = get_timezone(timezone)
+
+    def draw(lookup: Callable[[str], Timeline | None], pids: list[str], state: HistoryState,
+             tree: str) -> dict[str, dict[str, bytes]]:
+        return dict(_Drawer(git_dir, tree, lookup, zone, fetch_gaps(state, pids))(pids))
+
+    return draw
 
 
 def differing(store: Store, tree: pygit2.Tree | None, files: Mapping[str, bytes | None]

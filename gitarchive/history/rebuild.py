@@ -91,7 +91,8 @@ def rebuild(
     get_timezone(tz)  # a bad name fails before any work
     store.recover()  # a run killed mid-commit: its files back first, even if nothing changes
     branch = settings.views_branch(store, views_branch)
-    synced = sync(store, full=full, progress=progress, timelines=True)
+    synced = sync(store, full=full, progress=progress, timelines=True,
+                  draw=pictures.drawer(store.repo.path, tz))
     state = synced.state
     only_ids = None if only is None else sorted(set(only))
     if only_ids is not None:
@@ -145,7 +146,7 @@ def _write(
         """The charts and feeds of the playlists rendered (pictures.py)."""
         return pictures.files(store, plan.wanted, tree=head.tree, compare_with=compare_with,
                               timezone=tz, gaps=pictures.fetch_gaps(state, plan.wanted),
-                              timelines=synced_timelines)
+                              timelines=synced_timelines, predrawn=synced.drawn)
 
     if branch is not None:
         if plan.incremental:

@@ -15,7 +15,10 @@ tests/history/test_timeline_record.py compares both ways on every quirk.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from gitarchive.archive.model import PLAIN_KEY_PREFIX, track_key
 from gitarchive.archive.snapshots import (
@@ -27,7 +30,8 @@ from gitarchive.archive.snapshots import (
 from gitarchive.errors import SnapshotError
 from gitarchive.history.delta import Chunk, Parsed, Version
 from gitarchive.history.events import KIND_FOLLOWERS, KIND_JSON, Event
-from gitarchive.history.timeline import Change, Timeline, Timelines
+from gitarchive.history.state import HistoryState
+from gitarchive.history.timeline import RECENT, Change, Recent, Timeline, Timelines
 from gitarchive.history.timeline_read import compare, note_recent
 
 
@@ -113,20 +117,76 @@ class Recorder:
         self._event = None
 
 
-def recorded(timelines: Timelines, found: Iterable[Mapping[str, Timeline]],
-             head: str, last_key: tuple[int, int, str] | None, gens: Mapping[str, int]
-             ) -> Timelines:
-    """``timelines`` (new, empty) filled with what recorders found: a whole-history read."""
+# Draws the pictures of some playlists: (timeline lookup, pids, their replay state, the tree
+# of the commit replayed to) -> pid -> path -> content (pictures.drawer; each half of a
+# split replay calls it).
+DrawFn = Callable[[Callable[[str], Timeline | None], list[str], HistoryState, str],
+                  dict[str, dict[str, bytes]]]
+
+
+@dataclass
+class Half:
+    """What the forked half of a split replay recorded, as cheap to send as it can be:
+    its timelines as saved (JSON text), its latest changes, and its pictures drawn."""
+
+    rows: dict[str, str]
+    recent: list[Recent]
+    digests: dict[tuple[str, int], Timeline]
+    drawn: dict[str, dict[str, bytes]]
+
+
+@dataclass
+class Recording:
+    """The timelines a whole-history replay records (and, split, the pictures each half
+    draws of its own playlists while the other half does the same)."""
+
+    draw: DrawFn | None = None
+    tree: str = ""  # the tree of the commit replayed to (its follower counts are drawn)
+    timelines: dict[str, Timeline] = field(default_factory=dict)  # recorded in this process
+    halves: list[Half] = field(default_factory=list)  # recorded in a forked one
+    drawn: dict[str, dict[str, bytes]] = field(default_factory=dict)
+
+    def draw_here(self, state: HistoryState) -> None:
+        """Draw the pictures of the timelines recorded in this process."""
+        if self.draw is not None:
+            self.drawn.update(self.draw(self.timelines.get, sorted(self.timelines), state,
+                                        self.tree))
+
+    def half(self, state: HistoryState) -> Half:
+        """This process's recording, drawn, in the form a forked half sends back."""
+        self.draw_here(state)
+        mine = _filled(Timelines(Path(), ()), self.timelines, ())
+        digests = {(r.pid, r.index): mine.digest(r) for r in mine.recent}
+        return Half({pid: json.dumps(t.to_dict()) for pid, t in self.timelines.items()},
+                    mine.recent, {k: d for k, d in digests.items() if d is not None},
+                    self.drawn)
+
+    def timelines_as_of(self, path: Path, head: str, last_key: tuple[int, int, str] | None,
+                        gens: Mapping[str, int]) -> Timelines:
+        """Every timeline recorded (both halves), as of ``head``: a whole-history read."""
+        timelines = _filled(Timelines(path, ()), self.timelines, self.halves)
+        timelines.head = head
+        timelines.last_key = last_key
+        timelines.gens = dict(gens)
+        return timelines
+
+
+def _filled(timelines: Timelines, here: Mapping[str, Timeline], halves: Iterable[Half]
+            ) -> Timelines:
     timelines.full = True
-    for part in found:
-        for pid, timeline in part.items():
-            timelines.loaded[pid] = timeline
-            timelines.pids.add(pid)
-            timelines.touched.add(pid)
-    note_recent(timelines, dict.fromkeys(timelines.loaded, 0))
-    timelines.head = head
-    timelines.last_key = last_key
-    timelines.gens = dict(gens)
+    for pid, timeline in here.items():
+        timelines.loaded[pid] = timeline
+    timelines.pids.update(here)
+    timelines.touched.update(here)
+    note_recent(timelines, dict.fromkeys(here, 0))
+    recent = list(timelines.recent)
+    for half in halves:
+        timelines.rows.update(half.rows)
+        timelines.pids.update(half.rows)
+        timelines.touched.update(half.rows)
+        timelines.digests.update(half.digests)
+        recent.extend(half.recent)
+    timelines.recent = sorted(recent, key=lambda r: (r.time, r.pid, r.index))[-RECENT:]
     return timelines
 
 

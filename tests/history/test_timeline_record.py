@@ -15,7 +15,7 @@ from history_support import timelines_as_dict
 
 from benchmarks import synth
 from gitarchive.git.store import Store
-from gitarchive.history import pictures, timeline, timeline_read
+from gitarchive.history import feeds, pictures, timeline, timeline_read
 from gitarchive.history import sync as sync_module
 from gitarchive.history.rebuild import rebuild
 from gitarchive.history.sync import sync
@@ -54,10 +54,14 @@ def test_recorded_timelines_are_those_read_alone(quirky: Path, split: bool,
     assert not again.full and timelines_as_dict(again) == expected
 
 
-def test_rebuild_reads_the_history_once(quirky: Path, tmp_path: Path,
+@pytest.mark.parametrize("split", [False, True])
+def test_rebuild_reads_the_history_once(quirky: Path, tmp_path: Path, split: bool,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """A full rebuild draws its charts from the recorded timelines, not a second read;
-    the charts are those drawn from timelines read alone."""
+    """A full rebuild draws its charts from the recorded timelines, not a second read
+    (split: each half draws its own, the archive feed comes from both halves' latest
+    changes); the files are those drawn from timelines read alone."""
+    if split:
+        monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 0)
     work = tmp_path / "work"
     shutil.copytree(quirky, work)
     store = Store(work)
@@ -69,6 +73,7 @@ def test_rebuild_reads_the_history_once(quirky: Path, tmp_path: Path,
     monkeypatch.setattr(timeline_read, "update", second_read)
     result = rebuild(store, full=True)
     assert result.pictures and result.synced is not None
+    assert bool(result.synced.drawn) == split  # the halves drew their own
     drawn = {path: store.read(path) for path in result.pictures}
     monkeypatch.undo()
     timeline.forget(store)
@@ -78,6 +83,7 @@ def test_rebuild_reads_the_history_once(quirky: Path, tmp_path: Path,
     alone = pictures.files(store, sorted(state.playlists), tree=head.tree, compare_with=None,
                            timezone=None, gaps=pictures.fetch_gaps(state, state.playlists))
     assert {path: alone[path] for path in drawn} == drawn
+    assert set(alone) == set(drawn)  # every playlist's pictures and the archive feed
 
 
 def test_pictures_drawn_on_two_cores_are_those_drawn_on_one(quirky: Path,
@@ -107,3 +113,22 @@ def test_pictures_drawn_on_two_cores_are_those_drawn_on_one(quirky: Path,
     monkeypatch.setattr(pictures, "Forked", counted)
     assert draw() == alone and forks == [1]
     assert len([p for p in alone if p.endswith("-tenure.svg")]) >= 12
+
+
+def test_archive_feed_from_saved_digests_is_the_full_one(quirky: Path, tmp_path: Path) -> None:
+    """The archive feed of a daily run draws the playlists it did not touch from the
+    digests saved with the timelines; it is the feed of a whole-history read."""
+    work = tmp_path / "work"
+    shutil.copytree(quirky, work)
+    store = Store(work)
+    timeline.forget(store)
+    timeline_read.update(store)
+    archive = synth.SynthArchive.resume(work, plain_only=False, day=70)
+    for _ in range(3):
+        archive.add_day()
+        daily = timeline_read.update(store)
+        assert len(daily.loaded) < len(daily.pids)  # only what the day touched was loaded
+        from_digests = feeds.archive_feed(daily.recent_changes())
+        timeline.forget(store)
+        assert from_digests == feeds.archive_feed(
+            timeline_read.update(store).recent_changes())
