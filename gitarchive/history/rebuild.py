@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 
 import pygit2
 
@@ -45,6 +46,7 @@ from gitarchive.history.publish import (
     plan_views,
     publish_views,
     render_views,
+    renderer,
     stale,
 )
 from gitarchive.history.replay import Problem
@@ -91,8 +93,12 @@ def rebuild(
     get_timezone(tz)  # a bad name fails before any work
     store.recover()  # a run killed mid-commit: its files back first, even if nothing changes
     branch = settings.views_branch(store, views_branch)
+    base_url = settings.githistory_base(store)
+    final_newline = settings.final_newline(store)
+    fmt = DateFormatter(get_timezone(tz))
     synced = sync(store, full=full, progress=progress, timelines=True,
-                  draw=pictures.drawer(store.repo.path, tz))
+                  draw=pictures.drawer(store.repo.path, tz),
+                  render=renderer(fmt, base_url, final_newline))
     state = synced.state
     only_ids = None if only is None else sorted(set(only))
     if only_ids is not None:
@@ -109,12 +115,13 @@ def rebuild(
     )
     if synced.head is None:
         return result
-    base_url = settings.githistory_base(store)
-    final_newline = settings.final_newline(store)
     plan = plan_views(store, state, branch=branch, timezone=tz, githistory_base=base_url,
                  final_newline=final_newline, only=only_ids)
-    fmt = DateFormatter(get_timezone(tz))
-    rendered = render_views(state, plan.wanted, fmt, base_url, final_newline, progress)
+    ready = synced.rendered  # rendered by the halves of a split replay
+    rendered = chain(
+        (item for pid in plan.wanted if pid in ready for item in ready[pid]),
+        render_views(state, [pid for pid in plan.wanted if pid not in ready], fmt, base_url,
+                     final_newline, progress))
     counted = _Counted(rendered)
     new_tree = _write(store, result, plan, counted, synced, tz, only_ids)
     result.playlists = counted.playlists

@@ -26,7 +26,7 @@ from gitarchive.history.replay import Problem, Replayer, add_candidates, planned
 from gitarchive.history.state import HistoryState, PlaylistHistory
 from gitarchive.history.timeline import Timelines
 from gitarchive.history.timeline import state_path as timeline_state_path
-from gitarchive.history.timeline_record import DrawFn, Half, Recorder, Recording
+from gitarchive.history.timeline_record import DrawFn, Half, Recorder, Recording, RenderFn
 from gitarchive.progress import ProgressFn, no_progress
 
 
@@ -43,6 +43,7 @@ class Synced:
     walked: list[Event] = field(default_factory=list)  # the events replayed (all, if full)
     timelines: Timelines | None = None  # recorded by a full replay (timeline_record.py), saved
     drawn: dict[str, dict[str, bytes]] = field(default_factory=dict)  # pid -> its pictures
+    rendered: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)  # its views
 
 
 def _second_half(pid: str) -> bool:
@@ -140,7 +141,8 @@ def _replay_half(store: Store, events: Sequence[Event], links: Mapping[str, str]
     """One half of _replay_split, on a state of its own (in the child, or here)."""
     state = fresh_state(links)
     swaps: _Swaps = ([], [])
-    mine = Recording(recording.draw, recording.tree) if recording is not None else None
+    mine = (Recording(recording.draw, recording.tree, recording.render)
+            if recording is not None else None)
     problems = _replay_in_order(store, state, events, no_progress, planned_blobs(events),
                                 swaps=swaps, recording=mine)
     playlists = {pid: state.playlists[pid] for pid in state.playlists}
@@ -213,7 +215,8 @@ def _replay_in_order(
 
 
 def sync(store: Store, *, full: bool = False, progress: ProgressFn = no_progress,
-         timelines: bool = False, draw: DrawFn | None = None) -> Synced:
+         timelines: bool = False, draw: DrawFn | None = None,
+         render: RenderFn | None = None) -> Synced:
     """The state as of HEAD: the saved one plus new commits, or a replay of everything.
 
     The saved state is used only when it describes an ancestor of HEAD and every new
@@ -222,8 +225,9 @@ def sync(store: Store, *, full: bool = False, progress: ProgressFn = no_progress
     is replayed, so both paths always give the same state. Only the playlists the
     new commits touch are read from the saved state. ``timelines``: a whole-history
     replay also records the timelines (``Synced.timelines``, saved), so charts and
-    feeds need no second read of the history; ``draw`` (pictures.py), if given, draws
-    each half's pictures in its own process (``Synced.drawn``; only a split replay does).
+    feeds need no second read of the history; ``draw`` (pictures.py) and ``render``
+    (publish.py), if given, draw each half's pictures and render its cumulative views
+    in its own process (``Synced.drawn``, ``Synced.rendered``; only a split replay does).
     """
     head = store.head()
     if head is None:
@@ -249,16 +253,14 @@ def sync(store: Store, *, full: bool = False, progress: ProgressFn = no_progress
     gens = {}
     events = all_events(store, head, gens)
     state = fresh_state(links)
-    recording = Recording(draw, str(head.tree_id)) if timelines else None
+    recording = Recording(draw, str(head.tree_id), render) if timelines else None
     problems = replay_events(store, state, events, progress, recording=recording)
     synced = Synced(state, gens, head, problems, full=True, events=len(events), walked=events)
     if recording is not None:
         synced.timelines = recording.timelines_as_of(
             timeline_state_path(store), str(head.id), events[-1].key if events else None, gens)
         synced.timelines.save()
-        synced.drawn = dict(recording.drawn)
-        for half in recording.halves:
-            synced.drawn.update(half.drawn)
+        synced.drawn, synced.rendered = recording.made()
     return synced
 
 

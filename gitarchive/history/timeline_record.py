@@ -122,35 +122,52 @@ class Recorder:
 # split replay calls it).
 DrawFn = Callable[[Callable[[str], Timeline | None], list[str], HistoryState, str],
                   dict[str, dict[str, bytes]]]
+# Renders the cumulative views of some playlists: (state, pids) -> pid -> its files.
+RenderFn = Callable[[HistoryState, list[str]], dict[str, list[tuple[str, bytes]]]]
 
 
 @dataclass
 class Half:
     """What the forked half of a split replay recorded, as cheap to send as it can be:
-    its timelines as saved (JSON text), its latest changes, and its pictures drawn."""
+    its timelines as saved (JSON text), its latest changes, its pictures and views."""
 
     rows: dict[str, str]
     recent: list[Recent]
     digests: dict[tuple[str, int], Timeline]
     drawn: dict[str, dict[str, bytes]]
+    rendered: dict[str, list[tuple[str, bytes]]]
 
 
 @dataclass
 class Recording:
-    """The timelines a whole-history replay records (and, split, the pictures each half
-    draws of its own playlists while the other half does the same)."""
+    """The timelines a whole-history replay records (and, split, the pictures and the
+    cumulative views each half makes of its own playlists while the other does the same:
+    nothing big is sent between the processes, and no later fork copies the whole state)."""
 
     draw: DrawFn | None = None
     tree: str = ""  # the tree of the commit replayed to (its follower counts are drawn)
+    render: RenderFn | None = None
     timelines: dict[str, Timeline] = field(default_factory=dict)  # recorded in this process
     halves: list[Half] = field(default_factory=list)  # recorded in a forked one
     drawn: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    rendered: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
 
     def draw_here(self, state: HistoryState) -> None:
-        """Draw the pictures of the timelines recorded in this process."""
+        """Draw the pictures of the timelines recorded in this process, and render the
+        views of the playlists in ``state`` (this process's half)."""
         if self.draw is not None:
             self.drawn.update(self.draw(self.timelines.get, sorted(self.timelines), state,
                                         self.tree))
+        if self.render is not None:
+            self.rendered.update(self.render(state, sorted(state.playlists)))
+
+    def made(self) -> tuple[dict[str, dict[str, bytes]], dict[str, list[tuple[str, bytes]]]]:
+        """The pictures and views both halves made (pid -> files)."""
+        drawn, rendered = dict(self.drawn), dict(self.rendered)
+        for half in self.halves:
+            drawn.update(half.drawn)
+            rendered.update(half.rendered)
+        return drawn, rendered
 
     def half(self, state: HistoryState) -> Half:
         """This process's recording, drawn, in the form a forked half sends back."""
@@ -159,7 +176,7 @@ class Recording:
         digests = {(r.pid, r.index): mine.digest(r) for r in mine.recent}
         return Half({pid: json.dumps(t.to_dict()) for pid, t in self.timelines.items()},
                     mine.recent, {k: d for k, d in digests.items() if d is not None},
-                    self.drawn)
+                    self.drawn, self.rendered)
 
     def timelines_as_of(self, path: Path, head: str, last_key: tuple[int, int, str] | None,
                         gens: Mapping[str, int]) -> Timelines:

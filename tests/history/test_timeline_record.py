@@ -17,6 +17,7 @@ from benchmarks import synth
 from gitarchive.git.store import Store
 from gitarchive.history import feeds, pictures, timeline, timeline_read
 from gitarchive.history import sync as sync_module
+from gitarchive.history.publish import render_all
 from gitarchive.history.rebuild import rebuild
 from gitarchive.history.sync import sync
 from gitarchive.history.timeline import Timelines
@@ -74,6 +75,9 @@ def test_rebuild_reads_the_history_once(quirky: Path, tmp_path: Path, split: boo
     result = rebuild(store, full=True)
     assert result.pictures and result.synced is not None
     assert bool(result.synced.drawn) == split  # the halves drew their own
+    assert bool(result.synced.rendered) == split  # and rendered their views
+    views = {path: store.read(path) for path in result.changed}
+    assert views == render_all(result.synced.state, timezone=None, githistory_base=None)
     drawn = {path: store.read(path) for path in result.pictures}
     monkeypatch.undo()
     timeline.forget(store)
