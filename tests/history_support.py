@@ -10,6 +10,7 @@ import pygit2
 from gitarchive.archive import layout, render
 from gitarchive.archive.model import Link, Playlist, Track
 from gitarchive.git.store import Store
+from gitarchive.history.timeline import Timelines
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -125,3 +126,13 @@ class History:
 
 def date(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d")
+
+
+def timelines_as_dict(timelines: Timelines) -> dict[str, object]:
+    """Everything a timelines file holds (history/timeline.py), comparable with ==."""
+    return {
+        "timelines": {t.pid: t.to_dict() for t in timelines},
+        "recent": [(r.time, r.pid, r.index) for r in timelines.recent],
+        "head": timelines.head,
+        "last_key": timelines.last_key,
+    }

@@ -52,6 +52,8 @@ class Version:
     description: str
     chunks: set[Chunk]
     parsed: bool = False  # chunks are (key, meta, added_at) tuples already
+    seq: list[Chunk] | None = None  # the chunks in the file's order (for the timelines)
+    new: dict[Chunk, Parsed] | None = None  # set by apply_version: the chunks it parsed
 
 
 class NotChunked(ValueError):
@@ -79,21 +81,20 @@ class Chunker:
         """A JSON snapshot parsed whole (any layout): its tracks are their own chunks."""
         parsed = parse_json_snapshot("", data, self.cache)
         return Version(parsed.name, parsed.url, parsed.description,
-                       set(parsed.tracks), parsed=True)
+                       set(parsed.tracks), parsed=True, seq=parsed.tracks)
 
     def _json_chunked(self, data: bytes) -> Version | None:
         """The version of a snapshot in the archive's layout (split_json_tracks); else None."""
         split = split_json_tracks(data, self.cache)
         if split is None:
             return None
-        return Version(split[0], split[1], split[2], set(split[3]))
+        return Version(split[0], split[1], split[2], set(split[3]), seq=split[3])
 
     def plain_version(self, pid: str, data: bytes) -> Version:
         """A plain file's version: its lines are its chunks (SnapshotError if unreadable)."""
         name, url, description, lines = split_plain(pid, data)
-        chunks = set(lines[3:])
-        chunks.discard("")
-        return Version(name, url, description, chunks)
+        seq = [line for line in lines[3:] if line]
+        return Version(name, url, description, set(seq), seq=seq)
 
     # --------------------------------------------------------------- chunks
 
@@ -133,6 +134,7 @@ def apply_version(
     # the hash seed (a version's chunks share one type: bytes, str, or parsed tuples).
     added = sorted(new.difference(old), key=repr if version.parsed else None)
     parsed = list(map(parse, added))  # may raise: nothing changed yet
+    version.new = dict(zip(added, parsed, strict=True))
     gone = old.keys() - new
     view_changed = (playlist.name, playlist.url, playlist.description) != (
         version.name, version.url, version.description)

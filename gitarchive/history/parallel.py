@@ -10,6 +10,7 @@ the result never depends on the child succeeding.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable
@@ -37,7 +38,14 @@ class Forked(Generic[M]):
         context = multiprocessing.get_context("fork")
         self._receiver, sender = context.Pipe(duplex=False)
         self._process = context.Process(target=_child_main, args=(work, sender), daemon=True)
-        self._process.start()
+        # The child shares this process's pages until it writes to them; a garbage
+        # collection there would write to every object's header and copy them all (the
+        # whole state, twice in memory). Frozen objects are never collected in the child.
+        gc.freeze()
+        try:
+            self._process.start()
+        finally:
+            gc.unfreeze()
         sender.close()
         self._open = True
         self.received: list[M] = []

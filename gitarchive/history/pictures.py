@@ -11,7 +11,7 @@ the latest).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, tzinfo
 
 import pygit2
@@ -20,8 +20,10 @@ from gitarchive.archive import layout
 from gitarchive.git.store import Store, TreeReader
 from gitarchive.history import charts, feeds, timeline_read
 from gitarchive.history.events import Event
+from gitarchive.history.parallel import Forked, two_cores
 from gitarchive.history.state import HistoryState
-from gitarchive.history.timeline import Timeline
+from gitarchive.history.timeline import Timeline, Timelines
+from gitarchive.history.timeline_record import DrawFn
 from gitarchive.history.views import get_timezone
 
 Gaps = Sequence[Sequence[int]]  # (first failed run, last failed run, still failing): state.py
@@ -65,32 +67,89 @@ def files(
     timezone: str | None,
     extra: Event | None = None,
     gaps: Mapping[str, Gaps] | None = None,
+    timelines: Timelines | None = None,
+    predrawn: Mapping[str, Mapping[str, bytes]] | None = None,
 ) -> dict[str, bytes | None]:
     """Charts and feeds of ``pids``: path -> content, only those differing from ``compare_with``.
 
     ``tree`` holds the follower counts (the snapshot tree being committed, or HEAD's);
     ``extra`` is fetch's coming commit; ``compare_with`` None: every file; ``gaps``:
-    each playlist's failed fetches (from the replay state), shown on its tenure chart.
+    each playlist's failed fetches (from the replay state), shown on its tenure chart;
+    ``timelines``: as of ``tree`` already (recorded by a whole-history replay), else read;
+    ``predrawn``: pid -> its files, drawn already (by the halves of a split replay).
     """
     wanted = list(pids)
     if not wanted:
         return {}
-    timelines = timeline_read.update(store, extra=extra)
+    if timelines is None:
+        timelines = timeline_read.update(store, extra=extra)
     zone = get_timezone(timezone)
-    reader = TreeReader(store.repo, tree)
     out: dict[str, bytes] = {}
-    timelines.preload(wanted)
+    ready = predrawn or {}
     for pid in wanted:
-        found = timelines.get(pid)
-        if found is None:
-            continue
-        out.update(render_charts(found, followers_of(reader, pid), zone,
-                                 (gaps or {}).get(pid, ())))
-        out[feeds.feed_path(pid)] = feeds.playlist_feed(found).encode("utf-8")
+        if pid in ready:
+            out.update(ready[pid])
+    wanted = [pid for pid in wanted if pid not in ready]
+    timelines.preload(wanted)
+    draw = _Drawer(store.repo.path, str(tree.id) if tree is not None else None, timelines.get,
+                   zone, gaps or {})
+    if len(wanted) < PARALLEL_MIN_PICTURES or not two_cores():
+        for _, drawn in draw(wanted):
+            out.update(drawn)
+    else:  # half of them in a forked process, which has the timelines by the fork
+        mine, theirs = wanted[::2], wanted[1::2]
+        with Forked(lambda: draw(theirs)) as child:
+            for _, drawn in draw(mine):
+                out.update(drawn)
+                child.poll()  # keep the child's pipe flowing while this side works
+            received = child.finish()
+        done = set()
+        for pid, drawn in received:
+            out.update(drawn)
+            done.add(pid)
+        for _, drawn in draw([pid for pid in theirs if pid not in done]):  # the child died
+            out.update(drawn)
     out[feeds.ARCHIVE_FEED] = feeds.archive_feed(timelines.recent_changes()).encode("utf-8")
     if compare_with is None:
         return dict(out)
     return {path: out[path] for path in differing(store, compare_with, out)}
+
+
+PARALLEL_MIN_PICTURES = 200  # this many playlists' pictures are drawn on both cores
+
+
+class _Drawer:
+    """Draws playlists' charts and feeds; usable in a forked child (opens its own repository)."""
+
+    def __init__(self, git_dir: str, tree: str | None, lookup: Callable[[str], Timeline | None],
+                 zone: tzinfo, gaps: Mapping[str, Gaps]) -> None:
+        self.git_dir, self.tree = git_dir, tree
+        self.lookup, self.zone, self.gaps = lookup, zone, gaps
+
+    def __call__(self, pids: Iterable[str]) -> Iterator[tuple[str, dict[str, bytes]]]:
+        """(pid, its files) for each of ``pids`` that has a timeline."""
+        repo = pygit2.Repository(self.git_dir)
+        tree = repo[pygit2.Oid(hex=self.tree)].peel(pygit2.Tree) if self.tree else None
+        reader = TreeReader(repo, tree)
+        for pid in pids:
+            found = self.lookup(pid)
+            if found is None:
+                continue
+            drawn = render_charts(found, followers_of(reader, pid), self.zone,
+                                  self.gaps.get(pid, ()))
+            drawn[feeds.feed_path(pid)] = feeds.playlist_feed(found).encode("utf-8")
+            yield pid, drawn
+
+
+def drawer(git_dir: str, timezone: str | None) -> DrawFn:
+    """Draws playlists' pictures from their timelines (for each half of a split replay)."""
+    zone = get_timezone(timezone)
+
+    def draw(lookup: Callable[[str], Timeline | None], pids: list[str], state: HistoryState,
+             tree: str) -> dict[str, dict[str, bytes]]:
+        return dict(_Drawer(git_dir, tree, lookup, zone, fetch_gaps(state, pids))(pids))
+
+    return draw
 
 
 def differing(store: Store, tree: pygit2.Tree | None, files: Mapping[str, bytes | None]

@@ -17,6 +17,7 @@ from gitarchive.git.identity import signature
 from gitarchive.git.store import Store, TreeReader
 from gitarchive.history.parallel import Forked, two_cores
 from gitarchive.history.state import HistoryState
+from gitarchive.history.timeline_record import RenderFn
 from gitarchive.history.views import (
     VIEWS_VERSION,
     DateFormatter,
@@ -81,6 +82,17 @@ def _render_in_order(
             md = layout.cumulative_md_path(pid)
             rendered[md] = rendered[md].rstrip(b"\n")
         yield from rendered.items()
+
+
+def renderer(fmt: DateFormatter, githistory_base: str | None, final_newline: bool
+             ) -> RenderFn:
+    """Renders the views of some playlists of a state (each half of a split replay does)."""
+
+    def render(state: HistoryState, pids: list[str]) -> dict[str, Files]:
+        return {pid: list(_render_in_order(state, [pid], fmt, githistory_base, final_newline))
+                for pid in pids}
+
+    return render
 
 
 def render_all(

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 
 import pygit2
 
@@ -45,10 +46,10 @@ from gitarchive.history.publish import (
     plan_views,
     publish_views,
     render_views,
+    renderer,
     stale,
 )
 from gitarchive.history.replay import Problem
-from gitarchive.history.state import HistoryState
 from gitarchive.history.sync import Synced, save_state, sync
 from gitarchive.history.views import DateFormatter, get_timezone
 from gitarchive.progress import ProgressFn, no_progress
@@ -92,7 +93,12 @@ def rebuild(
     get_timezone(tz)  # a bad name fails before any work
     store.recover()  # a run killed mid-commit: its files back first, even if nothing changes
     branch = settings.views_branch(store, views_branch)
-    synced = sync(store, full=full, progress=progress)
+    base_url = settings.githistory_base(store)
+    final_newline = settings.final_newline(store)
+    fmt = DateFormatter(get_timezone(tz))
+    synced = sync(store, full=full, progress=progress, timelines=True,
+                  draw=pictures.drawer(store.repo.path, tz),
+                  render=renderer(fmt, base_url, final_newline))
     state = synced.state
     only_ids = None if only is None else sorted(set(only))
     if only_ids is not None:
@@ -109,14 +115,15 @@ def rebuild(
     )
     if synced.head is None:
         return result
-    base_url = settings.githistory_base(store)
-    final_newline = settings.final_newline(store)
     plan = plan_views(store, state, branch=branch, timezone=tz, githistory_base=base_url,
                  final_newline=final_newline, only=only_ids)
-    fmt = DateFormatter(get_timezone(tz))
-    rendered = render_views(state, plan.wanted, fmt, base_url, final_newline, progress)
+    ready = synced.rendered  # rendered by the halves of a split replay
+    rendered = chain(
+        (item for pid in plan.wanted if pid in ready for item in ready[pid]),
+        render_views(state, [pid for pid in plan.wanted if pid not in ready], fmt, base_url,
+                     final_newline, progress))
     counted = _Counted(rendered)
-    new_tree = _write(store, result, plan, counted, state, synced.head, tz, only_ids)
+    new_tree = _write(store, result, plan, counted, synced, tz, only_ids)
     result.playlists = counted.playlists
     plan.record(state, new_tree, complete=only_ids is None)
     # The rebuild commit writes no snapshot, so it is no event: the state as of the
@@ -130,8 +137,7 @@ def _write(
     result: RebuildResult,
     plan: ViewsPlan,
     counted: _Counted,
-    state: HistoryState,
-    head: pygit2.Commit,
+    synced: Synced,
     tz: str | None,
     only_ids: list[str] | None,
 ) -> pygit2.Tree | None:
@@ -140,11 +146,14 @@ def _write(
     To the views branch (only what changed when incremental) or to the current branch.
     """
     branch = result.views_branch
+    state, head, synced_timelines = synced.state, synced.head, synced.timelines
+    assert head is not None
 
     def draw(compare_with: pygit2.Tree | None) -> dict[str, bytes | None]:
         """The charts and feeds of the playlists rendered (pictures.py)."""
         return pictures.files(store, plan.wanted, tree=head.tree, compare_with=compare_with,
-                              timezone=tz, gaps=pictures.fetch_gaps(state, plan.wanted))
+                              timezone=tz, gaps=pictures.fetch_gaps(state, plan.wanted),
+                              timelines=synced_timelines, predrawn=synced.drawn)
 
     if branch is not None:
         if plan.incremental:

@@ -57,6 +57,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gitarchive.archive import layout
 from gitarchive.archive.model import Playlist
@@ -65,6 +66,9 @@ from gitarchive.errors import SnapshotError
 from gitarchive.history import delta
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN, Event
 from gitarchive.history.state import HistoryState, PlaylistHistory
+
+if TYPE_CHECKING:
+    from gitarchive.history.timeline_record import Recorder
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,10 @@ class Replayer:
         state: HistoryState,
         read_blob: Callable[[str], bytes],
         known: Mapping[str, Playlist] | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.state = state
+        self.recorder = recorder  # timelines recorded from the same reads (timeline_record)
         self.read_blob = read_blob
         # JSON blob id -> the snapshot fetch holds in memory: left out of the read-ahead
         # plan (sync.replay_events); read from the object database like any other blob,
@@ -121,6 +127,8 @@ class Replayer:
         state = self.state
         if state.last_key is not None and event.key <= state.last_key:
             raise ValueError("events must be applied in order")
+        if self.recorder is not None:
+            self.recorder.begin(event)
         renamed = self._move_renamed(event)
         self._fresh = []
         changed = apply_writes(event, state.playlists, self._new_playlist)
@@ -140,6 +148,8 @@ class Replayer:
                 state.note_failure(pid, event.time)
             state.add_run(event.time, event.observed)  # observes only what it fetched
         state.last_key = event.key
+        if self.recorder is not None:
+            self.recorder.end()
 
     def _move_renamed(self, event: Event) -> list[str]:
         """Move the histories of files renamed with identical content; their new pids."""
@@ -193,12 +203,14 @@ class Replayer:
             except (delta.NotChunked, ValueError):
                 if kind != KIND_JSON or version.parsed:
                     raise
-                view_changed = delta.apply_version(playlist, chunker.json_whole(data),
-                                                   chunker.parse, kind)
+                version = chunker.json_whole(data)
+                view_changed = delta.apply_version(playlist, version, chunker.parse, kind)
         except (SnapshotError, KeyError, ValueError) as exc:
             path = layout.pretty_json_path(pid) if kind == KIND_JSON else layout.plain_path(pid)
             self.problems.append(Problem(event.oid, path, str(exc)))
             return
+        if self.recorder is not None:
+            self.recorder.version(pid, kind, blob, version, chunker.parse)
         self.state.pending.add(pid)  # settle drops it once observed
         playlist.loaded = True
         # A snapshot that differs only in its follower count — most days, for most

@@ -24,6 +24,9 @@ from gitarchive.history.events import Event, sorted_events, walk_events
 from gitarchive.history.parallel import Forked, two_cores
 from gitarchive.history.replay import Problem, Replayer, add_candidates, planned_blobs
 from gitarchive.history.state import HistoryState, PlaylistHistory
+from gitarchive.history.timeline import Timelines
+from gitarchive.history.timeline import state_path as timeline_state_path
+from gitarchive.history.timeline_record import DrawFn, Half, Recorder, Recording, RenderFn
 from gitarchive.progress import ProgressFn, no_progress
 
 
@@ -38,6 +41,9 @@ class Synced:
     full: bool = False
     events: int = 0
     walked: list[Event] = field(default_factory=list)  # the events replayed (all, if full)
+    timelines: Timelines | None = None  # recorded by a full replay (timeline_record.py), saved
+    drawn: dict[str, dict[str, bytes]] = field(default_factory=dict)  # pid -> its pictures
+    rendered: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)  # its views
 
 
 def _second_half(pid: str) -> bool:
@@ -47,8 +53,10 @@ def _second_half(pid: str) -> bool:
 
 # (vanished, appeared): (commit, pid, name) of playlists whose snapshot went away / came
 _Swaps = tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]
-# What the child of _replay_split sends back: playlists, view_dirty, pending, problems, swaps.
-_Half = tuple[dict[str, PlaylistHistory], set[str], set[str], list[Problem], _Swaps]
+# What the child of _replay_split sends back: playlists, view_dirty, pending, problems, swaps,
+# and what it recorded besides (None: not asked for).
+_Half = tuple[dict[str, PlaylistHistory], set[str], set[str], list[Problem], _Swaps,
+              Half | None]
 
 
 def _halves(events: Sequence[Event], links: Mapping[str, str]) -> Callable[[str], bool]:
@@ -89,7 +97,8 @@ def _halves(events: Sequence[Event], links: Mapping[str, str]) -> Callable[[str]
 
 
 def _replay_split(
-    store: Store, state: HistoryState, events: Sequence[Event], progress: ProgressFn
+    store: Store, state: HistoryState, events: Sequence[Event], progress: ProgressFn,
+    recording: Recording | None = None,
 ) -> list[Problem]:
     """A whole-history replay on both cores: half the playlists in a forked process.
 
@@ -97,7 +106,8 @@ def _replay_split(
     empty states fed the same events, each with the writes of its own half of the
     playlists, hold between them exactly the one state a single replay builds; the
     child's playlists are then moved into ``state``. If the child fails, its half is
-    replayed here. Playlists a link or a rename joins stay in one half.
+    replayed here. Playlists a link or a rename joins stay in one half. Each half
+    records its timelines and draws their pictures (``recording``) while the other does.
     """
     second_half = _halves(events, state.links)
     first = [event.only(lambda pid: not second_half(pid)) for event in events]
@@ -105,14 +115,18 @@ def _replay_split(
     git_dir = store.repo.path
     links = state.links
     swaps: _Swaps = ([], [])
-    with Forked(lambda: [_replay_half(Store(git_dir), second, links)]) as child:
+    with Forked(lambda: [_replay_half(Store(git_dir), second, links, recording)]) as child:
         problems = _replay_in_order(store, state, first, progress, planned_blobs(first),
-                                    swaps=swaps)
+                                    swaps=swaps, recording=recording)
+        if recording is not None:
+            recording.draw_here(state)
         received = child.finish()
     # the child died: do its half here, on a state of its own
-    playlists, view_dirty, pending, their_problems, their_swaps = (
-        received[0] if received else _replay_half(store, second, links)
+    playlists, view_dirty, pending, their_problems, their_swaps, half = (
+        received[0] if received else _replay_half(store, second, links, recording)
     )
+    if recording is not None and half is not None:
+        recording.halves.append(half)
     for pid, playlist in playlists.items():
         state.playlists[pid] = playlist
     state.view_dirty |= view_dirty
@@ -122,14 +136,18 @@ def _replay_split(
     return sorted([*problems, *their_problems], key=lambda p: order.get(p.commit, -1))
 
 
-def _replay_half(store: Store, events: Sequence[Event], links: Mapping[str, str]) -> _Half:
+def _replay_half(store: Store, events: Sequence[Event], links: Mapping[str, str],
+                 recording: Recording | None) -> _Half:
     """One half of _replay_split, on a state of its own (in the child, or here)."""
     state = fresh_state(links)
     swaps: _Swaps = ([], [])
+    mine = (Recording(recording.draw, recording.tree, recording.render)
+            if recording is not None else None)
     problems = _replay_in_order(store, state, events, no_progress, planned_blobs(events),
-                                swaps=swaps)
+                                swaps=swaps, recording=mine)
     playlists = {pid: state.playlists[pid] for pid in state.playlists}
-    return playlists, state.view_dirty, state.pending, problems, swaps
+    half = mine.half(state) if mine is not None else None
+    return playlists, state.view_dirty, state.pending, problems, swaps, half
 
 
 def fresh_state(links: Mapping[str, str]) -> HistoryState:
@@ -152,7 +170,10 @@ def replay_events(
     events: Sequence[Event],
     progress: ProgressFn,
     known: Mapping[str, Playlist] | None = None,
+    recording: Recording | None = None,
 ) -> list[Problem]:
+    """Apply ``events`` to ``state``, on both cores for a whole history; ``recording`` gets
+    the timelines of what was read (timeline_record.py), when given."""
     plan = [step for step in planned_blobs(events) if not known or step[0] not in known]
     if (
         state.last_key is None
@@ -160,8 +181,8 @@ def replay_events(
         and len(plan) >= PARALLEL_MIN_BLOBS
         and two_cores()
     ):
-        return _replay_split(store, state, events, progress)
-    return _replay_in_order(store, state, events, progress, plan, known)
+        return _replay_split(store, state, events, progress, recording)
+    return _replay_in_order(store, state, events, progress, plan, known, recording=recording)
 
 
 def _replay_in_order(
@@ -172,12 +193,18 @@ def _replay_in_order(
     plan: Sequence[tuple[str, str]],
     known: Mapping[str, Playlist] | None = None,
     swaps: _Swaps | None = None,
+    recording: Recording | None = None,
 ) -> list[Problem]:
     """Replay ``events`` here; ``swaps`` collects the playlists that vanished and appeared
     (a split replay matches both halves' into candidates), else they are matched now."""
-    with BlobStream(store.repo, plan) as reader:
-        replayer = Replayer(state, reader.read, known)
+    repo = store.repo
+    recorder = (Recorder(lambda oid: repo[pygit2.Oid(hex=oid)].peel(pygit2.Blob).data)
+                if recording is not None else None)
+    with BlobStream(repo, plan) as reader:
+        replayer = Replayer(state, reader.read, known, recorder)
         replayer.apply_all(progress("Replaying history", events))
+    if recording is not None and recorder is not None:
+        recording.timelines.update(recorder.timelines)
     state.settle_pending()
     if swaps is None:
         add_candidates(state, replayer.vanished, replayer.appeared)
@@ -187,14 +214,20 @@ def _replay_in_order(
     return replayer.problems
 
 
-def sync(store: Store, *, full: bool = False, progress: ProgressFn = no_progress) -> Synced:
+def sync(store: Store, *, full: bool = False, progress: ProgressFn = no_progress,
+         timelines: bool = False, draw: DrawFn | None = None,
+         render: RenderFn | None = None) -> Synced:
     """The state as of HEAD: the saved one plus new commits, or a replay of everything.
 
     The saved state is used only when it describes an ancestor of HEAD and every new
     event sorts after its last one; otherwise (rewritten history, a merged branch
     with older commits, clock skew, an unreadable saved playlist) the whole history
     is replayed, so both paths always give the same state. Only the playlists the
-    new commits touch are read from the saved state.
+    new commits touch are read from the saved state. ``timelines``: a whole-history
+    replay also records the timelines (``Synced.timelines``, saved), so charts and
+    feeds need no second read of the history; ``draw`` (pictures.py) and ``render``
+    (publish.py), if given, draw each half's pictures and render its cumulative views
+    in its own process (``Synced.drawn``, ``Synced.rendered``; only a split replay does).
     """
     head = store.head()
     if head is None:
@@ -220,8 +253,15 @@ def sync(store: Store, *, full: bool = False, progress: ProgressFn = no_progress
     gens = {}
     events = all_events(store, head, gens)
     state = fresh_state(links)
-    problems = replay_events(store, state, events, progress)
-    return Synced(state, gens, head, problems, full=True, events=len(events), walked=events)
+    recording = Recording(draw, str(head.tree_id), render) if timelines else None
+    problems = replay_events(store, state, events, progress, recording=recording)
+    synced = Synced(state, gens, head, problems, full=True, events=len(events), walked=events)
+    if recording is not None:
+        synced.timelines = recording.timelines_as_of(
+            timeline_state_path(store), str(head.id), events[-1].key if events else None, gens)
+        synced.timelines.save()
+        synced.drawn, synced.rendered = recording.made()
+    return synced
 
 
 def save_state(store: Store, synced: Synced) -> None:

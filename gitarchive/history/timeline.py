@@ -149,12 +149,22 @@ class Timelines:
         self.loaded: dict[str, Timeline] = {}  # read from the file or made so far
         self.touched: set[str] = set()  # snapshot or follower files written since last saved
         self.recent: list[Recent] = []
+        # (pid, index) -> the playlist's name, url, that change and its tracks, saved with
+        # the meta row: the archive feed is drawn without loading every playlist in it.
+        self.digests: dict[tuple[str, int], Timeline] = {}
+        # pid -> a timeline as saved (JSON), made in another process and not read here yet
+        self.rows: dict[str, str] = {}
         self.head: str | None = None
         self.last_key: EventKey | None = None
         self.gens: dict[str, int] = {}
         self.full = False
 
     def _rows(self, pids: list[str] | None) -> Iterator[tuple[str, str]]:
+        held = list(self.rows.items()) if pids is None else [
+            (pid, self.rows[pid]) for pid in pids if pid in self.rows]
+        yield from held
+        if self.full or (pids is not None and len(held) == len(pids)):
+            return  # a whole new set of timelines: the file holds nothing newer
         try:
             with closing(_connect(self.path)) as db:
                 if pids is None:
@@ -204,12 +214,29 @@ class Timelines:
     def recent_changes(self) -> list[tuple[Timeline, Change]]:
         """The latest changes of the whole archive, newest first."""
         found = []
-        self.preload(r.pid for r in self.recent)
+        self.preload(r.pid for r in self.recent
+                     if r.pid not in self.loaded and (r.pid, r.index) not in self.digests)
         for item in sorted(self.recent, key=lambda r: (-r.time, r.pid, -r.index)):
+            digest = self.digests.get((item.pid, item.index))
+            if item.pid not in self.loaded and digest is not None:
+                found.append((digest, digest.changes[0]))
+                continue
             timeline = self.get(item.pid)
             if timeline is not None and item.index < len(timeline.changes):
                 found.append((timeline, timeline.changes[item.index]))
         return found
+
+    def digest(self, item: Recent) -> Timeline | None:
+        """A recent change with just what the archive feed shows of its playlist."""
+        timeline = self.loaded.get(item.pid)
+        if timeline is None:
+            return self.digests.get((item.pid, item.index))
+        if item.index >= len(timeline.changes):
+            return None
+        change = timeline.changes[item.index]
+        keys = [*change.added, *change.removed]
+        return Timeline(item.pid, timeline.name, timeline.url, changes=[change],
+                        tracks={k: timeline.tracks[k] for k in keys if k in timeline.tracks})
 
     def save(self) -> None:
         """Write the playlists touched since loading and the meta row, in one transaction."""
@@ -220,13 +247,17 @@ class Timelines:
             "pids": sorted(self.pids),
             "recent": [[r.time, r.pid, r.index] for r in self.recent],
         }
+        digests = {(r.pid, r.index): self.digest(r) for r in self.recent}
+        meta["digests"] = [[pid, index, digest.to_dict()]
+                           for (pid, index), digest in digests.items() if digest is not None]
         with closing(_connect(self.path)) as db, db:
             if self.full:
                 db.execute("DELETE FROM timelines")
             db.executemany(
                 "INSERT OR REPLACE INTO timelines (pid, data) VALUES (?, ?)",
-                ((pid, json.dumps(self.loaded[pid].to_dict())) for pid in sorted(self.touched)
-                 if pid in self.loaded),
+                ((pid, json.dumps(self.loaded[pid].to_dict()) if pid in self.loaded
+                  else self.rows[pid]) for pid in sorted(self.touched)
+                 if pid in self.loaded or pid in self.rows),
             )
             db.execute("DELETE FROM timelines WHERE pid NOT IN (SELECT value FROM json_each(?))",
                        (json.dumps(sorted(self.pids)),))
@@ -275,6 +306,8 @@ def load_meta(store: Store, head: pygit2.Commit) -> Timelines | None:
         key = meta["last_key"]
         timelines.last_key = (key[0], key[1], key[2]) if key else None
         timelines.recent = [Recent(*r) for r in meta["recent"]]
+        for pid, index, data in meta.get("digests", ()):
+            timelines.digests[(str(pid), int(index))] = Timeline.from_dict(data)
         return timelines
     except (OSError, ValueError, KeyError, TypeError, IndexError, pygit2.GitError,
             sqlite3.Error):

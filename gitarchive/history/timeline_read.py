@@ -110,6 +110,12 @@ def _apply(store: Store, timelines: Timelines, events: list[Event]) -> None:
             timelines.loaded[timeline.pid] = timeline
     else:
         _apply_some(store, work, plan)
+    note_recent(timelines, before)
+
+
+def note_recent(timelines: Timelines, before: dict[str, int]) -> None:
+    """Add the changes after the first ``before[pid]`` of each playlist to the archive feed's
+    list; a playlist with neither a snapshot nor a change is dropped."""
     new_recent: list[Recent] = []
     for pid, count in before.items():
         timeline = timelines.loaded[pid]
@@ -155,7 +161,7 @@ def _apply_some(store: Store, work: list[tuple[Timeline, Writes]],
                         parsed = parse_plain_snapshot(timeline.pid, data)
                 except (SnapshotError, KeyError, ValueError):
                     continue  # unreadable: the replay reports it; the next one is compared
-                _compare(timeline, parsed, event, blob, adopt=kind == KIND_JSON)
+                compare(timeline, parsed, event, blob, adopt=kind == KIND_JSON)
 
 
 def _second_half(pid: str) -> bool:
@@ -194,9 +200,13 @@ def _plan(work: list[tuple[Timeline, Writes]]) -> list[tuple[str, str]]:
     return plan
 
 
-def _compare(
+def compare(
     timeline: Timeline, parsed: ParsedSnapshot, event: Event, blob: str, *, adopt: bool
 ) -> None:
+    """The change ``parsed`` (the new version, written by ``event``) makes to ``timeline``.
+
+    ``adopt``: a JSON version, whose tracks continue the history of their plain lines.
+    """
     first = not timeline.changes and not timeline.order
     old = set(timeline.order)
     order: list[str] = []

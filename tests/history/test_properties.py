@@ -7,7 +7,16 @@ import tempfile
 from unittest import mock
 
 import pygit2
-from history_support import History, json_files, pid, plain_files, playlist, registry, track
+from history_support import (
+    History,
+    json_files,
+    pid,
+    plain_files,
+    playlist,
+    registry,
+    timelines_as_dict,
+    track,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +27,7 @@ from gitarchive.archive.runrecord import RunRecord
 from gitarchive.archive.snapshots import ParseCache, parse_json_model, parse_json_snapshot
 from gitarchive.history import publish as publish_module
 from gitarchive.history import sync as sync_module
-from gitarchive.history import views
+from gitarchive.history import timeline, timeline_read, views
 from gitarchive.history.pending import pending_views
 from gitarchive.history.publish import render_all
 from gitarchive.history.rebuild import rebuild
@@ -140,8 +149,14 @@ def test_incremental_equals_full(ops: list) -> None:
         full = sync(h.store, full=True)
         assert state_to_dict(incremental.state) == state_to_dict(full.state)
         with mock.patch.object(sync_module, "PARALLEL_MIN_BLOBS", 0):  # halves in two processes
-            split = sync(h.store, full=True)
+            split = sync(h.store, full=True, timelines=True)
         assert state_to_dict(split.state) == state_to_dict(full.state)
+        # The timelines the replay records are those read on their own (one process, two).
+        recorded = sync(h.store, full=True, timelines=True).timelines
+        assert recorded is not None and split.timelines is not None
+        timeline.forget(h.store)
+        alone = timelines_as_dict(timeline_read.update(h.store, save=False))
+        assert timelines_as_dict(recorded) == alone == timelines_as_dict(split.timelines)
         assert split.state.view_dirty == full.state.view_dirty
         assert [str(p) for p in split.problems] == [str(p) for p in full.problems]
         with mock.patch.object(publish_module, "PARALLEL_MIN_VIEWS", 1):  # views rendered in halves

@@ -1,0 +1,138 @@
+"""Timelines recorded by the whole-history replay equal those read on their own (issue 9).
+
+A full rebuild reads the history once: the replay hands each version to a Recorder
+(history/timeline_record.py) instead of timeline_read.py reading every blob again.
+The two must agree on every quirk of real archives, in one process and split over two.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from history_support import timelines_as_dict
+
+from benchmarks import synth
+from gitarchive.git.store import Store
+from gitarchive.history import feeds, pictures, timeline, timeline_read
+from gitarchive.history import sync as sync_module
+from gitarchive.history.publish import render_all
+from gitarchive.history.rebuild import rebuild
+from gitarchive.history.sync import sync
+from gitarchive.history.timeline import Timelines
+
+
+def read_alone(store: Store) -> dict[str, object]:
+    timeline.forget(store)
+    return timelines_as_dict(timeline_read.update(store, save=False))
+
+
+@pytest.fixture(scope="module")
+def quirky(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Plain days then JSON, with placeholders, renames, re-issued IDs, mixed offsets,
+    early files and unreadable versions (benchmarks/synth.py)."""
+    path = tmp_path_factory.mktemp("quirky")
+    synth.build(path, 16, 70, **synth.layout_options("mixed", 35),
+                quirks=synth.Quirks(placeholders=0.2, renames=2, reissues=2, offsets=True,
+                                    early_files=True, unreadable=4))
+    return path
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_recorded_timelines_are_those_read_alone(quirky: Path, split: bool,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(quirky)
+    expected = read_alone(store)
+    assert len(expected["timelines"]) >= 16  # type: ignore[arg-type]
+    if split:
+        monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 0)
+    synced = sync(store, full=True, timelines=True)
+    assert synced.timelines is not None
+    assert timelines_as_dict(synced.timelines) == expected
+    # saved: the next reader starts from them and reads no commit again
+    again = timeline_read.update(store, save=False)
+    assert not again.full and timelines_as_dict(again) == expected
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_rebuild_reads_the_history_once(quirky: Path, tmp_path: Path, split: bool,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full rebuild draws its charts from the recorded timelines, not a second read
+    (split: each half draws its own, the archive feed comes from both halves' latest
+    changes); the files are those drawn from timelines read alone."""
+    if split:
+        monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 0)
+    work = tmp_path / "work"
+    shutil.copytree(quirky, work)
+    store = Store(work)
+    timeline.forget(store)
+
+    def second_read(*args: object, **kwargs: object) -> Timelines:
+        raise AssertionError("the history was read a second time for the timelines")
+
+    monkeypatch.setattr(timeline_read, "update", second_read)
+    result = rebuild(store, full=True)
+    assert result.pictures and result.synced is not None
+    assert bool(result.synced.drawn) == split  # the halves drew their own
+    assert bool(result.synced.rendered) == split  # and rendered their views
+    views = {path: store.read(path) for path in result.changed}
+    assert views == render_all(result.synced.state, timezone=None, githistory_base=None)
+    drawn = {path: store.read(path) for path in result.pictures}
+    monkeypatch.undo()
+    timeline.forget(store)
+    head = store.head()
+    assert head is not None
+    state = result.synced.state
+    alone = pictures.files(store, sorted(state.playlists), tree=head.tree, compare_with=None,
+                           timezone=None, gaps=pictures.fetch_gaps(state, state.playlists))
+    assert {path: alone[path] for path in drawn} == drawn
+    assert set(alone) == set(drawn)  # every playlist's pictures and the archive feed
+
+
+def test_pictures_drawn_on_two_cores_are_those_drawn_on_one(quirky: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    store = Store(quirky)
+    synced = sync(store, full=True, timelines=True)
+    head = store.head()
+    assert head is not None and synced.timelines is not None
+    pids = sorted(synced.state.playlists)
+    gaps = pictures.fetch_gaps(synced.state, pids)
+
+    def draw() -> dict[str, bytes | None]:
+        return pictures.files(store, pids, tree=head.tree, compare_with=None, timezone=None,
+                              gaps=gaps, timelines=synced.timelines)
+
+    monkeypatch.setattr(pictures, "PARALLEL_MIN_PICTURES", 10**9)
+    alone = draw()
+    forks: list[int] = []
+    real = pictures.Forked
+
+    def counted(*args: object) -> object:
+        forks.append(1)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pictures, "PARALLEL_MIN_PICTURES", 1)
+    monkeypatch.setattr(pictures, "Forked", counted)
+    assert draw() == alone and forks == [1]
+    assert len([p for p in alone if p.endswith("-tenure.svg")]) >= 12
+
+
+def test_archive_feed_from_saved_digests_is_the_full_one(quirky: Path, tmp_path: Path) -> None:
+    """The archive feed of a daily run draws the playlists it did not touch from the
+    digests saved with the timelines; it is the feed of a whole-history read."""
+    work = tmp_path / "work"
+    shutil.copytree(quirky, work)
+    store = Store(work)
+    timeline.forget(store)
+    timeline_read.update(store)
+    archive = synth.SynthArchive.resume(work, plain_only=False, day=70)
+    for _ in range(3):
+        archive.add_day()
+        daily = timeline_read.update(store)
+        assert len(daily.loaded) < len(daily.pids)  # only what the day touched was loaded
+        from_digests = feeds.archive_feed(daily.recent_changes())
+        timeline.forget(store)
+        assert from_digests == feeds.archive_feed(
+            timeline_read.update(store).recent_changes())
