@@ -19,6 +19,7 @@ from gitarchive.archive.model import Playlist
 from gitarchive.errors import StateError
 from gitarchive.git.blobstream import BlobStream
 from gitarchive.git.store import Store
+from gitarchive.git.trust import unverified_reads
 from gitarchive.history import saved as history_state
 from gitarchive.history.events import Event, sorted_events, walk_events
 from gitarchive.history.parallel import Forked, two_cores
@@ -217,6 +218,13 @@ def _replay_in_order(
 def sync(store: Store, *, full: bool = False, progress: ProgressFn = no_progress,
          timelines: bool = False, draw: DrawFn | None = None,
          render: RenderFn | None = None) -> Synced:
+    """The state as of HEAD (``_sync``), its trees and blobs read as git reads them."""
+    with unverified_reads():
+        return _sync(store, full, progress, timelines, draw, render)
+
+
+def _sync(store: Store, full: bool, progress: ProgressFn, timelines: bool,
+          draw: DrawFn | None, render: RenderFn | None) -> Synced:
     """The state as of HEAD: the saved one plus new commits, or a replay of everything.
 
     The saved state is used only when it describes an ancestor of HEAD and every new

@@ -23,6 +23,7 @@ from gitarchive.archive.snapshots import (
 from gitarchive.errors import SnapshotError
 from gitarchive.git.blobstream import BlobStream
 from gitarchive.git.store import Store
+from gitarchive.git.trust import unverified_reads
 from gitarchive.history.events import (
     KIND_FOLLOWERS,
     KIND_JSON,
@@ -45,6 +46,12 @@ from gitarchive.history.timeline import (
 
 
 def update(store: Store, *, extra: Event | None = None, save: bool = True) -> Timelines:
+    """The timelines as of HEAD (``_update``), objects read as git reads them."""
+    with unverified_reads():
+        return _update(store, extra=extra, save=save)
+
+
+def _update(store: Store, *, extra: Event | None = None, save: bool = True) -> Timelines:
     """The timelines as of HEAD (plus ``extra``, an event not committed yet), kept on disk.
 
     Reads only the commits after the saved ones when they are HEAD's ancestors and
@@ -79,7 +86,7 @@ def update(store: Store, *, extra: Event | None = None, save: bool = True) -> Ti
         if timelines.full:
             raise
         forget(store)
-        return update(store, extra=extra, save=save)
+        return _update(store, extra=extra, save=save)
     return timelines
 
 

@@ -19,6 +19,7 @@ from gitarchive.archive.snapshots import ParseCache, parse_json_snapshot, parse_
 from gitarchive.errors import FollowError, SnapshotError
 from gitarchive.git.identity import commit_time, signature
 from gitarchive.git.store import Store, blob_data
+from gitarchive.git.trust import unverified_reads
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN
 from gitarchive.history.views import get_timezone
 from gitarchive.ops.follow.plan import (
@@ -28,7 +29,6 @@ from gitarchive.ops.follow.plan import (
     Reader,
     local_run_days,
     plan_import,
-    unverified_reads,
 )
 from gitarchive.ops.follow.sidetree import Objects, SideTree
 from gitarchive.ops.follow.sources import ALL, Source, follow_path, save_state

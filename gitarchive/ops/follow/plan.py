@@ -8,7 +8,6 @@ a run of the source's archiver whose observation moves a date (see ``plan_import
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
@@ -68,23 +67,6 @@ class Reader:
         if found is None:
             found = self._present[key] = frozenset(pids_in(dirs))
         return found
-
-
-@contextmanager
-def unverified_reads() -> Iterator[None]:
-    """Read objects without hashing each one again, as git itself reads them.
-
-    libgit2 re-hashes every object it reads (strict hash verification); walking a
-    year of a source's 50-100 KB directory trees, that hashing costs twice the
-    reading itself. The objects came in through a fetch (the indexer hashed them) or
-    are the source's own on this machine: git trusts them just the same. The
-    option is process-wide in libgit2, restored (its default, on) on the way out.
-    """
-    pygit2.settings.enable_strict_hash_verification(False)
-    try:
-        yield
-    finally:
-        pygit2.settings.enable_strict_hash_verification(True)
 
 
 @dataclass
