@@ -174,7 +174,7 @@ class Recording:
         self.draw_here(state)
         mine = _filled(Timelines(Path(), ()), self.timelines, ())
         digests = {(r.pid, r.index): mine.digest(r) for r in mine.recent}
-        return Half({pid: json.dumps(t.to_dict()) for pid, t in self.timelines.items()},
+        return Half({pid: json.dumps(t.to_dict()) for pid, t in mine.loaded.items()},
                     mine.recent, {k: d for k, d in digests.items() if d is not None},
                     self.drawn, self.rendered)
 

@@ -11,9 +11,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from history_support import timelines_as_dict
+from history_support import History, json_files, pid, playlist, registry, timelines_as_dict, track
 
 from benchmarks import synth
+from gitarchive.archive import layout
 from gitarchive.git.store import Store
 from gitarchive.history import feeds, pictures, timeline, timeline_read
 from gitarchive.history import sync as sync_module
@@ -136,3 +137,18 @@ def test_archive_feed_from_saved_digests_is_the_full_one(quirky: Path, tmp_path:
         timeline.forget(store)
         assert from_digests == feeds.archive_feed(
             timeline_read.update(store).recent_changes())
+
+
+def test_placeholders_in_either_half_leave_no_timeline(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A playlist that only ever had an empty file has no timeline, whichever process
+    of a split replay read it (found by the property test)."""
+    h = History(str(tmp_path))
+    h.commit({**json_files(playlist(pid(1), "First", [track(0)])), **registry(pid(1))},
+             1_700_000_000)
+    h.commit({layout.plain_path(pid(n)): b"" for n in range(2, 12)}, 1_700_086_400)
+    monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 0)
+    split = sync(h.store, full=True, timelines=True).timelines
+    assert split is not None
+    assert timelines_as_dict(split) == read_alone(h.store)
+    assert [t.pid for t in split] == [pid(1)]
