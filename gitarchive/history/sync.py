@@ -8,7 +8,7 @@ index, export). A whole-history replay of a large archive runs on both cores
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pygit2
@@ -116,7 +116,8 @@ def _replay_split(
     git_dir = store.repo.path
     links = state.links
     swaps: _Swaps = ([], [])
-    with Forked(lambda: [_replay_half(Store(git_dir), second, links, recording)]) as child:
+    with Forked(lambda: _pieces(_replay_half(Store(git_dir), second, links, recording))
+                ) as child:
         problems = _replay_in_order(store, state, first, progress, planned_blobs(first),
                                     swaps=swaps, recording=recording)
         if recording is not None:
@@ -124,7 +125,7 @@ def _replay_split(
         received = child.finish()
     # the child died: do its half here, on a state of its own
     playlists, view_dirty, pending, their_problems, their_swaps, half = (
-        received[0] if received else _replay_half(store, second, links, recording)
+        _assembled(received) or _replay_half(store, second, links, recording)
     )
     if recording is not None and half is not None:
         recording.halves.append(half)
@@ -135,6 +136,58 @@ def _replay_split(
     add_candidates(state, [*swaps[0], *their_swaps[0]], [*swaps[1], *their_swaps[1]])
     order = {event.oid: n for n, event in enumerate(events)}
     return sorted([*problems, *their_problems], key=lambda p: order.get(p.commit, -1))
+
+
+@dataclass
+class _Piece:
+    """A part of what the child of _replay_split sends: a big message would be pickled
+    whole in the child while the parent reads it (every byte of it in memory twice)."""
+
+    playlists: dict[str, PlaylistHistory] = field(default_factory=dict)
+    meta: tuple[set[str], set[str], list[Problem], _Swaps] | None = None
+    half: Half | None = None
+    drawn: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    rendered: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
+    last: bool = False  # everything was sent
+
+
+PIECE = 50  # playlists per piece
+
+
+def _pieces(whole: _Half) -> Iterator[_Piece]:
+    """``whole`` cut into pieces of a few playlists each, dropping each part once cut."""
+    playlists, view_dirty, pending, problems, swaps, half = whole
+    yield _Piece(meta=(view_dirty, pending, problems, swaps))
+    pids = sorted(playlists)
+    for start in range(0, len(pids), PIECE):
+        yield _Piece(playlists={pid: playlists.pop(pid) for pid in pids[start:start + PIECE]})
+    if half is not None:
+        drawn, rendered = half.drawn, half.rendered
+        half.drawn, half.rendered = {}, {}
+        yield _Piece(half=half)
+        made = sorted(set(drawn) | set(rendered))
+        for start in range(0, len(made), PIECE):
+            chunk = made[start:start + PIECE]
+            yield _Piece(drawn={pid: drawn.pop(pid) for pid in chunk if pid in drawn},
+                         rendered={pid: rendered.pop(pid) for pid in chunk if pid in rendered})
+    yield _Piece(last=True)
+
+
+def _assembled(pieces: Sequence[_Piece]) -> _Half | None:
+    """The child's whole result from its pieces; None unless all came (the last says so)."""
+    if not pieces or not pieces[-1].last or pieces[0].meta is None:
+        return None
+    meta = pieces[0].meta
+    playlists: dict[str, PlaylistHistory] = {}
+    half: Half | None = None
+    for piece in pieces:
+        playlists.update(piece.playlists)
+        if piece.half is not None:
+            half = piece.half
+        if half is not None:
+            half.drawn.update(piece.drawn)
+            half.rendered.update(piece.rendered)
+    return (playlists, *meta, half)
 
 
 def _replay_half(store: Store, events: Sequence[Event], links: Mapping[str, str],

@@ -7,6 +7,7 @@ The two must agree on every quirk of real archives, in one process and split ove
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -20,13 +21,18 @@ from gitarchive.history import feeds, pictures, timeline, timeline_read
 from gitarchive.history import sync as sync_module
 from gitarchive.history.publish import render_all
 from gitarchive.history.rebuild import rebuild
+from gitarchive.history.state import state_to_dict
 from gitarchive.history.sync import sync
 from gitarchive.history.timeline import Timelines
 
 
-def read_alone(store: Store) -> dict[str, object]:
+def read_alone_timelines(store: Store) -> Timelines:
     timeline.forget(store)
-    return timelines_as_dict(timeline_read.update(store, save=False))
+    return timeline_read.update(store, save=False)
+
+
+def read_alone(store: Store) -> dict[str, object]:
+    return timelines_as_dict(read_alone_timelines(store))
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +158,28 @@ def test_placeholders_in_either_half_leave_no_timeline(tmp_path: Path,
     assert split is not None
     assert timelines_as_dict(split) == read_alone(h.store)
     assert [t.pid for t in split] == [pid(1)]
+
+
+class DiesWhenSent:
+    """Pictures that kill the process sending them: the forked half dies mid-way."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        os._exit(3)
+
+
+def test_a_half_that_dies_mid_way_is_replayed_here(quirky: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The forked half sends its playlists, then dies sending its pictures: what it
+    sent is not used, its half is replayed in this process, the state is the same."""
+    store = Store(quirky)
+    whole = sync(store, full=True)
+    monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 0)
+    monkeypatch.setattr(sync_module, "PIECE", 1)  # many pieces: it dies after some arrived
+
+    def draw(lookup: object, pids: list[str], state: object, tree: str
+             ) -> dict[str, dict[str, bytes]]:
+        return {pid: {f"{pid}.svg": DiesWhenSent()} for pid in pids}  # type: ignore[dict-item]
+
+    split = sync(store, full=True, timelines=True, draw=draw)
+    assert state_to_dict(split.state) == state_to_dict(whole.state)
+    assert sorted(split.drawn) == sorted(t.pid for t in read_alone_timelines(store))
