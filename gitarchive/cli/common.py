@@ -5,14 +5,16 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from gitarchive import exitcodes
 from gitarchive.errors import GitarchiveError
-from gitarchive.git.store import Store
 from gitarchive.redact import redact
+
+if TYPE_CHECKING:  # pygit2 loads when a command opens the store, not when one is listed
+    from gitarchive.git.store import Store
 
 
 def repo_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -29,6 +31,8 @@ def repo_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def open_store(repo_path: str) -> Store:
     """The archive at ``repo_path`` (a StoreError, shown as ``Error: ...``, when there is none)."""
+    from gitarchive.git.store import Store
+
     return Store(repo_path)
 
 

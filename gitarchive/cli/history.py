@@ -80,9 +80,12 @@ def rebuild_command(
     if result.full and result.synced is not None:
         # After a whole replay, the questions' index is built from the same state now, so
         # the first question needs neither a second replay nor the saved state.
+        from gitarchive.cli.query import QUESTION_CONFIG
+        from gitarchive.questions import current
         from gitarchive.questions.index import open_index
 
-        open_index(store, synced=result.synced).close()
+        with open_index(store, synced=result.synced) as index:
+            current.remember(store, index, QUESTION_CONFIG)  # the next question needs no git
     adopting.report_problems(result.problems, verbose)
     if quiet:
         return
