@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -42,6 +41,8 @@ def report_bug(exc: BaseException) -> NoReturn:
     Never a one-line message that looks like the user's mistake; secrets are redacted
     from the traceback as from every other output.
     """
+    import traceback  # a bug's report only
+
     text = "".join(traceback.format_exception(exc))
     click.echo(
         f"Error: unexpected {type(exc).__name__}: {redact(str(exc))}\n"

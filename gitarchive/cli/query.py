@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 import sys
 from collections.abc import Callable, Iterator
 from datetime import tzinfo
@@ -78,7 +77,11 @@ def _current_index(repo_path: str, timezone: str | None) -> tuple[QueryIndex, tz
 
 
 def _width() -> int:
-    return shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 0
+    if not sys.stdout.isatty():
+        return 0
+    import shutil
+
+    return shutil.get_terminal_size((120, 24)).columns
 
 
 @click.command()

@@ -107,11 +107,9 @@ class TrackRow(NamedTuple):
     name: str
     artists: str
     album: str
-    url: str
     first_seen: int | None
     last_seen: int | None
     removed: int | None
-    stints: int
     present: bool
     added_by: str | None = None  # who added it (latest snapshot that says so)
 
@@ -181,9 +179,9 @@ class QueryIndex:
     def search(self, text: str, pids: Iterable[str] | None = None) -> list[TrackRow]:
         """Tracks whose title, artists or album contain ``text`` (folded), any playlist."""
         sql = (
-            "SELECT t.pid, t.key, t.name, t.artists, t.album, t.url, t.first_seen,"
+            "SELECT t.pid, t.key, t.name, t.artists, t.album, t.first_seen,"
             " CASE WHEN t.present THEN p.last_run ELSE t.last_seen END, t.removed,"
-            " t.stints, t.present, t.added_by FROM tracks t JOIN playlists p ON p.pid = t.pid"
+            " t.present, t.added_by FROM tracks t JOIN playlists p ON p.pid = t.pid"
             " WHERE instr(t.haystack, ?) > 0"
         )
         args: list[object] = [fold(text)]
@@ -192,10 +190,9 @@ class QueryIndex:
             sql += f" AND t.pid IN ({', '.join('?' * len(wanted))})"
             args.extend(wanted)
         return [  # the tracks query gives TrackRow's fields in order, ``present`` as 0/1
-            TrackRow(pid, key, name, artists, album, url, first, last, removed, stints,
-                     bool(present), added_by)
-            for (pid, key, name, artists, album, url, first, last, removed, stints, present,
-                 added_by) in self.db.execute(sql, args)
+            TrackRow(pid, key, name, artists, album, first, last, removed, bool(present), added_by)
+            for (pid, key, name, artists, album, first, last, removed, present, added_by)
+            in self.db.execute(sql, args)
         ]
 
 

@@ -6,13 +6,11 @@ shown change for different reasons.
 
 from __future__ import annotations
 
-import csv
 import functools
 import io
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if TYPE_CHECKING:  # search's table needs none of these (nor pygit2 and jinja2 behind them)
     from gitarchive.archive.model import Playlist, Track
@@ -42,6 +40,8 @@ def known_zone(name: str | None) -> tzinfo | None:
     """The zone ``name`` (None or "UTC": UTC); None when zoneinfo does not know it."""
     if not name or name.upper() == "UTC":
         return UTC
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # the time zone database: when named
+
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -50,7 +50,7 @@ def known_zone(name: str | None) -> tzinfo | None:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int = 0) -> str:
     """Left-aligned columns separated by two spaces; the widest column shrinks to ``width``."""
-    cells = [tuple(map(str, row)) for row in (headers, *rows)]
+    cells = [headers, *rows]
     widths = [max(map(len, col)) for col in zip(*cells, strict=True)]
     if not width or sum(widths) + 2 * (len(widths) - 1) <= width:
         line = "  ".join(f"{{:<{w}}}" for w in widths).format  # nothing to cut: one call a row
@@ -93,6 +93,8 @@ def show(snapshot: Snapshot, fmt: str, date: DateFn, width: int = 0) -> str:
 
 
 def _show_csv(playlist: Playlist) -> str:
+    import csv
+
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(("position", "track_id", "name", "artists", "album", "duration_ms",
