@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from gitarchive.archive.layout import PRETTY
 from gitarchive.errors import StoreError
 
 if TYPE_CHECKING:  # a question answered from a current index reads these names, not git
@@ -52,6 +51,8 @@ def final_newline(store: Store) -> bool:
     configured = store.config("gitarchive.finalNewline")
     if configured is not None:
         return configured.strip().lower() not in ("false", "no", "off", "0")
+    from gitarchive.archive.layout import PRETTY  # the time zone's readers need no layout
+
     for name, oid in store.list_dir(PRETTY).items():
         if name.endswith(".md"):
             return store.blob(oid).endswith(b"\n")
