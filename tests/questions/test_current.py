@@ -219,3 +219,14 @@ def test_a_worktree_git_file_is_left_to_pygit2(tmp_path: Path, archive: Store) -
     (linked / ".git").write_text(f"gitdir: {archive.git_dir}\n")
     assert current.git_dir_of(linked) is None
     assert current.git_dir_of(archive.git_dir) == archive.git_dir
+
+
+def test_no_match_from_a_current_index_is_the_same_message(archive: Store) -> None:
+    ask(archive, "search", "halo")
+    found = current.open_current(archive.git_dir)
+    assert found is not None
+    found[0].close()
+    result = CliRunner().invoke(main, ["search", "zzz", "--repo", str(archive.git_dir)])
+    assert result.exit_code == 1 and "No track matches 'zzz'." in result.output
+    result = CliRunner().invoke(main, ["search", "  ", "--repo", str(archive.git_dir)])
+    assert result.exit_code != 0 and "give some text to search for" in result.output
