@@ -102,6 +102,7 @@ class TrackRow(NamedTuple):
     A named tuple: ``search`` may return tens of thousands (fast to build).
     """
 
+    playlist: str  # the playlist's name in its latest snapshot
     pid: str
     key: str
     name: str
@@ -179,7 +180,7 @@ class QueryIndex:
     def search(self, text: str, pids: Iterable[str] | None = None) -> list[TrackRow]:
         """Tracks whose title, artists or album contain ``text`` (folded), any playlist."""
         sql = (
-            "SELECT t.pid, t.key, t.name, t.artists, t.album, t.first_seen,"
+            "SELECT p.name, t.pid, t.key, t.name, t.artists, t.album, t.first_seen,"
             " CASE WHEN t.present THEN p.last_run ELSE t.last_seen END, t.removed,"
             " t.present, t.added_by FROM tracks t JOIN playlists p ON p.pid = t.pid"
             " WHERE instr(t.haystack, ?) > 0"
@@ -190,8 +191,9 @@ class QueryIndex:
             sql += f" AND t.pid IN ({', '.join('?' * len(wanted))})"
             args.extend(wanted)
         return [  # the tracks query gives TrackRow's fields in order, ``present`` as 0/1
-            TrackRow(pid, key, name, artists, album, first, last, removed, bool(present), added_by)
-            for (pid, key, name, artists, album, first, last, removed, present, added_by)
+            TrackRow(playlist, pid, key, name, artists, album, first, last, removed, bool(present),
+                     added_by)
+            for (playlist, pid, key, name, artists, album, first, last, removed, present, added_by)
             in self.db.execute(sql, args)
         ]
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # search's table needs none of these (nor pygit2 and jinja2 behind them)
     from gitarchive.archive.model import Playlist, Track
+    from gitarchive.questions.index import TrackRow
     from gitarchive.questions.query import Change, Diff, DiffEntry, Snapshot
-    from gitarchive.questions.search import Hit
 
 SHOW_FORMATS = ("table", "md", "json", "csv", "plain")
 
@@ -178,14 +178,13 @@ def _diff_rows(entries: list[DiffEntry], sign: str, date: DateFn) -> list[tuple[
 # ------------------------------------------------------------------ search
 
 
-def search_text(hits: list[Hit], date: DateFn, width: int = 0) -> str:
-    by = any(h.track.added_by for h in hits)  # the column only when some snapshot said
+def search_text(hits: list[TrackRow], date: DateFn, width: int = 0) -> str:
+    by = any(t.added_by for t in hits)  # the column only when some snapshot said
     rows = [
-        (h.playlist_name, h.track.name, h.track.artists, h.track.album,
-         date(h.track.first_seen) or "", date(h.track.last_seen) or "",
-         "yes" if h.track.present else f"no (removed {date(h.track.removed)})",
-         *((h.track.added_by or "",) if by else ()))
-        for h in hits
+        (t.playlist, t.name, t.artists, t.album, date(t.first_seen) or "", date(t.last_seen) or "",
+         "yes" if t.present else f"no (removed {date(t.removed)})",
+         *((t.added_by or "",) if by else ()))
+        for t in hits
     ]
     headers = ("Playlist", "Title", "Artist(s)", "Album", "First seen", "Last seen",
                "Still there", *(("Added by",) if by else ()))
