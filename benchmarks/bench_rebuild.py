@@ -61,8 +61,8 @@ t0 = time.perf_counter()
 result = history.rebuild(store, full=full)
 t1 = time.perf_counter()
 if result.full and result.synced is not None:  # as the rebuild command does
-    from gitarchive.questions.index import open_index
-    open_index(store, synced=result.synced).close()
+    from gitarchive.cli.history import index_for_questions
+    index_for_questions(store, result.synced)
 total = time.perf_counter() - t0
 index = time.perf_counter() - t1
 if len(replay) != 1:
@@ -281,6 +281,13 @@ def first_question(repo: Path) -> float:
     return time.perf_counter() - t0
 
 
+def python_start() -> float:
+    """Seconds for ``python -c pass``: the floor under any new process's question."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
 def source_archive(args: argparse.Namespace, layout: str) -> Path:
     """The synthetic archive of one layout, generated once and kept in ``--out``."""
     quirks = "-quirks" if args.quirks else ""
@@ -331,8 +338,9 @@ def measure(args: argparse.Namespace, layout: str) -> dict:
     # work is the last pair's copy, just rebuilt (its replay state saved): ask it.
     after_rebuild = first_question(work)
     warm = first_question(work)
+    python = python_start()
     print(f"[{layout}] first question after the rebuild (new process): {after_rebuild:.2f} s; "
-          f"the next one: {warm:.2f} s")
+          f"the next one: {warm:.2f} s; python -c pass: {python:.2f} s")
     archive = synth.SynthArchive.resume(work, plain_only=layout == "plain", day=args.days)
     archive.add_day()
     inc = run_child(work, "incremental")
@@ -345,7 +353,7 @@ def measure(args: argparse.Namespace, layout: str) -> dict:
     print(f"[{layout}] first question with no saved state (new process): {cold:.2f} s "
           f"({cold / full['total']:.2f}x the full rebuild)")
     return {"layout": layout, "floor": floor, "full": full, "pairs": pairs, "inc": inc,
-            "after_rebuild": after_rebuild, "warm": warm, "cold": cold}
+            "after_rebuild": after_rebuild, "warm": warm, "python": python, "cold": cold}
 
 
 def main() -> None:

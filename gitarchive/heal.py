@@ -13,17 +13,13 @@ import contextlib
 import fcntl
 import functools
 import hashlib
-import logging
 import os
-import shutil
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-# The run log's logger (ops.runlog), by name: this module sits below every subpackage.
-logger = logging.getLogger("gitarchive.run")
 P = ParamSpec("P")
 R = TypeVar("R")
 _SIDECARS = ("-wal", "-shm", "-journal")
@@ -31,7 +27,10 @@ _SIDECARS = ("-wal", "-shm", "-journal")
 
 def notice(message: str) -> None:
     """Say once, on stderr and in the log, that a cache was damaged and is being rebuilt."""
-    logger.warning(message)
+    import logging  # loaded when something is damaged, not by every question
+
+    # The run log's logger (ops.runlog), by name: this module sits below every subpackage.
+    logging.getLogger("gitarchive.run").warning(message)
     print(f"note: {message}", file=sys.stderr)
 
 
@@ -47,6 +46,8 @@ def remove(path: Path, *, only_if_dir: bool = False) -> None:
     """Remove a cache file, or whatever took its name (a directory too); gone already is fine."""
     with contextlib.suppress(FileNotFoundError):
         if path.is_dir() and not path.is_symlink():
+            import shutil
+
             shutil.rmtree(path)
         elif not only_if_dir:
             path.unlink()

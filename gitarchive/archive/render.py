@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from gitarchive.archive import layout
 from gitarchive.archive.model import Playlist, Track
+
+if TYPE_CHECKING:  # loaded by the first template: the questions' tables need no jinja2
+    import jinja2
 
 # Characters spotify-playlist-archive escapes with a backslash (". ", dot + space, too).
 _MD_ESCAPES = str.maketrans({c: "\\" + c for c in "\\#()[]-*_`|~"})
@@ -96,6 +97,8 @@ def plural(count: int | None, word: str) -> str:
 @functools.cache
 def environment() -> jinja2.Environment:
     """The one jinja2 environment; templates live in gitarchive/archive/templates/."""
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("gitarchive.archive", "templates"),
         autoescape=False,  # markdown and text, escaped by our own filters

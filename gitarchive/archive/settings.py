@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import pygit2
-
-from gitarchive.archive.layout import PRETTY
 from gitarchive.errors import StoreError
-from gitarchive.git.store import Store
+
+if TYPE_CHECKING:  # a question answered from a current index reads these names, not git
+    from gitarchive.git.store import Store
 
 _GITHUB = re.compile(
     r"^(?:https?://(?:[^@/]+@)?github\.com/|git@github\.com:|ssh://git@github\.com/)"
@@ -51,6 +51,8 @@ def final_newline(store: Store) -> bool:
     configured = store.config("gitarchive.finalNewline")
     if configured is not None:
         return configured.strip().lower() not in ("false", "no", "off", "0")
+    from gitarchive.archive.layout import PRETTY  # the time zone's readers need no layout
+
     for name, oid in store.list_dir(PRETTY).items():
         if name.endswith(".md"):
             return store.blob(oid).endswith(b"\n")
@@ -78,6 +80,8 @@ def views_branch(store: Store, explicit: str | None = None) -> str | None:
     if not name or not name.strip():
         return None
     name = name.strip().removeprefix("refs/heads/")
+    import pygit2  # the one use here: settings load without it
+
     if name == "HEAD" or name.startswith("-") or not pygit2.reference_is_valid_name(
         f"refs/heads/{name}"
     ):  # libgit2 accepts the two that git refuses for a branch (check-ref-format --branch)

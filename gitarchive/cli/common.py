@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import sys
-import traceback
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from gitarchive import exitcodes
 from gitarchive.errors import GitarchiveError
-from gitarchive.git.store import Store
 from gitarchive.redact import redact
+
+if TYPE_CHECKING:  # pygit2 loads when a command opens the store, not when one is listed
+    from gitarchive.git.store import Store
 
 
 def repo_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -29,6 +30,8 @@ def repo_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def open_store(repo_path: str) -> Store:
     """The archive at ``repo_path`` (a StoreError, shown as ``Error: ...``, when there is none)."""
+    from gitarchive.git.store import Store
+
     return Store(repo_path)
 
 
@@ -38,6 +41,8 @@ def report_bug(exc: BaseException) -> NoReturn:
     Never a one-line message that looks like the user's mistake; secrets are redacted
     from the traceback as from every other output.
     """
+    import traceback  # a bug's report only
+
     text = "".join(traceback.format_exception(exc))
     click.echo(
         f"Error: unexpected {type(exc).__name__}: {redact(str(exc))}\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from gitarchive.archive import layout
@@ -13,6 +15,10 @@ from gitarchive.heal import forget_database
 from gitarchive.history.rebuild import rebuild
 from gitarchive.progress import terminal_bar
 from gitarchive.questions.index import index_path
+
+if TYPE_CHECKING:
+    from gitarchive.git.store import Store
+    from gitarchive.history.sync import Synced
 
 
 def _playlist_ids(refs: tuple[str, ...]) -> list[str] | None:
@@ -78,11 +84,7 @@ def rebuild_command(
     except TimezoneError as exc:
         raise click.BadParameter(str(exc), param_hint="'--timezone'") from exc
     if result.full and result.synced is not None:
-        # After a whole replay, the questions' index is built from the same state now, so
-        # the first question needs neither a second replay nor the saved state.
-        from gitarchive.questions.index import open_index
-
-        open_index(store, synced=result.synced).close()
+        index_for_questions(store, result.synced)
     adopting.report_problems(result.problems, verbose)
     if quiet:
         return
@@ -101,6 +103,18 @@ def rebuild_command(
         click.echo("Cumulative views are up to date; nothing committed.")
     else:
         click.echo(f"Committed {len(result.changed)} file(s) ({str(result.commit)[:12]}).")
+
+
+def index_for_questions(store: Store, synced: Synced) -> None:
+    """After a whole replay, build the questions' index from the same state now, so the
+    first question needs neither a second replay nor the saved state, and leave the
+    record that lets it see, without loading git code, that the index is current."""
+    from gitarchive.cli.query import QUESTION_CONFIG
+    from gitarchive.questions import current
+    from gitarchive.questions.index import open_index
+
+    with open_index(store, synced=synced) as index:
+        current.remember(store, index, QUESTION_CONFIG)
 
 
 COMMANDS: list[click.Command] = [rebuild_command]

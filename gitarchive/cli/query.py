@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 import sys
 from collections.abc import Callable, Iterator
+from datetime import tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gitarchive.archive import settings
 from gitarchive.cli.common import open_store, repo_option
-from gitarchive.git.store import Store
 from gitarchive.heal import healing_index
-from gitarchive.history.views import DateFormatter, get_timezone
-from gitarchive.progress import terminal_bar
 from gitarchive.questions import output as query_output
-from gitarchive.questions import query
-from gitarchive.questions.index import QueryIndex, index_path, open_index
+from gitarchive.questions.index import QueryIndex, index_path
+
+if TYPE_CHECKING:  # imported where used: a search answered from a current index loads no
+    from gitarchive.git.store import Store  # pygit2, no history code, no jinja2
+    from gitarchive.history.views import DateFormatter
 
 LINK_FORMATS = ("uris", "urls")
+# The git config the questions read, remembered with the index (questions/current.py).
+QUESTION_CONFIG = (settings.TIMEZONE_KEY,)
 
 
 def timezone_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -39,16 +41,47 @@ def _index_file(repo_path: str) -> Path:
 
 
 def open_archive(repo_path: str, timezone: str | None) -> tuple[Store, QueryIndex, DateFormatter]:
-    """The archive, its query index brought up to HEAD, and the dates' formatter."""
+    """The archive, its query index brought up to HEAD, and the dates' formatter.
+
+    The index is left with a record (questions/current.py) that lets the next
+    question see it is still current without pygit2 (``_current_index``).
+    """
+    from gitarchive.history.views import DateFormatter, get_timezone
+    from gitarchive.progress import terminal_bar
+    from gitarchive.questions import current
+    from gitarchive.questions.index import open_index
+
     store = open_store(repo_path)
     zone = get_timezone(settings.timezone(store, timezone))
     if store.head() is None:
         raise click.ClickException("this archive has no commits yet; run 'gitarchive fetch'")
-    return store, open_index(store, progress=terminal_bar(min_items=100)), DateFormatter(zone)
+    index = open_index(store, progress=terminal_bar(min_items=100))
+    current.remember(store, index, QUESTION_CONFIG)
+    return store, index, DateFormatter(zone)
+
+
+def _current_index(repo_path: str, timezone: str | None) -> tuple[QueryIndex, tzinfo] | None:
+    """The index and the dates' zone when the index is plainly current (no git code
+    loaded); None: ask through ``open_archive``, which is always right."""
+    from gitarchive.questions import current
+
+    found = current.open_current(Path(repo_path))
+    if found is None:
+        return None
+    index, config = found
+    zone = query_output.known_zone(timezone or config.get(settings.TIMEZONE_KEY))
+    if zone is None:  # open_archive says what is wrong with the name
+        index.close()
+        return None
+    return index, zone
 
 
 def _width() -> int:
-    return shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 0
+    if not sys.stdout.isatty():
+        return 0
+    import shutil
+
+    return shutil.get_terminal_size((120, 24)).columns
 
 
 @click.command()
@@ -66,6 +99,8 @@ def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_pat
 
     PLAYLIST is an ID, URL, URI, or a playlist's exact name or alias (any case).
     """
+    from gitarchive.questions import query
+
     store, index, date = open_archive(repo_path, timezone)
     with index:
         pid = query.find_playlist(store, index, playlist)
@@ -99,6 +134,8 @@ def diff(
     Each track shows the date it was added or removed. Without --from, the last
     change of tracks is shown.
     """
+    from gitarchive.questions import query
+
     store, index, date = open_archive(repo_path, timezone)
     with index:
         pid = query.find_playlist(store, index, playlist)
@@ -115,6 +152,8 @@ def diff(
 @healing_index(_index_file)
 def log(playlist: str, timezone: str | None, repo_path: str) -> None:
     """One line per change of PLAYLIST: date, +added −removed, new name or description."""
+    from gitarchive.questions import query
+
     store, index, date = open_archive(repo_path, timezone)
     with index:
         pid = query.find_playlist(store, index, playlist)
@@ -136,14 +175,32 @@ def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_pat
     Case and accents are ignored ("beyonce" finds "Beyoncé"). Shows the playlist,
     the track, when it was first and last seen, and whether it is still there.
     """
-    store, index, date = open_archive(repo_path, timezone)
+    from gitarchive.questions.search import search as find_tracks
+
+    found = None if playlists else _current_index(repo_path, timezone)
+    store = None
+    if found is None:
+        store, index, date = open_archive(repo_path, timezone)
+        found = index, date.zone
+    index, zone = found
     with index:
-        pids = [query.find_playlist(store, index, p) for p in playlists] or None
-        hits = query.search(index, text, pids)
+        hits = find_tracks(index, text, _playlist_ids(store, index, playlists))
     if not hits:
         click.echo(f"No track matches '{text}'.", err=True)
         sys.exit(1)
-    click.echo(query_output.search_text(hits, date, _width()), nl=False)
+    click.echo(query_output.search_text(hits, query_output.days(zone), _width()), nl=False)
+
+
+def _playlist_ids(
+    store: Store | None, index: QueryIndex, refs: tuple[str, ...]
+) -> list[str] | None:
+    """The playlists ``--playlist`` names (None: every playlist)."""
+    if not refs:
+        return None
+    assert store is not None  # with --playlist, search asks through open_archive
+    from gitarchive.questions import query
+
+    return [query.find_playlist(store, index, ref) for ref in refs]
 
 
 @click.command(name="export")

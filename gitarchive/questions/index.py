@@ -24,17 +24,17 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import pygit2
+from typing import TYPE_CHECKING, NamedTuple
 
 from gitarchive import heal
-from gitarchive.git.store import Store
-from gitarchive.history.events import KIND_JSON, KIND_PLAIN, Event, EventReader, walk_events
-from gitarchive.history.state import HistoryState, PlaylistHistory
 from gitarchive.progress import ProgressFn, no_progress
 
-if TYPE_CHECKING:  # the sync code loads only when HEAD moved (see _update)
+if TYPE_CHECKING:  # pygit2 and the history code load only when HEAD moved (see _update):
+    import pygit2  # a question answered from a current index needs neither
+
+    from gitarchive.git.store import Store
+    from gitarchive.history.events import Event
+    from gitarchive.history.state import HistoryState, PlaylistHistory
     from gitarchive.history.sync import Synced
 
 # 3: placeholders (empty files) are no snapshot (real); added_by column (login);
@@ -96,30 +96,23 @@ class PlaylistRow:
     last_run: int | None
 
 
-@dataclass(frozen=True)
-class TrackRow:
-    """One track of one playlist with its dates (epoch seconds) from the replay state."""
+class TrackRow(NamedTuple):
+    """One track of one playlist with its dates (epoch seconds) from the replay state.
 
+    A named tuple: ``search`` may return tens of thousands (fast to build).
+    """
+
+    playlist: str  # the playlist's name in its latest snapshot
     pid: str
     key: str
     name: str
     artists: str
     album: str
-    url: str
     first_seen: int | None
     last_seen: int | None
     removed: int | None
-    stints: int
     present: bool
     added_by: str | None = None  # who added it (latest snapshot that says so)
-
-
-def _track_row(row: tuple[Any, ...]) -> TrackRow:
-    """A row of the tracks query: TrackRow's fields in order, ``present`` stored as 0/1."""
-    (pid, key, name, artists, album, url, first_seen, last_seen, removed, stints, present,
-     added_by) = row
-    return TrackRow(pid, key, name, artists, album, url, first_seen, last_seen, removed, stints,
-                    bool(present), added_by)
 
 
 def index_path(store: Store) -> Path:
@@ -153,6 +146,8 @@ class QueryIndex:
 
     def latest_writes(self, pid: str, until: int) -> dict[str, Write]:
         """The last JSON and last plain write at or before ``until``: kind -> write."""
+        from gitarchive.history.events import KIND_JSON, KIND_PLAIN  # show and diff: pygit2 too
+
         found = {}
         for kind in (KIND_JSON, KIND_PLAIN):
             row = self.db.execute(
@@ -185,9 +180,9 @@ class QueryIndex:
     def search(self, text: str, pids: Iterable[str] | None = None) -> list[TrackRow]:
         """Tracks whose title, artists or album contain ``text`` (folded), any playlist."""
         sql = (
-            "SELECT t.pid, t.key, t.name, t.artists, t.album, t.url, t.first_seen,"
+            "SELECT p.name, t.pid, t.key, t.name, t.artists, t.album, t.first_seen,"
             " CASE WHEN t.present THEN p.last_run ELSE t.last_seen END, t.removed,"
-            " t.stints, t.present, t.added_by FROM tracks t JOIN playlists p ON p.pid = t.pid"
+            " t.present, t.added_by FROM tracks t JOIN playlists p ON p.pid = t.pid"
             " WHERE instr(t.haystack, ?) > 0"
         )
         args: list[object] = [fold(text)]
@@ -195,7 +190,12 @@ class QueryIndex:
             wanted = sorted(set(pids))
             sql += f" AND t.pid IN ({', '.join('?' * len(wanted))})"
             args.extend(wanted)
-        return [_track_row(row) for row in self.db.execute(sql, args)]
+        return [  # the tracks query gives TrackRow's fields in order, ``present`` as 0/1
+            TrackRow(playlist, pid, key, name, artists, album, first, last, removed, bool(present),
+                     added_by)
+            for (playlist, pid, key, name, artists, album, first, last, removed, present, added_by)
+            in self.db.execute(sql, args)
+        ]
 
 
 def open_index(
@@ -226,12 +226,12 @@ def _open_index(
 ) -> QueryIndex:
     head = store.head()
     head_hex = str(head.id) if head is not None else None
-    db = _connect(path)
+    db = connect(path)
     try:
         if _meta(db, "format") != FORMAT:
             db.close()
             heal.discard_database(path)
-            db = _connect(path)
+            db = connect(path)
             db.executescript(_SCHEMA)
             _set_meta(db, "format", FORMAT)
             db.commit()
@@ -247,7 +247,8 @@ def _open_index(
     return QueryIndex(db, head_hex)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection to the index file at ``path`` (created when missing)."""
     db = sqlite3.connect(path, timeout=30)
     db.execute("PRAGMA journal_mode=WAL")
     return db
@@ -281,6 +282,7 @@ def _update(
 ) -> None:
     """Sync the replay state, add the new commits' writes, replace the track rows."""
     # Only when HEAD moved: a warm question needs none of the history code.
+    from gitarchive.history.events import walk_events
     from gitarchive.history.sync import save_state, sync
 
     if given is not None and _describes(store, given, head):
@@ -313,12 +315,16 @@ def _describes(store: Store, synced: Synced, head: pygit2.Commit) -> bool:
         return False
     if synced.head.id == head.id:
         return True
+    from gitarchive.history.events import EventReader
+
     return (list(head.parent_ids) == [synced.head.id]
             and EventReader(store.repo).event(head, 0) is None)
 
 
 def _ancestor_or_none(store: Store, indexed: str | None, head: pygit2.Commit) -> pygit2.Oid | None:
     """The indexed commit when HEAD descends from it (incremental update), else None."""
+    import pygit2
+
     if indexed is None:
         return None
     try:
@@ -332,6 +338,8 @@ def _ancestor_or_none(store: Store, indexed: str | None, head: pygit2.Commit) ->
 
 def _event_writes(events: Iterable[Event]) -> Iterator[tuple[str, int, int, str, str, str | None]]:
     """The rows of the writes table: each snapshot file written (or deleted) by a commit."""
+    from gitarchive.history.events import KIND_JSON, KIND_PLAIN
+
     for event in events:
         for write in event.writes:
             if write.kind in (KIND_JSON, KIND_PLAIN):

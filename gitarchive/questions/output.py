@@ -6,13 +6,16 @@ shown change for different reasons.
 
 from __future__ import annotations
 
-import csv
+import functools
 import io
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING
 
-from gitarchive.archive import render
-from gitarchive.archive.model import Playlist, Track
-from gitarchive.questions.query import Change, Diff, DiffEntry, Hit, Snapshot
+if TYPE_CHECKING:  # search's table needs none of these (nor pygit2 and jinja2 behind them)
+    from gitarchive.archive.model import Playlist, Track
+    from gitarchive.questions.index import TrackRow
+    from gitarchive.questions.query import Change, Diff, DiffEntry, Snapshot
 
 SHOW_FORMATS = ("table", "md", "json", "csv", "plain")
 
@@ -23,25 +26,46 @@ def artists(track: Track) -> str:
     return ", ".join(a.name for a in track.artists)
 
 
+def days(zone: tzinfo) -> DateFn:
+    """Epoch seconds -> YYYY-MM-DD in ``zone``, each distinct time converted once."""
+
+    @functools.cache
+    def day(epoch: int | None) -> str | None:
+        return None if epoch is None else datetime.fromtimestamp(epoch, zone).strftime("%Y-%m-%d")
+
+    return day
+
+
+def known_zone(name: str | None) -> tzinfo | None:
+    """The zone ``name`` (None or "UTC": UTC); None when zoneinfo does not know it."""
+    if not name or name.upper() == "UTC":
+        return UTC
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # the time zone database: when named
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int = 0) -> str:
     """Left-aligned columns separated by two spaces; the widest column shrinks to ``width``."""
-    cols = [list(map(str, col)) for col in zip(headers, *rows, strict=False)] if rows else [
-        [h] for h in headers
-    ]
-    widths = [max(len(cell) for cell in col) for col in cols]
-    if width and sum(widths) + 2 * (len(widths) - 1) > width:
-        excess = sum(widths) + 2 * (len(widths) - 1) - width
-        # Shrink the widest columns first, keeping each at least 8 characters.
-        for i in sorted(range(len(widths)), key=lambda i: -widths[i]):
-            cut = min(excess, max(widths[i] - 8, 0))
-            widths[i] -= cut
-            excess -= cut
-            if excess <= 0:
-                break
+    cells = [headers, *rows]
+    widths = [max(map(len, col)) for col in zip(*cells, strict=True)]
+    if not width or sum(widths) + 2 * (len(widths) - 1) <= width:
+        line = "  ".join(f"{{:<{w}}}" for w in widths).format  # nothing to cut: one call a row
+        return "".join(line(*row).rstrip() + "\n" for row in cells)
+    excess = sum(widths) + 2 * (len(widths) - 1) - width
+    # Shrink the widest columns first, keeping each at least 8 characters.
+    for i in sorted(range(len(widths)), key=lambda i: -widths[i]):
+        cut = min(excess, max(widths[i] - 8, 0))
+        widths[i] -= cut
+        excess -= cut
+        if excess <= 0:
+            break
     lines = []
-    for row in [headers, *rows]:
-        cells = [_fit(str(cell), w) for cell, w in zip(row, widths, strict=True)]
-        lines.append("  ".join(cells).rstrip())
+    for row in cells:
+        lines.append("  ".join(_fit(cell, w) for cell, w in zip(row, widths, strict=True)).rstrip())
     return "\n".join(lines) + "\n"
 
 
@@ -54,6 +78,8 @@ def _fit(cell: str, width: int) -> str:
 
 def show(snapshot: Snapshot, fmt: str, date: DateFn, width: int = 0) -> str:
     """A snapshot in one of SHOW_FORMATS."""
+    from gitarchive.archive import render
+
     playlist = snapshot.playlist
     if fmt == "json":
         return (snapshot.raw_json or playlist.to_json().encode()).decode("utf-8")
@@ -67,6 +93,8 @@ def show(snapshot: Snapshot, fmt: str, date: DateFn, width: int = 0) -> str:
 
 
 def _show_csv(playlist: Playlist) -> str:
+    import csv
+
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(("position", "track_id", "name", "artists", "album", "duration_ms",
@@ -78,6 +106,8 @@ def _show_csv(playlist: Playlist) -> str:
 
 
 def _show_table(snapshot: Snapshot, date: DateFn, width: int) -> str:
+    from gitarchive.archive import render
+
     playlist = snapshot.playlist
     total = sum(t.duration_ms for t in playlist.tracks)
     head = [
@@ -148,14 +178,13 @@ def _diff_rows(entries: list[DiffEntry], sign: str, date: DateFn) -> list[tuple[
 # ------------------------------------------------------------------ search
 
 
-def search_text(hits: list[Hit], date: DateFn, width: int = 0) -> str:
-    by = any(h.track.added_by for h in hits)  # the column only when some snapshot said
+def search_text(hits: list[TrackRow], date: DateFn, width: int = 0) -> str:
+    by = any(t.added_by for t in hits)  # the column only when some snapshot said
     rows = [
-        (h.playlist_name, h.track.name, h.track.artists, h.track.album,
-         date(h.track.first_seen) or "", date(h.track.last_seen) or "",
-         "yes" if h.track.present else f"no (removed {date(h.track.removed)})",
-         *((h.track.added_by or "",) if by else ()))
-        for h in hits
+        (t.playlist, t.name, t.artists, t.album, date(t.first_seen) or "", date(t.last_seen) or "",
+         "yes" if t.present else f"no (removed {date(t.removed)})",
+         *((t.added_by or "",) if by else ()))
+        for t in hits
     ]
     headers = ("Playlist", "Title", "Artist(s)", "Album", "First seen", "Last seen",
                "Still there", *(("Added by",) if by else ()))

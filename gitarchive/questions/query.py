@@ -24,7 +24,7 @@ from gitarchive.errors import (
 )
 from gitarchive.git.store import Store, blob_at
 from gitarchive.history.events import EMPTY_BLOB, KIND_JSON, KIND_PLAIN
-from gitarchive.questions.index import QueryIndex, TrackRow, Write
+from gitarchive.questions.index import QueryIndex, Write
 from gitarchive.questions.resolve import Known, known_playlists, resolve_playlist
 
 LATEST = 2**62  # a time after every commit: "now"
@@ -378,23 +378,3 @@ def _change_dates(
             removed[key] = version.time
         before = keys
     return added, removed
-
-
-# ------------------------------------------------------------------ search
-
-
-@dataclass(frozen=True)
-class Hit:
-    playlist_name: str
-    track: TrackRow
-
-
-def search(index: QueryIndex, text: str, pids: Iterable[str] | None = None) -> list[Hit]:
-    """Tracks matching ``text`` in any playlist's whole history, by playlist then title."""
-    if not text.strip():
-        raise QueryError("give some text to search for")
-    names = {pid: row.name for pid, row in index.playlists().items()}
-    hits = [Hit(names.get(t.pid, t.pid), t) for t in index.search(text.strip(), pids)]
-    hits.sort(key=lambda h: (h.playlist_name.lower(), h.track.pid, h.track.name.lower(),
-                             h.track.key))
-    return hits

@@ -1,0 +1,21 @@
+"""``search``: where a song was, in every playlist's whole history, from the index alone.
+
+Apart from query.py (which reads snapshots through pygit2) so that a search answered
+from a current index (questions/current.py) loads no git code at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gitarchive.errors import QueryError
+from gitarchive.questions.index import QueryIndex, TrackRow
+
+
+def search(index: QueryIndex, text: str, pids: Iterable[str] | None = None) -> list[TrackRow]:
+    """Tracks matching ``text`` in any playlist's whole history, by playlist then title."""
+    if not text.strip():
+        raise QueryError("give some text to search for")
+    hits = index.search(text.strip(), pids)
+    hits.sort(key=lambda t: (t.playlist.lower(), t.pid, t.name.lower(), t.key))
+    return hits
