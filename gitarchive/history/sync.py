@@ -116,8 +116,7 @@ def _replay_split(
     git_dir = store.repo.path
     links = state.links
     swaps: _Swaps = ([], [])
-    with Forked(lambda: _pieces(_replay_half(Store(git_dir), second, links, recording))
-                ) as child:
+    with Forked(lambda: _half_in_pieces(Store(git_dir), second, links, recording)) as child:
         problems = _replay_in_order(store, state, first, progress, planned_blobs(first),
                                     swaps=swaps, recording=recording)
         if recording is not None:
@@ -154,22 +153,21 @@ class _Piece:
 PIECE = 50  # playlists per piece
 
 
-def _pieces(whole: _Half) -> Iterator[_Piece]:
-    """``whole`` cut into pieces of a few playlists each, dropping each part once cut."""
-    playlists, view_dirty, pending, problems, swaps, half = whole
-    yield _Piece(meta=(view_dirty, pending, problems, swaps))
-    pids = sorted(playlists)
+def _half_in_pieces(store: Store, events: Sequence[Event], links: Mapping[str, str],
+                    recording: Recording | None) -> Iterator[_Piece]:
+    """The child's half of _replay_split, sent in pieces of a few playlists each; its
+    pictures and views made a piece at a time (never all of them held here at once)."""
+    state, problems, swaps, mine = _replayed_half(store, events, links, recording)
+    yield _Piece(meta=(state.view_dirty, state.pending, problems, swaps))
+    pids = sorted(state.playlists)
     for start in range(0, len(pids), PIECE):
-        yield _Piece(playlists={pid: playlists.pop(pid) for pid in pids[start:start + PIECE]})
-    if half is not None:
-        drawn, rendered = half.drawn, half.rendered
-        half.drawn, half.rendered = {}, {}
-        yield _Piece(half=half)
-        made = sorted(set(drawn) | set(rendered))
+        yield _Piece(playlists={pid: state.playlists[pid] for pid in pids[start:start + PIECE]})
+    if mine is not None:
+        yield _Piece(half=mine.half(state, made=False))
+        made = sorted(set(mine.timelines) | set(state.playlists))
         for start in range(0, len(made), PIECE):
-            chunk = made[start:start + PIECE]
-            yield _Piece(drawn={pid: drawn.pop(pid) for pid in chunk if pid in drawn},
-                         rendered={pid: rendered.pop(pid) for pid in chunk if pid in rendered})
+            drawn, rendered = mine.make(state, made[start:start + PIECE])
+            yield _Piece(drawn=drawn, rendered=rendered)
     yield _Piece(last=True)
 
 
@@ -192,16 +190,24 @@ def _assembled(pieces: Sequence[_Piece]) -> _Half | None:
 
 def _replay_half(store: Store, events: Sequence[Event], links: Mapping[str, str],
                  recording: Recording | None) -> _Half:
-    """One half of _replay_split, on a state of its own (in the child, or here)."""
+    """One half of _replay_split, here (its child died)."""
+    state, problems, swaps, mine = _replayed_half(store, events, links, recording)
+    playlists = {pid: state.playlists[pid] for pid in state.playlists}
+    half = mine.half(state) if mine is not None else None
+    return playlists, state.view_dirty, state.pending, problems, swaps, half
+
+
+def _replayed_half(store: Store, events: Sequence[Event], links: Mapping[str, str],
+                   recording: Recording | None
+                   ) -> tuple[HistoryState, list[Problem], _Swaps, Recording | None]:
+    """One half of _replay_split replayed on a state of its own (in the child, or here)."""
     state = fresh_state(links)
     swaps: _Swaps = ([], [])
     mine = (Recording(recording.draw, recording.tree, recording.render)
             if recording is not None else None)
     problems = _replay_in_order(store, state, events, no_progress, planned_blobs(events),
                                 swaps=swaps, recording=mine)
-    playlists = {pid: state.playlists[pid] for pid in state.playlists}
-    half = mine.half(state) if mine is not None else None
-    return playlists, state.view_dirty, state.pending, problems, swaps, half
+    return state, problems, swaps, mine
 
 
 def fresh_state(links: Mapping[str, str]) -> HistoryState:

@@ -155,11 +155,19 @@ class Recording:
     def draw_here(self, state: HistoryState) -> None:
         """Draw the pictures of the timelines recorded in this process, and render the
         views of the playlists in ``state`` (this process's half)."""
-        if self.draw is not None:
-            self.drawn.update(self.draw(self.timelines.get, sorted(self.timelines), state,
-                                        self.tree))
-        if self.render is not None:
-            self.rendered.update(self.render(state, sorted(state.playlists)))
+        drawn, rendered = self.make(state, sorted(set(self.timelines) | set(state.playlists)))
+        self.drawn.update(drawn)
+        self.rendered.update(rendered)
+
+    def make(self, state: HistoryState, pids: list[str]
+             ) -> tuple[dict[str, dict[str, bytes]], dict[str, list[tuple[str, bytes]]]]:
+        """The pictures and views of ``pids`` (those with a timeline / in ``state``)."""
+        drawn = {} if self.draw is None else self.draw(
+            self.timelines.get, [pid for pid in pids if pid in self.timelines], state,
+            self.tree)
+        rendered = {} if self.render is None else self.render(
+            state, [pid for pid in pids if pid in state.playlists])
+        return drawn, rendered
 
     def made(self) -> tuple[dict[str, dict[str, bytes]], dict[str, list[tuple[str, bytes]]]]:
         """The pictures and views both halves made (pid -> files)."""
@@ -169,9 +177,11 @@ class Recording:
             rendered.update(half.rendered)
         return drawn, rendered
 
-    def half(self, state: HistoryState) -> Half:
-        """This process's recording, drawn, in the form a forked half sends back."""
-        self.draw_here(state)
+    def half(self, state: HistoryState, *, made: bool = True) -> Half:
+        """This process's recording in the form a forked half sends back (``made``: with
+        every picture and view made, else none: the caller makes them a few at a time)."""
+        if made:
+            self.draw_here(state)
         mine = _filled(Timelines(Path(), ()), self.timelines, ())
         digests = {(r.pid, r.index): mine.digest(r) for r in mine.recent}
         return Half({pid: json.dumps(t.to_dict()) for pid, t in mine.loaded.items()},
