@@ -172,7 +172,7 @@ track_fields = dict(
     last_seen=st.one_of(st.none(), date),
     stints=st.integers(1, 9),
 )
-tracks = st.builds(CumulativeTrack, **track_fields)
+tracks = st.builds(CumulativeTrack, **track_fields, added_by=st.none())
 tracks_by = st.builds(CumulativeTrack, **track_fields, added_by=st.one_of(st.none(), text))
 
 
