@@ -1,7 +1,7 @@
 """Hash and time the rendering half of a full rebuild: cumulative views, charts, feeds.
 
     .venv/bin/python -m benchmarks.render_check ARCHIVE [--cache DIR] [--save HASHES]
-        [--compare HASHES] [--repeat 3] [--no-hash]
+        [--compare HASHES] [--repeat 3 (0: no timing)] [--no-hash]
 
 ARCHIVE is a work clone of a synthetic archive (benchmarks/synth.py; a replay and the
 timelines are computed on it once and cached in ``--cache`` as a pickle, so reruns
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             bad = sorted(k for k in want.keys() | hashes.keys() if want.get(k) != hashes.get(k))
             print(f"{len(bad)} differ" + "".join(f"\n  {k}" for k in bad[:10]))
             status = 1 if bad else 0
-    for label, fn in (
+    for label, fn in () if args.repeat < 1 else (
         ("views", lambda: render_views(playlists, "UTC", None, True)),
         ("charts", lambda: render_charts(playlists, timelines, "UTC")),
         ("feeds", lambda: render_feeds(timelines, recent, None)),

@@ -26,6 +26,7 @@ LABEL_W = 280  # the track names' column of the tenure chart
 PLOT_X = LABEL_W + 10
 PLOT_W = WIDTH - PLOT_X - 20
 LANE_H = 14
+TOP = 46  # the tenure chart's first lane
 MAX_LANES = 400  # beyond this, the oldest removed tracks are summarised in one lane
 LABEL_CHARS = 42
 DAY = 86_400
@@ -104,13 +105,19 @@ class Axis:
         return int(datetime(day.year, day.month, day.day, tzinfo=self.zone).timestamp())
 
     def draw(self, top: int, bottom: int) -> list[str]:
-        out = []
-        for when, label in self.ticks():
-            x = self.x(when)
-            out.append(f'<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" stroke="{GRID}"/>\n')
-            out.append(f'<text x="{x}" y="{bottom + 14}" text-anchor="middle" '
-                       f'fill="#5f6368">{_x(label)}</text>\n')
-        return out
+        return list(_axis_marks(self, top, bottom))
+
+
+@functools.lru_cache(maxsize=1 << 10)  # most playlists of an archive span the same days
+def _axis_marks(axis: Axis, top: int, bottom: int) -> tuple[str, ...]:
+    """The tick lines and labels of an axis."""
+    out = []
+    for when, label in axis.ticks():
+        x = axis.x(when)
+        out.append(f'<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" stroke="{GRID}"/>\n')
+        out.append(f'<text x="{x}" y="{bottom + 14}" text-anchor="middle" '
+                   f'fill="#5f6368">{_x(label)}</text>\n')
+    return tuple(out)
 
 
 def _range(timeline: Timeline, extra: Sequence[int] = ()) -> tuple[int, int]:
@@ -146,7 +153,7 @@ def tenure_svg(timeline: Timeline, zone: tzinfo = UTC, gaps: Sequence[Sequence[i
     # An open gap adds only its start: its last run moves daily, the file must not.
     start, end = _range(timeline, [t for g in gaps for t in (g[:1] if g[2] else g[:2])])
     axis = Axis(start, end, PLOT_X, PLOT_W, zone)
-    top = 46
+    top = TOP
     rows = len(lanes) + (1 if hidden else 0)
     bottom = top + max(rows, 1) * LANE_H
     height = bottom + 30
@@ -171,32 +178,56 @@ def tenure_svg(timeline: Timeline, zone: tzinfo = UTC, gaps: Sequence[Sequence[i
                     f'{max(axis.x(end) - axis.x(first), 1)}" height="{LANE_H - 6}" '
                     f'fill="{GREY}" opacity="0.4"/>\n')
         row += 1
-    for key, spans in lanes:
-        meta = timeline.tracks.get(key)
-        name = meta.name if meta else key
-        artists = ", ".join(a[0] for a in meta.artists) if meta else ""
-        label = f"{name} — {artists}" if artists else name
-        y = top + row * LANE_H
-        if row % 2:
-            body.append(f'<rect x="0" y="{y}" width="{WIDTH}" height="{LANE_H}" '
-                        'fill="#f8f9fa"/>\n')
-        present = spans[-1][1] is None
-        shade = "" if present else ' fill="#5f6368"'
-        body.append(f'<text x="10" y="{y + 11}"{shade}>'
-                    f"<title>{_x(label)}</title>{_x(_short(label))}</text>\n")
-        for begin, stop in spans:
-            x0 = axis.x(begin)
-            x1 = axis.x(end if stop is None else stop)
-            colour = GREEN if stop is None else GREY
-            tip = _span_text(begin, stop, zone)
-            body.append(f'<rect x="{x0}" y="{y + 3}" width="{max(round(x1 - x0, 1), 1.5)}" '
-                        f'height="{LANE_H - 6}" rx="2" fill="{colour}">'
-                        f"<title>{_x(tip)}</title></rect>\n")
-        row += 1
+    body += _lanes(timeline, lanes, axis, row)
     if not lanes and not hidden:
         body.append(f'<text x="{PLOT_X}" y="{top + 11}" fill="#5f6368">No tracks archived'
                     "</text>\n")
     return _svg(WIDTH, height, title, body)
+
+
+def _lanes(timeline: Timeline, lanes: list[tuple[str, list[tuple[int, int | None]]]],
+           axis: Axis, row: int) -> list[str]:
+    """A label and a bar per stint for each lane, from ``row`` down.
+
+    Every bar of one (start, end) stint is the same but for its y: those tails are
+    made once per chart (a few hundred distinct stints, tens of thousands of bars).
+    """
+    xs = {when: axis.x(when) for when in {c.time for c in timeline.changes} | {axis.end}}
+    tails: dict[tuple[int, int | None], tuple[str, str]] = {}
+    tracks, zone, end = timeline.tracks, axis.zone, axis.end
+    out = []
+    y = TOP + row * LANE_H
+    for key, spans in lanes:
+        meta = tracks.get(key)
+        if meta:
+            artists = ", ".join([a[0] for a in meta.artists])
+            label = f"{meta.name} — {artists}" if artists else meta.name
+        else:
+            label = key
+        full = escape(label, quote=True)
+        short = full if len(label) <= LABEL_CHARS else escape(_short(label), quote=True)
+        shade = "" if spans[-1][1] is None else ' fill="#5f6368"'
+        stripe = (f'<rect x="0" y="{y}" width="{WIDTH}" height="{LANE_H}" fill="#f8f9fa"/>\n'
+                  if row % 2 else "")
+        out.append(f'{stripe}<text x="10" y="{y + 11}"{shade}><title>{full}</title>{short}'
+                   "</text>\n")
+        for span in spans:
+            tail = tails.get(span)
+            if tail is None:
+                begin, stop = span
+                until = end if stop is None else stop
+                x0 = xs[begin] if begin in xs else axis.x(begin)
+                x1 = xs[until] if until in xs else axis.x(until)
+                tail = tails[span] = (
+                    f'<rect x="{x0}" y="',
+                    f'" width="{max(round(x1 - x0, 1), 1.5)}" height="{LANE_H - 6}" rx="2" '
+                    f'fill="{GREEN if stop is None else GREY}">'
+                    f"<title>{_x(_span_text(begin, stop, zone))}</title></rect>\n",
+                )
+            out.append(f"{tail[0]}{y + 3}{tail[1]}")
+        row += 1
+        y += LANE_H
+    return out
 
 
 def _gap_bands(axis: Axis, gaps: Sequence[Sequence[int]], top: int, bottom: int) -> list[str]:
@@ -335,8 +366,7 @@ def weekly_churn(timeline: Timeline, zone: tzinfo = UTC) -> list[tuple[date, int
     for change in timeline.changes:
         if change.first:
             continue
-        day = datetime.fromtimestamp(change.time, zone).date()
-        monday = day - timedelta(days=day.weekday())
+        monday = _monday(change.time, zone)
         counts = weeks.setdefault(monday, [0, 0])
         counts[0] += len(change.added)
         counts[1] += len(change.removed)
@@ -351,6 +381,13 @@ def weekly_churn(timeline: Timeline, zone: tzinfo = UTC) -> list[tuple[date, int
         found.append((monday, added, removed))
         monday += timedelta(days=7)
     return found
+
+
+@functools.lru_cache(maxsize=1 << 14)  # a few distinct run times
+def _monday(when: int, zone: tzinfo) -> date:
+    """The Monday of the week of a time."""
+    day = datetime.fromtimestamp(when, zone).date()
+    return day - timedelta(days=day.weekday())
 
 
 def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
@@ -380,17 +417,20 @@ def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
                     f"{'+' if value > 0 else '−' if value < 0 else ''}{abs(value):g}</text>\n")
     slot = (WIDTH - 80) / len(weeks)
     bar = max(min(slot * 0.8, 24), 1)
+    width = round(bar, 1)
     for n, (monday, added, removed) in enumerate(weeks):
+        if not (added or removed):
+            continue
         x = round(60 + n * slot + (slot - bar) / 2, 1)
-        tip = f"week of {monday.isoformat()}: +{added} −{removed}"
+        tip = f"week of {monday.isoformat()}: +{added} −{removed}"  # nothing to escape
         if added:
             h = round(added * scale, 1)
-            body.append(f'<rect x="{x}" y="{round(middle - h, 1)}" width="{round(bar, 1)}" '
-                        f'height="{h}" fill="{GREEN}"><title>{_x(tip)}</title></rect>\n')
+            body.append(f'<rect x="{x}" y="{round(middle - h, 1)}" width="{width}" '
+                        f'height="{h}" fill="{GREEN}"><title>{tip}</title></rect>\n')
         if removed:
             h = round(removed * scale, 1)
-            body.append(f'<rect x="{x}" y="{middle}" width="{round(bar, 1)}" height="{h}" '
-                        f'fill="{RED}"><title>{_x(tip)}</title></rect>\n')
+            body.append(f'<rect x="{x}" y="{middle}" width="{width}" height="{h}" '
+                        f'fill="{RED}"><title>{tip}</title></rect>\n')
     first_day, last_day = weeks[0][0], weeks[-1][0]
     body.append(f'<text x="60" y="{bottom + 24}" fill="#5f6368">week of {first_day}</text>\n')
     body.append(f'<text x="{WIDTH - 20}" y="{bottom + 24}" text-anchor="end" fill="#5f6368">'
