@@ -21,6 +21,7 @@ import pickle
 import statistics
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -53,6 +54,38 @@ def _load(archive: Path, cache: Path) -> tuple[dict[str, Any], dict[str, Any], l
     with cached.open("wb") as f:
         pickle.dump((playlists, by_pid, recent), f, protocol=pickle.HIGHEST_PROTOCOL)
     return playlists, by_pid, recent
+
+
+def _spice(playlists: dict[str, Any], timelines: dict[str, Any]) -> None:
+    """Give every few tracks and playlists text to escape (the synthetic names have none).
+
+    Markup, quotes, markdown specials, line breaks, long names and tracks without a
+    url: deterministic (by a CRC of the track key), so every run spices the same ones.
+    """
+    def spiced(key: str, meta: Any) -> Any:
+        n = zlib.crc32(key.encode())
+        if n % 3:
+            return meta
+        return meta._replace(
+            name=meta.name + (' <b>"&\'</b> | [x](y) *a* _b_ . c' if n % 2 else " \r\nx" * 9),
+            url="" if n % 11 == 0 else meta.url,
+            album=(meta.album[0] + " <i>#1 ~ `2`", meta.album[1]),
+            artists=tuple((a[0] + " & Co., <Ltd>", a[1]) for a in meta.artists),
+        )
+
+    for pid, playlist in playlists.items():
+        for key, track in playlist.tracks.items():
+            track.meta = spiced(key, track.meta)
+        if zlib.crc32(pid.encode()) % 4 == 0:
+            playlist.name += " <&> 'quoted' \"name\""
+            playlist.description += " <script>x</script> & more\n  "
+    for pid, timeline in timelines.items():
+        timeline.tracks = {key: spiced(key, meta) for key, meta in timeline.tracks.items()}
+        if zlib.crc32(pid.encode()) % 4 == 0:
+            timeline.name += " <&> 'quoted' \"name\""
+            for change in timeline.changes[::5]:
+                change.name = (change.name or "") + " & <renamed>"
+                change.description = "<p>new</p> & 'more'"
 
 
 def render_views(playlists: dict[str, Any], tz: str, base: str | None, newline: bool
@@ -116,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-hash", action="store_true")
     args = parser.parse_args(argv)
     playlists, timelines, recent = _load(args.archive, args.cache)
+    _spice(playlists, timelines)
     status = 0
     if not args.no_hash:
         hashes: dict[str, str] = {}

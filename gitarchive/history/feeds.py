@@ -14,10 +14,12 @@ playlist gives the same bytes.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import escape
 
+from gitarchive.archive.snapshots import TrackMeta
 from gitarchive.history.timeline import Change, Timeline
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -30,11 +32,15 @@ def feed_path(pid: str) -> str:
     return f"playlists/feeds/{pid}.xml"
 
 
+_SPECIAL = re.compile("[&<>\"']").search  # what escape() changes
+
+
 @functools.lru_cache(maxsize=1 << 16)  # track and artist names repeat
 def _x(text: object) -> str:
     return escape(str(text), quote=True)
 
 
+@functools.lru_cache(maxsize=1 << 14)  # a few distinct run times
 def _stamp(when: int) -> str:
     return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -65,20 +71,24 @@ def change_html(timeline: Timeline, change: Change) -> str:
         parts.append(f"<p>Renamed to “{_x(change.name)}”</p>")
     if change.description is not None:
         parts.append(f"<p>New description: {_x(change.description)}</p>")
+    tracks = timeline.tracks
     for label, keys in (("Added", change.added), ("Removed", change.removed)):
         if not keys:
             continue
-        items = []
-        for key in keys:
-            meta = timeline.tracks.get(key)
-            if meta is None:
-                continue
-            name = (f'<a href="{_x(meta.url)}">{_x(meta.name)}</a>' if meta.url
-                    else _x(meta.name))
-            artists = ", ".join(a[0] for a in meta.artists)
-            items.append(f"<li>{name}{' — ' + _x(artists) if artists else ''}</li>")
+        items = [_item(meta) for meta in map(tracks.get, keys) if meta is not None]
         parts.append(f"<h3>{label}</h3><ul>{''.join(items)}</ul>")
     return "".join(parts) or "<p>No change of tracks.</p>"
+
+
+def _item(meta: TrackMeta) -> str:
+    """A track's list item: its name linked to Spotify, then its artists."""
+    url, title = meta.url, meta.name
+    artists = ", ".join([a[0] for a in meta.artists])
+    if _SPECIAL(f"{url}{title}{artists}"):  # seldom: escape each (they are mostly unique)
+        url, title, artists = (escape(url, quote=True), escape(title, quote=True),
+                               escape(artists, quote=True))
+    name = f'<a href="{url}">{title}</a>' if url else title
+    return f"<li>{name} — {artists}</li>" if artists else f"<li>{name}</li>"
 
 
 def _page(base_url: str | None, pid: str) -> str | None:
