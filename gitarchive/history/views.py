@@ -22,6 +22,7 @@ template.
 
 from __future__ import annotations
 
+import functools
 import json.encoder
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -205,6 +206,23 @@ def _opt(value: str | int | None) -> str:
     return _encode(value) if isinstance(value, str) else str(value)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # albums repeat across tracks
+def _album_json(album: LinkTuple) -> str:
+    return (f'{{\n        "name": {_encode(album[0])},\n        "url": {_encode(album[1])}\n'
+            "      }")
+
+
+@functools.lru_cache(maxsize=1 << 16)  # artists repeat across tracks
+def _artists_json(artists: tuple[LinkTuple, ...]) -> str:
+    if not artists:
+        return "[]"
+    return "[\n" + ",\n".join([
+        f'        {{\n          "name": {_encode(a[0])},\n          "url": {_encode(a[1])}\n'
+        "        }"
+        for a in artists
+    ]) + "\n      ]"
+
+
 def cumulative_json(view: CumulativeView) -> str:
     """``model.dump_json(cumulative_dict(view))``, written directly (same bytes, faster)."""
     enc = _encode
@@ -223,46 +241,27 @@ def cumulative_json(view: CumulativeView) -> str:
             + "\n  ],\n"
         )
     out.append(f'  "name": {enc(view.name)},\n')
-    if not view.tracks:
-        out.append('  "tracks": [],\n')
-    else:
-        out.append('  "tracks": [\n')
-        last = len(view.tracks) - 1
-        for i, t in enumerate(view.tracks):
-            if t.artists:
-                artists = (
-                    "[\n"
-                    + ",\n".join(
-                        "        {\n"
-                        f'          "name": {enc(a[0])},\n'
-                        f'          "url": {enc(a[1])}\n'
-                        "        }"
-                        for a in t.artists
-                    )
-                    + "\n      ]"
-                )
-            else:
-                artists = "[]"
-            out.append(
-                "    {\n"
-                + (f'      "added_by": {enc(t.added_by)},\n' if t.added_by is not None else "")
-                + '      "album": {\n'
-                f'        "name": {enc(t.album[0])},\n'
-                f'        "url": {enc(t.album[1])}\n'
-                "      },\n"
-                f'      "artists": {artists},\n'
-                f'      "date_added": {enc(t.date_added)},\n'
-                f'      "date_added_asterisk": {"true" if t.date_added_asterisk else "false"},\n'
-                f'      "date_removed": {_opt(t.date_removed)},\n'
-                f'      "duration_ms": {_opt(t.duration_ms)},\n'
-                f'      "first_seen": {enc(t.first_seen)},\n'
-                f'      "last_seen": {_opt(t.last_seen)},\n'
-                f'      "name": {enc(t.name)},\n'
-                f'      "stints": {t.stints},\n'
-                f'      "url": {enc(t.url)}\n'
-                + ("    }\n" if i == last else "    },\n")
-            )
-        out.append("  ],\n")
+    items = []
+    for (url, name, album, artists, duration, added, star, removed, first, last_seen, stints,
+         user) in view.tracks:
+        items.append(
+            "    {\n"
+            + (f'      "added_by": {enc(user)},\n' if user is not None else "")
+            + f'      "album": {_album_json(album)},\n'
+            f'      "artists": {_artists_json(artists)},\n'
+            f'      "date_added": {enc(added)},\n'
+            f'      "date_added_asterisk": {"true" if star else "false"},\n'
+            f'      "date_removed": {"null" if removed is None else enc(removed)},\n'
+            f'      "duration_ms": {_opt(duration)},\n'
+            f'      "first_seen": {enc(first)},\n'
+            f'      "last_seen": {"null" if last_seen is None else enc(last_seen)},\n'
+            f'      "name": {enc(name)},\n'
+            f'      "stints": {stints},\n'
+            f'      "url": {enc(url)}\n'
+            "    }"
+        )
+    out.append('  "tracks": [\n' + ",\n".join(items) + "\n  ],\n" if items
+               else '  "tracks": [],\n')
     out.append(f'  "url": {enc(view.url)}\n}}\n')
     return "".join(out)
 
@@ -272,6 +271,16 @@ def cumulative_json(view: CumulativeView) -> str:
 
 def _user_link(user: str | None) -> str:
     return render.md_link(user, f"https://open.spotify.com/user/{user}") if user else ""
+
+
+@functools.lru_cache(maxsize=1 << 16)  # artists repeat across tracks
+def _artists_md(artists: tuple[LinkTuple, ...]) -> str:
+    return ", ".join([render.md_link(a[0], a[1]) for a in artists])
+
+
+@functools.lru_cache(maxsize=1 << 16)  # albums repeat across tracks
+def _album_md(album: LinkTuple) -> str:
+    return render.md_link(album[0], album[1])
 
 
 STAR = "\\*"  # the markdown of an asterisk: "date added" not known exactly
@@ -295,10 +304,8 @@ def _md_rows(tracks: list[CumulativeTrack], by: bool) -> str:
             length = f"{seconds // 60}:{seconds % 60:02}"
         else:
             length = render.format_length(duration)
-        names = (", ".join([link(a[0], a[1]) for a in artists]) if len(artists) != 1
-                 else link(artists[0][0], artists[0][1]))
         out.append(
-            f"| {link(name, url)} | {names} | {link(album[0], album[1])} | {length} "
+            f"| {link(name, url)} | {_artists_md(artists)} | {_album_md(album)} | {length} "
             f"| {added}{STAR if star else ''} |{f' {_user_link(user)} |' if by else ''}"
             f" {last or ''} | {removed or ''} |\n"
         )
