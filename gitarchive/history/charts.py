@@ -14,6 +14,7 @@ from __future__ import annotations
 import calendar
 import functools
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -33,6 +34,9 @@ DAY = 86_400
 
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif"
 GREEN, RED, GREY, INK, GRID = "#1d9f50", "#d0453a", "#9aa0a6", "#202124", "#e3e5e8"
+
+
+_SPECIAL = re.compile("[&<>\"']").search  # what escape() changes
 
 
 @functools.lru_cache(maxsize=1 << 16)  # track, artist and album names repeat
@@ -204,8 +208,8 @@ def _lanes(timeline: Timeline, lanes: list[tuple[str, list[tuple[int, int | None
             label = f"{meta.name} — {artists}" if artists else meta.name
         else:
             label = key
-        full = escape(label, quote=True)
-        short = full if len(label) <= LABEL_CHARS else escape(_short(label), quote=True)
+        full = escape(label, quote=True) if _SPECIAL(label) else label  # seldom: escape
+        short = full if len(label) <= LABEL_CHARS else _x(_short(label))
         shade = "" if spans[-1][1] is None else ' fill="#5f6368"'
         stripe = (f'<rect x="0" y="{y}" width="{WIDTH}" height="{LANE_H}" fill="#f8f9fa"/>\n'
                   if row % 2 else "")
