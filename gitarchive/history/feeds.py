@@ -104,7 +104,8 @@ def _entry(timeline: Timeline, change: Change, base_url: str | None, prefix: str
         f"    <title>{_x(prefix + change_title(change))}</title>\n"
         f"    <updated>{_stamp(change.time)}</updated>\n"
         + link_xml
-        + f'    <content type="html">{_x(change_html(timeline, change))}</content>\n'
+        # Not _x: each entry's html is new (a cache of them would only hold memory).
+        + f'    <content type="html">{escape(change_html(timeline, change))}</content>\n'
         "  </entry>\n"
     )
 
