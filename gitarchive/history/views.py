@@ -30,6 +30,8 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import jinja2
+
 from gitarchive.archive import layout, render
 from gitarchive.archive.snapshots import LinkTuple
 from gitarchive.errors import TimezoneError
@@ -312,10 +314,15 @@ def _md_rows(tracks: list[CumulativeTrack], by: bool) -> str:
     return "".join(out)
 
 
+@functools.cache
+def _template() -> jinja2.Template:
+    """The template, looked up once (not re-checked on disk for each of 1,000 files)."""
+    return render.environment().get_template("cumulative.md.j2")
+
+
 def cumulative_md(view: CumulativeView, githistory_base: str | None) -> str:
     """The human view (templates/cumulative.md.j2), escaped like the pretty file."""
-    return render.render(
-        "cumulative.md.j2",
+    return _template().render(
         header=render.header("cumulative", view.pid, githistory_base),
         view=view,
         collaborative=view.collaborative,
