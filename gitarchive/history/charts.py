@@ -11,117 +11,38 @@ reach that right edge.
 
 from __future__ import annotations
 
-import calendar
 import functools
 import json
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from html import escape
 
+from gitarchive.history.svg import (
+    DAY,
+    GREEN,
+    GREY,
+    GRID,
+    INK,
+    PLOT_W,
+    PLOT_X,
+    RED,
+    WIDTH,
+    Axis,
+    day_text,
+    escape_svg,
+    needs_escape,
+    svg_document,
+)
 from gitarchive.history.timeline import Timeline
 
-WIDTH = 900
-LABEL_W = 280  # the track names' column of the tenure chart
-PLOT_X = LABEL_W + 10
-PLOT_W = WIDTH - PLOT_X - 20
 LANE_H = 14
 TOP = 46  # the tenure chart's first lane
 MAX_LANES = 400  # beyond this, the oldest removed tracks are summarised in one lane
 LABEL_CHARS = 42
-DAY = 86_400
-
-FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif"
-GREEN, RED, GREY, INK, GRID = "#1d9f50", "#d0453a", "#9aa0a6", "#202124", "#e3e5e8"
-
-
-_SPECIAL = re.compile("[&<>\"']").search  # what escape() changes
-
-
-@functools.lru_cache(maxsize=1 << 16)  # track, artist and album names repeat
-def _x(text: object) -> str:
-    """Escape for SVG text and attribute values."""
-    return escape(str(text), quote=True)
-
-
-def _svg(width: int, height: int, title: str, body: list[str]) -> str:
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{_x(title)}">\n'
-        f"<title>{_x(title)}</title>\n"
-        f'<rect width="{width}" height="{height}" fill="#ffffff"/>\n'
-        f'<g style="{FONT}" font-size="11" fill="{INK}">\n'
-        + "".join(body)
-        + "</g>\n</svg>\n"
-    )
 
 
 def _short(text: str, limit: int = LABEL_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-@dataclass(frozen=True)
-class Axis:
-    """A time axis: epoch seconds -> x pixels, with tick marks and labels."""
-
-    start: int
-    end: int
-    x0: int
-    width: int
-    zone: tzinfo
-
-    def x(self, when: int) -> float:
-        return round(self.x0 + (when - self.start) * self.width / max(self.end - self.start, 1), 1)
-
-    def ticks(self) -> list[tuple[int, str]]:
-        """Month starts (``Feb``, ``Jan 2024``) when the range spans months, else days."""
-        first = datetime.fromtimestamp(self.start, self.zone).date()
-        last = datetime.fromtimestamp(self.end, self.zone).date()
-        months = (last.year - first.year) * 12 + last.month - first.month
-        found: list[tuple[int, str]] = []
-        if months >= 2:
-            # At most about one label per 60 px; the year only on the first and in January.
-            step = next((s for s in (1, 2, 3, 6) if months / s * 60 <= self.width), 12)
-            year, month = first.year, first.month
-            while True:
-                month += 1
-                if month > 12:
-                    year, month = year + 1, 1
-                day = date(year, month, 1)
-                if day > last:
-                    break
-                if (month - 1) % step == 0:
-                    name = calendar.month_abbr[month]
-                    label = f"{name} {year}" if month == 1 or not found else name
-                    found.append((self._epoch(day), label))
-        else:
-            days = max((last - first).days, 1)
-            step = next(s for s in (1, 2, 7, 14, 28) if days / s <= 10)
-            day = first + timedelta(days=1)
-            while day <= last:
-                if (day - first).days % step == 0:
-                    found.append((self._epoch(day), day.strftime("%b %d")))
-                day += timedelta(days=1)
-        return [(t, label) for t, label in found if self.start <= t <= self.end]
-
-    def _epoch(self, day: date) -> int:
-        return int(datetime(day.year, day.month, day.day, tzinfo=self.zone).timestamp())
-
-    def draw(self, top: int, bottom: int) -> list[str]:
-        return list(_axis_marks(self, top, bottom))
-
-
-@functools.lru_cache(maxsize=1 << 10)  # most playlists of an archive span the same days
-def _axis_marks(axis: Axis, top: int, bottom: int) -> tuple[str, ...]:
-    """The tick lines and labels of an axis."""
-    out = []
-    for when, label in axis.ticks():
-        x = axis.x(when)
-        out.append(f'<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" stroke="{GRID}"/>\n')
-        out.append(f'<text x="{x}" y="{bottom + 14}" text-anchor="middle" '
-                   f'fill="#5f6368">{_x(label)}</text>\n')
-    return tuple(out)
 
 
 def _range(timeline: Timeline, extra: Sequence[int] = ()) -> tuple[int, int]:
@@ -164,8 +85,8 @@ def tenure_svg(timeline: Timeline, zone: tzinfo = UTC, gaps: Sequence[Sequence[i
     now = len(timeline.order)
     title = f"Tenure of every track in {timeline.name}"
     body = [
-        f'<text x="10" y="18" font-size="14" font-weight="600">{_x(_short(timeline.name, 80))}'
-        "</text>\n",
+        '<text x="10" y="18" font-size="14" font-weight="600">'
+        f"{escape_svg(_short(timeline.name, 80))}</text>\n",
         f'<text x="10" y="34" fill="#5f6368">{len(stints)} tracks ever, {now} now; '
         "one lane per track, a bar per stint, oldest first</text>\n",
     ]
@@ -186,7 +107,7 @@ def tenure_svg(timeline: Timeline, zone: tzinfo = UTC, gaps: Sequence[Sequence[i
     if not lanes and not hidden:
         body.append(f'<text x="{PLOT_X}" y="{top + 11}" fill="#5f6368">No tracks archived'
                     "</text>\n")
-    return _svg(WIDTH, height, title, body)
+    return svg_document(WIDTH, height, title, body)
 
 
 def _lanes(timeline: Timeline, lanes: list[tuple[str, list[tuple[int, int | None]]]],
@@ -208,8 +129,8 @@ def _lanes(timeline: Timeline, lanes: list[tuple[str, list[tuple[int, int | None
             label = f"{meta.name} — {artists}" if artists else meta.name
         else:
             label = key
-        full = escape(label, quote=True) if _SPECIAL(label) else label  # seldom: escape
-        short = full if len(label) <= LABEL_CHARS else _x(_short(label))
+        full = escape(label, quote=True) if needs_escape(label) else label  # seldom: escape
+        short = full if len(label) <= LABEL_CHARS else escape_svg(_short(label))
         shade = "" if spans[-1][1] is None else ' fill="#5f6368"'
         stripe = (f'<rect x="0" y="{y}" width="{WIDTH}" height="{LANE_H}" fill="#f8f9fa"/>\n'
                   if row % 2 else "")
@@ -226,7 +147,7 @@ def _lanes(timeline: Timeline, lanes: list[tuple[str, list[tuple[int, int | None
                     f'<rect x="{x0}" y="',
                     f'" width="{max(round(x1 - x0, 1), 1.5)}" height="{LANE_H - 6}" rx="2" '
                     f'fill="{GREEN if stop is None else GREY}">'
-                    f"<title>{_x(_span_text(begin, stop, zone))}</title></rect>\n",
+                    f"<title>{escape_svg(_span_text(begin, stop, zone))}</title></rect>\n",
                 )
             out.append(f"{tail[0]}{y + 3}{tail[1]}")
         row += 1
@@ -239,21 +160,17 @@ def _gap_bands(axis: Axis, gaps: Sequence[Sequence[int]], top: int, bottom: int)
     out = []
     for first, last, still in gaps:
         x0, x1 = axis.x(first), axis.x(axis.end if still else last)
-        tip = (f"not fetched since {_day(first, axis.zone)}" if still
-               else f"not fetched {_day(first, axis.zone)} → {_day(last, axis.zone)}")
+        tip = (f"not fetched since {day_text(first, axis.zone)}" if still
+               else f"not fetched {day_text(first, axis.zone)} → {day_text(last, axis.zone)}")
         out.append(f'<rect class="gap" x="{x0}" y="{top}" width="{max(round(x1 - x0, 1), 2)}" '
-                   f'height="{bottom - top}" fill="{RED}" opacity="0.15"><title>{_x(tip)}'
+                   f'height="{bottom - top}" fill="{RED}" opacity="0.15"><title>{escape_svg(tip)}'
                    "</title></rect>\n")
     return out
 
 
-@functools.lru_cache(maxsize=1 << 14)  # a few distinct run times
-def _day(when: int, zone: tzinfo) -> str:
-    return datetime.fromtimestamp(when, zone).strftime("%Y-%m-%d")
-
-
 def _span_text(begin: int, stop: int | None, zone: tzinfo) -> str:
-    return f"{_day(begin, zone)} – {_day(stop, zone) if stop is not None else 'still there'}"
+    until = day_text(stop, zone) if stop is not None else "still there"
+    return f"{day_text(begin, zone)} – {until}"
 
 
 # --------------------------------------------------------------- followers
@@ -309,7 +226,7 @@ def followers_svg(timeline: Timeline, followers: Mapping[str, int], zone: tzinfo
     if not points:
         body.append(f'<text x="60" y="{top + 40}" fill="#5f6368">No follower counts archived'
                     "</text>\n")
-        return _svg(WIDTH, height, title, body)
+        return svg_document(WIDTH, height, title, body)
     start, end = points[0][0], max(points[-1][0], points[0][0] + DAY)
     axis = Axis(start, end, 60, WIDTH - 80, UTC)
     counts = [c for _, c in points]
@@ -321,8 +238,8 @@ def followers_svg(timeline: Timeline, followers: Mapping[str, int], zone: tzinfo
     body.append(f'<polyline points="{line}" fill="none" stroke="{GREEN}" stroke-width="2"/>\n')
     last_t, last_c = points[-1]
     body.append(f'<text x="{WIDTH - 20}" y="18" text-anchor="end">{last_c:,} on '
-                f"{_day(last_t, UTC)}</text>\n")
-    return _svg(WIDTH, height, title, body)
+                f"{day_text(last_t, UTC)}</text>\n")
+    return svg_document(WIDTH, height, title, body)
 
 
 def _is_day(text: str) -> bool:
@@ -406,7 +323,7 @@ def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
     ]
     if not weeks:
         body.append(f'<text x="60" y="{top + 40}" fill="#5f6368">No changes archived</text>\n')
-        return _svg(WIDTH, height, title, body)
+        return svg_document(WIDTH, height, title, body)
     peak = max(max(a, r) for _, a, r in weeks) or 1
     step = max(_nice_step(peak, 2), 1)
     peak = int(step * max(1, -(-peak // step)))
@@ -439,4 +356,4 @@ def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
     body.append(f'<text x="60" y="{bottom + 24}" fill="#5f6368">week of {first_day}</text>\n')
     body.append(f'<text x="{WIDTH - 20}" y="{bottom + 24}" text-anchor="end" fill="#5f6368">'
                 f"week of {last_day}</text>\n")
-    return _svg(WIDTH, height, title, body)
+    return svg_document(WIDTH, height, title, body)

@@ -14,12 +14,12 @@ playlist gives the same bytes.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import escape
 
 from gitarchive.archive.snapshots import TrackMeta
+from gitarchive.history.svg import needs_escape
 from gitarchive.history.timeline import Change, Timeline
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -30,9 +30,6 @@ ARCHIVE_FEED = "playlists/feeds/archive.xml"
 
 def feed_path(pid: str) -> str:
     return f"playlists/feeds/{pid}.xml"
-
-
-_SPECIAL = re.compile("[&<>\"']").search  # what escape() changes
 
 
 @functools.lru_cache(maxsize=1 << 16)  # track and artist names repeat
@@ -84,7 +81,7 @@ def _item(meta: TrackMeta) -> str:
     """A track's list item: its name linked to Spotify, then its artists."""
     url, title = meta.url, meta.name
     artists = ", ".join([a[0] for a in meta.artists])
-    if _SPECIAL(f"{url}{title}{artists}"):  # seldom: escape each (they are mostly unique)
+    if needs_escape(f"{url}{title}{artists}"):  # seldom: escape each (they are mostly unique)
         url, title, artists = (escape(url, quote=True), escape(title, quote=True),
                                escape(artists, quote=True))
     name = f'<a href="{url}">{title}</a>' if url else title
