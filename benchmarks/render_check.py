@@ -27,9 +27,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from gitarchive.archive import render
 from gitarchive.git.store import Store
-from gitarchive.history import charts, feeds, pictures, publish, svg, sync, timeline_read, views
+from gitarchive.history import feeds, pictures, publish, sync, timeline_read
 from gitarchive.history.views import DateFormatter, get_timezone
 
 SETTINGS = [  # (timezone, githistory base, final newline)
@@ -121,7 +120,9 @@ def render_feeds(timelines: dict[str, Any], recent: list[Any], base: str | None
 
 def _cold() -> None:
     """Empty the renderers' memo caches: a rebuild renders each file once, cold."""
-    for module in (charts, feeds, views, svg, render):
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("gitarchive."):
+            continue
         for value in vars(module).values():
             clear = getattr(value, "cache_clear", None)
             if callable(clear):

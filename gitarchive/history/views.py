@@ -15,7 +15,7 @@ may show the latest run instead (``cumulative_view(..., live=True)``).
 
 A full rebuild renders every file, so the JSON is written by a specialised emitter
 instead of ``json.dumps(indent=2)`` (whose indenting encoder is pure Python) and
-the markdown rows by ``_md_row`` instead of a jinja loop; tests prove both
+the markdown rows by ``_md_rows`` instead of a jinja loop; tests prove both
 byte-identical to ``model.dump_json`` of ``cumulative_dict`` and to the plain
 template.
 """

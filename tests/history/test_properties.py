@@ -185,7 +185,7 @@ def test_json_emitter_is_dump_json(view: CumulativeView) -> None:
     assert cumulative_json(view) == dump_json(cumulative_dict(view))
 
 
-# The markdown template as it was with a jinja loop per cell: the reference for _md_row.
+# The markdown template as it was with a jinja loop per cell: the reference for _md_rows.
 REFERENCE_MD = """{{ header }}
 
 ### {{ link(view.name, view.url) }}
