@@ -136,6 +136,16 @@ def test_bench_rebuild_runs_in_each_layout(tmp_path: Path, layout: str) -> None:
     assert "first question after the rebuild" in first and f"\n{layout} | " in first
 
 
+def test_render_check_hashes_every_file_and_finds_none_changed(tmp_path: Path) -> None:
+    synth.build(tmp_path / "a", 3, 4)
+    args = (str(tmp_path / "a"), "--cache", str(tmp_path / "cache"), "--repeat", "1")
+    first = run_benchmark("render_check", *args, "--save", str(tmp_path / "hashes.json"))
+    # Per setting: 2 cumulative files, 3 charts and a feed per playlist, the archive feed.
+    assert "38 files, digest" in first and "views: " in first and "feeds: " in first
+    again = run_benchmark("render_check", *args, "--compare", str(tmp_path / "hashes.json"))
+    assert again.splitlines()[:2] == [first.splitlines()[0], "0 differ"]
+
+
 def test_bench_query_runs_fresh_and_on_a_kept_archive(tmp_path: Path) -> None:
     args = ("--playlists", "3", "--days", "4", "--runs", "1")
     assert "show --at (in-process)" in run_benchmark("bench_query", *args)

@@ -19,7 +19,8 @@ if TYPE_CHECKING:  # loaded by the first template: the questions' tables need no
     import jinja2
 
 # Characters spotify-playlist-archive escapes with a backslash (". ", dot + space, too).
-_MD_ESCAPES = str.maketrans({c: "\\" + c for c in "\\#()[]-*_`|~"})
+_MD_SPECIALS = "\\#()[]-*_`|~"
+_MD_ESCAPES = str.maketrans({c: "\\" + c for c in _MD_SPECIALS})
 # Not in the old archiver's rules: raw HTML ("<script>", "</td>", "<!--") is shown as text
 # (a "<" that could open a tag, as CommonMark reads one; "<3" stays), and a bare carriage
 # return is a line break like a newline.
@@ -27,7 +28,11 @@ _MD_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 # Every character str.splitlines() breaks a line at: none may reach a line-based file.
 _LINE_BREAKS = str.maketrans(dict.fromkeys("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", " "))
 # What a markdown link target may not hold raw (it would end the link or the line).
-_URL_ESCAPES = str.maketrans({c: f"%{ord(c):02X}" for c in " ()<>\n\r\t"})
+_URL_SPECIALS = " ()<>\n\r\t"
+_URL_ESCAPES = str.maketrans({c: f"%{ord(c):02X}" for c in _URL_SPECIALS})
+# Text escape_md leaves as it is (but for ". "), a url _URL_ESCAPES leaves as it is: most.
+_MD_SPECIAL = re.compile(f"[{re.escape(_MD_SPECIALS)}<\r\n]").search
+_URL_SPECIAL = re.compile(f"[{re.escape(_URL_SPECIALS)}]").search
 
 
 def one_line(text: str) -> str:
@@ -55,9 +60,16 @@ def escape_md(text: str) -> str:
     return text.replace("\n", "<br/>").translate(_MD_ESCAPES).replace(". ", "\\. ")
 
 
-@functools.lru_cache(maxsize=1 << 17)  # artists and albums repeat across tracks and days
 def md_link(text: str, url: str) -> str:
     """``[text](url)`` with text escaped; plain escaped text when there is no url."""
+    if _MD_SPECIAL(text) is None and ". " not in text and _URL_SPECIAL(url) is None:
+        # Nothing to escape (a full rebuild renders ~70k mostly unique names).
+        return f"[{text}]({url})" if url.startswith(("https://", "http://")) else text
+    return _md_link(text, url)
+
+
+@functools.lru_cache(maxsize=1 << 17)  # artists and albums repeat across tracks and days
+def _md_link(text: str, url: str) -> str:
     escaped = escape_md(text)
     if not url.startswith(("https://", "http://")):
         return escaped  # no link to javascript: or a relative path from an odd answer

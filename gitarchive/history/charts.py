@@ -11,106 +11,38 @@ reach that right edge.
 
 from __future__ import annotations
 
-import calendar
 import functools
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from html import escape
 
+from gitarchive.history.svg import (
+    DAY,
+    GREEN,
+    GREY,
+    GRID,
+    INK,
+    PLOT_W,
+    PLOT_X,
+    RED,
+    WIDTH,
+    Axis,
+    day_text,
+    escape_svg,
+    needs_escape,
+    svg_document,
+)
 from gitarchive.history.timeline import Timeline
 
-WIDTH = 900
-LABEL_W = 280  # the track names' column of the tenure chart
-PLOT_X = LABEL_W + 10
-PLOT_W = WIDTH - PLOT_X - 20
 LANE_H = 14
+TOP = 46  # the tenure chart's first lane
 MAX_LANES = 400  # beyond this, the oldest removed tracks are summarised in one lane
 LABEL_CHARS = 42
-DAY = 86_400
-
-FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif"
-GREEN, RED, GREY, INK, GRID = "#1d9f50", "#d0453a", "#9aa0a6", "#202124", "#e3e5e8"
-
-
-@functools.lru_cache(maxsize=1 << 16)  # track, artist and album names repeat
-def _x(text: object) -> str:
-    """Escape for SVG text and attribute values."""
-    return escape(str(text), quote=True)
-
-
-def _svg(width: int, height: int, title: str, body: list[str]) -> str:
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{_x(title)}">\n'
-        f"<title>{_x(title)}</title>\n"
-        f'<rect width="{width}" height="{height}" fill="#ffffff"/>\n'
-        f'<g style="{FONT}" font-size="11" fill="{INK}">\n'
-        + "".join(body)
-        + "</g>\n</svg>\n"
-    )
 
 
 def _short(text: str, limit: int = LABEL_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-@dataclass(frozen=True)
-class Axis:
-    """A time axis: epoch seconds -> x pixels, with tick marks and labels."""
-
-    start: int
-    end: int
-    x0: int
-    width: int
-    zone: tzinfo
-
-    def x(self, when: int) -> float:
-        return round(self.x0 + (when - self.start) * self.width / max(self.end - self.start, 1), 1)
-
-    def ticks(self) -> list[tuple[int, str]]:
-        """Month starts (``Feb``, ``Jan 2024``) when the range spans months, else days."""
-        first = datetime.fromtimestamp(self.start, self.zone).date()
-        last = datetime.fromtimestamp(self.end, self.zone).date()
-        months = (last.year - first.year) * 12 + last.month - first.month
-        found: list[tuple[int, str]] = []
-        if months >= 2:
-            # At most about one label per 60 px; the year only on the first and in January.
-            step = next((s for s in (1, 2, 3, 6) if months / s * 60 <= self.width), 12)
-            year, month = first.year, first.month
-            while True:
-                month += 1
-                if month > 12:
-                    year, month = year + 1, 1
-                day = date(year, month, 1)
-                if day > last:
-                    break
-                if (month - 1) % step == 0:
-                    name = calendar.month_abbr[month]
-                    label = f"{name} {year}" if month == 1 or not found else name
-                    found.append((self._epoch(day), label))
-        else:
-            days = max((last - first).days, 1)
-            step = next(s for s in (1, 2, 7, 14, 28) if days / s <= 10)
-            day = first + timedelta(days=1)
-            while day <= last:
-                if (day - first).days % step == 0:
-                    found.append((self._epoch(day), day.strftime("%b %d")))
-                day += timedelta(days=1)
-        return [(t, label) for t, label in found if self.start <= t <= self.end]
-
-    def _epoch(self, day: date) -> int:
-        return int(datetime(day.year, day.month, day.day, tzinfo=self.zone).timestamp())
-
-    def draw(self, top: int, bottom: int) -> list[str]:
-        out = []
-        for when, label in self.ticks():
-            x = self.x(when)
-            out.append(f'<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" stroke="{GRID}"/>\n')
-            out.append(f'<text x="{x}" y="{bottom + 14}" text-anchor="middle" '
-                       f'fill="#5f6368">{_x(label)}</text>\n')
-        return out
 
 
 def _range(timeline: Timeline, extra: Sequence[int] = ()) -> tuple[int, int]:
@@ -146,15 +78,15 @@ def tenure_svg(timeline: Timeline, zone: tzinfo = UTC, gaps: Sequence[Sequence[i
     # An open gap adds only its start: its last run moves daily, the file must not.
     start, end = _range(timeline, [t for g in gaps for t in (g[:1] if g[2] else g[:2])])
     axis = Axis(start, end, PLOT_X, PLOT_W, zone)
-    top = 46
+    top = TOP
     rows = len(lanes) + (1 if hidden else 0)
     bottom = top + max(rows, 1) * LANE_H
     height = bottom + 30
     now = len(timeline.order)
     title = f"Tenure of every track in {timeline.name}"
     body = [
-        f'<text x="10" y="18" font-size="14" font-weight="600">{_x(_short(timeline.name, 80))}'
-        "</text>\n",
+        '<text x="10" y="18" font-size="14" font-weight="600">'
+        f"{escape_svg(_short(timeline.name, 80))}</text>\n",
         f'<text x="10" y="34" fill="#5f6368">{len(stints)} tracks ever, {now} now; '
         "one lane per track, a bar per stint, oldest first</text>\n",
     ]
@@ -171,32 +103,56 @@ def tenure_svg(timeline: Timeline, zone: tzinfo = UTC, gaps: Sequence[Sequence[i
                     f'{max(axis.x(end) - axis.x(first), 1)}" height="{LANE_H - 6}" '
                     f'fill="{GREY}" opacity="0.4"/>\n')
         row += 1
-    for key, spans in lanes:
-        meta = timeline.tracks.get(key)
-        name = meta.name if meta else key
-        artists = ", ".join(a[0] for a in meta.artists) if meta else ""
-        label = f"{name} — {artists}" if artists else name
-        y = top + row * LANE_H
-        if row % 2:
-            body.append(f'<rect x="0" y="{y}" width="{WIDTH}" height="{LANE_H}" '
-                        'fill="#f8f9fa"/>\n')
-        present = spans[-1][1] is None
-        shade = "" if present else ' fill="#5f6368"'
-        body.append(f'<text x="10" y="{y + 11}"{shade}>'
-                    f"<title>{_x(label)}</title>{_x(_short(label))}</text>\n")
-        for begin, stop in spans:
-            x0 = axis.x(begin)
-            x1 = axis.x(end if stop is None else stop)
-            colour = GREEN if stop is None else GREY
-            tip = _span_text(begin, stop, zone)
-            body.append(f'<rect x="{x0}" y="{y + 3}" width="{max(round(x1 - x0, 1), 1.5)}" '
-                        f'height="{LANE_H - 6}" rx="2" fill="{colour}">'
-                        f"<title>{_x(tip)}</title></rect>\n")
-        row += 1
+    body += _lanes(timeline, lanes, axis, row)
     if not lanes and not hidden:
         body.append(f'<text x="{PLOT_X}" y="{top + 11}" fill="#5f6368">No tracks archived'
                     "</text>\n")
-    return _svg(WIDTH, height, title, body)
+    return svg_document(WIDTH, height, title, body)
+
+
+def _lanes(timeline: Timeline, lanes: list[tuple[str, list[tuple[int, int | None]]]],
+           axis: Axis, row: int) -> list[str]:
+    """A label and a bar per stint for each lane, from ``row`` down.
+
+    Every bar of one (start, end) stint is the same but for its y: those tails are
+    made once per chart (a few hundred distinct stints, tens of thousands of bars).
+    """
+    xs = {when: axis.x(when) for when in {c.time for c in timeline.changes} | {axis.end}}
+    tails: dict[tuple[int, int | None], tuple[str, str]] = {}
+    tracks, zone, end = timeline.tracks, axis.zone, axis.end
+    out = []
+    y = TOP + row * LANE_H
+    for key, spans in lanes:
+        meta = tracks.get(key)
+        if meta:
+            artists = ", ".join([a[0] for a in meta.artists])
+            label = f"{meta.name} — {artists}" if artists else meta.name
+        else:
+            label = key
+        full = escape(label, quote=True) if needs_escape(label) else label  # seldom: escape
+        short = full if len(label) <= LABEL_CHARS else escape_svg(_short(label))
+        shade = "" if spans[-1][1] is None else ' fill="#5f6368"'
+        stripe = (f'<rect x="0" y="{y}" width="{WIDTH}" height="{LANE_H}" fill="#f8f9fa"/>\n'
+                  if row % 2 else "")
+        out.append(f'{stripe}<text x="10" y="{y + 11}"{shade}><title>{full}</title>{short}'
+                   "</text>\n")
+        for span in spans:
+            tail = tails.get(span)
+            if tail is None:
+                begin, stop = span
+                until = end if stop is None else stop
+                x0 = xs[begin] if begin in xs else axis.x(begin)
+                x1 = xs[until] if until in xs else axis.x(until)
+                tail = tails[span] = (
+                    f'<rect x="{x0}" y="',
+                    f'" width="{max(round(x1 - x0, 1), 1.5)}" height="{LANE_H - 6}" rx="2" '
+                    f'fill="{GREEN if stop is None else GREY}">'
+                    f"<title>{escape_svg(_span_text(begin, stop, zone))}</title></rect>\n",
+                )
+            out.append(f"{tail[0]}{y + 3}{tail[1]}")
+        row += 1
+        y += LANE_H
+    return out
 
 
 def _gap_bands(axis: Axis, gaps: Sequence[Sequence[int]], top: int, bottom: int) -> list[str]:
@@ -204,21 +160,17 @@ def _gap_bands(axis: Axis, gaps: Sequence[Sequence[int]], top: int, bottom: int)
     out = []
     for first, last, still in gaps:
         x0, x1 = axis.x(first), axis.x(axis.end if still else last)
-        tip = (f"not fetched since {_day(first, axis.zone)}" if still
-               else f"not fetched {_day(first, axis.zone)} → {_day(last, axis.zone)}")
+        tip = (f"not fetched since {day_text(first, axis.zone)}" if still
+               else f"not fetched {day_text(first, axis.zone)} → {day_text(last, axis.zone)}")
         out.append(f'<rect class="gap" x="{x0}" y="{top}" width="{max(round(x1 - x0, 1), 2)}" '
-                   f'height="{bottom - top}" fill="{RED}" opacity="0.15"><title>{_x(tip)}'
+                   f'height="{bottom - top}" fill="{RED}" opacity="0.15"><title>{escape_svg(tip)}'
                    "</title></rect>\n")
     return out
 
 
-@functools.lru_cache(maxsize=1 << 14)  # a few distinct run times
-def _day(when: int, zone: tzinfo) -> str:
-    return datetime.fromtimestamp(when, zone).strftime("%Y-%m-%d")
-
-
 def _span_text(begin: int, stop: int | None, zone: tzinfo) -> str:
-    return f"{_day(begin, zone)} – {_day(stop, zone) if stop is not None else 'still there'}"
+    until = day_text(stop, zone) if stop is not None else "still there"
+    return f"{day_text(begin, zone)} – {until}"
 
 
 # --------------------------------------------------------------- followers
@@ -274,7 +226,7 @@ def followers_svg(timeline: Timeline, followers: Mapping[str, int], zone: tzinfo
     if not points:
         body.append(f'<text x="60" y="{top + 40}" fill="#5f6368">No follower counts archived'
                     "</text>\n")
-        return _svg(WIDTH, height, title, body)
+        return svg_document(WIDTH, height, title, body)
     start, end = points[0][0], max(points[-1][0], points[0][0] + DAY)
     axis = Axis(start, end, 60, WIDTH - 80, UTC)
     counts = [c for _, c in points]
@@ -286,8 +238,8 @@ def followers_svg(timeline: Timeline, followers: Mapping[str, int], zone: tzinfo
     body.append(f'<polyline points="{line}" fill="none" stroke="{GREEN}" stroke-width="2"/>\n')
     last_t, last_c = points[-1]
     body.append(f'<text x="{WIDTH - 20}" y="18" text-anchor="end">{last_c:,} on '
-                f"{_day(last_t, UTC)}</text>\n")
-    return _svg(WIDTH, height, title, body)
+                f"{day_text(last_t, UTC)}</text>\n")
+    return svg_document(WIDTH, height, title, body)
 
 
 def _is_day(text: str) -> bool:
@@ -335,8 +287,7 @@ def weekly_churn(timeline: Timeline, zone: tzinfo = UTC) -> list[tuple[date, int
     for change in timeline.changes:
         if change.first:
             continue
-        day = datetime.fromtimestamp(change.time, zone).date()
-        monday = day - timedelta(days=day.weekday())
+        monday = _monday(change.time, zone)
         counts = weeks.setdefault(monday, [0, 0])
         counts[0] += len(change.added)
         counts[1] += len(change.removed)
@@ -353,6 +304,13 @@ def weekly_churn(timeline: Timeline, zone: tzinfo = UTC) -> list[tuple[date, int
     return found
 
 
+@functools.lru_cache(maxsize=1 << 14)  # a few distinct run times
+def _monday(when: int, zone: tzinfo) -> date:
+    """The Monday of the week of a time."""
+    day = datetime.fromtimestamp(when, zone).date()
+    return day - timedelta(days=day.weekday())
+
+
 def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
     """Tracks added (up) and removed (down) per week."""
     weeks = weekly_churn(timeline, zone)
@@ -365,7 +323,7 @@ def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
     ]
     if not weeks:
         body.append(f'<text x="60" y="{top + 40}" fill="#5f6368">No changes archived</text>\n')
-        return _svg(WIDTH, height, title, body)
+        return svg_document(WIDTH, height, title, body)
     peak = max(max(a, r) for _, a, r in weeks) or 1
     step = max(_nice_step(peak, 2), 1)
     peak = int(step * max(1, -(-peak // step)))
@@ -380,19 +338,22 @@ def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
                     f"{'+' if value > 0 else '−' if value < 0 else ''}{abs(value):g}</text>\n")
     slot = (WIDTH - 80) / len(weeks)
     bar = max(min(slot * 0.8, 24), 1)
+    width = round(bar, 1)
     for n, (monday, added, removed) in enumerate(weeks):
+        if not (added or removed):
+            continue
         x = round(60 + n * slot + (slot - bar) / 2, 1)
-        tip = f"week of {monday.isoformat()}: +{added} −{removed}"
+        tip = f"week of {monday.isoformat()}: +{added} −{removed}"  # nothing to escape
         if added:
             h = round(added * scale, 1)
-            body.append(f'<rect x="{x}" y="{round(middle - h, 1)}" width="{round(bar, 1)}" '
-                        f'height="{h}" fill="{GREEN}"><title>{_x(tip)}</title></rect>\n')
+            body.append(f'<rect x="{x}" y="{round(middle - h, 1)}" width="{width}" '
+                        f'height="{h}" fill="{GREEN}"><title>{tip}</title></rect>\n')
         if removed:
             h = round(removed * scale, 1)
-            body.append(f'<rect x="{x}" y="{middle}" width="{round(bar, 1)}" height="{h}" '
-                        f'fill="{RED}"><title>{_x(tip)}</title></rect>\n')
+            body.append(f'<rect x="{x}" y="{middle}" width="{width}" height="{h}" '
+                        f'fill="{RED}"><title>{tip}</title></rect>\n')
     first_day, last_day = weeks[0][0], weeks[-1][0]
     body.append(f'<text x="60" y="{bottom + 24}" fill="#5f6368">week of {first_day}</text>\n')
     body.append(f'<text x="{WIDTH - 20}" y="{bottom + 24}" text-anchor="end" fill="#5f6368">'
                 f"week of {last_day}</text>\n")
-    return _svg(WIDTH, height, title, body)
+    return svg_document(WIDTH, height, title, body)

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import escape
 
+from gitarchive.archive.snapshots import TrackMeta
+from gitarchive.history.svg import needs_escape
 from gitarchive.history.timeline import Change, Timeline
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -35,6 +37,7 @@ def _x(text: object) -> str:
     return escape(str(text), quote=True)
 
 
+@functools.lru_cache(maxsize=1 << 14)  # a few distinct run times
 def _stamp(when: int) -> str:
     return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -65,20 +68,24 @@ def change_html(timeline: Timeline, change: Change) -> str:
         parts.append(f"<p>Renamed to “{_x(change.name)}”</p>")
     if change.description is not None:
         parts.append(f"<p>New description: {_x(change.description)}</p>")
+    tracks = timeline.tracks
     for label, keys in (("Added", change.added), ("Removed", change.removed)):
         if not keys:
             continue
-        items = []
-        for key in keys:
-            meta = timeline.tracks.get(key)
-            if meta is None:
-                continue
-            name = (f'<a href="{_x(meta.url)}">{_x(meta.name)}</a>' if meta.url
-                    else _x(meta.name))
-            artists = ", ".join(a[0] for a in meta.artists)
-            items.append(f"<li>{name}{' — ' + _x(artists) if artists else ''}</li>")
+        items = [_item(meta) for meta in map(tracks.get, keys) if meta is not None]
         parts.append(f"<h3>{label}</h3><ul>{''.join(items)}</ul>")
     return "".join(parts) or "<p>No change of tracks.</p>"
+
+
+def _item(meta: TrackMeta) -> str:
+    """A track's list item: its name linked to Spotify, then its artists."""
+    url, title = meta.url, meta.name
+    artists = ", ".join([a[0] for a in meta.artists])
+    if needs_escape(f"{url}{title}{artists}"):  # seldom: escape each (they are mostly unique)
+        url, title, artists = (escape(url, quote=True), escape(title, quote=True),
+                               escape(artists, quote=True))
+    name = f'<a href="{url}">{title}</a>' if url else title
+    return f"<li>{name} — {artists}</li>" if artists else f"<li>{name}</li>"
 
 
 def _page(base_url: str | None, pid: str) -> str | None:
@@ -94,7 +101,8 @@ def _entry(timeline: Timeline, change: Change, base_url: str | None, prefix: str
         f"    <title>{_x(prefix + change_title(change))}</title>\n"
         f"    <updated>{_stamp(change.time)}</updated>\n"
         + link_xml
-        + f'    <content type="html">{_x(change_html(timeline, change))}</content>\n'
+        # Not _x: each entry's html is new (a cache of them would only hold memory).
+        + f'    <content type="html">{escape(change_html(timeline, change))}</content>\n'
         "  </entry>\n"
     )
 

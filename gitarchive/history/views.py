@@ -15,19 +15,22 @@ may show the latest run instead (``cumulative_view(..., live=True)``).
 
 A full rebuild renders every file, so the JSON is written by a specialised emitter
 instead of ``json.dumps(indent=2)`` (whose indenting encoder is pure Python) and
-the markdown rows by ``_md_row`` instead of a jinja loop; tests prove both
+the markdown rows by ``_md_rows`` instead of a jinja loop; tests prove both
 byte-identical to ``model.dump_json`` of ``cumulative_dict`` and to the plain
 template.
 """
 
 from __future__ import annotations
 
+import functools
 import json.encoder
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jinja2
 
 from gitarchive.archive import layout, render
 from gitarchive.archive.snapshots import LinkTuple
@@ -63,15 +66,21 @@ class DateFormatter:
         if epoch is None:
             return None
         found = self._cache.get(epoch)
-        if found is None:
-            found = datetime.fromtimestamp(epoch, self.zone).strftime("%Y-%m-%d")
-            self._cache[epoch] = found
+        return found if found is not None else self._format(epoch)
+
+    def day(self, epoch: int) -> str:
+        """The date of a known time (never None): the rows' hot path."""
+        found = self._cache.get(epoch)
+        return found if found is not None else self._format(epoch)
+
+    def _format(self, epoch: int) -> str:
+        found = self._cache[epoch] = datetime.fromtimestamp(epoch, self.zone).strftime(
+            "%Y-%m-%d")
         return found
 
 
-@dataclass(frozen=True)
-class CumulativeTrack:
-    """One row of a cumulative view, dates already formatted."""
+class CumulativeTrack(NamedTuple):
+    """One row of a cumulative view, dates already formatted (a tuple: 70k made per rebuild)."""
 
     url: str
     name: str
@@ -123,31 +132,24 @@ def cumulative_view(
     """
     if playlist.first_run is None:
         return None
+    day = fmt.day
+    live_last = fmt(playlist.last_run) if live else None
     rows = []
     for key, track in playlist.tracks.items():
-        if track.first_seen is None:
+        first = track.first_seen
+        if first is None:
             continue
-        added = track.first_seen
-        if track.added_at is not None and track.added_at < added:
-            added = track.added_at
+        added = track.added_at
+        added = first if added is None or added >= first else added
         meta = track.meta
-        row = CumulativeTrack(
-            url=meta.url,
-            name=meta.name,
-            album=meta.album,
-            artists=meta.artists,
-            duration_ms=meta.duration_ms,
-            date_added=fmt(added) or "",
-            date_added_asterisk=track.asterisk,
-            date_removed=None if track.present else fmt(track.removed),
-            first_seen=fmt(track.first_seen) or "",
-            last_seen=(fmt(playlist.last_run) if live else None)
-            if track.present else fmt(track.last_seen),
-            stints=track.stints,
-            added_by=meta.added_by,
-        )
-        rows.append((row.date_added, row.name.lower(), key, row))
-    rows.sort(key=lambda r: r[:3])
+        date_added = day(added)
+        present = track.present
+        rows.append((date_added, meta.name.lower(), key, CumulativeTrack(
+            meta.url, meta.name, meta.album, meta.artists, meta.duration_ms, date_added,
+            track.asterisk, None if present else fmt(track.removed), day(first),
+            live_last if present else fmt(track.last_seen), track.stints, meta.added_by,
+        )))
+    rows.sort()  # keys are unique: the rows themselves are never compared
     return CumulativeView(
         pid=playlist.pid,
         url=playlist.url,
@@ -206,6 +208,23 @@ def _opt(value: str | int | None) -> str:
     return _encode(value) if isinstance(value, str) else str(value)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # albums repeat across tracks
+def _album_json(album: LinkTuple) -> str:
+    return (f'{{\n        "name": {_encode(album[0])},\n        "url": {_encode(album[1])}\n'
+            "      }")
+
+
+@functools.lru_cache(maxsize=1 << 16)  # artists repeat across tracks
+def _artists_json(artists: tuple[LinkTuple, ...]) -> str:
+    if not artists:
+        return "[]"
+    return "[\n" + ",\n".join([
+        f'        {{\n          "name": {_encode(a[0])},\n          "url": {_encode(a[1])}\n'
+        "        }"
+        for a in artists
+    ]) + "\n      ]"
+
+
 def cumulative_json(view: CumulativeView) -> str:
     """``model.dump_json(cumulative_dict(view))``, written directly (same bytes, faster)."""
     enc = _encode
@@ -224,46 +243,27 @@ def cumulative_json(view: CumulativeView) -> str:
             + "\n  ],\n"
         )
     out.append(f'  "name": {enc(view.name)},\n')
-    if not view.tracks:
-        out.append('  "tracks": [],\n')
-    else:
-        out.append('  "tracks": [\n')
-        last = len(view.tracks) - 1
-        for i, t in enumerate(view.tracks):
-            if t.artists:
-                artists = (
-                    "[\n"
-                    + ",\n".join(
-                        "        {\n"
-                        f'          "name": {enc(a[0])},\n'
-                        f'          "url": {enc(a[1])}\n'
-                        "        }"
-                        for a in t.artists
-                    )
-                    + "\n      ]"
-                )
-            else:
-                artists = "[]"
-            out.append(
-                "    {\n"
-                + (f'      "added_by": {enc(t.added_by)},\n' if t.added_by is not None else "")
-                + '      "album": {\n'
-                f'        "name": {enc(t.album[0])},\n'
-                f'        "url": {enc(t.album[1])}\n'
-                "      },\n"
-                f'      "artists": {artists},\n'
-                f'      "date_added": {enc(t.date_added)},\n'
-                f'      "date_added_asterisk": {"true" if t.date_added_asterisk else "false"},\n'
-                f'      "date_removed": {_opt(t.date_removed)},\n'
-                f'      "duration_ms": {_opt(t.duration_ms)},\n'
-                f'      "first_seen": {enc(t.first_seen)},\n'
-                f'      "last_seen": {_opt(t.last_seen)},\n'
-                f'      "name": {enc(t.name)},\n'
-                f'      "stints": {t.stints},\n'
-                f'      "url": {enc(t.url)}\n'
-                + ("    }\n" if i == last else "    },\n")
-            )
-        out.append("  ],\n")
+    items = []
+    for (url, name, album, artists, duration, added, star, removed, first, last_seen, stints,
+         user) in view.tracks:
+        items.append(
+            "    {\n"
+            + (f'      "added_by": {enc(user)},\n' if user is not None else "")
+            + f'      "album": {_album_json(album)},\n'
+            f'      "artists": {_artists_json(artists)},\n'
+            f'      "date_added": {enc(added)},\n'
+            f'      "date_added_asterisk": {"true" if star else "false"},\n'
+            f'      "date_removed": {"null" if removed is None else enc(removed)},\n'
+            f'      "duration_ms": {_opt(duration)},\n'
+            f'      "first_seen": {enc(first)},\n'
+            f'      "last_seen": {"null" if last_seen is None else enc(last_seen)},\n'
+            f'      "name": {enc(name)},\n'
+            f'      "stints": {stints},\n'
+            f'      "url": {enc(url)}\n'
+            "    }"
+        )
+    out.append('  "tracks": [\n' + ",\n".join(items) + "\n  ],\n" if items
+               else '  "tracks": [],\n')
     out.append(f'  "url": {enc(view.url)}\n}}\n')
     return "".join(out)
 
@@ -275,33 +275,61 @@ def _user_link(user: str | None) -> str:
     return render.md_link(user, f"https://open.spotify.com/user/{user}") if user else ""
 
 
-def _md_row(t: CumulativeTrack, by: bool = False) -> str:
-    """One table row: ``Title | Artist(s) | Album | Length | Added | Last seen | Removed``.
+@functools.lru_cache(maxsize=1 << 16)  # artists repeat across tracks
+def _artists_md(artists: tuple[LinkTuple, ...]) -> str:
+    return ", ".join([render.md_link(a[0], a[1]) for a in artists])
+
+
+@functools.lru_cache(maxsize=1 << 16)  # albums repeat across tracks
+def _album_md(album: LinkTuple) -> str:
+    return render.md_link(album[0], album[1])
+
+
+STAR = "\\*"  # the markdown of an asterisk: "date added" not known exactly
+
+
+def _md_rows(tracks: list[CumulativeTrack], by: bool) -> str:
+    """The table rows, each ending in a newline:
+    ``Title | Artist(s) | Album | Length | Added | Last seen | Removed``.
 
     ``by``: an ``Added by`` column after ``Added`` (collaborative playlists).
+    Written in one loop (not a template loop): most of a full rebuild's rendering.
     """
-    artists = ", ".join([render.md_link(a[0], a[1]) for a in t.artists])
-    length = render.format_length(t.duration_ms) if t.duration_ms is not None else ""
-    star = "\\*" if t.date_added_asterisk else ""
-    added_by = f" {_user_link(t.added_by)} |" if by else ""
-    return (
-        f"| {render.md_link(t.name, t.url)} | {artists} "
-        f"| {render.md_link(t.album[0], t.album[1])} | {length} "
-        f"| {t.date_added}{star} |{added_by}"
-        f" {t.last_seen or ''} | {t.date_removed or ''} |"
-    )
+    link = render.md_link
+    out = []
+    for (url, name, album, artists, duration, added, star, removed, _first, last, _stints,
+         user) in tracks:
+        if duration is None:
+            length = ""
+        elif 0 <= duration < 3_600_000:
+            seconds = duration // 1000
+            length = f"{seconds // 60}:{seconds % 60:02}"
+        else:
+            length = render.format_length(duration)
+        out.append(
+            f"| {link(name, url)} | {_artists_md(artists)} | {_album_md(album)} | {length} "
+            f"| {added}{STAR if star else ''} |{f' {_user_link(user)} |' if by else ''}"
+            f" {last or ''} | {removed or ''} |\n"
+        )
+    return "".join(out)
+
+
+@functools.cache
+def _template() -> jinja2.Template:
+    """The template, looked up once (not re-checked on disk for each of 1,000 files)."""
+    return render.environment().get_template("cumulative.md.j2")
 
 
 def cumulative_md(view: CumulativeView, githistory_base: str | None) -> str:
     """The human view (templates/cumulative.md.j2), escaped like the pretty file."""
-    return render.render(
-        "cumulative.md.j2",
+    return _template().render(
         header=render.header("cumulative", view.pid, githistory_base),
         view=view,
+        collaborative=view.collaborative,
         description=view.description.strip(),
-        total_ms=sum(t.duration_ms or 0 for t in view.tracks),
+        total_ms=sum([t.duration_ms or 0 for t in view.tracks]),
         gaps=view.gap_texts(),
-        rows=[_md_row(t, view.collaborative) for t in view.tracks],
+        rows=_md_rows(view.tracks, view.collaborative),
     )
 
 

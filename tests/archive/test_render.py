@@ -116,3 +116,14 @@ def _reference_escape(text: str) -> str:
 @given(st.text(alphabet=st.sampled_from(list("ab .\\\n#()[]-*_`|~<>é")), max_size=30))
 def test_escape_md_equals_the_rules_applied_one_by_one(text: str) -> None:
     assert render.escape_md(text) == _reference_escape(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab .\\\r\n#()[]-*_`|~<>é")), max_size=20),
+       st.sampled_from(["https://x/a", "http://x/(b)", "https://x/a b\t<c>\r\n", "", "x:y"]))
+def test_md_link_escapes_text_and_url_or_gives_plain_text(text: str, url: str) -> None:
+    # md_link returns names with nothing to escape as they are: the same as escaping them.
+    target = "".join(f"%{ord(c):02X}" if c in " ()<>\n\r\t" else c for c in url)
+    expected = (f"[{render.escape_md(text)}]({target})" if url.startswith("http")
+                else render.escape_md(text))
+    assert render.md_link(text, url) == expected

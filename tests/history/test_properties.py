@@ -187,7 +187,7 @@ track_fields = dict(
     last_seen=st.one_of(st.none(), date),
     stints=st.integers(1, 9),
 )
-tracks = st.builds(CumulativeTrack, **track_fields)
+tracks = st.builds(CumulativeTrack, **track_fields, added_by=st.none())
 tracks_by = st.builds(CumulativeTrack, **track_fields, added_by=st.one_of(st.none(), text))
 
 
@@ -200,7 +200,7 @@ def test_json_emitter_is_dump_json(view: CumulativeView) -> None:
     assert cumulative_json(view) == dump_json(cumulative_dict(view))
 
 
-# The markdown template as it was with a jinja loop per cell: the reference for _md_row.
+# The markdown template as it was with a jinja loop per cell: the reference for _md_rows.
 REFERENCE_MD = """{{ header }}
 
 ### {{ link(view.name, view.url) }}

@@ -1,0 +1,113 @@
+"""The SVG primitives of the charts (charts.py): the document, escaping, a time axis.
+
+Kept apart from the charts themselves so each module stays short; every chart is a
+pure function of its data, so these are memoised where the same input recurs across
+the playlists of one rendering (axis marks, dates, escaped names).
+"""
+
+from __future__ import annotations
+
+import calendar
+import functools
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from html import escape
+
+WIDTH = 900
+LABEL_W = 280  # the track names' column of the tenure chart
+PLOT_X = LABEL_W + 10
+PLOT_W = WIDTH - PLOT_X - 20
+DAY = 86_400
+
+FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif"
+GREEN, RED, GREY, INK, GRID = "#1d9f50", "#d0453a", "#9aa0a6", "#202124", "#e3e5e8"
+
+
+needs_escape = re.compile("[&<>\"']").search  # what escape() changes
+
+
+@functools.lru_cache(maxsize=1 << 16)  # track, artist and album names repeat
+def escape_svg(text: object) -> str:
+    """Escape for SVG text and attribute values."""
+    return escape(str(text), quote=True)
+
+
+def svg_document(width: int, height: int, title: str, body: list[str]) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape_svg(title)}">\n'
+        f"<title>{escape_svg(title)}</title>\n"
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>\n'
+        f'<g style="{FONT}" font-size="11" fill="{INK}">\n'
+        + "".join(body)
+        + "</g>\n</svg>\n"
+    )
+
+
+@dataclass(frozen=True)
+class Axis:
+    """A time axis: epoch seconds -> x pixels, with tick marks and labels."""
+
+    start: int
+    end: int
+    x0: int
+    width: int
+    zone: tzinfo
+
+    def x(self, when: int) -> float:
+        return round(self.x0 + (when - self.start) * self.width / max(self.end - self.start, 1), 1)
+
+    def ticks(self) -> list[tuple[int, str]]:
+        """Month starts (``Feb``, ``Jan 2024``) when the range spans months, else days."""
+        first = datetime.fromtimestamp(self.start, self.zone).date()
+        last = datetime.fromtimestamp(self.end, self.zone).date()
+        months = (last.year - first.year) * 12 + last.month - first.month
+        found: list[tuple[int, str]] = []
+        if months >= 2:
+            # At most about one label per 60 px; the year only on the first and in January.
+            step = next((s for s in (1, 2, 3, 6) if months / s * 60 <= self.width), 12)
+            year, month = first.year, first.month
+            while True:
+                month += 1
+                if month > 12:
+                    year, month = year + 1, 1
+                day = date(year, month, 1)
+                if day > last:
+                    break
+                if (month - 1) % step == 0:
+                    name = calendar.month_abbr[month]
+                    label = f"{name} {year}" if month == 1 or not found else name
+                    found.append((self._epoch(day), label))
+        else:
+            days = max((last - first).days, 1)
+            step = next(s for s in (1, 2, 7, 14, 28) if days / s <= 10)
+            day = first + timedelta(days=1)
+            while day <= last:
+                if (day - first).days % step == 0:
+                    found.append((self._epoch(day), day.strftime("%b %d")))
+                day += timedelta(days=1)
+        return [(t, label) for t, label in found if self.start <= t <= self.end]
+
+    def _epoch(self, day: date) -> int:
+        return int(datetime(day.year, day.month, day.day, tzinfo=self.zone).timestamp())
+
+    def draw(self, top: int, bottom: int) -> list[str]:
+        return list(_axis_marks(self, top, bottom))
+
+
+@functools.lru_cache(maxsize=1 << 10)  # most playlists of an archive span the same days
+def _axis_marks(axis: Axis, top: int, bottom: int) -> tuple[str, ...]:
+    """The tick lines and labels of an axis."""
+    out = []
+    for when, label in axis.ticks():
+        x = axis.x(when)
+        out.append(f'<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" stroke="{GRID}"/>\n')
+        out.append(f'<text x="{x}" y="{bottom + 14}" text-anchor="middle" '
+                   f'fill="#5f6368">{escape_svg(label)}</text>\n')
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=1 << 14)  # a few distinct run times
+def day_text(when: int, zone: tzinfo) -> str:
+    return datetime.fromtimestamp(when, zone).strftime("%Y-%m-%d")
