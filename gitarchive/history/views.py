@@ -27,15 +27,16 @@ import json.encoder
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-import jinja2
 
 from gitarchive.archive import layout, render
 from gitarchive.archive.snapshots import LinkTuple
 from gitarchive.errors import TimezoneError
 from gitarchive.history.state import PlaylistHistory
+
+if TYPE_CHECKING:
+    import jinja2  # a question that renders no view loads no template engine
 
 # Bumped when the rendering changes: files rendered by another version are redone.
 VIEWS_VERSION = 3  # 3: the charts and the feed linked from the markdown
