@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection
 from types import TracebackType
@@ -32,9 +33,11 @@ class Forked(Generic[M]):
     ``with Forked(work) as child:`` do this side's half, calling ``child.poll()`` now
     and then to keep the pipe flowing, then ``child.finish()`` for the rest. The
     messages received are in ``child.received`` (fewer than expected if it died).
+    ``background``: a thread here takes the messages as they come (this side's half
+    cannot call ``poll``), so the child never waits on a full pipe; no ``poll`` then.
     """
 
-    def __init__(self, work: Callable[[], Iterable[M]]) -> None:
+    def __init__(self, work: Callable[[], Iterable[M]], *, background: bool = False) -> None:
         context = multiprocessing.get_context("fork")
         self._receiver, sender = context.Pipe(duplex=False)
         self._process = context.Process(target=_child_main, args=(work, sender), daemon=True)
@@ -49,6 +52,14 @@ class Forked(Generic[M]):
         sender.close()
         self._open = True
         self.received: list[M] = []
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._drain, daemon=True)
+            self._thread.start()
+
+    def _drain(self) -> None:
+        while self._open:
+            self._take(self.received)
 
     def poll(self) -> list[M]:
         """Take the messages that have arrived, without waiting; returns those new ones."""
@@ -60,6 +71,8 @@ class Forked(Generic[M]):
 
     def finish(self) -> list[M]:
         """Wait until the child has sent everything (or died); returns all it sent."""
+        if self._thread is not None:
+            self._thread.join()
         new: list[M] = []
         while self._open:
             self._take(new)

@@ -116,7 +116,8 @@ def _replay_split(
     git_dir = store.repo.path
     links = state.links
     swaps: _Swaps = ([], [])
-    with Forked(lambda: _half_in_pieces(Store(git_dir), second, links, recording)) as child:
+    with Forked(lambda: _half_in_pieces(Store(git_dir), second, links, recording),
+                background=True) as child:
         problems = _replay_in_order(store, state, first, progress, planned_blobs(first),
                                     swaps=swaps, recording=recording)
         if recording is not None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from gitarchive.history.parallel import Forked
 
@@ -38,3 +40,22 @@ def test_a_child_that_raises_sends_nothing_more() -> None:
 
     with Forked(work) as child:
         assert child.finish() == [1]
+
+
+def test_in_background_the_child_never_waits_on_a_full_pipe(tmp_path: Path) -> None:
+    """This side, busy with its own half, takes nothing; the child still sends it all
+    (many pipe buffers' worth) and finishes, and every message arrives in order."""
+    done = tmp_path / "child-done"
+
+    def work() -> Iterator[bytes]:
+        for n in range(64):
+            yield bytes([n]) * 100_000
+        done.touch()
+
+    with Forked(work, background=True) as child:
+        deadline = time.monotonic() + 60
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)  # this side's own work: no poll()
+        assert done.exists()
+        received = child.finish()
+    assert received == [bytes([n]) * 100_000 for n in range(64)]
