@@ -116,3 +116,28 @@ def _reference_escape(text: str) -> str:
 @given(st.text(alphabet=st.sampled_from(list("ab .\\\n#()[]-*_`|~<>é")), max_size=30))
 def test_escape_md_equals_the_rules_applied_one_by_one(text: str) -> None:
     assert render.escape_md(text) == _reference_escape(text)
+
+
+_ODD = st.text(alphabet=st.sampled_from(list("aB .\\\n\r\x00#()[]-*_`|~<>/!?é\t")), max_size=12)
+_URLS = st.one_of(
+    st.just(""),
+    st.builds(lambda u: f"https://open.spotify.com/x/{u}", _ODD),
+    st.builds(lambda u: f"http://h/{u}", _ODD),
+    _ODD,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_ODD, _URLS, _ODD, _URLS, st.lists(st.tuples(_ODD, _URLS),
+                                                              max_size=3),
+                          st.integers(0, 2**31 - 1)), max_size=6))
+def test_rows_escaped_in_bulk_equal_rows_escaped_one_by_one(
+    specs: list[tuple[str, str, str, str, list[tuple[str, str]], int]],
+) -> None:
+    tracks = tuple(
+        Track(url=url, name=name, album=Link(album, album_url),
+              artists=tuple(Link(n, u) for n, u in artists), duration_ms=ms)
+        for name, url, album, album_url, artists, ms in specs
+    )
+    expected = [render.pretty_row(n, t) for n, t in enumerate(tracks, start=1)]
+    assert render.pretty_rows(tracks) == expected
