@@ -227,8 +227,15 @@ def pretty_row(number: int, track: Track) -> str:
 
 def plain(playlist: Playlist) -> str:
     """Name, description, blank line, sorted track lines: a reorder is not a change."""
-    lines = sorted((one_line(t.plain_line) for t in playlist.tracks),
-                   key=lambda line: (line.lower(), line))
+    lines = [f"{t.name} -- {', '.join([a.name for a in t.artists])} -- {t.album.name}"
+             for t in playlist.tracks]  # Track.plain_line, inlined: 100,000 a run
+    joined = _SEP.join(lines)
+    if joined.count(_SEP) == len(lines) - 1:  # no line holds a NUL: one pass for them all
+        lines = one_line(joined).split(_SEP) if lines else []
+    else:
+        lines = [one_line(line) for line in lines]
+    lines.sort()
+    lines.sort(key=str.lower)  # stable: by (lower-cased, then as is)
     return render(
         "plain.j2",
         name=one_line(playlist.name),

@@ -6,8 +6,6 @@ they were; the others go on. Nothing is committed when nothing changed.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,11 +24,12 @@ from gitarchive.archive.index import (
     previous_snapshot,
     shown_name,
 )
-from gitarchive.archive.model import Playlist, dump_json
-from gitarchive.errors import CredentialsError, NothingToFetch, ShardError, SpotifyError
+from gitarchive.archive.model import Playlist, Track, dump_json
+from gitarchive.errors import CredentialsError, NothingToFetch, SpotifyError
 from gitarchive.git.identity import commit_time
 from gitarchive.git.store import Store, TreeReader, tree_at
 from gitarchive.ops import health
+from gitarchive.ops.shard import Shard as Shard
 from gitarchive.progress import ProgressFn, no_progress
 from gitarchive.spotify.parse import FetchResult
 
@@ -294,35 +293,6 @@ def _select(
     return [pid for pid in wanted if shard is None or shard.holds(pid)]
 
 
-@dataclass(frozen=True)
-class Shard:
-    """Shard K of N (1-based): a stable subset of the registry, the same on every machine.
-
-    Membership hashes the playlist ID with SHA-1 (Python's ``hash`` is salted per
-    process), so N machines given 1/N .. N/N split a registry without coordinating.
-    """
-
-    index: int
-    count: int
-
-    @classmethod
-    def parse(cls, text: str) -> Shard:
-        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
-        if not match:
-            raise ShardError(f"'{text}' is not K/N (for example 1/3)")
-        index, count = int(match[1]), int(match[2])
-        if count < 1 or not 1 <= index <= count:
-            raise ShardError(f"'{text}': K must be between 1 and N, and N at least 1")
-        return cls(index, count)
-
-    def holds(self, pid: str) -> bool:
-        digest = hashlib.sha1(pid.encode("ascii")).digest()
-        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
-
-    def __str__(self) -> str:
-        return f"{self.index}/{self.count}"
-
-
 def _snapshot_files(
     head: TreeReader,
     snapshot: Playlist,
@@ -360,7 +330,7 @@ def _follower_history(head: TreeReader, pid: str) -> dict[str, int]:
 
 
 def _describe(outcome: Outcome, snapshot: Playlist, previous: PreviousSnapshot | None) -> None:
-    new_keys = [t.key for t in snapshot.tracks]
+    new_keys = [_key(t) for t in snapshot.tracks]
     before = Counter(previous.track_keys if previous else ())
     after = Counter(new_keys)
     outcome.name = snapshot.name
@@ -376,6 +346,11 @@ def _describe(outcome: Outcome, snapshot: Playlist, previous: PreviousSnapshot |
         and before == after
         and list(previous.track_keys) != new_keys
     )
+
+
+def _key(track: Track) -> str:
+    """``track.key``, with its usual case (a Spotify URL) taken first: 100,000 a run."""
+    return (track.url.rstrip("/").rsplit("/", 1)[-1] if track.url else "") or track.key
 
 
 def commit_message(outcomes: list[Outcome], record: runrecord.RunRecord | None = None) -> str:

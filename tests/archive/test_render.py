@@ -141,3 +141,19 @@ def test_rows_escaped_in_bulk_equal_rows_escaped_one_by_one(
     )
     expected = [render.pretty_row(n, t) for n, t in enumerate(tracks, start=1)]
     assert render.pretty_rows(tracks) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_ODD, _ODD, st.lists(_ODD, max_size=3)), max_size=8))
+def test_plain_equals_its_lines_made_and_sorted_one_by_one(
+    specs: list[tuple[str, str, list[str]]],
+) -> None:
+    tracks = tuple(
+        Track(url="", name=name, album=Link(album), artists=tuple(Link(a) for a in artists),
+              duration_ms=1)
+        for name, album, artists in specs
+    )
+    lines = sorted((render.one_line(t.plain_line) for t in tracks),
+                   key=lambda line: (line.lower(), line))
+    expected = "".join(f"{line}\n" for line in lines)
+    assert render.plain(_playlist(tracks=tracks)).endswith("\n\n" + expected)
