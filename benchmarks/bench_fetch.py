@@ -319,6 +319,7 @@ def main() -> None:
             print(
                 f"    {label:<20} floor {before:5.2f} / {after:5.2f} s ({count} requests)"
                 f"   fetch / (floor + commit) {total / (after + commit):4.2f}x"
+                f"   (fetch - commit) / floor {(total - commit) / after:4.2f}x"
                 f"   budget {budget:5.2f} s: {'met' if total <= budget else 'MISSED'}"
             )
         print(f"  day-2 commit ({redo['files']} files) redone on its parent in fresh clones,"
