@@ -15,20 +15,19 @@ from typing import Protocol
 
 import pygit2
 
-from gitarchive import exitcodes, safejson
+from gitarchive import exitcodes
 from gitarchive.archive import layout, registry, render, runrecord, settings
 from gitarchive.archive.index import (
     PreviousSnapshot,
     archive_names,
     index_file,
-    previous_snapshot,
     shown_name,
 )
 from gitarchive.archive.model import Playlist, Track, dump_json
 from gitarchive.errors import CredentialsError, NothingToFetch, SpotifyError
 from gitarchive.git.identity import commit_time
 from gitarchive.git.store import Store, TreeReader, tree_at
-from gitarchive.ops import health
+from gitarchive.ops import health, lastrun
 from gitarchive.ops.shard import Shard as Shard
 from gitarchive.progress import ProgressFn, no_progress
 from gitarchive.spotify.parse import FetchResult
@@ -119,12 +118,14 @@ def fetch(
     entries, bad_entries = registry.load(store)
     wanted = _select(entries, only, shard)
     head = store.reader()
+    last_run = lastrun.start(store, list(entries), wanted)  # before any thread starts
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(client.get_playlist, pid) for pid in wanted]
         try:  # while Spotify answers: read the last snapshots, render what has come
-            previous = {pid: previous_snapshot(head, pid) for pid in entries}
+            before = last_run()
+            previous = before.snapshots
             names = {pid: shown_name(entries[pid].alias, previous[pid]) or pid for pid in wanted}
-            files = _Files(head, entries, previous, when, store)
+            files = _Files(head, entries, before, when, store)
             outcomes = _collect(wanted, futures, names, progress, on_playlist, files)
         except BaseException:
             for future in futures:
@@ -189,9 +190,10 @@ class _Files:
     """
 
     def __init__(self, head: TreeReader, entries: Mapping[str, layout.RegistryEntry],
-                 previous: Mapping[str, PreviousSnapshot | None], when: tuple[int, int],
+                 before: lastrun.LastRun, when: tuple[int, int],
                  store: Store) -> None:
-        self.head, self.entries, self.previous = head, entries, previous
+        self.head, self.entries, self.previous = head, entries, before.snapshots
+        self.followers = before.followers
         self.day = datetime.fromtimestamp(when[0], UTC).strftime("%Y-%m-%d")
         self.base = settings.githistory_base(store)
         self.newline = settings.final_newline(store)
@@ -207,7 +209,8 @@ class _Files:
 
     def _render(self, snapshot: Playlist) -> None:
         pid = snapshot.id
-        files = _snapshot_files(self.head, snapshot, self.day, self.base, self.newline)
+        files = _snapshot_files(snapshot, dict(self.followers.get(pid, {})), self.day,
+                                self.base, self.newline)
         json_path = layout.pretty_json_path(pid)
         json_id = pygit2.hash(files[json_path])
         self.json_ids[pid] = str(json_id)
@@ -294,8 +297,8 @@ def _select(
 
 
 def _snapshot_files(
-    head: TreeReader,
     snapshot: Playlist,
+    followers: dict[str, int],
     day: str,
     githistory_base: str | None,
     newline: bool,
@@ -308,25 +311,11 @@ def _snapshot_files(
         layout.pretty_json_path(pid): render.pretty_json(snapshot).encode(),
         layout.pretty_md_path(pid): pretty.encode(),
     }
-    followers = _follower_history(head, pid)
     if snapshot.num_followers is not None:
         followers[day] = snapshot.num_followers
     if followers:
         files[layout.followers_path(pid)] = dump_json(dict(sorted(followers.items()))).encode()
     return files
-
-
-def _follower_history(head: TreeReader, pid: str) -> dict[str, int]:
-    data = head.read(layout.followers_path(pid))
-    if not data:
-        return {}
-    try:
-        loaded = safejson.loads(data)
-    except ValueError:
-        return {}
-    if not isinstance(loaded, dict):
-        return {}
-    return {day: count for day, count in loaded.items() if isinstance(count, int)}
 
 
 def _describe(outcome: Outcome, snapshot: Playlist, previous: PreviousSnapshot | None) -> None:

@@ -1,0 +1,88 @@
+"""What HEAD holds of the registered playlists, read while a run's requests go out.
+
+A run compares each answer with the playlist's last snapshot and extends its
+follower counts; reading and parsing those files for 1,000 playlists is CPU work
+that the requests and the rendering need too. From ``FORK_MIN`` playlists a forked
+process reads them (forked before any request thread starts, so no thread's lock
+is copied mid-use) and sends back small summaries; if it dies, what it did not
+send is read here, so the result never depends on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from gitarchive import safejson
+from gitarchive.archive import layout
+from gitarchive.archive.index import PreviousSnapshot, previous_snapshot
+from gitarchive.git.store import Store, TreeReader
+from gitarchive.history.parallel import Forked, two_cores
+
+FORK_MIN = 200  # registered playlists from which a forked process reads them
+CHUNK = 100  # playlists per message from the forked process
+
+
+@dataclass
+class LastRun:
+    """Each registered playlist's last snapshot (summary) and the follower counts of those
+    fetched this run (day -> count; empty when none were recorded)."""
+
+    snapshots: dict[str, PreviousSnapshot | None] = field(default_factory=dict)
+    followers: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def update(self, other: LastRun) -> None:
+        self.snapshots.update(other.snapshots)
+        self.followers.update(other.followers)
+
+
+def read(head: TreeReader, pids: list[str], wanted: set[str]) -> LastRun:
+    """Read here, in this process."""
+    return LastRun(
+        {pid: previous_snapshot(head, pid) for pid in pids},
+        {pid: follower_history(head, pid) for pid in pids if pid in wanted},
+    )
+
+
+def start(store: Store, pids: list[str], wanted: list[str]) -> Callable[[], LastRun]:
+    """Start reading ``pids`` (the registry) out of HEAD; the function returned waits for
+    the result. Call it before any thread is started."""
+    head = store.reader()
+    chosen = set(wanted)
+    commit = store.head()
+    if len(pids) < FORK_MIN or commit is None or not two_cores():
+        return lambda: read(head, pids, chosen)
+    git_dir, commit_id = store.repo.path, commit.id
+
+    def work() -> Iterator[LastRun]:
+        mine = Store(git_dir)
+        reader = mine.reader(mine.resolve(str(commit_id)))
+        for at in range(0, len(pids), CHUNK):
+            yield read(reader, pids[at:at + CHUNK], chosen)
+
+    forked = Forked(work)
+
+    def wait() -> LastRun:
+        result = LastRun()
+        for part in forked.finish():
+            result.update(part)
+        missing = [pid for pid in pids if pid not in result.snapshots]  # it died: read here
+        if missing:
+            result.update(read(head, missing, chosen))
+        return result
+
+    return wait
+
+
+def follower_history(head: TreeReader, pid: str) -> dict[str, int]:
+    """The follower counts recorded so far (day -> count); nothing readable: none."""
+    data = head.read(layout.followers_path(pid))
+    if not data:
+        return {}
+    try:
+        loaded = safejson.loads(data)
+    except ValueError:
+        return {}
+    if not isinstance(loaded, dict):
+        return {}
+    return {day: count for day, count in loaded.items() if isinstance(count, int)}
