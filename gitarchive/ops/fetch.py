@@ -118,15 +118,12 @@ def fetch(
     entries, bad_entries = registry.load(store)
     wanted = _select(entries, only, shard)
     head = store.reader()
-    last_run = lastrun.start(store, list(entries), wanted)  # before any thread starts
+    before = lastrun.start(store, list(entries), wanted)  # before any thread starts
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(client.get_playlist, pid) for pid in wanted]
         try:  # while Spotify answers: read the last snapshots, render what has come
-            before = last_run()
-            previous = before.snapshots
-            names = {pid: shown_name(entries[pid].alias, previous[pid]) or pid for pid in wanted}
             files = _Files(head, entries, before, when, store)
-            outcomes = _collect(wanted, futures, names, progress, on_playlist, files)
+            outcomes = _collect(wanted, futures, progress, on_playlist, files)
         except BaseException:
             for future in futures:
                 future.cancel()
@@ -151,7 +148,6 @@ def fetch(
 def _collect(
     wanted: list[str],
     futures: list[Future[FetchResult]],
-    names: Mapping[str, str],
     progress: ProgressFn,
     on_playlist: Callable[[Outcome], None] | None,
     files: _Files,
@@ -164,7 +160,8 @@ def _collect(
     """
     outcomes: list[Outcome] = []
     for pid, future in progress("Fetching", list(zip(wanted, futures, strict=True))):
-        outcome = Outcome(pid, name=names[pid])
+        alias = files.entries[pid].alias
+        outcome = Outcome(pid, name=shown_name(alias, files.before.snapshot(pid)) or pid)
         try:
             result = future.result()
         except CredentialsError:
@@ -190,10 +187,10 @@ class _Files:
     """
 
     def __init__(self, head: TreeReader, entries: Mapping[str, layout.RegistryEntry],
-                 before: lastrun.LastRun, when: tuple[int, int],
+                 before: lastrun.Reading, when: tuple[int, int],
                  store: Store) -> None:
-        self.head, self.entries, self.previous = head, entries, before.snapshots
-        self.followers = before.followers
+        self.head, self.entries, self.before = head, entries, before
+        self.previous: Mapping[str, PreviousSnapshot | None] = {}  # all of them, at the end
         self.day = datetime.fromtimestamp(when[0], UTC).strftime("%Y-%m-%d")
         self.base = settings.githistory_base(store)
         self.newline = settings.final_newline(store)
@@ -209,7 +206,7 @@ class _Files:
 
     def _render(self, snapshot: Playlist) -> None:
         pid = snapshot.id
-        files = _snapshot_files(snapshot, dict(self.followers.get(pid, {})), self.day,
+        files = _snapshot_files(snapshot, self.before.followers(pid), self.day,
                                 self.base, self.newline)
         json_path = layout.pretty_json_path(pid)
         json_id = pygit2.hash(files[json_path])
@@ -226,6 +223,7 @@ class _Files:
     ) -> tuple[dict[str, bytes | None], dict[str, Playlist]]:
         """The files that differ from ``head`` (snapshots and the index), and the new
         snapshots by JSON blob id (for the cumulative views); fills in each Outcome."""
+        self.previous = self.before.finish().snapshots
         latest = {pid: self.fetched.get(pid) or self.previous[pid] for pid in self.entries}
         known = {pid: snap for pid, snap in latest.items() if snap is not None}
         names = archive_names(self.entries, known)

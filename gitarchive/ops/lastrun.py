@@ -10,7 +10,8 @@ send is read here, so the result never depends on it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from gitarchive import safejson
@@ -20,7 +21,7 @@ from gitarchive.git.store import Store, TreeReader
 from gitarchive.history.parallel import Forked, two_cores
 
 FORK_MIN = 200  # registered playlists from which a forked process reads them
-CHUNK = 100  # playlists per message from the forked process
+CHUNK = 50  # playlists per message from the forked process
 
 
 @dataclass
@@ -44,14 +45,54 @@ def read(head: TreeReader, pids: list[str], wanted: set[str]) -> LastRun:
     )
 
 
-def start(store: Store, pids: list[str], wanted: list[str]) -> Callable[[], LastRun]:
-    """Start reading ``pids`` (the registry) out of HEAD; the function returned waits for
-    the result. Call it before any thread is started."""
+class Reading:
+    """The reading under way: ``snapshot`` and ``followers`` of a playlist wait only until
+    that playlist's part has arrived, so a run renders while the rest is read."""
+
+    def __init__(self, head: TreeReader, pids: list[str], wanted: set[str],
+                 forked: Forked[LastRun] | None) -> None:
+        self._head, self._pids, self._wanted, self._forked = head, pids, wanted, forked
+        self.result = LastRun() if forked is not None else read(head, pids, wanted)
+
+    def snapshot(self, pid: str) -> PreviousSnapshot | None:
+        self._until(pid)
+        return self.result.snapshots[pid]
+
+    def followers(self, pid: str) -> dict[str, int]:
+        self._until(pid)
+        return dict(self.result.followers.get(pid, {}))
+
+    def finish(self) -> LastRun:
+        """Everything (what the forked process did not send is read here)."""
+        if self._forked is not None:
+            seen = len(self._forked.received)
+            for part in self._forked.finish()[seen:]:
+                self.result.update(part)
+            self._forked = None
+            missing = [pid for pid in self._pids if pid not in self.result.snapshots]
+            if missing:  # it died: read the rest here
+                self.result.update(read(self._head, missing, self._wanted))
+        return self.result
+
+    def _until(self, pid: str) -> None:
+        while pid not in self.result.snapshots:
+            if self._forked is None or self._forked.done:
+                self.finish()
+                return
+            new = self._forked.poll()
+            for part in new:
+                self.result.update(part)
+            if not new and not self._forked.done:
+                time.sleep(0.002)  # the GIL is free meanwhile for the request threads
+
+
+def start(store: Store, pids: list[str], wanted: list[str]) -> Reading:
+    """Start reading ``pids`` (the registry) out of HEAD. Call it before any thread starts."""
     head = store.reader()
     chosen = set(wanted)
     commit = store.head()
     if len(pids) < FORK_MIN or commit is None or not two_cores():
-        return lambda: read(head, pids, chosen)
+        return Reading(head, pids, chosen, None)
     git_dir, commit_id = store.repo.path, commit.id
 
     def work() -> Iterator[LastRun]:
@@ -60,18 +101,7 @@ def start(store: Store, pids: list[str], wanted: list[str]) -> Callable[[], Last
         for at in range(0, len(pids), CHUNK):
             yield read(reader, pids[at:at + CHUNK], chosen)
 
-    forked = Forked(work)
-
-    def wait() -> LastRun:
-        result = LastRun()
-        for part in forked.finish():
-            result.update(part)
-        missing = [pid for pid in pids if pid not in result.snapshots]  # it died: read here
-        if missing:
-            result.update(read(head, missing, chosen))
-        return result
-
-    return wait
+    return Reading(head, pids, chosen, Forked(work))
 
 
 def follower_history(head: TreeReader, pid: str) -> dict[str, int]:
