@@ -152,13 +152,15 @@ def _collect(
     on_playlist: Callable[[Outcome], None] | None,
     files: _Files,
 ) -> list[Outcome]:
-    """Each playlist's answer, in registry order, rendered as soon as it is there.
+    """Each playlist's answer, in registry order; then the files of all that came.
 
-    Requests overlap (Spotify's latency dominates a real run), and so does the
-    rendering: the files of one playlist are made while the next are on their way.
-    A failure is recorded in its Outcome.
+    Requests overlap (Spotify's latency dominates a real run). The files are rendered
+    once every answer is in: rendering while the requests are still out made both
+    slower, the request threads and the rendering taking turns with the GIL. A
+    failure is recorded in its Outcome.
     """
     outcomes: list[Outcome] = []
+    fetched: list[tuple[Outcome, Playlist]] = []
     for pid, future in progress("Fetching", list(zip(wanted, futures, strict=True))):
         alias = files.entries[pid].alias
         outcome = Outcome(pid, name=shown_name(alias, files.before.snapshot(pid)) or pid)
@@ -174,7 +176,9 @@ def _collect(
         if on_playlist is not None:
             on_playlist(outcome)
         if outcome.ok:
-            files.add(outcome, result.playlist)
+            fetched.append((outcome, result.playlist))
+    for outcome, playlist in fetched:
+        files.add(outcome, playlist)
     return outcomes
 
 
