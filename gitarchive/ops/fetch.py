@@ -127,6 +127,7 @@ def fetch(
         except BaseException:
             for future in futures:
                 future.cancel()
+            before.close()
             raise
     changes, snapshots = files.finish(outcomes)
     report = FetchReport(outcomes, problems=[f"{p.path}: {p.reason}" for p in bad_entries],

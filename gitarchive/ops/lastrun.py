@@ -74,6 +74,12 @@ class Reading:
                 self.result.update(read(self._head, missing, self._wanted))
         return self.result
 
+    def close(self) -> None:
+        """Stop the forked reading (a run that ends early): it is not left blocked."""
+        if self._forked is not None:
+            self._forked.close()
+            self._forked = None
+
     def _until(self, pid: str) -> None:
         while pid not in self.result.snapshots:
             if self._forked is None or self._forked.done:

@@ -387,3 +387,7 @@ def test_last_snapshots_read_in_a_forked_process_give_the_same_commits(
         runs.append([(c.tree_id, c.message) for c in commits(repo)])
     assert runs[0] == runs[1]
     assert "renamed from" in runs[1][0][1]
+    # A run that stops early (credentials refused) stops the forked reading too.
+    monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", "refused")
+    code, out = run("fetch", "--repo", str(tmp_path / "1" / "archive"))
+    assert code == exitcodes.NOTHING_FETCHED and "nothing was written" in out
