@@ -132,18 +132,7 @@ class Playlist:
         run writes a 100-track snapshot per playlist.
         """
         s = _json_str
-        tracks = ",\n".join(
-            "    {\n"
-            f'      "added_at": {s(t.added_at)},\n'
-            f"{_added_by_line(t.added_by)}"
-            f'      "album": {_json_link(t.album, "      ")},\n'
-            f'      "artists": {_json_links(t.artists, "      ")},\n'
-            f'      "duration_ms": {t.duration_ms},\n'
-            f'      "name": {s(t.name)},\n'
-            f'      "url": {s(t.url)}\n'
-            "    }"
-            for t in self.tracks
-        )
+        tracks = ",\n".join(map(_track_json, self.tracks))
         followers = "null" if self.num_followers is None else str(self.num_followers)
         return (
             "{\n"
@@ -286,6 +275,26 @@ def _json_str(value: str | None) -> str:
     return "null" if value is None else _encode_string(value)
 
 
+def _track_json(t: Track) -> str:
+    """One track of the pretty JSON (see Playlist.to_json), its texts encoded by C code."""
+    e = _encode_string
+    album = t.album
+    added_at = "null" if t.added_at is None else e(t.added_at)
+    if t.artists:
+        artists = "[\n" + ",\n".join([
+            f'        {{\n          "name": {e(a.name)},\n          "url": {e(a.url)}\n        }}'
+            for a in t.artists
+        ]) + "\n      ]"
+    else:
+        artists = "[]"
+    return (
+        f'    {{\n      "added_at": {added_at},\n{_added_by_line(t.added_by)}'
+        f'      "album": {{\n        "name": {e(album.name)},\n        "url": {e(album.url)}\n'
+        f'      }},\n      "artists": {artists},\n      "duration_ms": {t.duration_ms},\n'
+        f'      "name": {e(t.name)},\n      "url": {e(t.url)}\n    }}'
+    )
+
+
 def _added_by_line(user: str | None) -> str:
     return "" if user is None else f'      "added_by": {_encode_string(user)},\n'
 
@@ -295,14 +304,6 @@ def _json_link(link: Link, indent: str) -> str:
         f'{{\n{indent}  "name": {_encode_string(link.name)},\n'
         f'{indent}  "url": {_encode_string(link.url)}\n{indent}}}'
     )
-
-
-def _json_links(links: tuple[Link, ...], indent: str) -> str:
-    if not links:
-        return "[]"
-    inner = indent + "  "
-    body = ",\n".join(f"{inner}{_json_link(link, inner)}" for link in links)
-    return f"[\n{body}\n{indent}]"
 
 
 def dump_json(data: Any) -> str:

@@ -53,6 +53,10 @@ def escape_md(text: str) -> str:
     One translate pass escapes every special character at once (so the backslashes
     it adds are never escaped again); cached because artist and album names repeat.
     """
+    return _escape_text(text)
+
+
+def _escape_text(text: str) -> str:
     if "<" in text:
         text = _MD_TAG_START.sub("&lt;", text)
     if "\r" in text:
@@ -118,6 +122,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # templates are package files: no stat of each one per render
     )
     env.filters.update(
         md=escape_md,
@@ -166,8 +171,64 @@ def pretty_md(playlist: Playlist, githistory_base: str | None = None) -> str:
         playlist=playlist,
         description=playlist.description.strip(),
         total_ms=sum(t.duration_ms for t in playlist.tracks),
-        rows=[pretty_row(n, t) for n, t in enumerate(playlist.tracks, start=1)],
+        rows=pretty_rows(playlist.tracks),
     )
+
+
+_SEP = "\x00"  # between texts escaped together; a text holding one is escaped on its own
+
+
+def _escape_all(texts: list[str]) -> list[str]:
+    """``escape_md`` of every text, in one pass over them all joined (same result).
+
+    Every rule of escape_md is local to a character or a pair of them that a NUL
+    cannot be part of, so escaping the joined text escapes each text as alone.
+    """
+    joined = _SEP.join(texts)
+    if joined.count(_SEP) != len(texts) - 1:
+        return [escape_md(t) for t in texts]
+    return _escape_text(joined).split(_SEP)
+
+
+def _links_all(texts: list[str], urls: list[str]) -> list[str]:
+    """``md_link`` of each (text, url) pair, escaped in one pass each (same result)."""
+    escaped = _escape_all(texts)
+    joined = _SEP.join(urls)
+    if joined.count(_SEP) != len(urls) - 1:
+        return [md_link(t, u) for t, u in zip(texts, urls, strict=True)]
+    targets = joined.translate(_URL_ESCAPES).split(_SEP)
+    web = ("https://", "http://")  # the escapes leave these prefixes alone
+    return [f"[{e}]({u})" if u.startswith(web) else e
+            for e, u in zip(escaped, targets, strict=True)]
+
+
+def pretty_rows(tracks: tuple[Track, ...] | list[Track]) -> list[str]:
+    """``pretty_row`` of every track (numbered from 1), with all escaping done in bulk.
+
+    A 1,000-playlist run renders 100,000 rows: escaping and linking them text by text
+    in Python was most of fetch's rendering time.
+    """
+    if not tracks:
+        return []
+    texts: list[str] = []
+    urls: list[str] = []
+    for t in tracks:
+        texts.append(t.name)
+        urls.append(t.url)
+        texts.append(t.album.name)
+        urls.append(t.album.url)
+        for a in t.artists:
+            texts.append(a.name)
+            urls.append(a.url)
+    links = _links_all(texts, urls)
+    rows = []
+    i = 0
+    for number, t in enumerate(tracks, start=1):
+        end = i + 2 + len(t.artists)
+        rows.append(f"| {number} | {links[i]} | {', '.join(links[i + 2:end])} "
+                    f"| {links[i + 1]} | {format_length(t.duration_ms)} |")
+        i = end
+    return rows
 
 
 def pretty_row(number: int, track: Track) -> str:
@@ -181,8 +242,15 @@ def pretty_row(number: int, track: Track) -> str:
 
 def plain(playlist: Playlist) -> str:
     """Name, description, blank line, sorted track lines: a reorder is not a change."""
-    lines = sorted((one_line(t.plain_line) for t in playlist.tracks),
-                   key=lambda line: (line.lower(), line))
+    lines = [f"{t.name} -- {', '.join([a.name for a in t.artists])} -- {t.album.name}"
+             for t in playlist.tracks]  # Track.plain_line, inlined: 100,000 a run
+    joined = _SEP.join(lines)
+    if joined.count(_SEP) == len(lines) - 1:  # no line holds a NUL: one pass for them all
+        lines = one_line(joined).split(_SEP) if lines else []
+    else:
+        lines = [one_line(line) for line in lines]
+    lines.sort()
+    lines.sort(key=str.lower)  # stable: by (lower-cased, then as is)
     return render(
         "plain.j2",
         name=one_line(playlist.name),

@@ -61,6 +61,11 @@ class Forked(Generic[M]):
         while self._open:
             self._take(self.received)
 
+    @property
+    def done(self) -> bool:
+        """Whether the child has sent everything it will send (finished, or died)."""
+        return not self._open
+
     def poll(self) -> list[M]:
         """Take the messages that have arrived, without waiting; returns those new ones."""
         new: list[M] = []

@@ -6,31 +6,29 @@ they were; the others go on. Nothing is committed when nothing changed.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
 import pygit2
 
-from gitarchive import exitcodes, safejson
+from gitarchive import exitcodes
 from gitarchive.archive import layout, registry, render, runrecord, settings
 from gitarchive.archive.index import (
     PreviousSnapshot,
     archive_names,
     index_file,
-    previous_snapshot,
     shown_name,
 )
-from gitarchive.archive.model import Playlist, dump_json
-from gitarchive.errors import CredentialsError, NothingToFetch, ShardError, SpotifyError
+from gitarchive.archive.model import Playlist, Track, dump_json
+from gitarchive.errors import CredentialsError, NothingToFetch, SpotifyError
 from gitarchive.git.identity import commit_time
 from gitarchive.git.store import Store, TreeReader, tree_at
-from gitarchive.ops import health
+from gitarchive.ops import health, lastrun
+from gitarchive.ops.shard import Shard as Shard
 from gitarchive.progress import ProgressFn, no_progress
 from gitarchive.spotify.parse import FetchResult
 
@@ -120,10 +118,18 @@ def fetch(
     entries, bad_entries = registry.load(store)
     wanted = _select(entries, only, shard)
     head = store.reader()
-    previous = {pid: previous_snapshot(head, pid) for pid in entries}
-    names = {pid: shown_name(entries[pid].alias, previous[pid]) or pid for pid in wanted}
-    fetched, outcomes = _fetch_all(client, wanted, names, progress, on_playlist, jobs)
-    changes, snapshots = _changed_files(store, head, entries, previous, fetched, outcomes, when)
+    before = lastrun.start(store, list(entries), wanted)  # before any thread starts
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(client.get_playlist, pid) for pid in wanted]
+        try:  # while Spotify answers: read the last snapshots, render what has come
+            files = _Files(head, entries, before, when, store)
+            outcomes = _collect(wanted, futures, progress, on_playlist, files)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            before.close()
+            raise
+    changes, snapshots = files.finish(outcomes)
     report = FetchReport(outcomes, problems=[f"{p.path}: {p.reason}" for p in bad_entries],
                          registered=len(entries))
     report.record = runrecord.make(
@@ -131,7 +137,7 @@ def fetch(
         failed={o.pid: o.error for o in outcomes if o.error is not None},
         emptied={o.pid: o.emptied_from for o in outcomes if o.emptied_from is not None},
     )
-    if changes and fetched:
+    if changes and files.fetched:
         report.commit = _commit(store, changes, outcomes, when, cumulative, snapshots,
                                 report.record)
     if report.commit is None and outcomes:  # no commit to hold the record: the local log
@@ -140,78 +146,109 @@ def fetch(
     return report
 
 
-def _fetch_all(
-    client: PlaylistSource,
+def _collect(
     wanted: list[str],
-    names: Mapping[str, str],
+    futures: list[Future[FetchResult]],
     progress: ProgressFn,
     on_playlist: Callable[[Outcome], None] | None,
-    jobs: int,
-) -> tuple[dict[str, Playlist], list[Outcome]]:
-    """Ask Spotify for ``wanted``, ``jobs`` at once; a failure is recorded in its Outcome.
+    files: _Files,
+) -> list[Outcome]:
+    """Each playlist's answer, in registry order; then the files of all that came.
 
-    Requests overlap (Spotify's latency dominates a real run); results are reported
-    in registry order, whatever order they finish in.
+    Requests overlap (Spotify's latency dominates a real run). The files are rendered
+    once every answer is in: rendering while the requests are still out made both
+    slower, the request threads and the rendering taking turns with the GIL. A
+    failure is recorded in its Outcome.
     """
-    fetched: dict[str, Playlist] = {}
     outcomes: list[Outcome] = []
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(client.get_playlist, pid) for pid in wanted]
+    fetched: list[tuple[Outcome, Playlist]] = []
+    for pid, future in progress("Fetching", list(zip(wanted, futures, strict=True))):
+        alias = files.entries[pid].alias
+        outcome = Outcome(pid, name=shown_name(alias, files.before.snapshot(pid)) or pid)
         try:
-            for pid, future in progress("Fetching", list(zip(wanted, futures, strict=True))):
-                outcome = Outcome(pid, name=names[pid])
-                try:
-                    result = future.result()
-                except CredentialsError:
-                    raise
-                except SpotifyError as exc:
-                    outcome.error = str(exc)
-                else:
-                    fetched[pid] = result.playlist
-                    outcome.skipped = list(result.skipped)
-                outcomes.append(outcome)
-                if on_playlist is not None:
-                    on_playlist(outcome)
-        except BaseException:
-            for future in futures:
-                future.cancel()
+            result = future.result()
+        except CredentialsError:
             raise
-    return fetched, outcomes
+        except SpotifyError as exc:
+            outcome.error = str(exc)
+        else:
+            outcome.skipped = list(result.skipped)
+        outcomes.append(outcome)
+        if on_playlist is not None:
+            on_playlist(outcome)
+        if outcome.ok:
+            fetched.append((outcome, result.playlist))
+    for outcome, playlist in fetched:
+        files.add(outcome, playlist)
+    return outcomes
 
 
-def _changed_files(
-    store: Store,
-    head: TreeReader,
-    entries: Mapping[str, layout.RegistryEntry],
-    previous: Mapping[str, PreviousSnapshot | None],
-    fetched: Mapping[str, Playlist],
-    outcomes: list[Outcome],
-    when: tuple[int, int],
-) -> tuple[dict[str, bytes | None], dict[str, Playlist]]:
-    """The files that differ from ``head`` (snapshots and the index), and the new snapshots
-    by JSON blob id (for the cumulative views); fills in each Outcome's changes."""
-    latest = {pid: fetched.get(pid) or previous[pid] for pid in entries}
-    known = {pid: snap for pid, snap in latest.items() if snap is not None}
-    names = archive_names(entries, known)
-    day = datetime.fromtimestamp(when[0], UTC).strftime("%Y-%m-%d")
-    base = settings.githistory_base(store)
-    newline = settings.final_newline(store)
-    changes: dict[str, bytes | None] = {}
-    by_pid = {o.pid: o for o in outcomes}
-    snapshots: dict[str, Playlist] = {}  # JSON blob id -> snapshot, for the cumulative views
-    for pid, raw in fetched.items():
-        snapshot = replace(raw, unique_name=names[pid])
-        files = _snapshot_files(head, snapshot, day, base, newline)
-        snapshots[str(pygit2.hash(files[layout.pretty_json_path(pid)]))] = snapshot
-        changes.update(files)
-        _describe(by_pid[pid], snapshot, previous[pid])
-    changes[layout.INDEX] = index_file(known, names)
-    changes = {p: c for p, c in changes.items() if not head.same(p, c)}
-    for outcome in outcomes:
-        outcome.changed = outcome.ok and any(
-            path in changes for path in layout.snapshot_paths(outcome.pid)
-        )
-    return changes, snapshots
+class _Files:
+    """The files of a run: each fetched playlist's rendered as it arrives, then the index.
+
+    A playlist is rendered under its alias or Spotify name; the names made unique
+    across the archive (`` (2)``...) are known once every answer is in, and the few
+    playlists whose name that changes are rendered again.
+    """
+
+    def __init__(self, head: TreeReader, entries: Mapping[str, layout.RegistryEntry],
+                 before: lastrun.Reading, when: tuple[int, int],
+                 store: Store) -> None:
+        self.head, self.entries, self.before = head, entries, before
+        self.previous: Mapping[str, PreviousSnapshot | None] = {}  # all of them, at the end
+        self.day = datetime.fromtimestamp(when[0], UTC).strftime("%Y-%m-%d")
+        self.base = settings.githistory_base(store)
+        self.newline = settings.final_newline(store)
+        self.fetched: dict[str, Playlist] = {}  # pid -> snapshot as rendered
+        self.outcomes: dict[str, Outcome] = {}
+        self.changed: dict[str, dict[str, bytes]] = {}  # pid -> its files that differ from head
+        self.json_ids: dict[str, str] = {}  # pid -> blob id of its JSON snapshot
+
+    def add(self, outcome: Outcome, raw: Playlist) -> None:
+        entry = self.entries[outcome.pid]
+        self._render(replace(raw, unique_name=entry.alias or raw.original_name))
+        self.outcomes[outcome.pid] = outcome
+
+    def _render(self, snapshot: Playlist) -> None:
+        pid = snapshot.id
+        files = _snapshot_files(snapshot, self.before.followers(pid), self.day,
+                                self.base, self.newline)
+        json_path = layout.pretty_json_path(pid)
+        json_id = pygit2.hash(files[json_path])
+        self.json_ids[pid] = str(json_id)
+        self.fetched[pid] = snapshot
+        self.changed[pid] = {
+            path: content for path, content in files.items()
+            if not (self.head.blob_id(path) == json_id if path == json_path
+                    else self.head.same(path, content))
+        }
+
+    def finish(
+        self, outcomes: list[Outcome]
+    ) -> tuple[dict[str, bytes | None], dict[str, Playlist]]:
+        """The files that differ from ``head`` (snapshots and the index), and the new
+        snapshots by JSON blob id (for the cumulative views); fills in each Outcome."""
+        self.previous = self.before.finish().snapshots
+        latest = {pid: self.fetched.get(pid) or self.previous[pid] for pid in self.entries}
+        known = {pid: snap for pid, snap in latest.items() if snap is not None}
+        names = archive_names(self.entries, known)
+        for pid, snapshot in list(self.fetched.items()):
+            if snapshot.unique_name != names[pid]:  # a name shared with another playlist
+                self._render(replace(snapshot, unique_name=names[pid]))
+        changes: dict[str, bytes | None] = {}
+        for pid, snapshot in self.fetched.items():
+            changes.update(self.changed[pid])
+            _describe(self.outcomes[pid], snapshot, self.previous[pid])
+        index = index_file({pid: self.fetched.get(pid) or snap for pid, snap in known.items()},
+                           names)
+        if not self.head.same(layout.INDEX, index):
+            changes[layout.INDEX] = index
+        for outcome in outcomes:
+            outcome.changed = outcome.ok and any(
+                path in changes for path in layout.snapshot_paths(outcome.pid)
+            )
+        snapshots = {self.json_ids[pid]: snap for pid, snap in self.fetched.items()}
+        return changes, snapshots
 
 
 def _commit(
@@ -262,38 +299,9 @@ def _select(
     return [pid for pid in wanted if shard is None or shard.holds(pid)]
 
 
-@dataclass(frozen=True)
-class Shard:
-    """Shard K of N (1-based): a stable subset of the registry, the same on every machine.
-
-    Membership hashes the playlist ID with SHA-1 (Python's ``hash`` is salted per
-    process), so N machines given 1/N .. N/N split a registry without coordinating.
-    """
-
-    index: int
-    count: int
-
-    @classmethod
-    def parse(cls, text: str) -> Shard:
-        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
-        if not match:
-            raise ShardError(f"'{text}' is not K/N (for example 1/3)")
-        index, count = int(match[1]), int(match[2])
-        if count < 1 or not 1 <= index <= count:
-            raise ShardError(f"'{text}': K must be between 1 and N, and N at least 1")
-        return cls(index, count)
-
-    def holds(self, pid: str) -> bool:
-        digest = hashlib.sha1(pid.encode("ascii")).digest()
-        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
-
-    def __str__(self) -> str:
-        return f"{self.index}/{self.count}"
-
-
 def _snapshot_files(
-    head: TreeReader,
     snapshot: Playlist,
+    followers: dict[str, int],
     day: str,
     githistory_base: str | None,
     newline: bool,
@@ -306,7 +314,6 @@ def _snapshot_files(
         layout.pretty_json_path(pid): render.pretty_json(snapshot).encode(),
         layout.pretty_md_path(pid): pretty.encode(),
     }
-    followers = _follower_history(head, pid)
     if snapshot.num_followers is not None:
         followers[day] = snapshot.num_followers
     if followers:
@@ -314,21 +321,8 @@ def _snapshot_files(
     return files
 
 
-def _follower_history(head: TreeReader, pid: str) -> dict[str, int]:
-    data = head.read(layout.followers_path(pid))
-    if not data:
-        return {}
-    try:
-        loaded = safejson.loads(data)
-    except ValueError:
-        return {}
-    if not isinstance(loaded, dict):
-        return {}
-    return {day: count for day, count in loaded.items() if isinstance(count, int)}
-
-
 def _describe(outcome: Outcome, snapshot: Playlist, previous: PreviousSnapshot | None) -> None:
-    new_keys = [t.key for t in snapshot.tracks]
+    new_keys = [_key(t) for t in snapshot.tracks]
     before = Counter(previous.track_keys if previous else ())
     after = Counter(new_keys)
     outcome.name = snapshot.name
@@ -344,6 +338,11 @@ def _describe(outcome: Outcome, snapshot: Playlist, previous: PreviousSnapshot |
         and before == after
         and list(previous.track_keys) != new_keys
     )
+
+
+def _key(track: Track) -> str:
+    """``track.key``, with its usual case (a Spotify URL) taken first: 100,000 a run."""
+    return (track.url.rstrip("/").rsplit("/", 1)[-1] if track.url else "") or track.key
 
 
 def commit_message(outcomes: list[Outcome], record: runrecord.RunRecord | None = None) -> str:

@@ -96,7 +96,8 @@ def _parse_playlist(pid: str, data: Any, pages: list[Any], *, check_text: bool) 
             raise SnapshotError("a page of entries has no 'items' list")
         for entry in page["items"]:
             position += 1
-            parsed = parse_entry(entry, position, check_text=check_text)
+            fast = None if check_text else _entry_fast(entry)
+            parsed = fast or parse_entry(entry, position, check_text=check_text)
             if isinstance(parsed, Track):
                 tracks.append(parsed)
             else:
@@ -163,6 +164,65 @@ def parse_entry(entry: Any, position: int, *, check_text: bool = True) -> Track 
         added_at=api_added_at(entry.get("added_at"), where),
         added_by=_added_by(entry.get("added_by")),
     )
+
+
+def _entry_fast(entry: Any) -> Track | None:
+    """``parse_entry`` of an ordinary track entry, trusting nothing but checking less.
+
+    A run parses 100,000 entries; this path takes only the usual shape (every field
+    exactly typed, a Spotify URL given) and returns None for anything else, which
+    ``parse_entry`` then reads (or explains) the checked way: the result is the same.
+    """
+    try:
+        item = entry.get("item") or entry.get("track")
+        if (type(item) is not dict or entry.get("is_local") or item.get("is_local")
+                or item.get("type") == "episode"):
+            return None
+        name = item.get("name")
+        duration = item.get("duration_ms")
+        album = item["album"]
+        artists = item["artists"]
+        if (type(name) is not str or type(duration) is not int
+                or not 0 <= duration <= MAX_DURATION_MS
+                or type(album) is not dict or type(artists) is not list):
+            return None
+        url = _url_fast(item)
+        album_link = _link_fast(album)
+        found = [_link_fast(a) for a in artists]
+        links = tuple(link for link in found if link is not None)
+        if not url or album_link is None or len(links) != len(found):
+            return None
+        added_at = entry.get("added_at")
+        return Track(
+            url=url,
+            name=name,
+            album=album_link,
+            artists=links,
+            duration_ms=duration,
+            added_at=None if added_at is None else api_added_at(added_at),
+            added_by=_added_by(entry.get("added_by")),
+        )
+    except (AttributeError, KeyError, TypeError, SnapshotError):
+        return None
+
+
+def _url_fast(obj: dict[str, Any]) -> str | None:
+    """The given ``external_urls.spotify`` when the object is exactly as usual, else None."""
+    links = obj.get("external_urls")
+    sid = obj.get("id")
+    if type(links) is not dict or not (sid is None or type(sid) is str):
+        return None
+    url = links.get("spotify")
+    return url if type(url) is str and url else None
+
+
+def _link_fast(obj: Any) -> Link | None:
+    if type(obj) is not dict:
+        return None
+    name, url = obj.get("name"), _url_fast(obj)
+    if url is None or type(name) is not str:
+        return None
+    return Link(name, url)
 
 
 MAX_DURATION_MS = 2**31 - 1  # about 24 days: more is no track length, it is a broken answer

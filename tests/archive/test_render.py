@@ -127,3 +127,44 @@ def test_md_link_escapes_text_and_url_or_gives_plain_text(text: str, url: str) -
     expected = (f"[{render.escape_md(text)}]({target})" if url.startswith("http")
                 else render.escape_md(text))
     assert render.md_link(text, url) == expected
+
+
+_ODD = st.text(alphabet=st.sampled_from(list("aB .\\\n\r\x00#()[]-*_`|~<>/!?é\t")), max_size=12)
+_URLS = st.one_of(
+    st.just(""),
+    st.builds(lambda u: f"https://open.spotify.com/x/{u}", _ODD),
+    st.builds(lambda u: f"http://h/{u}", _ODD),
+    _ODD,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_ODD, _URLS, _ODD, _URLS, st.lists(st.tuples(_ODD, _URLS),
+                                                              max_size=3),
+                          st.integers(0, 2**31 - 1)), max_size=6))
+def test_rows_escaped_in_bulk_equal_rows_escaped_one_by_one(
+    specs: list[tuple[str, str, str, str, list[tuple[str, str]], int]],
+) -> None:
+    tracks = tuple(
+        Track(url=url, name=name, album=Link(album, album_url),
+              artists=tuple(Link(n, u) for n, u in artists), duration_ms=ms)
+        for name, url, album, album_url, artists, ms in specs
+    )
+    expected = [render.pretty_row(n, t) for n, t in enumerate(tracks, start=1)]
+    assert render.pretty_rows(tracks) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_ODD, _ODD, st.lists(_ODD, max_size=3)), max_size=8))
+def test_plain_equals_its_lines_made_and_sorted_one_by_one(
+    specs: list[tuple[str, str, list[str]]],
+) -> None:
+    tracks = tuple(
+        Track(url="", name=name, album=Link(album), artists=tuple(Link(a) for a in artists),
+              duration_ms=1)
+        for name, album, artists in specs
+    )
+    lines = sorted((render.one_line(t.plain_line) for t in tracks),
+                   key=lambda line: (line.lower(), line))
+    expected = "".join(f"{line}\n" for line in lines)
+    assert render.plain(_playlist(tracks=tracks)).endswith("\n\n" + expected)

@@ -359,3 +359,35 @@ def test_a_failed_playlist_keeps_its_place_in_the_index_and_every_name(
         f"| [Nachtschicht — 深夜 Mix](/playlists/pretty/{LONG}.md) | 124 | [cumulative]"
         f"(/playlists/cumulative/{LONG}.md) - [plain](/playlists/plain/{LONG}) |",
     ]
+
+
+def test_last_snapshots_read_in_a_forked_process_give_the_same_commits(
+    api: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From lastrun.FORK_MIN playlists a forked process reads the last snapshots and
+    follower counts; a run gives the same commits whichever way they were read."""
+    from gitarchive.ops import lastrun
+
+    original = copy.deepcopy(load_fixture_playlists()[SMALL])
+    runs = []
+    for fork_min in (10_000, 1):
+        monkeypatch.setattr(lastrun, "FORK_MIN", fork_min)
+        monkeypatch.setattr(lastrun, "CHUNK", 2)
+        api.set_playlist(SMALL, copy.deepcopy(original))
+        repo = archive(tmp_path / str(fork_min), OLD_1970, KPOP, SMALL, LONG)
+        run("add", "4uLU6hMCjMI75M1A2tKUQC", "--repo", str(repo))  # never fetched: fails
+        assert run("fetch", "--repo", str(repo), "--no-cumulative")[0] == exitcodes.PARTIAL
+        data = copy.deepcopy(original)
+        data["items"]["items"].pop()
+        data["followers"] = {"total": 5}
+        data["name"] = "Renamed"
+        api.set_playlist(SMALL, data)
+        code, out = run("fetch", "--repo", str(repo), "--no-cumulative")
+        assert code == exitcodes.PARTIAL and "(+0 -1 tracks)" in out
+        runs.append([(c.tree_id, c.message) for c in commits(repo)])
+    assert runs[0] == runs[1]
+    assert "renamed from" in runs[1][0][1]
+    # A run that stops early (credentials refused) stops the forked reading too.
+    monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", "refused")
+    code, out = run("fetch", "--repo", str(tmp_path / "1" / "archive"))
+    assert code == exitcodes.NOTHING_FETCHED and "nothing was written" in out

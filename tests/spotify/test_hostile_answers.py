@@ -28,7 +28,7 @@ from gitarchive.ops.fetch import fetch
 from gitarchive.spotify import client as spotify
 from gitarchive.spotify import parse
 from gitarchive.spotify.fixtures import load_fixture_playlists
-from gitarchive.spotify.parse import parse_playlist
+from gitarchive.spotify.parse import parse_entry, parse_playlist
 from gitarchive.spotify.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
 
 SMALL = "3xQmR8vDemoSmallMix002"
@@ -279,3 +279,30 @@ def test_added_at_short_cut_equals_the_full_parse(moment: Any) -> None:
 def test_added_at_that_is_no_date_still_fails() -> None:
     with pytest.raises(SnapshotError, match="added_at"):
         parse.api_added_at("2024-13-01T00:00:00Z", "entry 1")
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path=st.sampled_from([p for p in PATHS if p[:2] == ("items", "items") and len(p) > 2]),
+       value=JSON)
+def test_fuzz_entries_read_as_the_checked_parse_reads_them(
+    path: tuple[Any, ...], value: Any
+) -> None:
+    """parse_playlist reads usual entries by a short cut: every entry, however odd, comes
+    out as parse_entry (every field checked) reads it — the same track, note or error."""
+    data = _replace(_small_answer(), path, value)
+    expected: list[Any] = []
+    for position, raw in enumerate(data["items"]["items"], start=1):
+        try:
+            expected.append(parse_entry(raw, position))
+        except SnapshotError as exc:
+            expected.append(f"error: {exc}")
+    errors = [e for e in expected if isinstance(e, str) and e.startswith("error: ")]
+    try:
+        result = parse_playlist(SMALL, data, [data["items"]])
+    except PlaylistError as exc:
+        assert errors, exc
+        assert errors[0][len("error: "):] in str(exc)
+        return
+    assert not errors
+    assert list(result.playlist.tracks) == [e for e in expected if not isinstance(e, str)]
+    assert result.skipped == [e for e in expected if isinstance(e, str)]
