@@ -11,7 +11,9 @@ libgit2 keeps only a small cache of delta bases: read in history order (every
 playlist in turn, day after day) each read re-inflates a whole chain. So the child
 reads a window of the plan at a time grouped by playlist — several times faster
 (1,000 playlists x 365 days: 2.5 s in history order, 1.0 s in windows of 3,000;
-2,000 keeps the whole process tree of a split replay under 500 MB) —
+1,200 keeps the whole process tree of a rebuild under 500 MB — 2,000 did until each
+half of the replay also made its views and pictures — for a replay a few per cent
+slower: JSON 4.6-4.9 s with 1,200, 4.4-4.7 s with 2,000, three runs each in turn) —
 and answers in plan order.
 
 Protocol: the parent writes ``<hex id> <group>`` lines; the child answers each id, in
@@ -37,7 +39,7 @@ from gitarchive.git.store import blob_data
 
 MISSING = 0xFFFF_FFFF_FFFF_FFFF
 MIN_BLOBS = 2000  # below this, starting a process costs more than it saves
-WINDOW = 2000  # blobs read grouped at once (~60 MB of snapshots at 30 KB each)
+WINDOW = 1200  # blobs read grouped at once (~36 MB of snapshots at 30 KB each)
 
 
 class BlobStream:
