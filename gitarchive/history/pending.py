@@ -17,7 +17,7 @@ from gitarchive.archive import settings
 from gitarchive.archive.model import Playlist
 from gitarchive.archive.runrecord import RunRecord
 from gitarchive.git.store import Store, tree_at
-from gitarchive.history import pictures
+from gitarchive.history import pictures, timeline_read
 from gitarchive.history import saved as history_state
 from gitarchive.history.events import Event, EventReader, sorted_events
 from gitarchive.history.publish import (
@@ -30,6 +30,8 @@ from gitarchive.history.publish import (
     stale,
 )
 from gitarchive.history.sync import Synced, all_events, fresh_state, replay_events, sync
+from gitarchive.history.timeline import Timelines
+from gitarchive.history.timeline_read import save_with_commit
 from gitarchive.history.views import DateFormatter, get_timezone
 from gitarchive.progress import no_progress
 
@@ -46,6 +48,7 @@ class PendingState:
     files: dict[str, bytes | None]  # for the views branch: what to publish
     plan: ViewsPlan | None = None
     changes: dict[str, bytes | None] = field(default_factory=dict)  # for the commit
+    timelines: Timelines | None = None  # the charts' timelines, with ``event`` applied
 
     def save(self, commit_oid: pygit2.Oid | str) -> bool:
         """Persist the state as of the new commit (and publish the views branch).
@@ -78,6 +81,8 @@ class PendingState:
             ):
                 return False
             state.last_key = actual.key
+            if self.timelines is not None:
+                save_with_commit(self.timelines, str(commit.id), actual.key, gen)
         gens[str(commit.id)] = gen
         if self.plan is not None:
             if self.views_branch is None:
@@ -152,8 +157,10 @@ def pending_views(
     base = plan.base if branch is not None and plan.incremental else None
     if branch is None and head is not None:
         base = head.tree
+    timelines = timeline_read.update(store, extra=event) if plan.wanted else None
     drawn = pictures.files(store, plan.wanted, tree=tree, compare_with=base, timezone=tz,
-                           extra=event, gaps=pictures.fetch_gaps(synced.state, plan.wanted))
+                           gaps=pictures.fetch_gaps(synced.state, plan.wanted),
+                           timelines=timelines)
     if branch is not None:
         files: dict[str, bytes | None] = (
             differing(store, plan.base, rendered) if plan.incremental else dict(rendered)
@@ -161,9 +168,11 @@ def pending_views(
         if plan.incremental:
             files.update(stale(store, plan.base, synced.state, incremental=True))
         files.update(drawn)
-        return {}, PendingState(store, synced, event, when, branch, files, plan)
+        return {}, PendingState(store, synced, event, when, branch, files, plan,
+                                timelines=timelines)
     head_tree = head.tree if head is not None else None
     changes = differing(store, head_tree, rendered)
     changes.update(stale(store, head_tree, synced.state, plan.incremental))
     changes.update(drawn)
-    return changes, PendingState(store, synced, event, when, None, {}, plan, changes)
+    return changes, PendingState(store, synced, event, when, None, {}, plan, changes,
+                                 timelines)

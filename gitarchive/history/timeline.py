@@ -40,7 +40,7 @@ import pygit2
 
 from gitarchive.archive.snapshots import TrackMeta
 from gitarchive.git.store import Store
-from gitarchive.history.events import KIND_JSON, KIND_PLAIN, EventKey
+from gitarchive.history.events import KIND_JSON, KIND_PLAIN, Event, EventKey
 
 FORMAT = "gitarchive-timelines/1"
 RECENT = 100  # changes kept for the archive-wide feed
@@ -154,6 +154,7 @@ class Timelines:
         self.digests: dict[tuple[str, int], Timeline] = {}
         # pid -> a timeline as saved (JSON), made in another process and not read here yet
         self.rows: dict[str, str] = {}
+        self.extra: Event | None = None  # an event not committed yet, applied in memory
         self.head: str | None = None
         self.last_key: EventKey | None = None
         self.gens: dict[str, int] = {}

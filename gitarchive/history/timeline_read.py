@@ -28,6 +28,7 @@ from gitarchive.history.events import (
     KIND_FOLLOWERS,
     KIND_JSON,
     Event,
+    EventKey,
     sorted_events,
     walk_events,
 )
@@ -82,6 +83,7 @@ def _update(store: Store, *, extra: Event | None = None, save: bool = True) -> T
             timelines.save()
         if extra is not None and (timelines.last_key is None or extra.key > timelines.last_key):
             _apply(store, timelines, [extra])
+            timelines.extra = extra
     except Stale:  # a saved playlist could not be read: read the whole history
         if timelines.full:
             raise
@@ -118,6 +120,28 @@ def _apply(store: Store, timelines: Timelines, events: list[Event]) -> None:
     else:
         _apply_some(store, work, plan)
     note_recent(timelines, before)
+
+
+def save_with_commit(timelines: Timelines, commit: str, key: EventKey, gen: int) -> None:
+    """Save timelines that hold ``update``'s ``extra`` as of the commit that was made of it.
+
+    Fetch draws its charts from timelines with its coming commit applied in memory;
+    once that commit exists (and is the one assumed: history/pending.py checks), the
+    changes it made get its id and the timelines are saved as of it, so the next run
+    does not read and parse the same versions again.
+    """
+    if timelines.extra is None:
+        return
+    for pid in timelines.touched:
+        timeline = timelines.loaded.get(pid)
+        for change in timeline.changes if timeline is not None else ():
+            if not change.commit and change.time == key[0]:
+                change.commit = commit
+    timelines.head = commit
+    timelines.last_key = key
+    timelines.gens[commit] = gen
+    timelines.extra = None
+    timelines.save()
 
 
 def note_recent(timelines: Timelines, before: dict[str, int]) -> None:

@@ -11,6 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pygit2
 import pytest
 from history_support import History, json_files, pid, playlist, registry, timelines_as_dict, track
 
@@ -19,6 +20,7 @@ from gitarchive.archive import layout
 from gitarchive.git.store import Store
 from gitarchive.history import feeds, pictures, timeline, timeline_read
 from gitarchive.history import sync as sync_module
+from gitarchive.history.pending import pending_views
 from gitarchive.history.publish import render_all
 from gitarchive.history.rebuild import rebuild
 from gitarchive.history.state import state_to_dict
@@ -183,3 +185,25 @@ def test_a_half_that_dies_mid_way_is_replayed_here(quirky: Path,
     split = sync(store, full=True, timelines=True, draw=draw)
     assert state_to_dict(split.state) == state_to_dict(whole.state)
     assert sorted(split.drawn) == sorted(t.pid for t in read_alone_timelines(store))
+
+
+def test_fetch_saves_the_timelines_as_of_its_commit(tmp_path: Path) -> None:
+    """Fetch draws its charts with its coming commit applied in memory; once the commit
+    is made, the timelines are saved as of it (the next run parses nothing again), and
+    they are those a whole-history read gives."""
+    h = History(str(tmp_path))
+    h.commit({**json_files(playlist(pid(1), "First", [track(0), track(1)])),
+              **registry(pid(1))}, 1_700_000_000)
+    for day, numbers in enumerate([[1, 2], [2, 3, 4]], start=1):
+        clock = 1_700_000_000 + day * 86_400
+        changes = json_files(playlist(pid(1), "First", [track(n) for n in numbers]))
+        tree = h.store.write_tree(h.store.tree(), changes)
+        views, pending = pending_views(h.store, tree, (clock, 0), githistory_base=None)
+        oid = h.store.commit({**changes, **views}, "fetch", when=(clock, 0))
+        assert oid is not None and pending.save(oid)
+        saved = timeline.load_meta(h.store, h.repo[oid].peel(pygit2.Commit))
+        assert saved is not None and saved.head == str(oid)  # as of the fetch's commit
+        from_fetch = timelines_as_dict(timeline_read.update(h.store, save=False))
+        assert from_fetch == read_alone(h.store)
+        changes_of = [c.commit for c in timeline_read.update(h.store).get(pid(1)).changes]
+        assert "" not in changes_of and str(oid) in changes_of
