@@ -108,6 +108,7 @@ def load(store: Store) -> SavedState | None:
         state.candidates = [(str(a), str(b), str(c)) for a, b, c in data["candidates"]]
         state.playlists = Playlists(state, _loader(folder, files), files)
         state.files = files
+        state.sizes = {str(k): int(v) for k, v in (data.get("sizes") or {}).items()}
         return SavedState(str(data["head"]), dict(data["gens"]), state)
     except _LOAD_ERRORS as exc:
         heal.notice(f"the saved history state is unreadable ({type(exc).__name__}); "
@@ -175,15 +176,19 @@ def save(store: Store, saved: SavedState) -> None:
     files = {pid: old_files[pid] for pid in state.playlists if pid in old_files}
     token = secrets.token_hex(6)
     replaced = []
+    sizes = dict(state.sizes)  # a daily run writes a few files: the others' sizes are known
     for pid, playlist in state.playlists.loaded().items():
         if not playlist.changed and pid in files:
             continue
         data = pickle.dumps(_playlist_row(playlist), protocol=5)
         name = f"{pid}.{token}.{heal.digest(data)}.pickle"
         (folder / name).write_bytes(data)
+        sizes[name] = len(data)
         if pid in files:
             replaced.append(files[pid])
         files[pid] = name
+    new_sizes = {name: sizes[name] if name in sizes else (folder / name).stat().st_size
+                 for name in files.values()}
     manifest = {
         "format": FORMAT,
         "head": saved.head,
@@ -192,7 +197,7 @@ def save(store: Store, saved: SavedState) -> None:
         "runs": state.runs,
         "registries": [None if r is None else sorted(r) for r in state.registries],
         "files": files,
-        "sizes": {name: (folder / name).stat().st_size for name in files.values()},
+        "sizes": new_sizes,
         "pending": sorted(state.pending),
         "view_dirty": sorted(state.view_dirty),
         "views": state.views,
@@ -211,6 +216,7 @@ def save(store: Store, saved: SavedState) -> None:
     for playlist in state.playlists.loaded().values():
         playlist.changed = False
     state.files = files
+    state.sizes = new_sizes
     keep = set(files.values())
     if len(replaced) == len(files) or not old_files:  # a whole new state: sweep leftovers
         replaced = [n for n in os.listdir(folder) if n.endswith(".pickle") and n not in keep

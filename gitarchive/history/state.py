@@ -150,6 +150,7 @@ class HistoryState:
         self.pending: set[str] = set()
         self.views: tuple[str, str, str] | None = None
         self.files: dict[str, str] = {}  # pid -> its saved file (saved.py)
+        self.sizes: dict[str, int] = {}  # saved file -> its size (saved.py)
         self.links: dict[str, str] = {}  # NEW -> OLD (archive/links.py) the replay applied
         # (old, new, commit): a file deleted and another with the same name added in one
         # commit, not linked: what ``rebuild`` suggests linking (it never links itself).

@@ -298,3 +298,20 @@ def test_state_file_replaced_by_a_directory(tmp_path: Path, victim: str) -> None
     code, out = run("rebuild", "--repo", repo)
     assert code == 0 and "damaged" not in out and "up to date" in out
     assert (folder / "manifest.pickle").is_file()
+
+
+def test_saved_sizes_stay_true_across_daily_runs(tmp_path: Path) -> None:
+    """A daily save writes a few playlist files and keeps the others' sizes from the last
+    manifest: every size in it is still its file's (what damage is detected by)."""
+    import pickle
+
+    h = two_runs(tmp_path)
+    repo = str(h.store.git_dir)
+    for day, n in (("2024-01-03", 4), ("2024-01-04", 5), ("2024-01-05", 6)):
+        h.commit(json_files(alpha(n)), at(day))
+        assert run("rebuild", "--repo", repo)[0] == 0
+        folder = git_cache(h) / "history-state"
+        manifest = pickle.loads((folder / "manifest.pickle").read_bytes())
+        assert manifest["sizes"] and {
+            name: (folder / name).stat().st_size for name in manifest["files"].values()
+        } == manifest["sizes"]
