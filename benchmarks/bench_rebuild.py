@@ -203,23 +203,11 @@ def replay_blobs(log: bytes) -> set[bytes]:
     return wanted
 
 
-def git_floor(
-    repo: Path, paths: Sequence[str] | None = None, fmt: str = ""
-) -> tuple[float, int]:
-    """Seconds for git log --raw + cat-file --batch of every blob the replay reads, once.
-
-    With ``paths`` (bench_follow: one playlist's files): every blob changed under them.
-    """
+def git_floor(repo: Path) -> tuple[float, int]:
+    """Seconds for git log --raw + cat-file --batch of every blob the replay reads, once."""
     t0 = time.perf_counter()
-    if paths is None:
-        blobs = replay_blobs(snapshot_log(repo))
-    else:
-        log = git(repo, "log", "--raw", "--no-abbrev", f"--format={fmt}", "--", *paths,
-                  capture_output=True).stdout
-        blobs = {line.split()[3] for line in log.splitlines()
-                 if line.startswith(b":") and line.split()[3].strip(b"0")}
-    subprocess.run(["git", "-C", str(repo), "cat-file", "--batch"], input=b"\n".join(blobs) + b"\n",
-                   check=True, capture_output=True)
+    blobs = replay_blobs(snapshot_log(repo))
+    _cat_blobs(repo, blobs)
     return time.perf_counter() - t0, len(blobs)
 
 
@@ -229,15 +217,16 @@ def paths_floor(repo: Path, paths: Sequence[str], fmt: str = "") -> tuple[float,
     t0 = time.perf_counter()
     log = git(repo, "log", "--raw", "--no-abbrev", f"--format={fmt}", "--", *paths,
               capture_output=True).stdout
-    blobs = set()
-    for line in log.splitlines():
-        if line.startswith(b":"):
-            new = line.split()[3]
-            if new.strip(b"0"):
-                blobs.add(new)
+    blobs = {line.split()[3] for line in log.splitlines()
+             if line.startswith(b":") and line.split()[3].strip(b"0")}
+    _cat_blobs(repo, blobs)
+    return time.perf_counter() - t0, len(blobs)
+
+
+def _cat_blobs(repo: Path, blobs: set[bytes]) -> None:
+    """``git cat-file --batch`` of these blobs (their contents read and thrown away)."""
     subprocess.run(["git", "-C", str(repo), "cat-file", "--batch"], input=b"\n".join(blobs) + b"\n",
                    check=True, capture_output=True)
-    return time.perf_counter() - t0, len(blobs)
 
 
 def naive(repo: Path, step: int = 10) -> float:

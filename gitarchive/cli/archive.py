@@ -14,7 +14,7 @@ from gitarchive.cli.fetching import run_fetch
 from gitarchive.cli.runs import fail, locked_run, parse_shard, push_after_fetch
 from gitarchive.errors import CredentialsError
 from gitarchive.git.store import Store
-from gitarchive.ops.fetch import Shard
+from gitarchive.ops.shard import Shard
 from gitarchive.spotify.client import SpotifyClient
 
 

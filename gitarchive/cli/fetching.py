@@ -14,8 +14,9 @@ from gitarchive.archive.render import plural
 from gitarchive.cli.runs import fail, write_error
 from gitarchive.errors import CredentialsError, GitarchiveError
 from gitarchive.git.store import Store
-from gitarchive.ops.fetch import FetchReport, Outcome, Shard, fetch
+from gitarchive.ops.fetch import FetchReport, Outcome, fetch
 from gitarchive.ops.runlog import logger
+from gitarchive.ops.shard import Shard
 from gitarchive.progress import terminal_bar
 from gitarchive.spotify.client import SpotifyClient
 

@@ -20,9 +20,9 @@ from gitarchive import exitcodes
 from gitarchive.errors import GitarchiveError, LockedError, LockWriteError, PushError, ShardError
 from gitarchive.git.lock import RepoLock
 from gitarchive.git.store import Store
-from gitarchive.ops.fetch import Shard
 from gitarchive.ops.push import push
 from gitarchive.ops.runlog import close_log, logger, open_log
+from gitarchive.ops.shard import Shard
 
 
 @contextlib.contextmanager

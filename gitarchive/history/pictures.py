@@ -11,15 +11,16 @@ the latest).
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, tzinfo
 
 import pygit2
 
 from gitarchive.archive import layout
-from gitarchive.git.store import Store, TreeReader
+from gitarchive.git.store import Store, TreeReader, tree_at
 from gitarchive.history import charts, feeds, timeline_read
-from gitarchive.history.events import Event
 from gitarchive.history.parallel import Forked, two_cores
 from gitarchive.history.state import HistoryState
 from gitarchive.history.timeline import Timeline, Timelines
@@ -65,7 +66,6 @@ def files(
     tree: pygit2.Tree | None,
     compare_with: pygit2.Tree | None,
     timezone: str | None,
-    extra: Event | None = None,
     gaps: Mapping[str, Gaps] | None = None,
     timelines: Timelines | None = None,
     predrawn: Mapping[str, Mapping[str, bytes]] | None = None,
@@ -73,7 +73,7 @@ def files(
     """Charts and feeds of ``pids``: path -> content, only those differing from ``compare_with``.
 
     ``tree`` holds the follower counts (the snapshot tree being committed, or HEAD's);
-    ``extra`` is fetch's coming commit; ``compare_with`` None: every file; ``gaps``:
+    ``compare_with`` None: every file; ``gaps``:
     each playlist's failed fetches (from the replay state), shown on its tenure chart;
     ``timelines``: as of ``tree`` already (recorded by a whole-history replay), else read;
     ``predrawn``: pid -> its files, drawn already (by the halves of a split replay).
@@ -82,7 +82,7 @@ def files(
     if not wanted:
         return {}
     if timelines is None:
-        timelines = timeline_read.update(store, extra=extra)
+        timelines = timeline_read.update(store)
     zone = get_timezone(timezone)
     out: dict[str, bytes] = {}
     ready = predrawn or {}
@@ -128,9 +128,7 @@ class _Drawer:
 
     def __call__(self, pids: Iterable[str]) -> Iterator[tuple[str, dict[str, bytes]]]:
         """(pid, its files) for each of ``pids`` that has a timeline."""
-        repo = pygit2.Repository(self.git_dir)
-        tree = repo[pygit2.Oid(hex=self.tree)].peel(pygit2.Tree) if self.tree else None
-        reader = TreeReader(repo, tree)
+        reader = _tree_reader(os.getpid(), self.git_dir, self.tree)
         for pid in pids:
             found = self.lookup(pid)
             if found is None:
@@ -139,6 +137,13 @@ class _Drawer:
                                   self.gaps.get(pid, ()))
             drawn[feeds.feed_path(pid)] = feeds.playlist_feed(found).encode("utf-8")
             yield pid, drawn
+
+
+@functools.lru_cache(maxsize=4)
+def _tree_reader(process: int, git_dir: str, tree: str | None) -> TreeReader:
+    """One reader per process and tree (a forked half draws its pictures piece by piece)."""
+    repo = pygit2.Repository(git_dir)
+    return TreeReader(repo, tree_at(repo, tree) if tree else None)
 
 
 def drawer(git_dir: str, timezone: str | None) -> DrawFn:

@@ -96,9 +96,10 @@ def rebuild(
     base_url = settings.githistory_base(store)
     final_newline = settings.final_newline(store)
     fmt = DateFormatter(get_timezone(tz))
+    every = only is None  # the halves of a split replay make every playlist's files
     synced = sync(store, full=full, progress=progress, timelines=True,
-                  draw=pictures.drawer(store.repo.path, tz),
-                  render=renderer(fmt, base_url, final_newline))
+                  draw=pictures.drawer(store.repo.path, tz) if every else None,
+                  render=renderer(fmt, base_url, final_newline) if every else None)
     state = synced.state
     only_ids = None if only is None else sorted(set(only))
     if only_ids is not None:

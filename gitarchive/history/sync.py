@@ -7,9 +7,9 @@ index, export). A whole-history replay of a large archive runs on both cores
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import pygit2
 
@@ -18,11 +18,11 @@ from gitarchive.archive import links as archive_links
 from gitarchive.archive.model import Playlist
 from gitarchive.errors import StateError
 from gitarchive.git.blobstream import BlobStream
-from gitarchive.git.store import Store
+from gitarchive.git.store import Store, blob_data
 from gitarchive.git.trust import unverified_reads
 from gitarchive.history import saved as history_state
 from gitarchive.history.events import Event, sorted_events, walk_events
-from gitarchive.history.parallel import Forked, two_cores
+from gitarchive.history.parallel import Forked, second_half, two_cores
 from gitarchive.history.replay import Problem, Replayer, add_candidates, planned_blobs
 from gitarchive.history.state import HistoryState, PlaylistHistory
 from gitarchive.history.timeline import Timelines
@@ -46,10 +46,6 @@ class Synced:
     drawn: dict[str, dict[str, bytes]] = field(default_factory=dict)  # pid -> its pictures
     rendered: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)  # its views
 
-
-def _second_half(pid: str) -> bool:
-    """The playlists the second process replays (a stable split, whatever the hash seed)."""
-    return hashlib.sha1(pid.encode()).digest()[0] & 1 == 1
 
 
 # (vanished, appeared): (commit, pid, name) of playlists whose snapshot went away / came
@@ -94,7 +90,7 @@ def _halves(events: Sequence[Event], links: Mapping[str, str]) -> Callable[[str]
                 if moved_from is not None:
                     join(moved_from, write.pid)
                 current[(write.kind, write.pid)] = write.blob
-    return lambda pid: _second_half(root(pid))
+    return lambda pid: second_half(root(pid))
 
 
 def _replay_split(
@@ -110,9 +106,9 @@ def _replay_split(
     replayed here. Playlists a link or a rename joins stay in one half. Each half
     records its timelines and draws their pictures (``recording``) while the other does.
     """
-    second_half = _halves(events, state.links)
-    first = [event.only(lambda pid: not second_half(pid)) for event in events]
-    second = [event.only(second_half) for event in events]
+    in_second = _halves(events, state.links)
+    first = [event.only(lambda pid: not in_second(pid)) for event in events]
+    second = [event.only(in_second) for event in events]
     git_dir = store.repo.path
     links = state.links
     swaps: _Swaps = ([], [])
@@ -259,8 +255,7 @@ def _replay_in_order(
     """Replay ``events`` here; ``swaps`` collects the playlists that vanished and appeared
     (a split replay matches both halves' into candidates), else they are matched now."""
     repo = store.repo
-    recorder = (Recorder(lambda oid: repo[pygit2.Oid(hex=oid)].peel(pygit2.Blob).data)
-                if recording is not None else None)
+    recorder = Recorder(partial(blob_data, repo)) if recording is not None else None
     with BlobStream(repo, plan) as reader:
         replayer = Replayer(state, reader.read, known, recorder)
         replayer.apply_all(progress("Replaying history", events))

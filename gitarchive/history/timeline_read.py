@@ -8,7 +8,6 @@ in a blob reader process (git/blobstream.py), like the replay.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 
 import pygit2
@@ -32,7 +31,7 @@ from gitarchive.history.events import (
     sorted_events,
     walk_events,
 )
-from gitarchive.history.parallel import Forked, two_cores
+from gitarchive.history.parallel import Forked, second_half, two_cores
 from gitarchive.history.timeline import (
     RECENT,
     Change,
@@ -177,6 +176,13 @@ def _versions(timeline: Timeline, writes: Writes) -> Iterator[tuple[Event, str, 
             yield event, now[0], now[1]
 
 
+def parse_version(pid: str, kind: str, data: bytes, cache: ParseCache) -> ParsedSnapshot:
+    """A version as the timelines read it: the JSON snapshot, or the plain file."""
+    if kind == KIND_JSON:
+        return parse_json_snapshot(pid, data, cache)
+    return parse_plain_snapshot(pid, data)
+
+
 def _apply_some(store: Store, work: list[tuple[Timeline, Writes]],
                 plan: list[tuple[str, str]]) -> None:
     """Parse the new versions (read ahead by a blob reader process) and compare them."""
@@ -185,18 +191,11 @@ def _apply_some(store: Store, work: list[tuple[Timeline, Writes]],
         for timeline, writes in work:
             for event, kind, blob in _versions(timeline, writes):
                 try:
-                    data = reader.read(blob)
-                    if kind == KIND_JSON:
-                        parsed = parse_json_snapshot(timeline.pid, data, cache)
-                    else:
-                        parsed = parse_plain_snapshot(timeline.pid, data)
+                    parsed = parse_version(timeline.pid, kind, reader.read(blob), cache)
                 except (SnapshotError, KeyError, ValueError):
                     continue  # unreadable: the replay reports it; the next one is compared
                 compare(timeline, parsed, event, blob, adopt=kind == KIND_JSON)
 
-
-def _second_half(pid: str) -> bool:
-    return hashlib.sha1(pid.encode()).digest()[0] & 1 == 1
 
 
 def _apply_split(store: Store, work: list[tuple[Timeline, Writes]]) -> list[Timeline]:
@@ -205,8 +204,8 @@ def _apply_split(store: Store, work: list[tuple[Timeline, Writes]]) -> list[Time
     Timelines are independent, so each half is exactly what one pass would give;
     if the child fails, its half is done here.
     """
-    mine = [w for w in work if not _second_half(w[0].pid)]
-    theirs = [w for w in work if _second_half(w[0].pid)]
+    mine = [w for w in work if not second_half(w[0].pid)]
+    theirs = [w for w in work if second_half(w[0].pid)]
     git_dir = store.repo.path
 
     def child() -> Iterator[list[Timeline]]:

@@ -24,15 +24,13 @@ from gitarchive.archive.model import PLAIN_KEY_PREFIX, track_key
 from gitarchive.archive.snapshots import (
     ParseCache,
     ParsedSnapshot,
-    parse_json_snapshot,
-    parse_plain_snapshot,
 )
-from gitarchive.errors import SnapshotError
+from gitarchive.errors import SnapshotError, StoreError
 from gitarchive.history.delta import Chunk, Parsed, Version
 from gitarchive.history.events import KIND_FOLLOWERS, KIND_JSON, Event
 from gitarchive.history.state import HistoryState
 from gitarchive.history.timeline import RECENT, Change, Recent, Timeline, Timelines
-from gitarchive.history.timeline_read import compare, note_recent
+from gitarchive.history.timeline_read import compare, note_recent, parse_version
 
 
 class Recorder:
@@ -106,10 +104,8 @@ class Recorder:
             self._known.pop(pid, None)
             self._clean.discard(pid)
             try:
-                data = self.read_blob(blob)
-                snapshot = (parse_json_snapshot(pid, data, self._cache) if kind == KIND_JSON
-                            else parse_plain_snapshot(pid, data))
-            except (SnapshotError, KeyError, ValueError):
+                snapshot = parse_version(pid, kind, self.read_blob(blob), self._cache)
+            except (SnapshotError, StoreError, KeyError, ValueError):
                 continue  # unreadable: skipped, as timeline_read does
             if event is not None:
                 compare(self.timelines[pid], snapshot, event, blob, adopt=kind == KIND_JSON)

@@ -28,7 +28,7 @@ from gitarchive.errors import CredentialsError, NothingToFetch, SpotifyError
 from gitarchive.git.identity import commit_time
 from gitarchive.git.store import Store, TreeReader, tree_at
 from gitarchive.ops import health, lastrun
-from gitarchive.ops.shard import Shard as Shard
+from gitarchive.ops.shard import Shard
 from gitarchive.progress import ProgressFn, no_progress
 from gitarchive.spotify.parse import FetchResult
 
@@ -184,11 +184,10 @@ def _collect(
 
 
 class _Files:
-    """The files of a run: each fetched playlist's rendered as it arrives, then the index.
+    """The files of a run: each fetched playlist's, then the index.
 
-    A playlist is rendered under its alias or Spotify name; the names made unique
-    across the archive (`` (2)``...) are known once every answer is in, and the few
-    playlists whose name that changes are rendered again.
+    The names made unique across the archive (`` (2)``...) are known once every
+    answer is in; each playlist is rendered then, once, under its final name.
     """
 
     def __init__(self, head: TreeReader, entries: Mapping[str, layout.RegistryEntry],
@@ -199,14 +198,15 @@ class _Files:
         self.day = datetime.fromtimestamp(when[0], UTC).strftime("%Y-%m-%d")
         self.base = settings.githistory_base(store)
         self.newline = settings.final_newline(store)
-        self.fetched: dict[str, Playlist] = {}  # pid -> snapshot as rendered
+        self.fetched: dict[str, Playlist] = {}  # pid -> snapshot (as rendered, after finish)
         self.outcomes: dict[str, Outcome] = {}
         self.changed: dict[str, dict[str, bytes]] = {}  # pid -> its files that differ from head
         self.json_ids: dict[str, str] = {}  # pid -> blob id of its JSON snapshot
 
     def add(self, outcome: Outcome, raw: Playlist) -> None:
+        """A fetched playlist, under its alias or Spotify name until ``finish`` names it."""
         entry = self.entries[outcome.pid]
-        self._render(replace(raw, unique_name=entry.alias or raw.original_name))
+        self.fetched[outcome.pid] = replace(raw, unique_name=entry.alias or raw.original_name)
         self.outcomes[outcome.pid] = outcome
 
     def _render(self, snapshot: Playlist) -> None:
@@ -233,8 +233,7 @@ class _Files:
         known = {pid: snap for pid, snap in latest.items() if snap is not None}
         names = archive_names(self.entries, known)
         for pid, snapshot in list(self.fetched.items()):
-            if snapshot.unique_name != names[pid]:  # a name shared with another playlist
-                self._render(replace(snapshot, unique_name=names[pid]))
+            self._render(replace(snapshot, unique_name=names[pid]))
         changes: dict[str, bytes | None] = {}
         for pid, snapshot in self.fetched.items():
             changes.update(self.changed[pid])

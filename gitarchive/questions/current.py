@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitarchive import heal
-from gitarchive.questions.index import FORMAT, QueryIndex, connect
+from gitarchive.questions.index import FORMAT, QueryIndex, connect, index_file
 
 if TYPE_CHECKING:
     from gitarchive.git.store import Store
@@ -169,7 +169,7 @@ def open_current(repo: Path) -> tuple[QueryIndex, dict[str, str | None]] | None:
     if git_dir is None:
         return None
     git_dir = git_dir.resolve()
-    path = git_dir / "gitarchive" / "query-index.sqlite"
+    path = index_file(git_dir)
     head = head_oid(git_dir)
     if head is None or not path.is_file() or heal.truncated(path):
         return None

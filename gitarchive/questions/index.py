@@ -116,7 +116,12 @@ class TrackRow(NamedTuple):
 
 
 def index_path(store: Store) -> Path:
-    return store.git_dir / "gitarchive" / "query-index.sqlite"
+    return index_file(store.git_dir)
+
+
+def index_file(git_dir: Path) -> Path:
+    """Where the query index of a repository is kept (a question may know no Store)."""
+    return git_dir / "gitarchive" / "query-index.sqlite"
 
 
 class QueryIndex:

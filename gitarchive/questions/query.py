@@ -162,10 +162,11 @@ def snapshot_at(store: Store, index: QueryIndex, pid: str, point: Point) -> Snap
             try:
                 return load_snapshot(store, pid, kind, write.blob, write.time, write.oid)
             except QueryError:  # skipped, as the replay skips it: the newest readable one
-                found = [snap for _, snap in SnapshotCache(store, pid).readable(
-                    versions(index.writes(pid, point.time)))]
-                if found and found[-1] is not None:
-                    return found[-1]
+                newest_first = reversed(list(versions(index.writes(pid, point.time))))
+                for _, snap in SnapshotCache(store, pid).readable(newest_first):
+                    if snap is None:
+                        raise  # deleted after its last readable version
+                    return snap
                 raise
     first = index.first_write_time(pid)
     if first is None or first > point.time:

@@ -8,25 +8,13 @@ from pathlib import Path
 
 import pygit2
 import pytest
-from click.testing import CliRunner
+from cli_support import GOLDEN, KPOP, LONG, OLD_1970, SMALL, run
 
 from gitarchive import exitcodes
 from gitarchive.archive import layout
-from gitarchive.cli import main
 from gitarchive.git.store import Store
 from gitarchive.spotify.fixtures import load_fixture_playlists
 from gitarchive.spotify.standin import StandIn
-
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
-OLD_1970 = "09D0CKBRWkBBoPn46V6YTO"
-KPOP = "37i9dQZF1DX5LEXW9eXA0n"
-SMALL = "3xQmR8vDemoSmallMix002"
-LONG = "5pKgT2nDemoLongMix0001"
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 def archive(tmp_path: Path, *pids: str, bare: bool = False) -> Path:

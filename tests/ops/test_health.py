@@ -13,35 +13,23 @@ from typing import Any
 
 import pygit2
 import pytest
-from click.testing import CliRunner
+from cli_support import LONG, OLD_1970, SMALL, new_archive, run
 from history_support import at
 
 from gitarchive import exitcodes
 from gitarchive.archive import layout, runrecord
 from gitarchive.archive.runrecord import RunRecord
-from gitarchive.cli import main
 from gitarchive.git.store import Store
 from gitarchive.history import saved as history_saved
 from gitarchive.ops import health
 from gitarchive.spotify.fixtures import load_fixture_playlists
 from gitarchive.spotify.standin import StandIn
 
-OLD_1970 = "09D0CKBRWkBBoPn46V6YTO"  # has a follower count: changes every day here
-SMALL = "3xQmR8vDemoSmallMix002"  # 12 tracks; fails 2026-04-02 .. 2026-04-11
-LONG = "5pKgT2nDemoLongMix0001"
+# OLD_1970 (cli_support) has a follower count: changes every day here; SMALL fails
+# 2026-04-02 .. 2026-04-11
 HOUR = 3600
 
 
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
-
-
-def new_archive(tmp_path: Path, *pids: str) -> Path:
-    repo = tmp_path / "archive"
-    assert run("init", str(repo))[0] == 0
-    assert run("add", *pids, "--repo", str(repo))[0] == 0
-    return repo
 
 
 def fetch_on(monkeypatch: pytest.MonkeyPatch, repo: Path, day: str, *args: str) -> tuple[int, str]:

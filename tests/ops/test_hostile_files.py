@@ -154,7 +154,7 @@ def test_lock_message_does_not_suggest_deleting_the_lock(api: StandIn, tmp_path:
 
 
 def test_shard_selecting_nothing_says_so(api: StandIn, tmp_path: Path) -> None:
-    from gitarchive.ops.fetch import Shard
+    from gitarchive.ops.shard import Shard
 
     repo = archive(tmp_path, SMALL)
     empty = next(f"{k}/3" for k in (1, 2, 3) if not Shard.parse(f"{k}/3").holds(SMALL))

@@ -17,6 +17,7 @@ from typing import Any
 
 import pygit2
 import pytest
+from cli_support import GOLDEN, LONG, OLD_1970, SMALL
 from click.testing import CliRunner
 
 from gitarchive import exitcodes
@@ -31,12 +32,6 @@ from gitarchive.spotify.standin import (
     StandIn,
 )
 from gitarchive.spotify.standin_users import user_ref
-
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
-OLD_1970 = "09D0CKBRWkBBoPn46V6YTO"
-KPOP = "37i9dQZF1DX5LEXW9eXA0n"
-SMALL = "3xQmR8vDemoSmallMix002"
-LONG = "5pKgT2nDemoLongMix0001"
 
 
 def owned_by(data: dict[str, Any], user: str) -> dict[str, Any]:

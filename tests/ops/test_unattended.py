@@ -28,7 +28,7 @@ from gitarchive.cli import main
 from gitarchive.git import lock
 from gitarchive.git.store import Store
 from gitarchive.ops import schedule
-from gitarchive.ops.fetch import Shard
+from gitarchive.ops.shard import Shard
 from gitarchive.spotify import client as spotify
 from gitarchive.spotify.fixtures import load_fixture_playlists
 from gitarchive.spotify.standin import StandIn
@@ -148,7 +148,7 @@ def test_shards_split_the_registry_stably() -> None:
     assert all(60 < len(part) < 140 for part in parts)
     # Another process (another hash seed) puts the same IDs in the same shard.
     other = subprocess.run(
-        [PYTHON, "-c", "from gitarchive.ops.fetch import Shard; import sys;"
+        [PYTHON, "-c", "from gitarchive.ops.shard import Shard; import sys;"
          f"print(sorted(p for p in {pids!r} if Shard.parse('2/3').holds(p)))"],
         capture_output=True, text=True, check=True, env=os.environ | {"PYTHONHASHSEED": "123"},
     )

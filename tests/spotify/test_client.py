@@ -7,10 +7,14 @@ import dataclasses
 import json
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
+from cli_support import GOLDEN
+from cli_support import KPOP as BALLADS
+from cli_support import LONG as LONG_MIX
+from cli_support import OLD_1970 as SEVENTY
+from cli_support import SMALL as SMALL_MIX
 from conftest import StandInSetup
 
 from gitarchive.archive.model import Link, Playlist, Track
@@ -31,12 +35,6 @@ from gitarchive.spotify.client import SpotifyClient
 from gitarchive.spotify.fixtures import load_fixture_playlists
 from gitarchive.spotify.parse import parse_entry
 from gitarchive.spotify.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
-
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
-SEVENTY = "09D0CKBRWkBBoPn46V6YTO"
-BALLADS = "37i9dQZF1DX5LEXW9eXA0n"
-LONG_MIX = "5pKgT2nDemoLongMix0001"
-SMALL_MIX = "3xQmR8vDemoSmallMix002"
 
 
 def _requests_to(server: StandIn, fragment: str, method: str = "GET") -> list[str]:

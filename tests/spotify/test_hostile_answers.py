@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from cli_support import KPOP, LONG, SMALL, new_archive, run
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gitarchive import exitcodes
 from gitarchive.archive import layout, render
-from gitarchive.cli import main
 from gitarchive.errors import CredentialsError, PlaylistError, SnapshotError
 from gitarchive.git.store import Store
 from gitarchive.ops.fetch import fetch
@@ -31,10 +30,7 @@ from gitarchive.spotify.fixtures import load_fixture_playlists
 from gitarchive.spotify.parse import parse_entry, parse_playlist
 from gitarchive.spotify.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
 
-SMALL = "3xQmR8vDemoSmallMix002"
-LONG = "5pKgT2nDemoLongMix0001"
 OLD = "09D0CKBRWkBBoPn46V6YTO"
-KPOP = "37i9dQZF1DX5LEXW9eXA0n"
 FIXTURES = load_fixture_playlists()
 
 
@@ -50,16 +46,6 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
         yield server
 
 
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
-
-
-def archive(tmp_path: Path, *pids: str) -> Path:
-    repo = tmp_path / "archive"
-    assert run("init", str(repo))[0] == 0
-    assert run("add", *pids, "--repo", str(repo))[0] == 0
-    return repo
 
 
 def entry(data: dict[str, Any], n: int = 0) -> dict[str, Any]:
@@ -96,7 +82,7 @@ def test_one_bad_field_fails_only_its_playlist(
     api: StandIn, tmp_path: Path, label: str, breakage: Callable[[dict[str, Any]], object],
     named: str,
 ) -> None:
-    repo = archive(tmp_path, SMALL, LONG)
+    repo = new_archive(tmp_path, SMALL, LONG)
     data = copy.deepcopy(FIXTURES[SMALL])
     breakage(data)
     api.set_playlist(SMALL, data)
@@ -110,7 +96,7 @@ def test_one_bad_field_fails_only_its_playlist(
 
 
 def test_retry_after_nan_is_a_plain_back_off(api: StandIn, tmp_path: Path) -> None:
-    repo = archive(tmp_path, SMALL, LONG)
+    repo = new_archive(tmp_path, SMALL, LONG)
     api.fail_next(f"/playlists/{SMALL}", 429, headers={"Retry-After": "nan"})
     code, out = run("fetch", "--repo", str(repo), "--no-cumulative")
     assert code == exitcodes.OK, out
@@ -122,7 +108,7 @@ def test_retry_after_nan_is_a_plain_back_off(api: StandIn, tmp_path: Path) -> No
 
 
 def test_negative_followers_are_unknown_not_stored(api: StandIn, tmp_path: Path) -> None:
-    repo = archive(tmp_path, SMALL)
+    repo = new_archive(tmp_path, SMALL)
     api.set_playlist(SMALL, {**FIXTURES[SMALL], "followers": {"total": -3}})
     assert run("fetch", "--repo", str(repo), "--no-cumulative")[0] == exitcodes.OK
     snapshot = json.loads(Store(repo).read(layout.pretty_json_path(SMALL)))
@@ -130,7 +116,7 @@ def test_negative_followers_are_unknown_not_stored(api: StandIn, tmp_path: Path)
 
 
 def test_deeply_nested_answer_fails_only_its_playlist(api: StandIn, tmp_path: Path) -> None:
-    repo = archive(tmp_path, SMALL, LONG)
+    repo = new_archive(tmp_path, SMALL, LONG)
     api.fail_next(f"/playlists/{SMALL}", 200, body="[" * 200_000, times=10)
     code, out = run("fetch", "--repo", str(repo), "--no-cumulative")
     assert code == exitcodes.PARTIAL, out
@@ -144,7 +130,7 @@ def test_deeply_nested_answer_fails_only_its_playlist(api: StandIn, tmp_path: Pa
 def test_broken_next_links_fail_the_playlist(
     api: StandIn, tmp_path: Path, paging: str
 ) -> None:
-    repo = archive(tmp_path, LONG, SMALL)
+    repo = new_archive(tmp_path, LONG, SMALL)
     api.set_paging(LONG, paging)  # type: ignore[arg-type]
     code, out = run("fetch", "--repo", str(repo), "--no-cumulative")
     assert code == exitcodes.PARTIAL, out
@@ -163,7 +149,7 @@ def test_hard_page_cap(api: StandIn, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_token_endpoint_down_spends_one_budget_per_run(api: StandIn, tmp_path: Path) -> None:
-    repo = archive(tmp_path, SMALL, LONG, OLD, KPOP)
+    repo = new_archive(tmp_path, SMALL, LONG, OLD, KPOP)
     api.fail_next("/api/token", 503, times=1000)
     with spotify.SpotifyClient(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, api_base=api.api_base,
                                token_url=api.token_url, sleep=lambda s: None) as client:
@@ -244,7 +230,7 @@ def test_fuzz_through_http_other_playlists_commit(
     """The same through requests, the stand-in and a real fetch: LONG always commits."""
     api.set_playlist(SMALL, _replace(_small_answer(), path, value))
     with tempfile.TemporaryDirectory() as tmp:
-        repo = archive(Path(tmp), SMALL, LONG)
+        repo = new_archive(Path(tmp), SMALL, LONG)
         code, out = run("fetch", "--repo", str(repo))
         assert code in (exitcodes.OK, exitcodes.PARTIAL), out
         assert Store(repo).read(layout.pretty_json_path(LONG)) is not None
@@ -253,7 +239,7 @@ def test_fuzz_through_http_other_playlists_commit(
 def test_connection_broken_mid_answer_is_retried_then_fails_alone(
     api: StandIn, tmp_path: Path
 ) -> None:
-    repo = archive(tmp_path, SMALL, LONG)
+    repo = new_archive(tmp_path, SMALL, LONG)
     api.fail_next(f"/playlists/{SMALL}", 200, body=json.dumps(FIXTURES[SMALL]), cut=True)
     code, out = run("fetch", "--repo", str(repo), "--no-cumulative")
     assert code == exitcodes.OK, out  # one broken answer: retried

@@ -333,10 +333,7 @@ def local_run_days(
         seen = [pid for pid in pids if registered is None or pid in registered]
         if not seen:
             continue
-        if len(commit.parents) == 1:
-            run = writes_a_snapshot(repo, commit.parents[0], commit)
-        else:
-            run = any(w.blob is not None for w in reader.events.own_writes(commit))
+        run = _is_run(reader, commit)
         if run:
             day = datetime.fromtimestamp(commit.commit_time, zone).strftime("%Y-%m-%d")
             for pid in seen:

@@ -1,0 +1,29 @@
+"""What CLI-level tests share: the recorded fixture playlists' IDs, and running commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from gitarchive.cli import main
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+OLD_1970 = "09D0CKBRWkBBoPn46V6YTO"  # "1970 (2)" in the goldens; has a follower count
+KPOP = "37i9dQZF1DX5LEXW9eXA0n"  # an editorial playlist (404 to new apps since 2024-11-27)
+SMALL = "3xQmR8vDemoSmallMix002"  # 12 tracks
+LONG = "5pKgT2nDemoLongMix0001"
+
+
+def run(*args: str) -> tuple[int, str]:
+    """A gitarchive command in this process: (exit code, output)."""
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def new_archive(tmp_path: Path, *pids: str) -> Path:
+    """``init`` an archive in ``tmp_path/archive`` and ``add`` these playlists."""
+    repo = tmp_path / "archive"
+    assert run("init", str(repo))[0] == 0
+    assert run("add", *pids, "--repo", str(repo))[0] == 0
+    return repo
