@@ -15,6 +15,7 @@ from gitarchive.archive import layout, registry
 from gitarchive.errors import PlaylistRefError, SpotifyError
 from gitarchive.git.store import Store
 from gitarchive.spotify.client import SpotifyClient
+from gitarchive.spotify.parse import MAX_PAGES
 
 ME_PAGE_LIMIT = 50  # the most /me/playlists gives per page
 
@@ -44,6 +45,7 @@ def library(client: SpotifyClient) -> list[LibraryPlaylist]:
     """Every playlist in the user's library, following Spotify's paging."""
     found: list[LibraryPlaylist] = []
     page: Any = client.get_json("/me/playlists", params={"limit": ME_PAGE_LIMIT, "offset": 0})
+    seen: set[str] = set()
     while True:
         if not isinstance(page, dict) or not isinstance(page.get("items"), list):
             raise SpotifyError("Spotify's answer for /me/playlists has no list of playlists")
@@ -51,9 +53,13 @@ def library(client: SpotifyClient) -> list[LibraryPlaylist]:
             parsed = _library_entry(item)
             if parsed is not None:
                 found.append(parsed)
-        if not page.get("next") or not page["items"]:
+        following = page.get("next")
+        if not following or not page["items"]:
             return found
-        page = client.get_json(page["next"])
+        if not isinstance(following, str) or following in seen or len(seen) >= MAX_PAGES:
+            raise SpotifyError("Spotify's paging of /me/playlists loops or never ends")
+        seen.add(following)
+        page = client.get_json(following)
 
 
 def _library_entry(item: Any) -> LibraryPlaylist | None:

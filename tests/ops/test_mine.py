@@ -23,7 +23,9 @@ from click.testing import CliRunner
 from gitarchive import exitcodes
 from gitarchive.archive import layout, runrecord
 from gitarchive.cli import main
+from gitarchive.errors import SpotifyError
 from gitarchive.git.store import Store
+from gitarchive.ops import mine
 from gitarchive.spotify.fixtures import load_fixture_playlists
 from gitarchive.spotify.standin import (
     DEMO_CLIENT_ID,
@@ -289,3 +291,22 @@ def test_show_search_and_export_tell_who_added_a_track(collaborative_archive: Pa
         by = {row[0] for row in db.execute(
             "SELECT added_by FROM appearances WHERE playlist_id = ?", (LONG,))}
     assert by == {"demo-user", "zoe.angstrom"}
+
+
+class LoopingLibrary:
+    """A client whose /me/playlists pages link back to themselves."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def get_json(self, url: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.calls += 1
+        item = {"id": SMALL, "name": "Small", "owner": {"id": "me"}}
+        return {"items": [item], "next": "https://api.example/v1/me/playlists?offset=50"}
+
+
+def test_a_library_whose_paging_loops_is_an_error_not_a_hang() -> None:
+    client = LoopingLibrary()
+    with pytest.raises(SpotifyError, match="loops or never ends"):
+        mine.library(client)  # type: ignore[arg-type]
+    assert client.calls == 2
