@@ -8,7 +8,6 @@ a run killed at any moment leaves the previous commit intact.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,7 +16,7 @@ import pygit2
 from pygit2.enums import CheckoutStrategy
 
 from gitarchive.errors import DirtyWorktreeError, StoreError
-from gitarchive.git import packwriter
+from gitarchive.git import packwriter, worktree
 from gitarchive.git.identity import config_get, signature
 
 DEFAULT_BRANCH = "main"
@@ -213,8 +212,7 @@ class Store:
         if on_checkout:
             self._checkout_marker.parent.mkdir(parents=True, exist_ok=True)
             self._checkout_marker.write_text(f"{expected or ''} {new}\n")
-            tree = self.repo[new].peel(pygit2.Commit).tree
-            self.repo.checkout_tree(tree, strategy=CheckoutStrategy.SAFE)
+            worktree.update(self.repo, self.head(), self.repo[new].peel(pygit2.Commit))
         if self.ref_target(ref) != expected:
             raise StoreError(f"{ref} moved while this run was writing; run it again")
         self.repo.create_reference_direct(ref, new, True, message=message.splitlines()[0])
@@ -309,23 +307,7 @@ class Store:
         wanted = set(paths)
         status = self.repo.status(untracked_files="all", ignored=False)
         dirty = {path for path in status if path in wanted}
-        return sorted(dirty | set(self._blocked_paths(paths)))
-
-    def _blocked_paths(self, paths: list[str]) -> list[str]:
-        """Paths a checkout cannot write: a directory in the way, or a file where one of
-        their folders goes (one lstat per path and per folder)."""
-        root = self.workdir or Path()
-
-        @functools.cache
-        def not_a_folder(folder: str) -> bool:
-            place = root / folder
-            return bool(folder) and (
-                place.is_symlink() or (place.exists() and not place.is_dir())
-                or not_a_folder(folder.rpartition("/")[0])
-            )
-
-        return [p for p in paths if ((root / p).is_dir() and not (root / p).is_symlink())
-                or not_a_folder(p.rpartition("/")[0])]
+        return sorted(dirty | set(worktree.blocked_paths(self.workdir or Path(), paths)))
 
 
 def blob_data(repo: pygit2.Repository, oid: pygit2.Oid | str) -> bytes:
