@@ -111,6 +111,11 @@ def transport_fetch(source: Path, work: Path) -> float:
     return seconds
 
 
+def times(part: float, whole: float) -> str:
+    """``part / whole`` as "1.23x"; a floor too small for the clock to see gives no ratio."""
+    return f"{part / whole:.2f}x" if whole > 0 else "n/a (the floor took no measurable time)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--playlists", type=int, default=1000)
@@ -148,28 +153,28 @@ def main() -> None:
           + ", ".join(f"{k} {' '.join(f'{x:.2f}' for x in v)}" for k, v in rows.items()) + ")")
     print(f"  git floor (log --raw -- its paths + cat-file --batch): {med['floor']:.3f} s")
     print(f"  import (walk, side commits, merge):                     {med['import']:.3f} s"
-          f"  = {med['import'] / med['floor']:.2f}x the floor")
+          f"  = {times(med['import'], med['floor'])} the floor")
     print(f"  CPU time: floor {med['floor_cpu']:.3f} s, import {med['import_cpu']:.3f} s"
-          f"  = {med['import_cpu'] / med['floor_cpu']:.2f}x")
+          f"  = {times(med['import_cpu'], med['floor_cpu'])}")
     both = [i + v for i, v in zip(rows["import"], rows["views"], strict=True)]
     both_cpu = [i + v for i, v in zip(rows["import_cpu"], rows["views_cpu"], strict=True)]
     print(f"  views rebuilt after it: {med['views']:.3f} s ({med['views_cpu']:.3f} s CPU); "
           f"import + views {statistics.median(both):.3f} s"
-          f"  = {statistics.median(both) / med['floor']:.2f}x the floor"
-          f" ({statistics.median(both_cpu) / med['floor_cpu']:.2f}x in CPU time)")
-    ratios = [i / f for i, f in zip(rows["import"], rows["floor"], strict=True)]
-    print(f"  import / floor, round by round: {' '.join(f'{r:.2f}' for r in ratios)}")
+          f"  = {times(statistics.median(both), med['floor'])} the floor"
+          f" ({times(statistics.median(both_cpu), med['floor_cpu'])} in CPU time)")
+    ratios = [times(i, f) for i, f in zip(rows["import"], rows["floor"], strict=True)]
+    print(f"  import / floor, round by round: {' '.join(ratios)}")
     print(f"  git fetch of the whole source:                          {med['git_fetch']:.3f} s")
     print(f"  follow's fetch (object files linked):                   {med['fetch']:.3f} s"
-          f"  = {med['fetch'] / med['git_fetch']:.2f}x git fetch")
+          f"  = {times(med['fetch'], med['git_fetch'])} git fetch")
     if args.transport:
         with tempfile.TemporaryDirectory(dir=args.out) as tmp:
             seconds = transport_fetch(source, Path(tmp))
         print(f"  libgit2 local transport (Remote.fetch), once:           {seconds:.3f} s"
-              f"  = {seconds / med['git_fetch']:.2f}x git fetch")
+              f"  = {times(seconds, med['git_fetch'])} git fetch")
     total, floor_total = med["fetch"] + med["import"], med["git_fetch"] + med["floor"]
     print(f"  follow in all (fetch + import) {total:.3f} s vs git fetch + floor "
-          f"{floor_total:.3f} s = {total / floor_total:.2f}x")
+          f"{floor_total:.3f} s = {times(total, floor_total)}")
 
 
 if __name__ == "__main__":
