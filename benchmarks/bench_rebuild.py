@@ -298,14 +298,18 @@ def python_start() -> float:
 def source_archive(args: argparse.Namespace, layout: str) -> Path:
     """The synthetic archive of one layout, generated once and kept in ``--out``."""
     quirks = "-quirks" if args.quirks else ""
-    source = args.out / f"archive-{args.playlists}x{args.days}-{layout}{quirks}"
+    churn = "" if args.churn == synth.CHURN else f"-churn{args.churn:g}"
+    moved = layout == "mixed" and args.json_from != synth.JSON_FROM
+    switch = f"-json{args.json_from}" if moved else ""
+    source = args.out / f"archive-{args.playlists}x{args.days}-{layout}{quirks}{churn}{switch}"
     if not source.exists():
         t0 = time.perf_counter()
         partial = source.with_name(source.name + ".partial")  # an interrupted run leaves no
         shutil.rmtree(partial, ignore_errors=True)  # half-written archive to reuse
         archive = synth.build(partial, args.playlists, args.days,
-                              **synth.layout_options(layout, min(synth.JSON_FROM, args.days // 2)),
-                              quirks=synth.ALL_QUIRKS if args.quirks else synth.Quirks())
+                              **synth.layout_options(layout, min(args.json_from, args.days // 2)),
+                              quirks=synth.ALL_QUIRKS if args.quirks else synth.Quirks(),
+                              churn=args.churn)
         del archive
         git(partial, "gc", "-q")
         partial.rename(source)
@@ -353,7 +357,7 @@ def measure(args: argparse.Namespace, layout: str) -> dict:
     print(f"[{layout}] first question after the rebuild (new process): {after_rebuild:.2f} s; "
           f"the next one: {warm:.2f} s; python -c pass: {python:.2f} s")
     archive = synth.SynthArchive.resume(work, plain_only=layout == "plain", day=args.days)
-    archive.add_day()
+    archive.add_day(churn=args.churn)
     inc = run_child(work, "incremental")
     print(f"[{layout}] incremental after one day: replay {inc['sync']:.3f} s ({inc['events']} "
           f"events), render+commit {inc['render_commit']:.2f} s ({inc['changed']} files), "
@@ -378,6 +382,11 @@ def main() -> None:
     parser.add_argument("--quirks", action=argparse.BooleanOptionalAction, default=True,
                         help="placeholders, renames, re-issued IDs, offsets, early files, "
                         "unreadable versions in the synthetic history (benchmarks/synth.py)")
+    parser.add_argument("--churn", type=float, default=synth.CHURN,
+                        help="share of playlists changed on a day (a real archive of 261 "
+                        "playlists, ~30,000 versions in ~1,000 days: about 0.11)")
+    parser.add_argument("--json-from", type=int, default=synth.JSON_FROM,
+                        help="mixed layout: the first day with JSON snapshots")
     parser.add_argument("--repeat", type=int, default=3,
                         help="floor and full rebuild pairs (the median pair is shown)")
     parser.add_argument("--naive", action="store_true",
@@ -392,7 +401,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown layout(s): {', '.join(sorted(unknown))}")
     results = [measure(args, layout) for layout in layouts]
-    print(f"\nsummary ({args.playlists} playlists x {args.days} days"
+    print(f"\nsummary ({args.playlists} playlists x {args.days} days, {args.churn:g} of "
+          f"them changed a day"
           f"{', every quirk' if args.quirks else ''}; median pair of {args.repeat}):")
     print("layout | git floor | full rebuild | full/floor | replay/floor | incremental | "
           "1st question after rebuild | 1st question, no state | peak tree MB")

@@ -33,6 +33,7 @@ from gitarchive.archive.model import Link, Playlist, SnapshotError, Track
 START = 1_672_567_200  # 2023-01-01 10:00 UTC
 DAY = 86_400
 JSON_FROM = 200  # the mixed layout's first JSON day
+CHURN = 0.03  # share of playlists that change on a day (a real archive of 261 playlists: ~0.11)
 SNAPSHOT_DIRS = ("plain", "pretty", "followers")
 
 
@@ -291,7 +292,7 @@ class SynthArchive:
             self.registered.add(new_id)
         p.path_id = new_id
 
-    def add_day(self, *, churn: float = 0.03, follower_churn: float = 0.03) -> pygit2.Oid:
+    def add_day(self, *, churn: float = CHURN, follower_churn: float = 0.03) -> pygit2.Oid:
         """One more daily run: every playlist on its first day, then the changed ones."""
         if self.json_from is not None and self.day >= self.json_from:
             self.plain_only = False
@@ -412,11 +413,12 @@ def _read_back(repo: pygit2.Repository, entry: pygit2.Object,
 
 def build(path: Path, playlists: int, days: int, *, plain_only: bool = False,
           seed: int = 1, json_from: int | None = None,
-          quirks: Quirks = Quirks()) -> SynthArchive:
+          quirks: Quirks = Quirks(), churn: float = CHURN) -> SynthArchive:
+    """``churn``: the share of playlists that change on a day."""
     archive = SynthArchive(path, playlists, plain_only=plain_only or json_from is not None,
                            seed=seed, json_from=json_from, quirks=quirks)
     for _ in range(days):
-        archive.add_day()
+        archive.add_day(churn=churn)
     return archive
 
 
