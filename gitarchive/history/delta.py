@@ -54,6 +54,7 @@ class Version:
     parsed: bool = False  # chunks are (key, meta, added_at) tuples already
     seq: list[Chunk] | None = None  # the chunks in the file's order (for the timelines)
     new: dict[Chunk, Parsed] | None = None  # set by apply_version: the chunks it parsed
+    gone: set[Chunk] | None = None  # set by apply_version: the chunks it dropped
 
 
 class NotChunked(ValueError):
@@ -135,7 +136,7 @@ def apply_version(
     added = sorted(new.difference(old), key=repr if version.parsed else None)
     parsed = list(map(parse, added))  # may raise: nothing changed yet
     version.new = dict(zip(added, parsed, strict=True))
-    gone = old.keys() - new
+    gone = version.gone = old.keys() - new
     view_changed = (playlist.name, playlist.url, playlist.description) != (
         version.name, version.url, version.description)
     playlist.name, playlist.url, playlist.description = (

@@ -116,11 +116,17 @@ class Replayer:
         self.vanished: list[tuple[str, str, str]] = []
         self.appeared: list[tuple[str, str, str]] = []
         self._fresh: list[str] = []
+        # pid -> (its history, the number of the version last applied to it): the recorder
+        # reuses a version's differences when its own last version is that one.
+        self._applied: dict[str, tuple[PlaylistHistory, int]] = {}
+        self._applies = 0
 
     def apply_all(self, events: Iterable[Event]) -> None:
         """Apply ``events``; then ``add_candidates`` with ``vanished`` and ``appeared``."""
         for event in events:
             self.apply(event)
+        if self.recorder is not None:
+            self.recorder.finish()
 
     def apply(self, event: Event) -> None:
         """One event: its writes, then (if it is a run) one more entry in ``state.runs``."""
@@ -210,7 +216,12 @@ class Replayer:
             self.problems.append(Problem(event.oid, path, str(exc)))
             return
         if self.recorder is not None:
-            self.recorder.version(pid, kind, blob, version, chunker.parse)
+            prior = self._applied.get(pid)
+            self._applies += 1
+            self._applied[pid] = (playlist, self._applies)
+            self.recorder.version(pid, kind, blob, version, chunker.parse,
+                                  after=prior[1] if prior and prior[0] is playlist else None,
+                                  number=self._applies)
         self.state.pending.add(pid)  # settle drops it once observed
         playlist.loaded = True
         # A snapshot that differs only in its follower count — most days, for most

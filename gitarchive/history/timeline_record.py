@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 from gitarchive.archive.model import PLAIN_KEY_PREFIX, track_key
@@ -45,6 +46,11 @@ class Recorder:
         # Playlists whose last version named each track once, with that chunk's meta kept:
         # the next version can be compared by its new chunks alone (_changed).
         self._clean: set[str] = set()
+        # For a clean playlist: the keys its last version names, and, while its timeline's
+        # ``order`` is not written out (_changed), that version's chunks in order.
+        self._keys: dict[str, set[str]] = {}
+        self._seq: dict[str, list[Chunk]] = {}
+        self._last: dict[str, int] = {}  # pid -> the replay's number of the version known
         self._cache = ParseCache()
 
     def begin(self, event: Event) -> None:
@@ -69,40 +75,132 @@ class Recorder:
                 self._due[pid] = now
 
     def version(self, pid: str, kind: str, blob: str, version: Version,
-                parse: Callable[[Chunk], Parsed]) -> None:
-        """The replay applied ``version`` (``kind``, ``blob``) as ``pid``'s snapshot."""
+                parse: Callable[[Chunk], Parsed], *, after: int | None = None,
+                number: int | None = None) -> None:
+        """The replay applied ``version`` (``kind``, ``blob``) as ``pid``'s snapshot.
+
+        ``number`` numbers the versions the replay applies; ``after``: the number of
+        the one it applied to the same history before. When that is this recorder's
+        last version of ``pid`` too, both started from the same chunks, and the replay's
+        differences (``version.new``, ``version.gone``) are this one's.
+        """
+        last = self._last.pop(pid, None)
         if self._event is None or self._due.get(pid) != (kind, blob) or version.seq is None:
             return  # not a version the timeline reads here (e.g. a renamed history)
         del self._due[pid]
         known = self._known.setdefault(pid, {})
         chunks = version.chunks
-        new = chunks.difference(known)
-        for chunk in known.keys() - chunks:
-            del known[chunk]
         parsed = version.new or {}  # what the replay parsed already
-        for chunk in new:
-            found = parsed.get(chunk)
-            known[chunk] = found if found is not None else parse(chunk)
-        keys = [known[chunk][0] for chunk in version.seq]
+        fresh: dict[Chunk, Parsed] = {}
+        if after is not None and last == after and version.gone is not None:
+            gone, fresh = version.gone, parsed
+        else:
+            gone = known.keys() - chunks
+            for chunk in chunks.difference(known):
+                found = parsed.get(chunk)
+                fresh[chunk] = found if found is not None else parse(chunk)
+        if number is not None:
+            self._last[pid] = number  # known is made this version's chunks below
         timeline = self.timelines[pid]
-        if pid in self._clean and _changed(timeline, version, keys, [known[c] for c in new],
-                                           self._event, blob, adopt=kind == KIND_JSON):
+        adopt = kind == KIND_JSON
+        if pid in self._clean and self._changed(pid, timeline, version, fresh, gone, blob,
+                                                adopt=adopt):
             return
+        self._write_order(pid)  # compare reads it; known still holds the last version
+        for chunk in gone:
+            del known[chunk]
+        known.update(fresh)
         snapshot = ParsedSnapshot(version.name, version.url, version.description,
                                   [known[chunk] for chunk in version.seq])
-        compare(timeline, snapshot, self._event, blob, adopt=kind == KIND_JSON)
-        tracks = timeline.tracks
-        if len(set(keys)) == len(keys) and all(key in tracks for key in keys):
+        compare(timeline, snapshot, self._event, blob, adopt=adopt)
+        keys = timeline.order
+        now = set(keys)
+        if len(now) == len(version.seq) and all(key in timeline.tracks for key in keys):
             self._clean.add(pid)  # each key's meta is its one chunk's: _changed may follow
+            self._keys[pid] = now
         else:
             self._clean.discard(pid)
+            self._keys.pop(pid, None)
+
+    def _changed(self, pid: str, timeline: Timeline, version: Version,
+                 fresh: dict[Chunk, Parsed], gone: set[Chunk], blob: str, *, adopt: bool
+                 ) -> bool:
+        """``compare`` for a version after a clean one, touching only what changed.
+
+        False (nothing done) where ``compare``'s whole walk is needed: a first version, a
+        track named twice, or a JSON track that would continue a plain line. Otherwise the
+        result is ``compare``'s: without those, a track's meta can only change with its
+        chunk. As the last version named each track once, by one chunk, a key new to the
+        playlist is a new chunk's and a key it lost a gone chunk's, so nothing walks the
+        whole version; the timeline's ``order`` is kept as the version's chunks and
+        written out only when read (``_write_order``, ``finish``).
+        """
+        old = self._keys.get(pid)
+        if old is None:
+            old = self._keys[pid] = set(timeline.order)
+        if not old and not timeline.changes:
+            return False
+        seq, known, event = version.seq, self._known[pid], self._event
+        assert seq is not None and event is not None
+        if len(seq) != len(version.chunks):
+            return False  # a chunk twice
+        gone_keys = {known[chunk][0] for chunk in gone}
+        new_keys = {p[0] for p in fresh.values()}
+        if len(new_keys) != len(fresh) or any(
+                key in old and key not in gone_keys for key in new_keys):
+            return False  # a track twice
+        for key, meta, _ in fresh.values():
+            if adopt and key not in old and not key.startswith(PLAIN_KEY_PREFIX):
+                plain = track_key("", meta.name, (a[0] for a in meta.artists), meta.album[0])
+                if plain in old:
+                    return False
+        for key, meta, _ in fresh.values():
+            timeline.tracks[key] = meta
+        added = {chunk: p[0] for chunk, p in fresh.items() if p[0] not in old}
+        removed = {chunk: known[chunk][0] for chunk in gone
+                   if known[chunk][0] not in new_keys}
+        last = self._seq.get(pid)
+        change = Change(time=event.time, commit=event.oid, blob=blob,
+                        added=_in_order(added, seq),
+                        removed=(_in_order(removed, last) if last is not None
+                                 else _keys_in_order(set(removed.values()), timeline.order)))
+        if version.name != timeline.name:
+            change.name = version.name
+        if version.description != timeline.description:
+            change.description = version.description
+        timeline.name, timeline.url, timeline.description = (
+            version.name, version.url, version.description)
+        if change.added or change.removed or change.name is not None or \
+                change.description is not None:
+            timeline.changes.append(change)
+        for chunk in gone:
+            del known[chunk]
+        known.update(fresh)
+        old -= gone_keys
+        old |= new_keys
+        self._seq[pid] = seq
+        return True
+
+    def _write_order(self, pid: str) -> None:
+        """``pid``'s timeline order from its last version's chunks, if kept that way."""
+        seq = self._seq.pop(pid, None)
+        if seq is not None:
+            self.timelines[pid].order = list(map(_KEY, map(self._known[pid].__getitem__, seq)))
+
+    def finish(self) -> None:
+        """Every timeline's order written out: called once the replay is over."""
+        for pid in list(self._seq):
+            self._write_order(pid)
 
     def end(self) -> None:
         """After the event: the versions the replay did not apply are read here."""
         event = self._event
         for pid, (kind, blob) in sorted(self._due.items()):
+            self._write_order(pid)
             self._known.pop(pid, None)
+            self._last.pop(pid, None)
             self._clean.discard(pid)
+            self._keys.pop(pid, None)
             try:
                 snapshot = parse_version(pid, kind, self.read_blob(blob), self._cache)
             except (SnapshotError, StoreError, KeyError, ValueError):
@@ -213,39 +311,19 @@ def _filled(timelines: Timelines, here: Mapping[str, Timeline], halves: Iterable
     return timelines
 
 
-def _changed(timeline: Timeline, version: Version, keys: list[str], new: list[Parsed],
-             event: Event, blob: str, *, adopt: bool) -> bool:
-    """``compare`` for a version after a clean one, touching only its new chunks' tracks.
+_KEY = itemgetter(0)  # a parsed chunk's track key
+FEW = 16  # changes of a version ordered by looking each up, more by one walk of the list
 
-    False (nothing done) where ``compare``'s whole walk is needed: a first version, a
-    track named twice, or a JSON track that would continue a plain line. Otherwise the
-    result is ``compare``'s: without those, a track's meta can only change with its chunk.
-    """
-    if not timeline.order and not timeline.changes:
-        return False
-    old_order = timeline.order
-    old = set(old_order)
-    now = set(keys)
-    if len(now) != len(keys):
-        return False
-    for key, meta, _ in new:
-        if adopt and key not in old and not key.startswith(PLAIN_KEY_PREFIX):
-            plain = track_key("", meta.name, (a[0] for a in meta.artists), meta.album[0])
-            if plain in old:
-                return False
-    for key, meta, _ in new:
-        timeline.tracks[key] = meta
-    change = Change(time=event.time, commit=event.oid, blob=blob,
-                    added=[k for k in keys if k not in old],
-                    removed=[k for k in old_order if k not in now])
-    if version.name != timeline.name:
-        change.name = version.name
-    if version.description != timeline.description:
-        change.description = version.description
-    timeline.name, timeline.url, timeline.description = (
-        version.name, version.url, version.description)
-    timeline.order = keys
-    if change.added or change.removed or change.name is not None or \
-            change.description is not None:
-        timeline.changes.append(change)
-    return True
+
+def _in_order(wanted: dict[Chunk, str], seq: list[Chunk]) -> list[str]:
+    """The keys of the chunks ``wanted`` (chunk -> key; each once in ``seq``), in its order."""
+    if len(wanted) <= FEW:
+        return [wanted[chunk] for chunk in sorted(wanted, key=seq.index)]  # scans in C
+    return [wanted[chunk] for chunk in seq if chunk in wanted]
+
+
+def _keys_in_order(wanted: set[str], order: list[str]) -> list[str]:
+    """The keys ``wanted`` (each once in ``order``) in its order."""
+    if len(wanted) <= FEW:
+        return sorted(wanted, key=order.index)
+    return [key for key in order if key in wanted]

@@ -13,7 +13,16 @@ from pathlib import Path
 
 import pygit2
 import pytest
-from history_support import History, json_files, pid, playlist, registry, timelines_as_dict, track
+from history_support import (
+    History,
+    json_files,
+    pid,
+    playlist,
+    registry,
+    tid,
+    timelines_as_dict,
+    track,
+)
 
 from benchmarks import synth
 from gitarchive.archive import layout
@@ -207,3 +216,45 @@ def test_fetch_saves_the_timelines_as_of_its_commit(tmp_path: Path) -> None:
         assert from_fetch == read_alone(h.store)
         changes_of = [c.commit for c in timeline_read.update(h.store).get(pid(1)).changes]
         assert "" not in changes_of and str(oid) in changes_of
+
+
+@pytest.mark.parametrize("kind", ["json", "plain"])
+def test_large_and_small_changes_recorded_in_order(tmp_path: Path, kind: str) -> None:
+    """Versions changing a few tracks or many (each way of ordering what came and went),
+    reordered, or naming a track by a new chunk (its added_at moved): the recorded
+    timeline is the one read alone, each change's tracks in the versions' own order."""
+    h = History(str(tmp_path))
+    day = 86_400
+    days: list[list[int]] = [
+        list(range(40)),
+        list(range(40))[::-1],  # reordered: no change
+        [*range(3, 40), 100, 101],  # a few gone and come
+        [*range(200, 230), *range(20, 40), 100],  # many gone and come
+        [*range(200, 230), 41, *range(20, 40), 100, 102],  # come in the middle
+        [230, *range(205, 230), *range(21, 39), 102],  # gone at both ends
+    ]
+    for n, numbers in enumerate(days):
+        tracks = [track(i, added_at=f"2023-01-0{1 + n % 2} 00:00:00" if i == 25 else None)
+                  for i in numbers]  # track 25's chunk changes every day, its key does not
+        snapshot = playlist(pid(1), "Big", tracks)
+        files = json_files(snapshot)
+        if kind == "plain":
+            files = {path: data for path, data in files.items() if "/plain/" in path}
+        h.commit({**files, **registry(pid(1))}, 1_700_000_000 + n * day)
+    recorded = sync(h.store, full=True, timelines=True).timelines
+    assert recorded is not None
+    expected = read_alone(h.store)
+    assert timelines_as_dict(recorded) == expected
+    (only,) = list(recorded)
+    assert len(only.changes) == 6 - 1  # the reorder is no change
+
+    def keys(*numbers: int) -> list[str]:  # a plain file's lines are sorted
+        if kind == "json":
+            return [tid(n) for n in numbers]
+        return sorted(f"plain:song {n} -- artist {n} -- album {n}" for n in numbers)
+
+    assert [len(c.added) for c in only.changes] == [40, 2, 30, 2, 1]
+    assert only.changes[2].added == keys(*range(200, 230))
+    assert only.changes[2].removed == keys(*range(3, 20), 101)
+    assert only.changes[3].added == keys(41, 102)
+    assert only.changes[4].removed == keys(*range(200, 205), 41, 20, 39, 100)
