@@ -112,8 +112,8 @@ class History:
         assert ours is not None and theirs is not None
         index = self.repo.merge_commits(ours, theirs)
         if index.conflicts is not None:
-            for _, mine, _theirs in list(index.conflicts):
-                path = (mine or _theirs).path
+            for base, mine, _theirs in list(index.conflicts):
+                path = (mine or _theirs or base).path  # both renamed away: base's only
                 del index.conflicts[path]
                 if mine is not None:
                     index.add(pygit2.IndexEntry(path, mine.id, mine.mode))

@@ -116,9 +116,10 @@ class Replayer:
         self.vanished: list[tuple[str, str, str]] = []
         self.appeared: list[tuple[str, str, str]] = []
         self._fresh: list[str] = []
-        # pid -> (its history, the number of the version last applied to it): the recorder
-        # reuses a version's differences when its own last version is that one.
-        self._applied: dict[str, tuple[PlaylistHistory, int]] = {}
+        # id of a history -> (it, the number of the version last applied to it, whatever
+        # its pid was then): the recorder reuses a version's differences when its own last
+        # version of the pid is that one.
+        self._applied: dict[int, tuple[PlaylistHistory, int]] = {}
         self._applies = 0
 
     def apply_all(self, events: Iterable[Event]) -> None:
@@ -216,12 +217,11 @@ class Replayer:
             self.problems.append(Problem(event.oid, path, str(exc)))
             return
         if self.recorder is not None:
-            prior = self._applied.get(pid)
+            prior = self._applied.get(id(playlist))
             self._applies += 1
-            self._applied[pid] = (playlist, self._applies)
+            self._applied[id(playlist)] = (playlist, self._applies)  # kept: the id stays its
             self.recorder.version(pid, kind, blob, version, chunker.parse,
-                                  after=prior[1] if prior and prior[0] is playlist else None,
-                                  number=self._applies)
+                                  after=prior[1] if prior else None, number=self._applies)
         self.state.pending.add(pid)  # settle drops it once observed
         playlist.loaded = True
         # A snapshot that differs only in its follower count — most days, for most

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -61,3 +62,27 @@ def test_the_child_process_serves_the_plan(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(blobstream, "blob_data", no_fallback)
     with blobstream.BlobStream(store.repo, [(oid, "g") for oid in ids]) as stream:
         assert [stream.read(oid) for oid in ids] == list(contents.values())
+
+
+def test_windows_shrink_for_large_blobs_and_answers_keep_plan_order(tmp_path: Path) -> None:
+    """The reader holds about its byte budget at once (large blobs, fewer in a window),
+    and still answers every blob in plan order."""
+    store = Store.init(tmp_path, bare=True)
+    contents = {f"f{i}": os.urandom(40 if i < 60 else 4000) for i in range(120)}
+    store.commit(contents, "blobs")
+    tree = store.tree()
+    assert tree is not None
+    ids = [str(tree[name].id) for name in contents]
+    source = io.BytesIO(b"".join(f"{oid} g{n % 4}\n".encode() for n, oid in enumerate(ids)))
+    sink = io.BytesIO()
+    blobstream.serve(str(Path(store.repo.path)), source, sink, window=30, budget=20_000)
+    data, got = sink.getvalue(), []
+    while data:
+        size = int.from_bytes(data[:8], "big")
+        got.append(data[8:8 + size])
+        data = data[8 + size:]
+    assert got == list(contents.values())
+    assert blobstream.next_window(30, 30 * 40, window=30, budget=20_000) == 30  # small: all
+    assert blobstream.next_window(30, 30 * 4000, window=1200, budget=120_000) == max(
+        blobstream.MIN_WINDOW, 30)
+    assert blobstream.next_window(1200, 1200 * 100_000) == blobstream.BUDGET // 100_000

@@ -17,7 +17,7 @@ from history_support import (
     timelines_as_dict,
     track,
 )
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gitarchive.archive import layout, render
@@ -104,6 +104,20 @@ def _sync_and_save(h: History) -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(op, min_size=1, max_size=14))
+# Found: a history renamed back to an ID it had before, the recorder then took the
+# replay's differences from a version the history had under its other ID.
+@example([("commit", "main", 0, "json", frozenset(), 86400),
+          ("commit", "main", 0, "rename", frozenset(), 86400),
+          ("commit", "main", 0, "delete", frozenset(), 86400),
+          ("fetch", 1, frozenset([0])),
+          ("commit", "main", 0, "json", frozenset(), 86400),
+          ("commit", "main", 1, "rename", frozenset(), -3600)])
+# Found: both sides renamed one file away, a merge conflict with only its base.
+@example([("commit", "main", 0, "json", frozenset(), 86400),
+          ("commit", "main", 0, "rename", frozenset(), 86400),
+          ("commit", "main", 0, "delete", frozenset(), 86400),
+          ("commit", "side", 0, "rename", frozenset([4]), 86400),
+          ("merge",)])
 def test_incremental_equals_full(ops: list) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         h = History(tmp)
