@@ -43,7 +43,7 @@ class Synced:
     full: bool = False
     events: int = 0
     walked: list[Event] = field(default_factory=list)  # the events replayed (all, if full)
-    timelines: Timelines | None = None  # recorded by a full replay (timeline_record.py), saved
+    timelines: Timelines | None = None  # recorded by the replay (timeline_record.py), saved
     drawn: dict[str, dict[str, bytes]] = field(default_factory=dict)  # pid -> its pictures
     rendered: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)  # its views
 
@@ -295,6 +295,9 @@ def _sync(store: Store, full: bool, progress: ProgressFn, timelines: bool,
     feeds need no second read of the history; ``draw`` (pictures.py) and ``render``
     (publish.py), if given, draw each half's pictures and render its cumulative views
     in its own process (``Synced.drawn``, ``Synced.rendered``; only a split replay does).
+    An incremental replay with ``timelines`` goes on with the saved timelines when they
+    describe the saved state's commit (``_resumable``): one walk of the new commits, and
+    their versions compared by their new chunks alone.
     """
     head = store.head()
     if head is None:
@@ -303,7 +306,7 @@ def _sync(store: Store, full: bool, progress: ProgressFn, timelines: bool,
     saved = None if full else history_state.load(store)
     if (saved is not None and history_state.still_valid(store, saved, head)
             and saved.state.links == links):  # a link made or undone: replay it all
-        kept = resumable(store, saved, head) if timelines else None
+        kept = _resumable(store, saved, head) if timelines else None
         gens = dict(saved.gens)
         stop = pygit2.Oid(hex=saved.head)
         new = sorted_events(walk_events(store.repo, head.id, stop, gens))
@@ -334,7 +337,7 @@ def _sync(store: Store, full: bool, progress: ProgressFn, timelines: bool,
     return synced
 
 
-def resumable(store: Store, saved: history_state.SavedState, head: pygit2.Commit
+def _resumable(store: Store, saved: history_state.SavedState, head: pygit2.Commit
               ) -> Timelines | None:
     """The saved timelines, if they describe the commit the saved replay state does:
     then the new commits the replay walks are theirs too, and recording them as the

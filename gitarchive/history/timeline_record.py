@@ -11,6 +11,13 @@ links are the replay's business, not the timelines'), its comparison
 (unreadable, or a renamed history the replay reads under another name) is read and
 parsed here, so the result never depends on the replay's shortcuts;
 tests/history/test_timeline_record.py compares both ways on every quirk.
+
+An incremental replay (a daily rebuild) records the same way into the saved timelines
+(sync.py, when they describe the saved state's commit): a playlist's saved timeline
+takes the replay's last version as its own when both read the same file and name the
+same tracks (``Recorder._resume``), so the day's new versions are compared by their
+new chunks, not parsed whole; tests/history/test_timeline_properties.py holds it equal
+to a whole-history read on random daily histories.
 """
 
 from __future__ import annotations

@@ -11,14 +11,14 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 
-import pygit2
 from history_support import (
     History,
     json_files,
     pid,
-    plain_files,
     playlist,
+    real_changes,
     registry,
+    snapshot_changes,
     timelines_as_dict,
     track,
 )
@@ -26,15 +26,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitarchive.archive import layout
-from gitarchive.archive.links import LINKS_PATH
 from gitarchive.archive.model import Track
 from gitarchive.history import timeline, timeline_read
 from gitarchive.history.sync import save_state, sync
 
 PIDS = [pid(1), pid(2)]
 START = 1_700_000_000
-KINDS = ["json", "json", "plain", "plain", "retitle", "dup", "junk", "delete", "followers",
-         "empty", "rename", "link", "unlink", "readme"]
+KINDS = ["json", "json", "plain", "plain", "retitle", "renamed", "dup", "junk", "delete",
+         "followers", "empty", "rename", "link", "unlink", "readme"]
 
 day = st.tuples(st.integers(0, 1), st.sampled_from(KINDS),
                 st.frozensets(st.integers(0, 5), max_size=4),
@@ -52,35 +51,16 @@ def _changes(h: History, kind: str, which: int, numbers: frozenset[int], clock: 
     tracks = [track(n) for n in sorted(numbers)]
     if kind == "retitle":
         return json_files(playlist(p, "List", [_retitled(n) for n in sorted(numbers)]))
+    if kind == "renamed":  # the playlist's own name changes
+        return json_files(playlist(p, "Renamed list", tracks))
     if kind == "dup":  # a track named twice (the same text, then under another title)
         again = tracks[:1] + [_retitled(n) for n in sorted(numbers)[1:2]]
         return json_files(playlist(p, "List", tracks + again))
     if kind == "junk":  # an unreadable version: the previous one goes on
         return {layout.pretty_json_path(p): b'{"trunc', layout.plain_path(p): b"\xff\xfe"}
-    if kind == "delete":
-        return {layout.pretty_json_path(p): None, layout.plain_path(p): None}
-    if kind == "followers":
-        return {layout.followers_path(p): f'{{"x": {clock}}}\n'.encode()}
-    if kind == "empty":
-        return {layout.plain_path(p): b""}
-    if kind == "link":
-        return {LINKS_PATH: f"{p} {other}\n".encode()}
-    if kind == "unlink":
-        return {LINKS_PATH: None}
-    if kind == "rename":
-        tip = h.tip()
-        assert tip is not None
-        tree = h.repo[tip].peel(pygit2.Commit).tree
-        found: dict[str, bytes | None] = {}
-        for path in (layout.plain_path(p), layout.pretty_json_path(p)):
-            if path in tree:
-                found[path] = None
-                found[path.replace(p, other)] = h.repo[tree[path].id].data
-        return found
-    if kind == "readme":
-        return {"README.md": f"{clock}\n".encode()}
-    snapshot = playlist(p, "List" if clock % 3 else "Renamed list", tracks)
-    return json_files(snapshot) if kind == "json" else plain_files(snapshot)
+    if kind in ("rename", "link", "unlink"):
+        return real_changes(h, "main", kind, p, other)
+    return snapshot_changes(kind, p, numbers, clock)
 
 
 def _sync(h: History) -> None:
