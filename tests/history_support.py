@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pygit2
 
 from gitarchive.archive import layout, render
+from gitarchive.archive.links import LINKS_PATH
 from gitarchive.archive.model import Link, Playlist, Track
 from gitarchive.git.store import Store
 from gitarchive.history.timeline import Timelines
@@ -71,6 +72,29 @@ def registry(*pids: str) -> dict[str, bytes | None]:
     return {layout.registry_path(p): b"" for p in pids}
 
 
+def snapshot_changes(kind: str, p: str, numbers: Iterable[int], clock: int
+                     ) -> dict[str, bytes | None]:
+    """The files a commit of ``kind`` changes for playlist ``p`` (random histories):
+    a JSON or plain snapshot of tracks ``numbers``, a placeholder, a deletion, a follower
+    count, a registration or its removal, or a README edit (no snapshot at all)."""
+    if kind == "empty":  # a placeholder: how old archives registered a playlist
+        return {layout.plain_path(p): b""}
+    snap = playlist(p, f"List {p[-1]}", [track(n) for n in sorted(numbers)])
+    if kind == "json":
+        return json_files(snap)
+    if kind == "plain":
+        return plain_files(snap)
+    if kind == "delete":
+        return {layout.pretty_json_path(p): None, layout.plain_path(p): None}
+    if kind == "followers":
+        return {layout.followers_path(p): f'{{"x": {clock}}}\n'.encode()}
+    if kind == "unregister":
+        return {layout.registry_path(p): None}
+    if kind == "register":
+        return registry(p)
+    return {"README.md": f"{clock}\n".encode()}
+
+
 class History:
     """A repository whose commits get exactly the times and parents a test asks for."""
 
@@ -122,6 +146,25 @@ class History:
         oid = self.repo.create_commit(None, sig, sig, "merge", tree, [ours, theirs])
         self.repo.references.create(f"refs/heads/{into}", oid, force=True)
         return oid
+
+
+def real_changes(h: History, branch: str, kind: str, old: str, new: str
+                 ) -> dict[str, bytes | None]:
+    """What real archives do besides snapshots (issue 9): ``link`` OLD to NEW, ``unlink``,
+    or ``rename`` OLD's files to NEW with the same content (on ``branch``'s tip)."""
+    if kind == "link":
+        return {LINKS_PATH: f"{old} {new}\n".encode()}
+    if kind == "unlink":
+        return {LINKS_PATH: None}
+    tip = h.tip(branch)
+    assert tip is not None
+    tree = h.repo[tip].peel(pygit2.Commit).tree
+    found: dict[str, bytes | None] = {}
+    for path in (layout.plain_path(old), layout.pretty_json_path(old)):
+        if path in tree:  # the same content under the other ID, the old file gone
+            found[path] = None
+            found[path.replace(old, new)] = h.repo[tree[path].id].data
+    return found
 
 
 def date(epoch: int) -> str:

@@ -5,7 +5,8 @@ manifest (``manifest.pickle``)::
 
     {"format": "gitarchive-history/5", "head": "<last commit processed>",
      "gens": {"<commit>": <generation>}, "last_key": (time, gen, "<commit>"),
-     "runs": [(time, registry index)], "registries": [sorted ids | None],
+     "runs": [(time, registry index)],
+     "registries": ["<sorted ids joined by NUL>" | None],
      "files": {"<id>": "<id>.<token>.<digest>.pickle"}, "sizes": {"<file>": bytes},
      "pending": [...], "view_dirty": [...],
      "views": (target, settings, cumulative tree id) | None,
@@ -23,7 +24,9 @@ theirs (plus the manifest), never the whole state — the single 23 MB JSON file
 format 1 cost more than the rest of an incremental run. A playlist's file is
 written under a new name and the manifest replaced atomically afterwards, so a run
 killed half-way leaves the previous state whole. Pickle is fine here: it is our
-own cache in our own git directory.
+own cache in our own git directory. Each registry (the playlists registered at a
+run; a long history holds dozens of ~1,000 ids) is one string: as lists of ids they
+were most of the manifest, and pickling them back and forth most of loading and saving it.
 
 Everything in it is epoch seconds, so it does not depend on the display time zone.
 Each playlist file's size is in the manifest (checked on load: a truncated file
@@ -52,7 +55,7 @@ from gitarchive.git.store import Store
 from gitarchive.history.delta import counts_of
 from gitarchive.history.state import HistoryState, Loader, PlaylistHistory, Playlists, TrackHistory
 
-FORMAT = "gitarchive-history/5"
+FORMAT = "gitarchive-history/6"  # 6: each registry one string
 PLAYLIST_FORMAT = 5
 _LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError,
                 EOFError, pickle.UnpicklingError)
@@ -99,7 +102,8 @@ def load(store: Store) -> SavedState | None:
             time, gen, oid = data["last_key"]
             state.last_key = (int(time), int(gen), str(oid))
         for registry in data["registries"]:
-            state.registry_index(None if registry is None else frozenset(registry))
+            state.registry_index(_registry(registry))
+        state.saved_registries = list(data["registries"])
         state.runs = [(int(t), int(r)) for t, r in data["runs"]]
         state.pending = set(data["pending"])
         state.view_dirty = set(data["view_dirty"])
@@ -116,10 +120,18 @@ def load(store: Store) -> SavedState | None:
         return None
 
 
+def _registry(text: str | None) -> frozenset[str] | None:
+    """A registry as saved: its ids joined by NUL (no git file name holds one)."""
+    if text is None:
+        return None
+    return frozenset(text.split("\0")) if text else frozenset()
+
+
 def _damaged(folder: Path, sizes: dict[str, int]) -> str | None:
     """The first playlist file whose size differs from the one saved in the manifest."""
+    prefix = f"{folder}{os.sep}"  # os.stat of a string: a thousand pathlib objects cost more
     for name, size in sizes.items():
-        if (folder / name).stat().st_size != size:
+        if os.stat(prefix + name).st_size != size:
             return name.split(".", 1)[0]
     return None
 
@@ -189,13 +201,16 @@ def save(store: Store, saved: SavedState) -> None:
         files[pid] = name
     new_sizes = {name: sizes[name] if name in sizes else (folder / name).stat().st_size
                  for name in files.values()}
+    known = state.saved_registries
+    registries = [known[i] if i < len(known) else None if r is None else "\0".join(sorted(r))
+                  for i, r in enumerate(state.registries)]
     manifest = {
         "format": FORMAT,
         "head": saved.head,
         "gens": saved.gens,
         "last_key": state.last_key,
         "runs": state.runs,
-        "registries": [None if r is None else sorted(r) for r in state.registries],
+        "registries": registries,
         "files": files,
         "sizes": new_sizes,
         "pending": sorted(state.pending),
@@ -217,6 +232,7 @@ def save(store: Store, saved: SavedState) -> None:
         playlist.changed = False
     state.files = files
     state.sizes = new_sizes
+    state.saved_registries = registries
     keep = set(files.values())
     if len(replaced) == len(files) or not old_files:  # a whole new state: sweep leftovers
         replaced = [n for n in os.listdir(folder) if n.endswith(".pickle") and n not in keep

@@ -146,6 +146,9 @@ class HistoryState:
         self.runs: list[tuple[int, int]] = []
         self.registries: list[Registry] = []
         self._registry_index: dict[Registry, int] = {}
+        # The first registries as saved.py last wrote them (sorted ids joined by NUL):
+        # registries are only ever appended, so a save writes only the new ones again.
+        self.saved_registries: list[str | None] = []
         self.view_dirty: set[str] = set()
         self.pending: set[str] = set()
         self.views: tuple[str, str, str] | None = None

@@ -25,8 +25,9 @@ from gitarchive.history.events import Event, sorted_events, walk_events
 from gitarchive.history.parallel import Forked, second_half, two_cores
 from gitarchive.history.replay import Problem, Replayer, add_candidates, planned_blobs
 from gitarchive.history.state import HistoryState, PlaylistHistory
-from gitarchive.history.timeline import Timelines
+from gitarchive.history.timeline import Stale, Timelines, load_meta
 from gitarchive.history.timeline import state_path as timeline_state_path
+from gitarchive.history.timeline_read import begin_recorded, end_recorded
 from gitarchive.history.timeline_record import DrawFn, Half, Recorder, Recording, RenderFn
 from gitarchive.progress import ProgressFn, no_progress
 
@@ -42,7 +43,7 @@ class Synced:
     full: bool = False
     events: int = 0
     walked: list[Event] = field(default_factory=list)  # the events replayed (all, if full)
-    timelines: Timelines | None = None  # recorded by a full replay (timeline_record.py), saved
+    timelines: Timelines | None = None  # recorded by the replay (timeline_record.py), saved
     drawn: dict[str, dict[str, bytes]] = field(default_factory=dict)  # pid -> its pictures
     rendered: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)  # its views
 
@@ -253,14 +254,17 @@ def _replay_in_order(
     recording: Recording | None = None,
 ) -> list[Problem]:
     """Replay ``events`` here; ``swaps`` collects the playlists that vanished and appeared
-    (a split replay matches both halves' into candidates), else they are matched now."""
+    (a split replay matches both halves' into candidates), else they are matched now.
+    ``recording`` gets the timelines of what was read (it holds saved ones to go on
+    with when ``state`` is a saved state: an incremental replay)."""
     repo = store.repo
-    recorder = Recorder(partial(blob_data, repo)) if recording is not None else None
+    recorder = None
+    if recording is not None:
+        recorder = Recorder(partial(blob_data, repo), recording.timelines,
+                            resumed=state if state.last_key is not None else None)
     with BlobStream(repo, plan) as reader:
         replayer = Replayer(state, reader.read, known, recorder)
         replayer.apply_all(progress("Replaying history", events))
-    if recording is not None and recorder is not None:
-        recording.timelines.update(recorder.timelines)
     state.settle_pending()
     if swaps is None:
         add_candidates(state, replayer.vanished, replayer.appeared)
@@ -291,6 +295,9 @@ def _sync(store: Store, full: bool, progress: ProgressFn, timelines: bool,
     feeds need no second read of the history; ``draw`` (pictures.py) and ``render``
     (publish.py), if given, draw each half's pictures and render its cumulative views
     in its own process (``Synced.drawn``, ``Synced.rendered``; only a split replay does).
+    An incremental replay with ``timelines`` goes on with the saved timelines when they
+    describe the saved state's commit (``_resumable``): one walk of the new commits, and
+    their versions compared by their new chunks alone.
     """
     head = store.head()
     if head is None:
@@ -299,20 +306,23 @@ def _sync(store: Store, full: bool, progress: ProgressFn, timelines: bool,
     saved = None if full else history_state.load(store)
     if (saved is not None and history_state.still_valid(store, saved, head)
             and saved.state.links == links):  # a link made or undone: replay it all
+        kept = _resumable(store, saved, head) if timelines else None
         gens = dict(saved.gens)
         stop = pygit2.Oid(hex=saved.head)
         new = sorted_events(walk_events(store.repo, head.id, stop, gens))
         last = saved.state.last_key
         if not new or last is None or new[0].key > last:
             try:
-                problems = replay_events(store, saved.state, new, progress)
+                problems, recorded = _replay_saved(store, saved.state, new, progress, kept)
                 for pid in sorted(saved.state.view_dirty):  # read now: errors mean replay
                     saved.state.playlists.get(pid)
             except StateError as exc:
                 heal.notice(f"{exc}; replaying the whole history")
             else:
+                if recorded is not None:
+                    end_recorded(recorded[0], recorded[1], new, str(head.id), gens)
                 return Synced(saved.state, gens, head, problems, full=False, events=len(new),
-                              walked=new)
+                              walked=new, timelines=recorded[0] if recorded else None)
     gens = {}
     events = all_events(store, head, gens)
     state = fresh_state(links)
@@ -325,6 +335,36 @@ def _sync(store: Store, full: bool, progress: ProgressFn, timelines: bool,
         synced.timelines.save()
         synced.drawn, synced.rendered = recording.made()
     return synced
+
+
+def _resumable(store: Store, saved: history_state.SavedState, head: pygit2.Commit
+              ) -> Timelines | None:
+    """The saved timelines, if they describe the commit the saved replay state does:
+    then the new commits the replay walks are theirs too, and recording them as the
+    replay applies them (``_replay_saved``) is what timeline_read.update would do."""
+    if saved.state.last_key is None:  # nothing replayed yet: a whole-history replay to come
+        return None
+    kept = load_meta(store, head)
+    if kept is None or kept.head != saved.head or kept.last_key != saved.state.last_key \
+            or kept.gens != saved.gens:
+        return None
+    return kept
+
+
+def _replay_saved(store: Store, state: HistoryState, events: Sequence[Event],
+                  progress: ProgressFn, kept: Timelines | None
+                  ) -> tuple[list[Problem], tuple[Timelines, dict[str, int]] | None]:
+    """An incremental replay, recording into ``kept`` (saved timelines) if there are any;
+    the problems, and the timelines with what ``end_recorded`` needs (None: not kept)."""
+    if kept is None:
+        return replay_events(store, state, events, progress), None
+    try:
+        before = begin_recorded(kept, list(events))
+    except Stale:  # a saved timeline is unreadable: timeline_read reads them all again
+        return replay_events(store, state, events, progress), None
+    problems = replay_events(store, state, events, progress,
+                             recording=Recording(timelines=kept.loaded))
+    return problems, (kept, before)
 
 
 def save_state(store: Store, synced: Synced) -> None:

@@ -97,6 +97,20 @@ PARALLEL_MIN = 4000  # versions to parse from which a whole-history read uses bo
 
 def _apply(store: Store, timelines: Timelines, events: list[Event]) -> None:
     """Apply ``events`` playlist by playlist (reading each one's versions together)."""
+    work = _work(timelines, events)
+    before = {t.pid: len(t.changes) for t, _ in work}
+    plan = _plan(work)
+    if timelines.full and len(plan) >= PARALLEL_MIN and two_cores():
+        for timeline in _apply_split(store, work):
+            timelines.loaded[timeline.pid] = timeline
+    else:
+        _apply_some(store, work, plan)
+    note_recent(timelines, before)
+
+
+def _work(timelines: Timelines, events: list[Event]) -> list[tuple[Timeline, Writes]]:
+    """The timelines ``events`` give new versions, each with its writes (loaded, or made:
+    Stale if a saved one is unreadable); every playlist written is ``touched``."""
     per_pid: dict[str, Writes] = {}
     for event in events:
         for write in event.writes:
@@ -111,14 +125,33 @@ def _apply(store: Store, timelines: Timelines, events: list[Event]) -> None:
             work.append((timelines.get_or_new(pid), writes))
         elif pid not in timelines.pids and pid not in timelines.loaded:
             timelines.touched.discard(pid)  # followers only, never a snapshot
-    before = {t.pid: len(t.changes) for t, _ in work}
-    plan = _plan(work)
-    if timelines.full and len(plan) >= PARALLEL_MIN and two_cores():
-        for timeline in _apply_split(store, work):
-            timelines.loaded[timeline.pid] = timeline
-    else:
-        _apply_some(store, work, plan)
+    return work
+
+
+def begin_recorded(timelines: Timelines, events: list[Event]) -> dict[str, int]:
+    """Ready ``timelines`` for ``events`` that a replay applies with a Recorder
+    (timeline_record.py) instead of ``_apply``; ``end_recorded`` with what this returns.
+
+    The Recorder compares the versions ``_apply`` would (same rule, same comparison),
+    so ``begin_recorded`` + the replay + ``end_recorded`` is ``_update`` without a
+    second walk of the commits or a whole parse of each new version.
+    """
+    return {t.pid: len(t.changes) for t, _ in _work(timelines, events)}
+
+
+def end_recorded(timelines: Timelines, before: dict[str, int], events: list[Event],
+                 head: str, gens: dict[str, int]) -> None:
+    """After the replay: as ``_update`` leaves the timelines (as of ``head``), saved —
+    also when no new commit wrote a snapshot, so they stay as of the replay state's commit
+    (``_update`` would read those commits again; this has no second reader to wait for)."""
     note_recent(timelines, before)
+    if events:
+        timelines.last_key = events[-1].key
+    moved = timelines.head != head
+    timelines.head = head
+    timelines.gens = dict(gens)
+    if moved:
+        timelines.save()
 
 
 def save_with_commit(timelines: Timelines, commit: str, key: EventKey, gen: int) -> None:

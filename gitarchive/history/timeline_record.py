@@ -11,6 +11,13 @@ links are the replay's business, not the timelines'), its comparison
 (unreadable, or a renamed history the replay reads under another name) is read and
 parsed here, so the result never depends on the replay's shortcuts;
 tests/history/test_timeline_record.py compares both ways on every quirk.
+
+An incremental replay (a daily rebuild) records the same way into the saved timelines
+(sync.py, when they describe the saved state's commit): a playlist's saved timeline
+takes the replay's last version as its own when both read the same file and name the
+same tracks (``Recorder._resume``), so the day's new versions are compared by their
+new chunks, not parsed whole; tests/history/test_timeline_properties.py holds it equal
+to a whole-history read on random daily histories.
 """
 
 from __future__ import annotations
@@ -37,9 +44,15 @@ from gitarchive.history.timeline_read import compare, note_recent, parse_version
 class Recorder:
     """Timelines of the playlists whose writes a replay applies (``begin``/``version``/``end``)."""
 
-    def __init__(self, read_blob: Callable[[str], bytes]) -> None:
+    def __init__(self, read_blob: Callable[[str], bytes],
+                 timelines: dict[str, Timeline] | None = None,
+                 resumed: HistoryState | None = None) -> None:
         self.read_blob = read_blob  # for versions the replay did not hand over
-        self.timelines: dict[str, Timeline] = {}
+        # Filled here (a whole-history replay), or the saved timelines an incremental
+        # replay goes on with (timeline_read.begin_recorded), ``resumed`` its saved state.
+        self.timelines: dict[str, Timeline] = {} if timelines is None else timelines
+        self._resumed = resumed
+        self._seen: set[str] = set()  # playlists _resume was tried for
         self._due: dict[str, tuple[str, str]] = {}  # pid -> (kind, blob) to compare now
         self._event: Event | None = None
         self._known: dict[str, dict[Chunk, Parsed]] = {}  # pid -> its last version's chunks
@@ -63,6 +76,9 @@ class Recorder:
             timeline = self.timelines.get(write.pid)
             if timeline is None:
                 timeline = self.timelines[write.pid] = Timeline(write.pid)
+            if self._resumed is not None and write.pid not in self._seen:
+                self._seen.add(write.pid)
+                self._resume(write.pid, timeline)
             before.setdefault(write.pid, timeline.source)
             if write.kind == KIND_JSON:
                 timeline.json_blob = write.blob
@@ -73,6 +89,27 @@ class Recorder:
             now = self.timelines[pid].source
             if now is not None and now != old:
                 self._due[pid] = now
+
+    def _resume(self, pid: str, timeline: Timeline) -> None:
+        """A saved timeline's last version as this run's start (before any new write).
+
+        It is the replay's last version of the playlist when both read the same file and
+        name the same tracks, each once (the replay's rule for which file counts is the
+        timelines', and both skip the versions they cannot read): then its chunks' keys
+        are the saved replay state's and their metadata the timeline's, and the next
+        version is compared by its new chunks alone, as in a whole-history replay.
+        Otherwise nothing is known and the next version is compared whole.
+        """
+        order = timeline.order
+        playlist = self._resumed.playlists.get(pid) if self._resumed is not None else None
+        if not order or playlist is None or playlist.source != timeline.source:
+            return
+        chunks, tracks = playlist.chunks, timeline.tracks
+        if len(chunks) != len(order) or set(chunks.values()) != set(order) or any(
+                key not in tracks for key in order):
+            return
+        self._known[pid] = {chunk: (key, tracks[key], None) for chunk, key in chunks.items()}
+        self._clean.add(pid)
 
     def version(self, pid: str, kind: str, blob: str, version: Version,
                 parse: Callable[[Chunk], Parsed], *, after: int | None = None,

@@ -15,9 +15,10 @@ may show the latest run instead (``cumulative_view(..., live=True)``).
 
 A full rebuild renders every file, so the JSON is written by a specialised emitter
 instead of ``json.dumps(indent=2)`` (whose indenting encoder is pure Python) and
-the markdown rows by ``_md_rows`` instead of a jinja loop; tests prove both
-byte-identical to ``model.dump_json`` of ``cumulative_dict`` and to the plain
-template.
+the markdown by ``cumulative_md`` instead of its template (rows and all: a jinja loop
+was most of a rebuild's time, and the template engine's import and compilation most of a
+daily one's rendering); tests prove them byte-identical to ``model.dump_json`` of
+``cumulative_dict`` and to the templates.
 """
 
 from __future__ import annotations
@@ -27,16 +28,13 @@ import json.encoder
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gitarchive.archive import layout, render
 from gitarchive.archive.snapshots import LinkTuple
 from gitarchive.errors import TimezoneError
 from gitarchive.history.state import PlaylistHistory
-
-if TYPE_CHECKING:
-    import jinja2  # a question that renders no view loads no template engine
 
 # Bumped when the rendering changes: files rendered by another version are redone.
 VIEWS_VERSION = 3  # 3: the charts and the feed linked from the markdown
@@ -289,7 +287,7 @@ def _album_md(album: LinkTuple) -> str:
 STAR = "\\*"  # the markdown of an asterisk: "date added" not known exactly
 
 
-def _md_rows(tracks: list[CumulativeTrack], by: bool) -> str:
+def md_rows(tracks: list[CumulativeTrack], by: bool) -> str:
     """The table rows, each ending in a newline:
     ``Title | Artist(s) | Album | Length | Added | Last seen | Removed``.
 
@@ -315,23 +313,37 @@ def _md_rows(tracks: list[CumulativeTrack], by: bool) -> str:
     return "".join(out)
 
 
-@functools.cache
-def _template() -> jinja2.Template:
-    """The template, looked up once (not re-checked on disk for each of 1,000 files)."""
-    return render.environment().get_template("cumulative.md.j2")
+_PICTURES = (
+    "![Tenure: a lane per track, a bar per stint](../charts/{pid}-tenure.svg)\n"
+    "![Tracks added and removed per week](../charts/{pid}-churn.svg)\n"
+    "![Followers over time](../charts/{pid}-followers.svg)\n\n"
+    "[Atom feed of changes](../feeds/{pid}.xml)\n\n"
+)
+_TABLE = ("| Title | Artist(s) | Album | Length | Added | Last seen | Removed |\n"
+          "|---|---|---|---|---|---|---|\n")
+_TABLE_BY = ("| Title | Artist(s) | Album | Length | Added | Added by | Last seen | Removed |\n"
+             "|---|---|---|---|---|---|---|---|\n")
 
 
 def cumulative_md(view: CumulativeView, githistory_base: str | None) -> str:
-    """The human view (templates/cumulative.md.j2), escaped like the pretty file."""
-    return _template().render(
-        header=render.header("cumulative", view.pid, githistory_base),
-        view=view,
-        collaborative=view.collaborative,
-        description=view.description.strip(),
-        total_ms=sum([t.duration_ms or 0 for t in view.tracks]),
-        gaps=view.gap_texts(),
-        rows=_md_rows(view.tracks, view.collaborative),
-    )
+    """The human view, escaped like the pretty file: what archive/templates/cumulative.md.j2
+    renders (a property test holds them equal), written out here so that a daily rebuild
+    need not load and compile a template engine for it."""
+    gaps = view.gap_texts()
+    total = render.format_total(sum([t.duration_ms or 0 for t in view.tracks]))
+    return "".join((
+        render.header("cumulative", view.pid, githistory_base), "\n\n",
+        "### ", render.md_link(view.name, view.url), "\n\n",
+        "> ", render.escape_md(view.description.strip()), "\n\n",
+        render.plural(len(view.tracks), "song"), " - ", total, "\n",
+        f"\nGaps: {'; '.join(gaps)} (no date moves through a run that could not fetch it)\n"
+        if gaps else "",
+        "\n", _PICTURES.format(pid=view.pid),
+        _TABLE_BY if view.collaborative else _TABLE,
+        md_rows(view.tracks, view.collaborative),
+        f"\n\\*This playlist was first scraped on {view.date_first_scraped}. "
+        "Prior content cannot be recovered.\n",
+    ))
 
 
 def render_files(

@@ -53,8 +53,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int = 0)
     cells = [headers, *rows]
     widths = [max(map(len, col)) for col in zip(*cells, strict=True)]
     if not width or sum(widths) + 2 * (len(widths) - 1) <= width:
-        line = "  ".join(f"{{:<{w}}}" for w in widths).format  # nothing to cut: one call a row
-        return "".join(line(*row).rstrip() + "\n" for row in cells)
+        # nothing to cut: one call a row (the last column is not padded: it is stripped)
+        line = "  ".join([*(f"{{:<{w}}}" for w in widths[:-1]), "{}"]).format
+        return "\n".join([line(*row).rstrip() for row in cells]) + "\n"
     excess = sum(widths) + 2 * (len(widths) - 1) - width
     # Shrink the widest columns first, keeping each at least 8 characters.
     for i in sorted(range(len(widths)), key=lambda i: -widths[i]):
@@ -180,11 +181,10 @@ def _diff_rows(entries: list[DiffEntry], sign: str, date: DateFn) -> list[tuple[
 
 def search_text(hits: list[TrackRow], date: DateFn, width: int = 0) -> str:
     by = any(t.added_by for t in hits)  # the column only when some snapshot said
-    rows = [
-        (t.playlist, t.name, t.artists, t.album, date(t.first_seen) or "", date(t.last_seen) or "",
-         "yes" if t.present else f"no (removed {date(t.removed)})",
-         *((t.added_by or "",) if by else ()))
-        for t in hits
+    rows = [  # a common word finds tens of thousands: each row unpacked once
+        (playlist, name, artists, album, date(first) or "", date(last) or "",
+         "yes" if present else f"no (removed {date(removed)})", *((added_by or "",) if by else ()))
+        for playlist, _, _, name, artists, album, first, last, removed, present, added_by in hits
     ]
     headers = ("Playlist", "Title", "Artist(s)", "Album", "First seen", "Last seen",
                "Still there", *(("Added by",) if by else ()))

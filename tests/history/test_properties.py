@@ -6,14 +6,14 @@ import json
 import tempfile
 from unittest import mock
 
-import pygit2
 from history_support import (
     History,
     json_files,
     pid,
-    plain_files,
     playlist,
+    real_changes,
     registry,
+    snapshot_changes,
     timelines_as_dict,
     track,
 )
@@ -21,7 +21,6 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gitarchive.archive import layout, render
-from gitarchive.archive.links import LINKS_PATH
 from gitarchive.archive.model import Link, Playlist, Track, dump_json
 from gitarchive.archive.runrecord import RunRecord
 from gitarchive.archive.snapshots import ParseCache, parse_json_model, parse_json_snapshot
@@ -62,44 +61,9 @@ op = st.one_of(
 )
 
 
-def _real_changes(h: History, branch: str, kind: str, which: int) -> dict:
-    """What real archives do besides snapshots: renames, links (issue 9)."""
-    old, new = PIDS[which], PIDS[1 - which]
-    if kind == "link":
-        return {LINKS_PATH: f"{old} {new}\n".encode()}
-    if kind == "unlink":
-        return {LINKS_PATH: None}
-    tip = h.tip(branch)
-    tree = h.repo[tip].peel(pygit2.Commit).tree
-    found: dict[str, bytes | None] = {}
-    for path in (layout.plain_path(old), layout.pretty_json_path(old)):
-        if path in tree:  # the same content under the other ID, the old file gone
-            found[path] = None
-            found[path.replace(old, new)] = h.repo[tree[path].id].data
-    return found
-
-
-def _changes(kind: str, p: str, numbers: frozenset[int], clock: int) -> dict:
-    if kind == "empty":  # a placeholder: how old archives registered a playlist
-        return {layout.plain_path(p): b""}
-    snap = playlist(p, f"List {p[-1]}", [track(n) for n in sorted(numbers)])
-    if kind == "json":
-        return json_files(snap)
-    if kind == "plain":
-        return plain_files(snap)
-    if kind == "delete":
-        return {layout.pretty_json_path(p): None, layout.plain_path(p): None}
-    if kind == "followers":
-        return {layout.followers_path(p): f'{{"x": {clock}}}\n'.encode()}
-    if kind == "unregister":
-        return {layout.registry_path(p): None}
-    if kind == "register":
-        return registry(p)
-    return {"README.md": f"{clock}\n".encode()}
-
-
 def _sync_and_save(h: History) -> None:
-    save_state(h.store, sync(h.store))
+    # timelines=True: an incremental sync goes on with the saved timelines as it replays
+    save_state(h.store, sync(h.store, timelines=True))
 
 
 @settings(max_examples=40, deadline=None)
@@ -130,9 +94,9 @@ def test_incremental_equals_full(ops: list) -> None:
                 _, branch, which, kind, numbers, step = item
                 clock += step
                 if kind in ("rename", "link", "unlink"):
-                    changes = _real_changes(h, branch, kind, which)
+                    changes = real_changes(h, branch, kind, PIDS[which], PIDS[1 - which])
                 else:
-                    changes = _changes(kind, PIDS[which], numbers, clock)
+                    changes = snapshot_changes(kind, PIDS[which], numbers, clock)
                 h.commit(changes, clock, branch=branch)
             elif item[0] in ("fetch", "failed"):
                 which, numbers = item[1], item[2]
@@ -142,7 +106,7 @@ def test_incremental_equals_full(ops: list) -> None:
                     record = RunRecord(None, {PIDS[1 - which]: "HTTP 500"})
                     kind = "followers" if item[3] else "json"  # only its follower count moved
                 clock += 86_400
-                changes = _changes(kind, PIDS[which], numbers, clock)
+                changes = snapshot_changes(kind, PIDS[which], numbers, clock)
                 tree = h.store.write_tree(h.store.tree(), changes)
                 views, pending = pending_views(
                     h.store, tree, (clock, 0), githistory_base=None, record=record
@@ -160,6 +124,7 @@ def test_incremental_equals_full(ops: list) -> None:
                 h.repo.references.create("refs/heads/side", h.tip(), force=True)
             _sync_and_save(h)
         incremental = sync(h.store)
+        kept = timelines_as_dict(timeline_read.update(h.store, save=False))  # as recorded
         full = sync(h.store, full=True)
         assert state_to_dict(incremental.state) == state_to_dict(full.state)
         with mock.patch.object(sync_module, "PARALLEL_MIN_BLOBS", 0):  # halves in two processes
@@ -171,6 +136,7 @@ def test_incremental_equals_full(ops: list) -> None:
         timeline.forget(h.store)
         alone = timelines_as_dict(timeline_read.update(h.store, save=False))
         assert timelines_as_dict(recorded) == alone == timelines_as_dict(split.timelines)
+        assert kept == alone
         assert split.state.view_dirty == full.state.view_dirty
         assert [str(p) for p in split.problems] == [str(p) for p in full.problems]
         with mock.patch.object(publish_module, "PARALLEL_MIN_VIEWS", 1):  # views rendered in halves

@@ -258,3 +258,49 @@ def test_large_and_small_changes_recorded_in_order(tmp_path: Path, kind: str) ->
     assert only.changes[2].removed == keys(*range(3, 20), 101)
     assert only.changes[3].added == keys(41, 102)
     assert only.changes[4].removed == keys(*range(200, 205), 41, 20, 39, 100)
+
+
+def test_incremental_rebuilds_record_the_timelines_as_they_replay(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Daily rebuilds after a full one go on with the saved timelines as the replay reads
+    the new commits (no second walk, no whole parse of each version): through renames,
+    re-issued IDs, unreadable versions and the move from plain files to JSON, the saved
+    timelines and the pictures are those of a whole-history read."""
+    path = tmp_path / "archive"
+    archive = synth.SynthArchive(path, 16, plain_only=True, json_from=35, seed=3,
+                                 quirks=synth.Quirks(placeholders=0.2, renames=3, reissues=3,
+                                                     offsets=True, unreadable=30))
+    for _ in range(25):
+        archive.add_day()
+    store = Store(path)
+    rebuild(store)
+    archive.tip = store.repo.head.target  # the next day follows the rebuild's commit
+
+    def second_read(*args: object, **kwargs: object) -> Timelines:
+        raise AssertionError("the history was read a second time for the timelines")
+
+    for day in range(25, 70):
+        archive.add_day()
+        if day % 3 == 1:
+            continue  # two days at once now and then
+        with monkeypatch.context() as patched:
+            patched.setattr(timeline_read, "update", second_read)
+            result = rebuild(store)
+        archive.tip = store.repo.head.target
+        assert not result.full and result.synced is not None
+        if day % 10 == 0 or day == 69:
+            copy = tmp_path / f"copy{day}"
+            shutil.copytree(path, copy)
+            assert timelines_as_dict(timeline_read.update(store, save=False)) == read_alone(
+                Store(copy))
+    head = store.head()
+    assert head is not None
+    state = sync(store).state
+    drawn = pictures.files(store, sorted(state.playlists), tree=head.tree, compare_with=None,
+                           timezone=None, gaps=pictures.fetch_gaps(state, state.playlists))
+    timeline.forget(store)
+    alone = pictures.files(store, sorted(state.playlists), tree=head.tree, compare_with=None,
+                           timezone=None, gaps=pictures.fetch_gaps(state, state.playlists))
+    assert drawn == alone
+    committed = {path: store.read(path) for path in alone}
+    assert {p: c for p, c in committed.items() if c is not None} == alone
