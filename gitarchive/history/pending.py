@@ -157,7 +157,8 @@ def pending_views(
     base = plan.base if branch is not None and plan.incremental else None
     if branch is None and head is not None:
         base = head.tree
-    timelines = timeline_read.update(store, extra=event) if plan.wanted else None
+    timelines = (timeline_read.update(store, extra=event, known=snapshots) if plan.wanted
+                 else None)
     drawn = pictures.files(store, plan.wanted, tree=tree, compare_with=base, timezone=tz,
                            gaps=pictures.fetch_gaps(synced.state, plan.wanted),
                            timelines=timelines)
