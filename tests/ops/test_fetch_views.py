@@ -9,12 +9,14 @@ be exactly what a whole-history rebuild of the same commits gives.
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pygit2
+import pytest
 from cli_support import KPOP, LONG, OLD_1970, SMALL, run
 from conftest import StandInSetup
 from history_support import timelines_as_dict
@@ -23,6 +25,7 @@ from gitarchive.archive import registry
 from gitarchive.git.store import Store
 from gitarchive.history import timeline, timeline_read
 from gitarchive.history.rebuild import rebuild
+from gitarchive.ops import snapfiles
 from gitarchive.ops.fetch import fetch
 from gitarchive.spotify.fixtures import load_fixture_playlists
 
@@ -98,3 +101,40 @@ def test_views_kept_by_fetch_equal_a_full_rebuild(standin: StandInSetup, tmp_pat
         assert report.commit is not None, day
         assert [o.pid for o in report.failed] == ([KPOP] if day == 3 else []), day
         _same_as_a_full_rebuild(repo, tmp_path, day)
+
+
+@pytest.mark.parametrize("child", ["renders", "dies"])
+def test_snapshots_rendered_in_a_forked_process_give_the_same_commits(
+    standin: StandInSetup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child: str
+) -> None:
+    """From snapfiles.FORK_MIN playlists a forked process renders half of them; the
+    commits are the same either way, and when the child dies its half is done here."""
+    parent = os.getpid()
+    original = snapfiles.snapshot_files
+
+    def dying(*args: Any) -> dict[str, bytes]:
+        if os.getpid() != parent:
+            os._exit(1)  # the child dies at its first playlist
+        return original(*args)
+
+    runs = []
+    for fork_min in (10_000, 1):
+        monkeypatch.setattr(snapfiles, "FORK_MIN", fork_min)
+        monkeypatch.setattr(snapfiles, "CHUNK", 1)
+        if child == "dies":
+            monkeypatch.setattr(snapfiles, "snapshot_files", dying)
+        repo = tmp_path / str(fork_min)
+        assert run("init", str(repo))[0] == 0
+        store = Store(repo)
+        registry.add(store, [OLD_1970, KPOP, SMALL, LONG], when=(START - DAY, 0))
+        served = copy.deepcopy(load_fixture_playlists())
+        for day, change in enumerate([None, _day2], start=1):
+            if change is not None:
+                change(served)
+            for pid, data in served.items():
+                standin.server.set_playlist(pid, copy.deepcopy(data))
+            fetch(store, standin.client, when=(START + day * DAY, 0), jobs=2)
+        head = store.head()
+        assert head is not None
+        runs.append([(c.tree_id, c.message) for c in store.repo.walk(head.id)])
+    assert runs[0] == runs[1]
