@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, cast
 
 from gitarchive import safejson
 from gitarchive.archive import layout
-from gitarchive.archive.model import Link, Playlist, plain_key, track_key
+from gitarchive.archive.model import Playlist, plain_key, track_key
 from gitarchive.errors import SnapshotError
 
 # (name, url) of an album or artist.
@@ -127,17 +127,18 @@ def parsed_from_playlist(playlist: Playlist, cache: ParseCache) -> ParsedSnapsho
     ``fetch`` has every new snapshot in memory; parsing its JSON again for the
     cumulative views doubled the cost of a run (a property test checks equality).
     """
-    links = cache.links
-
-    def link(source: Link) -> LinkTuple:
-        pair = (source.name, source.url)
-        return links.setdefault(pair, pair)
-
+    shared = cache.links.setdefault
     tracks = []
     for t in playlist.tracks:
-        album, artists = link(t.album), tuple(link(a) for a in t.artists)
-        key = track_key(t.url, t.name, (a[0] for a in artists), album[0])
-        meta = TrackMeta(t.url, t.name, album, artists, t.duration_ms, t.added_by)
+        pair = (t.album.name, t.album.url)
+        album = shared(pair, pair)
+        artists = tuple([shared(p, p) for p in [(a.name, a.url) for a in t.artists]])
+        url = t.url
+        key = url.rstrip("/").rsplit("/", 1)[-1] if url else ""  # track_key's usual case
+        if not key:
+            key = track_key(url, t.name, (a[0] for a in artists), album[0])
+        # TrackMeta's own __new__ is Python code: 100,000 of them a run.
+        meta = tuple.__new__(TrackMeta, (url, t.name, album, artists, t.duration_ms, t.added_by))
         tracks.append((key, meta, parse_added_at(t.added_at)))
     return ParsedSnapshot(playlist.name, playlist.url, playlist.description, tracks)
 

@@ -109,11 +109,13 @@ def pending_views(
     views_branch: str | None = None,
     snapshots: Mapping[str, Playlist] | None = None,
     record: RunRecord | None = None,
+    contents: Mapping[str, bytes] | None = None,
 ) -> tuple[dict[str, bytes | None], PendingState]:
     """Cumulative files for a commit of ``snapshot_tree`` at ``when``, made next on HEAD.
 
     ``snapshots`` (JSON blob id -> Playlist) are the new snapshots the caller already
-    holds in memory; they are not read back and parsed again. ``record``: what the run
+    holds in memory, ``contents`` (JSON blob id -> bytes) their files; they are not
+    read back and parsed again. ``record``: what the run
     fetched and what failed (the commit's trailers, ``archive/runrecord.py``).
 
     Syncs the state to HEAD (incrementally), treats ``snapshot_tree`` as one more
@@ -141,12 +143,12 @@ def pending_views(
             events = all_events(store, head, gens) if head is not None else []
             state = fresh_state(synced.state.links)
             problems = replay_events(
-                store, state, sorted_events([*events, event]), no_progress, snapshots
+                store, state, sorted_events([*events, event]), no_progress, contents
             )
             synced = Synced(state, gens, head, problems, full=True)
         else:
             synced.problems.extend(
-                replay_events(store, synced.state, [event], no_progress, snapshots)
+                replay_events(store, synced.state, [event], no_progress, contents)
             )
     has_snapshots = head is not None or event is not None
     final_newline = settings.final_newline(store) if has_snapshots else True
@@ -157,7 +159,8 @@ def pending_views(
     base = plan.base if branch is not None and plan.incremental else None
     if branch is None and head is not None:
         base = head.tree
-    timelines = timeline_read.update(store, extra=event) if plan.wanted else None
+    timelines = (timeline_read.update(store, extra=event, known=snapshots) if plan.wanted
+                 else None)
     drawn = pictures.files(store, plan.wanted, tree=tree, compare_with=base, timezone=tz,
                            gaps=pictures.fetch_gaps(synced.state, plan.wanted),
                            timelines=timelines)

@@ -60,7 +60,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gitarchive.archive import layout
-from gitarchive.archive.model import Playlist
 from gitarchive.archive.snapshots import ParseCache
 from gitarchive.errors import SnapshotError
 from gitarchive.history import delta
@@ -98,15 +97,14 @@ class Replayer:
         self,
         state: HistoryState,
         read_blob: Callable[[str], bytes],
-        known: Mapping[str, Playlist] | None = None,
+        known: Mapping[str, bytes] | None = None,
         recorder: Recorder | None = None,
     ) -> None:
         self.state = state
         self.recorder = recorder  # timelines recorded from the same reads (timeline_record)
         self.read_blob = read_blob
-        # JSON blob id -> the snapshot fetch holds in memory: left out of the read-ahead
-        # plan (sync.replay_events); read from the object database like any other blob,
-        # which is cheaper than encoding the snapshot again to cut it into chunks.
+        # JSON blob id -> content of the snapshots fetch holds in memory: left out of the
+        # read-ahead plan (sync.replay_events) and not read from the object database.
         self.known = known or {}
         self.problems: list[Problem] = []
         self.cache = ParseCache()
@@ -202,7 +200,7 @@ class Replayer:
         pid = playlist.pid
         chunker = self.chunker
         try:
-            data = self.read_blob(blob)
+            data = self.known.get(blob) or self.read_blob(blob)
             version = (chunker.json_version(data) if kind == KIND_JSON
                        else chunker.plain_version(pid, data))
             try:

@@ -15,7 +15,6 @@ import pygit2
 
 from gitarchive import heal
 from gitarchive.archive import links as archive_links
-from gitarchive.archive.model import Playlist
 from gitarchive.errors import StateError
 from gitarchive.git.blobstream import BlobStream
 from gitarchive.git.store import Store, blob_data
@@ -227,11 +226,12 @@ def replay_events(
     state: HistoryState,
     events: Sequence[Event],
     progress: ProgressFn,
-    known: Mapping[str, Playlist] | None = None,
+    known: Mapping[str, bytes] | None = None,
     recording: Recording | None = None,
 ) -> list[Problem]:
     """Apply ``events`` to ``state``, on both cores for a whole history; ``recording`` gets
-    the timelines of what was read (timeline_record.py), when given."""
+    the timelines of what was read (timeline_record.py), when given; ``known``: blob id ->
+    content of blobs held in memory (fetch's new snapshots), not read again."""
     plan = [step for step in planned_blobs(events) if not known or step[0] not in known]
     if (
         state.last_key is None
@@ -249,7 +249,7 @@ def _replay_in_order(
     events: Sequence[Event],
     progress: ProgressFn,
     plan: Sequence[tuple[str, str]],
-    known: Mapping[str, Playlist] | None = None,
+    known: Mapping[str, bytes] | None = None,
     swaps: _Swaps | None = None,
     recording: Recording | None = None,
 ) -> list[Problem]:

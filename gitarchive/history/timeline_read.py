@@ -8,16 +8,17 @@ in a blob reader process (git/blobstream.py), like the replay.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import pygit2
 
-from gitarchive.archive.model import PLAIN_KEY_PREFIX, track_key
+from gitarchive.archive.model import PLAIN_KEY_PREFIX, Playlist, track_key
 from gitarchive.archive.snapshots import (
     ParseCache,
     ParsedSnapshot,
     parse_json_snapshot,
     parse_plain_snapshot,
+    parsed_from_playlist,
 )
 from gitarchive.errors import SnapshotError
 from gitarchive.git.blobstream import BlobStream
@@ -45,19 +46,23 @@ from gitarchive.history.timeline import (
 )
 
 
-def update(store: Store, *, extra: Event | None = None, save: bool = True) -> Timelines:
+def update(store: Store, *, extra: Event | None = None, save: bool = True,
+           known: Mapping[str, Playlist] | None = None) -> Timelines:
     """The timelines as of HEAD (``_update``), objects read as git reads them."""
     with unverified_reads():
-        return _update(store, extra=extra, save=save)
+        return _update(store, extra=extra, save=save, known=known)
 
 
-def _update(store: Store, *, extra: Event | None = None, save: bool = True) -> Timelines:
+def _update(store: Store, *, extra: Event | None = None, save: bool = True,
+            known: Mapping[str, Playlist] | None = None) -> Timelines:
     """The timelines as of HEAD (plus ``extra``, an event not committed yet), kept on disk.
 
     Reads only the commits after the saved ones when they are HEAD's ancestors and
     sort after them; otherwise the whole history. The committed events are saved;
     ``extra`` (fetch's coming commit) is applied on top in memory only: the next
-    run reads the real commit.
+    run reads the real commit. ``known`` (JSON blob id -> Playlist): the snapshots
+    ``extra`` writes that fetch holds in memory, taken as they are instead of
+    parsing their JSON again (``parsed_from_playlist`` gives the same result).
     """
     head = store.head()
     timelines = load_meta(store, head) if head is not None else None
@@ -81,13 +86,13 @@ def _update(store: Store, *, extra: Event | None = None, save: bool = True) -> T
         if save and head is not None and (events or timelines.full):
             timelines.save()
         if extra is not None and (timelines.last_key is None or extra.key > timelines.last_key):
-            _apply(store, timelines, [extra])
+            _apply(store, timelines, [extra], known)
             timelines.extra = extra
     except Stale:  # a saved playlist could not be read: read the whole history
         if timelines.full:
             raise
         forget(store)
-        return _update(store, extra=extra, save=save)
+        return _update(store, extra=extra, save=save, known=known)
     return timelines
 
 
@@ -95,16 +100,18 @@ Writes = list[tuple[Event, str, str | None]]  # (event, kind, blob) of one playl
 PARALLEL_MIN = 4000  # versions to parse from which a whole-history read uses both cores
 
 
-def _apply(store: Store, timelines: Timelines, events: list[Event]) -> None:
-    """Apply ``events`` playlist by playlist (reading each one's versions together)."""
+def _apply(store: Store, timelines: Timelines, events: list[Event],
+           known: Mapping[str, Playlist] | None = None) -> None:
+    """Apply ``events`` playlist by playlist (reading each one's versions together);
+    ``known``: snapshots in memory by JSON blob id, not read nor parsed."""
     work = _work(timelines, events)
     before = {t.pid: len(t.changes) for t, _ in work}
-    plan = _plan(work)
-    if timelines.full and len(plan) >= PARALLEL_MIN and two_cores():
+    plan = _plan(work, known)
+    if timelines.full and len(plan) >= PARALLEL_MIN and two_cores() and not known:
         for timeline in _apply_split(store, work):
             timelines.loaded[timeline.pid] = timeline
     else:
-        _apply_some(store, work, plan)
+        _apply_some(store, work, plan, known)
     note_recent(timelines, before)
 
 
@@ -217,14 +224,19 @@ def parse_version(pid: str, kind: str, data: bytes, cache: ParseCache) -> Parsed
 
 
 def _apply_some(store: Store, work: list[tuple[Timeline, Writes]],
-                plan: list[tuple[str, str]]) -> None:
-    """Parse the new versions (read ahead by a blob reader process) and compare them."""
+                plan: list[tuple[str, str]], known: Mapping[str, Playlist] | None = None
+                ) -> None:
+    """Parse the new versions (read ahead by a blob reader process) and compare them;
+    a JSON version in ``known`` is taken from memory."""
     cache = ParseCache()
+    known = known or {}
     with BlobStream(store.repo, plan) as reader:
         for timeline, writes in work:
             for event, kind, blob in _versions(timeline, writes):
                 try:
-                    parsed = parse_version(timeline.pid, kind, reader.read(blob), cache)
+                    playlist = known.get(blob) if kind == KIND_JSON else None
+                    parsed = (parsed_from_playlist(playlist, cache) if playlist is not None
+                              else parse_version(timeline.pid, kind, reader.read(blob), cache))
                 except (SnapshotError, KeyError, ValueError):
                     continue  # unreadable: the replay reports it; the next one is compared
                 compare(timeline, parsed, event, blob, adopt=kind == KIND_JSON)
@@ -254,10 +266,13 @@ def _apply_split(store: Store, work: list[tuple[Timeline, Writes]]) -> list[Time
     return [t for t, _ in mine] + received[0]
 
 
-def _plan(work: list[tuple[Timeline, Writes]]) -> list[tuple[str, str]]:
+def _plan(work: list[tuple[Timeline, Writes]], known: Mapping[str, Playlist] | None = None
+          ) -> list[tuple[str, str]]:
     """(blob, playlist) of every version ``_apply_some`` will read, in its order."""
     sources = {t.pid: (t.json_blob, t.plain_blob) for t, _ in work}
-    plan = [(blob, t.pid) for t, writes in work for _, _, blob in _versions(t, writes)]
+    known = known or {}
+    plan = [(blob, t.pid) for t, writes in work for _, kind, blob in _versions(t, writes)
+            if not (kind == KIND_JSON and blob in known)]
     for timeline, _ in work:
         timeline.json_blob, timeline.plain_blob = sources[timeline.pid]
     return plan

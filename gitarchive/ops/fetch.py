@@ -23,11 +23,11 @@ from gitarchive.archive.index import (
     index_file,
     shown_name,
 )
-from gitarchive.archive.model import Playlist, Track, dump_json
+from gitarchive.archive.model import Playlist, Track
 from gitarchive.errors import CredentialsError, NothingToFetch, SpotifyError
 from gitarchive.git.identity import commit_time
 from gitarchive.git.store import Store, TreeReader, tree_at
-from gitarchive.ops import health, lastrun
+from gitarchive.ops import health, lastrun, snapfiles
 from gitarchive.ops.shard import Shard
 from gitarchive.progress import ProgressFn, no_progress
 from gitarchive.spotify.parse import FetchResult
@@ -139,7 +139,7 @@ def fetch(
     )
     if changes and files.fetched:
         report.commit = _commit(store, changes, outcomes, when, cumulative, snapshots,
-                                report.record)
+                                report.record, files.contents)
     if report.commit is None and outcomes:  # no commit to hold the record: the local log
         parent = store.head()
         health.remember(store, when[0], str(parent.id) if parent else None, report.record)
@@ -202,6 +202,7 @@ class _Files:
         self.outcomes: dict[str, Outcome] = {}
         self.changed: dict[str, dict[str, bytes]] = {}  # pid -> its files that differ from head
         self.json_ids: dict[str, str] = {}  # pid -> blob id of its JSON snapshot
+        self.contents: dict[str, bytes] = {}  # that blob id -> the JSON snapshot
 
     def add(self, outcome: Outcome, raw: Playlist) -> None:
         """A fetched playlist, under its alias or Spotify name until ``finish`` names it."""
@@ -209,13 +210,12 @@ class _Files:
         self.fetched[outcome.pid] = replace(raw, unique_name=entry.alias or raw.original_name)
         self.outcomes[outcome.pid] = outcome
 
-    def _render(self, snapshot: Playlist) -> None:
+    def _keep(self, snapshot: Playlist, files: dict[str, bytes], json_id: pygit2.Oid) -> None:
+        """A playlist rendered under its final name: its files that differ from head."""
         pid = snapshot.id
-        files = _snapshot_files(snapshot, self.before.followers(pid), self.day,
-                                self.base, self.newline)
         json_path = layout.pretty_json_path(pid)
-        json_id = pygit2.hash(files[json_path])
         self.json_ids[pid] = str(json_id)
+        self.contents[str(json_id)] = files[json_path]
         self.fetched[pid] = snapshot
         self.changed[pid] = {
             path: content for path, content in files.items()
@@ -232,8 +232,12 @@ class _Files:
         latest = {pid: self.fetched.get(pid) or self.previous[pid] for pid in self.entries}
         known = {pid: snap for pid, snap in latest.items() if snap is not None}
         names = archive_names(self.entries, known)
-        for pid, snapshot in list(self.fetched.items()):
-            self._render(replace(snapshot, unique_name=names[pid]))
+        final = [replace(snap, unique_name=names[pid]) for pid, snap in self.fetched.items()]
+        followers = {snap.id: self.before.followers(snap.id) for snap in final}
+        made = snapfiles.render_all(final, lambda snap: snapfiles.snapshot_files(
+            snap, followers[snap.id], self.day, self.base, self.newline))
+        for snapshot in final:
+            self._keep(snapshot, *made[snapshot.id])
         changes: dict[str, bytes | None] = {}
         for pid, snapshot in self.fetched.items():
             changes.update(self.changed[pid])
@@ -258,8 +262,10 @@ def _commit(
     cumulative: bool,
     snapshots: Mapping[str, Playlist],
     record: runrecord.RunRecord,
+    contents: Mapping[str, bytes],
 ) -> str | None:
-    """One commit of ``changes`` (with the cumulative views that change, if asked)."""
+    """One commit of ``changes`` (with the cumulative views that change, if asked);
+    ``snapshots`` and ``contents``: the new JSON snapshots by blob id, models and bytes."""
     pending = None
     tree = None
     parent = store.head()
@@ -270,7 +276,7 @@ def _commit(
         tree = store.write_tree(parent.tree if parent is not None else None, changes)
         views, pending = pending_views(
             store, tree, when, githistory_base=settings.githistory_base(store),
-            snapshots=snapshots, record=record,
+            snapshots=snapshots, record=record, contents=contents,
         )
         if views:
             tree = store.write_tree(tree_at(store.repo, tree), views)
@@ -296,28 +302,6 @@ def _select(
         )
     wanted = list(dict.fromkeys(chosen)) if chosen else sorted(entries)
     return [pid for pid in wanted if shard is None or shard.holds(pid)]
-
-
-def _snapshot_files(
-    snapshot: Playlist,
-    followers: dict[str, int],
-    day: str,
-    githistory_base: str | None,
-    newline: bool,
-) -> dict[str, bytes]:
-    pid = snapshot.id
-    plain = settings.apply_final_newline(render.plain(snapshot), newline)
-    pretty = settings.apply_final_newline(render.pretty_md(snapshot, githistory_base), newline)
-    files = {
-        layout.plain_path(pid): plain.encode(),
-        layout.pretty_json_path(pid): render.pretty_json(snapshot).encode(),
-        layout.pretty_md_path(pid): pretty.encode(),
-    }
-    if snapshot.num_followers is not None:
-        followers[day] = snapshot.num_followers
-    if followers:
-        files[layout.followers_path(pid)] = dump_json(dict(sorted(followers.items()))).encode()
-    return files
 
 
 def _describe(outcome: Outcome, snapshot: Playlist, previous: PreviousSnapshot | None) -> None:
