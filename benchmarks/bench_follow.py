@@ -58,8 +58,8 @@ def source_archive(out: Path, playlists: int, days: int) -> Path:
 
 
 def children_cpu() -> float:
-    times = os.times()
-    return times.children_user + times.children_system
+    now = os.times()
+    return now.children_user + now.children_system
 
 
 def git_floor(source: Path, pid: str) -> tuple[float, float, int]:
@@ -113,7 +113,7 @@ def transport_fetch(source: Path, work: Path) -> float:
 
 def times(part: float, whole: float) -> str:
     """``part / whole`` as "1.23x"; a floor too small for the clock to see gives no ratio."""
-    return f"{part / whole:.2f}x" if whole > 0 else "n/a (the floor took no measurable time)"
+    return f"{part / whole:.2f}x" if whole > 0 else "n/a (too fast to measure)"
 
 
 def main() -> None:

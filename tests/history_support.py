@@ -11,6 +11,8 @@ from gitarchive.archive import layout, render
 from gitarchive.archive.links import LINKS_PATH
 from gitarchive.archive.model import Link, Playlist, Track
 from gitarchive.git.store import Store
+from gitarchive.history import timeline, timeline_read
+from gitarchive.history.sync import save_state, sync
 from gitarchive.history.timeline import Timelines
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -179,3 +181,23 @@ def timelines_as_dict(timelines: Timelines) -> dict[str, object]:
         "head": timelines.head,
         "last_key": timelines.last_key,
     }
+
+
+# The two playlists and the first commit time of the random histories (property tests).
+PIDS = [pid(1), pid(2)]
+START = 1_700_000_000
+
+
+def sync_and_save(h: History) -> None:
+    """An incremental sync, going on with the saved timelines as it replays, then saved."""
+    save_state(h.store, sync(h.store, timelines=True))
+
+
+def read_alone_timelines(store: Store) -> Timelines:
+    """The timelines of a whole-history read, nothing saved used (nor saved)."""
+    timeline.forget(store)
+    return timeline_read.update(store, save=False)
+
+
+def read_alone(store: Store) -> dict[str, object]:
+    return timelines_as_dict(read_alone_timelines(store))

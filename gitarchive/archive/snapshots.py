@@ -134,9 +134,7 @@ def parsed_from_playlist(playlist: Playlist, cache: ParseCache) -> ParsedSnapsho
         album = shared(pair, pair)
         artists = tuple([shared(p, p) for p in [(a.name, a.url) for a in t.artists]])
         url = t.url
-        key = url.rstrip("/").rsplit("/", 1)[-1] if url else ""  # track_key's usual case
-        if not key:
-            key = track_key(url, t.name, (a[0] for a in artists), album[0])
+        key = track_key(url, t.name, (a[0] for a in artists), album[0])
         # TrackMeta's own __new__ is Python code: 100,000 of them a run.
         meta = tuple.__new__(TrackMeta, (url, t.name, album, artists, t.duration_ms, t.added_by))
         tracks.append((key, meta, parse_added_at(t.added_at)))

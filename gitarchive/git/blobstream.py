@@ -136,7 +136,7 @@ def serve(git_dir: str, source: IO[bytes], sink: IO[bytes], window: int = WINDOW
     pygit2.settings.enable_strict_hash_verification(False)
     odb = pygit2.Repository(git_dir).odb
     batch: list[list[bytes]] = []
-    size = window
+    size = min(window, MIN_WINDOW)  # a first window to learn the blobs' size from
     for line in source:
         batch.append(line.split())
         if len(batch) >= size:

@@ -154,7 +154,7 @@ def apply_version(
             del counts[key]
             left.append(key)
     adopt = kind == KIND_JSON
-    for chunk, (key, meta, added_at) in zip(added, parsed, strict=True):
+    for chunk, (key, meta, added_at) in version.new.items():
         old[chunk] = key
         counts[key] = counts.get(key, 0) + 1
         track = tracks.get(key)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from gitarchive.archive.snapshots import TrackMeta
+from gitarchive.history.svg import escape_svg as _x
 from gitarchive.history.svg import needs_escape
 from gitarchive.history.timeline import Change, Timeline
 
@@ -30,11 +31,6 @@ ARCHIVE_FEED = "playlists/feeds/archive.xml"
 
 def feed_path(pid: str) -> str:
     return f"playlists/feeds/{pid}.xml"
-
-
-@functools.lru_cache(maxsize=1 << 16)  # track and artist names repeat
-def _x(text: object) -> str:
-    return escape(str(text), quote=True)
 
 
 @functools.lru_cache(maxsize=1 << 14)  # a few distinct run times

@@ -15,12 +15,15 @@ import hashlib
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
 from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 M = TypeVar("M")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def second_half(pid: str) -> bool:
@@ -72,10 +75,11 @@ class Forked(Generic[M]):
         """Whether the child has sent everything it will send (finished, or died)."""
         return not self._open
 
-    def poll(self) -> list[M]:
-        """Take the messages that have arrived, without waiting; returns those new ones."""
+    def poll(self, wait: float = 0.0) -> list[M]:
+        """Take the messages that have arrived (waiting up to ``wait`` seconds for a first
+        one; the GIL is free meanwhile); returns those new ones."""
         new: list[M] = []
-        while self._open and self._receiver.poll():
+        while self._open and self._receiver.poll(0.0 if new else wait):
             self._take(new)
         self.received.extend(new)
         return new
@@ -110,6 +114,38 @@ class Forked(Generic[M]):
     ) -> None:
         if not self._receiver.closed:
             self.close()
+
+
+def in_halves(
+    items: Sequence[T],
+    work: Callable[[Iterable[T]], Iterable[tuple[str, R]]],
+    key: Callable[[T], str],
+    *,
+    batch: int = 1,
+    shown: Callable[[Sequence[T]], Iterable[T]] = lambda half: half,
+) -> Iterator[tuple[str, R]]:
+    """(key, result) of every item, ``work`` done on every second one in a forked child
+    (which sends its results ``batch`` at a time) while this process does the others
+    (``shown``: wraps this half, e.g. in a progress bar). What the child did not send
+    (it died) is done here, so the results never depend on it."""
+    mine, theirs = items[::2], items[1::2]
+
+    def child_work() -> Iterator[list[tuple[str, R]]]:
+        results = iter(work(theirs))
+        while part := list(islice(results, batch)):
+            yield part
+
+    with Forked(child_work) as child:
+        for made in work(shown(mine)):
+            yield made
+            child.poll()  # keep the child's pipe flowing while this side works
+        received = child.finish()
+    done: set[str] = set()
+    for part in received:
+        for name, result in part:
+            done.add(name)
+            yield name, result
+    yield from work([item for item in theirs if key(item) not in done])
 
 
 def _child_main(work: Callable[[], Iterable[Any]], sender: Connection) -> None:

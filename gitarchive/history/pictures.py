@@ -21,7 +21,7 @@ import pygit2
 from gitarchive.archive import layout
 from gitarchive.git.store import Store, TreeReader, tree_at
 from gitarchive.history import charts, feeds, timeline_read
-from gitarchive.history.parallel import Forked, two_cores
+from gitarchive.history.parallel import in_halves, two_cores
 from gitarchive.history.state import HistoryState
 from gitarchive.history.timeline import Timeline, Timelines
 from gitarchive.history.timeline_record import DrawFn
@@ -75,7 +75,7 @@ def files(
     ``tree`` holds the follower counts (the snapshot tree being committed, or HEAD's);
     ``compare_with`` None: every file; ``gaps``:
     each playlist's failed fetches (from the replay state), shown on its tenure chart;
-    ``timelines``: as of ``tree`` already (recorded by a whole-history replay), else read;
+    ``timelines``: as of ``tree`` already (recorded by the replay), else read;
     ``predrawn``: pid -> its files, drawn already (by the halves of a split replay).
     """
     wanted = list(pids)
@@ -93,22 +93,10 @@ def files(
     timelines.preload(wanted)
     draw = _Drawer(store.repo.path, str(tree.id) if tree is not None else None, timelines.get,
                    zone, gaps or {})
-    if len(wanted) < PARALLEL_MIN_PICTURES or not two_cores():
-        for _, drawn in draw(wanted):
-            out.update(drawn)
-    else:  # half of them in a forked process, which has the timelines by the fork
-        mine, theirs = wanted[::2], wanted[1::2]
-        with Forked(lambda: draw(theirs)) as child:
-            for _, drawn in draw(mine):
-                out.update(drawn)
-                child.poll()  # keep the child's pipe flowing while this side works
-            received = child.finish()
-        done = set()
-        for pid, drawn in received:
-            out.update(drawn)
-            done.add(pid)
-        for _, drawn in draw([pid for pid in theirs if pid not in done]):  # the child died
-            out.update(drawn)
+    # From PARALLEL_MIN_PICTURES, half in a forked process, which has the timelines by the fork.
+    halved = len(wanted) >= PARALLEL_MIN_PICTURES and two_cores()
+    for _, drawn in in_halves(wanted, draw, str) if halved else draw(wanted):
+        out.update(drawn)
     out[feeds.ARCHIVE_FEED] = feeds.archive_feed(timelines.recent_changes()).encode("utf-8")
     if compare_with is None:
         return dict(out)

@@ -2,7 +2,7 @@
 (with a commit) or as one root commit on a views branch, replaced on each run.
 
 Only playlists whose view may have changed since the last rendering are rendered
-(``plan_views``); a large rendering runs on both cores (parallel.Forked).
+(``plan_views``); a large rendering runs on both cores (parallel.in_halves).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pygit2
 from gitarchive.archive import layout
 from gitarchive.git.identity import signature
 from gitarchive.git.store import Store, TreeReader
-from gitarchive.history.parallel import Forked, two_cores
+from gitarchive.history.parallel import in_halves, two_cores
 from gitarchive.history.state import HistoryState
 from gitarchive.history.timeline_record import RenderFn
 from gitarchive.history.views import (
@@ -47,21 +47,13 @@ def render_views(
         yield from _render_in_order(state, progress(label, pids), fmt, githistory_base,
                                     final_newline)
         return
-    mine, theirs = pids[::2], pids[1::2]
 
-    def render_theirs() -> Iterator[tuple[str, Files]]:
-        for pid in theirs:  # one message per playlist, as each is rendered
+    def render(some: Iterable[str]) -> Iterator[tuple[str, Files]]:
+        for pid in some:  # one message per playlist, as each is rendered
             yield pid, list(_render_in_order(state, [pid], fmt, githistory_base, final_newline))
 
-    with Forked(render_theirs) as child:
-        for pid in progress(label, mine):
-            yield from _render_in_order(state, [pid], fmt, githistory_base, final_newline)
-            child.poll()  # keep the child's pipe flowing while this side works
-        received = dict(child.finish())
-    for files in received.values():
+    for _, files in in_halves(pids, render, str, shown=lambda half: progress(label, half)):
         yield from files
-    missing = [pid for pid in theirs if pid not in received]  # only if the child failed
-    yield from _render_in_order(state, missing, fmt, githistory_base, final_newline)
 
 
 def _render_in_order(

@@ -1,4 +1,4 @@
-"""Timelines recorded while a whole-history replay reads the snapshots: one pass, not two.
+"""Timelines recorded while the replay reads the snapshots (all, or new ones): one pass, not two.
 
 A full replay (sync.py) reads and cuts every version of every playlist (delta.py);
 the timelines (timeline.py) need the same versions in the same order. Reading the
@@ -23,10 +23,11 @@ to a whole-history read on random daily histories.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 from gitarchive.archive.model import PLAIN_KEY_PREFIX, track_key
 from gitarchive.archive.snapshots import (
@@ -44,13 +45,12 @@ from gitarchive.history.timeline_read import compare, note_recent, parse_version
 class Recorder:
     """Timelines of the playlists whose writes a replay applies (``begin``/``version``/``end``)."""
 
-    def __init__(self, read_blob: Callable[[str], bytes],
-                 timelines: dict[str, Timeline] | None = None,
+    def __init__(self, read_blob: Callable[[str], bytes], timelines: dict[str, Timeline],
                  resumed: HistoryState | None = None) -> None:
         self.read_blob = read_blob  # for versions the replay did not hand over
         # Filled here (a whole-history replay), or the saved timelines an incremental
         # replay goes on with (timeline_read.begin_recorded), ``resumed`` its saved state.
-        self.timelines: dict[str, Timeline] = {} if timelines is None else timelines
+        self.timelines = timelines
         self._resumed = resumed
         self._seen: set[str] = set()  # playlists _resume was tried for
         self._due: dict[str, tuple[str, str]] = {}  # pid -> (kind, blob) to compare now
@@ -104,16 +104,16 @@ class Recorder:
         playlist = self._resumed.playlists.get(pid) if self._resumed is not None else None
         if not order or playlist is None or playlist.source != timeline.source:
             return
-        chunks, tracks = playlist.chunks, timeline.tracks
-        if len(chunks) != len(order) or set(chunks.values()) != set(order) or any(
+        chunks, tracks, keys = playlist.chunks, timeline.tracks, set(order)
+        if len(chunks) != len(order) or set(chunks.values()) != keys or any(
                 key not in tracks for key in order):
             return
         self._known[pid] = {chunk: (key, tracks[key], None) for chunk, key in chunks.items()}
         self._clean.add(pid)
+        self._keys[pid] = keys
 
     def version(self, pid: str, kind: str, blob: str, version: Version,
-                parse: Callable[[Chunk], Parsed], *, after: int | None = None,
-                number: int | None = None) -> None:
+                parse: Callable[[Chunk], Parsed], *, after: int | None, number: int) -> None:
         """The replay applied ``version`` (``kind``, ``blob``) as ``pid``'s snapshot.
 
         ``number`` numbers the versions the replay applies; ``after``: the number of
@@ -136,8 +136,7 @@ class Recorder:
             for chunk in chunks.difference(known):
                 found = parsed.get(chunk)
                 fresh[chunk] = found if found is not None else parse(chunk)
-        if number is not None:
-            self._last[pid] = number  # known is made this version's chunks below
+        self._last[pid] = number  # known is made this version's chunks below
         timeline = self.timelines[pid]
         adopt = kind == KIND_JSON
         if pid in self._clean and self._changed(pid, timeline, version, fresh, gone, blob,
@@ -172,9 +171,7 @@ class Recorder:
         whole version; a plain version's timeline ``order`` is kept as its lines and
         written out only when read (``_write_order``, ``finish``).
         """
-        old = self._keys.get(pid)
-        if old is None:
-            old = self._keys[pid] = set(timeline.order)
+        old = self._keys[pid]  # a clean playlist's, always
         if not old and not timeline.changes:
             return False
         seq, known, event = version.seq, self._known[pid], self._event
@@ -199,8 +196,8 @@ class Recorder:
         last = self._seq.get(pid)
         change = Change(time=event.time, commit=event.oid, blob=blob,
                         added=_in_order(added, seq),
-                        removed=(_in_order(removed, last) if last is not None
-                                 else _keys_in_order(set(removed.values()), timeline.order)))
+                        removed=(_in_order(removed, last) if last is not None else _in_order(
+                            {key: key for key in removed.values()}, timeline.order)))
         if version.name != timeline.name:
             change.name = version.name
         if version.description != timeline.description:
@@ -276,7 +273,7 @@ class Half:
 
 @dataclass
 class Recording:
-    """The timelines a whole-history replay records (and, split, the pictures and the
+    """The timelines a replay records, whole or incremental (and, split, the pictures and the
     cumulative views each half makes of its own playlists while the other does the same:
     nothing big is sent between the processes, and no later fork copies the whole state)."""
 
@@ -357,15 +354,9 @@ _KEY = itemgetter(0)  # a parsed chunk's track key
 FEW = 16  # changes of a version ordered by looking each up, more by one walk of the list
 
 
-def _in_order(wanted: dict[Chunk, str], seq: list[Chunk]) -> list[str]:
-    """The keys of the chunks ``wanted`` (chunk -> key; each once in ``seq``), in its order."""
+def _in_order(wanted: Mapping[Any, str], seq: Sequence[Any]) -> list[str]:
+    """The keys of the chunks ``wanted`` (chunk -> key; each once in ``seq``), in its order
+    (chunks of a version, or keys of an order: then each maps to itself)."""
     if len(wanted) <= FEW:
         return [wanted[chunk] for chunk in sorted(wanted, key=seq.index)]  # scans in C
     return [wanted[chunk] for chunk in seq if chunk in wanted]
-
-
-def _keys_in_order(wanted: set[str], order: list[str]) -> list[str]:
-    """The keys ``wanted`` (each once in ``order``) in its order."""
-    if len(wanted) <= FEW:
-        return sorted(wanted, key=order.index)
-    return [key for key in order if key in wanted]

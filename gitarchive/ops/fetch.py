@@ -210,18 +210,18 @@ class _Files:
         self.fetched[outcome.pid] = replace(raw, unique_name=entry.alias or raw.original_name)
         self.outcomes[outcome.pid] = outcome
 
-    def _keep(self, snapshot: Playlist, files: dict[str, bytes], json_id: pygit2.Oid) -> None:
-        """A playlist rendered under its final name: its files that differ from head."""
+    def _keep(self, snapshot: Playlist, files: dict[str, bytes],
+              ids: dict[str, pygit2.Oid]) -> None:
+        """A playlist rendered under its final name: its files that differ from head
+        (``ids``: their blob ids, hashed as they were rendered)."""
         pid = snapshot.id
         json_path = layout.pretty_json_path(pid)
-        self.json_ids[pid] = str(json_id)
-        self.contents[str(json_id)] = files[json_path]
+        json_id = str(ids[json_path])
+        self.json_ids[pid] = json_id
+        self.contents[json_id] = files[json_path]
         self.fetched[pid] = snapshot
-        self.changed[pid] = {
-            path: content for path, content in files.items()
-            if not (self.head.blob_id(path) == json_id if path == json_path
-                    else self.head.same(path, content))
-        }
+        self.changed[pid] = {path: content for path, content in files.items()
+                             if self.head.blob_id(path) != ids[path]}
 
     def finish(
         self, outcomes: list[Outcome]

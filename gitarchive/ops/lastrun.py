@@ -10,7 +10,6 @@ send is read here, so the result never depends on it.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -85,11 +84,8 @@ class Reading:
             if self._forked is None or self._forked.done:
                 self.finish()
                 return
-            new = self._forked.poll()
-            for part in new:
+            for part in self._forked.poll(wait=0.05):  # the request threads run meanwhile
                 self.result.update(part)
-            if not new and not self._forked.done:
-                time.sleep(0.002)  # the GIL is free meanwhile for the request threads
 
 
 def start(store: Store, pids: list[str], wanted: list[str]) -> Reading:

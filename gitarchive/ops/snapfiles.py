@@ -10,19 +10,19 @@ here, so the files never depend on it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import pygit2
 
 from gitarchive.archive import layout, render, settings
 from gitarchive.archive.model import Playlist, dump_json
-from gitarchive.history.parallel import Forked, two_cores
+from gitarchive.history.parallel import in_halves, two_cores
 
 FORK_MIN = 200  # playlists from which a forked process renders half of them
 CHUNK = 50  # playlists per message from the forked process
 
-# pid -> (path -> content, the JSON snapshot's blob id)
-Rendered = dict[str, tuple[dict[str, bytes], pygit2.Oid]]
+# pid -> (path -> content, path -> its blob id)
+Rendered = dict[str, tuple[dict[str, bytes], dict[str, pygit2.Oid]]]
 
 
 def snapshot_files(
@@ -50,32 +50,22 @@ def snapshot_files(
 
 def render_all(snapshots: Sequence[Playlist], files_of: Callable[[Playlist], dict[str, bytes]]
                ) -> Rendered:
-    """Each snapshot's files (``files_of``) and its JSON blob id; half in a forked process
-    from FORK_MIN snapshots on a machine with two cores."""
-    if len(snapshots) < FORK_MIN or not two_cores():
-        return dict(_render(snapshots, files_of))
-    mine, theirs = snapshots[::2], snapshots[1::2]
+    """Each snapshot's files (``files_of``) and their blob ids (hashed where they are
+    made: half in a forked process from FORK_MIN snapshots on a machine with two cores)."""
 
-    def work() -> Iterator[list[tuple[str, dict[str, bytes], bytes]]]:
-        for at in range(0, len(theirs), CHUNK):
-            yield [(pid, files, oid.raw)
-                   for pid, (files, oid) in _render(theirs[at:at + CHUNK], files_of)]
+    def work(some: Iterable[Playlist]) -> Iterator[tuple[str, tuple[dict[str, bytes], Raw]]]:
+        for snapshot in some:  # the blob ids as bytes: they go through a pipe
+            files = files_of(snapshot)
+            yield snapshot.id, (files, {path: pygit2.hash(c).raw for path, c in files.items()})
 
-    out: Rendered = {}
-    with Forked(work) as child:
-        for pid, made in _render(mine, files_of):
-            out[pid] = made
-            child.poll()  # keep the child's pipe flowing while this side works
-        received = child.finish()
-    for part in received:
-        for pid, files, raw in part:
-            out[pid] = (files, pygit2.Oid(raw=raw))
-    out.update(_render([s for s in theirs if s.id not in out], files_of))  # the child died
-    return out
+    halved = len(snapshots) >= FORK_MIN and two_cores()
+    made = (in_halves(snapshots, work, _pid, batch=CHUNK) if halved else work(snapshots))
+    return {pid: (files, {path: pygit2.Oid(raw=raw) for path, raw in ids.items()})
+            for pid, (files, ids) in made}
 
 
-def _render(snapshots: Sequence[Playlist], files_of: Callable[[Playlist], dict[str, bytes]]
-            ) -> Iterator[tuple[str, tuple[dict[str, bytes], pygit2.Oid]]]:
-    for snapshot in snapshots:
-        files = files_of(snapshot)
-        yield snapshot.id, (files, pygit2.hash(files[layout.pretty_json_path(snapshot.id)]))
+Raw = dict[str, bytes]  # path -> its blob id's bytes
+
+
+def _pid(snapshot: Playlist) -> str:
+    return snapshot.id

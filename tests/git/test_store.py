@@ -32,6 +32,27 @@ def test_commit_moves_branch_updates_checkout_and_skips_no_op(tmp_path: Path) ->
     assert git(tmp_path / "a", "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
 
 
+def test_only_changed_paths_are_written_and_the_checkout_stays_clean(tmp_path: Path) -> None:
+    root = tmp_path / "a"
+    store = Store.init(root)
+    files = {f"playlists/plain/p{i}": f"{i}\n".encode() for i in range(100)}
+    store.commit({**files, "keep/untracked-neighbour": b"x"}, "many")  # >= a pack's worth
+    (root / "notes.txt").write_text("the user's own untracked file\n")
+    untouched = root / "playlists/plain/p7"
+    before = untouched.stat().st_mtime_ns, untouched.stat().st_ino
+    new = {f"playlists/cumulative/p{i}.md": f"# {i}\n".encode() for i in range(100)}
+    store.commit({**new, "playlists/plain/p1": b"changed\n", "playlists/plain/p2": None,
+                  "keep/untracked-neighbour": None}, "views")
+    assert (root / "playlists/cumulative/p42.md").read_bytes() == b"# 42\n"
+    assert (root / "playlists/plain/p1").read_bytes() == b"changed\n"
+    assert not (root / "playlists/plain/p2").exists()
+    assert not (root / "keep").exists()  # its folder went with its last file
+    assert (untouched.stat().st_mtime_ns, untouched.stat().st_ino) == before
+    assert (root / "notes.txt").read_text() == "the user's own untracked file\n"
+    assert git(root, "status", "--porcelain") == "?? notes.txt\n"
+    assert git(root, "diff", "--cached", "--stat") == ""
+
+
 def test_user_edits_are_refused_by_name(tmp_path: Path) -> None:
     store = Store.init(tmp_path)
     store.commit({"a/b": b"1"}, "one")

@@ -7,13 +7,17 @@ import tempfile
 from unittest import mock
 
 from history_support import (
+    PIDS,
+    START,
     History,
     json_files,
     pid,
     playlist,
+    read_alone,
     real_changes,
     registry,
     snapshot_changes,
+    sync_and_save,
     timelines_as_dict,
     track,
 )
@@ -26,21 +30,18 @@ from gitarchive.archive.runrecord import RunRecord
 from gitarchive.archive.snapshots import ParseCache, parse_json_model, parse_json_snapshot
 from gitarchive.history import publish as publish_module
 from gitarchive.history import sync as sync_module
-from gitarchive.history import timeline, timeline_read, views
+from gitarchive.history import timeline_read, views
 from gitarchive.history.pending import pending_views
 from gitarchive.history.publish import render_all
 from gitarchive.history.rebuild import rebuild
 from gitarchive.history.state import state_to_dict
-from gitarchive.history.sync import save_state, sync
+from gitarchive.history.sync import sync
 from gitarchive.history.views import (
     CumulativeTrack,
     CumulativeView,
     cumulative_dict,
     cumulative_json,
 )
-
-PIDS = [pid(1), pid(2)]
-START = 1_700_000_000
 
 op = st.one_of(
     st.tuples(
@@ -59,11 +60,6 @@ op = st.one_of(
     st.just(("merge",)),
     st.just(("fork",)),
 )
-
-
-def _sync_and_save(h: History) -> None:
-    # timelines=True: an incremental sync goes on with the saved timelines as it replays
-    save_state(h.store, sync(h.store, timelines=True))
 
 
 @settings(max_examples=40, deadline=None)
@@ -122,7 +118,7 @@ def test_incremental_equals_full(ops: list) -> None:
                 h.merge("main", "side", clock)
             else:
                 h.repo.references.create("refs/heads/side", h.tip(), force=True)
-            _sync_and_save(h)
+            sync_and_save(h)
         incremental = sync(h.store)
         kept = timelines_as_dict(timeline_read.update(h.store, save=False))  # as recorded
         full = sync(h.store, full=True)
@@ -133,8 +129,7 @@ def test_incremental_equals_full(ops: list) -> None:
         # The timelines the replay records are those read on their own (one process, two).
         recorded = sync(h.store, full=True, timelines=True).timelines
         assert recorded is not None and split.timelines is not None
-        timeline.forget(h.store)
-        alone = timelines_as_dict(timeline_read.update(h.store, save=False))
+        alone = read_alone(h.store)
         assert timelines_as_dict(recorded) == alone == timelines_as_dict(split.timelines)
         assert kept == alone
         assert split.state.view_dirty == full.state.view_dirty
@@ -279,7 +274,7 @@ def test_snapshot_in_memory_parses_like_its_json(data: st.DataObject) -> None:
 def _run_on_day(h: History, day: int, changes: dict) -> None:
     """One commit at noon UTC on 2024-01-<day>, then the incremental state saved."""
     h.commit(changes, 1_704_110_400 + (day - 1) * 86_400)  # 2024-01-01 12:00 UTC
-    _sync_and_save(h)
+    sync_and_save(h)
 
 
 def test_incremental_and_full_give_the_hand_written_rows() -> None:

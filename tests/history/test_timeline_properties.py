@@ -12,13 +12,16 @@ import dataclasses
 import tempfile
 
 from history_support import (
+    PIDS,
+    START,
     History,
     json_files,
-    pid,
     playlist,
+    read_alone,
     real_changes,
     registry,
     snapshot_changes,
+    sync_and_save,
     timelines_as_dict,
     track,
 )
@@ -27,11 +30,8 @@ from hypothesis import strategies as st
 
 from gitarchive.archive import layout
 from gitarchive.archive.model import Track
-from gitarchive.history import timeline, timeline_read
-from gitarchive.history.sync import save_state, sync
+from gitarchive.history import timeline_read
 
-PIDS = [pid(1), pid(2)]
-START = 1_700_000_000
 KINDS = ["json", "json", "plain", "plain", "retitle", "renamed", "dup", "junk", "delete",
          "followers", "empty", "rename", "link", "unlink", "readme"]
 
@@ -63,10 +63,6 @@ def _changes(h: History, kind: str, which: int, numbers: frozenset[int], clock: 
     return snapshot_changes(kind, p, numbers, clock)
 
 
-def _sync(h: History) -> None:
-    save_state(h.store, sync(h.store, timelines=True))
-
-
 @settings(max_examples=60, deadline=None)
 @given(st.lists(day, min_size=1, max_size=16))
 def test_timelines_kept_by_incremental_syncs_are_read_alone(days: list) -> None:
@@ -75,13 +71,12 @@ def test_timelines_kept_by_incremental_syncs_are_read_alone(days: list) -> None:
         clock = START
         h.commit({**json_files(playlist(PIDS[0], "First", [track(0), track(1)])),
                   **registry(*PIDS)}, clock)
-        _sync(h)
+        sync_and_save(h)
         for which, kind, numbers, now in days:
             clock += 86_400
             h.commit(_changes(h, kind, which, numbers, clock), clock)
             if now:
-                _sync(h)
-        _sync(h)
+                sync_and_save(h)
+        sync_and_save(h)
         kept = timelines_as_dict(timeline_read.update(h.store, save=False))
-        timeline.forget(h.store)
-        assert kept == timelines_as_dict(timeline_read.update(h.store, save=False))
+        assert kept == read_alone(h.store)

@@ -17,7 +17,10 @@ from history_support import (
     History,
     json_files,
     pid,
+    plain_files,
     playlist,
+    read_alone,
+    read_alone_timelines,
     registry,
     tid,
     timelines_as_dict,
@@ -27,7 +30,7 @@ from history_support import (
 from benchmarks import synth
 from gitarchive.archive import layout
 from gitarchive.git.store import Store
-from gitarchive.history import feeds, pictures, timeline, timeline_read
+from gitarchive.history import feeds, parallel, pictures, timeline, timeline_read
 from gitarchive.history import sync as sync_module
 from gitarchive.history.pending import pending_views
 from gitarchive.history.publish import render_all
@@ -35,15 +38,6 @@ from gitarchive.history.rebuild import rebuild
 from gitarchive.history.state import state_to_dict
 from gitarchive.history.sync import sync
 from gitarchive.history.timeline import Timelines
-
-
-def read_alone_timelines(store: Store) -> Timelines:
-    timeline.forget(store)
-    return timeline_read.update(store, save=False)
-
-
-def read_alone(store: Store) -> dict[str, object]:
-    return timelines_as_dict(read_alone_timelines(store))
 
 
 @pytest.fixture(scope="module")
@@ -125,14 +119,14 @@ def test_pictures_drawn_on_two_cores_are_those_drawn_on_one(quirky: Path,
     monkeypatch.setattr(pictures, "PARALLEL_MIN_PICTURES", 10**9)
     alone = draw()
     forks: list[int] = []
-    real = pictures.Forked
+    real = parallel.Forked
 
     def counted(*args: object) -> object:
         forks.append(1)
         return real(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(pictures, "PARALLEL_MIN_PICTURES", 1)
-    monkeypatch.setattr(pictures, "Forked", counted)
+    monkeypatch.setattr(parallel, "Forked", counted)  # the halves' fork (parallel.in_halves)
     assert draw() == alone and forks == [1]
     assert len([p for p in alone if p.endswith("-tenure.svg")]) >= 12
 
@@ -237,9 +231,7 @@ def test_large_and_small_changes_recorded_in_order(tmp_path: Path, kind: str) ->
         tracks = [track(i, added_at=f"2023-01-0{1 + n % 2} 00:00:00" if i == 25 else None)
                   for i in numbers]  # track 25's chunk changes every day, its key does not
         snapshot = playlist(pid(1), "Big", tracks)
-        files = json_files(snapshot)
-        if kind == "plain":
-            files = {path: data for path, data in files.items() if "/plain/" in path}
+        files = json_files(snapshot) if kind == "json" else plain_files(snapshot)
         h.commit({**files, **registry(pid(1))}, 1_700_000_000 + n * day)
     recorded = sync(h.store, full=True, timelines=True).timelines
     assert recorded is not None

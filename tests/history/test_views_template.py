@@ -36,8 +36,8 @@ gaps = st.lists(st.tuples(date, st.one_of(st.none(), date)), max_size=3).map(tup
                  fetch_gaps=gaps),
        st.one_of(st.none(), st.just("https://example.org/h")))
 def test_markdown_is_the_template(view: CumulativeView, base: str | None) -> None:
-    template = render.environment().get_template("cumulative.md.j2")
-    expected = template.render(
+    expected = render.render(
+        "cumulative.md.j2",
         header=render.header("cumulative", view.pid, base), view=view,
         collaborative=view.collaborative, description=view.description.strip(),
         total_ms=sum(t.duration_ms or 0 for t in view.tracks), gaps=view.gap_texts(),

@@ -23,7 +23,7 @@ from history_support import timelines_as_dict
 
 from gitarchive.archive import registry
 from gitarchive.git.store import Store
-from gitarchive.history import timeline, timeline_read
+from gitarchive.history import timeline_read
 from gitarchive.history.rebuild import rebuild
 from gitarchive.ops import snapfiles
 from gitarchive.ops.fetch import fetch
@@ -69,8 +69,7 @@ def _same_as_a_full_rebuild(repo: Path, tmp_path: Path, day: int) -> None:
     shutil.copytree(repo, copy_path, symlinks=True)
     shutil.rmtree(copy_path / ".git" / "gitarchive", ignore_errors=True)
     from_fetch = timelines_as_dict(timeline_read.update(Store(repo), save=False))
-    fresh = Store(copy_path)
-    timeline.forget(fresh)
+    fresh = Store(copy_path)  # no saved state: a whole-history read
     assert from_fetch == timelines_as_dict(timeline_read.update(fresh, save=False)), day
     head = fresh.head()
     rebuilt = rebuild(fresh, full=True).commit
