@@ -14,8 +14,8 @@ from typing import Any
 from gitarchive.archive import layout, registry
 from gitarchive.errors import PlaylistRefError, SpotifyError
 from gitarchive.git.store import Store
+from gitarchive.spotify import paging
 from gitarchive.spotify.client import SpotifyClient
-from gitarchive.spotify.parse import MAX_PAGES
 
 ME_PAGE_LIMIT = 50  # the most /me/playlists gives per page
 
@@ -44,22 +44,13 @@ class MineResult:
 def library(client: SpotifyClient) -> list[LibraryPlaylist]:
     """Every playlist in the user's library, following Spotify's paging."""
     found: list[LibraryPlaylist] = []
-    page: Any = client.get_json("/me/playlists", params={"limit": ME_PAGE_LIMIT, "offset": 0})
-    seen: set[str] = set()
-    while True:
+    first = client.get_json("/me/playlists", params={"limit": ME_PAGE_LIMIT, "offset": 0})
+    for page in paging.follow(first, client.get_json, subject="your playlists (/me/playlists)",
+                              error=SpotifyError):
         if not isinstance(page, dict) or not isinstance(page.get("items"), list):
             raise SpotifyError("Spotify's answer for /me/playlists has no list of playlists")
-        for item in page["items"]:
-            parsed = _library_entry(item)
-            if parsed is not None:
-                found.append(parsed)
-        following = page.get("next")
-        if not following or not page["items"]:
-            return found
-        if not isinstance(following, str) or following in seen or len(seen) >= MAX_PAGES:
-            raise SpotifyError("Spotify's paging of /me/playlists loops or never ends")
-        seen.add(following)
-        page = client.get_json(following)
+        found.extend(filter(None, map(_library_entry, page["items"])))
+    return found
 
 
 def _library_entry(item: Any) -> LibraryPlaylist | None:

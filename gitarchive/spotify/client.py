@@ -42,14 +42,13 @@ from gitarchive.errors import (
     PlaylistError,
     SpotifyError,
 )
-from gitarchive.spotify import credentials
+from gitarchive.spotify import credentials, paging
 from gitarchive.spotify.credentials import ENV_ID as ENV_ID
 from gitarchive.spotify.credentials import ENV_REFRESH as ENV_REFRESH
 from gitarchive.spotify.credentials import ENV_SECRET as ENV_SECRET
 from gitarchive.spotify.credentials import app_credentials as app_credentials
 from gitarchive.spotify.parse import (
     FetchResult,
-    check_paging,
     endpoint_of,
     entries_page,
     json_body,
@@ -182,13 +181,10 @@ class SpotifyClient:
                     pid,
                     params={"limit": PAGE_LIMIT, "offset": 0},
                 )
-            pages = [page]
-            seen: set[str] = set()
-            while isinstance(page, dict) and page.get("next") and page.get("items"):
-                url = self._checked_next(page["next"], pid)
-                check_paging(pid, url, seen, pages)
-                page = self._api_get(url, pid)
-                pages.append(page)
+            pages = list(paging.follow(
+                page, lambda link: self._api_get(self._checked_next(link, pid), pid),
+                subject=f"playlist {pid}", error=PlaylistError,
+            ))
         except ForbiddenError:  # the details were served, the items not: the 2026 rule
             raise ItemsForbidden(pid, user_token=self.has_user_token) from None
         return parse_playlist(pid, data, pages)

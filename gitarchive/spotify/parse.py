@@ -41,26 +41,6 @@ def entries_page(data: Any) -> dict[str, Any] | None:
     return None
 
 
-MAX_PAGES = 2_000  # 100,000 entries at 50 a page: ten times what Spotify allows a playlist
-
-
-def check_paging(pid: str, url: str, seen: set[str], pages: list[Any]) -> None:
-    """Stop a `next` chain that loops, runs past `total` or never ends: fail the playlist."""
-    if url in seen:
-        where = url.split("?", 1)[0]
-        raise PlaylistError(f"playlist {pid}: Spotify's paging links loop back to {where}")
-    seen.add(url)
-    if len(pages) >= MAX_PAGES:
-        raise PlaylistError(f"playlist {pid}: Spotify's answer has more than {MAX_PAGES} pages")
-    total = pages[-1].get("total")
-    count = sum(len(p["items"]) for p in pages if isinstance(p, dict)
-                and isinstance(p.get("items"), list))
-    if isinstance(total, int) and not isinstance(total, bool) and count >= total:
-        raise PlaylistError(
-            f"playlist {pid}: Spotify's paging goes on past the {total} entries it announced"
-        )
-
-
 def parse_playlist(pid: str, data: Any, pages: Iterable[Any]) -> FetchResult:
     """Build the model playlist from the playlist object and its pages of entries.
 

@@ -21,7 +21,7 @@ import requests
 
 from gitarchive import safejson
 from gitarchive.errors import CredentialsError, ScopeError, WriteError
-from gitarchive.spotify import credentials
+from gitarchive.spotify import credentials, paging
 from gitarchive.spotify.client import ENV_REFRESH, SpotifyClient, app_credentials
 
 MAX_URIS = 100  # Spotify's limit per PUT/POST of playlist items
@@ -125,15 +125,13 @@ class PlaylistWriter:
 
     def my_playlists(self) -> Iterator[RemotePlaylist]:
         """Every playlist in the user's library (GET /me/playlists, page by page)."""
-        url: str | None = "/me/playlists"
-        params: dict[str, Any] | None = {"limit": LIST_PAGE, "offset": 0}
-        while url:
-            page = self._json(self.client.user_request("GET", url, params=params),
-                              "the list of your playlists")
+        what = "the list of your playlists"
+        first = self._json(self.client.user_request(
+            "GET", "/me/playlists", params={"limit": LIST_PAGE, "offset": 0}), what)
+        for page in self._pages(first, what):
             for item in page.get("items") or []:
                 if isinstance(item, dict):
                     yield RemotePlaylist.from_api(item)
-            url, params = page.get("next"), None
 
     def playlist(self, pid: str) -> RemotePlaylist | None:
         """The playlist ``pid``, or None when Spotify has none (404)."""
@@ -145,11 +143,10 @@ class PlaylistWriter:
     def item_uris(self, pid: str) -> list[str | None]:
         """The URIs of the playlist's entries in order (None: an unavailable entry)."""
         uris: list[str | None] = []
-        url: str | None = f"/playlists/{pid}/items"
-        params: dict[str, Any] | None = {"limit": ITEMS_PAGE, "offset": 0}
-        while url:
-            page = self._json(self.client.user_request("GET", url, params=params),
-                              f"the items of playlist {pid}")
+        what = f"the items of playlist {pid}"
+        first = self._json(self.client.user_request(
+            "GET", f"/playlists/{pid}/items", params={"limit": ITEMS_PAGE, "offset": 0}), what)
+        for page in self._pages(first, what):
             items = page.get("items")
             if not isinstance(items, list):
                 raise WriteError(f"Spotify answered the items of playlist {pid} without items")
@@ -159,8 +156,17 @@ class PlaylistWriter:
                 item = entry.get("item") or entry.get("track")
                 uri = item.get("uri") if isinstance(item, dict) else None
                 uris.append(uri if isinstance(uri, str) else None)
-            url, params = (page.get("next") if items else None), None
         return uris
+
+    def _pages(self, first: Any, what: str) -> Iterator[dict[str, Any]]:
+        """``first`` and the pages after it (paging.follow: no loop, no endless listing)."""
+        def get(link: str) -> Any:
+            return self._json(self.client.user_request("GET", link), what)
+
+        for page in paging.follow(first, get, subject=what, error=WriteError):
+            if not isinstance(page, dict):
+                raise WriteError(f"Spotify's answer to {what} is not a page of items")
+            yield page
 
     def create(self, name: str, description: str, public: bool) -> RemotePlaylist:
         """POST /me/playlists; AmbiguousWrite if it may or may not have been created."""

@@ -25,7 +25,7 @@ from gitarchive.errors import CredentialsError, PlaylistError, SnapshotError
 from gitarchive.git.store import Store
 from gitarchive.ops.fetch import fetch
 from gitarchive.spotify import client as spotify
-from gitarchive.spotify import parse
+from gitarchive.spotify import paging, parse
 from gitarchive.spotify.fixtures import load_fixture_playlists
 from gitarchive.spotify.parse import parse_entry, parse_playlist
 from gitarchive.spotify.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
@@ -140,7 +140,7 @@ def test_broken_next_links_fail_the_playlist(
 
 def test_hard_page_cap(api: StandIn, monkeypatch: pytest.MonkeyPatch) -> None:
     """No `total` to go by: the page cap ends it."""
-    monkeypatch.setattr(parse, "MAX_PAGES", 5)
+    monkeypatch.setattr(paging, "MAX_PAGES", 5)
     api.set_paging(LONG, "untotalled")
     client = spotify.SpotifyClient(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, api_base=api.api_base,
                                    token_url=api.token_url)
