@@ -115,8 +115,8 @@ def _build_fresh(store: Store, path: Path, head: pygit2.Commit, progress: Progre
     from gitarchive.history.events import walk_events
 
     synced = _synced(store, head, progress, given)
-    if synced is given and synced.full:
-        writes = _event_writes(synced.walked)  # the whole history, just walked by the replay
+    if synced.full:  # the whole history, just walked by the replay (a rebuild's or ours)
+        writes = _event_writes(synced.walked)
     else:
         writes = _event_writes(walk_events(store.repo, head.id, None, dict(synced.gens)))
     build(path, writes, synced.state, str(head.id))
