@@ -5,8 +5,8 @@
   ``rebuild``, only the new commits' writes are added, and the track rows of the
   playlists whose rows changed are replaced (each playlist's rows carry a digest).
 - Fresh, when there is no index, one of another format, or a rewritten history:
-  every row goes into a new file beside the index (no journal, no syncs, a cache big
-  enough for all of it, each table filled in key order), which is flushed to disk and
+  every row goes into a new file beside the index (no journal, no syncs, each table
+  filled in key order, so its pages are written once and in order), flushed to disk and
   then renamed over the index. A build killed midway leaves that new file unfinished
   and unnamed (the next build removes it): the index is the old one or the whole new
   one, never part of either.
@@ -146,7 +146,6 @@ def build(path: Path, writes: Iterable[WriteRow], state: HistoryState | None,
         # Nothing here needs a journal: until the rename, no one reads this file.
         db.execute("PRAGMA journal_mode=OFF")
         db.execute("PRAGMA synchronous=OFF")
-        db.execute("PRAGMA cache_size=-262144")  # up to 256 MB: every page stays in memory
         db.execute("PRAGMA page_size=8192")  # fewer pages to fill and to scan than 4096
         db.executescript(schema())
         db.execute("BEGIN")
