@@ -28,7 +28,8 @@ from click.testing import CliRunner
 from benchmarks import synth
 from gitarchive.cli import main as cli
 from gitarchive.git.store import Store
-from gitarchive.questions.index import index_path, open_index
+from gitarchive.questions.index import index_path
+from gitarchive.questions.indexing import open_index
 
 
 def timed(func: Callable[[], object]) -> float:

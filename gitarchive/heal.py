@@ -12,13 +12,17 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
-import hashlib
 import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ParamSpec, TypeVar
+
+try:  # hashlib's own blake2b, without the OpenSSL that importing hashlib loads: a few ms
+    from _blake2 import blake2b as blake2b  # of every question, which checks its index's digest
+except ImportError:  # pragma: no cover - CPython builds it in; hashlib falls back to it too
+    from hashlib import blake2b as blake2b
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -36,7 +40,7 @@ def notice(message: str) -> None:
 
 def digest(data: bytes) -> str:
     """The checksum a cache file is stored with (and checked against on load)."""
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    return blake2b(data, digest_size=16).hexdigest()
 
 
 # --------------------------------------------------------------- query index

@@ -10,7 +10,6 @@ import click
 
 from gitarchive import exitcodes
 from gitarchive.errors import GitarchiveError
-from gitarchive.redact import redact
 
 if TYPE_CHECKING:  # pygit2 loads when a command opens the store, not when one is listed
     from gitarchive.git.store import Store
@@ -41,7 +40,9 @@ def report_bug(exc: BaseException) -> NoReturn:
     Never a one-line message that looks like the user's mistake; secrets are redacted
     from the traceback as from every other output.
     """
-    import traceback  # a bug's report only
+    import traceback  # a bug's report only (and its regular expressions: not every question's)
+
+    from gitarchive.redact import redact
 
     text = "".join(traceback.format_exception(exc))
     click.echo(

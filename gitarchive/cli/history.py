@@ -111,7 +111,7 @@ def index_for_questions(store: Store, synced: Synced) -> None:
     record that lets it see, without loading git code, that the index is current."""
     from gitarchive.cli.query import QUESTION_CONFIG
     from gitarchive.questions import current
-    from gitarchive.questions.index import open_index
+    from gitarchive.questions.indexing import open_index
 
     with open_index(store, synced=synced) as index:
         current.remember(store, index, QUESTION_CONFIG)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
 from collections.abc import Callable, Iterator
 from datetime import tzinfo
@@ -49,7 +50,7 @@ def open_archive(repo_path: str, timezone: str | None) -> tuple[Store, QueryInde
     from gitarchive.history.views import DateFormatter, get_timezone
     from gitarchive.progress import terminal_bar
     from gitarchive.questions import current
-    from gitarchive.questions.index import open_index
+    from gitarchive.questions.indexing import open_index
 
     store = open_store(repo_path)
     zone = get_timezone(settings.timezone(store, timezone))
@@ -183,12 +184,26 @@ def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_pat
         store, index, date = open_archive(repo_path, timezone)
         found = index, date.zone
     index, zone = found
-    with index:
+    with index, _no_collector():
         hits = find_tracks(index, text, _playlist_ids(store, index, playlists))
+        shown = query_output.search_text(hits, query_output.days(zone), _width()) if hits else ""
     if not hits:
         click.echo(f"No track matches '{text}'.", err=True)
         sys.exit(1)
-    click.echo(query_output.search_text(hits, query_output.days(zone), _width()), nl=False)
+    click.echo(shown, nl=False)
+
+
+@contextlib.contextmanager
+def _no_collector() -> Iterator[None]:
+    """The garbage collector paused: a common word finds tens of thousands of rows, in
+    no reference cycle, and the collector would only walk them again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _playlist_ids(

@@ -21,7 +21,6 @@ path, which is always right, and records again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -108,7 +107,7 @@ def _packed(git_dir: Path, name: str) -> str | None:
 def fingerprint(git_dir: Path, files: Sequence[str]) -> str | None:
     """A digest of the config files and the environment that chose them; None when a
     file includes another (the included file would be missed)."""
-    digest = hashlib.blake2b(digest_size=16)
+    digest = heal.blake2b(digest_size=16)
     digest.update(str(git_dir).encode())
     for key in sorted(os.environ):
         if key in _ENVIRONMENT or key.startswith("GIT_"):

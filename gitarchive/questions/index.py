@@ -6,40 +6,32 @@
   commit's time, generation and id (history.events' event key) and the new blob —
   the date index behind ``show --at``, ``diff`` and ``log``;
 - ``playlists`` and ``tracks``: the replay state of history/sync.py (per playlist and
-  track: first/last seen, removal, stints, presence) flattened into rows, with a
-  normalised text column for ``search``.
+  track: first/last seen, removal, presence) flattened into rows, with a normalised
+  text column for ``search``. A playlist's tracks are stored in the order ``search``
+  shows them (title as ``str.lower`` gives it, then key), so a search sorts no track.
 
-It is derived data. A query whose HEAD matches the index reads it directly (no git
-walk, no state load). When HEAD moved, history.sync.sync brings the replay state up to
-date incrementally, the state is saved for the next ``rebuild``, only the new
-commits' writes are added, and the track rows are replaced. A missing, foreign or
-outdated index (rewritten history) is rebuilt from scratch.
+It is derived data, written by indexing.py (``open_index``); this module only reads
+it, so a question answered from a current index (current.py) loads no writing code.
 """
 
-from __future__ import annotations
-
-import hashlib
+# No ``from __future__ import annotations`` here: with it, each field of the named tuples
+# below is compiled from its string when the class is made (typing.ForwardRef), 22 small
+# compilations in every question's start-up. The annotations are plain expressions.
 import sqlite3
 import unicodedata
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from itertools import groupby
+from marshal import loads
+from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
-from gitarchive import heal
-from gitarchive.progress import ProgressFn, no_progress
-
-if TYPE_CHECKING:  # pygit2 and the history code load only when HEAD moved (see _update):
-    import pygit2  # a question answered from a current index needs neither
-
+if TYPE_CHECKING:
     from gitarchive.git.store import Store
-    from gitarchive.history.events import Event
-    from gitarchive.history.state import HistoryState, PlaylistHistory
-    from gitarchive.history.sync import Synced
 
 # 3: placeholders (empty files) are no snapshot (real); added_by column (login);
-# 4: both of those together
-FORMAT = "gitarchive-query/4"
+# 4: both of those together; 5: tracks stored in search's order, no url or stints
+FORMAT = "gitarchive-query/5"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -52,15 +44,22 @@ CREATE TABLE playlists (
     pid TEXT PRIMARY KEY, name TEXT NOT NULL, url TEXT NOT NULL, description TEXT NOT NULL,
     first_run INTEGER, last_run INTEGER, digest TEXT NOT NULL
 );
--- last_seen is that of tracks no longer present; present ones were seen at last_run.
+-- row: marshal.dumps((key, name, artists, album, first_seen, last_seen, removed, present,
+-- added_by), 2); last_seen and removed only for tracks no longer present (present ones
+-- were seen at the playlist's last_run). One column, not nine: sqlite3 hands Python
+-- each column of each row in a call of its own, the most of what a search costs.
+-- sort: the title in search's order (str.lower); haystack: what search looks in (fold).
 CREATE TABLE tracks (
-    pid TEXT NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL, artists TEXT NOT NULL,
-    album TEXT NOT NULL, url TEXT NOT NULL, first_seen INTEGER, last_seen INTEGER,
-    removed INTEGER, stints INTEGER NOT NULL, present INTEGER NOT NULL, added_by TEXT,
-    haystack TEXT NOT NULL,
-    PRIMARY KEY (pid, key)
+    pid TEXT NOT NULL, sort TEXT NOT NULL, key TEXT NOT NULL, haystack TEXT NOT NULL,
+    row BLOB NOT NULL,
+    PRIMARY KEY (pid, sort, key)
 ) WITHOUT ROWID;
 """
+
+
+def schema() -> str:
+    """The tables of a new index (indexing.py creates them)."""
+    return _SCHEMA
 
 
 def fold(text: str) -> str:
@@ -75,8 +74,7 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-@dataclass(frozen=True)
-class Write:
+class Write(NamedTuple):
     """One snapshot file written at one commit (blob None: the file was deleted)."""
 
     time: int
@@ -86,8 +84,7 @@ class Write:
     blob: str | None
 
 
-@dataclass(frozen=True)
-class PlaylistRow:
+class PlaylistRow(NamedTuple):
     pid: str
     name: str
     url: str
@@ -115,7 +112,11 @@ class TrackRow(NamedTuple):
     added_by: str | None = None  # who added it (latest snapshot that says so)
 
 
-def index_path(store: Store) -> Path:
+# TrackRow(...) runs Python code for each row; tuple.__new__ makes the same tuple in C.
+_new_row = cast("Callable[[type[TrackRow], tuple[object, ...]], TrackRow]", tuple.__new__)
+
+
+def index_path(store: "Store") -> Path:
     return index_file(store.git_dir)
 
 
@@ -125,7 +126,7 @@ def index_file(git_dir: Path) -> Path:
 
 
 class QueryIndex:
-    """Read access to an up-to-date index (see ``open_index``)."""
+    """Read access to an up-to-date index (see indexing.open_index)."""
 
     def __init__(self, db: sqlite3.Connection, head: str | None) -> None:
         self.db = db
@@ -134,7 +135,7 @@ class QueryIndex:
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> QueryIndex:
+    def __enter__(self) -> "QueryIndex":
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -183,70 +184,33 @@ class QueryIndex:
         return {row[0]: PlaylistRow(*row) for row in rows}
 
     def search(self, text: str, pids: Iterable[str] | None = None) -> list[TrackRow]:
-        """Tracks whose title, artists or album contain ``text`` (folded), any playlist."""
-        sql = (
-            "SELECT p.name, t.pid, t.key, t.name, t.artists, t.album, t.first_seen,"
-            " CASE WHEN t.present THEN p.last_run ELSE t.last_seen END, t.removed,"
-            " t.present, t.added_by FROM tracks t JOIN playlists p ON p.pid = t.pid"
-            " WHERE instr(t.haystack, ?) > 0"
-        )
+        """Tracks whose title, artists or album contain ``text`` (folded), any playlist:
+        by playlist (name in any case, then ID), then title (any case), then key."""
+        sql = "SELECT pid, row FROM tracks WHERE instr(haystack, ?) > 0"
         args: list[object] = [fold(text)]
         if pids is not None:
             wanted = sorted(set(pids))
-            sql += f" AND t.pid IN ({', '.join('?' * len(wanted))})"
+            sql += f" AND pid IN ({', '.join('?' * len(wanted))})"
             args.extend(wanted)
-        # the tracks query gives TrackRow's fields in order (a common word finds tens of
-        # thousands of tracks: each row made by TrackRow._make, not unpacked and built again)
-        return list(map(TrackRow._make, self.db.execute(sql, args)))
-
-
-def open_index(
-    store: Store, *, progress: ProgressFn = no_progress, synced: Synced | None = None
-) -> QueryIndex:
-    """The index as of HEAD, brought up to date first (only new commits are read).
-
-    ``synced``: the replay state a rebuild just made (as of HEAD, or of HEAD's parent
-    when HEAD is the rebuild's own commit, which writes no snapshot): the index is
-    built from it, with no second replay and no reading of the saved state.
-    Checked and built under a lock (parallel first questions); a damaged file is
-    thrown away and built again (heal).
-    """
-    path = index_path(store)
-    heal.cache_dir(path.parent)
-    with heal.building(path):
-        if heal.truncated(path):
-            heal.discard_database(path, "shorter than its header says")
+        # The table's own order (SQLite sorts nothing): each playlist's tracks in order.
+        found = self.db.execute(sql + " ORDER BY pid, sort, key", args)
+        names = {pid: (name, last_run) for pid, name, last_run
+                 in self.db.execute("SELECT pid, name, last_run FROM playlists")}
         try:
-            return _open_index(store, path, progress, synced)
-        except sqlite3.DatabaseError as exc:
-            heal.discard_database(path, exc)
-            return _open_index(store, path, progress, synced)
-
-
-def _open_index(
-    store: Store, path: Path, progress: ProgressFn, synced: Synced | None
-) -> QueryIndex:
-    head = store.head()
-    head_hex = str(head.id) if head is not None else None
-    db = connect(path)
-    try:
-        if _meta(db, "format") != FORMAT:
-            db.close()
-            heal.discard_database(path)
-            db = connect(path)
-            db.executescript(_SCHEMA)
-            _set_meta(db, "format", FORMAT)
-            db.commit()
-        indexed = _meta(db, "head")
-        if head is not None and indexed != head_hex:
-            _update(store, db, head, indexed, progress, synced)
-        elif head is None and indexed is not None:
-            _clear(db)
-            db.commit()
-    except BaseException:
-        db.close()
-        raise
-    return QueryIndex(db, head_hex)
+            groups = [(names[pid][0].lower(), pid, [loads(row) for _, row in rows])
+                      for pid, rows in groupby(found, itemgetter(0)) if pid in names]
+            groups.sort(key=itemgetter(0, 1))  # playlists: a few hundred, not every track
+            hits: list[TrackRow] = []
+            for _, pid, tracks in groups:
+                playlist, last_run = names[pid]
+                hits += [  # a common word finds tens of thousands: one pass, in C mostly
+                    _new_row(TrackRow, (playlist, pid, key, name, artists, album, first,
+                                        last_run if present else last, removed, present, by))
+                    for key, name, artists, album, first, last, removed, present, by in tracks
+                ]
+        except (ValueError, TypeError, EOFError) as exc:  # not the rows indexing.py writes
+            raise sqlite3.DatabaseError(f"a damaged track row ({exc})") from exc
+        return hits
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -258,132 +222,10 @@ def connect(path: Path) -> sqlite3.Connection:
     return db
 
 
-def _meta(db: sqlite3.Connection, key: str) -> str | None:
+def meta(db: sqlite3.Connection, key: str) -> str | None:
+    """A value of the meta table (None: absent, or no index there at all)."""
     try:
         row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     except sqlite3.DatabaseError:
         return None
     return row[0] if row else None
-
-
-def _set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
-    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
-
-
-def _clear(db: sqlite3.Connection) -> None:
-    for table in ("writes", "playlists", "tracks"):
-        db.execute(f"DELETE FROM {table}")
-    db.execute("DELETE FROM meta WHERE key = 'head'")
-
-
-def _update(
-    store: Store,
-    db: sqlite3.Connection,
-    head: pygit2.Commit,
-    indexed: str | None,
-    progress: ProgressFn,
-    given: Synced | None = None,
-) -> None:
-    """Sync the replay state, add the new commits' writes, replace the track rows."""
-    # Only when HEAD moved: a warm question needs none of the history code.
-    from gitarchive.history.events import walk_events
-    from gitarchive.history.sync import save_state, sync
-
-    if given is not None and _describes(store, given, head):
-        synced = given
-    else:
-        synced = sync(store, progress=progress)
-        if synced.full:  # an incremental sync read a few commits: cheaper to read them again
-            save_state(store, synced)
-    stop = _ancestor_or_none(store, indexed, head)
-    if stop is None and synced is given and synced.full:
-        writes = _event_writes(synced.walked)  # the whole history, just walked by the replay
-    else:
-        writes = _event_writes(walk_events(store.repo, head.id, stop, dict(synced.gens)))
-    with db:
-        if stop is None:
-            _clear(db)
-        db.executemany(
-            "INSERT OR REPLACE INTO writes (pid, time, gen, oid, kind, blob)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            writes,
-        )
-        _replace_state_rows(db, synced.state)
-        _set_meta(db, "head", str(head.id))
-
-
-def _describes(store: Store, synced: Synced, head: pygit2.Commit) -> bool:
-    """Whether ``synced`` is the state as of ``head``: its own, or its parent's when
-    ``head`` wrote no snapshot (a rebuild's commit of the cumulative files)."""
-    if synced.head is None:
-        return False
-    if synced.head.id == head.id:
-        return True
-    from gitarchive.history.events import EventReader
-
-    return (list(head.parent_ids) == [synced.head.id]
-            and EventReader(store.repo).event(head, 0) is None)
-
-
-def _ancestor_or_none(store: Store, indexed: str | None, head: pygit2.Commit) -> pygit2.Oid | None:
-    """The indexed commit when HEAD descends from it (incremental update), else None."""
-    import pygit2
-
-    if indexed is None:
-        return None
-    try:
-        old = pygit2.Oid(hex=indexed)
-        if old not in store.repo:
-            return None
-        return old if old == head.id or store.repo.descendant_of(head.id, old) else None
-    except (ValueError, pygit2.GitError):
-        return None
-
-
-def _event_writes(events: Iterable[Event]) -> Iterator[tuple[str, int, int, str, str, str | None]]:
-    """The rows of the writes table: each snapshot file written (or deleted) by a commit."""
-    from gitarchive.history.events import KIND_JSON, KIND_PLAIN
-
-    for event in events:
-        for write in event.writes:
-            if write.kind in (KIND_JSON, KIND_PLAIN):
-                yield (write.pid, event.time, event.gen, event.oid, write.kind, write.blob)
-
-
-def _replace_state_rows(db: sqlite3.Connection, state: HistoryState) -> None:
-    """Make the playlist and track rows match the state, rewriting only changed playlists.
-
-    Each playlist's rows carry a digest; a daily run changes a few playlists' tracks
-    (and every playlist's last_run, kept on the playlist row), so most are skipped.
-    """
-    old = dict(db.execute("SELECT pid, digest FROM playlists"))
-    for pid in old.keys() - state.playlists.keys():
-        db.execute("DELETE FROM playlists WHERE pid = ?", (pid,))
-        db.execute("DELETE FROM tracks WHERE pid = ?", (pid,))
-    for p in state.playlists.values():
-        rows = list(_track_rows(p))
-        digest = hashlib.blake2b(repr(rows).encode(), digest_size=16).hexdigest()
-        db.execute(
-            "INSERT OR REPLACE INTO playlists VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (p.pid, p.name, p.url, p.description, p.first_run, p.last_run, digest),
-        )
-        if old.get(p.pid) == digest:
-            continue
-        db.execute("DELETE FROM tracks WHERE pid = ?", (p.pid,))
-        db.executemany(
-            "INSERT INTO tracks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ((*row, fold(f"{row[2]}\n{row[3]}\n{row[4]}")) for row in rows),
-        )
-
-
-def _track_rows(p: PlaylistHistory) -> Iterator[tuple[object, ...]]:
-    """A playlist's observed tracks as rows (without the folded text, derived from them)."""
-    for key, t in p.tracks.items():
-        if t.first_seen is None:
-            continue  # in a snapshot never observed (unregistered): not in the history
-        yield (
-            p.pid, key, t.meta.name, ", ".join(name for name, _ in t.meta.artists),
-            t.meta.album[0], t.meta.url, t.first_seen,
-            None if t.present else t.last_seen, None if t.present else t.removed,
-            t.stints, int(t.present), t.meta.added_by,
-        )

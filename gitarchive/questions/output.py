@@ -53,9 +53,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int = 0)
     cells = [headers, *rows]
     widths = [max(map(len, col)) for col in zip(*cells, strict=True)]
     if not width or sum(widths) + 2 * (len(widths) - 1) <= width:
-        # nothing to cut: one call a row (the last column is not padded: it is stripped)
-        line = "  ".join([*(f"{{:<{w}}}" for w in widths[:-1]), "{}"]).format
-        return "\n".join([line(*row).rstrip() for row in cells]) + "\n"
+        # nothing to cut: one %-format a row, cheaper than str.format's specs (the last
+        # column is not padded: it is stripped)
+        line = "  ".join([*(f"%-{w}s" for w in widths[:-1]), "%s"])
+        return "\n".join([(line % tuple(row)).rstrip() for row in cells]) + "\n"
     excess = sum(widths) + 2 * (len(widths) - 1) - width
     # Shrink the widest columns first, keeping each at least 8 characters.
     for i in sorted(range(len(widths)), key=lambda i: -widths[i]):

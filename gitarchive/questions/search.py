@@ -13,9 +13,8 @@ from gitarchive.questions.index import QueryIndex, TrackRow
 
 
 def search(index: QueryIndex, text: str, pids: Iterable[str] | None = None) -> list[TrackRow]:
-    """Tracks matching ``text`` in any playlist's whole history, by playlist then title."""
+    """Tracks matching ``text`` in any playlist's whole history, by playlist then title
+    (QueryIndex.search gives them in that order)."""
     if not text.strip():
         raise QueryError("give some text to search for")
-    hits = index.search(text.strip(), pids)
-    hits.sort(key=lambda t: (t.playlist.lower(), t.pid, t.name.lower(), t.key))
-    return hits
+    return index.search(text.strip(), pids)
