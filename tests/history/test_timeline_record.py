@@ -31,6 +31,7 @@ from benchmarks import synth
 from gitarchive.archive import layout
 from gitarchive.git.store import Store
 from gitarchive.history import feeds, parallel, pictures, timeline, timeline_read
+from gitarchive.history import rebuild as rebuild_module
 from gitarchive.history import sync as sync_module
 from gitarchive.history.pending import pending_views
 from gitarchive.history.publish import render_all
@@ -296,3 +297,43 @@ def test_incremental_rebuilds_record_the_timelines_as_they_replay(
     assert drawn == alone
     committed = {path: store.read(path) for path in alone}
     assert {p: c for p, c in committed.items() if c is not None} == alone
+
+
+def test_daily_views_and_pictures_made_on_two_cores_are_those_made_on_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A daily rebuild with much to draw makes its views and pictures in halves, one in a
+    forked process: the commits are those of one process, and a full rebuild changes
+    nothing after them (renames, re-issued IDs, unreadable versions, plain then JSON)."""
+    path = tmp_path / "archive"
+    archive = synth.SynthArchive(path, 12, plain_only=True, json_from=20, seed=5,
+                                 quirks=synth.Quirks(placeholders=0.2, renames=2, reissues=2,
+                                                     offsets=True, unreadable=10))
+    for _ in range(15):
+        archive.add_day()
+    rebuild(Store(path))
+    forks: list[int] = []
+    real = parallel.Forked
+
+    def counted(*args: object, **kwargs: object) -> object:
+        forks.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(parallel, "Forked", counted)
+    for day in range(15, 30):
+        archive.tip = Store(path).repo.head.target
+        archive.add_day()
+        trees = []
+        for least in (10**9, 0):  # one process, then halves
+            copy = tmp_path / f"day{day}-{least}"
+            shutil.copytree(path, copy)
+            monkeypatch.setattr(rebuild_module, "PARALLEL_MIN_WORK", least)
+            before = len(forks)
+            result = rebuild(Store(copy))
+            assert not result.full
+            assert (len(forks) > before) == (least == 0 and result.playlists >= 2)
+            trees.append(Store(copy).repo.head.peel(pygit2.Commit).tree_id)
+        assert trees[0] == trees[1]
+        shutil.rmtree(path)
+        copy.rename(path)
+    assert forks
+    assert rebuild(Store(path), full=True).commit is None
