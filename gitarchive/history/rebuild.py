@@ -38,6 +38,7 @@ import pygit2
 
 from gitarchive.archive import settings
 from gitarchive.errors import StoreError
+from gitarchive.git.packwriter import Content
 from gitarchive.git.store import Store
 from gitarchive.history import pictures
 from gitarchive.history.parallel import in_halves, two_cores
@@ -167,9 +168,9 @@ def _made_in_halves(synced: Synced, pids: list[str], draw: DrawFn, render: Rende
                         draw(timelines.get, [pid], state, tree).get(pid))
 
     for pid, (views, drawn) in in_halves([pid for pid, _ in found], make, str):
-        synced.rendered[pid] = views
+        synced.rendered[pid] = [*views]
         if drawn is not None:
-            synced.drawn[pid] = drawn
+            synced.drawn[pid] = {**drawn}
 
 
 _Made = tuple[list[tuple[str, bytes]], dict[str, bytes] | None]  # one playlist's views, pictures
@@ -192,7 +193,7 @@ def _write(
     state, head, synced_timelines = synced.state, synced.head, synced.timelines
     assert head is not None
 
-    def draw(compare_with: pygit2.Tree | None) -> dict[str, bytes | None]:
+    def draw(compare_with: pygit2.Tree | None) -> dict[str, Content | None]:
         """The charts and feeds of the playlists rendered (pictures.py)."""
         return pictures.files(store, plan.wanted, tree=head.tree, compare_with=compare_with,
                               timezone=tz, gaps=pictures.fetch_gaps(state, plan.wanted),
@@ -232,11 +233,11 @@ def _write(
 class _Counted:
     """Passes (path, content) pairs through, counting the playlists (two files each)."""
 
-    def __init__(self, files: Iterable[tuple[str, bytes]]) -> None:
+    def __init__(self, files: Iterable[tuple[str, Content]]) -> None:
         self.files = files
         self.count = 0
 
-    def __iter__(self) -> Iterator[tuple[str, bytes]]:
+    def __iter__(self) -> Iterator[tuple[str, Content]]:
         for item in self.files:
             self.count += 1
             yield item
