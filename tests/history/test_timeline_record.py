@@ -262,6 +262,19 @@ def test_large_and_small_changes_recorded_in_order(tmp_path: Path, kind: str) ->
     assert only.changes[4].removed == keys(*range(200, 205), 41, 20, 39, 100)
 
 
+def plain_then_json(path: Path, playlists: int, *, json_from: int, seed: int, moves: int,
+                    unreadable: int, days: int) -> synth.SynthArchive:
+    """A synthetic archive of ``days`` days, plain files then JSON, with placeholders,
+    ``moves`` renames and re-issued IDs, mixed offsets and unreadable versions."""
+    archive = synth.SynthArchive(path, playlists, plain_only=True, json_from=json_from, seed=seed,
+                                 quirks=synth.Quirks(placeholders=0.2, renames=moves,
+                                                     reissues=moves, offsets=True,
+                                                     unreadable=unreadable))
+    for _ in range(days):
+        archive.add_day()
+    return archive
+
+
 def test_incremental_rebuilds_record_the_timelines_as_they_replay(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Daily rebuilds after a full one go on with the saved timelines as the replay reads
@@ -269,11 +282,7 @@ def test_incremental_rebuilds_record_the_timelines_as_they_replay(
     re-issued IDs, unreadable versions and the move from plain files to JSON, the saved
     timelines and the pictures are those of a whole-history read."""
     path = tmp_path / "archive"
-    archive = synth.SynthArchive(path, 16, plain_only=True, json_from=35, seed=3,
-                                 quirks=synth.Quirks(placeholders=0.2, renames=3, reissues=3,
-                                                     offsets=True, unreadable=30))
-    for _ in range(25):
-        archive.add_day()
+    archive = plain_then_json(path, 16, json_from=35, seed=3, moves=3, unreadable=30, days=25)
     store = Store(path)
     rebuild(store)
     archive.tip = store.repo.head.target  # the next day follows the rebuild's commit
@@ -314,11 +323,7 @@ def test_daily_views_and_pictures_made_on_two_cores_are_those_made_on_one(
     forked process: the commits are those of one process, and a full rebuild changes
     nothing after them (renames, re-issued IDs, unreadable versions, plain then JSON)."""
     path = tmp_path / "archive"
-    archive = synth.SynthArchive(path, 12, plain_only=True, json_from=20, seed=5,
-                                 quirks=synth.Quirks(placeholders=0.2, renames=2, reissues=2,
-                                                     offsets=True, unreadable=10))
-    for _ in range(15):
-        archive.add_day()
+    archive = plain_then_json(path, 12, json_from=20, seed=5, moves=2, unreadable=10, days=15)
     rebuild(Store(path))
     forks: list[int] = []
     real = parallel.Forked
