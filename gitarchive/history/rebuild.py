@@ -40,7 +40,7 @@ from gitarchive.archive import settings
 from gitarchive.errors import StoreError
 from gitarchive.git.packwriter import Content
 from gitarchive.git.store import Store
-from gitarchive.history import pictures
+from gitarchive.history import pictures, timeline_read
 from gitarchive.history.parallel import in_halves, two_cores
 from gitarchive.history.publish import (
     ViewsPlan,
@@ -123,7 +123,7 @@ def rebuild(
     plan = plan_views(store, state, branch=branch, timezone=tz, githistory_base=base_url,
                  final_newline=final_newline, only=only_ids)
     if draw is not None and render is not None and not synced.full:
-        _made_in_halves(synced, plan.wanted, draw, render)
+        _made_in_halves(store, synced, plan.wanted, draw, render)
     ready = synced.rendered  # rendered by the halves of a split replay (or of this run)
     rendered = chain(
         (item for pid in plan.wanted if pid in ready for item in ready[pid]),
@@ -142,7 +142,8 @@ def rebuild(
 PARALLEL_MIN_WORK = 3000  # tracks ever seen + changes of the playlists to draw and render
 
 
-def _made_in_halves(synced: Synced, pids: list[str], draw: DrawFn, render: RenderFn) -> None:
+def _made_in_halves(store: Store, synced: Synced, pids: list[str], draw: DrawFn,
+                    render: RenderFn) -> None:
     """An incremental run's views and pictures made on both cores, when there is much to make.
 
     Their cost grows with each changed playlist's whole history (a lane and a row per
@@ -150,9 +151,12 @@ def _made_in_halves(synced: Synced, pids: list[str], draw: DrawFn, render: Rende
     Each playlist's files are made in one process or the other (``in_halves``), into
     ``synced.rendered`` and ``synced.drawn`` as a split replay's halves make them.
     """
-    timelines, state, head = synced.timelines, synced.state, synced.head
-    if timelines is None or head is None or not two_cores() or len(pids) < 2:
+    state, head = synced.state, synced.head
+    if head is None or not two_cores() or len(pids) < 2:
         return
+    if synced.timelines is None:  # not recorded by the replay (fetch saved them since): read
+        synced.timelines = timeline_read.update(store)  # as the pictures would read them
+    timelines = synced.timelines
     timelines.preload(pids)  # read here, before the fork: both processes have them
     found = [(pid, timelines.get(pid)) for pid in pids if pid in state.playlists]
     work = sum(len(t.tracks) + len(t.changes) for _, t in found if t is not None)
