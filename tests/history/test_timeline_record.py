@@ -354,3 +354,21 @@ def test_daily_views_and_pictures_made_on_two_cores_are_those_made_on_one(
         copy.rename(path)
     assert forks
     assert rebuild(Store(path), full=True).commit is None
+
+
+def test_a_split_rebuild_publishes_the_views_branch_of_one_process(
+        quirky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each half writes what it makes to the objects at once and keeps only their ids:
+    the views branch (and a commit on the branch) hold what one process makes."""
+    trees = []
+    for least in (10**9, 0):  # one process, then halves
+        monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", least)
+        work = tmp_path / f"work{least}"
+        shutil.copytree(quirky, work)
+        store = Store(work)
+        result = rebuild(store, full=True, views_branch="views")
+        assert result.synced is not None and bool(result.synced.drawn) == (least == 0)
+        committed = rebuild(store, full=True)  # then onto the branch itself
+        assert committed.commit is not None
+        trees.append((store.branch_tree("views").id, store.tree().id))
+    assert trees[0] == trees[1]
