@@ -14,7 +14,8 @@ reads a window of the plan at a time grouped by playlist — several times faste
 1,200 keeps the whole process tree of a rebuild under 500 MB — 2,000 did until each
 half of the replay also made its views and pictures — for a replay a few per cent
 slower: JSON 4.6-4.9 s with 1,200, 4.4-4.7 s with 2,000, three runs each in turn) —
-and answers in plan order. Windows of large snapshots hold fewer: about 36 MB at once.
+and answers in plan order. Windows of large snapshots hold fewer: about 36 MB at once,
+counted from the blobs' headers before they are read.
 
 Protocol: the parent writes ``<hex id> <group>`` lines; the child answers each id, in
 order, with an 8-byte big-endian length and the content, or MISSING.
@@ -41,7 +42,6 @@ MISSING = 0xFFFF_FFFF_FFFF_FFFF
 MIN_BLOBS = 2000  # below this, starting a process costs more than it saves
 WINDOW = 1200  # blobs read grouped at once (~36 MB of snapshots at 30 KB each)
 BUDGET = 36 << 20  # bytes of blobs read at once: larger blobs, fewer in a window
-MIN_WINDOW = 32
 
 
 class BlobStream:
@@ -129,37 +129,40 @@ def serve(git_dir: str, source: IO[bytes], sink: IO[bytes], window: int = WINDOW
           budget: int = BUDGET) -> None:
     """The child: answer the ids read from ``source`` on ``sink``, a window at a time.
 
-    At most ``window`` blobs at once, fewer when they are large: the next window is sized
-    so that blobs the size of the last window's hold about ``budget`` bytes (snapshots of
-    long playlists are 100 KB each; 1,200 of them made a rebuild's process tree 620 MB).
+    A window ends at ``window`` blobs or once its blobs' sizes (from their headers, read
+    before the blobs) reach ``budget`` bytes. Sized from the last window's blobs
+    instead, a window of long JSON snapshots after one of short plain files (an archive
+    that moved to JSON) held 1,200 blobs of 100 KB: most of a rebuild's peak memory.
     """
     pygit2.settings.enable_strict_hash_verification(False)
     odb = pygit2.Repository(git_dir).odb
     batch: list[list[bytes]] = []
-    size = min(window, MIN_WINDOW)  # a first window to learn the blobs' size from
+    held = 0
     for line in source:
-        batch.append(line.split())
-        if len(batch) >= size:
-            size = next_window(len(batch), _answer(odb, batch, sink), window, budget)
-            batch = []
+        parts = line.split()
+        batch.append(parts)
+        held += _size(odb, parts[0]) if parts else 0
+        if len(batch) >= window or held >= budget:
+            _answer(odb, batch, sink)
+            batch, held = [], 0
     _answer(odb, batch, sink)
 
 
-def next_window(count: int, held: int, window: int = WINDOW, budget: int = BUDGET) -> int:
-    """Blobs in the next window after one of ``count`` blobs holding ``held`` bytes."""
-    return min(window, max(MIN_WINDOW, count * budget // max(held, 1)))
+def _size(odb: pygit2.Odb, oid: bytes) -> int:
+    """A blob's size from its header (a delta's is read without inflating the rest)."""
+    try:
+        return int(odb.read_header(oid.decode())[1])
+    except (KeyError, ValueError, IndexError, pygit2.GitError):
+        return 0  # missing or unreadable: answered as MISSING, holds nothing
 
 
-def _answer(odb: pygit2.Odb, batch: list[list[bytes]], sink: IO[bytes]) -> int:
-    """Read ``batch`` grouped (each group's versions in a row), write it in order; the
-    bytes it held."""
+def _answer(odb: pygit2.Odb, batch: list[list[bytes]], sink: IO[bytes]) -> None:
+    """Read ``batch`` grouped (each group's versions in a row), write it in order."""
     contents: list[bytes | None] = [None] * len(batch)
     order = sorted(range(len(batch)), key=lambda i: (batch[i][1:], i))
-    held = 0
     for i in order:
         with contextlib.suppress(KeyError, ValueError, IndexError, pygit2.GitError):
-            blob = contents[i] = odb.read(batch[i][0].decode())[1]
-            held += len(blob)
+            contents[i] = odb.read(batch[i][0].decode())[1]
     for data in contents:
         if data is None:
             sink.write(struct.pack(">Q", MISSING))
@@ -167,7 +170,6 @@ def _answer(odb: pygit2.Odb, batch: list[list[bytes]], sink: IO[bytes]) -> int:
             sink.write(struct.pack(">Q", len(data)))
             sink.write(data)
     sink.flush()
-    return held
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import tempfile
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
@@ -25,6 +26,31 @@ MIN_OBJECTS = 64  # below this, loose objects are as fast and leave no tiny pack
 MAX_OFFSET_31 = 0x7FFFFFFF
 SERIAL_BYTES = 1 << 20  # below this much content, compress on this thread
 BATCH = 64  # blobs compressed per task of the thread pool
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A file's content already written to the object database (where it was made, e.g. by
+    a forked half of a rebuild): its raw blob id stands for the bytes, which nobody holds."""
+
+    raw: bytes
+
+    @property
+    def oid(self) -> pygit2.Oid:
+        return pygit2.Oid(raw=self.raw)
+
+
+Content = bytes | Stored  # a file to commit: its bytes, or the blob they were written to
+
+
+def content_id(content: Content) -> pygit2.Oid:
+    """The blob id of a file's content (hashed, or known when stored)."""
+    return content.oid if isinstance(content, Stored) else pygit2.hash(content)
+
+
+def store_all(repo: pygit2.Repository, contents: Sequence[bytes]) -> list[Stored]:
+    """Write ``contents`` now (one pack when many); what stands for each of them."""
+    return [Stored(oid.raw) for oid in write_blobs(repo, contents)]
 
 
 def blob_id(data: bytes) -> bytes:

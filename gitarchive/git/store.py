@@ -28,8 +28,8 @@ TREE_MODE = pygit2.GIT_FILEMODE_TREE
 # A directory level of write_tree: name -> blob id, None (delete) or the level below.
 _Level = dict[str, "pygit2.Oid | None | _Level"]
 
-# Changes to commit: path -> new content, or None to delete the path.
-Changes = Mapping[str, bytes | None]
+# Changes to commit: path -> new content (or the blob it is stored in), None: delete the path.
+Changes = Mapping[str, packwriter.Content | None]
 
 
 class Store:
@@ -246,7 +246,7 @@ class Store:
 
         The blobs go in first, many at once as one pack (see packwriter), then the trees.
         """
-        contents = [c for c in changes.values() if c is not None]
+        contents = [c for c in changes.values() if isinstance(c, bytes)]
         blob_ids = iter(packwriter.write_blobs(self.repo, contents))
         nested: _Level = {}
         for path, content in changes.items():
@@ -257,7 +257,8 @@ class Store:
                 if not isinstance(child, dict):
                     raise StoreError(f"{path}: a parent of this path is a file")
                 node = child
-            node[parts[-1]] = None if content is None else next(blob_ids)
+            node[parts[-1]] = (None if content is None else content.oid
+                               if isinstance(content, packwriter.Stored) else next(blob_ids))
         return self._write_level(base, nested)
 
     def _write_level(self, base: pygit2.Tree | None, level: _Level) -> pygit2.Oid:

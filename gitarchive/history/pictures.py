@@ -15,10 +15,12 @@ import functools
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, tzinfo
+from typing import TypeVar
 
 import pygit2
 
 from gitarchive.archive import layout
+from gitarchive.git.packwriter import Content, content_id
 from gitarchive.git.store import Store, TreeReader, tree_at
 from gitarchive.history import charts, feeds, timeline_read
 from gitarchive.history.parallel import in_halves, two_cores
@@ -27,6 +29,7 @@ from gitarchive.history.timeline import Timeline, Timelines
 from gitarchive.history.timeline_record import DrawFn
 from gitarchive.history.views import get_timezone
 
+C = TypeVar("C", bound=Content)  # drawn already: bytes, or blobs written (packwriter.Stored)
 Gaps = Sequence[Sequence[int]]  # (first failed run, last failed run, still failing): state.py
 
 
@@ -68,8 +71,8 @@ def files(
     timezone: str | None,
     gaps: Mapping[str, Gaps] | None = None,
     timelines: Timelines | None = None,
-    predrawn: Mapping[str, Mapping[str, bytes]] | None = None,
-) -> dict[str, bytes | None]:
+    predrawn: Mapping[str, Mapping[str, C]] | None = None,
+) -> dict[str, bytes | C | None]:
     """Charts and feeds of ``pids``: path -> content, only those differing from ``compare_with``.
 
     ``tree`` holds the follower counts (the snapshot tree being committed, or HEAD's);
@@ -84,8 +87,8 @@ def files(
     if timelines is None:
         timelines = timeline_read.update(store)
     zone = get_timezone(timezone)
-    out: dict[str, bytes] = {}
-    ready = predrawn or {}
+    out: dict[str, bytes | C] = {}
+    ready: Mapping[str, Mapping[str, C]] = predrawn or {}
     for pid in wanted:
         if pid in ready:
             out.update(ready[pid])
@@ -145,9 +148,9 @@ def drawer(git_dir: str, timezone: str | None) -> DrawFn:
     return draw
 
 
-def differing(store: Store, tree: pygit2.Tree | None, files: Mapping[str, bytes | None]
+def differing(store: Store, tree: pygit2.Tree | None, files: Mapping[str, Content | None]
               ) -> list[str]:
     """The paths of ``files`` whose content ``tree`` does not already hold, sorted."""
     old = TreeReader(store.repo, tree)
     return sorted(path for path, content in files.items()
-                  if content is None or old.blob_id(path) != pygit2.hash(content))
+                  if content is None or old.blob_id(path) != content_id(content))

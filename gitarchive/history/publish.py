@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pygit2
 
 from gitarchive.archive import layout
 from gitarchive.git.identity import signature
+from gitarchive.git.packwriter import Content, content_id
 from gitarchive.git.store import Store, TreeReader
 from gitarchive.history.parallel import in_halves, two_cores
 from gitarchive.history.state import HistoryState
@@ -31,6 +33,7 @@ PARALLEL_MIN_VIEWS = 200  # this many views are rendered half here, half in a fo
 
 # A rendered playlist: (path, content) of its cumulative files.
 Files = list[tuple[str, bytes]]
+C = TypeVar("C", bound=Content)  # files' content: bytes, or bytes and blobs written already
 
 
 def render_views(
@@ -103,8 +106,8 @@ def render_all(
 
 
 def differing(
-    store: Store, tree: pygit2.Tree | None, files: Iterable[tuple[str, bytes]]
-) -> dict[str, bytes | None]:
+    store: Store, tree: pygit2.Tree | None, files: Iterable[tuple[str, C]]
+) -> dict[str, C | None]:
     """Those of ``files`` whose content differs from ``tree``'s (compared by blob id).
 
     Consumes ``files`` lazily, so unchanged contents are dropped as they are made.
@@ -114,7 +117,7 @@ def differing(
     return {
         path: content
         for path, content in files
-        if existing.get(path[prefix:]) != pygit2.hash(content)
+        if existing.get(path[prefix:]) != content_id(content)
     }
 
 
@@ -205,7 +208,7 @@ def plan_views(
 def publish_views(
     store: Store,
     branch: str,
-    files: Mapping[str, bytes | None],
+    files: Mapping[str, Content | None],
     source: pygit2.Commit | None,
     base: pygit2.Tree | None = None,
     *,

@@ -38,8 +38,10 @@ import pygit2
 
 from gitarchive.archive import settings
 from gitarchive.errors import StoreError
+from gitarchive.git.packwriter import Content
 from gitarchive.git.store import Store
-from gitarchive.history import pictures
+from gitarchive.history import pictures, timeline_read
+from gitarchive.history.parallel import in_halves, two_cores
 from gitarchive.history.publish import (
     ViewsPlan,
     differing,
@@ -51,6 +53,7 @@ from gitarchive.history.publish import (
 )
 from gitarchive.history.replay import Problem
 from gitarchive.history.sync import Synced, save_state, sync
+from gitarchive.history.timeline_record import DrawFn, RenderFn
 from gitarchive.history.views import DateFormatter, get_timezone
 from gitarchive.progress import ProgressFn, no_progress
 
@@ -97,9 +100,10 @@ def rebuild(
     final_newline = settings.final_newline(store)
     fmt = DateFormatter(get_timezone(tz))
     every = only is None  # the halves of a split replay make every playlist's files
-    synced = sync(store, full=full, progress=progress, timelines=True,
-                  draw=pictures.drawer(store.repo.path, tz) if every else None,
-                  render=renderer(fmt, base_url, final_newline) if every else None)
+    draw = pictures.drawer(store.repo.path, tz) if every else None
+    render = renderer(fmt, base_url, final_newline) if every else None
+    synced = sync(store, full=full, progress=progress, timelines=True, draw=draw,
+                  render=render)
     state = synced.state
     only_ids = None if only is None else sorted(set(only))
     if only_ids is not None:
@@ -118,7 +122,9 @@ def rebuild(
         return result
     plan = plan_views(store, state, branch=branch, timezone=tz, githistory_base=base_url,
                  final_newline=final_newline, only=only_ids)
-    ready = synced.rendered  # rendered by the halves of a split replay
+    if draw is not None and render is not None and not synced.full:
+        _made_in_halves(store, synced, plan.wanted, draw, render)
+    ready = synced.rendered  # rendered by the halves of a split replay (or of this run)
     rendered = chain(
         (item for pid in plan.wanted if pid in ready for item in ready[pid]),
         render_views(state, [pid for pid in plan.wanted if pid not in ready], fmt, base_url,
@@ -131,6 +137,47 @@ def rebuild(
     # old head is the state as of the new one (its ancestor check still holds).
     save_state(store, synced)
     return result
+
+
+PARALLEL_MIN_WORK = 3000  # tracks ever seen + changes of the playlists to draw and render
+
+
+def _made_in_halves(store: Store, synced: Synced, pids: list[str], draw: DrawFn,
+                    render: RenderFn) -> None:
+    """An incremental run's views and pictures made on both cores, when there is much to make.
+
+    Their cost grows with each changed playlist's whole history (a lane and a row per
+    track it ever held, an entry per change): on long histories most of a daily run.
+    Each playlist's files are made in one process or the other (``in_halves``), into
+    ``synced.rendered`` and ``synced.drawn`` as a split replay's halves make them.
+    """
+    state, head = synced.state, synced.head
+    if head is None or not two_cores() or len(pids) < 2:
+        return
+    if synced.timelines is None:  # not recorded by the replay (fetch saved them since): read
+        synced.timelines = timeline_read.update(store)  # as the pictures would read them
+    timelines = synced.timelines
+    timelines.preload(pids)  # read here, before the fork: both processes have them
+    found = [(pid, timelines.get(pid)) for pid in pids if pid in state.playlists]
+    work = sum(len(t.tracks) + len(t.changes) for _, t in found if t is not None)
+    if work < PARALLEL_MIN_WORK:
+        return
+    for pid, _ in found:
+        state.playlists.get(pid)  # settled here: the child's settling would be its own
+    tree = str(head.tree_id)
+
+    def make(some: Iterable[str]) -> Iterator[tuple[str, _Made]]:
+        for pid in some:
+            yield pid, (render(state, [pid]).get(pid, []),
+                        draw(timelines.get, [pid], state, tree).get(pid))
+
+    for pid, (views, drawn) in in_halves([pid for pid, _ in found], make, str):
+        synced.rendered[pid] = [*views]
+        if drawn is not None:
+            synced.drawn[pid] = {**drawn}
+
+
+_Made = tuple[list[tuple[str, bytes]], dict[str, bytes] | None]  # one playlist's views, pictures
 
 
 def _write(
@@ -150,7 +197,7 @@ def _write(
     state, head, synced_timelines = synced.state, synced.head, synced.timelines
     assert head is not None
 
-    def draw(compare_with: pygit2.Tree | None) -> dict[str, bytes | None]:
+    def draw(compare_with: pygit2.Tree | None) -> dict[str, Content | None]:
         """The charts and feeds of the playlists rendered (pictures.py)."""
         return pictures.files(store, plan.wanted, tree=head.tree, compare_with=compare_with,
                               timezone=tz, gaps=pictures.fetch_gaps(state, plan.wanted),
@@ -190,11 +237,11 @@ def _write(
 class _Counted:
     """Passes (path, content) pairs through, counting the playlists (two files each)."""
 
-    def __init__(self, files: Iterable[tuple[str, bytes]]) -> None:
+    def __init__(self, files: Iterable[tuple[str, Content]]) -> None:
         self.files = files
         self.count = 0
 
-    def __iter__(self) -> Iterator[tuple[str, bytes]]:
+    def __iter__(self) -> Iterator[tuple[str, Content]]:
         for item in self.files:
             self.count += 1
             yield item

@@ -27,7 +27,15 @@ from gitarchive.history.state import HistoryState, PlaylistHistory
 from gitarchive.history.timeline import Stale, Timelines, load_meta
 from gitarchive.history.timeline import state_path as timeline_state_path
 from gitarchive.history.timeline_read import begin_recorded, end_recorded
-from gitarchive.history.timeline_record import DrawFn, Half, Recorder, Recording, RenderFn
+from gitarchive.history.timeline_record import (
+    DrawFn,
+    Drawn,
+    Half,
+    Recorder,
+    Recording,
+    Rendered,
+    RenderFn,
+)
 from gitarchive.progress import ProgressFn, no_progress
 
 
@@ -43,8 +51,8 @@ class Synced:
     events: int = 0
     walked: list[Event] = field(default_factory=list)  # the events replayed (all, if full)
     timelines: Timelines | None = None  # recorded by the replay (timeline_record.py), saved
-    drawn: dict[str, dict[str, bytes]] = field(default_factory=dict)  # pid -> its pictures
-    rendered: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)  # its views
+    drawn: Drawn = field(default_factory=dict)  # pid -> its pictures
+    rendered: Rendered = field(default_factory=dict)  # pid -> its views
 
 
 
@@ -142,8 +150,8 @@ class _Piece:
     playlists: dict[str, PlaylistHistory] = field(default_factory=dict)
     meta: tuple[set[str], set[str], list[Problem], _Swaps] | None = None
     half: Half | None = None
-    drawn: dict[str, dict[str, bytes]] = field(default_factory=dict)
-    rendered: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
+    drawn: Drawn = field(default_factory=dict)
+    rendered: Rendered = field(default_factory=dict)
     last: bool = False  # everything was sent
 
 
@@ -200,8 +208,8 @@ def _replayed_half(store: Store, events: Sequence[Event], links: Mapping[str, st
     """One half of _replay_split replayed on a state of its own (in the child, or here)."""
     state = fresh_state(links)
     swaps: _Swaps = ([], [])
-    mine = (Recording(recording.draw, recording.tree, recording.render)
-            if recording is not None else None)
+    mine = (Recording(recording.draw, recording.tree, recording.render,
+                      git_dir=recording.git_dir) if recording is not None else None)
     problems = _replay_in_order(store, state, events, no_progress, planned_blobs(events),
                                 swaps=swaps, recording=mine)
     return state, problems, swaps, mine
@@ -326,7 +334,8 @@ def _sync(store: Store, full: bool, progress: ProgressFn, timelines: bool,
     gens = {}
     events = all_events(store, head, gens)
     state = fresh_state(links)
-    recording = Recording(draw, str(head.tree_id), render) if timelines else None
+    recording = (Recording(draw, str(head.tree_id), render, git_dir=store.repo.path)
+                 if timelines else None)
     problems = replay_events(store, state, events, progress, recording=recording)
     synced = Synced(state, gens, head, problems, full=True, events=len(events), walked=events)
     if recording is not None:

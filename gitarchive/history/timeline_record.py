@@ -22,12 +22,16 @@ to a whole-history read on random daily histories.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
+
+import pygit2
 
 from gitarchive.archive.model import PLAIN_KEY_PREFIX, track_key
 from gitarchive.archive.snapshots import (
@@ -35,6 +39,7 @@ from gitarchive.archive.snapshots import (
     ParsedSnapshot,
 )
 from gitarchive.errors import SnapshotError, StoreError
+from gitarchive.git.packwriter import Content, store_all
 from gitarchive.history.delta import Chunk, Parsed, Version
 from gitarchive.history.events import KIND_FOLLOWERS, KIND_JSON, Event
 from gitarchive.history.state import HistoryState
@@ -259,6 +264,13 @@ DrawFn = Callable[[Callable[[str], Timeline | None], list[str], HistoryState, st
 RenderFn = Callable[[HistoryState, list[str]], dict[str, list[tuple[str, bytes]]]]
 
 
+# What the halves of a split replay make: pid -> path -> content, and pid -> its views;
+# each content bytes, or the blob it was written to where it was made (packwriter.Stored).
+Drawn = dict[str, dict[str, Content]]
+Rendered = dict[str, list[tuple[str, Content]]]
+MAKE_PIECE = 50  # playlists whose pictures and views are made (and written) at once
+
+
 @dataclass
 class Half:
     """What the forked half of a split replay recorded, as cheap to send as it can be:
@@ -267,8 +279,14 @@ class Half:
     rows: dict[str, str]
     recent: list[Recent]
     digests: dict[tuple[str, int], Timeline]
-    drawn: dict[str, dict[str, bytes]]
-    rendered: dict[str, list[tuple[str, bytes]]]
+    drawn: Drawn
+    rendered: Rendered
+
+
+@functools.lru_cache(maxsize=2)
+def _repository(process: int, git_dir: str) -> pygit2.Repository:
+    """One repository per process (a forked half opens its own)."""
+    return pygit2.Repository(git_dir)
 
 
 @dataclass
@@ -282,27 +300,38 @@ class Recording:
     render: RenderFn | None = None
     timelines: dict[str, Timeline] = field(default_factory=dict)  # recorded in this process
     halves: list[Half] = field(default_factory=list)  # recorded in a forked one
-    drawn: dict[str, dict[str, bytes]] = field(default_factory=dict)
-    rendered: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
+    drawn: Drawn = field(default_factory=dict)
+    rendered: Rendered = field(default_factory=dict)
+    # Set: what is made is written to this repository's objects at once, a piece at a time,
+    # and only the blob ids are kept (a whole archive's views and pictures are ~90 MB).
+    git_dir: str = ""
 
     def draw_here(self, state: HistoryState) -> None:
         """Draw the pictures of the timelines recorded in this process, and render the
         views of the playlists in ``state`` (this process's half)."""
-        drawn, rendered = self.make(state, sorted(set(self.timelines) | set(state.playlists)))
-        self.drawn.update(drawn)
-        self.rendered.update(rendered)
+        pids = sorted(set(self.timelines) | set(state.playlists))
+        for start in range(0, len(pids), MAKE_PIECE):
+            drawn, rendered = self.make(state, pids[start:start + MAKE_PIECE])
+            self.drawn.update(drawn)
+            self.rendered.update(rendered)
 
-    def make(self, state: HistoryState, pids: list[str]
-             ) -> tuple[dict[str, dict[str, bytes]], dict[str, list[tuple[str, bytes]]]]:
+    def make(self, state: HistoryState, pids: list[str]) -> tuple[Drawn, Rendered]:
         """The pictures and views of ``pids`` (those with a timeline / in ``state``)."""
         drawn = {} if self.draw is None else self.draw(
             self.timelines.get, [pid for pid in pids if pid in self.timelines], state,
             self.tree)
         rendered = {} if self.render is None else self.render(
             state, [pid for pid in pids if pid in state.playlists])
-        return drawn, rendered
+        contents = [c for files in drawn.values() for c in files.values()] + [
+            c for files in rendered.values() for _, c in files]
+        made: Iterator[Content] = iter(
+            store_all(_repository(os.getpid(), self.git_dir), contents) if self.git_dir
+            else contents)
+        return ({pid: {path: next(made) for path in files} for pid, files in drawn.items()},
+                {pid: [(path, next(made)) for path, _ in files]
+                 for pid, files in rendered.items()})
 
-    def made(self) -> tuple[dict[str, dict[str, bytes]], dict[str, list[tuple[str, bytes]]]]:
+    def made(self) -> tuple[Drawn, Rendered]:
         """The pictures and views both halves made (pid -> files)."""
         drawn, rendered = dict(self.drawn), dict(self.rendered)
         for half in self.halves:

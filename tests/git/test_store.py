@@ -121,6 +121,26 @@ def test_many_blobs_go_into_one_pack_that_git_verifies(tmp_path: Path) -> None:
     assert len(list((tmp_path / "objects/pack").glob("*.idx"))) == 1
 
 
+def test_files_stored_where_they_were_made_commit_as_their_bytes(tmp_path: Path) -> None:
+    """A half of a rebuild writes what it made at once and keeps only the blob ids: a commit
+    of those gives the tree a commit of the bytes gives."""
+    made = {f"v/{i:03}": os.urandom(32) * (i % 5 + 1) for i in range(100)}
+    trees = []
+    for name, stored in (("bytes", False), ("stored", True)):
+        store = Store.init(tmp_path / name, bare=True)
+        store.commit({"keep": b"kept"}, "first")
+        contents: dict[str, packwriter.Content] = dict(made)
+        if stored:
+            ids = packwriter.store_all(store.repo, list(made.values()))
+            contents = dict(zip(made, ids, strict=True))
+            assert all(packwriter.content_id(c) == pygit2.hash(made[p])
+                       for p, c in contents.items())
+        store.commit({**contents, "v/000": b"replaced", "keep": None}, "views")
+        trees.append(store.repo.head.peel(pygit2.Commit).tree_id)
+        git(tmp_path / name, "fsck", "--strict", "--no-dangling")
+    assert trees[0] == trees[1]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

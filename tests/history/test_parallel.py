@@ -59,3 +59,22 @@ def test_in_background_the_child_never_waits_on_a_full_pipe(tmp_path: Path) -> N
         assert done.exists()
         received = child.finish()
     assert received == [bytes([n]) * 100_000 for n in range(64)]
+
+
+def test_a_failure_here_does_not_wait_on_a_child_blocked_sending() -> None:
+    """This side fails while the child still has much to send: leaving the ``with`` ends
+    the child instead of waiting for it (it was blocked on a full pipe forever)."""
+
+    def chatty() -> Iterator[bytes]:
+        while True:
+            yield b"x" * 65536
+
+    class Failed(Exception):
+        pass
+
+    try:
+        with Forked(chatty):
+            time.sleep(0.2)  # the child fills the pipe and blocks
+            raise Failed
+    except Failed:
+        pass

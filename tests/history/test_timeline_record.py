@@ -30,7 +30,15 @@ from history_support import (
 from benchmarks import synth
 from gitarchive.archive import layout
 from gitarchive.git.store import Store
-from gitarchive.history import feeds, parallel, pictures, timeline, timeline_read
+from gitarchive.history import (
+    feeds,
+    parallel,
+    pictures,
+    timeline,
+    timeline_read,
+    timeline_record,
+)
+from gitarchive.history import rebuild as rebuild_module
 from gitarchive.history import sync as sync_module
 from gitarchive.history.pending import pending_views
 from gitarchive.history.publish import render_all
@@ -185,6 +193,8 @@ def test_a_half_that_dies_mid_way_is_replayed_here(quirky: Path,
              ) -> dict[str, dict[str, bytes]]:
         return {pid: {f"{pid}.svg": DiesWhenSent()} for pid in pids}  # type: ignore[dict-item]
 
+    # kept as made (not written to the objects where made), so that sending them kills it
+    monkeypatch.setattr(timeline_record, "store_all", lambda repo, contents: list(contents))
     split = sync(store, full=True, timelines=True, draw=draw)
     assert state_to_dict(split.state) == state_to_dict(whole.state)
     assert sorted(split.drawn) == sorted(t.pid for t in read_alone_timelines(store))
@@ -252,6 +262,19 @@ def test_large_and_small_changes_recorded_in_order(tmp_path: Path, kind: str) ->
     assert only.changes[4].removed == keys(*range(200, 205), 41, 20, 39, 100)
 
 
+def plain_then_json(path: Path, playlists: int, *, json_from: int, seed: int, moves: int,
+                    unreadable: int, days: int) -> synth.SynthArchive:
+    """A synthetic archive of ``days`` days, plain files then JSON, with placeholders,
+    ``moves`` renames and re-issued IDs, mixed offsets and unreadable versions."""
+    archive = synth.SynthArchive(path, playlists, plain_only=True, json_from=json_from, seed=seed,
+                                 quirks=synth.Quirks(placeholders=0.2, renames=moves,
+                                                     reissues=moves, offsets=True,
+                                                     unreadable=unreadable))
+    for _ in range(days):
+        archive.add_day()
+    return archive
+
+
 def test_incremental_rebuilds_record_the_timelines_as_they_replay(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Daily rebuilds after a full one go on with the saved timelines as the replay reads
@@ -259,11 +282,7 @@ def test_incremental_rebuilds_record_the_timelines_as_they_replay(
     re-issued IDs, unreadable versions and the move from plain files to JSON, the saved
     timelines and the pictures are those of a whole-history read."""
     path = tmp_path / "archive"
-    archive = synth.SynthArchive(path, 16, plain_only=True, json_from=35, seed=3,
-                                 quirks=synth.Quirks(placeholders=0.2, renames=3, reissues=3,
-                                                     offsets=True, unreadable=30))
-    for _ in range(25):
-        archive.add_day()
+    archive = plain_then_json(path, 16, json_from=35, seed=3, moves=3, unreadable=30, days=25)
     store = Store(path)
     rebuild(store)
     archive.tip = store.repo.head.target  # the next day follows the rebuild's commit
@@ -296,3 +315,60 @@ def test_incremental_rebuilds_record_the_timelines_as_they_replay(
     assert drawn == alone
     committed = {path: store.read(path) for path in alone}
     assert {p: c for p, c in committed.items() if c is not None} == alone
+
+
+def test_daily_views_and_pictures_made_on_two_cores_are_those_made_on_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A daily rebuild with much to draw makes its views and pictures in halves, one in a
+    forked process: the commits are those of one process, and a full rebuild changes
+    nothing after them (renames, re-issued IDs, unreadable versions, plain then JSON), also
+    when the replay did not record the timelines (saved since by another run)."""
+    path = tmp_path / "archive"
+    archive = plain_then_json(path, 12, json_from=20, seed=5, moves=2, unreadable=10, days=15)
+    rebuild(Store(path))
+    forks: list[int] = []
+    real = parallel.Forked
+
+    def counted(*args: object, **kwargs: object) -> object:
+        forks.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(parallel, "Forked", counted)
+    for day in range(15, 30):
+        archive.tip = Store(path).repo.head.target
+        archive.add_day()
+        trees = []
+        for least in (10**9, 0):  # one process, then halves
+            copy = tmp_path / f"day{day}-{least}"
+            shutil.copytree(path, copy)
+            monkeypatch.setattr(rebuild_module, "PARALLEL_MIN_WORK", least)
+            if day % 2:  # the timelines saved as of the new commit already (as fetch does)
+                timeline_read.update(Store(copy))
+            before = len(forks)
+            result = rebuild(Store(copy))
+            assert not result.full
+            assert (len(forks) > before) == (least == 0 and result.playlists >= 2)
+            trees.append(Store(copy).repo.head.peel(pygit2.Commit).tree_id)
+        assert trees[0] == trees[1]
+        shutil.rmtree(path)
+        copy.rename(path)
+    assert forks
+    assert rebuild(Store(path), full=True).commit is None
+
+
+def test_a_split_rebuild_publishes_the_views_branch_of_one_process(
+        quirky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each half writes what it makes to the objects at once and keeps only their ids:
+    the views branch (and a commit on the branch) hold what one process makes."""
+    trees = []
+    for least in (10**9, 0):  # one process, then halves
+        monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", least)
+        work = tmp_path / f"work{least}"
+        shutil.copytree(quirky, work)
+        store = Store(work)
+        result = rebuild(store, full=True, views_branch="views")
+        assert result.synced is not None and bool(result.synced.drawn) == (least == 0)
+        committed = rebuild(store, full=True)  # then onto the branch itself
+        assert committed.commit is not None
+        trees.append((store.branch_tree("views").id, store.tree().id))
+    assert trees[0] == trees[1]
