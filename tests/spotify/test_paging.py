@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-import requests
 
 from gitarchive.errors import WriteError
 from gitarchive.spotify import paging
@@ -61,13 +60,20 @@ class LoopingApi:
     def __init__(self) -> None:
         self.calls = 0
 
-    def user_request(self, method: str, path: str, **_: Any) -> requests.Response:
+    def user_request(self, method: str, path: str, **_: Any) -> Answer:
         self.calls += 1
-        response = requests.Response()
-        response.status_code = 200
         item = {"item": {"uri": "spotify:track:x"}, "id": "P", "name": "P", "owner": {"id": "me"}}
-        response._content = json.dumps({"items": [item], "next": f"{BASE}/loop"}).encode()
-        return response
+        return Answer(json.dumps({"items": [item], "next": f"{BASE}/loop"}).encode())
+
+
+class Answer:
+    """What the writer reads of a successful response."""
+
+    status_code = 200
+    ok = True
+
+    def __init__(self, content: bytes) -> None:
+        self.content = content
 
 
 @pytest.mark.parametrize("listing", ["my_playlists", "item_uris"])
