@@ -194,6 +194,9 @@ def _replayed(store: Store, synced: Synced, event: Event | None,
         timelines.extra = event
         return Synced(state, gens, head, problems, full=True), timelines
     timelines = synced.timelines or timeline_read.update(store)
+    if head is not None:  # saved as of HEAD: the coming commit's playlists alone are saved again
+        timelines.touched.clear()
+        timelines.full = False
     if event is None:
         return synced, timelines
     try:
