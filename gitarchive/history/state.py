@@ -195,6 +195,10 @@ class HistoryState:
                     break
             else:
                 return
+        elif not (playlist.gaps and playlist.gaps[-1][2]):
+            # Nothing left to observe (an open gap waits for its closing run): not pending,
+            # or every later sync would load it again (settle_pending).
+            self.pending.discard(pid)
         # Only last_run moves now (not saved on its own: the saved copy records how
         # many runs its last_run reflects, and the next load settles again).
         for i in range(end - 1, start - 1, -1):
