@@ -8,6 +8,7 @@ the state once the commit is made (and is what was assumed).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -18,7 +19,13 @@ from gitarchive.archive.runrecord import RunRecord
 from gitarchive.git.store import Store, tree_at
 from gitarchive.history import pictures, timeline_read
 from gitarchive.history import saved as history_state
-from gitarchive.history.events import Event, EventReader, sorted_events
+from gitarchive.history.events import (
+    KIND_FOLLOWERS,
+    KIND_JSON,
+    Event,
+    EventReader,
+    sorted_events,
+)
 from gitarchive.history.publish import (
     ViewsPlan,
     cumulative_id,
@@ -28,6 +35,7 @@ from gitarchive.history.publish import (
     render_views,
     stale,
 )
+from gitarchive.history.state import HistoryState, snapshot_digest
 from gitarchive.history.sync import Synced, all_events, fresh_state, replay_events, sync
 from gitarchive.history.timeline import Stale, Timelines, forget, state_path
 from gitarchive.history.timeline_read import save_with_commit
@@ -199,14 +207,47 @@ def _replayed(store: Store, synced: Synced, event: Event | None,
         timelines.full = False
     if event is None:
         return synced, timelines
+    moved = _moved_alone(synced.state, timelines, event, contents or {})
+    applied = event.only(lambda pid: pid not in moved) if moved else event
     try:
-        before = timeline_read.begin_recorded(timelines, [event])
+        before = timeline_read.begin_recorded(timelines, [applied])
     except Stale:  # a saved timeline is unreadable: read the whole history again
         forget(store)
         timelines = timeline_read.update(store)
-        before = timeline_read.begin_recorded(timelines, [event])
-    synced.problems.extend(replay_events(store, synced.state, [event], no_progress, contents,
+        before = timeline_read.begin_recorded(timelines, [applied])
+    for pid, blob in moved.items():
+        synced.state.move_alone(pid, blob)
+        timelines.move(pid, blob)
+    synced.problems.extend(replay_events(store, synced.state, [applied], no_progress, contents,
                                          Recording(timelines=timelines.loaded)))
     timeline_read.note_recent(timelines, before)
     timelines.extra = event
     return synced, timelines
+
+
+def _moved_alone(state: HistoryState, timelines: Timelines, event: Event,
+                 contents: Mapping[str, bytes]) -> dict[str, str]:
+    """pid -> new JSON blob of the playlists whose new snapshot differs from their current
+    one only in its follower count (most of them, most days), neither loaded here yet.
+
+    Applying such a version changes nothing the replay state or the timelines keep but
+    the blob (the dates settle lazily as ever), so it is not applied: only the blob moves,
+    in the saved state's and the timelines' small records (``move_alone``, ``move``),
+    and no playlist file or timeline row is read, unpickled, rewritten. The digests are
+    those of the snapshots fetch applied before (``snapshot_digest``); anything else —
+    a deletion in the event, a second file of the playlist written, a timeline whose
+    snapshot is not the state's — takes the replay's usual way.
+    """
+    if any(w.blob is None for w in event.writes):
+        return {}
+    written = Counter(w.pid for w in event.writes if w.kind != KIND_FOLLOWERS)
+    moved: dict[str, str] = {}
+    for write in event.writes:
+        data = contents.get(write.blob) if write.blob is not None else None
+        if write.kind != KIND_JSON or write.blob is None or data is None \
+                or written[write.pid] != 1:
+            continue
+        old = state.quiet_source(write.pid, snapshot_digest(data))
+        if old is not None and timelines.source_of(write.pid) == (KIND_JSON, old):
+            moved[write.pid] = write.blob
+    return moved

@@ -10,8 +10,13 @@ whole-history read gives, saved as of fetch's commit, and the charts a rebuild d
 
 from __future__ import annotations
 
+import json
+import pickle
+import shutil
 import sqlite3
+import tempfile
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
 import pygit2
@@ -27,6 +32,8 @@ from history_support import (
     track,
 )
 
+from gitarchive.archive import layout
+from gitarchive.git.store import Store
 from gitarchive.history import saved, timeline, timeline_read
 from gitarchive.history.pending import pending_views
 from gitarchive.history.rebuild import rebuild
@@ -36,9 +43,12 @@ T0 = 1_700_000_000
 
 
 def _fetch(h: History, changes: dict[str, bytes | None], clock: int) -> pygit2.Oid:
-    """fetch's way: views computed on the coming tree, committed with it, state saved."""
+    """fetch's way: views computed on the coming tree, committed with it, state saved
+    (the new files' contents in memory, as fetch holds them)."""
     tree = h.store.write_tree(h.store.tree(), changes)
-    views, pending = pending_views(h.store, tree, (clock, 0), githistory_base=None)
+    contents = {str(pygit2.hash(data)): data for data in changes.values() if data is not None}
+    views, pending = pending_views(h.store, tree, (clock, 0), githistory_base=None,
+                                   contents=contents)
     oid = h.store.commit({**changes, **views}, "fetch", when=(clock, 0))
     assert oid is not None and pending.save(oid)
     return oid
@@ -53,8 +63,12 @@ def _as_a_whole_read(h: History, oid: pygit2.Oid) -> None:
     assert kept is not None and state is not None
     assert kept.head == state.head == str(oid)
     assert kept.gens == state.gens and kept.last_key == state.state.last_key
-    assert timelines_as_dict(timeline_read.update(h.store, save=False)) == read_alone(h.store)
-    assert rebuild(h.store, full=True).commit is None
+    kept_now = timelines_as_dict(timeline_read.update(h.store, save=False))
+    with tempfile.TemporaryDirectory() as tmp:  # a copy: what is kept here goes on
+        copied = Path(tmp) / "copy"
+        shutil.copytree(h.repo.path, copied)
+        assert kept_now == read_alone(Store(copied))
+        assert rebuild(Store(copied), full=True).commit is None
 
 
 def _days(h: History, first: int) -> list[tuple[dict[str, bytes | None], int]]:
@@ -116,3 +130,63 @@ def test_an_unreadable_saved_timeline_is_read_again(history: History) -> None:
         db.execute("UPDATE timelines SET data = 'not json' WHERE pid = ?", (pid(2),))
     for changes, clock in _days(h, T0 + 2 * DAY)[1:]:
         _as_a_whole_read(h, _fetch(h, changes, clock))
+
+
+def _followers(p: str, name: str, numbers: list[int], count: int) -> dict[str, bytes | None]:
+    return json_files(replace(playlist(p, name, [track(n) for n in numbers]),
+                              num_followers=count))
+
+
+def _rows(h: History) -> dict[str, str]:
+    with closing(sqlite3.connect(timeline.state_path(h.store))) as db:
+        return dict(db.execute("SELECT pid, data FROM timelines"))
+
+
+def test_follower_counts_alone_rewrite_no_playlist_file(history: History) -> None:
+    """Most days most playlists change only their follower count: their saved state file
+    and timeline row stay as they are, only the blob moves in the small records; a day
+    with other changes, and a rebuild, go on from there as from a whole-history read."""
+    h = history
+    _fetch(h, {**_followers(pid(1), "One", [0, 1], 5), **_followers(pid(2), "Two", [7], 5)},
+           T0 + DAY)
+    for day in range(2, 5):
+        state = saved.load(h.store)
+        assert state is not None
+        files, rows = dict(state.state.files), _rows(h)
+        oid = _fetch(h, {**_followers(pid(1), "One", [0, 1], 5 + day),
+                         **_followers(pid(2), "Two", [7] if day < 4 else [7, 8], 5 + day)},
+                     T0 + day * DAY)
+        after = saved.load(h.store)
+        assert after is not None
+        assert after.state.files[pid(1)] == files[pid(1)] and _rows(h)[pid(1)] == rows[pid(1)]
+        blob = str(h.repo[oid].peel(pygit2.Commit).tree[layout.pretty_json_path(pid(1))].id)
+        assert after.state.sources[pid(1)][0] == blob
+        assert after.state.playlists[pid(1)].json_blob == blob
+        changed_two = after.state.files[pid(2)] != files[pid(2)]
+        assert changed_two == (day == 4), day  # its tracks changed on day 4 only
+        _as_a_whole_read(h, oid)
+    assert rebuild(h.store).commit is None
+
+
+def test_state_and_timelines_of_the_former_formats_are_read(history: History) -> None:
+    """A state saved by format 6 and timelines by format 1 (no separate blobs) are read
+    as they are and saved in the new formats: nothing replayed, nothing lost."""
+    h = history
+    _fetch(h, _followers(pid(1), "One", [0, 1], 5), T0 + DAY)
+    path = saved.state_path(h.store)
+    manifest = pickle.loads(path.read_bytes())
+    manifest["format"] = "gitarchive-history/6"
+    del manifest["sources"]
+    path.write_bytes(pickle.dumps(manifest))
+    with closing(sqlite3.connect(timeline.state_path(h.store))) as db, db:
+        meta = json.loads(db.execute("SELECT value FROM meta WHERE key = 'state'").fetchone()[0])
+        meta["format"] = "gitarchive-timelines/1"
+        del meta["sources"]
+        db.execute("UPDATE meta SET value = ? WHERE key = 'state'", (json.dumps(meta),))
+    old = saved.load(h.store)
+    assert old is not None and not old.state.sources
+    for day in (2, 3):
+        oid = _fetch(h, _followers(pid(1), "One", [0, 1], 5 + day), T0 + day * DAY)
+        _as_a_whole_read(h, oid)
+        new = saved.load(h.store)
+        assert new is not None and pid(1) in new.state.sources
