@@ -3,7 +3,7 @@
 ``<git dir>/gitarchive/history-state/`` holds one pickle per playlist and a small
 manifest (``manifest.pickle``)::
 
-    {"format": "gitarchive-history/5", "head": "<last commit processed>",
+    {"format": "gitarchive-history/7", "head": "<last commit processed>",
      "gens": {"<commit>": <generation>}, "last_key": (time, gen, "<commit>"),
      "runs": [(time, registry index)],
      "registries": ["<sorted ids joined by NUL>" | None],
@@ -13,7 +13,8 @@ manifest (``manifest.pickle``)::
      "links": {"<new id>": "<old id>"}, "candidates": [(old, new, commit)],
      "sources": {"<id>": (json blob, plain blob, digest | None, quiet)}}
 
-    <id>.<token>.<digest>.pickle: (PLAYLIST_FORMAT, pid, json blob, plain blob, name, url,
+    <id>.<token>.<digest>.pickle: (PLAYLIST_FORMAT, pid, json blob, plain blob (those of
+        its last save: "sources" wins), name, url,
         description, first_run, last_run, settled, loaded, dirty,
         [(key, (url, name, album, artists, duration_ms), first_seen, last_seen,
           removed, stints, added_at, asterisk, in_snapshot, present)],
