@@ -207,14 +207,18 @@ def _replayed(store: Store, synced: Synced, event: Event | None,
         timelines.full = False
     if event is None:
         return synced, timelines
-    moved = _moved_alone(synced.state, timelines, event, contents or {})
-    applied = event.only(lambda pid: pid not in moved) if moved else event
+
+    def begin(timelines: Timelines) -> tuple[dict[str, str], Event, dict[str, int]]:
+        moved = _moved_alone(synced.state, timelines, event, contents or {})
+        applied = event.only(lambda pid: pid not in moved) if moved else event
+        return moved, applied, timeline_read.begin_recorded(timelines, [applied])
+
     try:
-        before = timeline_read.begin_recorded(timelines, [applied])
+        moved, applied, before = begin(timelines)
     except Stale:  # a saved timeline is unreadable: read the whole history again
         forget(store)
         timelines = timeline_read.update(store)
-        before = timeline_read.begin_recorded(timelines, [applied])
+        moved, applied, before = begin(timelines)
     for pid, blob in moved.items():
         synced.state.move_alone(pid, blob)
         timelines.move(pid, blob)

@@ -124,12 +124,14 @@ def test_a_fetch_dated_before_the_newest_commit(history: History) -> None:
 
 
 def test_an_unreadable_saved_timeline_is_read_again(history: History) -> None:
+    """One playlist's row unreadable, another's follower count alone moving."""
     h = history
     _fetch(h, *_days(h, T0 + DAY)[0])
     with closing(sqlite3.connect(timeline.state_path(h.store))) as db, db:
         db.execute("UPDATE timelines SET data = 'not json' WHERE pid = ?", (pid(2),))
-    for changes, clock in _days(h, T0 + 2 * DAY)[1:]:
-        _as_a_whole_read(h, _fetch(h, changes, clock))
+    for n, (changes, clock) in enumerate(_days(h, T0 + 2 * DAY)[1:]):
+        followers = _followers(pid(1), "One", [1, 2, 3], 9) if n == 0 else {}
+        _as_a_whole_read(h, _fetch(h, {**changes, **followers}, clock))
 
 
 def _followers(p: str, name: str, numbers: list[int], count: int) -> dict[str, bytes | None]:
