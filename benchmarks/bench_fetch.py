@@ -18,12 +18,17 @@ Reports, in one run so the ratios hold on a noisy machine:
     ``git commit``, subprocess git) against pygit2 (Store.commit: objects, trees, ref,
     working tree and index). Nothing is read out of the repository inside the clock.
 
+Also the CPU time of each day's fetch process (and of the processes it forked and waited
+for; the stand-in excluded). With ``BENCH_FETCH_PROFILE=DIR`` each day's fetch writes a
+cProfile of itself there (``fetch-<time>.prof``).
+
 Run:  .venv/bin/python benchmarks/bench_fetch.py [--playlists 1000] [--tracks 100] [--repeat 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import multiprocessing
 import os
@@ -216,12 +221,23 @@ def _fetch_child(path: Path, api_base: str, token_url: str, cumulative: bool,
     store = TimedStore(path)
     client = SpotifyClient(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, api_base=api_base,
                            token_url=token_url)
+    profile = os.environ.get("BENCH_FETCH_PROFILE")  # a directory: cProfile of each day
+    profiler = cProfile.Profile() if profile else None
     with counting_requests() as fetch_requests:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), os.times()
+        if profiler is not None:
+            profiler.enable()
         report = fetch(store, client, cumulative=cumulative, when=when, jobs=jobs)
-        total = time.perf_counter() - start
+        if profiler is not None:
+            profiler.disable()
+        total, after = time.perf_counter() - start, os.times()
     client.close()
-    queue.put({"total": total, "commit": store.commit_seconds,
+    if profiler is not None:
+        profiler.dump_stats(Path(profile) / f"fetch-{when[0]}.prof")
+    queue.put({"total": total, "cpu": after.user + after.system - cpu.user - cpu.system,
+               "forks": (after.children_user + after.children_system
+                         - cpu.children_user - cpu.children_system),
+               "commit": store.commit_seconds,
                "checkout": store.checkout_seconds, "changed": len(report.changed),
                "requests": fetch_requests[0]})
 
@@ -278,6 +294,7 @@ def main() -> None:
             (5, "day 5, typical", True),  # 3% change tracks, every follower count moves
         )
         redo: dict = {}
+        cpu: list[tuple[str, float, float]] = []  # CPU of the fetch process, of its forks
         for day, label, cumulative in days:
             if day == 5:
                 for n, (pid, model) in enumerate(models.items()):
@@ -300,6 +317,7 @@ def main() -> None:
             assert run["requests"] == floor_requests, (run["requests"], floor_requests)
             results.append((label, run["total"], run["commit"], run["checkout"],
                             floor_before, floor_after, floor_requests))
+            cpu.append((label, run["cpu"], run["forks"]))
             if day == 2:
                 redo = _commit_both_ways(store, work, args.repeat)
 
@@ -312,6 +330,9 @@ def main() -> None:
                 f" = objects+trees+ref {commit - checkout:5.2f} s"
                 f" + working tree/index {checkout:5.2f} s"
             )
+        for label, own, forks in cpu:
+            print(f"  CPU of fetch {label:<20} {own:6.2f} s in its process"
+                  f" + {forks:5.2f} s in the processes it forked and waited for")
         print(f"  HTTP floor (bare requests.Session loop, {args.jobs} at once, json.loads), "
               "before / after the fetch; target fetch <= 1.5 x floor(after) + commit:")
         for label, total, commit, _checkout, before, after, count in results:

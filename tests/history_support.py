@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pygit2
@@ -77,13 +78,16 @@ def registry(*pids: str) -> dict[str, bytes | None]:
 def snapshot_changes(kind: str, p: str, numbers: Iterable[int], clock: int
                      ) -> dict[str, bytes | None]:
     """The files a commit of ``kind`` changes for playlist ``p`` (random histories):
-    a JSON or plain snapshot of tracks ``numbers``, a placeholder, a deletion, a follower
+    a JSON or plain snapshot of tracks ``numbers`` (its follower count from ``clock``:
+    "json-followers"), a placeholder, a deletion, a follower
     count, a registration or its removal, or a README edit (no snapshot at all)."""
     if kind == "empty":  # a placeholder: how old archives registered a playlist
         return {layout.plain_path(p): b""}
     snap = playlist(p, f"List {p[-1]}", [track(n) for n in sorted(numbers)])
     if kind == "json":
         return json_files(snap)
+    if kind == "json-followers":  # as fetch writes it most days: the follower count moved
+        return json_files(replace(snap, num_followers=clock % 997))
     if kind == "plain":
         return plain_files(snap)
     if kind == "delete":

@@ -121,26 +121,6 @@ def _link_fast(data: Any, links: dict[LinkTuple, LinkTuple]) -> LinkTuple | None
     return links.setdefault(link, link)
 
 
-def parsed_from_playlist(playlist: Playlist, cache: ParseCache) -> ParsedSnapshot:
-    """What parse_json_snapshot gives for ``playlist.to_json()``, without the round trip.
-
-    ``fetch`` has every new snapshot in memory; parsing its JSON again for the
-    cumulative views doubled the cost of a run (a property test checks equality).
-    """
-    shared = cache.links.setdefault
-    tracks = []
-    for t in playlist.tracks:
-        pair = (t.album.name, t.album.url)
-        album = shared(pair, pair)
-        artists = tuple([shared(p, p) for p in [(a.name, a.url) for a in t.artists]])
-        url = t.url
-        key = track_key(url, t.name, (a[0] for a in artists), album[0])
-        # TrackMeta's own __new__ is Python code: 100,000 of them a run.
-        meta = tuple.__new__(TrackMeta, (url, t.name, album, artists, t.duration_ms, t.added_by))
-        tracks.append((key, meta, parse_added_at(t.added_at)))
-    return ParsedSnapshot(playlist.name, playlist.url, playlist.description, tracks)
-
-
 def _head_fast(obj: Any, cache: ParseCache) -> tuple[str, str, str, Any] | None:
     """(name, url, description, raw tracks) of a well-typed snapshot document, else None."""
     if type(obj) is not dict:

@@ -8,18 +8,24 @@ the state once the commit is made (and is what was assumed).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pygit2
 
 from gitarchive.archive import settings
-from gitarchive.archive.model import Playlist
 from gitarchive.archive.runrecord import RunRecord
 from gitarchive.git.store import Store, tree_at
 from gitarchive.history import pictures, timeline_read
 from gitarchive.history import saved as history_state
-from gitarchive.history.events import Event, EventReader, sorted_events
+from gitarchive.history.events import (
+    KIND_FOLLOWERS,
+    KIND_JSON,
+    Event,
+    EventReader,
+    sorted_events,
+)
 from gitarchive.history.publish import (
     ViewsPlan,
     cumulative_id,
@@ -29,9 +35,11 @@ from gitarchive.history.publish import (
     render_views,
     stale,
 )
+from gitarchive.history.state import HistoryState, snapshot_digest
 from gitarchive.history.sync import Synced, all_events, fresh_state, replay_events, sync
-from gitarchive.history.timeline import Timelines
+from gitarchive.history.timeline import Stale, Timelines, forget, state_path
 from gitarchive.history.timeline_read import save_with_commit
+from gitarchive.history.timeline_record import Recording
 from gitarchive.history.views import DateFormatter, get_timezone
 from gitarchive.progress import no_progress
 
@@ -80,9 +88,11 @@ class PendingState:
                 self.event.writes, self.event.observed, self.event.record
             ):
                 return False
-            state.last_key = actual.key
-            if self.timelines is not None:
-                save_with_commit(self.timelines, str(commit.id), actual.key, gen)
+            # The newest event replayed: this commit's, or (clock skew) a later-dated one's.
+            last = state.last_key
+            state.last_key = actual.key if last is None or last[:2] <= actual.key[:2] else last
+        if self.timelines is not None:
+            save_with_commit(self.timelines, str(commit.id), state.last_key, gen)
         gens[str(commit.id)] = gen
         if self.plan is not None:
             if self.views_branch is None:
@@ -107,27 +117,26 @@ def pending_views(
     githistory_base: str | None,
     timezone: str | None = None,
     views_branch: str | None = None,
-    snapshots: Mapping[str, Playlist] | None = None,
     record: RunRecord | None = None,
     contents: Mapping[str, bytes] | None = None,
 ) -> tuple[dict[str, bytes | None], PendingState]:
     """Cumulative files for a commit of ``snapshot_tree`` at ``when``, made next on HEAD.
 
-    ``snapshots`` (JSON blob id -> Playlist) are the new snapshots the caller already
-    holds in memory, ``contents`` (JSON blob id -> bytes) their files; they are not
-    read back and parsed again. ``record``: what the run
-    fetched and what failed (the commit's trailers, ``archive/runrecord.py``).
+    ``contents`` (JSON blob id -> bytes): the new snapshots' files the caller already
+    holds in memory, not read back. ``record``: what the run fetched and what failed
+    (the commit's trailers, ``archive/runrecord.py``).
 
     Syncs the state to HEAD (incrementally), treats ``snapshot_tree`` as one more
     commit at ``when`` (epoch seconds, UTC offset minutes), and returns the
     cumulative files that differ from HEAD's — to be committed together with the
     snapshots — and a PendingState whose ``save(commit)`` persists the state. With a
     views branch configured nothing is returned for the commit; ``save`` publishes.
-    Only playlists whose view changed are rendered (see ``_plan``).
+    Only playlists whose view changed are rendered (see ``_plan``). The charts'
+    timelines are recorded by the same replay (``_replayed``): one pass.
     """
     tz = settings.timezone(store, timezone)
     branch = settings.views_branch(store, views_branch)
-    synced = sync(store)
+    synced = sync(store, timelines=True)
     head = synced.head
     reader = EventReader(store.repo)
     gen = 1 + (synced.gens.get(str(head.id), 0) if head is not None else 0)
@@ -135,21 +144,7 @@ def pending_views(
     event = reader.pseudo_event(
         head.tree if head is not None else None, tree, when[0], gen, record
     )
-    if event is not None:
-        last = synced.state.last_key
-        if last is not None and event.key <= last:
-            # Committed before the newest event (clock skew): replay it all in order.
-            gens: dict[str, int] = {}
-            events = all_events(store, head, gens) if head is not None else []
-            state = fresh_state(synced.state.links)
-            problems = replay_events(
-                store, state, sorted_events([*events, event]), no_progress, contents
-            )
-            synced = Synced(state, gens, head, problems, full=True)
-        else:
-            synced.problems.extend(
-                replay_events(store, synced.state, [event], no_progress, contents)
-            )
+    synced, timelines = _replayed(store, synced, event, contents)
     has_snapshots = head is not None or event is not None
     final_newline = settings.final_newline(store) if has_snapshots else True
     plan = plan_views(store, synced.state, branch=branch, timezone=tz,
@@ -159,8 +154,6 @@ def pending_views(
     base = plan.base if branch is not None and plan.incremental else None
     if branch is None and head is not None:
         base = head.tree
-    timelines = (timeline_read.update(store, extra=event, known=snapshots) if plan.wanted
-                 else None)
     drawn = pictures.files(store, plan.wanted, tree=tree, compare_with=base, timezone=tz,
                            gaps=pictures.fetch_gaps(synced.state, plan.wanted),
                            timelines=timelines)
@@ -179,3 +172,86 @@ def pending_views(
     changes.update(drawn)
     return changes, PendingState(store, synced, event, when, None, {}, plan, changes,
                                  timelines)
+
+
+def _replayed(store: Store, synced: Synced, event: Event | None,
+              contents: Mapping[str, bytes] | None) -> tuple[Synced, Timelines]:
+    """The state and the charts' timelines with ``event`` (the coming commit) applied,
+    both by one replay: the timelines are recorded as it reads each new version
+    (timeline_record.py), as the daily rebuild records them, not read a second time.
+
+    The timelines are those sync recorded (as of HEAD), else read up to HEAD first
+    (timeline_read.update: saved ones that describe another commit, or none); an event
+    that sorts before the newest one (clock skew) means a replay of everything in order,
+    recording every timeline afresh. Nothing is saved: ``PendingState.save`` does, once
+    the commit is made.
+    """
+    head = synced.head
+    if event is not None and synced.state.last_key is not None \
+            and event.key <= synced.state.last_key:
+        # Committed before the newest event (clock skew): replay it all in order.
+        assert head is not None  # a newest event is a commit's
+        gens: dict[str, int] = {}
+        events = all_events(store, head, gens)
+        state = fresh_state(synced.state.links)
+        recording = Recording()
+        problems = replay_events(store, state, sorted_events([*events, event]), no_progress,
+                                 contents, recording)
+        timelines = recording.timelines_as_of(state_path(store), str(head.id),
+                                              state.last_key, gens)
+        timelines.extra = event
+        return Synced(state, gens, head, problems, full=True), timelines
+    timelines = synced.timelines or timeline_read.update(store)
+    if head is not None:  # saved as of HEAD: the coming commit's playlists alone are saved again
+        timelines.touched.clear()
+        timelines.full = False
+    if event is None:
+        return synced, timelines
+
+    def begin(timelines: Timelines) -> tuple[dict[str, str], Event, dict[str, int]]:
+        moved = _moved_alone(synced.state, timelines, event, contents or {})
+        applied = event.only(lambda pid: pid not in moved) if moved else event
+        return moved, applied, timeline_read.begin_recorded(timelines, [applied])
+
+    try:
+        moved, applied, before = begin(timelines)
+    except Stale:  # a saved timeline is unreadable: read the whole history again
+        forget(store)
+        timelines = timeline_read.update(store)
+        moved, applied, before = begin(timelines)
+    for pid, blob in moved.items():
+        synced.state.move_alone(pid, blob)
+        timelines.move(pid, blob)
+    synced.problems.extend(replay_events(store, synced.state, [applied], no_progress, contents,
+                                         Recording(timelines=timelines.loaded)))
+    timeline_read.note_recent(timelines, before)
+    timelines.extra = event
+    return synced, timelines
+
+
+def _moved_alone(state: HistoryState, timelines: Timelines, event: Event,
+                 contents: Mapping[str, bytes]) -> dict[str, str]:
+    """pid -> new JSON blob of the playlists whose new snapshot differs from their current
+    one only in its follower count (most of them, most days), neither loaded here yet.
+
+    Applying such a version changes nothing the replay state or the timelines keep but
+    the blob (the dates settle lazily as ever), so it is not applied: only the blob moves,
+    in the saved state's and the timelines' small records (``move_alone``, ``move``),
+    and no playlist file or timeline row is read, unpickled, rewritten. The digests are
+    those of the snapshots fetch applied before (``snapshot_digest``); anything else —
+    a deletion in the event, a second file of the playlist written, a timeline whose
+    snapshot is not the state's — takes the replay's usual way.
+    """
+    if any(w.blob is None for w in event.writes):
+        return {}
+    written = Counter(w.pid for w in event.writes if w.kind != KIND_FOLLOWERS)
+    moved: dict[str, str] = {}
+    for write in event.writes:
+        data = contents.get(write.blob) if write.blob is not None else None
+        if write.kind != KIND_JSON or write.blob is None or data is None \
+                or written[write.pid] != 1:
+            continue
+        old = state.quiet_source(write.pid, snapshot_digest(data))
+        if old is not None and timelines.source_of(write.pid) == (KIND_JSON, old):
+            moved[write.pid] = write.blob
+    return moved

@@ -64,7 +64,7 @@ from gitarchive.archive.snapshots import ParseCache
 from gitarchive.errors import SnapshotError
 from gitarchive.history import delta
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN, Event
-from gitarchive.history.state import HistoryState, PlaylistHistory
+from gitarchive.history.state import HistoryState, PlaylistHistory, snapshot_digest
 
 if TYPE_CHECKING:
     from gitarchive.history.timeline_record import Recorder
@@ -199,6 +199,7 @@ class Replayer:
         kind, blob = source
         pid = playlist.pid
         chunker = self.chunker
+        playlist.digest = None
         try:
             data = self.known.get(blob) or self.read_blob(blob)
             version = (chunker.json_version(data) if kind == KIND_JSON
@@ -220,6 +221,8 @@ class Replayer:
             self._applied[id(playlist)] = (playlist, self._applies)  # kept: the id stays its
             self.recorder.version(pid, kind, blob, version, chunker.parse,
                                   after=prior[1] if prior else None, number=self._applies)
+        if kind == KIND_JSON and blob in self.known:  # fetch's: the next may move alone
+            playlist.digest = snapshot_digest(data)
         self.state.pending.add(pid)  # settle drops it once observed
         playlist.loaded = True
         # A snapshot that differs only in its follower count — most days, for most

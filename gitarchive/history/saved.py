@@ -3,16 +3,18 @@
 ``<git dir>/gitarchive/history-state/`` holds one pickle per playlist and a small
 manifest (``manifest.pickle``)::
 
-    {"format": "gitarchive-history/5", "head": "<last commit processed>",
+    {"format": "gitarchive-history/7", "head": "<last commit processed>",
      "gens": {"<commit>": <generation>}, "last_key": (time, gen, "<commit>"),
      "runs": [(time, registry index)],
      "registries": ["<sorted ids joined by NUL>" | None],
      "files": {"<id>": "<id>.<token>.<digest>.pickle"}, "sizes": {"<file>": bytes},
      "pending": [...], "view_dirty": [...],
      "views": (target, settings, cumulative tree id) | None,
-     "links": {"<new id>": "<old id>"}, "candidates": [(old, new, commit)]}
+     "links": {"<new id>": "<old id>"}, "candidates": [(old, new, commit)],
+     "sources": {"<id>": (json blob, plain blob, digest | None, quiet)}}
 
-    <id>.<token>.<digest>.pickle: (PLAYLIST_FORMAT, pid, json blob, plain blob, name, url,
+    <id>.<token>.<digest>.pickle: (PLAYLIST_FORMAT, pid, json blob, plain blob (those of
+        its last save: "sources" wins), name, url,
         description, first_run, last_run, settled, loaded, dirty,
         [(key, (url, name, album, artists, duration_ms), first_seen, last_seen,
           removed, stints, added_at, asterisk, in_snapshot, present)],
@@ -27,6 +29,13 @@ killed half-way leaves the previous state whole. Pickle is fine here: it is our
 own cache in our own git directory. Each registry (the playlists registered at a
 run; a long history holds dozens of ~1,000 ids) is one string: as lists of ids they
 were most of the manifest, and pickling them back and forth most of loading and saving it.
+
+A playlist's snapshot blobs are in ``sources`` (format 7), authoritative over its file's:
+most days most playlists change only their follower count, which changes their JSON
+snapshot's blob and nothing the replay keeps, so fetch moves the blob there
+(state.HistoryState.move_alone) instead of reading and rewriting a thousand files. A
+format 6 manifest is read as it is (no sources: each file's own blobs count) and saved
+as format 7.
 
 Everything in it is epoch seconds, so it does not depend on the display time zone.
 Each playlist file's size is in the manifest (checked on load: a truncated file
@@ -53,9 +62,18 @@ from gitarchive.archive.snapshots import TrackMeta
 from gitarchive.errors import StateError
 from gitarchive.git.store import Store
 from gitarchive.history.delta import counts_of
-from gitarchive.history.state import HistoryState, Loader, PlaylistHistory, Playlists, TrackHistory
+from gitarchive.history.state import (
+    HistoryState,
+    Loader,
+    PlaylistHistory,
+    Playlists,
+    Source,
+    TrackHistory,
+    quiet,
+)
 
-FORMAT = "gitarchive-history/6"  # 6: each registry one string
+FORMAT = "gitarchive-history/7"  # 7: the snapshots' blobs in the manifest (sources)
+_READ = (FORMAT, "gitarchive-history/6")  # 6: each registry one string; converted as read
 PLAYLIST_FORMAT = 5
 _LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError,
                 EOFError, pickle.UnpicklingError)
@@ -87,7 +105,7 @@ def load(store: Store) -> SavedState | None:
         return None  # none saved yet (or its directory replaced by a file: save mends it)
     try:
         data = pickle.loads(state_path(store).read_bytes())
-        if data.get("format") != FORMAT:
+        if data.get("format") not in _READ:
             return None
         files: dict[str, str] = dict(data["files"])
         if not set(files.values()) <= set(os.listdir(folder)):
@@ -110,7 +128,9 @@ def load(store: Store) -> SavedState | None:
         state.views = data["views"]
         state.links = dict(data["links"])
         state.candidates = [(str(a), str(b), str(c)) for a, b, c in data["candidates"]]
-        state.playlists = Playlists(state, _loader(folder, files), files)
+        state.sources = {str(pid): (j, p, d, bool(q))
+                         for pid, (j, p, d, q) in (data.get("sources") or {}).items()}
+        state.playlists = Playlists(state, _loader(folder, files, state.sources), files)
         state.files = files
         state.sizes = {str(k): int(v) for k, v in (data.get("sizes") or {}).items()}
         return SavedState(str(data["head"]), dict(data["gens"]), state)
@@ -144,13 +164,18 @@ def _checked(name: str, data: bytes) -> bytes:
     return data
 
 
-def _loader(folder: Path, files: dict[str, str]) -> Loader:
+def _loader(folder: Path, files: dict[str, str], sources: dict[str, Source]) -> Loader:
     def load_playlist(pid: str) -> PlaylistHistory:
         try:
             name = files[pid]
-            return _playlist_from_row(pickle.loads(_checked(name, (folder / name).read_bytes())))
+            playlist = _playlist_from_row(
+                pickle.loads(_checked(name, (folder / name).read_bytes())))
         except _LOAD_ERRORS as exc:
             raise StateError(f"the saved history state of {pid} is unreadable ({exc})") from exc
+        source = sources.get(pid)  # read now: move_alone may have changed it since loading
+        if source is not None:
+            playlist.json_blob, playlist.plain_blob, playlist.digest, _ = source
+        return playlist
 
     return load_playlist
 
@@ -201,6 +226,10 @@ def save(store: Store, saved: SavedState) -> None:
         files[pid] = name
     new_sizes = {name: sizes[name] if name in sizes else (folder / name).stat().st_size
                  for name in files.values()}
+    sources = {pid: state.sources[pid] for pid in files if pid in state.sources}
+    for pid, playlist in state.playlists.loaded().items():
+        sources[pid] = (playlist.json_blob, playlist.plain_blob, playlist.digest,
+                        quiet(playlist))
     known = state.saved_registries
     registries = [known[i] if i < len(known) else None if r is None else "\0".join(sorted(r))
                   for i, r in enumerate(state.registries)]
@@ -218,6 +247,7 @@ def save(store: Store, saved: SavedState) -> None:
         "views": state.views,
         "links": state.links,
         "candidates": state.candidates,
+        "sources": sources,
     }
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".manifest.")
     try:
@@ -232,6 +262,8 @@ def save(store: Store, saved: SavedState) -> None:
         playlist.changed = False
     state.files = files
     state.sizes = new_sizes
+    state.sources.clear()  # the same dict: the loader reads it
+    state.sources.update(sources)
     state.saved_registries = registries
     keep = set(files.values())
     if len(replaced) == len(files) or not old_files:  # a whole new state: sweep leftovers

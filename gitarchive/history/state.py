@@ -6,6 +6,7 @@ keeps it in the git directory between runs.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,9 @@ class PlaylistHistory:
     counts: dict[str, int] = field(default_factory=dict)  # key -> chunks naming it (delta.py)
     # Stretches of runs that recorded failing to fetch it: [first, last, still open].
     gaps: list[list[int]] = field(default_factory=list)
+    # snapshot_digest of its JSON snapshot when fetch applied it (None: not known): a next
+    # version with the same digest moved only its follower count (HistoryState.move_alone).
+    digest: bytes | None = None
 
     @property
     def source(self) -> tuple[str, str] | None:
@@ -73,6 +77,30 @@ class PlaylistHistory:
 
 Registry = frozenset[str] | None
 Loader = Callable[[str], PlaylistHistory]
+# What the saved state keeps of a playlist apart from its file (saved.py): its snapshot's
+# blobs (JSON, plain), that snapshot's digest, and whether it is quiet (``_quiet``).
+Source = tuple[str | None, str | None, bytes | None, bool]
+_FOLLOWERS = b'\n  "num_followers": '
+
+
+def snapshot_digest(data: bytes) -> bytes:
+    """A digest of a JSON snapshot file without its follower count line.
+
+    Most days most playlists change only their follower count, which the replay and the
+    timelines ignore; equal digests mean the same snapshot for them (a raw newline
+    cannot occur inside a JSON string, so the line is the top-level field's).
+    """
+    start = data.find(_FOLLOWERS)
+    if start >= 0:
+        end = data.find(b"\n", start + 1)
+        data = data[:start] + data[end:] if end > 0 else data
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def quiet(playlist: PlaylistHistory) -> bool:
+    """Nothing left for its next runs to do but move ``last_run`` (settle's fast path)."""
+    return (playlist.loaded and not playlist.dirty and playlist.first_run is not None
+            and not (playlist.gaps and playlist.gaps[-1][2]))
 
 
 class Playlists(MutableMapping[str, PlaylistHistory]):
@@ -126,6 +154,10 @@ class Playlists(MutableMapping[str, PlaylistHistory]):
         """The playlists in memory (unsettled: for saving)."""
         return self._loaded
 
+    def on_disk(self, pid: str) -> bool:
+        """Saved and not read yet."""
+        return pid in self._unloaded
+
 
 class HistoryState:
     """The replay of every event up to ``last_key``.
@@ -153,6 +185,9 @@ class HistoryState:
         self.pending: set[str] = set()
         self.views: tuple[str, str, str] | None = None
         self.files: dict[str, str] = {}  # pid -> its saved file (saved.py)
+        # pid -> Source as saved (saved.py), authoritative over its file's blobs: a version
+        # that moved only the follower count changes this, not the file (move_alone).
+        self.sources: dict[str, Source] = {}
         self.sizes: dict[str, int] = {}  # saved file -> its size (saved.py)
         self.links: dict[str, str] = {}  # NEW -> OLD (archive/links.py) the replay applied
         # (old, new, commit): a file deleted and another with the same name added in one
@@ -195,6 +230,10 @@ class HistoryState:
                     break
             else:
                 return
+        elif not (playlist.gaps and playlist.gaps[-1][2]):
+            # Nothing left to observe (an open gap waits for its closing run): not pending,
+            # or every later sync would load it again (settle_pending).
+            self.pending.discard(pid)
         # Only last_run moves now (not saved on its own: the saved copy records how
         # many runs its last_run reflects, and the next load settles again).
         for i in range(end - 1, start - 1, -1):
@@ -232,6 +271,22 @@ class HistoryState:
             self.view_dirty.add(pid)
         playlist.changed = True
         self.pending.add(pid)  # settled at the end of a sync: closes the gap once seen
+
+    def quiet_source(self, pid: str, digest: bytes) -> str | None:
+        """The JSON blob of a saved, not loaded, quiet playlist whose snapshot has
+        ``digest`` (a new version would change nothing but its blob), else None."""
+        source = self.sources.get(pid)
+        if (source is None or source[2] != digest or not source[3] or source[0] is None
+                or pid in self.pending or not self.playlists.on_disk(pid)):
+            return None
+        return source[0]
+
+    def move_alone(self, pid: str, blob: str) -> None:
+        """A new JSON version of a ``quiet_source`` playlist, equal to its snapshot but for
+        the follower count: what applying it would do (its blob moves; its dates settle
+        lazily as ever), without reading or rewriting the playlist's saved file."""
+        _, plain, digest, _ = self.sources[pid]
+        self.sources[pid] = (blob, plain, digest, True)
 
     def settle_pending(self) -> None:
         """Settle the playlists that may still change without a write of their own."""

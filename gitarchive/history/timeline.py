@@ -42,7 +42,8 @@ from gitarchive.archive.snapshots import TrackMeta
 from gitarchive.git.store import Store
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN, Event, EventKey
 
-FORMAT = "gitarchive-timelines/1"
+FORMAT = "gitarchive-timelines/2"  # 2: the snapshots' blobs in the meta row (``sources``)
+_READ = (FORMAT, "gitarchive-timelines/1")  # 1: each row's own blobs count
 RECENT = 100  # changes kept for the archive-wide feed
 
 
@@ -155,6 +156,10 @@ class Timelines:
         # pid -> a timeline as saved (JSON), made in another process and not read here yet
         self.rows: dict[str, str] = {}
         self.extra: Event | None = None  # an event not committed yet, applied in memory
+        # pid -> its current snapshot's (JSON, plain) blobs, saved in the meta row and
+        # authoritative over its row's: a version that moved only the follower count
+        # changes this, not the row (``move``; history/pending.py).
+        self.sources: dict[str, tuple[str | None, str | None]] = {}
         self.head: str | None = None
         self.last_key: EventKey | None = None
         self.gens: dict[str, int] = {}
@@ -182,7 +187,10 @@ class Timelines:
             if pid in self.pids and pid not in self.loaded:
                 # Unreadable: not loaded, and the caller reads the history again (update).
                 with suppress(ValueError, KeyError, TypeError, IndexError):
-                    self.loaded[pid] = Timeline.from_dict(json.loads(data))
+                    timeline = Timeline.from_dict(json.loads(data))
+                    if pid in self.sources:
+                        timeline.json_blob, timeline.plain_blob = self.sources[pid]
+                    self.loaded[pid] = timeline
 
     def preload(self, pids: Iterable[str]) -> None:
         """Read these playlists' saved timelines in one query (a connection costs)."""
@@ -203,6 +211,26 @@ class Timelines:
             found = self.loaded[pid] = Timeline(pid)
             self.pids.add(pid)
         return found
+
+    def source_of(self, pid: str) -> tuple[str, str] | None:
+        """(kind, blob) of a playlist's current snapshot, from memory or the meta row
+        (None: not known without reading its row)."""
+        timeline = self.loaded.get(pid)
+        if timeline is None:
+            if pid not in self.sources or pid in self.rows:
+                return None
+            timeline = Timeline(pid, json_blob=self.sources[pid][0],
+                                plain_blob=self.sources[pid][1])
+        return timeline.source
+
+    def move(self, pid: str, blob: str) -> None:
+        """A new JSON version that changes nothing a timeline keeps but its blob."""
+        timeline = self.loaded.get(pid)
+        if timeline is not None:
+            timeline.json_blob = blob
+            self.touched.add(pid)
+        else:
+            self.sources[pid] = (blob, self.sources[pid][1])
 
     def __iter__(self) -> Iterator[Timeline]:
         if len(self.pids) - len(self.loaded) > 1:
@@ -242,12 +270,16 @@ class Timelines:
     def save(self) -> None:
         """Write the playlists touched since loading and the meta row, in one transaction."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {
+        meta: dict[str, object] = {
             "format": FORMAT, "head": self.head, "gens": self.gens,
             "last_key": list(self.last_key) if self.last_key else None,
             "pids": sorted(self.pids),
             "recent": [[r.time, r.pid, r.index] for r in self.recent],
         }
+        sources = {pid: self.sources[pid] for pid in self.pids if pid in self.sources}
+        sources.update((pid, (t.json_blob, t.plain_blob)) for pid, t in self.loaded.items()
+                       if pid in self.pids)
+        meta["sources"] = sources
         digests = {(r.pid, r.index): self.digest(r) for r in self.recent}
         meta["digests"] = [[pid, index, digest.to_dict()]
                            for (pid, index), digest in digests.items() if digest is not None]
@@ -293,7 +325,7 @@ def load_meta(store: Store, head: pygit2.Commit) -> Timelines | None:
         if row is None:
             return None
         meta = json.loads(row[0])
-        if meta.get("format") != FORMAT:
+        if meta.get("format") not in _READ:
             return None
         saved_head = pygit2.Oid(hex=meta["head"])
         repo = store.repo
@@ -307,6 +339,8 @@ def load_meta(store: Store, head: pygit2.Commit) -> Timelines | None:
         key = meta["last_key"]
         timelines.last_key = (key[0], key[1], key[2]) if key else None
         timelines.recent = [Recent(*r) for r in meta["recent"]]
+        timelines.sources = {str(pid): (j, p) for pid, (j, p) in
+                             (meta.get("sources") or {}).items()}
         for pid, index, data in meta.get("digests", ()):
             timelines.digests[(str(pid), int(index))] = Timeline.from_dict(data)
         return timelines

@@ -8,17 +8,16 @@ in a blob reader process (git/blobstream.py), like the replay.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 import pygit2
 
-from gitarchive.archive.model import PLAIN_KEY_PREFIX, Playlist, track_key
+from gitarchive.archive.model import PLAIN_KEY_PREFIX, track_key
 from gitarchive.archive.snapshots import (
     ParseCache,
     ParsedSnapshot,
     parse_json_snapshot,
     parse_plain_snapshot,
-    parsed_from_playlist,
 )
 from gitarchive.errors import SnapshotError
 from gitarchive.git.blobstream import BlobStream
@@ -46,23 +45,18 @@ from gitarchive.history.timeline import (
 )
 
 
-def update(store: Store, *, extra: Event | None = None, save: bool = True,
-           known: Mapping[str, Playlist] | None = None) -> Timelines:
+def update(store: Store, *, save: bool = True) -> Timelines:
     """The timelines as of HEAD (``_update``), objects read as git reads them."""
     with unverified_reads():
-        return _update(store, extra=extra, save=save, known=known)
+        return _update(store, save=save)
 
 
-def _update(store: Store, *, extra: Event | None = None, save: bool = True,
-            known: Mapping[str, Playlist] | None = None) -> Timelines:
-    """The timelines as of HEAD (plus ``extra``, an event not committed yet), kept on disk.
+def _update(store: Store, *, save: bool = True) -> Timelines:
+    """The timelines as of HEAD, kept on disk (``save``).
 
     Reads only the commits after the saved ones when they are HEAD's ancestors and
-    sort after them; otherwise the whole history. The committed events are saved;
-    ``extra`` (fetch's coming commit) is applied on top in memory only: the next
-    run reads the real commit. ``known`` (JSON blob id -> Playlist): the snapshots
-    ``extra`` writes that fetch holds in memory, taken as they are instead of
-    parsing their JSON again (``parsed_from_playlist`` gives the same result).
+    sort after them; otherwise the whole history. (Fetch's coming commit is recorded
+    by its replay instead: history/pending.py.)
     """
     head = store.head()
     timelines = load_meta(store, head) if head is not None else None
@@ -85,14 +79,11 @@ def _update(store: Store, *, extra: Event | None = None, save: bool = True,
         timelines.head = str(head.id) if head is not None else None
         if save and head is not None and (events or timelines.full):
             timelines.save()
-        if extra is not None and (timelines.last_key is None or extra.key > timelines.last_key):
-            _apply(store, timelines, [extra], known)
-            timelines.extra = extra
     except Stale:  # a saved playlist could not be read: read the whole history
         if timelines.full:
             raise
         forget(store)
-        return _update(store, extra=extra, save=save, known=known)
+        return _update(store, save=save)
     return timelines
 
 
@@ -100,18 +91,16 @@ Writes = list[tuple[Event, str, str | None]]  # (event, kind, blob) of one playl
 PARALLEL_MIN = 4000  # versions to parse from which a whole-history read uses both cores
 
 
-def _apply(store: Store, timelines: Timelines, events: list[Event],
-           known: Mapping[str, Playlist] | None = None) -> None:
-    """Apply ``events`` playlist by playlist (reading each one's versions together);
-    ``known``: snapshots in memory by JSON blob id, not read nor parsed."""
+def _apply(store: Store, timelines: Timelines, events: list[Event]) -> None:
+    """Apply ``events`` playlist by playlist (reading each one's versions together)."""
     work = _work(timelines, events)
     before = {t.pid: len(t.changes) for t, _ in work}
-    plan = _plan(work, known)
-    if timelines.full and len(plan) >= PARALLEL_MIN and two_cores() and not known:
+    plan = _plan(work)
+    if timelines.full and len(plan) >= PARALLEL_MIN and two_cores():
         for timeline in _apply_split(store, work):
             timelines.loaded[timeline.pid] = timeline
     else:
-        _apply_some(store, work, plan, known)
+        _apply_some(store, work, plan)
     note_recent(timelines, before)
 
 
@@ -161,21 +150,23 @@ def end_recorded(timelines: Timelines, before: dict[str, int], events: list[Even
         timelines.save()
 
 
-def save_with_commit(timelines: Timelines, commit: str, key: EventKey, gen: int) -> None:
-    """Save timelines that hold ``update``'s ``extra`` as of the commit that was made of it.
+def save_with_commit(timelines: Timelines, commit: str, key: EventKey | None, gen: int
+                     ) -> None:
+    """Save timelines that hold fetch's coming commit (``extra``) as of that commit, made.
 
-    Fetch draws its charts from timelines with its coming commit applied in memory;
-    once that commit exists (and is the one assumed: history/pending.py checks), the
-    changes it made get its id and the timelines are saved as of it, so the next run
-    does not read and parse the same versions again.
+    Fetch draws its charts from timelines with its coming commit recorded in memory
+    (history/pending.py); once that commit exists (and is the one assumed: pending.py
+    checks), the changes it made get its id and the timelines are saved as of it, with
+    ``key`` its event's (the replay state's last), so the next run goes on from them.
+    A commit that wrote no snapshot (no ``extra``) only moves them to it.
     """
-    if timelines.extra is None:
-        return
-    for pid in timelines.touched:
-        timeline = timelines.loaded.get(pid)
-        for change in timeline.changes if timeline is not None else ():
-            if not change.commit and change.time == key[0]:
-                change.commit = commit
+    extra = timelines.extra
+    if extra is not None:
+        for pid in timelines.touched:
+            timeline = timelines.loaded.get(pid)
+            for change in timeline.changes if timeline is not None else ():
+                if not change.commit and change.time == extra.time:
+                    change.commit = commit
     timelines.head = commit
     timelines.last_key = key
     timelines.gens[commit] = gen
@@ -224,19 +215,14 @@ def parse_version(pid: str, kind: str, data: bytes, cache: ParseCache) -> Parsed
 
 
 def _apply_some(store: Store, work: list[tuple[Timeline, Writes]],
-                plan: list[tuple[str, str]], known: Mapping[str, Playlist] | None = None
-                ) -> None:
-    """Parse the new versions (read ahead by a blob reader process) and compare them;
-    a JSON version in ``known`` is taken from memory."""
+                plan: list[tuple[str, str]]) -> None:
+    """Parse the new versions (read ahead by a blob reader process) and compare them."""
     cache = ParseCache()
-    known = known or {}
     with BlobStream(store.repo, plan) as reader:
         for timeline, writes in work:
             for event, kind, blob in _versions(timeline, writes):
                 try:
-                    playlist = known.get(blob) if kind == KIND_JSON else None
-                    parsed = (parsed_from_playlist(playlist, cache) if playlist is not None
-                              else parse_version(timeline.pid, kind, reader.read(blob), cache))
+                    parsed = parse_version(timeline.pid, kind, reader.read(blob), cache)
                 except (SnapshotError, KeyError, ValueError):
                     continue  # unreadable: the replay reports it; the next one is compared
                 compare(timeline, parsed, event, blob, adopt=kind == KIND_JSON)
@@ -266,13 +252,10 @@ def _apply_split(store: Store, work: list[tuple[Timeline, Writes]]) -> list[Time
     return [t for t, _ in mine] + received[0]
 
 
-def _plan(work: list[tuple[Timeline, Writes]], known: Mapping[str, Playlist] | None = None
-          ) -> list[tuple[str, str]]:
+def _plan(work: list[tuple[Timeline, Writes]]) -> list[tuple[str, str]]:
     """(blob, playlist) of every version ``_apply_some`` will read, in its order."""
     sources = {t.pid: (t.json_blob, t.plain_blob) for t, _ in work}
-    known = known or {}
-    plan = [(blob, t.pid) for t, writes in work for _, kind, blob in _versions(t, writes)
-            if not (kind == KIND_JSON and blob in known)]
+    plan = [(blob, t.pid) for t, writes in work for _, _, blob in _versions(t, writes)]
     for timeline, _ in work:
         timeline.json_blob, timeline.plain_blob = sources[timeline.pid]
     return plan

@@ -129,7 +129,7 @@ def fetch(
                 future.cancel()
             before.close()
             raise
-    changes, snapshots = files.finish(outcomes)
+    changes = files.finish(outcomes)
     report = FetchReport(outcomes, problems=[f"{p.path}: {p.reason}" for p in bad_entries],
                          registered=len(entries))
     report.record = runrecord.make(
@@ -138,8 +138,8 @@ def fetch(
         emptied={o.pid: o.emptied_from for o in outcomes if o.emptied_from is not None},
     )
     if changes and files.fetched:
-        report.commit = _commit(store, changes, outcomes, when, cumulative, snapshots,
-                                report.record, files.contents)
+        report.commit = _commit(store, changes, outcomes, when, cumulative, report.record,
+                                files.contents)
     if report.commit is None and outcomes:  # no commit to hold the record: the local log
         parent = store.head()
         health.remember(store, when[0], str(parent.id) if parent else None, report.record)
@@ -201,8 +201,7 @@ class _Files:
         self.fetched: dict[str, Playlist] = {}  # pid -> snapshot (as rendered, after finish)
         self.outcomes: dict[str, Outcome] = {}
         self.changed: dict[str, dict[str, bytes]] = {}  # pid -> its files that differ from head
-        self.json_ids: dict[str, str] = {}  # pid -> blob id of its JSON snapshot
-        self.contents: dict[str, bytes] = {}  # that blob id -> the JSON snapshot
+        self.contents: dict[str, bytes] = {}  # JSON snapshot blob id -> its file
 
     def add(self, outcome: Outcome, raw: Playlist) -> None:
         """A fetched playlist, under its alias or Spotify name until ``finish`` names it."""
@@ -216,18 +215,14 @@ class _Files:
         (``ids``: their blob ids, hashed as they were rendered)."""
         pid = snapshot.id
         json_path = layout.pretty_json_path(pid)
-        json_id = str(ids[json_path])
-        self.json_ids[pid] = json_id
-        self.contents[json_id] = files[json_path]
+        self.contents[str(ids[json_path])] = files[json_path]
         self.fetched[pid] = snapshot
         self.changed[pid] = {path: content for path, content in files.items()
                              if self.head.blob_id(path) != ids[path]}
 
-    def finish(
-        self, outcomes: list[Outcome]
-    ) -> tuple[dict[str, bytes | None], dict[str, Playlist]]:
-        """The files that differ from ``head`` (snapshots and the index), and the new
-        snapshots by JSON blob id (for the cumulative views); fills in each Outcome."""
+    def finish(self, outcomes: list[Outcome]) -> dict[str, bytes | None]:
+        """The files that differ from ``head`` (snapshots and the index); fills in each
+        Outcome."""
         self.previous = self.before.finish().snapshots
         latest = {pid: self.fetched.get(pid) or self.previous[pid] for pid in self.entries}
         known = {pid: snap for pid, snap in latest.items() if snap is not None}
@@ -250,8 +245,7 @@ class _Files:
             outcome.changed = outcome.ok and any(
                 path in changes for path in layout.snapshot_paths(outcome.pid)
             )
-        snapshots = {self.json_ids[pid]: snap for pid, snap in self.fetched.items()}
-        return changes, snapshots
+        return changes
 
 
 def _commit(
@@ -260,12 +254,11 @@ def _commit(
     outcomes: list[Outcome],
     when: tuple[int, int],
     cumulative: bool,
-    snapshots: Mapping[str, Playlist],
     record: runrecord.RunRecord,
     contents: Mapping[str, bytes],
 ) -> str | None:
     """One commit of ``changes`` (with the cumulative views that change, if asked);
-    ``snapshots`` and ``contents``: the new JSON snapshots by blob id, models and bytes."""
+    ``contents``: the new JSON snapshots' files by blob id."""
     pending = None
     tree = None
     parent = store.head()
@@ -276,7 +269,7 @@ def _commit(
         tree = store.write_tree(parent.tree if parent is not None else None, changes)
         views, pending = pending_views(
             store, tree, when, githistory_base=settings.githistory_base(store),
-            snapshots=snapshots, record=record, contents=contents,
+            record=record, contents=contents,
         )
         if views:
             tree = store.write_tree(tree_at(store.repo, tree), views)
