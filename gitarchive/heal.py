@@ -15,14 +15,10 @@ import functools
 import os
 import sqlite3
 import sys
+from _blake2 import blake2b as blake2b  # hashlib's own, without loading OpenSSL (a few ms)
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ParamSpec, TypeVar
-
-try:  # hashlib's own blake2b, without the OpenSSL that importing hashlib loads: a few ms
-    from _blake2 import blake2b as blake2b  # of every question, which checks its index's digest
-except ImportError:  # pragma: no cover - CPython builds it in; hashlib falls back to it too
-    from hashlib import blake2b as blake2b
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -61,7 +57,13 @@ def discard_database(path: Path, reason: object = None) -> None:
     """Remove an SQLite cache with its WAL and journal files (a stale WAL corrupts the next)."""
     if reason is not None and path.exists():
         notice(f"the query index {path.name} is damaged ({reason}); rebuilding it from history")
-    for suffix in ("", *_SIDECARS):
+    remove(path)
+    remove_sidecars(path)
+
+
+def remove_sidecars(path: Path) -> None:
+    """The journal files SQLite keeps beside a database (WAL, shared memory, rollback)."""
+    for suffix in _SIDECARS:
         remove(path.with_name(path.name + suffix))
 
 

@@ -38,7 +38,7 @@ def release_free_memory() -> None:
 
     Walking a long history frees much (libgit2's diffs of every commit): kept, a forked
     child's resident memory counts those pages again (13 MB each on a real-shaped
-    history). A few milliseconds.
+    history). Milliseconds on this project's archives.
     """
     trim = _malloc_trim()
     if trim is not None:
@@ -80,9 +80,12 @@ class Forked(Generic[M]):
         release_free_memory()  # what this process freed is not copied into the child's count
         try:
             self._process.start()
+        except BaseException:  # no child (fork refused: EAGAIN, ENOMEM): no pipe left open
+            self._receiver.close()
+            raise
         finally:
             gc.unfreeze()
-        sender.close()
+            sender.close()
         self._open = True
         self.received: list[M] = []
         self._thread: threading.Thread | None = None
@@ -176,9 +179,14 @@ def in_halves(
 
 def _child_main(work: Callable[[], Iterable[Any]], sender: Connection, receiver: Connection
                 ) -> None:
-    receiver.close()  # the parent's end: once it closes it, a send here fails, never waits
+    # This child's copy of the parent's end: once the parent closes its own (it gave up on
+    # this half), a send here fails instead of waiting (unless another child forked later
+    # still holds a copy: then it waits until that child ends).
+    receiver.close()
     try:
         for message in work():
             sender.send(message)
+    except (BrokenPipeError, ConnectionResetError):
+        return  # the parent no longer wants this half: end quietly, no traceback on stderr
     finally:
         sender.close()

@@ -155,7 +155,7 @@ class Timelines:
         self.digests: dict[tuple[str, int], Timeline] = {}
         # pid -> a timeline as saved (JSON), made in another process and not read here yet
         self.rows: dict[str, str] = {}
-        self.extra: Event | None = None  # an event not committed yet, applied in memory
+        self.extra: Event | None = None  # the coming commit's event, recorded not yet committed
         # pid -> its current snapshot's (JSON, plain) blobs, saved in the meta row and
         # authoritative over its row's: a version that moved only the follower count
         # changes this, not the row (``move``; history/pending.py).

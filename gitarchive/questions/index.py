@@ -108,7 +108,7 @@ class TrackRow(NamedTuple):
     first_seen: int | None
     last_seen: int | None
     removed: int | None
-    present: int  # 1 while still there, else 0 (as SQLite gives it)
+    present: int  # 1 while still there, else 0
     added_by: str | None = None  # who added it (latest snapshot that says so)
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitarchive import heal
+from gitarchive.errors import StoreError
 from gitarchive.progress import ProgressFn, no_progress
 from gitarchive.questions.index import FORMAT, QueryIndex, connect, fold, index_path, meta, schema
 
@@ -141,6 +142,22 @@ def build(path: Path, writes: Iterable[WriteRow], state: HistoryState | None,
     into a new file and renamed over ``path`` once it is complete and on disk."""
     new = path.with_name(path.name + NEW_SUFFIX)
     heal.discard_database(new)  # what a killed build left
+    try:
+        _write_fresh(new, writes, state, head)
+        _flush(new)
+    except (sqlite3.Error, OSError) as exc:
+        # Not damage to the index (open_index would throw it away and build again, twice
+        # the work, on a disk that is full): a clear error, and the partial file gone.
+        heal.discard_database(new)
+        raise StoreError(f"could not write the query index {new.name} ({exc}); the archive "
+                         "itself is unchanged") from exc
+    heal.remove_sidecars(path)  # the old index's: never applied to the new one
+    os.replace(new, path)
+    _flush(path.parent)
+
+
+def _write_fresh(new: Path, writes: Iterable[WriteRow], state: HistoryState | None,
+                 head: str | None) -> None:
     db = sqlite3.connect(new, isolation_level=None)
     try:
         # Nothing here needs a journal: until the rename, no one reads this file.
@@ -159,11 +176,6 @@ def build(path: Path, writes: Iterable[WriteRow], state: HistoryState | None,
         db.execute("PRAGMA journal_mode=WAL")  # as connect() would: readers beside a writer
     finally:
         db.close()
-    _flush(new)
-    for suffix in ("-wal", "-shm", "-journal"):  # the old index's: never applied to the new
-        heal.remove(path.with_name(path.name + suffix))
-    os.replace(new, path)
-    _flush(path.parent)
 
 
 def _flush(path: Path) -> None:
@@ -218,7 +230,7 @@ def _event_writes(events: Iterable[Event]) -> Iterator[WriteRow]:
 
 
 def _insert_state_rows(db: sqlite3.Connection, state: HistoryState) -> None:
-    """Every playlist's and track's rows into empty tables, in key order."""
+    """Every playlist's and track's rows into empty tables, in primary-key order."""
     playlists = sorted(state.playlists.values(), key=lambda p: p.pid)
     for p in playlists:  # by ID, each one's tracks in order: the tables are filled in order
         table = _table_rows(p)
@@ -255,9 +267,10 @@ def _digest(table: list[_TableRow]) -> str:
 
 
 def _table_rows(p: PlaylistHistory) -> list[_TableRow]:
-    """The tracks table's rows of a playlist, in key order: pid, sort, key, haystack, and
-    the track (key, name, artists, album, first seen, last seen and removed when gone,
-    present, added by) marshalled.
+    """The tracks table's rows of a playlist, in primary-key order (pid, then the folded
+    title ``sort``, then ``key``): pid, sort, key, haystack, and the track (key, name,
+    artists, album, first seen, last seen and removed when gone, present, added by)
+    marshalled.
 
     marshal's version 2 writes values only (no references to objects seen before), so
     equal tracks give equal rows however the state was made (replayed or loaded). One

@@ -7,6 +7,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from gitarchive.history.parallel import Forked
 
 
@@ -78,3 +80,17 @@ def test_a_failure_here_does_not_wait_on_a_child_blocked_sending() -> None:
             raise Failed
     except Failed:
         pass
+
+
+def test_a_half_given_up_ends_quietly(capfd: pytest.CaptureFixture[str]) -> None:
+    """Closed here before the child is done (fetch gives up on a failure): the child's
+    next send fails, and it ends without a traceback on the user's terminal."""
+
+    def chatty() -> Iterator[bytes]:
+        while True:
+            yield b"x" * 65536
+
+    child = Forked(chatty)
+    time.sleep(0.2)  # the child fills the pipe and blocks
+    child.close()  # joins it: it ended
+    assert "Traceback" not in capfd.readouterr().err

@@ -20,6 +20,7 @@ from history_support import at, json_files, playlist, registry
 
 from gitarchive.archive.model import Link, Track
 from gitarchive.cli import main
+from gitarchive.errors import StoreError
 from gitarchive.git.store import Store
 from gitarchive.history.sync import sync
 from gitarchive.questions.index import TrackRow, index_path
@@ -156,9 +157,34 @@ def test_a_fresh_build_that_fails_leaves_the_index_as_it_was(store: Store) -> No
         yield ("PL" + "9" * 20, 1, 0, "0" * 40, "json", None)
         raise OSError("disk full")
 
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StoreError, match="could not write the query index.*disk full"):
         build(path, failing(), None, None)  # type: ignore[arg-type]  # a generator that fails
     assert path.read_bytes() == before
+    assert not path.with_name(path.name + NEW_SUFFIX).exists()  # its space given back
+
+
+def test_a_full_disk_while_building_is_an_error_not_damage(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite failing to write the new file is no damaged index: said once, not healed
+    (a heal would throw the index away and build it all again on the same full disk)."""
+    ask(store, "search", "a")
+    with sqlite3.connect(index_path(store)) as db:
+        db.execute("UPDATE meta SET value = 'old' WHERE key = 'format'")  # a fresh build next
+    before = index_path(store).read_bytes()
+    real = sqlite3.connect
+
+    def full(path: object, *args: object, **kwargs: object) -> sqlite3.Connection:
+        if str(path).endswith(NEW_SUFFIX):
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sqlite3, "connect", full)
+    result = CliRunner().invoke(main, ["search", "a", "--repo", str(store.git_dir)])
+    assert result.exit_code != 0
+    assert "could not write the query index" in result.stderr
+    assert "damaged" not in result.stderr and "rebuilding" not in result.stderr
+    assert index_path(store).read_bytes() == before
 
 
 def test_a_damaged_track_row_is_thrown_away_and_rebuilt(store: Store) -> None:
