@@ -169,9 +169,7 @@ def _half_in_pieces(store: Store, events: Sequence[Event], links: Mapping[str, s
         yield _Piece(playlists={pid: state.playlists[pid] for pid in pids[start:start + PIECE]})
     if mine is not None:
         yield _Piece(half=mine.half(state, made=False))
-        made = sorted(set(mine.timelines) | set(state.playlists))
-        for start in range(0, len(made), PIECE):
-            drawn, rendered = mine.make(state, made[start:start + PIECE])
+        for drawn, rendered in mine.made_in_pieces(state):
             yield _Piece(drawn=drawn, rendered=rendered)
     yield _Piece(last=True)
 
