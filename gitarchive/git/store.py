@@ -8,6 +8,7 @@ a run killed at any moment leaves the previous commit intact.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -309,6 +310,17 @@ class Store:
         status = self.repo.status(untracked_files="all", ignored=False)
         dirty = {path for path in status if path in wanted}
         return sorted(dirty | set(worktree.blocked_paths(self.workdir or Path(), paths)))
+
+
+def process_repository(git_dir: str) -> pygit2.Repository:
+    """This process's own handle on a repository, opened once (a forked child opens its own:
+    libgit2's handles are not shared across a fork)."""
+    return _repository(os.getpid(), git_dir)
+
+
+@functools.lru_cache(maxsize=4)
+def _repository(process: int, git_dir: str) -> pygit2.Repository:
+    return pygit2.Repository(git_dir)
 
 
 def blob_data(repo: pygit2.Repository, oid: pygit2.Oid | str) -> bytes:

@@ -174,6 +174,14 @@ def pending_views(
                                  timelines)
 
 
+def _as_of_head(timelines: Timelines, head: pygit2.Commit | None) -> Timelines:
+    """Timelines saved as of HEAD: the coming commit's playlists alone are saved again."""
+    if head is not None:
+        timelines.touched.clear()
+        timelines.full = False
+    return timelines
+
+
 def _replayed(store: Store, synced: Synced, event: Event | None,
               contents: Mapping[str, bytes] | None) -> tuple[Synced, Timelines]:
     """The state and the charts' timelines with ``event`` (the coming commit) applied,
@@ -201,10 +209,7 @@ def _replayed(store: Store, synced: Synced, event: Event | None,
                                               state.last_key, gens)
         timelines.extra = event
         return Synced(state, gens, head, problems, full=True), timelines
-    timelines = synced.timelines or timeline_read.update(store)
-    if head is not None:  # saved as of HEAD: the coming commit's playlists alone are saved again
-        timelines.touched.clear()
-        timelines.full = False
+    timelines = _as_of_head(synced.timelines or timeline_read.update(store), head)
     if event is None:
         return synced, timelines
 
@@ -217,7 +222,7 @@ def _replayed(store: Store, synced: Synced, event: Event | None,
         moved, applied, before = begin(timelines)
     except Stale:  # a saved timeline is unreadable: read the whole history again
         forget(store)
-        timelines = timeline_read.update(store)
+        timelines = _as_of_head(timeline_read.update(store), head)
         moved, applied, before = begin(timelines)
     for pid, blob in moved.items():
         synced.state.move_alone(pid, blob)

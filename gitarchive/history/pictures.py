@@ -21,7 +21,7 @@ import pygit2
 
 from gitarchive.archive import layout
 from gitarchive.git.packwriter import Content, content_id
-from gitarchive.git.store import Store, TreeReader, tree_at
+from gitarchive.git.store import Store, TreeReader, process_repository, tree_at
 from gitarchive.history import charts, feeds, timeline_read
 from gitarchive.history.parallel import in_halves, two_cores
 from gitarchive.history.state import HistoryState
@@ -133,7 +133,7 @@ class _Drawer:
 @functools.lru_cache(maxsize=4)
 def _tree_reader(process: int, git_dir: str, tree: str | None) -> TreeReader:
     """One reader per process and tree (a forked half draws its pictures piece by piece)."""
-    repo = pygit2.Repository(git_dir)
+    repo = process_repository(git_dir)
     return TreeReader(repo, tree_at(repo, tree) if tree else None)
 
 

@@ -22,16 +22,12 @@ to a whole-history read on random daily histories.
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
-
-import pygit2
 
 from gitarchive.archive.model import PLAIN_KEY_PREFIX, track_key
 from gitarchive.archive.snapshots import (
@@ -40,6 +36,7 @@ from gitarchive.archive.snapshots import (
 )
 from gitarchive.errors import SnapshotError, StoreError
 from gitarchive.git.packwriter import Content, store_all
+from gitarchive.git.store import process_repository
 from gitarchive.history.delta import Chunk, Parsed, Version
 from gitarchive.history.events import KIND_FOLLOWERS, KIND_JSON, Event
 from gitarchive.history.state import HistoryState
@@ -285,12 +282,6 @@ class Half:
     rendered: Rendered
 
 
-@functools.lru_cache(maxsize=2)
-def _repository(process: int, git_dir: str) -> pygit2.Repository:
-    """One repository per process (a forked half opens its own)."""
-    return pygit2.Repository(git_dir)
-
-
 @dataclass
 class Recording:
     """The timelines a replay records, whole or incremental (and, split, the pictures and the
@@ -331,7 +322,7 @@ class Recording:
         contents = [c for files in drawn.values() for c in files.values()] + [
             c for files in rendered.values() for _, c in files]
         made: Iterator[Content] = iter(
-            store_all(_repository(os.getpid(), self.git_dir), contents) if self.git_dir
+            store_all(process_repository(self.git_dir), contents) if self.git_dir
             else contents)
         return ({pid: {path: next(made) for path in files} for pid, files in drawn.items()},
                 {pid: [(path, next(made)) for path, _ in files]
