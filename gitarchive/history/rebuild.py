@@ -40,8 +40,8 @@ from gitarchive.archive import settings
 from gitarchive.errors import StoreError
 from gitarchive.git.packwriter import Content
 from gitarchive.git.store import Store
-from gitarchive.history import pictures, timeline_read
-from gitarchive.history.parallel import in_halves, two_cores
+from gitarchive.history import pictures, saved, timeline_read
+from gitarchive.history.parallel import collection_paused, in_halves, two_cores
 from gitarchive.history.publish import (
     ViewsPlan,
     differing,
@@ -92,6 +92,14 @@ def rebuild(
     ``gitarchive.timezone`` / ``gitarchive.viewsBranch``. Only playlists whose view
     may have changed since the last rendering are rendered (see ``plan_views``).
     """
+    # A daily run (a saved state to go on from): no garbage collection while it works.
+    with collection_paused(not full and saved.state_path(store).is_file()):
+        return _rebuild(store, only, full, timezone, views_branch, progress)
+
+
+def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str | None,
+             views_branch: str | None, progress: ProgressFn) -> RebuildResult:
+    """``rebuild``'s work (its collector paused or not)."""
     tz = settings.timezone(store, timezone)
     get_timezone(tz)  # a bad name fails before any work
     store.recover()  # a run killed mid-commit: its files back first, even if nothing changes
