@@ -112,17 +112,18 @@ class Timeline:
             "pid": self.pid, "name": self.name, "url": self.url,
             "description": self.description, "json_blob": self.json_blob,
             "plain_blob": self.plain_blob,
-            "tracks": {k: [m.url, m.name, list(m.album), [list(a) for a in m.artists],
-                           m.duration_ms] for k, m in self.tracks.items()},
+            # url, name, album, artists, duration_ms: tuples, which JSON writes as lists
+            "tracks": {k: m[:5] for k, m in self.tracks.items()},
             "order": self.order,
             "changes": [c.to_row() for c in self.changes],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Timeline:
+        tup = tuple  # no generator per track: a daily run reads thousands of them
         tracks = {
-            k: TrackMeta(v[0], v[1], (v[2][0], v[2][1]), tuple((a[0], a[1]) for a in v[3]), v[4])
-            for k, v in data["tracks"].items()
+            k: TrackMeta(url, name, tup(album), tup(map(tup, artists)), duration)
+            for k, (url, name, album, artists, duration) in data["tracks"].items()
         }
         return cls(
             pid=data["pid"], name=data["name"], url=data["url"],
