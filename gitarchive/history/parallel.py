@@ -73,6 +73,43 @@ def collection_paused(paused: bool = True) -> Iterator[None]:
             gc.enable()
 
 
+class Meanwhile:
+    """Work done in a thread from ``start`` (else here by ``finish``), e.g. a file written
+    while this process goes on drawing: its waits on the disk overlap that work.
+
+    No fork may happen between ``start`` and ``finish`` (a forked child would copy a
+    thread's locks, held or not); ``finish`` waits for it and raises what it raised.
+    """
+
+    def __init__(self, work: Callable[[], None] | None) -> None:
+        self._work = work
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        if self._work is not None and self._thread is None:
+            self._thread = threading.Thread(target=self._run, args=(self._work,),
+                                            name="meanwhile")
+            self._thread.start()
+
+    def _run(self, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except BaseException as exc:  # raised again by finish, in the caller's thread
+            self._error = exc
+
+    def finish(self) -> None:
+        work, self._work = self._work, None
+        if work is None:
+            return
+        if self._thread is None:
+            work()
+            return
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 def two_cores() -> bool:
     """Whether a second process can run beside this one."""
     return (os.cpu_count() or 1) > 1

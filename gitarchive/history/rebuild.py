@@ -30,7 +30,7 @@ track text once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 
@@ -41,7 +41,7 @@ from gitarchive.errors import StoreError
 from gitarchive.git.packwriter import Content
 from gitarchive.git.store import Store
 from gitarchive.history import pictures, saved, timeline_read
-from gitarchive.history.parallel import collection_paused, in_halves, two_cores
+from gitarchive.history.parallel import Meanwhile, collection_paused, in_halves, two_cores
 from gitarchive.history.publish import (
     ViewsPlan,
     differing,
@@ -111,7 +111,7 @@ def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str
     draw = pictures.drawer(store.repo.path, tz) if every else None
     render = renderer(fmt, base_url, final_newline) if every else None
     synced = sync(store, full=full, progress=progress, timelines=True, draw=draw,
-                  render=render)
+                  render=render, later=every)
     state = synced.state
     only_ids = None if only is None else sorted(set(only))
     if only_ids is not None:
@@ -128,10 +128,14 @@ def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str
     )
     if synced.head is None:
         return result
-    plan = plan_views(store, state, branch=branch, timezone=tz, githistory_base=base_url,
-                 final_newline=final_newline, only=only_ids)
-    if draw is not None and render is not None and not synced.full:
-        _made_in_halves(store, synced, plan.wanted, draw, render)
+    saving = Meanwhile(synced.unsaved)  # the timelines: written while the views are made
+    try:
+        plan = plan_views(store, state, branch=branch, timezone=tz, githistory_base=base_url,
+                          final_newline=final_newline, only=only_ids)
+        if draw is not None and render is not None and not synced.full:
+            _made_in_halves(store, synced, plan.wanted, draw, render, saving.start)
+    finally:
+        saving.finish()
     ready = synced.rendered  # rendered by the halves of a split replay (or of this run)
     rendered = chain(
         (item for pid in plan.wanted if pid in ready for item in ready[pid]),
@@ -151,7 +155,7 @@ PARALLEL_MIN_WORK = 3000  # tracks ever seen + changes of the playlists to draw 
 
 
 def _made_in_halves(store: Store, synced: Synced, pids: list[str], draw: DrawFn,
-                    render: RenderFn) -> None:
+                    render: RenderFn, meanwhile: Callable[[], None]) -> None:
     """An incremental run's views and pictures made on both cores, when there is much to make.
 
     Their cost grows with each changed playlist's whole history (a lane and a row per
@@ -179,7 +183,11 @@ def _made_in_halves(store: Store, synced: Synced, pids: list[str], draw: DrawFn,
             yield pid, (render(state, [pid]).get(pid, []),
                         draw(timelines.get, [pid], state, tree).get(pid))
 
-    for pid, (views, drawn) in in_halves([pid for pid, _ in found], make, str):
+    def started(mine: Iterable[str]) -> Iterator[str]:
+        meanwhile()  # the child is forked by now (it must not copy a running thread)
+        yield from mine
+
+    for pid, (views, drawn) in in_halves([pid for pid, _ in found], make, str, shown=started):
         synced.rendered[pid] = [*views]
         if drawn is not None:
             synced.drawn[pid] = {**drawn}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from gitarchive.history.parallel import Forked, collection_paused
+from gitarchive.history.parallel import Forked, Meanwhile, collection_paused
 
 
 def test_every_message_of_the_child_arrives_in_order() -> None:
@@ -114,3 +115,32 @@ def test_the_collector_is_paused_inside_and_restored_after_even_on_error() -> No
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_meanwhile_work_runs_once_in_a_thread_when_started_else_at_finish() -> None:
+    where: list[str] = []
+
+    def work() -> None:
+        where.append(threading.current_thread().name)
+
+    started = Meanwhile(work)
+    started.start()
+    started.start()  # once only
+    started.finish()
+    started.finish()
+    assert where == ["meanwhile"]
+    where.clear()
+    here = Meanwhile(work)
+    here.finish()  # never started: done here, at finish
+    assert where == [threading.current_thread().name]
+    Meanwhile(None).finish()  # nothing to do
+
+
+def test_meanwhile_work_that_fails_raises_at_finish() -> None:
+    def work() -> None:
+        raise OSError("disk full")
+
+    failing = Meanwhile(work)
+    failing.start()
+    with pytest.raises(OSError, match="disk full"):
+        failing.finish()
