@@ -6,12 +6,12 @@ import gc
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from gitarchive.history.parallel import Forked, Meanwhile, collection_paused
+from gitarchive.history.parallel import Forked, Meanwhile, collection_paused, in_halves
 
 
 def test_every_message_of_the_child_arrives_in_order() -> None:
@@ -144,3 +144,18 @@ def test_meanwhile_work_that_fails_raises_at_finish() -> None:
     failing.start()
     with pytest.raises(OSError, match="disk full"):
         failing.finish()
+
+
+def test_in_halves_gives_the_child_the_items_split_names() -> None:
+    here = os.getpid()
+
+    def work(items: Iterable[int]) -> Iterator[tuple[str, int]]:
+        for item in items:
+            yield str(item), os.getpid()
+
+    def split(items: Sequence[int]) -> tuple[list[int], list[int]]:
+        return [i for i in items if i < 3], [i for i in items if i >= 3]
+
+    made = dict(in_halves(list(range(8)), work, str, split=split))
+    assert sorted(made, key=int) == [str(i) for i in range(8)]
+    assert all((made[str(i)] == here) == (i < 3) for i in range(8))
