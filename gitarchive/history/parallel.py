@@ -60,7 +60,7 @@ def collection_paused(paused: bool = True) -> Iterator[None]:
 
     It loads a few playlists' long histories and makes their views and pictures: a few
     hundred thousand objects, nearly none in a cycle, which the collector would walk
-    again and again (~5% of a daily rebuild). What is left is collected afterwards
+    again and again (~4-8% of a daily rebuild). What is left is collected afterwards
     (at the latest by the collection every Python process makes as it exits).
     """
     was = gc.isenabled()
