@@ -389,4 +389,4 @@ class TreeReader:
         oid = self.blob_id(path)
         if content is None or oid is None:
             return content is None and oid is None
-        return oid == pygit2.hash(content)
+        return oid == packwriter.content_id(content)

@@ -147,7 +147,7 @@ def _lanes(timeline: Timeline, lanes: list[tuple[str, list[tuple[int, int | None
                     f'<rect x="{x0}" y="',
                     f'" width="{max(round(x1 - x0, 1), 1.5)}" height="{LANE_H - 6}" rx="2" '
                     f'fill="{GREEN if stop is None else GREY}">'
-                    f"<title>{escape_svg(_span_text(begin, stop, zone))}</title></rect>\n",
+                    f"<title>{_span_title(begin, stop, zone)}</title></rect>\n",
                 )
             out.append(f"{tail[0]}{y + 3}{tail[1]}")
         row += 1
@@ -166,6 +166,11 @@ def _gap_bands(axis: Axis, gaps: Sequence[Sequence[int]], top: int, bottom: int)
                    f'height="{bottom - top}" fill="{RED}" opacity="0.15"><title>{escape_svg(tip)}'
                    "</title></rect>\n")
     return out
+
+
+@functools.lru_cache(maxsize=1 << 14)  # the same runs begin and end many playlists' stints
+def _span_title(begin: int, stop: int | None, zone: tzinfo) -> str:
+    return escape_svg(_span_text(begin, stop, zone))
 
 
 def _span_text(begin: int, stop: int | None, zone: tzinfo) -> str:

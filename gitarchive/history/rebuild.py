@@ -30,8 +30,9 @@ track text once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import chain
 
 import pygit2
@@ -40,8 +41,8 @@ from gitarchive.archive import settings
 from gitarchive.errors import StoreError
 from gitarchive.git.packwriter import Content
 from gitarchive.git.store import Store
-from gitarchive.history import pictures, timeline_read
-from gitarchive.history.parallel import in_halves, two_cores
+from gitarchive.history import pictures, saved, timeline_read
+from gitarchive.history.parallel import Meanwhile, collection_paused, in_halves, two_cores
 from gitarchive.history.publish import (
     ViewsPlan,
     differing,
@@ -92,6 +93,14 @@ def rebuild(
     ``gitarchive.timezone`` / ``gitarchive.viewsBranch``. Only playlists whose view
     may have changed since the last rendering are rendered (see ``plan_views``).
     """
+    # A daily run (a saved state to go on from): no garbage collection while it works.
+    with collection_paused(not full and saved.state_path(store).is_file()):
+        return _rebuild(store, only, full, timezone, views_branch, progress)
+
+
+def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str | None,
+             views_branch: str | None, progress: ProgressFn) -> RebuildResult:
+    """``rebuild``'s work (its collector paused or not)."""
     tz = settings.timezone(store, timezone)
     get_timezone(tz)  # a bad name fails before any work
     store.recover()  # a run killed mid-commit: its files back first, even if nothing changes
@@ -103,7 +112,7 @@ def rebuild(
     draw = pictures.drawer(store.repo.path, tz) if every else None
     render = renderer(fmt, base_url, final_newline) if every else None
     synced = sync(store, full=full, progress=progress, timelines=True, draw=draw,
-                  render=render)
+                  render=render, later=every)
     state = synced.state
     only_ids = None if only is None else sorted(set(only))
     if only_ids is not None:
@@ -120,10 +129,14 @@ def rebuild(
     )
     if synced.head is None:
         return result
-    plan = plan_views(store, state, branch=branch, timezone=tz, githistory_base=base_url,
-                 final_newline=final_newline, only=only_ids)
-    if draw is not None and render is not None and not synced.full:
-        _made_in_halves(store, synced, plan.wanted, draw, render)
+    saving = Meanwhile(synced.unsaved)  # the timelines: written while the views are made
+    try:
+        plan = plan_views(store, state, branch=branch, timezone=tz, githistory_base=base_url,
+                          final_newline=final_newline, only=only_ids)
+        if draw is not None and render is not None and not synced.full:
+            _made_in_halves(store, synced, plan.wanted, draw, render, saving.start)
+    finally:
+        saving.finish()
     ready = synced.rendered  # rendered by the halves of a split replay (or of this run)
     rendered = chain(
         (item for pid in plan.wanted if pid in ready for item in ready[pid]),
@@ -143,7 +156,7 @@ PARALLEL_MIN_WORK = 3000  # tracks ever seen + changes of the playlists to draw 
 
 
 def _made_in_halves(store: Store, synced: Synced, pids: list[str], draw: DrawFn,
-                    render: RenderFn) -> None:
+                    render: RenderFn, meanwhile: Callable[[], None]) -> None:
     """An incremental run's views and pictures made on both cores, when there is much to make.
 
     Their cost grows with each changed playlist's whole history (a lane and a row per
@@ -171,13 +184,39 @@ def _made_in_halves(store: Store, synced: Synced, pids: list[str], draw: DrawFn,
             yield pid, (render(state, [pid]).get(pid, []),
                         draw(timelines.get, [pid], state, tree).get(pid))
 
-    for pid, (views, drawn) in in_halves([pid for pid, _ in found], make, str):
+    def started(mine: Iterable[str]) -> Iterator[str]:
+        meanwhile()  # the child is forked by now (it must not copy a running thread)
+        yield from mine
+
+    weights = {pid: len(t.tracks) + len(t.changes) if t is not None else 1 for pid, t in found}
+    for pid, (views, drawn) in in_halves([pid for pid, _ in found], make, str, shown=started,
+                                         split=partial(_shared, weights)):
         synced.rendered[pid] = [*views]
         if drawn is not None:
             synced.drawn[pid] = {**drawn}
 
 
 _Made = tuple[list[tuple[str, bytes]], dict[str, bytes] | None]  # one playlist's views, pictures
+
+# This process's share of the making: it also writes the timelines (in a thread), takes
+# in the child's files and forked it; with half each, the child waited ~0.1 s for it.
+HERE_SHARE = 0.38
+
+
+def _shared(weights: Mapping[str, int], pids: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(this process's playlists, the child's): the heaviest first, each to the side
+    furthest below its share of the work (``HERE_SHARE`` here)."""
+    here: list[str] = []
+    there: list[str] = []
+    load_here = load_there = 0.0
+    for pid in sorted(pids, key=lambda p: (-weights[p], p)):
+        if load_here / HERE_SHARE <= load_there / (1 - HERE_SHARE):
+            here.append(pid)
+            load_here += weights[pid]
+        else:
+            there.append(pid)
+            load_there += weights[pid]
+    return here, there
 
 
 def _write(

@@ -53,6 +53,8 @@ class Synced:
     timelines: Timelines | None = None  # recorded by the replay (timeline_record.py), saved
     drawn: Drawn = field(default_factory=dict)  # pid -> its pictures
     rendered: Rendered = field(default_factory=dict)  # pid -> its views
+    # The timelines' save, left to the caller (sync's ``later``): None when done or not due.
+    unsaved: Callable[[], None] | None = None
 
 
 
@@ -282,14 +284,17 @@ def _replay_in_order(
 
 def sync(store: Store, *, full: bool = False, progress: ProgressFn = no_progress,
          timelines: bool = False, draw: DrawFn | None = None,
-         render: RenderFn | None = None) -> Synced:
-    """The state as of HEAD (``_sync``), its trees and blobs read as git reads them."""
+         render: RenderFn | None = None, later: bool = False) -> Synced:
+    """The state as of HEAD (``_sync``), its trees and blobs read as git reads them.
+
+    ``later``: an incremental replay's timelines are not saved here; ``Synced.unsaved``
+    saves them (a daily rebuild writes them while it draws)."""
     with unverified_reads():
-        return _sync(store, full, progress, timelines, draw, render)
+        return _sync(store, full, progress, timelines, draw, render, later)
 
 
 def _sync(store: Store, full: bool, progress: ProgressFn, timelines: bool,
-          draw: DrawFn | None, render: RenderFn | None) -> Synced:
+          draw: DrawFn | None, render: RenderFn | None, later: bool = False) -> Synced:
     """The state as of HEAD: the saved one plus new commits, or a replay of everything.
 
     The saved state is used only when it describes an ancestor of HEAD and every new
@@ -325,10 +330,14 @@ def _sync(store: Store, full: bool, progress: ProgressFn, timelines: bool,
             except StateError as exc:
                 heal.notice(f"{exc}; replaying the whole history")
             else:
+                unsaved = None
                 if recorded is not None:
-                    end_recorded(recorded[0], recorded[1], new, str(head.id), gens)
+                    due = end_recorded(recorded[0], recorded[1], new, str(head.id), gens,
+                                       save=not later)
+                    unsaved = recorded[0].writer() if due and later else None
                 return Synced(saved.state, gens, head, problems, full=False, events=len(new),
-                              walked=new, timelines=recorded[0] if recorded else None)
+                              walked=new, timelines=recorded[0] if recorded else None,
+                              unsaved=unsaved)
     gens = {}
     events = all_events(store, head, gens)
     state = fresh_state(links)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,17 +112,18 @@ class Timeline:
             "pid": self.pid, "name": self.name, "url": self.url,
             "description": self.description, "json_blob": self.json_blob,
             "plain_blob": self.plain_blob,
-            "tracks": {k: [m.url, m.name, list(m.album), [list(a) for a in m.artists],
-                           m.duration_ms] for k, m in self.tracks.items()},
+            # url, name, album, artists, duration_ms: tuples, which JSON writes as lists
+            "tracks": {k: m[:5] for k, m in self.tracks.items()},
             "order": self.order,
             "changes": [c.to_row() for c in self.changes],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Timeline:
+        tup = tuple  # no generator per track: a daily run reads thousands of them
         tracks = {
-            k: TrackMeta(v[0], v[1], (v[2][0], v[2][1]), tuple((a[0], a[1]) for a in v[3]), v[4])
-            for k, v in data["tracks"].items()
+            k: TrackMeta(url, name, tup(album), tup(map(tup, artists)), duration)
+            for k, (url, name, album, artists, duration) in data["tracks"].items()
         }
         return cls(
             pid=data["pid"], name=data["name"], url=data["url"],
@@ -269,9 +270,14 @@ class Timelines:
 
     def save(self) -> None:
         """Write the playlists touched since loading and the meta row, in one transaction."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.writer()()
+
+    def writer(self) -> Callable[[], None]:
+        """``save`` to do later, with what it writes as of now: a daily rebuild runs it in
+        a thread (parallel.Meanwhile) while this process draws from the same timelines
+        (read only: each row is made from its timeline as the rows are written)."""
         meta: dict[str, object] = {
-            "format": FORMAT, "head": self.head, "gens": self.gens,
+            "format": FORMAT, "head": self.head, "gens": dict(self.gens),
             "last_key": list(self.last_key) if self.last_key else None,
             "pids": sorted(self.pids),
             "recent": [[r.time, r.pid, r.index] for r in self.recent],
@@ -283,19 +289,26 @@ class Timelines:
         digests = {(r.pid, r.index): self.digest(r) for r in self.recent}
         meta["digests"] = [[pid, index, digest.to_dict()]
                            for (pid, index), digest in digests.items() if digest is not None]
-        with closing(_connect(self.path)) as db, db:
-            if self.full:
-                db.execute("DELETE FROM timelines")
-            db.executemany(
-                "INSERT OR REPLACE INTO timelines (pid, data) VALUES (?, ?)",
-                ((pid, json.dumps(self.loaded[pid].to_dict()) if pid in self.loaded
-                  else self.rows[pid]) for pid in sorted(self.touched)
-                 if pid in self.loaded or pid in self.rows),
-            )
-            db.execute("DELETE FROM timelines WHERE pid NOT IN (SELECT value FROM json_each(?))",
-                       (json.dumps(sorted(self.pids)),))
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('state', ?)",
-                       (json.dumps(meta),))
+        rows = [(pid, self.loaded.get(pid), self.rows.get(pid)) for pid in sorted(self.touched)
+                if pid in self.loaded or pid in self.rows]
+        path, full = self.path, self.full
+
+        def write() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(_connect(path)) as db, db:
+                if full:
+                    db.execute("DELETE FROM timelines")
+                db.executemany(
+                    "INSERT OR REPLACE INTO timelines (pid, data) VALUES (?, ?)",
+                    ((pid, json.dumps(timeline.to_dict()) if timeline is not None else row)
+                     for pid, timeline, row in rows),
+                )
+                db.execute("DELETE FROM timelines WHERE pid NOT IN"
+                           " (SELECT value FROM json_each(?))", (json.dumps(meta["pids"]),))
+                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('state', ?)",
+                           (json.dumps(meta),))
+
+        return write
 
 
 class Stale(Exception):

@@ -136,18 +136,20 @@ def begin_recorded(timelines: Timelines, events: list[Event]) -> dict[str, int]:
 
 
 def end_recorded(timelines: Timelines, before: dict[str, int], events: list[Event],
-                 head: str, gens: dict[str, int]) -> None:
+                 head: str, gens: dict[str, int], *, save: bool = True) -> bool:
     """After the replay: as ``_update`` leaves the timelines (as of ``head``), saved —
     also when no new commit wrote a snapshot, so they stay as of the replay state's commit
-    (``_update`` would read those commits again; this has no second reader to wait for)."""
+    (``_update`` would read those commits again; this has no second reader to wait for).
+    Whether they are to be saved (``save`` False: the caller saves them)."""
     note_recent(timelines, before)
     if events:
         timelines.last_key = events[-1].key
     moved = timelines.head != head
     timelines.head = head
     timelines.gens = dict(gens)
-    if moved:
+    if moved and save:
         timelines.save()
+    return moved
 
 
 def save_with_commit(timelines: Timelines, commit: str, key: EventKey | None, gen: int

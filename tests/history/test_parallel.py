@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from gitarchive.history.parallel import Forked
+from gitarchive.history.parallel import Forked, Meanwhile, collection_paused, in_halves
 
 
 def test_every_message_of_the_child_arrives_in_order() -> None:
@@ -94,3 +96,66 @@ def test_a_half_given_up_ends_quietly(capfd: pytest.CaptureFixture[str]) -> None
     time.sleep(0.2)  # the child fills the pipe and blocks
     child.close()  # joins it: it ended
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_collector_is_paused_inside_and_restored_after_even_on_error() -> None:
+    assert gc.isenabled()
+    with collection_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collection_paused():
+        raise RuntimeError("boom")
+    assert gc.isenabled()
+    with collection_paused(False):
+        assert gc.isenabled()
+    gc.disable()  # paused by someone else already: left paused
+    try:
+        with collection_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_meanwhile_work_runs_once_in_a_thread_when_started_else_at_finish() -> None:
+    where: list[str] = []
+
+    def work() -> None:
+        where.append(threading.current_thread().name)
+
+    started = Meanwhile(work)
+    started.start()
+    started.start()  # once only
+    started.finish()
+    started.finish()
+    assert where == ["meanwhile"]
+    where.clear()
+    here = Meanwhile(work)
+    here.finish()  # never started: done here, at finish
+    assert where == [threading.current_thread().name]
+    Meanwhile(None).finish()  # nothing to do
+
+
+def test_meanwhile_work_that_fails_raises_at_finish() -> None:
+    def work() -> None:
+        raise OSError("disk full")
+
+    failing = Meanwhile(work)
+    failing.start()
+    with pytest.raises(OSError, match="disk full"):
+        failing.finish()
+
+
+def test_in_halves_gives_the_child_the_items_split_names() -> None:
+    here = os.getpid()
+
+    def work(items: Iterable[int]) -> Iterator[tuple[str, int]]:
+        for item in items:
+            yield str(item), os.getpid()
+
+    def split(items: Sequence[int]) -> tuple[list[int], list[int]]:
+        return [i for i in items if i < 3], [i for i in items if i >= 3]
+
+    made = dict(in_halves(list(range(8)), work, str, split=split))
+    assert sorted(made, key=int) == [str(i) for i in range(8)]
+    assert all((made[str(i)] == here) == (i < 3) for i in range(8))

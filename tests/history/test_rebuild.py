@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -178,6 +179,20 @@ def test_rebuild_reaches_a_fixed_point(tmp_path: Path) -> None:
     again = rebuild(h.store)
     assert again.commit is None and again.changed == []
     assert rebuild(h.store, full=True).commit is None
+
+
+def test_a_daily_rebuild_leaves_the_collector_running(tmp_path: Path) -> None:
+    """An incremental rebuild pauses garbage collection while it works, never after."""
+    h = History(str(tmp_path / "repo"))
+    build(h, json_files, with_registry=False, linear=True)
+    rebuild(h.store)
+    assert gc.isenabled()
+    h.commit(json_files(snap(A, "Alpha", 1, 3, 4)), at("2024-02-01"))
+    assert not rebuild(h.store).full and gc.isenabled()
+    h.commit(json_files(snap(A, "Alpha", 1, 4)), at("2024-02-02"))
+    with pytest.raises(StoreError):  # a failing daily run restores it too
+        rebuild(h.store, only=[pid(99)])
+    assert gc.isenabled()
 
 
 def test_timezone(tmp_path: Path) -> None:
