@@ -79,19 +79,29 @@ def split_events(events: Sequence[Event], links: Mapping[str, str], size: int | 
     roots = sorted({root(w.pid) for event in events for w in event.writes} | {
         root(pid) for pid in links})
     number = {r: n // size for n, r in enumerate(roots)}
-    count = max(1, -(-len(roots) // size))
-    groups: list[list[Event]] = [[] for _ in range(count)]
+    return partition(events, lambda pid: number[root(pid)], max(1, -(-len(roots) // size)))
+
+
+def partition(events: Sequence[Event], which: Callable[[str], int], count: int
+              ) -> list[list[Event]]:
+    """``events`` once per part (``count`` of them), each with the writes of the playlists
+    ``which`` puts in it (``Event.only``, asked once per playlist)."""
+    parts: list[list[Event]] = [[] for _ in range(count)]
+    known: dict[str, int] = {}
     for event in events:
         buckets: dict[int, list[Write]] = {}
         for write in event.writes:
-            buckets.setdefault(number[root(write.pid)], []).append(write)
+            n = known.get(write.pid)
+            if n is None:
+                n = known[write.pid] = which(write.pid)
+            buckets.setdefault(n, []).append(write)
         run = event.is_run
         empty = replace(event, writes=(), run=run) if len(buckets) < count else event
-        for n, group in enumerate(groups):
+        for n, part in enumerate(parts):
             writes = buckets.get(n)
-            group.append(empty if writes is None else replace(event, writes=tuple(writes),
-                                                              run=run))
-    return groups
+            part.append(empty if writes is None else replace(event, writes=tuple(writes),
+                                                             run=run))
+    return parts
 
 
 def grouped_plan(groups: Sequence[Sequence[Event]]) -> list[tuple[str, str]]:

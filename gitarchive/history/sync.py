@@ -87,14 +87,13 @@ def _replay_split(
     records its timelines and draws their pictures (``recording``) while the other does.
     """
     in_second = _halves(events, state.links)
-    first = [event.only(lambda pid: not in_second(pid)) for event in events]
-    second = [event.only(in_second) for event in events]
+    first, second = grouped.partition(events, lambda pid: int(in_second(pid)), 2)
     git_dir = store.repo.path
     links = state.links
     swaps: _Swaps = ([], [])
     with Forked(lambda: _half_in_pieces(Store(git_dir), second, links, recording),
                 background=True) as child:
-        problems = _replay_in_order(store, state, first, progress, planned_blobs(first),
+        problems = _replay_in_order(store, state, first, progress, (),  # planned by groups
                                     swaps=swaps, recording=recording)
         if recording is not None:
             recording.draw_here(state)
@@ -180,7 +179,7 @@ def _replayed_half(store: Store, events: Sequence[Event], links: Mapping[str, st
     swaps: _Swaps = ([], [])
     mine = (Recording(recording.draw, recording.tree, recording.render,
                       git_dir=recording.git_dir) if recording is not None else None)
-    problems = _replay_in_order(store, state, events, no_progress, planned_blobs(events),
+    problems = _replay_in_order(store, state, events, no_progress, (),  # planned by groups
                                 swaps=swaps, recording=mine)
     return state, problems, swaps, mine
 
