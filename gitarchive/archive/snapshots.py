@@ -142,8 +142,8 @@ def _head_fast(obj: Any, cache: ParseCache) -> tuple[str, str, str, Any] | None:
 def _track_fast(t: Any, cache: ParseCache) -> tuple[str, TrackMeta] | None:
     """(identity, meta) of a well-typed track object (added_at aside), else None.
 
-    Written out flat (no helper per artist, the key's usual case first): it runs once per
-    distinct track text of a whole history, 70,000 times on a year of 1,000 playlists.
+    Its checks in the order that fails fastest, the key's usual case first: it runs once
+    per distinct track text of a whole history, 70,000 times on a year of 1,000 playlists.
     """
     if type(t) is not dict:
         return None
@@ -158,7 +158,7 @@ def _track_fast(t: Any, cache: ParseCache) -> tuple[str, TrackMeta] | None:
     if album is None:
         return None
     found = []
-    for raw in raw_artists:
+    for raw in raw_artists:  # _link_fast written out: a call per artist cost a sixth more
         if type(raw) is not dict:
             return None
         artist, url = raw.get("name"), raw.get("url") or ""

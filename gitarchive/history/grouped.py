@@ -17,14 +17,13 @@ blobs held at once to group them itself.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from gitarchive.history.events import Event, Write
 from gitarchive.history.replay import Problem, Replayer, planned_blobs
 from gitarchive.history.state import HistoryState
+from gitarchive.nocollect import uncollected
 
 GROUP = 64  # playlists replayed together (their bases fit libgit2's cache many times over)
 
@@ -124,49 +123,22 @@ def replay_groups(
     cache for all); ``swaps`` collects the playlists that vanished and appeared. The
     problems come in event order (then path), as from one replay of everything.
     """
-    with uncollected():
-        return _replay_groups(state, groups, replayer, fresh, swaps)
-
-
-def _replay_groups(
-    state: HistoryState,
-    groups: Iterable[Sequence[Event]],
-    replayer: Callable[[HistoryState], Replayer],
-    fresh: Callable[[], HistoryState],
-    swaps: Swaps,
-) -> list[Problem]:
     problems: list[Problem] = []
     order: dict[str, int] = {}
-    for n, events in enumerate(groups):
-        if n == 0:
-            order = {event.oid: i for i, event in enumerate(events)}
-        target = state if n == 0 else fresh()
-        replaying = replayer(target)
-        replaying.apply_all(events)
-        target.settle_pending()
-        swaps[0].extend(replaying.vanished)
-        swaps[1].extend(replaying.appeared)
-        problems.extend(replaying.problems)
-        if target is not state:
-            join_state(state, target)
+    with uncollected():  # millions of lasting objects, no cycles (nocollect.py)
+        for n, events in enumerate(groups):
+            if n == 0:
+                order = {event.oid: i for i, event in enumerate(events)}
+            target = state if n == 0 else fresh()
+            replaying = replayer(target)
+            replaying.apply_all(events)
+            target.settle_pending()
+            swaps[0].extend(replaying.vanished)
+            swaps[1].extend(replaying.appeared)
+            problems.extend(replaying.problems)
+            if target is not state:
+                join_state(state, target)
     return in_event_order(problems, order)
-
-
-@contextmanager
-def uncollected() -> Iterator[None]:
-    """No cyclic garbage collection inside (back as it was after).
-
-    A replay makes millions of objects that live on and no reference cycles (a few
-    exceptions at most, collected after): each full collection walks all of them again,
-    8-10% of a whole-history replay's time.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def join_state(state: HistoryState, other: HistoryState) -> None:
