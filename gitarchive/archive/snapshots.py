@@ -10,6 +10,8 @@ anything is unusual, so they accept exactly what it accepts.
 from __future__ import annotations
 
 import functools
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
@@ -138,24 +140,36 @@ def _head_fast(obj: Any, cache: ParseCache) -> tuple[str, str, str, Any] | None:
 
 
 def _track_fast(t: Any, cache: ParseCache) -> tuple[str, TrackMeta] | None:
-    """(identity, meta) of a well-typed track object (added_at aside), else None."""
+    """(identity, meta) of a well-typed track object (added_at aside), else None.
+
+    Its checks in the order that fails fastest, the key's usual case first: it runs once
+    per distinct track text of a whole history, 70,000 times on a year of 1,000 playlists.
+    """
     if type(t) is not dict:
         return None
+    get = t.get
+    turl, name, duration = get("url") or "", get("name"), get("duration_ms")
+    raw_artists, added_by = get("artists"), get("added_by")
+    if not (type(turl) is str and type(name) is str and type(duration) is int
+            and type(raw_artists) is list and (added_by is None or type(added_by) is str)):
+        return None
     links = cache.links
-    turl, name, duration = t.get("url") or "", t.get("name"), t.get("duration_ms")
-    album, raw_artists = _link_fast(t.get("album"), links), t.get("artists")
-    added_by = t.get("added_by")
-    if album is None or not (
-        type(turl) is str and type(name) is str and type(duration) is int
-        and type(raw_artists) is list and (added_by is None or type(added_by) is str)
-    ):
+    album = _link_fast(get("album"), links)
+    if album is None:
         return None
-    found = [_link_fast(a, links) for a in raw_artists]
-    artists = tuple(a for a in found if a is not None)
-    if len(artists) != len(found):
-        return None
+    found = []
+    for raw in raw_artists:  # _link_fast written out: a call per artist cost a sixth more
+        if type(raw) is not dict:
+            return None
+        artist, url = raw.get("name"), raw.get("url") or ""
+        if type(artist) is not str or type(url) is not str:
+            return None
+        link = (artist, url)
+        found.append(links.setdefault(link, link))
+    artists = tuple(found)
     meta = TrackMeta(turl, name, album, artists, duration, added_by)
-    return track_key(turl, name, (a[0] for a in artists), album[0]), meta
+    key = turl.rstrip("/").rsplit("/", 1)[-1] if turl else ""  # track_key's first rule
+    return key or track_key(turl, name, [a[0] for a in artists], album[0]), meta
 
 
 def _parse_json_fast(obj: Any, cache: ParseCache) -> ParsedSnapshot | None:
@@ -232,13 +246,36 @@ def parse_json_piece(piece: bytes, cache: ParseCache) -> JsonTrack | None:
         )
     parsed = cache.tracks.get(rest, _MISSING)
     if parsed is _MISSING:
-        obj = safejson.loads(b"{" + rest + b"}")
+        obj = _object_of(rest)
         ok = type(obj) is dict and obj and "added_at" not in obj
         parsed = cache.tracks[rest] = _track_fast(obj, cache) if ok else None
     if parsed is None or not added[0]:
         return None
     key, meta = cast(tuple[str, TrackMeta], parsed)
     return key, meta, added[1]
+
+
+# What json.loads runs, its wrapping aside: (text, index) -> (value, end).
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _object_of(members: bytes) -> Any:
+    """``json.loads(b"{" + members + b"}")`` (the same value, the same errors: ValueError).
+
+    json.loads first guesses the encoding from the first bytes (a NUL there: UTF-16/32),
+    decodes, and checks that nothing follows the value; done here directly around the
+    scanner it calls, as it is once per new track text of a replay (a third less time).
+    """
+    if members[:1] == b"\x00":
+        return safejson.loads(b"{" + members + b"}")  # json.loads would guess UTF-16
+    text = "{" + members.decode("utf-8", "surrogatepass") + "}"
+    try:
+        value, end = _SCAN(text, 0)
+    except RecursionError:
+        raise safejson.JSONTooDeep("arrays or objects nested too deeply") from None
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
 
 
 def _parse_json_chunked(data: bytes, cache: ParseCache) -> ParsedSnapshot | None:

@@ -8,14 +8,13 @@ git operation of gitarchive. The reader also skips libgit2's per-read SHA-1 chec
 
 The versions of one file are delta-compressed against each other in a pack, and
 libgit2 keeps only a small cache of delta bases: read in history order (every
-playlist in turn, day after day) each read re-inflates a whole chain. So the child
-reads a window of the plan at a time grouped by playlist — several times faster
-(1,000 playlists x 365 days: 2.5 s in history order, 1.0 s in windows of 3,000;
-1,200 keeps the whole process tree of a rebuild under 500 MB — 2,000 did until each
-half of the replay also made its views and pictures — for a replay a few per cent
-slower: JSON 4.6-4.9 s with 1,200, 4.4-4.7 s with 2,000, three runs each in turn) —
-and answers in plan order. Windows of large snapshots hold fewer: about 36 MB at once,
-counted from the blobs' headers before they are read.
+playlist in turn, day after day) each read re-inflates a whole chain. A whole-history
+replay therefore asks for its blobs a few dozen playlists at a time
+(history/grouped.py: 1,000 JSON playlists x 365 days, 1.6 s of this process's CPU in
+history order, 0.4 s so); for other plans the child also reads a window of the plan
+at a time grouped by playlist, and answers in plan order. A window holds up to 600
+blobs or about 18 MB (counted from the blobs' headers before they are read); one
+window is written while the next is read, so at most two are held.
 
 Protocol: the parent writes ``<hex id> <group>`` lines; the child answers each id, in
 order, with an 8-byte big-endian length and the content, or MISSING.
@@ -40,8 +39,8 @@ from gitarchive.git.store import blob_data
 
 MISSING = 0xFFFF_FFFF_FFFF_FFFF
 MIN_BLOBS = 2000  # below this, starting a process costs more than it saves
-WINDOW = 1200  # blobs read grouped at once (~36 MB of snapshots at 30 KB each)
-BUDGET = 36 << 20  # bytes of blobs read at once: larger blobs, fewer in a window
+WINDOW = 600  # blobs read grouped at once (~18 MB of snapshots at 30 KB each)
+BUDGET = 18 << 20  # bytes of blobs read at once: larger blobs, fewer in a window
 
 
 class BlobStream:
@@ -133,9 +132,13 @@ def serve(git_dir: str, source: IO[bytes], sink: IO[bytes], window: int = WINDOW
     before the blobs) reach ``budget`` bytes. Sized from the last window's blobs
     instead, a window of long JSON snapshots after one of short plain files (an archive
     that moved to JSON) held 1,200 blobs of 100 KB: most of a rebuild's peak memory.
+    While a thread writes one window (the parent takes it as fast as it parses), the
+    next is read: at most two windows held, and the parent never waits for a whole
+    window to be read (it did, window after window: a third of a replay's time).
     """
     pygit2.settings.enable_strict_hash_verification(False)
     odb = pygit2.Repository(git_dir).odb
+    writer = _Writer(sink)
     batch: list[list[bytes]] = []
     held = 0
     for line in source:
@@ -143,9 +146,36 @@ def serve(git_dir: str, source: IO[bytes], sink: IO[bytes], window: int = WINDOW
         batch.append(parts)
         held += _size(odb, parts[0]) if parts else 0
         if len(batch) >= window or held >= budget:
-            _answer(odb, batch, sink)
+            if not writer.hand(_read(odb, batch)):
+                return
             batch, held = [], 0
-    _answer(odb, batch, sink)
+    writer.hand(_read(odb, batch))
+    writer.hand(None)
+
+
+class _Writer:
+    """Writes each window in a thread of its own, one window after the other."""
+
+    def __init__(self, sink: IO[bytes]) -> None:
+        self.sink = sink
+        self.thread: threading.Thread | None = None
+        self.failed = False
+
+    def hand(self, contents: list[bytes | None] | None) -> bool:
+        """Write ``contents`` once the window before is written (None: just wait for it);
+        False once the parent no longer reads."""
+        if self.thread is not None:
+            self.thread.join()
+        if contents is not None and not self.failed:
+            self.thread = threading.Thread(target=self._write, args=(contents,), daemon=True)
+            self.thread.start()
+        return not self.failed
+
+    def _write(self, contents: list[bytes | None]) -> None:
+        try:
+            _answer(contents, self.sink)
+        except (OSError, ValueError):
+            self.failed = True  # the parent stopped reading: so does this reader
 
 
 def _size(odb: pygit2.Odb, oid: bytes) -> int:
@@ -156,13 +186,19 @@ def _size(odb: pygit2.Odb, oid: bytes) -> int:
         return 0  # missing or unreadable: answered as MISSING, holds nothing
 
 
-def _answer(odb: pygit2.Odb, batch: list[list[bytes]], sink: IO[bytes]) -> None:
-    """Read ``batch`` grouped (each group's versions in a row), write it in order."""
+def _read(odb: pygit2.Odb, batch: list[list[bytes]]) -> list[bytes | None]:
+    """The contents of ``batch`` in its order (None: missing), read grouped (each group's
+    versions in a row)."""
     contents: list[bytes | None] = [None] * len(batch)
     order = sorted(range(len(batch)), key=lambda i: (batch[i][1:], i))
     for i in order:
         with contextlib.suppress(KeyError, ValueError, IndexError, pygit2.GitError):
             contents[i] = odb.read(batch[i][0].decode())[1]
+    return contents
+
+
+def _answer(contents: list[bytes | None], sink: IO[bytes]) -> None:
+    """Write one window's contents, in order."""
     for data in contents:
         if data is None:
             sink.write(struct.pack(">Q", MISSING))

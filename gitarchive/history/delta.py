@@ -153,12 +153,16 @@ def apply_version(
         else:
             del counts[key]
             left.append(key)
-    adopt = kind == KIND_JSON
+    # A JSON track can continue only a plain line held before this version (one it adds
+    # is counted at once, so never taken over): asked once, when a first track is new.
+    adopt: bool | None = None if kind == KIND_JSON else False
     for chunk, (key, meta, added_at) in version.new.items():
         old[chunk] = key
         counts[key] = counts.get(key, 0) + 1
         track = tracks.get(key)
         if track is None:
+            if adopt is None:
+                adopt = any(held.startswith(PLAIN_KEY_PREFIX) for held in tracks)
             if adopt and not key.startswith(PLAIN_KEY_PREFIX):
                 track = _adopt_plain_entry(playlist, key, meta)
             if track is None:

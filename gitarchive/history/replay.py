@@ -99,6 +99,7 @@ class Replayer:
         read_blob: Callable[[str], bytes],
         known: Mapping[str, bytes] | None = None,
         recorder: Recorder | None = None,
+        chunker: delta.Chunker | None = None,
     ) -> None:
         self.state = state
         self.recorder = recorder  # timelines recorded from the same reads (timeline_record)
@@ -107,8 +108,8 @@ class Replayer:
         # read-ahead plan (sync.replay_events) and not read from the object database.
         self.known = known or {}
         self.problems: list[Problem] = []
-        self.cache = ParseCache()
-        self.chunker = delta.Chunker(self.cache)
+        # Shared by the Replayers of one replay's groups (grouped.py): a text parsed once.
+        self.chunker = chunker or delta.Chunker(ParseCache())
         # Playlists whose snapshot went away / that first appeared: (commit, pid, name),
         # matched into state.candidates (a split replay merges both halves' first).
         self.vanished: list[tuple[str, str, str]] = []

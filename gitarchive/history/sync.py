@@ -15,11 +15,14 @@ import pygit2
 
 from gitarchive import heal
 from gitarchive.archive import links as archive_links
+from gitarchive.archive.snapshots import ParseCache
 from gitarchive.errors import StateError
 from gitarchive.git.blobstream import BlobStream
 from gitarchive.git.store import Store, blob_data
 from gitarchive.git.trust import unverified_reads
+from gitarchive.history import grouped
 from gitarchive.history import saved as history_state
+from gitarchive.history.delta import Chunker
 from gitarchive.history.events import Event, sorted_events, walk_events
 from gitarchive.history.parallel import Forked, second_half, two_cores
 from gitarchive.history.replay import Problem, Replayer, add_candidates, planned_blobs
@@ -67,39 +70,8 @@ _Half = tuple[dict[str, PlaylistHistory], set[str], set[str], list[Problem], _Sw
 
 
 def _halves(events: Sequence[Event], links: Mapping[str, str]) -> Callable[[str], bool]:
-    """Which playlists the second process replays: those a link or a rename joins, together.
-
-    A rename moves one playlist's history to another ID and a link copies it, so both
-    IDs must be replayed in one process. Joining too much is harmless (it only decides
-    which process does the work): any commit that deletes a file's content and writes
-    the same content to another file of that kind joins the two.
-    """
-    parent: dict[str, str] = {}
-
-    def root(pid: str) -> str:
-        while parent.get(pid, pid) != pid:
-            pid = parent[pid]
-        return pid
-
-    def join(a: str, b: str) -> None:
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-
-    for new, old in links.items():
-        join(new, old)
-    current: dict[tuple[str, str], str] = {}  # (kind, pid) -> blob
-    for event in events:
-        deleted: dict[tuple[str, str], str] = {}
-        for write in event.writes:
-            if write.blob is None and (write.kind, write.pid) in current:
-                deleted[(write.kind, current.pop((write.kind, write.pid)))] = write.pid
-        for write in event.writes:
-            if write.blob is not None:
-                moved_from = deleted.get((write.kind, write.blob))
-                if moved_from is not None:
-                    join(moved_from, write.pid)
-                current[(write.kind, write.pid)] = write.blob
+    """Which playlists the second process replays: those a link or a rename joins, together."""
+    root = grouped.joined(events, links)
     return lambda pid: second_half(root(pid))
 
 
@@ -117,14 +89,13 @@ def _replay_split(
     records its timelines and draws their pictures (``recording``) while the other does.
     """
     in_second = _halves(events, state.links)
-    first = [event.only(lambda pid: not in_second(pid)) for event in events]
-    second = [event.only(in_second) for event in events]
+    first, second = grouped.partition(events, lambda pid: int(in_second(pid)), 2)
     git_dir = store.repo.path
     links = state.links
     swaps: _Swaps = ([], [])
     with Forked(lambda: _half_in_pieces(Store(git_dir), second, links, recording),
                 background=True) as child:
-        problems = _replay_in_order(store, state, first, progress, planned_blobs(first),
+        problems = _replay_in_order(store, state, first, progress, (),  # planned by groups
                                     swaps=swaps, recording=recording)
         if recording is not None:
             recording.draw_here(state)
@@ -141,7 +112,7 @@ def _replay_split(
     state.pending |= pending
     add_candidates(state, [*swaps[0], *their_swaps[0]], [*swaps[1], *their_swaps[1]])
     order = {event.oid: n for n, event in enumerate(events)}
-    return sorted([*problems, *their_problems], key=lambda p: order.get(p.commit, -1))
+    return grouped.in_event_order([*problems, *their_problems], order)
 
 
 @dataclass
@@ -210,7 +181,7 @@ def _replayed_half(store: Store, events: Sequence[Event], links: Mapping[str, st
     swaps: _Swaps = ([], [])
     mine = (Recording(recording.draw, recording.tree, recording.render,
                       git_dir=recording.git_dir) if recording is not None else None)
-    problems = _replay_in_order(store, state, events, no_progress, planned_blobs(events),
+    problems = _replay_in_order(store, state, events, no_progress, (),  # planned by groups
                                 swaps=swaps, recording=mine)
     return state, problems, swaps, mine
 
@@ -266,20 +237,34 @@ def _replay_in_order(
     ``recording`` gets the timelines of what was read (it holds saved ones to go on
     with when ``state`` is a saved state: an incremental replay)."""
     repo = store.repo
-    recorder = None
-    if recording is not None:
-        recorder = Recorder(partial(blob_data, repo), recording.timelines,
-                            resumed=state if state.last_key is not None else None)
-    with BlobStream(repo, plan) as reader:
-        replayer = Replayer(state, reader.read, known, recorder)
-        replayer.apply_all(progress("Replaying history", events))
-    state.settle_pending()
-    if swaps is None:
-        add_candidates(state, replayer.vanished, replayer.appeared)
+    found: _Swaps = swaps if swaps is not None else ([], [])
+    if state.last_key is None and not known:  # a whole history: a group at a time
+        groups = grouped.split_events(events, state.links)
+        chunker = Chunker(ParseCache())
+
+        def replayer(target: HistoryState) -> Replayer:
+            recorder = (Recorder(partial(blob_data, repo), recording.timelines)
+                        if recording is not None else None)
+            return Replayer(target, reader.read, None, recorder, chunker)
+
+        with BlobStream(repo, grouped.grouped_plan(groups)) as reader:
+            problems = grouped.replay_groups(state, progress("Replaying history", groups),
+                                             replayer, partial(fresh_state, state.links), found)
     else:
-        swaps[0].extend(replayer.vanished)
-        swaps[1].extend(replayer.appeared)
-    return replayer.problems
+        recorder = None
+        if recording is not None:
+            recorder = Recorder(partial(blob_data, repo), recording.timelines,
+                                resumed=state if state.last_key is not None else None)
+        with BlobStream(repo, plan) as reader:
+            replaying = Replayer(state, reader.read, known, recorder)
+            replaying.apply_all(progress("Replaying history", events))
+        state.settle_pending()
+        found[0].extend(replaying.vanished)
+        found[1].extend(replaying.appeared)
+        problems = replaying.problems
+    if swaps is None:
+        add_candidates(state, *found)
+    return problems
 
 
 def sync(store: Store, *, full: bool = False, progress: ProgressFn = no_progress,

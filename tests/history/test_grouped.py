@@ -1,0 +1,83 @@
+"""A whole-history replay group by group is one replay of everything (history/grouped.py).
+
+Groups of one playlist (every link and rename joining its playlists into one group),
+of a few, and of all, give the state, the problems, the suggested links and the
+timelines that applying every event to one state gives, on every quirk of real
+archives (placeholders, renames, re-issued IDs, unreadable versions, a layout change).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import pytest
+from history_support import read_alone, timelines_as_dict
+
+from benchmarks import synth
+from gitarchive.archive import links as archive_links
+from gitarchive.git.store import Store, blob_data
+from gitarchive.history import grouped
+from gitarchive.history import sync as sync_module
+from gitarchive.history.replay import Replayer, add_candidates
+from gitarchive.history.state import state_to_dict
+from gitarchive.history.sync import all_events, fresh_state, sync
+
+
+@pytest.fixture(scope="module")
+def quirky(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("grouped")
+    synth.build(path, 24, 150, **synth.layout_options("mixed", 60),
+                quirks=synth.Quirks(placeholders=0.2, renames=3, reissues=3, offsets=True,
+                                    early_files=True, unreadable=5))
+    return path
+
+
+def one_replay(store: Store) -> tuple[dict[str, object], list[str], list[tuple[str, str, str]]]:
+    """Every event applied to one state, in order: the semantics (replay.py)."""
+    head = store.head()
+    assert head is not None
+    state = fresh_state(archive_links.from_tree(store.repo, head.tree))
+    replayer = Replayer(state, partial(blob_data, store.repo))
+    replayer.apply_all(all_events(store, head, {}))
+    state.settle_pending()
+    add_candidates(state, replayer.vanished, replayer.appeared)
+    return state_to_dict(state), [str(p) for p in replayer.problems], state.candidates
+
+
+@pytest.mark.parametrize("size", [1, 5, 10**6])
+@pytest.mark.parametrize("split", [False, True])
+def test_groups_replay_as_one(quirky: Path, size: int, split: bool,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(quirky)
+    state, problems, candidates = one_replay(store)
+    assert problems and candidates  # the quirks are there
+    monkeypatch.setattr(grouped, "GROUP", size)
+    monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 0 if split else 10**9)
+    synced = sync(store, full=True, timelines=True)
+    assert state_to_dict(synced.state) == state
+    assert sorted(str(p) for p in synced.problems) == sorted(problems)
+    assert synced.state.candidates == candidates
+    assert synced.timelines is not None
+    assert timelines_as_dict(synced.timelines) == read_alone(store)
+
+
+def test_groups_keep_joined_playlists_together(quirky: Path) -> None:
+    """Each group holds whole sets of joined playlists, every group sees every event."""
+    store = Store(quirky)
+    head = store.head()
+    assert head is not None
+    events = all_events(store, head, {})
+    links = archive_links.from_tree(store.repo, head.tree)
+    root = grouped.joined(events, links)
+    groups = grouped.split_events(events, links, size=2)
+    assert len(groups) > 2 and all(len(group) == len(events) for group in groups)
+    where: dict[str, int] = {}
+    for n, group in enumerate(groups):
+        for event, original in zip(group, events, strict=True):
+            assert event.oid == original.oid and event.is_run == original.is_run
+            for write in event.writes:
+                assert where.setdefault(root(write.pid), n) == n
+    assert sorted((e.oid, w.kind, w.pid) for group in groups for e in group
+                  for w in e.writes) == sorted((e.oid, w.kind, w.pid) for e in events
+                                               for w in e.writes)
