@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import sys
 from collections.abc import Callable, Iterator
 from datetime import tzinfo
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from gitarchive import collector
 from gitarchive.archive import settings
 from gitarchive.cli.common import open_store, repo_option
 from gitarchive.heal import healing_index
@@ -184,26 +184,13 @@ def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_pat
         store, index, date = open_archive(repo_path, timezone)
         found = index, date.zone
     index, zone = found
-    with index, _no_collector():
+    with index, collector.paused():
         hits = find_tracks(index, text, _playlist_ids(store, index, playlists))
         shown = query_output.search_text(hits, query_output.days(zone), _width()) if hits else ""
     if not hits:
         click.echo(f"No track matches '{text}'.", err=True)
         sys.exit(1)
     click.echo(shown, nl=False)
-
-
-@contextlib.contextmanager
-def _no_collector() -> Iterator[None]:
-    """The garbage collector paused: a common word finds tens of thousands of rows, in
-    no reference cycle, and the collector would only walk them again and again."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _playlist_ids(
