@@ -301,21 +301,21 @@ def _select(
 
 def _describe(outcome: Outcome, snapshot: Playlist, previous: PreviousSnapshot | None) -> None:
     new_keys = [_key(t) for t in snapshot.tracks]
-    before = Counter(previous.track_keys if previous else ())
-    after = Counter(new_keys)
     outcome.name = snapshot.name
     outcome.new = previous is None
+    if previous is None:
+        outcome.added = len(new_keys)
+        return
+    if previous.name != snapshot.name:
+        outcome.renamed_from = previous.name
+    if previous.track_count and not snapshot.tracks:
+        outcome.emptied_from = previous.track_count
+    if list(previous.track_keys) == new_keys:  # most playlists, most days: no counting
+        return
+    before, after = Counter(previous.track_keys), Counter(new_keys)
     outcome.added = sum((after - before).values())
     outcome.removed = sum((before - after).values())
-    if previous is not None and previous.name != snapshot.name:
-        outcome.renamed_from = previous.name
-    if previous is not None and previous.track_count and not snapshot.tracks:
-        outcome.emptied_from = previous.track_count
-    outcome.reordered = (
-        previous is not None
-        and before == after
-        and list(previous.track_keys) != new_keys
-    )
+    outcome.reordered = before == after
 
 
 def _key(track: Track) -> str:

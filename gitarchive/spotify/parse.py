@@ -168,10 +168,15 @@ def _entry_fast(entry: Any) -> Track | None:
             return None
         url = _url_fast(item)
         album_link = _link_fast(album)
-        found = [_link_fast(a) for a in artists]
-        links = tuple(link for link in found if link is not None)
-        if not url or album_link is None or len(links) != len(found):
+        if not url or album_link is None:
             return None
+        found = []
+        for artist in artists:
+            link = _link_fast(artist)
+            if link is None:
+                return None
+            found.append(link)
+        links = tuple(found)
         added_at = entry.get("added_at")
         return new_track(url, name, album_link, links, duration,
                          None if added_at is None else api_added_at(added_at),
