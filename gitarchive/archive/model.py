@@ -308,25 +308,30 @@ def _json_str(value: str | None) -> str:
 def _track_json(t: Track) -> str:
     """One track of the pretty JSON (see Playlist.to_json), its texts encoded by C code."""
     e = _encode_string
-    album = t.album
-    added_at = "null" if t.added_at is None else e(t.added_at)
-    if t.artists:
-        artists = "[\n" + ",\n".join([
+    album, artists = t.album, t.artists
+    if len(artists) == 1:  # the usual case: no list of one to build and join
+        one = artists[0]
+        artists_json = (f'[\n        {{\n          "name": {e(one.name)},\n'
+                        f'          "url": {e(one.url)}\n        }}\n      ]')
+    elif artists:
+        artists_json = "[\n" + ",\n".join([
             f'        {{\n          "name": {e(a.name)},\n          "url": {e(a.url)}\n        }}'
-            for a in t.artists
+            for a in artists
         ]) + "\n      ]"
     else:
-        artists = "[]"
+        artists_json = "[]"
+    added_at = "null" if t.added_at is None else e(t.added_at)
+    added_by = "" if t.added_by is None else _added_by_line(t.added_by)
     return (
-        f'    {{\n      "added_at": {added_at},\n{_added_by_line(t.added_by)}'
+        f'    {{\n      "added_at": {added_at},\n{added_by}'
         f'      "album": {{\n        "name": {e(album.name)},\n        "url": {e(album.url)}\n'
-        f'      }},\n      "artists": {artists},\n      "duration_ms": {t.duration_ms},\n'
+        f'      }},\n      "artists": {artists_json},\n      "duration_ms": {t.duration_ms},\n'
         f'      "name": {e(t.name)},\n      "url": {e(t.url)}\n    }}'
     )
 
 
-def _added_by_line(user: str | None) -> str:
-    return "" if user is None else f'      "added_by": {_encode_string(user)},\n'
+def _added_by_line(user: str) -> str:
+    return f'      "added_by": {_encode_string(user)},\n'
 
 
 def _json_link(link: Link, indent: str) -> str:
