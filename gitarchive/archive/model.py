@@ -86,6 +86,36 @@ class Track:
         return data
 
 
+_new_object = object.__new__
+
+
+def new_link(name: str, url: str) -> Link:
+    """``Link(name, url)``, its fields filled in directly: the frozen dataclass's
+    ``__init__`` sets each through ``object.__setattr__``, and a fetch of 1,000
+    playlists builds 200,000 links. The same object (equal, hashed, frozen alike)."""
+    link = _new_object(Link)
+    fields = link.__dict__
+    fields["name"] = name
+    fields["url"] = url
+    return link
+
+
+def new_track(url: str, name: str, album: Link, artists: tuple[Link, ...], duration_ms: int,
+              added_at: str | None, added_by: str | None) -> Track:
+    """``Track(...)`` with every field given, filled in directly (see ``new_link``): a
+    third of the dataclass ``__init__``'s time, for the fetch's 100,000 tracks."""
+    track = _new_object(Track)
+    fields = track.__dict__
+    fields["url"] = url
+    fields["name"] = name
+    fields["album"] = album
+    fields["artists"] = artists
+    fields["duration_ms"] = duration_ms
+    fields["added_at"] = added_at
+    fields["added_by"] = added_by
+    return track
+
+
 @dataclass(frozen=True)
 class Playlist:
     """A snapshot of one playlist at one fetch."""
@@ -278,25 +308,30 @@ def _json_str(value: str | None) -> str:
 def _track_json(t: Track) -> str:
     """One track of the pretty JSON (see Playlist.to_json), its texts encoded by C code."""
     e = _encode_string
-    album = t.album
-    added_at = "null" if t.added_at is None else e(t.added_at)
-    if t.artists:
-        artists = "[\n" + ",\n".join([
+    album, artists = t.album, t.artists
+    if len(artists) == 1:  # the usual case: no list of one to build and join
+        one = artists[0]
+        artists_json = (f'[\n        {{\n          "name": {e(one.name)},\n'
+                        f'          "url": {e(one.url)}\n        }}\n      ]')
+    elif artists:
+        artists_json = "[\n" + ",\n".join([
             f'        {{\n          "name": {e(a.name)},\n          "url": {e(a.url)}\n        }}'
-            for a in t.artists
+            for a in artists
         ]) + "\n      ]"
     else:
-        artists = "[]"
+        artists_json = "[]"
+    added_at = "null" if t.added_at is None else e(t.added_at)
+    added_by = "" if t.added_by is None else _added_by_line(t.added_by)
     return (
-        f'    {{\n      "added_at": {added_at},\n{_added_by_line(t.added_by)}'
+        f'    {{\n      "added_at": {added_at},\n{added_by}'
         f'      "album": {{\n        "name": {e(album.name)},\n        "url": {e(album.url)}\n'
-        f'      }},\n      "artists": {artists},\n      "duration_ms": {t.duration_ms},\n'
+        f'      }},\n      "artists": {artists_json},\n      "duration_ms": {t.duration_ms},\n'
         f'      "name": {e(t.name)},\n      "url": {e(t.url)}\n    }}'
     )
 
 
-def _added_by_line(user: str | None) -> str:
-    return "" if user is None else f'      "added_by": {_encode_string(user)},\n'
+def _added_by_line(user: str) -> str:
+    return f'      "added_by": {_encode_string(user)},\n'
 
 
 def _json_link(link: Link, indent: str) -> str:

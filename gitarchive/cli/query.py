@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from gitarchive import collector
 from gitarchive.archive import settings
 from gitarchive.cli.common import open_store, repo_option
 from gitarchive.heal import healing_index
-from gitarchive.nocollect import uncollected
 from gitarchive.questions import output as query_output
 from gitarchive.questions.index import QueryIndex, index_path
 
@@ -184,7 +184,7 @@ def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_pat
         store, index, date = open_archive(repo_path, timezone)
         found = index, date.zone
     index, zone = found
-    with index, uncollected():
+    with index, collector.paused():
         hits = find_tracks(index, text, _playlist_ids(store, index, playlists))
         shown = query_output.search_text(hits, query_output.days(zone), _width()) if hits else ""
     if not hits:

@@ -20,10 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
+from gitarchive import collector
 from gitarchive.history.events import Event, Write
 from gitarchive.history.replay import Problem, Replayer, planned_blobs
 from gitarchive.history.state import HistoryState
-from gitarchive.nocollect import uncollected
 
 GROUP = 64  # playlists replayed together (their bases fit libgit2's cache many times over)
 
@@ -125,7 +125,7 @@ def replay_groups(
     """
     problems: list[Problem] = []
     order: dict[str, int] = {}
-    with uncollected():  # millions of lasting objects, no cycles (nocollect.py)
+    with collector.paused():  # millions of lasting objects, no cycles
         for n, events in enumerate(groups):
             if n == 0:
                 order = {event.oid: i for i, event in enumerate(events)}

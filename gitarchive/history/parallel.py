@@ -18,7 +18,6 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from itertools import islice
 from multiprocessing.connection import Connection
 from types import TracebackType
@@ -52,25 +51,6 @@ def _malloc_trim() -> Callable[[int], int] | None:
         return cast(Callable[[int], int], ctypes.CDLL(None).malloc_trim)
     except (OSError, AttributeError):
         return None
-
-
-@contextmanager
-def collection_paused(paused: bool = True) -> Iterator[None]:
-    """No cyclic garbage collection inside (when ``paused``): for a daily run's work.
-
-    It loads a few playlists' long histories and makes their views and pictures: a few
-    hundred thousand objects, nearly none in a cycle, which the collector would walk
-    again and again (~4-8% of a daily rebuild). What is left is collected afterwards
-    (at the latest by the collection every Python process makes as it exits).
-    """
-    was = gc.isenabled()
-    if paused:
-        gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 class Meanwhile:

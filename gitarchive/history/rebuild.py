@@ -37,12 +37,13 @@ from itertools import chain
 
 import pygit2
 
+from gitarchive import collector
 from gitarchive.archive import settings
 from gitarchive.errors import StoreError
 from gitarchive.git.packwriter import Content
 from gitarchive.git.store import Store
 from gitarchive.history import pictures, saved, timeline_read
-from gitarchive.history.parallel import Meanwhile, collection_paused, in_halves, two_cores
+from gitarchive.history.parallel import Meanwhile, in_halves, two_cores
 from gitarchive.history.publish import (
     ViewsPlan,
     differing,
@@ -94,7 +95,7 @@ def rebuild(
     may have changed since the last rendering are rendered (see ``plan_views``).
     """
     # A daily run (a saved state to go on from): no garbage collection while it works.
-    with collection_paused(not full and saved.state_path(store).is_file()):
+    with collector.paused(not full and saved.state_path(store).is_file()):
         return _rebuild(store, only, full, timezone, views_branch, progress)
 
 

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import pygit2
 
-from gitarchive import exitcodes
+from gitarchive import collector, exitcodes
 from gitarchive.archive import layout, registry, render, runrecord, settings
 from gitarchive.archive.index import (
     PreviousSnapshot,
@@ -110,40 +110,42 @@ def fetch(
 
     Raises CredentialsError before anything is written when Spotify refuses the
     app's credentials: no playlist could be fetched by any retry of this run.
-    ``jobs`` playlists are fetched at once.
+    ``jobs`` playlists are fetched at once. The garbage collector is paused meanwhile
+    (see gitarchive.collector).
     """
-    store.recover()  # a run killed mid-commit: its files back first, even if nothing changes
-    when = when or commit_time()
-    only = tuple(only)
-    entries, bad_entries = registry.load(store)
-    wanted = _select(entries, only, shard)
-    head = store.reader()
-    before = lastrun.start(store, list(entries), wanted)  # before any thread starts
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(client.get_playlist, pid) for pid in wanted]
-        try:  # while Spotify answers: read the last snapshots, render what has come
-            files = _Files(head, entries, before, when, store)
-            outcomes = _collect(wanted, futures, progress, on_playlist, files)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            before.close()
-            raise
-    changes = files.finish(outcomes)
-    report = FetchReport(outcomes, problems=[f"{p.path}: {p.reason}" for p in bad_entries],
-                         registered=len(entries))
-    report.record = runrecord.make(
-        wanted, everything=not only and shard is None,
-        failed={o.pid: o.error for o in outcomes if o.error is not None},
-        emptied={o.pid: o.emptied_from for o in outcomes if o.emptied_from is not None},
-    )
-    if changes and files.fetched:
-        report.commit = _commit(store, changes, outcomes, when, cumulative, report.record,
-                                files.contents)
-    if report.commit is None and outcomes:  # no commit to hold the record: the local log
-        parent = store.head()
-        health.remember(store, when[0], str(parent.id) if parent else None, report.record)
-    return report
+    with collector.paused():  # ~1M objects live till the end, none in a cycle
+        store.recover()  # a run killed mid-commit: its files back first, even if nothing changes
+        when = when or commit_time()
+        only = tuple(only)
+        entries, bad_entries = registry.load(store)
+        wanted = _select(entries, only, shard)
+        head = store.reader()
+        before = lastrun.start(store, list(entries), wanted)  # before any thread starts
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = [pool.submit(client.get_playlist, pid) for pid in wanted]
+            try:  # while Spotify answers: read the last snapshots, render what has come
+                files = _Files(head, entries, before, when, store)
+                outcomes = _collect(wanted, futures, progress, on_playlist, files)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                before.close()
+                raise
+        changes = files.finish(outcomes)
+        report = FetchReport(outcomes, problems=[f"{p.path}: {p.reason}" for p in bad_entries],
+                             registered=len(entries))
+        report.record = runrecord.make(
+            wanted, everything=not only and shard is None,
+            failed={o.pid: o.error for o in outcomes if o.error is not None},
+            emptied={o.pid: o.emptied_from for o in outcomes if o.emptied_from is not None},
+        )
+        if changes and files.fetched:
+            report.commit = _commit(store, changes, outcomes, when, cumulative, report.record,
+                                    files.contents)
+        if report.commit is None and outcomes:  # no commit to hold the record: the local log
+            parent = store.head()
+            health.remember(store, when[0], str(parent.id) if parent else None, report.record)
+        return report
 
 
 def _collect(
@@ -299,21 +301,21 @@ def _select(
 
 def _describe(outcome: Outcome, snapshot: Playlist, previous: PreviousSnapshot | None) -> None:
     new_keys = [_key(t) for t in snapshot.tracks]
-    before = Counter(previous.track_keys if previous else ())
-    after = Counter(new_keys)
     outcome.name = snapshot.name
     outcome.new = previous is None
+    if previous is None:
+        outcome.added = len(new_keys)
+        return
+    if previous.name != snapshot.name:
+        outcome.renamed_from = previous.name
+    if previous.track_count and not snapshot.tracks:
+        outcome.emptied_from = previous.track_count
+    if list(previous.track_keys) == new_keys:  # most playlists, most days: no counting
+        return
+    before, after = Counter(previous.track_keys), Counter(new_keys)
     outcome.added = sum((after - before).values())
     outcome.removed = sum((before - after).values())
-    if previous is not None and previous.name != snapshot.name:
-        outcome.renamed_from = previous.name
-    if previous is not None and previous.track_count and not snapshot.tracks:
-        outcome.emptied_from = previous.track_count
-    outcome.reordered = (
-        previous is not None
-        and before == after
-        and list(previous.track_keys) != new_keys
-    )
+    outcome.reordered = before == after
 
 
 def _key(track: Track) -> str:

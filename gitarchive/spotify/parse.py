@@ -16,7 +16,7 @@ from typing import Any
 import requests
 
 from gitarchive import safejson
-from gitarchive.archive.model import Link, Playlist, Track
+from gitarchive.archive.model import Link, Playlist, Track, new_link, new_track
 from gitarchive.errors import PlaylistError, SnapshotError, SpotifyError
 
 OPEN_URL = "https://open.spotify.com"
@@ -168,20 +168,19 @@ def _entry_fast(entry: Any) -> Track | None:
             return None
         url = _url_fast(item)
         album_link = _link_fast(album)
-        found = [_link_fast(a) for a in artists]
-        links = tuple(link for link in found if link is not None)
-        if not url or album_link is None or len(links) != len(found):
+        if not url or album_link is None:
             return None
+        found = []
+        for artist in artists:
+            link = _link_fast(artist)
+            if link is None:
+                return None
+            found.append(link)
+        links = tuple(found)
         added_at = entry.get("added_at")
-        return Track(
-            url=url,
-            name=name,
-            album=album_link,
-            artists=links,
-            duration_ms=duration,
-            added_at=None if added_at is None else api_added_at(added_at),
-            added_by=_added_by(entry.get("added_by")),
-        )
+        return new_track(url, name, album_link, links, duration,
+                         None if added_at is None else api_added_at(added_at),
+                         _added_by(entry.get("added_by")))
     except (AttributeError, KeyError, TypeError, SnapshotError):
         return None
 
@@ -202,7 +201,7 @@ def _link_fast(obj: Any) -> Link | None:
     name, url = obj.get("name"), _url_fast(obj)
     if url is None or type(name) is not str:
         return None
-    return Link(name, url)
+    return new_link(name, url)
 
 
 MAX_DURATION_MS = 2**31 - 1  # about 24 days: more is no track length, it is a broken answer

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitarchive.archive.model import Link, Playlist, Track, dump_json
+from gitarchive.archive.model import Link, Playlist, Track, dump_json, new_link, new_track
 from gitarchive.errors import SnapshotError
 
 text = st.text(max_size=12)
@@ -95,3 +96,21 @@ def test_fast_track_parser_accepts_exactly_what_the_checked_one_does(
     except SnapshotError as exc:
         got = str(exc)
     assert got == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(tracks)
+def test_direct_constructors_make_the_same_frozen_objects(track: Track) -> None:
+    """new_track/new_link (the fetch's fast path) give what Track/Link give: equal, same
+    hash and repr, frozen, ordinary dataclasses to every caller."""
+    artists = tuple(new_link(a.name, a.url) for a in track.artists)
+    made = new_track(track.url, track.name, new_link(track.album.name, track.album.url),
+                     artists, track.duration_ms, track.added_at, track.added_by)
+    assert made == track and hash(made) == hash(track) and repr(made) == repr(track)
+    assert dataclasses.asdict(made) == dataclasses.asdict(track)
+    assert dataclasses.replace(made, name="x") == dataclasses.replace(track, name="x")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.name = "changed"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.album.url = "changed"  # type: ignore[misc]
+

@@ -168,3 +168,12 @@ def test_plain_equals_its_lines_made_and_sorted_one_by_one(
                    key=lambda line: (line.lower(), line))
     expected = "".join(f"{line}\n" for line in lines)
     assert render.plain(_playlist(tracks=tracks)).endswith("\n\n" + expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab \n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029é\u0800")),
+               max_size=30))
+def test_one_line_turns_every_line_break_into_a_space(text: str) -> None:
+    assert render.one_line(text) == "".join(" " if c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+                                            else c for c in text)
+    assert len(render.one_line(text).splitlines()) <= 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import threading
 import time
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gitarchive.history.parallel import Forked, Meanwhile, collection_paused, in_halves
+from gitarchive.history.parallel import Forked, Meanwhile, in_halves
 
 
 def test_every_message_of_the_child_arrives_in_order() -> None:
@@ -96,25 +95,6 @@ def test_a_half_given_up_ends_quietly(capfd: pytest.CaptureFixture[str]) -> None
     time.sleep(0.2)  # the child fills the pipe and blocks
     child.close()  # joins it: it ended
     assert "Traceback" not in capfd.readouterr().err
-
-
-def test_the_collector_is_paused_inside_and_restored_after_even_on_error() -> None:
-    assert gc.isenabled()
-    with collection_paused():
-        assert not gc.isenabled()
-    assert gc.isenabled()
-    with pytest.raises(RuntimeError), collection_paused():
-        raise RuntimeError("boom")
-    assert gc.isenabled()
-    with collection_paused(False):
-        assert gc.isenabled()
-    gc.disable()  # paused by someone else already: left paused
-    try:
-        with collection_paused():
-            pass
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
 
 
 def test_meanwhile_work_runs_once_in_a_thread_when_started_else_at_finish() -> None:
