@@ -332,7 +332,8 @@ def measure(args: argparse.Namespace, layout: str) -> dict:
         before, blobs = git_floor(work)
         full = run_child(work, "full")
         full["replay"] = run_replay(work)
-        after, _ = git_floor(work)  # git's own time varies by run: its better of two counts
+        after, again = git_floor(work)  # git's own time varies by run: its better of two counts
+        assert again == blobs, (blobs, again)  # the rebuild's commit adds no snapshot blob
         floors.append((before, after))
         pairs.append((min(before, after), full))
     pairs.sort(key=lambda pair: pair[1]["total"] / pair[0])

@@ -92,7 +92,10 @@ _new_object = object.__new__
 def new_link(name: str, url: str) -> Link:
     """``Link(name, url)``, its fields filled in directly: the frozen dataclass's
     ``__init__`` sets each through ``object.__setattr__``, and a fetch of 1,000
-    playlists builds 200,000 links. The same object (equal, hashed, frozen alike)."""
+    playlists builds 200,000 links. The same object to every caller (equal, hashed,
+    pickled, frozen alike); filling ``__dict__`` gives each its own dict, where the
+    dataclass keeps fields inline: measured +19 MB per 100,000 tracks with two links
+    each, for half the building time (1.5 s against 2.9 s under tracemalloc)."""
     link = _new_object(Link)
     fields = link.__dict__
     fields["name"] = name

@@ -54,8 +54,9 @@ def inline_code(text: str) -> str:
 def escape_md(text: str) -> str:
     """Make text safe inside a markdown table cell or link text.
 
-    One translate pass escapes every special character at once (so the backslashes
-    it adds are never escaped again); cached because artist and album names repeat.
+    Backslashes are doubled first, then each other special character gets one (so the
+    backslashes added are never escaped again); cached because artist and album names
+    repeat.
     """
     return _escape_text(text)
 

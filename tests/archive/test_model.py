@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+import pickle
 
 import pytest
 from hypothesis import given, settings
@@ -109,6 +111,8 @@ def test_direct_constructors_make_the_same_frozen_objects(track: Track) -> None:
     assert made == track and hash(made) == hash(track) and repr(made) == repr(track)
     assert dataclasses.asdict(made) == dataclasses.asdict(track)
     assert dataclasses.replace(made, name="x") == dataclasses.replace(track, name="x")
+    assert pickle.dumps(made) == pickle.dumps(track) and pickle.loads(pickle.dumps(made)) == track
+    assert copy.copy(made) == track and copy.deepcopy(made) == track
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.name = "changed"  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import json
 from pathlib import Path
 
@@ -65,6 +66,7 @@ def test_nothing_changed_means_no_commit(api: StandIn, tmp_path: Path) -> None:
     code, out = run("fetch", "--repo", str(repo), "--no-cumulative")
     assert code == 0 and "nothing to commit" in out
     assert len(commits(repo)) == 2
+    assert gc.isenabled()  # fetch pauses the collector while it runs, and only then
 
 
 def test_reorder_is_not_a_change_but_removal_is(api: StandIn, tmp_path: Path) -> None:
@@ -166,6 +168,7 @@ def test_rejected_credentials_write_nothing_and_never_echo_the_secret(
     assert code == exitcodes.NOTHING_FETCHED
     assert "SPOTIFY_CLIENT_ID" in out and "hunter2" not in out
     assert len(commits(repo)) == 1
+    assert gc.isenabled()  # back on after a fetch that failed too
 
 
 def test_uncommitted_user_edits_are_never_overwritten(api: StandIn, tmp_path: Path) -> None:
