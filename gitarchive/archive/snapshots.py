@@ -271,6 +271,8 @@ def _object_of(members: bytes) -> Any:
     text = "{" + members.decode("utf-8", "surrogatepass") + "}"
     try:
         value, end = _SCAN(text, 0)
+    except StopIteration as err:  # the scanner's "no value here", which json.loads converts
+        raise json.JSONDecodeError("Expecting value", text, err.value) from None
     except RecursionError:
         raise safejson.JSONTooDeep("arrays or objects nested too deeply") from None
     if end != len(text):

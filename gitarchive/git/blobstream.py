@@ -174,8 +174,12 @@ class _Writer:
     def _write(self, contents: list[bytes | None]) -> None:
         try:
             _answer(contents, self.sink)
-        except (OSError, ValueError):
-            self.failed = True  # the parent stopped reading: so does this reader
+        except BaseException:
+            # The parent stopped reading (OSError, ValueError), or this window broke
+            # half-written (e.g. MemoryError): either way no later window may follow it,
+            # or the parent would take the wrong blobs for the ones it asked for. This
+            # reader ends; the parent finds the stream short and reads the rest itself.
+            self.failed = True
 
 
 def _size(odb: pygit2.Odb, oid: bytes) -> int:

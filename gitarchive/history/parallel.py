@@ -58,7 +58,9 @@ class Meanwhile:
     while this process goes on drawing: its waits on the disk overlap that work.
 
     No fork may happen between ``start`` and ``finish`` (a forked child would copy a
-    thread's locks, held or not); ``finish`` waits for it and raises what it raised.
+    thread's locks, held or not); ``finish`` waits for it and raises what it raised. As
+    a context manager it finishes on the way out; when an error is already on its way
+    out, that error stays the one raised (the work's own failure added as a note).
     """
 
     def __init__(self, work: Callable[[], None] | None) -> None:
@@ -68,9 +70,9 @@ class Meanwhile:
 
     def start(self) -> None:
         if self._work is not None and self._thread is None:
-            self._thread = threading.Thread(target=self._run, args=(self._work,),
-                                            name="meanwhile")
-            self._thread.start()
+            thread = threading.Thread(target=self._run, args=(self._work,), name="meanwhile")
+            thread.start()  # if it cannot start, finish does the work here
+            self._thread = thread
 
     def _run(self, work: Callable[[], None]) -> None:
         try:
@@ -88,6 +90,18 @@ class Meanwhile:
         self._thread.join()
         if self._error is not None:
             raise self._error
+
+    def __enter__(self) -> Meanwhile:
+        return self
+
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        if error is None:
+            self.finish()
+            return
+        try:
+            self.finish()
+        except Exception as late:  # the first error is what the caller must see
+            error.add_note(f"(meanwhile, this failed too: {late})")
 
 
 def two_cores() -> bool:

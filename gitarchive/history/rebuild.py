@@ -130,14 +130,11 @@ def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str
     )
     if synced.head is None:
         return result
-    saving = Meanwhile(synced.unsaved)  # the timelines: written while the views are made
-    try:
+    with Meanwhile(synced.unsaved) as saving:  # the timelines: written while the views are made
         plan = plan_views(store, state, branch=branch, timezone=tz, githistory_base=base_url,
                           final_newline=final_newline, only=only_ids)
         if draw is not None and render is not None and not synced.full:
             _made_in_halves(store, synced, plan.wanted, draw, render, saving.start)
-    finally:
-        saving.finish()
     ready = synced.rendered  # rendered by the halves of a split replay (or of this run)
     rendered = chain(
         (item for pid in plan.wanted if pid in ready for item in ready[pid]),

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -95,3 +96,52 @@ def test_a_broken_snapshot_in_history_breaks_no_command(path: tuple[Any, ...], v
             assert result.exit_code in (0, 1), (args, result.output)
             if args[0] in ("rebuild", "export"):
                 assert result.exit_code == 0, (args, result.output)
+
+
+@pytest.mark.parametrize(("good", "bad"), [
+    (b'"duration_ms": 293120,', b'"duration_ms": ,'),  # a value missing
+    (b'"name": "Bridge over Troubled Water",', b'"name": undefined,'),  # no JSON value
+    (b'"name": "Bridge over Troubled Water",', b'"name": "Bridge over Troubled Water" "x",'),
+])
+def test_a_track_text_that_is_no_json_is_a_problem_not_a_crash(good: bytes, bad: bytes) -> None:
+    """One track's text broken in an otherwise well-laid-out snapshot: the fast path's
+    scanner must fail as json.loads does (a SnapshotError), and a rebuild over it reports
+    the version and goes on."""
+    import tempfile
+
+    from click.testing import CliRunner
+    from history_support import History, at, registry
+
+    from gitarchive.cli import main
+
+    whole = GOLDEN.read_bytes()
+    assert whole.count(good) == 1
+    data = whole.replace(good, bad)
+    with pytest.raises(SnapshotError, match="not valid JSON"):
+        parse_json_snapshot(PID, data)
+    with tempfile.TemporaryDirectory() as tmp:
+        h = History(str(Path(tmp) / "repo.git"))
+        h.commit({**registry(PID), layout.pretty_json_path(PID): whole}, at("2024-01-01"))
+        h.commit({layout.pretty_json_path(PID): data}, at("2024-01-02"))
+        h.commit({layout.pretty_json_path(PID): whole}, at("2024-01-03"))
+        result = CliRunner().invoke(main, ["rebuild", "--repo", str(h.store.git_dir)],
+                                    catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert "unreadable" in result.output or "skipped" in result.output, result.output
+
+
+@pytest.mark.parametrize("url", [
+    "https://open.spotify.com/track/ABC", "https://open.spotify.com/track/ABC/",
+    "https://open.spotify.com/track/", "/", "", "ABC", "spotify:track:ABC",
+])
+def test_the_replays_track_key_is_model_track_key(url: str) -> None:
+    """The replay's reader writes track_key's first rule out (it runs per new track):
+    both give the same key, whatever the URL."""
+    from gitarchive.archive.model import track_key
+
+    data = _broken(("tracks", 0, "url"), url)
+    parsed = parse_json_snapshot(PID, data)
+    track = SNAPSHOT["tracks"][0]
+    expected = track_key(url, track["name"], [a["name"] for a in track["artists"]],
+                         track["album"]["name"])
+    assert parsed.tracks[0][0] == expected

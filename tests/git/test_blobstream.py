@@ -99,3 +99,30 @@ def test_windows_hold_about_the_budget_and_answers_keep_plan_order(tmp_path: Pat
     assert sink.sizes[:2] == [30 * 48, 30 * 48]  # small blobs: windows of 30
     assert max(sink.sizes) <= 20_000 + 5 * 4008  # about the budget, however many that is
     assert len([size for size in sink.sizes if size > 15_000]) >= 10
+
+
+class BreaksInSecondWindow(Windows):
+    """A sink whose write fails once (not as a closed pipe does) after the first window."""
+
+    broken = False
+
+    def write(self, data: object) -> int:
+        if self.sizes and not self.broken:
+            self.broken = True
+            raise MemoryError("no room")
+        return super().write(data)  # type: ignore[arg-type]
+
+
+def test_a_window_broken_half_written_ends_the_reader(tmp_path: Path) -> None:
+    """Nothing is written after a window that broke: the parent finds the stream short
+    and reads the rest itself, never another blob's content in place of the one it asked."""
+    store = Store.init(tmp_path, bare=True)
+    contents = {f"f{i}": f"blob {i}".encode() for i in range(90)}
+    store.commit(contents, "blobs")
+    tree = store.tree()
+    assert tree is not None
+    ids = [str(tree[name].id) for name in contents]
+    source = io.BytesIO(b"".join(f"{oid} g\n".encode() for oid in ids))
+    sink = BreaksInSecondWindow()
+    blobstream.serve(str(Path(store.repo.path)), source, sink, window=30, budget=1 << 20)
+    assert sink.sizes == [sink.tell()]  # the first window, and nothing after it

@@ -81,3 +81,20 @@ def test_groups_keep_joined_playlists_together(quirky: Path) -> None:
     assert sorted((e.oid, w.kind, w.pid) for group in groups for e in group
                   for w in e.writes) == sorted((e.oid, w.kind, w.pid) for e in events
                                                for w in e.writes)
+
+
+def test_a_track_history_sent_to_the_parent_keeps_every_field() -> None:
+    """A split replay's half pickles its TrackHistory objects field by field: each field,
+    set to something other than its default, comes back."""
+    import dataclasses
+    import pickle
+
+    from gitarchive.archive.snapshots import TrackMeta
+    from gitarchive.history.state import TrackHistory
+
+    meta = TrackMeta("https://open.spotify.com/track/ABC", "Song", ("Al", ""), (("Ar", ""),), 1)
+    values = {"meta": meta, "first_seen": 1, "last_seen": 2, "removed": 3, "stints": 4,
+              "added_at": 5, "asterisk": True, "in_snapshot": True, "present": True}
+    assert set(values) == {f.name for f in dataclasses.fields(TrackHistory)}
+    track = TrackHistory(**values)  # type: ignore[arg-type]
+    assert pickle.loads(pickle.dumps(track)) == track

@@ -126,6 +126,36 @@ def test_meanwhile_work_that_fails_raises_at_finish() -> None:
         failing.finish()
 
 
+def test_meanwhile_keeps_the_first_error_and_notes_its_own() -> None:
+    """The drawing failed and the timelines' write too: the drawing's error is raised."""
+
+    def work() -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(ValueError, match="drawing broke") as raised, Meanwhile(work) as saving:
+        saving.start()
+        raise ValueError("drawing broke")
+    assert any("disk full" in note for note in getattr(raised.value, "__notes__", []))
+    with pytest.raises(OSError, match="disk full"), Meanwhile(work) as saving:
+        saving.start()  # nothing else failed: the work's own error is raised
+
+
+def test_meanwhile_that_cannot_start_a_thread_does_the_work_at_finish(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    done: list[str] = []
+
+    def refused(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    waiting = Meanwhile(lambda: done.append("saved"))
+    with pytest.raises(RuntimeError):
+        waiting.start()
+    waiting.finish()
+    assert done == ["saved"]
+
+
 def test_in_halves_gives_the_child_the_items_split_names() -> None:
     here = os.getpid()
 
