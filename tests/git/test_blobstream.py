@@ -10,14 +10,19 @@ from gitarchive.git import blobstream
 from gitarchive.git.store import Store
 
 
-def test_reads_in_plan_out_of_plan_and_missing(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(blobstream, "MIN_BLOBS", 1)  # use the child even for a few blobs
+def committed(tmp_path: Path, contents: dict[str, bytes]) -> tuple[Store, list[str]]:
+    """A bare repository with ``contents`` committed; their blob ids in the same order."""
     store = Store.init(tmp_path, bare=True)
-    contents = {f"f{i}": os.urandom(i * 37) for i in range(50)}
     store.commit(contents, "blobs")
     tree = store.tree()
     assert tree is not None
-    ids = [str(tree[name].id) for name in contents]
+    return store, [str(tree[name].id) for name in contents]
+
+
+def test_reads_in_plan_out_of_plan_and_missing(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(blobstream, "MIN_BLOBS", 1)  # use the child even for a few blobs
+    contents = {f"f{i}": os.urandom(i * 37) for i in range(50)}
+    store, ids = committed(tmp_path, contents)
     plan = [(oid, f"group{n % 3}") for n, oid in enumerate(ids[:40] + ids[:5])]  # repeats too
     monkeypatch.setattr(blobstream, "WINDOW", 7)  # several windows, each read grouped
     with blobstream.BlobStream(store.repo, plan) as stream:
@@ -49,12 +54,8 @@ def test_child_dies_and_the_parent_reads_on(tmp_path: Path, monkeypatch) -> None
 def test_the_child_process_serves_the_plan(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The reader process really runs (a wrong module name once made every read fall back)."""
     monkeypatch.setattr(blobstream, "MIN_BLOBS", 1)
-    store = Store.init(tmp_path, bare=True)
     contents = {f"f{i}": f"blob {i}".encode() for i in range(20)}
-    store.commit(contents, "blobs")
-    tree = store.tree()
-    assert tree is not None
-    ids = [str(tree[name].id) for name in contents]
+    store, ids = committed(tmp_path, contents)
 
     def no_fallback(repo: object, oid: object) -> bytes:
         raise AssertionError(f"{oid} was read in the parent, not by the reader process")
@@ -81,12 +82,8 @@ def test_windows_hold_about_the_budget_and_answers_keep_plan_order(tmp_path: Pat
     """The reader holds about its byte budget at once, sized by the blobs it is about to
     read (short files, then long ones: the window does not take its size from the short
     ones), and still answers every blob in plan order."""
-    store = Store.init(tmp_path, bare=True)
     contents = {f"f{i}": os.urandom(40 if i < 60 else 4000) for i in range(120)}
-    store.commit(contents, "blobs")
-    tree = store.tree()
-    assert tree is not None
-    ids = [str(tree[name].id) for name in contents]
+    store, ids = committed(tmp_path, contents)
     source = io.BytesIO(b"".join(f"{oid} g{n % 4}\n".encode() for n, oid in enumerate(ids)))
     sink = Windows()
     blobstream.serve(str(Path(store.repo.path)), source, sink, window=30, budget=20_000)
@@ -116,12 +113,8 @@ class BreaksInSecondWindow(Windows):
 def test_a_window_broken_half_written_ends_the_reader(tmp_path: Path) -> None:
     """Nothing is written after a window that broke: the parent finds the stream short
     and reads the rest itself, never another blob's content in place of the one it asked."""
-    store = Store.init(tmp_path, bare=True)
     contents = {f"f{i}": f"blob {i}".encode() for i in range(90)}
-    store.commit(contents, "blobs")
-    tree = store.tree()
-    assert tree is not None
-    ids = [str(tree[name].id) for name in contents]
+    store, ids = committed(tmp_path, contents)
     source = io.BytesIO(b"".join(f"{oid} g\n".encode() for oid in ids))
     sink = BreaksInSecondWindow()
     blobstream.serve(str(Path(store.repo.path)), source, sink, window=30, budget=1 << 20)
