@@ -170,8 +170,8 @@ def _made_in_halves(store: Store, synced: Synced, pids: list[str], draw: DrawFn,
     timelines = synced.timelines
     timelines.preload(pids)  # read here, before the fork: both processes have them
     found = [(pid, timelines.get(pid)) for pid in pids if pid in state.playlists]
-    work = sum(len(t.tracks) + len(t.changes) for _, t in found if t is not None)
-    if work < PARALLEL_MIN_WORK:
+    weights = {pid: len(t.tracks) + len(t.changes) if t is not None else 0 for pid, t in found}
+    if sum(weights.values()) < PARALLEL_MIN_WORK:
         return
     for pid, _ in found:
         state.playlists.get(pid)  # settled here: the child's settling would be its own
@@ -186,8 +186,7 @@ def _made_in_halves(store: Store, synced: Synced, pids: list[str], draw: DrawFn,
         meanwhile()  # the child is forked by now (it must not copy a running thread)
         yield from mine
 
-    weights = {pid: len(t.tracks) + len(t.changes) if t is not None else 1 for pid, t in found}
-    for pid, (views, drawn) in in_halves([pid for pid, _ in found], make, str, shown=started,
+    for pid, (views, drawn) in in_halves(list(weights), make, str, shown=started,
                                          split=partial(_shared, weights)):
         synced.rendered[pid] = [*views]
         if drawn is not None:

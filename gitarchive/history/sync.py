@@ -95,8 +95,8 @@ def _replay_split(
     swaps: _Swaps = ([], [])
     with Forked(lambda: _half_in_pieces(Store(git_dir), second, links, recording),
                 background=True) as child:
-        problems = _replay_in_order(store, state, first, progress, (),  # planned by groups
-                                    swaps=swaps, recording=recording)
+        problems = _replay_in_order(store, state, first, progress, swaps=swaps,
+                                    recording=recording)
         if recording is not None:
             recording.draw_here(state)
         received = child.finish()
@@ -181,8 +181,8 @@ def _replayed_half(store: Store, events: Sequence[Event], links: Mapping[str, st
     swaps: _Swaps = ([], [])
     mine = (Recording(recording.draw, recording.tree, recording.render,
                       git_dir=recording.git_dir) if recording is not None else None)
-    problems = _replay_in_order(store, state, events, no_progress, (),  # planned by groups
-                                swaps=swaps, recording=mine)
+    problems = _replay_in_order(store, state, events, no_progress, swaps=swaps,
+                                recording=mine)
     return state, problems, swaps, mine
 
 
@@ -211,15 +211,14 @@ def replay_events(
     """Apply ``events`` to ``state``, on both cores for a whole history; ``recording`` gets
     the timelines of what was read (timeline_record.py), when given; ``known``: blob id ->
     content of blobs held in memory (fetch's new snapshots), not read again."""
-    plan = [step for step in planned_blobs(events) if not known or step[0] not in known]
     if (
         state.last_key is None
         and not known
-        and len(plan) >= PARALLEL_MIN_BLOBS
         and two_cores()
+        and len(planned_blobs(events)) >= PARALLEL_MIN_BLOBS
     ):
         return _replay_split(store, state, events, progress, recording)
-    return _replay_in_order(store, state, events, progress, plan, known, recording=recording)
+    return _replay_in_order(store, state, events, progress, known, recording=recording)
 
 
 def _replay_in_order(
@@ -227,7 +226,6 @@ def _replay_in_order(
     state: HistoryState,
     events: Sequence[Event],
     progress: ProgressFn,
-    plan: Sequence[tuple[str, str]],
     known: Mapping[str, bytes] | None = None,
     swaps: _Swaps | None = None,
     recording: Recording | None = None,
@@ -255,6 +253,7 @@ def _replay_in_order(
         if recording is not None:
             recorder = Recorder(partial(blob_data, repo), recording.timelines,
                                 resumed=state if state.last_key is not None else None)
+        plan = [step for step in planned_blobs(events) if not known or step[0] not in known]
         with BlobStream(repo, plan) as reader:
             replaying = Replayer(state, reader.read, known, recorder)
             replaying.apply_all(progress("Replaying history", events))

@@ -294,17 +294,11 @@ def md_rows(tracks: list[CumulativeTrack], by: bool) -> str:
     ``by``: an ``Added by`` column after ``Added`` (collaborative playlists).
     Written in one loop (not a template loop): most of a full rebuild's rendering.
     """
-    link = render.md_link
+    link, format_length = render.md_link, render.format_length
     out = []
     for (url, name, album, artists, duration, added, star, removed, _first, last, _stints,
          user) in tracks:
-        if duration is None:
-            length = ""
-        elif 0 <= duration < 3_600_000:
-            seconds = duration // 1000
-            length = f"{seconds // 60}:{seconds % 60:02}"
-        else:
-            length = render.format_length(duration)
+        length = "" if duration is None else format_length(duration)
         out.append(
             f"| {link(name, url)} | {_artists_md(artists)} | {_album_md(album)} | {length} "
             f"| {added}{STAR if star else ''} |{f' {_user_link(user)} |' if by else ''}"

@@ -53,7 +53,7 @@ def render_all(snapshots: Sequence[Playlist], files_of: Callable[[Playlist], dic
                ) -> Rendered:
     """Each snapshot's files (``files_of``) and their blob ids (hashed where they are
     made: half in a forked process from FORK_MIN snapshots on a machine with two cores;
-    by hashlib, whose SHA-1 is ~4x libgit2's collision-detecting one)."""
+    by packwriter.blob_id: hashlib's SHA-1, not libgit2's slower collision-detecting one)."""
 
     def work(some: Iterable[Playlist]) -> Iterator[tuple[str, tuple[dict[str, bytes], Raw]]]:
         for snapshot in some:  # the blob ids as bytes: they go through a pipe
