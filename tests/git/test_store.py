@@ -89,6 +89,35 @@ def test_killed_between_checkout_and_ref_move_is_rolled_back(tmp_path: Path) -> 
     assert fresh.commit({"p/a": b"newer\n"}, "three") is not None
 
 
+def test_killed_while_writing_files_before_the_index_is_rolled_back(tmp_path: Path) -> None:
+    """Killed while the checkout wrote files, before it wrote the index: the files the new
+    commit added are untracked then; what the dead run wrote of them (whole or in part)
+    goes, a file that is something else stays, and the next commit goes through."""
+    store = Store.init(tmp_path)
+    store.commit({"p/a": b"old\n"}, "one")
+    head = store.repo.head.peel(pygit2.Commit)
+    added = {"p/whole": b"added whole\n", "p/part": b"added, the start of it written\n",
+             "p/other": b"added\n", "p/never": b"not written at all\n"}
+    tree = store.write_tree(head.tree, {"p/a": b"new\n", **added})
+    sig = pygit2.Signature("t", "t@example.invalid")
+    new = store.repo.create_commit(None, sig, sig, "two", tree, [head.id])
+    (tmp_path / "gitarchive-marker").touch()  # (unrelated untracked file: untouched)
+    marker = tmp_path / ".git" / "gitarchive" / "checkout-in-progress"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(f"{head.id} {new}\n")
+    (tmp_path / "p/a").write_bytes(b"new\n")
+    (tmp_path / "p/whole").write_bytes(added["p/whole"])
+    (tmp_path / "p/part").write_bytes(added["p/part"][:9])
+    (tmp_path / "p/other").write_bytes(b"the user's own, made after the crash\n")
+    Store(tmp_path).recover()
+    assert (tmp_path / "p/a").read_bytes() == b"old\n"
+    assert not (tmp_path / "p/whole").exists() and not (tmp_path / "p/part").exists()
+    assert (tmp_path / "p/other").read_bytes() == b"the user's own, made after the crash\n"
+    assert (tmp_path / "gitarchive-marker").exists() and not marker.exists()
+    (tmp_path / "p/other").unlink()
+    assert Store(tmp_path).commit({**added, "p/a": b"newer\n"}, "three") is not None
+
+
 def test_moved_branch_is_detected(tmp_path: Path) -> None:
     store = Store.init(tmp_path, bare=True)
     first = store.commit({"a": b"1"}, "one")
