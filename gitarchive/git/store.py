@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import CheckoutStrategy
 
 from gitarchive.errors import DirtyWorktreeError, StoreError
 from gitarchive.git import packwriter, worktree
@@ -228,11 +227,8 @@ class Store:
         """Finish the work of a run killed between updating the checkout and moving HEAD.
 
         The branch still points at the old commit, so the files it had written are put
-        back to HEAD's versions; a run killed after moving HEAD needs nothing undone.
-        A file the new commit added is removed too when it holds that commit's content or
-        the start of it: killed while writing files, before the index, the checkout left
-        such files untracked, and a checkout back to HEAD leaves untracked files alone.
-        (The run had checked that nothing stood at those paths, so nothing else is lost.)
+        back to HEAD's versions (worktree.roll_back); a run killed after moving HEAD needs
+        nothing undone.
         """
         marker = self._checkout_marker
         if self.bare or not marker.exists():
@@ -240,25 +236,8 @@ class Store:
         old, _, new = marker.read_text().strip().partition(" ")
         head = self.head()
         if head is not None and str(head.id) == old and new:
-            written = self.repo[new].peel(pygit2.Commit).tree
-            deltas = list(head.tree.diff_to_tree(written).deltas)
-            paths = [d.new_file.path for d in deltas]
-            if paths:
-                self.repo.checkout_tree(head.tree, strategy=CheckoutStrategy.FORCE, paths=paths)
-            for delta in deltas:
-                if delta.status == pygit2.enums.DeltaStatus.ADDED:
-                    self._remove_if_written(delta.new_file.path, delta.new_file.id)
+            worktree.roll_back(self.repo, head, self.repo[new].peel(pygit2.Commit))
         marker.unlink()
-
-    def _remove_if_written(self, path: str, blob: pygit2.Oid) -> None:
-        """Remove the checkout's file at ``path`` if it is ``blob``'s content, or part of it."""
-        file = (self.workdir or Path()) / path
-        try:
-            data = file.read_bytes()
-        except OSError:
-            return  # not there (the checkout got no further), or not a file
-        if self.repo[blob].read_raw().startswith(data):
-            file.unlink()
 
     def write_tree(self, base: pygit2.Tree | None, changes: Changes) -> pygit2.Oid:
         """Write blobs and trees for ``changes`` applied to ``base``; returns the root tree id.

@@ -32,6 +32,29 @@ def update(repo: pygit2.Repository, head: pygit2.Commit | None, new: pygit2.Comm
             )
 
 
+def roll_back(repo: pygit2.Repository, head: pygit2.Commit, written: pygit2.Commit) -> None:
+    """Put the checkout, which a dead run was moving from ``head`` to ``written``, back.
+
+    A file ``written`` added is removed too when it holds that commit's content or the
+    start of it: killed while writing files, before the index, the checkout left such
+    files untracked, and a checkout back to ``head`` leaves untracked files alone. (The
+    run had checked that nothing stood at those paths, so nothing else is lost.)
+    """
+    deltas = list(head.tree.diff_to_tree(written.tree).deltas)
+    paths = [d.new_file.path for d in deltas]
+    if paths:
+        repo.checkout_tree(head.tree, strategy=CheckoutStrategy.FORCE, paths=paths)
+    root = Path(repo.workdir)
+    for delta in deltas:
+        if delta.status == pygit2.enums.DeltaStatus.ADDED:
+            try:
+                data = (root / delta.new_file.path).read_bytes()
+            except OSError:
+                continue  # not there (the checkout got no further), or not a file
+            if repo[delta.new_file.id].read_raw().startswith(data):
+                (root / delta.new_file.path).unlink()
+
+
 def blocked_paths(root: Path, paths: list[str]) -> list[str]:
     """Paths a checkout cannot write: a directory in the way, or a file where one of
     their folders goes (one lstat per path and per folder)."""
