@@ -204,18 +204,20 @@ def in_halves(
     batch: int = 1,
     shown: Callable[[Sequence[T]], Iterable[T]] = lambda half: half,
     split: Callable[[Sequence[T]], tuple[Sequence[T], Sequence[T]]] | None = None,
+    sent: Callable[[list[tuple[str, R]]], list[tuple[str, R]]] = lambda part: part,
 ) -> Iterator[tuple[str, R]]:
     """(key, result) of every item, ``work`` done on every second one in a forked child
     (which sends its results ``batch`` at a time) while this process does the others
     (``shown``: wraps this half, e.g. in a progress bar; ``split``: (this process's
-    items, the child's), if not every second one). What the child did not send (it
+    items, the child's), if not every second one; ``sent``: what the child sends of a
+    batch, e.g. its files' blob ids once it wrote them). What the child did not send (it
     died) is done here, so the results never depend on it."""
     mine, theirs = split(items) if split is not None else (items[::2], items[1::2])
 
     def child_work() -> Iterator[list[tuple[str, R]]]:
         results = iter(work(theirs))
         while part := list(islice(results, batch)):
-            yield part
+            yield sent(part)
 
     with Forked(child_work) as child:
         for made in work(shown(mine)):

@@ -40,8 +40,8 @@ import pygit2
 from gitarchive import collector
 from gitarchive.archive import settings
 from gitarchive.errors import StoreError
-from gitarchive.git.packwriter import Content
-from gitarchive.git.store import Store
+from gitarchive.git.packwriter import Content, Stored, store_all
+from gitarchive.git.store import Store, process_repository
 from gitarchive.history import pictures, saved, timeline_read
 from gitarchive.history.parallel import Meanwhile, in_halves, two_cores
 from gitarchive.history.publish import (
@@ -179,25 +179,45 @@ def _made_in_halves(store: Store, synced: Synced, pids: list[str], draw: DrawFn,
 
     def make(some: Iterable[str]) -> Iterator[tuple[str, _Made]]:
         for pid in some:
-            yield pid, (render(state, [pid]).get(pid, []),
-                        draw(timelines.get, [pid], state, tree).get(pid))
+            views: list[tuple[str, Content]] = [*render(state, [pid]).get(pid, [])]
+            drawn = draw(timelines.get, [pid], state, tree).get(pid)
+            yield pid, (views, None if drawn is None else {**drawn})
 
     def started(mine: Iterable[str]) -> Iterator[str]:
         meanwhile()  # the child is forked by now (it must not copy a running thread)
         yield from mine
 
+    # The child writes its files to the objects (one pack) and sends their blob ids: sent
+    # whole, they were ~5 MB through the pipe, and the child waited on it while this
+    # process drew (and then hashed and compressed them again to commit them).
     for pid, (views, drawn) in in_halves(list(weights), make, str, shown=started,
-                                         split=partial(_shared, weights)):
-        synced.rendered[pid] = [*views]
+                                         split=partial(_shared, weights), batch=len(weights),
+                                         sent=partial(_stored, store.repo.path)):
+        synced.rendered[pid] = views
         if drawn is not None:
-            synced.drawn[pid] = {**drawn}
+            synced.drawn[pid] = drawn
 
 
-_Made = tuple[list[tuple[str, bytes]], dict[str, bytes] | None]  # one playlist's views, pictures
+# One playlist's views and pictures: each file's bytes, or the blob they were written to.
+_Made = tuple[list[tuple[str, Content]], dict[str, Content] | None]
 
-# This process's share of the making: it also writes the timelines (in a thread), takes
-# in the child's files and forked it; with half each, the child waited ~0.1 s for it.
-HERE_SHARE = 0.38
+
+def _stored(git_dir: str, made: list[tuple[str, _Made]]) -> list[tuple[str, _Made]]:
+    """``made`` with every file written to the repository's objects (one pack) and
+    standing for by its blob id (packwriter.Stored)."""
+    contents = [content for _, (views, drawn) in made
+                for content in chain((c for _, c in views), (drawn or {}).values())]
+    ids = iter(store_all(process_repository(git_dir), [c for c in contents
+                                                        if isinstance(c, bytes)]))
+    stored = [c if isinstance(c, Stored) else next(ids) for c in contents]
+    at = iter(stored)
+    return [(pid, ([(path, next(at)) for path, _ in views],
+                   None if drawn is None else {path: next(at) for path in drawn}))
+            for pid, (views, drawn) in made]
+
+# This process's share of the making: it also writes the timelines (in a thread) and
+# forked the child; the child also writes its own files to the objects (``_stored``).
+HERE_SHARE = 0.46
 
 
 def _shared(weights: Mapping[str, int], pids: Sequence[str]) -> tuple[list[str], list[str]]:
