@@ -130,24 +130,39 @@ def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str
     )
     if synced.head is None:
         return result
-    with Meanwhile(synced.unsaved) as saving:  # the timelines: written while the views are made
+    ahead: saved.Ahead = {}
+    with Meanwhile(partial(_meanwhile, store, synced, ahead)) as saving:
         plan = plan_views(store, state, branch=branch, timezone=tz, githistory_base=base_url,
                           final_newline=final_newline, only=only_ids)
         if draw is not None and render is not None and not synced.full:
             _made_in_halves(store, synced, plan.wanted, draw, render, saving.start)
-    ready = synced.rendered  # rendered by the halves of a split replay (or of this run)
-    rendered = chain(
-        (item for pid in plan.wanted if pid in ready for item in ready[pid]),
-        render_views(state, [pid for pid in plan.wanted if pid not in ready], fmt, base_url,
-                     final_newline, progress))
-    counted = _Counted(rendered)
-    new_tree = _write(store, result, plan, counted, synced, tz, only_ids)
-    result.playlists = counted.playlists
-    plan.record(state, new_tree, complete=only_ids is None)
-    # The rebuild commit writes no snapshot, so it is no event: the state as of the
-    # old head is the state as of the new one (its ancestor check still holds).
-    save_state(store, synced)
+    try:
+        ready = synced.rendered  # rendered by the halves of a split replay (or of this run)
+        rendered = chain(
+            (item for pid in plan.wanted if pid in ready for item in ready[pid]),
+            render_views(state, [pid for pid in plan.wanted if pid not in ready], fmt,
+                         base_url, final_newline, progress))
+        counted = _Counted(rendered)
+        new_tree = _write(store, result, plan, counted, synced, tz, only_ids)
+        result.playlists = counted.playlists
+        plan.record(state, new_tree, complete=only_ids is None)
+        # The rebuild commit writes no snapshot, so it is no event: the state as of the
+        # old head is the state as of the new one (its ancestor check still holds).
+        save_state(store, synced, ahead)
+    except BaseException:
+        saved.discard(store, ahead)  # no manifest names them
+        raise
     return result
+
+
+def _meanwhile(store: Store, synced: Synced, ahead: saved.Ahead) -> None:
+    """What a daily run writes while it draws (in a thread, parallel.Meanwhile): the
+    timelines, and the replay state's files of the playlists that changed (the manifest
+    naming them is saved after the commit)."""
+    if synced.unsaved is not None:
+        synced.unsaved()
+    if not synced.full:
+        ahead.update(saved.write_ahead(store, synced.state))
 
 
 PARALLEL_MIN_WORK = 3000  # tracks ever seen + changes of the playlists to draw and render
