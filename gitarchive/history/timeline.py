@@ -129,15 +129,22 @@ class Timeline:
     def from_row(cls, row: bytes | str) -> Timeline:
         """A saved timeline: pickled, or JSON text (formats 1 and 2). Our own cache in our
         own git directory, as the replay state is (saved.py)."""
-        return cls.from_dict(pickle.loads(row) if isinstance(row, bytes) else json.loads(row))
+        if not isinstance(row, bytes):
+            return cls.from_dict(json.loads(row))
+        data = pickle.loads(row)
+        # pickled as the tuples they were: nothing to convert (added_by is not kept)
+        return cls.from_dict(data, {k: TrackMeta(*m) for k, m in data["tracks"].items()})
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Timeline:
-        tup = tuple  # no generator per track: a daily run reads thousands of them
-        tracks = {
-            k: TrackMeta(url, name, tup(album), tup(map(tup, artists)), duration)
-            for k, (url, name, album, artists, duration) in data["tracks"].items()
-        }
+    def from_dict(cls, data: dict[str, Any], tracks: dict[str, TrackMeta] | None = None
+                  ) -> Timeline:
+        """``to_dict`` read back (``tracks``: its tracks made already)."""
+        if tracks is None:
+            tup = tuple  # no generator per track: a daily run reads thousands of them
+            tracks = {
+                k: TrackMeta(url, name, tup(album), tup(map(tup, artists)), duration)
+                for k, (url, name, album, artists, duration) in data["tracks"].items()
+            }
         return cls(
             pid=data["pid"], name=data["name"], url=data["url"],
             description=data["description"], json_blob=data["json_blob"],
