@@ -202,9 +202,10 @@ def _made_in_halves(store: Store, synced: Synced, pids: list[str], draw: DrawFn,
         meanwhile()  # the child is forked by now (it must not copy a running thread)
         yield from mine
 
-    # The child writes its files to the objects (one pack) and sends their blob ids: sent
-    # whole, they were ~5 MB through the pipe, and the child waited on it while this
-    # process drew (and then hashed and compressed them again to commit them).
+    # Each process writes its files to the objects (a pack each) as soon as it has made
+    # them, and the child sends their blob ids: sent whole, they were ~5 MB through the
+    # pipe, the child waited on it while this process drew, and this process then hashed
+    # and compressed them all again after both were done, to commit them.
     for pid, (views, drawn) in in_halves(list(weights), make, str, shown=started,
                                          split=partial(_shared, weights), batch=len(weights),
                                          sent=partial(_stored, store.repo.path)):
@@ -230,9 +231,9 @@ def _stored(git_dir: str, made: list[tuple[str, _Made]]) -> list[tuple[str, _Mad
                    None if drawn is None else {path: next(at) for path in drawn}))
             for pid, (views, drawn) in made]
 
-# This process's share of the making: it also writes the timelines (in a thread) and
-# forked the child; the child also writes its own files to the objects (``_stored``).
-HERE_SHARE = 0.46
+# This process's share of the making: it also writes the timelines and the replay
+# state's files (in a thread, _meanwhile), and forked the child.
+HERE_SHARE = 0.45
 
 
 def _shared(weights: Mapping[str, int], pids: Sequence[str]) -> tuple[list[str], list[str]]:
