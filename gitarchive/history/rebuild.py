@@ -131,12 +131,13 @@ def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str
     if synced.head is None:
         return result
     ahead: saved.Ahead = {}
-    with Meanwhile(partial(_meanwhile, store, synced, ahead)) as saving:
-        plan = plan_views(store, state, branch=branch, timezone=tz, githistory_base=base_url,
-                          final_newline=final_newline, only=only_ids)
-        if draw is not None and render is not None and not synced.full:
-            _made_in_halves(store, synced, plan.wanted, draw, render, saving.start)
     try:
+        with Meanwhile(partial(_meanwhile, store, synced, ahead)) as saving:
+            plan = plan_views(store, state, branch=branch, timezone=tz,
+                              githistory_base=base_url, final_newline=final_newline,
+                              only=only_ids)
+            if draw is not None and render is not None and not synced.full:
+                _made_in_halves(store, synced, plan.wanted, draw, render, saving.start)
         ready = synced.rendered  # rendered by the halves of a split replay (or of this run)
         rendered = chain(
             (item for pid in plan.wanted if pid in ready for item in ready[pid]),
@@ -146,12 +147,12 @@ def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str
         new_tree = _write(store, result, plan, counted, synced, tz, only_ids)
         result.playlists = counted.playlists
         plan.record(state, new_tree, complete=only_ids is None)
-        # The rebuild commit writes no snapshot, so it is no event: the state as of the
-        # old head is the state as of the new one (its ancestor check still holds).
-        save_state(store, synced, ahead)
     except BaseException:
-        saved.discard(store, ahead)  # no manifest names them
+        saved.discard(store, ahead)  # no manifest will name them
         raise
+    # The rebuild commit writes no snapshot, so it is no event: the state as of the
+    # old head is the state as of the new one (its ancestor check still holds).
+    save_state(store, synced, ahead)
     return result
 
 

@@ -218,9 +218,13 @@ def write_ahead(store: Store, state: HistoryState) -> Ahead:
     token = secrets.token_hex(6)
     runs = len(state.runs)
     written: Ahead = {}
-    for pid, playlist in list(state.playlists.loaded().items()):  # a copy: read in a thread
-        if (playlist.changed or pid not in state.files) and playlist.settled == runs:
-            written[pid] = (playlist, runs, *_write_playlist(folder, token, pid, playlist))
+    try:
+        for pid, playlist in list(state.playlists.loaded().items()):  # a copy: in a thread
+            if (playlist.changed or pid not in state.files) and playlist.settled == runs:
+                written[pid] = (playlist, runs, *_write_playlist(folder, token, pid, playlist))
+    except BaseException:
+        discard(store, written)
+        raise
     return written
 
 
