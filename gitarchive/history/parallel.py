@@ -204,23 +204,32 @@ def in_halves(
     batch: int = 1,
     shown: Callable[[Sequence[T]], Iterable[T]] = lambda half: half,
     split: Callable[[Sequence[T]], tuple[Sequence[T], Sequence[T]]] | None = None,
+    sent: Callable[[list[tuple[str, R]]], list[tuple[str, R]]] | None = None,
 ) -> Iterator[tuple[str, R]]:
     """(key, result) of every item, ``work`` done on every second one in a forked child
     (which sends its results ``batch`` at a time) while this process does the others
     (``shown``: wraps this half, e.g. in a progress bar; ``split``: (this process's
-    items, the child's), if not every second one). What the child did not send (it
-    died) is done here, so the results never depend on it."""
+    items, the child's), if not every second one). ``sent``: what becomes of a batch
+    before the child sends it, e.g. its files written to the objects and replaced by
+    their blob ids; this process's results then go through it too, all at once, before
+    it waits for the child's. What the child did not send (it died) is done here, so
+    the results never depend on it."""
     mine, theirs = split(items) if split is not None else (items[::2], items[1::2])
 
     def child_work() -> Iterator[list[tuple[str, R]]]:
         results = iter(work(theirs))
         while part := list(islice(results, batch)):
-            yield part
+            yield part if sent is None else sent(part)
 
     with Forked(child_work) as child:
+        ours: list[tuple[str, R]] = []
         for made in work(shown(mine)):
-            yield made
+            if sent is None:
+                yield made
+            else:
+                ours.append(made)
             child.poll()  # keep the child's pipe flowing while this side works
+        yield from sent(ours) if sent is not None else ()
         received = child.finish()
     done: set[str] = set()
     for part in received:

@@ -40,8 +40,8 @@ import pygit2
 from gitarchive import collector
 from gitarchive.archive import settings
 from gitarchive.errors import StoreError
-from gitarchive.git.packwriter import Content
-from gitarchive.git.store import Store
+from gitarchive.git.packwriter import Content, Stored, store_all
+from gitarchive.git.store import Store, process_repository
 from gitarchive.history import pictures, saved, timeline_read
 from gitarchive.history.parallel import Meanwhile, in_halves, two_cores
 from gitarchive.history.publish import (
@@ -130,24 +130,40 @@ def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str
     )
     if synced.head is None:
         return result
-    with Meanwhile(synced.unsaved) as saving:  # the timelines: written while the views are made
-        plan = plan_views(store, state, branch=branch, timezone=tz, githistory_base=base_url,
-                          final_newline=final_newline, only=only_ids)
-        if draw is not None and render is not None and not synced.full:
-            _made_in_halves(store, synced, plan.wanted, draw, render, saving.start)
-    ready = synced.rendered  # rendered by the halves of a split replay (or of this run)
-    rendered = chain(
-        (item for pid in plan.wanted if pid in ready for item in ready[pid]),
-        render_views(state, [pid for pid in plan.wanted if pid not in ready], fmt, base_url,
-                     final_newline, progress))
-    counted = _Counted(rendered)
-    new_tree = _write(store, result, plan, counted, synced, tz, only_ids)
-    result.playlists = counted.playlists
-    plan.record(state, new_tree, complete=only_ids is None)
+    ahead: saved.Ahead = {}
+    try:
+        with Meanwhile(partial(_meanwhile, store, synced, ahead)) as saving:
+            plan = plan_views(store, state, branch=branch, timezone=tz,
+                              githistory_base=base_url, final_newline=final_newline,
+                              only=only_ids)
+            if draw is not None and render is not None and not synced.full:
+                _made_in_halves(store, synced, plan.wanted, draw, render, saving.start)
+        ready = synced.rendered  # rendered by the halves of a split replay (or of this run)
+        rendered = chain(
+            (item for pid in plan.wanted if pid in ready for item in ready[pid]),
+            render_views(state, [pid for pid in plan.wanted if pid not in ready], fmt,
+                         base_url, final_newline, progress))
+        counted = _Counted(rendered)
+        new_tree = _write(store, result, plan, counted, synced, tz, only_ids)
+        result.playlists = counted.playlists
+        plan.record(state, new_tree, complete=only_ids is None)
+    except BaseException:
+        saved.discard(store, ahead)  # no manifest will name them
+        raise
     # The rebuild commit writes no snapshot, so it is no event: the state as of the
     # old head is the state as of the new one (its ancestor check still holds).
-    save_state(store, synced)
+    save_state(store, synced, ahead)
     return result
+
+
+def _meanwhile(store: Store, synced: Synced, ahead: saved.Ahead) -> None:
+    """What a daily run writes while it draws (in a thread, parallel.Meanwhile): the
+    timelines, and the replay state's files of the playlists that changed (the manifest
+    naming them is saved after the commit)."""
+    if synced.unsaved is not None:
+        synced.unsaved()
+    if not synced.full:
+        ahead.update(saved.write_ahead(store, synced.state))
 
 
 PARALLEL_MIN_WORK = 3000  # tracks ever seen + changes of the playlists to draw and render
@@ -179,25 +195,46 @@ def _made_in_halves(store: Store, synced: Synced, pids: list[str], draw: DrawFn,
 
     def make(some: Iterable[str]) -> Iterator[tuple[str, _Made]]:
         for pid in some:
-            yield pid, (render(state, [pid]).get(pid, []),
-                        draw(timelines.get, [pid], state, tree).get(pid))
+            views: list[tuple[str, Content]] = [*render(state, [pid]).get(pid, [])]
+            drawn = draw(timelines.get, [pid], state, tree).get(pid)
+            yield pid, (views, None if drawn is None else {**drawn})
 
     def started(mine: Iterable[str]) -> Iterator[str]:
         meanwhile()  # the child is forked by now (it must not copy a running thread)
         yield from mine
 
+    # Each process writes its files to the objects (a pack each) as soon as it has made
+    # them, and the child sends their blob ids: sent whole, they were ~5 MB through the
+    # pipe, the child waited on it while this process drew, and this process then hashed
+    # and compressed them all again after both were done, to commit them.
     for pid, (views, drawn) in in_halves(list(weights), make, str, shown=started,
-                                         split=partial(_shared, weights)):
-        synced.rendered[pid] = [*views]
+                                         split=partial(_shared, weights), batch=len(weights),
+                                         sent=partial(_stored, store.repo.path)):
+        synced.rendered[pid] = views
         if drawn is not None:
-            synced.drawn[pid] = {**drawn}
+            synced.drawn[pid] = drawn
 
 
-_Made = tuple[list[tuple[str, bytes]], dict[str, bytes] | None]  # one playlist's views, pictures
+# One playlist's views and pictures: each file's bytes, or the blob they were written to.
+_Made = tuple[list[tuple[str, Content]], dict[str, Content] | None]
 
-# This process's share of the making: it also writes the timelines (in a thread), takes
-# in the child's files and forked it; with half each, the child waited ~0.1 s for it.
-HERE_SHARE = 0.38
+
+def _stored(git_dir: str, made: list[tuple[str, _Made]]) -> list[tuple[str, _Made]]:
+    """``made`` with every file written to the repository's objects (one pack) and
+    standing for by its blob id (packwriter.Stored)."""
+    contents = [content for _, (views, drawn) in made
+                for content in chain((c for _, c in views), (drawn or {}).values())]
+    ids = iter(store_all(process_repository(git_dir), [c for c in contents
+                                                        if isinstance(c, bytes)]))
+    stored = [c if isinstance(c, Stored) else next(ids) for c in contents]
+    at = iter(stored)
+    return [(pid, ([(path, next(at)) for path, _ in views],
+                   None if drawn is None else {path: next(at) for path in drawn}))
+            for pid, (views, drawn) in made]
+
+# This process's share of the making: it also writes the timelines and the replay
+# state's files (in a thread, _meanwhile), and forked the child.
+HERE_SHARE = 0.45
 
 
 def _shared(weights: Mapping[str, int], pids: Sequence[str]) -> tuple[list[str], list[str]]:

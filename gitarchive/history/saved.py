@@ -205,8 +205,47 @@ def _playlist_row(p: PlaylistHistory) -> tuple[Any, ...]:
     )
 
 
-def save(store: Store, saved: SavedState) -> None:
-    """Write the changed playlists under new names, then replace the manifest atomically."""
+# pid -> (the playlist as written ahead, its settled runs then, its file, the file's size)
+Ahead = dict[str, tuple[PlaylistHistory, int, str, int]]
+
+
+def write_ahead(store: Store, state: HistoryState) -> Ahead:
+    """The files of the changed playlists, written now under new names: a daily rebuild
+    writes them in a thread while it draws, instead of after its commit. Only settled
+    ones (nothing changes them any more); ``save`` names them in the manifest, and
+    ``discard`` removes them when the run fails before it saves."""
+    folder = heal.cache_dir(state_dir(store))
+    token = secrets.token_hex(6)
+    runs = len(state.runs)
+    written: Ahead = {}
+    try:
+        for pid, playlist in list(state.playlists.loaded().items()):  # a copy: in a thread
+            if (playlist.changed or pid not in state.files) and playlist.settled == runs:
+                written[pid] = (playlist, runs, *_write_playlist(folder, token, pid, playlist))
+    except BaseException:
+        discard(store, written)
+        raise
+    return written
+
+
+def discard(store: Store, ahead: Ahead) -> None:
+    """Remove the files ``write_ahead`` wrote (no manifest will name them)."""
+    for _, _, name, _ in ahead.values():
+        heal.remove(state_dir(store) / name)
+
+
+def _write_playlist(folder: Path, token: str, pid: str, playlist: PlaylistHistory
+                    ) -> tuple[str, int]:
+    """Write one playlist's file; its name and size."""
+    data = pickle.dumps(_playlist_row(playlist), protocol=5)
+    name = f"{pid}.{token}.{heal.digest(data)}.pickle"
+    (folder / name).write_bytes(data)
+    return name, len(data)
+
+
+def save(store: Store, saved: SavedState, ahead: Ahead | None = None) -> None:
+    """Write the changed playlists under new names (or take those written ``ahead`` that
+    are still current), then replace the manifest atomically."""
     folder = heal.cache_dir(state_dir(store))
     state = saved.state
     old_files = state.files
@@ -214,13 +253,16 @@ def save(store: Store, saved: SavedState) -> None:
     token = secrets.token_hex(6)
     replaced = []
     sizes = dict(state.sizes)  # a daily run writes a few files: the others' sizes are known
+    early = ahead or {}
     for pid, playlist in state.playlists.loaded().items():
         if not playlist.changed and pid in files:
             continue
-        data = pickle.dumps(_playlist_row(playlist), protocol=5)
-        name = f"{pid}.{token}.{heal.digest(data)}.pickle"
-        (folder / name).write_bytes(data)
-        sizes[name] = len(data)
+        found = early.get(pid)
+        if found is not None and found[0] is playlist and found[1] == playlist.settled:
+            name, size = found[2], found[3]
+        else:
+            name, size = _write_playlist(folder, token, pid, playlist)
+        sizes[name] = size
         if pid in files:
             replaced.append(files[pid])
         files[pid] = name
@@ -269,6 +311,7 @@ def save(store: Store, saved: SavedState) -> None:
     if len(replaced) == len(files) or not old_files:  # a whole new state: sweep leftovers
         replaced = [n for n in os.listdir(folder) if n.endswith(".pickle") and n not in keep
                     and n != "manifest.pickle"]
+    replaced += [name for _, _, name, _ in early.values()]  # written ahead: unnamed ones go
     for name in replaced:
         if name not in keep:
             heal.remove(folder / name)

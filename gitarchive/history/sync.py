@@ -367,10 +367,11 @@ def _replay_saved(store: Store, state: HistoryState, events: Sequence[Event],
     return problems, (kept, before)
 
 
-def save_state(store: Store, synced: Synced) -> None:
-    """Persist a synced state (the cache the next run starts from)."""
+def save_state(store: Store, synced: Synced, ahead: history_state.Ahead | None = None) -> None:
+    """Persist a synced state (the cache the next run starts from); ``ahead``: playlist
+    files written already (saved.write_ahead)."""
     if synced.head is not None:
         history_state.save(
-            store, history_state.SavedState(str(synced.head.id), synced.gens, synced.state)
-        )
+            store, history_state.SavedState(str(synced.head.id), synced.gens, synced.state),
+            ahead)
 

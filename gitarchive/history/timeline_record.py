@@ -22,7 +22,6 @@ to a whole-history read on random daily histories.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -273,9 +272,9 @@ MAKE_PIECE = 200
 @dataclass
 class Half:
     """What the forked half of a split replay recorded, as cheap to send as it can be:
-    its timelines as saved (JSON text), its latest changes, its pictures and views."""
+    its timelines as saved (Timeline.to_row), its latest changes, its pictures and views."""
 
-    rows: dict[str, str]
+    rows: dict[str, bytes]
     recent: list[Recent]
     digests: dict[tuple[str, int], Timeline]
     drawn: Drawn
@@ -343,7 +342,7 @@ class Recording:
             self.draw_here(state)
         mine = _filled(Timelines(Path(), ()), self.timelines, ())
         digests = {(r.pid, r.index): mine.digest(r) for r in mine.recent}
-        return Half({pid: json.dumps(t.to_dict()) for pid, t in mine.loaded.items()},
+        return Half({pid: t.to_row() for pid, t in mine.loaded.items()},
                     mine.recent, {k: d for k, d in digests.items() if d is not None},
                     self.drawn, self.rendered)
 

@@ -139,7 +139,7 @@ def _followers(p: str, name: str, numbers: list[int], count: int) -> dict[str, b
                               num_followers=count))
 
 
-def _rows(h: History) -> dict[str, str]:
+def _rows(h: History) -> dict[str, bytes | str]:
     with closing(sqlite3.connect(timeline.state_path(h.store))) as db:
         return dict(db.execute("SELECT pid, data FROM timelines"))
 
@@ -168,6 +168,34 @@ def test_follower_counts_alone_rewrite_no_playlist_file(history: History) -> Non
         assert changed_two == (day == 4), day  # its tracks changed on day 4 only
         _as_a_whole_read(h, oid)
     assert rebuild(h.store).commit is None
+
+
+def test_timelines_saved_as_json_text_are_read(history: History,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows of formats 1 and 2 (JSON text) are read as saved, the history never read
+    again for them; the rows a run rewrites are pickled from then on."""
+    h = history
+    _fetch(h, *_days(h, T0 + DAY)[0])
+    with closing(sqlite3.connect(timeline.state_path(h.store))) as db, db:
+        meta = json.loads(db.execute("SELECT value FROM meta WHERE key = 'state'").fetchone()[0])
+        meta["format"] = "gitarchive-timelines/2"
+        db.execute("UPDATE meta SET value = ? WHERE key = 'state'", (json.dumps(meta),))
+        for key, data in list(db.execute("SELECT pid, data FROM timelines")):
+            assert isinstance(data, bytes)
+            text = json.dumps(timeline.Timeline.from_row(data).to_dict())
+            db.execute("UPDATE timelines SET data = ? WHERE pid = ?", (text, key))
+    assert all(isinstance(data, str) for data in _rows(h).values())
+
+    def second_read(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the history read a second time for the timelines")
+
+    changes, clock = _days(h, T0 + 2 * DAY)[1]  # Two changes, One does not
+    with monkeypatch.context() as patched:
+        patched.setattr(timeline_read, "update", second_read)
+        oid = _fetch(h, changes, clock)
+    _as_a_whole_read(h, oid)
+    rows = _rows(h)
+    assert isinstance(rows[pid(2)], bytes) and isinstance(rows[pid(1)], str)
 
 
 def test_state_and_timelines_of_the_former_formats_are_read(history: History) -> None:

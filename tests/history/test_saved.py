@@ -1,13 +1,22 @@
-"""The saved replay state keeps every registry as it was: none, empty, or some ids."""
+"""The saved replay state keeps every registry as it was: none, empty, or some ids; a daily
+rebuild writes its changed playlists' files ahead, each once, and leaves no stray one."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from history_support import History, pid
+import pytest
+from history_support import History, json_files, pid, playlist, track
+from history_support import registry as registry_files
 
+from gitarchive.errors import StoreError
+from gitarchive.git.store import Store
 from gitarchive.history import saved
+from gitarchive.history.rebuild import rebuild
 from gitarchive.history.state import HistoryState
+
+DAY = 86_400
+T0 = 1_700_000_000
 
 
 def test_registries_survive_saving_and_loading_twice(tmp_path: Path) -> None:
@@ -26,3 +35,51 @@ def test_registries_survive_saving_and_loading_twice(tmp_path: Path) -> None:
     again = saved.load(store)
     assert again is not None
     assert again.state.registries == [*registries, frozenset({pid(4), pid(1)})]
+
+
+def _state_files(store: Store) -> tuple[set[str], set[str]]:
+    """(the playlist files the manifest names, the playlist files in the folder)."""
+    loaded = saved.load(store)
+    assert loaded is not None
+    folder = saved.state_dir(store)
+    on_disk = {p.name for p in folder.iterdir() if p.name != "manifest.pickle"}
+    return set(loaded.state.files.values()), on_disk
+
+
+def test_a_daily_rebuild_writes_the_changed_playlists_ahead_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A daily rebuild writes the state files of the playlists that changed while it draws
+    (saved.write_ahead), each once; the manifest names them, and a run that fails before
+    saving leaves none of them behind."""
+    h = History(str(tmp_path))
+    h.commit({**json_files(playlist(pid(1), "One", [track(1), track(2)])),
+              **json_files(playlist(pid(2), "Two", [track(3)])), **registry_files(pid(1), pid(2))},
+             T0)
+    rebuild(h.store)
+    ahead: list[saved.Ahead] = []
+    real = saved.write_ahead
+
+    def recorded(store: Store, state: HistoryState) -> saved.Ahead:
+        ahead.append(real(store, state))
+        return ahead[-1]
+
+    monkeypatch.setattr(saved, "write_ahead", recorded)
+    h.commit(json_files(playlist(pid(1), "One", [track(2), track(4)])), T0 + DAY)
+    result = rebuild(h.store)
+    assert not result.full and result.commit is not None
+    assert list(ahead[0]) == [pid(1)]
+    loaded = saved.load(h.store)
+    assert loaded is not None
+    assert loaded.state.files[pid(1)] == ahead[0][pid(1)][2]  # not written again
+    named, on_disk = _state_files(h.store)
+    assert named == on_disk
+    h.commit(json_files(playlist(pid(2), "Two", [track(5)])), T0 + 2 * DAY)
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise StoreError("the branch moved")
+
+    monkeypatch.setattr(Store, "commit", refused)
+    with pytest.raises(StoreError):
+        rebuild(h.store)
+    assert list(ahead[1]) == [pid(2)]
+    assert _state_files(h.store) == (named, on_disk)  # the old state, nothing more

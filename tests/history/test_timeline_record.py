@@ -29,6 +29,7 @@ from history_support import (
 
 from benchmarks import synth
 from gitarchive.archive import layout
+from gitarchive.git.packwriter import Stored
 from gitarchive.git.store import Store
 from gitarchive.history import (
     feeds,
@@ -347,7 +348,12 @@ def test_daily_views_and_pictures_made_on_two_cores_are_those_made_on_one(
             before = len(forks)
             result = rebuild(Store(copy))
             assert not result.full
-            assert (len(forks) > before) == (least == 0 and result.playlists >= 2)
+            forked = len(forks) > before
+            assert forked == (least == 0 and result.playlists >= 2)
+            assert result.synced is not None
+            sent = [c for files in result.synced.rendered.values() for _, c in files]
+            # split: each half wrote its files to the objects at once (the child sends ids)
+            assert (bool(sent) and all(isinstance(c, Stored) for c in sent)) == forked
             trees.append(Store(copy).repo.head.peel(pygit2.Commit).tree_id)
         assert trees[0] == trees[1]
         shutil.rmtree(path)
