@@ -11,19 +11,27 @@ here, so the files never depend on it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-
-import pygit2
+from dataclasses import dataclass
 
 from gitarchive.archive import layout, render, settings
 from gitarchive.archive.model import Playlist, dump_json
 from gitarchive.git.packwriter import blob_id
 from gitarchive.history.parallel import in_halves, two_cores
+from gitarchive.ops import rendered
 
 FORK_MIN = 200  # playlists from which a forked process renders half of them
 CHUNK = 50  # playlists per message from the forked process
 
-# pid -> (path -> content, path -> its blob id)
-Rendered = dict[str, tuple[dict[str, bytes], dict[str, pygit2.Oid]]]
+
+@dataclass
+class Made:
+    """One playlist's files as rendered: the content of each that may have changed, the
+    blob id of each, and what the record keeps of them (see gitarchive.ops.rendered)."""
+
+    files: dict[str, bytes]  # path -> content (a file known unchanged has none)
+    ids: dict[str, bytes]  # path -> its raw blob id (bytes: they go through a pipe)
+    entry: rendered.Entry | None = None
+    same_tracks: bool = False  # the tracks of HEAD's JSON snapshot, as recorded
 
 
 def snapshot_files(
@@ -32,41 +40,68 @@ def snapshot_files(
     day: str,
     githistory_base: str | None,
     newline: bool,
-) -> dict[str, bytes]:
-    """The files of one playlist's snapshot; ``followers`` (day -> count) gets today's."""
+    last: rendered.Last | None = None,
+) -> Made:
+    """The files of one playlist's snapshot; ``followers`` (day -> count) gets today's.
+
+    ``last``: the last run's record; what it shows unchanged is taken from there (the
+    table's rows; the plain file, by its blob id) instead of rendered again.
+    """
     pid = snapshot.id
-    plain = settings.apply_final_newline(render.plain(snapshot), newline)
-    pretty = settings.apply_final_newline(render.pretty_md(snapshot, githistory_base), newline)
-    files = {
-        layout.plain_path(pid): plain.encode(),
-        layout.pretty_json_path(pid): render.pretty_json(snapshot).encode(),
-        layout.pretty_md_path(pid): pretty.encode(),
-    }
+    tracks = rendered.tracks_print(snapshot.tracks) if last is not None else None
+    reuse = last.reuse(snapshot, tracks) if last is not None else None
+    rows = last.rows(reuse) if last is not None and reuse is not None else None
+    if rows is None:
+        rows = render.lines_text(render.pretty_rows(snapshot.tracks))
+    made = Made({}, {})
+    pretty = settings.apply_final_newline(render.pretty_md(snapshot, githistory_base, rows),
+                                          newline).encode()
+    made.files[layout.pretty_md_path(pid)] = pretty
+    made.files[layout.pretty_json_path(pid)] = render.pretty_json(snapshot).encode()
+    if reuse is not None and reuse.plain is not None:
+        made.ids[layout.plain_path(pid)] = bytes.fromhex(reuse.plain)
+    else:
+        plain = settings.apply_final_newline(render.plain(snapshot), newline)
+        made.files[layout.plain_path(pid)] = plain.encode()
     if snapshot.num_followers is not None:
         followers[day] = snapshot.num_followers
     if followers:
-        files[layout.followers_path(pid)] = dump_json(dict(sorted(followers.items()))).encode()
-    return files
+        counts = dump_json(dict(sorted(followers.items())))
+        made.files[layout.followers_path(pid)] = counts.encode()
+    for path, content in made.files.items():
+        made.ids[path] = blob_id(content)
+    made.same_tracks = reuse is not None and reuse.same_tracks
+    if tracks is not None:
+        made.entry = _entry(made, pid, rows, tracks, snapshot)
+    return made
 
 
-def render_all(snapshots: Sequence[Playlist], files_of: Callable[[Playlist], dict[str, bytes]]
-               ) -> Rendered:
-    """Each snapshot's files (``files_of``) and their blob ids (hashed where they are
-    made: half in a forked process from FORK_MIN snapshots on a machine with two cores;
-    by packwriter.blob_id: hashlib's SHA-1, not libgit2's slower collision-detecting one)."""
+def _entry(made: Made, pid: str, rows: str, tracks: str, snapshot: Playlist
+           ) -> rendered.Entry | None:
+    """What the record keeps of ``made`` (None when the rows cannot be found in it)."""
+    found = made.files[layout.pretty_md_path(pid)].find(rows.encode()) if rows else -1
+    if found < 0:
+        return None
+    span = (found, found + len(rows.encode()))
+    ids = {path: raw.hex() for path, raw in made.ids.items()}
+    return rendered.Entry(tracks, ids[layout.pretty_md_path(pid)], span,
+                          ids[layout.plain_path(pid)], rendered.plain_key(snapshot, tracks),
+                          ids[layout.pretty_json_path(pid)])
 
-    def work(some: Iterable[Playlist]) -> Iterator[tuple[str, tuple[dict[str, bytes], Raw]]]:
-        for snapshot in some:  # the blob ids as bytes: they go through a pipe
-            files = files_of(snapshot)
-            yield snapshot.id, (files, {path: blob_id(c) for path, c in files.items()})
+
+def render_all(snapshots: Sequence[Playlist], files_of: Callable[[Playlist], Made]
+               ) -> dict[str, Made]:
+    """Each snapshot's files (``files_of``, which hashes them where they are made: half in
+    a forked process from FORK_MIN snapshots on a machine with two cores; by
+    packwriter.blob_id: hashlib's SHA-1, not libgit2's slower collision-detecting one)."""
+
+    def work(some: Iterable[Playlist]) -> Iterator[tuple[str, Made]]:
+        for snapshot in some:
+            yield snapshot.id, files_of(snapshot)
 
     halved = len(snapshots) >= FORK_MIN and two_cores()
     made = (in_halves(snapshots, work, _pid, batch=CHUNK) if halved else work(snapshots))
-    return {pid: (files, {path: pygit2.Oid(raw=raw) for path, raw in ids.items()})
-            for pid, (files, ids) in made}
-
-
-Raw = dict[str, bytes]  # path -> its blob id's bytes
+    return dict(made)
 
 
 def _pid(snapshot: Playlist) -> str:
