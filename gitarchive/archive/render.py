@@ -293,8 +293,9 @@ def plain(playlist: Playlist) -> str:
     )
 
 
-def pretty_json(playlist: Playlist) -> str:
-    return playlist.to_json()
+def pretty_json(playlist: Playlist, tracks_text: str | None = None) -> str:
+    """The JSON snapshot (``tracks_text``: see ``Playlist.to_json``)."""
+    return playlist.to_json(tracks_text)
 
 
 def index_md(entries: Iterable[tuple[str, str, int]]) -> str:

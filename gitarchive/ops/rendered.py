@@ -49,13 +49,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pygit2
+
 from gitarchive import safejson
 from gitarchive.archive import layout
 from gitarchive.archive.model import Playlist, Track
 from gitarchive.atomicfile import write_atomic
-from gitarchive.git.store import Store, TreeReader, blob_data, process_repository
+from gitarchive.git import worktree
+from gitarchive.git.store import Store, TreeReader, process_repository
 
-FORMAT = 1
+FORMAT = 2
 NAME = "rendered.json"
 _SEP = "\x00"
 
@@ -67,24 +70,32 @@ _SOURCES = (
 )
 
 
+Span = tuple[int, int]  # [start, end) in a file's bytes
+
+
 @dataclass(frozen=True)
 class Entry:
     """What a run rendered of one playlist (blob ids in hex)."""
 
     tracks: str  # tracks_print of the tracks rendered
     md: str  # the pretty markdown file
-    rows: tuple[int, int]  # the byte span of its table's rows
+    rows: Span  # where its table's rows are
     plain: str  # the plain file
     plain_key: str  # plain_key of its inputs
-    json: str  # the JSON snapshot (its tracks are those tracks)
+    json: str  # the JSON snapshot
+    json_tracks: Span  # where its tracks are
+
+    def fields(self) -> list[Any]:
+        return [self.tracks, self.md, list(self.rows), self.plain, self.plain_key, self.json,
+                list(self.json_tracks)]
 
 
 @dataclass(frozen=True)
 class Reuse:
     """What one playlist's render may take from the last run's files (tracks the same)."""
 
-    md: str  # blob id of the markdown file holding the rows
-    rows: tuple[int, int]
+    rows: str | None  # the table's rows (None: they could not be read)
+    tracks_json: str | None  # the JSON snapshot's tracks (None: could not be read)
     plain: str | None  # blob id of the plain file when it is unchanged, else None
     same_tracks: bool  # HEAD's JSON snapshot holds these very tracks
 
@@ -93,23 +104,17 @@ def tracks_print(tracks: Sequence[Track]) -> str | None:
     """A fingerprint of every field of ``tracks`` (see the module's docstring); None when a
     text holds a NUL or cannot be encoded (then nothing is reused)."""
     parts: list[str] = []
-    add = parts.append
+    extend = parts.extend
     try:
         for t in tracks:
-            album = t.album
+            album, artists, added_at, added_by = t.album, t.artists, t.added_at, t.added_by
             if type(t.duration_ms) is not int:
                 return None
-            add(t.url)
-            add(t.name)
-            add(album.name)
-            add(album.url)
-            add(str(t.duration_ms))
-            add("-" if t.added_at is None else "+" + t.added_at)
-            add("-" if t.added_by is None else "+" + t.added_by)
-            add(str(len(t.artists)))
-            for a in t.artists:
-                add(a.name)
-                add(a.url)
+            extend((t.url, t.name, album.name, album.url, str(t.duration_ms),
+                    "-" if added_at is None else "+" + added_at,
+                    "-" if added_by is None else "+" + added_by, str(len(artists))))
+            for a in artists:
+                extend((a.name, a.url))
         joined = _SEP.join(parts)
         if joined.count(_SEP) != max(len(parts) - 1, 0):
             return None
@@ -157,41 +162,57 @@ class Last:
     """The last run's record as it applies to HEAD: what each playlist's render may reuse.
 
     Every check against HEAD is made here, in the process that starts the run (HEAD's
-    directories are listed once); a forked renderer only reads blobs, by id.
+    directories are listed once); a forked renderer only reads files and blobs. A file
+    is read from the checkout when it holds the recorded blob's bytes (hashed to know:
+    ten times faster than libgit2's read), else from the object database.
     """
 
     def __init__(self, store: Store, head: TreeReader, entries: Mapping[str, Entry],
                  header: str | None) -> None:
         self.git_dir = str(store.git_dir)
+        self.workdir = store.workdir
         self.header = header
         self.entries = dict(entries)  # the record's, for the entries this run keeps
-        self._usable: dict[str, Entry] = {}
+        self._usable: dict[str, tuple[Entry, str, str]] = {}  # and HEAD's plain, JSON
         for pid, entry in entries.items():
-            if head.blob_id(layout.pretty_md_path(pid)) is not None and (
-                str(head.blob_id(layout.pretty_md_path(pid))) == entry.md
-            ):
-                self._usable[pid] = entry
-        self._plain = {pid: str(head.blob_id(layout.plain_path(pid))) for pid in self._usable}
-        self._json = {pid: str(head.blob_id(layout.pretty_json_path(pid)))
-                      for pid in self._usable}
+            if str(head.blob_id(layout.pretty_md_path(pid))) == entry.md:
+                self._usable[pid] = (entry, str(head.blob_id(layout.plain_path(pid))),
+                                     str(head.blob_id(layout.pretty_json_path(pid))))
 
     def reuse(self, snapshot: Playlist, tracks: str | None) -> Reuse | None:
         """What the render of ``snapshot`` (its tracks' print: ``tracks``) may reuse."""
-        entry = self._usable.get(snapshot.id)
-        if entry is None or tracks is None or entry.tracks != tracks:
+        found = self._usable.get(snapshot.id)
+        if found is None or tracks is None or found[0].tracks != tracks:
             return None
-        plain = entry.plain if (self._plain[snapshot.id] == entry.plain
-                                and entry.plain_key == plain_key(snapshot, tracks)) else None
-        return Reuse(entry.md, entry.rows, plain, self._json[snapshot.id] == entry.json)
+        entry, plain, snapshot_json = found
+        unchanged = plain == entry.plain and entry.plain_key == plain_key(snapshot, tracks)
+        pid = snapshot.id
+        return Reuse(self._part(entry.md, layout.pretty_md_path(pid), entry.rows),
+                     self._part(entry.json, layout.pretty_json_path(pid), entry.json_tracks),
+                     entry.plain if unchanged else None, snapshot_json == entry.json)
 
-    def rows(self, reuse: Reuse) -> str | None:
-        """The rows ``reuse`` points to, read from their blob (None: it cannot be read)."""
-        start, end = reuse.rows
-        try:
-            data = blob_data(process_repository(self.git_dir), reuse.md)
-            return data[start:end].decode()
-        except (KeyError, ValueError, UnicodeDecodeError, OSError):
+    def _part(self, oid: str, path: str, span: Span) -> str | None:
+        """Bytes ``span`` of blob ``oid`` as text (None: it cannot be read)."""
+        data = self._read(oid, path)
+        start, end = span
+        if data is None or end > len(data):
             return None
+        try:
+            return data[start:end].decode()
+        except UnicodeDecodeError:
+            return None
+
+    def _read(self, oid: str, path: str) -> bytes | None:
+        try:
+            blob = pygit2.Oid(hex=oid)
+            if self.workdir is not None:
+                found = worktree.checked_read(self.workdir, path, blob)
+                if found is not None:
+                    return found
+            kind, data = process_repository(self.git_dir).odb.read(blob)
+        except (pygit2.GitError, ValueError, OSError):
+            return None
+        return data if kind == pygit2.enums.ObjectType.BLOB else None
 
 
 def load(store: Store, head: TreeReader, githistory_base: str | None, newline: bool) -> Last:
@@ -222,13 +243,17 @@ def _parse(data: bytes, wanted: str) -> dict[str, Entry]:
 
 
 def _entry(fields: Any) -> Entry:
-    tracks, md, (start, end), plain, key, snapshot = fields
-    texts = (tracks, md, plain, key, snapshot)
-    if not all(type(t) is str for t in texts) or not (
-        type(start) is int and type(end) is int and 0 <= start <= end
-    ):
+    tracks, md, rows, plain, key, snapshot, json_tracks = fields
+    if not all(type(t) is str for t in (tracks, md, plain, key, snapshot)):
         raise TypeError("not an entry")
-    return Entry(tracks, md, (start, end), plain, key, snapshot)
+    return Entry(tracks, md, _span(rows), plain, key, snapshot, _span(json_tracks))
+
+
+def _span(fields: Any) -> Span:
+    start, end = fields
+    if not (type(start) is int and type(end) is int and 0 <= start <= end):
+        raise TypeError("not a span")
+    return start, end
 
 
 def _checksum(body: Any) -> str:
@@ -249,8 +274,7 @@ def save(store: Store, last: Last, made: Mapping[str, Entry | None],
     body = {
         "format": FORMAT,
         "header": last.header,
-        "playlists": {pid: [e.tracks, e.md, list(e.rows), e.plain, e.plain_key, e.json]
-                      for pid, e in sorted(kept.items())},
+        "playlists": {pid: e.fields() for pid, e in sorted(kept.items())},
     }
     data = json.dumps({"body": body, "sum": _checksum(body)}, separators=(",", ":"))
     target = path(store)

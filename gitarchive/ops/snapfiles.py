@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from gitarchive.archive import layout, render, settings
-from gitarchive.archive.model import Playlist, dump_json
+from gitarchive.archive.model import Playlist, dump_json, tracks_json
 from gitarchive.git.packwriter import blob_id
 from gitarchive.history.parallel import in_halves, two_cores
 from gitarchive.ops import rendered
@@ -45,19 +45,21 @@ def snapshot_files(
     """The files of one playlist's snapshot; ``followers`` (day -> count) gets today's.
 
     ``last``: the last run's record; what it shows unchanged is taken from there (the
-    table's rows; the plain file, by its blob id) instead of rendered again.
+    table's rows and the JSON's tracks as text; the plain file by its blob id) instead
+    of rendered again.
     """
     pid = snapshot.id
     tracks = rendered.tracks_print(snapshot.tracks) if last is not None else None
     reuse = last.reuse(snapshot, tracks) if last is not None else None
-    rows = last.rows(reuse) if last is not None and reuse is not None else None
+    rows, tracks_text = (reuse.rows, reuse.tracks_json) if reuse is not None else (None, None)
     if rows is None:
         rows = render.lines_text(render.pretty_rows(snapshot.tracks))
+    if tracks_text is None:
+        tracks_text = tracks_json(snapshot.tracks)
     made = Made({}, {})
-    pretty = settings.apply_final_newline(render.pretty_md(snapshot, githistory_base, rows),
-                                          newline).encode()
-    made.files[layout.pretty_md_path(pid)] = pretty
-    made.files[layout.pretty_json_path(pid)] = render.pretty_json(snapshot).encode()
+    pretty = render.pretty_md(snapshot, githistory_base, rows)
+    made.files[layout.pretty_md_path(pid)] = settings.apply_final_newline(pretty, newline).encode()
+    made.files[layout.pretty_json_path(pid)] = render.pretty_json(snapshot, tracks_text).encode()
     if reuse is not None and reuse.plain is not None:
         made.ids[layout.plain_path(pid)] = bytes.fromhex(reuse.plain)
     else:
@@ -72,21 +74,35 @@ def snapshot_files(
         made.ids[path] = blob_id(content)
     made.same_tracks = reuse is not None and reuse.same_tracks
     if tracks is not None:
-        made.entry = _entry(made, pid, rows, tracks, snapshot)
+        made.entry = _entry(made, pid, tracks, rows, tracks_text, snapshot)
     return made
 
 
-def _entry(made: Made, pid: str, rows: str, tracks: str, snapshot: Playlist
+def _entry(made: Made, pid: str, tracks: str, rows: str, tracks_text: str, snapshot: Playlist
            ) -> rendered.Entry | None:
-    """What the record keeps of ``made`` (None when the rows cannot be found in it)."""
-    found = made.files[layout.pretty_md_path(pid)].find(rows.encode()) if rows else -1
-    if found < 0:
+    """What the record keeps of ``made`` (None when there is nothing to take from it)."""
+    md, json_path = layout.pretty_md_path(pid), layout.pretty_json_path(pid)
+    rows_at = _span(made.files[md], rows.encode())
+    tracks_at = _span(made.files[json_path], tracks_text.encode())
+    if rows_at is None or tracks_at is None:
         return None
-    span = (found, found + len(rows.encode()))
     ids = {path: raw.hex() for path, raw in made.ids.items()}
-    return rendered.Entry(tracks, ids[layout.pretty_md_path(pid)], span,
-                          ids[layout.plain_path(pid)], rendered.plain_key(snapshot, tracks),
-                          ids[layout.pretty_json_path(pid)])
+    return rendered.Entry(tracks, ids[md], rows_at, ids[layout.plain_path(pid)],
+                          rendered.plain_key(snapshot, tracks), ids[json_path], tracks_at)
+
+
+def _span(page: bytes, part: bytes) -> tuple[int, int] | None:
+    """Where ``part`` is in ``page`` (found by its start, then compared whole: a big part
+    is found at once); None when it is not there or empty."""
+    if not part:
+        return None
+    start = part[:64]
+    at = page.find(start)
+    while at >= 0:
+        if page.startswith(part, at):
+            return at, at + len(part)
+        at = page.find(start, at + 1)
+    return None
 
 
 def render_all(snapshots: Sequence[Playlist], files_of: Callable[[Playlist], Made]
