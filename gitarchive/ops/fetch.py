@@ -240,7 +240,8 @@ class _Files:
         final = [replace(snap, unique_name=names[pid]) for pid, snap in self.fetched.items()]
         followers = {snap.id: self.before.followers(snap.id) for snap in final}
         made = snapfiles.render_all(final, lambda snap: snapfiles.snapshot_files(
-            snap, followers[snap.id], self.day, self.base, self.newline, self.last))
+            snap, followers[snap.id], self.day, self.base, self.newline, self.last),
+            self.last.likely)
         for snapshot in final:
             self._keep(snapshot, made[snapshot.id])
         changes: dict[str, bytes | None] = {}

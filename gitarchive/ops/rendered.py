@@ -174,13 +174,31 @@ class Last:
         self.header = header
         self.entries = dict(entries)  # the record's, for the entries this run keeps
         self._usable: dict[str, tuple[Entry, str, str]] = {}  # and HEAD's plain, JSON
+        self._prints: dict[str, tuple[tuple[Track, ...], str | None]] = {}
         for pid, entry in entries.items():
             if str(head.blob_id(layout.pretty_md_path(pid))) == entry.md:
                 self._usable[pid] = (entry, str(head.blob_id(layout.plain_path(pid))),
                                      str(head.blob_id(layout.pretty_json_path(pid))))
 
-    def reuse(self, snapshot: Playlist, tracks: str | None) -> Reuse | None:
-        """What the render of ``snapshot`` (its tracks' print: ``tracks``) may reuse."""
+    def tracks_print(self, snapshot: Playlist) -> str | None:
+        """``tracks_print`` of the snapshot's tracks, computed once (``likely`` computes them
+        before a renderer is forked, which then has them too)."""
+        known = self._prints.get(snapshot.id)
+        if known is not None and known[0] is snapshot.tracks:
+            return known[1]
+        found = tracks_print(snapshot.tracks)
+        self._prints[snapshot.id] = (snapshot.tracks, found)
+        return found
+
+    def likely(self, snapshot: Playlist) -> bool:
+        """Whether the render of ``snapshot`` will reuse (unless a file cannot be read)."""
+        found = self._usable.get(snapshot.id)
+        tracks = self.tracks_print(snapshot)
+        return found is not None and tracks is not None and found[0].tracks == tracks
+
+    def reuse(self, snapshot: Playlist) -> Reuse | None:
+        """What the render of ``snapshot`` may reuse."""
+        tracks = self.tracks_print(snapshot)
         found = self._usable.get(snapshot.id)
         if found is None or tracks is None or found[0].tracks != tracks:
             return None

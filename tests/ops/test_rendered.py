@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gitarchive.archive import layout, registry, render
-from gitarchive.archive.model import Playlist
+from gitarchive.archive.model import Playlist, dump_json
 from gitarchive.git.store import Store
 from gitarchive.ops import rendered, snapfiles
 from gitarchive.ops.fetch import fetch
@@ -328,3 +328,8 @@ def test_a_file_edited_by_hand_is_rendered_afresh_and_counted_against_head(
         if edit == "json":
             head = pair.kept.head()
             assert head is not None and "+1 -0" in head.message
+
+
+@given(st.dictionaries(st.text(), st.one_of(st.integers(), st.booleans())))
+def test_follower_counts_written_as_dump_json_writes_them(counts: dict[str, int]) -> None:
+    assert snapfiles.followers_json(counts) == dump_json(dict(sorted(counts.items())))
