@@ -182,6 +182,7 @@ def _collect(
             on_playlist(outcome)
         if outcome.ok:
             fetched.append((outcome, result.playlist))
+            files.last.prepare(result.playlist)  # light: while the other answers come
     for outcome, playlist in fetched:
         files.add(outcome, playlist)
     return outcomes

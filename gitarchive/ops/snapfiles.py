@@ -5,7 +5,9 @@ waits for every answer (the names made unique across the archive are known only
 then). From ``FORK_MIN`` playlists a forked process renders every second one while
 this process renders the others: both have everything they need by the fork, and
 the child sends back only bytes. What the child does not send (it died) is rendered
-here, so the files never depend on it.
+here, so the files never depend on it. A playlist whose tracks are those the last run
+rendered takes their rows, their JSON and an unchanged plain file from that run's files
+(gitarchive.ops.rendered says why that is always a fresh render's bytes).
 """
 
 from __future__ import annotations

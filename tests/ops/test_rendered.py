@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gitarchive.archive import layout, registry, render
-from gitarchive.archive.model import Playlist, dump_json
+from gitarchive.archive.model import Link, Playlist, Track, dump_json
 from gitarchive.git.store import Store
 from gitarchive.ops import rendered, snapfiles
 from gitarchive.ops.fetch import fetch
@@ -333,3 +333,22 @@ def test_a_file_edited_by_hand_is_rendered_afresh_and_counted_against_head(
 @given(st.dictionaries(st.text(), st.one_of(st.integers(), st.booleans())))
 def test_follower_counts_written_as_dump_json_writes_them(counts: dict[str, int]) -> None:
     assert snapfiles.followers_json(counts) == dump_json(dict(sorted(counts.items())))
+
+
+_texts = st.text(alphabet=st.sampled_from("a\x00-+?1 é"), max_size=3)
+_links = st.builds(Link, _texts, _texts)
+_track_lists = st.lists(st.builds(
+    Track, url=_texts, name=_texts, album=_links, artists=st.lists(_links, max_size=2).map(tuple),
+    duration_ms=st.integers(-1, 12), added_at=st.none() | _texts, added_by=st.none() | _texts,
+), max_size=3).map(tuple)
+
+
+@given(_track_lists, _track_lists)
+def test_equal_track_prints_mean_equal_tracks(first: tuple[Track, ...],
+                                              second: tuple[Track, ...]) -> None:
+    """The fingerprint is of an encoding the tracks could be read back from (or None)."""
+    printed = rendered.tracks_print(first)
+    if printed is not None and printed == rendered.tracks_print(second):
+        assert first == second
+    if first == second:
+        assert printed == rendered.tracks_print(second)
