@@ -182,7 +182,6 @@ def _collect(
             on_playlist(outcome)
         if outcome.ok:
             fetched.append((outcome, result.playlist))
-            files.last.prepare(result.playlist)  # light: while the other answers come
     for outcome, playlist in fetched:
         files.add(outcome, playlist)
     return outcomes

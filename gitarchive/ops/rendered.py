@@ -175,7 +175,6 @@ class Last:
         self.entries = dict(entries)  # the record's, for the entries this run keeps
         self._usable: dict[str, tuple[Entry, str, str]] = {}  # and HEAD's plain, JSON
         self._prints: dict[str, tuple[tuple[Track, ...], str | None]] = {}
-        self._parts: dict[str, tuple[tuple[Track, ...], str | None, str | None]] = {}
         for pid, entry in entries.items():
             if str(head.blob_id(layout.pretty_md_path(pid))) == entry.md:
                 self._usable[pid] = (entry, str(head.blob_id(layout.plain_path(pid))),
@@ -197,12 +196,6 @@ class Last:
         tracks = self.tracks_print(snapshot)
         return found is not None and tracks is not None and found[0].tracks == tracks
 
-    def prepare(self, snapshot: Playlist) -> None:
-        """Read now what ``reuse`` will take for this playlist: a run calls it as each answer
-        comes, while it waits for the others (reading and hashing mostly free the GIL)."""
-        if self.likely(snapshot):
-            self._parts[snapshot.id] = (snapshot.tracks, *self._parts_of(snapshot.id))
-
     def reuse(self, snapshot: Playlist) -> Reuse | None:
         """What the render of ``snapshot`` may reuse."""
         if not self.likely(snapshot):
@@ -211,16 +204,9 @@ class Last:
         tracks = self.tracks_print(snapshot)
         entry, plain, snapshot_json = self._usable[pid]
         unchanged = plain == entry.plain and entry.plain_key == plain_key(snapshot, tracks or "")
-        known = self._parts.pop(pid, None)
-        rows, tracks_json = (known[1:] if known is not None and known[0] is snapshot.tracks
-                             else self._parts_of(pid))
-        return Reuse(rows, tracks_json, entry.plain if unchanged else None,
-                     snapshot_json == entry.json)
-
-    def _parts_of(self, pid: str) -> tuple[str | None, str | None]:
-        entry = self._usable[pid][0]
-        return (self._part(entry.md, layout.pretty_md_path(pid), entry.rows),
-                self._part(entry.json, layout.pretty_json_path(pid), entry.json_tracks))
+        return Reuse(self._part(entry.md, layout.pretty_md_path(pid), entry.rows),
+                     self._part(entry.json, layout.pretty_json_path(pid), entry.json_tracks),
+                     entry.plain if unchanged else None, snapshot_json == entry.json)
 
     def _part(self, oid: str, path: str, span: Span) -> str | None:
         """Bytes ``span`` of blob ``oid`` as text (None: it cannot be read)."""
