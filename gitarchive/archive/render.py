@@ -177,20 +177,36 @@ def header(kind: str, pid: str, githistory_base: str | None) -> str:
     return " - ".join(parts)
 
 
-def pretty_md(playlist: Playlist, githistory_base: str | None = None) -> str:
+def pretty_md(playlist: Playlist, githistory_base: str | None = None,
+              rows_text: str | None = None) -> str:
     """The human view of one snapshot (playlists/pretty/<id>.md).
 
     The template lays out the page; the table rows are built here, because jinja's
     per-attribute lookups made 100,000 rows (a 1,000-playlist run) cost seconds.
+    ``rows_text``: the rows as ``lines_text(pretty_rows(playlist.tracks))`` gives them,
+    if already at hand (a fetch takes them from the last run's file when the tracks
+    are the same): the template writes each row and a newline, so one "row" holding
+    them all joined gives the same page.
     """
+    rows = pretty_rows(playlist.tracks) if rows_text is None else _one_row(rows_text)
     return render(
         "pretty.md.j2",
         header=header("pretty", playlist.id, githistory_base),
         playlist=playlist,
         description=playlist.description.strip(),
         total_ms=sum(t.duration_ms for t in playlist.tracks),
-        rows=pretty_rows(playlist.tracks),
+        rows=rows,
     )
+
+
+def lines_text(lines: list[str]) -> str:
+    """Lines as the templates write a loop of them: each followed by a newline."""
+    return "".join([line + "\n" for line in lines])
+
+
+def _one_row(text: str) -> list[str]:
+    """``lines_text``'s result as one template line (the template adds the last newline)."""
+    return [text.removesuffix("\n")] if text else []
 
 
 _SEP = "\x00"  # between texts escaped together; a text holding one is escaped on its own
@@ -277,8 +293,9 @@ def plain(playlist: Playlist) -> str:
     )
 
 
-def pretty_json(playlist: Playlist) -> str:
-    return playlist.to_json()
+def pretty_json(playlist: Playlist, tracks_text: str | None = None) -> str:
+    """The JSON snapshot (``tracks_text``: see ``Playlist.to_json``)."""
+    return playlist.to_json(tracks_text)
 
 
 def index_md(entries: Iterable[tuple[str, str, int]]) -> str:

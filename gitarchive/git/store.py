@@ -119,9 +119,11 @@ class Store:
         """Blob names and ids directly inside a directory at a commit; empty if absent."""
         return self.reader(commit).listing(path)
 
-    def reader(self, commit: pygit2.Commit | None = None) -> TreeReader:
-        """A reader of many files of one commit (HEAD by default), directory listings cached."""
-        return TreeReader(self.repo, self.tree(commit))
+    def reader(self, commit: pygit2.Commit | None = None, *, checkout: bool = False
+               ) -> TreeReader:
+        """A reader of many files of one commit (HEAD by default), directory listings cached;
+        ``checkout``: files the checkout holds unchanged are read from there."""
+        return TreeReader(self.repo, self.tree(commit), self.workdir if checkout else None)
 
     def blob(self, oid: pygit2.Oid | str) -> bytes:
         return blob_data(self.repo, oid)
@@ -351,9 +353,11 @@ class TreeReader:
     entries in ``playlists/pretty`` that made reading a run's files quadratic.
     """
 
-    def __init__(self, repo: pygit2.Repository, tree: pygit2.Tree | None) -> None:
+    def __init__(self, repo: pygit2.Repository, tree: pygit2.Tree | None,
+                 checkout: Path | None = None) -> None:
         self.repo = repo
         self.tree = tree
+        self.checkout = checkout  # read a file there when it holds the blob (worktree.py)
         self._dirs: dict[str, dict[str, pygit2.Oid]] = {}
 
     def listing(self, directory: str) -> dict[str, pygit2.Oid]:
@@ -379,7 +383,10 @@ class TreeReader:
 
     def read(self, path: str) -> bytes | None:
         oid = self.blob_id(path)
-        return None if oid is None else blob_data(self.repo, oid)
+        if oid is None:
+            return None
+        found = None if self.checkout is None else worktree.checked_read(self.checkout, path, oid)
+        return blob_data(self.repo, oid) if found is None else found
 
     def same(self, path: str, content: bytes | None) -> bool:
         """Whether ``path`` holds exactly ``content`` (compares blob ids: no read, no inflate)."""

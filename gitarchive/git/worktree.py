@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+import os
+import stat
 from pathlib import Path
 
 import pygit2
 from pygit2.enums import CheckoutStrategy
 
+from gitarchive.git.packwriter import blob_id
 from gitarchive.git.trust import unverified_reads
 
 
@@ -69,3 +72,30 @@ def blocked_paths(root: Path, paths: list[str]) -> list[str]:
 
     return [p for p in paths if ((root / p).is_dir() and not (root / p).is_symlink())
             or not_a_folder(p.rpartition("/")[0])]
+
+
+def checked_read(root: Path, path: str, oid: pygit2.Oid) -> bytes | None:
+    """The checkout's copy of ``path`` if it holds blob ``oid`` (hashed to know), else None.
+
+    Ten times faster than libgit2's read of a packed blob (a run reads 1,000 snapshots
+    of its HEAD, which its checkout holds); a file edited, missing or in the middle of
+    a checkout has another hash and is read from the object database instead.
+    """
+    data = regular_file(root / path)
+    return data if data is not None and blob_id(data) == oid.raw else None
+
+
+def regular_file(where: Path, limit: int = 1 << 26) -> bytes | None:
+    """A regular file's bytes, never through a link nor from a pipe (None otherwise)."""
+    try:
+        fd = os.open(where, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+                return None
+            return handle.read()
+    except OSError:
+        return None

@@ -27,7 +27,7 @@ from gitarchive.archive.model import Playlist, Track
 from gitarchive.errors import CredentialsError, NothingToFetch, SpotifyError
 from gitarchive.git.identity import commit_time
 from gitarchive.git.store import Store, TreeReader, tree_at
-from gitarchive.ops import health, lastrun, snapfiles
+from gitarchive.ops import health, lastrun, rendered, snapfiles
 from gitarchive.ops.shard import Shard
 from gitarchive.progress import ProgressFn, no_progress
 from gitarchive.spotify.parse import FetchResult
@@ -142,6 +142,8 @@ def fetch(
         if changes and files.fetched:
             report.commit = _commit(store, changes, outcomes, when, cumulative, report.record,
                                     files.contents)
+        if files.fetched:
+            rendered.save(store, files.last, files.made, entries)
         if report.commit is None and outcomes:  # no commit to hold the record: the local log
             parent = store.head()
             health.remember(store, when[0], str(parent.id) if parent else None, report.record)
@@ -204,6 +206,9 @@ class _Files:
         self.outcomes: dict[str, Outcome] = {}
         self.changed: dict[str, dict[str, bytes]] = {}  # pid -> its files that differ from head
         self.contents: dict[str, bytes] = {}  # JSON snapshot blob id -> its file
+        self.last = rendered.load(store, head, self.base, self.newline)
+        self.made: dict[str, rendered.Entry | None] = {}  # pid -> what the record keeps
+        self.same_tracks: set[str] = set()  # pids whose tracks are HEAD's, as recorded
 
     def add(self, outcome: Outcome, raw: Playlist) -> None:
         """A fetched playlist, under its alias or Spotify name until ``finish`` names it."""
@@ -211,16 +216,19 @@ class _Files:
         self.fetched[outcome.pid] = replace(raw, unique_name=entry.alias or raw.original_name)
         self.outcomes[outcome.pid] = outcome
 
-    def _keep(self, snapshot: Playlist, files: dict[str, bytes],
-              ids: dict[str, pygit2.Oid]) -> None:
+    def _keep(self, snapshot: Playlist, made: snapfiles.Made) -> None:
         """A playlist rendered under its final name: its files that differ from head
-        (``ids``: their blob ids, hashed as they were rendered)."""
+        (by their blob ids, hashed as they were rendered)."""
         pid = snapshot.id
+        ids = {path: pygit2.Oid(raw=raw) for path, raw in made.ids.items()}
         json_path = layout.pretty_json_path(pid)
-        self.contents[str(ids[json_path])] = files[json_path]
+        self.contents[str(ids[json_path])] = made.files[json_path]
         self.fetched[pid] = snapshot
-        self.changed[pid] = {path: content for path, content in files.items()
-                             if self.head.blob_id(path) != ids[path]}
+        self.changed[pid] = {path: made.files[path] for path, oid in ids.items()
+                             if self.head.blob_id(path) != oid}
+        self.made[pid] = made.entry
+        if made.same_tracks:
+            self.same_tracks.add(pid)
 
     def finish(self, outcomes: list[Outcome]) -> dict[str, bytes | None]:
         """The files that differ from ``head`` (snapshots and the index); fills in each
@@ -232,13 +240,15 @@ class _Files:
         final = [replace(snap, unique_name=names[pid]) for pid, snap in self.fetched.items()]
         followers = {snap.id: self.before.followers(snap.id) for snap in final}
         made = snapfiles.render_all(final, lambda snap: snapfiles.snapshot_files(
-            snap, followers[snap.id], self.day, self.base, self.newline))
+            snap, followers[snap.id], self.day, self.base, self.newline, self.last),
+            self.last.likely)
         for snapshot in final:
-            self._keep(snapshot, *made[snapshot.id])
+            self._keep(snapshot, made[snapshot.id])
         changes: dict[str, bytes | None] = {}
         for pid, snapshot in self.fetched.items():
             changes.update(self.changed[pid])
-            _describe(self.outcomes[pid], snapshot, self.previous[pid])
+            _describe(self.outcomes[pid], snapshot, self.previous[pid],
+                      pid in self.same_tracks)
         index = index_file({pid: self.fetched.get(pid) or snap for pid, snap in known.items()},
                            names)
         if not self.head.same(layout.INDEX, index):
@@ -299,15 +309,19 @@ def _select(
     return [pid for pid in wanted if shard is None or shard.holds(pid)]
 
 
-def _describe(outcome: Outcome, snapshot: Playlist, previous: PreviousSnapshot | None) -> None:
-    new_keys = [_key(t) for t in snapshot.tracks]
+def _describe(outcome: Outcome, snapshot: Playlist, previous: PreviousSnapshot | None,
+              same_tracks: bool = False) -> None:
+    """``same_tracks``: ``previous`` is known to hold these very tracks (no counting)."""
     outcome.name = snapshot.name
     outcome.new = previous is None
     if previous is None:
-        outcome.added = len(new_keys)
+        outcome.added = len(snapshot.tracks)
         return
     if previous.name != snapshot.name:
         outcome.renamed_from = previous.name
+    if same_tracks:
+        return
+    new_keys = [_key(t) for t in snapshot.tracks]
     if previous.track_count and not snapshot.tracks:
         outcome.emptied_from = previous.track_count
     if list(previous.track_keys) == new_keys:  # most playlists, most days: no counting

@@ -90,7 +90,7 @@ class Reading:
 
 def start(store: Store, pids: list[str], wanted: list[str]) -> Reading:
     """Start reading ``pids`` (the registry) out of HEAD. Call it before any thread starts."""
-    head = store.reader()
+    head = store.reader(checkout=True)
     chosen = set(wanted)
     commit = store.head()
     if len(pids) < FORK_MIN or commit is None or not two_cores():
@@ -99,7 +99,7 @@ def start(store: Store, pids: list[str], wanted: list[str]) -> Reading:
 
     def work() -> Iterator[LastRun]:
         mine = Store(git_dir)
-        reader = mine.reader(mine.resolve(str(commit_id)))
+        reader = mine.reader(mine.resolve(str(commit_id)), checkout=True)
         for at in range(0, len(pids), CHUNK):
             yield read(reader, pids[at:at + CHUNK], chosen)
 

@@ -531,6 +531,9 @@ def test_no_secret_anywhere_after_runs_that_fail_every_way(
     code, out, err = invoke("site", str(site_dir), "--branch", "pages", "--repo", str(repo))
     assert code == exitcodes.OK, out + err
     outputs.append(out + err)
+    from gitarchive.ops import rendered
+
+    assert rendered.path(Store(repo)).is_file()  # the record of what fetch rendered: searched too
     assert_nowhere(SECRETS, repo, outputs, log, also=[site_dir])
 
 
