@@ -251,7 +251,6 @@ def save(store: Store, saved: SavedState, ahead: Ahead | None = None) -> None:
     old_files = state.files
     files = {pid: old_files[pid] for pid in state.playlists if pid in old_files}
     token = secrets.token_hex(6)
-    replaced = []
     sizes = dict(state.sizes)  # a daily run writes a few files: the others' sizes are known
     early = ahead or {}
     for pid, playlist in state.playlists.loaded().items():
@@ -263,8 +262,6 @@ def save(store: Store, saved: SavedState, ahead: Ahead | None = None) -> None:
         else:
             name, size = _write_playlist(folder, token, pid, playlist)
         sizes[name] = size
-        if pid in files:
-            replaced.append(files[pid])
         files[pid] = name
     new_sizes = {name: sizes[name] if name in sizes else (folder / name).stat().st_size
                  for name in files.values()}
@@ -308,10 +305,10 @@ def save(store: Store, saved: SavedState, ahead: Ahead | None = None) -> None:
     state.sources.update(sources)
     state.saved_registries = registries
     keep = set(files.values())
-    if len(replaced) == len(files) or not old_files:  # a whole new state: sweep leftovers
-        replaced = [n for n in os.listdir(folder) if n.endswith(".pickle") and n not in keep
-                    and n != "manifest.pickle"]
-    replaced += [name for _, _, name, _ in early.values()]  # written ahead: unnamed ones go
+    # Every file no manifest names goes, not only those replaced: a run killed after
+    # write_ahead (while it drew or committed) left its files unnamed (~1,000 names listed).
+    replaced = [n for n in os.listdir(folder) if n.endswith(".pickle") and n not in keep
+                and n != "manifest.pickle"]
     for name in replaced:
         if name not in keep:
             heal.remove(folder / name)

@@ -216,12 +216,20 @@ class HistoryState:
         self.runs.append((time, self.registry_index(registry)))
 
     def settle(self, playlist: PlaylistHistory) -> None:
-        """Apply the runs ``playlist`` has not seen (observes it where it was registered)."""
-        runs = self.runs
-        start, end = playlist.settled, len(runs)
-        playlist.settled = end
+        """Apply the runs ``playlist`` has not seen (observes it where it was registered).
+
+        It counts as settled only once they are applied: saved.write_ahead, in a thread,
+        takes a playlist settled up to every run as one nothing changes any more."""
+        start, end = playlist.settled, len(self.runs)
         if start >= end:
             return
+        try:
+            self._apply_runs(playlist, start, end)
+        finally:
+            playlist.settled = end
+
+    def _apply_runs(self, playlist: PlaylistHistory, start: int, end: int) -> None:
+        runs = self.runs
         pid = playlist.pid
         if not playlist.loaded or playlist.source is None:
             self.pending.discard(pid)

@@ -333,7 +333,7 @@ class Timelines:
 
 # What reading a damaged row raises (its timeline is then read from the history again).
 UNREADABLE = (ValueError, KeyError, TypeError, IndexError, AttributeError, EOFError,
-              pickle.UnpicklingError)
+              ImportError, pickle.UnpicklingError)  # ImportError: a damaged row naming a module
 
 
 class Stale(Exception):

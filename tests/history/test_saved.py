@@ -83,3 +83,23 @@ def test_a_daily_rebuild_writes_the_changed_playlists_ahead_once(
         rebuild(h.store)
     assert list(ahead[1]) == [pid(2)]
     assert _state_files(h.store) == (named, on_disk)  # the old state, nothing more
+
+
+def test_files_a_killed_run_wrote_ahead_are_removed_by_the_next_save(tmp_path: Path) -> None:
+    """A run killed while it drew or committed leaves the files it wrote ahead, named by
+    no manifest; the next daily save removes them (they piled up a run at a time)."""
+    h = History(str(tmp_path))
+    h.commit({**json_files(playlist(pid(1), "One", [track(1)])),
+              **json_files(playlist(pid(2), "Two", [track(3)])), **registry_files(pid(1), pid(2))},
+             T0)
+    rebuild(h.store)
+    folder = saved.state_dir(h.store)
+    named, _ = _state_files(h.store)
+    stray = next(iter(named)).split(".")[0] + ".0123456789ab.deadbeef.pickle"
+    (folder / stray).write_bytes(b"left by a killed run")
+    h.commit(json_files(playlist(pid(1), "One", [track(1), track(2)])), T0 + DAY)
+    result = rebuild(h.store)
+    assert not result.full
+    named, on_disk = _state_files(h.store)
+    assert stray not in on_disk
+    assert named == on_disk
