@@ -307,10 +307,8 @@ def save(store: Store, saved: SavedState, ahead: Ahead | None = None) -> None:
     keep = set(files.values())
     # Every file no manifest names goes, not only those replaced: a run killed after
     # write_ahead (while it drew or committed) left its files unnamed (~1,000 names listed).
-    replaced = [n for n in os.listdir(folder) if n.endswith(".pickle") and n not in keep
-                and n != "manifest.pickle"]
-    for name in replaced:
-        if name not in keep:
+    for name in os.listdir(folder):
+        if name.endswith(".pickle") and name not in keep and name != "manifest.pickle":
             heal.remove(folder / name)
     (store.git_dir / "gitarchive" / "history-state.json").unlink(missing_ok=True)  # format 1
 
