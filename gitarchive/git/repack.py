@@ -1,0 +1,318 @@
+"""Consolidate many packs (and loose objects) into one, safely, as git's auto gc would.
+
+The new pack is written whole under a temporary name, renamed, given its index, and
+checked to hold every object of every pack it replaces; only then do the old packs go
+(index first, so no reader lists a pack that is about to vanish). Readers meanwhile
+always find each object in an old pack or the new one. Nothing is pruned: an object no
+commit reaches may be one a concurrent run has just written.
+
+Two ways to write it:
+- copy (the default, for the nightly step): each old pack's entries are copied as they
+  are, compressed and with their deltas, checked against the CRC32 their index records.
+  No object is decompressed, so it costs about what reading the packs costs.
+- deltas: libgit2's PackBuilder searches for deltas between the objects (views change a
+  little every day, so they shrink a lot), at a far higher price (see the README).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import mmap
+import os
+import shutil
+import struct
+import tempfile
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import pygit2
+
+from gitarchive.errors import GitarchiveError
+from gitarchive.git import packfiles, packwriter
+from gitarchive.git.packfiles import Limits, Pack
+from gitarchive.progress import CountFn, no_count
+
+TRAILER = 20  # a pack ends with the SHA-1 of all that comes before it
+HEADER = 12
+
+
+class RepackError(GitarchiveError):
+    """Consolidating failed; every old pack and loose object is still in place."""
+
+
+class TempFile(Protocol):
+    """What the new pack is written through (a file; tests put a failing one in its place)."""
+
+    def write(self, data: bytes, /) -> int: ...
+    def flush(self) -> None: ...
+    def fileno(self) -> int: ...
+    def close(self) -> None: ...
+
+
+OpenTemp = Callable[[Path, str], tuple[TempFile, Path]]
+
+
+def open_temp(directory: Path, prefix: str) -> tuple[TempFile, Path]:
+    """A new temporary file in ``directory`` (git's readers ignore tmp_* names)."""
+    fd, name = tempfile.mkstemp(dir=directory, prefix=prefix)
+    return os.fdopen(fd, "wb", buffering=1 << 20), Path(name)
+
+
+@dataclass(frozen=True)
+class Repacked:
+    """What one consolidation did."""
+
+    packs_before: int
+    packs_after: int
+    combined: int  # packs replaced by the new one
+    loose: int  # loose objects moved into it
+    objects: int  # objects in the new pack
+    bytes_before: int  # what the replaced packs and loose objects took
+    bytes_after: int  # the new pack and its index
+    seconds: float
+    leftovers: tuple[str, ...] = ()  # old files that could not be removed (harmless copies)
+
+
+def needed(git_dir: Path, limits: Limits) -> tuple[list[Pack], list[Path]]:
+    """What the automatic step would consolidate now: packs over the limit, loose objects
+    when git's estimate of them is over gc.auto (nothing at all when both are off)."""
+    packs = packfiles.plan(packfiles.list_packs(git_dir), limits.packs)
+    loose: list[Path] = []
+    if limits.loose > 0 and packfiles.loose_estimate(git_dir) > limits.loose:
+        loose = packfiles.loose_objects(git_dir)
+    if loose and not packs:  # git packs loose objects along with the small packs
+        packs = packfiles.plan(packfiles.list_packs(git_dir), 1)
+    return packs, loose
+
+
+def maintain(git_dir: Path, limits: Limits | None = None, *, progress: CountFn = no_count,
+             open_temp: OpenTemp = open_temp) -> Repacked | None:
+    """After a run that may have written packs: consolidate when over the repository's
+    limits (gc.autoPackLimit, gc.auto); None when there was nothing to do. The caller
+    holds the repository's lock."""
+    repo = pygit2.Repository(str(git_dir))
+    packs, loose = needed(git_dir, limits or Limits.of(repo))
+    if not packs and not loose:
+        return None
+    return repack(repo, packs, loose, progress=progress, open_temp=open_temp)
+
+
+def repack(repo: pygit2.Repository, packs: list[Pack], loose: list[Path], *,
+           deltas: bool = False, progress: CountFn = no_count,
+           open_temp: OpenTemp = open_temp) -> Repacked:
+    """Replace ``packs`` and ``loose`` objects by one pack (see the module's docstring)."""
+    start = time.perf_counter()
+    git_dir = Path(repo.path)
+    where = packfiles.pack_dir(git_dir)
+    where.mkdir(parents=True, exist_ok=True)
+    before = len(packfiles.list_packs(git_dir))
+    expected: set[bytes] = set()
+    for pack in packs:
+        expected.update(packfiles.read_index(pack.idx).ids)
+    expected.update(packfiles.loose_id(path) for path in loose)
+    size_before = sum(p.size + _size(p.idx) for p in packs) + sum(map(_size, loose))
+    try:
+        if deltas:
+            new = _write_with_deltas(repo, where, expected, progress)
+        else:
+            new = _write_copy(repo, where, packs, loose, progress, open_temp)
+        _check(new, expected)
+    except (OSError, ValueError, pygit2.GitError) as exc:
+        raise RepackError(_failure(exc)) from exc
+    replaced = [p for p in packs if p.path != new]
+    leftovers = _remove(replaced, loose, git_dir)
+    return Repacked(before, len(packfiles.list_packs(git_dir)), len(replaced), len(loose),
+                    len(expected), size_before, new.stat().st_size + _size(new.with_suffix(
+                        ".idx")), time.perf_counter() - start, tuple(leftovers))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _failure(exc: BaseException) -> str:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return (f"could not consolidate the repository's packs ({reason}); every old pack is "
+            "still in place")
+
+
+@dataclass
+class _Writer:
+    """The new pack as it is written: its checksum, and each object's offset and CRC32."""
+
+    out: TempFile
+    progress: CountFn
+    total: int
+    offset: int = HEADER
+    done: int = 0
+
+    def __post_init__(self) -> None:
+        self.sha = hashlib.sha1()
+        self.offsets: dict[bytes, int] = {}
+        self.crcs: dict[bytes, int] = {}
+        self.emit(b"PACK" + struct.pack(">II", 2, self.total))
+        self.offset = HEADER
+
+    def emit(self, data: bytes) -> None:
+        self.out.write(data)
+        self.sha.update(data)
+        self.offset += len(data)
+
+    def entry(self, raw: bytes, data: bytes, crc: int) -> None:
+        self.offsets[raw] = self.offset
+        self.crcs[raw] = crc
+        self.emit(data)
+        self.done += 1
+        if self.done % 1024 == 0 or self.done == self.total:
+            self.progress(self.done, self.total)
+
+
+def _write_copy(repo: pygit2.Repository, where: Path, packs: list[Pack], loose: list[Path],
+                progress: CountFn, open_temp: OpenTemp) -> Path:
+    """Write the packs' entries as they are, then the loose objects; the new .pack's path."""
+    seen: set[bytes] = set()
+    plans: list[tuple[Pack, packfiles.IndexEntries, bool]] = []
+    for pack in sorted(packs, key=lambda p: -p.size):
+        entries = packfiles.read_index(pack.idx)
+        whole = entries.crcs is not None and seen.isdisjoint(entries.ids)
+        plans.append((pack, entries, whole))
+        seen.update(entries.ids)
+    rest = [raw for raw in map(packfiles.loose_id, loose) if raw not in seen]
+    out, tmp = open_temp(where, "tmp_pack_")
+    try:
+        writer = _Writer(out, progress, len(seen) + len(rest))
+        taken: set[bytes] = set()
+        for pack, entries, whole in plans:
+            if whole:
+                _copy_entries(writer, pack, entries)
+                taken.update(entries.ids)
+            else:  # a v1 index, or objects another pack holds too: one object at a time
+                _inflated(writer, repo, [raw for raw in entries.ids if raw not in taken])
+                taken.update(entries.ids)
+        _inflated(writer, repo, rest)
+        digest = writer.sha.digest()
+        out.write(digest)
+        out.flush()
+        os.fsync(out.fileno())
+        out.close()
+        final = where / f"pack-{digest.hex()}.pack"
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            out.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    try:
+        packwriter.write_index(final.with_suffix(".idx"), writer.offsets, writer.crcs, digest)
+    except BaseException:
+        if not any(p.path == final for p in packs):
+            final.unlink(missing_ok=True)  # a pack without its index: nobody reads it
+        raise
+    return final
+
+
+def _copy_entries(writer: _Writer, pack: Pack, entries: packfiles.IndexEntries) -> None:
+    """Copy a pack's entries in their order: deltas against an earlier entry of the same
+    pack keep their relative offsets, so the bytes need no change."""
+    assert entries.crcs is not None
+    order = sorted(range(len(entries.ids)), key=entries.offsets.__getitem__)
+    with pack.path.open("rb") as handle, mmap.mmap(handle.fileno(), 0,
+                                                   access=mmap.ACCESS_READ) as data:
+        end = len(data) - TRAILER
+        if data[:4] != b"PACK" or entries.offsets and order and (
+                entries.offsets[order[-1]] >= end):
+            raise ValueError(f"{pack.name} does not match its index")
+        for n, i in enumerate(order):
+            start = entries.offsets[i]
+            stop = entries.offsets[order[n + 1]] if n + 1 < len(order) else end
+            chunk = data[start:stop]
+            if zlib.crc32(chunk) != entries.crcs[i]:
+                raise ValueError(f"{pack.name} is damaged (object {entries.ids[i].hex()} "
+                                 "does not match the CRC its index records)")
+            writer.entry(entries.ids[i], chunk, entries.crcs[i])
+
+
+def _inflated(writer: _Writer, repo: pygit2.Repository, ids: list[bytes]) -> None:
+    """Write objects whole (read through libgit2, compressed anew)."""
+    for raw in ids:
+        kind, data = repo.odb.read(pygit2.Oid(raw=raw))
+        entry = packwriter.entry_header(len(data), int(kind)) + packwriter.compress(data)
+        writer.entry(raw, entry, zlib.crc32(entry))
+
+
+def _write_with_deltas(repo: pygit2.Repository, where: Path, ids: set[bytes],
+                       progress: CountFn) -> Path:
+    """libgit2's PackBuilder, into a directory of its own, then moved in (.pack, then .idx)."""
+    staging = Path(tempfile.mkdtemp(dir=where, prefix="tmp_gitarchive_"))
+    try:
+        builder = pygit2.PackBuilder(repo)
+        builder.set_threads(os.cpu_count() or 1)
+        for n, raw in enumerate(sorted(ids), 1):
+            builder.add(pygit2.Oid(raw=raw))
+            if n % 1024 == 0:
+                progress(n, 2 * len(ids))
+        builder.write(str(staging))
+        progress(2 * len(ids), 2 * len(ids))
+        (written,) = staging.glob("pack-*.pack")
+        final = where / written.name
+        if not final.exists():
+            os.replace(written, final)
+        os.replace(written.with_suffix(".idx"), final.with_suffix(".idx"))
+        return final
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check(new: Path, expected: set[bytes]) -> None:
+    """The new pack's index lists every object it replaces (read back from the disk)."""
+    listed = set(packfiles.read_index(new.with_suffix(".idx")).ids)
+    missing = len(expected - listed)
+    if missing:
+        for suffix in (".idx", ".pack"):
+            new.with_suffix(suffix).unlink(missing_ok=True)
+        raise ValueError(f"the new pack lacks {missing} of the objects it replaces")
+
+
+def _remove(packs: list[Pack], loose: list[Path], git_dir: Path) -> list[str]:
+    """Remove what the new pack replaces: an index before its pack, so no reader lists a
+    pack that is gone. What cannot be removed stays (a harmless second copy)."""
+    left = []
+    for pack in packs:
+        for suffix in packfiles.PACK_SUFFIXES:
+            path = pack.path.with_suffix(suffix)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                left.append(path.name)
+    for path in loose:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            left.append(f"{path.parent.name}/{path.name}")
+    for directory in {path.parent for path in loose}:
+        with contextlib.suppress(OSError):
+            directory.rmdir()  # only when empty
+    _refresh_pack_lists(git_dir)
+    return left
+
+
+def _refresh_pack_lists(git_dir: Path) -> None:
+    """A multi-pack-index may name removed packs: drop it (readers fall back to each .idx).
+    objects/info/packs (for dumb http servers) is rewritten when there is one."""
+    with contextlib.suppress(OSError):
+        (packfiles.pack_dir(git_dir) / "multi-pack-index").unlink(missing_ok=True)
+    info = git_dir / "objects" / "info" / "packs"
+    if info.exists():
+        names = "".join(f"P {p.path.name}\n" for p in packfiles.list_packs(git_dir))
+        with contextlib.suppress(OSError):
+            info.write_text(names + "\n", encoding="ascii")
+
