@@ -1,0 +1,49 @@
+"""Commands: ``repack`` (what every run does when needed, by hand; see cli/autopack.py)."""
+
+from __future__ import annotations
+
+import click
+
+from gitarchive.cli.autopack import LABEL, report_leftovers, summary
+from gitarchive.cli.common import open_store, repo_option
+from gitarchive.cli.runs import locked_run
+from gitarchive.git import packfiles
+from gitarchive.git.repack import repack
+from gitarchive.progress import terminal_counter
+
+
+@click.command("repack")
+@click.option("--all", "everything", is_flag=True,
+              help="Combine every pack (but .keep ones) into one, the big ones too.")
+@click.option("--deltas", is_flag=True,
+              help="Search for deltas between objects (libgit2): a smaller pack, far slower.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing unless something fails.")
+@repo_option
+def repack_command(everything: bool, deltas: bool, quiet: bool, repo_path: str) -> None:
+    """Consolidate the repository's packs and loose objects (git gc's job, no pruning).
+
+    Every fetch and rebuild may leave a pack, and each extra pack slows every lookup.
+    After each run, gitarchive combines the small packs when there are more than
+    gc.autoPackLimit (default 50; 0, or gc.auto=0, turns that off). This command does
+    it now, whatever the limit: the small packs (all of them with --all) and every
+    loose object become one pack. The new pack is complete and checked before any old
+    one is removed; unreachable objects are kept. Takes the repository's lock.
+    """
+    store = open_store(repo_path)
+    with locked_run(store, "gitarchive repack", quiet=quiet, maintain=False):
+        git_dir = store.git_dir
+        packs = packfiles.list_packs(git_dir)
+        chosen = [p for p in packs if not p.keep] if everything else packfiles.plan(packs, 1)
+        loose = packfiles.loose_objects(git_dir)
+        if len(chosen) < 2 and not loose and not (deltas and chosen):
+            if not quiet:
+                click.echo(f"Nothing to consolidate: {len(packs)} pack(s), no loose objects.")
+            return
+        result = repack(store.repo, chosen, loose, deltas=deltas,
+                        progress=terminal_counter(LABEL, quiet=quiet))
+    if not quiet:
+        click.echo(summary(result))
+    report_leftovers(result)
+
+
+COMMANDS: list[click.Command] = [repack_command]
