@@ -25,15 +25,16 @@ def repack_command(everything: bool, deltas: bool, quiet: bool, repo_path: str) 
     Every fetch and rebuild may leave a pack, and each extra pack slows every lookup.
     After each run, gitarchive combines the small packs when there are more than
     gc.autoPackLimit (default 50; 0, or gc.auto=0, turns that off). This command does
-    it now, whatever the limit: the small packs (all of them with --all) and every
-    loose object become one pack. The new pack is complete and checked before any old
-    one is removed; unreachable objects are kept. Takes the repository's lock.
+    it now, whatever the limit: the small packs (smallest first, until each pack left
+    is at least twice all smaller ones together; every pack with --all) and all loose
+    objects become one pack. The new pack is complete and checked before any old one
+    is removed; unreachable objects are kept. Takes the repository's lock.
     """
     store = open_store(repo_path)
     with locked_run(store, "gitarchive repack", quiet=quiet, maintain=False):
         git_dir = store.git_dir
         packs = packfiles.list_packs(git_dir)
-        chosen = [p for p in packs if not p.keep] if everything else packfiles.plan(packs, 1)
+        chosen = [p for p in packs if not p.keep] if everything else packfiles.geometric(packs)
         loose = packfiles.loose_objects(git_dir)
         if len(chosen) < 2 and not loose and not (deltas and chosen):
             if not quiet:

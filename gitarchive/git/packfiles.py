@@ -154,21 +154,27 @@ def read_index(idx: Path) -> IndexEntries:
 def plan(packs: list[Pack], limit: int) -> list[Pack]:
     """The packs to combine into one: none unless there are more than ``limit`` (0: never).
 
-    Small first, as ``git repack --geometric=2``: the smallest packs are rolled up until
-    every pack left is at least twice as big as all smaller ones together, so the big base
-    pack is left alone and each day's cost stays small. When that leaves more than half
-    the limit, the smallest of the rest join too, so the next run does not start over.
+    Small first (``geometric``), so the big base pack is left alone and each day's cost
+    stays small. When that leaves more than half the limit, the smallest of the rest join
+    too, so that the next run does not start over.
     """
     movable = sorted((p for p in packs if not p.keep), key=lambda p: (p.objects, p.size))
     if limit <= 0 or len(movable) <= limit:
         return []
+    split = max(len(geometric(movable)), len(movable) - max(1, limit // 2) + 1, 2)
+    return movable[:split]
+
+
+def geometric(packs: list[Pack]) -> list[Pack]:
+    """The small packs to roll up, as ``git repack --geometric=2``: the smallest ones, until
+    every pack left is at least twice as big as all smaller ones together (none or >= 2)."""
+    movable = sorted((p for p in packs if not p.keep), key=lambda p: (p.objects, p.size))
     split = 0
     below = 0
     for i, pack in enumerate(movable):
         if pack.objects < GEOMETRIC_FACTOR * below:
             split = i + 1
         below += pack.objects
-    split = max(split, len(movable) - max(1, limit // 2) + 1, 2)
     return movable[:split]
 
 

@@ -86,7 +86,7 @@ def needed(git_dir: Path, limits: Limits) -> tuple[list[Pack], list[Path]]:
     if limits.loose > 0 and packfiles.loose_estimate(git_dir) > limits.loose:
         loose = packfiles.loose_objects(git_dir)
     if loose and not packs:  # git packs loose objects along with the small packs
-        packs = packfiles.plan(packfiles.list_packs(git_dir), 1)
+        packs = packfiles.geometric(packfiles.list_packs(git_dir))
     return packs, loose
 
 
