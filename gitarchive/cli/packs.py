@@ -16,7 +16,8 @@ from gitarchive.progress import terminal_counter
 @click.option("--all", "everything", is_flag=True,
               help="Combine every pack (but .keep ones) into one, the big ones too.")
 @click.option("--deltas", is_flag=True,
-              help="Search for deltas between objects (libgit2): a smaller pack, far slower.")
+              help="Also search for deltas between objects (libgit2), in every pack as "
+              "--all: a much smaller repository, at a much higher price.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing unless something fails.")
 @repo_option
 def repack_command(everything: bool, deltas: bool, quiet: bool, repo_path: str) -> None:
@@ -34,7 +35,8 @@ def repack_command(everything: bool, deltas: bool, quiet: bool, repo_path: str) 
     with locked_run(store, "gitarchive repack", quiet=quiet, maintain=False):
         git_dir = store.git_dir
         packs = packfiles.list_packs(git_dir)
-        chosen = [p for p in packs if not p.keep] if everything else packfiles.geometric(packs)
+        whole = everything or deltas
+        chosen = [p for p in packs if not p.keep] if whole else packfiles.geometric(packs)
         loose = packfiles.loose_objects(git_dir)
         if len(chosen) < 2 and not loose and not (deltas and chosen):
             if not quiet:

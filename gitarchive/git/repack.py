@@ -38,6 +38,7 @@ from gitarchive.git.packfiles import Limits, Pack
 from gitarchive.progress import CountFn, no_count
 
 TRAILER = 20  # a pack ends with the SHA-1 of all that comes before it
+OFS_DELTA = 6  # a delta whose base is named by its distance back in the same pack
 HEADER = 12
 
 
@@ -182,24 +183,20 @@ def _write_copy(repo: pygit2.Repository, where: Path, packs: list[Pack], loose: 
                 progress: CountFn, opener: OpenTemp) -> Path:
     """Write the packs' entries as they are, then the loose objects; the new .pack's path."""
     seen: set[bytes] = set()
-    plans: list[tuple[Pack, packfiles.IndexEntries, bool]] = []
+    plans: list[tuple[Pack, packfiles.IndexEntries]] = []
     for pack in sorted(packs, key=lambda p: -p.size):
         entries = packfiles.read_index(pack.idx)
-        whole = entries.crcs is not None and seen.isdisjoint(entries.ids)
-        plans.append((pack, entries, whole))
+        plans.append((pack, entries))
         seen.update(entries.ids)
     rest = [raw for raw in map(packfiles.loose_id, loose) if raw not in seen]
     out, tmp = opener(where, "tmp_pack_")
     try:
         writer = _Writer(out, progress, len(seen) + len(rest))
-        taken: set[bytes] = set()
-        for pack, entries, whole in plans:
-            if whole:
+        for pack, entries in plans:
+            if entries.crcs is not None:
                 _copy_entries(writer, pack, entries)
-                taken.update(entries.ids)
-            else:  # a v1 index, or objects another pack holds too: one object at a time
-                _inflated(writer, repo, [raw for raw in entries.ids if raw not in taken])
-                taken.update(entries.ids)
+            else:  # a version-1 index has no CRCs to check copies against
+                _inflated(writer, repo, [raw for raw in entries.ids if raw not in writer.offsets])
         _inflated(writer, repo, rest)
         digest = writer.sha.digest()
         out.write(digest)
@@ -224,24 +221,62 @@ def _write_copy(repo: pygit2.Repository, where: Path, packs: list[Pack], loose: 
 
 
 def _copy_entries(writer: _Writer, pack: Pack, entries: packfiles.IndexEntries) -> None:
-    """Copy a pack's entries in their order: deltas against an earlier entry of the same
-    pack keep their relative offsets, so the bytes need no change."""
+    """Copy a pack's entries in their order, checked against their CRC32, but for those
+    another pack already gave. A delta against an earlier entry (OFS_DELTA) names its base
+    by distance: when the distance changes (entries between were skipped), it is rewritten."""
     assert entries.crcs is not None
     order = sorted(range(len(entries.ids)), key=entries.offsets.__getitem__)
+    at_offset = {entries.offsets[i]: entries.ids[i] for i in order}
     with pack.path.open("rb") as handle, mmap.mmap(handle.fileno(), 0,
                                                    access=mmap.ACCESS_READ) as data:
         end = len(data) - TRAILER
-        if data[:4] != b"PACK" or entries.offsets and order and (
-                entries.offsets[order[-1]] >= end):
+        if data[:4] != b"PACK" or order and entries.offsets[order[-1]] >= end:
             raise ValueError(f"{pack.name} does not match its index")
         for n, i in enumerate(order):
-            start = entries.offsets[i]
-            stop = entries.offsets[order[n + 1]] if n + 1 < len(order) else end
-            chunk = data[start:stop]
-            if zlib.crc32(chunk) != entries.crcs[i]:
-                raise ValueError(f"{pack.name} is damaged (object {entries.ids[i].hex()} "
-                                 "does not match the CRC its index records)")
-            writer.entry(entries.ids[i], chunk, entries.crcs[i])
+            raw, start, crc = entries.ids[i], entries.offsets[i], entries.crcs[i]
+            chunk = data[start:entries.offsets[order[n + 1]] if n + 1 < len(order) else end]
+            if zlib.crc32(chunk) != crc:
+                raise ValueError(f"{pack.name} is damaged (object {raw.hex()} does not "
+                                 "match the CRC its index records)")
+            if raw in writer.offsets:
+                continue
+            if (chunk[0] >> 4) & 7 == OFS_DELTA:
+                head, distance, body = _delta_header(chunk)
+                base = at_offset.get(start - distance)
+                if base is None or base not in writer.offsets:
+                    raise ValueError(f"{pack.name} is damaged (object {raw.hex()} is a delta "
+                                     "against no object)")
+                moved = writer.offset - writer.offsets[base]
+                if moved != distance:
+                    chunk = chunk[:head] + _distance(moved) + chunk[body:]
+                    crc = zlib.crc32(chunk)
+            writer.entry(raw, chunk, crc)
+
+
+def _delta_header(entry: bytes) -> tuple[int, int, int]:
+    """An OFS_DELTA entry: where its distance starts, the distance, where the data starts."""
+    at = 0
+    while entry[at] & 0x80:  # the type and size
+        at += 1
+    head = at = at + 1
+    byte = entry[at]
+    distance = byte & 0x7F
+    while byte & 0x80:
+        at += 1
+        byte = entry[at]
+        distance = ((distance + 1) << 7) | (byte & 0x7F)
+    return head, distance, at + 1
+
+
+def _distance(value: int) -> bytes:
+    """A delta's distance to its base, in git's offset encoding (the inverse of the above)."""
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        value -= 1
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(out))
 
 
 def _inflated(writer: _Writer, repo: pygit2.Repository, ids: list[bytes]) -> None:
@@ -259,6 +294,8 @@ def _write_with_deltas(repo: pygit2.Repository, where: Path, ids: set[bytes],
     try:
         builder = pygit2.PackBuilder(repo)
         builder.set_threads(os.cpu_count() or 1)
+        for commit in _commits(repo, ids):  # through their trees: objects come with their
+            builder.add_recur(commit)  # paths, which pair each file with its versions
         for n, raw in enumerate(sorted(ids), 1):
             builder.add(pygit2.Oid(raw=raw))
             if n % 1024 == 0:
@@ -273,6 +310,20 @@ def _write_with_deltas(repo: pygit2.Repository, where: Path, ids: set[bytes],
         return final
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _commits(repo: pygit2.Repository, ids: set[bytes]) -> list[pygit2.Oid]:
+    """The commits among ``ids`` that a branch or tag reaches, oldest first."""
+    tips = set()
+    for name in repo.references:
+        with contextlib.suppress(pygit2.GitError, ValueError, KeyError):
+            tips.add(repo.references[name].peel(pygit2.Commit).id)
+    if not tips:
+        return []
+    walker = repo.walk(None, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE)
+    for tip in tips:
+        walker.push(tip)
+    return [commit.id for commit in walker if commit.id.raw in ids]
 
 
 def _check(new: Path, expected: set[bytes], *, ours: bool) -> None:

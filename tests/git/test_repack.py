@@ -233,3 +233,31 @@ def test_deltas_shrink_daily_views_and_keep_every_object(tmp_path: Path) -> None
     again = repack.repack(store.repo, packfiles.list_packs(store.git_dir), [])  # deltas copied
     assert again.bytes_after == shrunk.bytes_after
     git(tmp_path / "a", "fsck", "--full", "--strict")
+
+
+def test_overlapping_packs_with_deltas_are_copied_with_their_deltas(tmp_path: Path) -> None:
+    """Two packs git wrote with deltas, holding some objects both: the second's copies are
+    skipped, so its deltas' distances to their bases change (and must still resolve)."""
+    root = tmp_path / "a"
+    store = Store.init(root)
+    lines = [f"line {i} of a file that grows a little every day\n" for i in range(300)]
+    commits = []
+    for day in range(8):
+        lines.insert(day * 7, f"day {day}\n")
+        store.commit({f"f{n}.txt": "".join(lines[n:]).encode() for n in range(5)}, f"d{day}")
+        commits.append(git(root, "rev-parse", "HEAD").strip())
+    for spec in ([commits[4]], [commits[7], f"^{commits[1]}"]):
+        objects = git(root, "rev-list", "--objects", *spec)
+        git(root, "pack-objects", "-q", "--delta-base-offset", ".git/objects/pack/pack",
+            stdin=objects)
+    git(root, "prune-packed")
+    ids = every_object(store.git_dir)
+    packs = packfiles.list_packs(store.git_dir)
+    assert len(packs) == 2 and sum(p.objects for p in packs) > len(ids)  # they overlap
+    result = repack.repack(store.repo, packs, packfiles.loose_objects(store.git_dir))
+    assert result.objects == len(ids) and len(packfiles.list_packs(store.git_dir)) == 1
+    git(root, "fsck", "--full", "--strict")
+    assert_readable(root, ids)
+    (new,) = packfiles.list_packs(store.git_dir)
+    assert "chain length = 1" in git(root, "verify-pack", "-v", str(new.idx))
+    assert result.bytes_after < result.bytes_before
