@@ -7,8 +7,9 @@ A year of nightly runs is made for real: each day the synthetic archive (benchma
 synth.py) gets its day of snapshots and gitarchive's rebuild commits the day's views.
 Then every commit's new objects are written as a pack of their own, without deltas, as
 gitarchive's pack writer leaves them (``git pack-objects --window=0``): two packs a day.
-Measured side by side, each as a new process: a question (``log``, ``search``), git
-itself (``git rev-list --objects --all``), and the next day's rebuild; then what the
+Measured side by side, each as a new process (medians of --repeat): a question (``log``,
+``search``), git itself (``git rev-list --objects --all``, ``git log`` of one file), and
+the next day's rebuild (on a fresh copy each time); then what the
 consolidation costs (copy, and with libgit2's deltas), the repository's size before and
 after, and the nightly step as it runs in steady state (51 day-packs over a base).
 """
@@ -94,6 +95,9 @@ def questions(repo: Path, repeat: int) -> dict[str, float]:
                                     for _ in range(repeat)),
         "git rev-list": statistics.median(
             timed(git, repo, "rev-list", "--objects", "--all") for _ in range(repeat)),
+        "git log -- path": statistics.median(
+            timed(git, repo, "log", "--oneline", "--", f"playlists/pretty/{PLAYLIST}.json")
+            for _ in range(repeat)),
     }
 
 
@@ -124,7 +128,7 @@ def steady_state(many: Path, names: list[str], target: Path) -> repack.Repacked 
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(many, target)
     repo = pygit2.Repository(str(target))
-    recent = set(names[-51:])
+    recent = {f"pack-{sha}" for sha in names[-51:]}  # index-pack prints the bare SHA-1
     older = [p for p in packfiles.list_packs(target) if p.name not in recent]
     if len(older) > 1:
         repack.repack(repo, older, packfiles.loose_objects(target))
@@ -172,7 +176,8 @@ def main() -> None:
         {"deltas": out / "deltas.git"} if args.deltas else {})
     for label, repo in rows.items():
         times = questions(repo, args.repeat)
-        times["next day's rebuild"] = next_day(repo, args.days, out / "scratch.git")
+        times["next day's rebuild"] = statistics.median(
+            next_day(repo, args.days, out / "scratch.git") for _ in range(args.repeat))
         print(f"[{label}] {len(packfiles.list_packs(repo))} pack(s), {size(repo) / 1e6:.1f} MB: "
               + ", ".join(f"{k} {v:.3f} s" for k, v in times.items())
               + f" (load average {os.getloadavg()[0]:.2f})")

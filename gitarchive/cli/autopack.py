@@ -8,6 +8,7 @@ themselves, under the same lock, by the repository's gc.autoPackLimit and gc.aut
 from __future__ import annotations
 
 import click
+import pygit2
 
 from gitarchive.git.repack import Repacked, RepackError, maintain
 from gitarchive.git.store import Store
@@ -25,8 +26,7 @@ def after_run(store: Store, *, quiet: bool) -> None:
     except RepackError as exc:
         _warn(str(exc))
         return
-    except Exception as exc:  # noqa: BLE001 -- the run that triggered it has succeeded
-        logger.exception("consolidating the packs failed")
+    except (OSError, pygit2.GitError) as exc:  # reading what is there failed: nothing changed
         _warn(f"could not consolidate the repository's packs ({exc}); every old pack is "
               "still in place")
         return

@@ -98,7 +98,7 @@ def list_packs(git_dir: Path) -> list[Pack]:
         try:
             count = idx_count(where / f"{stem}.idx")
             size = path.stat().st_size
-        except (OSError, ValueError):
+        except (OSError, ValueError, struct.error):
             continue  # vanished meanwhile, or not an index we read: not ours to touch
         keep = f"{stem}.keep" in names or f"{stem}.promisor" in names
         packs.append(Pack(path, count, size, keep))
@@ -127,8 +127,15 @@ class IndexEntries:
 
 
 def read_index(idx: Path) -> IndexEntries:
-    """Parse a version-2 (or version-1) pack index."""
+    """Parse a version-2 (or version-1) pack index (ValueError when it is cut short)."""
     data = idx.read_bytes()
+    try:
+        return _parse_index(data)
+    except (struct.error, IndexError) as exc:
+        raise ValueError(f"{idx.name} is not a readable pack index") from exc
+
+
+def _parse_index(data: bytes) -> IndexEntries:
     if data[:4] != IDX_MAGIC:
         count = struct.unpack(">I", data[FANOUT - 4:FANOUT])[0]
         rows = [data[FANOUT + 24 * i:FANOUT + 24 * (i + 1)] for i in range(count)]

@@ -116,11 +116,11 @@ def repack(repo: pygit2.Repository, packs: list[Pack], loose: list[Path], *,
     where.mkdir(parents=True, exist_ok=True)
     before = len(packfiles.list_packs(git_dir))
     expected: set[bytes] = set()
-    for pack in packs:
-        expected.update(packfiles.read_index(pack.idx).ids)
-    expected.update(packfiles.loose_id(path) for path in loose)
     size_before = sum(p.size + _size(p.idx) for p in packs) + sum(map(_size, loose))
     try:
+        for pack in packs:
+            expected.update(packfiles.read_index(pack.idx).ids)
+        expected.update(packfiles.loose_id(path) for path in loose)
         if deltas:
             new = _write_with_deltas(repo, where, expected, progress)
         else:

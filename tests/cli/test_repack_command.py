@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pygit2
 import pytest
-from cli_support import SMALL, new_archive, run
+from cli_support import SMALL, new_archive, on_a_terminal, run
 from click.testing import CliRunner
 
 from gitarchive.cli import main
@@ -110,6 +111,15 @@ def test_repack_without_a_terminal_shows_no_progress(tmp_path: Path) -> None:
     assert done.stdout.startswith("Consolidated 5 pack(s) and ") and done.stdout.count("\n") == 1
     assert len(packs(repo)) == 1
     git(repo, "fsck", "--full", "--strict")
+
+
+def test_repack_shows_progress_on_a_terminal(tmp_path: Path) -> None:
+    repo = new_archive(tmp_path, SMALL)
+    old_packs(repo, 40)  # 2,800 objects: the bar moves every 1,024
+    shown = on_a_terminal([sys.executable, "-m", "gitarchive", "repack", "--repo", str(repo)],
+                          {**os.environ, "COLUMNS": "100"})
+    assert "Consolidating packs" in shown and "100%" in shown
+    assert "Consolidated 40 pack(s) and " in shown
 
 
 def test_repack_respects_the_lock(tmp_path: Path) -> None:

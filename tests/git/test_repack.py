@@ -261,3 +261,15 @@ def test_overlapping_packs_with_deltas_are_copied_with_their_deltas(tmp_path: Pa
     (new,) = packfiles.list_packs(store.git_dir)
     assert "chain length = 1" in git(root, "verify-pack", "-v", str(new.idx))
     assert result.bytes_after < result.bytes_before
+
+
+def test_a_pack_whose_index_cannot_be_read_is_left_alone(tmp_path: Path) -> None:
+    store = Store.init(tmp_path / "a")
+    nightly_runs(store, 4)
+    odd = packfiles.pack_dir(store.git_dir) / f"pack-{'ab' * 20}"
+    odd.with_suffix(".pack").write_bytes(b"PACK\0\0\0\2")
+    odd.with_suffix(".idx").write_bytes(b"\377tOc\0\0\0\2\0")  # cut short
+    assert all(p.name != odd.name for p in packfiles.list_packs(store.git_dir))
+    result = repack.maintain(store.git_dir, Limits(packs=2))
+    assert result is not None and result.combined == 4
+    assert odd.with_suffix(".idx").exists() and odd.with_suffix(".pack").exists()
