@@ -9,7 +9,8 @@ Then every commit's new objects are written as a pack of their own, without delt
 gitarchive's pack writer leaves them (``git pack-objects --window=0``): two packs a day.
 Measured side by side, each as a new process (medians of --repeat): a question (``log``,
 ``search``), git itself (``git rev-list --objects --all``, ``git log`` of one file), and
-the next day's rebuild (on a fresh copy each time); then what the
+a question on a copy with no saved state (it replays the whole history), the next day's
+rebuild (on a fresh copy each time); then what the
 consolidation costs (copy, and with libgit2's deltas), the repository's size before and
 after, and the nightly step as it runs in steady state (51 day-packs over a base).
 """
@@ -101,6 +102,15 @@ def questions(repo: Path, repeat: int) -> dict[str, float]:
     }
 
 
+def cold_question(repo: Path, scratch: Path) -> float:
+    """``search`` on a copy with no saved state: the question replays the whole history."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    shutil.copytree(repo, scratch, ignore=shutil.ignore_patterns("gitarchive"))
+    took = new_process(scratch, "search", "Song 1")
+    shutil.rmtree(scratch)
+    return took
+
+
 def next_day(repo: Path, days: int, scratch: Path) -> float:
     """The next day's rebuild (``gitarchive rebuild`` as a new process) on a copy."""
     shutil.rmtree(scratch, ignore_errors=True)
@@ -176,6 +186,7 @@ def main() -> None:
         {"deltas": out / "deltas.git"} if args.deltas else {})
     for label, repo in rows.items():
         times = questions(repo, args.repeat)
+        times["search, no saved state"] = cold_question(repo, out / "scratch.git")
         times["next day's rebuild"] = statistics.median(
             next_day(repo, args.days, out / "scratch.git") for _ in range(args.repeat))
         print(f"[{label}] {len(packfiles.list_packs(repo))} pack(s), {size(repo) / 1e6:.1f} MB: "
