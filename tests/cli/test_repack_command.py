@@ -74,8 +74,11 @@ def test_a_failed_consolidation_is_one_line_and_never_fails_the_run(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(repack, "open_temp", disk_full)
-    result = CliRunner().invoke(main, ["fetch", "--repo", str(repo), "--quiet"])
+    log = tmp_path / "fetch.log"
+    result = CliRunner().invoke(main, ["fetch", "--repo", str(repo), "--quiet",
+                                       "--log-file", str(log)])
     assert result.exit_code == 0
+    assert "WARNING could not consolidate the repository's packs (No space" in log.read_text()
     assert result.stderr == ("warning: could not consolidate the repository's packs (No space "
                              "left on device); every old pack is still in place\n")
     assert before <= {p.path for p in packs(repo)}
