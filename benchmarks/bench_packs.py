@@ -148,7 +148,8 @@ def steady_state(many: Path, names: list[str], target: Path) -> repack.Repacked 
 def report(label: str, result: repack.Repacked) -> None:
     print(f"{label}: {result.combined} packs, {result.objects} objects, "
           f"{result.bytes_before / 1e6:.1f} MB -> {result.bytes_after / 1e6:.1f} MB "
-          f"in {result.seconds:.2f} s")
+          f"in {result.seconds:.2f} s, of which reading the new pack back "
+          f"{result.checked_seconds:.2f} s")
 
 
 def main() -> None:

@@ -1,10 +1,12 @@
 """Consolidate many packs (and loose objects) into one, safely, as git's auto gc would.
 
-The new pack is written whole under a temporary name, renamed, given its index, and
-checked to hold every object of every pack it replaces; only then do the old packs go
-(index first, so no reader lists a pack that is about to vanish). Readers meanwhile
-always find each object in an old pack or the new one. Nothing is pruned: an object no
-commit reaches may be one a concurrent run has just written.
+The new pack and its index are written whole into a staging directory of their own
+(objects/pack/tmp_gitarchive_*/, which git and libgit2 ignore) and proved there: its index
+lists every object it replaces, and every object reads back from the new pack alone as the
+object its id names (git/packcheck.py). Only then are they moved into place (.pack, then
+.idx) and do the old packs go (index first, so no reader lists a pack that is about to
+vanish). Readers meanwhile always find each object in an old pack or the new one. Nothing
+is pruned: an object no commit reaches may be one a concurrent run has just written.
 
 Two ways to write it:
 - copy (the default, for the nightly step): each old pack's entries are copied as they
@@ -25,7 +27,7 @@ import struct
 import tempfile
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -33,7 +35,7 @@ from typing import Protocol
 import pygit2
 
 from gitarchive.errors import GitarchiveError
-from gitarchive.git import packfiles, packwriter
+from gitarchive.git import packcheck, packfiles, packwriter
 from gitarchive.git.packfiles import Limits, Pack
 from gitarchive.progress import CountFn, no_count
 
@@ -77,6 +79,7 @@ class Repacked:
     bytes_after: int  # the new pack and its index
     seconds: float
     leftovers: tuple[str, ...] = ()  # old files that could not be removed (harmless copies)
+    checked_seconds: float = 0.0  # of ``seconds``, reading the new pack back
 
 
 def needed(git_dir: Path, limits: Limits) -> tuple[list[Pack], list[Path]]:
@@ -121,18 +124,24 @@ def repack(repo: pygit2.Repository, packs: list[Pack], loose: list[Path], *,
         for pack in packs:
             expected.update(packfiles.read_index(pack.idx).ids)
         expected.update(packfiles.loose_id(path) for path in loose)
-        if deltas:
-            new = _write_with_deltas(repo, where, expected, progress)
-        else:
-            new = _write_copy(repo, where, packs, loose, progress, opener or open_temp)
-        _check(new, expected, ours=all(p.path != new for p in packs))
+        with _staging(where) as staging:
+            if deltas:
+                staged = _write_with_deltas(repo, staging, expected, _share(progress, 0, 3))
+            else:
+                staged = _write_copy(repo, staging, packs, loose, _share(progress, 0, 2),
+                                     opener or open_temp)
+            checking = time.perf_counter()
+            packcheck.verify(staged, expected, _share(progress, 2 if deltas else 1,
+                                                      3 if deltas else 2))
+            checked = time.perf_counter() - checking
+            new = _move_in(staged, where)
     except (OSError, ValueError, pygit2.GitError) as exc:
         raise RepackError(_failure(exc)) from exc
     replaced = [p for p in packs if p.path != new]
     leftovers = _remove(replaced, loose, git_dir)
     return Repacked(before, len(packfiles.list_packs(git_dir)), len(replaced), len(loose),
                     len(expected), size_before, new.stat().st_size + _size(new.with_suffix(
-                        ".idx")), time.perf_counter() - start, tuple(leftovers))
+                        ".idx")), time.perf_counter() - start, tuple(leftovers), checked)
 
 
 def _size(path: Path) -> int:
@@ -140,6 +149,43 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+def _share(progress: CountFn, before: int, parts: int) -> CountFn:
+    """Progress for one of ``parts`` equal parts of a job, ``before`` of them done."""
+
+    def count(done: int, total: int, /) -> None:
+        progress(before * total + done, parts * total)
+
+    return count
+
+
+@contextlib.contextmanager
+def _staging(where: Path) -> Iterator[Path]:
+    """The pack directory of an objects directory of its own, removed with what is left in
+    it (git's readers and libgit2 ignore tmp_* names in objects/pack)."""
+    root = Path(tempfile.mkdtemp(dir=where, prefix="tmp_gitarchive_"))
+    try:
+        (root / "pack").mkdir()
+        yield root / "pack"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _move_in(staged: Path, where: Path) -> Path:
+    """Move a proved pack into place: the .pack first (nobody reads a pack without its
+    index), then the .idx. A pack of that name is already there: it is the same bytes."""
+    final = where / staged.name
+    fresh = not final.exists()
+    if fresh:
+        os.replace(staged, final)
+    try:
+        os.replace(staged.with_suffix(".idx"), final.with_suffix(".idx"))
+    except BaseException:
+        if fresh:
+            final.unlink(missing_ok=True)
+        raise
+    return final
 
 
 def _failure(exc: BaseException) -> str:
@@ -181,7 +227,8 @@ class _Writer:
 
 def _write_copy(repo: pygit2.Repository, where: Path, packs: list[Pack], loose: list[Path],
                 progress: CountFn, opener: OpenTemp) -> Path:
-    """Write the packs' entries as they are, then the loose objects; the new .pack's path."""
+    """Write the packs' entries as they are, then the loose objects, and the index, into
+    the staging directory ``where``; the new .pack's path."""
     seen: set[bytes] = set()
     plans: list[tuple[Pack, packfiles.IndexEntries]] = []
     for pack in sorted(packs, key=lambda p: -p.size):
@@ -209,14 +256,8 @@ def _write_copy(repo: pygit2.Repository, where: Path, packs: list[Pack], loose: 
     except BaseException:
         with contextlib.suppress(OSError):
             out.close()
-        tmp.unlink(missing_ok=True)
         raise
-    try:
-        packwriter.write_index(final.with_suffix(".idx"), writer.offsets, writer.crcs, digest)
-    except BaseException:
-        if not any(p.path == final for p in packs):
-            final.unlink(missing_ok=True)  # a pack without its index: nobody reads it
-        raise
+    packwriter.write_index(final.with_suffix(".idx"), writer.offsets, writer.crcs, digest)
     return final
 
 
@@ -289,27 +330,19 @@ def _inflated(writer: _Writer, repo: pygit2.Repository, ids: list[bytes]) -> Non
 
 def _write_with_deltas(repo: pygit2.Repository, where: Path, ids: set[bytes],
                        progress: CountFn) -> Path:
-    """libgit2's PackBuilder, into a directory of its own, then moved in (.pack, then .idx)."""
-    staging = Path(tempfile.mkdtemp(dir=where, prefix="tmp_gitarchive_"))
-    try:
-        builder = pygit2.PackBuilder(repo)
-        builder.set_threads(os.cpu_count() or 1)
-        for commit in _commits(repo, ids):  # through their trees: objects come with their
-            builder.add_recur(commit)  # paths, which pair each file with its versions
-        for n, raw in enumerate(sorted(ids), 1):
-            builder.add(pygit2.Oid(raw=raw))
-            if n % 1024 == 0:
-                progress(n, 2 * len(ids))
-        builder.write(str(staging))
-        progress(2 * len(ids), 2 * len(ids))
-        (written,) = staging.glob("pack-*.pack")
-        final = where / written.name
-        if not final.exists():
-            os.replace(written, final)
-        os.replace(written.with_suffix(".idx"), final.with_suffix(".idx"))
-        return final
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    """libgit2's PackBuilder, into the staging directory ``where``; the new .pack's path."""
+    builder = pygit2.PackBuilder(repo)
+    builder.set_threads(os.cpu_count() or 1)
+    for commit in _commits(repo, ids):  # through their trees: objects come with their
+        builder.add_recur(commit)  # paths, which pair each file with its versions
+    for n, raw in enumerate(sorted(ids), 1):
+        builder.add(pygit2.Oid(raw=raw))
+        if n % 1024 == 0:
+            progress(n, len(ids))
+    builder.write(str(where))
+    progress(2 * len(ids), len(ids))  # adding was the first half, writing the second
+    (written,) = where.glob("pack-*.pack")
+    return written
 
 
 def _commits(repo: pygit2.Repository, ids: set[bytes]) -> list[pygit2.Oid]:
@@ -324,18 +357,6 @@ def _commits(repo: pygit2.Repository, ids: set[bytes]) -> list[pygit2.Oid]:
     for tip in tips:
         walker.push(tip)
     return [commit.id for commit in walker if commit.id.raw in ids]
-
-
-def _check(new: Path, expected: set[bytes], *, ours: bool) -> None:
-    """The new pack's index lists every object it replaces (read back from the disk);
-    when not, the new pack goes (if it is not also one of the old ones)."""
-    listed = set(packfiles.read_index(new.with_suffix(".idx")).ids)
-    missing = len(expected - listed)
-    if missing and ours:
-        for suffix in (".idx", ".pack"):
-            new.with_suffix(suffix).unlink(missing_ok=True)
-    if missing:
-        raise ValueError(f"the new pack lacks {missing} of the objects it replaces")
 
 
 def _remove(packs: list[Pack], loose: list[Path], git_dir: Path) -> list[str]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import errno
+import os
 import subprocess
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pygit2
@@ -235,10 +238,8 @@ def test_deltas_shrink_daily_views_and_keep_every_object(tmp_path: Path) -> None
     git(tmp_path / "a", "fsck", "--full", "--strict")
 
 
-def test_overlapping_packs_with_deltas_are_copied_with_their_deltas(tmp_path: Path) -> None:
-    """Two packs git wrote with deltas, holding some objects both: the second's copies are
-    skipped, so its deltas' distances to their bases change (and must still resolve)."""
-    root = tmp_path / "a"
+def overlapping_delta_packs(root: Path) -> Store:
+    """Two packs git wrote with deltas (OFS_DELTA), holding some objects both."""
     store = Store.init(root)
     lines = [f"line {i} of a file that grows a little every day\n" for i in range(300)]
     commits = []
@@ -251,6 +252,14 @@ def test_overlapping_packs_with_deltas_are_copied_with_their_deltas(tmp_path: Pa
         git(root, "pack-objects", "-q", "--delta-base-offset", ".git/objects/pack/pack",
             stdin=objects)
     git(root, "prune-packed")
+    return store
+
+
+def test_overlapping_packs_with_deltas_are_copied_with_their_deltas(tmp_path: Path) -> None:
+    """Two packs git wrote with deltas, holding some objects both: the second's copies are
+    skipped, so its deltas' distances to their bases change (and must still resolve)."""
+    root = tmp_path / "a"
+    store = overlapping_delta_packs(root)
     ids = every_object(store.git_dir)
     packs = packfiles.list_packs(store.git_dir)
     assert len(packs) == 2 and sum(p.objects for p in packs) > len(ids)  # they overlap
@@ -273,3 +282,163 @@ def test_a_pack_whose_index_cannot_be_read_is_left_alone(tmp_path: Path) -> None
     result = repack.maintain(store.git_dir, Limits(packs=2))
     assert result is not None and result.combined == 4
     assert odd.with_suffix(".idx").exists() and odd.with_suffix(".pack").exists()
+
+
+def pack_entries(pack: bytes) -> list[tuple[int, int, int, int]]:
+    """Each entry of a pack, found by inflating it: (start, type, data start, end)."""
+    entries = []
+    at = 12
+    for _ in range(int.from_bytes(pack[8:12], "big")):
+        start, kind = at, (pack[at] >> 4) & 7
+        while pack[at] & 0x80:  # type and size
+            at += 1
+        at += 1
+        if kind == OFS_DELTA:
+            while pack[at] & 0x80:
+                at += 1
+            at += 1
+        elif kind == REF_DELTA:
+            at += 20
+        inflater = zlib.decompressobj()
+        inflater.decompress(pack[at:-20])
+        end = len(pack) - 20 - len(inflater.unused_data)
+        entries.append((start, kind, at, end))
+        at = end
+    return entries
+
+
+OFS_DELTA, REF_DELTA = 6, 7
+
+
+def ofs_distance(value: int) -> bytes:
+    """git's encoding of a delta's distance back to its base (gitformat-pack)."""
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        value -= 1
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(out))
+
+
+def flip_inside_data(pack: bytes) -> bytes:
+    """A byte in the middle of the biggest entry's compressed data, changed."""
+    _, _, data, end = max(pack_entries(pack), key=lambda e: e[3] - e[2])
+    damaged = bytearray(pack)
+    damaged[(data + end) // 2] ^= 0x10
+    return bytes(damaged)
+
+
+def wrong_base(pack: bytes) -> bytes:
+    """The last OFS_DELTA entry's distance rewritten to name another entry of the pack (a
+    whole entry, its distance as many bytes long: the pack stays well formed)."""
+    entries = pack_entries(pack)
+    starts = {e[0] for e in entries}
+    for start, kind, data, _ in reversed(entries):
+        if kind != OFS_DELTA:
+            continue
+        head = start + 1
+        while pack[head - 1] & 0x80:
+            head += 1
+        old = pack[head:data]
+        base = [b for b in sorted(starts) if b < start and len(ofs_distance(start - b)) ==
+                len(old) and ofs_distance(start - b) != old]
+        if base:
+            return pack[:head] + ofs_distance(start - base[-1]) + pack[data:]
+    raise AssertionError("no delta to point elsewhere")
+
+
+def other_content(pack: bytes) -> bytes:
+    """The last entry (a whole object, no delta after it) holding other bytes of the same
+    size: well formed, it inflates, only its hash tells."""
+    start, kind, data, end = pack_entries(pack)[-1]
+    assert kind not in (OFS_DELTA, REF_DELTA)
+    content = zlib.decompress(pack[data:end])
+    return pack[:data] + zlib.compress(content.swapcase()) + pack[end:]
+
+
+class Damaging:
+    """A temporary file that damages the pack as it reaches the disk (when it is flushed
+    whole): the index, written from what was meant, is complete and names every object."""
+
+    def __init__(self, real: TempFile, damage: Callable[[bytes], bytes]) -> None:
+        self.real = real
+        self.damage = damage
+        self.held = bytearray()
+
+    def write(self, data: bytes, /) -> int:
+        self.held += data
+        return len(data)
+
+    def flush(self) -> None:
+        self.real.write(self.damage(bytes(self.held)))
+        self.held.clear()
+        self.real.flush()
+
+    def fileno(self) -> int:
+        return self.real.fileno()
+
+    def close(self) -> None:
+        self.real.close()
+
+
+def assert_untouched(root: Path, before: set[str], loose: list[Path], ids: set[str]) -> None:
+    """Every old pack and loose object is where it was, git finds nothing wrong, every
+    object reads, and nothing temporary is left in objects/pack."""
+    git_dir = root / ".git"
+    assert pack_files(git_dir) == before
+    assert packfiles.loose_objects(git_dir) == loose
+    git(root, "fsck", "--full", "--strict")
+    assert_readable(root, ids)
+
+
+@pytest.mark.parametrize("damage", [flip_inside_data, wrong_base, other_content])
+def test_a_pack_damaged_on_its_way_to_the_disk_replaces_nothing(
+        tmp_path: Path, damage: Callable[[bytes], bytes]) -> None:
+    root = tmp_path / "a"
+    store = overlapping_delta_packs(root)
+    store.repo.create_blob(b"a loose object\n")
+    before, loose = pack_files(store.git_dir), packfiles.loose_objects(store.git_dir)
+    ids = every_object(store.git_dir)
+    packs = packfiles.list_packs(store.git_dir)
+    assert loose and any(kind == OFS_DELTA for p in packs
+                         for _, kind, _, _ in pack_entries(p.path.read_bytes()))
+
+    def opener(directory: Path, prefix: str) -> tuple[TempFile, Path]:
+        real, path = repack.open_temp(directory, prefix)
+        return Damaging(real, damage), path
+
+    with pytest.raises(RepackError) as caught:
+        repack.repack(store.repo, packs, loose, opener=opener)
+    message = str(caught.value)
+    assert message.startswith("could not consolidate the repository's packs (the new pack "
+                              "is damaged: object ")
+    assert message.endswith(" does not read back from it); every old pack is still in place")
+    assert "\n" not in message
+    assert_untouched(root, before, loose, ids)
+    result = repack.repack(store.repo, packs, loose)  # written as meant, it goes through
+    assert result.objects == len(ids) and len(packfiles.list_packs(store.git_dir)) == 1
+    git(root, "fsck", "--full", "--strict")
+
+
+def test_a_pack_libgit2_damages_replaces_nothing(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """--deltas is read back too: a byte of the pack libgit2 wrote, damaged after it."""
+    root = tmp_path / "a"
+    store = overlapping_delta_packs(root)
+    before, loose = pack_files(store.git_dir), packfiles.loose_objects(store.git_dir)
+    ids = every_object(store.git_dir)
+
+    class DamagingBuilder(pygit2.PackBuilder):
+        def write(self, path: str | bytes | os.PathLike[str] | None = None) -> None:
+            super().write(path)
+            assert isinstance(path, str)
+            (pack,) = Path(path).glob("pack-*.pack")
+            pack.chmod(0o644)
+            pack.write_bytes(flip_inside_data(pack.read_bytes()))
+
+    monkeypatch.setattr(pygit2, "PackBuilder", DamagingBuilder)
+    damaged = r"is damaged: object \w+ does not read back from it\); every old pack is "
+    with pytest.raises(RepackError, match=damaged):
+        repack.repack(store.repo, packfiles.list_packs(store.git_dir), loose, deltas=True)
+    assert_untouched(root, before, loose, ids)
