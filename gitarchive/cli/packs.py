@@ -28,8 +28,8 @@ def repack_command(everything: bool, deltas: bool, quiet: bool, repo_path: str) 
     gc.autoPackLimit (default 50; 0, or gc.auto=0, turns that off). This command does
     it now, whatever the limit: the small packs (smallest first, until each pack left
     is at least twice all smaller ones together; every pack with --all) and all loose
-    objects become one pack. The new pack is complete and checked before any old one
-    is removed; unreachable objects are kept. Takes the repository's lock.
+    objects become one pack. Every object of the new pack is read back from it before
+    any old one is removed; unreachable objects are kept. Takes the repository's lock.
     """
     store = open_store(repo_path)
     with locked_run(store, "gitarchive repack", quiet=quiet, maintain=False):

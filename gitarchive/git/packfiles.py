@@ -4,7 +4,8 @@ gitarchive commits with pygit2, so git's automatic gc (run by porcelain commands
 runs in an archive, while every fetch and rebuild may leave a pack: a year of nightly
 runs leaves hundreds, and every lookup that misses a pack's index moves on to the next
 one. This module reads what is there (from the .idx files alone, without opening the
-packs) and decides, as ``git gc --auto`` would, whether and what to consolidate.
+packs) and decides, as ``git gc --auto`` would, whether and what to consolidate; and
+reads and writes the distance by which a pack's delta entry names its base.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ PACK_NAME = re.compile(r"pack-[0-9a-f]{40}")
 PACK_SUFFIXES = (".idx", ".pack", ".rev", ".bitmap", ".mtimes")
 LOOSE_DIR = re.compile(r"[0-9a-f]{2}")
 LOOSE_FILE = re.compile(r"[0-9a-f]{38}")
+OFS_DELTA = 6  # a pack entry: a delta whose base is named by its distance back in the pack
 
 
 @dataclass(frozen=True)
@@ -205,3 +207,29 @@ def loose_objects(git_dir: Path) -> list[Path]:
 
 def loose_id(path: Path) -> bytes:
     return bytes.fromhex(path.parent.name + path.name)
+
+
+def delta_header(entry: bytes) -> tuple[int, int, int]:
+    """An OFS_DELTA entry: where its distance starts, the distance, where the data starts."""
+    at = 0
+    while entry[at] & 0x80:  # the type and size
+        at += 1
+    head = at = at + 1
+    byte = entry[at]
+    distance = byte & 0x7F
+    while byte & 0x80:
+        at += 1
+        byte = entry[at]
+        distance = ((distance + 1) << 7) | (byte & 0x7F)
+    return head, distance, at + 1
+
+
+def ofs_distance(value: int) -> bytes:
+    """A delta's distance to its base, in git's offset encoding (the inverse of the above)."""
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        value -= 1
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(out))

@@ -40,7 +40,6 @@ from gitarchive.git.packfiles import Limits, Pack
 from gitarchive.progress import CountFn, no_count
 
 TRAILER = 20  # a pack ends with the SHA-1 of all that comes before it
-OFS_DELTA = 6  # a delta whose base is named by its distance back in the same pack
 HEADER = 12
 
 
@@ -281,43 +280,17 @@ def _copy_entries(writer: _Writer, pack: Pack, entries: packfiles.IndexEntries) 
                                  "match the CRC its index records)")
             if raw in writer.offsets:
                 continue
-            if (chunk[0] >> 4) & 7 == OFS_DELTA:
-                head, distance, body = _delta_header(chunk)
+            if (chunk[0] >> 4) & 7 == packfiles.OFS_DELTA:
+                head, distance, body = packfiles.delta_header(chunk)
                 base = at_offset.get(start - distance)
                 if base is None or base not in writer.offsets:
                     raise ValueError(f"{pack.name} is damaged (object {raw.hex()} is a delta "
                                      "against no object)")
                 moved = writer.offset - writer.offsets[base]
                 if moved != distance:
-                    chunk = chunk[:head] + _distance(moved) + chunk[body:]
+                    chunk = chunk[:head] + packfiles.ofs_distance(moved) + chunk[body:]
                     crc = zlib.crc32(chunk)
             writer.entry(raw, chunk, crc)
-
-
-def _delta_header(entry: bytes) -> tuple[int, int, int]:
-    """An OFS_DELTA entry: where its distance starts, the distance, where the data starts."""
-    at = 0
-    while entry[at] & 0x80:  # the type and size
-        at += 1
-    head = at = at + 1
-    byte = entry[at]
-    distance = byte & 0x7F
-    while byte & 0x80:
-        at += 1
-        byte = entry[at]
-        distance = ((distance + 1) << 7) | (byte & 0x7F)
-    return head, distance, at + 1
-
-
-def _distance(value: int) -> bytes:
-    """A delta's distance to its base, in git's offset encoding (the inverse of the above)."""
-    out = [value & 0x7F]
-    value >>= 7
-    while value:
-        value -= 1
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    return bytes(reversed(out))
 
 
 def _inflated(writer: _Writer, repo: pygit2.Repository, ids: list[bytes]) -> None:

@@ -284,6 +284,9 @@ def test_a_pack_whose_index_cannot_be_read_is_left_alone(tmp_path: Path) -> None
     assert odd.with_suffix(".idx").exists() and odd.with_suffix(".pack").exists()
 
 
+OFS_DELTA, REF_DELTA = packfiles.OFS_DELTA, 7  # a pack's two kinds of delta entry
+
+
 def pack_entries(pack: bytes) -> list[tuple[int, int, int, int]]:
     """Each entry of a pack, found by inflating it: (start, type, data start, end)."""
     entries = []
@@ -307,20 +310,6 @@ def pack_entries(pack: bytes) -> list[tuple[int, int, int, int]]:
     return entries
 
 
-OFS_DELTA, REF_DELTA = 6, 7
-
-
-def ofs_distance(value: int) -> bytes:
-    """git's encoding of a delta's distance back to its base (gitformat-pack)."""
-    out = [value & 0x7F]
-    value >>= 7
-    while value:
-        value -= 1
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    return bytes(reversed(out))
-
-
 def flip_inside_data(pack: bytes) -> bytes:
     """A byte in the middle of the biggest entry's compressed data, changed."""
     _, _, data, end = max(pack_entries(pack), key=lambda e: e[3] - e[2])
@@ -337,14 +326,13 @@ def wrong_base(pack: bytes) -> bytes:
     for start, kind, data, _ in reversed(entries):
         if kind != OFS_DELTA:
             continue
-        head = start + 1
-        while pack[head - 1] & 0x80:
-            head += 1
-        old = pack[head:data]
-        base = [b for b in sorted(starts) if b < start and len(ofs_distance(start - b)) ==
-                len(old) and ofs_distance(start - b) != old]
+        head, distance, _ = packfiles.delta_header(pack[start:data])
+        size = len(packfiles.ofs_distance(distance))
+        base = [b for b in sorted(starts) if b < start and b != start - distance
+                and len(packfiles.ofs_distance(start - b)) == size]
         if base:
-            return pack[:head] + ofs_distance(start - base[-1]) + pack[data:]
+            moved = packfiles.ofs_distance(start - base[-1])
+            return pack[:start + head] + moved + pack[start + head + size:]
     raise AssertionError("no delta to point elsewhere")
 
 
