@@ -27,3 +27,26 @@ def new_archive(tmp_path: Path, *pids: str) -> Path:
     assert run("init", str(repo))[0] == 0
     assert run("add", *pids, "--repo", str(repo))[0] == 0
     return repo
+
+
+def on_a_terminal(args: list[str], env: dict[str, str]) -> str:
+    """Run a command with stdin, stdout and stderr on a pseudo-terminal: all it wrote."""
+    import os
+    import pty
+    import subprocess
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(args, env=env, stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(timeout=120)
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")

@@ -155,6 +155,16 @@ def test_bench_query_runs_fresh_and_on_a_kept_archive(tmp_path: Path) -> None:
     )
 
 
+def test_bench_packs_compares_many_packs_with_one(tmp_path: Path) -> None:
+    out = run_benchmark("bench_packs", "--playlists", "8", "--days", "60", "--repeat", "1",
+                        "--out", str(tmp_path))
+    assert "consolidation, entries copied: " in out and "(--deltas)" in out
+    assert "nightly step in steady state (51 day-packs" in out
+    lines = {line.split("]")[0][1:]: line for line in out.splitlines() if line.startswith("[")}
+    assert set(lines) == {"many", "one", "deltas"} and "next day's rebuild" in lines["one"]
+    assert lines["one"].startswith("[one] 1 pack(s)") and "[many] 1 pack" not in lines["many"]
+
+
 @pytest.mark.parametrize("layout", ["json", "plain", "mixed"])
 def test_synth_runs_in_each_layout(tmp_path: Path, layout: str) -> None:
     run_benchmark("synth", str(tmp_path / "a"), "--playlists", "3", "--days", "3",

@@ -19,6 +19,7 @@ COMMAND_MODULES = {
     "demo": "archive",
     "follow": "follow", "unfollow": "follow",
     "rebuild": "history",
+    "repack": "packs",
     "link": "links", "unlink": "links",
     "login": "account", "logout": "account", "whoami": "account",
     "site": "site",

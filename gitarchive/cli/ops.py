@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 import pygit2
 
+from gitarchive.cli.autopack import after_run
 from gitarchive.cli.common import open_store, repo_option
 from gitarchive.errors import GitarchiveError, LockedError
 from gitarchive.git.lock import RepoLock
@@ -104,6 +105,7 @@ def _refresh_views(store: Store, name: str) -> None:
     try:
         with RepoLock(store, f"gitarchive hooks run {name}"):
             result = rebuild(store)
+            after_run(store, quiet=True)  # the rebuild may have left a pack
     except LockedError as exc:
         click.echo(f"gitarchive {name}: views not updated now: {exc}", err=True)
         return

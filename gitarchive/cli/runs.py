@@ -17,6 +17,7 @@ import click
 import pygit2
 
 from gitarchive import exitcodes
+from gitarchive.cli.autopack import after_run
 from gitarchive.errors import GitarchiveError, LockedError, LockWriteError, PushError, ShardError
 from gitarchive.git.lock import RepoLock
 from gitarchive.git.store import Store
@@ -27,9 +28,15 @@ from gitarchive.ops.shard import Shard
 
 @contextlib.contextmanager
 def locked_run(
-    store: Store, command: str, *, log_file: str | None = None, quiet: bool = False
+    store: Store, command: str, *, log_file: str | None = None, quiet: bool = False,
+    maintain: bool = True,
 ) -> Iterator[RepoLock]:
-    """Open the log, take the repository's lock (or exit LOCKED at once), log the exit code."""
+    """Open the log, take the repository's lock (or exit LOCKED at once), log the exit code.
+
+    When the run ends with its work done (exit 0, 3 or 6: its commit is made), the packs
+    it may have left are consolidated before the lock is released (cli/packs.py), unless
+    ``maintain`` is False.
+    """
     handler = None
     if log_file:
         try:
@@ -52,7 +59,14 @@ def locked_run(
             if not quiet:
                 click.echo(f"note: {note}", err=True)
         try:
-            yield lock
+            try:
+                yield lock
+            except SystemExit as exc:
+                if maintain and exc.code in _COMMITTED:
+                    after_run(store, quiet=quiet)
+                raise
+            if maintain:
+                after_run(store, quiet=quiet)
         finally:
             lock.release()
     except SystemExit as exc:
@@ -70,6 +84,10 @@ def locked_run(
         logger.info("%s finished: exit %s", command, code if code is not None else 0)
         if handler is not None:
             close_log(handler)
+
+
+# Exit codes of runs whose work was committed: the packs they wrote are worth consolidating.
+_COMMITTED = (None, exitcodes.OK, exitcodes.PARTIAL, exitcodes.PUSH_FAILED)
 
 
 def fail(message: str, code: int) -> NoReturn:

@@ -106,7 +106,7 @@ def write_objects(repo: pygit2.Repository, objects: Sequence[tuple[str, bytes]])
         _write_pack(Path(repo.path) / "objects" / "pack", new, kinds)
 
 
-def _entry_header(size: int, kind: int = BLOB_TYPE) -> bytes:
+def entry_header(size: int, kind: int = BLOB_TYPE) -> bytes:
     out = bytearray()
     byte = (kind << 4) | (size & 0x0F)
     size >>= 4
@@ -118,12 +118,12 @@ def _entry_header(size: int, kind: int = BLOB_TYPE) -> bytes:
     return bytes(out)
 
 
-def _compress(data: bytes) -> bytes:
+def compress(data: bytes) -> bytes:
     return zlib.compress(data, 1)  # git's core.looseCompression default: speed first
 
 
 def _compress_all(batch: list[bytes]) -> list[bytes]:
-    return [_compress(data) for data in batch]
+    return [compress(data) for data in batch]
 
 
 def _write_pack(
@@ -133,7 +133,7 @@ def _write_pack(
     pack_dir.mkdir(parents=True, exist_ok=True)
     ids = list(objects)
     if sum(len(objects[i]) for i in ids) < SERIAL_BYTES:  # threads cost more than they save
-        compressed = [_compress(objects[i]) for i in ids]
+        compressed = [compress(objects[i]) for i in ids]
     else:
         # In batches: a thread pool makes a future (and its lock) per item, which for
         # 6,000 small blobs cost more than half the compression itself.
@@ -152,7 +152,7 @@ def _write_pack(
             offset = len(header)
             for raw, body in zip(ids, compressed, strict=True):
                 kind = kinds[raw] if kinds is not None else BLOB_TYPE
-                entry = _entry_header(len(objects[raw]), kind) + body
+                entry = entry_header(len(objects[raw]), kind) + body
                 out.write(entry)
                 checksum.update(entry)
                 offsets[raw] = offset
@@ -168,10 +168,10 @@ def _write_pack(
     except BaseException:
         Path(tmp_pack).unlink(missing_ok=True)
         raise
-    _write_index(pack_dir / f"{name}.idx", offsets, crcs, pack_sha)
+    write_index(pack_dir / f"{name}.idx", offsets, crcs, pack_sha)
 
 
-def _write_index(
+def write_index(
     path: Path, offsets: dict[bytes, int], crcs: dict[bytes, int], pack_sha: bytes
 ) -> None:
     """The version-2 .idx: fan-out, sorted ids, CRC32s, offsets, checksums."""

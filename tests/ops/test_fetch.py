@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pygit2
 import pytest
-from cli_support import GOLDEN, KPOP, LONG, OLD_1970, SMALL, run
+from cli_support import GOLDEN, KPOP, LONG, OLD_1970, SMALL, on_a_terminal, run
 
 from gitarchive import exitcodes
 from gitarchive.archive import layout
@@ -260,7 +260,6 @@ def test_adopted_archive_keeps_its_final_newline_convention(api: StandIn, tmp_pa
 def _fetch_in_subprocess(repo: Path, api: StandIn, *, tty: bool) -> str:
     """Run the installed entry point with stderr on a pseudo-terminal or on a pipe."""
     import os
-    import pty
     import subprocess
     import sys
 
@@ -269,21 +268,7 @@ def _fetch_in_subprocess(repo: Path, api: StandIn, *, tty: bool) -> str:
     if not tty:
         done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
         return done.stdout + done.stderr
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen(args, env=env, stdin=follower, stdout=follower, stderr=follower)
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    proc.wait(timeout=120)
-    os.close(leader)
-    return b"".join(chunks).decode(errors="replace")
+    return on_a_terminal(args, env)
 
 
 def test_progress_bar_on_a_terminal_only(api: StandIn, tmp_path: Path) -> None:
