@@ -10,26 +10,16 @@ a crashed run left behind is cleared at the start of the next.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import struct
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from gitarchive.atomicfile import flush, write_atomic
 from gitarchive.git import packfiles
 from gitarchive.git.packfiles import Pack
 
 STAGING_PREFIX = "tmp_gitarchive_"
-
-
-def flush(path: Path) -> None:
-    """fsync a file or a directory (a directory: the names in it are on disk)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def clear_leftovers(where: Path) -> list[str]:
@@ -77,15 +67,6 @@ def write_pack_list(git_dir: Path, extra: Sequence[Path] = ()) -> None:
         return
     names = sorted({p.path.name for p in packfiles.list_packs(git_dir)}
                    | {p.name for p in extra if p.exists()})
-    fd, tmp = tempfile.mkstemp(dir=info.parent, prefix="tmp_packs_")
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write("".join(f"P {name}\n" for name in names) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, info)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(info, ("".join(f"P {name}\n" for name in names) + "\n").encode("ascii"),
+                 sync=True)
     flush(info.parent)

@@ -36,6 +36,7 @@ from typing import Protocol
 
 import pygit2
 
+from gitarchive.atomicfile import flush
 from gitarchive.errors import GitarchiveError
 from gitarchive.git import packcheck, packdir, packfiles, packwriter
 from gitarchive.git.packfiles import Limits, Pack
@@ -183,11 +184,11 @@ def _move_in(staged: Path, where: Path) -> Path:
     reads a pack without its index), then the .idx, then the directory's new names. A pack
     of that name already there is replaced by the proved one (it may be damaged)."""
     final = where / staged.name
-    packdir.flush(staged)
-    packdir.flush(staged.with_suffix(".idx"))
+    flush(staged)
+    flush(staged.with_suffix(".idx"))
     os.replace(staged, final)
     os.replace(staged.with_suffix(".idx"), final.with_suffix(".idx"))
-    packdir.flush(where)
+    flush(where)
     return final
 
 

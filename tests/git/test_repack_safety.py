@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pygit2
@@ -109,30 +110,59 @@ def test_a_crashed_runs_staging_directory_is_cleared(tmp_path: Path) -> None:
     assert not [p for p in where.iterdir() if p.name.startswith("tmp_gitarchive_")]
 
 
-def test_a_pack_whose_header_disagrees_with_its_index_removes_nothing(tmp_path: Path) -> None:
-    store = Store.init(tmp_path / "a")
+def damaged_pack_removes_nothing(root: Path, change: Callable[[bytearray, Pack], None],
+                                 match: str) -> None:
+    """A pack the automatic step would combine, changed on disk: it fails, removing nothing."""
+    store = Store.init(root)
     nightly_runs(store, 4)
     victim = packfiles.candidates(packfiles.list_packs(store.git_dir))[0]
     victim.path.chmod(0o644)
     data = bytearray(victim.path.read_bytes())
-    data[8:12] = (victim.objects + 1).to_bytes(4, "big")
+    change(data, victim)
     victim.path.write_bytes(bytes(data))
     before = pack_files(store.git_dir)
-    with pytest.raises(RepackError, match="header counts"):
+    with pytest.raises(RepackError, match=match):
         repack.maintain(store.git_dir, Limits(packs=1))
     assert pack_files(store.git_dir) == before
 
 
-def test_a_multi_pack_index_goes_before_any_old_pack(tmp_path: Path) -> None:
+def test_a_damaged_old_pack_is_not_copied_and_nothing_is_removed(tmp_path: Path) -> None:
+    def flip(data: bytearray, victim: Pack) -> None:
+        data[40] ^= 0xFF  # inside the first object's compressed bytes
+
+    damaged_pack_removes_nothing(tmp_path / "a", flip, "is damaged")
+
+
+def test_a_pack_whose_header_disagrees_with_its_index_removes_nothing(tmp_path: Path) -> None:
+    def miscount(data: bytearray, victim: Pack) -> None:
+        data[8:12] = (victim.objects + 1).to_bytes(4, "big")
+
+    damaged_pack_removes_nothing(tmp_path / "a", miscount, "header counts")
+
+
+def test_a_multi_pack_index_goes_before_any_old_pack(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     store = Store.init(tmp_path / "a")
     nightly_runs(store, 5)
     git(tmp_path / "a", "multi-pack-index", "write")
     git(tmp_path / "a", "update-server-info")
     where = packfiles.pack_dir(store.git_dir)
+    info = store.git_dir / "objects" / "info" / "packs"
     assert (where / "multi-pack-index").exists()
     (where / "multi-pack-index.d").mkdir()
     (where / "multi-pack-index-0123.rev").write_bytes(b"RIDX")
+    seen: list[tuple[bool, bool]] = []  # at each old pack's unlink: a MIDX? still listed?
+    unlink = Path.unlink
+
+    def watched(self: Path, missing_ok: bool = False) -> None:
+        if self.parent == where and self.suffix == ".pack":
+            seen.append(((where / "multi-pack-index").exists(), self.name in info.read_text()))
+        unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", watched)
     result = repack.maintain(store.git_dir, Limits(packs=2))
+    monkeypatch.undo()
+    assert seen and all(not midx and listed for midx, listed in seen)
     assert result is not None and result.combined >= 2
     assert not [p for p in where.iterdir() if p.name.startswith("multi-pack-index")]
     listed = (store.git_dir / "objects" / "info" / "packs").read_text().split()
