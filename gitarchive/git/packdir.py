@@ -24,13 +24,20 @@ STAGING_PREFIX = "tmp_gitarchive_"
 
 def clear_leftovers(where: Path) -> list[str]:
     """Remove the staging directories a crashed run left (the caller holds the lock, so
-    no run of ours is writing one); what was removed."""
+    no run of ours is writing one), and a .pack it had moved in without its index (still
+    in the staging directory: no old pack was removed yet); what was removed."""
     removed = []
     with contextlib.suppress(FileNotFoundError):
         for path in sorted(where.iterdir()):
-            if path.name.startswith(STAGING_PREFIX) and path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-                removed.append(path.name)
+            if not (path.name.startswith(STAGING_PREFIX) and path.is_dir()):
+                continue
+            for idx in path.glob("pack/pack-*.idx"):
+                orphan = where / f"{idx.stem}.pack"
+                if orphan.exists() and not (where / idx.name).exists():
+                    orphan.unlink()
+                    removed.append(orphan.name)
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
     return removed
 
 

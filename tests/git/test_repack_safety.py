@@ -105,8 +105,11 @@ def test_a_crashed_runs_staging_directory_is_cleared(tmp_path: Path) -> None:
     (stale / "pack-half.pack").write_bytes(b"PACK" + b"\0" * 100)
     foreign = where / "tmp_pack_gitwriting"  # git's own writer: not ours to remove
     foreign.write_bytes(b"PACK")
+    lonely = where / f"pack-{'cd' * 20}.pack"  # git's, being written: its index comes next
+    lonely.write_bytes(b"PACK")
     assert repack.maintain(store.git_dir, Limits(packs=2)) is not None
     assert not (where / "tmp_gitarchive_crashed").exists() and foreign.exists()
+    assert lonely.exists()
     assert not [p for p in where.iterdir() if p.name.startswith("tmp_gitarchive_")]
 
 
@@ -211,4 +214,23 @@ def test_a_damaged_pack_of_the_new_name_is_replaced_by_the_proved_one(tmp_path: 
     again = repack.repack(store.repo, [p for p in packfiles.list_packs(store.git_dir)
                                        if p.path != made.path], [])
     assert again.objects == new.objects and made.path.read_bytes() == good
+    git(tmp_path / "a", "fsck", "--full", "--strict")
+
+
+def test_a_pack_moved_in_without_its_index_by_a_crashed_run_is_removed(tmp_path: Path) -> None:
+    store = Store.init(tmp_path / "a")
+    nightly_runs(store, 4)
+    where = packfiles.pack_dir(store.git_dir)
+    ids = {raw for p in packfiles.list_packs(store.git_dir)
+           for raw in packfiles.read_index(p.idx).ids}
+    name = f"pack-{'ef' * 20}"
+    staged = where / "tmp_gitarchive_crashed" / "pack"
+    staged.mkdir(parents=True)
+    (staged / f"{name}.idx").write_bytes(b"\377tOc")  # the crash came between the renames
+    (where / f"{name}.pack").write_bytes(b"PACK")
+    result = repack.maintain(store.git_dir, Limits(packs=2))
+    assert result is not None and result.combined == 3
+    assert ids == {raw for p in packfiles.list_packs(store.git_dir)
+                   for raw in packfiles.read_index(p.idx).ids}
+    assert not (where / f"{name}.pack").exists() and not staged.exists()
     git(tmp_path / "a", "fsck", "--full", "--strict")
