@@ -31,3 +31,13 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, sync: bool = Fal
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def flush(path: Path) -> None:
+    """fsync a file or a directory (a directory: the names in it are on disk), so what a
+    rename or an unlink relies on is there after a power cut."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

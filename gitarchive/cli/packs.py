@@ -27,7 +27,8 @@ def repack_command(everything: bool, deltas: bool, quiet: bool, repo_path: str) 
     After each run, gitarchive combines the small packs when there are more than
     gc.autoPackLimit (default 50; 0, or gc.auto=0, turns that off). This command does
     it now, whatever the limit: the small packs (smallest first, until each pack left
-    is at least twice all smaller ones together; every pack with --all) and all loose
+    is at least twice all smaller ones together; never the largest pack nor those over
+    gc.bigPackThreshold; every pack with --all) and all loose
     objects become one pack. Every object of the new pack is read back from it before
     any old one is removed; unreachable objects are kept. Takes the repository's lock.
     """
@@ -36,7 +37,9 @@ def repack_command(everything: bool, deltas: bool, quiet: bool, repo_path: str) 
         git_dir = store.git_dir
         packs = packfiles.list_packs(git_dir)
         whole = everything or deltas
-        chosen = [p for p in packs if not p.keep] if whole else packfiles.geometric(packs)
+        big = packfiles.Limits.of(store.repo).big
+        chosen = ([p for p in packs if not p.keep] if whole
+                  else packfiles.geometric(packfiles.candidates(packs, big)))
         loose = packfiles.loose_objects(git_dir)
         if len(chosen) < 2 and not loose and not (deltas and chosen):
             if not quiet:

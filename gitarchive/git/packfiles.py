@@ -39,7 +39,8 @@ class Pack:
     path: Path  # the .pack file
     objects: int
     size: int  # bytes of the .pack
-    keep: bool  # a .keep (or .promisor) file asks everyone to leave it alone
+    keep: bool  # a .keep (or .promisor) file asks everyone to leave it alone; a cruft
+    # pack (.mtimes: git's record of when its unreachable objects were last used) too
 
     @property
     def name(self) -> str:
@@ -53,18 +54,21 @@ class Pack:
 @dataclass(frozen=True)
 class Limits:
     """When to consolidate: more than ``packs`` packs, or about ``loose`` loose objects (0:
-    never), from the repository's gc.autoPackLimit and gc.auto, as git reads them."""
+    never), from the repository's gc.autoPackLimit and gc.auto, as git reads them; packs
+    of more than ``big`` bytes (gc.bigPackThreshold; 0: none) are never combined."""
 
     packs: int = DEFAULT_PACK_LIMIT
     loose: int = DEFAULT_LOOSE_LIMIT
+    big: int = 0
 
     @classmethod
     def of(cls, repo: pygit2.Repository) -> Limits:
         auto = _int_config(repo, "gc.auto", DEFAULT_LOOSE_LIMIT)
         packs = _int_config(repo, "gc.autoPackLimit", DEFAULT_PACK_LIMIT)
+        big = max(_int_config(repo, "gc.bigPackThreshold", 0), 0)
         if auto <= 0:  # gc.auto=0 turns all of git's automatic gc off
-            return cls(0, 0)
-        return cls(max(packs, 0), auto)
+            return cls(0, 0, big)
+        return cls(max(packs, 0), auto, big)
 
 
 def _int_config(repo: pygit2.Repository, key: str, default: int) -> int:
@@ -102,7 +106,7 @@ def list_packs(git_dir: Path) -> list[Pack]:
             size = path.stat().st_size
         except (OSError, ValueError, struct.error):
             continue  # vanished meanwhile, or not an index we read: not ours to touch
-        keep = f"{stem}.keep" in names or f"{stem}.promisor" in names
+        keep = any(f"{stem}.{kind}" in names for kind in ("keep", "promisor", "mtimes"))
         packs.append(Pack(path, count, size, keep))
     return packs
 
@@ -160,18 +164,30 @@ def _parse_index(data: bytes) -> IndexEntries:
     return IndexEntries(ids, offsets, crcs)
 
 
-def plan(packs: list[Pack], limit: int) -> list[Pack]:
+def plan(packs: list[Pack], limit: int, big: int = 0) -> list[Pack]:
     """The packs to combine into one: none unless there are more than ``limit`` (0: never).
 
-    Small first (``geometric``), so the big base pack is left alone and each day's cost
-    stays small. When that leaves more than half the limit, the smallest of the rest join
-    too, so that the next run does not start over.
+    Small first (``geometric``) and never the largest (``candidates``), so the big base
+    pack is left alone and each day's cost stays small. When that leaves more than half
+    the limit, the smallest of the rest join too, so that the next run does not start over.
     """
-    movable = sorted((p for p in packs if not p.keep), key=lambda p: (p.objects, p.size))
-    if limit <= 0 or len(movable) <= limit:
+    counted = [p for p in packs if not p.keep]
+    if limit <= 0 or len(counted) <= limit:
         return []
-    split = max(len(geometric(movable)), len(movable) - max(1, limit // 2) + 1, 2)
-    return movable[:split]
+    movable = candidates(packs, big)
+    split = max(len(geometric(movable)), len(counted) - max(1, limit // 2) + 1, 2)
+    return movable[:split] if len(movable) >= 2 else []
+
+
+def candidates(packs: list[Pack], big: int = 0) -> list[Pack]:
+    """What the automatic step may combine, smallest first: neither .keep (or cruft) packs,
+    nor those over ``big`` bytes (gc.bigPackThreshold, 0: none), nor the largest pack: a
+    full rewrite is only ever asked for (``repack --all``)."""
+    movable = sorted((p for p in packs if not p.keep and not 0 < big < p.size),
+                     key=lambda p: (p.objects, p.size))
+    largest = max((p for p in packs if not p.keep), key=lambda p: (p.objects, p.size),
+                  default=None)
+    return [p for p in movable if p is not largest]
 
 
 def geometric(packs: list[Pack]) -> list[Pack]:

@@ -3,10 +3,12 @@
 The new pack and its index are written whole into a staging directory of their own
 (objects/pack/tmp_gitarchive_*/, which git and libgit2 ignore) and proved there: its index
 lists every object it replaces, and every object reads back from the new pack alone as the
-object its id names (git/packcheck.py). Only then are they moved into place (.pack, then
-.idx) and do the old packs go (index first, so no reader lists a pack that is about to
-vanish). Readers meanwhile always find each object in an old pack or the new one. Nothing
-is pruned: an object no commit reaches may be one a concurrent run has just written.
+object its id names (git/packcheck.py). Only then are they moved into place (fsynced,
+then .pack, then .idx) and, once a multi-pack-index is gone and objects/info/packs lists
+old and new (git/packdir.py), do the old packs go (index first, so no reader lists a pack
+that is about to vanish). Readers meanwhile always find each object in an old pack or
+the new one. Nothing is pruned: an object no commit reaches may be one a concurrent run
+has just written.
 
 Two ways to write it:
 - copy (the default, for the nightly step): each old pack's entries are copied as they
@@ -34,8 +36,9 @@ from typing import Protocol
 
 import pygit2
 
+from gitarchive.atomicfile import flush
 from gitarchive.errors import GitarchiveError
-from gitarchive.git import packcheck, packfiles, packwriter
+from gitarchive.git import packcheck, packdir, packfiles, packwriter
 from gitarchive.git.packfiles import Limits, Pack
 from gitarchive.progress import CountFn, no_count
 
@@ -84,12 +87,13 @@ class Repacked:
 def needed(git_dir: Path, limits: Limits) -> tuple[list[Pack], list[Path]]:
     """What the automatic step would consolidate now: packs over the limit, loose objects
     when git's estimate of them is over gc.auto (nothing at all when both are off)."""
-    packs = packfiles.plan(packfiles.list_packs(git_dir), limits.packs)
+    packs = packfiles.plan(packfiles.list_packs(git_dir), limits.packs, limits.big)
     loose: list[Path] = []
     if limits.loose > 0 and packfiles.loose_estimate(git_dir) > limits.loose:
         loose = packfiles.loose_objects(git_dir)
     if loose and not packs:  # git packs loose objects along with the small packs
-        packs = packfiles.geometric(packfiles.list_packs(git_dir))
+        packs = packfiles.geometric(packfiles.candidates(packfiles.list_packs(git_dir),
+                                                         limits.big))
     return packs, loose
 
 
@@ -120,6 +124,8 @@ def repack(repo: pygit2.Repository, packs: list[Pack], loose: list[Path], *,
     expected: set[bytes] = set()
     size_before = sum(p.size + _size(p.idx) for p in packs) + sum(map(_size, loose))
     try:
+        packdir.clear_leftovers(where)
+        packdir.check_headers(packs)
         for pack in packs:
             expected.update(packfiles.read_index(pack.idx).ids)
         expected.update(packfiles.loose_id(path) for path in loose)
@@ -134,9 +140,11 @@ def repack(repo: pygit2.Repository, packs: list[Pack], loose: list[Path], *,
                                                       3 if deltas else 2))
             checked = time.perf_counter() - checking
             new = _move_in(staged, where)
+        replaced = [p for p in packs if p.path != new]
+        packdir.drop_multi_pack_index(where)
+        packdir.write_pack_list(git_dir, [p.path for p in replaced])
     except (OSError, ValueError, pygit2.GitError) as exc:
         raise RepackError(_failure(exc)) from exc
-    replaced = [p for p in packs if p.path != new]
     leftovers = _remove(replaced, loose, git_dir)
     return Repacked(before, len(packfiles.list_packs(git_dir)), len(replaced), len(loose),
                     len(expected), size_before, new.stat().st_size + _size(new.with_suffix(
@@ -163,7 +171,7 @@ def _share(progress: CountFn, before: int, parts: int) -> CountFn:
 def _staging(where: Path) -> Iterator[Path]:
     """The pack directory of an objects directory of its own, removed with what is left in
     it (git's readers and libgit2 ignore tmp_* names in objects/pack)."""
-    root = Path(tempfile.mkdtemp(dir=where, prefix="tmp_gitarchive_"))
+    root = Path(tempfile.mkdtemp(dir=where, prefix=packdir.STAGING_PREFIX))
     try:
         (root / "pack").mkdir()
         yield root / "pack"
@@ -172,18 +180,15 @@ def _staging(where: Path) -> Iterator[Path]:
 
 
 def _move_in(staged: Path, where: Path) -> Path:
-    """Move a proved pack into place: the .pack first (nobody reads a pack without its
-    index), then the .idx. A pack of that name is already there: it is the same bytes."""
+    """Move a proved pack into place: its files are on disk first (fsync), then the .pack (nobody
+    reads a pack without its index), then the .idx, then the directory's new names. A pack
+    of that name already there is replaced by the proved one (it may be damaged)."""
     final = where / staged.name
-    fresh = not final.exists()
-    if fresh:
-        os.replace(staged, final)
-    try:
-        os.replace(staged.with_suffix(".idx"), final.with_suffix(".idx"))
-    except BaseException:
-        if fresh:
-            final.unlink(missing_ok=True)
-        raise
+    flush(staged)
+    flush(staged.with_suffix(".idx"))
+    os.replace(staged, final)
+    os.replace(staged.with_suffix(".idx"), final.with_suffix(".idx"))
+    flush(where)
     return final
 
 
@@ -315,7 +320,7 @@ def _write_with_deltas(repo: pygit2.Repository, where: Path, ids: set[bytes],
     builder.write(str(where))
     progress(2 * len(ids), len(ids))  # adding was the first half, writing the second
     (written,) = where.glob("pack-*.pack")
-    return written
+    return written  # not yet on disk (libgit2 does not fsync): _move_in flushes it
 
 
 def _commits(repo: pygit2.Repository, ids: set[bytes]) -> list[pygit2.Oid]:
@@ -351,18 +356,6 @@ def _remove(packs: list[Pack], loose: list[Path], git_dir: Path) -> list[str]:
     for directory in {path.parent for path in loose}:
         with contextlib.suppress(OSError):
             directory.rmdir()  # only when empty
-    _refresh_pack_lists(git_dir)
-    return left
-
-
-def _refresh_pack_lists(git_dir: Path) -> None:
-    """A multi-pack-index may name removed packs: drop it (readers fall back to each .idx).
-    objects/info/packs (for dumb http servers) is rewritten when there is one."""
     with contextlib.suppress(OSError):
-        (packfiles.pack_dir(git_dir) / "multi-pack-index").unlink(missing_ok=True)
-    info = git_dir / "objects" / "info" / "packs"
-    if info.exists():
-        names = "".join(f"P {p.path.name}\n" for p in packfiles.list_packs(git_dir))
-        with contextlib.suppress(OSError):
-            info.write_text(names + "\n", encoding="ascii")
-
+        packdir.write_pack_list(git_dir)  # now without the removed packs
+    return left

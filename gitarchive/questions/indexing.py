@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitarchive import heal
+from gitarchive.atomicfile import flush
 from gitarchive.errors import StoreError
 from gitarchive.progress import ProgressFn, no_progress
 from gitarchive.questions.index import FORMAT, QueryIndex, connect, fold, index_path, meta, schema
@@ -144,7 +145,7 @@ def build(path: Path, writes: Iterable[WriteRow], state: HistoryState | None,
     heal.discard_database(new)  # what a killed build left
     try:
         _write_fresh(new, writes, state, head)
-        _flush(new)
+        flush(new)
     except (sqlite3.Error, OSError) as exc:
         # Not damage to the index (open_index would throw it away and build again, twice
         # the work, on a disk that is full): a clear error, and the partial file gone.
@@ -153,7 +154,7 @@ def build(path: Path, writes: Iterable[WriteRow], state: HistoryState | None,
                          "itself is unchanged") from exc
     heal.remove_sidecars(path)  # the old index's: never applied to the new one
     os.replace(new, path)
-    _flush(path.parent)
+    flush(path.parent)
 
 
 def _write_fresh(new: Path, writes: Iterable[WriteRow], state: HistoryState | None,
@@ -176,15 +177,6 @@ def _write_fresh(new: Path, writes: Iterable[WriteRow], state: HistoryState | No
         db.execute("PRAGMA journal_mode=WAL")  # as connect() would: readers beside a writer
     finally:
         db.close()
-
-
-def _flush(path: Path) -> None:
-    """fsync a file or directory: the new index is on disk before its name is."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
