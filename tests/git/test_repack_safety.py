@@ -234,3 +234,34 @@ def test_a_pack_moved_in_without_its_index_by_a_crashed_run_is_removed(tmp_path:
                    for raw in packfiles.read_index(p.idx).ids}
     assert not (where / f"{name}.pack").exists() and not staged.exists()
     git(tmp_path / "a", "fsck", "--full", "--strict")
+
+
+@pytest.mark.parametrize("version", ["1", "2,64"])
+def test_packs_with_old_or_large_offset_indexes_lose_nothing(tmp_path: Path,
+                                                             version: str) -> None:
+    """Indexes git writes that gitarchive's own packs never have: version 1 (no CRCs: the
+    objects are read and written anew) and version 2 with every offset past 64 bytes in
+    the table of 64-bit offsets."""
+    root = tmp_path / "a"
+    store = Store.init(root)
+    nightly_runs(store, 4)
+    packs = packfiles.list_packs(store.git_dir)
+    ids = {raw.hex() for p in packs for raw in packfiles.read_index(p.idx).ids}
+    for pack in packs:
+        pack.idx.unlink()
+        git(root, "index-pack", f"--index-version={version}", str(pack.path))
+    for pack in packfiles.list_packs(store.git_dir):
+        data, listed = pack.idx.read_bytes(), len(packfiles.read_index(pack.idx).ids)
+        if version == "1":
+            assert not data.startswith(b"\377tOc") and listed
+        else:  # offsets past 64 bytes (all but the first few) in 8 bytes each, at the end
+            large = (len(data) - (8 + 1024 + 28 * listed + 40)) // 8
+            assert listed - 3 <= large < listed
+    result = repack.repack(store.repo, packfiles.list_packs(store.git_dir), [])
+    assert result.combined == 4 and len(packfiles.list_packs(store.git_dir)) == 1
+    (new,) = packfiles.list_packs(store.git_dir)
+    assert {raw.hex() for raw in packfiles.read_index(new.idx).ids} == ids
+    git(root, "fsck", "--full", "--strict")
+    repo = pygit2.Repository(str(root))
+    for hex_id in ids:
+        assert repo.odb.read(pygit2.Oid(hex=hex_id))[1] is not None
