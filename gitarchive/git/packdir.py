@@ -41,18 +41,17 @@ def clear_leftovers(where: Path) -> list[str]:
     return removed
 
 
-def check_headers(packs: list[Pack]) -> None:
-    """Each pack's header counts as many objects as its index lists (ValueError: damaged)."""
-    for pack in packs:
-        with pack.path.open("rb") as handle:
-            head = handle.read(12)
-        if len(head) < 12 or head[:4] != b"PACK":
-            raise ValueError(f"{pack.name} is damaged (no pack header)")
-        count = struct.unpack(">I", head[8:12])[0]
-        listed = packfiles.idx_count(pack.idx)
-        if count != listed:
-            raise ValueError(f"{pack.name} is damaged (its header counts {count} objects, "
-                             f"its index {listed})")
+def check_header(pack: Pack, listed: int) -> None:
+    """The pack's header counts as many objects as its index lists (``listed``; ValueError:
+    damaged)."""
+    with pack.path.open("rb") as handle:
+        head = handle.read(12)
+    if len(head) < 12 or head[:4] != b"PACK":
+        raise ValueError(f"{pack.name} is damaged (no pack header)")
+    count = struct.unpack(">I", head[8:12])[0]
+    if count != listed:
+        raise ValueError(f"{pack.name} is damaged (its header counts {count} objects, "
+                         f"its index {listed})")
 
 
 def drop_multi_pack_index(where: Path) -> None:

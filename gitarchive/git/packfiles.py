@@ -183,17 +183,20 @@ def candidates(packs: list[Pack], big: int = 0) -> list[Pack]:
     """What the automatic step may combine, smallest first: neither .keep (or cruft) packs,
     nor those over ``big`` bytes (gc.bigPackThreshold, 0: none), nor the largest pack: a
     full rewrite is only ever asked for (``repack --all``)."""
-    movable = sorted((p for p in packs if not p.keep and not 0 < big < p.size),
-                     key=lambda p: (p.objects, p.size))
-    largest = max((p for p in packs if not p.keep), key=lambda p: (p.objects, p.size),
-                  default=None)
+    movable = sorted((p for p in packs if not p.keep and not 0 < big < p.size), key=_weight)
+    largest = max((p for p in packs if not p.keep), key=_weight, default=None)
     return [p for p in movable if p is not largest]
+
+
+def _weight(pack: Pack) -> tuple[int, int]:
+    """How big a pack counts as, to order them (objects, then bytes)."""
+    return pack.objects, pack.size
 
 
 def geometric(packs: list[Pack]) -> list[Pack]:
     """The small packs to roll up, as ``git repack --geometric=2``: the smallest ones, until
     every pack left is at least twice as big as all smaller ones together (none or >= 2)."""
-    movable = sorted((p for p in packs if not p.keep), key=lambda p: (p.objects, p.size))
+    movable = sorted((p for p in packs if not p.keep), key=_weight)
     split = 0
     below = 0
     for i, pack in enumerate(movable):

@@ -43,7 +43,6 @@ from gitarchive.git.packfiles import Limits, Pack
 from gitarchive.progress import CountFn, no_count
 
 TRAILER = 20  # a pack ends with the SHA-1 of all that comes before it
-HEADER = 12
 
 
 class RepackError(GitarchiveError):
@@ -55,7 +54,6 @@ class TempFile(Protocol):
 
     def write(self, data: bytes, /) -> int: ...
     def flush(self) -> None: ...
-    def fileno(self) -> int: ...
     def close(self) -> None: ...
 
 
@@ -87,13 +85,13 @@ class Repacked:
 def needed(git_dir: Path, limits: Limits) -> tuple[list[Pack], list[Path]]:
     """What the automatic step would consolidate now: packs over the limit, loose objects
     when git's estimate of them is over gc.auto (nothing at all when both are off)."""
-    packs = packfiles.plan(packfiles.list_packs(git_dir), limits.packs, limits.big)
+    listed = packfiles.list_packs(git_dir)
+    packs = packfiles.plan(listed, limits.packs, limits.big)
     loose: list[Path] = []
     if limits.loose > 0 and packfiles.loose_estimate(git_dir) > limits.loose:
         loose = packfiles.loose_objects(git_dir)
     if loose and not packs:  # git packs loose objects along with the small packs
-        packs = packfiles.geometric(packfiles.candidates(packfiles.list_packs(git_dir),
-                                                         limits.big))
+        packs = packfiles.geometric(packfiles.candidates(listed, limits.big))
     return packs, loose
 
 
@@ -125,15 +123,16 @@ def repack(repo: pygit2.Repository, packs: list[Pack], loose: list[Path], *,
     size_before = sum(p.size + _size(p.idx) for p in packs) + sum(map(_size, loose))
     try:
         packdir.clear_leftovers(where)
-        packdir.check_headers(packs)
-        for pack in packs:
-            expected.update(packfiles.read_index(pack.idx).ids)
+        indexes = [(pack, packfiles.read_index(pack.idx)) for pack in packs]
+        for pack, entries in indexes:
+            packdir.check_header(pack, len(entries.ids))
+            expected.update(entries.ids)
         expected.update(packfiles.loose_id(path) for path in loose)
         with _staging(where) as staging:
             if deltas:
                 staged = _write_with_deltas(repo, staging, expected, _share(progress, 0, 3))
             else:
-                staged = _write_copy(repo, staging, packs, loose, _share(progress, 0, 2),
+                staged = _write_copy(repo, staging, indexes, loose, _share(progress, 0, 2),
                                      opener or open_temp)
             checking = time.perf_counter()
             packcheck.verify(staged, expected, _share(progress, 2 if deltas else 1,
@@ -205,7 +204,7 @@ class _Writer:
     out: TempFile
     progress: CountFn
     total: int
-    offset: int = HEADER
+    offset: int = 0
     done: int = 0
 
     def __post_init__(self) -> None:
@@ -213,7 +212,6 @@ class _Writer:
         self.offsets: dict[bytes, int] = {}
         self.crcs: dict[bytes, int] = {}
         self.emit(b"PACK" + struct.pack(">II", 2, self.total))
-        self.offset = HEADER
 
     def emit(self, data: bytes) -> None:
         self.out.write(data)
@@ -229,16 +227,14 @@ class _Writer:
             self.progress(self.done, self.total)
 
 
-def _write_copy(repo: pygit2.Repository, where: Path, packs: list[Pack], loose: list[Path],
+def _write_copy(repo: pygit2.Repository, where: Path,
+                indexes: list[tuple[Pack, packfiles.IndexEntries]], loose: list[Path],
                 progress: CountFn, opener: OpenTemp) -> Path:
-    """Write the packs' entries as they are, then the loose objects, and the index, into
-    the staging directory ``where``; the new .pack's path."""
-    seen: set[bytes] = set()
-    plans: list[tuple[Pack, packfiles.IndexEntries]] = []
-    for pack in sorted(packs, key=lambda p: -p.size):
-        entries = packfiles.read_index(pack.idx)
-        plans.append((pack, entries))
-        seen.update(entries.ids)
+    """Write the packs' entries as they are (``indexes``: each pack with its index read),
+    then the loose objects, and the index, into the staging directory ``where``; the new
+    .pack's path (fsynced by _move_in, as libgit2's is)."""
+    plans = sorted(indexes, key=lambda plan: -plan[0].size)
+    seen = {raw for _, entries in plans for raw in entries.ids}
     rest = [raw for raw in map(packfiles.loose_id, loose) if raw not in seen]
     out, tmp = opener(where, "tmp_pack_")
     try:
@@ -252,7 +248,6 @@ def _write_copy(repo: pygit2.Repository, where: Path, packs: list[Pack], loose: 
         digest = writer.sha.digest()
         out.write(digest)
         out.flush()
-        os.fsync(out.fileno())
         out.close()
         final = where / f"pack-{digest.hex()}.pack"
         os.chmod(tmp, 0o444)
@@ -275,7 +270,7 @@ def _copy_entries(writer: _Writer, pack: Pack, entries: packfiles.IndexEntries) 
     with pack.path.open("rb") as handle, mmap.mmap(handle.fileno(), 0,
                                                    access=mmap.ACCESS_READ) as data:
         end = len(data) - TRAILER
-        if data[:4] != b"PACK" or order and entries.offsets[order[-1]] >= end:
+        if order and entries.offsets[order[-1]] >= end:
             raise ValueError(f"{pack.name} does not match its index")
         for n, i in enumerate(order):
             raw, start, crc = entries.ids[i], entries.offsets[i], entries.crcs[i]

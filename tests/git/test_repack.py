@@ -153,9 +153,6 @@ class DiskFull:
     def flush(self) -> None:
         self.real.flush()
 
-    def fileno(self) -> int:
-        return self.real.fileno()
-
     def close(self) -> None:
         self.real.close()
 
@@ -348,9 +345,6 @@ class Damaging:
         self.real.write(self.damage(bytes(self.held)))
         self.held.clear()
         self.real.flush()
-
-    def fileno(self) -> int:
-        return self.real.fileno()
 
     def close(self) -> None:
         self.real.close()
