@@ -140,8 +140,18 @@ def tracks_print(tracks: Sequence[Track]) -> str | None:
                     "-" if added_by is None else "+" + added_by, str(len(artists))))
             for a in artists:
                 extend((a.name, a.url))
-        joined = _SEP.join(parts)
-        if joined.count(_SEP) != max(len(parts) - 1, 0):
+        return joined_print(parts, len(parts))
+    except TypeError:  # a field of another type
+        return None
+
+
+def joined_print(texts: list[str], parts: int) -> str | None:
+    """The print of ``parts`` texts, given joined by NUL into ``texts`` (one text per part,
+    or a track's parts already joined: the parse makes them so); None when a part holds
+    a NUL itself or cannot be encoded."""
+    try:
+        joined = _SEP.join(texts)
+        if joined.count(_SEP) != max(parts - 1, 0):
             return None
         return hashlib.sha1(joined.encode()).hexdigest()
     except (TypeError, UnicodeEncodeError):  # a field of another type, a lone surrogate

@@ -314,3 +314,22 @@ def test_a_nul_in_a_track_text_leaves_no_print_and_parses() -> None:
     assert result.playlist.tracks[0].name == "a\x00b"
     assert result.tracks_print is None
     assert parse_playlist(SMALL, _small_answer(), [_small_answer()["items"]]).tracks_print
+
+
+@pytest.mark.parametrize("change", [
+    lambda e: e["item"].update(artists=[]),
+    lambda e: e["item"]["artists"].append(copy.deepcopy(e["item"]["artists"][0])),
+    lambda e: e.update(added_by={"id": "friend"}),
+    lambda e: e.update(added_at=None),
+    lambda e: e.update(added_at="1970-01-01T00:00:00Z"),
+    lambda e: e.update(added_at="2024-02-29T23:59:59+01:00"),  # not Spotify's form: full path
+    lambda e: e["item"]["artists"][0].update(name="nul\x00inside"),
+    lambda e: e["item"]["album"].update(name="caf\u00e9 \U0001f600"),
+], ids=["no artists", "two artists", "added_by", "no time", "placeholder time",
+        "offset time", "NUL in an artist", "non-ASCII album"])
+def test_the_parse_prints_as_tracks_print(change: Callable[[dict[str, Any]], object]) -> None:
+    data = _small_answer()
+    for entry in data["items"]["items"][:2]:
+        change(entry)
+    result = parse_playlist(SMALL, data, [data["items"]])
+    assert result.tracks_print == tracks_print(result.playlist.tracks)
