@@ -7,8 +7,9 @@ that knows that schema. Everything else passes these frozen dataclasses around.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring as _encode_string
 from typing import Any
@@ -117,6 +118,44 @@ def new_track(url: str, name: str, album: Link, artists: tuple[Link, ...], durat
     fields["added_at"] = added_at
     fields["added_by"] = added_by
     return track
+
+
+_SEP = "\x00"
+
+
+def tracks_print(tracks: Sequence[Track]) -> str | None:
+    """A fingerprint of every field of ``tracks`` (gitarchive.ops.rendered says what it
+    proves); None when a text holds a NUL or cannot be encoded (then nothing is reused).
+    Here, below both its users: the parse of an answer computes it (its UTF-8 encoding
+    is also that parse's check of the tracks' texts), the render record compares it."""
+    parts: list[str] = []
+    extend = parts.extend
+    try:
+        for t in tracks:
+            album, artists, added_at, added_by = t.album, t.artists, t.added_at, t.added_by
+            if type(t.duration_ms) is not int:
+                return None
+            extend((t.url, t.name, album.name, album.url, str(t.duration_ms),
+                    "-" if added_at is None else "+" + added_at,
+                    "-" if added_by is None else "+" + added_by, str(len(artists))))
+            for a in artists:
+                extend((a.name, a.url))
+        return joined_print(parts, len(parts))
+    except TypeError:  # a field of another type
+        return None
+
+
+def joined_print(texts: list[str], parts: int) -> str | None:
+    """The print of ``parts`` texts, given joined by NUL into ``texts`` (one text per part,
+    or a track's parts already joined: the parse makes them so); None when a part holds
+    a NUL itself or cannot be encoded."""
+    try:
+        joined = _SEP.join(texts)
+        if joined.count(_SEP) != max(parts - 1, 0):
+            return None
+        return hashlib.sha1(joined.encode()).hexdigest()
+    except (TypeError, UnicodeEncodeError):  # a field of another type, a lone surrogate
+        return None
 
 
 @dataclass(frozen=True)

@@ -165,7 +165,7 @@ def _collect(
     failure is recorded in its Outcome.
     """
     outcomes: list[Outcome] = []
-    fetched: list[tuple[Outcome, Playlist]] = []
+    fetched: list[tuple[Outcome, FetchResult]] = []
     for pid, future in progress("Fetching", list(zip(wanted, futures, strict=True))):
         alias = files.entries[pid].alias
         outcome = Outcome(pid, name=shown_name(alias, files.before.snapshot(pid)) or pid)
@@ -181,9 +181,9 @@ def _collect(
         if on_playlist is not None:
             on_playlist(outcome)
         if outcome.ok:
-            fetched.append((outcome, result.playlist))
-    for outcome, playlist in fetched:
-        files.add(outcome, playlist)
+            fetched.append((outcome, result))
+    for outcome, result in fetched:
+        files.add(outcome, result.playlist, result.tracks_print)
     return outcomes
 
 
@@ -210,11 +210,14 @@ class _Files:
         self.made: dict[str, rendered.Entry | None] = {}  # pid -> what the record keeps
         self.same_tracks: set[str] = set()  # pids whose tracks are HEAD's, as recorded
 
-    def add(self, outcome: Outcome, raw: Playlist) -> None:
-        """A fetched playlist, under its alias or Spotify name until ``finish`` names it."""
+    def add(self, outcome: Outcome, raw: Playlist, tracks_print: str | None) -> None:
+        """A fetched playlist, under its alias or Spotify name until ``finish`` names it
+        (``tracks_print``: its tracks' print, as the parse of the answer made it)."""
         entry = self.entries[outcome.pid]
         self.fetched[outcome.pid] = replace(raw, unique_name=entry.alias or raw.original_name)
         self.outcomes[outcome.pid] = outcome
+        if tracks_print is not None:  # else the render makes it, if it can
+            self.last.given(outcome.pid, raw.tracks, tracks_print)
 
     def _keep(self, snapshot: Playlist, made: snapfiles.Made) -> None:
         """A playlist rendered under its final name: its files that differ from head

@@ -44,7 +44,7 @@ import hashlib
 import json
 import sys
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,15 +54,15 @@ import pygit2
 from gitarchive import safejson
 from gitarchive.archive import layout
 from gitarchive.archive.model import Playlist, Track
+from gitarchive.archive.model import tracks_print as tracks_print
 from gitarchive.atomicfile import write_atomic
 from gitarchive.git import worktree
 from gitarchive.git.store import Store, TreeReader, process_repository
 
 FORMAT = 2
 NAME = "rendered.json"
-_SEP = "\x00"
 
-# The sources whose code decides the bytes of the files a record describes.
+# The sources whose code decides the bytes of the files a record describes (and the print).
 _SOURCES = (
     ("archive", "render.py"), ("archive", "model.py"), ("archive", "settings.py"),
     ("archive", "templates/pretty.md.j2"), ("archive", "templates/plain.j2"),
@@ -98,29 +98,6 @@ class Reuse:
     tracks_json: str | None  # the JSON snapshot's tracks (None: could not be read)
     plain: str | None  # blob id of the plain file when it is unchanged, else None
     same_tracks: bool  # HEAD's JSON snapshot holds these very tracks
-
-
-def tracks_print(tracks: Sequence[Track]) -> str | None:
-    """A fingerprint of every field of ``tracks`` (see the module's docstring); None when a
-    text holds a NUL or cannot be encoded (then nothing is reused)."""
-    parts: list[str] = []
-    extend = parts.extend
-    try:
-        for t in tracks:
-            album, artists, added_at, added_by = t.album, t.artists, t.added_at, t.added_by
-            if type(t.duration_ms) is not int:
-                return None
-            extend((t.url, t.name, album.name, album.url, str(t.duration_ms),
-                    "-" if added_at is None else "+" + added_at,
-                    "-" if added_by is None else "+" + added_by, str(len(artists))))
-            for a in artists:
-                extend((a.name, a.url))
-        joined = _SEP.join(parts)
-        if joined.count(_SEP) != max(len(parts) - 1, 0):
-            return None
-        return hashlib.sha1(joined.encode()).hexdigest()
-    except (TypeError, UnicodeEncodeError):  # a field of another type, a lone surrogate
-        return None
 
 
 def plain_key(snapshot: Playlist, tracks: str) -> str:
@@ -189,6 +166,11 @@ class Last:
         found = tracks_print(snapshot.tracks)
         self._prints[snapshot.id] = (snapshot.tracks, found)
         return found
+
+    def given(self, pid: str, tracks: tuple[Track, ...], found: str | None) -> None:
+        """``tracks_print(tracks)``, computed already (the parse of Spotify's answer computes
+        it, in a request thread, as its check that every text is UTF-8): not again here."""
+        self._prints[pid] = (tracks, found)
 
     def likely(self, snapshot: Playlist) -> bool:
         """Whether the render of ``snapshot`` will reuse (unless a file cannot be read).

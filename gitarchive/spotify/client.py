@@ -55,6 +55,7 @@ from gitarchive.spotify.parse import (
     oauth_error,
     parse_playlist,
 )
+from gitarchive.spotify.session import HostSession
 
 API_BASE = "https://api.spotify.com/v1"
 TOKEN_URL = "https://accounts.spotify.com/api/token"
@@ -150,7 +151,7 @@ class SpotifyClient:
             return self._shared_session
         session = getattr(self._local, "session", None)
         if session is None:
-            session = self._local.session = requests.Session()
+            session = self._local.session = HostSession()
             with self._lock:
                 self._sessions.append(session)
         return session

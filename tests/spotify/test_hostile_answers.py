@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from gitarchive import exitcodes
 from gitarchive.archive import layout, render
+from gitarchive.archive.model import tracks_print
 from gitarchive.errors import CredentialsError, PlaylistError, SnapshotError
 from gitarchive.git.store import Store
 from gitarchive.ops.fetch import fetch
@@ -67,6 +68,14 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
      lambda d: d["external_urls"].update(spotify=f"https://open.spotify.com/playlist/{OLD}"),
      "names another playlist"),
     ("lone surrogate in the name", surrogate, "'name'"),
+    # a track's texts are checked by the encoding of its print: the checked parse names them
+    ("lone surrogate in a track's name",
+     lambda d: entry(d, 1)["item"].update(name="y\ud800"), "entry 2: 'name'"),
+    ("lone surrogate in an artist's name",
+     lambda d: entry(d)["item"]["artists"][0].update(name="\udfff"), "'artists'[0]: 'name'"),
+    ("lone surrogate in an album's URL",
+     lambda d: entry(d)["item"]["album"]["external_urls"].update(spotify="https://x/\udc00"),
+     "'album': 'external_urls.spotify'"),
     ("null album", lambda d: entry(d)["item"].update(album=None), "'album' is null"),
     ("null artists", lambda d: entry(d)["item"].update(artists=None), "'artists' is null"),
     ("negative duration", lambda d: entry(d)["item"].update(duration_ms=-5), "'duration_ms'"),
@@ -216,6 +225,7 @@ def test_fuzz_parse_boundary(path: tuple[Any, ...], value: Any) -> None:
         return
     playlist = result.playlist
     assert playlist.id == SMALL
+    assert result.tracks_print == tracks_print(playlist.tracks)  # made by the parse, the same
     render.plain(playlist).encode()
     render.pretty_md(playlist).encode()
     render.pretty_json(playlist).encode()
@@ -291,4 +301,35 @@ def test_fuzz_entries_read_as_the_checked_parse_reads_them(
         return
     assert not errors
     assert list(result.playlist.tracks) == [e for e in expected if not isinstance(e, str)]
+    assert result.tracks_print == tracks_print(result.playlist.tracks)
     assert result.skipped == [e for e in expected if isinstance(e, str)]
+
+
+def test_a_nul_in_a_track_text_leaves_no_print_and_parses() -> None:
+    """No print for texts holding its separator (nothing is reused for them); the
+    playlist itself is read as before."""
+    data = _small_answer()
+    data["items"]["items"][0]["item"]["name"] = "a\x00b"
+    result = parse_playlist(SMALL, data, [data["items"]])
+    assert result.playlist.tracks[0].name == "a\x00b"
+    assert result.tracks_print is None
+    assert parse_playlist(SMALL, _small_answer(), [_small_answer()["items"]]).tracks_print
+
+
+@pytest.mark.parametrize("change", [
+    lambda e: e["item"].update(artists=[]),
+    lambda e: e["item"]["artists"].append(copy.deepcopy(e["item"]["artists"][0])),
+    lambda e: e.update(added_by={"id": "friend"}),
+    lambda e: e.update(added_at=None),
+    lambda e: e.update(added_at="1970-01-01T00:00:00Z"),
+    lambda e: e.update(added_at="2024-02-29T23:59:59+01:00"),  # not Spotify's form: full path
+    lambda e: e["item"]["artists"][0].update(name="nul\x00inside"),
+    lambda e: e["item"]["album"].update(name="caf\u00e9 \U0001f600"),
+], ids=["no artists", "two artists", "added_by", "no time", "placeholder time",
+        "offset time", "NUL in an artist", "non-ASCII album"])
+def test_the_parse_prints_as_tracks_print(change: Callable[[dict[str, Any]], object]) -> None:
+    data = _small_answer()
+    for entry in data["items"]["items"][:2]:
+        change(entry)
+    result = parse_playlist(SMALL, data, [data["items"]])
+    assert result.tracks_print == tracks_print(result.playlist.tracks)
