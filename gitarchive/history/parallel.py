@@ -117,9 +117,11 @@ class Forked(Generic[M]):
     messages received are in ``child.received`` (fewer than expected if it died).
     ``background``: a thread here takes the messages as they come (this side's half
     cannot call ``poll``), so the child never waits on a full pipe; no ``poll`` then.
+    ``taken``: what becomes of each message as it is taken (in that thread, if any).
     """
 
-    def __init__(self, work: Callable[[], Iterable[M]], *, background: bool = False) -> None:
+    def __init__(self, work: Callable[[], Iterable[M]], *, background: bool = False,
+                 taken: Callable[[M], M] | None = None) -> None:
         context = multiprocessing.get_context("fork")
         self._receiver, sender = context.Pipe(duplex=False)
         self._process = context.Process(target=_child_main, args=(work, sender, self._receiver),
@@ -138,6 +140,7 @@ class Forked(Generic[M]):
             gc.unfreeze()
             sender.close()
         self._open = True
+        self._taken = taken
         self.received: list[M] = []
         self._thread: threading.Thread | None = None
         if background:
@@ -175,9 +178,11 @@ class Forked(Generic[M]):
 
     def _take(self, into: list[M]) -> None:
         try:
-            into.append(self._receiver.recv())
+            message = self._receiver.recv()
         except (EOFError, OSError):  # the child is done, or died
             self._open = False
+            return
+        into.append(message if self._taken is None else self._taken(message))
 
     def close(self) -> None:
         self._open = False

@@ -113,7 +113,7 @@ def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str
     draw = pictures.drawer(store.repo.path, tz) if every else None
     render = renderer(fmt, base_url, final_newline) if every else None
     synced = sync(store, full=full, progress=progress, timelines=True, draw=draw,
-                  render=render, later=every)
+                  render=render, later=every, ahead=every)
     state = synced.state
     only_ids = None if only is None else sorted(set(only))
     if only_ids is not None:
@@ -130,7 +130,7 @@ def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str
     )
     if synced.head is None:
         return result
-    ahead: saved.Ahead = {}
+    ahead: saved.Ahead = dict(synced.ahead)  # a whole replay's, written by its halves
     try:
         with Meanwhile(partial(_meanwhile, store, synced, ahead)) as saving:
             plan = plan_views(store, state, branch=branch, timezone=tz,

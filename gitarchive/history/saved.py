@@ -237,10 +237,60 @@ def discard(store: Store, ahead: Ahead) -> None:
 def _write_playlist(folder: Path, token: str, pid: str, playlist: PlaylistHistory
                     ) -> tuple[str, int]:
     """Write one playlist's file; its name and size."""
-    data = pickle.dumps(_playlist_row(playlist), protocol=5)
+    return _write_file(folder, token, pid, pickled(playlist))
+
+
+def _write_file(folder: Path, token: str, pid: str, data: bytes) -> tuple[str, int]:
     name = f"{pid}.{token}.{heal.digest(data)}.pickle"
     (folder / name).write_bytes(data)
     return name, len(data)
+
+
+def pickled(playlist: PlaylistHistory) -> bytes:
+    """A playlist's saved file, as bytes. The forked half of a split replay sends its
+    playlists so: a quarter of the cost of pickling the objects themselves, and this
+    process writes the bytes as they came (``AheadWriter``)."""
+    return pickle.dumps(_playlist_row(playlist), protocol=5)
+
+
+def unpickled(data: bytes) -> PlaylistHistory:
+    """The playlist ``pickled`` gave the bytes of (not saved yet: ``changed``). Its
+    ``digest`` is not in them (the manifest's sources keep it): None, as a whole-history
+    replay leaves it."""
+    playlist = _playlist_from_row(pickle.loads(data))
+    playlist.changed = True
+    return playlist
+
+
+class AheadWriter:
+    """The playlists' files of a whole-history replay, written before the save that names
+    them (as ``write_ahead``'s), while this process would otherwise wait for the other
+    half: the save after the rebuild's commit then writes only the manifest. A thread
+    receiving the other half's playlists writes theirs as they come (``write``)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.token = secrets.token_hex(6)
+        self.written: Ahead = {}
+        self._folder: Path | None = None
+
+    def write(self, pid: str, playlist: PlaylistHistory, data: bytes) -> None:
+        """One playlist's file from its ``pickled`` bytes; on a failure to write, nothing
+        (the save writes it then, and reports what fails)."""
+        try:
+            if self._folder is None:
+                self._folder = heal.cache_dir(state_dir(self.store))
+            name, size = _write_file(self._folder, self.token, pid, data)
+        except OSError:
+            return
+        self.written[pid] = (playlist, playlist.settled, name, size)
+
+    def write_settled(self, state: HistoryState) -> None:
+        """The files of ``state``'s playlists settled up to its every run (write_ahead's)."""
+        try:
+            self.written.update(write_ahead(self.store, state))
+        except OSError:
+            return  # the save writes them, and reports what fails
 
 
 def save(store: Store, saved: SavedState, ahead: Ahead | None = None) -> None:

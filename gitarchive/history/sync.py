@@ -58,7 +58,7 @@ class Synced:
     rendered: Rendered = field(default_factory=dict)  # pid -> its views
     # The timelines' save, left to the caller (sync's ``later``): None when done or not due.
     unsaved: Callable[[], None] | None = None
-
+    ahead: history_state.Ahead = field(default_factory=dict)  # files written (sync's ahead)
 
 
 # (vanished, appeared): (commit, pid, name) of playlists whose snapshot went away / came
@@ -77,7 +77,7 @@ def _halves(events: Sequence[Event], links: Mapping[str, str]) -> Callable[[str]
 
 def _replay_split(
     store: Store, state: HistoryState, events: Sequence[Event], progress: ProgressFn,
-    recording: Recording | None = None,
+    recording: Recording | None = None, ahead: history_state.AheadWriter | None = None,
 ) -> list[Problem]:
     """A whole-history replay on both cores: half the playlists in a forked process.
 
@@ -87,18 +87,21 @@ def _replay_split(
     child's playlists are then moved into ``state``. If the child fails, its half is
     replayed here. Playlists a link or a rename joins stay in one half. Each half
     records its timelines and draws their pictures (``recording``) while the other does.
-    """
+    ``ahead``: the playlists' saved files are written as they come (the child's) and
+    while this process waits for the child (its own), not after the rebuild's commit."""
     in_second = _halves(events, state.links)
     first, second = grouped.partition(events, lambda pid: int(in_second(pid)), 2)
     git_dir = store.repo.path
     links = state.links
     swaps: _Swaps = ([], [])
     with Forked(lambda: _half_in_pieces(Store(git_dir), second, links, recording),
-                background=True) as child:
+                background=True, taken=partial(_taken, ahead)) as child:
         problems = _replay_in_order(store, state, first, progress, swaps=swaps,
                                     recording=recording)
         if recording is not None:
             recording.draw_here(state)
+        if ahead is not None:
+            ahead.write_settled(state)  # this half's (the child's are not in it yet)
         received = child.finish()
     # the child died: do its half here, on a state of its own
     playlists, view_dirty, pending, their_problems, their_swaps, half = (
@@ -120,7 +123,8 @@ class _Piece:
     """A part of what the child of _replay_split sends: a big message would be pickled
     whole in the child while the parent reads it (every byte of it in memory twice)."""
 
-    playlists: dict[str, PlaylistHistory] = field(default_factory=dict)
+    playlists: dict[str, PlaylistHistory] = field(default_factory=dict)  # made of rows
+    rows: dict[str, bytes] = field(default_factory=dict)  # pid -> saved.pickled (as sent)
     meta: tuple[set[str], set[str], list[Problem], _Swaps] | None = None
     half: Half | None = None
     drawn: Drawn = field(default_factory=dict)
@@ -139,12 +143,24 @@ def _half_in_pieces(store: Store, events: Sequence[Event], links: Mapping[str, s
     yield _Piece(meta=(state.view_dirty, state.pending, problems, swaps))
     pids = sorted(state.playlists)
     for start in range(0, len(pids), PIECE):
-        yield _Piece(playlists={pid: state.playlists[pid] for pid in pids[start:start + PIECE]})
+        yield _Piece(rows={pid: history_state.pickled(state.playlists[pid])
+                           for pid in pids[start:start + PIECE]})
     if mine is not None:
         yield _Piece(half=mine.half(state, made=False))
         for drawn, rendered in mine.made_in_pieces(state):
             yield _Piece(drawn=drawn, rendered=rendered)
     yield _Piece(last=True)
+
+
+def _taken(ahead: history_state.AheadWriter | None, piece: _Piece) -> _Piece:
+    """A piece as kept here (by the thread receiving it): its playlists made of their
+    rows, which go to the saved state's files (``ahead``), then dropped (~50 MB, JSON)."""
+    for pid, data in piece.rows.items():
+        playlist = piece.playlists[pid] = history_state.unpickled(data)
+        if ahead is not None:
+            ahead.write(pid, playlist, data)
+    piece.rows = {}
+    return piece
 
 
 def _assembled(pieces: Sequence[_Piece]) -> _Half | None:
@@ -207,17 +223,19 @@ def replay_events(
     progress: ProgressFn,
     known: Mapping[str, bytes] | None = None,
     recording: Recording | None = None,
+    ahead: history_state.AheadWriter | None = None,
 ) -> list[Problem]:
     """Apply ``events`` to ``state``, on both cores for a whole history; ``recording`` gets
     the timelines of what was read (timeline_record.py), when given; ``known``: blob id ->
-    content of blobs held in memory (fetch's new snapshots), not read again."""
+    content of blobs held in memory (fetch's new snapshots), not read again; ``ahead``:
+    see _replay_split."""
     if (
         state.last_key is None
         and not known
         and two_cores()
         and len(planned_blobs(events)) >= PARALLEL_MIN_BLOBS
     ):
-        return _replay_split(store, state, events, progress, recording)
+        return _replay_split(store, state, events, progress, recording, ahead)
     return _replay_in_order(store, state, events, progress, known, recording=recording)
 
 
@@ -268,17 +286,20 @@ def _replay_in_order(
 
 def sync(store: Store, *, full: bool = False, progress: ProgressFn = no_progress,
          timelines: bool = False, draw: DrawFn | None = None,
-         render: RenderFn | None = None, later: bool = False) -> Synced:
+         render: RenderFn | None = None, later: bool = False, ahead: bool = False) -> Synced:
     """The state as of HEAD (``_sync``), its trees and blobs read as git reads them.
 
     ``later``: an incremental replay's timelines are not saved here; ``Synced.unsaved``
-    saves them (a daily rebuild writes them while it draws)."""
+    saves them (a daily rebuild writes them while it draws). ``ahead``: the playlists'
+    saved files written as a split replay has them (``Synced.ahead``: for save_state,
+    or saved.discard)."""
     with unverified_reads():
-        return _sync(store, full, progress, timelines, draw, render, later)
+        return _sync(store, full, progress, timelines, draw, render, later, ahead)
 
 
 def _sync(store: Store, full: bool, progress: ProgressFn, timelines: bool,
-          draw: DrawFn | None, render: RenderFn | None, later: bool = False) -> Synced:
+          draw: DrawFn | None, render: RenderFn | None, later: bool = False,
+          ahead: bool = False) -> Synced:
     """The state as of HEAD: the saved one plus new commits, or a replay of everything.
 
     The saved state is used only when it describes an ancestor of HEAD and every new
@@ -327,8 +348,10 @@ def _sync(store: Store, full: bool, progress: ProgressFn, timelines: bool,
     state = fresh_state(links)
     recording = (Recording(draw, str(head.tree_id), render, git_dir=store.repo.path)
                  if timelines else None)
-    problems = replay_events(store, state, events, progress, recording=recording)
-    synced = Synced(state, gens, head, problems, full=True, events=len(events), walked=events)
+    writer = history_state.AheadWriter(store) if ahead else None
+    problems = replay_events(store, state, events, progress, None, recording, writer)
+    synced = Synced(state, gens, head, problems, full=True, events=len(events), walked=events,
+                    ahead=writer.written if writer is not None else {})
     if recording is not None:
         synced.timelines = recording.timelines_as_of(
             timeline_state_path(store), str(head.id), events[-1].key if events else None, gens)
