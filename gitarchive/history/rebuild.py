@@ -10,6 +10,7 @@ The history package, each module with one job:
 - publish.py: which views to render, rendering them, and the views branch;
 - pending.py: the same for a commit fetch has not made yet;
 - parallel.py: the fork-and-merge helper the replay, the rendering and the timelines share;
+- pieces.py: what the forked half of a whole-history replay sends back;
 - timeline.py, timeline_read.py: every change of every playlist (for pictures and the site);
 - charts.py, feeds.py, pictures.py: SVG charts and Atom feeds written with the views.
 

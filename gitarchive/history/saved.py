@@ -274,16 +274,30 @@ class AheadWriter:
         self.written: Ahead = {}
         self._folder: Path | None = None
 
-    def write(self, pid: str, playlist: PlaylistHistory, data: bytes) -> None:
-        """One playlist's file from its ``pickled`` bytes; on a failure to write, nothing
-        (the save writes it then, and reports what fails)."""
+    def write(self, pid: str, playlist: PlaylistHistory, data: bytes) -> tuple[str, int] | None:
+        """One playlist's file from its ``pickled`` bytes: its name and size; on a failure
+        to write, None (the save writes it then, and reports what fails)."""
         try:
-            if self._folder is None:
-                self._folder = heal.cache_dir(state_dir(self.store))
-            name, size = _write_file(self._folder, self.token, pid, data)
+            name, size = _write_file(self.folder(), self.token, pid, data)
         except OSError:
-            return
+            return None
         self.written[pid] = (playlist, playlist.settled, name, size)
+        return name, size
+
+    def folder(self) -> Path:
+        if self._folder is None:
+            self._folder = heal.cache_dir(state_dir(self.store))
+        return self._folder
+
+    def read(self, pid: str, name: str, size: int) -> PlaylistHistory | None:
+        """A playlist from a file another process wrote (``write``), now counted as written
+        here; None if it cannot be read back."""
+        try:
+            playlist = unpickled((self.folder() / name).read_bytes())
+        except _LOAD_ERRORS:
+            return None
+        self.written[pid] = (playlist, playlist.settled, name, size)
+        return playlist
 
     def write_settled(self, state: HistoryState) -> None:
         """The files of ``state``'s playlists settled up to its every run (write_ahead's)."""

@@ -25,15 +25,15 @@ from gitarchive.history import saved as history_state
 from gitarchive.history.delta import Chunker
 from gitarchive.history.events import Event, sorted_events, walk_events
 from gitarchive.history.parallel import Forked, second_half, two_cores
+from gitarchive.history.pieces import HalfResult, Piece, Swaps, assembled, sent, taken
 from gitarchive.history.replay import Problem, Replayer, add_candidates, planned_blobs
-from gitarchive.history.state import HistoryState, PlaylistHistory
+from gitarchive.history.state import HistoryState
 from gitarchive.history.timeline import Stale, Timelines, load_meta
 from gitarchive.history.timeline import state_path as timeline_state_path
 from gitarchive.history.timeline_read import begin_recorded, end_recorded
 from gitarchive.history.timeline_record import (
     DrawFn,
     Drawn,
-    Half,
     Recorder,
     Recording,
     Rendered,
@@ -61,14 +61,6 @@ class Synced:
     ahead: history_state.Ahead = field(default_factory=dict)  # files written (sync's ahead)
 
 
-# (vanished, appeared): (commit, pid, name) of playlists whose snapshot went away / came
-_Swaps = tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]
-# What the child of _replay_split sends back: playlists, view_dirty, pending, problems, swaps,
-# and what it recorded besides (None: not asked for).
-_Half = tuple[dict[str, PlaylistHistory], set[str], set[str], list[Problem], _Swaps,
-              Half | None]
-
-
 def _halves(events: Sequence[Event], links: Mapping[str, str]) -> Callable[[str], bool]:
     """Which playlists the second process replays: those a link or a rename joins, together."""
     root = grouped.joined(events, links)
@@ -93,9 +85,10 @@ def _replay_split(
     first, second = grouped.partition(events, lambda pid: int(in_second(pid)), 2)
     git_dir = store.repo.path
     links = state.links
-    swaps: _Swaps = ([], [])
-    with Forked(lambda: _half_in_pieces(Store(git_dir), second, links, recording),
-                background=True, taken=partial(_taken, ahead)) as child:
+    swaps: Swaps = ([], [])
+    written = ahead is not None  # the child writes its playlists' files, and sends names
+    with Forked(lambda: _half_in_pieces(Store(git_dir), second, links, recording, written),
+                background=True, taken=partial(taken, ahead)) as child:
         problems = _replay_in_order(store, state, first, progress, swaps=swaps,
                                     recording=recording)
         if recording is not None:
@@ -105,7 +98,7 @@ def _replay_split(
         received = child.finish()
     # the child died: do its half here, on a state of its own
     playlists, view_dirty, pending, their_problems, their_swaps, half = (
-        _assembled(received) or _replay_half(store, second, links, recording)
+        assembled(received) or _replay_half(store, second, links, recording)
     )
     if recording is not None and half is not None:
         recording.halves.append(half)
@@ -118,70 +111,15 @@ def _replay_split(
     return grouped.in_event_order([*problems, *their_problems], order)
 
 
-@dataclass
-class _Piece:
-    """A part of what the child of _replay_split sends: a big message would be pickled
-    whole in the child while the parent reads it (every byte of it in memory twice)."""
-
-    playlists: dict[str, PlaylistHistory] = field(default_factory=dict)  # made of rows
-    rows: dict[str, bytes] = field(default_factory=dict)  # pid -> saved.pickled (as sent)
-    meta: tuple[set[str], set[str], list[Problem], _Swaps] | None = None
-    half: Half | None = None
-    drawn: Drawn = field(default_factory=dict)
-    rendered: Rendered = field(default_factory=dict)
-    last: bool = False  # everything was sent
-
-
-PIECE = 50  # playlists per piece
-
-
 def _half_in_pieces(store: Store, events: Sequence[Event], links: Mapping[str, str],
-                    recording: Recording | None) -> Iterator[_Piece]:
-    """The child's half of _replay_split, sent in pieces of a few playlists each; its
-    pictures and views made a piece at a time (never all of them held here at once)."""
+                    recording: Recording | None, write: bool = False) -> Iterator[Piece]:
+    """The child's half of _replay_split, replayed, then sent in pieces (pieces.sent)."""
     state, problems, swaps, mine = _replayed_half(store, events, links, recording)
-    yield _Piece(meta=(state.view_dirty, state.pending, problems, swaps))
-    pids = sorted(state.playlists)
-    for start in range(0, len(pids), PIECE):
-        yield _Piece(rows={pid: history_state.pickled(state.playlists[pid])
-                           for pid in pids[start:start + PIECE]})
-    if mine is not None:
-        yield _Piece(half=mine.half(state, made=False))
-        for drawn, rendered in mine.made_in_pieces(state):
-            yield _Piece(drawn=drawn, rendered=rendered)
-    yield _Piece(last=True)
-
-
-def _taken(ahead: history_state.AheadWriter | None, piece: _Piece) -> _Piece:
-    """A piece as kept here (by the thread receiving it): its playlists made of their
-    rows, which go to the saved state's files (``ahead``), then dropped (~50 MB, JSON)."""
-    for pid, data in piece.rows.items():
-        playlist = piece.playlists[pid] = history_state.unpickled(data)
-        if ahead is not None:
-            ahead.write(pid, playlist, data)
-    piece.rows = {}
-    return piece
-
-
-def _assembled(pieces: Sequence[_Piece]) -> _Half | None:
-    """The child's whole result from its pieces; None unless all came (the last says so)."""
-    if not pieces or not pieces[-1].last or pieces[0].meta is None:
-        return None
-    meta = pieces[0].meta
-    playlists: dict[str, PlaylistHistory] = {}
-    half: Half | None = None
-    for piece in pieces:
-        playlists.update(piece.playlists)
-        if piece.half is not None:
-            half = piece.half
-        if half is not None:
-            half.drawn.update(piece.drawn)
-            half.rendered.update(piece.rendered)
-    return (playlists, *meta, half)
+    yield from sent(store, state, problems, swaps, mine, write)
 
 
 def _replay_half(store: Store, events: Sequence[Event], links: Mapping[str, str],
-                 recording: Recording | None) -> _Half:
+                 recording: Recording | None) -> HalfResult:
     """One half of _replay_split, here (its child died)."""
     state, problems, swaps, mine = _replayed_half(store, events, links, recording)
     playlists = {pid: state.playlists[pid] for pid in state.playlists}
@@ -191,10 +129,10 @@ def _replay_half(store: Store, events: Sequence[Event], links: Mapping[str, str]
 
 def _replayed_half(store: Store, events: Sequence[Event], links: Mapping[str, str],
                    recording: Recording | None
-                   ) -> tuple[HistoryState, list[Problem], _Swaps, Recording | None]:
+                   ) -> tuple[HistoryState, list[Problem], Swaps, Recording | None]:
     """One half of _replay_split replayed on a state of its own (in the child, or here)."""
     state = fresh_state(links)
-    swaps: _Swaps = ([], [])
+    swaps: Swaps = ([], [])
     mine = (Recording(recording.draw, recording.tree, recording.render,
                       git_dir=recording.git_dir) if recording is not None else None)
     problems = _replay_in_order(store, state, events, no_progress, swaps=swaps,
@@ -245,7 +183,7 @@ def _replay_in_order(
     events: Sequence[Event],
     progress: ProgressFn,
     known: Mapping[str, bytes] | None = None,
-    swaps: _Swaps | None = None,
+    swaps: Swaps | None = None,
     recording: Recording | None = None,
 ) -> list[Problem]:
     """Replay ``events`` here; ``swaps`` collects the playlists that vanished and appeared
@@ -253,7 +191,7 @@ def _replay_in_order(
     ``recording`` gets the timelines of what was read (it holds saved ones to go on
     with when ``state`` is a saved state: an incremental replay)."""
     repo = store.repo
-    found: _Swaps = swaps if swaps is not None else ([], [])
+    found: Swaps = swaps if swaps is not None else ([], [])
     if state.last_key is None and not known:  # a whole history: a group at a time
         groups = grouped.split_events(events, state.links)
         chunker = Chunker(ParseCache())
