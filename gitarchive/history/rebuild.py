@@ -3,6 +3,7 @@
 The history package, each module with one job:
 
 - events.py: commits -> events (the snapshot files each commit wrote);
+- walk.py: a whole history's events, read on both cores;
 - replay.py: events -> per-track dates (the semantics, documented there);
 - saved.py: the replay state saved in the git directory (incremental runs);
 - sync.py: the state as of HEAD (saved state + new commits, or a full replay);

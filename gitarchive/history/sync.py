@@ -39,6 +39,7 @@ from gitarchive.history.timeline_record import (
     Rendered,
     RenderFn,
 )
+from gitarchive.history.walk import whole_history
 from gitarchive.progress import ProgressFn, no_progress
 
 
@@ -148,7 +149,8 @@ def fresh_state(links: Mapping[str, str]) -> HistoryState:
 
 
 def all_events(store: Store, head: pygit2.Commit, gens: dict[str, int]) -> list[Event]:
-    return sorted_events(walk_events(store.repo, head.id, None, gens))
+    """Every commit's events, sorted (on both cores for a long history: walk.py)."""
+    return whole_history(store.repo, head.id, gens)
 
 
 PARALLEL_MIN_BLOBS = 4000  # a whole-history replay this large is split over two processes
