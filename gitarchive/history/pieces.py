@@ -53,6 +53,8 @@ def sent(store: Store, state: HistoryState, problems: list[Problem], swaps: Swap
     saved state's files, only their names sent), its pictures and views a piece at a
     time (never all of them held here at once)."""
     yield Piece(meta=(state.view_dirty, state.pending, problems, swaps))
+    if mine is not None:  # first: the big message goes while the parent's thread is free
+        yield Piece(half=mine.half(state, made=False))
     pids = sorted(state.playlists)
     writer = history_state.AheadWriter(store) if write else None
     for start in range(0, len(pids), PIECE):
@@ -66,7 +68,6 @@ def sent(store: Store, state: HistoryState, problems: list[Problem], swaps: Swap
                 piece.files[pid] = done
         yield piece
     if mine is not None:
-        yield Piece(half=mine.half(state, made=False))
         for drawn, rendered in mine.made_in_pieces(state):
             yield Piece(drawn=drawn, rendered=rendered)
     yield Piece(last=True)
