@@ -24,7 +24,7 @@ from gitarchive.history import grouped
 from gitarchive.history import saved as history_state
 from gitarchive.history.delta import Chunker
 from gitarchive.history.events import Event, sorted_events, walk_events
-from gitarchive.history.parallel import Forked, second_half, two_cores
+from gitarchive.history.parallel import Forked, Meanwhile, second_half, two_cores
 from gitarchive.history.pieces import HalfResult, Piece, Swaps, assembled, sent, taken
 from gitarchive.history.replay import Problem, Replayer, add_candidates, planned_blobs
 from gitarchive.history.state import HistoryState
@@ -81,7 +81,7 @@ def _replay_split(
     replayed here. Playlists a link or a rename joins stay in one half. Each half
     records its timelines and draws their pictures (``recording``) while the other does.
     ``ahead``: the playlists' saved files are written as they come (the child's) and
-    while this process waits for the child (its own), not after the rebuild's commit."""
+    while this process draws (its own), not after the rebuild's commit."""
     in_second = _halves(events, state.links)
     first, second = grouped.partition(events, lambda pid: int(in_second(pid)), 2)
     git_dir = store.repo.path
@@ -92,10 +92,16 @@ def _replay_split(
                 background=True, taken=partial(taken, ahead)) as child:
         problems = _replay_in_order(store, state, first, progress, swaps=swaps,
                                     recording=recording)
-        if recording is not None:
-            recording.draw_here(state)
-        if ahead is not None:
-            ahead.write_settled(state)  # this half's (the child's are not in it yet)
+        # This half's files (the child's are not in it yet), written in a thread while
+        # this process draws: mostly waits on the disk. Settled first (the thread writes
+        # settled playlists only, which nothing changes any more; drawing settles them).
+        with Meanwhile(partial(ahead.write_settled, state) if ahead else None) as saving:
+            if ahead is not None:
+                for pid in list(state.playlists):
+                    state.playlists.get(pid)
+                saving.start()
+            if recording is not None:
+                recording.draw_here(state)
         received = child.finish()
     # the child died: do its half here, on a state of its own
     playlists, view_dirty, pending, their_problems, their_swaps, half = (
