@@ -1,9 +1,10 @@
-"""The README documents every command with its exact --help, and its front door works.
+"""docs/commands.md documents every command with its exact --help, the README lists them
+all, and its front door works.
 
 To refresh the help blocks after changing a command:
     UPDATE_README=1 .venv/bin/pytest tests/test_readme.py
-That rewrites README.md and still fails (the README it read was out of date); the next
-run, without UPDATE_README, passes once the rewritten README is the one checked in.
+That rewrites README.md and docs/commands.md and still fails (what it read was out of
+date); the next run, without UPDATE_README, passes once the rewritten files are checked in.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from click.testing import CliRunner
 from gitarchive.cli import main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+COMMANDS_DOC = README.parent / "docs" / "commands.md"
 BLOCK = re.compile(
     r"<!-- help: ?(?P<name>[a-z -]*?) ?-->\n```text\n(?P<body>.*?)```\n<!-- /help -->", re.S
 )
@@ -45,8 +47,9 @@ def help_text(path: tuple[str, ...]) -> str:
     return result.output
 
 
-def test_readme_has_every_commands_current_help() -> None:
-    text = README.read_text(encoding="utf-8")
+def documented_help(doc: Path) -> dict[str, str]:
+    """The help blocks of DOC, refreshed first under UPDATE_README (the check still fails)."""
+    text = doc.read_text(encoding="utf-8")
     if os.environ.get("UPDATE_README"):
         def refresh(match: re.Match[str]) -> str:
             name = match["name"]
@@ -55,20 +58,42 @@ def test_readme_has_every_commands_current_help() -> None:
 
         refreshed = BLOCK.sub(refresh, text)
         if refreshed != text:
-            README.write_text(refreshed, encoding="utf-8")  # checked below as it was: fails
-    documented = {m["name"]: m["body"] for m in BLOCK.finditer(text)}
-    expected = {" ".join(path) for path in command_paths()} | {""}
+            doc.write_text(refreshed, encoding="utf-8")  # checked below as it was: fails
+    return {m["name"]: m["body"] for m in BLOCK.finditer(text)}
+
+
+def assert_current(doc: Path, documented: dict[str, str], expected: set[str]) -> None:
     missing = sorted(expected - documented.keys())
-    stale = sorted(name for name in documented if name and name not in expected)
-    assert not missing, f"README lacks a help block for: {missing} (see this file's docstring)"
-    assert not stale, f"README documents commands that no longer exist: {stale}"
+    stale = sorted(name for name in documented if name not in expected)
+    assert not missing, f"{doc.name} lacks a help block for: {missing} (see this file's docstring)"
+    assert not stale, f"{doc.name} documents commands that no longer exist: {stale}"
     for name in expected:
         path = tuple(name.split()) if name else ()
         assert documented[name] == help_text(path), (
-            f"README help of '{name or 'gitarchive'}' was out of date"
+            f"{doc.name} help of '{name or 'gitarchive'}' was out of date"
             + (" (rewritten now: review it, then run again)" if os.environ.get("UPDATE_README")
                else ": UPDATE_README=1 .venv/bin/pytest tests/test_readme.py")
         )
+
+
+def test_docs_have_every_commands_current_help() -> None:
+    """docs/commands.md has every command's --help; the README, the list of them all."""
+    everything = {" ".join(path) for path in command_paths()}
+    assert_current(COMMANDS_DOC, documented_help(COMMANDS_DOC), everything)
+    assert_current(README, documented_help(README), {""})
+
+
+def test_readme_points_to_every_command() -> None:
+    """Each top-level command is named in the README's table, which links to its details."""
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("| for | commands | in detail |"):]
+    table = table[: table.index("\n\n")]
+    named = set(re.findall(r"`([a-z]+)`", table))
+    assert named == set(main.list_commands(click.Context(main)))
+    anchors = set(re.findall(r"\(docs/commands\.md#([a-z0-9-]+)\)", table))
+    headings = re.findall(r"^## (.+)$", COMMANDS_DOC.read_text(encoding="utf-8"), re.M)
+    slugs = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
+    assert anchors and anchors <= slugs, anchors - slugs
 
 
 @pytest.mark.parametrize("path", list(command_paths()), ids=" ".join)
