@@ -11,6 +11,7 @@ If the child fails, its half is read here: the events never depend on it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 
 import pygit2
@@ -34,7 +35,9 @@ def whole_history(repo: pygit2.Repository, tip: pygit2.Oid, gens: dict[str, int]
         oid = str(commit.id)
         gens[oid] = gen
         commits.append((oid, gen))
-    if len(commits) < PARALLEL_MIN_COMMITS or not two_cores():
+    # Another thread running (fetch's HTTP pool) may hold a lock the child would inherit
+    # held: then one process reads them all, as before.
+    if len(commits) < PARALLEL_MIN_COMMITS or not two_cores() or threading.active_count() > 1:
         return sorted_events(_events(repo, commits))
     # Blocks of commits in turn: the costly ones come together (a history's JSON years,
     # after its plain ones), and within a block each commit's trees are its child's old.

@@ -4,6 +4,7 @@ of every commit gives, with the same generations; a child that dies changes noth
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pygit2
@@ -72,3 +73,25 @@ def test_a_child_that_dies_is_read_here(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(walk, "EventReader", DiesInTheChild)
     gens: dict[str, int] = {}
     assert walk.whole_history(h.repo, h.repo.head.target, gens) == one_walk(h.repo)[0]
+
+
+def test_with_another_thread_running_one_process_reads_them_all(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread that may hold a lock (fetch's HTTP pool) means no fork: the child would
+    inherit the lock held."""
+    h = branchy(tmp_path)
+    h.repo.set_head("refs/heads/main")
+    monkeypatch.setattr(walk, "PARALLEL_MIN_COMMITS", 0)
+
+    def no_fork(*args: object, **kwargs: object) -> None:
+        raise AssertionError("forked beside a running thread")
+
+    monkeypatch.setattr(walk, "Forked", no_fork)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert walk.whole_history(h.repo, h.repo.head.target, {}) == one_walk(h.repo)[0]
+    finally:
+        stop.set()
+        other.join()
