@@ -12,15 +12,16 @@ parent's own drawing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from gitarchive.git.store import Store
 from gitarchive.history import saved as history_state
 from gitarchive.history.replay import Problem
-from gitarchive.history.state import HistoryState, PlaylistHistory
+from gitarchive.history.state import HistoryState, PlaylistHistory, Source, quiet
 from gitarchive.history.timeline_record import Drawn, Half, Recording, Rendered
 
+RowsFn = Callable[[PlaylistHistory], object]  # a playlist's rows in the questions' index
 # (vanished, appeared): (commit, pid, name) of playlists whose snapshot went away / came
 Swaps = tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]
 # What the child of _replay_split sends back: playlists, view_dirty, pending, problems, swaps,
@@ -37,6 +38,9 @@ class Piece:
     rows: dict[str, bytes] = field(default_factory=dict)  # pid -> saved.pickled (as sent)
     files: dict[str, tuple[str, int]] = field(default_factory=dict)  # pid -> its file, size
     lost: bool = False  # a playlist written by the child could not be read back here
+    # pid -> (source, has a view, its rows for the questions' index) of playlists written
+    # by the child that stay on disk here (``sent``'s ``rows``): none is read back.
+    kept: dict[str, tuple[Source, bool, object]] = field(default_factory=dict)
     meta: tuple[set[str], set[str], list[Problem], Swaps] | None = None
     half: Half | None = None
     drawn: Drawn = field(default_factory=dict)
@@ -48,10 +52,11 @@ PIECE = 50  # playlists per piece
 
 
 def sent(store: Store, state: HistoryState, problems: list[Problem], swaps: Swaps,
-         mine: Recording | None, write: bool) -> Iterator[Piece]:
+         mine: Recording | None, write: bool, rows: RowsFn | None = None) -> Iterator[Piece]:
     """The pieces of a replayed half: its playlists a few at a time (``write``: to the
-    saved state's files, only their names sent), its pictures and views a piece at a
-    time (never all of them held here at once)."""
+    saved state's files, only their names sent; ``rows``: with what the parent needs of
+    them, which it then leaves on disk), its pictures and views a piece at a time (never
+    all of them held here at once)."""
     yield Piece(meta=(state.view_dirty, state.pending, problems, swaps))
     if mine is not None:  # first: the big message goes while the parent's thread is free
         yield Piece(half=mine.half(state, made=False))
@@ -64,8 +69,12 @@ def sent(store: Store, state: HistoryState, problems: list[Problem], swaps: Swap
             done = writer.write(pid, state.playlists[pid], data) if writer else None
             if done is None:
                 piece.rows[pid] = data
-            else:
-                piece.files[pid] = done
+                continue
+            piece.files[pid] = done
+            if rows is not None:
+                p = state.playlists[pid]
+                piece.kept[pid] = ((p.json_blob, p.plain_blob, p.digest, quiet(p)),
+                                   p.first_run is not None, rows(p))
         yield piece
     if mine is not None:
         for drawn, rendered in mine.made_in_pieces(state):
@@ -82,6 +91,8 @@ def taken(ahead: history_state.AheadWriter | None, piece: Piece) -> Piece:
             ahead.write(pid, playlist, data)
     piece.rows = {}
     for pid, (name, size) in piece.files.items():  # sent only when asked for (``ahead``)
+        if pid in piece.kept:
+            continue  # left on disk (sync._replay_split)
         found = ahead.read(pid, name, size) if ahead is not None else None
         if found is None:
             piece.lost = True  # the child's half is replayed here (assembled)

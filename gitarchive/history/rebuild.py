@@ -46,6 +46,7 @@ from gitarchive.git.packwriter import Content, Stored, store_all
 from gitarchive.git.store import Store, process_repository
 from gitarchive.history import pictures, saved, timeline_read
 from gitarchive.history.parallel import Meanwhile, in_halves, two_cores
+from gitarchive.history.pieces import RowsFn
 from gitarchive.history.publish import (
     ViewsPlan,
     differing,
@@ -88,6 +89,7 @@ def rebuild(
     timezone: str | None = None,
     views_branch: str | None = None,
     progress: ProgressFn = no_progress,
+    rows: RowsFn | None = None,
 ) -> RebuildResult:
     """Bring the cumulative views up to HEAD and commit them once (nothing if unchanged).
 
@@ -95,14 +97,17 @@ def rebuild(
     ids raise StoreError). ``timezone``/``views_branch`` default to git config
     ``gitarchive.timezone`` / ``gitarchive.viewsBranch``. Only playlists whose view
     may have changed since the last rendering are rendered (see ``plan_views``).
+    ``rows``: a playlist's rows in the questions' index (the command builds it next):
+    a whole-history replay's forked half makes its playlists' (``Synced.extra``).
     """
     # A daily run (a saved state to go on from): no garbage collection while it works.
     with collector.paused(not full and saved.state_path(store).is_file()):
-        return _rebuild(store, only, full, timezone, views_branch, progress)
+        return _rebuild(store, only, full, timezone, views_branch, progress, rows)
 
 
 def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str | None,
-             views_branch: str | None, progress: ProgressFn) -> RebuildResult:
+             views_branch: str | None, progress: ProgressFn,
+             rows: RowsFn | None = None) -> RebuildResult:
     """``rebuild``'s work (its collector paused or not)."""
     tz = settings.timezone(store, timezone)
     get_timezone(tz)  # a bad name fails before any work
@@ -115,7 +120,7 @@ def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str
     draw = pictures.drawer(store.repo.path, tz) if every else None
     render = renderer(fmt, base_url, final_newline) if every else None
     synced = sync(store, full=full, progress=progress, timelines=True, draw=draw,
-                  render=render, later=every, ahead=every)
+                  render=render, later=every, ahead=every, rows=rows if every else None)
     state = synced.state
     only_ids = None if only is None else sorted(set(only))
     if only_ids is not None:
@@ -274,8 +279,9 @@ def _write(
 
     def draw(compare_with: pygit2.Tree | None) -> dict[str, Content | None]:
         """The charts and feeds of the playlists rendered (pictures.py)."""
+        undrawn = [pid for pid in plan.wanted if pid not in synced.drawn]  # read: loaded
         return pictures.files(store, plan.wanted, tree=head.tree, compare_with=compare_with,
-                              timezone=tz, gaps=pictures.fetch_gaps(state, plan.wanted),
+                              timezone=tz, gaps=pictures.fetch_gaps(state, undrawn),
                               timelines=synced_timelines, predrawn=synced.drawn)
 
     if branch is not None:
@@ -298,7 +304,7 @@ def _write(
     else:
         changes = differing(store, head.tree, counted)
         if only_ids is None:
-            changes.update(stale(store, head.tree, state, plan.incremental))
+            changes.update(stale(store, head.tree, state, plan.incremental, synced.viewed))
         result.changed = sorted(changes)
         drawn = draw(head.tree)
         result.pictures = sorted(drawn)

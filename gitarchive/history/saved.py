@@ -272,6 +272,7 @@ class AheadWriter:
         self.store = store
         self.token = secrets.token_hex(6)
         self.written: Ahead = {}
+        self.kept: dict[str, tuple[bool, object]] = {}  # left on disk: has a view, index rows
         self._folder: Path | None = None
 
     def write(self, pid: str, playlist: PlaylistHistory, data: bytes) -> tuple[str, int] | None:
@@ -298,6 +299,13 @@ class AheadWriter:
             return None
         self.written[pid] = (playlist, playlist.settled, name, size)
         return playlist
+
+    def defer(self, state: HistoryState, found: dict[str, tuple[str, int, Source]]) -> None:
+        """Playlists another process wrote (pid -> file, size, source) left on disk, read
+        when first asked for as a saved state's are (the save keeps their files)."""
+        for pid, (name, size, source) in found.items():
+            state.files[pid], state.sizes[name], state.sources[pid] = name, size, source
+        state.playlists.defer(found, _loader(self.folder(), state.files, state.sources))
 
     def write_settled(self, state: HistoryState) -> None:
         """The files of ``state``'s playlists settled up to its every run (write_ahead's)."""

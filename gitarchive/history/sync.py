@@ -25,7 +25,15 @@ from gitarchive.history import saved as history_state
 from gitarchive.history.delta import Chunker
 from gitarchive.history.events import Event, sorted_events, walk_events
 from gitarchive.history.parallel import Forked, Meanwhile, second_half, two_cores
-from gitarchive.history.pieces import HalfResult, Piece, Swaps, assembled, sent, taken
+from gitarchive.history.pieces import (
+    HalfResult,
+    Piece,
+    RowsFn,
+    Swaps,
+    assembled,
+    sent,
+    taken,
+)
 from gitarchive.history.replay import Problem, Replayer, add_candidates, planned_blobs
 from gitarchive.history.state import HistoryState
 from gitarchive.history.timeline import Stale, Timelines, load_meta
@@ -60,6 +68,8 @@ class Synced:
     # The timelines' save, left to the caller (sync's ``later``): None when done or not due.
     unsaved: Callable[[], None] | None = None
     ahead: history_state.Ahead = field(default_factory=dict)  # files written (sync's ahead)
+    extra: dict[str, object] = field(default_factory=dict)  # pid -> index rows (sync's rows)
+    viewed: dict[str, bool] = field(default_factory=dict)  # of those: has a view (first run)
 
 
 def _halves(events: Sequence[Event], links: Mapping[str, str]) -> Callable[[str], bool]:
@@ -71,6 +81,7 @@ def _halves(events: Sequence[Event], links: Mapping[str, str]) -> Callable[[str]
 def _replay_split(
     store: Store, state: HistoryState, events: Sequence[Event], progress: ProgressFn,
     recording: Recording | None = None, ahead: history_state.AheadWriter | None = None,
+    rows: RowsFn | None = None,
 ) -> list[Problem]:
     """A whole-history replay on both cores: half the playlists in a forked process.
 
@@ -81,14 +92,16 @@ def _replay_split(
     replayed here. Playlists a link or a rename joins stay in one half. Each half
     records its timelines and draws their pictures (``recording``) while the other does.
     ``ahead``: the playlists' saved files are written as they come (the child's) and
-    while this process draws (its own), not after the rebuild's commit."""
+    while this process draws (its own), not after the rebuild's commit; with ``rows`` too,
+    the child's stay on disk here (``ahead.kept``: their index rows, made by the child)."""
     in_second = _halves(events, state.links)
     first, second = grouped.partition(events, lambda pid: int(in_second(pid)), 2)
     git_dir = store.repo.path
     links = state.links
     swaps: Swaps = ([], [])
     written = ahead is not None  # the child writes its playlists' files, and sends names
-    with Forked(lambda: _half_in_pieces(Store(git_dir), second, links, recording, written),
+    with Forked(lambda: _half_in_pieces(Store(git_dir), second, links, recording, written,
+                                        rows if written else None),
                 background=True, taken=partial(taken, ahead)) as child:
         problems = _replay_in_order(store, state, first, progress, swaps=swaps,
                                     recording=recording)
@@ -104,9 +117,15 @@ def _replay_split(
                 recording.draw_here(state)
         received = child.finish()
     # the child died: do its half here, on a state of its own
+    whole = assembled(received)
     playlists, view_dirty, pending, their_problems, their_swaps, half = (
-        assembled(received) or _replay_half(store, second, links, recording)
+        whole or _replay_half(store, second, links, recording)
     )
+    if whole is not None and ahead is not None:
+        kept = {pid: found for piece in received for pid, found in piece.kept.items()}
+        ahead.defer(state, {pid: (*piece.files[pid], kept[pid][0])
+                            for piece in received for pid in piece.kept})
+        ahead.kept.update((pid, (viewed, extra)) for pid, (_, viewed, extra) in kept.items())
     if recording is not None and half is not None:
         recording.halves.append(half)
     for pid, playlist in playlists.items():
@@ -119,10 +138,11 @@ def _replay_split(
 
 
 def _half_in_pieces(store: Store, events: Sequence[Event], links: Mapping[str, str],
-                    recording: Recording | None, write: bool = False) -> Iterator[Piece]:
+                    recording: Recording | None, write: bool = False,
+                    rows: RowsFn | None = None) -> Iterator[Piece]:
     """The child's half of _replay_split, replayed, then sent in pieces (pieces.sent)."""
     state, problems, swaps, mine = _replayed_half(store, events, links, recording)
-    yield from sent(store, state, problems, swaps, mine, write)
+    yield from sent(store, state, problems, swaps, mine, write, rows)
 
 
 def _replay_half(store: Store, events: Sequence[Event], links: Mapping[str, str],
@@ -170,6 +190,7 @@ def replay_events(
     known: Mapping[str, bytes] | None = None,
     recording: Recording | None = None,
     ahead: history_state.AheadWriter | None = None,
+    rows: RowsFn | None = None,
 ) -> list[Problem]:
     """Apply ``events`` to ``state``, on both cores for a whole history; ``recording`` gets
     the timelines of what was read (timeline_record.py), when given; ``known``: blob id ->
@@ -181,7 +202,7 @@ def replay_events(
         and two_cores()
         and len(planned_blobs(events)) >= PARALLEL_MIN_BLOBS
     ):
-        return _replay_split(store, state, events, progress, recording, ahead)
+        return _replay_split(store, state, events, progress, recording, ahead, rows)
     return _replay_in_order(store, state, events, progress, known, recording=recording)
 
 
@@ -232,20 +253,22 @@ def _replay_in_order(
 
 def sync(store: Store, *, full: bool = False, progress: ProgressFn = no_progress,
          timelines: bool = False, draw: DrawFn | None = None,
-         render: RenderFn | None = None, later: bool = False, ahead: bool = False) -> Synced:
+         render: RenderFn | None = None, later: bool = False, ahead: bool = False,
+         rows: RowsFn | None = None) -> Synced:
     """The state as of HEAD (``_sync``), its trees and blobs read as git reads them.
 
     ``later``: an incremental replay's timelines are not saved here; ``Synced.unsaved``
     saves them (a daily rebuild writes them while it draws). ``ahead``: the playlists'
     saved files written as a split replay has them (``Synced.ahead``: for save_state,
-    or saved.discard)."""
+    or saved.discard); ``rows``: with them, the forked half's playlists stay on disk
+    here, their index rows made there (``Synced.extra``)."""
     with unverified_reads():
-        return _sync(store, full, progress, timelines, draw, render, later, ahead)
+        return _sync(store, full, progress, timelines, draw, render, later, ahead, rows)
 
 
 def _sync(store: Store, full: bool, progress: ProgressFn, timelines: bool,
           draw: DrawFn | None, render: RenderFn | None, later: bool = False,
-          ahead: bool = False) -> Synced:
+          ahead: bool = False, rows: RowsFn | None = None) -> Synced:
     """The state as of HEAD: the saved one plus new commits, or a replay of everything.
 
     The saved state is used only when it describes an ancestor of HEAD and every new
@@ -295,9 +318,12 @@ def _sync(store: Store, full: bool, progress: ProgressFn, timelines: bool,
     recording = (Recording(draw, str(head.tree_id), render, git_dir=store.repo.path)
                  if timelines else None)
     writer = history_state.AheadWriter(store) if ahead else None
-    problems = replay_events(store, state, events, progress, None, recording, writer)
-    synced = Synced(state, gens, head, problems, full=True, events=len(events), walked=events,
-                    ahead=writer.written if writer is not None else {})
+    problems = replay_events(store, state, events, progress, None, recording, writer, rows)
+    synced = Synced(state, gens, head, problems, full=True, events=len(events), walked=events)
+    if writer is not None:
+        synced.ahead = writer.written
+        synced.extra = {pid: extra for pid, (_, extra) in writer.kept.items()}
+        synced.viewed = {pid: viewed for pid, (viewed, _) in writer.kept.items()}
     if recording is not None:
         synced.timelines = recording.timelines_as_of(
             timeline_state_path(store), str(head.id), events[-1].key if events else None, gens)
