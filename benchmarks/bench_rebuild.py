@@ -63,11 +63,11 @@ if sys.argv[2] == "replay":  # the replay alone: no timelines, no views, nothing
     synced = sync(store, full=True)
     print(json.dumps({"seconds": time.perf_counter() - t0, "events": synced.events}))
     sys.exit(0)
+from gitarchive.cli.history import index_for_questions, index_rows
 t0 = time.perf_counter()
-result = history.rebuild(store, full=full)
+result = history.rebuild(store, full=full, rows=index_rows())  # as the rebuild command does
 t1 = time.perf_counter()
 if result.full and result.synced is not None:  # as the rebuild command does
-    from gitarchive.cli.history import index_for_questions
     index_for_questions(store, result.synced)
 total = time.perf_counter() - t0
 index = time.perf_counter() - t1

@@ -18,6 +18,7 @@ from gitarchive.questions.index import index_path
 
 if TYPE_CHECKING:
     from gitarchive.git.store import Store
+    from gitarchive.history.pieces import RowsFn
     from gitarchive.history.sync import Synced
 
 
@@ -79,7 +80,7 @@ def rebuild_command(
         with locked_run(store, "gitarchive rebuild", quiet=quiet):
             result = rebuild(
                 store, only=ids, full=full, timezone=timezone, views_branch=views_branch,
-                progress=progress,
+                progress=progress, rows=index_rows(),
             )
     except TimezoneError as exc:
         raise click.BadParameter(str(exc), param_hint="'--timezone'") from exc
@@ -103,6 +104,14 @@ def rebuild_command(
         click.echo("Cumulative views are up to date; nothing committed.")
     else:
         click.echo(f"Committed {len(result.changed)} file(s) ({str(result.commit)[:12]}).")
+
+
+def index_rows() -> RowsFn:
+    """A playlist's rows in the questions' index: a whole replay's forked half makes its
+    own playlists' (which then stay on disk here), for ``index_for_questions``."""
+    from gitarchive.questions.indexing import state_rows
+
+    return state_rows
 
 
 def index_for_questions(store: Store, synced: Synced) -> None:

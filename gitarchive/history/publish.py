@@ -122,13 +122,15 @@ def differing(
 
 
 def stale(
-    store: Store, tree: pygit2.Tree | None, state: HistoryState, incremental: bool
+    store: Store, tree: pygit2.Tree | None, state: HistoryState, incremental: bool,
+    viewed: Mapping[str, bool] | None = None,
 ) -> dict[str, bytes | None]:
     """Cumulative files in ``tree`` of playlists that have no view any more: deleted.
 
     A rename moves a playlist's history to its new ID and an unlink takes a copied
     history away; their old files would otherwise stay forever. Incrementally only
-    the playlists marked ``view_dirty`` can have lost their view.
+    the playlists marked ``view_dirty`` can have lost their view. ``viewed``: whether
+    some playlists have one, known without reading them (left on disk: Synced.viewed).
     """
     existing = TreeReader(store.repo, tree).listing(layout.CUMULATIVE)
     if not existing:
@@ -138,7 +140,12 @@ def stale(
         owners.setdefault(name.rsplit(".", 1)[0], []).append(f"{layout.CUMULATIVE}/{name}")
     pids = state.view_dirty & owners.keys() if incremental else owners.keys()
     found: dict[str, bytes | None] = {}
+    known = viewed or {}
     for pid in sorted(pids):
+        if pid in known:
+            if not known[pid]:
+                found.update(dict.fromkeys(owners[pid]))
+            continue
         playlist = state.playlists.get(pid)
         if playlist is None or playlist.first_run is None:
             found.update(dict.fromkeys(owners[pid]))

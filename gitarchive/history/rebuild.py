@@ -3,6 +3,7 @@
 The history package, each module with one job:
 
 - events.py: commits -> events (the snapshot files each commit wrote);
+- walk.py: a whole history's events, read on both cores;
 - replay.py: events -> per-track dates (the semantics, documented there);
 - saved.py: the replay state saved in the git directory (incremental runs);
 - sync.py: the state as of HEAD (saved state + new commits, or a full replay);
@@ -10,6 +11,7 @@ The history package, each module with one job:
 - publish.py: which views to render, rendering them, and the views branch;
 - pending.py: the same for a commit fetch has not made yet;
 - parallel.py: the fork-and-merge helper the replay, the rendering and the timelines share;
+- pieces.py: what the forked half of a whole-history replay sends back;
 - timeline.py, timeline_read.py: every change of every playlist (for pictures and the site);
 - charts.py, feeds.py, pictures.py: SVG charts and Atom feeds written with the views.
 
@@ -44,6 +46,7 @@ from gitarchive.git.packwriter import Content, Stored, store_all
 from gitarchive.git.store import Store, process_repository
 from gitarchive.history import pictures, saved, timeline_read
 from gitarchive.history.parallel import Meanwhile, in_halves, two_cores
+from gitarchive.history.pieces import RowsFn
 from gitarchive.history.publish import (
     ViewsPlan,
     differing,
@@ -86,6 +89,7 @@ def rebuild(
     timezone: str | None = None,
     views_branch: str | None = None,
     progress: ProgressFn = no_progress,
+    rows: RowsFn | None = None,
 ) -> RebuildResult:
     """Bring the cumulative views up to HEAD and commit them once (nothing if unchanged).
 
@@ -93,14 +97,17 @@ def rebuild(
     ids raise StoreError). ``timezone``/``views_branch`` default to git config
     ``gitarchive.timezone`` / ``gitarchive.viewsBranch``. Only playlists whose view
     may have changed since the last rendering are rendered (see ``plan_views``).
+    ``rows``: a playlist's rows in the questions' index (the command builds it next):
+    a whole-history replay's forked half makes its playlists' (``Synced.extra``).
     """
     # A daily run (a saved state to go on from): no garbage collection while it works.
     with collector.paused(not full and saved.state_path(store).is_file()):
-        return _rebuild(store, only, full, timezone, views_branch, progress)
+        return _rebuild(store, only, full, timezone, views_branch, progress, rows)
 
 
 def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str | None,
-             views_branch: str | None, progress: ProgressFn) -> RebuildResult:
+             views_branch: str | None, progress: ProgressFn,
+             rows: RowsFn | None = None) -> RebuildResult:
     """``rebuild``'s work (its collector paused or not)."""
     tz = settings.timezone(store, timezone)
     get_timezone(tz)  # a bad name fails before any work
@@ -113,7 +120,7 @@ def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str
     draw = pictures.drawer(store.repo.path, tz) if every else None
     render = renderer(fmt, base_url, final_newline) if every else None
     synced = sync(store, full=full, progress=progress, timelines=True, draw=draw,
-                  render=render, later=every)
+                  render=render, later=every, ahead=every, rows=rows if every else None)
     state = synced.state
     only_ids = None if only is None else sorted(set(only))
     if only_ids is not None:
@@ -130,7 +137,7 @@ def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str
     )
     if synced.head is None:
         return result
-    ahead: saved.Ahead = {}
+    ahead: saved.Ahead = dict(synced.ahead)  # a whole replay's, written by its halves
     try:
         with Meanwhile(partial(_meanwhile, store, synced, ahead)) as saving:
             plan = plan_views(store, state, branch=branch, timezone=tz,
@@ -272,8 +279,9 @@ def _write(
 
     def draw(compare_with: pygit2.Tree | None) -> dict[str, Content | None]:
         """The charts and feeds of the playlists rendered (pictures.py)."""
+        undrawn = [pid for pid in plan.wanted if pid not in synced.drawn]  # read: loaded
         return pictures.files(store, plan.wanted, tree=head.tree, compare_with=compare_with,
-                              timezone=tz, gaps=pictures.fetch_gaps(state, plan.wanted),
+                              timezone=tz, gaps=pictures.fetch_gaps(state, undrawn),
                               timelines=synced_timelines, predrawn=synced.drawn)
 
     if branch is not None:
@@ -296,7 +304,7 @@ def _write(
     else:
         changes = differing(store, head.tree, counted)
         if only_ids is None:
-            changes.update(stale(store, head.tree, state, plan.incremental))
+            changes.update(stale(store, head.tree, state, plan.incremental, synced.viewed))
         result.changed = sorted(changes)
         drawn = draw(head.tree)
         result.pictures = sorted(drawn)

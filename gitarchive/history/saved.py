@@ -237,10 +237,82 @@ def discard(store: Store, ahead: Ahead) -> None:
 def _write_playlist(folder: Path, token: str, pid: str, playlist: PlaylistHistory
                     ) -> tuple[str, int]:
     """Write one playlist's file; its name and size."""
-    data = pickle.dumps(_playlist_row(playlist), protocol=5)
+    return _write_file(folder, token, pid, pickled(playlist))
+
+
+def _write_file(folder: Path, token: str, pid: str, data: bytes) -> tuple[str, int]:
     name = f"{pid}.{token}.{heal.digest(data)}.pickle"
     (folder / name).write_bytes(data)
     return name, len(data)
+
+
+def pickled(playlist: PlaylistHistory) -> bytes:
+    """A playlist's saved file, as bytes. The forked half of a split replay sends its
+    playlists so: a quarter of the cost of pickling the objects themselves, and this
+    process writes the bytes as they came (``AheadWriter``)."""
+    return pickle.dumps(_playlist_row(playlist), protocol=5)
+
+
+def unpickled(data: bytes) -> PlaylistHistory:
+    """The playlist ``pickled`` gave the bytes of (not saved yet: ``changed``). Its
+    ``digest`` is not in them (the manifest's sources keep it): None, as a whole-history
+    replay leaves it."""
+    playlist = _playlist_from_row(pickle.loads(data))
+    playlist.changed = True
+    return playlist
+
+
+class AheadWriter:
+    """The playlists' files of a whole-history replay, written before the save that names
+    them (as ``write_ahead``'s), while this process would otherwise wait for the other
+    half: the save after the rebuild's commit then writes only the manifest. A thread
+    receiving the other half's playlists writes theirs as they come (``write``)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.token = secrets.token_hex(6)
+        self.written: Ahead = {}
+        self.kept: dict[str, tuple[bool, object]] = {}  # left on disk: has a view, index rows
+        self._folder: Path | None = None
+
+    def write(self, pid: str, playlist: PlaylistHistory, data: bytes) -> tuple[str, int] | None:
+        """One playlist's file from its ``pickled`` bytes: its name and size; on a failure
+        to write, None (the save writes it then, and reports what fails)."""
+        try:
+            name, size = _write_file(self.folder(), self.token, pid, data)
+        except OSError:
+            return None
+        self.written[pid] = (playlist, playlist.settled, name, size)
+        return name, size
+
+    def folder(self) -> Path:
+        if self._folder is None:
+            self._folder = heal.cache_dir(state_dir(self.store))
+        return self._folder
+
+    def read(self, pid: str, name: str, size: int) -> PlaylistHistory | None:
+        """A playlist from a file another process wrote (``write``), now counted as written
+        here; None if it cannot be read back."""
+        try:
+            playlist = unpickled((self.folder() / name).read_bytes())
+        except _LOAD_ERRORS:
+            return None
+        self.written[pid] = (playlist, playlist.settled, name, size)
+        return playlist
+
+    def defer(self, state: HistoryState, found: dict[str, tuple[str, int, Source]]) -> None:
+        """Playlists another process wrote (pid -> file, size, source) left on disk, read
+        when first asked for as a saved state's are (the save keeps their files)."""
+        for pid, (name, size, source) in found.items():
+            state.files[pid], state.sizes[name], state.sources[pid] = name, size, source
+        state.playlists.defer(found, _loader(self.folder(), state.files, state.sources))
+
+    def write_settled(self, state: HistoryState) -> None:
+        """The files of ``state``'s playlists settled up to its every run (write_ahead's)."""
+        try:
+            self.written.update(write_ahead(self.store, state))
+        except OSError:
+            return  # the save writes them, and reports what fails
 
 
 def save(store: Store, saved: SavedState, ahead: Ahead | None = None) -> None:

@@ -160,6 +160,13 @@ class Playlists(MutableMapping[str, PlaylistHistory]):
     def __len__(self) -> int:
         return len(self._loaded) + len(self._unloaded)
 
+    def defer(self, pids: Iterable[str], loader: Loader) -> None:
+        """``pids`` read by ``loader`` when first asked for (a fresh state's: a split
+        replay's forked half wrote them to the saved state's files)."""
+        assert self._loader is None or self._loader is loader
+        self._loader = loader
+        self._unloaded.update(pids)
+
     def loaded(self) -> dict[str, PlaylistHistory]:
         """The playlists in memory (unsettled: for saving)."""
         return self._loaded

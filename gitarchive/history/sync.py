@@ -24,21 +24,30 @@ from gitarchive.history import grouped
 from gitarchive.history import saved as history_state
 from gitarchive.history.delta import Chunker
 from gitarchive.history.events import Event, sorted_events, walk_events
-from gitarchive.history.parallel import Forked, second_half, two_cores
+from gitarchive.history.parallel import Forked, Meanwhile, second_half, two_cores
+from gitarchive.history.pieces import (
+    HalfResult,
+    Piece,
+    RowsFn,
+    Swaps,
+    assembled,
+    sent,
+    taken,
+)
 from gitarchive.history.replay import Problem, Replayer, add_candidates, planned_blobs
-from gitarchive.history.state import HistoryState, PlaylistHistory
+from gitarchive.history.state import HistoryState
 from gitarchive.history.timeline import Stale, Timelines, load_meta
 from gitarchive.history.timeline import state_path as timeline_state_path
 from gitarchive.history.timeline_read import begin_recorded, end_recorded
 from gitarchive.history.timeline_record import (
     DrawFn,
     Drawn,
-    Half,
     Recorder,
     Recording,
     Rendered,
     RenderFn,
 )
+from gitarchive.history.walk import whole_history
 from gitarchive.progress import ProgressFn, no_progress
 
 
@@ -58,15 +67,9 @@ class Synced:
     rendered: Rendered = field(default_factory=dict)  # pid -> its views
     # The timelines' save, left to the caller (sync's ``later``): None when done or not due.
     unsaved: Callable[[], None] | None = None
-
-
-
-# (vanished, appeared): (commit, pid, name) of playlists whose snapshot went away / came
-_Swaps = tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]
-# What the child of _replay_split sends back: playlists, view_dirty, pending, problems, swaps,
-# and what it recorded besides (None: not asked for).
-_Half = tuple[dict[str, PlaylistHistory], set[str], set[str], list[Problem], _Swaps,
-              Half | None]
+    ahead: history_state.Ahead = field(default_factory=dict)  # files written (sync's ahead)
+    extra: dict[str, object] = field(default_factory=dict)  # pid -> index rows (sync's rows)
+    viewed: dict[str, bool] = field(default_factory=dict)  # of those: has a view (first run)
 
 
 def _halves(events: Sequence[Event], links: Mapping[str, str]) -> Callable[[str], bool]:
@@ -77,7 +80,8 @@ def _halves(events: Sequence[Event], links: Mapping[str, str]) -> Callable[[str]
 
 def _replay_split(
     store: Store, state: HistoryState, events: Sequence[Event], progress: ProgressFn,
-    recording: Recording | None = None,
+    recording: Recording | None = None, ahead: history_state.AheadWriter | None = None,
+    rows: RowsFn | None = None,
 ) -> list[Problem]:
     """A whole-history replay on both cores: half the playlists in a forked process.
 
@@ -87,23 +91,41 @@ def _replay_split(
     child's playlists are then moved into ``state``. If the child fails, its half is
     replayed here. Playlists a link or a rename joins stay in one half. Each half
     records its timelines and draws their pictures (``recording``) while the other does.
-    """
+    ``ahead``: the playlists' saved files are written as they come (the child's) and
+    while this process draws (its own), not after the rebuild's commit; with ``rows`` too,
+    the child's stay on disk here (``ahead.kept``: their index rows, made by the child)."""
     in_second = _halves(events, state.links)
     first, second = grouped.partition(events, lambda pid: int(in_second(pid)), 2)
     git_dir = store.repo.path
     links = state.links
-    swaps: _Swaps = ([], [])
-    with Forked(lambda: _half_in_pieces(Store(git_dir), second, links, recording),
-                background=True) as child:
+    swaps: Swaps = ([], [])
+    written = ahead is not None  # the child writes its playlists' files, and sends names
+    with Forked(lambda: _half_in_pieces(Store(git_dir), second, links, recording, written,
+                                        rows if written else None),
+                background=True, taken=partial(taken, ahead)) as child:
         problems = _replay_in_order(store, state, first, progress, swaps=swaps,
                                     recording=recording)
-        if recording is not None:
-            recording.draw_here(state)
+        # This half's files (the child's are not in it yet), written in a thread while
+        # this process draws: mostly waits on the disk. Settled first (the thread writes
+        # settled playlists only, which nothing changes any more; drawing settles them).
+        with Meanwhile(partial(ahead.write_settled, state) if ahead else None) as saving:
+            if ahead is not None:
+                for pid in list(state.playlists):
+                    state.playlists.get(pid)
+                saving.start()
+            if recording is not None:
+                recording.draw_here(state)
         received = child.finish()
     # the child died: do its half here, on a state of its own
+    whole = assembled(received)
     playlists, view_dirty, pending, their_problems, their_swaps, half = (
-        _assembled(received) or _replay_half(store, second, links, recording)
+        whole or _replay_half(store, second, links, recording)
     )
+    if whole is not None and ahead is not None:
+        kept = {pid: found for piece in received for pid, found in piece.kept.items()}
+        ahead.defer(state, {pid: (*piece.files[pid], kept[pid][0])
+                            for piece in received for pid in piece.kept})
+        ahead.kept.update((pid, (viewed, extra)) for pid, (_, viewed, extra) in kept.items())
     if recording is not None and half is not None:
         recording.halves.append(half)
     for pid, playlist in playlists.items():
@@ -115,57 +137,16 @@ def _replay_split(
     return grouped.in_event_order([*problems, *their_problems], order)
 
 
-@dataclass
-class _Piece:
-    """A part of what the child of _replay_split sends: a big message would be pickled
-    whole in the child while the parent reads it (every byte of it in memory twice)."""
-
-    playlists: dict[str, PlaylistHistory] = field(default_factory=dict)
-    meta: tuple[set[str], set[str], list[Problem], _Swaps] | None = None
-    half: Half | None = None
-    drawn: Drawn = field(default_factory=dict)
-    rendered: Rendered = field(default_factory=dict)
-    last: bool = False  # everything was sent
-
-
-PIECE = 50  # playlists per piece
-
-
 def _half_in_pieces(store: Store, events: Sequence[Event], links: Mapping[str, str],
-                    recording: Recording | None) -> Iterator[_Piece]:
-    """The child's half of _replay_split, sent in pieces of a few playlists each; its
-    pictures and views made a piece at a time (never all of them held here at once)."""
+                    recording: Recording | None, write: bool = False,
+                    rows: RowsFn | None = None) -> Iterator[Piece]:
+    """The child's half of _replay_split, replayed, then sent in pieces (pieces.sent)."""
     state, problems, swaps, mine = _replayed_half(store, events, links, recording)
-    yield _Piece(meta=(state.view_dirty, state.pending, problems, swaps))
-    pids = sorted(state.playlists)
-    for start in range(0, len(pids), PIECE):
-        yield _Piece(playlists={pid: state.playlists[pid] for pid in pids[start:start + PIECE]})
-    if mine is not None:
-        yield _Piece(half=mine.half(state, made=False))
-        for drawn, rendered in mine.made_in_pieces(state):
-            yield _Piece(drawn=drawn, rendered=rendered)
-    yield _Piece(last=True)
-
-
-def _assembled(pieces: Sequence[_Piece]) -> _Half | None:
-    """The child's whole result from its pieces; None unless all came (the last says so)."""
-    if not pieces or not pieces[-1].last or pieces[0].meta is None:
-        return None
-    meta = pieces[0].meta
-    playlists: dict[str, PlaylistHistory] = {}
-    half: Half | None = None
-    for piece in pieces:
-        playlists.update(piece.playlists)
-        if piece.half is not None:
-            half = piece.half
-        if half is not None:
-            half.drawn.update(piece.drawn)
-            half.rendered.update(piece.rendered)
-    return (playlists, *meta, half)
+    yield from sent(store, state, problems, swaps, mine, write, rows)
 
 
 def _replay_half(store: Store, events: Sequence[Event], links: Mapping[str, str],
-                 recording: Recording | None) -> _Half:
+                 recording: Recording | None) -> HalfResult:
     """One half of _replay_split, here (its child died)."""
     state, problems, swaps, mine = _replayed_half(store, events, links, recording)
     playlists = {pid: state.playlists[pid] for pid in state.playlists}
@@ -175,10 +156,10 @@ def _replay_half(store: Store, events: Sequence[Event], links: Mapping[str, str]
 
 def _replayed_half(store: Store, events: Sequence[Event], links: Mapping[str, str],
                    recording: Recording | None
-                   ) -> tuple[HistoryState, list[Problem], _Swaps, Recording | None]:
+                   ) -> tuple[HistoryState, list[Problem], Swaps, Recording | None]:
     """One half of _replay_split replayed on a state of its own (in the child, or here)."""
     state = fresh_state(links)
-    swaps: _Swaps = ([], [])
+    swaps: Swaps = ([], [])
     mine = (Recording(recording.draw, recording.tree, recording.render,
                       git_dir=recording.git_dir) if recording is not None else None)
     problems = _replay_in_order(store, state, events, no_progress, swaps=swaps,
@@ -194,7 +175,8 @@ def fresh_state(links: Mapping[str, str]) -> HistoryState:
 
 
 def all_events(store: Store, head: pygit2.Commit, gens: dict[str, int]) -> list[Event]:
-    return sorted_events(walk_events(store.repo, head.id, None, gens))
+    """Every commit's events, sorted (on both cores for a long history: walk.py)."""
+    return whole_history(store.repo, head.id, gens)
 
 
 PARALLEL_MIN_BLOBS = 4000  # a whole-history replay this large is split over two processes
@@ -207,17 +189,20 @@ def replay_events(
     progress: ProgressFn,
     known: Mapping[str, bytes] | None = None,
     recording: Recording | None = None,
+    ahead: history_state.AheadWriter | None = None,
+    rows: RowsFn | None = None,
 ) -> list[Problem]:
     """Apply ``events`` to ``state``, on both cores for a whole history; ``recording`` gets
     the timelines of what was read (timeline_record.py), when given; ``known``: blob id ->
-    content of blobs held in memory (fetch's new snapshots), not read again."""
+    content of blobs held in memory (fetch's new snapshots), not read again; ``ahead``:
+    see _replay_split."""
     if (
         state.last_key is None
         and not known
         and two_cores()
         and len(planned_blobs(events)) >= PARALLEL_MIN_BLOBS
     ):
-        return _replay_split(store, state, events, progress, recording)
+        return _replay_split(store, state, events, progress, recording, ahead, rows)
     return _replay_in_order(store, state, events, progress, known, recording=recording)
 
 
@@ -227,7 +212,7 @@ def _replay_in_order(
     events: Sequence[Event],
     progress: ProgressFn,
     known: Mapping[str, bytes] | None = None,
-    swaps: _Swaps | None = None,
+    swaps: Swaps | None = None,
     recording: Recording | None = None,
 ) -> list[Problem]:
     """Replay ``events`` here; ``swaps`` collects the playlists that vanished and appeared
@@ -235,7 +220,7 @@ def _replay_in_order(
     ``recording`` gets the timelines of what was read (it holds saved ones to go on
     with when ``state`` is a saved state: an incremental replay)."""
     repo = store.repo
-    found: _Swaps = swaps if swaps is not None else ([], [])
+    found: Swaps = swaps if swaps is not None else ([], [])
     if state.last_key is None and not known:  # a whole history: a group at a time
         groups = grouped.split_events(events, state.links)
         chunker = Chunker(ParseCache())
@@ -268,17 +253,22 @@ def _replay_in_order(
 
 def sync(store: Store, *, full: bool = False, progress: ProgressFn = no_progress,
          timelines: bool = False, draw: DrawFn | None = None,
-         render: RenderFn | None = None, later: bool = False) -> Synced:
+         render: RenderFn | None = None, later: bool = False, ahead: bool = False,
+         rows: RowsFn | None = None) -> Synced:
     """The state as of HEAD (``_sync``), its trees and blobs read as git reads them.
 
     ``later``: an incremental replay's timelines are not saved here; ``Synced.unsaved``
-    saves them (a daily rebuild writes them while it draws)."""
+    saves them (a daily rebuild writes them while it draws). ``ahead``: the playlists'
+    saved files written as a split replay has them (``Synced.ahead``: for save_state,
+    or saved.discard); ``rows``: with them, the forked half's playlists stay on disk
+    here, their index rows made there (``Synced.extra``)."""
     with unverified_reads():
-        return _sync(store, full, progress, timelines, draw, render, later)
+        return _sync(store, full, progress, timelines, draw, render, later, ahead, rows)
 
 
 def _sync(store: Store, full: bool, progress: ProgressFn, timelines: bool,
-          draw: DrawFn | None, render: RenderFn | None, later: bool = False) -> Synced:
+          draw: DrawFn | None, render: RenderFn | None, later: bool = False,
+          ahead: bool = False, rows: RowsFn | None = None) -> Synced:
     """The state as of HEAD: the saved one plus new commits, or a replay of everything.
 
     The saved state is used only when it describes an ancestor of HEAD and every new
@@ -327,8 +317,13 @@ def _sync(store: Store, full: bool, progress: ProgressFn, timelines: bool,
     state = fresh_state(links)
     recording = (Recording(draw, str(head.tree_id), render, git_dir=store.repo.path)
                  if timelines else None)
-    problems = replay_events(store, state, events, progress, recording=recording)
+    writer = history_state.AheadWriter(store) if ahead else None
+    problems = replay_events(store, state, events, progress, None, recording, writer, rows)
     synced = Synced(state, gens, head, problems, full=True, events=len(events), walked=events)
+    if writer is not None:
+        synced.ahead = writer.written
+        synced.extra = {pid: extra for pid, (_, extra) in writer.kept.items()}
+        synced.viewed = {pid: viewed for pid, (viewed, _) in writer.kept.items()}
     if recording is not None:
         synced.timelines = recording.timelines_as_of(
             timeline_state_path(store), str(head.id), events[-1].key if events else None, gens)

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from marshal import dumps
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from gitarchive import heal
 from gitarchive.atomicfile import flush
@@ -121,7 +121,7 @@ def _build_fresh(store: Store, path: Path, head: pygit2.Commit, progress: Progre
         writes = _event_writes(synced.walked)
     else:
         writes = _event_writes(walk_events(store.repo, head.id, None, dict(synced.gens)))
-    build(path, writes, synced.state, str(head.id))
+    build(path, writes, synced.state, str(head.id), synced.extra)
 
 
 def _update(store: Store, db: sqlite3.Connection, head: pygit2.Commit, stop: pygit2.Oid,
@@ -138,13 +138,13 @@ def _update(store: Store, db: sqlite3.Connection, head: pygit2.Commit, stop: pyg
 
 
 def build(path: Path, writes: Iterable[WriteRow], state: HistoryState | None,
-          head: str | None) -> None:
+          head: str | None, known: Mapping[str, object] | None = None) -> None:
     """A whole index (the ``writes``, the ``state``'s rows, as of commit ``head``) written
     into a new file and renamed over ``path`` once it is complete and on disk."""
     new = path.with_name(path.name + NEW_SUFFIX)
     heal.discard_database(new)  # what a killed build left
     try:
-        _write_fresh(new, writes, state, head)
+        _write_fresh(new, writes, state, head, known or {})
         flush(new)
     except (sqlite3.Error, OSError) as exc:
         # Not damage to the index (open_index would throw it away and build again, twice
@@ -158,7 +158,7 @@ def build(path: Path, writes: Iterable[WriteRow], state: HistoryState | None,
 
 
 def _write_fresh(new: Path, writes: Iterable[WriteRow], state: HistoryState | None,
-                 head: str | None) -> None:
+                 head: str | None, known: Mapping[str, object]) -> None:
     db = sqlite3.connect(new, isolation_level=None)
     try:
         # Nothing here needs a journal: until the rename, no one reads this file.
@@ -170,7 +170,7 @@ def _write_fresh(new: Path, writes: Iterable[WriteRow], state: HistoryState | No
         _set_meta(db, "format", FORMAT)
         db.executemany(_INSERT_WRITE, sorted(writes, key=_WRITE_KEY))
         if state is not None:
-            _insert_state_rows(db, state)
+            _insert_state_rows(db, state, known)
         if head is not None:
             _set_meta(db, "head", head)
         db.execute("COMMIT")
@@ -221,13 +221,26 @@ def _event_writes(events: Iterable[Event]) -> Iterator[WriteRow]:
                 yield (write.pid, event.time, event.gen, event.oid, write.kind, write.blob)
 
 
-def _insert_state_rows(db: sqlite3.Connection, state: HistoryState) -> None:
-    """Every playlist's and track's rows into empty tables, in primary-key order."""
-    playlists = sorted(state.playlists.values(), key=lambda p: p.pid)
-    for p in playlists:  # by ID, each one's tracks in order: the tables are filled in order
-        table = _table_rows(p)
-        db.execute(_INSERT_PLAYLIST, _playlist_row(p, _digest(table)))
+def _insert_state_rows(db: sqlite3.Connection, state: HistoryState,
+                       known: Mapping[str, object]) -> None:
+    """Every playlist's and track's rows into empty tables, in primary-key order;
+    ``known``: pid -> its ``state_rows``, made already (a split replay's forked half makes
+    its own playlists', which then stay on disk here)."""
+    for pid in sorted(state.playlists):  # each one's tracks in order: filled in order
+        found = known.get(pid)
+        row, table = (cast(_StateRows, found) if found is not None
+                      else state_rows(state.playlists[pid]))
+        db.execute(_INSERT_PLAYLIST, row)
         db.executemany(_INSERT_TRACK, table)
+
+
+_StateRows = tuple[tuple[object, ...], list["_TableRow"]]
+
+
+def state_rows(p: PlaylistHistory) -> _StateRows:
+    """A playlist's row and its tracks' rows in the index (the tracks in key order)."""
+    table = _table_rows(p)
+    return _playlist_row(p, _digest(table)), table
 
 
 def _replace_state_rows(db: sqlite3.Connection, state: HistoryState) -> None:

@@ -103,3 +103,42 @@ def test_files_a_killed_run_wrote_ahead_are_removed_by_the_next_save(tmp_path: P
     named, on_disk = _state_files(h.store)
     assert stray not in on_disk
     assert named == on_disk
+
+
+def test_a_whole_replay_on_two_cores_writes_every_playlist_file_ahead(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A whole-history rebuild split over two processes writes each playlist's state file
+    as its half has it (the child's from the bytes it sent, this process's while it waits
+    for the child): the save names those files, writes none again, and loads back the
+    state a one-process replay builds; a run that fails before saving leaves none."""
+    from gitarchive.history import sync as sync_module
+    from gitarchive.history.state import state_to_dict
+
+    h = History(str(tmp_path))
+    pids = [pid(n) for n in range(1, 9)]
+    for day in range(4):
+        h.commit({**{name: data for n, p in enumerate(pids)
+                     for name, data in json_files(playlist(p, f"P{n}", [
+                         track(n), track(10 + day), track(20 + n + day)])).items()},
+                  **registry_files(*pids)}, T0 + day * DAY)
+    alone = state_to_dict(sync_module.sync(h.store, full=True).state)
+    monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 0)  # halves in two processes
+    result = rebuild(h.store, full=True)
+    assert result.full and result.synced is not None
+    ahead = result.synced.ahead
+    assert sorted(ahead) == pids
+    loaded = saved.load(h.store)
+    assert loaded is not None
+    assert loaded.state.files == {p: ahead[p][2] for p in pids}  # none written again
+    assert state_to_dict(loaded.state) == alone
+    named, on_disk = _state_files(h.store)
+    assert named == on_disk
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise StoreError("the branch moved")
+
+    h.commit(json_files(playlist(pids[0], "P0", [track(99)])), T0 + 9 * DAY)
+    monkeypatch.setattr(Store, "commit", refused)
+    with pytest.raises(StoreError):
+        rebuild(h.store, full=True)
+    assert _state_files(h.store) == (named, on_disk)  # the old state, nothing more

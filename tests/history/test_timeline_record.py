@@ -35,6 +35,8 @@ from gitarchive.history import (
     feeds,
     parallel,
     pictures,
+    pieces,
+    saved,
     timeline,
     timeline_read,
     timeline_record,
@@ -45,7 +47,7 @@ from gitarchive.history.pending import pending_views
 from gitarchive.history.publish import render_all
 from gitarchive.history.rebuild import rebuild
 from gitarchive.history.state import state_to_dict
-from gitarchive.history.sync import sync
+from gitarchive.history.sync import save_state, sync
 from gitarchive.history.timeline import Timelines
 
 
@@ -181,14 +183,17 @@ class DiesWhenSent:
         os._exit(3)
 
 
-def test_a_half_that_dies_mid_way_is_replayed_here(quirky: Path,
+@pytest.mark.parametrize("ahead", [False, True])
+def test_a_half_that_dies_mid_way_is_replayed_here(quirky: Path, ahead: bool,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The forked half sends its playlists, then dies sending its pictures: what it
-    sent is not used, its half is replayed in this process, the state is the same."""
+    sent is not used, its half is replayed in this process, the state is the same.
+    ``ahead``: the child wrote its playlists' saved files and sent their names; those
+    files stand for playlists no longer in the state, so the save writes them anew."""
     store = Store(quirky)
     whole = sync(store, full=True)
     monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 0)
-    monkeypatch.setattr(sync_module, "PIECE", 1)  # many pieces: it dies after some arrived
+    monkeypatch.setattr(pieces, "PIECE", 1)  # many pieces: it dies after some arrived
 
     def draw(lookup: object, pids: list[str], state: object, tree: str
              ) -> dict[str, dict[str, bytes]]:
@@ -196,9 +201,15 @@ def test_a_half_that_dies_mid_way_is_replayed_here(quirky: Path,
 
     # kept as made (not written to the objects where made), so that sending them kills it
     monkeypatch.setattr(timeline_record, "store_all", lambda repo, contents: list(contents))
-    split = sync(store, full=True, timelines=True, draw=draw)
+    split = sync(store, full=True, timelines=True, draw=draw, ahead=ahead)
     assert state_to_dict(split.state) == state_to_dict(whole.state)
     assert sorted(split.drawn) == sorted(t.pid for t in read_alone_timelines(store))
+    assert bool(split.ahead) == ahead
+    save_state(store, split, split.ahead)
+    loaded = saved.load(store)
+    assert loaded is not None and state_to_dict(loaded.state) == state_to_dict(whole.state)
+    on_disk = {p.name for p in saved.state_dir(store).iterdir()} - {"manifest.pickle"}
+    assert on_disk == set(loaded.state.files.values())
 
 
 def test_fetch_saves_the_timelines_as_of_its_commit(tmp_path: Path) -> None:

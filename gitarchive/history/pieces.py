@@ -1,0 +1,119 @@
+"""What the forked half of a split replay sends back (sync._replay_split), in pieces.
+
+A big message would be pickled whole in the child while the parent reads it (every
+byte of it in memory twice), so the child sends its state a few playlists at a time,
+then its timelines, then its pictures and views a piece at a time. Its playlists go
+as their saved rows (saved.pickled: a quarter of the cost of pickling the objects),
+or, when the caller saves the state afterwards (a rebuild), as the saved state's
+files the child wrote itself, named in the message: megabytes through the pipe kept
+the child waiting on the parent's receiving thread, which shares its GIL with the
+parent's own drawing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from gitarchive.git.store import Store
+from gitarchive.history import saved as history_state
+from gitarchive.history.replay import Problem
+from gitarchive.history.state import HistoryState, PlaylistHistory, Source, quiet
+from gitarchive.history.timeline_record import Drawn, Half, Recording, Rendered
+
+RowsFn = Callable[[PlaylistHistory], object]  # a playlist's rows in the questions' index
+# (vanished, appeared): (commit, pid, name) of playlists whose snapshot went away / came
+Swaps = tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]
+# What the child of _replay_split sends back: playlists, view_dirty, pending, problems, swaps,
+# and what it recorded besides (None: not asked for).
+HalfResult = tuple[dict[str, PlaylistHistory], set[str], set[str], list[Problem], Swaps,
+                   Half | None]
+
+
+@dataclass
+class Piece:
+    """A part of what the child of _replay_split sends."""
+
+    playlists: dict[str, PlaylistHistory] = field(default_factory=dict)  # made here (taken)
+    rows: dict[str, bytes] = field(default_factory=dict)  # pid -> saved.pickled (as sent)
+    files: dict[str, tuple[str, int]] = field(default_factory=dict)  # pid -> its file, size
+    lost: bool = False  # a playlist written by the child could not be read back here
+    # pid -> (source, has a view, its rows for the questions' index) of playlists written
+    # by the child that stay on disk here (``sent``'s ``rows``): none is read back.
+    kept: dict[str, tuple[Source, bool, object]] = field(default_factory=dict)
+    meta: tuple[set[str], set[str], list[Problem], Swaps] | None = None
+    half: Half | None = None
+    drawn: Drawn = field(default_factory=dict)
+    rendered: Rendered = field(default_factory=dict)
+    last: bool = False  # everything was sent
+
+
+PIECE = 50  # playlists per piece
+
+
+def sent(store: Store, state: HistoryState, problems: list[Problem], swaps: Swaps,
+         mine: Recording | None, write: bool, rows: RowsFn | None = None) -> Iterator[Piece]:
+    """The pieces of a replayed half: its playlists a few at a time (``write``: to the
+    saved state's files, only their names sent; ``rows``: with what the parent needs of
+    them, which it then leaves on disk), its pictures and views a piece at a time (never
+    all of them held here at once)."""
+    yield Piece(meta=(state.view_dirty, state.pending, problems, swaps))
+    if mine is not None:  # first: the big message goes while the parent's thread is free
+        yield Piece(half=mine.half(state, made=False))
+    pids = sorted(state.playlists)
+    writer = history_state.AheadWriter(store) if write else None
+    for start in range(0, len(pids), PIECE):
+        piece = Piece()
+        for pid in pids[start:start + PIECE]:
+            data = history_state.pickled(state.playlists[pid])
+            done = writer.write(pid, state.playlists[pid], data) if writer else None
+            if done is None:
+                piece.rows[pid] = data
+                continue
+            piece.files[pid] = done
+            if rows is not None:
+                p = state.playlists[pid]
+                piece.kept[pid] = ((p.json_blob, p.plain_blob, p.digest, quiet(p)),
+                                   p.first_run is not None, rows(p))
+        yield piece
+    if mine is not None:
+        for drawn, rendered in mine.made_in_pieces(state):
+            yield Piece(drawn=drawn, rendered=rendered)
+    yield Piece(last=True)
+
+
+def taken(ahead: history_state.AheadWriter | None, piece: Piece) -> Piece:
+    """A piece as kept here (by the thread receiving it): its playlists read from the
+    files the child wrote, or made of the rows it sent (then written, ``ahead``)."""
+    for pid, data in piece.rows.items():
+        playlist = piece.playlists[pid] = history_state.unpickled(data)
+        if ahead is not None:
+            ahead.write(pid, playlist, data)
+    piece.rows = {}
+    for pid, (name, size) in piece.files.items():  # sent only when asked for (``ahead``)
+        if pid in piece.kept:
+            continue  # left on disk (sync._replay_split)
+        found = ahead.read(pid, name, size) if ahead is not None else None
+        if found is None:
+            piece.lost = True  # the child's half is replayed here (assembled)
+        else:
+            piece.playlists[pid] = found
+    return piece
+
+
+def assembled(pieces: Sequence[Piece]) -> HalfResult | None:
+    """The child's whole result from its pieces; None unless all came (the last says so)."""
+    if not pieces or not pieces[-1].last or pieces[0].meta is None or any(
+            piece.lost for piece in pieces):
+        return None
+    meta = pieces[0].meta
+    playlists: dict[str, PlaylistHistory] = {}
+    half: Half | None = None
+    for piece in pieces:
+        playlists.update(piece.playlists)
+        if piece.half is not None:
+            half = piece.half
+        if half is not None:
+            half.drawn.update(piece.drawn)
+            half.rendered.update(piece.rendered)
+    return (playlists, *meta, half)

@@ -1,0 +1,69 @@
+"""A whole-history rebuild whose command builds the questions' index next (``rows``): the
+forked half's playlists stay on disk in this process (their saved files written there,
+their index rows made there), and everything made from them is what reading them gives."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from history_support import History, json_files, pid, playlist, registry, track
+
+from gitarchive.history import rebuild as rebuild_module
+from gitarchive.history import saved
+from gitarchive.history import sync as sync_module
+from gitarchive.history.publish import render_all
+from gitarchive.history.state import state_to_dict
+from gitarchive.questions.index import index_path
+from gitarchive.questions.indexing import build, open_index, state_rows
+
+T0 = 1_700_000_000
+DAY = 86_400
+
+
+def archive(path: Path) -> History:
+    """Eight playlists over five days; one only ever a placeholder-like unregistered file."""
+    h = History(str(path))
+    pids = [pid(n) for n in range(1, 9)]
+    for day in range(5):
+        files = {name: data for n, p in enumerate(pids)
+                 for name, data in json_files(playlist(p, f"P{n}", [
+                     track(n), track(10 + day), track(20 + n * day)])).items()}
+        h.commit({**files, **registry(*pids[:-1])}, T0 + day * DAY)  # the last: unregistered
+    return h
+
+
+def table(db: Path, name: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db) as con:
+        return list(con.execute(f"SELECT * FROM {name} ORDER BY 1, 2, 3"))
+
+
+def test_the_forked_half_stays_on_disk_and_changes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    h = archive(tmp_path / "a")
+    alone = sync_module.sync(h.store, full=True)
+    monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 0)  # halves in two processes
+    result = rebuild_module.rebuild(h.store, full=True, rows=state_rows)
+    synced = result.synced
+    assert synced is not None and synced.extra  # the child's rows came
+    kept = sorted(synced.extra)
+    assert all(synced.state.playlists.on_disk(p) for p in kept)  # never read here
+    assert set(synced.viewed) == set(kept)
+    # the index from the rows the child made is the one made from the playlists
+    with open_index(h.store, synced=synced):
+        pass
+    fresh = tmp_path / "fresh.sqlite"
+    build(fresh, [], alone.state, None)
+    for name in ("playlists", "tracks"):
+        assert table(index_path(h.store), name) == table(fresh, name)
+    # the saved state and the views are those of a replay in one process
+    loaded = saved.load(h.store)
+    assert loaded is not None
+    assert state_to_dict(loaded.state) == state_to_dict(alone.state)
+    assert state_to_dict(synced.state) == state_to_dict(alone.state)  # read when asked
+    expected = render_all(alone.state, timezone=None, githistory_base=None)
+    assert {p: h.store.read(p) for p in expected} == expected
+    # again, over the views just committed: nothing is stale, nothing changes
+    again = rebuild_module.rebuild(h.store, full=True, rows=state_rows)
+    assert again.commit is None and again.changed == []
