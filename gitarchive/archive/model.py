@@ -128,29 +128,35 @@ def tracks_print(tracks: Sequence[Track]) -> str | None:
     proves); None when a text holds a NUL or cannot be encoded (then nothing is reused).
     Here, below both its users: the parse of an answer computes it (its UTF-8 encoding
     is also that parse's check of the tracks' texts), the render record compares it."""
-    parts: list[str] = []
-    extend = parts.extend
+    texts: list[str] = []
     try:
         for t in tracks:
-            album, artists, added_at, added_by = t.album, t.artists, t.added_at, t.added_by
             if type(t.duration_ms) is not int:
                 return None
-            extend((t.url, t.name, album.name, album.url, str(t.duration_ms),
-                    "-" if added_at is None else "+" + added_at,
-                    "-" if added_by is None else "+" + added_by, str(len(artists))))
-            for a in artists:
-                extend((a.name, a.url))
-        return joined_print(parts, len(parts))
+            texts.append(track_text(t.url, t.name, t.album.name, t.album.url, t.duration_ms,
+                                    t.added_at, t.added_by,
+                                    [text for a in t.artists for text in (a.name, a.url)]))
     except TypeError:  # a field of another type
         return None
+    return joined_print(texts, tracks)
 
 
-def joined_print(texts: list[str], parts: int) -> str | None:
-    """The print of ``parts`` texts, given joined by NUL into ``texts`` (one text per part,
-    or a track's parts already joined: the parse makes them so); None when a part holds
-    a NUL itself or cannot be encoded."""
+def track_text(url: str, name: str, album_name: str, album_url: str, duration_ms: int,
+               added_at: str | None, added_by: str | None, artists: Sequence[str]) -> str:
+    """One track's part of ``tracks_print``: its fields joined by NUL (``artists``: each
+    artist's name and URL in turn). The parse of an answer makes it as it reads a track."""
+    return _SEP.join([url, name, album_name, album_url, str(duration_ms),
+                      "-" if added_at is None else "+" + added_at,
+                      "-" if added_by is None else "+" + added_by,
+                      str(len(artists) // 2), *artists])
+
+
+def joined_print(texts: list[str], tracks: Sequence[Track]) -> str | None:
+    """The print of ``tracks`` from their ``track_text``s; None when a part holds a NUL
+    itself (more separators than the tracks' fields) or cannot be encoded."""
     try:
         joined = _SEP.join(texts)
+        parts = sum(8 + 2 * len(t.artists) for t in tracks)
         if joined.count(_SEP) != max(parts - 1, 0):
             return None
         return hashlib.sha1(joined.encode()).hexdigest()
