@@ -107,7 +107,7 @@ class Meanwhile:
 PIPE_BYTES = 1 << 20  # Linux's default most for a pipe (fs.pipe-max-size)
 
 
-def widen(end: Connection) -> None:
+def _widen(end: Connection) -> None:
     """Let the pipe hold a megabyte (64 KB by default). A message is read in as many
     reads as the pipe holds it in pieces, and between two of them the reading thread
     waits for the GIL while this process's other thread draws: a 2.5 MB message took
@@ -141,7 +141,7 @@ class Forked(Generic[M]):
                  taken: Callable[[M], M] | None = None) -> None:
         context = multiprocessing.get_context("fork")
         self._receiver, sender = context.Pipe(duplex=False)
-        widen(self._receiver)
+        _widen(self._receiver)
         self._process = context.Process(target=_child_main, args=(work, sender, self._receiver),
                                         daemon=True)
         # The child shares this process's pages until it writes to them; a garbage

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, cast
@@ -29,12 +28,10 @@ from typing import Any, cast
 from gitarchive.archive import settings
 from gitarchive.archive.model import Playlist, Track
 from gitarchive.git.store import Store, TreeReader
-from gitarchive.history.parallel import Forked, two_cores, widen
+from gitarchive.history.parallel import Forked, two_cores
 from gitarchive.ops import lastrun, rendered, snapfiles
 
 FORK_MIN = 200  # playlists fetched from which a forked process renders while they come
-CHUNK = 50  # playlists per message back
-NICE = 10  # the forked renderer's niceness: it only ever uses a core left idle
 
 Result = tuple[str, str | None, snapfiles.Made | None]  # pid, name rendered under, files
 
@@ -79,27 +76,21 @@ class Early:
         context = multiprocessing.get_context("fork")
         jobs, self._jobs = context.Pipe(duplex=False)
 
-        def work() -> Iterator[list[Result]]:
+        def work() -> Iterator[Result]:
             self._jobs.close()  # this child's copy: the parent's end alone says "no more"
-            with contextlib.suppress(OSError):
-                os.nice(NICE)  # the run's own process, and a local server, come first
             mine = Store(git_dir)
             head = mine.reader(mine.resolve(str(commit_id)), checkout=True)
             last = rendered.load(mine, head, base, newline)
-            made: list[Result] = []
             while True:
                 try:
                     job = jobs.recv()
                 except (EOFError, OSError):
                     return
                 if job is None:
-                    break
-                made.append(_render(job, last, head, day, base, newline))
-            for at in range(0, len(made), CHUNK):
-                yield made[at:at + CHUNK]
+                    return
+                yield _render(job, last, head, day, base, newline)
 
-        self._forked: Forked[list[Result]] | None = Forked(work)
-        widen(self._jobs)
+        self._forked: Forked[Result] | None = Forked(work, background=True)
         jobs.close()
 
     def offer(self, snapshot: Playlist, printed: str) -> None:
@@ -118,7 +109,7 @@ class Early:
         self._end()
         received = self._forked.finish()
         self._forked = None
-        return {pid: (name, made) for part in received for pid, name, made in part
+        return {pid: (name, made) for pid, name, made in received
                 if name is not None and made is not None}
 
     def close(self) -> None:
