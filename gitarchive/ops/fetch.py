@@ -27,7 +27,7 @@ from gitarchive.archive.model import Playlist, Track
 from gitarchive.errors import CredentialsError, NothingToFetch, SpotifyError
 from gitarchive.git.identity import commit_time
 from gitarchive.git.store import Store, TreeReader, tree_at
-from gitarchive.ops import health, lastrun, prerender, rendered, snapfiles
+from gitarchive.ops import health, lastrun, rendered, snapfiles
 from gitarchive.ops.shard import Shard
 from gitarchive.progress import ProgressFn, no_progress
 from gitarchive.spotify.parse import FetchResult
@@ -121,24 +121,17 @@ def fetch(
         wanted = _select(entries, only, shard)
         head = store.reader()
         before = lastrun.start(store, list(entries), wanted)  # before any thread starts
-        early = prerender.start(store, len(wanted), _day(when))  # so is this
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = [pool.submit(client.get_playlist, pid) for pid in wanted]
             try:  # while Spotify answers: read the last snapshots, render what has come
-                files = _Files(head, entries, before, when, store, early)
+                files = _Files(head, entries, before, when, store)
                 outcomes = _collect(wanted, futures, progress, on_playlist, files)
             except BaseException:
                 for future in futures:
                     future.cancel()
                 before.close()
-                if early is not None:
-                    early.close()
                 raise
-        try:
-            changes = files.finish(outcomes)
-        finally:
-            if early is not None:
-                early.close()  # taken by now, unless finish failed
+        changes = files.finish(outcomes)
         report = FetchReport(outcomes, problems=[f"{p.path}: {p.reason}" for p in bad_entries],
                              registered=len(entries))
         report.record = runrecord.make(
@@ -164,15 +157,15 @@ def _collect(
     on_playlist: Callable[[Outcome], None] | None,
     files: _Files,
 ) -> list[Outcome]:
-    """Each playlist's answer, in registry order, handed to ``files`` as it comes.
+    """Each playlist's answer, in registry order; then the files of all that came.
 
     Requests overlap (Spotify's latency dominates a real run). The files are rendered
-    once every answer is in (rendering here while the requests are still out made both
-    slower, the request threads and the rendering taking turns with the GIL), but for
-    what a forked process renders meanwhile (gitarchive.ops.prerender). A failure is
-    recorded in its Outcome.
+    once every answer is in: rendering while the requests are still out made both
+    slower, the request threads and the rendering taking turns with the GIL. A
+    failure is recorded in its Outcome.
     """
     outcomes: list[Outcome] = []
+    fetched: list[tuple[Outcome, FetchResult]] = []
     for pid, future in progress("Fetching", list(zip(wanted, futures, strict=True))):
         alias = files.entries[pid].alias
         outcome = Outcome(pid, name=shown_name(alias, files.before.snapshot(pid)) or pid)
@@ -188,7 +181,9 @@ def _collect(
         if on_playlist is not None:
             on_playlist(outcome)
         if outcome.ok:
-            files.add(outcome, result.playlist, result.tracks_print)
+            fetched.append((outcome, result))
+    for outcome, result in fetched:
+        files.add(outcome, result.playlist, result.tracks_print)
     return outcomes
 
 
@@ -201,10 +196,10 @@ class _Files:
 
     def __init__(self, head: TreeReader, entries: Mapping[str, layout.RegistryEntry],
                  before: lastrun.Reading, when: tuple[int, int],
-                 store: Store, early: prerender.Early | None = None) -> None:
-        self.head, self.entries, self.before, self.early = head, entries, before, early
+                 store: Store) -> None:
+        self.head, self.entries, self.before = head, entries, before
         self.previous: Mapping[str, PreviousSnapshot | None] = {}  # all of them, at the end
-        self.day = _day(when)
+        self.day = datetime.fromtimestamp(when[0], UTC).strftime("%Y-%m-%d")
         self.base = settings.githistory_base(store)
         self.newline = settings.final_newline(store)
         self.fetched: dict[str, Playlist] = {}  # pid -> snapshot (as rendered, after finish)
@@ -219,13 +214,10 @@ class _Files:
         """A fetched playlist, under its alias or Spotify name until ``finish`` names it
         (``tracks_print``: its tracks' print, as the parse of the answer made it)."""
         entry = self.entries[outcome.pid]
-        snapshot = replace(raw, unique_name=entry.alias or raw.original_name)
-        self.fetched[outcome.pid] = snapshot
+        self.fetched[outcome.pid] = replace(raw, unique_name=entry.alias or raw.original_name)
         self.outcomes[outcome.pid] = outcome
         if tracks_print is not None:  # else the render makes it, if it can
             self.last.given(outcome.pid, raw.tracks, tracks_print)
-            if self.early is not None and self.last.likely(snapshot):
-                self.early.offer(snapshot, tracks_print)  # under the name it most likely gets
 
     def _keep(self, snapshot: Playlist, made: snapfiles.Made) -> None:
         """A playlist rendered under its final name: its files that differ from head
@@ -249,14 +241,10 @@ class _Files:
         known = {pid: snap for pid, snap in latest.items() if snap is not None}
         names = archive_names(self.entries, known)
         final = [replace(snap, unique_name=names[pid]) for pid, snap in self.fetched.items()]
-        early = self.early.take() if self.early is not None else {}
-        made = {snap.id: early[snap.id][1] for snap in final
-                if snap.id in early and early[snap.id][0] == snap.name}
-        rest = [snap for snap in final if snap.id not in made]
-        followers = {snap.id: self.before.followers(snap.id) for snap in rest}
-        made.update(snapfiles.render_all(rest, lambda snap: snapfiles.snapshot_files(
+        followers = {snap.id: self.before.followers(snap.id) for snap in final}
+        made = snapfiles.render_all(final, lambda snap: snapfiles.snapshot_files(
             snap, followers[snap.id], self.day, self.base, self.newline, self.last),
-            self.last.likely))
+            self.last.likely)
         for snapshot in final:
             self._keep(snapshot, made[snapshot.id])
         changes: dict[str, bytes | None] = {}
@@ -309,11 +297,6 @@ def _commit(
     if pending is not None:
         pending.save(oid)
     return str(oid)
-
-
-def _day(when: tuple[int, int]) -> str:
-    """The day a run at ``when`` records its follower counts under (UTC)."""
-    return datetime.fromtimestamp(when[0], UTC).strftime("%Y-%m-%d")
 
 
 def _select(

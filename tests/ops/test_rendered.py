@@ -128,7 +128,7 @@ SETTINGS = [None, ("githistory", "https://example.invalid/a/b"), ("githistory", 
 RECORDS = ["keep"] * 6 + ["delete", "truncate", "garbage", "flip", "stale"]
 EDITS = [None, None, "md row", "md tail", "plain", "json", "md same"]
 
-DAYS = st.fixed_dictionaries({
+_day = st.fixed_dictionaries({
     "changes": st.lists(st.tuples(st.sampled_from(PIDS), st.sampled_from(CHANGES),
                                   st.text(max_size=6)), max_size=4),
     "setting": st.sampled_from(SETTINGS),
@@ -179,15 +179,10 @@ def _without_first_track(data: bytes) -> bytes:
 
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(days=st.lists(DAYS, min_size=1, max_size=4))
+@given(days=st.lists(_day, min_size=1, max_size=4))
 def test_every_file_equals_a_fresh_render_whatever_the_days_bring(
     standin: StandInSetup, days: list[dict[str, Any]]
 ) -> None:
-    play_days(standin, days)
-
-
-def play_days(standin: StandInSetup, days: list[dict[str, Any]]) -> None:
-    """The twin archives through ``days`` (drawn from ``DAYS``), equal after each."""
     with _pair(standin) as pair:
         pair.fetch(0)
         for day, plan in enumerate(days, start=1):
