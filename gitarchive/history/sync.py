@@ -75,7 +75,13 @@ class Synced:
 def _halves(events: Sequence[Event], links: Mapping[str, str]) -> Callable[[str], bool]:
     """Which playlists the second process replays: those a link or a rename joins, together."""
     root = grouped.joined(events, links)
-    return lambda pid: second_half(root(pid))
+    return lambda pid: second_half(root(pid), FORKED_SHARE)
+
+
+# The forked half's share of the playlists: besides replaying and drawing them, as this
+# process does its own, it sends its timelines and writes its playlists' files and
+# index rows before it draws (this process writes its own in a thread while it draws).
+FORKED_SHARE = 0.48
 
 
 def _replay_split(
@@ -115,6 +121,9 @@ def _replay_split(
                 saving.start()
             if recording is not None:
                 recording.draw_here(state)
+        if rows is not None and ahead is not None:  # this half's index rows, made while the
+            for pid, p in state.playlists.loaded().items():  # child may still be at work
+                ahead.kept[pid] = (p.first_run is not None, rows(p))  # (kept: in memory)
         received = child.finish()
     # the child died: do its half here, on a state of its own
     whole = assembled(received)
