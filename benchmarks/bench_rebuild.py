@@ -106,29 +106,37 @@ def run_child(repo: Path, mode: str) -> dict:
             "render_commit": whole["seconds"] - whole["sync"] - whole["index"],
             "events": whole["events"],
             "changed": whole["changed"], "maxrss_mb": whole["maxrss_mb"],
-            "tree_mb": whole["tree_mb"]}
+            "tree_mb": whole["tree_mb"], "tree_rss_mb": whole["tree_rss_mb"]}
 
 
 def _child(repo: Path, mode: str) -> dict:
-    """Rebuild in a fresh process; also sample its process tree's summed RSS."""
+    """Rebuild in a fresh process; also sample its process tree's memory."""
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(repo), mode],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    tree_peak = 0
+    tree_peak = rss_peak = 0
     while proc.poll() is None:
-        tree_peak = max(tree_peak, _tree_rss_kb(proc.pid))
+        pss, rss = tree_memory_kb(proc.pid)
+        tree_peak, rss_peak = max(tree_peak, pss), max(rss_peak, rss)
         time.sleep(0.05)
     out, err = proc.communicate()
     if proc.returncode:
         raise RuntimeError(err)
     result = json.loads(out)
-    result["tree_mb"] = tree_peak / 1024
+    result["tree_mb"], result["tree_rss_mb"] = tree_peak / 1024, rss_peak / 1024
     return result
 
 
-def _tree_rss_kb(root: int) -> int:
-    """Summed RSS of a process and its descendants (shared pages counted once per process)."""
+def tree_memory_kb(root: int) -> tuple[int, int]:
+    """(summed PSS, summed RSS) in kB of a process and its descendants, at this moment.
+
+    The tree's memory is its summed proportional set size: a page that a forked child
+    shares with its parent (copy-on-write, or the same mapped pack file) counts once,
+    split between them. Summed RSS counts such a page once per process, so it overstates
+    a forking tree; it is kept beside for comparison. Where /proc/PID/smaps_rollup is
+    missing (not Linux, or a process gone between the two reads) the RSS stands in.
+    """
     rows = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,rss="], capture_output=True,
                           text=True).stdout.split("\n")
     children: dict[int, list[int]] = {}
@@ -139,12 +147,27 @@ def _tree_rss_kb(root: int) -> int:
             pid, ppid, kb = map(int, parts)
             children.setdefault(ppid, []).append(pid)
             rss[pid] = kb
-    total, stack = 0, [root]
+    pss_total = rss_total = 0
+    stack = [root]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
+        resident = rss.get(pid, 0)
+        rss_total += resident
+        pss_total += _pss_kb(pid, resident)
         stack.extend(children.get(pid, []))
-    return total
+    return pss_total, rss_total
+
+
+def _pss_kb(pid: int, fallback: int) -> int:
+    """The Pss line of /proc/PID/smaps_rollup in kB, or ``fallback`` without it."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return fallback
 
 
 def git(repo: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -351,8 +374,10 @@ def measure(args: argparse.Namespace, layout: str) -> dict:
           f"pictures {full['sync']:.2f} s ({full['events']} events), "
           f"the rest of render+commit {full['render_commit']:.2f} s ({full['changed']} files), "
           f"query index {full['index']:.2f} s, total "
-          f"{full['total']:.2f} s, peak RSS {full['maxrss_mb']:.0f} MB (whole process tree, "
-          f"sampled: {full['tree_mb']:.0f} MB); the replay alone {full['replay']:.2f} s")
+          f"{full['total']:.2f} s, peak RSS {full['maxrss_mb']:.0f} MB; whole process tree, "
+          f"sampled: {full['tree_mb']:.0f} MB summed PSS ({full['tree_rss_mb']:.0f} MB summed "
+          f"RSS, shared pages counted once per process); the replay alone "
+          f"{full['replay']:.2f} s")
     print(f"[{layout}] full/floor (replay alone/floor) of each pair: " + ", ".join(
         f"{pair[1]['total'] / pair[0]:.1f}x ({pair[1]['replay'] / pair[0]:.1f}x)"
         for pair in pairs)
@@ -427,13 +452,13 @@ def main() -> None:
           f"them changed a day"
           f"{', every quirk' if args.quirks else ''}; median pair of {args.repeat}):")
     print("layout | git floor | full rebuild | full/floor | replay/floor | incremental | "
-          "1st question after rebuild | 1st question, no state | peak tree MB")
+          "1st question after rebuild | 1st question, no state | peak tree MB (PSS; summed RSS)")
     for r in results:
         full = r["full"]
         print(f"{r['layout']} | {r['floor']:.2f} s | {full['total']:.2f} s | "
               f"{full['total'] / r['floor']:.1f}x | {full['replay'] / r['floor']:.1f}x | "
               f"{r['inc']['total']:.2f} s | {r['after_rebuild']:.2f} s | {r['cold']:.2f} s | "
-              f"{full['tree_mb']:.0f}")
+              f"{full['tree_mb']:.0f} ({full['tree_rss_mb']:.0f})")
     if args.size:
         layout = layouts[0]
         sizes = size_comparison(args.out, args.size_playlists, args.size_days,

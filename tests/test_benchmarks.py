@@ -136,6 +136,34 @@ def test_bench_rebuild_runs_in_each_layout(tmp_path: Path, layout: str) -> None:
     assert "first question after the rebuild" in first and f"\n{layout} | " in first
 
 
+SHARING_TREE = r"""
+import os, sys, time
+block = bytearray(os.urandom(1 << 20)) * 64  # 64 MiB, every page touched
+if os.fork() == 0:  # the child shares every page of the block with its parent
+    time.sleep(30)
+    os._exit(0)
+print("ready", flush=True)
+time.sleep(30)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="needs Linux /proc")
+def test_tree_memory_counts_a_forked_childs_shared_pages_once() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", SHARING_TREE], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        pss, rss = bench_rebuild.tree_memory_kb(proc.pid)
+    finally:
+        for child in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split():
+            subprocess.run(["kill", child], check=False)
+        proc.kill()
+        proc.wait()
+    block = 64 * 1024
+    assert rss >= 2 * block  # both processes hold the block: summed RSS counts it twice
+    assert block <= pss < block * 1.5  # summed PSS counts it once, split between them
+
+
 def test_render_check_hashes_every_file_and_finds_none_changed(tmp_path: Path) -> None:
     synth.build(tmp_path / "a", 3, 4)
     args = (str(tmp_path / "a"), "--cache", str(tmp_path / "cache"), "--repeat", "1")

@@ -33,16 +33,15 @@ directory. Each registry (the playlists registered at a run; a long history hold
 them back and forth most of loading and saving it.
 
 A playlist's snapshot blobs are in ``sources`` (format 7), authoritative over its file's:
-most days most playlists change only their follower count, which changes their JSON
-snapshot's blob and nothing the replay keeps, so fetch moves the blob there
-(state.HistoryState.move_alone) instead of reading and rewriting a thousand files. A
-format 6 manifest is read as it is (no sources: each file's own blobs count) and saved as 7.
+most days most playlists change only their follower count (their JSON blob, nothing the
+replay keeps), so fetch moves the blob there (state.HistoryState.move_alone) instead of
+rewriting a thousand files. A format 6 manifest is read as is (each file's blobs count).
 
-Everything in it is epoch seconds, so it does not depend on the display time zone. Each
-playlist file's size is in the manifest (checked on load: a truncated file means a replay,
-with a note) and its blake2b digest in its name (checked when read). It is a cache: when
-it is missing, unreadable, of another format, or written for a history that HEAD no
-longer contains (rewritten, rebased, force-pushed), the caller replays the whole history.
+Everything in it is epoch seconds (no display time zone). Each playlist file's size
+is in the manifest (checked on load: a truncated file means a replay, with a note) and
+its blake2b digest in its name (checked when read). It is a cache: when it is missing,
+unreadable, of another format, or written for a history that HEAD no longer contains
+(rewritten, rebased, force-pushed), the caller replays the whole history instead.
 """
 
 from __future__ import annotations
@@ -51,6 +50,7 @@ import os
 import pickle
 import secrets
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,9 +223,10 @@ def write_ahead(store: Store, state: HistoryState) -> Ahead:
     return written
 
 
-def discard(store: Store, ahead: Ahead) -> None:
-    """Remove the files ``write_ahead`` wrote (no manifest will name them)."""
-    for name in shelf.files_of(name for _, _, name, _ in ahead.values()):
+def discard(store: Store, ahead: Ahead, deferred: Iterable[str] = ()) -> None:
+    """Remove the files ``write_ahead`` wrote, and those of playlists left on disk
+    (``AheadWriter.deferred``): no manifest will name them."""
+    for name in shelf.files_of([*(found[2] for found in ahead.values()), *deferred]):
         heal.remove(state_dir(store) / name)
 
 
@@ -256,6 +257,7 @@ class AheadWriter:
         self.token = secrets.token_hex(6)
         self.written: Ahead = {}
         self.kept: dict[str, tuple[bool, object]] = {}  # left on disk: has a view, index rows
+        self.deferred: list[str] = []  # the files of those (``discard`` them on a failure)
         self._folder: Path | None = None
 
     def write(self, pid: str, playlist: PlaylistHistory, data: bytes) -> tuple[str, int] | None:
@@ -296,6 +298,7 @@ class AheadWriter:
         for pid, (name, size, source) in found.items():
             state.files[pid], state.sizes[shelf.file_of(name)] = name, size
             state.sources[pid] = source
+            self.deferred.append(name)
         state.playlists.defer(found, _loader(self.folder(), state.files, state.sources))
 
     def write_settled(self, state: HistoryState) -> None:

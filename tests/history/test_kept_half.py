@@ -4,6 +4,7 @@ their index rows made there), and everything made from them is what reading them
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -67,3 +68,60 @@ def test_the_forked_half_stays_on_disk_and_changes_nothing(
     # again, over the views just committed: nothing is stale, nothing changes
     again = rebuild_module.rebuild(h.store, full=True, rows=state_rows)
     assert again.commit is None and again.changed == []
+
+
+def _pickles(h: History) -> tuple[set[str], set[str]]:
+    """(the playlist files the saved manifest names, the playlist files in the folder)."""
+    loaded = saved.load(h.store)
+    named = set(loaded.state.files.values()) if loaded is not None else set()
+    folder = saved.state_dir(h.store)
+    return named, {p.name for p in folder.glob("*.pickle") if p.name != "manifest.pickle"}
+
+
+def test_a_failed_rebuild_leaves_none_of_the_forked_halfs_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child wrote its playlists' files and this process kept them on disk; the
+    rebuild then fails before its save: none of them stays, the old state is intact."""
+    h = archive(tmp_path / "a")
+    rebuild_module.rebuild(h.store, full=True, rows=state_rows)
+    before = _pickles(h)
+    assert before[0] == before[1]
+    h.commit(json_files(playlist(pid(1), "P0", [track(99)])), T0 + 9 * DAY)
+    monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 0)  # halves in two processes
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(rebuild_module.Store, "commit", refused)
+    with pytest.raises(OSError, match="disk full"):
+        rebuild_module.rebuild(h.store, full=True, rows=state_rows)
+    assert _pickles(h) == before
+
+
+def test_a_rebuild_killed_after_the_forked_half_wrote_its_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed between the child's files and the save (no cleanup runs): the files stay,
+    named by no manifest; the next rebuild's save removes them, and its state is right."""
+    h = archive(tmp_path / "a")
+    alone = sync_module.sync(h.store, full=True)
+    monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 0)  # halves in two processes
+
+    def killed(*args: object, **kwargs: object) -> None:
+        os._exit(9)
+
+    pid_ = os.fork()
+    if pid_ == 0:  # the run to kill, in a process of its own
+        try:
+            monkeypatch.setattr(rebuild_module.Store, "commit", killed)
+            rebuild_module.rebuild(h.store, full=True, rows=state_rows)
+        finally:
+            os._exit(3)  # not killed where meant: the parent's assertion says so
+    assert os.waitpid(pid_, 0)[1] >> 8 == 9
+    named, on_disk = _pickles(h)
+    assert not named and len(on_disk) == 8  # every playlist's file, named by no manifest
+    rebuild_module.rebuild(h.store, full=True, rows=state_rows)
+    named, on_disk = _pickles(h)
+    assert named == on_disk and len(named) == 8
+    loaded = saved.load(h.store)
+    assert loaded is not None
+    assert state_to_dict(loaded.state) == state_to_dict(alone.state)
