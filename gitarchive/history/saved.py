@@ -258,6 +258,7 @@ class AheadWriter:
         self.written: Ahead = {}
         self.kept: dict[str, tuple[bool, object]] = {}  # left on disk: has a view, index rows
         self.deferred: list[str] = []  # the files of those (``discard`` them on a failure)
+        self.rows: dict[str, object] = {}  # index rows of the playlists in memory here
         self._folder: Path | None = None
 
     def write(self, pid: str, playlist: PlaylistHistory, data: bytes) -> tuple[str, int] | None:
