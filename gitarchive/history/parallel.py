@@ -28,10 +28,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def second_half(pid: str, share: float = 0.5) -> bool:
-    """Whether the second process takes this playlist (a stable split, whatever the hash
-    seed): about ``share`` of them."""
-    return hashlib.sha1(pid.encode()).digest()[0] < round(256 * share)
+def second_half(pid: str) -> bool:
+    """Whether the second process takes this playlist (a stable split, whatever the hash seed)."""
+    return hashlib.sha1(pid.encode()).digest()[0] & 1 == 1
 
 
 def release_free_memory() -> None:

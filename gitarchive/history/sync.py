@@ -76,13 +76,7 @@ class Synced:
 def _halves(events: Sequence[Event], links: Mapping[str, str]) -> Callable[[str], bool]:
     """Which playlists the second process replays: those a link or a rename joins, together."""
     root = grouped.joined(events, links)
-    return lambda pid: second_half(root(pid), FORKED_SHARE)
-
-
-# The forked half's share of the playlists: besides replaying and drawing them, as this
-# process does its own, it sends its timelines and writes its playlists' files and
-# index rows before it draws (this process writes its own in a thread while it draws).
-FORKED_SHARE = 0.48
+    return lambda pid: second_half(root(pid))
 
 
 def _replay_split(
