@@ -64,9 +64,11 @@ def sent(store: Store, state: HistoryState, problems: list[Problem], swaps: Swap
     writer = history_state.AheadWriter(store) if write else None
     for start in range(0, len(pids), PIECE):
         piece = Piece()
-        for pid in pids[start:start + PIECE]:
-            data = history_state.pickled(state.playlists[pid])
-            done = writer.write(pid, state.playlists[pid], data) if writer else None
+        items = [(pid, state.playlists[pid], history_state.pickled(state.playlists[pid]))
+                 for pid in pids[start:start + PIECE]]
+        names = writer.write_all(items) if writer else {}  # shelves (a file each is slow)
+        for pid, _, data in items:
+            done = names.get(pid)
             if done is None:
                 piece.rows[pid] = data
                 continue

@@ -7,7 +7,8 @@ manifest (``manifest.pickle``)::
      "gens": {"<commit>": <generation>}, "last_key": (time, gen, "<commit>"),
      "runs": [(time, registry index)],
      "registries": ["<sorted ids joined by NUL>" | None],
-     "files": {"<id>": "<id>.<token>.<digest>.pickle"}, "sizes": {"<file>": bytes},
+     "files": {"<id>": "<id>.<token>.<digest>.pickle" | a shelf's entry (shelf.py)},
+     "sizes": {"<file>": bytes},
      "pending": [...], "view_dirty": [...],
      "views": (target, settings, cumulative tree id) | None,
      "links": {"<new id>": "<old id>"}, "candidates": [(old, new, commit)],
@@ -21,14 +22,15 @@ manifest (``manifest.pickle``)::
         {raw chunk of the current snapshot: key},   (delta.py)
         [[first failed run, last failed run, open]])   (fetch gaps, archive/runrecord.py)
 
-Why this shape: a daily run changes a few playlists, so it reads and rewrites only
-theirs (plus the manifest), never the whole state — the single 23 MB JSON file of
-format 1 cost more than the rest of an incremental run. A playlist's file is
-written under a new name and the manifest replaced atomically afterwards, so a run
-killed half-way leaves the previous state whole. Pickle is fine here: it is our
-own cache in our own git directory. Each registry (the playlists registered at a
-run; a long history holds dozens of ~1,000 ids) is one string: as lists of ids they
-were most of the manifest, and pickling them back and forth most of loading and saving it.
+Why this shape: a daily run changes a few playlists, so it reads and rewrites only theirs
+(plus the manifest), never the whole state — the single 23 MB JSON file of format 1 cost
+more than the rest of an incremental run. (A run writing many at once puts them in shelves,
+shelf.py: creating a file costs more than writing it.) A playlist's file is written under a
+new name and the manifest replaced atomically afterwards, so a run killed half-way leaves
+the previous state whole. Pickle is fine here: it is our own cache in our own git
+directory. Each registry (the playlists registered at a run; a long history holds dozens of
+~1,000 ids) is one string: as lists of ids they were most of the manifest, and pickling
+them back and forth most of loading and saving it.
 
 A playlist's snapshot blobs are in ``sources`` (format 7), authoritative over its file's:
 most days most playlists change only their follower count (their JSON blob, nothing the
@@ -59,6 +61,7 @@ from gitarchive import heal
 from gitarchive.archive.snapshots import TrackMeta
 from gitarchive.errors import StateError
 from gitarchive.git.store import Store
+from gitarchive.history import shelf
 from gitarchive.history.delta import counts_of
 from gitarchive.history.state import (
     HistoryState,
@@ -106,7 +109,7 @@ def load(store: Store) -> SavedState | None:
         if data.get("format") not in _READ:
             return None
         files: dict[str, str] = dict(data["files"])
-        if not set(files.values()) <= set(os.listdir(folder)):
+        if not shelf.files_of(files.values()) <= set(os.listdir(folder)):
             return None  # a file lost (concurrent save): replay
         damaged = _damaged(folder, data.get("sizes") or {})
         if damaged:
@@ -154,20 +157,10 @@ def _damaged(folder: Path, sizes: dict[str, int]) -> str | None:
     return None
 
 
-def _checked(name: str, data: bytes) -> bytes:
-    """A playlist file's bytes, checked against the digest in its name."""
-    parts = name.split(".")
-    if len(parts) == 4 and heal.digest(data) != parts[2]:
-        raise ValueError("its checksum does not match (overwritten)")
-    return data
-
-
 def _loader(folder: Path, files: dict[str, str], sources: dict[str, Source]) -> Loader:
     def load_playlist(pid: str) -> PlaylistHistory:
         try:
-            name = files[pid]
-            playlist = _playlist_from_row(
-                pickle.loads(_checked(name, (folder / name).read_bytes())))
+            playlist = _playlist_from_row(pickle.loads(shelf.read(folder, files[pid])))
         except _LOAD_ERRORS as exc:
             raise StateError(f"the saved history state of {pid} is unreadable ({exc})") from exc
         source = sources.get(pid)  # read now: move_alone may have changed it since loading
@@ -217,9 +210,13 @@ def write_ahead(store: Store, state: HistoryState) -> Ahead:
     runs = len(state.runs)
     written: Ahead = {}
     try:
-        for pid, playlist in list(state.playlists.loaded().items()):  # a copy: in a thread
-            if (playlist.changed or pid not in state.files) and playlist.settled == runs:
-                written[pid] = (playlist, runs, *_write_playlist(folder, token, pid, playlist))
+        due = [(pid, playlist) for pid, playlist in list(state.playlists.loaded().items())
+               if (playlist.changed or pid not in state.files) and playlist.settled == runs]
+        for start in range(0, len(due), shelf.SHELF):  # a copy of the list: in a thread
+            part = due[start:start + shelf.SHELF]
+            names = shelf.write_all(folder, token, [(pid, pickled(p)) for pid, p in part],
+                                    shelved=len(due) >= shelf.SHELF_MIN)
+            written.update((pid, (p, runs, *names[pid])) for pid, p in part)
     except BaseException:
         discard(store, written)
         raise
@@ -229,20 +226,8 @@ def write_ahead(store: Store, state: HistoryState) -> Ahead:
 def discard(store: Store, ahead: Ahead, deferred: Iterable[str] = ()) -> None:
     """Remove the files ``write_ahead`` wrote, and those of playlists left on disk
     (``AheadWriter.deferred``): no manifest will name them."""
-    for name in [*(found[2] for found in ahead.values()), *deferred]:
+    for name in shelf.files_of([*(found[2] for found in ahead.values()), *deferred]):
         heal.remove(state_dir(store) / name)
-
-
-def _write_playlist(folder: Path, token: str, pid: str, playlist: PlaylistHistory
-                    ) -> tuple[str, int]:
-    """Write one playlist's file; its name and size."""
-    return _write_file(folder, token, pid, pickled(playlist))
-
-
-def _write_file(folder: Path, token: str, pid: str, data: bytes) -> tuple[str, int]:
-    name = f"{pid}.{token}.{heal.digest(data)}.pickle"
-    (folder / name).write_bytes(data)
-    return name, len(data)
 
 
 def pickled(playlist: PlaylistHistory) -> bytes:
@@ -273,17 +258,25 @@ class AheadWriter:
         self.written: Ahead = {}
         self.kept: dict[str, tuple[bool, object]] = {}  # left on disk: has a view, index rows
         self.deferred: list[str] = []  # the files of those (``discard`` them on a failure)
+        self.rows: dict[str, object] = {}  # index rows of the playlists in memory here
         self._folder: Path | None = None
 
     def write(self, pid: str, playlist: PlaylistHistory, data: bytes) -> tuple[str, int] | None:
         """One playlist's file from its ``pickled`` bytes: its name and size; on a failure
         to write, None (the save writes it then, and reports what fails)."""
+        return self.write_all([(pid, playlist, data)]).get(pid)
+
+    def write_all(self, items: list[tuple[str, PlaylistHistory, bytes]]
+                  ) -> dict[str, tuple[str, int]]:
+        """Many playlists' files at once (in shelves, shelf.py), as ``write`` writes one;
+        none on a failure to write."""
         try:
-            name, size = _write_file(self.folder(), self.token, pid, data)
+            names = shelf.write_all(self.folder(), self.token, [(p, d) for p, _, d in items])
         except OSError:
-            return None
-        self.written[pid] = (playlist, playlist.settled, name, size)
-        return name, size
+            return {}
+        for pid, playlist, _ in items:
+            self.written[pid] = (playlist, playlist.settled, *names[pid])
+        return names
 
     def folder(self) -> Path:
         if self._folder is None:
@@ -294,7 +287,7 @@ class AheadWriter:
         """A playlist from a file another process wrote (``write``), now counted as written
         here; None if it cannot be read back."""
         try:
-            playlist = unpickled((self.folder() / name).read_bytes())
+            playlist = unpickled(shelf.read(self.folder(), name))
         except _LOAD_ERRORS:
             return None
         self.written[pid] = (playlist, playlist.settled, name, size)
@@ -304,7 +297,8 @@ class AheadWriter:
         """Playlists another process wrote (pid -> file, size, source) left on disk, read
         when first asked for as a saved state's are (the save keeps their files)."""
         for pid, (name, size, source) in found.items():
-            state.files[pid], state.sizes[name], state.sources[pid] = name, size, source
+            state.files[pid], state.sizes[shelf.file_of(name)] = name, size
+            state.sources[pid] = source
             self.deferred.append(name)
         state.playlists.defer(found, _loader(self.folder(), state.files, state.sources))
 
@@ -326,18 +320,23 @@ def save(store: Store, saved: SavedState, ahead: Ahead | None = None) -> None:
     token = secrets.token_hex(6)
     sizes = dict(state.sizes)  # a daily run writes a few files: the others' sizes are known
     early = ahead or {}
+    due: list[tuple[str, PlaylistHistory]] = []
     for pid, playlist in state.playlists.loaded().items():
         if not playlist.changed and pid in files:
             continue
         found = early.get(pid)
         if found is not None and found[0] is playlist and found[1] == playlist.settled:
-            name, size = found[2], found[3]
+            sizes[shelf.file_of(found[2])], files[pid] = found[3], found[2]
         else:
-            name, size = _write_playlist(folder, token, pid, playlist)
-        sizes[name] = size
-        files[pid] = name
+            due.append((pid, playlist))
+    for start in range(0, len(due), shelf.SHELF):
+        names = shelf.write_all(folder, token, [(pid, pickled(p)) for pid, p in
+                                                due[start:start + shelf.SHELF]],
+                                shelved=len(due) >= shelf.SHELF_MIN)
+        for pid, (name, size) in names.items():
+            sizes[shelf.file_of(name)], files[pid] = size, name
     new_sizes = {name: sizes[name] if name in sizes else (folder / name).stat().st_size
-                 for name in files.values()}
+                 for name in shelf.files_of(files.values())}
     sources = {pid: state.sources[pid] for pid in files if pid in state.sources}
     for pid, playlist in state.playlists.loaded().items():
         sources[pid] = (playlist.json_blob, playlist.plain_blob, playlist.digest,
@@ -377,7 +376,7 @@ def save(store: Store, saved: SavedState, ahead: Ahead | None = None) -> None:
     state.sources.clear()  # the same dict: the loader reads it
     state.sources.update(sources)
     state.saved_registries = registries
-    keep = set(files.values())
+    keep = shelf.files_of(files.values())
     # Every file no manifest names goes, not only those replaced: a run killed after
     # write_ahead (while it drew or committed) left its files unnamed (~1,000 names listed).
     for name in os.listdir(folder):

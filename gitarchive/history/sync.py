@@ -116,6 +116,8 @@ def _replay_split(
                 saving.start()
             if recording is not None:
                 recording.draw_here(state)
+        if rows is not None and ahead is not None:  # this half's index rows, made while the
+            ahead.rows.update((pid, rows(p)) for pid, p in state.playlists.loaded().items())
         received = child.finish()
     # the child died: do its half here, on a state of its own
     whole = assembled(received)
@@ -323,7 +325,7 @@ def _sync(store: Store, full: bool, progress: ProgressFn, timelines: bool,
     synced = Synced(state, gens, head, problems, full=True, events=len(events), walked=events)
     if writer is not None:
         synced.ahead = writer.written
-        synced.extra = {pid: extra for pid, (_, extra) in writer.kept.items()}
+        synced.extra = {pid: extra for pid, (_, extra) in writer.kept.items()} | writer.rows
         synced.viewed = {pid: viewed for pid, (viewed, _) in writer.kept.items()}
         synced.deferred = writer.deferred
     if recording is not None:

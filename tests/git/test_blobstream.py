@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from gitarchive.git import blobstream
 from gitarchive.git.store import Store
@@ -19,7 +23,25 @@ def committed(tmp_path: Path, contents: dict[str, bytes]) -> tuple[Store, list[s
     return store, [str(tree[name].id) for name in contents]
 
 
-def test_reads_in_plan_out_of_plan_and_missing(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture(params=["forked", "started"])
+def reader_kind(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The reader forked from this process (no other thread runs), or started as a new
+    interpreter (another thread runs: a fork would copy its locks)."""
+    if request.param == "forked":
+        yield request.param
+        return
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        yield request.param
+    finally:
+        stop.set()
+        other.join()
+
+
+def test_reads_in_plan_out_of_plan_and_missing(tmp_path: Path, monkeypatch, reader_kind: str  # type: ignore[no-untyped-def]
+                                               ) -> None:
     monkeypatch.setattr(blobstream, "MIN_BLOBS", 1)  # use the child even for a few blobs
     contents = {f"f{i}": os.urandom(i * 37) for i in range(50)}
     store, ids = committed(tmp_path, contents)
@@ -27,6 +49,7 @@ def test_reads_in_plan_out_of_plan_and_missing(tmp_path: Path, monkeypatch) -> N
     monkeypatch.setattr(blobstream, "WINDOW", 7)  # several windows, each read grouped
     with blobstream.BlobStream(store.repo, plan) as stream:
         assert stream.proc is not None
+        assert (stream.proc.stdin is None) == (reader_kind == "forked")  # nothing to feed
         for oid, name in zip(ids[:10], contents, strict=False):
             assert stream.read(oid) == contents[name]
         assert stream.read(ids[45]) == contents["f45"]  # not in the plan: read here

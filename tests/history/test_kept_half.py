@@ -47,10 +47,10 @@ def test_the_forked_half_stays_on_disk_and_changes_nothing(
     monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 0)  # halves in two processes
     result = rebuild_module.rebuild(h.store, full=True, rows=state_rows)
     synced = result.synced
-    assert synced is not None and synced.extra  # the child's rows came
-    kept = sorted(synced.extra)
+    assert synced is not None and synced.viewed  # the child's rows came
+    kept = sorted(synced.viewed)
     assert all(synced.state.playlists.on_disk(p) for p in kept)  # never read here
-    assert set(synced.viewed) == set(kept)
+    assert set(synced.extra) == set(synced.state.playlists)  # this half's made here
     # the index from the rows the child made is the one made from the playlists
     with open_index(h.store, synced=synced):
         pass
