@@ -155,7 +155,8 @@ def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str
         result.playlists = counted.playlists
         plan.record(state, new_tree, complete=only_ids is None)
     except BaseException:
-        saved.discard(store, ahead, synced.deferred)  # no manifest will name them
+        left = [state.files[pid] for pid in synced.viewed]  # the forked half's, on disk
+        saved.discard(store, ahead, left)  # no manifest will name them
         raise
     # The rebuild commit writes no snapshot, so it is no event: the state as of the
     # old head is the state as of the new one (its ancestor check still holds).

@@ -224,8 +224,8 @@ def write_ahead(store: Store, state: HistoryState) -> Ahead:
 
 
 def discard(store: Store, ahead: Ahead, deferred: Iterable[str] = ()) -> None:
-    """Remove the files ``write_ahead`` wrote, and those of playlists left on disk
-    (``AheadWriter.deferred``): no manifest will name them."""
+    """Remove the files ``write_ahead`` wrote, and the ``deferred`` ones of playlists
+    left on disk (``AheadWriter.defer``): no manifest will name them."""
     for name in shelf.files_of([*(found[2] for found in ahead.values()), *deferred]):
         heal.remove(state_dir(store) / name)
 
@@ -257,7 +257,6 @@ class AheadWriter:
         self.token = secrets.token_hex(6)
         self.written: Ahead = {}
         self.kept: dict[str, tuple[bool, object]] = {}  # left on disk: has a view, index rows
-        self.deferred: list[str] = []  # the files of those (``discard`` them on a failure)
         self.rows: dict[str, object] = {}  # index rows of the playlists in memory here
         self._folder: Path | None = None
 
@@ -299,7 +298,6 @@ class AheadWriter:
         for pid, (name, size, source) in found.items():
             state.files[pid], state.sizes[shelf.file_of(name)] = name, size
             state.sources[pid] = source
-            self.deferred.append(name)
         state.playlists.defer(found, _loader(self.folder(), state.files, state.sources))
 
     def write_settled(self, state: HistoryState) -> None:

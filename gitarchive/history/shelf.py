@@ -34,7 +34,7 @@ def file_of(name: str) -> str:
 
 def files_of(names: Iterable[str]) -> set[str]:
     """The files ``names`` (saved names) live in."""
-    return {name.split(SEP, 1)[0] for name in names}
+    return {file_of(name) for name in names}
 
 
 def read(folder: Path, name: str) -> bytes:

@@ -69,8 +69,8 @@ class Synced:
     unsaved: Callable[[], None] | None = None
     ahead: history_state.Ahead = field(default_factory=dict)  # files written (sync's ahead)
     extra: dict[str, object] = field(default_factory=dict)  # pid -> index rows (sync's rows)
-    viewed: dict[str, bool] = field(default_factory=dict)  # of those: has a view (first run)
-    deferred: list[str] = field(default_factory=list)  # their saved files (sync's rows)
+    # The forked half's playlists left on disk here (sync's rows): has a view (first run).
+    viewed: dict[str, bool] = field(default_factory=dict)
 
 
 def _halves(events: Sequence[Event], links: Mapping[str, str]) -> Callable[[str], bool]:
@@ -327,7 +327,6 @@ def _sync(store: Store, full: bool, progress: ProgressFn, timelines: bool,
         synced.ahead = writer.written
         synced.extra = {pid: extra for pid, (_, extra) in writer.kept.items()} | writer.rows
         synced.viewed = {pid: viewed for pid, (viewed, _) in writer.kept.items()}
-        synced.deferred = writer.deferred
     if recording is not None:
         synced.timelines = recording.timelines_as_of(
             timeline_state_path(store), str(head.id), events[-1].key if events else None, gens)

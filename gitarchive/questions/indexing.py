@@ -254,10 +254,9 @@ def _replace_state_rows(db: sqlite3.Connection, state: HistoryState) -> None:
         db.execute("DELETE FROM playlists WHERE pid = ?", (pid,))
         db.execute("DELETE FROM tracks WHERE pid = ?", (pid,))
     for p in state.playlists.values():
-        table = _table_rows(p)
-        digest = _digest(table)
-        db.execute(_INSERT_PLAYLIST, _playlist_row(p, digest))
-        if old.get(p.pid) != digest:
+        row, table = state_rows(p)
+        db.execute(_INSERT_PLAYLIST, row)
+        if old.get(p.pid) != row[-1]:  # the digest of its track rows
             db.execute("DELETE FROM tracks WHERE pid = ?", (p.pid,))
             db.executemany(_INSERT_TRACK, table)
 
