@@ -134,6 +134,8 @@ def test_bench_rebuild_runs_in_each_layout(tmp_path: Path, layout: str) -> None:
     again = run_benchmark("bench_rebuild", *args)  # reuses the archive generated before
     assert "generated" not in again and "full rebuild: replay" in again
     assert "first question after the rebuild" in first and f"\n{layout} | " in first
+    # the timed rebuilds are not sampled; the tree's memory comes from a run of its own
+    assert "peak memory of a full rebuild's whole process tree (a run of its own" in first
 
 
 SHARING_TREE = r"""
