@@ -38,6 +38,7 @@ from typing import IO
 
 import pygit2
 
+from gitarchive import forking
 from gitarchive.git.store import blob_data
 
 MISSING = 0xFFFF_FFFF_FFFF_FFFF
@@ -62,7 +63,7 @@ class BlobStream:
         if len(plan) < MIN_BLOBS:
             return
         lines = [f"{oid} {group}" for oid, group in plan]
-        if threading.active_count() == 1 and hasattr(os, "fork"):
+        if forking.alone():
             with contextlib.suppress(OSError):
                 self.proc = _ForkedReader(repo.path, lines)
             return
@@ -125,16 +126,16 @@ class BlobStream:
 class _ForkedReader:
     """The reader as a forked copy of this process, its plan in memory: no interpreter to
     start nor pygit2 to import (~0.15 s of CPU, and the replay's first blobs ~0.2 s
-    later). Only while no other thread runs here: a fork copies one thread and the locks
-    of all (libgit2's too). Its garbage collector stays off: a collection there would
-    write to every object's header and copy every page it shares with this process."""
+    later). Only while no other thread runs here (forking.alone), forked as
+    forking.prepared says; its garbage collector stays off besides."""
 
     stdin = None
 
     def __init__(self, git_dir: str, lines: list[str]) -> None:
         out, into = os.pipe()
         try:
-            self.pid = os.fork()
+            with forking.prepared():
+                self.pid = os.fork()
         except OSError:
             os.close(out)
             os.close(into)

@@ -10,9 +10,6 @@ the result never depends on the child succeeding.
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import gc
 import hashlib
 import multiprocessing
 import os
@@ -21,7 +18,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from multiprocessing.connection import Connection
 from types import TracebackType
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
+
+from gitarchive import forking
 
 M = TypeVar("M")
 T = TypeVar("T")
@@ -31,26 +30,6 @@ R = TypeVar("R")
 def second_half(pid: str) -> bool:
     """Whether the second process takes this playlist (a stable split, whatever the hash seed)."""
     return hashlib.sha1(pid.encode()).digest()[0] & 1 == 1
-
-
-def release_free_memory() -> None:
-    """Give the C heap's free pages back to the system (glibc's malloc_trim; elsewhere nothing).
-
-    Walking a long history frees much (libgit2's diffs of every commit): kept, a forked
-    child's resident memory counts those pages again (13 MB each on a real-shaped
-    history). Milliseconds on this project's archives.
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        return cast(Callable[[int], int], ctypes.CDLL(None).malloc_trim)
-    except (OSError, AttributeError):
-        return None
 
 
 class Meanwhile:
@@ -144,18 +123,15 @@ class Forked(Generic[M]):
         _widen(self._receiver)
         self._process = context.Process(target=_child_main, args=(work, sender, self._receiver),
                                         daemon=True)
-        # The child shares this process's pages until it writes to them; a garbage
-        # collection there would write to every object's header and copy them all (the
-        # whole state, twice in memory). Frozen objects are never collected in the child.
-        gc.freeze()
-        release_free_memory()  # what this process freed is not copied into the child's count
+        # The child shares this process's pages until it writes to them (the whole
+        # state): forking.prepared keeps its collector off them.
         try:
-            self._process.start()
+            with forking.prepared():
+                self._process.start()
         except BaseException:  # no child (fork refused: EAGAIN, ENOMEM): no pipe left open
             self._receiver.close()
             raise
         finally:
-            gc.unfreeze()
             sender.close()
         self._open = True
         self._taken = taken

@@ -11,11 +11,11 @@ If the child fails, its half is read here: the events never depend on it.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Iterator
 
 import pygit2
 
+from gitarchive import forking
 from gitarchive.git.store import process_repository
 from gitarchive.history.events import Event, EventReader, sorted_events
 from gitarchive.history.parallel import Forked, two_cores
@@ -35,9 +35,8 @@ def whole_history(repo: pygit2.Repository, tip: pygit2.Oid, gens: dict[str, int]
         oid = str(commit.id)
         gens[oid] = gen
         commits.append((oid, gen))
-    # Another thread running (fetch's HTTP pool) may hold a lock the child would inherit
-    # held: then one process reads them all, as before.
-    if len(commits) < PARALLEL_MIN_COMMITS or not two_cores() or threading.active_count() > 1:
+    # Another thread running (fetch's HTTP pool): one process reads them all (forking.alone).
+    if len(commits) < PARALLEL_MIN_COMMITS or not two_cores() or not forking.alone():
         return sorted_events(_events(repo, commits))
     # Blocks of commits in turn: the costly ones come together (a history's JSON years,
     # after its plain ones), and within a block each commit's trees are its child's old.
