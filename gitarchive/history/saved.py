@@ -131,7 +131,7 @@ def load(store: Store) -> SavedState | None:
         state.candidates = [(str(a), str(b), str(c)) for a, b, c in data["candidates"]]
         state.sources = {str(pid): (j, p, d, bool(q))
                          for pid, (j, p, d, q) in (data.get("sources") or {}).items()}
-        state.playlists = Playlists(state, _loader(folder, files, state.sources), files)
+        state.playlists = Playlists(state, _loader(folder, state), files)
         state.files = files
         state.sizes = {str(k): int(v) for k, v in (data.get("sizes") or {}).items()}
         return SavedState(str(data["head"]), dict(data["gens"]), state)
@@ -157,13 +157,14 @@ def _damaged(folder: Path, sizes: dict[str, int]) -> str | None:
     return None
 
 
-def _loader(folder: Path, files: dict[str, str], sources: dict[str, Source]) -> Loader:
+def _loader(folder: Path, state: HistoryState) -> Loader:
+    """Reads a playlist by the name ``state`` has for it then (a save may move it: compact)."""
     def load_playlist(pid: str) -> PlaylistHistory:
         try:
-            playlist = _playlist_from_row(pickle.loads(shelf.read(folder, files[pid])))
+            playlist = _playlist_from_row(pickle.loads(shelf.read(folder, state.files[pid])))
         except _LOAD_ERRORS as exc:
             raise StateError(f"the saved history state of {pid} is unreadable ({exc})") from exc
-        source = sources.get(pid)  # read now: move_alone may have changed it since loading
+        source = state.sources.get(pid)  # read now: move_alone may have changed it
         if source is not None:
             playlist.json_blob, playlist.plain_blob, playlist.digest, _ = source
         return playlist
@@ -298,7 +299,7 @@ class AheadWriter:
         for pid, (name, size, source) in found.items():
             state.files[pid], state.sizes[shelf.file_of(name)] = name, size
             state.sources[pid] = source
-        state.playlists.defer(found, _loader(self.folder(), state.files, state.sources))
+        state.playlists.defer(found, _loader(self.folder(), state))
 
     def write_settled(self, state: HistoryState) -> None:
         """The files of ``state``'s playlists settled up to its every run (write_ahead's)."""
@@ -333,6 +334,8 @@ def save(store: Store, saved: SavedState, ahead: Ahead | None = None) -> None:
                                 shelved=len(due) >= shelf.SHELF_MIN)
         for pid, (name, size) in names.items():
             sizes[shelf.file_of(name)], files[pid] = size, name
+    for pid, (name, size) in shelf.compact(folder, token, files, sizes).items():
+        sizes[shelf.file_of(name)], files[pid] = size, name
     new_sizes = {name: sizes[name] if name in sizes else (folder / name).stat().st_size
                  for name in shelf.files_of(files.values())}
     sources = {pid: state.sources[pid] for pid in files if pid in state.sources}

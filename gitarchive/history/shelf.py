@@ -10,14 +10,17 @@ of ``SHELF`` playlists each, and the manifest names each playlist's place in one
 
 A shelf file stays while the manifest names any entry in it (saved.save removes files no
 entry or name refers to), so a day that rewrites one of its playlists leaves the others
-where they are. Its size is in the manifest (checked on load, as a playlist file's is),
-and each entry's blake2b digest is checked when the entry is read.
+where they are. Once less than half of a shelf's bytes are still named, the save moves
+those entries out (``compact``: their bytes copied as they are) and the shelf goes, so
+the dead entries of months of daily runs never outweigh the live ones. Its size is in
+the manifest (checked on load, as a playlist file's is), and each entry's blake2b digest
+is checked when the entry is read.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from gitarchive import heal
@@ -82,3 +85,25 @@ def write_all(folder: Path, token: str, items: Sequence[tuple[str, bytes]],
             handle.writelines(data for _, data in part)
         written.update((pid, (name, offset)) for (pid, _), name in zip(part, names, strict=True))
     return written
+
+
+def compact(folder: Path, token: str, files: Mapping[str, str],
+            sizes: Mapping[str, int]) -> dict[str, tuple[str, int]]:
+    """The entries of shelves less than half alive (``files``: pid -> saved name, ``sizes``:
+    file -> size) written anew, their bytes as they are: pid -> its new name and file size.
+    A shelf whose entries cannot be read as saved is left as it is (its loss is found
+    where it is loaded, as any damaged file's)."""
+    entries: dict[str, list[tuple[str, str]]] = {}
+    for pid, name in files.items():
+        if SEP in name:
+            entries.setdefault(file_of(name), []).append((pid, name))
+    moved: list[tuple[str, bytes]] = []
+    for file, named in sorted(entries.items()):
+        alive = sum(int(name.split(SEP)[2]) for _, name in named)
+        if 2 * alive >= sizes.get(file, 0):
+            continue
+        try:
+            moved.extend([(pid, read(folder, name)) for pid, name in named])
+        except (OSError, ValueError):
+            continue
+    return write_all(folder, token, moved) if moved else {}

@@ -98,3 +98,42 @@ def test_a_shelf_overwritten_or_cut_short_means_a_replay(tmp_path: Path) -> None
     path = saved.state_dir(h.store) / name
     path.write_bytes(path.read_bytes()[:-5])  # cut short: the manifest's size differs
     assert saved.load(h.store) is None
+
+
+@pytest.mark.usefixtures("small_shelves")
+def test_a_shelf_less_than_half_alive_is_emptied_by_the_save(tmp_path: Path) -> None:
+    h = archive(tmp_path)
+    rebuild_module.rebuild(h.store, full=True)
+    files = loaded_files(h)
+    shelves: dict[str, list[str]] = {}
+    for p, name in sorted(files.items()):
+        shelves.setdefault(shelf.file_of(name), []).append(p)
+    full_shelf, members = next((s, m) for s, m in sorted(shelves.items()) if len(m) == 3)
+    changed, kept = members[:2], members[2]
+    # a day rewrites two of its three playlists: a third of the shelf is still named
+    h.commit({name: data for n, p in enumerate(changed)
+              for name, data in json_files(playlist(p, f"C{n}", [track(50 + n)])).items()},
+             T0 + 9 * DAY)
+    day = rebuild_module.rebuild(h.store)
+    assert not day.full
+    after = loaded_files(h)
+    assert shelf.file_of(after[kept]) != full_shelf  # moved out, its bytes as they were
+    assert full_shelf not in on_disk(h) and shelf.files_of(after.values()) == on_disk(h)
+    others = [p for p in PIDS if p not in members]
+    assert {p: after[p] for p in others} == {p: files[p] for p in others}  # the rest stay
+    loaded = saved.load(h.store)
+    assert loaded is not None and state_to_dict(loaded.state) == alone(h)
+    # this process's state, its playlist not read yet, reads it under its new name
+    assert day.synced is not None and day.synced.state.playlists.on_disk(kept)
+    assert day.synced.state.playlists[kept].pid == kept
+
+
+def test_compact_leaves_a_shelf_it_cannot_read(tmp_path: Path) -> None:
+    written = shelf.write_all(tmp_path, "t", [("a", b"x" * 10), ("b", b"y" * 30)],
+                              shelved=True)
+    (name_a, size), (name_b, _) = written["a"], written["b"]
+    sizes = {shelf.file_of(name_a): size}
+    assert shelf.compact(tmp_path, "u", {"a": name_a}, sizes).keys() == {"a"}  # 10 of 40 bytes
+    (tmp_path / shelf.file_of(name_a)).write_bytes(b"z" * size)  # overwritten: digests differ
+    assert shelf.compact(tmp_path, "u", {"a": name_a}, sizes) == {}
+    assert shelf.compact(tmp_path, "u", {"a": name_a, "b": name_b}, sizes) == {}  # 40 of 40
