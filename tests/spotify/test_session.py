@@ -3,11 +3,16 @@ would read them for each request."""
 
 from __future__ import annotations
 
+import gzip
+import http.server
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+import urllib3
 
 from gitarchive.spotify.session import HostSession
 
@@ -163,3 +168,79 @@ def test_the_settings_are_merged_once_per_method_host_and_headers(
     assert "X-Mine" not in again.headers and again.url == URLS[2]
     session.prepare_request(requests.Request("GET", URLS[2], headers={"Authorization": "x"}))
     assert merged  # other headers (a new token): requests merges them
+
+
+BIG = bytes(range(256)) * 400  # ~100 KB, as a 100-track page
+
+
+class _Answers(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = gzip.compress(BIG) if self.path == "/gzip" else BIG
+        self.send_response(200)
+        if self.path == "/gzip":
+            self.send_header("Content-Encoding", "gzip")
+        if self.path == "/chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for start in range(0, len(body), 30_000):
+                part = body[start:start + 30_000]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.path == "/broken":  # the connection lost in the middle of the answer
+            self.wfile.write(body[:1000])
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture()
+def answers(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    _env(monkeypatch)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_answer_is_read_in_one_piece_as_requests_reads_it(
+    answers: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[object] = []
+    real: Any = urllib3.response.HTTPResponse.read
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append(args)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(urllib3.response.HTTPResponse, "read", counted)
+    with HostSession() as ours, requests.Session() as theirs:
+        for path in ("/plain", "/gzip", "/chunked"):
+            for _ in range(2):  # the connection goes back to the pool and is used again
+                mine = ours.get(answers + path, timeout=10)
+                assert mine.content == BIG and mine.status_code == 200
+                assert theirs.get(answers + path, timeout=10).content == BIG
+        reads.clear()
+        assert ours.get(answers + "/plain", timeout=10).content == BIG
+        assert len(reads) == 1
+        streamed = ours.get(answers + "/plain", timeout=10, stream=True)  # left to the caller
+        assert reads[1:] == [] and streamed.raw.read() == BIG
+
+
+def test_an_answer_broken_midway_is_the_error_requests_gives(answers: str) -> None:
+    with HostSession() as ours, requests.Session() as theirs:
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            theirs.get(answers + "/broken", timeout=10)
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            ours.get(answers + "/broken", timeout=10)
