@@ -25,7 +25,6 @@ order, with an 8-byte big-endian length and the content, or MISSING.
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import signal
 import struct
@@ -127,7 +126,7 @@ class _ForkedReader:
     """The reader as a forked copy of this process, its plan in memory: no interpreter to
     start nor pygit2 to import (~0.15 s of CPU, and the replay's first blobs ~0.2 s
     later). Only while no other thread runs here (forking.alone), forked as
-    forking.prepared says; its garbage collector stays off besides."""
+    forking.prepared says (the objects it shares with this process frozen)."""
 
     stdin = None
 
@@ -143,7 +142,6 @@ class _ForkedReader:
         if self.pid == 0:  # the reader: never returns
             code = 0
             try:
-                gc.disable()
                 os.close(out)
                 with os.fdopen(into, "wb") as sink:
                     serve(git_dir, (line.encode() for line in lines), sink, WINDOW)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from gitarchive import heal
 
@@ -44,15 +45,21 @@ def read(folder: Path, name: str) -> bytes:
     """The bytes saved under ``name`` (a playlist's file, or an entry of a shelf), checked
     against the digest the name holds. Raises OSError or ValueError when they cannot be
     read as saved."""
-    if SEP not in name:
-        data = (folder / name).read_bytes()
-        parts = name.split(".")  # <id>.<token>.<digest>.pickle
-        digest = parts[2] if len(parts) == 4 else None
-    else:
-        shelf, offset, length, digest = name.split(SEP)
-        with open(folder / shelf, "rb") as handle:
-            handle.seek(int(offset))
-            data = handle.read(int(length))
+    if SEP in name:
+        with open(folder / file_of(name), "rb") as handle:
+            return _entry(handle, name)
+    parts = name.split(".")  # <id>.<token>.<digest>.pickle
+    return _checked((folder / name).read_bytes(), parts[2] if len(parts) == 4 else None)
+
+
+def _entry(handle: BinaryIO, name: str) -> bytes:
+    """The bytes of the entry ``name`` of the shelf open as ``handle``, checked."""
+    _, offset, length, digest = name.split(SEP)
+    handle.seek(int(offset))
+    return _checked(handle.read(int(length)), digest)
+
+
+def _checked(data: bytes, digest: str | None) -> bytes:
     if digest is not None and heal.digest(data) != digest:
         raise ValueError("its checksum does not match (overwritten)")
     return data
@@ -103,7 +110,8 @@ def compact(folder: Path, token: str, files: Mapping[str, str],
         if 2 * alive >= sizes.get(file, 0):
             continue
         try:
-            moved.extend([(pid, read(folder, name)) for pid, name in named])
+            with open(folder / file, "rb") as handle:  # once for all its live entries
+                moved.extend([(pid, _entry(handle, name)) for pid, name in named])
         except (OSError, ValueError):
             continue
     return write_all(folder, token, moved) if moved else {}
