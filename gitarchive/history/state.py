@@ -250,14 +250,14 @@ class HistoryState:
                     _observe(playlist, when)
                     playlist.changed = True
                     self.view_dirty.add(pid)
-                    self.pending.discard(pid)
                     start = i + 1
                     break
             else:
                 return
-        elif not (playlist.gaps and playlist.gaps[-1][2]):
-            # Nothing left to observe (an open gap waits for its closing run): not pending,
-            # or every later sync would load it again (settle_pending).
+        if not (playlist.gaps and playlist.gaps[-1][2]):
+            # Nothing left to observe: not pending, or every later sync would load it again
+            # (settle_pending). An open gap waits for a run after its last failed one
+            # (close_gap), even once observed: a run at that same time does not close it.
             self.pending.discard(pid)
         # Only last_run moves now (not saved on its own: the saved copy records how
         # many runs its last_run reflects, and the next load settles again).
