@@ -113,6 +113,7 @@ class Forked(Generic[M]):
     messages received are in ``child.received`` (fewer than expected if it died).
     ``background``: a thread here takes the messages as they come (this side's half
     cannot call ``poll``), so the child never waits on a full pipe; no ``poll`` then.
+    ``drain()`` starts that thread later (until then this process may still fork).
     ``taken``: what becomes of each message as it is taken (in that thread, if any).
     """
 
@@ -138,6 +139,14 @@ class Forked(Generic[M]):
         self.received: list[M] = []
         self._thread: threading.Thread | None = None
         if background:
+            self.drain()
+
+    def drain(self) -> None:
+        """From now on a thread here takes the messages as they come (as ``background``).
+
+        Started late, this process can still fork first (forking.alone: no other thread
+        runs), e.g. its own blob reader, instead of starting a new interpreter."""
+        if self._thread is None and self._open:
             self._thread = threading.Thread(target=self._drain, daemon=True)
             self._thread.start()
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+import pygit2
 import pytest
 from history_support import read_alone, timelines_as_dict
 
 from benchmarks import synth
+from gitarchive import forking
 from gitarchive.archive import links as archive_links
+from gitarchive.git.blobstream import BlobStream
 from gitarchive.git.store import Store, blob_data
 from gitarchive.history import grouped
 from gitarchive.history import sync as sync_module
@@ -98,3 +101,25 @@ def test_a_track_history_sent_to_the_parent_keeps_every_field() -> None:
     assert set(values) == {f.name for f in dataclasses.fields(TrackHistory)}
     track = TrackHistory(**values)  # type: ignore[arg-type]
     assert pickle.loads(pickle.dumps(track)) == track
+
+
+def test_the_split_replay_forks_this_halfs_blob_reader(quirky: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process's half starts its blob reader while no other thread runs here (the
+    thread taking the child's pieces starts after it), so the reader is forked rather
+    than a new interpreter; the state is the one replay's."""
+    store = Store(quirky)
+    state, _, _ = one_replay(store)
+    alone: list[bool] = []
+    reader = sync_module.BlobStream
+
+    def recorded(repo: pygit2.Repository, plan: list[tuple[str, str]]) -> BlobStream:
+        alone.append(forking.alone())
+        return reader(repo, plan)
+
+    monkeypatch.setattr(sync_module, "BlobStream", recorded)
+    monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 0)  # halves in two processes
+    monkeypatch.setattr(sync_module, "two_cores", lambda: True)
+    synced = sync(store, full=True, timelines=True)
+    assert alone == [True]  # this half's (the child's is made in the child)
+    assert state_to_dict(synced.state) == state

@@ -169,3 +169,22 @@ def test_in_halves_gives_the_child_the_items_split_names() -> None:
     made = dict(in_halves(list(range(8)), work, str, split=split))
     assert sorted(made, key=int) == [str(i) for i in range(8)]
     assert all((made[str(i)] == here) == (i < 3) for i in range(8))
+
+
+def test_drain_starts_the_taking_thread_late_and_it_takes_everything() -> None:
+    """Without ``background``, no thread runs here until ``drain()`` (this process may
+    still fork, e.g. its blob reader); from then on the messages are taken without
+    ``poll``, and ``finish`` has them all, in order."""
+
+    def work() -> Iterator[bytes]:
+        for n in range(32):
+            yield bytes([n]) * 100_000  # more than the pipe holds
+
+    before = threading.active_count()
+    with Forked(work) as child:
+        assert threading.active_count() == before  # nothing taken in a thread yet
+        child.drain()
+        child.drain()  # once is enough: no second thread
+        assert threading.active_count() == before + 1
+        received = child.finish()
+    assert received == [bytes([n]) * 100_000 for n in range(32)]
