@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from gitarchive import safejson
 from gitarchive.archive import layout
@@ -194,7 +194,6 @@ _TRACKS_OPEN = b'\n  "tracks": [\n    {'
 _TRACKS_CLOSE = b"}\n  ]"
 _ADDED_LINE = b'\n      "added_at": '
 _TRACK_SEP_ADDED = b"},\n    {" + _ADDED_LINE
-_MISSING = object()
 _NONCE = "\x00gitarchive-tracks"
 _NONCE_JSON = b'\n  "tracks": ["\\u0000gitarchive-tracks"]'
 
@@ -202,7 +201,8 @@ _NONCE_JSON = b'\n  "tracks": ["\\u0000gitarchive-tracks"]'
 JsonTrack = tuple[str, TrackMeta, int | None]  # (identity, meta, added_at)
 
 
-def split_json_tracks(data: bytes, cache: ParseCache) -> tuple[str, str, str, list[bytes]] | None:
+def split_json_tracks(data: bytes, cache: ParseCache, *, from_end: bool = False
+                      ) -> tuple[str, str, str, list[bytes]] | None:
     """(name, url, description, track pieces) of a snapshot in the archive's layout, else None.
 
     Each piece is one track's text, ``{"added_at": `` and the closing ``}`` cut off;
@@ -211,12 +211,22 @@ def split_json_tracks(data: bytes, cache: ParseCache) -> tuple[str, str, str, li
     array is the top-level ``tracks`` value), and when each piece is a valid object
     the ``[`` ... ``]`` between is a valid array of exactly those objects (a JSON text
     has one parse). Raises ValueError when the text around is no JSON.
+
+    ``from_end``: the tracks' close (``}\n  ]``) is searched for back from the end, not
+    forward through every track (a third of a replay's cutting). The first close after
+    the tracks' start, which the search forward takes, is that one exactly when no
+    piece holds one (``holds_tracks_close``): no close can straddle a piece's edge (the
+    close holds ``}`` only first; after a piece comes the close or the separator, which
+    start with ``}``; before it, the separator or the added_at line, whose only ``}`` is
+    the separator's first byte, followed by a comma). So the caller checks the pieces,
+    and cuts again without it if any holds one.
     """
     start = data.find(_TRACKS_OPEN)
     if start < 0:
         return None
     body_start = start + len(_TRACKS_OPEN)
-    end = data.find(_TRACKS_CLOSE, body_start)
+    search = data.rfind if from_end else data.find
+    end = search(_TRACKS_CLOSE, body_start)
     if end < 0 or not data.startswith(_ADDED_LINE, body_start):
         return None
     outer = safejson.loads(data[:start] + _NONCE_JSON + data[end + len(_TRACKS_CLOSE):])
@@ -225,6 +235,13 @@ def split_json_tracks(data: bytes, cache: ParseCache) -> tuple[str, str, str, li
         return None
     pieces = data[body_start + len(_ADDED_LINE):end].split(_TRACK_SEP_ADDED)
     return head[0], head[1], head[2], pieces
+
+
+def holds_tracks_close(pieces: list[bytes]) -> bool:
+    """Whether any piece holds the tracks' close (see split_json_tracks's ``from_end``).
+
+    Joined by NUL, which the close does not hold: no close can span two pieces."""
+    return _TRACKS_CLOSE in b"\0".join(pieces)
 
 
 def parse_json_piece(piece: bytes, cache: ParseCache) -> JsonTrack | None:
@@ -244,15 +261,14 @@ def parse_json_piece(piece: bytes, cache: ParseCache) -> JsonTrack | None:
             raw is None or type(raw) is str,
             parse_added_at(raw) if type(raw) is str else None,
         )
-    parsed = cache.tracks.get(rest, _MISSING)
-    if parsed is _MISSING:
+    parsed = cache.tracks.get(rest)
+    if parsed is None and rest not in cache.tracks:  # None: no track, or not seen yet
         obj = _object_of(rest)
         ok = type(obj) is dict and obj and "added_at" not in obj
         parsed = cache.tracks[rest] = _track_fast(obj, cache) if ok else None
     if parsed is None or not added[0]:
         return None
-    key, meta = cast(tuple[str, TrackMeta], parsed)
-    return key, meta, added[1]
+    return parsed[0], parsed[1], added[1]
 
 
 # What json.loads runs, its wrapping aside: (text, index) -> (value, end).

@@ -28,6 +28,7 @@ from gitarchive.archive.snapshots import (
     JsonTrack,
     ParseCache,
     TrackMeta,
+    holds_tracks_close,
     parse_json_piece,
     parse_json_snapshot,
     parse_plain_line,
@@ -55,10 +56,18 @@ class Version:
     seq: list[Chunk] | None = None  # the chunks in the file's order (for the timelines)
     new: dict[Chunk, Parsed] | None = None  # set by apply_version: the chunks it parsed
     gone: set[Chunk] | None = None  # set by apply_version: the chunks it dropped
+    # Cut with the tracks' close found from the end (split_json_tracks): apply_version
+    # checks that no new chunk holds a close (those held were checked when new).
+    from_end: bool = False
 
 
 class NotChunked(ValueError):
     """A chunk is not a well-typed track in the archive's layout: parse the version whole."""
+
+
+class Recut(NotChunked):
+    """A version cut from the end holds a close of the tracks in a chunk: cut it again as
+    a search from the start cuts it."""
 
 
 class Chunker:
@@ -70,13 +79,32 @@ class Chunker:
 
     # ------------------------------------------------------------- versions
 
-    def json_version(self, data: bytes) -> Version:
-        """A JSON snapshot's version (raises SnapshotError when it cannot be read)."""
+    def json_version(self, data: bytes, *, from_end: bool = False) -> Version:
+        """A JSON snapshot's version (raises SnapshotError when it cannot be read).
+
+        ``from_end``: cut with the tracks' close searched for from the end (see
+        split_json_tracks); if that cut fails, the version is what it is without."""
         try:
-            version = self._json_chunked(data)
+            version = self._json_chunked(data, from_end)
         except (ValueError, UnicodeDecodeError):
             version = None  # a piece is no JSON on its own: the whole may still be
+        if version is None and from_end:
+            return self.json_version(data)
         return version if version is not None else self.json_whole(data)
+
+    def json_applied(self, playlist: PlaylistHistory, data: bytes) -> tuple[Version, bool]:
+        """A JSON snapshot applied to ``playlist`` (apply_version): cut from the end, else
+        (Recut) from the start, else parsed whole; raises what the whole one raises."""
+        version = self.json_version(data, from_end=True)
+        while True:
+            try:
+                return version, apply_version(playlist, version, self.parse, KIND_JSON)
+            except Recut:  # only a version cut from the end raises it: this ends
+                version = self.json_version(data)
+            except ValueError:  # NotChunked, or a piece that is no JSON
+                if version.parsed:
+                    raise
+                version = self.json_whole(data)
 
     def json_whole(self, data: bytes) -> Version:
         """A JSON snapshot parsed whole (any layout): its tracks are their own chunks."""
@@ -84,12 +112,13 @@ class Chunker:
         return Version(parsed.name, parsed.url, parsed.description,
                        set(parsed.tracks), parsed=True, seq=parsed.tracks)
 
-    def _json_chunked(self, data: bytes) -> Version | None:
+    def _json_chunked(self, data: bytes, from_end: bool = False) -> Version | None:
         """The version of a snapshot in the archive's layout (split_json_tracks); else None."""
-        split = split_json_tracks(data, self.cache)
+        split = split_json_tracks(data, self.cache, from_end=from_end)
         if split is None:
             return None
-        return Version(split[0], split[1], split[2], set(split[3]), seq=split[3])
+        return Version(split[0], split[1], split[2], set(split[3]), seq=split[3],
+                       from_end=from_end)
 
     def plain_version(self, pid: str, data: bytes) -> Version:
         """A plain file's version: its lines are its chunks (SnapshotError if unreadable)."""
@@ -102,19 +131,16 @@ class Chunker:
     def parse(self, chunk: Chunk) -> Parsed:
         """(key, meta, added_at) of a chunk; NotChunked for a JSON piece that is not a track."""
         if type(chunk) is bytes:
-            return self._json_piece(chunk)
+            parsed = parse_json_piece(chunk, self.cache)
+            if parsed is None:
+                raise NotChunked("not a well-typed track in the archive's layout")
+            return parsed
         if type(chunk) is str:
             found = self.lines.get(chunk)
             if found is None:
                 found = self.lines[chunk] = (plain_key(chunk), parse_plain_line(chunk), None)
             return found
         return cast(Parsed, chunk)  # parsed whole already (Version.parsed)
-
-    def _json_piece(self, piece: bytes) -> Parsed:
-        parsed = parse_json_piece(piece, self.cache)
-        if parsed is None:
-            raise NotChunked("not a well-typed track in the archive's layout")
-        return parsed
 
 
 def apply_version(
@@ -134,6 +160,8 @@ def apply_version(
     # Sorted, so which of two chunks naming one track gives its meta never depends on
     # the hash seed (a version's chunks share one type: bytes, str, or parsed tuples).
     added = sorted(new.difference(old), key=repr if version.parsed else None)
+    if version.from_end and holds_tracks_close(added):  # before any parse can fail
+        raise Recut("a chunk holds the close of the tracks")
     parsed = list(map(parse, added))  # may raise: nothing changed yet
     version.new = dict(zip(added, parsed, strict=True))
     gone = version.gone = old.keys() - new
@@ -236,5 +264,5 @@ def renamed_from(deleted: dict[tuple[str, str], str], writes: Iterable[Write],
     return found
 
 
-__all__ = ["EMPTY_BLOB", "Chunker", "NotChunked", "Version", "apply_version", "counts_of",
+__all__ = ["EMPTY_BLOB", "Chunker", "NotChunked", "Recut", "Version", "apply_version", "counts_of",
            "renamed_from"]

@@ -203,14 +203,10 @@ class Replayer:
         playlist.digest = None
         try:
             data = self.known.get(blob) or self.read_blob(blob)
-            version = (chunker.json_version(data) if kind == KIND_JSON
-                       else chunker.plain_version(pid, data))
-            try:
-                view_changed = delta.apply_version(playlist, version, chunker.parse, kind)
-            except (delta.NotChunked, ValueError):
-                if kind != KIND_JSON or version.parsed:
-                    raise
-                version = chunker.json_whole(data)
+            if kind == KIND_JSON:
+                version, view_changed = chunker.json_applied(playlist, data)
+            else:
+                version = chunker.plain_version(pid, data)
                 view_changed = delta.apply_version(playlist, version, chunker.parse, kind)
         except (SnapshotError, KeyError, ValueError) as exc:
             path = layout.pretty_json_path(pid) if kind == KIND_JSON else layout.plain_path(pid)

@@ -90,3 +90,61 @@ def test_a_changed_version_parses_only_the_new_chunks() -> None:
                         KIND_JSON)
     assert len(parsed) == 1
     assert history.dirty == {"TR00000000000000000000", "TR00000000000000000050"}
+
+
+def with_member_after_tracks(data: bytes) -> bytes:
+    """The snapshot with a member after ``tracks`` whose array of objects closes, in the
+    pretty layout, exactly as the tracks do (``}\\n  ]``): a search from the end finds
+    that close, not the tracks'."""
+    return data.replace(b'\n  "unique_name": ',
+                        b'\n  "tz": [\n    {\n      "a": 1\n    }\n  ],\n  "unique_name": ', 1)
+
+
+def with_close_in_a_track(data: bytes) -> bytes:
+    """A track holding the close in a member of its own (``[{}\\n  ]``, valid JSON)."""
+    return data.replace(b'\n      "duration_ms": ',
+                        b'\n      "d": [{}\n  ],\n      "duration_ms": ', 1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["plain", "json", "after", "inside"]),
+                          st.lists(st.integers(0, 11), max_size=8)), min_size=1, max_size=8))
+def test_a_version_cut_from_the_end_is_the_one_cut_from_the_start(versions: list) -> None:
+    """json_applied cuts from the end (the tracks' close searched back from the end), and
+    the version it applies has exactly the chunks a cut from the start has (the same
+    saved state), or is parsed whole where that one is; the tracks are the whole parse's."""
+    history = PlaylistHistory(P)
+    chunker = delta.Chunker(ParseCache())
+    for form, numbers in versions:
+        snap = playlist(P, "A", tracks_of(numbers))
+        if form == "plain":
+            delta.apply_version(history, chunker.plain_version(P, render.plain(snap).encode()),
+                                chunker.parse, KIND_PLAIN)
+            continue
+        data = snap.to_json().encode()
+        data = {"json": data, "after": with_member_after_tracks(data),
+                "inside": with_close_in_a_track(data)}[form]
+        start = delta.Chunker(ParseCache()).json_version(data)  # as a search from the start
+        got, _ = chunker.json_applied(history, data)
+        assert (got.chunks, got.seq, got.parsed) == (start.chunks, start.seq, start.parsed)
+        assert got.parsed == (form == "inside" or not numbers)  # no tracks: no layout to cut
+        present = {k: t.meta for k, t in history.tracks.items() if t.in_snapshot}
+        assert present == {key: meta for key, meta, _ in parse_json_snapshot(P, data).tracks}
+        assert all(b"}\n  ]" not in chunk for chunk in history.chunks if type(chunk) is bytes)
+
+
+def test_a_close_after_the_tracks_is_cut_again_from_the_start() -> None:
+    """A member after the tracks closing as they do: the cut from the end puts the tracks'
+    close in its last chunk; that chunk is new, so the version is cut again from the start
+    (chunked, as before), not parsed whole."""
+    history = PlaylistHistory(P)
+    chunker = delta.Chunker(ParseCache())
+    data = with_member_after_tracks(playlist(P, "A", [track(n) for n in range(5)]).to_json()
+                                    .encode())
+    from_end = chunker.json_version(data, from_end=True)
+    assert from_end.from_end and not from_end.parsed
+    assert any(b"}\n  ]" in chunk for chunk in from_end.chunks)  # the wrong close
+    got, _ = chunker.json_applied(history, data)
+    assert not got.parsed and not got.from_end
+    assert got.chunks == chunker.json_version(data).chunks and len(got.chunks) == 5
+    assert set(history.counts) == {f"TR{n:020d}" for n in range(5)}
