@@ -19,6 +19,7 @@ from gitarchive.archive.runrecord import RunRecord
 from gitarchive.git.store import Store, tree_at
 from gitarchive.history import pictures, timeline_read
 from gitarchive.history import saved as history_state
+from gitarchive.history.digest import snapshot_digest
 from gitarchive.history.events import (
     KIND_FOLLOWERS,
     KIND_JSON,
@@ -35,7 +36,7 @@ from gitarchive.history.publish import (
     render_views,
     stale,
 )
-from gitarchive.history.state import HistoryState, snapshot_digest
+from gitarchive.history.state import HistoryState
 from gitarchive.history.sync import Synced, all_events, fresh_state, replay_events, sync
 from gitarchive.history.timeline import Stale, Timelines, forget, state_path
 from gitarchive.history.timeline_read import save_with_commit
@@ -119,12 +120,16 @@ def pending_views(
     views_branch: str | None = None,
     record: RunRecord | None = None,
     contents: Mapping[str, bytes] | None = None,
+    alike: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, bytes | None], PendingState]:
     """Cumulative files for a commit of ``snapshot_tree`` at ``when``, made next on HEAD.
 
     ``contents`` (JSON blob id -> bytes): the new snapshots' files the caller already
-    holds in memory, not read back. ``record``: what the run fetched and what failed
-    (the commit's trailers, ``archive/runrecord.py``).
+    holds in memory, not read back; ``alike`` (JSON blob id -> HEAD's JSON blob id): of
+    those, the ones the caller found equal to HEAD's but for the follower count line
+    (``digest.same_snapshot``), so that their digest is known without hashing them.
+    ``record``: what the run fetched and what failed (the commit's trailers,
+    ``archive/runrecord.py``).
 
     Syncs the state to HEAD (incrementally), treats ``snapshot_tree`` as one more
     commit at ``when`` (epoch seconds, UTC offset minutes), and returns the
@@ -144,7 +149,7 @@ def pending_views(
     event = reader.pseudo_event(
         head.tree if head is not None else None, tree, when[0], gen, record
     )
-    synced, timelines = _replayed(store, synced, event, contents)
+    synced, timelines = _replayed(store, synced, event, contents, alike or {})
     has_snapshots = head is not None or event is not None
     final_newline = settings.final_newline(store) if has_snapshots else True
     plan = plan_views(store, synced.state, branch=branch, timezone=tz,
@@ -183,7 +188,8 @@ def _as_of_head(timelines: Timelines, head: pygit2.Commit | None) -> Timelines:
 
 
 def _replayed(store: Store, synced: Synced, event: Event | None,
-              contents: Mapping[str, bytes] | None) -> tuple[Synced, Timelines]:
+              contents: Mapping[str, bytes] | None, alike: Mapping[str, str]
+              ) -> tuple[Synced, Timelines]:
     """The state and the charts' timelines with ``event`` (the coming commit) applied,
     both by one replay: the timelines are recorded as it reads each new version
     (timeline_record.py), as the daily rebuild records them, not read a second time.
@@ -214,7 +220,7 @@ def _replayed(store: Store, synced: Synced, event: Event | None,
         return synced, timelines
 
     def begin(timelines: Timelines) -> tuple[dict[str, str], Event, dict[str, int]]:
-        moved = _moved_alone(synced.state, timelines, event, contents or {})
+        moved = _moved_alone(synced.state, timelines, event, contents or {}, alike)
         applied = event.only(lambda pid: pid not in moved) if moved else event
         return moved, applied, timeline_read.begin_recorded(timelines, [applied])
 
@@ -235,7 +241,7 @@ def _replayed(store: Store, synced: Synced, event: Event | None,
 
 
 def _moved_alone(state: HistoryState, timelines: Timelines, event: Event,
-                 contents: Mapping[str, bytes]) -> dict[str, str]:
+                 contents: Mapping[str, bytes], alike: Mapping[str, str]) -> dict[str, str]:
     """pid -> new JSON blob of the playlists whose new snapshot differs from their current
     one only in its follower count (most of them, most days), neither loaded here yet.
 
@@ -243,7 +249,8 @@ def _moved_alone(state: HistoryState, timelines: Timelines, event: Event,
     the blob (the dates settle lazily as ever), so it is not applied: only the blob moves,
     in the saved state's and the timelines' small records (``move_alone``, ``move``),
     and no playlist file or timeline row is read, unpickled, rewritten. The digests are
-    those of the snapshots fetch applied before (``snapshot_digest``); anything else —
+    those of the snapshots fetch applied before (``snapshot_digest``; a new snapshot
+    ``alike`` the state's has its digest, not hashed again); anything else —
     a deletion in the event, a second file of the playlist written, a timeline whose
     snapshot is not the state's — takes the replay's usual way.
     """
@@ -256,7 +263,19 @@ def _moved_alone(state: HistoryState, timelines: Timelines, event: Event,
         if write.kind != KIND_JSON or write.blob is None or data is None \
                 or written[write.pid] != 1:
             continue
-        old = state.quiet_source(write.pid, snapshot_digest(data))
+        old = state.quiet_source(write.pid, _digest(state, write.pid, write.blob, data, alike))
         if old is not None and timelines.source_of(write.pid) == (KIND_JSON, old):
             moved[write.pid] = write.blob
     return moved
+
+
+def _digest(state: HistoryState, pid: str, blob: str, data: bytes,
+            alike: Mapping[str, str]) -> bytes:
+    """``snapshot_digest(data)``: the state's digest of its snapshot when ``alike`` says
+    the new one equals it but for the follower count (a comparison made by the caller,
+    where the file was made), else hashed."""
+    source = state.sources.get(pid)
+    if source is not None and source[2] is not None and source[0] is not None \
+            and alike.get(blob) == source[0]:
+        return source[2]
+    return snapshot_digest(data)

@@ -63,8 +63,9 @@ from gitarchive.archive import layout
 from gitarchive.archive.snapshots import ParseCache
 from gitarchive.errors import SnapshotError
 from gitarchive.history import delta
+from gitarchive.history.digest import snapshot_digest
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN, Event
-from gitarchive.history.state import HistoryState, PlaylistHistory, snapshot_digest
+from gitarchive.history.state import HistoryState, PlaylistHistory
 
 if TYPE_CHECKING:
     from gitarchive.history.timeline_record import Recorder

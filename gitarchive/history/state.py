@@ -6,7 +6,6 @@ keeps it in the git directory between runs.
 
 from __future__ import annotations
 
-import hashlib
 import operator
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field, fields
@@ -67,8 +66,8 @@ class PlaylistHistory:
     counts: dict[str, int] = field(default_factory=dict)  # key -> chunks naming it (delta.py)
     # Stretches of runs that recorded failing to fetch it: [first, last, still open].
     gaps: list[list[int]] = field(default_factory=list)
-    # snapshot_digest of its JSON snapshot when fetch applied it (None: not known): a next
-    # version with the same digest moved only its follower count (HistoryState.move_alone).
+    # digest.snapshot_digest of its JSON snapshot when fetch applied it (None: not known):
+    # a next version with the same digest moved only its follower count (move_alone).
     digest: bytes | None = None
 
     @property
@@ -90,23 +89,6 @@ Loader = Callable[[str], PlaylistHistory]
 # What the saved state keeps of a playlist apart from its file (saved.py): its snapshot's
 # blobs (JSON, plain), that snapshot's digest, and whether it is quiet (``_quiet``).
 Source = tuple[str | None, str | None, bytes | None, bool]
-_FOLLOWERS = b'\n  "num_followers": '
-
-
-def snapshot_digest(data: bytes) -> bytes:
-    """A digest of a JSON snapshot file without its follower count line.
-
-    Most days most playlists change only their follower count, which the replay and the
-    timelines ignore; equal digests mean the same snapshot for them (a raw newline
-    cannot occur inside a JSON string, so the line is the top-level field's).
-    """
-    start = data.find(_FOLLOWERS)
-    if start >= 0:
-        end = data.find(b"\n", start + 1)
-        data = data[:start] + data[end:] if end > 0 else data
-    return hashlib.blake2b(data, digest_size=16).digest()
-
-
 def quiet(playlist: PlaylistHistory) -> bool:
     """Nothing left for its next runs to do but move ``last_run`` (settle's fast path)."""
     return (playlist.loaded and not playlist.dirty and playlist.first_run is not None

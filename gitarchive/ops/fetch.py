@@ -141,7 +141,7 @@ def fetch(
         )
         if changes and files.fetched:
             report.commit = _commit(store, changes, outcomes, when, cumulative, report.record,
-                                    files.contents)
+                                    files.contents, files.alike)
         if files.fetched:
             rendered.save(store, files.last, files.made, entries)
         if report.commit is None and outcomes:  # no commit to hold the record: the local log
@@ -206,6 +206,7 @@ class _Files:
         self.outcomes: dict[str, Outcome] = {}
         self.changed: dict[str, dict[str, bytes]] = {}  # pid -> its files that differ from head
         self.contents: dict[str, bytes] = {}  # JSON snapshot blob id -> its file
+        self.alike: dict[str, str] = {}  # and -> HEAD's, when equal but for the followers
         self.last = rendered.load(store, head, self.base, self.newline)
         self.made: dict[str, rendered.Entry | None] = {}  # pid -> what the record keeps
         self.same_tracks: set[str] = set()  # pids whose tracks are HEAD's, as recorded
@@ -226,6 +227,8 @@ class _Files:
         ids = {path: pygit2.Oid(raw=raw) for path, raw in made.ids.items()}
         json_path = layout.pretty_json_path(pid)
         self.contents[str(ids[json_path])] = made.files[json_path]
+        if made.alike is not None:
+            self.alike[str(ids[json_path])] = made.alike
         self.fetched[pid] = snapshot
         self.changed[pid] = {path: made.files[path] for path, oid in ids.items()
                              if self.head.blob_id(path) != oid}
@@ -271,9 +274,11 @@ def _commit(
     cumulative: bool,
     record: runrecord.RunRecord,
     contents: Mapping[str, bytes],
+    alike: Mapping[str, str],
 ) -> str | None:
     """One commit of ``changes`` (with the cumulative views that change, if asked);
-    ``contents``: the new JSON snapshots' files by blob id."""
+    ``contents``: the new JSON snapshots' files by blob id; ``alike``: of those, the ones
+    equal to HEAD's but for the follower count, and HEAD's blob id."""
     pending = None
     tree = None
     parent = store.head()
@@ -284,7 +289,7 @@ def _commit(
         tree = store.write_tree(parent.tree if parent is not None else None, changes)
         views, pending = pending_views(
             store, tree, when, githistory_base=settings.githistory_base(store),
-            record=record, contents=contents,
+            record=record, contents=contents, alike=alike,
         )
         if views:
             tree = store.write_tree(tree_at(store.repo, tree), views)

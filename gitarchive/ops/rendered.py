@@ -98,6 +98,8 @@ class Reuse:
     tracks_json: str | None  # the JSON snapshot's tracks (None: could not be read)
     plain: str | None  # blob id of the plain file when it is unchanged, else None
     same_tracks: bool  # HEAD's JSON snapshot holds these very tracks
+    # HEAD's JSON snapshot (same_tracks): its blob id and bytes, as read for its tracks
+    snapshot: tuple[str, bytes] | None = None
 
 
 def plain_key(snapshot: Playlist, tracks: str) -> str:
@@ -190,20 +192,11 @@ class Last:
         tracks = self.tracks_print(snapshot)
         entry, plain, snapshot_json = self._usable[pid]
         unchanged = plain == entry.plain and entry.plain_key == plain_key(snapshot, tracks or "")
-        return Reuse(self._part(entry.md, layout.pretty_md_path(pid), entry.rows),
-                     self._part(entry.json, layout.pretty_json_path(pid), entry.json_tracks),
-                     entry.plain if unchanged else None, snapshot_json == entry.json)
-
-    def _part(self, oid: str, path: str, span: Span) -> str | None:
-        """Bytes ``span`` of blob ``oid`` as text (None: it cannot be read)."""
-        data = self._read(oid, path)
-        start, end = span
-        if data is None or end > len(data):
-            return None
-        try:
-            return data[start:end].decode()
-        except UnicodeDecodeError:
-            return None
+        same = snapshot_json == entry.json
+        json_data = self._read(entry.json, layout.pretty_json_path(pid))
+        return Reuse(_part(self._read(entry.md, layout.pretty_md_path(pid)), entry.rows),
+                     _part(json_data, entry.json_tracks), entry.plain if unchanged else None,
+                     same, (entry.json, json_data) if same and json_data is not None else None)
 
     def _read(self, oid: str, path: str) -> bytes | None:
         try:
@@ -216,6 +209,17 @@ class Last:
         except (pygit2.GitError, ValueError, OSError):
             return None
         return data if kind == pygit2.enums.ObjectType.BLOB else None
+
+
+def _part(data: bytes | None, span: Span) -> str | None:
+    """Bytes ``span`` of a file as text (None: it could not be read, or is not that)."""
+    start, end = span
+    if data is None or end > len(data):
+        return None
+    try:
+        return data[start:end].decode()
+    except UnicodeDecodeError:
+        return None
 
 
 def load(store: Store, head: TreeReader, githistory_base: str | None, newline: bool) -> Last:

@@ -19,6 +19,7 @@ from json.encoder import encode_basestring as _encode
 from gitarchive.archive import layout, render, settings
 from gitarchive.archive.model import Playlist, dump_json, tracks_json
 from gitarchive.git.packwriter import blob_id
+from gitarchive.history.digest import same_snapshot
 from gitarchive.history.parallel import in_halves, two_cores
 from gitarchive.ops import rendered
 
@@ -36,6 +37,9 @@ class Made:
     ids: dict[str, bytes]  # path -> its raw blob id (bytes: they go through a pipe)
     entry: rendered.Entry | None = None
     same_tracks: bool = False  # the tracks of HEAD's JSON snapshot, as recorded
+    # HEAD's JSON snapshot's blob id when the new one differs from it at most in the
+    # follower count line (history.state.same_snapshot): the views need not hash it
+    alike: str | None = None
 
 
 def snapshot_files(
@@ -63,7 +67,11 @@ def snapshot_files(
     made = Made({}, {})
     pretty = render.pretty_md(snapshot, githistory_base, rows)
     made.files[layout.pretty_md_path(pid)] = settings.apply_final_newline(pretty, newline).encode()
-    made.files[layout.pretty_json_path(pid)] = render.pretty_json(snapshot, tracks_text).encode()
+    snapshot_json = render.pretty_json(snapshot, tracks_text).encode()
+    made.files[layout.pretty_json_path(pid)] = snapshot_json
+    if reuse is not None and reuse.snapshot is not None:
+        head_id, head_json = reuse.snapshot
+        made.alike = head_id if same_snapshot(snapshot_json, head_json) else None
     if reuse is not None and reuse.plain is not None:
         made.ids[layout.plain_path(pid)] = bytes.fromhex(reuse.plain)
     else:

@@ -86,8 +86,9 @@ class Pair:
         for pid, data in self.served.items():
             self.setup.server.set_playlist(pid, copy.deepcopy(data))
         rendered.path(self.fresh).unlink(missing_ok=True)
-        reports = [fetch(store, self.setup.client, when=(START + day * DAY, 0), cumulative=False,
-                         **options) for store in self.stores]
+        options = {"cumulative": False, **options}
+        reports = [fetch(store, self.setup.client, when=(START + day * DAY, 0), **options)
+                   for store in self.stores]
         assert [o.changed for o in reports[0].outcomes] == [o.changed for o in reports[1].outcomes]
         self.assert_same(day)
         record = rendered.path(self.kept)
@@ -236,6 +237,39 @@ def test_a_typical_day_renders_the_rows_of_changed_tracks_only(
         pair.fetch(2)  # a new description: the rows reused, the plain file rendered again
         assert sorted(counted) == sorted(fresh)
         assert pair.kept.read(layout.plain_path(LONG)) != plain
+
+
+def test_follower_counts_alone_are_not_hashed_again_for_the_views(
+    standin: StandInSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new JSON snapshot the render finds equal to HEAD's but for the follower count
+    (it read HEAD's for its tracks) has HEAD's digest: the views take the state's instead
+    of hashing the file again. The commits, views included, and the views' state are
+    those of the archive that renders (and hashes) everything afresh."""
+    from gitarchive.history import pending, saved
+
+    hashed: list[str] = []
+    original = pending.snapshot_digest
+
+    def counting(data: bytes) -> bytes:
+        hashed.append(Playlist.from_json(data).id)
+        return original(data)
+
+    monkeypatch.setattr(pending, "snapshot_digest", counting)
+    with _pair(standin) as pair:
+        pair.fetch(0, cumulative=True)
+        for day, changed in enumerate([[], [LONG], []], start=1):
+            for pid in PIDS:
+                _change(pair.served, pid, "followers", "")
+            if changed:  # a new snapshot id (JSON only: a second file would not be hashed)
+                _change(pair.served, LONG, "snapshot", str(day))
+            hashed.clear()
+            pair.fetch(day, cumulative=True)
+            # the fresh archive hashes every playlist; the kept one those that changed more
+            assert sorted(hashed) == sorted(PIDS + changed), day
+            states = [saved.load(store) for store in pair.stores]
+            assert states[0] is not None and states[1] is not None
+            assert states[0].state.sources == states[1].state.sources
 
 
 @pytest.mark.parametrize("child", ["renders", "dies"])
