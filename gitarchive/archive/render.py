@@ -178,7 +178,7 @@ def header(kind: str, pid: str, githistory_base: str | None) -> str:
 
 
 def pretty_md(playlist: Playlist, githistory_base: str | None = None,
-              rows_text: str | None = None) -> str:
+              rows_text: str | None = None, total_ms: int | None = None) -> str:
     """The human view of one snapshot (playlists/pretty/<id>.md).
 
     The template lays out the page; the table rows are built here, because jinja's
@@ -186,7 +186,8 @@ def pretty_md(playlist: Playlist, githistory_base: str | None = None,
     ``rows_text``: the rows as ``lines_text(pretty_rows(playlist.tracks))`` gives them,
     if already at hand (a fetch takes them from the last run's file when the tracks
     are the same): the template writes each row and a newline, so one "row" holding
-    them all joined gives the same page.
+    them all joined gives the same page. ``total_ms``: ``total_length(playlist.tracks)``,
+    if already at hand (then the tracks are not looked at: see ops/snapfiles.py).
     """
     rows = pretty_rows(playlist.tracks) if rows_text is None else _one_row(rows_text)
     return render(
@@ -194,9 +195,14 @@ def pretty_md(playlist: Playlist, githistory_base: str | None = None,
         header=header("pretty", playlist.id, githistory_base),
         playlist=playlist,
         description=playlist.description.strip(),
-        total_ms=sum(t.duration_ms for t in playlist.tracks),
+        total_ms=total_length(playlist.tracks) if total_ms is None else total_ms,
         rows=rows,
     )
+
+
+def total_length(tracks: tuple[Track, ...] | list[Track]) -> int:
+    """The tracks' total length in milliseconds (the pretty page's header shows it)."""
+    return sum(t.duration_ms for t in tracks)
 
 
 def lines_text(lines: list[str]) -> str:

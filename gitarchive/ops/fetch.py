@@ -245,9 +245,10 @@ class _Files:
         names = archive_names(self.entries, known)
         final = [replace(snap, unique_name=names[pid]) for pid, snap in self.fetched.items()]
         followers = {snap.id: self.before.followers(snap.id) for snap in final}
+        totals = {snap.id: render.total_length(snap.tracks) for snap in final}  # before a fork
         made = snapfiles.render_all(final, lambda snap: snapfiles.snapshot_files(
-            snap, followers[snap.id], self.day, self.base, self.newline, self.last),
-            self.last.likely)
+            snap, followers[snap.id], self.day, self.base, self.newline, self.last,
+            totals[snap.id]), self.last.likely)
         for snapshot in final:
             self._keep(snapshot, made[snapshot.id])
         changes: dict[str, bytes | None] = {}

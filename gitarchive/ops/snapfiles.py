@@ -49,12 +49,15 @@ def snapshot_files(
     githistory_base: str | None,
     newline: bool,
     last: rendered.Last | None = None,
+    total_ms: int | None = None,
 ) -> Made:
     """The files of one playlist's snapshot; ``followers`` (day -> count) gets today's.
 
     ``last``: the last run's record; what it shows unchanged is taken from there (the
     table's rows and the JSON's tracks as text; the plain file by its blob id) instead
-    of rendered again.
+    of rendered again. ``total_ms``: ``render.total_length`` of its tracks, summed before
+    the renderer forks (see ``render_all``): a render that reuses then never looks at
+    the tracks.
     """
     pid = snapshot.id
     tracks = last.tracks_print(snapshot) if last is not None else None
@@ -65,7 +68,7 @@ def snapshot_files(
     if tracks_text is None:
         tracks_text = tracks_json(snapshot.tracks)
     made = Made({}, {})
-    pretty = render.pretty_md(snapshot, githistory_base, rows)
+    pretty = render.pretty_md(snapshot, githistory_base, rows, total_ms)
     made.files[layout.pretty_md_path(pid)] = settings.apply_final_newline(pretty, newline).encode()
     snapshot_json = render.pretty_json(snapshot, tracks_text).encode()
     made.files[layout.pretty_json_path(pid)] = snapshot_json
@@ -133,7 +136,10 @@ def render_all(snapshots: Sequence[Playlist], files_of: Callable[[Playlist], Mad
     From the work of FORK_MIN full renders on a machine with two cores (a ``cheap`` one,
     which reuses the last run's files, counts CHEAP_SHARE of one), a forked process
     does half of the full ones and half of the cheap ones; for less, the fork costs
-    more than it saves.
+    more than it saves. After the fork, the first write to a page either process
+    shares with the other copies it (a Python object's reference count is written when
+    it is looked at): what ``files_of`` needs of the tracks of a cheap render is best
+    made before (``snapshot_files``' ``total_ms``).
     """
 
     def work(some: Iterable[Playlist]) -> Iterator[tuple[str, Made]]:

@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gitarchive.archive import layout, registry, render
+from gitarchive.archive import settings as archive_settings
 from gitarchive.archive.model import Link, Playlist, Track, dump_json
 from gitarchive.git.store import Store
 from gitarchive.ops import rendered, snapfiles
@@ -270,6 +271,38 @@ def test_follower_counts_alone_are_not_hashed_again_for_the_views(
             states = [saved.load(store) for store in pair.stores]
             assert states[0] is not None and states[1] is not None
             assert states[0].state.sources == states[1].state.sources
+
+
+def test_a_render_that_reuses_looks_at_no_track_given_their_total(standin: StandInSetup) -> None:
+    """Given the tracks' total length (summed before the renderer forks), a render that
+    reuses the last run's files never looks at a track: after a fork, looking at an
+    object writes its reference count, which copies its page (measured: ~9,600 pages
+    fewer copied in the forked parent for 500 playlists). Its files are the same."""
+    looked: list[str] = []
+
+    class Watched(tuple):  # type: ignore[type-arg]
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            looked.append("tracks")
+            return super().__iter__()
+
+    with _pair(standin) as pair:
+        pair.fetch(0)
+        store = pair.kept
+        base = archive_settings.githistory_base(store)
+        newline = archive_settings.final_newline(store)
+        last = rendered.load(store, store.reader(checkout=True), base, newline)
+        data = store.read(layout.pretty_json_path(LONG))
+        assert data is not None
+        snapshot = Playlist.from_json(data)
+        watched = replace(snapshot, tracks=Watched(snapshot.tracks))
+        last.given(LONG, watched.tracks, rendered.tracks_print(snapshot.tracks))
+        total = render.total_length(snapshot.tracks)
+        made = snapfiles.snapshot_files(watched, {}, "2026-03-02", base, newline, last, total)
+        assert looked == [] and made.same_tracks
+        fresh = snapfiles.snapshot_files(snapshot, {}, "2026-03-02", base, newline)
+        assert made.files == {path: content for path, content in fresh.files.items()
+                              if path != layout.plain_path(LONG)}  # the plain file: by its id
+        assert made.ids == fresh.ids
 
 
 @pytest.mark.parametrize("child", ["renders", "dies"])
