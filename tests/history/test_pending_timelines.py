@@ -42,13 +42,14 @@ DAY = 86_400
 T0 = 1_700_000_000
 
 
-def _fetch(h: History, changes: dict[str, bytes | None], clock: int) -> pygit2.Oid:
+def _fetch(h: History, changes: dict[str, bytes | None], clock: int,
+           alike: dict[str, str] | None = None) -> pygit2.Oid:
     """fetch's way: views computed on the coming tree, committed with it, state saved
     (the new files' contents in memory, as fetch holds them)."""
     tree = h.store.write_tree(h.store.tree(), changes)
     contents = {str(pygit2.hash(data)): data for data in changes.values() if data is not None}
     views, pending = pending_views(h.store, tree, (clock, 0), githistory_base=None,
-                                   contents=contents)
+                                   contents=contents, alike=alike)
     oid = h.store.commit({**changes, **views}, "fetch", when=(clock, 0))
     assert oid is not None and pending.save(oid)
     return oid
@@ -220,3 +221,35 @@ def test_state_and_timelines_of_the_former_formats_are_read(history: History) ->
         _as_a_whole_read(h, oid)
         new = saved.load(h.store)
         assert new is not None and pid(1) in new.state.sources
+
+
+@pytest.mark.parametrize("said", ["its own", "another"])
+def test_a_snapshot_said_alike_takes_the_states_digest_only_from_its_own_blob(
+    history: History, monkeypatch: pytest.MonkeyPatch, said: str
+) -> None:
+    """fetch says which new JSON snapshot equals HEAD's but for the follower count
+    (``alike``): when HEAD's is the state's snapshot, its digest is the state's and the
+    file is not hashed; said alike another blob, it is hashed as ever. Either way the
+    state and timelines go on as a whole-history read's."""
+    from gitarchive.history import pending
+
+    h = history
+    _fetch(h, _followers(pid(1), "One", [0, 1], 5), T0 + DAY)
+    hashed: list[bytes] = []
+    original = pending.snapshot_digest
+
+    def counting(data: bytes) -> bytes:
+        hashed.append(data)
+        return original(data)
+
+    monkeypatch.setattr(pending, "snapshot_digest", counting)
+    before = h.store.tree()
+    assert before is not None
+    old = str(before[layout.pretty_json_path(pid(1))].id)
+    changes = _followers(pid(1), "One", [0, 1], 6)
+    new = str(pygit2.hash(changes[layout.pretty_json_path(pid(1))] or b""))
+    oid = _fetch(h, changes, T0 + 2 * DAY, {new: old if said == "its own" else "0" * 40})
+    assert len(hashed) == (0 if said == "its own" else 1)
+    state = saved.load(h.store)
+    assert state is not None and state.state.sources[pid(1)][0] == new  # moved alone
+    _as_a_whole_read(h, oid)
