@@ -38,7 +38,7 @@ class Made:
     entry: rendered.Entry | None = None
     same_tracks: bool = False  # the tracks of HEAD's JSON snapshot, as recorded
     # HEAD's JSON snapshot's blob id when the new one differs from it at most in the
-    # follower count line (history.state.same_snapshot): the views need not hash it
+    # follower count line (history.digest.same_snapshot): the views need not hash it
     alike: str | None = None
 
 
