@@ -108,7 +108,7 @@ def _replay_split(
         # forked: with it running, the reader would be a new interpreter (~0.15 s of CPU).
         problems = _replay_in_order(store, state, first, progress, swaps=swaps,
                                     recording=recording, reading=child.drain)
-        child.drain()
+        child.drain()  # started already by ``reading``: a no-op kept so it always runs
         # This half's files (the child's are not in it yet), written in a thread while
         # this process draws: mostly waits on the disk. Settled first (the thread writes
         # settled playlists only, which nothing changes any more; drawing settles them).
@@ -226,7 +226,8 @@ def _replay_in_order(
     (a split replay matches both halves' into candidates), else they are matched now.
     ``recording`` gets the timelines of what was read (it holds saved ones to go on
     with when ``state`` is a saved state: an incremental replay). ``reading``: called
-    once the blob reader has started (a thread may start then: the reader is forked)."""
+    once a whole history's blob reader has started (a thread may start then: the reader
+    is forked); only a whole history is split, so only it takes one."""
     repo = store.repo
     found: Swaps = swaps if swaps is not None else ([], [])
     if state.last_key is None and not known:  # a whole history: a group at a time
@@ -250,8 +251,6 @@ def _replay_in_order(
                                 resumed=state if state.last_key is not None else None)
         plan = [step for step in planned_blobs(events) if not known or step[0] not in known]
         with BlobStream(repo, plan) as reader:
-            if reading is not None:
-                reading()
             replaying = Replayer(state, reader.read, known, recorder)
             replaying.apply_all(progress("Replaying history", events))
         state.settle_pending()

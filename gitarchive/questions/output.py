@@ -111,7 +111,7 @@ def _show_table(snapshot: Snapshot, date: DateFn, width: int) -> str:
     from gitarchive.archive import render
 
     playlist = snapshot.playlist
-    total = sum(t.duration_ms for t in playlist.tracks)
+    total = render.total_length(playlist.tracks)
     head = [
         f"{playlist.name}  ({snapshot.pid})",
         f"as archived {date(snapshot.time)} (commit {snapshot.commit[:12]}): "
