@@ -71,7 +71,8 @@ def status_command(stale_days: float, as_json: bool, repo_path: str) -> None:
         never = sum(1 for item in found if item.never_fetched)
         click.echo(
             f"{plural(len(found), 'playlist')}: {len(stale)} stale "
-            f"(no fetch for {stale_days:g} days; {never} never fetched), "
+            f"(no successful fetch in the last {stale_days:g} days; {never} of them never "
+            f"fetched), "
             f"{failing} failing, {empty} empty"
         )
     if stale:
