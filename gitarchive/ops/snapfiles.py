@@ -64,7 +64,7 @@ def snapshot_files(
     reuse = last.reuse(snapshot) if last is not None else None
     rows, tracks_text = (reuse.rows, reuse.tracks_json) if reuse is not None else (None, None)
     if rows is None:
-        rows = render.lines_text(render.pretty_rows(snapshot.tracks))
+        rows = render.pretty_rows_text(snapshot.tracks)
     if tracks_text is None:
         tracks_text = tracks_json(snapshot.tracks)
     made = Made({}, {})
@@ -150,6 +150,7 @@ def render_all(snapshots: Sequence[Playlist], files_of: Callable[[Playlist], Mad
     full = [s for s, e in zip(snapshots, easy, strict=True) if not e]
     if len(full) + CHEAP_SHARE * (len(snapshots) - len(full)) < FORK_MIN or not two_cores():
         return dict(work(snapshots))
+    render.load_templates()  # compiled once, not in each process after the fork
     ordered = full + [s for s, e in zip(snapshots, easy, strict=True) if e]
     return dict(in_halves(ordered, work, _pid, batch=CHUNK))
 

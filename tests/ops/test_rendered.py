@@ -200,15 +200,15 @@ def test_every_file_equals_a_fresh_render_whatever_the_days_bring(
 
 
 def _counting_rows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Count the tracks whose rows are rendered (render.pretty_rows)."""
+    """Count the tracks whose rows are rendered (render.pretty_rows_text)."""
     counted: list[int] = []
-    original = render.pretty_rows
+    original = render.pretty_rows_text
 
-    def counting(tracks: Any) -> list[str]:
+    def counting(tracks: Any) -> str:
         counted.append(len(tracks))
         return original(tracks)
 
-    monkeypatch.setattr(render, "pretty_rows", counting)
+    monkeypatch.setattr(render, "pretty_rows_text", counting)
     return counted
 
 
@@ -361,7 +361,7 @@ def test_pretty_md_from_rows_text_is_the_template_loops_page() -> None:
         from gitarchive.spotify.parse import parse_playlist
 
         playlist: Playlist = parse_playlist(data["id"], data, []).playlist
-        rows = render.lines_text(render.pretty_rows(playlist.tracks))
+        rows = render.pretty_rows_text(playlist.tracks)
         for base in (None, "https://example.invalid/x"):
             assert render.pretty_md(playlist, base, rows) == render.pretty_md(playlist, base)
 
@@ -395,6 +395,29 @@ def test_a_file_edited_by_hand_is_rendered_afresh_and_counted_against_head(
         if edit == "json":
             head = pair.kept.head()
             assert head is not None and "+1 -0" in head.message
+
+
+def test_the_templates_are_compiled_before_the_renderer_forks(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compiled in the process that forks, neither half compiles them again."""
+    from gitarchive.spotify.parse import parse_playlist
+
+    monkeypatch.setattr(snapfiles, "FORK_MIN", 1)
+    monkeypatch.setattr(snapfiles, "two_cores", lambda: True)
+    render.environment.cache_clear()  # a new environment: nothing compiled yet
+    compiled: list[set[str]] = []
+
+    def in_halves(items: Any, work: Any, key: Any, **options: Any) -> Any:
+        compiled.append({name for _, name in render.environment().cache})
+        return work(items)
+
+    monkeypatch.setattr(snapfiles, "in_halves", in_halves)
+    snapshots = [parse_playlist(data["id"], data, []).playlist
+                 for data in load_fixture_playlists().values()]
+    made = snapfiles.render_all(snapshots, lambda snapshot: snapfiles.snapshot_files(
+        snapshot, {}, "2026-03-02", None, True))
+    assert compiled == [{"pretty.md.j2", "plain.j2"}] and len(made) == len(snapshots)
 
 
 @given(st.dictionaries(st.text(), st.one_of(st.integers(), st.booleans())))
