@@ -28,6 +28,7 @@ from gitarchive.history.svg import (
     RED,
     WIDTH,
     Axis,
+    artist_names,
     day_text,
     escape_svg,
     needs_escape,
@@ -112,47 +113,84 @@ def tenure_svg(timeline: Timeline, zone: tzinfo = UTC, gaps: Sequence[Sequence[i
 
 def _lanes(timeline: Timeline, lanes: list[tuple[str, list[tuple[int, int | None]]]],
            axis: Axis, row: int) -> list[str]:
-    """A label and a bar per stint for each lane, from ``row`` down.
+    """A label and a bar per stint for each lane, from ``row`` down: one text per lane.
 
     Every bar of one (start, end) stint is the same but for its y: those tails are
-    made once per chart (a few hundred distinct stints, tens of thousands of bars).
+    made once per axis (charts of playlists that changed first and last on the same runs
+    share it: tens of thousands of bars, a few thousand distinct); the rows' own texts
+    (stripe, label's y, bars' y) are made once for every chart.
     """
-    xs = {when: axis.x(when) for when in {c.time for c in timeline.changes} | {axis.end}}
-    tails: dict[tuple[int, int | None], tuple[str, str]] = {}
+    tails, xs = _bar_tails(axis)
     tracks, zone, end = timeline.tracks, axis.zone, axis.end
+    heads = _row_heads(row + len(lanes))
     out = []
-    y = TOP + row * LANE_H
     for key, spans in lanes:
         meta = tracks.get(key)
         if meta:
-            artists = ", ".join([a[0] for a in meta.artists])
+            artists = artist_names(meta.artists)
             label = f"{meta.name} — {artists}" if artists else meta.name
         else:
             label = key
-        full = escape(label, quote=True) if needs_escape(label) else label  # seldom: escape
-        short = full if len(label) <= LABEL_CHARS else escape_svg(_short(label))
-        shade = "" if spans[-1][1] is None else ' fill="#5f6368"'
-        stripe = (f'<rect x="0" y="{y}" width="{WIDTH}" height="{LANE_H}" fill="#f8f9fa"/>\n'
-                  if row % 2 else "")
-        out.append(f'{stripe}<text x="10" y="{y + 11}"{shade}><title>{full}</title>{short}'
-                   "</text>\n")
+        if needs_escape(label):  # seldom
+            full = escape(label, quote=True)
+            short = full if len(label) <= LABEL_CHARS else escape_svg(_short(label))
+        else:
+            full = label
+            short = label if len(label) <= LABEL_CHARS else _short(label)
+        head, bar_y = heads[row]
+        bars = []
         for span in spans:
             tail = tails.get(span)
             if tail is None:
-                begin, stop = span
-                until = end if stop is None else stop
-                x0 = xs[begin] if begin in xs else axis.x(begin)
-                x1 = xs[until] if until in xs else axis.x(until)
-                tail = tails[span] = (
-                    f'<rect x="{x0}" y="',
-                    f'" width="{max(round(x1 - x0, 1), 1.5)}" height="{LANE_H - 6}" rx="2" '
-                    f'fill="{GREEN if stop is None else GREY}">'
-                    f"<title>{_span_title(begin, stop, zone)}</title></rect>\n",
-                )
-            out.append(f"{tail[0]}{y + 3}{tail[1]}")
+                tail = tails[span] = _tail(span, xs, axis, end, zone)
+            bars.append(f"{tail[0]}{bar_y}{tail[1]}")
+        out.append(f"{head}{'' if spans[-1][1] is None else _SHADE}><title>{full}</title>"
+                   f"{short}</text>\n{''.join(bars)}")
         row += 1
-        y += LANE_H
     return out
+
+
+_SHADE = ' fill="#5f6368"'  # the label of a track no longer in the playlist
+_HEADS: list[tuple[str, str]] = []
+
+
+def _row_heads(rows: int) -> list[tuple[str, str]]:
+    """Per lane row: its stripe (every other row) and its label's start, and its bars' y."""
+    while len(_HEADS) < rows:
+        row = len(_HEADS)
+        y = TOP + row * LANE_H
+        stripe = (f'<rect x="0" y="{y}" width="{WIDTH}" height="{LANE_H}" fill="#f8f9fa"/>\n'
+                  if row % 2 else "")
+        _HEADS.append((f'{stripe}<text x="10" y="{y + 11}"', str(y + 3)))
+    return _HEADS
+
+
+Tail = tuple[str, str]  # a stint's bar but for its y: the text before it and after it
+
+
+@functools.lru_cache(maxsize=64)  # charts drawn one after another share few axes
+def _bar_tails(axis: Axis) -> tuple[dict[tuple[int, int | None], Tail], dict[int, float]]:
+    """The bars' tails drawn on ``axis`` so far, by stint, and its x of each time so far."""
+    return {}, {}
+
+
+def _tail(span: tuple[int, int | None], xs: dict[int, float], axis: Axis, end: int,
+          zone: tzinfo) -> Tail:
+    """A stint's bar but for its y (its x of each time kept in ``xs``)."""
+    begin, stop = span
+    until = end if stop is None else stop
+    x0 = xs.get(begin)
+    if x0 is None:
+        x0 = xs[begin] = axis.x(begin)
+    x1 = xs.get(until)
+    if x1 is None:
+        x1 = xs[until] = axis.x(until)
+    return (
+        f'<rect x="{x0}" y="',
+        f'" width="{max(round(x1 - x0, 1), 1.5)}" height="{LANE_H - 6}" rx="2" '
+        f'fill="{GREEN if stop is None else GREY}">'
+        f"<title>{_span_title(begin, stop, zone)}</title></rect>\n",
+    )
 
 
 def _gap_bands(axis: Axis, gaps: Sequence[Sequence[int]], top: int, bottom: int) -> list[str]:
@@ -168,12 +206,9 @@ def _gap_bands(axis: Axis, gaps: Sequence[Sequence[int]], top: int, bottom: int)
     return out
 
 
-@functools.lru_cache(maxsize=1 << 14)  # the same runs begin and end many playlists' stints
+@functools.lru_cache(maxsize=1 << 15)  # the same runs begin and end many playlists' stints
 def _span_title(begin: int, stop: int | None, zone: tzinfo) -> str:
-    return escape_svg(_span_text(begin, stop, zone))
-
-
-def _span_text(begin: int, stop: int | None, zone: tzinfo) -> str:
+    """``first day – last day`` of a stint (dates and words: nothing to escape)."""
     until = day_text(stop, zone) if stop is not None else "still there"
     return f"{day_text(begin, zone)} – {until}"
 
@@ -344,19 +379,26 @@ def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
     slot = (WIDTH - 80) / len(weeks)
     bar = max(min(slot * 0.8, 24), 1)
     width = round(bar, 1)
+    ups: dict[int, str] = {}  # a bar's text from its y to its colour, per count of tracks
+    downs: dict[int, str] = {}
     for n, (monday, added, removed) in enumerate(weeks):
         if not (added or removed):
             continue
-        x = round(60 + n * slot + (slot - bar) / 2, 1)
-        tip = f"week of {monday.isoformat()}: +{added} −{removed}"  # nothing to escape
+        head = f'<rect x="{round(60 + n * slot + (slot - bar) / 2, 1)}" y="'
+        tip = f"<title>week of {monday.isoformat()}: +{added} −{removed}</title></rect>\n"
         if added:
-            h = round(added * scale, 1)
-            body.append(f'<rect x="{x}" y="{round(middle - h, 1)}" width="{width}" '
-                        f'height="{h}" fill="{GREEN}"><title>{tip}</title></rect>\n')
+            up = ups.get(added)
+            if up is None:
+                h = round(added * scale, 1)
+                up = ups[added] = (f'{round(middle - h, 1)}" width="{width}" height="{h}" '
+                                   f'fill="{GREEN}">')
+            body.append(f"{head}{up}{tip}")
         if removed:
-            h = round(removed * scale, 1)
-            body.append(f'<rect x="{x}" y="{middle}" width="{width}" height="{h}" '
-                        f'fill="{RED}"><title>{tip}</title></rect>\n')
+            down = downs.get(removed)
+            if down is None:
+                down = downs[removed] = (f'{middle}" width="{width}" '
+                                         f'height="{round(removed * scale, 1)}" fill="{RED}">')
+            body.append(f"{head}{down}{tip}")
     first_day, last_day = weeks[0][0], weeks[-1][0]
     body.append(f'<text x="60" y="{bottom + 24}" fill="#5f6368">week of {first_day}</text>\n')
     body.append(f'<text x="{WIDTH - 20}" y="{bottom + 24}" text-anchor="end" fill="#5f6368">'

@@ -14,13 +14,13 @@ playlist gives the same bytes.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
 
 from gitarchive.archive.snapshots import TrackMeta
+from gitarchive.history.svg import artist_names, needs_escape
 from gitarchive.history.svg import escape_svg as _x
-from gitarchive.history.svg import needs_escape
 from gitarchive.history.timeline import Change, Timeline
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -57,35 +57,55 @@ def change_title(change: Change) -> str:
     return f"{title} ({', '.join(notes)})" if notes else title
 
 
-def change_html(timeline: Timeline, change: Change) -> str:
-    """The entry's content: name/description changes, then added and removed tracks."""
+def change_content(timeline: Timeline, change: Change) -> str:
+    """The entry's html (name/description changes, then added and removed tracks), as the
+    text of its ``content`` element: written escaped for XML already, so the html (most of
+    a feed) is not escaped again in a second pass over it."""
     parts = []
     if change.name is not None and not change.first:
-        parts.append(f"<p>Renamed to “{_x(change.name)}”</p>")
+        parts.append(f"&lt;p&gt;Renamed to “{_xx(change.name)}”&lt;/p&gt;")
     if change.description is not None:
-        parts.append(f"<p>New description: {_x(change.description)}</p>")
+        parts.append(f"&lt;p&gt;New description: {_xx(change.description)}&lt;/p&gt;")
     tracks = timeline.tracks
-    for label, keys in (("Added", change.added), ("Removed", change.removed)):
-        if not keys:
+    if change.added:
+        parts.append(f"&lt;h3&gt;Added&lt;/h3&gt;&lt;ul&gt;{_items(tracks, change.added)}"
+                     "&lt;/ul&gt;")
+    if change.removed:
+        parts.append(f"&lt;h3&gt;Removed&lt;/h3&gt;&lt;ul&gt;{_items(tracks, change.removed)}"
+                     "&lt;/ul&gt;")
+    return "".join(parts) or "&lt;p&gt;No change of tracks.&lt;/p&gt;"
+
+
+def _xx(text: str) -> str:
+    """``escape(escape(text))`` (for the html, then for the XML element that holds it) in
+    one pass of five replacements: ``&`` first, so no ampersand added is replaced again."""
+    return (text.replace("&", "&amp;amp;").replace("<", "&amp;lt;").replace(">", "&amp;gt;")
+            .replace('"', "&amp;quot;").replace("'", "&amp;#x27;"))
+
+
+def _items(tracks: Mapping[str, TrackMeta], keys: list[str]) -> str:
+    """Each track's list item (its name linked to Spotify, then its artists), escaped twice."""
+    out = []
+    for meta in map(tracks.get, keys):
+        if meta is None:
             continue
-        items = [_item(meta) for meta in map(tracks.get, keys) if meta is not None]
-        parts.append(f"<h3>{label}</h3><ul>{''.join(items)}</ul>")
-    return "".join(parts) or "<p>No change of tracks.</p>"
-
-
-def _item(meta: TrackMeta) -> str:
-    """A track's list item: its name linked to Spotify, then its artists."""
-    url, title = meta.url, meta.name
-    artists = ", ".join([a[0] for a in meta.artists])
-    if needs_escape(f"{url}{title}{artists}"):  # seldom: escape each (they are mostly unique)
-        url, title, artists = (escape(url, quote=True), escape(title, quote=True),
-                               escape(artists, quote=True))
-    name = f'<a href="{url}">{title}</a>' if url else title
-    return f"<li>{name} — {artists}</li>" if artists else f"<li>{name}</li>"
+        url, title, artists = meta.url, meta.name, artist_names(meta.artists)
+        if needs_escape(f"{url}{title}{artists}"):  # seldom (the names are mostly unique)
+            url, title, artists = _xx(url), _xx(title), _xx(artists)
+        if url:
+            title = f"&lt;a href=&quot;{url}&quot;&gt;{title}&lt;/a&gt;"
+        out.append(f"&lt;li&gt;{title} — {artists}&lt;/li&gt;" if artists
+                   else f"&lt;li&gt;{title}&lt;/li&gt;")
+    return "".join(out)
 
 
 def _page(base_url: str | None, pid: str) -> str | None:
     return f"{base_url.rstrip('/')}/p/{pid}.html" if base_url else None
+
+
+def _id(text: str) -> str:
+    """Escaped only when it needs it: each entry's id is new (a cache would only miss)."""
+    return escape(text, quote=True) if needs_escape(text) else text
 
 
 def _entry(timeline: Timeline, change: Change, base_url: str | None, prefix: str = "") -> str:
@@ -93,12 +113,11 @@ def _entry(timeline: Timeline, change: Change, base_url: str | None, prefix: str
     link_xml = f'    <link rel="alternate" type="text/html" href="{_x(link)}"/>\n' if link else ""
     return (
         "  <entry>\n"
-        f"    <id>{_x(entry_id(timeline.pid, change))}</id>\n"
+        f"    <id>{_id(entry_id(timeline.pid, change))}</id>\n"
         f"    <title>{_x(prefix + change_title(change))}</title>\n"
         f"    <updated>{_stamp(change.time)}</updated>\n"
         + link_xml
-        # Not _x: each entry's html is new (a cache of them would only hold memory).
-        + f'    <content type="html">{escape(change_html(timeline, change))}</content>\n'
+        + f'    <content type="html">{change_content(timeline, change)}</content>\n'
         "  </entry>\n"
     )
 

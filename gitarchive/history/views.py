@@ -59,27 +59,28 @@ class DateFormatter:
 
     def __init__(self, zone: tzinfo) -> None:
         self.zone = zone
-        self._cache: dict[int, str] = {}
+        self.known: dict[int, str] = {}  # epoch -> its date, every one formatted so far
 
     def __call__(self, epoch: int | None) -> str | None:
         if epoch is None:
             return None
-        found = self._cache.get(epoch)
+        found = self.known.get(epoch)
         return found if found is not None else self._format(epoch)
 
     def day(self, epoch: int) -> str:
         """The date of a known time (never None): the rows' hot path."""
-        found = self._cache.get(epoch)
+        found = self.known.get(epoch)
         return found if found is not None else self._format(epoch)
 
     def _format(self, epoch: int) -> str:
-        found = self._cache[epoch] = datetime.fromtimestamp(epoch, self.zone).strftime(
+        found = self.known[epoch] = datetime.fromtimestamp(epoch, self.zone).strftime(
             "%Y-%m-%d")
         return found
 
 
 class CumulativeTrack(NamedTuple):
-    """One row of a cumulative view, dates already formatted (a tuple: 70k made per rebuild)."""
+    """One row of a cumulative view, dates already formatted as YYYY-MM-DD (nothing to
+    escape in JSON), a tuple: 70k made per rebuild."""
 
     url: str
     name: str
@@ -131,8 +132,9 @@ def cumulative_view(
     """
     if playlist.first_run is None:
         return None
-    day = fmt.day
+    day, known = fmt.day, fmt.known  # known: the dates met so far, read without a call
     live_last = fmt(playlist.last_run) if live else None
+    new = tuple.__new__  # a CumulativeTrack made in C (its own __new__ is Python)
     rows = []
     for key, track in playlist.tracks.items():
         first = track.first_seen
@@ -141,13 +143,16 @@ def cumulative_view(
         added = track.added_at
         added = first if added is None or added >= first else added
         meta = track.meta
-        date_added = day(added)
-        present = track.present
-        rows.append((date_added, meta.name.lower(), key, CumulativeTrack(
+        date_added = known.get(added) or day(added)
+        if track.present:
+            removed, last = None, live_last
+        else:
+            removed, last = fmt(track.removed), fmt(track.last_seen)
+        rows.append((date_added, meta.name.lower(), key, new(CumulativeTrack, (
             meta.url, meta.name, meta.album, meta.artists, meta.duration_ms, date_added,
-            track.asterisk, None if present else fmt(track.removed), day(first),
-            live_last if present else fmt(track.last_seen), track.stints, meta.added_by,
-        )))
+            track.asterisk, removed, known.get(first) or day(first), last, track.stints,
+            meta.added_by,
+        ))))
     rows.sort()  # keys are unique: the rows themselves are never compared
     return CumulativeView(
         pid=playlist.pid,
@@ -243,19 +248,22 @@ def cumulative_json(view: CumulativeView) -> str:
         )
     out.append(f'  "name": {enc(view.name)},\n')
     items = []
+    # Dates are YYYY-MM-DD (nothing to escape): quoted as they are, not through the encoder.
     for (url, name, album, artists, duration, added, star, removed, first, last_seen, stints,
          user) in view.tracks:
+        gone = "null" if removed is None else f'"{removed}"'
+        last = "null" if last_seen is None else f'"{last_seen}"'
         items.append(
             "    {\n"
             + (f'      "added_by": {enc(user)},\n' if user is not None else "")
             + f'      "album": {_album_json(album)},\n'
             f'      "artists": {_artists_json(artists)},\n'
-            f'      "date_added": {enc(added)},\n'
+            f'      "date_added": "{added}",\n'
             f'      "date_added_asterisk": {"true" if star else "false"},\n'
-            f'      "date_removed": {"null" if removed is None else enc(removed)},\n'
-            f'      "duration_ms": {_opt(duration)},\n'
-            f'      "first_seen": {enc(first)},\n'
-            f'      "last_seen": {"null" if last_seen is None else enc(last_seen)},\n'
+            f'      "date_removed": {gone},\n'
+            f'      "duration_ms": {"null" if duration is None else duration},\n'
+            f'      "first_seen": "{first}",\n'
+            f'      "last_seen": {last},\n'
             f'      "name": {enc(name)},\n'
             f'      "stints": {stints},\n'
             f'      "url": {enc(url)}\n'
@@ -294,17 +302,28 @@ def md_rows(tracks: list[CumulativeTrack], by: bool) -> str:
     ``by``: an ``Added by`` column after ``Added`` (collaborative playlists).
     Written in one loop (not a template loop): most of a full rebuild's rendering.
     """
-    link, format_length = render.md_link, render.format_length
+    link, lengths = render.md_link, _LENGTHS
     out = []
     for (url, name, album, artists, duration, added, star, removed, _first, last, _stints,
          user) in tracks:
-        length = "" if duration is None else format_length(duration)
+        if duration is None:
+            length = ""
+        else:  # by whole seconds, which is all a length shows: a few hundred distinct
+            length = lengths.get(duration // 1000) or _length(duration // 1000)
         out.append(
             f"| {link(name, url)} | {_artists_md(artists)} | {_album_md(album)} | {length} "
             f"| {added}{STAR if star else ''} |{f' {_user_link(user)} |' if by else ''}"
             f" {last or ''} | {removed or ''} |\n"
         )
     return "".join(out)
+
+
+_LENGTHS: dict[int, str] = {}  # whole seconds -> a track's length as the views show it
+
+
+def _length(seconds: int) -> str:
+    found = _LENGTHS[seconds] = render.format_length(seconds * 1000)
+    return found
 
 
 _PICTURES = (
