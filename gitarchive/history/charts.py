@@ -256,9 +256,8 @@ def _value_axis(low: float, high: float, top: int, bottom: int) -> tuple[
 def followers_svg(timeline: Timeline, followers: Mapping[str, int], zone: tzinfo = UTC) -> str:
     """Follower count over time (from ``followers/<id>.json``: day -> count)."""
     points = sorted(
-        (int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()), count)
-        for day, count in followers.items()
-        if isinstance(count, int) and _is_day(day)
+        (when, count) for day, count in followers.items()
+        if isinstance(count, int) and (when := _day_start(day)) is not None
     )
     title = f"Followers of {timeline.name}"
     height, top, bottom = 220, 40, 180
@@ -280,6 +279,14 @@ def followers_svg(timeline: Timeline, followers: Mapping[str, int], zone: tzinfo
     body.append(f'<text x="{WIDTH - 20}" y="18" text-anchor="end">{last_c:,} on '
                 f"{day_text(last_t, UTC)}</text>\n")
     return svg_document(WIDTH, height, title, body)
+
+
+@functools.lru_cache(maxsize=1 << 14)  # the same days in every playlist's counts
+def _day_start(text: str) -> int | None:
+    """The epoch of midnight UTC of a ``YYYY-MM-DD`` day; None for any other text."""
+    if not _is_day(text):
+        return None
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
 
 
 def _is_day(text: str) -> bool:
@@ -333,15 +340,23 @@ def weekly_churn(timeline: Timeline, zone: tzinfo = UTC) -> list[tuple[date, int
         counts[1] += len(change.removed)
     if not timeline.changes:
         return []
-    first = datetime.fromtimestamp(timeline.changes[0].time, zone).date()
-    last = datetime.fromtimestamp(timeline.changes[-1].time, zone).date()
-    monday = first - timedelta(days=first.weekday())
+    first, last = timeline.changes[0].time, timeline.changes[-1].time
+    none = (0, 0)
+    return [(monday, *weeks.get(monday, none))
+            for monday in _mondays(_monday(first, zone), _monday(last, zone))]
+
+
+@functools.lru_cache(maxsize=1 << 10)  # most playlists' charts span the same weeks
+def _mondays(first: date, last: date) -> tuple[date, ...]:
+    """Every Monday from ``first`` to ``last`` (both Mondays)."""
     found = []
-    while monday <= last:
-        added, removed = weeks.get(monday, (0, 0))
-        found.append((monday, added, removed))
-        monday += timedelta(days=7)
-    return found
+    while first <= last:
+        found.append(first)
+        first += _WEEK
+    return tuple(found)
+
+
+_WEEK = timedelta(days=7)
 
 
 @functools.lru_cache(maxsize=1 << 14)  # a few distinct run times
@@ -364,7 +379,7 @@ def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
     if not weeks:
         body.append(f'<text x="60" y="{top + 40}" fill="#5f6368">No changes archived</text>\n')
         return svg_document(WIDTH, height, title, body)
-    peak = max(max(a, r) for _, a, r in weeks) or 1
+    peak = max([a for _, a, _ in weeks] + [r for _, _, r in weeks]) or 1
     step = max(_nice_step(peak, 2), 1)
     peak = int(step * max(1, -(-peak // step)))
     middle = (top + bottom) / 2
@@ -376,15 +391,13 @@ def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
                     f'stroke="{INK if value == 0 else GRID}"/>\n')
         body.append(f'<text x="54" y="{y + 4}" text-anchor="end" fill="#5f6368">'
                     f"{'+' if value > 0 else '−' if value < 0 else ''}{abs(value):g}</text>\n")
-    slot = (WIDTH - 80) / len(weeks)
-    bar = max(min(slot * 0.8, 24), 1)
-    width = round(bar, 1)
+    heads, width = _week_heads(len(weeks))
     ups: dict[int, str] = {}  # a bar's text from its y to its colour, per count of tracks
     downs: dict[int, str] = {}
     for n, (monday, added, removed) in enumerate(weeks):
         if not (added or removed):
             continue
-        head = f'<rect x="{round(60 + n * slot + (slot - bar) / 2, 1)}" y="'
+        head = heads[n]
         tip = f"<title>week of {monday.isoformat()}: +{added} −{removed}</title></rect>\n"
         if added:
             up = ups.get(added)
@@ -404,3 +417,13 @@ def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
     body.append(f'<text x="{WIDTH - 20}" y="{bottom + 24}" text-anchor="end" fill="#5f6368">'
                 f"week of {last_day}</text>\n")
     return svg_document(WIDTH, height, title, body)
+
+
+@functools.lru_cache(maxsize=64)  # most playlists' charts span the same number of weeks
+def _week_heads(weeks: int) -> tuple[tuple[str, ...], float]:
+    """Each week's bar up to its y (``<rect x=".." y="``) and the bars' width, for a chart
+    of ``weeks`` weeks."""
+    slot = (WIDTH - 80) / weeks
+    bar = max(min(slot * 0.8, 24), 1)
+    return (tuple(f'<rect x="{round(60 + n * slot + (slot - bar) / 2, 1)}" y="'
+                  for n in range(weeks)), round(bar, 1))

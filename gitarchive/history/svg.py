@@ -70,38 +70,46 @@ class Axis:
         """Month starts (``Feb``, ``Jan 2024``) when the range spans months, else days."""
         first = datetime.fromtimestamp(self.start, self.zone).date()
         last = datetime.fromtimestamp(self.end, self.zone).date()
-        months = (last.year - first.year) * 12 + last.month - first.month
-        found: list[tuple[int, str]] = []
-        if months >= 2:
-            # At most about one label per 60 px; the year only on the first and in January.
-            step = next((s for s in (1, 2, 3, 6) if months / s * 60 <= self.width), 12)
-            year, month = first.year, first.month
-            while True:
-                month += 1
-                if month > 12:
-                    year, month = year + 1, 1
-                day = date(year, month, 1)
-                if day > last:
-                    break
-                if (month - 1) % step == 0:
-                    name = calendar.month_abbr[month]
-                    label = f"{name} {year}" if month == 1 or not found else name
-                    found.append((self._epoch(day), label))
-        else:
-            days = max((last - first).days, 1)
-            step = next(s for s in (1, 2, 7, 14, 28) if days / s <= 10)
-            day = first + timedelta(days=1)
-            while day <= last:
-                if (day - first).days % step == 0:
-                    found.append((self._epoch(day), day.strftime("%b %d")))
-                day += timedelta(days=1)
-        return [(t, label) for t, label in found if self.start <= t <= self.end]
-
-    def _epoch(self, day: date) -> int:
-        return int(datetime(day.year, day.month, day.day, tzinfo=self.zone).timestamp())
+        return [(t, label) for t, label in _day_ticks(first, last, self.width, self.zone)
+                if self.start <= t <= self.end]
 
     def draw(self, top: int, bottom: int) -> list[str]:
         return list(_axis_marks(self, top, bottom))
+
+
+@functools.lru_cache(maxsize=1 << 10)  # the axes of most charts begin and end on the same days
+def _day_ticks(first: date, last: date, width: int, zone: tzinfo) -> tuple[tuple[int, str], ...]:
+    """The ticks of an axis from day ``first`` to day ``last`` (``Axis.ticks``, unclipped)."""
+    months = (last.year - first.year) * 12 + last.month - first.month
+    found: list[tuple[int, str]] = []
+    if months >= 2:
+        # At most about one label per 60 px; the year only on the first and in January.
+        step = next((s for s in (1, 2, 3, 6) if months / s * 60 <= width), 12)
+        year, month = first.year, first.month
+        while True:
+            month += 1
+            if month > 12:
+                year, month = year + 1, 1
+            day = date(year, month, 1)
+            if day > last:
+                break
+            if (month - 1) % step == 0:
+                name = calendar.month_abbr[month]
+                label = f"{name} {year}" if month == 1 or not found else name
+                found.append((_epoch(day, zone), label))
+    else:
+        days = max((last - first).days, 1)
+        step = next(s for s in (1, 2, 7, 14, 28) if days / s <= 10)
+        day = first + timedelta(days=1)
+        while day <= last:
+            if (day - first).days % step == 0:
+                found.append((_epoch(day, zone), day.strftime("%b %d")))
+            day += timedelta(days=1)
+    return tuple(found)
+
+
+def _epoch(day: date, zone: tzinfo) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp())
 
 
 @functools.lru_cache(maxsize=1 << 10)  # most playlists of an archive span the same days
