@@ -92,10 +92,13 @@ def _items(tracks: Mapping[str, TrackMeta], keys: list[str]) -> str:
         url, title, artists = meta.url, meta.name, artist_names(meta.artists)
         if needs_escape(f"{url}{title}{artists}"):  # seldom (the names are mostly unique)
             url, title, artists = _xx(url), _xx(title), _xx(artists)
-        if url:
-            title = f"&lt;a href=&quot;{url}&quot;&gt;{title}&lt;/a&gt;"
-        out.append(f"&lt;li&gt;{title} — {artists}&lt;/li&gt;" if artists
-                   else f"&lt;li&gt;{title}&lt;/li&gt;")
+        if url:  # the usual item written in one go
+            out.append(f"&lt;li&gt;&lt;a href=&quot;{url}&quot;&gt;{title}&lt;/a&gt; — {artists}"
+                       "&lt;/li&gt;" if artists else
+                       f"&lt;li&gt;&lt;a href=&quot;{url}&quot;&gt;{title}&lt;/a&gt;&lt;/li&gt;")
+        else:
+            out.append(f"&lt;li&gt;{title} — {artists}&lt;/li&gt;" if artists
+                       else f"&lt;li&gt;{title}&lt;/li&gt;")
     return "".join(out)
 
 

@@ -253,10 +253,9 @@ def cumulative_json(view: CumulativeView) -> str:
          user) in view.tracks:
         gone = "null" if removed is None else f'"{removed}"'
         last = "null" if last_seen is None else f'"{last_seen}"'
+        by = "" if user is None else f'      "added_by": {enc(user)},\n'
         items.append(
-            "    {\n"
-            + (f'      "added_by": {enc(user)},\n' if user is not None else "")
-            + f'      "album": {_album_json(album)},\n'
+            f'    {{\n{by}      "album": {_album_json(album)},\n'
             f'      "artists": {_artists_json(artists)},\n'
             f'      "date_added": "{added}",\n'
             f'      "date_added_asterisk": {"true" if star else "false"},\n'
