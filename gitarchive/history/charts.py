@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, tzinfo
 from html import escape
 
 from gitarchive.history.svg import (
@@ -29,10 +29,15 @@ from gitarchive.history.svg import (
     WIDTH,
     Axis,
     artist_names,
+    day_start,
     day_text,
     escape_svg,
+    is_day,
+    monday_of,
+    mondays,
     needs_escape,
     svg_document,
+    week_heads,
 )
 from gitarchive.history.timeline import Timeline
 
@@ -257,7 +262,7 @@ def followers_svg(timeline: Timeline, followers: Mapping[str, int], zone: tzinfo
     """Follower count over time (from ``followers/<id>.json``: day -> count)."""
     points = sorted(
         (when, count) for day, count in followers.items()
-        if isinstance(count, int) and (when := _day_start(day)) is not None
+        if isinstance(count, int) and (when := day_start(day)) is not None
     )
     title = f"Followers of {timeline.name}"
     height, top, bottom = 220, 40, 180
@@ -281,22 +286,6 @@ def followers_svg(timeline: Timeline, followers: Mapping[str, int], zone: tzinfo
     return svg_document(WIDTH, height, title, body)
 
 
-@functools.lru_cache(maxsize=1 << 14)  # the same days in every playlist's counts
-def _day_start(text: str) -> int | None:
-    """The epoch of midnight UTC of a ``YYYY-MM-DD`` day; None for any other text."""
-    if not _is_day(text):
-        return None
-    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
-
-
-def _is_day(text: str) -> bool:
-    try:
-        date.fromisoformat(text)
-    except (TypeError, ValueError):
-        return False
-    return len(text) == 10
-
-
 def parse_followers(data: bytes | None) -> dict[str, int]:
     """``followers/<id>.json`` as day -> count; anything else in it (or no file) is ignored."""
     try:
@@ -305,7 +294,7 @@ def parse_followers(data: bytes | None) -> dict[str, int]:
         return {}
     if not isinstance(parsed, dict):
         return {}
-    return {k: v for k, v in parsed.items() if type(v) is int and _is_day(k)}
+    return {k: v for k, v in parsed.items() if type(v) is int and is_day(k)}
 
 
 def sparkline_svg(followers: Mapping[str, int], width: int = 120, height: int = 24) -> str:
@@ -334,7 +323,7 @@ def weekly_churn(timeline: Timeline, zone: tzinfo = UTC) -> list[tuple[date, int
     for change in timeline.changes:
         if change.first:
             continue
-        monday = _monday(change.time, zone)
+        monday = monday_of(change.time, zone)
         counts = weeks.setdefault(monday, [0, 0])
         counts[0] += len(change.added)
         counts[1] += len(change.removed)
@@ -343,27 +332,7 @@ def weekly_churn(timeline: Timeline, zone: tzinfo = UTC) -> list[tuple[date, int
     first, last = timeline.changes[0].time, timeline.changes[-1].time
     none = (0, 0)
     return [(monday, *weeks.get(monday, none))
-            for monday in _mondays(_monday(first, zone), _monday(last, zone))]
-
-
-@functools.lru_cache(maxsize=1 << 10)  # most playlists' charts span the same weeks
-def _mondays(first: date, last: date) -> tuple[date, ...]:
-    """Every Monday from ``first`` to ``last`` (both Mondays)."""
-    found = []
-    while first <= last:
-        found.append(first)
-        first += _WEEK
-    return tuple(found)
-
-
-_WEEK = timedelta(days=7)
-
-
-@functools.lru_cache(maxsize=1 << 14)  # a few distinct run times
-def _monday(when: int, zone: tzinfo) -> date:
-    """The Monday of the week of a time."""
-    day = datetime.fromtimestamp(when, zone).date()
-    return day - timedelta(days=day.weekday())
+            for monday in mondays(monday_of(first, zone), monday_of(last, zone))]
 
 
 def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
@@ -391,7 +360,7 @@ def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
                     f'stroke="{INK if value == 0 else GRID}"/>\n')
         body.append(f'<text x="54" y="{y + 4}" text-anchor="end" fill="#5f6368">'
                     f"{'+' if value > 0 else '−' if value < 0 else ''}{abs(value):g}</text>\n")
-    heads, width = _week_heads(len(weeks))
+    heads, width = week_heads(len(weeks))
     ups: dict[int, str] = {}  # a bar's text from its y to its colour, per count of tracks
     downs: dict[int, str] = {}
     for n, (monday, added, removed) in enumerate(weeks):
@@ -417,13 +386,3 @@ def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
     body.append(f'<text x="{WIDTH - 20}" y="{bottom + 24}" text-anchor="end" fill="#5f6368">'
                 f"week of {last_day}</text>\n")
     return svg_document(WIDTH, height, title, body)
-
-
-@functools.lru_cache(maxsize=64)  # most playlists' charts span the same number of weeks
-def _week_heads(weeks: int) -> tuple[tuple[str, ...], float]:
-    """Each week's bar up to its y (``<rect x=".." y="``) and the bars' width, for a chart
-    of ``weeks`` weeks."""
-    slot = (WIDTH - 80) / weeks
-    bar = max(min(slot * 0.8, 24), 1)
-    return (tuple(f'<rect x="{round(60 + n * slot + (slot - bar) / 2, 1)}" y="'
-                  for n in range(weeks)), round(bar, 1))

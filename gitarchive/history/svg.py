@@ -1,4 +1,4 @@
-"""The SVG primitives of the charts (charts.py): the document, escaping, a time axis.
+"""The SVG primitives of the charts (charts.py): the document, escaping, a time axis, weeks.
 
 Kept apart from the charts themselves so each module stays short; every chart is a
 pure function of its data, so these are memoised where the same input recurs across
@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 import functools
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from html import escape
 
 WIDTH = 900
@@ -127,3 +127,53 @@ def _axis_marks(axis: Axis, top: int, bottom: int) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=1 << 14)  # a few distinct run times
 def day_text(when: int, zone: tzinfo) -> str:
     return datetime.fromtimestamp(when, zone).strftime("%Y-%m-%d")
+
+
+# ------------------------------------------------- weeks and days (charts.py)
+
+
+@functools.lru_cache(maxsize=1 << 10)  # most playlists' charts span the same weeks
+def mondays(first: date, last: date) -> tuple[date, ...]:
+    """Every Monday from ``first`` to ``last`` (both Mondays)."""
+    found = []
+    while first <= last:
+        found.append(first)
+        first += WEEK
+    return tuple(found)
+
+
+WEEK = timedelta(days=7)
+
+
+@functools.lru_cache(maxsize=1 << 14)  # a few distinct run times
+def monday_of(when: int, zone: tzinfo) -> date:
+    """The Monday of the week of a time."""
+    day = datetime.fromtimestamp(when, zone).date()
+    return day - timedelta(days=day.weekday())
+
+
+def is_day(text: str) -> bool:
+    """Whether the text is a ``YYYY-MM-DD`` day (the follower counts' keys)."""
+    try:
+        date.fromisoformat(text)
+    except (TypeError, ValueError):
+        return False
+    return len(text) == 10
+
+
+@functools.lru_cache(maxsize=1 << 14)  # the same days in every playlist's counts
+def day_start(text: str) -> int | None:
+    """The epoch of midnight UTC of a ``YYYY-MM-DD`` day; None for any other text."""
+    if not is_day(text):
+        return None
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
+
+
+@functools.lru_cache(maxsize=64)  # most playlists' charts span the same number of weeks
+def week_heads(weeks: int) -> tuple[tuple[str, ...], float]:
+    """Each week's bar up to its y (``<rect x=".." y="``) and the bars' width, for a chart
+    of ``weeks`` weeks."""
+    slot = (WIDTH - 80) / weeks
+    bar = max(min(slot * 0.8, 24), 1)
+    return (tuple(f'<rect x="{round(60 + n * slot + (slot - bar) / 2, 1)}" y="'
+                  for n in range(weeks)), round(bar, 1))
