@@ -77,10 +77,9 @@ def change_content(timeline: Timeline, change: Change) -> str:
 
 
 def _xx(text: str) -> str:
-    """``escape(escape(text))`` (for the html, then for the XML element that holds it) in
-    one pass of five replacements: ``&`` first, so no ampersand added is replaced again."""
-    return (text.replace("&", "&amp;amp;").replace("<", "&amp;lt;").replace(">", "&amp;gt;")
-            .replace('"', "&amp;quot;").replace("'", "&amp;#x27;"))
+    """Escaped for the html, then for the XML element that holds it (seldom needed: names
+    and descriptions that hold markup or quotes)."""
+    return escape(escape(text))
 
 
 def _items(tracks: Mapping[str, TrackMeta], keys: list[str]) -> str:

@@ -301,28 +301,17 @@ def md_rows(tracks: list[CumulativeTrack], by: bool) -> str:
     ``by``: an ``Added by`` column after ``Added`` (collaborative playlists).
     Written in one loop (not a template loop): most of a full rebuild's rendering.
     """
-    link, lengths = render.md_link, _LENGTHS
+    link, length_of = render.md_link, render.format_length
     out = []
     for (url, name, album, artists, duration, added, star, removed, _first, last, _stints,
          user) in tracks:
-        if duration is None:
-            length = ""
-        else:  # by whole seconds, which is all a length shows: a few hundred distinct
-            length = lengths.get(duration // 1000) or _length(duration // 1000)
+        length = "" if duration is None else length_of(duration)
         out.append(
             f"| {link(name, url)} | {_artists_md(artists)} | {_album_md(album)} | {length} "
             f"| {added}{STAR if star else ''} |{f' {_user_link(user)} |' if by else ''}"
             f" {last or ''} | {removed or ''} |\n"
         )
     return "".join(out)
-
-
-_LENGTHS: dict[int, str] = {}  # whole seconds -> a track's length as the views show it
-
-
-def _length(seconds: int) -> str:
-    found = _LENGTHS[seconds] = render.format_length(seconds * 1000)
-    return found
 
 
 _PICTURES = (
