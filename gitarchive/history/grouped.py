@@ -17,13 +17,22 @@ blobs held at once to group them itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
+
+import pygit2
 
 from gitarchive import collector
+from gitarchive.archive.snapshots import ParseCache
+from gitarchive.git.blobstream import BlobStream
+from gitarchive.git.store import blob_data
+from gitarchive.history.delta import Chunker
 from gitarchive.history.events import Event, Write
 from gitarchive.history.replay import Problem, Replayer, planned_blobs
 from gitarchive.history.state import HistoryState
+from gitarchive.history.timeline_record import Recorder, Recording
+from gitarchive.progress import ProgressFn, no_progress
 
 GROUP = 64  # playlists replayed together (their bases fit libgit2's cache many times over)
 
@@ -110,35 +119,59 @@ def grouped_plan(groups: Sequence[Sequence[Event]]) -> list[tuple[str, str]]:
     return [step for group in groups for step in planned_blobs(group)]
 
 
-def replay_groups(
+def replayed_whole(repo: pygit2.Repository, state: HistoryState, events: Sequence[Event],
+                   fresh: Callable[[], HistoryState], swaps: Swaps, problems: list[Problem],
+                   progress: ProgressFn = no_progress, recording: Recording | None = None,
+                   reading: Callable[[], None] | None = None) -> Iterator[list[str]]:
+    """A whole history (``events``) replayed a group at a time (``replayed_groups``), its
+    blobs read ahead by one reader (``reading``: called once it has started); ``fresh``
+    makes each later group's empty state; ``recording`` gets the timelines."""
+    groups = split_events(events, state.links)
+    chunker = Chunker(ParseCache())
+
+    def replayer(target: HistoryState) -> Replayer:
+        recorder = (Recorder(partial(blob_data, repo), recording.timelines)
+                    if recording is not None else None)
+        return Replayer(target, reader.read, None, recorder, chunker)
+
+    with BlobStream(repo, grouped_plan(groups)) as reader:
+        if reading is not None:
+            reading()
+        yield from replayed_groups(state, progress("Replaying history", groups), replayer,
+                                   fresh, swaps, problems)
+
+
+def replayed_groups(
     state: HistoryState,
     groups: Iterable[Sequence[Event]],
     replayer: Callable[[HistoryState], Replayer],
     fresh: Callable[[], HistoryState],
     swaps: Swaps,
-) -> list[Problem]:
-    """Replay each group on a state of its own (the first on ``state``), then join them.
+    problems: list[Problem],
+) -> Iterator[list[str]]:
+    """Replay each group on a state of its own (the first on ``state``), joining each into
+    ``state``; after each, the playlists it replayed (settled: nothing changes them any
+    more), so a forked half can send them while it replays the next group.
 
     ``replayer`` makes the Replayer of a group's state (one read function and parse
-    cache for all); ``swaps`` collects the playlists that vanished and appeared. The
-    problems come in event order (then path), as from one replay of everything.
+    cache for all); ``swaps`` collects the playlists that vanished and appeared,
+    ``problems`` each group's in the order met (``in_event_order`` sorts them as one
+    replay of everything meets them).
     """
-    problems: list[Problem] = []
-    order: dict[str, int] = {}
     with collector.paused():  # millions of lasting objects, no cycles
         for n, events in enumerate(groups):
-            if n == 0:
-                order = {event.oid: i for i, event in enumerate(events)}
             target = state if n == 0 else fresh()
+            before = set(target.playlists) if n == 0 else set()
             replaying = replayer(target)
             replaying.apply_all(events)
             target.settle_pending()
             swaps[0].extend(replaying.vanished)
             swaps[1].extend(replaying.appeared)
             problems.extend(replaying.problems)
+            done = [pid for pid in target.playlists if pid not in before]
             if target is not state:
                 join_state(state, target)
-    return in_event_order(problems, order)
+            yield done
 
 
 def join_state(state: HistoryState, other: HistoryState) -> None:
@@ -147,6 +180,11 @@ def join_state(state: HistoryState, other: HistoryState) -> None:
         state.playlists[pid] = other.playlists[pid]  # settled there, as it would be here
     state.view_dirty |= other.view_dirty
     state.pending |= other.pending
+
+
+def event_order(events: Iterable[Event]) -> dict[str, int]:
+    """commit -> its index in ``events`` (every group's events are in the same order)."""
+    return {event.oid: n for n, event in enumerate(events)}
 
 
 def in_event_order(problems: Iterable[Problem], order: Mapping[str, int]) -> list[Problem]:

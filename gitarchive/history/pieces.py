@@ -84,6 +84,15 @@ def sent(store: Store, state: HistoryState, problems: list[Problem], swaps: Swap
     yield Piece(last=True)
 
 
+def rows_of(state: HistoryState, pids: Sequence[str]) -> Iterator[Piece]:
+    """Pieces of these playlists of ``state`` (settled: nothing changes them any more) as
+    their saved rows, a few at a time."""
+    order = sorted(pids)
+    for start in range(0, len(order), PIECE):
+        yield Piece(rows={pid: history_state.pickled(state.playlists[pid])
+                          for pid in order[start:start + PIECE]})
+
+
 def taken(ahead: history_state.AheadWriter | None, piece: Piece) -> Piece:
     """A piece as kept here (by the thread receiving it): its playlists read from the
     files the child wrote, or made of the rows it sent (then written, ``ahead``)."""
@@ -104,11 +113,14 @@ def taken(ahead: history_state.AheadWriter | None, piece: Piece) -> Piece:
 
 
 def assembled(pieces: Sequence[Piece]) -> HalfResult | None:
-    """The child's whole result from its pieces; None unless all came (the last says so)."""
-    if not pieces or not pieces[-1].last or pieces[0].meta is None or any(
+    """The child's whole result from its pieces; None unless all came (the last says so).
+
+    Its playlists in pid order however they came (a group at a time, or all at the end):
+    the order the parent's state then holds them in stays that of the child's sorted list."""
+    meta = next((piece.meta for piece in pieces if piece.meta is not None), None)
+    if not pieces or not pieces[-1].last or meta is None or any(
             piece.lost for piece in pieces):
         return None
-    meta = pieces[0].meta
     playlists: dict[str, PlaylistHistory] = {}
     half: Half | None = None
     for piece in pieces:
@@ -118,4 +130,4 @@ def assembled(pieces: Sequence[Piece]) -> HalfResult | None:
         if half is not None:
             half.drawn.update(piece.drawn)
             half.rendered.update(piece.rendered)
-    return (playlists, *meta, half)
+    return (dict(sorted(playlists.items())), *meta, half)

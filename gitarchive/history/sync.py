@@ -15,14 +15,12 @@ import pygit2
 
 from gitarchive import heal
 from gitarchive.archive import links as archive_links
-from gitarchive.archive.snapshots import ParseCache
 from gitarchive.errors import StateError
 from gitarchive.git.blobstream import BlobStream
 from gitarchive.git.store import Store, blob_data
 from gitarchive.git.trust import unverified_reads
 from gitarchive.history import grouped
 from gitarchive.history import saved as history_state
-from gitarchive.history.delta import Chunker
 from gitarchive.history.events import Event, sorted_events, walk_events
 from gitarchive.history.parallel import Forked, Meanwhile, second_half, two_cores
 from gitarchive.history.pieces import (
@@ -31,6 +29,7 @@ from gitarchive.history.pieces import (
     RowsFn,
     Swaps,
     assembled,
+    rows_of,
     sent,
     taken,
 )
@@ -139,16 +138,34 @@ def _replay_split(
     state.view_dirty |= view_dirty
     state.pending |= pending
     add_candidates(state, [*swaps[0], *their_swaps[0]], [*swaps[1], *their_swaps[1]])
-    order = {event.oid: n for n, event in enumerate(events)}
-    return grouped.in_event_order([*problems, *their_problems], order)
+    return grouped.in_event_order([*problems, *their_problems], grouped.event_order(events))
 
 
 def _half_in_pieces(store: Store, events: Sequence[Event], links: Mapping[str, str],
                     recording: Recording | None, write: bool = False,
                     rows: RowsFn | None = None) -> Iterator[Piece]:
     """The child's half of _replay_split, replayed, then sent in pieces (pieces.sent)."""
+    if recording is None and not write:
+        yield from _half_as_replayed(store, events, links)
+        return
     state, problems, swaps, mine = _replayed_half(store, events, links, recording)
     yield from sent(store, state, problems, swaps, mine, write, rows)
+
+
+def _half_as_replayed(store: Store, events: Sequence[Event], links: Mapping[str, str]
+                      ) -> Iterator[Piece]:
+    """The child's half with nothing to record or write: each group's playlists sent as
+    soon as the group is replayed (pieces.rows_of), while the parent's thread takes them
+    during its own replay; all of them pickled here and unpickled there once both halves
+    were replayed took ~0.3 s with a core idle (JSON, 1,000 x 365)."""
+    state = fresh_state(links)
+    swaps: Swaps = ([], [])
+    met: list[Problem] = []
+    for done in grouped.replayed_whole(store.repo, state, events, _fresh(state), swaps, met):
+        yield from rows_of(state, done)
+    yield Piece(meta=(state.view_dirty, state.pending,
+                      grouped.in_event_order(met, grouped.event_order(events)), swaps),
+                last=True)
 
 
 def _replay_half(store: Store, events: Sequence[Event], links: Mapping[str, str],
@@ -171,6 +188,11 @@ def _replayed_half(store: Store, events: Sequence[Event], links: Mapping[str, st
     problems = _replay_in_order(store, state, events, no_progress, swaps=swaps,
                                 recording=mine)
     return state, problems, swaps, mine
+
+
+def _fresh(state: HistoryState) -> Callable[[], HistoryState]:
+    """Empty states that apply ``state``'s links (a group's, grouped.replayed_whole)."""
+    return partial(fresh_state, state.links)
 
 
 def fresh_state(links: Mapping[str, str]) -> HistoryState:
@@ -231,19 +253,11 @@ def _replay_in_order(
     repo = store.repo
     found: Swaps = swaps if swaps is not None else ([], [])
     if state.last_key is None and not known:  # a whole history: a group at a time
-        groups = grouped.split_events(events, state.links)
-        chunker = Chunker(ParseCache())
-
-        def replayer(target: HistoryState) -> Replayer:
-            recorder = (Recorder(partial(blob_data, repo), recording.timelines)
-                        if recording is not None else None)
-            return Replayer(target, reader.read, None, recorder, chunker)
-
-        with BlobStream(repo, grouped.grouped_plan(groups)) as reader:
-            if reading is not None:
-                reading()
-            problems = grouped.replay_groups(state, progress("Replaying history", groups),
-                                             replayer, partial(fresh_state, state.links), found)
+        met: list[Problem] = []
+        for _ in grouped.replayed_whole(store.repo, state, events, _fresh(state), found, met,
+                                        progress, recording, reading):
+            pass
+        problems = grouped.in_event_order(met, grouped.event_order(events))
     else:
         recorder = None
         if recording is not None:

@@ -22,6 +22,7 @@ from gitarchive.git.blobstream import BlobStream
 from gitarchive.git.store import Store, blob_data
 from gitarchive.history import grouped
 from gitarchive.history import sync as sync_module
+from gitarchive.history.pieces import Piece
 from gitarchive.history.replay import Replayer, add_candidates
 from gitarchive.history.state import state_to_dict
 from gitarchive.history.sync import all_events, fresh_state, sync
@@ -111,15 +112,44 @@ def test_the_split_replay_forks_this_halfs_blob_reader(quirky: Path,
     store = Store(quirky)
     state, _, _ = one_replay(store)
     alone: list[bool] = []
-    reader = sync_module.BlobStream
+    reader = grouped.BlobStream
 
     def recorded(repo: pygit2.Repository, plan: list[tuple[str, str]]) -> BlobStream:
         alone.append(forking.alone())
         return reader(repo, plan)
 
-    monkeypatch.setattr(sync_module, "BlobStream", recorded)
+    monkeypatch.setattr(grouped, "BlobStream", recorded)
     monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 0)  # halves in two processes
     monkeypatch.setattr(sync_module, "two_cores", lambda: True)
     synced = sync(store, full=True, timelines=True)
     assert alone == [True]  # this half's (the child's is made in the child)
     assert state_to_dict(synced.state) == state
+
+
+def test_the_forked_half_sends_each_group_as_soon_as_it_is_replayed(
+        quirky: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nothing to record, the child sends a group's playlists once that group is
+    replayed (the first piece holds playlists, what applies to its whole half comes last),
+    and the state is the one replay's, the child's playlists last and in pid order."""
+    store = Store(quirky)
+    state, problems, candidates = one_replay(store)
+    monkeypatch.setattr(grouped, "GROUP", 3)
+    monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 0)  # halves in two processes
+    monkeypatch.setattr(sync_module, "two_cores", lambda: True)
+    seen: list[Piece] = []
+    whole = sync_module.assembled
+
+    def noted(pieces: list[Piece]) -> object:
+        seen.extend(pieces)
+        return whole(pieces)
+
+    monkeypatch.setattr(sync_module, "assembled", noted)
+    synced = sync(store, full=True)
+    assert state_to_dict(synced.state) == state
+    assert sorted(str(p) for p in synced.problems) == sorted(problems)
+    assert synced.state.candidates == candidates
+    sending = [n for n, piece in enumerate(seen) if piece.playlists]
+    assert len(sending) >= 2 and sending[0] == 0  # not after the whole half
+    assert seen[-1].last and seen[-1].meta is not None
+    theirs = sorted(pid for piece in seen for pid in piece.playlists)
+    assert list(synced.state.playlists)[-len(theirs):] == theirs
