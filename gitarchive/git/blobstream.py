@@ -53,12 +53,19 @@ class BlobStream:
     child, is read here with pygit2 instead, so callers never see the difference.
     """
 
-    def __init__(self, repo: pygit2.Repository, plan: Sequence[tuple[str, str]]) -> None:
-        """``plan``: (hex id, group) in reading order; a group's blobs are read together."""
+    def __init__(self, repo: pygit2.Repository, plan: Sequence[tuple[str, str]], *,
+                 here: bool = False) -> None:
+        """``plan``: (hex id, group) in reading order; a group's blobs are read together.
+        ``here``: by this process, a window at a time (``Windows``), when every core is
+        busy already (each half of a split replay): no pipe, no second process."""
         self.repo = repo
         self.plan = deque(oid for oid, _ in plan)
         self.remaining = Counter(self.plan)
         self.proc: subprocess.Popen[bytes] | _ForkedReader | None = None
+        self.here: Windows | None = None
+        if here:
+            self.here = Windows(repo.odb, [(oid.encode(), group.encode()) for oid, group in plan])
+            return
         if len(plan) < MIN_BLOBS:
             return
         lines = [f"{oid} {group}" for oid, group in plan]
@@ -77,7 +84,7 @@ class BlobStream:
         threading.Thread(target=_feed, args=(self.proc.stdin, lines), daemon=True).start()
 
     def read(self, oid: str) -> bytes:
-        if self.proc is not None and self.remaining[oid] > 0:
+        if (self.proc is not None or self.here is not None) and self.remaining[oid] > 0:
             try:
                 while self.plan:
                     upcoming = self.plan.popleft()
@@ -92,6 +99,8 @@ class BlobStream:
         return blob_data(self.repo, oid)
 
     def _next(self) -> bytes | None:
+        if self.here is not None:
+            return self.here.next()
         assert self.proc is not None and self.proc.stdout is not None
         out = self.proc.stdout
         header = out.read(8)
@@ -106,6 +115,7 @@ class BlobStream:
         return data
 
     def close(self) -> None:
+        self.here = None
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait()
@@ -120,6 +130,33 @@ class BlobStream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Windows:
+    """The plan's blobs in plan order, read by this process a window at a time (as ``serve``
+    cuts them: each group's versions in a row); one window held at once."""
+
+    def __init__(self, odb: pygit2.Odb, plan: list[tuple[bytes, bytes]],
+                 window: int | None = None, budget: int | None = None) -> None:
+        self.odb = odb
+        self.lines = deque(plan)
+        self.window = window or WINDOW
+        self.budget = budget or BUDGET
+        self.ready: deque[bytes | None] = deque()
+
+    def next(self) -> bytes | None:
+        """The next blob of the plan (None: missing); ValueError past its end."""
+        if not self.ready:
+            batch: list[list[bytes]] = []
+            held = 0
+            while self.lines and len(batch) < self.window and held < self.budget:
+                oid, group = self.lines.popleft()
+                batch.append([oid, group])
+                held += _size(self.odb, oid)
+            if not batch:
+                raise ValueError("past the plan")
+            self.ready.extend(_read(self.odb, batch))
+        return self.ready.popleft()
 
 
 class _ForkedReader:

@@ -122,10 +122,11 @@ def grouped_plan(groups: Sequence[Sequence[Event]]) -> list[tuple[str, str]]:
 def replayed_whole(repo: pygit2.Repository, state: HistoryState, events: Sequence[Event],
                    fresh: Callable[[], HistoryState], swaps: Swaps, problems: list[Problem],
                    progress: ProgressFn = no_progress, recording: Recording | None = None,
-                   reading: Callable[[], None] | None = None) -> Iterator[list[str]]:
+                   ahead: bool = True) -> Iterator[list[str]]:
     """A whole history (``events``) replayed a group at a time (``replayed_groups``), its
-    blobs read ahead by one reader (``reading``: called once it has started); ``fresh``
-    makes each later group's empty state; ``recording`` gets the timelines."""
+    blobs read ahead by a reader process (``ahead``) or by this one, a window at a time
+    (blobstream.Windows); ``fresh`` makes each later group's empty state; ``recording``
+    gets the timelines."""
     groups = split_events(events, state.links)
     chunker = Chunker(ParseCache())
 
@@ -134,9 +135,7 @@ def replayed_whole(repo: pygit2.Repository, state: HistoryState, events: Sequenc
                     if recording is not None else None)
         return Replayer(target, reader.read, None, recorder, chunker)
 
-    with BlobStream(repo, grouped_plan(groups)) as reader:
-        if reading is not None:
-            reading()
+    with BlobStream(repo, grouped_plan(groups), here=not ahead) as reader:
         yield from replayed_groups(state, progress("Replaying history", groups), replayer,
                                    fresh, swaps, problems)
 

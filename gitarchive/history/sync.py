@@ -102,12 +102,11 @@ def _replay_split(
     written = ahead is not None  # the child writes its playlists' files, and sends names
     with Forked(lambda: _half_in_pieces(Store(git_dir), second, links, recording, written,
                                         rows if written else None),
-                taken=partial(taken, ahead)) as child:
-        # The thread taking the child's pieces starts once this half's blob reader is
-        # forked: with it running, the reader would be a new interpreter (~0.15 s of CPU).
+                taken=partial(taken, ahead), background=True) as child:
+        # Each half reads its own blobs (no reader process: _replay_in_order's ``ahead``),
+        # so nothing forks here any more: the thread taking the child's pieces runs now.
         problems = _replay_in_order(store, state, first, progress, swaps=swaps,
-                                    recording=recording, reading=child.drain)
-        child.drain()  # started already by ``reading``: a no-op kept so it always runs
+                                    recording=recording, ahead=False)
         # This half's files (the child's are not in it yet), written in a thread while
         # this process draws: mostly waits on the disk. Settled first (the thread writes
         # settled playlists only, which nothing changes any more; drawing settles them).
@@ -161,7 +160,8 @@ def _half_as_replayed(store: Store, events: Sequence[Event], links: Mapping[str,
     state = fresh_state(links)
     swaps: Swaps = ([], [])
     met: list[Problem] = []
-    for done in grouped.replayed_whole(store.repo, state, events, _fresh(state), swaps, met):
+    for done in grouped.replayed_whole(store.repo, state, events, _fresh(state), swaps, met,
+                                       ahead=False):
         yield from rows_of(state, done)
     yield Piece(meta=(state.view_dirty, state.pending,
                       grouped.in_event_order(met, grouped.event_order(events)), swaps),
@@ -186,7 +186,7 @@ def _replayed_half(store: Store, events: Sequence[Event], links: Mapping[str, st
     mine = (Recording(recording.draw, recording.tree, recording.render,
                       git_dir=recording.git_dir) if recording is not None else None)
     problems = _replay_in_order(store, state, events, no_progress, swaps=swaps,
-                                recording=mine)
+                                recording=mine, ahead=False)
     return state, problems, swaps, mine
 
 
@@ -242,20 +242,20 @@ def _replay_in_order(
     known: Mapping[str, bytes] | None = None,
     swaps: Swaps | None = None,
     recording: Recording | None = None,
-    reading: Callable[[], None] | None = None,
+    ahead: bool = True,
 ) -> list[Problem]:
     """Replay ``events`` here; ``swaps`` collects the playlists that vanished and appeared
     (a split replay matches both halves' into candidates), else they are matched now.
     ``recording`` gets the timelines of what was read (it holds saved ones to go on
-    with when ``state`` is a saved state: an incremental replay). ``reading``: called
-    once a whole history's blob reader has started (a thread may start then: the reader
-    is forked); only a whole history is split, so only it takes one."""
+    with when ``state`` is a saved state: an incremental replay). ``ahead``: a whole
+    history's blobs read ahead by a reader process (grouped.replayed_whole); not when
+    each half of a split replay already keeps a core busy."""
     repo = store.repo
     found: Swaps = swaps if swaps is not None else ([], [])
     if state.last_key is None and not known:  # a whole history: a group at a time
         met: list[Problem] = []
         for _ in grouped.replayed_whole(store.repo, state, events, _fresh(state), found, met,
-                                        progress, recording, reading):
+                                        progress, recording, ahead):
             pass
         problems = grouped.in_event_order(met, grouped.event_order(events))
     else:

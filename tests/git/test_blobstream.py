@@ -142,3 +142,52 @@ def test_a_window_broken_half_written_ends_the_reader(tmp_path: Path) -> None:
     sink = BreaksInSecondWindow()
     blobstream.serve(str(Path(store.repo.path)), source, sink, window=30, budget=1 << 20)
     assert sink.sizes == [sink.tell()]  # the first window, and nothing after it
+
+
+def test_read_here_in_plan_order(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``here``: no reader process; the plan read by this process, answered in plan order
+    (repeats, skips, a missing blob, blobs out of plan) as a reader process answers it."""
+    monkeypatch.setattr(blobstream, "MIN_BLOBS", 1)
+    monkeypatch.setattr(blobstream, "WINDOW", 7)  # several windows
+    contents = {f"f{i}": os.urandom(i * 37) for i in range(50)}
+    store, ids = committed(tmp_path, contents)
+    missing = "0" * 39 + "1"
+    plan = [(oid, f"group{n % 3}") for n, oid in enumerate(ids[:40] + [missing] + ids[:5])]
+    with blobstream.BlobStream(store.repo, plan, here=True) as stream:
+        assert stream.proc is None
+        for oid, name in zip(ids[:10], contents, strict=False):
+            assert stream.read(oid) == contents[name]
+        assert stream.read(ids[45]) == contents["f45"]  # not in the plan: read here
+        assert stream.read(ids[30]) == contents["f30"]  # skipping ahead in the plan
+        assert stream.read(ids[2]) == contents["f2"]  # second occurrence, after a missing one
+        assert stream.read(ids[3]) == contents["f3"]
+
+
+class Counted:
+    """An object database that counts the blobs read from it."""
+
+    def __init__(self, odb: object) -> None:
+        self.odb = odb
+        self.read_ids: list[str] = []
+
+    def read(self, oid: str) -> object:
+        self.read_ids.append(oid)
+        return self.odb.read(oid)  # type: ignore[attr-defined]
+
+    def read_header(self, oid: str) -> object:
+        return self.odb.read_header(oid)  # type: ignore[attr-defined]
+
+
+def test_read_here_a_window_at_a_time(tmp_path: Path) -> None:
+    """One window held at once: its blobs read together, each group's in a row, before the
+    first is answered; the next window only once this one is used up."""
+    contents = {f"f{i}": f"blob {i}".encode() for i in range(20)}
+    store, ids = committed(tmp_path, contents)
+    odb = Counted(store.repo.odb)
+    plan = [(oid.encode(), f"g{n % 2}".encode()) for n, oid in enumerate(ids)]
+    windows = blobstream.Windows(odb, plan, window=8)  # type: ignore[arg-type]
+    assert windows.next() == contents["f0"]
+    assert odb.read_ids == ids[0:8:2] + ids[1:8:2]  # the first window, grouped
+    assert [windows.next() for _ in range(7)] == [contents[f"f{i}"] for i in range(1, 8)]
+    assert len(odb.read_ids) == 8
+    assert windows.next() == contents["f8"] and len(odb.read_ids) == 16

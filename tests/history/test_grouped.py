@@ -16,8 +16,8 @@ import pytest
 from history_support import read_alone, timelines_as_dict
 
 from benchmarks import synth
-from gitarchive import forking
 from gitarchive.archive import links as archive_links
+from gitarchive.git import blobstream
 from gitarchive.git.blobstream import BlobStream
 from gitarchive.git.store import Store, blob_data
 from gitarchive.history import grouped
@@ -104,26 +104,37 @@ def test_a_track_history_sent_to_the_parent_keeps_every_field() -> None:
     assert pickle.loads(pickle.dumps(track)) == track
 
 
-def test_the_split_replay_forks_this_halfs_blob_reader(quirky: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """This process's half starts its blob reader while no other thread runs here (the
-    thread taking the child's pieces starts after it), so the reader is forked rather
-    than a new interpreter; the state is the one replay's."""
+@pytest.mark.parametrize("timelines", [False, True])
+def test_the_split_replays_halves_read_their_own_blobs(quirky: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       timelines: bool) -> None:
+    """Each half of a split replay keeps a core busy: no reader process beside either (both
+    read their blobs themselves, a window at a time), whereas a whole history replayed in
+    one process still has its reader; the state is the one replay's."""
     store = Store(quirky)
     state, _, _ = one_replay(store)
-    alone: list[bool] = []
+    planned = tmp_path / "planned"
     reader = grouped.BlobStream
 
-    def recorded(repo: pygit2.Repository, plan: list[tuple[str, str]]) -> BlobStream:
-        alone.append(forking.alone())
-        return reader(repo, plan)
+    def recorded(repo: pygit2.Repository, plan: list[tuple[str, str]], *,
+                 here: bool = False) -> BlobStream:
+        stream = reader(repo, plan, here=here)
+        with planned.open("a") as out:  # from either process: 1 if it has a reader process
+            out.write(f"{int(stream.proc is not None)}\n")
+        return stream
 
     monkeypatch.setattr(grouped, "BlobStream", recorded)
+    monkeypatch.setattr(blobstream, "MIN_BLOBS", 1)  # a reader for any plan it is given
     monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 0)  # halves in two processes
     monkeypatch.setattr(sync_module, "two_cores", lambda: True)
-    synced = sync(store, full=True, timelines=True)
-    assert alone == [True]  # this half's (the child's is made in the child)
+    synced = sync(store, full=True, timelines=timelines)
     assert state_to_dict(synced.state) == state
+    assert planned.read_text().split() == ["0", "0"]  # both halves: no reader process
+    planned.unlink()
+    monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 10**9)  # one process
+    synced = sync(store, full=True, timelines=timelines)
+    assert state_to_dict(synced.state) == state
+    assert planned.read_text().split() == ["1"]
 
 
 def test_the_forked_half_sends_each_group_as_soon_as_it_is_replayed(
