@@ -9,10 +9,11 @@ fact, with two groups). Playlists a link or a rename joins stay in one group.
 Why: the versions of one snapshot file are delta-compressed against each other in a
 pack, and libgit2 keeps only a small cache of delta bases (16 MB). Read in history
 order (every playlist in turn, day after day) each read re-inflates a whole chain; read
-a group at a time, the group's bases stay cached, and the blob reader process
+a group at a time, the group's bases stay cached, and the blob reader
 (git/blobstream.py) does a quarter of the work (1,000 JSON playlists x 365 days:
-1.6 s of CPU in history order, 0.4 s a group at a time) and needs no window of
-blobs held at once to group them itself.
+1.6 s of CPU in history order, 0.4 s a group at a time). The reader is a process of
+its own for a whole history replayed here; each half of a split replay reads its
+own (blobstream.Windows), both cores being busy with the halves already.
 """
 
 from __future__ import annotations
