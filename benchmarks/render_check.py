@@ -117,11 +117,16 @@ def render_charts(playlists: dict[str, Any], timelines: dict[str, Any], tz: str
 
 def render_feeds(timelines: dict[str, Any], recent: list[Any], base: str | None
                  ) -> dict[str, bytes]:
-    out = {feeds.feed_path(pid): feeds.playlist_feed(t, base).encode("utf-8")
+    out = {feeds.feed_path(pid): _bytes(feeds.playlist_feed(t, base))
            for pid, t in timelines.items()}
     changes = [(timelines[pid], timelines[pid].changes[i]) for pid, i in recent]
-    out[feeds.ARCHIVE_FEED] = feeds.archive_feed(changes, base).encode("utf-8")
+    out[feeds.ARCHIVE_FEED] = _bytes(feeds.archive_feed(changes, base))
     return out
+
+
+def _bytes(feed: str | bytes) -> bytes:
+    """A feed's bytes: the code before round draw14 gave its text (run side by side)."""
+    return feed if isinstance(feed, bytes) else feed.encode("utf-8")
 
 
 def _cold() -> None:

@@ -15,7 +15,6 @@ import functools
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, tzinfo
-from html import escape
 
 from gitarchive.history.svg import (
     DAY,
@@ -28,15 +27,16 @@ from gitarchive.history.svg import (
     RED,
     WIDTH,
     Axis,
-    artist_names,
     day_start,
     day_text,
     escape_svg,
     is_day,
+    lane_label,
     monday_of,
     mondays,
-    needs_escape,
+    short_text,
     svg_document,
+    utf8,
     week_heads,
 )
 from gitarchive.history.timeline import Timeline
@@ -44,11 +44,6 @@ from gitarchive.history.timeline import Timeline
 LANE_H = 14
 TOP = 46  # the tenure chart's first lane
 MAX_LANES = 400  # beyond this, the oldest removed tracks are summarised in one lane
-LABEL_CHARS = 42
-
-
-def _short(text: str, limit: int = LABEL_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _range(timeline: Timeline, extra: Sequence[int] = ()) -> tuple[int, int]:
@@ -63,7 +58,7 @@ def _range(timeline: Timeline, extra: Sequence[int] = ()) -> tuple[int, int]:
 
 
 def tenure_svg(timeline: Timeline, zone: tzinfo = UTC, gaps: Sequence[Sequence[int]] = ()
-               ) -> str:
+               ) -> bytes:
     """One lane per track ever in the playlist, a bar per stint, ordered by first seen.
 
     ``gaps``: the runs that failed to fetch it, ``(first, last, still failing)``
@@ -92,7 +87,7 @@ def tenure_svg(timeline: Timeline, zone: tzinfo = UTC, gaps: Sequence[Sequence[i
     title = f"Tenure of every track in {timeline.name}"
     body = [
         '<text x="10" y="18" font-size="14" font-weight="600">'
-        f"{escape_svg(_short(timeline.name, 80))}</text>\n",
+        f"{escape_svg(short_text(timeline.name, 80))}</text>\n",
         f'<text x="10" y="34" fill="#5f6368">{len(stints)} tracks ever, {now} now; '
         "one lane per track, a bar per stint, oldest first</text>\n",
     ]
@@ -130,18 +125,7 @@ def _lanes(timeline: Timeline, lanes: list[tuple[str, list[tuple[int, int | None
     heads = _row_heads(row + len(lanes))
     out = []
     for key, spans in lanes:
-        meta = tracks.get(key)
-        if meta:
-            artists = artist_names(meta.artists)
-            label = f"{meta.name} — {artists}" if artists else meta.name
-        else:
-            label = key
-        if needs_escape(label):  # seldom
-            full = escape(label, quote=True)
-            short = full if len(label) <= LABEL_CHARS else escape_svg(_short(label))
-        else:
-            full = label
-            short = label if len(label) <= LABEL_CHARS else _short(label)
+        full, short = lane_label(tracks.get(key), key)
         head, bar_y = heads[row]
         bars = []
         for span in spans:
@@ -211,11 +195,14 @@ def _gap_bands(axis: Axis, gaps: Sequence[Sequence[int]], top: int, bottom: int)
     return out
 
 
+_EN_DASH = utf8(" – ")
+
+
 @functools.lru_cache(maxsize=1 << 15)  # the same runs begin and end many playlists' stints
 def _span_title(begin: int, stop: int | None, zone: tzinfo) -> str:
     """``first day – last day`` of a stint (dates and words: nothing to escape)."""
     until = day_text(stop, zone) if stop is not None else "still there"
-    return f"{day_text(begin, zone)} – {until}"
+    return f"{day_text(begin, zone)}{_EN_DASH}{until}"
 
 
 # --------------------------------------------------------------- followers
@@ -258,7 +245,8 @@ def _value_axis(low: float, high: float, top: int, bottom: int) -> tuple[
     return out, lo, hi
 
 
-def followers_svg(timeline: Timeline, followers: Mapping[str, int], zone: tzinfo = UTC) -> str:
+def followers_svg(timeline: Timeline, followers: Mapping[str, int], zone: tzinfo = UTC
+                  ) -> bytes:
     """Follower count over time (from ``followers/<id>.json``: day -> count)."""
     points = sorted(
         (when, count) for day, count in followers.items()
@@ -335,16 +323,18 @@ def weekly_churn(timeline: Timeline, zone: tzinfo = UTC) -> list[tuple[date, int
             for monday in mondays(monday_of(first, zone), monday_of(last, zone))]
 
 
-def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
+_LEGEND = utf8(f'<text x="{WIDTH - 20}" y="18" text-anchor="end"><tspan fill="{GREEN}">■ added'
+               f'</tspan>  <tspan fill="{RED}">■ removed</tspan></text>\n')
+_MINUS = utf8("−")
+
+
+def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> bytes:
     """Tracks added (up) and removed (down) per week."""
     weeks = weekly_churn(timeline, zone)
     title = f"Tracks added and removed per week in {timeline.name}"
     height, top, bottom = 240, 40, 200
-    body = [
-        '<text x="10" y="18" font-size="14" font-weight="600">Churn per week</text>\n',
-        f'<text x="{WIDTH - 20}" y="18" text-anchor="end"><tspan fill="{GREEN}">■ added'
-        f'</tspan>  <tspan fill="{RED}">■ removed</tspan></text>\n',
-    ]
+    body = ['<text x="10" y="18" font-size="14" font-weight="600">Churn per week</text>\n',
+            _LEGEND]
     if not weeks:
         body.append(f'<text x="60" y="{top + 40}" fill="#5f6368">No changes archived</text>\n')
         return svg_document(WIDTH, height, title, body)
@@ -359,7 +349,7 @@ def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
         body.append(f'<line x1="60" y1="{y}" x2="{WIDTH - 20}" y2="{y}" '
                     f'stroke="{INK if value == 0 else GRID}"/>\n')
         body.append(f'<text x="54" y="{y + 4}" text-anchor="end" fill="#5f6368">'
-                    f"{'+' if value > 0 else '−' if value < 0 else ''}{abs(value):g}</text>\n")
+                    f"{'+' if value > 0 else _MINUS if value < 0 else ''}{abs(value):g}</text>\n")
     heads, width = week_heads(len(weeks))
     ups: dict[int, str] = {}  # a bar's text from its y to its colour, per count of tracks
     downs: dict[int, str] = {}
@@ -367,7 +357,7 @@ def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> str:
         if not (added or removed):
             continue
         head = heads[n]
-        tip = f"<title>week of {monday.isoformat()}: +{added} −{removed}</title></rect>\n"
+        tip = f"<title>week of {monday.isoformat()}: +{added} {_MINUS}{removed}</title></rect>\n"
         if added:
             up = ups.get(added)
             if up is None:

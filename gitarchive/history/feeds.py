@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from gitarchive.archive.snapshots import TrackMeta
-from gitarchive.history.svg import artist_names, needs_escape
+from gitarchive.history.svg import artist_names, needs_escape, utf8
 from gitarchive.history.svg import escape_svg as _x
 from gitarchive.history.timeline import Change, Timeline
 
@@ -60,10 +60,10 @@ def change_title(change: Change) -> str:
 def change_content(timeline: Timeline, change: Change) -> str:
     """The entry's html (name/description changes, then added and removed tracks), as the
     text of its ``content`` element: written escaped for XML already, so the html (most of
-    a feed) is not escaped again in a second pass over it."""
+    a feed) is not escaped again in a second pass over it; ``svg.utf8`` text."""
     parts = []
     if change.name is not None and not change.first:
-        parts.append(f"&lt;p&gt;Renamed to “{_xx(change.name)}”&lt;/p&gt;")
+        parts.append(f"&lt;p&gt;Renamed to {_QUOTE}{_xx(change.name)}{_UNQUOTE}&lt;/p&gt;")
     if change.description is not None:
         parts.append(f"&lt;p&gt;New description: {_xx(change.description)}&lt;/p&gt;")
     tracks = timeline.tracks
@@ -78,8 +78,11 @@ def change_content(timeline: Timeline, change: Change) -> str:
 
 def _xx(text: str) -> str:
     """Escaped for the html, then for the XML element that holds it (seldom needed: names
-    and descriptions that hold markup or quotes)."""
-    return escape(escape(text))
+    and descriptions that hold markup or quotes), as ``utf8`` text."""
+    return utf8(escape(escape(text)))
+
+
+_QUOTE, _UNQUOTE, _DASH = utf8("“"), utf8("”"), utf8(" — ")
 
 
 def _items(tracks: Mapping[str, TrackMeta], keys: list[str]) -> str:
@@ -89,14 +92,17 @@ def _items(tracks: Mapping[str, TrackMeta], keys: list[str]) -> str:
         if meta is None:
             continue
         url, title, artists = meta.url, meta.name, artist_names(meta.artists)
-        if needs_escape(f"{url}{title}{artists}"):  # seldom (the names are mostly unique)
+        whole = f"{url}{title}{artists}"
+        if needs_escape(whole):  # seldom (the names are mostly unique)
             url, title, artists = _xx(url), _xx(title), _xx(artists)
+        elif not whole.isascii():
+            url, title, artists = utf8(url), utf8(title), utf8(artists)
         if url:  # the usual item written in one go
-            out.append(f"&lt;li&gt;&lt;a href=&quot;{url}&quot;&gt;{title}&lt;/a&gt; — {artists}"
-                       "&lt;/li&gt;" if artists else
+            out.append(f"&lt;li&gt;&lt;a href=&quot;{url}&quot;&gt;{title}&lt;/a&gt;{_DASH}"
+                       f"{artists}&lt;/li&gt;" if artists else
                        f"&lt;li&gt;&lt;a href=&quot;{url}&quot;&gt;{title}&lt;/a&gt;&lt;/li&gt;")
         else:
-            out.append(f"&lt;li&gt;{title} — {artists}&lt;/li&gt;" if artists
+            out.append(f"&lt;li&gt;{title}{_DASH}{artists}&lt;/li&gt;" if artists
                        else f"&lt;li&gt;{title}&lt;/li&gt;")
     return "".join(out)
 
@@ -107,7 +113,7 @@ def _page(base_url: str | None, pid: str) -> str | None:
 
 def _id(text: str) -> str:
     """Escaped only when it needs it: each entry's id is new (a cache would only miss)."""
-    return escape(text, quote=True) if needs_escape(text) else text
+    return utf8(escape(text, quote=True) if needs_escape(text) else text)
 
 
 def _entry(timeline: Timeline, change: Change, base_url: str | None, prefix: str = "") -> str:
@@ -118,8 +124,8 @@ def _entry(timeline: Timeline, change: Change, base_url: str | None, prefix: str
         f"    <id>{_id(entry_id(timeline.pid, change))}</id>\n"
         f"    <title>{_x(prefix + change_title(change))}</title>\n"
         f"    <updated>{_stamp(change.time)}</updated>\n"
-        + link_xml
-        + f'    <content type="html">{change_content(timeline, change)}</content>\n'
+        f"{link_xml}"
+        f'    <content type="html">{change_content(timeline, change)}</content>\n'
         "  </entry>\n"
     )
 
@@ -127,7 +133,7 @@ def _entry(timeline: Timeline, change: Change, base_url: str | None, prefix: str
 def _feed(
     feed_id: str, title: str, subtitle: str, updated: int, links: Sequence[tuple[str, str]],
     entries: Sequence[str],
-) -> str:
+) -> bytes:
     head = [
         '<?xml version="1.0" encoding="utf-8"?>\n',
         f'<feed xmlns="{ATOM_NS}">\n',
@@ -139,11 +145,11 @@ def _feed(
         '  <generator>gitarchive</generator>\n',
     ]
     head += [f'  <link rel="{rel}" href="{_x(href)}"/>\n' for rel, href in links]
-    return "".join(head) + "".join(entries) + "</feed>\n"
+    return "".join([*head, *entries, "</feed>\n"]).encode("latin-1")
 
 
-def playlist_feed(timeline: Timeline, base_url: str | None = None) -> str:
-    """The Atom feed of one playlist's changes, newest first."""
+def playlist_feed(timeline: Timeline, base_url: str | None = None) -> bytes:
+    """The Atom feed of one playlist's changes, newest first (its UTF-8 bytes)."""
     changes = timeline.changes[-ENTRIES:][::-1]
     links: list[tuple[str, str]] = []
     if base_url:
@@ -163,8 +169,8 @@ def playlist_feed(timeline: Timeline, base_url: str | None = None) -> str:
 
 def archive_feed(
     changes: Sequence[tuple[Timeline, Change]], base_url: str | None = None
-) -> str:
-    """The archive-wide feed: the latest changes of every playlist, newest first."""
+) -> bytes:
+    """The archive-wide feed: the latest changes of every playlist, newest first (bytes)."""
     changes = sorted(changes, key=lambda tc: (-tc[1].time, tc[0].pid))[:ARCHIVE_ENTRIES]
     links: list[tuple[str, str]] = []
     if base_url:

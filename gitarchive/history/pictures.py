@@ -19,6 +19,7 @@ from typing import TypeVar
 
 import pygit2
 
+from gitarchive import collector
 from gitarchive.archive import layout
 from gitarchive.git.packwriter import Content, content_id
 from gitarchive.git.store import Store, TreeReader, process_repository, tree_at
@@ -51,9 +52,9 @@ def render_charts(
     """The three charts of one playlist: archive path -> SVG bytes."""
     paths = chart_paths(timeline.pid)
     return {
-        paths["tenure"]: charts.tenure_svg(timeline, zone, gaps).encode("utf-8"),
-        paths["followers"]: charts.followers_svg(timeline, followers, zone).encode("utf-8"),
-        paths["churn"]: charts.churn_svg(timeline, zone).encode("utf-8"),
+        paths["tenure"]: charts.tenure_svg(timeline, zone, gaps),
+        paths["followers"]: charts.followers_svg(timeline, followers, zone),
+        paths["churn"]: charts.churn_svg(timeline, zone),
     }
 
 
@@ -100,7 +101,7 @@ def files(
     halved = len(wanted) >= PARALLEL_MIN_PICTURES and two_cores()
     for _, drawn in in_halves(wanted, draw, str) if halved else draw(wanted):
         out.update(drawn)
-    out[feeds.ARCHIVE_FEED] = feeds.archive_feed(timelines.recent_changes()).encode("utf-8")
+    out[feeds.ARCHIVE_FEED] = feeds.archive_feed(timelines.recent_changes())
     if compare_with is None:
         return dict(out)
     return {path: out[path] for path in differing(store, compare_with, out)}
@@ -126,7 +127,7 @@ class _Drawer:
                 continue
             drawn = render_charts(found, followers_of(reader, pid), self.zone,
                                   self.gaps.get(pid, ()))
-            drawn[feeds.feed_path(pid)] = feeds.playlist_feed(found).encode("utf-8")
+            drawn[feeds.feed_path(pid)] = feeds.playlist_feed(found)
             yield pid, drawn
 
 
@@ -143,7 +144,8 @@ def drawer(git_dir: str, timezone: str | None) -> DrawFn:
 
     def draw(lookup: Callable[[str], Timeline | None], pids: list[str], state: HistoryState,
              tree: str) -> dict[str, dict[str, bytes]]:
-        return dict(_Drawer(git_dir, tree, lookup, zone, fetch_gaps(state, pids))(pids))
+        with collector.paused():  # many short-lived objects, no cycle (as the views)
+            return dict(_Drawer(git_dir, tree, lookup, zone, fetch_gaps(state, pids))(pids))
 
     return draw
 

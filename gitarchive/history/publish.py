@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import pygit2
 
+from gitarchive import collector
 from gitarchive.archive import layout
 from gitarchive.git.identity import signature
 from gitarchive.git.packwriter import Content, content_id
@@ -84,8 +85,10 @@ def renderer(fmt: DateFormatter, githistory_base: str | None, final_newline: boo
     """Renders the views of some playlists of a state (each half of a split replay does)."""
 
     def render(state: HistoryState, pids: list[str]) -> dict[str, Files]:
-        return {pid: list(_render_in_order(state, [pid], fmt, githistory_base, final_newline))
-                for pid in pids}
+        with collector.paused():  # ~1M short-lived objects, no cycle: ~3 % of the views' work
+            return {pid: list(_render_in_order(state, [pid], fmt, githistory_base,
+                                               final_newline))
+                    for pid in pids}
 
     return render
 

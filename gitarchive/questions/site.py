@@ -199,15 +199,14 @@ def _playlist_files(ctx: _Context, timeline: Timeline, followers: dict[str, int]
         version=SITE_VERSION,
     )
     files = {f"p/{pid}.html": page.encode("utf-8")}
-    files[f"feeds/{pid}.xml"] = feeds.playlist_feed(timeline, ctx.base_url).encode("utf-8")
+    files[f"feeds/{pid}.xml"] = feeds.playlist_feed(timeline, ctx.base_url)
     return files
 
 
 def _index_files(ctx: _Context, rows: list[Row], timelines: Timelines) -> dict[str, bytes]:
     page = ctx.env.get_template("site-index.html.j2").render(rows=rows, version=SITE_VERSION)
     files = {"index.html": page.encode("utf-8"),
-             "feeds/archive.xml": feeds.archive_feed(timelines.recent_changes(),
-                                                     ctx.base_url).encode("utf-8")}
+             "feeds/archive.xml": feeds.archive_feed(timelines.recent_changes(), ctx.base_url)}
     for path, template in ASSETS.items():
         files[path] = ctx.env.get_template(template).render().encode("utf-8")
     return files

@@ -87,7 +87,8 @@ def _reference_html(timeline: Timeline, change: Change) -> str:
 def test_feed_content_is_the_html_escaped_once_more() -> None:
     a = _history("a", 0)
     for change in a.changes:
-        assert feeds.change_content(a, change) == escape(_reference_html(a, change))
+        content = feeds.change_content(a, change).encode("latin-1").decode("utf-8")  # utf8 text
+        assert content == escape(_reference_html(a, change))
     root = ET.fromstring(feeds.playlist_feed(a))
     contents = [e.findtext(f"{ATOM}content") for e in root.findall(f"{ATOM}entry")]
     assert contents == [_reference_html(a, c) for c in reversed(a.changes)]
@@ -108,8 +109,8 @@ def test_charts_are_the_same_whatever_was_drawn_before() -> None:
     drawn = {}
     order = [(t, z) for z in (UTC, NEW_YORK) for t in (a, b, c)]
     for kind in (charts.tenure_svg, charts.churn_svg):
-        first = [kind(t, z) for t, z in order]
-        again = [kind(t, z) for t, z in reversed(order)][::-1]
+        first = [kind(t, z).decode("utf-8") for t, z in order]
+        again = [kind(t, z).decode("utf-8") for t, z in reversed(order)][::-1]
         assert first == again
         drawn[kind] = dict(zip([(t.pid, str(z)) for t, z in order], first, strict=True))
     tenure = drawn[charts.tenure_svg]
@@ -134,7 +135,7 @@ def test_weekly_churn_has_every_week_from_the_first_change_to_the_last() -> None
     assert [w[1:] for w in weeks if w[1] or w[2]] == [(1, 1), (2, 0), (0, 2), (3, 0), (1, 1)]
     # 2 am UTC on Monday 1 January is Sunday evening in New York: the week before.
     assert charts.weekly_churn(a, NEW_YORK)[0][0] == datetime(2023, 12, 25).date()
-    churn = charts.churn_svg(a)
+    churn = charts.churn_svg(a).decode("utf-8")
     assert churn.count("<title>week of 2024-01-01: +1 −1</title>") == 2  # a bar up, one down
     assert churn.count("<title>week of 2024-01-08: +2 −0</title>") == 1
 
@@ -142,6 +143,18 @@ def test_weekly_churn_has_every_week_from_the_first_change_to_the_last() -> None
 def test_followers_keep_only_days() -> None:
     a = _history("a", 0)
     text = charts.followers_svg(a, {"2024-03-02": 2700, "2024-3-2": 1, "junk": 5,
-                                    "2024-01-01": 1000, "2024-02-01T00:00": 4})
+                                    "2024-01-01": 1000, "2024-02-01T00:00": 4}).decode("utf-8")
     (line,) = re.findall(r'<polyline points="([^"]*)"', text)
     assert len(line.split()) == 2 and "2,700 on 2024-03-02" in text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=12))
+def test_utf8_text_is_a_character_per_byte(text: str) -> None:
+    """Charts and feeds are written in it and encoded as Latin-1: the bytes of UTF-8."""
+    try:
+        expected = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: fails as the UTF-8 encoding did
+        return
+    assert svg.utf8(text).encode("latin-1") == expected
+    assert svg.escape_svg(text).encode("latin-1") == escape(text, quote=True).encode("utf-8")

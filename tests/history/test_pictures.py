@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import xml.etree.ElementTree as ET
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,9 @@ from history_support import at, json_files, playlist, track
 from site_support import build_history
 
 from gitarchive.archive import layout
-from gitarchive.history import charts, feeds, pictures, timeline, timeline_read
+from gitarchive.history import charts, feeds, pictures, publish, sync, timeline, timeline_read
 from gitarchive.history.rebuild import rebuild
+from gitarchive.history.views import DateFormatter
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -128,7 +131,7 @@ def test_tenure_summarises_beyond_the_lane_limit(tmp_path: Path, monkeypatch:
     a = timeline_read.update(built.history.store).get(built.a)
     assert a is not None
     monkeypatch.setattr(charts, "MAX_LANES", 3)
-    svg = charts.tenure_svg(a)
+    svg = charts.tenure_svg(a).decode("utf-8")
     root = _xml(svg)
     assert "3 older tracks not shown" in "".join(root.itertext())
     assert re.findall(r"still there", svg)  # present tracks are kept, removed ones summarised
@@ -207,3 +210,27 @@ def test_views_branch_holds_the_charts(tmp_path: Path) -> None:
     assert {e.name for e in views["playlists"]} == {"charts", "cumulative", "feeds"}
     assert "charts" not in {e.name for e in store.tree()["playlists"]}  # type: ignore[index]
     assert rebuild(store, views_branch="views").views_commit is None
+
+
+def test_halves_draw_and_render_with_the_collector_off(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """What each half of a split replay draws and renders makes no cycle: no collection."""
+    built = build_history(str(tmp_path / "repo"))
+    store = built.history.store
+    state = sync.sync(store, full=True).state
+    timelines = timeline_read.update(store)
+    pids = sorted(state.playlists)
+    seen: list[bool] = []
+
+    def watched(real: Any) -> Any:
+        return lambda *args: (seen.append(gc.isenabled()), real(*args))[1]
+
+    monkeypatch.setattr(charts, "tenure_svg", watched(charts.tenure_svg))
+    monkeypatch.setattr(publish, "render_files", watched(publish.render_files))
+    tree = store.tree()
+    assert tree is not None
+    drawn = pictures.drawer(store.repo.path, None)(timelines.get, pids, state, str(tree.id))
+    rendered = publish.renderer(DateFormatter(UTC), None, True)(state, pids)
+    assert sorted(drawn) == sorted(rendered) == pids
+    assert len(seen) == 2 * len(pids) and not any(seen)
+    assert gc.isenabled()
