@@ -92,9 +92,11 @@ def _items(tracks: Mapping[str, TrackMeta], keys: list[str]) -> str:
         if meta is None:
             continue
         url, title, artists = meta.url, meta.name, artist_names(meta.artists)
-        whole = f"{url}{title}{artists}"
-        if needs_escape(whole):  # seldom (the names are mostly unique)
-            url, title, artists = _xx(url), _xx(title), _xx(artists)
+        whole = f"{url}\x00{title}\x00{artists}"
+        if needs_escape(whole):  # "&" and "'" are common: the three escaped in one go
+            parts = _xx(whole).split("\x00")
+            url, title, artists = (parts if len(parts) == 3  # else a text held a NUL
+                                   else (_xx(url), _xx(title), _xx(artists)))
         elif not whole.isascii():
             url, title, artists = utf8(url), utf8(title), utf8(artists)
         if url:  # the usual item written in one go

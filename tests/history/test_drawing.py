@@ -89,6 +89,10 @@ def test_feed_content_is_the_html_escaped_once_more() -> None:
     for change in a.changes:
         content = feeds.change_content(a, change).encode("latin-1").decode("utf-8")  # utf8 text
         assert content == escape(_reference_html(a, change))
+    odd = _timeline("odd", ["a\x00<b>", "&\x00\x00'"], [Change(1, "", "b", added=["t0", "t1"])])
+    for change in odd.changes:  # names holding a NUL (what joins the texts escaped together)
+        content = feeds.change_content(odd, change).encode("latin-1").decode("utf-8")
+        assert content == escape(_reference_html(odd, change))
     root = ET.fromstring(feeds.playlist_feed(a))
     contents = [e.findtext(f"{ATOM}content") for e in root.findall(f"{ATOM}entry")]
     assert contents == [_reference_html(a, c) for c in reversed(a.changes)]
