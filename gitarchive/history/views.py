@@ -301,13 +301,14 @@ def md_rows(tracks: list[CumulativeTrack], by: bool) -> str:
     ``by``: an ``Added by`` column after ``Added`` (collaborative playlists).
     Written in one loop (not a template loop): most of a full rebuild's rendering.
     """
-    link, length_of = render.md_link, render.format_length
+    length_of = render.format_length
+    titles = render.md_links([t[1] for t in tracks], [t[0] for t in tracks])
     out = []
-    for (url, name, album, artists, duration, added, star, removed, _first, last, _stints,
-         user) in tracks:
+    for (_url, _name, album, artists, duration, added, star, removed, _first, last, _stints,
+         user), title in zip(tracks, titles, strict=True):
         length = "" if duration is None else length_of(duration)
         out.append(
-            f"| {link(name, url)} | {_artists_md(artists)} | {_album_md(album)} | {length} "
+            f"| {title} | {_artists_md(artists)} | {_album_md(album)} | {length} "
             f"| {added}{STAR if star else ''} |{f' {_user_link(user)} |' if by else ''}"
             f" {last or ''} | {removed or ''} |\n"
         )

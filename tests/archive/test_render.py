@@ -161,6 +161,14 @@ def test_rows_escaped_in_bulk_equal_rows_escaped_one_by_one(
 
 
 @settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_ODD, _URLS), max_size=8))
+def test_links_made_in_bulk_are_each_link(pairs: list[tuple[str, str]]) -> None:
+    """md_links (the cumulative views' titles, escaped together) is md_link of each pair."""
+    texts, urls = [t for t, _ in pairs], [u for _, u in pairs]
+    assert render.md_links(texts, urls) == [render.md_link(t, u) for t, u in pairs]
+
+
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(_ODD, _ODD, st.lists(_ODD, max_size=3)), max_size=8))
 def test_plain_equals_its_lines_made_and_sorted_one_by_one(
     specs: list[tuple[str, str, list[str]]],
