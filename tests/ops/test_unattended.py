@@ -610,3 +610,27 @@ def test_no_login_secret_anywhere_after_login_and_runs(
     assert any(len(s) > 80 for s in seen)  # the code verifier is among them
     assert len(seen) >= 8
     assert_nowhere(seen, repo, outputs, log)
+
+
+def test_a_fetch_run_as_a_process_leaves_its_commit_log_and_status(api: StandIn,
+                                                                   tmp_path: Path) -> None:
+    """As cron runs it: a process of its own, which ends with os._exit (cli.leave) once its
+    output and log are flushed; a failed playlist still says so in the status and the log."""
+    repo = archive(tmp_path, SMALL, LONG)
+    api.remove_playlist(LONG)
+    log = tmp_path / "fetch.log"
+    env = os.environ | {"SPOTIFY_API_BASE": api.api_base, "SPOTIFY_TOKEN_URL": api.token_url}
+    noted = ("import os, sys\nfrom gitarchive.cli import run\nreal = os._exit\n"
+             "def leaving(status):\n    os.write(2, b'[os._exit]')\n    real(status)\n"
+             "os._exit = leaving\nsys.argv = ['gitarchive', *sys.argv[1:]]\nrun()\n")
+    done = subprocess.run([PYTHON, "-c", noted, "fetch", "--repo", str(repo),
+                           "--log-file", str(log)], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == exitcodes.PARTIAL, done.stderr
+    assert done.stderr.endswith("[os._exit]")  # no thread left running: the quick exit
+    assert LONG in done.stderr and "1 failed" in done.stdout + done.stderr
+    assert done.stdout.endswith("\n")
+    text = log.read_text()
+    assert text.count("fetch started") == 1 and LONG in text and text.endswith("\n")
+    assert Store(repo).head() is not None
+    assert (repo / layout.pretty_json_path(SMALL)).exists()
