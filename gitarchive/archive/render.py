@@ -309,12 +309,6 @@ def pretty_rows_text(tracks: tuple[Track, ...] | list[Track]) -> str:
                            _lengths(tracks), strict=True)])
 
 
-def pretty_rows(tracks: tuple[Track, ...] | list[Track]) -> list[str]:
-    """``pretty_row`` of every track (numbered from 1): ``pretty_rows_text``'s lines (a
-    row holds no newline: escaping turns a break into ``<br/>``, a url's into %0A)."""
-    return pretty_rows_text(tracks).split("\n")[:-1]
-
-
 def pretty_row(number: int, track: Track) -> str:
     """``| No. | Title | Artist(s) | Album | Length |`` for one track."""
     artists = ", ".join([md_link(a.name, a.url) for a in track.artists])

@@ -36,7 +36,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import IO
 
 import pygit2
@@ -142,24 +142,16 @@ class Windows:
 
     def __init__(self, odb: pygit2.Odb, plan: list[tuple[bytes, bytes]],
                  window: int | None = None, budget: int | None = None) -> None:
-        self.odb = odb
-        self.lines = deque(plan)
-        self.window = window or WINDOW
-        self.budget = budget or BUDGET
+        self.windows = windows(odb, [list(step) for step in plan], window or WINDOW,
+                               budget or BUDGET)
         self.ready: deque[bytes | None] = deque()
 
     def next(self) -> bytes | None:
         """The next blob of the plan (None: missing); ValueError past its end."""
         if not self.ready:
-            batch: list[list[bytes]] = []
-            held = 0
-            while self.lines and len(batch) < self.window and held < self.budget:
-                oid, group = self.lines.popleft()
-                batch.append([oid, group])
-                held += _size(self.odb, oid)
-            if not batch:
+            self.ready.extend(next(self.windows, ()))
+            if not self.ready:
                 raise ValueError("past the plan")
-            self.ready.extend(_read(self.odb, batch))
         return self.ready.popleft()
 
 
@@ -226,18 +218,26 @@ def serve(git_dir: str, source: Iterable[bytes], sink: IO[bytes], window: int = 
     pygit2.settings.enable_strict_hash_verification(False)
     odb = pygit2.Repository(git_dir).odb
     writer = _Writer(sink)
+    for contents in windows(odb, (line.split() for line in source), window, budget):
+        if not writer.hand(contents):
+            return
+    writer.hand(None)
+
+
+def windows(odb: pygit2.Odb, steps: Iterable[list[bytes]], window: int, budget: int
+            ) -> Iterator[list[bytes | None]]:
+    """The contents of ``steps`` (``[id, group]``), a window at a time (``serve`` says
+    where a window ends), each read grouped (``_read``)."""
     batch: list[list[bytes]] = []
     held = 0
-    for line in source:
-        parts = line.split()
+    for parts in steps:
         batch.append(parts)
         held += _size(odb, parts[0]) if parts else 0
         if len(batch) >= window or held >= budget:
-            if not writer.hand(_read(odb, batch)):
-                return
+            yield _read(odb, batch)
             batch, held = [], 0
-    writer.hand(_read(odb, batch))
-    writer.hand(None)
+    if batch:
+        yield _read(odb, batch)
 
 
 class _Writer:

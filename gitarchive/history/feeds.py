@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from gitarchive.archive.snapshots import TrackMeta
-from gitarchive.history.svg import artist_names, needs_escape, utf8
+from gitarchive.history.svg import artist_names, escaped, needs_escape, utf8
 from gitarchive.history.svg import escape_svg as _x
 from gitarchive.history.timeline import Change, Timeline
 
@@ -67,12 +67,9 @@ def change_content(timeline: Timeline, change: Change) -> str:
     if change.description is not None:
         parts.append(f"&lt;p&gt;New description: {_xx(change.description)}&lt;/p&gt;")
     tracks = timeline.tracks
-    if change.added:
-        parts.append(f"&lt;h3&gt;Added&lt;/h3&gt;&lt;ul&gt;{_items(tracks, change.added)}"
-                     "&lt;/ul&gt;")
-    if change.removed:
-        parts.append(f"&lt;h3&gt;Removed&lt;/h3&gt;&lt;ul&gt;{_items(tracks, change.removed)}"
-                     "&lt;/ul&gt;")
+    for label, keys in (("Added", change.added), ("Removed", change.removed)):
+        if keys:
+            parts.append(f"&lt;h3&gt;{label}&lt;/h3&gt;&lt;ul&gt;{_items(tracks, keys)}&lt;/ul&gt;")
     return "".join(parts) or "&lt;p&gt;No change of tracks.&lt;/p&gt;"
 
 
@@ -115,7 +112,7 @@ def _page(base_url: str | None, pid: str) -> str | None:
 
 def _id(text: str) -> str:
     """Escaped only when it needs it: each entry's id is new (a cache would only miss)."""
-    return utf8(escape(text, quote=True) if needs_escape(text) else text)
+    return utf8(escaped(text))
 
 
 def _entry(timeline: Timeline, change: Change, base_url: str | None, prefix: str = "") -> str:

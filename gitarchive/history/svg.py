@@ -43,6 +43,12 @@ def needs_escape(text: str) -> bool:
     return "&" in text or "<" in text or ">" in text or '"' in text or "'" in text
 
 
+def escaped(text: str) -> str:
+    """``escape(text, quote=True)``, without a copy when there is nothing to escape (most
+    texts; those made once each are not worth ``escape_svg``'s cache)."""
+    return escape(text, quote=True) if needs_escape(text) else text
+
+
 @functools.lru_cache(maxsize=1 << 16)  # track, artist and album names repeat
 def escape_svg(text: object) -> str:
     """Escaped for SVG text and attribute values, as ``utf8`` text."""
@@ -84,24 +90,23 @@ def lane_label(meta: TrackMeta | None, key: str) -> tuple[str, str]:
         name, artists = meta.name, artist_names(meta.artists)
         if name.isascii() and artists.isascii():  # the usual case: only the dash to add
             text = f"{name}{_DASH}{artists}" if artists else name
-            full = escape(text, quote=True) if needs_escape(text) else text
+            full = escaped(text)
             if (len(name) + 3 + len(artists) if artists else len(name)) <= LABEL_CHARS:
                 return full, full
             # short_text by bytes: the dash, a character after the name and its space, is three.
             keep = LABEL_CHARS - 1
             cut = text[:keep] if keep <= len(name) + 1 else text[:keep + 2]
             short = cut.rstrip() + _ELLIPSIS
-            return full, escape(short, quote=True) if needs_escape(short) else short
+            return full, escaped(short)
         real = f"{name} — {artists}" if artists else name
     text = utf8(real)
-    full = escape(text, quote=True) if needs_escape(text) else text
+    full = escaped(text)
     return (full, full) if len(real) <= LABEL_CHARS else (full, _cut(real))
 
 
 def _cut(label: str) -> str:
     """A long label cut to LABEL_CHARS characters (not bytes), escaped ``utf8`` text."""
-    short = short_text(label)
-    return utf8(escape(short, quote=True) if needs_escape(short) else short)
+    return utf8(escaped(short_text(label)))
 
 
 _DASH, _ELLIPSIS = utf8(" — "), utf8("…")

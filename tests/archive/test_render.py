@@ -156,7 +156,7 @@ def test_rows_escaped_in_bulk_equal_rows_escaped_one_by_one(
         for name, url, album, album_url, artists, ms in specs
     )
     expected = [render.pretty_row(n, t) for n, t in enumerate(tracks, start=1)]
-    assert render.pretty_rows(tracks) == expected
+    assert render.pretty_rows_text(tracks).split("\n")[:-1] == expected  # no row holds a break
     assert render.pretty_rows_text(tracks) == "".join(f"{row}\n" for row in expected)
 
 
