@@ -27,7 +27,7 @@ from gitarchive.archive.model import Playlist, Track
 from gitarchive.errors import CredentialsError, NothingToFetch, SpotifyError
 from gitarchive.git.identity import commit_time
 from gitarchive.git.store import Store, TreeReader, tree_at
-from gitarchive.ops import health, lastrun, rendered, snapfiles
+from gitarchive.ops import health, lastrun, rendered, requesthalf, snapfiles
 from gitarchive.ops.shard import Shard
 from gitarchive.progress import ProgressFn, no_progress
 from gitarchive.spotify.parse import FetchResult
@@ -120,9 +120,10 @@ def fetch(
         entries, bad_entries = registry.load(store)
         wanted = _select(entries, only, shard)
         head = store.reader()
-        before = lastrun.start(store, list(entries), wanted)  # before any thread starts
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = [pool.submit(client.get_playlist, pid) for pid in wanted]
+        requests = requesthalf.Requests(client, wanted, jobs)  # forks: before any thread
+        before = lastrun.start(store, list(entries), wanted)  # so does this
+        with ThreadPoolExecutor(max_workers=requests.jobs) as pool:
+            futures = requests.submit(pool, wanted)
             try:  # while Spotify answers: read the last snapshots, render what has come
                 files = _Files(head, entries, before, when, store)
                 outcomes = _collect(wanted, futures, progress, on_playlist, files)
@@ -130,7 +131,9 @@ def fetch(
                 for future in futures:
                     future.cancel()
                 before.close()
+                requests.close()
                 raise
+        requests.close()
         changes = files.finish(outcomes)
         report = FetchReport(outcomes, problems=[f"{p.path}: {p.reason}" for p in bad_entries],
                              registered=len(entries))

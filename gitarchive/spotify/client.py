@@ -84,6 +84,11 @@ def not_found(pid: str) -> NotOnSpotify:
     return NotOnSpotify(message, pid)
 
 
+class HandBack(Exception):
+    """A request a forked copy of the client may not make (its token ran out or was
+    refused): the process that forked it makes it instead."""
+
+
 # --------------------------------------------------------------------------- HTTP
 
 
@@ -123,6 +128,8 @@ class SpotifyClient:
         self._token_failure: CredentialsError | None = None  # the run's one token attempt
         self._scope: str | None = None  # what the token endpoint said the token may do
         self._me: dict[str, Any] | None = None  # GET /me, once asked
+        self._token_kept = False  # a forked copy: it never asks the token endpoint
+        self._inherited: list[Any] = []  # a forked copy's parent's sessions, never used
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> SpotifyClient:
@@ -227,10 +234,30 @@ class SpotifyClient:
             f"check the app behind {ENV_ID}"
         )
 
+    @property
+    def forkable(self) -> bool:
+        """Whether a forked copy can make requests of its own (``in_forked_copy``): not with
+        a session given from outside, whose connections this process holds."""
+        return self._shared_session is None
+
+    def in_forked_copy(self) -> None:
+        """Call once in a process forked from the one that uses this client: its own
+        connections from now on (never the parent's sockets, which the parent goes on
+        using), and never a token request: a refresh token Spotify rotates would be saved
+        twice or lost. Once the token held is refused or runs out, each request raises
+        HandBack: the parent, which may ask for tokens, makes it."""
+        self._inherited = [self._local, self._sessions]  # kept, not closed: the parent's
+        self._local = threading.local()
+        self._sessions = []
+        self._on_new_refresh_token = None
+        self._token_kept = True
+
     def access_token(self) -> str:
         """A valid access token: the one held, else a new one (never printed or logged)."""
         with self._lock:  # concurrent fetches share one token, fetched once
             if self._token is None or time.monotonic() >= self._token_expiry:
+                if self._token_kept:
+                    raise HandBack("the access token ran out in a forked copy")
                 self._token, lifetime = self._fetch_token()
                 self._token_expiry = time.monotonic() + max(lifetime - TOKEN_MARGIN, 0.0)
             return self._token

@@ -1,0 +1,174 @@
+"""Half of a run's requests made by a forked process, on the machine's second core.
+
+While Spotify answers, a run's process is CPU-bound on one core: its request threads
+share one GIL (sending, receiving, parsing the answers), the second core mostly idle.
+From ``SPLIT_MIN`` playlists a forked copy of the process fetches every second one
+with its own connections and half of the concurrency (the requests in flight at once
+stay ``jobs``: Spotify's rate limits count them all), parses each answer itself and
+sends it back compactly (spotify.wire). Here each of its playlists has a Future like
+the others, which a thread resolves as the answers arrive; so the run sees the same
+results, errors and order as when this process makes every request.
+
+The token is obtained here before the fork; the copy never asks for one (a rotated
+refresh token must be saved once, here). What it cannot do (its token refused or run
+out, anything but an answer or Spotify's error for the playlist) it hands back, and this
+process makes that request; if it dies, what it did not send is fetched here too: the
+result never depends on it.
+"""
+
+from __future__ import annotations
+
+import marshal
+import multiprocessing
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
+from multiprocessing.connection import Connection
+from typing import Protocol
+
+from gitarchive import forking
+from gitarchive.errors import CredentialsError, SpotifyError
+from gitarchive.history.parallel import two_cores
+from gitarchive.spotify import wire
+from gitarchive.spotify.client import HandBack, SpotifyClient
+from gitarchive.spotify.parse import FetchResult
+
+SPLIT_MIN = 200  # playlists wanted from which a forked process makes half of the requests
+
+class Source(Protocol):
+    """What is fetched from (ops.fetch.PlaylistSource): a SpotifyClient splits."""
+
+    def get_playlist(self, pid: str) -> FetchResult: ...
+
+
+_DONE, _FAILED, _AGAIN = "done", "failed", "again"  # what the forked process says of one
+
+
+class Requests:
+    """The requests of a run: every playlist's Future, made here or in a forked copy.
+
+    Create it before any thread of the run starts (a fork copies every lock as it is);
+    ``jobs`` then says how many request threads this process runs.
+    """
+
+    def __init__(self, client: Source, wanted: list[str], jobs: int) -> None:
+        self._get: Callable[[str], FetchResult] = client.get_playlist
+        self.jobs = max(1, jobs)
+        self._theirs: dict[str, Future[FetchResult]] = {}
+        self._receiver: Connection | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._pump: threading.Thread | None = None
+        if (len(wanted) < SPLIT_MIN or jobs < 2 or not isinstance(client, SpotifyClient)
+                or not client.forkable or not two_cores()):
+            return
+        client.access_token()  # here, before the fork: the copy never asks for one
+        theirs = wanted[1::2]
+        context = multiprocessing.get_context("fork")
+        self._receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(target=_child_main, daemon=True,
+                                  args=(client, theirs, jobs // 2, sender, self._receiver))
+        try:
+            with forking.prepared():
+                process.start()
+        except OSError:  # no fork (EAGAIN, ENOMEM): every request made here
+            self._receiver.close()
+            self._receiver = None
+            return
+        finally:
+            sender.close()
+        self._process = process
+        self._theirs = {pid: Future() for pid in theirs}
+        self.jobs = jobs - jobs // 2
+
+    @property
+    def split(self) -> bool:
+        """Whether a forked process makes half of the requests."""
+        return self._process is not None
+
+    def submit(self, pool: Executor, wanted: list[str]) -> list[Future[FetchResult]]:
+        """Every wanted playlist's Future, in order: this process's own submitted to
+        ``pool``, the forked process's resolved by a thread as its answers arrive."""
+        futures = [self._theirs.get(pid) or pool.submit(self._get, pid) for pid in wanted]
+        if self._receiver is not None:
+            self._pump = threading.Thread(target=self._receive, args=(self._receiver, pool),
+                                          name="requesthalf", daemon=True)
+            self._pump.start()
+        return futures
+
+    def close(self) -> None:
+        """Stop the forked process if it still runs (a run that ends early), and the
+        thread that reads from it."""
+        if self._process is not None:
+            if self._process.is_alive():
+                self._process.terminate()
+            self._process.join()
+        if self._pump is not None:
+            self._pump.join()
+        if self._receiver is not None:
+            self._receiver.close()
+
+    def _receive(self, receiver: Connection, pool: Executor) -> None:
+        """Resolve each of the forked process's playlists as its answer arrives; what it
+        hands back, and all it did not send when it ends or dies, is fetched here."""
+        waiting = dict(self._theirs)
+        while waiting:
+            try:
+                kind, pid, body = marshal.loads(receiver.recv_bytes())
+            except (EOFError, OSError, ValueError, TypeError):  # it ended, or died
+                break
+            future = waiting.pop(pid, None)
+            if future is None:
+                continue
+            if kind == _AGAIN:
+                _fetch_here(pool, self._get, pid, future)
+            elif future.set_running_or_notify_cancel():
+                if kind == _DONE:
+                    future.set_result(wire.loads(body))
+                else:
+                    future.set_exception(SpotifyError(body))
+        for pid, future in waiting.items():
+            _fetch_here(pool, self._get, pid, future)
+
+
+def _fetch_here(pool: Executor, get: Callable[[str], FetchResult], pid: str,
+                future: Future[FetchResult]) -> None:
+    """Fetch ``pid`` in this process's pool, its result into ``future``."""
+    def run() -> None:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(get(pid))
+            except BaseException as exc:  # raised by future.result(), as a pool's would
+                future.set_exception(exc)
+
+    try:
+        pool.submit(run)
+    except RuntimeError:  # the pool is shut down: the run has ended, nobody waits
+        future.cancel()
+
+
+def _one(client: SpotifyClient, pid: str) -> bytes:
+    """One playlist in the forked process, as the message that tells what came of it."""
+    try:
+        return marshal.dumps((_DONE, pid, wire.dumps(client.get_playlist(pid))))
+    except (HandBack, CredentialsError):
+        return marshal.dumps((_AGAIN, pid, b""))
+    except SpotifyError as exc:
+        return marshal.dumps((_FAILED, pid, str(exc)))
+    except Exception:  # anything else: this process will meet it again, and say so
+        return marshal.dumps((_AGAIN, pid, b""))
+
+
+def _child_main(client: SpotifyClient, pids: list[str], jobs: int, sender: Connection,
+                receiver: Connection) -> None:
+    receiver.close()  # the parent's end: once it closes its own, a send here fails
+    client.in_forked_copy()
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
+        for future in as_completed([pool.submit(_one, client, pid) for pid in pids]):
+            sender.send_bytes(future.result())
+    except (BrokenPipeError, ConnectionResetError):
+        pool.shutdown(wait=False, cancel_futures=True)  # the parent no longer listens
+        return
+    finally:
+        sender.close()
+    pool.shutdown()
