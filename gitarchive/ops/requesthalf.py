@@ -111,23 +111,35 @@ class Requests:
         """Resolve each of the forked process's playlists as its answer arrives; what it
         hands back, and all it did not send when it ends or dies, is fetched here."""
         waiting = dict(self._theirs)
-        while waiting:
-            try:
-                kind, pid, body = marshal.loads(receiver.recv_bytes())
-            except (EOFError, OSError, ValueError, TypeError):  # it ended, or died
-                break
-            future = waiting.pop(pid, None)
-            if future is None:
-                continue
-            if kind == _AGAIN:
+        try:
+            while waiting:
+                try:
+                    kind, pid, body = marshal.loads(receiver.recv_bytes())
+                except (EOFError, OSError, ValueError, TypeError):  # it ended, or died
+                    return
+                future = waiting.pop(pid, None)
+                if future is not None and not _resolve(future, kind, body):
+                    _fetch_here(pool, self._get, pid, future)
+        finally:  # whatever was not received, however this ends: fetched here
+            for pid, future in waiting.items():
                 _fetch_here(pool, self._get, pid, future)
-            elif future.set_running_or_notify_cancel():
-                if kind == _DONE:
-                    future.set_result(wire.loads(body))
-                else:
-                    future.set_exception(SpotifyError(body))
-        for pid, future in waiting.items():
-            _fetch_here(pool, self._get, pid, future)
+
+
+def _resolve(future: Future[FetchResult], kind: str, body: object) -> bool:
+    """``future`` resolved with what the forked process sent; False: fetch it here."""
+    if kind == _DONE and isinstance(body, bytes):
+        try:
+            result = wire.loads(body)
+        except Exception:  # not what it sent (it cannot be): this process fetches it
+            return False
+        if future.set_running_or_notify_cancel():
+            future.set_result(result)
+        return True
+    if kind == _FAILED and isinstance(body, str):
+        if future.set_running_or_notify_cancel():
+            future.set_exception(SpotifyError(body))  # what the run keeps of it: its text
+        return True
+    return False
 
 
 def _fetch_here(pool: Executor, get: Callable[[str], FetchResult], pid: str,
