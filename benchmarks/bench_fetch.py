@@ -6,7 +6,9 @@ Reports, in one run so the ratios hold on a noisy machine:
     concurrency, bodies parsed with ``json.loads`` and nothing else; measured right
     before and right after the fetch against the same stand-in (the first pass also
     warms the stand-in's encoded answers, as the fetch finds them), and the target
-    "fetch <= 1.5 x floor + commit" checked against the later (warm) floor;
+    "fetch <= 1.5 x floor + commit" checked against the later (warm) floor; beside it,
+    the same loop split over two processes (as many requests in flight in all), what
+    the machine's second core gives the bare loop (the target stays against the one);
   * each day's fetch runs in a forked process of its own, cold as a daily run is;
   * wall time of a full fetch (day 1: every playlist new; day 2: every playlist changed),
     and of the part spent in the pygit2 commit (objects, trees, ref, worktree, index);

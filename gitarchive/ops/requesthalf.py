@@ -35,6 +35,7 @@ from gitarchive.spotify.parse import FetchResult
 
 SPLIT_MIN = 200  # playlists wanted from which a forked process makes half of the requests
 
+
 class Source(Protocol):
     """What is fetched from (ops.fetch.PlaylistSource): a SpotifyClient splits."""
 
@@ -79,11 +80,6 @@ class Requests:
         self._process = process
         self._theirs = {pid: Future() for pid in theirs}
         self.jobs = jobs - jobs // 2
-
-    @property
-    def split(self) -> bool:
-        """Whether a forked process makes half of the requests."""
-        return self._process is not None
 
     def submit(self, pool: Executor, wanted: list[str]) -> list[Future[FetchResult]]:
         """Every wanted playlist's Future, in order: this process's own submitted to
