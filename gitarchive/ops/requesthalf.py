@@ -63,6 +63,7 @@ class Requests:
                 or not client.forkable or not two_cores()):
             return
         client.access_token()  # here, before the fork: the copy never asks for one
+        client.pause.share()  # a 429 either process is told pauses both
         theirs = wanted[1::2]
         context = multiprocessing.get_context("fork")
         self._receiver, sender = context.Pipe(duplex=False)

@@ -55,6 +55,7 @@ from gitarchive.spotify.parse import (
     oauth_error,
     parse_playlist,
 )
+from gitarchive.spotify.pause import Pause
 from gitarchive.spotify.session import HostSession
 
 API_BASE = "https://api.spotify.com/v1"
@@ -124,7 +125,7 @@ class SpotifyClient:
         self._lock = threading.RLock()  # guards the token, the session list and the pause
         self._token: str | None = None
         self._token_expiry = 0.0
-        self._pause_until = 0.0  # a 429 pauses every thread, not only the one that got it
+        self.pause = Pause()  # a 429 pauses every thread, not only the one that got it
         self._token_failure: CredentialsError | None = None  # the run's one token attempt
         self._scope: str | None = None  # what the token endpoint said the token may do
         self._me: dict[str, Any] | None = None  # GET /me, once asked
@@ -328,7 +329,7 @@ class SpotifyClient:
         """
         failures = 0
         while True:
-            wait = self._pause_until - time.monotonic()
+            wait = self.pause.until - time.monotonic()
             if wait > 0 and failures == 0:
                 self._sleep(wait)  # another thread was rate-limited: honour its Retry-After
             try:
@@ -353,8 +354,7 @@ class SpotifyClient:
                         raise SpotifyError(
                             f"Spotify rate-limits this app for {delay:.0f} s; try again later"
                         )
-                    with self._lock:  # every thread waits, not only the one that was told
-                        self._pause_until = max(self._pause_until, time.monotonic() + delay)
+                    self.pause.extend(time.monotonic() + delay)  # every thread waits
                 elif response.status_code >= 500:
                     problem = f"server error (HTTP {response.status_code})"
                     if not retry_unsafe:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 import socket
 from collections.abc import Iterator
 
@@ -209,6 +210,35 @@ def test_429_waits_retry_after_then_succeeds(standin: StandInSetup) -> None:
     standin.server.fail_next(f"/playlists/{SEVENTY}", 429, headers={"Retry-After": "7"})
     assert len(standin.client.get_playlist(SEVENTY).playlist.tracks) == 50
     assert standin.sleeps == [7.0]
+
+
+def _told_429_in_a_forked_copy(standin: StandInSetup) -> None:
+    """A forked copy of the client is told to wait 7 s (its own sleeps are not ours)."""
+    standin.client.access_token()
+    standin.server.fail_next(f"/playlists/{SEVENTY}", 429, headers={"Retry-After": "7"})
+    pid = os.fork()
+    if pid == 0:  # the copy: one request, then gone without pytest's teardown
+        try:
+            standin.client.in_forked_copy()
+            standin.client.get_playlist(SEVENTY)
+        finally:
+            os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+
+
+def test_a_429_told_to_a_forked_copy_pauses_this_process_once_shared(
+    standin: StandInSetup,
+) -> None:
+    standin.client.pause.share()  # as ops/requesthalf does before it forks
+    _told_429_in_a_forked_copy(standin)
+    standin.client.get_playlist(SEVENTY)
+    assert len(standin.sleeps) == 1 and 5.0 < standin.sleeps[0] <= 7.0
+
+
+def test_a_forked_copy_s_429_stays_its_own_unless_shared(standin: StandInSetup) -> None:
+    _told_429_in_a_forked_copy(standin)
+    standin.client.get_playlist(SEVENTY)
+    assert standin.sleeps == []
 
 
 def test_429_asking_for_too_long_a_wait_gives_up_at_once(standin: StandInSetup) -> None:
