@@ -135,10 +135,12 @@ def api_playlist_from_model(
     return data
 
 
-def all_entries(data: Mapping[str, Any]) -> list[Any]:
-    """The entries of a stored playlist answer, in either shape (`items` or `tracks`)."""
+def all_entries(data: Mapping[str, Any]) -> list[Any] | Any:
+    """The entries of a stored playlist answer, in either shape (`items` or `tracks`):
+    a list, or what its page holds instead of a list (a hostile answer, served as it is)."""
     page = data.get("items") if isinstance(data.get("items"), dict) else data.get("tracks")
-    return list(page.get("items") or []) if isinstance(page, dict) else []
+    held = page.get("items") if isinstance(page, dict) else None
+    return held if held is not None and not isinstance(held, list) else list(held or [])
 
 
 def as_new_entry(entry: Any) -> Any:

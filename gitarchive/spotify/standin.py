@@ -133,7 +133,8 @@ class StandIn:
 
     def set_playlist(self, pid: str, data: dict[str, Any]) -> None:
         """Serve `data` (an API-shaped playlist with all its entries, either shape) for `pid`."""
-        entries = [as_new_entry(e) for e in all_entries(data)]
+        held = all_entries(data)  # not a list: its pages hold that instead of entries
+        entries = [as_new_entry(e) for e in held] if isinstance(held, list) else held
         meta = {k: copy.deepcopy(v) for k, v in data.items() if k not in ("items", "tracks")}
         with self._lock:
             self._playlists[pid] = {"meta": meta, "entries": entries}
@@ -278,6 +279,10 @@ class StandIn:
         href = f"{self.api_base}/playlists/{pid}/{endpoint}"
         end = offset + limit
         paging = self._paging.get(pid)
+        if not isinstance(entries, list):  # a hostile page (set_playlist): as it was given
+            return {"href": f"{href}?offset={offset}&limit={limit}", "items": entries,
+                    "limit": limit, "next": None, "offset": offset, "previous": None,
+                    "total": 1}
         served = entries[offset:end]
         following = f"{href}?offset={end}&limit={limit}" if end < len(entries) else None
         if paging == "loop":

@@ -333,3 +333,18 @@ def test_the_parse_prints_as_tracks_print(change: Callable[[dict[str, Any]], obj
         change(entry)
     result = parse_playlist(SMALL, data, [data["items"]])
     assert result.tracks_print == tracks_print(result.playlist.tracks)
+
+
+@pytest.mark.parametrize("held", [1, "text", {"an": "object"}, True])
+def test_a_page_whose_items_are_no_list_fails_alone(
+    api: StandIn, tmp_path: Path, held: Any
+) -> None:
+    """Served as it is (the stand-in used to crash on it: hypothesis found it)."""
+    answer = _small_answer()
+    answer["items"]["items"] = held
+    api.set_playlist(SMALL, answer)
+    repo = new_archive(tmp_path, SMALL, LONG)
+    code, out = run("fetch", "--repo", str(repo))
+    assert code == exitcodes.PARTIAL, out
+    assert SMALL in out and Store(repo).read(layout.pretty_json_path(LONG)) is not None
+    assert Store(repo).read(layout.pretty_json_path(SMALL)) is None
