@@ -85,12 +85,44 @@ def split_events(events: Sequence[Event], links: Mapping[str, str], size: int | 
     Every group sees every event (its runs observe the group's playlists too); a group
     is the playlists of some representatives (``joined``), in their sorted order.
     """
-    size = size or GROUP
+    cut = size or GROUP
+    return shared_out(events, links, lambda count: [cut] * -(-count // cut))[0]
+
+
+def shared_out(events: Sequence[Event], links: Mapping[str, str],
+               sizes: Callable[[int], list[int]]) -> tuple[list[list[Event]], Callable[[str], int]]:
+    """``events`` once per group (as ``split_events``), the groups' sizes in representatives
+    ``sizes(count)`` in order; and which group a playlist is in."""
     root = joined(events, links)
     roots = sorted({root(w.pid) for event in events for w in event.writes} | {
         root(pid) for pid in links})
-    number = {r: n // size for n, r in enumerate(roots)}
-    return partition(events, lambda pid: number[root(pid)], max(1, -(-len(roots) // size)))
+    number: dict[str, int] = {}
+    cuts = sizes(len(roots))
+    for n, size in enumerate(cuts):
+        number.update((r, n) for r in roots[len(number):len(number) + size])
+
+    def which(pid: str) -> int:
+        return number[root(pid)]
+
+    return partition(events, which, max(1, len(cuts))), which
+
+
+LEAST = 16  # the fewest playlists a group of a shared replay ends with (tapered)
+
+
+def tapered(count: int, most: int | None = None, least: int = LEAST) -> list[int]:
+    """Sizes of groups of ``count`` playlists shared out to two processes as each asks for
+    the next (claimed.py): ``most`` while much is left, then a quarter of what is left, down
+    to ``least``, so that both end within a small group of each other; two at least, and
+    no more than a pipe holds the numbers of (claimed.Claims: 16,384)."""
+    most = max(most or GROUP, -(-count // 8000))
+    least = max(1, min(least, count // 2, most))
+    sizes: list[int] = []
+    while count > 0:
+        size = min(count, max(least, min(most, count // 4)))
+        sizes.append(size)
+        count -= size
+    return sizes
 
 
 def partition(events: Sequence[Event], which: Callable[[str], int], count: int
@@ -131,7 +163,7 @@ def replayed_whole(repo: pygit2.Repository, state: HistoryState, events: Sequenc
     groups = split_events(events, state.links)
     chunker = Chunker(ParseCache())
 
-    def replayer(target: HistoryState) -> Replayer:
+    def replayer(target: HistoryState, _: Sequence[Event]) -> Replayer:
         recorder = (Recorder(partial(blob_data, repo), recording.timelines)
                     if recording is not None else None)
         return Replayer(target, reader.read, None, recorder, chunker)
@@ -144,7 +176,7 @@ def replayed_whole(repo: pygit2.Repository, state: HistoryState, events: Sequenc
 def replayed_groups(
     state: HistoryState,
     groups: Iterable[Sequence[Event]],
-    replayer: Callable[[HistoryState], Replayer],
+    replayer: Callable[[HistoryState, Sequence[Event]], Replayer],
     fresh: Callable[[], HistoryState],
     swaps: Swaps,
     problems: list[Problem],
@@ -153,8 +185,8 @@ def replayed_groups(
     ``state``; after each, the playlists it replayed (settled: nothing changes them any
     more), so a forked half can send them while it replays the next group.
 
-    ``replayer`` makes the Replayer of a group's state (one read function and parse
-    cache for all); ``swaps`` collects the playlists that vanished and appeared,
+    ``replayer`` makes the Replayer of a group's state from its events (one parse cache
+    for all); ``swaps`` collects the playlists that vanished and appeared,
     ``problems`` each group's in the order met (``in_event_order`` sorts them as one
     replay of everything meets them).
     """
@@ -162,7 +194,7 @@ def replayed_groups(
         for n, events in enumerate(groups):
             target = state if n == 0 else fresh()
             before = set(target.playlists) if n == 0 else set()
-            replaying = replayer(target)
+            replaying = replayer(target, events)
             replaying.apply_all(events)
             target.settle_pending()
             swaps[0].extend(replaying.vanished)
@@ -172,6 +204,19 @@ def replayed_groups(
             if target is not state:
                 join_state(state, target)
             yield done
+
+
+def read_here(repo: pygit2.Repository, events: Sequence[Event]) -> Callable[[str], bytes]:
+    """Reads the blobs of a group's ``events`` in this process, a window at a time (where
+    every core is busy already: a shared replay's processes, claimed.py)."""
+    return BlobStream(repo, planned_blobs(events), here=True).read
+
+
+def fresh_state(links: Mapping[str, str]) -> HistoryState:
+    """An empty state that will apply ``links`` (HEAD's, archive/links.py) as it replays."""
+    state = HistoryState()
+    state.links = dict(links)
+    return state
 
 
 def join_state(state: HistoryState, other: HistoryState) -> None:

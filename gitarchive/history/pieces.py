@@ -1,8 +1,9 @@
-"""What the forked half of a split replay sends back (sync._replay_split), in pieces.
+"""What the forked process of a split replay sends back (sync._replay_split), in pieces.
 
 A big message would be pickled whole in the child while the parent reads it (every
 byte of it in memory twice), so the child sends its state a few playlists at a time,
-then its timelines, then its pictures and views a piece at a time. Its playlists go
+and, a rebuild's (claimed.py), each group's timelines as it is replayed and its
+pictures and views as they are stored, what applies to all of it last. Its playlists go
 as their saved rows (saved.pickled: a quarter of the cost of pickling the objects),
 or, when the caller saves the state afterwards (a rebuild), as the saved state's
 files the child wrote itself, named in the message: megabytes through the pipe kept
@@ -15,19 +16,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from gitarchive.git.store import Store
 from gitarchive.history import saved as history_state
 from gitarchive.history.replay import Problem
 from gitarchive.history.state import HistoryState, PlaylistHistory, Source, quiet
-from gitarchive.history.timeline_record import Drawn, Half, Recording, Rendered
+from gitarchive.history.timeline_record import Drawn, Half, Rendered
 
 RowsFn = Callable[[PlaylistHistory], object]  # a playlist's rows in the questions' index
 # (vanished, appeared): (commit, pid, name) of playlists whose snapshot went away / came
 Swaps = tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]
 # What the child of _replay_split sends back: playlists, view_dirty, pending, problems, swaps,
-# and what it recorded besides (None: not asked for).
+# and what it recorded besides (its timelines and what it made: none if not asked for).
 HalfResult = tuple[dict[str, PlaylistHistory], set[str], set[str], list[Problem], Swaps,
-                   Half | None]
+                   list[Half]]
 
 
 @dataclass
@@ -51,17 +51,11 @@ class Piece:
 PIECE = 50  # playlists per piece
 
 
-def sent(store: Store, state: HistoryState, problems: list[Problem], swaps: Swaps,
-         mine: Recording | None, write: bool, rows: RowsFn | None = None) -> Iterator[Piece]:
-    """The pieces of a replayed half: its playlists a few at a time (``write``: to the
-    saved state's files, only their names sent; ``rows``: with what the parent needs of
-    them, which it then leaves on disk), its pictures and views a piece at a time (never
-    all of them held here at once)."""
-    yield Piece(meta=(state.view_dirty, state.pending, problems, swaps))
-    if mine is not None:  # first: the big message goes while the parent's thread is free
-        yield Piece(half=mine.half(state, made=False))
-    pids = sorted(state.playlists)
-    writer = history_state.AheadWriter(store) if write else None
+def written(state: HistoryState, pids: Sequence[str], writer: history_state.AheadWriter | None,
+            rows: RowsFn | None = None) -> Iterator[Piece]:
+    """Pieces of these playlists of ``state``, a few at a time: with a ``writer``, written
+    to the saved state's files and only their names sent (``rows``: with what the parent
+    needs of them, which it then leaves on disk), else (or where writing fails) as rows."""
     for start in range(0, len(pids), PIECE):
         piece = Piece()
         items = [(pid, state.playlists[pid], history_state.pickled(state.playlists[pid]))
@@ -78,10 +72,6 @@ def sent(store: Store, state: HistoryState, problems: list[Problem], swaps: Swap
                 piece.kept[pid] = ((p.json_blob, p.plain_blob, p.digest, quiet(p)),
                                    p.first_run is not None, rows(p))
         yield piece
-    if mine is not None:
-        for drawn, rendered in mine.made_in_pieces(state):
-            yield Piece(drawn=drawn, rendered=rendered)
-    yield Piece(last=True)
 
 
 def rows_of(state: HistoryState, pids: Sequence[str]) -> Iterator[Piece]:
@@ -106,7 +96,7 @@ def taken(ahead: history_state.AheadWriter | None, piece: Piece) -> Piece:
             continue  # left on disk (sync._replay_split)
         found = ahead.read(pid, name, size) if ahead is not None else None
         if found is None:
-            piece.lost = True  # the child's half is replayed here (assembled)
+            piece.lost = True  # the child's part is replayed here (assembled)
         else:
             piece.playlists[pid] = found
     return piece
@@ -122,12 +112,14 @@ def assembled(pieces: Sequence[Piece]) -> HalfResult | None:
             piece.lost for piece in pieces):
         return None
     playlists: dict[str, PlaylistHistory] = {}
-    half: Half | None = None
+    halves: list[Half] = []
+    made = Half({}, [], {}, {}, {})  # the pictures and views sent in pieces of their own
     for piece in pieces:
         playlists.update(piece.playlists)
         if piece.half is not None:
-            half = piece.half
-        if half is not None:
-            half.drawn.update(piece.drawn)
-            half.rendered.update(piece.rendered)
-    return (dict(sorted(playlists.items())), *meta, half)
+            halves.append(piece.half)
+        made.drawn.update(piece.drawn)
+        made.rendered.update(piece.rendered)
+    if made.drawn or made.rendered:
+        halves.append(made)
+    return (dict(sorted(playlists.items())), *meta, halves)

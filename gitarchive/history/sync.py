@@ -19,10 +19,11 @@ from gitarchive.errors import StateError
 from gitarchive.git.blobstream import BlobStream
 from gitarchive.git.store import Store, blob_data
 from gitarchive.git.trust import unverified_reads
-from gitarchive.history import grouped
+from gitarchive.history import claimed, grouped
 from gitarchive.history import saved as history_state
 from gitarchive.history.events import Event, sorted_events, walk_events
-from gitarchive.history.parallel import Forked, Meanwhile, second_half, two_cores
+from gitarchive.history.grouped import fresh_state as fresh_state  # pending.py's
+from gitarchive.history.parallel import Forked, second_half, two_cores
 from gitarchive.history.pieces import (
     HalfResult,
     Piece,
@@ -30,7 +31,6 @@ from gitarchive.history.pieces import (
     Swaps,
     assembled,
     rows_of,
-    sent,
     taken,
 )
 from gitarchive.history.replay import Problem, Replayer, add_candidates, planned_blobs
@@ -83,72 +83,78 @@ def _replay_split(
     recording: Recording | None = None, ahead: history_state.AheadWriter | None = None,
     rows: RowsFn | None = None,
 ) -> list[Problem]:
-    """A whole-history replay on both cores: half the playlists in a forked process.
+    """A whole-history replay on both cores, a forked process replaying some playlists.
 
-    Playlists are replayed independently (each against the same list of runs), so two
-    empty states fed the same events, each with the writes of its own half of the
-    playlists, hold between them exactly the one state a single replay builds; the
-    child's playlists are then moved into ``state``. If the child fails, its half is
-    replayed here. Playlists a link or a rename joins stay in one half. Each half
-    records its timelines and draws their pictures (``recording``) while the other does.
-    ``ahead``: the playlists' saved files are written as they come (the child's) and
-    while this process draws (its own), not after the rebuild's commit; with ``rows`` too,
-    the child's stay on disk here (``ahead.kept``: their index rows, made by the child)."""
+    Playlists are replayed independently (each against the same list of runs), so empty
+    states fed the same events, each with the writes of its own playlists, hold between
+    them exactly the one state a single replay builds; the child's playlists are then
+    moved into ``state``. If the child fails, its part is replayed here. Playlists a link
+    or a rename joins stay together. A rebuild (``recording``: timelines recorded, their
+    pictures drawn and views rendered; ``ahead``: the playlists' saved files written as
+    they come, and with ``rows`` the child's left on disk here, their index rows made
+    there) is shared out a group at a time (claimed.py); the replay alone, by halves."""
+    if recording is None and ahead is None:
+        return _replay_halves(store, state, events, progress)
+    groups, which = claimed.shares(events, state.links)
+    claims = claimed.Claims(len(groups))
+    git_dir, links = store.repo.path, state.links
+    swaps: Swaps = ([], [])
+    problems: list[Problem] = []
+    try:
+        with Forked(lambda: claimed.child_pieces(Store(git_dir), groups, claims, links,
+                                                 recording, ahead is not None,
+                                                 rows if ahead is not None else None),
+                    taken=partial(taken, ahead), background=True) as child:
+            claimed.shared_here(store, state, groups, claims, recording, ahead, rows, swaps,
+                                problems, progress)
+            received = child.finish()
+    finally:
+        claims.close()
+    mine = set(claims.taken)  # the child's are the others, if it died
+    theirs = grouped.partition(events, lambda pid: int(which(pid) not in mine), 2)[1]
+    return _joined(store, state, events, received, theirs, recording, ahead, swaps, problems)
+
+
+def _replay_halves(store: Store, state: HistoryState, events: Sequence[Event],
+                   progress: ProgressFn) -> list[Problem]:
+    """The replay alone on both cores: half the playlists in a forked process, which sends
+    each group's as soon as it is replayed (``_half_as_replayed``)."""
     in_second = _halves(events, state.links)
     first, second = grouped.partition(events, lambda pid: int(in_second(pid)), 2)
-    git_dir = store.repo.path
-    links = state.links
+    git_dir, links = store.repo.path, state.links
     swaps: Swaps = ([], [])
-    written = ahead is not None  # the child writes its playlists' files, and sends names
-    with Forked(lambda: _half_in_pieces(Store(git_dir), second, links, recording, written,
-                                        rows if written else None),
-                taken=partial(taken, ahead), background=True) as child:
+    with Forked(lambda: _half_as_replayed(Store(git_dir), second, links),
+                taken=partial(taken, None), background=True) as child:
         # Each half reads its own blobs (no reader process: _replay_in_order's ``ahead``),
         # so nothing forks here any more: the thread taking the child's pieces runs now.
-        problems = _replay_in_order(store, state, first, progress, swaps=swaps,
-                                    recording=recording, ahead=False)
-        # This half's files (the child's are not in it yet), written in a thread while
-        # this process draws: mostly waits on the disk. Settled first (the thread writes
-        # settled playlists only, which nothing changes any more; drawing settles them).
-        with Meanwhile(partial(ahead.write_settled, state) if ahead else None) as saving:
-            if ahead is not None:
-                for pid in list(state.playlists):
-                    state.playlists.get(pid)
-                saving.start()
-            if recording is not None:
-                recording.draw_here(state)
-        if rows is not None and ahead is not None:  # this half's index rows, made while the
-            ahead.rows.update((pid, rows(p)) for pid, p in state.playlists.loaded().items())
+        problems = _replay_in_order(store, state, first, progress, swaps=swaps, ahead=False)
         received = child.finish()
-    # the child died: do its half here, on a state of its own
+    return _joined(store, state, events, received, second, None, None, swaps, problems)
+
+
+def _joined(store: Store, state: HistoryState, events: Sequence[Event], received: list[Piece],
+            theirs: Sequence[Event], recording: Recording | None,
+            ahead: history_state.AheadWriter | None, swaps: Swaps, problems: list[Problem]
+            ) -> list[Problem]:
+    """The child's playlists (``received``) moved into ``state``; if it died, its part
+    (``theirs``: the events with its playlists' writes) replayed here first."""
     whole = assembled(received)
-    playlists, view_dirty, pending, their_problems, their_swaps, half = (
-        whole or _replay_half(store, second, links, recording)
+    playlists, view_dirty, pending, their_problems, their_swaps, halves = (
+        whole or _replay_half(store, theirs, state.links, recording)
     )
     if whole is not None and ahead is not None:
         kept = {pid: found for piece in received for pid, found in piece.kept.items()}
         ahead.defer(state, {pid: (*piece.files[pid], kept[pid][0])
                             for piece in received for pid in piece.kept})
         ahead.kept.update((pid, (viewed, extra)) for pid, (_, viewed, extra) in kept.items())
-    if recording is not None and half is not None:
-        recording.halves.append(half)
+    if recording is not None:
+        recording.halves.extend(halves)
     for pid, playlist in playlists.items():
         state.playlists[pid] = playlist
     state.view_dirty |= view_dirty
     state.pending |= pending
     add_candidates(state, [*swaps[0], *their_swaps[0]], [*swaps[1], *their_swaps[1]])
     return grouped.in_event_order([*problems, *their_problems], grouped.event_order(events))
-
-
-def _half_in_pieces(store: Store, events: Sequence[Event], links: Mapping[str, str],
-                    recording: Recording | None, write: bool = False,
-                    rows: RowsFn | None = None) -> Iterator[Piece]:
-    """The child's half of _replay_split, replayed, then sent in pieces (pieces.sent)."""
-    if recording is None and not write:
-        yield from _half_as_replayed(store, events, links)
-        return
-    state, problems, swaps, mine = _replayed_half(store, events, links, recording)
-    yield from sent(store, state, problems, swaps, mine, write, rows)
 
 
 def _half_as_replayed(store: Store, events: Sequence[Event], links: Mapping[str, str]
@@ -170,36 +176,21 @@ def _half_as_replayed(store: Store, events: Sequence[Event], links: Mapping[str,
 
 def _replay_half(store: Store, events: Sequence[Event], links: Mapping[str, str],
                  recording: Recording | None) -> HalfResult:
-    """One half of _replay_split, here (its child died)."""
-    state, problems, swaps, mine = _replayed_half(store, events, links, recording)
-    playlists = {pid: state.playlists[pid] for pid in state.playlists}
-    half = mine.half(state) if mine is not None else None
-    return playlists, state.view_dirty, state.pending, problems, swaps, half
-
-
-def _replayed_half(store: Store, events: Sequence[Event], links: Mapping[str, str],
-                   recording: Recording | None
-                   ) -> tuple[HistoryState, list[Problem], Swaps, Recording | None]:
-    """One half of _replay_split replayed on a state of its own (in the child, or here)."""
+    """The child's part of _replay_split, here (it died), on a state of its own."""
     state = fresh_state(links)
     swaps: Swaps = ([], [])
     mine = (Recording(recording.draw, recording.tree, recording.render,
                       git_dir=recording.git_dir) if recording is not None else None)
     problems = _replay_in_order(store, state, events, no_progress, swaps=swaps,
                                 recording=mine, ahead=False)
-    return state, problems, swaps, mine
+    playlists = {pid: state.playlists[pid] for pid in state.playlists}
+    halves = [mine.half(state)] if mine is not None else []
+    return playlists, state.view_dirty, state.pending, problems, swaps, halves
 
 
 def _fresh(state: HistoryState) -> Callable[[], HistoryState]:
     """Empty states that apply ``state``'s links (a group's, grouped.replayed_whole)."""
     return partial(fresh_state, state.links)
-
-
-def fresh_state(links: Mapping[str, str]) -> HistoryState:
-    """An empty state that will apply ``links`` (HEAD's, archive/links.py) as it replays."""
-    state = HistoryState()
-    state.links = dict(links)
-    return state
 
 
 def all_events(store: Store, head: pygit2.Commit, gens: dict[str, int]) -> list[Event]:

@@ -264,6 +264,8 @@ RenderFn = Callable[[HistoryState, list[str]], dict[str, list[tuple[str, bytes]]
 # each content bytes, or the blob it was written to where it was made (packwriter.Stored).
 Drawn = dict[str, dict[str, Content]]
 Rendered = dict[str, list[tuple[str, Content]]]
+DrawnBytes = dict[str, dict[str, bytes]]  # as made, before ``stored``
+RenderedBytes = dict[str, list[tuple[str, bytes]]]
 # Playlists whose pictures and views are made (and written, one pack) at once: ~15 MB of
 # files; 50 left a 2,000-playlist rebuild 40 packs, and nothing here repacks them.
 MAKE_PIECE = 200
@@ -313,19 +315,16 @@ class Recording:
 
     def make(self, state: HistoryState, pids: list[str]) -> tuple[Drawn, Rendered]:
         """The pictures and views of ``pids`` (those with a timeline / in ``state``)."""
+        return stored(self.git_dir, *self.drawn_bytes(state, pids))
+
+    def drawn_bytes(self, state: HistoryState, pids: list[str]) -> tuple[DrawnBytes, RenderedBytes]:
+        """``make``'s pictures and views, as bytes (written to the objects by ``stored``)."""
         drawn = {} if self.draw is None else self.draw(
             self.timelines.get, [pid for pid in pids if pid in self.timelines], state,
             self.tree)
         rendered = {} if self.render is None else self.render(
             state, [pid for pid in pids if pid in state.playlists])
-        contents = [c for files in drawn.values() for c in files.values()] + [
-            c for files in rendered.values() for _, c in files]
-        made: Iterator[Content] = iter(
-            store_all(process_repository(self.git_dir), contents) if self.git_dir
-            else contents)
-        return ({pid: {path: next(made) for path in files} for pid, files in drawn.items()},
-                {pid: [(path, next(made)) for path, _ in files]
-                 for pid, files in rendered.items()})
+        return drawn, rendered
 
     def made(self) -> tuple[Drawn, Rendered]:
         """The pictures and views both halves made (pid -> files)."""
@@ -354,6 +353,18 @@ class Recording:
         timelines.last_key = last_key
         timelines.gens = dict(gens)
         return timelines
+
+
+def stored(git_dir: str, drawn: Mapping[str, Mapping[str, bytes]],
+           rendered: Mapping[str, Sequence[tuple[str, bytes]]]) -> tuple[Drawn, Rendered]:
+    """Pictures and views with every content written to the objects of ``git_dir`` at once
+    (one pack) and stood for by its blob id; as they are without ``git_dir``."""
+    contents: list[bytes] = [c for files in drawn.values() for c in files.values()] + [
+        c for files in rendered.values() for _, c in files]
+    made: Iterator[Content] = iter(
+        store_all(process_repository(git_dir), contents) if git_dir else contents)
+    return ({pid: {path: next(made) for path in files} for pid, files in drawn.items()},
+            {pid: [(path, next(made)) for path, _ in files] for pid, files in rendered.items()})
 
 
 def _filled(timelines: Timelines, here: Mapping[str, Timeline], halves: Iterable[Half]

@@ -129,7 +129,8 @@ def test_the_split_replays_halves_read_their_own_blobs(quirky: Path, tmp_path: P
     monkeypatch.setattr(sync_module, "two_cores", lambda: True)
     synced = sync(store, full=True, timelines=timelines)
     assert state_to_dict(synced.state) == state
-    assert planned.read_text().split() == ["0", "0"]  # both halves: no reader process
+    read = planned.read_text().split()  # a plan per half, or per group shared out
+    assert set(read) == {"0"} and len(read) >= 2  # both processes: no reader process
     planned.unlink()
     monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 10**9)  # one process
     synced = sync(store, full=True, timelines=timelines)
