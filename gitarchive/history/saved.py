@@ -301,13 +301,6 @@ class AheadWriter:
             state.sources[pid] = source
         state.playlists.defer(found, _loader(self.folder(), state))
 
-    def write_settled(self, state: HistoryState) -> None:
-        """The files of ``state``'s playlists settled up to its every run (write_ahead's)."""
-        try:
-            self.written.update(write_ahead(self.store, state))
-        except OSError:
-            return  # the save writes them, and reports what fails
-
 
 def save(store: Store, saved: SavedState, ahead: Ahead | None = None) -> None:
     """Write the changed playlists under new names (or take those written ``ahead`` that

@@ -2,7 +2,8 @@
 
 Used by every command that needs the cumulative state (rebuild, fetch, the query
 index, export). A whole-history replay of a large archive runs on both cores
-(parallel.Forked): playlists replay independently, so each process takes half.
+(parallel.Forked): playlists replay independently, so each process takes a share (a
+rebuild's a group at a time, whichever process is free taking the next: claimed.py).
 """
 
 from __future__ import annotations
