@@ -50,6 +50,7 @@ from gitarchive.history.timeline_record import (
 from gitarchive.progress import ProgressFn, no_progress
 
 _TOKEN = struct.Struct("<I")
+HELD = 8 << 20  # bytes of pictures and views a process holds before it stores them
 
 
 class Claims:
@@ -125,13 +126,15 @@ class Made:
     (``taken(end=True)``). A group at a time left a pack each, and pieces of fewer than
     ``shelf.SHELF_MIN`` a file per playlist; twice as many pictures held (timeline_record's
     ``MAKE_PIECE``) while the next groups replay made the process tree's peak ~40 MB higher
-    (JSON 1,000 x 365: 370-372 against 330-331 MB summed PSS)."""
+    (JSON 1,000 x 365: 370-372 against 330-331 MB summed PSS); long histories' pictures are
+    larger: stored once ``HELD`` bytes are held too."""
 
     git_dir: str
     drawn: DrawnBytes = field(default_factory=dict)
     rendered: RenderedBytes = field(default_factory=dict)
     pids: list[str] = field(default_factory=list)  # replayed: their files to write
     made: int = 0  # playlists whose pictures and views are held (drawn, rendered)
+    held: int = 0  # their bytes
 
     def add(self, state: HistoryState, done: list[str], mine: Recording | None) -> None:
         """A replayed group's playlists (settled), their pictures and views made."""
@@ -143,6 +146,8 @@ class Made:
             self.drawn.update(drawn)
             self.rendered.update(rendered)
             self.made += len(done)
+            self.held += sum(len(c) for files in drawn.values() for c in files.values()) + sum(
+                len(c) for files in rendered.values() for _, c in files)
 
     def taken(self, end: bool = False) -> tuple[list[str], Drawn, Rendered]:
         """The playlists whose files are due, and the pictures and views due, stored (none
@@ -151,10 +156,10 @@ class Made:
         if end or len(self.pids) >= shelf.SHELF:  # whole pieces (and shelves) of PIECE
             cut = len(self.pids) if end else len(self.pids) - len(self.pids) % PIECE
             pids, self.pids = self.pids[:cut], self.pids[cut:]
-        if not end and self.made < shelf.SHELF:
+        if not end and self.made < shelf.SHELF and self.held < HELD:
             return pids, {}, {}
         made = stored(self.git_dir, self.drawn, self.rendered)
-        self.drawn, self.rendered, self.made = {}, {}, 0
+        self.drawn, self.rendered, self.made, self.held = {}, {}, 0, 0
         return pids, *made
 
 
