@@ -113,8 +113,7 @@ def replayed(repo: pygit2.Repository, state: HistoryState, groups: Sequence[Sequ
         return Replayer(target, grouped.read_here(repo, events), None, recorder, chunker)
 
     for done in grouped.replayed_groups(state, (groups[n] for n in numbers), replayer,
-                                        partial(grouped.fresh_state, state.links), swaps,
-                                        problems):
+                                        swaps, problems):
         yield done, made[0]
 
 

@@ -153,13 +153,12 @@ def grouped_plan(groups: Sequence[Sequence[Event]]) -> list[tuple[str, str]]:
 
 
 def replayed_whole(repo: pygit2.Repository, state: HistoryState, events: Sequence[Event],
-                   fresh: Callable[[], HistoryState], swaps: Swaps, problems: list[Problem],
-                   progress: ProgressFn = no_progress, recording: Recording | None = None,
-                   ahead: bool = True) -> Iterator[list[str]]:
+                   swaps: Swaps, problems: list[Problem], progress: ProgressFn = no_progress,
+                   recording: Recording | None = None, ahead: bool = True
+                   ) -> Iterator[list[str]]:
     """A whole history (``events``) replayed a group at a time (``replayed_groups``), its
     blobs read ahead by a reader process (``ahead``) or by this one, a window at a time
-    (blobstream.Windows); ``fresh`` makes each later group's empty state; ``recording``
-    gets the timelines."""
+    (blobstream.Windows); ``recording`` gets the timelines."""
     groups = split_events(events, state.links)
     chunker = Chunker(ParseCache())
 
@@ -170,18 +169,18 @@ def replayed_whole(repo: pygit2.Repository, state: HistoryState, events: Sequenc
 
     with BlobStream(repo, grouped_plan(groups), here=not ahead) as reader:
         yield from replayed_groups(state, progress("Replaying history", groups), replayer,
-                                   fresh, swaps, problems)
+                                   swaps, problems)
 
 
 def replayed_groups(
     state: HistoryState,
     groups: Iterable[Sequence[Event]],
     replayer: Callable[[HistoryState, Sequence[Event]], Replayer],
-    fresh: Callable[[], HistoryState],
     swaps: Swaps,
     problems: list[Problem],
 ) -> Iterator[list[str]]:
-    """Replay each group on a state of its own (the first on ``state``), joining each into
+    """Replay each group on a state of its own (the first on ``state``, the others on empty
+    ones with its links), joining each into
     ``state``; after each, the playlists it replayed (settled: nothing changes them any
     more), so a forked half can send them while it replays the next group.
 
@@ -192,7 +191,7 @@ def replayed_groups(
     """
     with collector.paused():  # millions of lasting objects, no cycles
         for n, events in enumerate(groups):
-            target = state if n == 0 else fresh()
+            target = state if n == 0 else fresh_state(state.links)
             before = set(target.playlists) if n == 0 else set()
             replaying = replayer(target, events)
             replaying.apply_all(events)

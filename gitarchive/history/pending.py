@@ -27,6 +27,7 @@ from gitarchive.history.events import (
     EventReader,
     sorted_events,
 )
+from gitarchive.history.grouped import fresh_state
 from gitarchive.history.publish import (
     ViewsPlan,
     cumulative_id,
@@ -37,7 +38,7 @@ from gitarchive.history.publish import (
     stale,
 )
 from gitarchive.history.state import HistoryState
-from gitarchive.history.sync import Synced, all_events, fresh_state, replay_events, sync
+from gitarchive.history.sync import Synced, all_events, replay_events, sync
 from gitarchive.history.timeline import Stale, Timelines, forget, state_path
 from gitarchive.history.timeline_read import save_with_commit
 from gitarchive.history.timeline_record import Recording

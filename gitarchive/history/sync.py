@@ -23,7 +23,7 @@ from gitarchive.git.trust import unverified_reads
 from gitarchive.history import claimed, grouped
 from gitarchive.history import saved as history_state
 from gitarchive.history.events import Event, sorted_events, walk_events
-from gitarchive.history.grouped import fresh_state as fresh_state  # pending.py's
+from gitarchive.history.grouped import fresh_state
 from gitarchive.history.parallel import Forked, second_half, two_cores
 from gitarchive.history.pieces import (
     HalfResult,
@@ -167,8 +167,7 @@ def _half_as_replayed(store: Store, events: Sequence[Event], links: Mapping[str,
     state = fresh_state(links)
     swaps: Swaps = ([], [])
     met: list[Problem] = []
-    for done in grouped.replayed_whole(store.repo, state, events, _fresh(state), swaps, met,
-                                       ahead=False):
+    for done in grouped.replayed_whole(store.repo, state, events, swaps, met, ahead=False):
         yield from rows_of(state, done)
     yield Piece(meta=(state.view_dirty, state.pending,
                       grouped.in_event_order(met, grouped.event_order(events)), swaps),
@@ -187,11 +186,6 @@ def _replay_half(store: Store, events: Sequence[Event], links: Mapping[str, str]
     playlists = {pid: state.playlists[pid] for pid in state.playlists}
     halves = [mine.half(state)] if mine is not None else []
     return playlists, state.view_dirty, state.pending, problems, swaps, halves
-
-
-def _fresh(state: HistoryState) -> Callable[[], HistoryState]:
-    """Empty states that apply ``state``'s links (a group's, grouped.replayed_whole)."""
-    return partial(fresh_state, state.links)
 
 
 def all_events(store: Store, head: pygit2.Commit, gens: dict[str, int]) -> list[Event]:
@@ -246,8 +240,8 @@ def _replay_in_order(
     found: Swaps = swaps if swaps is not None else ([], [])
     if state.last_key is None and not known:  # a whole history: a group at a time
         met: list[Problem] = []
-        for _ in grouped.replayed_whole(store.repo, state, events, _fresh(state), found, met,
-                                        progress, recording, ahead):
+        for _ in grouped.replayed_whole(store.repo, state, events, found, met, progress,
+                                        recording, ahead):
             pass
         problems = grouped.in_event_order(met, grouped.event_order(events))
     else:

@@ -22,10 +22,11 @@ from gitarchive.git.blobstream import BlobStream
 from gitarchive.git.store import Store, blob_data
 from gitarchive.history import grouped
 from gitarchive.history import sync as sync_module
+from gitarchive.history.grouped import fresh_state
 from gitarchive.history.pieces import Piece
 from gitarchive.history.replay import Replayer, add_candidates
 from gitarchive.history.state import state_to_dict
-from gitarchive.history.sync import all_events, fresh_state, sync
+from gitarchive.history.sync import all_events, sync
 
 
 @pytest.fixture(scope="module")
