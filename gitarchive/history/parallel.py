@@ -114,11 +114,13 @@ class Forked(Generic[M]):
     ``background``: a thread here takes the messages as they come (this side's half
     cannot call ``poll``), so the child never waits on a full pipe; no ``poll`` then.
     ``drain()`` starts that thread later (until then this process may still fork).
-    ``taken``: what becomes of each message as it is taken (in that thread, if any).
+    ``taken``: what becomes of each message as it is taken (in that thread, if any);
+    ``ended``: called once the child has sent all it will (it finished, or died).
     """
 
     def __init__(self, work: Callable[[], Iterable[M]], *, background: bool = False,
-                 taken: Callable[[M], M] | None = None) -> None:
+                 taken: Callable[[M], M] | None = None,
+                 ended: Callable[[], None] | None = None) -> None:
         context = multiprocessing.get_context("fork")
         self._receiver, sender = context.Pipe(duplex=False)
         _widen(self._receiver)
@@ -135,7 +137,7 @@ class Forked(Generic[M]):
         finally:
             sender.close()
         self._open = True
-        self._taken = taken
+        self._taken, self._ended = taken, ended
         self.received: list[M] = []
         self._thread: threading.Thread | None = None
         if background:
@@ -184,8 +186,17 @@ class Forked(Generic[M]):
             message = self._receiver.recv()
         except (EOFError, OSError):  # the child is done, or died
             self._open = False
+            if self._ended is not None:
+                self._ended()
             return
         into.append(message if self._taken is None else self._taken(message))
+
+    def stop(self) -> None:
+        """The child ended now if it still runs (what it sent is taken first, as ``finish``
+        does, then ``ended`` is called)."""
+        if self._process.is_alive():
+            self._process.terminate()
+        self.finish()
 
     def close(self) -> None:
         self._open = False

@@ -18,17 +18,13 @@ result never depends on it.
 
 from __future__ import annotations
 
-import marshal
-import multiprocessing
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
-from multiprocessing.connection import Connection
+from functools import partial
 from typing import Protocol
 
-from gitarchive import forking
 from gitarchive.errors import CredentialsError, SpotifyError
-from gitarchive.history.parallel import two_cores
+from gitarchive.history.parallel import Forked, two_cores
 from gitarchive.spotify import wire
 from gitarchive.spotify.client import HandBack, SpotifyClient
 from gitarchive.spotify.parse import FetchResult
@@ -43,6 +39,7 @@ class Source(Protocol):
 
 
 _DONE, _FAILED, _AGAIN = "done", "failed", "again"  # what the forked process says of one
+Said = tuple[str, str, object]  # (what came of it, pid, its wire bytes or error text)
 
 
 class Requests:
@@ -56,70 +53,70 @@ class Requests:
         self._get: Callable[[str], FetchResult] = client.get_playlist
         self.jobs = max(1, jobs)
         self._theirs: dict[str, Future[FetchResult]] = {}
-        self._receiver: Connection | None = None
-        self._process: multiprocessing.process.BaseProcess | None = None
-        self._pump: threading.Thread | None = None
+        self._waiting: dict[str, Future[FetchResult]] = {}  # theirs, not received yet
+        self._pool: Executor | None = None
+        self._child: Forked[Said | None] | None = None
         if (len(wanted) < SPLIT_MIN or jobs < 2 or not isinstance(client, SpotifyClient)
                 or not client.forkable or not two_cores()):
             return
         client.access_token()  # here, before the fork: the copy never asks for one
         client.pause.share()  # a 429 either process is told pauses both
         theirs = wanted[1::2]
-        context = multiprocessing.get_context("fork")
-        self._receiver, sender = context.Pipe(duplex=False)
-        process = context.Process(target=_child_main, daemon=True,
-                                  args=(client, theirs, jobs // 2, sender, self._receiver))
         try:
-            with forking.prepared():
-                process.start()
+            self._child = Forked(partial(_answers, client, theirs, jobs // 2),
+                                 taken=self._taken, ended=self._rest_here)
         except OSError:  # no fork (EAGAIN, ENOMEM): every request made here
-            self._receiver.close()
-            self._receiver = None
             return
-        finally:
-            sender.close()
-        self._process = process
         self._theirs = {pid: Future() for pid in theirs}
+        self._waiting = dict(self._theirs)
         self.jobs = jobs - jobs // 2
 
     def submit(self, pool: Executor, wanted: list[str]) -> list[Future[FetchResult]]:
         """Every wanted playlist's Future, in order: this process's own submitted to
         ``pool``, the forked process's resolved by a thread as its answers arrive."""
         futures = [self._theirs.get(pid) or pool.submit(self._get, pid) for pid in wanted]
-        if self._receiver is not None:
-            self._pump = threading.Thread(target=self._receive, args=(self._receiver, pool),
-                                          name="requesthalf", daemon=True)
-            self._pump.start()
+        self._pool = pool
+        if self._child is not None:
+            self._child.drain()
         return futures
 
     def close(self) -> None:
         """Stop the forked process if it still runs (a run that ends early), and the
         thread that reads from it."""
-        if self._process is not None:
-            if self._process.is_alive():
-                self._process.terminate()
-            self._process.join()
-        if self._pump is not None:
-            self._pump.join()
-        if self._receiver is not None:
-            self._receiver.close()
+        if self._child is not None:
+            self._child.stop()
 
-    def _receive(self, receiver: Connection, pool: Executor) -> None:
-        """Resolve each of the forked process's playlists as its answer arrives; what it
-        hands back, and all it did not send when it ends or dies, is fetched here."""
-        waiting = dict(self._theirs)
-        try:
-            while waiting:
+    def _taken(self, said: Said | None) -> None:
+        """A playlist resolved with what the forked process sent (in the reading thread);
+        what it hands back is fetched here."""
+        if not isinstance(said, tuple) or len(said) != 3:  # not as sent (it cannot be):
+            return None  # if it named a pid, that one is fetched here at the end
+        kind, pid, body = said
+        future = self._waiting.pop(pid, None)
+        if future is not None and not _resolve(future, kind, body):
+            self._fetch_here(pid, future)
+        return None  # nothing kept: the Future holds it
+
+    def _rest_here(self) -> None:
+        """All the forked process did not send (it ended, or died): fetched here."""
+        while self._waiting:
+            self._fetch_here(*self._waiting.popitem())
+
+    def _fetch_here(self, pid: str, future: Future[FetchResult]) -> None:
+        """Fetch ``pid`` in this process's pool, its result into ``future``."""
+        def run() -> None:
+            if future.set_running_or_notify_cancel():
                 try:
-                    kind, pid, body = marshal.loads(receiver.recv_bytes())
-                except (EOFError, OSError, ValueError, TypeError):  # it ended, or died
-                    return
-                future = waiting.pop(pid, None)
-                if future is not None and not _resolve(future, kind, body):
-                    _fetch_here(pool, self._get, pid, future)
-        finally:  # whatever was not received, however this ends: fetched here
-            for pid, future in waiting.items():
-                _fetch_here(pool, self._get, pid, future)
+                    future.set_result(self._get(pid))
+                except BaseException as exc:  # raised by future.result(), as a pool's would
+                    future.set_exception(exc)
+
+        try:
+            if self._pool is None:
+                raise RuntimeError("no pool")
+            self._pool.submit(run)
+        except RuntimeError:  # the pool is shut down: the run has ended, nobody waits
+            future.cancel()
 
 
 def _resolve(future: Future[FetchResult], kind: str, body: object) -> bool:
@@ -139,45 +136,25 @@ def _resolve(future: Future[FetchResult], kind: str, body: object) -> bool:
     return False
 
 
-def _fetch_here(pool: Executor, get: Callable[[str], FetchResult], pid: str,
-                future: Future[FetchResult]) -> None:
-    """Fetch ``pid`` in this process's pool, its result into ``future``."""
-    def run() -> None:
-        if future.set_running_or_notify_cancel():
-            try:
-                future.set_result(get(pid))
-            except BaseException as exc:  # raised by future.result(), as a pool's would
-                future.set_exception(exc)
-
+def _one(client: SpotifyClient, pid: str) -> Said:
+    """One playlist in the forked process, as what it tells of it."""
     try:
-        pool.submit(run)
-    except RuntimeError:  # the pool is shut down: the run has ended, nobody waits
-        future.cancel()
-
-
-def _one(client: SpotifyClient, pid: str) -> bytes:
-    """One playlist in the forked process, as the message that tells what came of it."""
-    try:
-        return marshal.dumps((_DONE, pid, wire.dumps(client.get_playlist(pid))))
+        return (_DONE, pid, wire.dumps(client.get_playlist(pid)))
     except (HandBack, CredentialsError):
-        return marshal.dumps((_AGAIN, pid, b""))
+        return (_AGAIN, pid, b"")
     except SpotifyError as exc:
-        return marshal.dumps((_FAILED, pid, str(exc)))
+        return (_FAILED, pid, str(exc))
     except Exception:  # anything else: this process will meet it again, and say so
-        return marshal.dumps((_AGAIN, pid, b""))
+        return (_AGAIN, pid, b"")
 
 
-def _child_main(client: SpotifyClient, pids: list[str], jobs: int, sender: Connection,
-                receiver: Connection) -> None:
-    receiver.close()  # the parent's end: once it closes its own, a send here fails
+def _answers(client: SpotifyClient, pids: list[str], jobs: int) -> Iterator[Said | None]:
+    """The forked process's work (parallel.Forked sends what it yields): ``pids`` fetched
+    with connections of its own, each told as soon as it is answered."""
     client.in_forked_copy()
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
         for future in as_completed([pool.submit(_one, client, pid) for pid in pids]):
-            sender.send_bytes(future.result())
-    except (BrokenPipeError, ConnectionResetError):
-        pool.shutdown(wait=False, cancel_futures=True)  # the parent no longer listens
-        return
-    finally:
-        sender.close()
-    pool.shutdown()
+            yield future.result()
+    finally:  # done, or the parent no longer listens: nothing more is asked
+        pool.shutdown(wait=False, cancel_futures=True)
