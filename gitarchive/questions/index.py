@@ -6,9 +6,10 @@
   commit's time, generation and id (history.events' event key) and the new blob —
   the date index behind ``show --at``, ``diff`` and ``log``;
 - ``playlists`` and ``tracks``: the replay state of history/sync.py (per playlist and
-  track: first/last seen, removal, presence) flattened into rows, with a normalised
-  text column for ``search``. A playlist's tracks are stored in the order ``search``
-  shows them (title as ``str.lower`` gives it, then key), so a search sorts no track.
+  track: first/last seen, removal, presence), one row per playlist in each: its tracks
+  marshalled together with a normalised text per track for ``search``. A playlist's
+  tracks are stored in the order ``search`` shows them (title as ``str.lower`` gives
+  it, then key), so a search sorts no track.
 
 It is derived data, written by indexing.py (``open_index``); this module only reads
 it, so a question answered from a current index (current.py) loads no writing code.
@@ -20,7 +21,6 @@ it, so a question answered from a current index (current.py) loads no writing co
 import sqlite3
 import unicodedata
 from collections.abc import Callable, Iterable
-from itertools import groupby
 from marshal import loads
 from operator import itemgetter
 from pathlib import Path
@@ -30,8 +30,10 @@ if TYPE_CHECKING:
     from gitarchive.git.store import Store
 
 # 3: placeholders (empty files) are no snapshot (real); added_by column (login);
-# 4: both of those together; 5: tracks stored in search's order, no url or stints
-FORMAT = "gitarchive-query/5"
+# 4: both of those together; 5: tracks stored in search's order, no url or stints;
+# 6: one tracks row per playlist, not per track
+FORMAT = "gitarchive-query/6"
+SEPARATOR = "\x00"  # between two tracks' texts in a haystack (never inside one: _haystack)
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -44,16 +46,14 @@ CREATE TABLE playlists (
     pid TEXT PRIMARY KEY, name TEXT NOT NULL, url TEXT NOT NULL, description TEXT NOT NULL,
     first_run INTEGER, last_run INTEGER, digest TEXT NOT NULL
 );
--- row: marshal.dumps((key, name, artists, album, first_seen, last_seen, removed, present,
--- added_by), 2); last_seen and removed only for tracks no longer present (present ones
--- were seen at the playlist's last_run). One column, not nine: sqlite3 hands Python
--- each column of each row in a call of its own, the most of what a search costs.
--- sort: the title in search's order (str.lower); haystack: what search looks in (fold).
-CREATE TABLE tracks (
-    pid TEXT NOT NULL, sort TEXT NOT NULL, key TEXT NOT NULL, haystack TEXT NOT NULL,
-    row BLOB NOT NULL,
-    PRIMARY KEY (pid, sort, key)
-) WITHOUT ROWID;
+-- One row per playlist, not per track: a full rebuild writes tens of thousands of
+-- tracks, and SQLite inserts a row in ~5 us; a playlist's tracks in one value are one
+-- insert. rows: marshal.dumps([(key, name, artists, album, first_seen, last_seen, removed,
+-- present, added_by), ...], 2) in search's order (the title as str.lower gives it, then
+-- key); last_seen and removed only for tracks no longer present (present ones were seen
+-- at the playlist's last_run). haystack: what search looks in (fold), each track's text
+-- in the same order, joined by SEPARATOR: instr() finds the playlists a search needs.
+CREATE TABLE tracks (pid TEXT PRIMARY KEY, haystack TEXT NOT NULL, rows BLOB NOT NULL);
 """
 
 
@@ -111,6 +111,8 @@ class TrackRow(NamedTuple):
     present: int  # 1 while still there, else 0
     added_by: str | None = None  # who added it (latest snapshot that says so)
 
+
+Track = tuple[object, ...]  # one track as the tracks table holds it (see _SCHEMA)
 
 # TrackRow(...) runs Python code for each row; tuple.__new__ makes the same tuple in C.
 _new_row = cast("Callable[[type[TrackRow], tuple[object, ...]], TrackRow]", tuple.__new__)
@@ -186,19 +188,18 @@ class QueryIndex:
     def search(self, text: str, pids: Iterable[str] | None = None) -> list[TrackRow]:
         """Tracks whose title, artists or album contain ``text`` (folded), any playlist:
         by playlist (name in any case, then ID), then title (any case), then key."""
-        sql = "SELECT pid, row FROM tracks WHERE instr(haystack, ?) > 0"
-        args: list[object] = [fold(text)]
+        needle = fold(text)
+        sql = "SELECT pid, haystack, rows FROM tracks WHERE instr(haystack, ?) > 0"
+        args: list[object] = [needle]
         if pids is not None:
             wanted = sorted(set(pids))
             sql += f" AND pid IN ({', '.join('?' * len(wanted))})"
             args.extend(wanted)
-        # The table's own order (SQLite sorts nothing): each playlist's tracks in order.
-        found = self.db.execute(sql + " ORDER BY pid, sort, key", args)
         names = {pid: (name, last_run) for pid, name, last_run
                  in self.db.execute("SELECT pid, name, last_run FROM playlists")}
         try:
-            groups = [(names[pid][0].lower(), pid, [loads(row) for _, row in rows])
-                      for pid, rows in groupby(found, itemgetter(0)) if pid in names]
+            groups = [(names[pid][0].lower(), pid, _found(needle, haystack, loads(rows)))
+                      for pid, haystack, rows in self.db.execute(sql, args) if pid in names]
             groups.sort(key=itemgetter(0, 1))  # playlists: a few hundred, not every track
             hits: list[TrackRow] = []
             for _, pid, tracks in groups:
@@ -211,6 +212,13 @@ class QueryIndex:
         except (ValueError, TypeError, EOFError) as exc:  # not the rows indexing.py writes
             raise sqlite3.DatabaseError(f"a damaged track row ({exc})") from exc
         return hits
+
+
+def _found(needle: str, haystack: str, tracks: list[Track]) -> list[Track]:
+    """The tracks of one playlist whose own text holds ``needle`` (not one that spans two
+    of them); as many texts as tracks, or ValueError (a damaged row)."""
+    texts = haystack.split(SEPARATOR) if haystack or tracks else []  # no track: ""
+    return [track for track, own in zip(tracks, texts, strict=True) if needle in own]
 
 
 def connect(path: Path) -> sqlite3.Connection:

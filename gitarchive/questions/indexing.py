@@ -26,7 +26,16 @@ from gitarchive import heal
 from gitarchive.atomicfile import flush
 from gitarchive.errors import StoreError
 from gitarchive.progress import ProgressFn, no_progress
-from gitarchive.questions.index import FORMAT, QueryIndex, connect, fold, index_path, meta, schema
+from gitarchive.questions.index import (
+    FORMAT,
+    SEPARATOR,
+    QueryIndex,
+    connect,
+    fold,
+    index_path,
+    meta,
+    schema,
+)
 
 if TYPE_CHECKING:  # pygit2 and the history code load only when HEAD moved
     import pygit2
@@ -38,11 +47,12 @@ if TYPE_CHECKING:  # pygit2 and the history code load only when HEAD moved
 
 WriteRow = tuple[str, int, int, str, str, str | None]  # pid, time, gen, oid, kind, blob
 _WRITE_KEY = itemgetter(0, 1, 2, 3, 4)  # the writes table's primary key
-_TRACK_KEY = itemgetter(1, 2)  # the tracks table's, within one playlist (sort, key)
-_FIRST = itemgetter(0)  # an artist's name, of (name, url)
-_TableRow = tuple[str, str, str, str, bytes]  # pid, sort, key, haystack, row (a _Track)
+_TRACK_KEY = itemgetter(0, 1)  # search's order of a playlist's tracks (sort, key)
+_FIRST = itemgetter(0)  # an artist's name, of (name, url); a playlist's row, of state_rows
+_SECOND = itemgetter(1)  # its tracks' row, of state_rows
+_TracksRow = tuple[str, str, bytes]  # pid, haystack, rows (the tracks, marshalled)
 _INSERT_WRITE = "INSERT OR REPLACE INTO writes VALUES (?, ?, ?, ?, ?, ?)"
-_INSERT_TRACK = "INSERT INTO tracks VALUES (?, ?, ?, ?, ?)"
+_INSERT_TRACKS = "INSERT OR REPLACE INTO tracks VALUES (?, ?, ?)"
 _INSERT_PLAYLIST = "INSERT OR REPLACE INTO playlists VALUES (?, ?, ?, ?, ?, ?, ?)"
 NEW_SUFFIX = ".new"  # the file a fresh build writes before it is renamed over the index
 
@@ -223,24 +233,22 @@ def _event_writes(events: Iterable[Event]) -> Iterator[WriteRow]:
 
 def _insert_state_rows(db: sqlite3.Connection, state: HistoryState,
                        known: Mapping[str, object]) -> None:
-    """Every playlist's and track's rows into empty tables, in primary-key order;
-    ``known``: pid -> its ``state_rows``, made already (a split replay's forked half makes
-    its own playlists', which then stay on disk here)."""
-    for pid in sorted(state.playlists):  # each one's tracks in order: filled in order
-        found = known.get(pid)
-        row, table = (cast(_StateRows, found) if found is not None
-                      else state_rows(state.playlists[pid]))
-        db.execute(_INSERT_PLAYLIST, row)
-        db.executemany(_INSERT_TRACK, table)
+    """Every playlist's rows into empty tables, in primary-key order; ``known``: pid ->
+    its ``state_rows``, made already (a split replay's forked half makes its own
+    playlists', which then stay on disk here)."""
+    made = [cast(_StateRows, known[pid]) if pid in known else state_rows(state.playlists[pid])
+            for pid in sorted(state.playlists)]
+    db.executemany(_INSERT_PLAYLIST, map(_FIRST, made))
+    db.executemany(_INSERT_TRACKS, map(_SECOND, made))
 
 
-_StateRows = tuple[tuple[object, ...], list["_TableRow"]]
+_StateRows = tuple[tuple[object, ...], "_TracksRow"]
 
 
 def state_rows(p: PlaylistHistory) -> _StateRows:
-    """A playlist's row and its tracks' rows in the index (the tracks in key order)."""
-    table = _table_rows(p)
-    return _playlist_row(p, _digest(table)), table
+    """A playlist's row and the row of its tracks in the index."""
+    tracks = _tracks_row(p)
+    return _playlist_row(p, _digest(tracks)), tracks
 
 
 def _replace_state_rows(db: sqlite3.Connection, state: HistoryState) -> None:
@@ -254,34 +262,33 @@ def _replace_state_rows(db: sqlite3.Connection, state: HistoryState) -> None:
         db.execute("DELETE FROM playlists WHERE pid = ?", (pid,))
         db.execute("DELETE FROM tracks WHERE pid = ?", (pid,))
     for p in state.playlists.values():
-        row, table = state_rows(p)
+        row, tracks = state_rows(p)
         db.execute(_INSERT_PLAYLIST, row)
-        if old.get(p.pid) != row[-1]:  # the digest of its track rows
-            db.execute("DELETE FROM tracks WHERE pid = ?", (p.pid,))
-            db.executemany(_INSERT_TRACK, table)
+        if old.get(p.pid) != row[-1]:  # the digest of its tracks' row
+            db.execute(_INSERT_TRACKS, tracks)
 
 
 def _playlist_row(p: PlaylistHistory, digest: str) -> tuple[object, ...]:
     return (p.pid, p.name, p.url, p.description, p.first_run, p.last_run, digest)
 
 
-def _digest(table: list[_TableRow]) -> str:
-    """What a playlist's track rows hold, in 16 bytes (equal rows, equal digests)."""
-    return heal.blake2b(b"".join([row[4] for row in table]), digest_size=16).hexdigest()
+def _digest(tracks: _TracksRow) -> str:
+    """What a playlist's tracks row holds, in 16 bytes (equal rows, equal digests); the
+    haystack is made from the same tracks."""
+    return heal.blake2b(tracks[2], digest_size=16).hexdigest()
 
 
-def _table_rows(p: PlaylistHistory) -> list[_TableRow]:
-    """The tracks table's rows of a playlist, in primary-key order (pid, then the folded
-    title ``sort``, then ``key``): pid, sort, key, haystack, and the track (key, name,
-    artists, album, first seen, last seen and removed when gone, present, added by)
-    marshalled.
+def _tracks_row(p: PlaylistHistory) -> _TracksRow:
+    """The tracks table's row of a playlist: pid, haystack (each track's folded text, in
+    search's order: the title as ``str.lower`` gives it, then key) and the tracks (key,
+    name, artists, album, first seen, last seen and removed when gone, present, added
+    by), marshalled in the same order.
 
     marshal's version 2 writes values only (no references to objects seen before), so
     equal tracks give equal rows however the state was made (replayed or loaded). One
     loop, no function called per track but in C: a rebuild makes tens of thousands.
     """
-    pid = p.pid
-    table: list[_TableRow] = []
+    made: list[tuple[str, str, str, tuple[object, ...]]] = []
     for key, t in p.tracks.items():
         if t.first_seen is None:
             continue  # in a snapshot never observed (unregistered): not in the history
@@ -292,7 +299,10 @@ def _table_rows(p: PlaylistHistory) -> list[_TableRow]:
         gone = not t.present
         track = (key, name, artists, meta_.album[0], t.first_seen, t.last_seen if gone else None,
                  t.removed if gone else None, int(t.present), meta_.added_by)
-        table.append((pid, name.lower(), key, text.lower() if text.isascii() else fold(text),
-                      dumps(track, 2)))
-    table.sort(key=_TRACK_KEY)
-    return table
+        made.append((name.lower(), key, text.lower() if text.isascii() else fold(text), track))
+    made.sort(key=_TRACK_KEY)
+    texts = [entry[2] for entry in made]
+    haystack = SEPARATOR.join(texts)
+    if haystack.count(SEPARATOR) != max(len(texts) - 1, 0):  # a name holding one: hostile
+        haystack = SEPARATOR.join(text.replace(SEPARATOR, " ") for text in texts)
+    return p.pid, haystack, dumps([entry[3] for entry in made], 2)

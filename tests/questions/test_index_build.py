@@ -7,6 +7,7 @@ rows in the table's own order. Each must answer exactly as a sort of the rows wo
 
 from __future__ import annotations
 
+import marshal
 import shutil
 import signal
 import sqlite3
@@ -187,10 +188,16 @@ def test_a_full_disk_while_building_is_an_error_not_damage(
     assert index_path(store).read_bytes() == before
 
 
-def test_a_damaged_track_row_is_thrown_away_and_rebuilt(store: Store) -> None:
+@pytest.mark.parametrize("damage", [
+    "UPDATE tracks SET rows = x'0001'",  # no marshalled tracks
+    "UPDATE tracks SET rows = x'e9e9070000'",  # marshal of an int, not a list
+    "UPDATE tracks SET haystack = haystack || char(0) || 'a'",  # a text more than tracks
+    "UPDATE tracks SET haystack = 'a'",  # fewer texts than tracks
+])
+def test_a_damaged_track_row_is_thrown_away_and_rebuilt(store: Store, damage: str) -> None:
     expected = ask(store, "search", "a")
     with sqlite3.connect(index_path(store)) as db:
-        db.execute("UPDATE tracks SET row = x'0001'")  # no marshalled track
+        db.execute(damage)
     result = CliRunner().invoke(main, ["search", "a", "--repo", str(store.git_dir)])
     assert result.exit_code == 0, result.output
     assert result.stdout == expected
@@ -233,4 +240,28 @@ def test_the_old_index_write_ahead_log_is_never_applied_to_a_new_one(store: Stor
     assert not path.with_name(path.name + NEW_SUFFIX).exists()
     with sqlite3.connect(path) as new:
         assert new.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert new.execute("SELECT count(*) FROM tracks").fetchone()[0] > 20
+        rows = new.execute("SELECT rows FROM tracks").fetchall()
+        assert sum(len(marshal.loads(row)) for row, in rows) > 20
+
+
+def test_a_search_matches_one_track_never_the_text_between_two(tmp_path: Path) -> None:
+    """A playlist's tracks share one row, their texts joined by a separator: a search
+    spanning two tracks' texts finds neither; a title holding the separator character
+    (hostile input) still finds itself and shifts no other track's match."""
+    store = Store.init(tmp_path / "archive", bare=True)
+    pid, empty = "PL" + "5" * 20, "PL" + "6" * 20
+    NAMES.update({pid: "odd", empty: "no track"})
+    try:
+        store.commit(registry(pid, empty), "register", when=(at("2024-01-01"), 0))
+        songs = [song(1, "alpha"), song(2, "be\x00ta"), song(3, "gamma")]
+        commit(store, "2024-01-02", **{pid: songs, empty: []})
+        with open_index(store) as index:
+            assert [t.name for t in index.search("alpha")] == ["alpha"]
+            assert [t.name for t in index.search("gamma")] == ["gamma"]
+            assert [t.name for t in index.search("be")] == ["be\x00ta"]
+            assert [t.name for t in index.search("ta")] == ["be\x00ta"]
+            assert index.search("album 1\x00") == []  # one track's end, the next one's start
+            assert index.search("\x00") == []
+            assert len(index.search("")) == 3
+    finally:
+        del NAMES[pid], NAMES[empty]
