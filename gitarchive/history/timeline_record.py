@@ -281,6 +281,9 @@ class Half:
     digests: dict[tuple[str, int], Timeline]
     drawn: Drawn
     rendered: Rendered
+    # pid -> its snapshot's (JSON blob, plain blob): for the saved meta row (Timelines.sources),
+    # which lets a daily fetch move a follower-count-only version without reading the row
+    sources: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -343,7 +346,8 @@ class Recording:
         digests = {(r.pid, r.index): mine.digest(r) for r in mine.recent}
         return Half({pid: t.to_row() for pid, t in mine.loaded.items()},
                     mine.recent, {k: d for k, d in digests.items() if d is not None},
-                    self.drawn, self.rendered)
+                    self.drawn, self.rendered,
+                    {pid: (t.json_blob, t.plain_blob) for pid, t in mine.loaded.items()})
 
     def timelines_as_of(self, path: Path, head: str, last_key: tuple[int, int, str] | None,
                         gens: Mapping[str, int]) -> Timelines:
@@ -381,6 +385,7 @@ def _filled(timelines: Timelines, here: Mapping[str, Timeline], halves: Iterable
         timelines.pids.update(half.rows)
         timelines.touched.update(half.rows)
         timelines.digests.update(half.digests)
+        timelines.sources.update(half.sources)
         recent.extend(half.recent)
     timelines.recent = sorted(recent, key=lambda r: (r.time, r.pid, r.index))[-RECENT:]
     return timelines

@@ -12,7 +12,7 @@ import pytest
 from history_support import History, json_files, pid, playlist, registry, track
 
 from gitarchive.history import rebuild as rebuild_module
-from gitarchive.history import saved
+from gitarchive.history import saved, timeline
 from gitarchive.history import sync as sync_module
 from gitarchive.history.publish import render_all
 from gitarchive.history.state import state_to_dict
@@ -125,3 +125,23 @@ def test_a_rebuild_killed_after_the_forked_half_wrote_its_files(
     loaded = saved.load(h.store)
     assert loaded is not None
     assert state_to_dict(loaded.state) == state_to_dict(alone.state)
+
+
+def test_a_split_rebuild_saves_every_playlists_snapshot_beside_its_timelines(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The timelines' meta row names each playlist's current snapshot blobs (``sources``:
+    a daily fetch then moves a follower-count-only version without reading the row), both
+    processes' playlists, as a rebuild in one process saves them."""
+    alone, split = archive(tmp_path / "alone"), archive(tmp_path / "split")
+    rebuild_module.rebuild(alone.store, full=True, rows=state_rows)
+    monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 0)  # halves in two processes
+    result = rebuild_module.rebuild(split.store, full=True, rows=state_rows)
+    assert result.synced is not None and result.synced.viewed  # the child's came
+    found = []
+    for h in (alone, split):
+        head = h.store.head()
+        assert head is not None
+        timelines = timeline.load_meta(h.store, head)
+        assert timelines is not None
+        found.append(timelines.sources)
+    assert found[1] == found[0] and set(found[0]) == set(result.synced.state.playlists)
