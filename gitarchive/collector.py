@@ -18,7 +18,14 @@ from collections.abc import Iterator
 @contextlib.contextmanager
 def paused(pause: bool = True) -> Iterator[None]:
     """Collector off inside (when ``pause``); back as it was after (a cycle made meanwhile
-    waits till then, at the latest for the collection a process makes as it exits)."""
+    waits for the next whole-heap collection, at the latest the one a process makes as it
+    exits).
+
+    What was made inside and lives on goes to the oldest generation unexamined
+    (``_aged``): switched back on, the collector's first young collection examined all of
+    it — a full rebuild's ~2M objects, 0.06-0.11 s as its two processes ended, and again
+    in the next older generation while the questions' index was written (0.04 s).
+    """
     enabled = gc.isenabled()
     if pause:
         gc.disable()
@@ -26,4 +33,14 @@ def paused(pause: bool = True) -> Iterator[None]:
         yield
     finally:
         if enabled:
+            if pause:
+                _aged()
             gc.enable()
+
+
+def _aged() -> None:
+    """Every object the collector tracks moved to its oldest generation, none examined:
+    ``freeze`` moves them all aside (counts reset), ``unfreeze`` puts them in the oldest
+    (two list splices)."""
+    gc.freeze()
+    gc.unfreeze()

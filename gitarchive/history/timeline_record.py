@@ -29,10 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from gitarchive.archive.model import PLAIN_KEY_PREFIX, track_key
-from gitarchive.archive.snapshots import (
-    ParseCache,
-    ParsedSnapshot,
-)
+from gitarchive.archive.snapshots import ParseCache, ParsedSnapshot
 from gitarchive.errors import SnapshotError, StoreError
 from gitarchive.git.packwriter import Content, store_all
 from gitarchive.git.store import process_repository
@@ -273,16 +270,14 @@ MAKE_PIECE = 200
 
 @dataclass
 class Half:
-    """What the forked half of a split replay recorded, as cheap to send as it can be:
-    its timelines as saved (Timeline.to_row), its latest changes, its pictures and views."""
+    """What the forked half of a split replay recorded, as cheap to send as it can be: its
+    timelines as saved (Timeline.to_row; snapshots' blobs), latest changes, pictures, views."""
 
     rows: dict[str, bytes]
     recent: list[Recent]
     digests: dict[tuple[str, int], Timeline]
     drawn: Drawn
     rendered: Rendered
-    # pid -> its snapshot's (JSON blob, plain blob): for the saved meta row (Timelines.sources),
-    # which lets a daily fetch move a follower-count-only version without reading the row
     sources: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
 
@@ -344,10 +339,10 @@ class Recording:
             self.draw_here(state)
         mine = _filled(Timelines(Path(), ()), self.timelines, ())
         digests = {(r.pid, r.index): mine.digest(r) for r in mine.recent}
-        return Half({pid: t.to_row() for pid, t in mine.loaded.items()},
-                    mine.recent, {k: d for k, d in digests.items() if d is not None},
-                    self.drawn, self.rendered,
-                    {pid: (t.json_blob, t.plain_blob) for pid, t in mine.loaded.items()})
+        loaded = mine.loaded.items()
+        return Half({pid: t.to_row() for pid, t in loaded}, mine.recent,
+                    {k: d for k, d in digests.items() if d is not None}, self.drawn,
+                    self.rendered, {pid: (t.json_blob, t.plain_blob) for pid, t in loaded})
 
     def timelines_as_of(self, path: Path, head: str, last_key: tuple[int, int, str] | None,
                         gens: Mapping[str, int]) -> Timelines:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 from pathlib import Path
+from typing import Any
 
 import pygit2
 import pytest
@@ -23,6 +24,7 @@ from gitarchive.archive import layout
 from gitarchive.archive.model import dump_json
 from gitarchive.errors import StoreError, TimezoneError
 from gitarchive.history import saved as history_state
+from gitarchive.history import sync as sync_module
 from gitarchive.history.pending import pending_views
 from gitarchive.history.rebuild import rebuild
 from gitarchive.history.sync import sync
@@ -181,12 +183,22 @@ def test_rebuild_reaches_a_fixed_point(tmp_path: Path) -> None:
     assert rebuild(h.store, full=True).commit is None
 
 
-def test_a_daily_rebuild_leaves_the_collector_running(tmp_path: Path) -> None:
-    """An incremental rebuild pauses garbage collection while it works, never after."""
+def test_a_rebuild_leaves_the_collector_running(tmp_path: Path) -> None:
+    """A rebuild, whole or incremental, pauses garbage collection while it works, never
+    after."""
     h = History(str(tmp_path / "repo"))
     build(h, json_files, with_registry=False, linear=True)
-    rebuild(h.store)
-    assert gc.isenabled()
+    paused = []
+    real = sync_module.replay_events
+
+    def noted(*args: Any, **kwargs: Any) -> Any:
+        paused.append(not gc.isenabled())
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sync_module, "replay_events", noted)
+        assert rebuild(h.store).full
+    assert paused == [True] and gc.isenabled()
     h.commit(json_files(snap(A, "Alpha", 1, 3, 4)), at("2024-02-01"))
     assert not rebuild(h.store).full and gc.isenabled()
     h.commit(json_files(snap(A, "Alpha", 1, 4)), at("2024-02-02"))
