@@ -184,8 +184,8 @@ def test_rebuild_reaches_a_fixed_point(tmp_path: Path) -> None:
 
 
 def test_a_rebuild_leaves_the_collector_running(tmp_path: Path) -> None:
-    """A rebuild, whole or incremental, pauses garbage collection while it works, never
-    after."""
+    """A rebuild, whole or incremental, and a replay alone pause garbage collection while
+    they work, never after."""
     h = History(str(tmp_path / "repo"))
     build(h, json_files, with_registry=False, linear=True)
     paused = []
@@ -198,7 +198,8 @@ def test_a_rebuild_leaves_the_collector_running(tmp_path: Path) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sync_module, "replay_events", noted)
         assert rebuild(h.store).full
-    assert paused == [True] and gc.isenabled()
+        assert sync(h.store, full=True).full  # a replay alone (a question with no state)
+    assert paused == [True, True] and gc.isenabled()
     h.commit(json_files(snap(A, "Alpha", 1, 3, 4)), at("2024-02-01"))
     assert not rebuild(h.store).full and gc.isenabled()
     h.commit(json_files(snap(A, "Alpha", 1, 4)), at("2024-02-02"))
