@@ -14,7 +14,7 @@ import os
 import struct
 import tempfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,12 +70,34 @@ def write_blobs(repo: pygit2.Repository, blobs: Sequence[bytes]) -> list[pygit2.
         return [repo.create_blob(data) for data in blobs]
     ids = [blob_id(data) for data in blobs]
     new: dict[bytes, bytes] = {}
+    held = holder(repo)
     for raw, data in zip(ids, blobs, strict=True):
-        if raw not in new and pygit2.Oid(raw=raw) not in repo.odb:
+        if raw not in new and not held(raw):
             new[raw] = data
     if new:
         _write_pack(Path(repo.path) / "objects" / "pack", new)  # libgit2 rescans on a miss
     return [pygit2.Oid(raw=raw) for raw in ids]
+
+
+def holder(repo: pygit2.Repository) -> Callable[[bytes], bool]:
+    """Whether the objects of ``repo`` hold a raw id, as of now: for many ids at once.
+
+    ``oid in repo.odb`` rescans the pack directory on every miss (libgit2 refreshes the
+    database when an object is not found, in case another process packed it), and a
+    batch of new blobs is nearly all misses: 6,000 ids cost 0.13 s of CPU against 10
+    packs. Here the backends (packs, loose objects, alternates) are refreshed once, then
+    each asked without a rescan; an object written elsewhere meanwhile is at worst stored
+    twice, which git allows."""
+    backends = list(repo.odb.backends)
+    for backend in backends:
+        backend.refresh()
+    exists = [backend.exists for backend in backends]
+
+    def held(raw: bytes) -> bool:
+        oid = pygit2.Oid(raw=raw)
+        return any(found(oid) for found in exists)
+
+    return held
 
 
 # Git's object types as numbered in packs; the names are those hashed into object ids.
@@ -94,9 +116,10 @@ def write_objects(repo: pygit2.Repository, objects: Sequence[tuple[str, bytes]])
     trees built by the caller (each a file of its own, loose, costs a file system round)."""
     new: dict[bytes, bytes] = {}
     kinds: dict[bytes, int] = {}
+    held = holder(repo)
     for kind, data in objects:
         raw = object_id(kind, data)
-        if raw not in new and pygit2.Oid(raw=raw) not in repo.odb:
+        if raw not in new and not held(raw):
             new[raw] = data
             kinds[raw] = OBJECT_TYPES[kind]
     if len(new) < MIN_OBJECTS:

@@ -201,3 +201,21 @@ def test_dates_from_environment_like_git(tmp_path: Path, monkeypatch: pytest.Mon
 def test_not_a_repository(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="gitarchive init"):
         Store(tmp_path)
+
+
+def test_many_ids_are_looked_up_as_of_one_rescan(tmp_path: Path) -> None:
+    """``holder`` answers for loose and packed objects, and for a pack another handle (another
+    process of a rebuild) wrote after this one last looked; a batch does not rewrite those."""
+    store = Store.init(tmp_path, bare=True)
+    loose = store.repo.create_blob(b"loose")
+    mine = pygit2.Repository(str(tmp_path))
+    assert packwriter.holder(mine)(loose.raw)
+    other = pygit2.Repository(str(tmp_path))
+    blobs = [os.urandom(64) for _ in range(packwriter.MIN_OBJECTS)]
+    assert not any(map(packwriter.holder(mine), map(packwriter.blob_id, blobs)))
+    packwriter.write_blobs(other, blobs)  # packed by the other handle
+    held = packwriter.holder(mine)
+    assert all(held(packwriter.blob_id(data)) for data in blobs)
+    assert not held(packwriter.blob_id(b"never written"))
+    packwriter.write_blobs(mine, blobs)
+    assert len(list((tmp_path / "objects/pack").glob("*.idx"))) == 1
