@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
 
 from gitarchive.archive.model import PLAIN_KEY_PREFIX, track_key
 from gitarchive.archive.snapshots import ParseCache, ParsedSnapshot
@@ -37,7 +36,7 @@ from gitarchive.history.delta import Chunk, Parsed, Version
 from gitarchive.history.events import KIND_FOLLOWERS, KIND_JSON, Event
 from gitarchive.history.state import HistoryState
 from gitarchive.history.timeline import RECENT, Change, Recent, Timeline, Timelines
-from gitarchive.history.timeline_read import compare, note_recent, parse_version
+from gitarchive.history.timeline_read import compare, in_order, note_recent, parse_version
 
 
 class Recorder:
@@ -60,6 +59,7 @@ class Recorder:
         # For a clean playlist: the keys its last version names, and, while its timeline's
         # ``order`` is not written out (_changed), that version's chunks in order.
         self._keys: dict[str, set[str]] = {}
+        self._plain: set[str] = set()  # clean ones whose keys hold a plain line (_changed)
         self._seq: dict[str, list[Chunk]] = {}
         self._last: dict[str, int] = {}  # pid -> the replay's number of the version known
         self._cache = ParseCache()
@@ -109,6 +109,7 @@ class Recorder:
         self._known[pid] = {chunk: (key, tracks[key], None) for chunk, key in chunks.items()}
         self._clean.add(pid)
         self._keys[pid] = keys
+        self._note_plain(pid, keys)
 
     def version(self, pid: str, kind: str, blob: str, version: Version,
                 parse: Callable[[Chunk], Parsed], *, after: int | None, number: int) -> None:
@@ -152,9 +153,16 @@ class Recorder:
         if len(now) == len(version.seq) and all(key in timeline.tracks for key in keys):
             self._clean.add(pid)  # each key's meta is its one chunk's: _changed may follow
             self._keys[pid] = now
+            self._note_plain(pid, now)
         else:
             self._clean.discard(pid)
             self._keys.pop(pid, None)
+
+    def _note_plain(self, pid: str, keys: set[str]) -> None:
+        """Whether a clean playlist's keys (all of them) hold a plain line: only then can
+        a JSON version continue one, and a new track's plain key is made (_changed)."""
+        (self._plain.add if any(k.startswith(PLAIN_KEY_PREFIX) for k in keys)
+         else self._plain.discard)(pid)
 
     def _changed(self, pid: str, timeline: Timeline, version: Version,
                  fresh: dict[Chunk, Parsed], gone: set[Chunk], blob: str, *, adopt: bool
@@ -181,11 +189,11 @@ class Recorder:
         if len(new_keys) != len(fresh) or any(
                 key in old and key not in gone_keys for key in new_keys):
             return False  # a track twice
-        for key, meta, _ in fresh.values():
-            if adopt and key not in old and not key.startswith(PLAIN_KEY_PREFIX):
-                plain = track_key("", meta.name, (a[0] for a in meta.artists), meta.album[0])
-                if plain in old:
-                    return False
+        if adopt and pid in self._plain and any(  # a JSON track continues a plain line
+                key not in old and not key.startswith(PLAIN_KEY_PREFIX) and track_key(
+                    "", meta.name, (a[0] for a in meta.artists), meta.album[0]) in old
+                for key, meta, _ in fresh.values()):
+            return False
         for key, meta, _ in fresh.values():
             timeline.tracks[key] = meta
         added = {chunk: p[0] for chunk, p in fresh.items() if p[0] not in old}
@@ -193,8 +201,8 @@ class Recorder:
                    if known[chunk][0] not in new_keys}
         last = self._seq.get(pid)
         change = Change(time=event.time, commit=event.oid, blob=blob,
-                        added=_in_order(added, seq),
-                        removed=(_in_order(removed, last) if last is not None else _in_order(
+                        added=in_order(added, seq),
+                        removed=(in_order(removed, last) if last is not None else in_order(
                             {key: key for key in removed.values()}, timeline.order)))
         if version.name != timeline.name:
             change.name = version.name
@@ -210,6 +218,9 @@ class Recorder:
         known.update(fresh)
         old -= gone_keys
         old |= new_keys
+        if any(k.startswith(PLAIN_KEY_PREFIX) for k in (
+                new_keys if pid not in self._plain else gone_keys)):
+            self._note_plain(pid, old)  # a plain line came, or one held may have gone
         self._seq[pid] = seq
         if seq and type(seq[0]) is not str:
             # A JSON version's pieces are large, and the retained ones are not those known
@@ -387,12 +398,3 @@ def _filled(timelines: Timelines, here: Mapping[str, Timeline], halves: Iterable
 
 
 _KEY = itemgetter(0)  # a parsed chunk's track key
-FEW = 16  # changes of a version ordered by looking each up, more by one walk of the list
-
-
-def _in_order(wanted: Mapping[Any, str], seq: Sequence[Any]) -> list[str]:
-    """The keys of the chunks ``wanted`` (chunk -> key; each once in ``seq``), in its order
-    (chunks of a version, or keys of an order: then each maps to itself)."""
-    if len(wanted) <= FEW:
-        return [wanted[chunk] for chunk in sorted(wanted, key=seq.index)]  # scans in C
-    return [wanted[chunk] for chunk in seq if chunk in wanted]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import pygit2
@@ -275,6 +276,39 @@ def test_large_and_small_changes_recorded_in_order(tmp_path: Path, kind: str) ->
     assert only.changes[2].removed == keys(*range(3, 20), 101)
     assert only.changes[3].added == keys(41, 102)
     assert only.changes[4].removed == keys(*range(200, 205), 41, 20, 39, 100)
+
+
+def test_json_tracks_look_for_a_plain_line_only_where_one_was_held(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JSON track continues a plain line only where the last version held one: a JSON-only
+    history makes no plain key for its new tracks (recorded, or read alone), and a plain
+    history that turns JSON still has its lines continued (equal to the read alone)."""
+    made: list[str] = []
+
+    def counted(url: str, name: str, artists: Iterable[str], album: str) -> str:
+        key = track_key(url, name, artists, album)
+        made.append(key)
+        return key
+
+    track_key = timeline_read.track_key
+    monkeypatch.setattr(timeline_read, "track_key", counted)
+    monkeypatch.setattr(timeline_record, "track_key", counted)
+    for kinds in (["json"] * 4, ["plain", "plain", "json", "json"]):
+        h = History(str(tmp_path / "-".join(kinds)))
+        for n, kind in enumerate(kinds):
+            snapshot = playlist(pid(1), "Big", [track(i) for i in range(n, 30 + 2 * n)])
+            files = json_files(snapshot) if kind == "json" else plain_files(snapshot)
+            h.commit({**files, **registry(pid(1))}, 1_700_000_000 + n * 86_400)
+        made.clear()
+        recorded = sync(h.store, full=True, timelines=True).timelines
+        assert recorded is not None
+        assert timelines_as_dict(recorded) == read_alone(h.store)
+        (only,) = list(recorded)
+        if kinds[0] == "json":
+            assert made == []
+        else:  # the JSON tracks took over their lines: no track came or went but by day
+            assert made and not any(k.startswith("plain:") for k in only.order)
+            assert [len(c.added) for c in only.changes] == [30, 2, 2, 2]
 
 
 def plain_then_json(path: Path, playlists: int, *, json_from: int, seed: int, moves: int,
