@@ -177,6 +177,10 @@ class HistoryState:
         self.runs: list[tuple[int, int]] = []
         self.registries: list[Registry] = []
         self._registry_index: dict[Registry, int] = {}
+        # id -> (registry, its index): an event's registry is one object shared by many
+        # events, but a split walk's halves each make their own (walk.py), and a lookup by
+        # value that meets the other's equal object compares every ID (registry_index).
+        self._by_object: dict[int, tuple[Registry, int]] = {}
         # The first registries as saved.py last wrote them (sorted ids joined by NUL):
         # registries are only ever appended, so a save writes only the new ones again.
         self.saved_registries: list[str | None] = []
@@ -195,10 +199,14 @@ class HistoryState:
 
     def registry_index(self, registry: Registry) -> int:
         """The index of a registry in ``registries`` (added when new)."""
+        known = self._by_object.get(id(registry))
+        if known is not None and known[0] is registry:
+            return known[1]
         index = self._registry_index.get(registry)
         if index is None:
             index = self._registry_index[registry] = len(self.registries)
             self.registries.append(registry)
+        self._by_object[id(registry)] = (registry, index)  # kept: the id stays its own
         return index
 
     def add_run(self, time: int, registry: Registry) -> None:

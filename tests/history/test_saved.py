@@ -37,6 +37,33 @@ def test_registries_survive_saving_and_loading_twice(tmp_path: Path) -> None:
     assert again.state.registries == [*registries, frozenset({pid(4), pid(1)})]
 
 
+class Counted(frozenset[str]):
+    """A registry that counts how often one is compared with another by value."""
+
+    compared = 0
+
+    def __eq__(self, other: object) -> bool:
+        Counted.compared += 1
+        return frozenset.__eq__(self, other)
+
+    def __hash__(self) -> int:
+        return frozenset.__hash__(self)
+
+
+def test_runs_find_their_registry_object_without_comparing_it_again() -> None:
+    """Equal registries made apart (each half of a split walk makes its own) get one index,
+    and each object is compared by value once, not once per run: a registry holds every
+    playlist's ID, and a whole replay adds a run per commit to each group's state."""
+    state = HistoryState()
+    first, second = Counted({pid(1), pid(2)}), Counted({pid(2), pid(1)})
+    Counted.compared = 0
+    for when in range(10):
+        state.add_run(T0 + when, first if when % 2 else second)
+    assert Counted.compared == 1
+    assert [registry for _, registry in state.runs] == [0] * 10
+    assert state.registries == [frozenset({pid(1), pid(2)})]
+
+
 def _state_files(store: Store) -> tuple[set[str], set[str]]:
     """(the playlist files the manifest names, the playlist files in the folder)."""
     loaded = saved.load(store)
