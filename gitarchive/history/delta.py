@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, cast
 
 from gitarchive.archive.model import PLAIN_KEY_PREFIX, plain_key, track_key
@@ -41,6 +42,7 @@ from gitarchive.history.state import PlaylistHistory, TrackHistory
 # A chunk: bytes (a JSON track object's text), str (a plain line) or, for JSON outside
 # the archive's layout, the parsed (key, meta, added_at) itself.
 Chunk = Any
+FEW_NEW = 4  # new tracks in a version looked up as plain lines without asking (apply_version)
 Parsed = JsonTrack  # (key, meta, added_at), of any chunk
 
 
@@ -183,14 +185,17 @@ def apply_version(
             left.append(key)
     # A JSON track can continue only a plain line held before this version (one it adds
     # is counted at once, so never taken over): asked once, when a first track is new.
+    # Asking only saves work (_adopt_plain_entry finds nothing where no plain line is
+    # held): a few new tracks are looked up directly, cheaper than a walk over every key.
     adopt: bool | None = None if kind == KIND_JSON else False
+    few = len(version.new) <= FEW_NEW
     for chunk, (key, meta, added_at) in version.new.items():
         old[chunk] = key
         counts[key] = counts.get(key, 0) + 1
         track = tracks.get(key)
         if track is None:
             if adopt is None:
-                adopt = any(held.startswith(PLAIN_KEY_PREFIX) for held in tracks)
+                adopt = few or any(map(str.startswith, tracks, repeat(PLAIN_KEY_PREFIX)))
             if adopt and not key.startswith(PLAIN_KEY_PREFIX):
                 track = _adopt_plain_entry(playlist, key, meta)
             if track is None:
