@@ -180,14 +180,32 @@ class Counted:
 
 def test_read_here_a_window_at_a_time(tmp_path: Path) -> None:
     """One window held at once: its blobs read together, each group's in a row, before the
-    first is answered; the next window only once this one is used up."""
+    first is answered; the next window only once this one is used up. Where every group
+    runs on, a full window goes on to half as large again, then ends."""
     contents = {f"f{i}": f"blob {i}".encode() for i in range(20)}
     store, ids = committed(tmp_path, contents)
     odb = Counted(store.repo.odb)
     plan = [(oid.encode(), f"g{n % 2}".encode()) for n, oid in enumerate(ids)]
     windows = blobstream.Windows(odb, plan, window=8)  # type: ignore[arg-type]
     assert windows.next() == contents["f0"]
-    assert odb.read_ids == ids[0:8:2] + ids[1:8:2]  # the first window, grouped
-    assert [windows.next() for _ in range(7)] == [contents[f"f{i}"] for i in range(1, 8)]
-    assert len(odb.read_ids) == 8
-    assert windows.next() == contents["f8"] and len(odb.read_ids) == 16
+    assert odb.read_ids == ids[0:12:2] + ids[1:12:2]  # the first window, grouped
+    assert [windows.next() for _ in range(11)] == [contents[f"f{i}"] for i in range(1, 12)]
+    assert len(odb.read_ids) == 12
+    assert windows.next() == contents["f12"] and len(odb.read_ids) == 20
+
+
+def test_a_full_window_ends_where_no_group_is_cut(tmp_path: Path) -> None:
+    """Groups read one lot after another (a replay's groups of playlists): a full window
+    goes on to the end of the lot it is in, so no group's blobs are read in two runs."""
+    contents = {f"f{i}": f"blob {i}".encode() for i in range(20)}
+    store, ids = committed(tmp_path, contents)
+    odb = Counted(store.repo.odb)
+    lots = ["a", "b"] * 5 + ["c", "d"] * 5
+    plan = [(oid.encode(), lot.encode()) for oid, lot in zip(ids, lots, strict=True)]
+    windows = blobstream.Windows(odb, plan, window=8)  # type: ignore[arg-type]
+    assert [windows.next() for _ in range(10)] == [contents[f"f{i}"] for i in range(10)]
+    assert odb.read_ids == ids[0:10:2] + ids[1:10:2]  # a and b whole, nothing of c, d
+    assert windows.next() == contents["f10"]
+    assert odb.read_ids[10:] == ids[10:20:2] + ids[11:20:2]
+    assert blobstream.run_ends([lot.encode() for lot in lots]) == [False] * 9 + [True] + [
+        False] * 9 + [True]
