@@ -229,7 +229,7 @@ def split_json_tracks(data: bytes, cache: ParseCache, *, from_end: bool = False
     end = search(_TRACKS_CLOSE, body_start)
     if end < 0 or not data.startswith(_ADDED_LINE, body_start):
         return None
-    outer = safejson.loads(data[:start] + _NONCE_JSON + data[end + len(_TRACKS_CLOSE):])
+    outer = _document_of(data[:start] + _NONCE_JSON + data[end + len(_TRACKS_CLOSE):])
     head = _head_fast(outer, cache)
     if head is None or head[3] != [_NONCE]:
         return None
@@ -272,6 +272,7 @@ def parse_json_piece(piece: bytes, cache: ParseCache) -> JsonTrack | None:
 
 
 # What json.loads runs, its wrapping aside: (text, index) -> (value, end).
+_JSON_SPACE = " \t\n\r"
 _SCAN: Callable[[str, int], tuple[Any, int]] = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
@@ -284,15 +285,31 @@ def _object_of(members: bytes) -> Any:
     """
     if members[:1] == b"\x00":
         return safejson.loads(b"{" + members + b"}")  # json.loads would guess UTF-16
-    text = "{" + members.decode("utf-8", "surrogatepass") + "}"
+    return _scanned("{" + members.decode("utf-8", "surrogatepass") + "}")
+
+
+def _document_of(data: bytes) -> Any:
+    """``safejson.loads(data)`` (the same value, the same errors) for a text that opens
+    with ``{`` and a byte that is not NUL, which json.loads reads as UTF-8: as
+    ``_object_of``, around the scanner (the text around every version's tracks)."""
+    if data[:1] != b"{" or data[1:2] == b"\x00":
+        return safejson.loads(data)
+    return _scanned(data.decode("utf-8", "surrogatepass"))
+
+
+def _scanned(text: str) -> Any:
+    """The value json.loads gives for ``text`` (decoded; no whitespace before it)."""
     try:
         value, end = _SCAN(text, 0)
     except StopIteration as err:  # the scanner's "no value here", which json.loads converts
         raise json.JSONDecodeError("Expecting value", text, err.value) from None
     except RecursionError:
         raise safejson.JSONTooDeep("arrays or objects nested too deeply") from None
-    if end != len(text):
-        raise json.JSONDecodeError("Extra data", text, end)
+    if end != len(text):  # json.loads allows whitespace after the value, nothing else
+        tail = text[end:]
+        rest = tail.lstrip(_JSON_SPACE)
+        if rest:
+            raise json.JSONDecodeError("Extra data", text, end + len(tail) - len(rest))
     return value
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from history_support import pid, playlist, track
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from gitarchive.archive import render
 from gitarchive.archive.model import Link, Track
 from gitarchive.archive.snapshots import ParseCache, parse_json_snapshot, parse_plain_snapshot
+from gitarchive.errors import SnapshotError
 from gitarchive.history import delta
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN
 from gitarchive.history.state import PlaylistHistory
@@ -148,3 +150,21 @@ def test_a_close_after_the_tracks_is_cut_again_from_the_start() -> None:
     assert not got.parsed and not got.from_end
     assert got.chunks == chunker.json_version(data).chunks and len(got.chunks) == 5
     assert set(history.counts) == {f"TR{n:020d}" for n in range(5)}
+
+
+@pytest.mark.parametrize("tail", [b"", b"\n", b" \t\r\n", b"x", b"\n{}", b"\n\x00",
+                                  b"\n\"\\ud800\""])
+def test_the_text_around_the_tracks_is_read_as_json_loads_reads_it(tail: bytes) -> None:
+    """Whitespace after the document is JSON's, anything else is not: the version is cut
+    into chunks exactly when json.loads reads the whole text, else it is refused whole."""
+    data = playlist(P, "A", tracks_of([1, 2, 9])).to_json().encode() + tail
+    chunker = delta.Chunker(ParseCache())
+    try:
+        whole = json.loads(data)
+    except ValueError:
+        with pytest.raises(SnapshotError):
+            chunker.json_version(data)
+        return
+    got = chunker.json_version(data)
+    assert not got.parsed and len(got.chunks) == len(whole["tracks"]) == 3
+    assert got.name == (whole.get("unique_name") or whole["original_name"])
