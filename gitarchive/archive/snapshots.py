@@ -23,6 +23,7 @@ from gitarchive.errors import SnapshotError
 
 # (name, url) of an album or artist.
 LinkTuple = tuple[str, str]
+_new_tuple = tuple.__new__
 
 
 class TrackMeta(NamedTuple):
@@ -167,7 +168,8 @@ def _track_fast(t: Any, cache: ParseCache) -> tuple[str, TrackMeta] | None:
         link = (artist, url)
         found.append(links.setdefault(link, link))
     artists = tuple(found)
-    meta = TrackMeta(turl, name, album, artists, duration, added_by)
+    # Made as the tuple it is: TrackMeta(...) goes through a __new__ written in Python.
+    meta = _new_tuple(TrackMeta, (turl, name, album, artists, duration, added_by))
     key = turl.rstrip("/").rsplit("/", 1)[-1] if turl else ""  # track_key's first rule
     return key or track_key(turl, name, [a[0] for a in artists], album[0]), meta
 

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 from gitarchive.archive import render
 from gitarchive.archive.model import Link, Track
-from gitarchive.archive.snapshots import ParseCache, parse_json_snapshot, parse_plain_snapshot
+from gitarchive.archive.snapshots import (
+    ParseCache,
+    TrackMeta,
+    parse_json_model,
+    parse_json_snapshot,
+    parse_plain_snapshot,
+)
 from gitarchive.errors import SnapshotError
 from gitarchive.history import delta
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN
@@ -168,3 +174,13 @@ def test_the_text_around_the_tracks_is_read_as_json_loads_reads_it(tail: bytes) 
     got = chunker.json_version(data)
     assert not got.parsed and len(got.chunks) == len(whole["tracks"]) == 3
     assert got.name == (whole.get("unique_name") or whole["original_name"])
+
+
+def test_a_fast_read_track_is_the_schema_readers_track_meta() -> None:
+    """The fast reader makes its TrackMeta as the tuple it is: the same fields, the same
+    type, equal to what the schema's reader (parse_json_model) makes."""
+    data = playlist(P, "A", tracks_of([1, 2, 9, 10])).to_json().encode()
+    fast, model = parse_json_snapshot(P, data), parse_json_model(data)
+    assert fast.tracks == model.tracks
+    for (_, meta, _), (_, same, _) in zip(fast.tracks, model.tracks, strict=True):
+        assert type(meta) is TrackMeta and meta._asdict() == same._asdict()
