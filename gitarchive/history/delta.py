@@ -166,7 +166,9 @@ def apply_version(
         raise Recut("a chunk holds the close of the tracks")
     parsed = list(map(parse, added))  # may raise: nothing changed yet
     version.new = dict(zip(added, parsed, strict=True))
-    gone = version.gone = old.keys() - new
+    # Nothing went when the new chunks make up the difference in count (sets: the old ones
+    # kept are len(new) - len(added)); else the old ones not kept are looked for.
+    gone = version.gone = old.keys() - new if len(old) + len(added) != len(new) else set()
     view_changed = (playlist.name, playlist.url, playlist.description) != (
         version.name, version.url, version.description)
     playlist.name, playlist.url, playlist.description = (
