@@ -22,6 +22,11 @@ from gitarchive.history.parallel import Forked, two_cores
 
 PARALLEL_MIN_COMMITS = 100  # fewer commits are read in one process (a fork costs more)
 BLOCK = 8  # consecutive commits read by the same process
+# Of every seven blocks in turn, those read here: four. The child also forks, pickles its
+# events and has them unpickled here; with half each, this process waited for it ~0.09 s
+# of a 0.4 s walk (JSON, 1,000 x 365).
+SHARES = frozenset({0, 2, 4, 6})
+SHARE_OF = 7
 
 
 def whole_history(repo: pygit2.Repository, tip: pygit2.Oid, gens: dict[str, int]
@@ -41,8 +46,9 @@ def whole_history(repo: pygit2.Repository, tip: pygit2.Oid, gens: dict[str, int]
     # Blocks of commits in turn: the costly ones come together (a history's JSON years,
     # after its plain ones), and within a block each commit's trees are its child's old.
     blocks = [commits[at:at + BLOCK] for at in range(0, len(commits), BLOCK)]
-    mine = [c for block in blocks[::2] for c in block]
-    theirs = [c for block in blocks[1::2] for c in block]
+    mine = [c for n, block in enumerate(blocks) if n % SHARE_OF in SHARES for c in block]
+    theirs = [c for n, block in enumerate(blocks) if n % SHARE_OF not in SHARES
+              for c in block]
     git_dir = repo.path
 
     def child() -> Iterator[list[Event]]:

@@ -95,3 +95,28 @@ def test_with_another_thread_running_one_process_reads_them_all(
     finally:
         stop.set()
         other.join()
+
+
+def test_this_process_reads_four_blocks_of_every_seven(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The forked child also pickles its events and has them unpickled here: it reads the
+    fewer blocks (three of every seven, in turn), and the events are one walk's still."""
+    h = branchy(tmp_path)
+    h.repo.set_head("refs/heads/main")
+    monkeypatch.setattr(walk, "PARALLEL_MIN_COMMITS", 0)
+    monkeypatch.setattr(walk, "BLOCK", 1)
+    expected = one_walk(h.repo)[0]
+    read_here: list[str] = []
+    real = walk.EventReader.event
+
+    def event(self: EventReader, commit: pygit2.Commit, gen: int) -> Event | None:
+        if os.getpid() == parent:
+            read_here.append(str(commit.id))
+        return real(self, commit, gen)
+
+    parent = os.getpid()
+    monkeypatch.setattr(walk.EventReader, "event", event)
+    gens: dict[str, int] = {}
+    assert walk.whole_history(h.repo, h.repo.head.target, gens) == expected
+    order = list(gens)  # the commits in walk order, as whole_history lists them
+    assert read_here == [oid for n, oid in enumerate(order) if n % 7 in (0, 2, 4, 6)]
