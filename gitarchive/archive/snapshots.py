@@ -273,8 +273,8 @@ def parse_json_piece(piece: bytes, cache: ParseCache) -> JsonTrack | None:
     return parsed[0], parsed[1], added[1]
 
 
+_JSON_SPACE = " \t\n\r"  # what json.loads skips after a value
 # What json.loads runs, its wrapping aside: (text, index) -> (value, end).
-_JSON_SPACE = " \t\n\r"
 _SCAN: Callable[[str, int], tuple[Any, int]] = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
