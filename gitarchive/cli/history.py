@@ -103,7 +103,8 @@ def rebuild_command(
     elif result.commit is None:
         click.echo("Cumulative views are up to date; nothing committed.")
     else:
-        click.echo(f"Committed {len(result.changed)} file(s) ({str(result.commit)[:12]}).")
+        drawn = f" and {len(result.pictures)} chart/feed file(s)" if result.pictures else ""
+        click.echo(f"Committed {len(result.changed)} file(s){drawn} ({str(result.commit)[:12]}).")
 
 
 def index_rows() -> RowsFn:

@@ -313,7 +313,7 @@ def _write(
         result.pictures = sorted(drawn)
         changes.update(drawn)
         if changes:
-            result.commit = store.commit(changes, _message(len(result.changed)))
+            result.commit = store.commit(changes, _message(len(result.changed), len(drawn)))
         new_tree = store.tree()
     return new_tree
 
@@ -335,8 +335,11 @@ class _Counted:
         return self.count // 2
 
 
-def _message(count: int) -> str:
+def _message(count: int, pictures: int = 0) -> str:
+    """The rebuild commit's message: the views' files it changed, and the charts' and
+    feeds' (a rebuild can change only those: "0 files" alone hid what it committed)."""
+    drawn = f", {pictures} chart and feed file{'s' if pictures != 1 else ''}" if pictures else ""
     return (
-        f"Rebuild cumulative views ({count} file{'s' if count != 1 else ''})\n\n"
+        f"Rebuild cumulative views ({count} file{'s' if count != 1 else ''}{drawn})\n\n"
         "Recomputed from the history of the snapshots by 'gitarchive rebuild'."
     )

@@ -67,3 +67,20 @@ def test_help_describes_the_command() -> None:
     assert "Rebuild the cumulative views" in result.output
     for option in ("--only", "--full", "--timezone", "--views-branch", "--quiet", "--repo"):
         assert option in result.output
+
+
+def test_a_rebuild_that_changes_only_charts_says_so(tmp_path: Path) -> None:
+    """A new follower count changes the followers chart and no view: the commit and the
+    output name the charts and feeds it wrote, not "0 files" alone."""
+    h = make(tmp_path)
+    repo = str(tmp_path / "repo")
+    assert CliRunner().invoke(main, ["rebuild", "--repo", repo]).exit_code == 0
+    followers = b'{"2024-01-01": 10, "2024-01-02": 12}\n'
+    h.commit({layout.followers_path(A): followers}, at("2024-01-03"))
+    result = CliRunner().invoke(main, ["rebuild", "--repo", repo, "--full"])
+    assert result.exit_code == 0, result.output
+    assert "Committed 0 file(s) and 1 chart/feed file(s)" in result.output
+    head = h.store.head()
+    assert head is not None
+    subject = head.message.splitlines()[0]
+    assert subject == "Rebuild cumulative views (0 files, 1 chart and feed file)"

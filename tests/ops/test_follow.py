@@ -156,7 +156,8 @@ def test_fetch_brings_only_the_new_version_then_nothing(
     assert "source: imported 1 version of 1 playlist (2026-03-05)" in out
     new = [c for c in log(repo, "--format=%H %cI %s") if c.split()[0] not in before]
     assert [c.split(" ", 2)[2].split(":")[0] for c in new] == [
-        "Rebuild cumulative views (2 files)", "Merge followed source", "Follow source"]
+        "Rebuild cumulative views (2 files, 5 chart and feed files)", "Merge followed source",
+        "Follow source"]
     assert new[2].split()[1] == "2026-03-05T06:00:00+00:00"
     assert dates(cumulative(repo, OLD_1970)) == dates(cumulative(source.path, OLD_1970))
     tip = head(repo)
