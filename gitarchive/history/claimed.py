@@ -41,6 +41,7 @@ from gitarchive.history.state import HistoryState
 from gitarchive.history.timeline_record import (
     Drawn,
     DrawnBytes,
+    Half,
     Recorder,
     Recording,
     Rendered,
@@ -51,6 +52,7 @@ from gitarchive.progress import ProgressFn, no_progress
 
 _TOKEN = struct.Struct("<I")
 HELD = 8 << 20  # bytes of pictures and views a process holds before it stores them
+Due = tuple[list[str], Drawn, Rendered]  # playlists whose files are due, pictures, views
 
 
 class Claims:
@@ -148,7 +150,7 @@ class Made:
             self.held += sum(len(c) for files in drawn.values() for c in files.values()) + sum(
                 len(c) for files in rendered.values() for _, c in files)
 
-    def taken(self, end: bool = False) -> tuple[list[str], Drawn, Rendered]:
+    def taken(self, end: bool = False) -> Due:
         """The playlists whose files are due, and the pictures and views due, stored (none
         before there are enough of them, or the ``end``)."""
         pids: list[str] = []
@@ -168,6 +170,19 @@ def shares(events: Sequence[Event], links: Mapping[str, str]
     return grouped.shared_out(events, links, grouped.tapered)
 
 
+def _made(repo: pygit2.Repository, state: HistoryState, groups: Sequence[Sequence[Event]],
+          numbers: Iterable[int], recording: Recording | None, swaps: Swaps,
+          problems: list[Problem]) -> Iterator[tuple[Half | None, Due]]:
+    """Each group ``numbers`` takes, replayed, recorded and made (``replayed``, ``Made``):
+    its timelines as saved (None if not asked), and what is due to be written after it;
+    last, with no timelines, what is left (the end)."""
+    made = Made(recording.git_dir if recording is not None else "")
+    for done, mine in replayed(repo, state, groups, numbers, recording, swaps, problems):
+        made.add(state, done, mine)
+        yield (mine.half(state, made=False) if mine is not None else None), made.taken()
+    yield None, made.taken(end=True)
+
+
 def shared_here(store: Store, state: HistoryState, groups: Sequence[Sequence[Event]],
                 claims: Claims, recording: Recording | None,
                 ahead: history_state.AheadWriter | None, rows: RowsFn | None, swaps: Swaps,
@@ -176,25 +191,21 @@ def shared_here(store: Store, state: HistoryState, groups: Sequence[Sequence[Eve
     timelines into ``recording`` (as saved: ``halves``), its pictures and views made and
     stored (``recording``'s ``drawn``, ``rendered``), its playlists' files written
     (``ahead``) with their index rows (``rows``)."""
-    made = Made(recording.git_dir if recording is not None else "")
     shown = iter(progress("Replaying history", groups))  # this share's, then the rest
-    for done, mine in replayed(store.repo, state, groups, claims.mine(0), recording,
-                               swaps, problems):
+    for half, due in _made(store.repo, state, groups, claims.mine(0), recording, swaps,
+                           problems):
         next(shown, None)
-        made.add(state, done, mine)
-        if mine is not None and recording is not None:
+        if half is not None and recording is not None:
             # As saved, now: pickled after both processes ended, they took ~0.1 s with a
             # core idle (JSON 1,000 x 365); the forked half sends its own the same way.
-            recording.halves.append(mine.half(state, made=False))
-        _kept_here(state, made.taken(), recording, ahead, rows)
-    _kept_here(state, made.taken(end=True), recording, ahead, rows)
+            recording.halves.append(half)
+        _kept_here(state, due, recording, ahead, rows)
     for _ in shown:
         pass
 
 
-def _kept_here(state: HistoryState, due: tuple[list[str], Drawn, Rendered],
-               recording: Recording | None, ahead: history_state.AheadWriter | None,
-               rows: RowsFn | None) -> None:
+def _kept_here(state: HistoryState, due: Due, recording: Recording | None,
+               ahead: history_state.AheadWriter | None, rows: RowsFn | None) -> None:
     pids, drawn, rendered = due
     if recording is not None:
         recording.drawn.update(drawn)
@@ -216,18 +227,14 @@ def child_pieces(store: Store, groups: Sequence[Sequence[Event]], claims: Claims
     swaps: Swaps = ([], [])
     met: list[Problem] = []
     writer = history_state.AheadWriter(store) if write else None
-    made = Made(recording.git_dir if recording is not None else "")
-    for done, mine in replayed(store.repo, state, groups, claims.mine(1), recording,
-                               swaps, met):
-        made.add(state, done, mine)
-        if mine is not None:
-            yield Piece(half=mine.half(state, made=False))
-        yield from _sent(state, made.taken(), writer, rows)
-    yield from _sent(state, made.taken(end=True), writer, rows)
+    for half, due in _made(store.repo, state, groups, claims.mine(1), recording, swaps, met):
+        if half is not None:
+            yield Piece(half=half)
+        yield from _sent(state, due, writer, rows)
     yield Piece(meta=(state.view_dirty, state.pending, met, swaps), last=True)
 
 
-def _sent(state: HistoryState, due: tuple[list[str], Drawn, Rendered],
+def _sent(state: HistoryState, due: Due,
           writer: history_state.AheadWriter | None, rows: RowsFn | None) -> Iterator[Piece]:
     pids, drawn, rendered = due
     yield from written(state, pids, writer, rows)

@@ -24,7 +24,6 @@ from functools import partial
 
 import pygit2
 
-from gitarchive import collector
 from gitarchive.archive.snapshots import ParseCache
 from gitarchive.git.blobstream import BlobStream
 from gitarchive.git.store import blob_data
@@ -187,22 +186,22 @@ def replayed_groups(
     ``replayer`` makes the Replayer of a group's state from its events (one parse cache
     for all); ``swaps`` collects the playlists that vanished and appeared,
     ``problems`` each group's in the order met (``in_event_order`` sorts them as one
-    replay of everything meets them).
+    replay of everything meets them). Its callers run inside ``sync``, which pauses the
+    collector for all of a replay (millions of lasting objects, no cycles).
     """
-    with collector.paused():  # millions of lasting objects, no cycles
-        for n, events in enumerate(groups):
-            target = state if n == 0 else fresh_state(state.links)
-            before = set(target.playlists) if n == 0 else set()
-            replaying = replayer(target, events)
-            replaying.apply_all(events)
-            target.settle_pending()
-            swaps[0].extend(replaying.vanished)
-            swaps[1].extend(replaying.appeared)
-            problems.extend(replaying.problems)
-            done = [pid for pid in target.playlists if pid not in before]
-            if target is not state:
-                join_state(state, target)
-            yield done
+    for n, events in enumerate(groups):
+        target = state if n == 0 else fresh_state(state.links)
+        before = set(target.playlists) if n == 0 else set()
+        replaying = replayer(target, events)
+        replaying.apply_all(events)
+        target.settle_pending()
+        swaps[0].extend(replaying.vanished)
+        swaps[1].extend(replaying.appeared)
+        problems.extend(replaying.problems)
+        done = [pid for pid in target.playlists if pid not in before]
+        if target is not state:
+            join_state(state, target)
+        yield done
 
 
 def read_here(repo: pygit2.Repository, events: Sequence[Event]) -> Callable[[str], bytes]:

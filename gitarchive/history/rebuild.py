@@ -110,7 +110,7 @@ def rebuild(
 def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str | None,
              views_branch: str | None, progress: ProgressFn,
              rows: RowsFn | None = None) -> RebuildResult:
-    """``rebuild``'s work (its collector paused or not)."""
+    """``rebuild``'s work (with the collector paused)."""
     tz = settings.timezone(store, timezone)
     get_timezone(tz)  # a bad name fails before any work
     store.recover()  # a run killed mid-commit: its files back first, even if nothing changes

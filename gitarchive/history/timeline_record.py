@@ -259,21 +259,19 @@ class Recorder:
         self._event = None
 
 
+DrawnBytes = dict[str, dict[str, bytes]]  # pid -> path -> content, as made (``stored``)
+RenderedBytes = dict[str, list[tuple[str, bytes]]]  # pid -> its views' (path, content)
 # Draws the pictures of some playlists: (timeline lookup, pids, their replay state, the tree
-# of the commit replayed to) -> pid -> path -> content (pictures.drawer; each half of a
-# split replay calls it).
-DrawFn = Callable[[Callable[[str], Timeline | None], list[str], HistoryState, str],
-                  dict[str, dict[str, bytes]]]
+# of the commit replayed to) (pictures.drawer; each half of a split replay calls it).
+DrawFn = Callable[[Callable[[str], Timeline | None], list[str], HistoryState, str], DrawnBytes]
 # Renders the cumulative views of some playlists: (state, pids) -> pid -> its files.
-RenderFn = Callable[[HistoryState, list[str]], dict[str, list[tuple[str, bytes]]]]
+RenderFn = Callable[[HistoryState, list[str]], RenderedBytes]
 
 
 # What the halves of a split replay make: pid -> path -> content, and pid -> its views;
 # each content bytes, or the blob it was written to where it was made (packwriter.Stored).
 Drawn = dict[str, dict[str, Content]]
 Rendered = dict[str, list[tuple[str, Content]]]
-DrawnBytes = dict[str, dict[str, bytes]]  # as made, before ``stored``
-RenderedBytes = dict[str, list[tuple[str, bytes]]]
 # Playlists whose pictures and views are made (and written, one pack) at once: ~15 MB of
 # files; 50 left a 2,000-playlist rebuild 40 packs, and nothing here repacks them.
 MAKE_PIECE = 200
