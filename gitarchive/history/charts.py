@@ -5,15 +5,14 @@ font or style), so GitHub, any browser and any image viewer show it. Every text
 from Spotify is escaped. A chart is a pure function of the timeline (and the
 follower counts): no "now", so re-rendering an unchanged playlist gives the same
 bytes and the files change only when the playlist does. The time axis therefore
-ends at the playlist's last change (or last follower count), and present tracks
-reach that right edge.
+ends at the playlist's last change, and present tracks reach that right edge. The
+followers chart is in followers_chart.py.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, tzinfo
 
 from gitarchive.history.svg import (
@@ -27,13 +26,12 @@ from gitarchive.history.svg import (
     RED,
     WIDTH,
     Axis,
-    day_start,
     day_text,
     escape_svg,
-    is_day,
     lane_label,
     monday_of,
     mondays,
+    nice_step,
     short_text,
     svg_document,
     utf8,
@@ -205,103 +203,6 @@ def _span_title(begin: int, stop: int | None, zone: tzinfo) -> str:
     return f"{day_text(begin, zone)}{_EN_DASH}{until}"
 
 
-# --------------------------------------------------------------- followers
-
-
-def _nice_step(top: float, ticks: int = 4) -> float:
-    raw = max(top / ticks, 1e-9)
-    magnitude = 10 ** len(str(int(raw))) / 10 if raw >= 1 else 1
-    for factor in (1, 2, 2.5, 5, 10):
-        if magnitude * factor >= raw:
-            return magnitude * factor
-    return magnitude * 10
-
-
-def thousands(value: float) -> str:
-    """An axis label in thousands: 0, 0.45k, 12.5k, 1,250k."""
-    if value == 0:
-        return "0"
-    k = value / 1000
-    if k >= 100 or k == int(k):
-        return f"{k:,.0f}k"
-    return f"{k:,.2f}".rstrip("0").rstrip(".") + "k"
-
-
-def _value_axis(low: float, high: float, top: int, bottom: int) -> tuple[
-    list[str], float, float
-]:
-    """Grid lines and thousands labels; returns them and the (low, high) the y scale uses."""
-    step = _nice_step(max(high - low, 1))
-    lo = (low // step) * step
-    hi = lo + step * max(1, -(-(high - lo) // step))
-    out = []
-    value = lo
-    while value <= hi + step / 2:
-        y = round(bottom - (value - lo) * (bottom - top) / max(hi - lo, 1), 1)
-        out.append(f'<line x1="60" y1="{y}" x2="{WIDTH - 20}" y2="{y}" stroke="{GRID}"/>\n')
-        out.append(f'<text x="54" y="{y + 4}" text-anchor="end" fill="#5f6368">'
-                   f"{thousands(value)}</text>\n")
-        value += step
-    return out, lo, hi
-
-
-def followers_svg(timeline: Timeline, followers: Mapping[str, int], zone: tzinfo = UTC
-                  ) -> bytes:
-    """Follower count over time (from ``followers/<id>.json``: day -> count)."""
-    points = sorted(
-        (when, count) for day, count in followers.items()
-        if isinstance(count, int) and (when := day_start(day)) is not None
-    )
-    title = f"Followers of {timeline.name}"
-    height, top, bottom = 220, 40, 180
-    body = ['<text x="10" y="18" font-size="14" font-weight="600">Followers</text>\n']
-    if not points:
-        body.append(f'<text x="60" y="{top + 40}" fill="#5f6368">No follower counts archived'
-                    "</text>\n")
-        return svg_document(WIDTH, height, title, body)
-    start, end = points[0][0], max(points[-1][0], points[0][0] + DAY)
-    axis = Axis(start, end, 60, WIDTH - 80, UTC)
-    counts = [c for _, c in points]
-    grid, lo, hi = _value_axis(min(counts), max(counts), top, bottom)
-    body += grid
-    body += axis.draw(top, bottom)
-    scale = (bottom - top) / max(hi - lo, 1)
-    line = " ".join(f"{axis.x(t)},{round(bottom - (c - lo) * scale, 1)}" for t, c in points)
-    body.append(f'<polyline points="{line}" fill="none" stroke="{GREEN}" stroke-width="2"/>\n')
-    last_t, last_c = points[-1]
-    body.append(f'<text x="{WIDTH - 20}" y="18" text-anchor="end">{last_c:,} on '
-                f"{day_text(last_t, UTC)}</text>\n")
-    return svg_document(WIDTH, height, title, body)
-
-
-def parse_followers(data: bytes | None) -> dict[str, int]:
-    """``followers/<id>.json`` as day -> count; anything else in it (or no file) is ignored."""
-    try:
-        parsed = json.loads(data) if data else {}
-    except ValueError:
-        return {}
-    if not isinstance(parsed, dict):
-        return {}
-    return {k: v for k, v in parsed.items() if type(v) is int and is_day(k)}
-
-
-def sparkline_svg(followers: Mapping[str, int], width: int = 120, height: int = 24) -> str:
-    """A tiny follower line for the site's index (inline; empty when no counts)."""
-    counts = [c for _, c in sorted(followers.items()) if isinstance(c, int)]
-    if len(counts) < 2:
-        return ""
-    lo, hi = min(counts), max(counts)
-    span = max(hi - lo, 1)
-    step = width / (len(counts) - 1)
-    line = " ".join(
-        f"{round(i * step, 1)},{round(height - 2 - (c - lo) * (height - 4) / span, 1)}"
-        for i, c in enumerate(counts)
-    )
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" aria-hidden="true"><polyline points="{line}" '
-            f'fill="none" stroke="{GREEN}" stroke-width="1.5"/></svg>')
-
-
 # ------------------------------------------------------------------- churn
 
 
@@ -339,7 +240,7 @@ def churn_svg(timeline: Timeline, zone: tzinfo = UTC) -> bytes:
         body.append(f'<text x="60" y="{top + 40}" fill="#5f6368">No changes archived</text>\n')
         return svg_document(WIDTH, height, title, body)
     peak = max([a for _, a, _ in weeks] + [r for _, _, r in weeks]) or 1
-    step = max(_nice_step(peak, 2), 1)
+    step = max(nice_step(peak, 2), 1)
     peak = int(step * max(1, -(-peak // step)))
     middle = (top + bottom) / 2
     scale = (bottom - top) / 2 / peak

@@ -160,9 +160,12 @@ def pending_views(
     base = plan.base if branch is not None and plan.incremental else None
     if branch is None and head is not None:
         base = head.tree
+    moved = pictures.followers_written(store, [event] if event is not None else [],
+                                       synced.state, plan.wanted, after=tree,
+                                       before=head.tree if head is not None else None)
     drawn = pictures.files(store, plan.wanted, tree=tree, compare_with=base, timezone=tz,
                            gaps=pictures.fetch_gaps(synced.state, plan.wanted),
-                           timelines=timelines)
+                           timelines=timelines, followers=moved)
     if branch is not None:
         files: dict[str, bytes | None] = (
             differing(store, plan.base, rendered) if plan.incremental else dict(rendered)

@@ -4,9 +4,9 @@
 changed; for the same playlists this adds ``playlists/charts/<id>-*.svg`` and
 ``playlists/feeds/<id>.xml`` (and the archive's ``playlists/feeds/archive.xml``),
 which the cumulative markdown links to. The pictures and feeds hold no "now", so,
-like the cumulative files, they change only when the playlist does; a follower
-count that moves alone waits for the playlist's next change (the site always shows
-the latest).
+like the cumulative files, they change only when the playlist does, with one
+exception: a follower count that changes while the snapshot does not redraws that
+playlist's followers chart alone (``followers_written``), as a full rebuild would.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from gitarchive import collector
 from gitarchive.archive import layout
 from gitarchive.git.packwriter import Content, content_id
 from gitarchive.git.store import Store, TreeReader, process_repository, tree_at
-from gitarchive.history import charts, feeds, timeline_read
+from gitarchive.history import charts, feeds, followers_chart, timeline_read
+from gitarchive.history.events import KIND_FOLLOWERS, Event
 from gitarchive.history.parallel import in_halves, two_cores
 from gitarchive.history.state import HistoryState
 from gitarchive.history.timeline import Timeline, Timelines
@@ -53,14 +54,37 @@ def render_charts(
     paths = chart_paths(timeline.pid)
     return {
         paths["tenure"]: charts.tenure_svg(timeline, zone, gaps),
-        paths["followers"]: charts.followers_svg(timeline, followers, zone),
+        paths["followers"]: followers_chart.followers_svg(timeline.name, followers, zone),
         paths["churn"]: charts.churn_svg(timeline, zone),
     }
 
 
 def followers_of(reader: TreeReader, pid: str) -> dict[str, int]:
     """The follower counts of a playlist in a tree (day -> count)."""
-    return charts.parse_followers(reader.read(layout.followers_path(pid)))
+    return followers_chart.parse_followers(reader.read(layout.followers_path(pid)))
+
+
+def followers_written(store: Store, events: Iterable[Event], state: HistoryState,
+                      drawn: Iterable[str], *, before: pygit2.Tree | None, after: pygit2.Tree,
+                      only: Iterable[str] | None = None) -> dict[str, str]:
+    """pid -> name of each playlist (of ``only``, if given) whose followers chart alone
+    may differ from the one drawn as of ``before``: ``events`` wrote its followers file
+    (a count that moves while the snapshot does not), its charts are not ``drawn``
+    anyway, and the file in ``after`` does not merely repeat the last count
+    (``repeats_the_count``: most playlists, most days). A full rebuild would draw it."""
+    found = {w.pid for event in events for w in event.writes if w.kind == KIND_FOLLOWERS}
+    found.difference_update(drawn)
+    if only is not None:
+        found.intersection_update(only)
+    old, new = TreeReader(store.repo, before), TreeReader(store.repo, after)
+
+    def moved(pid: str) -> bool:
+        path = layout.followers_path(pid)
+        return old.blob_id(path) != new.blob_id(path) and not \
+            followers_chart.repeats_the_count(old.read(path), new.read(path))
+
+    return {pid: state.playlists[pid].name for pid in sorted(found)
+            if pid in state.playlists and moved(pid)}
 
 
 def files(
@@ -73,6 +97,7 @@ def files(
     gaps: Mapping[str, Gaps] | None = None,
     timelines: Timelines | None = None,
     predrawn: Mapping[str, Mapping[str, C]] | None = None,
+    followers: Mapping[str, str] | None = None,
 ) -> dict[str, bytes | C | None]:
     """Charts and feeds of ``pids``: path -> content, only those differing from ``compare_with``.
 
@@ -80,10 +105,12 @@ def files(
     ``compare_with`` None: every file; ``gaps``:
     each playlist's failed fetches (from the replay state), shown on its tenure chart;
     ``timelines``: as of ``tree`` already (recorded by the replay), else read;
-    ``predrawn``: pid -> its files, drawn already (by the halves of a split replay).
+    ``predrawn``: pid -> its files, drawn already (by the halves of a split replay);
+    ``followers``: pid -> name of playlists whose followers chart alone is drawn
+    (``followers_written``).
     """
-    wanted = list(pids)
-    if not wanted:
+    asked = wanted = list(pids)
+    if not wanted and not followers:
         return {}
     if timelines is None:
         timelines = timeline_read.update(store)
@@ -101,7 +128,15 @@ def files(
     halved = len(wanted) >= PARALLEL_MIN_PICTURES and two_cores()
     for _, drawn in in_halves(wanted, draw, str) if halved else draw(wanted):
         out.update(drawn)
-    out[feeds.ARCHIVE_FEED] = feeds.archive_feed(timelines.recent_changes())
+    if followers:  # those with a timeline, as the charts drawn with the views
+        reader = _tree_reader(os.getpid(), store.repo.path, draw.tree)
+        for pid, name in followers.items():
+            if pid not in timelines.pids:
+                continue
+            out[chart_paths(pid)["followers"]] = followers_chart.followers_svg(
+                name, followers_of(reader, pid), zone)
+    if asked:  # not when only followers charts are drawn: the archive's feed is the same
+        out[feeds.ARCHIVE_FEED] = feeds.archive_feed(timelines.recent_changes())
     if compare_with is None:
         return dict(out)
     return {path: out[path] for path in differing(store, compare_with, out)}

@@ -43,7 +43,7 @@ from gitarchive import collector
 from gitarchive.archive import settings
 from gitarchive.errors import StoreError
 from gitarchive.git.packwriter import Content, Stored, store_all
-from gitarchive.git.store import Store, process_repository
+from gitarchive.git.store import Store, process_repository, tree_at
 from gitarchive.history import pictures, saved, timeline_read
 from gitarchive.history.parallel import Meanwhile, in_halves, two_cores
 from gitarchive.history.pieces import RowsFn
@@ -283,9 +283,14 @@ def _write(
     def draw(compare_with: pygit2.Tree | None) -> dict[str, Content | None]:
         """The charts and feeds of the playlists rendered (pictures.py)."""
         undrawn = [pid for pid in plan.wanted if pid not in synced.drawn]  # read: loaded
+        moved = pictures.followers_written(
+            store, synced.walked, state, plan.wanted, only=only_ids, after=head.tree,
+            before=tree_at(store.repo, synced.since) if synced.since else None,
+        ) if plan.incremental else {}
         return pictures.files(store, plan.wanted, tree=head.tree, compare_with=compare_with,
                               timezone=tz, gaps=pictures.fetch_gaps(state, undrawn),
-                              timelines=synced_timelines, predrawn=synced.drawn)
+                              timelines=synced_timelines, predrawn=synced.drawn,
+                              followers=moved)
 
     if branch is not None:
         if plan.incremental:

@@ -235,3 +235,13 @@ def week_heads(weeks: int) -> tuple[tuple[str, ...], float]:
     bar = max(min(slot * 0.8, 24), 1)
     return (tuple(f'<rect x="{round(60 + n * slot + (slot - bar) / 2, 1)}" y="'
                   for n in range(weeks)), round(bar, 1))
+
+
+def nice_step(top: float, ticks: int = 4) -> float:
+    """A round step (1, 2, 2.5 or 5 times a power of ten) for about ``ticks`` grid lines."""
+    raw = max(top / ticks, 1e-9)
+    magnitude = 10 ** len(str(int(raw))) / 10 if raw >= 1 else 1
+    for factor in (1, 2, 2.5, 5, 10):
+        if magnitude * factor >= raw:
+            return magnitude * factor
+    return magnitude * 10

@@ -68,6 +68,7 @@ class Synced:
     # The timelines' save, left to the caller (sync's ``later``): None when done or not due.
     unsaved: Callable[[], None] | None = None
     ahead: history_state.Ahead = field(default_factory=dict)  # files written (sync's ahead)
+    since: str | None = None  # an incremental replay: the commit the saved state was of
     extra: dict[str, object] = field(default_factory=dict)  # pid -> index rows (sync's rows)
     # The forked half's playlists left on disk here (sync's rows): has a view (first run).
     viewed: dict[str, bool] = field(default_factory=dict)
@@ -325,7 +326,7 @@ def _sync(store: Store, full: bool, progress: ProgressFn, timelines: bool,
                     unsaved = recorded[0].writer() if due and later else None
                 return Synced(saved.state, gens, head, problems, full=False, events=len(new),
                               walked=new, timelines=recorded[0] if recorded else None,
-                              unsaved=unsaved)
+                              unsaved=unsaved, since=saved.head)
     gens = {}
     events = all_events(store, head, gens)
     state = fresh_state(links)

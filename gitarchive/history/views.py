@@ -37,7 +37,9 @@ from gitarchive.errors import TimezoneError
 from gitarchive.history.state import PlaylistHistory
 
 # Bumped when the rendering changes: files rendered by another version are redone.
-VIEWS_VERSION = 3  # 3: the charts and the feed linked from the markdown
+# 3: the charts and the feed linked from the markdown; 4: the followers chart through its
+# turning points, "since" its last change (every playlist's is drawn again, once)
+VIEWS_VERSION = 4
 
 _encode: Callable[[str], str] = json.encoder.encode_basestring  # the C encoder when available
 

@@ -39,7 +39,7 @@ from gitarchive.archive.render import format_length
 from gitarchive.atomicfile import write_atomic
 from gitarchive.errors import SiteError, StoreError
 from gitarchive.git.store import Store, TreeReader
-from gitarchive.history import charts, feeds, pictures
+from gitarchive.history import feeds, followers_chart, pictures
 from gitarchive.history.publish import publish_views
 from gitarchive.history.timeline import Timeline, Timelines
 from gitarchive.history.timeline_read import update
@@ -102,7 +102,7 @@ def _day(when: int | None, zone: tzinfo) -> str:
 
 
 def _followers(store: Store, oid: pygit2.Oid | None) -> dict[str, int]:
-    return charts.parse_followers(store.blob(oid) if oid is not None else None)
+    return followers_chart.parse_followers(store.blob(oid) if oid is not None else None)
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -305,7 +305,7 @@ def build(
             ever=len({k for c in timeline.changes for k in c.added}),
             last_change=_day(timeline.last_change, zone),
             followers=max(counts.items())[1] if counts else None,
-            sparkline=Markup(charts.sparkline_svg(counts)),
+            sparkline=Markup(followers_chart.sparkline_svg(counts)),
         ))
     rows.sort(key=lambda r: (r.name.lower(), r.pid))
     files.update(_index_files(ctx, rows, timelines))

@@ -55,3 +55,15 @@ def test_demo_refuses_a_directory_that_is_not_empty(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["demo", str(tmp_path)])
     assert result.exit_code == 1 and "not empty" in result.output
     assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_demo_daily_runs_leave_nothing_for_a_full_rebuild(tmp_path: Path) -> None:
+    """The demo's daily fetches commit what a full rebuild draws, followers charts too:
+    on days when a playlist's count moved (or repeated) while its snapshot did not."""
+    target = tmp_path / "demo"
+    assert CliRunner().invoke(main, ["demo", str(target), "--days", "7"]).exit_code == 0
+    head = Store(target).repo.head.target
+    result = CliRunner().invoke(main, ["rebuild", "--full", "--repo", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "nothing committed" in result.output
+    assert Store(target).repo.head.target == head

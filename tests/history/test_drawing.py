@@ -3,6 +3,7 @@ against plain statements of what they must write, on hand-made timelines."""
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
@@ -13,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitarchive.archive.snapshots import TrackMeta
-from gitarchive.history import charts, feeds, svg
+from gitarchive.history import charts, feeds, followers_chart, svg
 from gitarchive.history.timeline import Change, Timeline
+from gitarchive.ops.snapfiles import followers_json
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 NEW_YORK = ZoneInfo("America/New_York")
@@ -146,10 +148,102 @@ def test_weekly_churn_has_every_week_from_the_first_change_to_the_last() -> None
 
 def test_followers_keep_only_days() -> None:
     a = _history("a", 0)
-    text = charts.followers_svg(a, {"2024-03-02": 2700, "2024-3-2": 1, "junk": 5,
-                                    "2024-01-01": 1000, "2024-02-01T00:00": 4}).decode("utf-8")
+    text = followers_chart.followers_svg(a.name, {"2024-03-02": 2700, "2024-3-2": 1, "junk": 5,
+                                         "2024-01-01": 1000, "2024-02-01T00:00": 4}
+                                ).decode("utf-8")
     (line,) = re.findall(r'<polyline points="([^"]*)"', text)
-    assert len(line.split()) == 2 and "2,700 on 2024-03-02" in text
+    assert len(line.split()) == 2 and "2,700 since 2024-03-02" in text
+    assert "Followers of a &amp; &lt;co&gt;" in text
+
+
+def _day(n: int) -> str:
+    return (datetime(2025, 1, 1) + timedelta(days=n)).date().isoformat()
+
+
+def test_followers_chart_goes_through_the_turning_points() -> None:
+    """Days that only repeat the count are left out, the last change is "since"."""
+    counts = [390, 390, 390, 395, 399, 399, 399, 399]
+    points = followers_chart.turning_points({_day(n): c for n, c in enumerate(counts)})
+    assert [(svg.day_text(t, UTC), c) for t, c in points] == [
+        (_day(0), 390), (_day(2), 390), (_day(3), 395), (_day(4), 399)]
+    text = followers_chart.followers_svg("x", {_day(n): c for n, c in enumerate(counts)}).decode()
+    assert f"399 since {_day(4)}" in text
+    assert followers_chart.turning_points({_day(0): 5, _day(9): 5}) == [(svg.day_start(_day(0)), 5)]
+    assert followers_chart.turning_points({}) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=40), st.integers(0, 3))
+def test_a_repeated_count_draws_the_same_followers_chart(counts: list[int], extra: int) -> None:
+    """What lets the daily runs skip nothing: a day that repeats the last count changes no
+    byte; one with another count changes the chart (a full rebuild draws it)."""
+    followers = {_day(n): c for n, c in enumerate(counts)}
+    before = followers_chart.followers_svg("p", followers)
+    after = followers_chart.followers_svg("p", {**followers, _day(len(counts)): extra})
+    assert (after == before) == (extra == counts[-1])
+    # The line through the turning points passes through every day's count.
+    points = dict(followers_chart.turning_points(followers))
+    days = sorted(svg.day_start(d) or 0 for d in followers)
+    for day, count in zip(days, counts, strict=True):
+        earlier = max(t for t in points if t <= day)
+        later = min((t for t in points if t >= day), default=earlier)
+        assert count in (points[earlier], points[later]) or points[earlier] == points[later]
+
+
+_COUNTS = st.lists(st.integers(0, 3), min_size=1, max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_COUNTS, st.integers(-3, 40), st.integers(0, 3), st.sampled_from(["sorted", "shuffled"]))
+def test_a_count_seen_to_repeat_draws_the_same_chart(counts: list[int], day: int, count: int,
+                                                     order: str) -> None:
+    """repeats_the_count lets a daily run skip a chart: only where it draws the same bytes,
+    and it does see the usual day (the next one, at the last count)."""
+    followers = {_day(n): c for n, c in enumerate(counts)}
+    if order == "shuffled":  # not as the archive writes it: nothing is seen at a glance
+        old = ("{\n" + ",\n".join(f'  "{d}": {c}' for d, c in reversed(followers.items()))
+               + "\n}\n").encode()
+    else:
+        old = followers_json(followers).encode()
+    grown = {**followers, _day(day): count}
+    new = old[:-3] + f',\n  "{_day(day)}": {count}\n}}\n'.encode()
+    assert json.loads(new) == grown  # what a later run writes, or something like it
+    seen = followers_chart.repeats_the_count(old, new)
+    if seen:
+        assert followers_chart.followers_svg("p", grown) == \
+            followers_chart.followers_svg("p", followers)
+    in_order = order == "sorted" or len(counts) == 1
+    assert seen == (in_order and day >= len(counts) and count == counts[-1])
+    assert not followers_chart.repeats_the_count(old, followers_json(grown).encode()) or seen
+
+
+def test_a_count_repeated_in_other_texts_is_not_seen() -> None:
+    """Anything but the archive's own text with one line added is left to the drawing."""
+    old = followers_json({"2026-01-01": 5, "2026-01-02": 5}).encode()
+    seen = followers_chart.repeats_the_count
+    assert seen(old, old[:-3] + b',\n  "2026-01-03": 5\n}\n')
+    assert not seen(old, old[:-3] + b',\n  "2026-01-03": 6\n}\n')  # the count moved
+    assert not seen(old, old[:-3] + b',\n  "2026-01-02": 5\n}\n')  # not a later day
+    assert not seen(old, old[:-3] + b',\n  "2026-02-30": 5\n}\n')  # no such day
+    assert not seen(old, old[:-3] + b',\n  "2026-01-03": 05\n}\n')  # no JSON
+    assert not seen(old, old[:-3] + b',\n  "2026-01-03": 5,\n  "2026-01-04": 5\n}\n')
+    assert not seen(old, old) and not seen(None, old) and not seen(old, None)
+    assert not seen(b'{\n  "2026-01-01": 5\n}', b'{\n  "2026-01-01": 5,\n  "2026-01-02": 5\n}')
+    bad_last = followers_json({"2026-01-01": 5, "2026-02-30": 7}).encode()  # dropped day
+    assert not seen(bad_last, bad_last[:-3] + b',\n  "2026-03-01": 7\n}\n')
+
+
+def test_followers_files_beyond_the_archives_layout() -> None:
+    """Texts the regular expression must leave to json: leading zeros (no JSON), a
+    negative count, a day twice (the last wins), an escaped key, junk."""
+    assert followers_chart.parse_followers(b'{\n  "2026-01-01": 007\n}\n') == {}
+    assert followers_chart.parse_followers(b'{\n  "2026-01-01": -7\n}\n') == {"2026-01-01": -7}
+    assert followers_chart.parse_followers(
+        b'{\n  "2026-01-01": 1,\n  "2026-01-01": 2\n}\n') == {"2026-01-01": 2}
+    assert followers_chart.parse_followers(b'{\n  "\\u0032026-01-01": 1\n}') == {"2026-01-01": 1}
+    assert followers_chart.parse_followers(b'{\n  "2026-02-30": 1\n}\n') == {}
+    for junk in (b"[1, 2]", b"{", None, b""):
+        assert followers_chart.parse_followers(junk) == {}
 
 
 @settings(max_examples=200, deadline=None)

@@ -16,7 +16,16 @@ from history_support import at, json_files, playlist, track
 from site_support import build_history
 
 from gitarchive.archive import layout
-from gitarchive.history import charts, feeds, pictures, publish, sync, timeline, timeline_read
+from gitarchive.history import (
+    charts,
+    feeds,
+    followers_chart,
+    pictures,
+    publish,
+    sync,
+    timeline,
+    timeline_read,
+)
 from gitarchive.history.rebuild import rebuild
 from gitarchive.history.views import DateFormatter
 
@@ -120,7 +129,7 @@ def test_charts_are_valid_svg_with_escaped_names(tmp_path: Path) -> None:
     labels = "".join(tenure.itertext())
     assert "</script><script>window.__pwned=1</script> 3" in labels  # shown as text
     followers = "".join(_xml(files[f"playlists/charts/{built.a}-followers.svg"]).itertext())
-    assert "2,700 on 2026-03-02" in followers and "2k" in followers
+    assert "2,700 since 2026-03-02" in followers and "2k" in followers
     assert charts.weekly_churn(a)[1][1:] == (1, 1)  # the week of 2026-01-05: +1 −1
     assert pictures.render_charts(a, counts) == files  # a pure function: same bytes
 
@@ -138,7 +147,7 @@ def test_tenure_summarises_beyond_the_lane_limit(tmp_path: Path, monkeypatch:
 
 
 def test_thousands_labels() -> None:
-    assert [charts.thousands(v) for v in (0, 450, 500, 1500, 12_500, 250_000)] == [
+    assert [followers_chart.thousands(v) for v in (0, 450, 500, 1500, 12_500, 250_000)] == [
         "0", "0.45k", "0.5k", "1.5k", "12.5k", "250k"]
 
 
@@ -199,6 +208,42 @@ def test_rebuild_writes_charts_and_feeds_with_the_views(tmp_path: Path) -> None:
     assert again.pictures == sorted([
         f"playlists/charts/{built.b}-churn.svg", f"playlists/charts/{built.b}-tenure.svg",
         f"playlists/feeds/{built.b}.xml", "playlists/feeds/archive.xml"])
+
+
+def _followers_file(counts: dict[str, int]) -> bytes:
+    return (json.dumps(counts, indent=2, sort_keys=True) + "\n").encode()
+
+
+@pytest.mark.parametrize("branch", [None, "views"])
+def test_a_daily_rebuild_redraws_a_followers_chart_whose_count_moved_alone(
+    tmp_path: Path, branch: str | None
+) -> None:
+    """Runs that write only a followers file: a repeated count leaves the chart as it is,
+    a new one redraws that chart alone; either way a full rebuild would draw the same."""
+    built = build_history(str(tmp_path / "repo"))
+    store = built.history.store
+    rebuild(store, views_branch=branch)
+    path = f"playlists/charts/{built.a}-followers.svg"
+
+    def chart() -> bytes:
+        tree = store.branch_tree(branch) if branch else store.tree()
+        return tree[path].data  # type: ignore[index]  # the test's own tree: it is there
+
+    counts = json.loads(store.read(layout.followers_path(built.a)) or b"{}")
+    before = chart()
+    counts["2026-03-03"] = 2700  # the same count again: nothing to draw
+    built.history.commit({layout.followers_path(built.a): _followers_file(counts)},
+                         at("2026-03-03"))
+    same = rebuild(store, views_branch=branch)
+    assert same.pictures == [] and chart() == before
+    counts["2026-03-04"] = 2900  # the count moved, the snapshot did not
+    built.history.commit({layout.followers_path(built.a): _followers_file(counts)},
+                         at("2026-03-04"))
+    moved = rebuild(store, views_branch=branch)
+    assert moved.pictures == [path] and moved.changed == []
+    assert b"2,900 since 2026-03-04" in chart()
+    full = rebuild(store, full=True, views_branch=branch)
+    assert full.pictures == [] and full.commit is None and full.views_commit is None
 
 
 def test_views_branch_holds_the_charts(tmp_path: Path) -> None:

@@ -1,0 +1,157 @@
+"""The followers chart: a playlist's follower count over time, from ``followers/<id>.json``.
+
+Drawn through the days the count changed (``turning_points``), so, like the other
+charts (charts.py), it holds no "now": it ends at the last change of the count, and
+a daily run that repeats the count (most days, for most playlists) leaves its bytes
+as they are. The site's sparkline reads the same counts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, tzinfo
+
+from gitarchive.history.svg import (
+    DAY,
+    GREEN,
+    GRID,
+    WIDTH,
+    Axis,
+    day_start,
+    day_text,
+    is_day,
+    nice_step,
+    svg_document,
+)
+
+
+def thousands(value: float) -> str:
+    """An axis label in thousands: 0, 0.45k, 12.5k, 1,250k."""
+    if value == 0:
+        return "0"
+    k = value / 1000
+    if k >= 100 or k == int(k):
+        return f"{k:,.0f}k"
+    return f"{k:,.2f}".rstrip("0").rstrip(".") + "k"
+
+
+def _value_axis(low: float, high: float, top: int, bottom: int) -> tuple[
+    list[str], float, float
+]:
+    """Grid lines and thousands labels; returns them and the (low, high) the y scale uses."""
+    step = nice_step(max(high - low, 1))
+    lo = (low // step) * step
+    hi = lo + step * max(1, -(-(high - lo) // step))
+    out = []
+    value = lo
+    while value <= hi + step / 2:
+        y = round(bottom - (value - lo) * (bottom - top) / max(hi - lo, 1), 1)
+        out.append(f'<line x1="60" y1="{y}" x2="{WIDTH - 20}" y2="{y}" stroke="{GRID}"/>\n')
+        out.append(f'<text x="54" y="{y + 4}" text-anchor="end" fill="#5f6368">'
+                   f"{thousands(value)}</text>\n")
+        value += step
+    return out, lo, hi
+
+
+def followers_svg(name: str, followers: Mapping[str, int], zone: tzinfo = UTC) -> bytes:
+    """Follower count over time (from ``followers/<id>.json``: day -> count), of the
+    playlist called ``name``: drawn through its turning points, so it ends where the
+    count last changed ("399 since ...") and a run that only repeats the count leaves
+    the same bytes."""
+    points = turning_points(followers)
+    title = f"Followers of {name}"
+    height, top, bottom = 220, 40, 180
+    body = ['<text x="10" y="18" font-size="14" font-weight="600">Followers</text>\n']
+    if not points:
+        body.append(f'<text x="60" y="{top + 40}" fill="#5f6368">No follower counts archived'
+                    "</text>\n")
+        return svg_document(WIDTH, height, title, body)
+    start, end = points[0][0], max(points[-1][0], points[0][0] + DAY)
+    axis = Axis(start, end, 60, WIDTH - 80, UTC)
+    counts = [c for _, c in points]
+    grid, lo, hi = _value_axis(min(counts), max(counts), top, bottom)
+    body += grid
+    body += axis.draw(top, bottom)
+    scale = (bottom - top) / max(hi - lo, 1)
+    line = " ".join(f"{axis.x(t)},{round(bottom - (c - lo) * scale, 1)}" for t, c in points)
+    body.append(f'<polyline points="{line}" fill="none" stroke="{GREEN}" stroke-width="2"/>\n')
+    last_t, last_c = points[-1]
+    body.append(f'<text x="{WIDTH - 20}" y="18" text-anchor="end">{last_c:,} since '
+                f"{day_text(last_t, UTC)}</text>\n")
+    return svg_document(WIDTH, height, title, body)
+
+
+def turning_points(followers: Mapping[str, int]) -> list[tuple[int, int]]:
+    """(midnight UTC, count) of the days a followers chart needs, in order: the first,
+    each day the count changed and the day before it. A day repeating the count
+    between those lies on the line drawn anyway, and one after the last change adds
+    nothing "since" does not say: a daily run that repeats the count (most days, for
+    most playlists) draws the same chart."""
+    points = sorted(
+        (when, count) for day, count in followers.items()
+        if type(count) is int and (when := day_start(day)) is not None
+    )
+    last = len(points) - 1
+    return [point for i, point in enumerate(points)
+            if not i or point[1] != points[i - 1][1]
+            or (i < last and points[i + 1][1] != point[1])]
+
+
+def parse_followers(data: bytes | None) -> dict[str, int]:
+    """``followers/<id>.json`` as day -> count; anything else in it (or no file) is ignored."""
+    try:
+        parsed = json.loads(data) if data else {}
+    except ValueError:
+        return {}
+    if not isinstance(parsed, dict):
+        return {}
+    return {k: v for k, v in parsed.items() if type(v) is int and is_day(k)}
+
+
+# A followers file as the archive writes it (snapfiles.followers_json), and one of its lines.
+_FILE = re.compile(rb'\{\n(?:  "\d{4}-\d\d-\d\d": (?:0|[1-9]\d*),\n)*'
+                   rb'  "\d{4}-\d\d-\d\d": (?:0|[1-9]\d*)\n\}\n')
+_LINE = re.compile(rb'  "\d{4}-\d\d-\d\d": (?:0|[1-9]\d*)')
+_END = b"\n}\n"
+
+
+def repeats_the_count(old: bytes | None, new: bytes | None) -> bool:
+    """Whether ``new`` is ``old`` with one day added after its last at its last count,
+    both as the archive writes them (sorted days, one a line): then their charts are
+    the same bytes (``turning_points``: the day is flat tail), and a daily run need not
+    draw it. False where that is not seen at a glance: the caller draws and compares.
+
+    Why exact: the lines of such a file compare as their days do (each is
+    ``  "YYYY-MM-DD": N``), so lines in order put the latest day last, whose count the
+    parse keeps (a day twice: the last line wins in JSON too)."""
+    if not old or not new or not old.endswith(_END):
+        return False
+    body = len(old) - len(_END)
+    if new[body:body + 2] != b",\n" or not new.startswith(old[:body]) \
+            or not new.endswith(_END) or not _FILE.fullmatch(old):
+        return False
+    added = new[body + 2:len(new) - len(_END)]
+    lines = old[2:body].split(b",\n")
+    last = lines[-1]
+    return (_LINE.fullmatch(added) is not None and added[16:] == last[16:]
+            and added[3:13] > last[3:13] and is_day(added[3:13].decode())
+            and is_day(last[3:13].decode()) and lines == sorted(lines))
+
+
+def sparkline_svg(followers: Mapping[str, int], width: int = 120, height: int = 24) -> str:
+    """A tiny follower line for the site's index (inline; empty when no counts)."""
+    counts = [c for _, c in sorted(followers.items()) if isinstance(c, int)]
+    if len(counts) < 2:
+        return ""
+    lo, hi = min(counts), max(counts)
+    span = max(hi - lo, 1)
+    step = width / (len(counts) - 1)
+    line = " ".join(
+        f"{round(i * step, 1)},{round(height - 2 - (c - lo) * (height - 4) / span, 1)}"
+        for i, c in enumerate(counts)
+    )
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" aria-hidden="true"><polyline points="{line}" '
+            f'fill="none" stroke="{GREEN}" stroke-width="1.5"/></svg>')
