@@ -99,6 +99,19 @@ def turning_points(followers: Mapping[str, int]) -> list[tuple[int, int]]:
             or (i < last and points[i + 1][1] != point[1])]
 
 
+def repeats_in(counts: Mapping[str, object], day: str, count: int) -> bool:
+    """Whether adding ``day: count`` to the counts read from a followers file leaves its
+    chart as it is: a day after the last at the last count (a flat tail, which
+    ``turning_points`` leaves out). Exact for what ``parse_followers`` keeps of them:
+    the greatest key, if a day with a count, is the last day it keeps (days sort as
+    their text)."""
+    if not counts or day in counts:
+        return False
+    last = max(counts)
+    return (last < day and type(counts[last]) is int and counts[last] == count
+            and is_day(last) and is_day(day))
+
+
 def parse_followers(data: bytes | None) -> dict[str, int]:
     """``followers/<id>.json`` as day -> count; anything else in it (or no file) is ignored."""
     try:
@@ -138,6 +151,19 @@ def repeats_the_count(old: bytes | None, new: bytes | None) -> bool:
     return (_LINE.fullmatch(added) is not None and added[16:] == last[16:]
             and added[3:13] > last[3:13] and is_day(added[3:13].decode())
             and is_day(last[3:13].decode()) and lines == sorted(lines))
+
+
+def day_before(new: bytes | None) -> bytes | None:
+    """The text ``new`` had before its last day was added, when that day only repeats
+    the count (``repeats_the_count``); else None. A daily run compares its blob id
+    with the one committed before: one blob read per playlist, not two."""
+    if not new or not new.endswith(_END):
+        return None
+    cut = new.rfind(b",\n", 0, len(new) - len(_END))
+    if cut < 0:
+        return None
+    old = new[:cut] + _END
+    return old if repeats_the_count(old, new) else None
 
 
 def sparkline_svg(followers: Mapping[str, int], width: int = 120, height: int = 24) -> str:

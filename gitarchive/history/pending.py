@@ -9,7 +9,7 @@ the state once the commit is made (and is what was assumed).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 import pygit2
@@ -122,13 +122,16 @@ def pending_views(
     record: RunRecord | None = None,
     contents: Mapping[str, bytes] | None = None,
     alike: Mapping[str, str] | None = None,
+    repeated: Collection[str] = (),
 ) -> tuple[dict[str, bytes | None], PendingState]:
     """Cumulative files for a commit of ``snapshot_tree`` at ``when``, made next on HEAD.
 
     ``contents`` (JSON blob id -> bytes): the new snapshots' files the caller already
     holds in memory, not read back; ``alike`` (JSON blob id -> HEAD's JSON blob id): of
     those, the ones the caller found equal to HEAD's but for the follower count line
-    (``digest.same_snapshot``), so that their digest is known without hashing them.
+    (``digest.same_snapshot``), so that their digest is known without hashing them;
+    ``repeated``: playlists whose new followers file only repeats the last count, so its
+    chart is not looked at (``followers_chart.repeats_in``).
     ``record``: what the run fetched and what failed (the commit's trailers,
     ``archive/runrecord.py``).
 
@@ -161,7 +164,7 @@ def pending_views(
     if branch is None and head is not None:
         base = head.tree
     moved = pictures.followers_written(store, [event] if event is not None else [],
-                                       synced.state, plan.wanted, after=tree,
+                                       synced.state, [*plan.wanted, *repeated], after=tree,
                                        before=head.tree if head is not None else None)
     drawn = pictures.files(store, plan.wanted, tree=tree, compare_with=base, timezone=tz,
                            gaps=pictures.fetch_gaps(synced.state, plan.wanted),

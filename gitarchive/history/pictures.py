@@ -80,8 +80,11 @@ def followers_written(store: Store, events: Iterable[Event], state: HistoryState
 
     def moved(pid: str) -> bool:
         path = layout.followers_path(pid)
-        return old.blob_id(path) != new.blob_id(path) and not \
-            followers_chart.repeats_the_count(old.read(path), new.read(path))
+        was = old.blob_id(path)
+        if was == new.blob_id(path):
+            return False
+        earlier = followers_chart.day_before(new.read(path))
+        return earlier is None or was != content_id(earlier)
 
     return {pid: state.playlists[pid].name for pid in sorted(found)
             if pid in state.playlists and moved(pid)}

@@ -7,7 +7,7 @@ they were; the others go on. Nothing is committed when nothing changed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -144,7 +144,7 @@ def fetch(
         )
         if changes and files.fetched:
             report.commit = _commit(store, changes, outcomes, when, cumulative, report.record,
-                                    files.contents, files.alike)
+                                    files.contents, files.alike, files.repeated)
         if files.fetched:
             rendered.save(store, files.last, files.made, entries)
         if report.commit is None and outcomes:  # no commit to hold the record: the local log
@@ -210,6 +210,7 @@ class _Files:
         self.changed: dict[str, dict[str, bytes]] = {}  # pid -> its files that differ from head
         self.contents: dict[str, bytes] = {}  # JSON snapshot blob id -> its file
         self.alike: dict[str, str] = {}  # and -> HEAD's, when equal but for the followers
+        self.repeated: set[str] = set()  # pids whose follower count only repeats (Made)
         self.last = rendered.load(store, head, self.base, self.newline)
         self.made: dict[str, rendered.Entry | None] = {}  # pid -> what the record keeps
         self.same_tracks: set[str] = set()  # pids whose tracks are HEAD's, as recorded
@@ -238,6 +239,8 @@ class _Files:
         self.made[pid] = made.entry
         if made.same_tracks:
             self.same_tracks.add(pid)
+        if made.repeats:
+            self.repeated.add(pid)
 
     def finish(self, outcomes: list[Outcome]) -> dict[str, bytes | None]:
         """The files that differ from ``head`` (snapshots and the index); fills in each
@@ -279,10 +282,12 @@ def _commit(
     record: runrecord.RunRecord,
     contents: Mapping[str, bytes],
     alike: Mapping[str, str],
+    repeated: Collection[str],
 ) -> str | None:
     """One commit of ``changes`` (with the cumulative views that change, if asked);
     ``contents``: the new JSON snapshots' files by blob id; ``alike``: of those, the ones
-    equal to HEAD's but for the follower count, and HEAD's blob id."""
+    equal to HEAD's but for the follower count, and HEAD's blob id; ``repeated``: the
+    playlists whose follower count only repeats (their followers chart stays)."""
     pending = None
     tree = None
     parent = store.head()
@@ -293,7 +298,7 @@ def _commit(
         tree = store.write_tree(parent.tree if parent is not None else None, changes)
         views, pending = pending_views(
             store, tree, when, githistory_base=settings.githistory_base(store),
-            record=record, contents=contents, alike=alike,
+            record=record, contents=contents, alike=alike, repeated=repeated,
         )
         if views:
             tree = store.write_tree(tree_at(store.repo, tree), views)

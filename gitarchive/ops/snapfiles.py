@@ -19,6 +19,7 @@ from json.encoder import encode_basestring as _encode
 from gitarchive.archive import layout, render, settings
 from gitarchive.archive.model import Playlist, dump_json, tracks_json
 from gitarchive.git.packwriter import blob_id
+from gitarchive.history import followers_chart
 from gitarchive.history.digest import same_snapshot
 from gitarchive.history.parallel import in_halves, two_cores
 from gitarchive.ops import rendered
@@ -40,6 +41,9 @@ class Made:
     # HEAD's JSON snapshot's blob id when the new one differs from it at most in the
     # follower count line (history.digest.same_snapshot): the views need not hash it
     alike: str | None = None
+    # The new day of the followers file only repeats the last count: its chart is the same
+    # (history.followers_chart.repeats_in), and the views need not look at it.
+    repeats: bool = False
 
 
 def snapshot_files(
@@ -81,6 +85,7 @@ def snapshot_files(
         plain = settings.apply_final_newline(render.plain(snapshot), newline)
         made.files[layout.plain_path(pid)] = plain.encode()
     if snapshot.num_followers is not None:
+        made.repeats = followers_chart.repeats_in(followers, day, snapshot.num_followers)
         followers[day] = snapshot.num_followers
     if followers:
         made.files[layout.followers_path(pid)] = followers_json(followers).encode()

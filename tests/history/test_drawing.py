@@ -217,6 +217,24 @@ def test_a_count_seen_to_repeat_draws_the_same_chart(counts: list[int], day: int
     assert not followers_chart.repeats_the_count(old, followers_json(grown).encode()) or seen
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.one_of(st.integers(0, 30).map(_day), st.text(max_size=11)),
+                       st.one_of(st.integers(0, 3), st.booleans(), st.text(max_size=2)),
+                       max_size=12),
+       st.one_of(st.integers(0, 40).map(_day), st.text(max_size=11)), st.integers(0, 3))
+def test_a_count_the_fetch_knows_to_repeat_draws_the_same_chart(
+    counts: dict[str, object], day: str, count: int
+) -> None:
+    """repeats_in (fetch: the counts it read, and today's) only where the chart stays."""
+    seen = followers_chart.repeats_in(counts, day, count)
+    old = followers_chart.parse_followers(json.dumps(counts).encode())
+    new = followers_chart.parse_followers(json.dumps({**counts, day: count}).encode())
+    if seen:
+        assert followers_chart.followers_svg("p", new) == followers_chart.followers_svg("p", old)
+    if old and set(counts) == set(old) and day > max(old) and svg.is_day(day):
+        assert seen == (count == old[max(old)])  # the usual day is seen
+
+
 def test_a_count_repeated_in_other_texts_is_not_seen() -> None:
     """Anything but the archive's own text with one line added is left to the drawing."""
     old = followers_json({"2026-01-01": 5, "2026-01-02": 5}).encode()
