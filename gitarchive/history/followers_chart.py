@@ -55,13 +55,14 @@ def _value_axis(low: float, high: float, top: int, bottom: int) -> tuple[
     return out, lo, hi
 
 
-def followers_svg(name: str, followers: Mapping[str, int], zone: tzinfo = UTC) -> bytes:
-    """Follower count over time (from ``followers/<id>.json``: day -> count), of the
-    playlist called ``name``: drawn through its turning points, so it ends where the
-    count last changed ("399 since ...") and a run that only repeats the count leaves
-    the same bytes."""
+def followers_svg(followers: Mapping[str, int], zone: tzinfo = UTC) -> bytes:
+    """Follower count over time (from ``followers/<id>.json``: day -> count), drawn
+    through its turning points, so it ends where the count last changed ("399 since
+    ...") and a run that only repeats the count leaves the same bytes. It holds nothing
+    else (no name: it is shown beside the playlist's), so a daily run draws it from the
+    followers file alone."""
     points = turning_points(followers)
-    title = f"Followers of {name}"
+    title = "Follower count over time"
     height, top, bottom = 220, 40, 180
     body = ['<text x="10" y="18" font-size="14" font-weight="600">Followers</text>\n']
     if not points:

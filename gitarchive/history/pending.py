@@ -122,7 +122,7 @@ def pending_views(
     record: RunRecord | None = None,
     contents: Mapping[str, bytes] | None = None,
     alike: Mapping[str, str] | None = None,
-    repeated: Collection[str] = (),
+    repeated: Collection[str] | None = None,
 ) -> tuple[dict[str, bytes | None], PendingState]:
     """Cumulative files for a commit of ``snapshot_tree`` at ``when``, made next on HEAD.
 
@@ -131,7 +131,8 @@ def pending_views(
     those, the ones the caller found equal to HEAD's but for the follower count line
     (``digest.same_snapshot``), so that their digest is known without hashing them;
     ``repeated``: playlists whose new followers file only repeats the last count, so its
-    chart is not looked at (``followers_chart.repeats_in``).
+    chart is not looked at (``followers_chart.repeats_in``), and every other followers
+    file written is drawn; None: each is looked at (``pictures.followers_written``).
     ``record``: what the run fetched and what failed (the commit's trailers,
     ``archive/runrecord.py``).
 
@@ -164,8 +165,9 @@ def pending_views(
     if branch is None and head is not None:
         base = head.tree
     moved = pictures.followers_written(store, [event] if event is not None else [],
-                                       synced.state, [*plan.wanted, *repeated], after=tree,
-                                       before=head.tree if head is not None else None)
+                                       synced.state, [*plan.wanted, *(repeated or ())],
+                                       after=tree, before=head.tree if head is not None else None,
+                                       glance=repeated is None)
     drawn = pictures.files(store, plan.wanted, tree=tree, compare_with=base, timezone=tz,
                            gaps=pictures.fetch_gaps(synced.state, plan.wanted),
                            timelines=timelines, followers=moved)

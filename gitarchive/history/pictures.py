@@ -54,7 +54,7 @@ def render_charts(
     paths = chart_paths(timeline.pid)
     return {
         paths["tenure"]: charts.tenure_svg(timeline, zone, gaps),
-        paths["followers"]: followers_chart.followers_svg(timeline.name, followers, zone),
+        paths["followers"]: followers_chart.followers_svg(followers, zone),
         paths["churn"]: charts.churn_svg(timeline, zone),
     }
 
@@ -66,12 +66,13 @@ def followers_of(reader: TreeReader, pid: str) -> dict[str, int]:
 
 def followers_written(store: Store, events: Iterable[Event], state: HistoryState,
                       drawn: Iterable[str], *, before: pygit2.Tree | None, after: pygit2.Tree,
-                      only: Iterable[str] | None = None) -> dict[str, str]:
-    """pid -> name of each playlist (of ``only``, if given) whose followers chart alone
+                      only: Iterable[str] | None = None, glance: bool = True) -> list[str]:
+    """The playlists (of ``only``, if given) whose followers chart alone
     may differ from the one drawn as of ``before``: ``events`` wrote its followers file
     (a count that moves while the snapshot does not), its charts are not ``drawn``
     anyway, and the file in ``after`` does not merely repeat the last count
-    (``repeats_the_count``: most playlists, most days). A full rebuild would draw it."""
+    (``repeats_the_count``: most playlists, most days; ``glance`` False: the caller
+    knows those and left them out, in ``drawn``). A full rebuild would draw it."""
     found = {w.pid for event in events for w in event.writes if w.kind == KIND_FOLLOWERS}
     found.difference_update(drawn)
     if only is not None:
@@ -83,11 +84,12 @@ def followers_written(store: Store, events: Iterable[Event], state: HistoryState
         was = old.blob_id(path)
         if was == new.blob_id(path):
             return False
+        if not glance:
+            return True
         earlier = followers_chart.day_before(new.read(path))
         return earlier is None or was != content_id(earlier)
 
-    return {pid: state.playlists[pid].name for pid in sorted(found)
-            if pid in state.playlists and moved(pid)}
+    return [pid for pid in sorted(found) if pid in state.playlists and moved(pid)]
 
 
 def files(
@@ -100,7 +102,7 @@ def files(
     gaps: Mapping[str, Gaps] | None = None,
     timelines: Timelines | None = None,
     predrawn: Mapping[str, Mapping[str, C]] | None = None,
-    followers: Mapping[str, str] | None = None,
+    followers: Iterable[str] = (),
 ) -> dict[str, bytes | C | None]:
     """Charts and feeds of ``pids``: path -> content, only those differing from ``compare_with``.
 
@@ -109,10 +111,10 @@ def files(
     each playlist's failed fetches (from the replay state), shown on its tenure chart;
     ``timelines``: as of ``tree`` already (recorded by the replay), else read;
     ``predrawn``: pid -> its files, drawn already (by the halves of a split replay);
-    ``followers``: pid -> name of playlists whose followers chart alone is drawn
-    (``followers_written``).
+    ``followers``: playlists whose followers chart alone is drawn (``followers_written``).
     """
     asked = wanted = list(pids)
+    followers = list(followers)
     if not wanted and not followers:
         return {}
     if timelines is None:
@@ -133,11 +135,10 @@ def files(
         out.update(drawn)
     if followers:  # those with a timeline, as the charts drawn with the views
         reader = _tree_reader(os.getpid(), store.repo.path, draw.tree)
-        for pid, name in followers.items():
-            if pid not in timelines.pids:
-                continue
-            out[chart_paths(pid)["followers"]] = followers_chart.followers_svg(
-                name, followers_of(reader, pid), zone)
+        for pid in followers:
+            if pid in timelines.pids:
+                out[chart_paths(pid)["followers"]] = followers_chart.followers_svg(
+                    followers_of(reader, pid), zone)
     if asked:  # not when only followers charts are drawn: the archive's feed is the same
         out[feeds.ARCHIVE_FEED] = feeds.archive_feed(timelines.recent_changes())
     if compare_with is None:

@@ -286,7 +286,7 @@ def _write(
         moved = pictures.followers_written(
             store, synced.walked, state, plan.wanted, only=only_ids, after=head.tree,
             before=tree_at(store.repo, synced.since) if synced.since else None,
-        ) if plan.incremental else {}
+        ) if plan.incremental else []
         return pictures.files(store, plan.wanted, tree=head.tree, compare_with=compare_with,
                               timezone=tz, gaps=pictures.fetch_gaps(state, undrawn),
                               timelines=synced_timelines, predrawn=synced.drawn,

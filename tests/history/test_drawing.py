@@ -147,13 +147,12 @@ def test_weekly_churn_has_every_week_from_the_first_change_to_the_last() -> None
 
 
 def test_followers_keep_only_days() -> None:
-    a = _history("a", 0)
-    text = followers_chart.followers_svg(a.name, {"2024-03-02": 2700, "2024-3-2": 1, "junk": 5,
+    text = followers_chart.followers_svg({"2024-03-02": 2700, "2024-3-2": 1, "junk": 5,
                                          "2024-01-01": 1000, "2024-02-01T00:00": 4}
                                 ).decode("utf-8")
     (line,) = re.findall(r'<polyline points="([^"]*)"', text)
     assert len(line.split()) == 2 and "2,700 since 2024-03-02" in text
-    assert "Followers of a &amp; &lt;co&gt;" in text
+    assert "<title>Follower count over time</title>" in text  # no name: drawn from counts alone
 
 
 def _day(n: int) -> str:
@@ -166,7 +165,7 @@ def test_followers_chart_goes_through_the_turning_points() -> None:
     points = followers_chart.turning_points({_day(n): c for n, c in enumerate(counts)})
     assert [(svg.day_text(t, UTC), c) for t, c in points] == [
         (_day(0), 390), (_day(2), 390), (_day(3), 395), (_day(4), 399)]
-    text = followers_chart.followers_svg("x", {_day(n): c for n, c in enumerate(counts)}).decode()
+    text = followers_chart.followers_svg({_day(n): c for n, c in enumerate(counts)}).decode()
     assert f"399 since {_day(4)}" in text
     assert followers_chart.turning_points({_day(0): 5, _day(9): 5}) == [(svg.day_start(_day(0)), 5)]
     assert followers_chart.turning_points({}) == []
@@ -178,8 +177,8 @@ def test_a_repeated_count_draws_the_same_followers_chart(counts: list[int], extr
     """What lets the daily runs skip nothing: a day that repeats the last count changes no
     byte; one with another count changes the chart (a full rebuild draws it)."""
     followers = {_day(n): c for n, c in enumerate(counts)}
-    before = followers_chart.followers_svg("p", followers)
-    after = followers_chart.followers_svg("p", {**followers, _day(len(counts)): extra})
+    before = followers_chart.followers_svg(followers)
+    after = followers_chart.followers_svg({**followers, _day(len(counts)): extra})
     assert (after == before) == (extra == counts[-1])
     # The line through the turning points passes through every day's count.
     points = dict(followers_chart.turning_points(followers))
@@ -210,8 +209,8 @@ def test_a_count_seen_to_repeat_draws_the_same_chart(counts: list[int], day: int
     assert json.loads(new) == grown  # what a later run writes, or something like it
     seen = followers_chart.repeats_the_count(old, new)
     if seen:
-        assert followers_chart.followers_svg("p", grown) == \
-            followers_chart.followers_svg("p", followers)
+        assert followers_chart.followers_svg(grown) == \
+            followers_chart.followers_svg(followers)
     in_order = order == "sorted" or len(counts) == 1
     assert seen == (in_order and day >= len(counts) and count == counts[-1])
     assert not followers_chart.repeats_the_count(old, followers_json(grown).encode()) or seen
@@ -230,7 +229,7 @@ def test_a_count_the_fetch_knows_to_repeat_draws_the_same_chart(
     old = followers_chart.parse_followers(json.dumps(counts).encode())
     new = followers_chart.parse_followers(json.dumps({**counts, day: count}).encode())
     if seen:
-        assert followers_chart.followers_svg("p", new) == followers_chart.followers_svg("p", old)
+        assert followers_chart.followers_svg(new) == followers_chart.followers_svg(old)
     if old and set(counts) == set(old) and day > max(old) and svg.is_day(day):
         assert seen == (count == old[max(old)])  # the usual day is seen
 
