@@ -67,12 +67,12 @@ def followers_of(reader: TreeReader, pid: str) -> dict[str, int]:
 def followers_written(store: Store, events: Iterable[Event], state: HistoryState,
                       drawn: Iterable[str], *, before: pygit2.Tree | None, after: pygit2.Tree,
                       only: Iterable[str] | None = None, glance: bool = True) -> list[str]:
-    """The playlists (of ``only``, if given) whose followers chart alone
-    may differ from the one drawn as of ``before``: ``events`` wrote its followers file
-    (a count that moves while the snapshot does not), its charts are not ``drawn``
-    anyway, and the file in ``after`` does not merely repeat the last count
-    (``repeats_the_count``: most playlists, most days; ``glance`` False: the caller
-    knows those and left them out, in ``drawn``). A full rebuild would draw it."""
+    """The playlists (of ``only``, if given) whose followers chart alone may differ from
+    the one drawn as of ``before``, as a full rebuild would draw it: ``events`` wrote
+    their followers file (a count can move while the snapshot does not), their charts
+    are not ``drawn`` anyway, and the file in ``after`` does more than repeat the last
+    count (followers_chart.day_before: most playlists, most days). ``glance`` False:
+    the caller knows which only repeat it and put them in ``drawn``."""
     found = {w.pid for event in events for w in event.writes if w.kind == KIND_FOLLOWERS}
     found.difference_update(drawn)
     if only is not None:
