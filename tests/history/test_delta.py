@@ -16,6 +16,7 @@ from gitarchive.archive.snapshots import (
     TrackMeta,
     parse_json_model,
     parse_json_snapshot,
+    parse_plain_line,
     parse_plain_snapshot,
 )
 from gitarchive.errors import SnapshotError
@@ -185,3 +186,24 @@ def test_a_fast_read_track_is_the_schema_readers_track_meta() -> None:
     for (_, meta, _), (_, same, _) in zip(fast.tracks, model.tracks, strict=True):
         assert type(meta) is TrackMeta and (meta.url, meta.name, meta.album, meta.artists,
                                             meta.duration_ms, meta.added_by) == same
+
+
+@pytest.mark.parametrize("line", [
+    "Song -- Artist -- Album", "Song -- A, B -- Album", "Song -- Tyler, The Creator -- IGOR",
+    "Song -- A -- B -- Album", "Song -- A --  -- Album", "Song --  -- Album", "Song -- , A, -- X",
+    "Song -- Album", "no separator", "", " --  -- ", "Ünïcode -- Ärtist, Ω -- Älbum",
+])
+def test_a_plain_line_reads_as_the_track_meta_its_fields_make(line: str) -> None:
+    """A plain line's TrackMeta, made as the tuple it is, is the one its fields name:
+    ``Title -- Artist, Artist -- Album``, extra `` -- `` kept in the artists, empty
+    artists dropped, no URL, length or adder; fewer than three parts: the line is the name."""
+    parts = line.split(" -- ")
+    if len(parts) < 3:
+        want = TrackMeta(url="", name=line, album=("", ""), artists=(), duration_ms=None)
+    else:
+        names = " -- ".join(parts[1:-1]).split(", ")
+        want = TrackMeta(url="", name=parts[0], album=(parts[-1], ""),
+                         artists=tuple((a, "") for a in names if a), duration_ms=None)
+    got = parse_plain_line(line)
+    assert type(got) is TrackMeta and got == want and got.added_by is None
+    assert type(got.artists) is tuple and all(type(a) is tuple for a in got.artists)
