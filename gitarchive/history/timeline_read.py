@@ -279,6 +279,7 @@ def compare(
     # once, at the first new track): a playlist's first version, or any of a JSON-only
     # history, made one for every track (~100,000 per rebuild of a 1,000 x 365 archive).
     plain_held: bool | None = None if adopt else False
+    renamed: dict[str, str] = {}  # plain line -> the ID it continues as (_rename)
     for key, meta, _ in parsed.tracks:
         if key in seen:
             continue
@@ -288,12 +289,15 @@ def compare(
             plain = plain_held and track_key("", meta.name, (a[0] for a in meta.artists),
                                              meta.album[0])
             if plain and plain in old:
-                _rename(timeline, plain, key)
+                renamed[plain] = key
+                timeline.tracks.pop(plain, None)
                 old.discard(plain)
                 old.add(key)
         seen.add(key)
         order.append(key)
         timeline.tracks[key] = meta
+    if renamed:
+        _rename(timeline, renamed)
     change = Change(
         time=event.time, commit=event.oid, blob=blob,
         added=[k for k in order if k not in old],
@@ -322,13 +326,16 @@ def in_order(wanted: Mapping[Any, str], seq: Sequence[Any]) -> list[str]:
     return [wanted[chunk] for chunk in seq if chunk in wanted]
 
 
-def _rename(timeline: Timeline, old: str, new: str) -> None:
-    """A plain line's history continues under its Spotify ID."""
+def _rename(timeline: Timeline, renamed: Mapping[str, str]) -> None:
+    """Plain lines' histories continue under their Spotify IDs (``renamed``: plain key ->
+    ID), in one walk of the changes: one walk per track cost a mixed history's switch
+    ~50 tracks x its changes each (0.3 s of a 1,000 x 365 rebuild per process). An ID is
+    never a plain key, so no ID is renamed again."""
+    get = renamed.get
     for change in timeline.changes:
-        change.added = [new if k == old else k for k in change.added]
-        change.removed = [new if k == old else k for k in change.removed]
-    timeline.order = [new if k == old else k for k in timeline.order]
-    timeline.tracks.pop(old, None)
+        change.added = [get(k, k) for k in change.added]
+        change.removed = [get(k, k) for k in change.removed]
+    timeline.order = [get(k, k) for k in timeline.order]
 
 
 def load(store: Store) -> Timelines:

@@ -30,6 +30,8 @@ from history_support import (
 
 from benchmarks import synth
 from gitarchive.archive import layout
+from gitarchive.archive.model import plain_key
+from gitarchive.archive.snapshots import ParsedSnapshot, TrackMeta
 from gitarchive.git.packwriter import Stored
 from gitarchive.git.store import Store
 from gitarchive.history import (
@@ -44,6 +46,7 @@ from gitarchive.history import (
 )
 from gitarchive.history import rebuild as rebuild_module
 from gitarchive.history import sync as sync_module
+from gitarchive.history.events import Event
 from gitarchive.history.pending import pending_views
 from gitarchive.history.publish import render_all
 from gitarchive.history.rebuild import rebuild
@@ -426,3 +429,44 @@ def test_a_split_rebuild_publishes_the_views_branch_of_one_process(
         assert committed.commit is not None
         trees.append((store.branch_tree("views").id, store.tree().id))
     assert trees[0] == trees[1]
+
+
+class _CountedChange(timeline.Change):
+    """A Change that counts how often its lists are replaced (compare's walks over it)."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in ("added", "removed"):
+            self.__dict__["walks"] = self.__dict__.get("walks", 0) + 1
+        super().__setattr__(name, value)
+
+
+def test_a_json_version_continues_every_plain_line_in_one_walk_of_the_changes() -> None:
+    """The first JSON version after plain ones continues each track's plain line (its
+    changes and order named by the ID from then on) with one walk of the changes for all
+    of them, not one per track; a local file named by a line that just went keeps it."""
+    def meta(n: int, url: bool = True) -> TrackMeta:
+        return TrackMeta(f"https://open.spotify.com/track/{tid(n)}" if url else "",
+                         f"Song {n}", (f"Album {n}", ""), ((f"Artist {n}", ""),), 1000)
+
+    plain = {n: plain_key(f"Song {n} -- Artist {n} -- Album {n}") for n in range(6)}
+    line = timeline.Timeline(pid(1), name="P", order=[plain[n] for n in (0, 1, 2, 3)],
+                             tracks={plain[n]: meta(n, url=False) for n in range(6)})
+    line.changes = [_CountedChange(1, "c1", "b1", added=[plain[n] for n in range(5)],
+                                   first=True, name="P"),
+                    _CountedChange(2, "c2", "b2", added=[plain[5]], removed=[plain[4]]),
+                    _CountedChange(3, "c3", "b3", removed=[plain[5]])]
+    for change in line.changes:
+        change.__dict__["walks"] = 0
+    # IDs for 0, 1 and 3 (3 listed first); 2 gone; 5 back as a local file (no URL: its line).
+    tracks = [(tid(3), meta(3), None), (tid(0), meta(0), None), (tid(1), meta(1), None),
+              (plain[5], meta(5, url=False), None)]
+    event = Event(4, 1, "c4", (), None)
+    timeline_read.compare(line, ParsedSnapshot("P", "", "", tracks), event, "b4", adopt=True)
+    assert [c.__dict__["walks"] for c in line.changes[:3]] == [2, 2, 2]  # added, removed
+    assert line.changes[0].added == [tid(0), tid(1), plain[2], tid(3), plain[4]]
+    assert (line.changes[1].added, line.changes[1].removed) == ([plain[5]], [plain[4]])
+    assert line.order == [tid(3), tid(0), tid(1), plain[5]]
+    last = line.changes[3]
+    assert (last.added, last.removed) == ([plain[5]], [plain[2]])
+    assert not {plain[0], plain[1], plain[3]} & set(line.tracks)
+    assert line.tracks[tid(3)] == meta(3) and line.tracks[plain[5]] == meta(5, url=False)
