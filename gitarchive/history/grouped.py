@@ -19,7 +19,6 @@ own (blobstream.Windows), both cores being busy with the halves already.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
 from functools import partial
 
 import pygit2
@@ -29,8 +28,8 @@ from gitarchive.git.blobstream import BlobStream
 from gitarchive.git.store import blob_data
 from gitarchive.history.delta import Chunker
 from gitarchive.history.events import Event, Write
-from gitarchive.history.replay import Problem, Replayer, planned_blobs
-from gitarchive.history.state import HistoryState
+from gitarchive.history.replay import Problem, Replayer, apply_writes, planned_blobs
+from gitarchive.history.state import HistoryState, PlaylistHistory
 from gitarchive.history.timeline_record import Recorder, Recording
 from gitarchive.progress import ProgressFn, no_progress
 
@@ -138,12 +137,34 @@ def partition(events: Sequence[Event], which: Callable[[str], int], count: int
                 n = known[write.pid] = which(write.pid)
             buckets.setdefault(n, []).append(write)
         run = event.is_run
-        empty = replace(event, writes=(), run=run) if len(buckets) < count else event
+        empty = with_writes(event, (), run) if len(buckets) < count else event
         for n, part in enumerate(parts):
             writes = buckets.get(n)
-            part.append(empty if writes is None else replace(event, writes=tuple(writes),
-                                                             run=run))
+            part.append(empty if writes is None else with_writes(event, tuple(writes), run))
     return parts
+
+
+def with_writes(event: Event, writes: tuple[Write, ...], run: bool) -> Event:
+    """``event`` with only ``writes`` (``run``: the whole commit's ``is_run``), as
+    ``dataclasses.replace`` makes it: a copy of its fields with those two changed, in a
+    fifth of the time (a shared replay makes one per group and event before it forks,
+    with a core idle: ~7,700 of them, 0.02 s of 0.03, on JSON 1,000 x 365)."""
+    copy = object.__new__(Event)
+    copy.__dict__.update(event.__dict__, writes=writes, run=run)
+    return copy
+
+
+def reads_at_least(events: Sequence[Event], count: int) -> bool:
+    """Whether replaying ``events`` reads ``count`` blobs or more (``planned_blobs``'
+    length, its rule applied only as far as needed: the whole plan, made to be counted,
+    took 0.02 s with a core idle before a JSON 1,000 x 365 rebuild forked)."""
+    sources: dict[str, PlaylistHistory] = {}
+    for event in events:
+        count -= sum(p.source is not None for p in
+                     apply_writes(event, sources, PlaylistHistory).values())
+        if count <= 0:
+            return True
+    return count <= 0
 
 
 def grouped_plan(groups: Sequence[Sequence[Event]]) -> list[tuple[str, str]]:

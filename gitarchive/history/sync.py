@@ -113,7 +113,10 @@ def _replay_split(
     finally:
         claims.close()
     mine = set(claims.taken)  # the child's are the others, if it died
-    theirs = grouped.partition(events, lambda pid: int(which(pid) not in mine), 2)[1]
+
+    def theirs() -> Sequence[Event]:
+        return grouped.partition(events, lambda pid: int(which(pid) not in mine), 2)[1]
+
     return _joined(store, state, events, received, theirs, recording, ahead, swaps, problems)
 
 
@@ -131,18 +134,20 @@ def _replay_halves(store: Store, state: HistoryState, events: Sequence[Event],
         # so nothing forks here any more: the thread taking the child's pieces runs now.
         problems = _replay_in_order(store, state, first, progress, swaps=swaps, ahead=False)
         received = child.finish()
-    return _joined(store, state, events, received, second, None, None, swaps, problems)
+    return _joined(store, state, events, received, lambda: second, None, None, swaps,
+                   problems)
 
 
 def _joined(store: Store, state: HistoryState, events: Sequence[Event], received: list[Piece],
-            theirs: Sequence[Event], recording: Recording | None,
+            theirs: Callable[[], Sequence[Event]], recording: Recording | None,
             ahead: history_state.AheadWriter | None, swaps: Swaps, problems: list[Problem]
             ) -> list[Problem]:
     """The child's playlists (``received``) moved into ``state``; if it died, its part
-    (``theirs``: the events with its playlists' writes) replayed here first."""
+    (``theirs()``: the events with its playlists' writes) replayed here first. Made only
+    then: a partition of every event, it took 0.015 s with a core idle (JSON 1,000 x 365)."""
     whole = assembled(received)
     playlists, view_dirty, pending, their_problems, their_swaps, halves = (
-        whole or _replay_half(store, theirs, state.links, recording)
+        whole or _replay_half(store, theirs(), state.links, recording)
     )
     if whole is not None and ahead is not None:
         kept = {pid: found for piece in received for pid, found in piece.kept.items()}
@@ -215,7 +220,7 @@ def replay_events(
         state.last_key is None
         and not known
         and two_cores()
-        and len(planned_blobs(events)) >= PARALLEL_MIN_BLOBS
+        and grouped.reads_at_least(events, PARALLEL_MIN_BLOBS)
     ):
         return _replay_split(store, state, events, progress, recording, ahead, rows)
     return _replay_in_order(store, state, events, progress, known, recording=recording)

@@ -24,7 +24,7 @@ from gitarchive.history import grouped
 from gitarchive.history import sync as sync_module
 from gitarchive.history.grouped import fresh_state
 from gitarchive.history.pieces import Piece
-from gitarchive.history.replay import Replayer, add_candidates
+from gitarchive.history.replay import Replayer, add_candidates, planned_blobs
 from gitarchive.history.state import state_to_dict
 from gitarchive.history.sync import all_events, sync
 
@@ -166,3 +166,55 @@ def test_the_forked_half_sends_each_group_as_soon_as_it_is_replayed(
     assert seen[-1].last and seen[-1].meta is not None
     theirs = sorted(pid for piece in seen for pid in piece.playlists)
     assert list(synced.state.playlists)[-len(theirs):] == theirs
+
+
+def test_a_partition_makes_each_part_as_event_only_would(quirky: Path) -> None:
+    """Each part's events are what ``Event.only`` makes of them (every field, the run
+    kept), however they are copied (grouped.with_writes)."""
+    store = Store(quirky)
+    head = store.head()
+    assert head is not None
+    events = all_events(store, head, {})
+    which = grouped.joined(events, archive_links.from_tree(store.repo, head.tree))
+    parts = grouped.partition(events, lambda pid: hash(which(pid)) % 3, 3)
+    for n, part in enumerate(parts):
+        wanted = [e.only(lambda pid, n=n: hash(which(pid)) % 3 == n) for e in events]
+        assert part == wanted
+        assert [e.is_run for e in part] == [e.is_run for e in events]
+    some = next(e for e in events if e.writes)
+    copied = grouped.with_writes(some, some.writes[:1], False)
+    assert copied.writes == some.writes[:1] and copied.run is False and copied.key == some.key
+    assert some.writes != copied.writes and some.run is None  # the original unchanged
+
+
+def test_reads_at_least_counts_what_the_replay_reads(quirky: Path) -> None:
+    """``reads_at_least`` decides as the whole plan's length does, at every threshold."""
+    store = Store(quirky)
+    head = store.head()
+    assert head is not None
+    events = all_events(store, head, {})
+    planned = len(planned_blobs(events))
+    for count in (0, 1, planned // 2, planned - 1, planned, planned + 1, 10**9):
+        assert grouped.reads_at_least(events, count) == (planned >= count)
+    assert grouped.reads_at_least([], 0) and not grouped.reads_at_least([], 1)
+
+
+def test_a_split_replay_partitions_the_events_once_if_the_child_lives(
+        quirky: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child's events (for its part replayed here, had it died) are not made when it
+    sent everything: one partition (the groups'), not a second one with a core idle."""
+    store = Store(quirky)
+    state, _, _ = one_replay(store)
+    monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 0)  # two processes
+    monkeypatch.setattr(sync_module, "two_cores", lambda: True)
+    calls: list[int] = []
+    partition = grouped.partition
+
+    def counted(*args: object) -> object:
+        calls.append(1)
+        return partition(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(grouped, "partition", counted)
+    synced = sync(store, full=True, timelines=True)
+    assert state_to_dict(synced.state) == state
+    assert len(calls) == 1
