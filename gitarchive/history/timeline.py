@@ -42,6 +42,7 @@ import pygit2
 
 from gitarchive.archive.snapshots import TrackMeta
 from gitarchive.git.store import Store
+from gitarchive.history import timeline_file
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN, Event, EventKey
 
 FORMAT = "gitarchive-timelines/3"  # 3: rows pickled (a JSON row is read as before)
@@ -193,7 +194,7 @@ class Timelines:
         if self.full or (pids is not None and len(held) == len(pids)):
             return  # a whole new set of timelines: the file holds nothing newer
         try:
-            with closing(_connect(self.path)) as db:
+            with closing(timeline_file.connect(self.path)) as db:
                 if pids is None:
                     yield from db.execute("SELECT pid, data FROM timelines")
                 else:
@@ -313,20 +314,24 @@ class Timelines:
                 if pid in self.loaded or pid in self.rows]
         path, full = self.path, self.full
 
+        def fill(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "INSERT OR REPLACE INTO timelines (pid, data) VALUES (?, ?)",
+                ((pid, timeline.to_row() if timeline is not None else row)
+                 for pid, timeline, row in rows),
+            )
+            db.execute("DELETE FROM timelines WHERE pid NOT IN"
+                       " (SELECT value FROM json_each(?))", (json.dumps(meta["pids"]),))
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('state', ?)",
+                       (json.dumps(meta),))
+
         def write() -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(_connect(path)) as db, db:
-                if full:
-                    db.execute("DELETE FROM timelines")
-                db.executemany(
-                    "INSERT OR REPLACE INTO timelines (pid, data) VALUES (?, ?)",
-                    ((pid, timeline.to_row() if timeline is not None else row)
-                     for pid, timeline, row in rows),
-                )
-                db.execute("DELETE FROM timelines WHERE pid NOT IN"
-                           " (SELECT value FROM json_each(?))", (json.dumps(meta["pids"]),))
-                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('state', ?)",
-                           (json.dumps(meta),))
+            if full:  # every row new: a new file (timeline_file.py)
+                timeline_file.write_whole(path, fill)
+                return
+            with closing(timeline_file.connect(path)) as db, db:
+                fill(db)
 
         return write
 
@@ -340,13 +345,6 @@ class Stale(Exception):
     """A saved timeline could not be read: replay everything."""
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, timeout=30)
-    db.execute("CREATE TABLE IF NOT EXISTS timelines (pid TEXT PRIMARY KEY, data TEXT NOT NULL)")
-    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    return db
-
-
 def state_path(store: Store) -> Path:
     """Where the timelines are kept: beside the history state, in the git directory."""
     return store.git_dir / "gitarchive" / "timelines.sqlite"
@@ -358,7 +356,7 @@ def load_meta(store: Store, head: pygit2.Commit) -> Timelines | None:
     if not path.exists():
         return None
     try:
-        with closing(_connect(path)) as db:
+        with closing(timeline_file.connect(path)) as db:
             row = db.execute("SELECT value FROM meta WHERE key = 'state'").fetchone()
         if row is None:
             return None
