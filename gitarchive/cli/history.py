@@ -18,7 +18,7 @@ from gitarchive.questions.index import index_path
 
 if TYPE_CHECKING:
     from gitarchive.git.store import Store
-    from gitarchive.history.pieces import RowsFn
+    from gitarchive.history.pieces import IndexRows
     from gitarchive.history.sync import Synced
 
 
@@ -107,12 +107,13 @@ def rebuild_command(
         click.echo(f"Committed {len(result.changed)} file(s){drawn} ({str(result.commit)[:12]}).")
 
 
-def index_rows() -> RowsFn:
+def index_rows() -> IndexRows:
     """A playlist's rows in the questions' index: a whole replay's forked half makes its
-    own playlists' (which then stay on disk here), for ``index_for_questions``."""
-    from gitarchive.questions.indexing import state_rows
+    own playlists' (which then stay on disk here), and begins the index file with its
+    writes, for ``index_for_questions``."""
+    from gitarchive.questions.indexing import Rows
 
-    return state_rows
+    return Rows()
 
 
 def index_for_questions(store: Store, synced: Synced) -> None:

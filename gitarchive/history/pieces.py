@@ -15,13 +15,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
+from gitarchive.git.store import Store
 from gitarchive.history import saved as history_state
+from gitarchive.history.events import Event
 from gitarchive.history.replay import Problem
 from gitarchive.history.state import HistoryState, PlaylistHistory, Source, quiet
 from gitarchive.history.timeline_record import Drawn, Half, Rendered
 
 RowsFn = Callable[[PlaylistHistory], object]  # a playlist's rows in the questions' index
+
+
+@runtime_checkable
+class IndexRows(Protocol):
+    """A ``RowsFn`` that also starts the questions' index (questions/indexing.py): with
+    ``prepare``, a whole replay's forked half writes the index's writes table into a file
+    of its own as it begins, this process taking more groups meanwhile; the file's name,
+    or None if it could not be written."""
+
+    def __call__(self, p: PlaylistHistory) -> object: ...
+
+    def prepare(self, store: Store, events: Sequence[Event]) -> str | None: ...
+
 # (vanished, appeared): (commit, pid, name) of playlists whose snapshot went away / came
 Swaps = tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]
 # What the child of _replay_split sends back: playlists, view_dirty, pending, problems, swaps,
@@ -46,6 +62,7 @@ class Piece:
     drawn: Drawn = field(default_factory=dict)
     rendered: Rendered = field(default_factory=dict)
     last: bool = False  # everything was sent
+    prepared: str | None = None  # the questions' index begun in this file (IndexRows)
 
 
 PIECE = 50  # playlists per piece

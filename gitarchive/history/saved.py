@@ -259,6 +259,7 @@ class AheadWriter:
         self.written: Ahead = {}
         self.kept: dict[str, tuple[bool, object]] = {}  # left on disk: has a view, index rows
         self.rows: dict[str, object] = {}  # index rows of the playlists in memory here
+        self.prepared: str | None = None  # the questions' index begun (pieces.IndexRows)
         self._folder: Path | None = None
 
     def write(self, pid: str, playlist: PlaylistHistory, data: bytes) -> tuple[str, int] | None:

@@ -27,6 +27,7 @@ from gitarchive.history.grouped import fresh_state
 from gitarchive.history.parallel import Forked, second_half, two_cores
 from gitarchive.history.pieces import (
     HalfResult,
+    IndexRows,
     Piece,
     RowsFn,
     Swaps,
@@ -72,6 +73,7 @@ class Synced:
     extra: dict[str, object] = field(default_factory=dict)  # pid -> index rows (sync's rows)
     # The forked half's playlists left on disk here (sync's rows): has a view (first run).
     viewed: dict[str, bool] = field(default_factory=dict)
+    prepared: str | None = None  # the questions' index begun by the forked half (IndexRows)
 
 
 def _halves(events: Sequence[Event], links: Mapping[str, str]) -> Callable[[str], bool]:
@@ -100,12 +102,15 @@ def _replay_split(
     groups, which = claimed.shares(events, state.links)
     claims = claimed.Claims(len(groups))
     git_dir, links = store.repo.path, state.links
+    prepare = (partial(rows.prepare, events=events)
+               if ahead is not None and isinstance(rows, IndexRows) else None)
     swaps: Swaps = ([], [])
     problems: list[Problem] = []
     try:
         with Forked(lambda: claimed.child_pieces(Store(git_dir), groups, claims, links,
                                                  recording, ahead is not None,
-                                                 rows if ahead is not None else None),
+                                                 rows if ahead is not None else None,
+                                                 prepare),
                     taken=partial(taken, ahead), background=True) as child:
             claimed.shared_here(store, state, groups, claims, recording, ahead, rows, swaps,
                                 problems, progress)
@@ -113,6 +118,8 @@ def _replay_split(
     finally:
         claims.close()
     mine = set(claims.taken)  # the child's are the others, if it died
+    if ahead is not None:
+        ahead.prepared = next((p.prepared for p in received if p.prepared), None)
 
     def theirs() -> Sequence[Event]:
         return grouped.partition(events, lambda pid: int(which(pid) not in mine), 2)[1]
@@ -344,6 +351,7 @@ def _sync(store: Store, full: bool, progress: ProgressFn, timelines: bool,
         synced.ahead = writer.written
         synced.extra = {pid: extra for pid, (_, extra) in writer.kept.items()} | writer.rows
         synced.viewed = {pid: viewed for pid, (viewed, _) in writer.kept.items()}
+        synced.prepared = writer.prepared
     if recording is not None:
         synced.timelines = recording.timelines_as_of(
             timeline_state_path(store), str(head.id), events[-1].key if events else None, gens)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from marshal import dumps
 from operator import itemgetter
 from pathlib import Path
@@ -55,6 +55,7 @@ _INSERT_WRITE = "INSERT OR REPLACE INTO writes VALUES (?, ?, ?, ?, ?, ?)"
 _INSERT_TRACKS = "INSERT OR REPLACE INTO tracks VALUES (?, ?, ?)"
 _INSERT_PLAYLIST = "INSERT OR REPLACE INTO playlists VALUES (?, ?, ?, ?, ?, ?, ?)"
 NEW_SUFFIX = ".new"  # the file a fresh build writes before it is renamed over the index
+BEGUN = ".writes-"  # + a process id: an index begun by a rebuild's forked half (Rows)
 
 
 def open_index(
@@ -78,6 +79,9 @@ def open_index(
         except sqlite3.DatabaseError as exc:
             heal.discard_database(path, exc)
             return _open_index(store, path, progress, synced)
+        finally:
+            if synced is not None and synced.prepared:  # not built from it: not wanted
+                heal.discard_database(Path(synced.prepared))
 
 
 def _open_index(
@@ -127,11 +131,13 @@ def _build_fresh(store: Store, path: Path, head: pygit2.Commit, progress: Progre
     from gitarchive.history.events import walk_events
 
     synced = _synced(store, head, progress, given)
+    begun = None
     if synced.full:  # the whole history, just walked by the replay (a rebuild's or ours)
         writes = _event_writes(synced.walked)
+        begun = Path(synced.prepared) if synced.prepared else None  # from the same events
     else:
         writes = _event_writes(walk_events(store.repo, head.id, None, dict(synced.gens)))
-    build(path, writes, synced.state, str(head.id), synced.extra)
+    build(path, writes, synced.state, str(head.id), synced.extra, begun)
 
 
 def _update(store: Store, db: sqlite3.Connection, head: pygit2.Commit, stop: pygit2.Oid,
@@ -148,13 +154,23 @@ def _update(store: Store, db: sqlite3.Connection, head: pygit2.Commit, stop: pyg
 
 
 def build(path: Path, writes: Iterable[WriteRow], state: HistoryState | None,
-          head: str | None, known: Mapping[str, object] | None = None) -> None:
+          head: str | None, known: Mapping[str, object] | None = None,
+          begun: Path | None = None) -> None:
     """A whole index (the ``writes``, the ``state``'s rows, as of commit ``head``) written
-    into a new file and renamed over ``path`` once it is complete and on disk."""
+    into a new file and renamed over ``path`` once it is complete and on disk; ``begun``:
+    a file holding the ``writes`` already (``Rows.prepare``), gone on with if still there."""
     new = path.with_name(path.name + NEW_SUFFIX)
     heal.discard_database(new)  # what a killed build left
+    if begun is not None:
+        try:
+            os.replace(begun, new)
+        except OSError:  # removed since (a build beside it): the writes are written here
+            begun = None
+    for left in path.parent.glob(path.name + BEGUN + "*"):  # by killed rebuilds
+        heal.discard_database(left)
     try:
-        _write_fresh(new, writes, state, head, known or {})
+        _write_fresh(new, () if begun is not None else writes, state, head, known or {},
+                     begun=begun is not None)
         flush(new)
     except (sqlite3.Error, OSError) as exc:
         # Not damage to the index (open_index would throw it away and build again, twice
@@ -168,17 +184,11 @@ def build(path: Path, writes: Iterable[WriteRow], state: HistoryState | None,
 
 
 def _write_fresh(new: Path, writes: Iterable[WriteRow], state: HistoryState | None,
-                 head: str | None, known: Mapping[str, object]) -> None:
-    db = sqlite3.connect(new, isolation_level=None)
+                 head: str | None, known: Mapping[str, object], begun: bool = False) -> None:
+    db = _opened(new, begun)
     try:
-        # Nothing here needs a journal: until the rename, no one reads this file.
-        db.execute("PRAGMA journal_mode=OFF")
-        db.execute("PRAGMA synchronous=OFF")
-        db.execute("PRAGMA page_size=8192")  # fewer pages to fill and to scan than 4096
-        db.executescript(schema())
-        db.execute("BEGIN")
-        _set_meta(db, "format", FORMAT)
-        db.executemany(_INSERT_WRITE, sorted(writes, key=_WRITE_KEY))
+        if not begun:
+            _begin(db, writes)
         if state is not None:
             _insert_state_rows(db, state, known)
         if head is not None:
@@ -187,6 +197,56 @@ def _write_fresh(new: Path, writes: Iterable[WriteRow], state: HistoryState | No
         db.execute("PRAGMA journal_mode=WAL")  # as connect() would: readers beside a writer
     finally:
         db.close()
+
+
+def _opened(new: Path, begun: bool) -> sqlite3.Connection:
+    """A new index file, in a transaction (``begun``: its tables and writes are there)."""
+    db = sqlite3.connect(new, isolation_level=None)
+    try:
+        # Nothing here needs a journal: until the rename, no one reads this file.
+        db.execute("PRAGMA journal_mode=OFF")
+        db.execute("PRAGMA synchronous=OFF")
+        if not begun:
+            db.execute("PRAGMA page_size=8192")  # fewer pages to fill and to scan than 4096
+            db.executescript(schema())
+        db.execute("BEGIN")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _begin(db: sqlite3.Connection, writes: Iterable[WriteRow]) -> None:
+    """What every fresh index holds first: its format and the writes, in key order."""
+    _set_meta(db, "format", FORMAT)
+    db.executemany(_INSERT_WRITE, sorted(writes, key=_WRITE_KEY))
+
+
+class Rows:
+    """What a rebuild makes for the index (history.pieces.IndexRows): each playlist's rows
+    (``state_rows``), and the index's start (``prepare``), in a whole replay's forked half."""
+
+    def __call__(self, p: PlaylistHistory) -> object:
+        return state_rows(p)
+
+    def prepare(self, store: Store, events: Sequence[Event]) -> str | None:
+        """A new index file holding the writes of ``events`` (``build``'s ``begun``); None
+        if it could not be written (the build writes them then)."""
+        path = index_path(store)
+        begun = path.with_name(f"{path.name}{BEGUN}{os.getpid()}")
+        try:
+            heal.cache_dir(path.parent)
+            heal.discard_database(begun)
+            db = _opened(begun, False)
+            try:
+                _begin(db, _event_writes(events))
+                db.execute("COMMIT")
+            finally:
+                db.close()
+        except (sqlite3.Error, OSError):
+            heal.discard_database(begun)
+            return None
+        return str(begun)
 
 
 def _set_meta(db: sqlite3.Connection, key: str, value: str) -> None:

@@ -1,0 +1,129 @@
+"""A full rebuild's forked half begins the questions' index (questions/indexing.Rows):
+the index's writes table in a file of its own, made while the other process replays;
+the index built from it is the one built from nothing, and no such file is left behind."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from history_support import History, json_files, pid, playlist, registry, track
+
+from gitarchive.history import rebuild as rebuild_module
+from gitarchive.history import sync as sync_module
+from gitarchive.history.sync import Synced
+from gitarchive.questions.index import index_path
+from gitarchive.questions.indexing import BEGUN, Rows, open_index, state_rows
+
+T0 = 1_700_000_000
+DAY = 86_400
+TABLES = {"meta": "1", "writes": "1, 2, 3, 4, 5", "playlists": "1", "tracks": "1"}
+
+
+def archive(path: Path) -> History:
+    h = History(str(path))
+    pids = [pid(n) for n in range(1, 7)]
+    for day in range(4):
+        files = {name: data for n, p in enumerate(pids)
+                 for name, data in json_files(playlist(p, f"P{n}", [
+                     track(n), track(10 + day), track(20 + n * day)])).items()}
+        h.commit({**files, **registry(*pids)}, T0 + day * DAY)
+    return h
+
+
+def tables(db: Path) -> dict[str, list[tuple[object, ...]]]:
+    with sqlite3.connect(db) as con:
+        return {name: list(con.execute(f"SELECT * FROM {name} ORDER BY {order}"))
+                for name, order in TABLES.items()}
+
+
+def begun_files(h: History) -> list[str]:
+    path = index_path(h.store)
+    return sorted(p.name for p in path.parent.glob(path.name + BEGUN + "*"))
+
+
+def rebuilt(h: History, rows: object) -> Synced:
+    result = rebuild_module.rebuild(h.store, full=True, rows=rows)  # type: ignore[arg-type]
+    assert result.synced is not None
+    return result.synced
+
+
+@pytest.fixture
+def split(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 0)  # halves in two processes
+    monkeypatch.setattr(sync_module, "two_cores", lambda: True)
+
+
+@pytest.mark.usefixtures("split")
+def test_the_index_begun_by_the_forked_half_is_the_whole_one(tmp_path: Path) -> None:
+    h = archive(tmp_path / "a")
+    synced = rebuilt(h, Rows())
+    assert synced.prepared is not None and synced.prepared.startswith(
+        str(index_path(h.store)) + BEGUN)
+    assert begun_files(h) == [Path(synced.prepared).name]
+    assert Path(synced.prepared).stat().st_size > 0  # made by the child, not here
+    with open_index(h.store, synced=synced):
+        pass
+    assert begun_files(h) == []  # renamed into the index
+    made = tables(index_path(h.store))
+    assert made["writes"] and made["tracks"]
+    os.unlink(index_path(h.store))
+    plain = rebuilt(h, state_rows)  # nothing begun: every table written here
+    assert plain.prepared is None
+    with open_index(h.store, synced=plain):
+        pass
+    assert tables(index_path(h.store)) == made
+
+
+@pytest.mark.usefixtures("split")
+def test_without_a_begun_index_the_build_writes_it_all(tmp_path: Path) -> None:
+    """A plain RowsFn begins nothing; a begun file removed since (a build beside this
+    one took it) is written here; either way the same index."""
+    h = archive(tmp_path / "a")
+    synced = rebuilt(h, state_rows)
+    assert synced.prepared is None
+    with open_index(h.store, synced=synced):
+        pass
+    whole = tables(index_path(h.store))
+    os.unlink(index_path(h.store))
+    synced = rebuilt(h, Rows())
+    assert synced.prepared is not None
+    os.unlink(synced.prepared)
+    with open_index(h.store, synced=synced):
+        pass
+    assert tables(index_path(h.store)) == whole
+
+
+@pytest.mark.usefixtures("split")
+def test_begun_files_left_behind_are_removed(tmp_path: Path) -> None:
+    """A rebuild killed before its index (a begun file left) and one whose index was
+    current already (not built): none left once an index is opened."""
+    h = archive(tmp_path / "a")
+    path = index_path(h.store)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    killed = path.with_name(path.name + BEGUN + "1")
+    killed.write_bytes(b"half a file")
+    synced = rebuilt(h, Rows())
+    with open_index(h.store, synced=synced):
+        pass
+    assert begun_files(h) == []
+    again = rebuilt(h, Rows())  # nothing to commit: HEAD is the index's
+    assert again.prepared is not None and Path(again.prepared).exists()
+    with open_index(h.store, synced=again):
+        pass
+    assert begun_files(h) == []
+
+
+def test_a_begun_index_that_cannot_be_written_is_none(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child's failure to write it costs nothing but the file: None, nothing left."""
+    h = archive(tmp_path / "a")
+
+    def full(*args: object, **kwargs: object) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(sqlite3, "connect", full)
+    assert Rows().prepare(h.store, []) is None
+    assert begun_files(h) == []
