@@ -243,6 +243,7 @@ class Rows:
                 db.execute("COMMIT")
             finally:
                 db.close()
+            flush(begun)  # on disk now: the build's own flush then waits for its pages only
         except (sqlite3.Error, OSError):
             heal.discard_database(begun)
             return None
