@@ -35,7 +35,8 @@ from gitarchive.history import grouped, shelf
 from gitarchive.history import saved as history_state
 from gitarchive.history.delta import Chunker
 from gitarchive.history.events import Event
-from gitarchive.history.pieces import PIECE, Piece, RowsFn, Swaps, written
+from gitarchive.history.parallel import Forked
+from gitarchive.history.pieces import PIECE, IndexRows, Piece, RowsFn, Swaps, written
 from gitarchive.history.replay import Problem, Replayer
 from gitarchive.history.state import HistoryState
 from gitarchive.history.timeline_record import (
@@ -219,16 +220,10 @@ def _kept_here(state: HistoryState, due: Due, recording: Recording | None,
 
 def child_pieces(store: Store, groups: Sequence[Sequence[Event]], claims: Claims,
                  links: Mapping[str, str], recording: Recording | None, write: bool,
-                 rows: RowsFn | None, prepare: Callable[[Store], str | None] | None = None
-                 ) -> Iterator[Piece]:
+                 rows: RowsFn | None) -> Iterator[Piece]:
     """The forked process's share: each group it takes replayed, recorded, made and written
     as ``shared_here`` does, then sent (its playlists' files' names, or their rows; its
-    timelines; its pictures' and views' blob ids); what applies to all of it comes last.
-    ``prepare`` first (pieces.IndexRows): made after the join, the index's writes table
-    took ~0.12 s with a core idle (JSON 1,000 x 365); here the other process takes more
-    groups meanwhile."""
-    if prepare is not None:
-        yield Piece(prepared=prepare(store))
+    timelines; its pictures' and views' blob ids); what applies to all of it comes last."""
     state = grouped.fresh_state(links)
     swaps: Swaps = ([], [])
     met: list[Problem] = []
@@ -238,6 +233,24 @@ def child_pieces(store: Store, groups: Sequence[Sequence[Event]], claims: Claims
             yield Piece(half=half)
         yield from _sent(state, due, writer, rows)
     yield Piece(meta=(state.view_dirty, state.pending, met, swaps), last=True)
+
+
+def beginning(git_dir: str, events: Sequence[Event], rows: RowsFn | None, path: str | None
+              ) -> Callable[[], None] | None:
+    """What the forked process does once it has sent its share (parallel.Forked's
+    ``after``): the questions' index begun at ``path`` (pieces.IndexRows; None: nothing).
+    Made after the rebuild, its writes table took ~0.12 s with a core idle (JSON 1,000 x
+    365); here it is made while this process saves and commits what the two made."""
+    if path is None or not isinstance(rows, IndexRows):
+        return None
+    index = rows
+    return lambda: index.prepare(Store(git_dir), events, path)
+
+
+def begun(child: Forked[Piece], path: str) -> str | None:
+    """The index ``beginning`` began, once the child has ended: None if it did not end well
+    or left no file (the index's build writes it all then)."""
+    return path if child.wait() and os.path.exists(path) else None
 
 
 def _sent(state: HistoryState, due: Due,

@@ -116,16 +116,21 @@ class Forked(Generic[M]):
     ``drain()`` starts that thread later (until then this process may still fork).
     ``taken``: what becomes of each message as it is taken (in that thread, if any);
     ``ended``: called once the child has sent all it will (it finished, or died).
+    ``after``: run by the child once it has sent everything (its end of the pipe closed,
+    so ``finish`` returns meanwhile), while this process goes on with what follows, on
+    a core that would idle; ``wait`` says whether it ended well.
     """
 
     def __init__(self, work: Callable[[], Iterable[M]], *, background: bool = False,
                  taken: Callable[[M], M] | None = None,
-                 ended: Callable[[], None] | None = None) -> None:
+                 ended: Callable[[], None] | None = None,
+                 after: Callable[[], None] | None = None) -> None:
         context = multiprocessing.get_context("fork")
         self._receiver, sender = context.Pipe(duplex=False)
         _widen(self._receiver)
-        self._process = context.Process(target=_child_main, args=(work, sender, self._receiver),
-                                        daemon=True)
+        self._process = context.Process(target=_child_main,
+                                        args=(work, sender, self._receiver, after), daemon=True)
+        self._after = after is not None
         # The child shares this process's pages until it writes to them (the whole
         # state): forking.prepared keeps its collector off them.
         try:
@@ -201,7 +206,13 @@ class Forked(Generic[M]):
     def close(self) -> None:
         self._open = False
         self._receiver.close()
+        if not self._after:  # else it goes on with ``after``: ``wait``
+            self._process.join()
+
+    def wait(self) -> bool:
+        """Wait for the child to end; whether it did all it had to (``after`` too)."""
         self._process.join()
+        return self._process.exitcode == 0
 
     def __enter__(self) -> Forked[M]:
         return self
@@ -258,8 +269,8 @@ def in_halves(
     yield from work([item for item in theirs if key(item) not in done])
 
 
-def _child_main(work: Callable[[], Iterable[Any]], sender: Connection, receiver: Connection
-                ) -> None:
+def _child_main(work: Callable[[], Iterable[Any]], sender: Connection, receiver: Connection,
+                after: Callable[[], None] | None = None) -> None:
     # This child's copy of the parent's end: once the parent closes its own (it gave up on
     # this half), a send here fails instead of waiting (unless another child forked later
     # still holds a copy: then it waits until that child ends).
@@ -271,3 +282,5 @@ def _child_main(work: Callable[[], Iterable[Any]], sender: Connection, receiver:
         return  # the parent no longer wants this half: end quietly, no traceback on stderr
     finally:
         sender.close()
+    if after is not None:
+        after()

@@ -29,14 +29,16 @@ RowsFn = Callable[[PlaylistHistory], object]  # a playlist's rows in the questio
 
 @runtime_checkable
 class IndexRows(Protocol):
-    """A ``RowsFn`` that also starts the questions' index (questions/indexing.py): with
-    ``prepare``, a whole replay's forked half writes the index's writes table into a file
-    of its own as it begins, this process taking more groups meanwhile; the file's name,
-    or None if it could not be written."""
+    """A ``RowsFn`` that also begins the questions' index (questions/indexing.py): a whole
+    replay's forked half, once it has sent its share, writes the index's writes table of
+    ``events`` into the file ``begun_at`` names (``prepare``: whole, or no file), while
+    this process goes on after the join."""
 
     def __call__(self, p: PlaylistHistory) -> object: ...
 
-    def prepare(self, store: Store, events: Sequence[Event]) -> str | None: ...
+    def begun_at(self, store: Store) -> str: ...
+
+    def prepare(self, store: Store, events: Sequence[Event], path: str) -> None: ...
 
 # (vanished, appeared): (commit, pid, name) of playlists whose snapshot went away / came
 Swaps = tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]
@@ -62,7 +64,6 @@ class Piece:
     drawn: Drawn = field(default_factory=dict)
     rendered: Rendered = field(default_factory=dict)
     last: bool = False  # everything was sent
-    prepared: str | None = None  # the questions' index begun in this file (IndexRows)
 
 
 PIECE = 50  # playlists per piece

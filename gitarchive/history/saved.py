@@ -50,7 +50,7 @@ import os
 import pickle
 import secrets
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -259,7 +259,8 @@ class AheadWriter:
         self.written: Ahead = {}
         self.kept: dict[str, tuple[bool, object]] = {}  # left on disk: has a view, index rows
         self.rows: dict[str, object] = {}  # index rows of the playlists in memory here
-        self.prepared: str | None = None  # the questions' index begun (pieces.IndexRows)
+        # The questions' index begun by the other process (pieces.IndexRows), once it ended.
+        self.prepared: Callable[[], str | None] | None = None
         self._folder: Path | None = None
 
     def write(self, pid: str, playlist: PlaylistHistory, data: bytes) -> tuple[str, int] | None:

@@ -73,7 +73,8 @@ class Synced:
     extra: dict[str, object] = field(default_factory=dict)  # pid -> index rows (sync's rows)
     # The forked half's playlists left on disk here (sync's rows): has a view (first run).
     viewed: dict[str, bool] = field(default_factory=dict)
-    prepared: str | None = None  # the questions' index begun by the forked half (IndexRows)
+    # The questions' index begun by the forked half (IndexRows): its file, once it ended.
+    prepared: Callable[[], str | None] | None = None
 
 
 def _halves(events: Sequence[Event], links: Mapping[str, str]) -> Callable[[str], bool]:
@@ -102,24 +103,24 @@ def _replay_split(
     groups, which = claimed.shares(events, state.links)
     claims = claimed.Claims(len(groups))
     git_dir, links = store.repo.path, state.links
-    prepare = (partial(rows.prepare, events=events)
-               if ahead is not None and isinstance(rows, IndexRows) else None)
+    begun = (rows.begun_at(store) if ahead is not None and isinstance(rows, IndexRows)
+             else None)
     swaps: Swaps = ([], [])
     problems: list[Problem] = []
     try:
         with Forked(lambda: claimed.child_pieces(Store(git_dir), groups, claims, links,
                                                  recording, ahead is not None,
-                                                 rows if ahead is not None else None,
-                                                 prepare),
-                    taken=partial(taken, ahead), background=True) as child:
+                                                 rows if ahead is not None else None),
+                    taken=partial(taken, ahead), background=True,
+                    after=claimed.beginning(git_dir, events, rows, begun)) as child:
             claimed.shared_here(store, state, groups, claims, recording, ahead, rows, swaps,
                                 problems, progress)
             received = child.finish()
     finally:
         claims.close()
     mine = set(claims.taken)  # the child's are the others, if it died
-    if ahead is not None:
-        ahead.prepared = next((p.prepared for p in received if p.prepared), None)
+    if ahead is not None and begun is not None:
+        ahead.prepared = partial(claimed.begun, child, begun)
 
     def theirs() -> Sequence[Event]:
         return grouped.partition(events, lambda pid: int(which(pid) not in mine), 2)[1]

@@ -80,8 +80,9 @@ def open_index(
             heal.discard_database(path, exc)
             return _open_index(store, path, progress, synced)
         finally:
-            if synced is not None and synced.prepared:  # not built from it: not wanted
-                heal.discard_database(Path(synced.prepared))
+            left = synced.prepared() if synced is not None and synced.prepared else None
+            if left:  # not built from it: not wanted
+                heal.discard_database(Path(left))
 
 
 def _open_index(
@@ -134,7 +135,8 @@ def _build_fresh(store: Store, path: Path, head: pygit2.Commit, progress: Progre
     begun = None
     if synced.full:  # the whole history, just walked by the replay (a rebuild's or ours)
         writes = _event_writes(synced.walked)
-        begun = Path(synced.prepared) if synced.prepared else None  # from the same events
+        made = synced.prepared() if synced.prepared else None  # from the same events
+        begun = Path(made) if made else None
     else:
         writes = _event_writes(walk_events(store.repo, head.id, None, dict(synced.gens)))
     build(path, writes, synced.state, str(head.id), synced.extra, begun)
@@ -229,13 +231,17 @@ class Rows:
     def __call__(self, p: PlaylistHistory) -> object:
         return state_rows(p)
 
-    def prepare(self, store: Store, events: Sequence[Event]) -> str | None:
-        """A new index file holding the writes of ``events`` (``build``'s ``begun``); None
-        if it could not be written (the build writes them then)."""
+    def begun_at(self, store: Store) -> str:
+        """Where ``prepare`` begins the index: beside it, named for this process."""
         path = index_path(store)
-        begun = path.with_name(f"{path.name}{BEGUN}{os.getpid()}")
+        return str(path.with_name(f"{path.name}{BEGUN}{os.getpid()}"))
+
+    def prepare(self, store: Store, events: Sequence[Event], path: str) -> None:
+        """A new index file at ``path`` holding the writes of ``events`` (``build``'s
+        ``begun``); none if it could not be written (the build writes them then)."""
+        begun = Path(path)
         try:
-            heal.cache_dir(path.parent)
+            heal.cache_dir(begun.parent)
             heal.discard_database(begun)
             db = _opened(begun, False)
             try:
@@ -246,8 +252,6 @@ class Rows:
             flush(begun)  # on disk now: the build's own flush then waits for its pages only
         except (sqlite3.Error, OSError):
             heal.discard_database(begun)
-            return None
-        return str(begun)
 
 
 def _set_meta(db: sqlite3.Connection, key: str, value: str) -> None:

@@ -188,3 +188,31 @@ def test_drain_starts_the_taking_thread_late_and_it_takes_everything() -> None:
         assert threading.active_count() == before + 1
         received = child.finish()
     assert received == [bytes([n]) * 100_000 for n in range(32)]
+
+
+def test_the_childs_after_runs_once_it_sent_everything(tmp_path: Path) -> None:
+    """``finish`` returns once the child has sent all (its pipe closed), not once its
+    ``after`` is done; ``wait`` waits for that and says whether it ended well."""
+    go_on = tmp_path / "go on"
+    done = tmp_path / "done"
+
+    def after() -> None:
+        while not go_on.exists():  # until this process has come back from finish
+            time.sleep(0.01)
+        done.write_text("done")
+
+    with Forked(lambda: iter([1, 2]), after=after) as child:
+        assert child.finish() == [1, 2]
+    assert not done.exists()
+    go_on.write_text("")
+    assert child.wait() and done.read_text() == "done"
+    assert child.wait()  # again: the same answer
+
+
+def test_a_child_whose_after_fails_says_so() -> None:
+    def after() -> None:
+        raise OSError("disk full")
+
+    with Forked(lambda: iter([1]), after=after) as child:
+        assert child.finish() == [1]
+    assert not child.wait()

@@ -1,6 +1,7 @@
 """A full rebuild's forked half begins the questions' index (questions/indexing.Rows):
-the index's writes table in a file of its own, made while the other process replays;
-the index built from it is the one built from nothing, and no such file is left behind."""
+the index's writes table in a file of its own, made once it has sent its share, while
+this process saves and commits; the index built from it is the one built from nothing,
+and no such file is left behind."""
 
 from __future__ import annotations
 
@@ -60,10 +61,11 @@ def split(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_index_begun_by_the_forked_half_is_the_whole_one(tmp_path: Path) -> None:
     h = archive(tmp_path / "a")
     synced = rebuilt(h, Rows())
-    assert synced.prepared is not None and synced.prepared.startswith(
-        str(index_path(h.store)) + BEGUN)
-    assert begun_files(h) == [Path(synced.prepared).name]
-    assert Path(synced.prepared).stat().st_size > 0  # made by the child, not here
+    assert synced.prepared is not None
+    made_at = synced.prepared()  # the child ended well, its file whole
+    assert made_at is not None and made_at.startswith(str(index_path(h.store)) + BEGUN)
+    assert begun_files(h) == [Path(made_at).name]
+    assert Path(made_at).stat().st_size > 0  # made by the child, not here
     with open_index(h.store, synced=synced):
         pass
     assert begun_files(h) == []  # renamed into the index
@@ -89,8 +91,9 @@ def test_without_a_begun_index_the_build_writes_it_all(tmp_path: Path) -> None:
     whole = tables(index_path(h.store))
     os.unlink(index_path(h.store))
     synced = rebuilt(h, Rows())
-    assert synced.prepared is not None
-    os.unlink(synced.prepared)
+    made_at = synced.prepared() if synced.prepared is not None else None
+    assert made_at is not None
+    os.unlink(made_at)
     with open_index(h.store, synced=synced):
         pass
     assert tables(index_path(h.store)) == whole
@@ -110,7 +113,8 @@ def test_begun_files_left_behind_are_removed(tmp_path: Path) -> None:
         pass
     assert begun_files(h) == []
     again = rebuilt(h, Rows())  # nothing to commit: HEAD is the index's
-    assert again.prepared is not None and Path(again.prepared).exists()
+    made_at = again.prepared() if again.prepared is not None else None
+    assert made_at is not None and Path(made_at).exists()
     with open_index(h.store, synced=again):
         pass
     assert begun_files(h) == []
@@ -118,12 +122,39 @@ def test_begun_files_left_behind_are_removed(tmp_path: Path) -> None:
 
 def test_a_begun_index_that_cannot_be_written_is_none(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The child's failure to write it costs nothing but the file: None, nothing left."""
+    """The child's failure to write it costs nothing but the file: no file, nothing left."""
     h = archive(tmp_path / "a")
+    rows = Rows()
+    path = rows.begun_at(h.store)
 
     def full(*args: object, **kwargs: object) -> sqlite3.Connection:
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(sqlite3, "connect", full)
-    assert Rows().prepare(h.store, []) is None
+    rows.prepare(h.store, [], path)
+    assert begun_files(h) == []
+
+
+@pytest.mark.usefixtures("split")
+def test_a_child_that_dies_beginning_the_index_leaves_it_to_the_build(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed while it begins the index (after it sent its share): no begun file is
+    taken, the index is built whole here, the same."""
+    h = archive(tmp_path / "a")
+    synced = rebuilt(h, state_rows)
+    with open_index(h.store, synced=synced):
+        pass
+    whole = tables(index_path(h.store))
+    os.unlink(index_path(h.store))
+
+    def dies(self: Rows, store: object, events: object, path: str) -> None:
+        Path(path).write_bytes(b"half an index")
+        os._exit(3)
+
+    monkeypatch.setattr(Rows, "prepare", dies)
+    synced = rebuilt(h, Rows())
+    assert synced.prepared is not None and synced.prepared() is None
+    with open_index(h.store, synced=synced):
+        pass
+    assert tables(index_path(h.store)) == whole
     assert begun_files(h) == []
