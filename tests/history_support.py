@@ -205,3 +205,16 @@ def read_alone_timelines(store: Store) -> Timelines:
 
 def read_alone(store: Store) -> dict[str, object]:
     return timelines_as_dict(read_alone_timelines(store))
+
+
+def eight_playlists(path: str, start: int = 1_700_000_000) -> History:
+    """Eight JSON playlists over five days from ``start``; the last one only ever an
+    unregistered file (a placeholder-like snapshot no run observes)."""
+    h = History(path)
+    pids = [pid(n) for n in range(1, 9)]
+    for day in range(5):
+        files = {name: data for n, p in enumerate(pids)
+                 for name, data in json_files(playlist(p, f"P{n}", [
+                     track(n), track(10 + day), track(20 + n * day)])).items()}
+        h.commit({**files, **registry(*pids[:-1])}, start + day * 86_400)
+    return h

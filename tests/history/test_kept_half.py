@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from history_support import History, json_files, pid, playlist, registry, track
+from history_support import History, eight_playlists, json_files, pid, playlist, track
 
 from gitarchive.history import rebuild as rebuild_module
 from gitarchive.history import saved, timeline
@@ -24,15 +24,7 @@ DAY = 86_400
 
 
 def archive(path: Path) -> History:
-    """Eight playlists over five days; one only ever a placeholder-like unregistered file."""
-    h = History(str(path))
-    pids = [pid(n) for n in range(1, 9)]
-    for day in range(5):
-        files = {name: data for n, p in enumerate(pids)
-                 for name, data in json_files(playlist(p, f"P{n}", [
-                     track(n), track(10 + day), track(20 + n * day)])).items()}
-        h.commit({**files, **registry(*pids[:-1])}, T0 + day * DAY)  # the last: unregistered
-    return h
+    return eight_playlists(str(path), T0)
 
 
 def table(db: Path, name: str) -> list[tuple[object, ...]]:

@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from history_support import History, json_files, pid, playlist, registry, track
+from history_support import History, eight_playlists
 
 from gitarchive.history import rebuild as rebuild_module
 from gitarchive.history import sync as sync_module
@@ -18,20 +18,11 @@ from gitarchive.history.sync import Synced
 from gitarchive.questions.index import index_path
 from gitarchive.questions.indexing import BEGUN, Rows, open_index, state_rows
 
-T0 = 1_700_000_000
-DAY = 86_400
 TABLES = {"meta": "1", "writes": "1, 2, 3, 4, 5", "playlists": "1", "tracks": "1"}
 
 
 def archive(path: Path) -> History:
-    h = History(str(path))
-    pids = [pid(n) for n in range(1, 7)]
-    for day in range(4):
-        files = {name: data for n, p in enumerate(pids)
-                 for name, data in json_files(playlist(p, f"P{n}", [
-                     track(n), track(10 + day), track(20 + n * day)])).items()}
-        h.commit({**files, **registry(*pids)}, T0 + day * DAY)
-    return h
+    return eight_playlists(str(path))
 
 
 def tables(db: Path) -> dict[str, list[tuple[object, ...]]]:
