@@ -181,6 +181,12 @@ def test_a_partition_makes_each_part_as_event_only_would(quirky: Path) -> None:
         wanted = [e.only(lambda pid, n=n: hash(which(pid)) % 3 == n) for e in events]
         assert part == wanted
         assert [e.is_run for e in part] == [e.is_run for e in events]
+    import dataclasses
+
+    from gitarchive.history.events import Event
+
+    assert [f.name for f in dataclasses.fields(Event)] == [  # every one copied (with_writes)
+        "time", "gen", "oid", "writes", "registry", "run", "record"]
     some = next(e for e in events if e.writes)
     copied = grouped.with_writes(some, some.writes[:1], False)
     assert copied.writes == some.writes[:1] and copied.run is False and copied.key == some.key
