@@ -73,8 +73,7 @@ class Synced:
     extra: dict[str, object] = field(default_factory=dict)  # pid -> index rows (sync's rows)
     # The forked half's playlists left on disk here (sync's rows): has a view (first run).
     viewed: dict[str, bool] = field(default_factory=dict)
-    # The questions' index begun by the forked half (IndexRows): its file, once it ended.
-    prepared: Callable[[], str | None] | None = None
+    prepared: Callable[[], str | None] | None = None  # the index begun by the forked half
 
 
 def _halves(events: Sequence[Event], links: Mapping[str, str]) -> Callable[[str], bool]:
