@@ -16,7 +16,7 @@ import os
 import sqlite3
 import sys
 from _blake2 import blake2b as blake2b  # hashlib's own, without loading OpenSSL (a few ms)
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -65,6 +65,33 @@ def remove_sidecars(path: Path) -> None:
     """The journal files SQLite keeps beside a database (WAL, shared memory, rollback)."""
     for suffix in _SIDECARS:
         remove(path.with_name(path.name + suffix))
+
+
+def unjournaled(new: Path, setup: Iterable[str] = ()) -> sqlite3.Connection:
+    """A new SQLite file written whole, a transaction begun (after the ``setup`` scripts):
+    no journal and no syncs, as no one reads it until ``put_in_place`` renames it."""
+    db = sqlite3.connect(new, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=OFF")
+        db.execute("PRAGMA synchronous=OFF")
+        for script in setup:
+            db.executescript(script)
+        db.execute("BEGIN")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def put_in_place(new: Path, path: Path) -> None:
+    """A whole new SQLite file (``unjournaled``, closed) on disk and renamed over
+    ``path``, whose journal files go first (never applied to the new one)."""
+    from gitarchive.atomicfile import flush
+
+    flush(new)
+    remove_sidecars(path)
+    os.replace(new, path)
+    flush(path.parent)
 
 
 def truncated(path: Path) -> bool:

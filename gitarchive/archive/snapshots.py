@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any, NamedTuple
 
 from gitarchive import safejson
 from gitarchive.archive import layout
-from gitarchive.archive.model import Playlist, plain_key, track_key
+from gitarchive.archive.model import PLAIN_KEY_PREFIX, Playlist, plain_key, track_key
 from gitarchive.errors import SnapshotError
 
 # (name, url) of an album or artist.
@@ -331,6 +332,17 @@ def _parse_json_chunked(data: bytes, cache: ParseCache) -> ParsedSnapshot | None
             return None
         tracks.append(parsed)
     return ParsedSnapshot(split[0], split[1], split[2], tracks)
+
+
+def holds_plain_key(keys: Iterable[str]) -> bool:
+    """Whether any of ``keys`` is a plain line's (only then can a JSON track continue one)."""
+    return any(map(str.startswith, keys, repeat(PLAIN_KEY_PREFIX)))
+
+
+def plain_key_of(meta: TrackMeta) -> str:
+    """The key a track had as a plain line (no URL): the line a JSON track continues when
+    an archive's layout changes (the replay, the timelines)."""
+    return track_key("", meta.name, (a[0] for a in meta.artists), meta.album[0])
 
 
 def parse_plain_line(line: str) -> TrackMeta:

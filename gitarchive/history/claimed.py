@@ -235,16 +235,16 @@ def child_pieces(store: Store, groups: Sequence[Sequence[Event]], claims: Claims
     yield Piece(meta=(state.view_dirty, state.pending, met, swaps), last=True)
 
 
-def beginning(git_dir: str, events: Sequence[Event], rows: RowsFn | None, path: str | None
-              ) -> Callable[[], None] | None:
-    """What the forked process does once it has sent its share (parallel.Forked's
-    ``after``): the questions' index begun at ``path`` (pieces.IndexRows; None: nothing).
-    Made after the rebuild, its writes table took ~0.12 s with a core idle (JSON 1,000 x
-    365); here it is made while this process saves and commits what the two made."""
-    if path is None or not isinstance(rows, IndexRows):
+def beginning(store: Store, events: Sequence[Event], rows: RowsFn | None
+              ) -> tuple[str, Callable[[], None]] | None:
+    """Where the forked process begins the questions' index, and what it does for it
+    once it has sent its share (parallel.Forked's ``after``), if ``rows`` can
+    (pieces.IndexRows). Made after the rebuild, its writes table took ~0.12 s with a
+    core idle (JSON 1,000 x 365); there it is made while this process saves and commits."""
+    if not isinstance(rows, IndexRows):
         return None
-    index = rows
-    return lambda: index.prepare(Store(git_dir), events, path)
+    path, git_dir, index = rows.begun_at(store), store.repo.path, rows
+    return path, lambda: index.prepare(Store(git_dir), events, path)
 
 
 def begun(child: Forked[Piece], path: str) -> str | None:

@@ -21,18 +21,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from itertools import repeat
 from typing import Any, cast
 
-from gitarchive.archive.model import PLAIN_KEY_PREFIX, plain_key, track_key
+from gitarchive.archive.model import PLAIN_KEY_PREFIX, plain_key
 from gitarchive.archive.snapshots import (
     JsonTrack,
     ParseCache,
     TrackMeta,
+    holds_plain_key,
     holds_tracks_close,
     parse_json_piece,
     parse_json_snapshot,
     parse_plain_line,
+    plain_key_of,
     split_json_tracks,
     split_plain,
 )
@@ -197,7 +198,7 @@ def apply_version(
         track = tracks.get(key)
         if track is None:
             if adopt is None:
-                adopt = few or any(map(str.startswith, tracks, repeat(PLAIN_KEY_PREFIX)))
+                adopt = few or holds_plain_key(tracks)
             if adopt and not key.startswith(PLAIN_KEY_PREFIX):
                 track = _adopt_plain_entry(playlist, key, meta)
             if track is None:
@@ -230,7 +231,7 @@ def _adopt_plain_entry(
     Only a plain line not in the current version is taken over (when the layout
     changes, the plain lines left the snapshot just before the JSON tracks came in).
     """
-    old_key = track_key("", meta.name, (name for name, _ in meta.artists), meta.album[0])
+    old_key = plain_key_of(meta)
     if old_key in playlist.counts:
         return None
     old = playlist.tracks.pop(old_key, None)

@@ -55,7 +55,7 @@ the dates are finally shown in.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -292,11 +292,14 @@ def planned_blobs(events: Sequence[Event]) -> list[tuple[str, str]]:
     The Replayer's own rule (apply_writes) on blob ids alone; the playlist lets the
     reader fetch one playlist's versions together (see blobstream).
     """
+    return list(blobs_planned(events))
+
+
+def blobs_planned(events: Iterable[Event]) -> Iterator[tuple[str, str]]:
+    """``planned_blobs``, one at a time (for a count that can stop early)."""
     sources: dict[str, PlaylistHistory] = {}
-    plan = []
     for event in events:
         for pid, playlist in apply_writes(event, sources, PlaylistHistory).items():
             source = playlist.source
             if source is not None:
-                plan.append((source[1], pid))
-    return plan
+                yield source[1], pid

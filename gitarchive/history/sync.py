@@ -27,7 +27,6 @@ from gitarchive.history.grouped import fresh_state
 from gitarchive.history.parallel import Forked, second_half, two_cores
 from gitarchive.history.pieces import (
     HalfResult,
-    IndexRows,
     Piece,
     RowsFn,
     Swaps,
@@ -102,8 +101,7 @@ def _replay_split(
     groups, which = claimed.shares(events, state.links)
     claims = claimed.Claims(len(groups))
     git_dir, links = store.repo.path, state.links
-    begun = (rows.begun_at(store) if ahead is not None and isinstance(rows, IndexRows)
-             else None)
+    begun = claimed.beginning(store, events, rows) if ahead is not None else None
     swaps: Swaps = ([], [])
     problems: list[Problem] = []
     try:
@@ -111,7 +109,7 @@ def _replay_split(
                                                  recording, ahead is not None,
                                                  rows if ahead is not None else None),
                     taken=partial(taken, ahead), background=True,
-                    after=claimed.beginning(git_dir, events, rows, begun)) as child:
+                    after=begun[1] if begun is not None else None) as child:
             claimed.shared_here(store, state, groups, claims, recording, ahead, rows, swaps,
                                 problems, progress)
             received = child.finish()
@@ -119,7 +117,7 @@ def _replay_split(
         claims.close()
     mine = set(claims.taken)  # the child's are the others, if it died
     if ahead is not None and begun is not None:
-        ahead.prepared = partial(claimed.begun, child, begun)
+        ahead.prepared = partial(claimed.begun, child, begun[0])
 
     def theirs() -> Sequence[Event]:
         return grouped.partition(events, lambda pid: int(which(pid) not in mine), 2)[1]

@@ -9,13 +9,11 @@ new one unnamed (removed by the next whole write).
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 from gitarchive import heal
-from gitarchive.atomicfile import flush
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS timelines (pid TEXT PRIMARY KEY, data TEXT NOT NULL)",
@@ -36,13 +34,8 @@ def write_whole(path: Path, fill: Callable[[sqlite3.Connection], None]) -> None:
     """A new file at ``path`` holding what ``fill`` writes into empty tables, once on disk."""
     new = path.with_name(path.name + NEW_SUFFIX)
     heal.discard_database(new)  # what a killed write left
-    db = sqlite3.connect(new, isolation_level=None)
+    db = heal.unjournaled(new, SCHEMA)
     try:
-        db.execute("PRAGMA journal_mode=OFF")
-        db.execute("PRAGMA synchronous=OFF")
-        for table in SCHEMA:
-            db.execute(table)
-        db.execute("BEGIN")
         fill(db)
         db.execute("COMMIT")
     except BaseException:
@@ -50,7 +43,4 @@ def write_whole(path: Path, fill: Callable[[sqlite3.Connection], None]) -> None:
         heal.discard_database(new)
         raise
     db.close()
-    flush(new)
-    heal.remove_sidecars(path)  # the old file's journal: never applied to the new one
-    os.replace(new, path)
-    flush(path.parent)
+    heal.put_in_place(new, path)

@@ -13,12 +13,14 @@ from typing import Any
 
 import pygit2
 
-from gitarchive.archive.model import PLAIN_KEY_PREFIX, track_key
+from gitarchive.archive.model import PLAIN_KEY_PREFIX
 from gitarchive.archive.snapshots import (
     ParseCache,
     ParsedSnapshot,
+    holds_plain_key,
     parse_json_snapshot,
     parse_plain_snapshot,
+    plain_key_of,
 )
 from gitarchive.errors import SnapshotError
 from gitarchive.git.blobstream import BlobStream
@@ -285,9 +287,8 @@ def compare(
             continue
         if plain_held is not False and key not in old and not key.startswith(PLAIN_KEY_PREFIX):
             if plain_held is None:
-                plain_held = any(k.startswith(PLAIN_KEY_PREFIX) for k in old)
-            plain = plain_held and track_key("", meta.name, (a[0] for a in meta.artists),
-                                             meta.album[0])
+                plain_held = holds_plain_key(old)
+            plain = plain_held and plain_key_of(meta)
             if plain and plain in old:
                 renamed[plain] = key
                 timeline.tracks.pop(plain, None)

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 
-from gitarchive.archive.model import PLAIN_KEY_PREFIX, track_key
-from gitarchive.archive.snapshots import ParseCache, ParsedSnapshot
+from gitarchive.archive.model import PLAIN_KEY_PREFIX
+from gitarchive.archive.snapshots import ParseCache, ParsedSnapshot, holds_plain_key, plain_key_of
 from gitarchive.errors import SnapshotError, StoreError
 from gitarchive.git.packwriter import Content, store_all
 from gitarchive.git.store import process_repository
@@ -161,8 +161,7 @@ class Recorder:
     def _note_plain(self, pid: str, keys: set[str]) -> None:
         """Whether a clean playlist's keys (all of them) hold a plain line: only then can
         a JSON version continue one, and a new track's plain key is made (_changed)."""
-        (self._plain.add if any(k.startswith(PLAIN_KEY_PREFIX) for k in keys)
-         else self._plain.discard)(pid)
+        (self._plain.add if holds_plain_key(keys) else self._plain.discard)(pid)
 
     def _changed(self, pid: str, timeline: Timeline, version: Version,
                  fresh: dict[Chunk, Parsed], gone: set[Chunk], blob: str, *, adopt: bool
@@ -190,8 +189,8 @@ class Recorder:
                 key in old and key not in gone_keys for key in new_keys):
             return False  # a track twice
         if adopt and pid in self._plain and any(  # a JSON track continues a plain line
-                key not in old and not key.startswith(PLAIN_KEY_PREFIX) and track_key(
-                    "", meta.name, (a[0] for a in meta.artists), meta.album[0]) in old
+                key not in old and not key.startswith(PLAIN_KEY_PREFIX)
+                and plain_key_of(meta) in old
                 for key, meta, _ in fresh.values()):
             return False
         for key, meta, _ in fresh.values():
@@ -218,8 +217,7 @@ class Recorder:
         known.update(fresh)
         old -= gone_keys
         old |= new_keys
-        if any(k.startswith(PLAIN_KEY_PREFIX) for k in (
-                new_keys if pid not in self._plain else gone_keys)):
+        if holds_plain_key(new_keys if pid not in self._plain else gone_keys):
             self._note_plain(pid, old)  # a plain line came, or one held may have gone
         self._seq[pid] = seq
         if seq and type(seq[0]) is not str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable
 from pathlib import Path
 
 import pygit2
@@ -288,14 +287,14 @@ def test_json_tracks_look_for_a_plain_line_only_where_one_was_held(
     history that turns JSON still has its lines continued (equal to the read alone)."""
     made: list[str] = []
 
-    def counted(url: str, name: str, artists: Iterable[str], album: str) -> str:
-        key = track_key(url, name, artists, album)
+    def counted(meta: TrackMeta) -> str:
+        key = plain_key_of(meta)
         made.append(key)
         return key
 
-    track_key = timeline_read.track_key
-    monkeypatch.setattr(timeline_read, "track_key", counted)
-    monkeypatch.setattr(timeline_record, "track_key", counted)
+    plain_key_of = timeline_read.plain_key_of
+    monkeypatch.setattr(timeline_read, "plain_key_of", counted)
+    monkeypatch.setattr(timeline_record, "plain_key_of", counted)
     for kinds in (["json"] * 4, ["plain", "plain", "json", "json"]):
         h = History(str(tmp_path / "-".join(kinds)))
         for n, kind in enumerate(kinds):
