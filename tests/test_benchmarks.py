@@ -15,6 +15,8 @@ import pytest
 
 from benchmarks import bench_rebuild, synth
 from gitarchive.git.store import Store
+from gitarchive.history import rebuild as history
+from gitarchive.history.followers_chart import parse_followers
 from gitarchive.history.replay import Replayer
 from gitarchive.history.state import HistoryState
 from gitarchive.history.sync import all_events
@@ -225,3 +227,63 @@ def test_synth_quirks_are_in_the_history(tmp_path: Path) -> None:
     assert "raw" in repo[head["playlists"].id]
     days = log.split("commit ")[1:]
     assert "playlists/pretty/" not in "".join(days[:60]) and "playlists/pretty/" in days[60]
+
+
+# ------------------------------------------------- followers files as gitarchive's fetch writes
+
+
+def commit_days(repo: pygit2.Repository) -> list[str]:
+    """The UTC day of each commit on main, oldest first."""
+    commits = repo.walk(repo.head.target, pygit2.enums.SortMode.REVERSE)
+    return [synth.commit_day(c.commit_time) for c in commits]
+
+
+def followers_at_head(repo: pygit2.Repository) -> dict[str, dict[str, int]]:
+    """pid -> its followers file at HEAD, parsed as the charts parse it."""
+    tree = repo.head.peel(pygit2.Commit).tree
+    return {e.name[: -len(".json")]: parse_followers(repo[e.id].data)
+            for e in repo[tree["playlists/followers"].id]}
+
+
+@pytest.mark.parametrize("layout", ["json", "mixed", "plain"])
+def test_synth_followers_files_hold_every_json_era_day(tmp_path: Path, layout: str) -> None:
+    """Every live playlist gets the commit's UTC day every JSON-era day (as fetch adds it),
+    counting on from the day before; plain-only days have no followers files."""
+    synth.build(tmp_path / "a", 6, 8, **synth.layout_options(layout, json_from=3))
+    repo = pygit2.Repository(str(tmp_path / "a"))
+    days = commit_days(repo)
+    if layout == "plain":
+        assert "playlists/followers" not in repo.head.peel(pygit2.Commit).tree
+        return
+    era = days[3:] if layout == "mixed" else days
+    files = followers_at_head(repo)
+    assert set(files) == {synth.playlist_id(n) for n in range(6)}
+    assert all(list(counts) == era for counts in files.values())
+    assert len({c for counts in files.values() for c in counts.values()}) > 1  # counts move
+    head = repo.head.peel(pygit2.Commit)
+    parent = head.parents[0].tree
+    changed = [e for e in repo[head.tree["playlists/followers"].id]
+               if parent["playlists/followers/" + e.name].id != e.id]
+    assert len(changed) == 6  # today's day written to each, moved or not
+
+
+def test_synth_resume_counts_on_in_the_followers_files(tmp_path: Path) -> None:
+    synth.build(tmp_path / "a", 4, 5)
+    before = followers_at_head(pygit2.Repository(str(tmp_path / "a")))
+    synth.SynthArchive.resume(tmp_path / "a", plain_only=False, day=5).add_day(
+        follower_churn=0.0, churn=0.0)
+    repo = pygit2.Repository(str(tmp_path / "a"))
+    after, today = followers_at_head(repo), commit_days(repo)[-1]
+    assert set(after) == set(before)
+    for pid, counts in before.items():  # nothing moved: the last count repeated
+        assert after[pid] == {**counts, today: counts[max(counts)]}
+
+
+def test_full_rebuild_draws_followers_charts_from_synth_files(tmp_path: Path) -> None:
+    synth.build(tmp_path / "a", 3, 6, follower_churn=1.0)
+    store = Store(tmp_path / "a")
+    history.rebuild(store, full=True)
+    tree = store.repo.head.peel(pygit2.Commit).tree
+    for n in range(3):
+        chart = store.repo[tree[f"playlists/charts/{synth.playlist_id(n)}-followers.svg"].id]
+        assert b"<polyline" in chart.data
