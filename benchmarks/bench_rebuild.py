@@ -336,7 +336,8 @@ def source_archive(args: argparse.Namespace, layout: str) -> Path:
     churn = "" if args.churn == synth.CHURN else f"-churn{args.churn:g}"
     moved = layout == "mixed" and args.json_from != synth.JSON_FROM
     switch = f"-json{args.json_from}" if moved else ""
-    source = args.out / f"archive-{args.playlists}x{args.days}-{layout}{quirks}{churn}{switch}"
+    source = args.out / synth.cached_name(
+        f"archive-{args.playlists}x{args.days}-{layout}{quirks}{churn}{switch}")
     if not source.exists():
         t0 = time.perf_counter()
         partial = source.with_name(source.name + ".partial")  # an interrupted run leaves no

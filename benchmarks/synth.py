@@ -42,6 +42,24 @@ JSON_FROM = 200  # the mixed layout's first JSON day
 CHURN = 0.03  # share of playlists that change on a day (a real archive of 261 playlists: ~0.11)
 SNAPSHOT_DIRS = ("plain", "pretty", "followers")
 FOLLOWER_CHURN = 0.03  # share of the unchanged playlists whose follower count moves on a day
+# Bumped whenever what build() writes changes: benchmarks that keep generated archives
+# name them with it (``cached_name``), so an archive of an older generator is never reused.
+# 2: followers files as fetch writes them (a day -> count file, every day of the JSON era).
+GENERATOR = 2
+GENERATOR_KEY = "synth.generator"  # the git config entry of an archive that records it
+
+
+def cached_name(name: str) -> str:
+    """The directory name a benchmark keeps a generated archive under: with the generator."""
+    return f"{name}-gen{GENERATOR}"
+
+
+def generator_of(path: Path) -> int | None:
+    """The generator that made the archive at ``path`` (its git config records it); None
+    for one made before the generator was recorded."""
+    value = pygit2.Repository(str(path)).config.get_multivar(GENERATOR_KEY)
+    found = list(value)
+    return int(found[-1]) if found else None
 
 
 def commit_day(when: int) -> str:
@@ -152,6 +170,7 @@ class SynthArchive:
     def __init__(self, path: Path, playlists: int, *, plain_only: bool, seed: int = 1,
                  json_from: int | None = None, quirks: Quirks = Quirks()) -> None:
         self.repo = pygit2.init_repository(str(path), bare=True, initial_head="main")
+        self.repo.config[GENERATOR_KEY] = str(GENERATOR)
         self.plain_only = plain_only
         self.json_from = json_from
         self.quirks = quirks

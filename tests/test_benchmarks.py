@@ -13,7 +13,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from benchmarks import bench_rebuild, synth
+from benchmarks import bench_follow, bench_rebuild, bench_site, synth
 from gitarchive.git.store import Store
 from gitarchive.history import rebuild as history
 from gitarchive.history.followers_chart import parse_followers
@@ -131,8 +131,11 @@ def test_bench_fetch_runs_and_both_ways_make_the_same_tree() -> None:
 def test_bench_rebuild_runs_in_each_layout(tmp_path: Path, layout: str) -> None:
     args = ("--playlists", "3", "--days", "4", "--size-playlists", "3", "--size-days", "3",
             "--repeat", "1", "--layout", layout, "--out", str(tmp_path))
+    (tmp_path / f"archive-3x4-{layout}-quirks").mkdir()  # an older generator's: not reused
     first = run_benchmark("bench_rebuild", *args)
     assert "generated" in first and f"{layout} layout" in first
+    made = synth.cached_name(f"archive-3x4-{layout}-quirks")
+    assert synth.generator_of(tmp_path / made) == synth.GENERATOR
     again = run_benchmark("bench_rebuild", *args)  # reuses the archive generated before
     assert "generated" not in again and "full rebuild: replay" in again
     assert "first question after the rebuild" in first and f"\n{layout} | " in first
@@ -185,6 +188,20 @@ def test_bench_query_runs_fresh_and_on_a_kept_archive(tmp_path: Path) -> None:
     assert "show --at (new process)" in run_benchmark(
         "bench_query", *args, "--keep", str(tmp_path / "kept")
     )
+    old = pygit2.Repository(str(tmp_path / "kept"))
+    del old.config[synth.GENERATOR_KEY]  # as an archive of an older generator has none
+    done = subprocess.run([sys.executable, "-m", "benchmarks.bench_query", *args, "--keep",
+                           str(tmp_path / "kept")], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode != 0 and "made by synth generator None" in done.stderr
+
+
+def test_cached_archives_are_named_with_their_generator(tmp_path: Path) -> None:
+    """An archive of an older generator is never reused: each name holds the generator."""
+    follow = bench_follow.source_archive(tmp_path, 2, 2)
+    site = bench_site.source_archive(tmp_path, 2, 2)
+    assert follow.name == synth.cached_name("follow-source-2x2") != "follow-source-2x2"
+    assert site.name == synth.cached_name("site-2x2")
+    assert synth.generator_of(follow) == synth.generator_of(site) == synth.GENERATOR
 
 
 def test_bench_packs_compares_many_packs_with_one(tmp_path: Path) -> None:
@@ -192,6 +209,7 @@ def test_bench_packs_compares_many_packs_with_one(tmp_path: Path) -> None:
                         "--out", str(tmp_path))
     assert "consolidation, entries copied: " in out and "(--deltas)" in out
     assert "nightly step in steady state (51 day-packs" in out
+    assert (tmp_path / synth.cached_name("packs-8x60") / "names").exists()
     lines = {line.split("]")[0][1:]: line for line in out.splitlines() if line.startswith("[")}
     assert set(lines) == {"many", "one", "deltas"} and "next day's rebuild" in lines["one"]
     assert lines["one"].startswith("[one] 1 pack(s)") and "[many] 1 pack" not in lines["many"]
