@@ -112,9 +112,12 @@ def test_git_floor_leaves_out_what_the_replay_does_not_read(tmp_path: Path) -> N
         *(str(e.id) for e in repo[head.tree["playlists/followers"].id]),
         *(str(head.tree[f"playlists/plain/{pid}"].id) for pid in with_json),
     } - expected
-    floor = bench_rebuild.replay_blobs(bench_rebuild.snapshot_log(tmp_path / "a"))
+    log = bench_rebuild.snapshot_log(tmp_path / "a")
+    floor = bench_rebuild.replay_blobs(log)
     assert {b.decode() for b in floor} == expected
     assert skipped
+    # nor does the floor's log list the followers files (a whole-history walk leaves them out)
+    assert b"playlists/followers/" not in log and b"playlists/pretty/" in log
 
 
 # ---------------------------------------------------------------- every mode runs (not timed)
