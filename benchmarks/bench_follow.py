@@ -45,7 +45,7 @@ from gitarchive.ops.follow.transfer import fetch_source
 
 def source_archive(out: Path, playlists: int, days: int) -> Path:
     """The synthetic source, built once and packed (reused by later runs)."""
-    path = out / f"follow-source-{playlists}x{days}"
+    path = out / synth.cached_name(f"follow-source-{playlists}x{days}")
     done = path / "gitarchive-bench-complete"
     if not done.exists():
         shutil.rmtree(path, ignore_errors=True)

@@ -160,7 +160,7 @@ def main() -> None:
     parser.add_argument("--deltas", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     args = parser.parse_args()
-    out = args.out.resolve() / f"packs-{args.playlists}x{args.days}"
+    out = args.out.resolve() / synth.cached_name(f"packs-{args.playlists}x{args.days}")
     out.mkdir(parents=True, exist_ok=True)
     source, many = out / "nightly.git", out / "many.git"
     if not (out / "names").exists():

@@ -67,6 +67,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         repo = args.keep or Path(tmp) / "archive"
         archive = None
+        if (repo / "HEAD").exists() and synth.generator_of(repo) != synth.GENERATOR:
+            parser.error(f"{repo} was made by synth generator {synth.generator_of(repo)}, "
+                         f"not {synth.GENERATOR}: remove it to build it afresh")
         if not (repo / "HEAD").exists():
             print(f"building {args.playlists} playlists x {args.days} days ...", flush=True)
             start = time.perf_counter()

@@ -67,6 +67,16 @@ def reset(repo: Path, head: str) -> None:
     shutil.rmtree(repo / "gitarchive", ignore_errors=True)
 
 
+def source_archive(out: Path, playlists: int, days: int) -> Path:
+    """The synthetic archive, generated once and kept in ``out`` (named with its generator)."""
+    repo = out / synth.cached_name(f"site-{playlists}x{days}")
+    if not repo.exists():
+        t0 = time.perf_counter()
+        synth.build(repo, playlists, days)
+        print(f"generated {repo} in {time.perf_counter() - t0:.0f} s")
+    return repo
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--playlists", type=int, default=1000)
@@ -75,11 +85,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    repo = args.out / f"site-{args.playlists}x{args.days}"
-    if not repo.exists():
-        t0 = time.perf_counter()
-        synth.build(repo, args.playlists, args.days)
-        print(f"generated {repo} in {time.perf_counter() - t0:.0f} s")
+    repo = source_archive(args.out, args.playlists, args.days)
     head = subprocess.run(["git", "-C", str(repo), "rev-parse", "refs/heads/main"],
                           check=True, capture_output=True, text=True).stdout.strip()
     site_dir = args.out / "site-output"

@@ -2,8 +2,12 @@
 
 Each day a few percent of the playlists change by a few tracks (additions, removals,
 re-additions of earlier tracks, reorders, now and then a rename), and a few percent
-of follower counts move. Objects are written with pygit2 directly (tree builders on
-the previous day's trees), so a year of 1,000 playlists takes seconds, not hours.
+of follower counts move. In the JSON era every live playlist's followers file gets the
+commit's UTC day, every day (``{"YYYY-MM-DD": count}``, written by
+``snapfiles.followers_json`` as gitarchive's fetch writes it), so a history holds a
+followers write per playlist per commit, as a real one does. Objects are written with
+pygit2 directly (tree builders on the previous day's trees), so a year of 1,000
+playlists takes about a minute, not hours.
 
 Layouts: ``json`` (today's files), ``plain`` (plain files only, as before 2022), and
 ``mixed`` (plain-only days, then JSON from ``--json-from`` on, as real archives
@@ -29,12 +33,38 @@ import pygit2
 
 from gitarchive.archive import render
 from gitarchive.archive.model import Link, Playlist, SnapshotError, Track
+from gitarchive.history.followers_chart import parse_followers
+from gitarchive.ops.snapfiles import followers_json
 
 START = 1_672_567_200  # 2023-01-01 10:00 UTC
 DAY = 86_400
 JSON_FROM = 200  # the mixed layout's first JSON day
 CHURN = 0.03  # share of playlists that change on a day (a real archive of 261 playlists: ~0.11)
 SNAPSHOT_DIRS = ("plain", "pretty", "followers")
+FOLLOWER_CHURN = 0.03  # share of the unchanged playlists whose follower count moves on a day
+# Bumped whenever what build() writes changes: benchmarks that keep generated archives
+# name them with it (``cached_name``), so an archive of an older generator is never reused.
+# 2: followers files as fetch writes them (a day -> count file, every day of the JSON era).
+GENERATOR = 2
+GENERATOR_KEY = "synth.generator"  # the git config entry of an archive that records it
+
+
+def cached_name(name: str) -> str:
+    """The directory name a benchmark keeps a generated archive under: with the generator."""
+    return f"{name}-gen{GENERATOR}"
+
+
+def generator_of(path: Path) -> int | None:
+    """The generator that made the archive at ``path`` (its git config records it); None
+    for one made before the generator was recorded."""
+    value = pygit2.Repository(str(path)).config.get_multivar(GENERATOR_KEY)
+    found = list(value)
+    return int(found[-1]) if found else None
+
+
+def commit_day(when: int) -> str:
+    """The UTC day of a commit made at ``when``: the key fetch gives that day's count."""
+    return time.strftime("%Y-%m-%d", time.gmtime(when))
 
 
 def added_stamp(day: int) -> str:
@@ -102,6 +132,7 @@ class SynthPlaylist:
     tracks: list[int]
     removed: list[int] = field(default_factory=list)
     followers: int = 100
+    counts: dict[str, int] = field(default_factory=dict)  # its followers file: day -> count
     path_id: str = ""  # the ID its files are written under (a mistyped one until renamed)
     start: int = 0  # the day of its first snapshot (late: a placeholder the day before)
     rename_day: int | None = None
@@ -139,6 +170,7 @@ class SynthArchive:
     def __init__(self, path: Path, playlists: int, *, plain_only: bool, seed: int = 1,
                  json_from: int | None = None, quirks: Quirks = Quirks()) -> None:
         self.repo = pygit2.init_repository(str(path), bare=True, initial_head="main")
+        self.repo.config[GENERATOR_KEY] = str(GENERATOR)
         self.plain_only = plain_only
         self.json_from = json_from
         self.quirks = quirks
@@ -198,10 +230,15 @@ class SynthArchive:
         self.playlists = []
         self.next_track = 10**9
         pretty = self.repo[root["pretty"].id] if "pretty" in root else None
+        followers = self.repo[root["followers"].id] if "followers" in root else None
         for entry in self.repo[root["plain"].id]:
             read = _read_back(self.repo, entry, pretty)
             if read is not None:
-                self.playlists.append(SynthPlaylist(entry.name, read[0], read[1], added=read[2]))
+                p = SynthPlaylist(entry.name, read[0], read[1], added=read[2])
+                if followers is not None and f"{entry.name}.json" in followers:
+                    p.counts = parse_followers(self.repo[followers[f"{entry.name}.json"].id].data)
+                    p.followers = p.counts[max(p.counts)] if p.counts else p.followers
+                self.playlists.append(p)
         self.day = day
         self.tip = head.id
         return self
@@ -292,7 +329,8 @@ class SynthArchive:
             self.registered.add(new_id)
         p.path_id = new_id
 
-    def add_day(self, *, churn: float = CHURN, follower_churn: float = 0.03) -> pygit2.Oid:
+    def add_day(self, *, churn: float = CHURN,
+                follower_churn: float = FOLLOWER_CHURN) -> pygit2.Oid:
         """One more daily run: every playlist on its first day, then the changed ones."""
         if self.json_from is not None and self.day >= self.json_from:
             self.plain_only = False
@@ -311,7 +349,7 @@ class SynthArchive:
                 continue  # a commit of its own in real archives; here, part of the day
             if p.reissue_day == self.day:  # same name, new ID, some tracks changed
                 self._move(p, p.reissue_as, writes, same_content=False)
-                p.pid, name = p.reissue_as, p.name
+                p.pid, name, p.counts = p.reissue_as, p.name, {}  # a new playlist to Spotify
                 self._churn(p)
                 p.name = name
                 changed.append(p)
@@ -330,15 +368,15 @@ class SynthArchive:
                 p in changed or rng.random() < follower_churn)]
             for p in moved:
                 p.followers += rng.randint(-3, 10)
-                writes.setdefault("followers", {})[f"{p.path_id}.json"] = (
-                    f'{{"followers": {p.followers}}}\n'.encode())
+        when = START + self.day * DAY + rng.randint(0, 600)
+        offset = rng.choice((-240, -420, 0)) if self.quirks.offsets else 0
+        if not self.plain_only:
+            self._count_followers(commit_day(when), writes)
         for folder, files in writes.items():
             self._write_dir(folder, files)
         if self.quirks.early_files and self.day < 3:
             self._early_files()
         tree = self._root_tree()
-        when = START + self.day * DAY + rng.randint(0, 600)
-        offset = rng.choice((-240, -420, 0)) if self.quirks.offsets else 0
         sig = pygit2.Signature("synth", "synth@localhost", when, offset)
         parents = [self.tip] if self.tip is not None else []
         self.tip = self.repo.create_commit(
@@ -347,6 +385,15 @@ class SynthArchive:
         self.extra = {}
         self.day += 1
         return self.tip
+
+    def _count_followers(self, day: str, writes: dict[str, dict[str, bytes | None]]) -> None:
+        """Today's count in every live playlist's followers file, as fetch adds it to each
+        playlist it reads, every run (moved or not: most days only repeat the count)."""
+        files = writes.setdefault("followers", {})
+        for p in self.playlists:
+            if p.start <= self.day:
+                p.counts[day] = p.followers
+                files[f"{p.path_id}.json"] = followers_json(p.counts).encode()
 
     def _early_files(self) -> None:
         """Files of spotify-playlist-archive's first layout, outside today's (ignored)."""
@@ -413,12 +460,14 @@ def _read_back(repo: pygit2.Repository, entry: pygit2.Object,
 
 def build(path: Path, playlists: int, days: int, *, plain_only: bool = False,
           seed: int = 1, json_from: int | None = None,
-          quirks: Quirks = Quirks(), churn: float = CHURN) -> SynthArchive:
-    """``churn``: the share of playlists that change on a day."""
+          quirks: Quirks = Quirks(), churn: float = CHURN,
+          follower_churn: float = FOLLOWER_CHURN) -> SynthArchive:
+    """``churn``: the share of playlists that change on a day; ``follower_churn``: the
+    share of the others whose follower count moves."""
     archive = SynthArchive(path, playlists, plain_only=plain_only or json_from is not None,
                            seed=seed, json_from=json_from, quirks=quirks)
     for _ in range(days):
-        archive.add_day(churn=churn)
+        archive.add_day(churn=churn, follower_churn=follower_churn)
     return archive
 
 

@@ -13,8 +13,10 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from benchmarks import bench_rebuild, synth
+from benchmarks import bench_follow, bench_rebuild, bench_site, synth
 from gitarchive.git.store import Store
+from gitarchive.history import rebuild as history
+from gitarchive.history.followers_chart import parse_followers
 from gitarchive.history.replay import Replayer
 from gitarchive.history.state import HistoryState
 from gitarchive.history.sync import all_events
@@ -110,9 +112,12 @@ def test_git_floor_leaves_out_what_the_replay_does_not_read(tmp_path: Path) -> N
         *(str(e.id) for e in repo[head.tree["playlists/followers"].id]),
         *(str(head.tree[f"playlists/plain/{pid}"].id) for pid in with_json),
     } - expected
-    floor = bench_rebuild.replay_blobs(bench_rebuild.snapshot_log(tmp_path / "a"))
+    log = bench_rebuild.snapshot_log(tmp_path / "a")
+    floor = bench_rebuild.replay_blobs(log)
     assert {b.decode() for b in floor} == expected
     assert skipped
+    # nor does the floor's log list the followers files (a whole-history walk leaves them out)
+    assert b"playlists/followers/" not in log and b"playlists/pretty/" in log
 
 
 # ---------------------------------------------------------------- every mode runs (not timed)
@@ -129,8 +134,11 @@ def test_bench_fetch_runs_and_both_ways_make_the_same_tree() -> None:
 def test_bench_rebuild_runs_in_each_layout(tmp_path: Path, layout: str) -> None:
     args = ("--playlists", "3", "--days", "4", "--size-playlists", "3", "--size-days", "3",
             "--repeat", "1", "--layout", layout, "--out", str(tmp_path))
+    (tmp_path / f"archive-3x4-{layout}-quirks").mkdir()  # an older generator's: not reused
     first = run_benchmark("bench_rebuild", *args)
     assert "generated" in first and f"{layout} layout" in first
+    made = synth.cached_name(f"archive-3x4-{layout}-quirks")
+    assert synth.generator_of(tmp_path / made) == synth.GENERATOR
     again = run_benchmark("bench_rebuild", *args)  # reuses the archive generated before
     assert "generated" not in again and "full rebuild: replay" in again
     assert "first question after the rebuild" in first and f"\n{layout} | " in first
@@ -183,6 +191,20 @@ def test_bench_query_runs_fresh_and_on_a_kept_archive(tmp_path: Path) -> None:
     assert "show --at (new process)" in run_benchmark(
         "bench_query", *args, "--keep", str(tmp_path / "kept")
     )
+    old = pygit2.Repository(str(tmp_path / "kept"))
+    del old.config[synth.GENERATOR_KEY]  # as an archive of an older generator has none
+    done = subprocess.run([sys.executable, "-m", "benchmarks.bench_query", *args, "--keep",
+                           str(tmp_path / "kept")], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode != 0 and "made by synth generator None" in done.stderr
+
+
+def test_cached_archives_are_named_with_their_generator(tmp_path: Path) -> None:
+    """An archive of an older generator is never reused: each name holds the generator."""
+    follow = bench_follow.source_archive(tmp_path, 2, 2)
+    site = bench_site.source_archive(tmp_path, 2, 2)
+    assert follow.name == synth.cached_name("follow-source-2x2") != "follow-source-2x2"
+    assert site.name == synth.cached_name("site-2x2")
+    assert synth.generator_of(follow) == synth.generator_of(site) == synth.GENERATOR
 
 
 def test_bench_packs_compares_many_packs_with_one(tmp_path: Path) -> None:
@@ -190,6 +212,7 @@ def test_bench_packs_compares_many_packs_with_one(tmp_path: Path) -> None:
                         "--out", str(tmp_path))
     assert "consolidation, entries copied: " in out and "(--deltas)" in out
     assert "nightly step in steady state (51 day-packs" in out
+    assert (tmp_path / synth.cached_name("packs-8x60") / "names").exists()
     lines = {line.split("]")[0][1:]: line for line in out.splitlines() if line.startswith("[")}
     assert set(lines) == {"many", "one", "deltas"} and "next day's rebuild" in lines["one"]
     assert lines["one"].startswith("[one] 1 pack(s)") and "[many] 1 pack" not in lines["many"]
@@ -225,3 +248,63 @@ def test_synth_quirks_are_in_the_history(tmp_path: Path) -> None:
     assert "raw" in repo[head["playlists"].id]
     days = log.split("commit ")[1:]
     assert "playlists/pretty/" not in "".join(days[:60]) and "playlists/pretty/" in days[60]
+
+
+# ------------------------------------------------- followers files as gitarchive's fetch writes
+
+
+def commit_days(repo: pygit2.Repository) -> list[str]:
+    """The UTC day of each commit on main, oldest first."""
+    commits = repo.walk(repo.head.target, pygit2.enums.SortMode.REVERSE)
+    return [synth.commit_day(c.commit_time) for c in commits]
+
+
+def followers_at_head(repo: pygit2.Repository) -> dict[str, dict[str, int]]:
+    """pid -> its followers file at HEAD, parsed as the charts parse it."""
+    tree = repo.head.peel(pygit2.Commit).tree
+    return {e.name[: -len(".json")]: parse_followers(repo[e.id].data)
+            for e in repo[tree["playlists/followers"].id]}
+
+
+@pytest.mark.parametrize("layout", ["json", "mixed", "plain"])
+def test_synth_followers_files_hold_every_json_era_day(tmp_path: Path, layout: str) -> None:
+    """Every live playlist gets the commit's UTC day every JSON-era day (as fetch adds it),
+    counting on from the day before; plain-only days have no followers files."""
+    synth.build(tmp_path / "a", 6, 8, **synth.layout_options(layout, json_from=3))
+    repo = pygit2.Repository(str(tmp_path / "a"))
+    days = commit_days(repo)
+    if layout == "plain":
+        assert "playlists/followers" not in repo.head.peel(pygit2.Commit).tree
+        return
+    era = days[3:] if layout == "mixed" else days
+    files = followers_at_head(repo)
+    assert set(files) == {synth.playlist_id(n) for n in range(6)}
+    assert all(list(counts) == era for counts in files.values())
+    assert len({c for counts in files.values() for c in counts.values()}) > 1  # counts move
+    head = repo.head.peel(pygit2.Commit)
+    parent = head.parents[0].tree
+    changed = [e for e in repo[head.tree["playlists/followers"].id]
+               if parent["playlists/followers/" + e.name].id != e.id]
+    assert len(changed) == 6  # today's day written to each, moved or not
+
+
+def test_synth_resume_counts_on_in_the_followers_files(tmp_path: Path) -> None:
+    synth.build(tmp_path / "a", 4, 5)
+    before = followers_at_head(pygit2.Repository(str(tmp_path / "a")))
+    synth.SynthArchive.resume(tmp_path / "a", plain_only=False, day=5).add_day(
+        follower_churn=0.0, churn=0.0)
+    repo = pygit2.Repository(str(tmp_path / "a"))
+    after, today = followers_at_head(repo), commit_days(repo)[-1]
+    assert set(after) == set(before)
+    for pid, counts in before.items():  # nothing moved: the last count repeated
+        assert after[pid] == {**counts, today: counts[max(counts)]}
+
+
+def test_full_rebuild_draws_followers_charts_from_synth_files(tmp_path: Path) -> None:
+    synth.build(tmp_path / "a", 3, 6, follower_churn=1.0)
+    store = Store(tmp_path / "a")
+    history.rebuild(store, full=True)
+    tree = store.repo.head.peel(pygit2.Commit).tree
+    for n in range(3):
+        chart = store.repo[tree[f"playlists/charts/{synth.playlist_id(n)}-followers.svg"].id]
+        assert b"<polyline" in chart.data

@@ -24,6 +24,7 @@ KIND_PLAIN = "plain"
 KIND_JSON = "json"
 KIND_FOLLOWERS = "followers"
 _DIRS = (("plain", KIND_PLAIN), ("pretty", KIND_JSON), ("followers", KIND_FOLLOWERS))
+_SNAPSHOTS = _DIRS[:2]  # the files a replay reads
 # The empty blob. spotify-playlist-archive registered a playlist by committing an empty
 # plain file, filled by the next run: "no snapshot yet". Writing it counts as having no
 # file (no snapshot, no run, no problem).
@@ -58,8 +59,11 @@ class Event:
     oid: str
     writes: tuple[Write, ...]
     registry: frozenset[str] | None  # registered playlists in its tree; None: no registry/
-    run: bool | None = None  # set when ``writes`` is a part of the commit's (split replay)
+    run: bool | None = None  # set when ``writes`` is a part of the commit's (split replay;
+    # a walk that leaves out followers files)
     record: RunRecord | None = None  # what the run says it fetched (None: no record)
+    # False: the followers files it wrote are left out (EventReader(followers=False)).
+    followers: bool = True
 
     @property
     def key(self) -> EventKey:
@@ -100,8 +104,13 @@ def _file_kind(kind: str, name: str) -> str | None:
 class EventReader:
     """Reads the own snapshot changes of commits, with small caches for subtrees."""
 
-    def __init__(self, repo: pygit2.Repository) -> None:
+    def __init__(self, repo: pygit2.Repository, *, followers: bool = True) -> None:
+        """``followers`` False: an event that writes a snapshot file leaves out the
+        followers files it wrote (``event``): a whole-history replay reads none of them,
+        and a JSON-era commit writes one per playlist (a day of the 1,000-playlist
+        synthetic archive: ~1,000 followers files beside ~60 snapshot files)."""
         self.repo = repo
+        self.followers = followers
         self._registry_cache: dict[pygit2.Oid, frozenset[str]] = {}
         self._trees: dict[pygit2.Oid, pygit2.Tree] = {}  # each commit's dirs: its child's old
 
@@ -116,16 +125,18 @@ class EventReader:
 
     # ------------------------------------------------------------ tree access
 
-    def snapshot_dirs(self, tree: pygit2.Tree | None) -> dict[str, pygit2.Tree | None]:
-        """The plain/pretty/followers subtrees of a root tree (None when absent)."""
-        found: dict[str, pygit2.Tree | None] = {kind: None for _, kind in _DIRS}
+    def snapshot_dirs(self, tree: pygit2.Tree | None, dirs: tuple[tuple[str, str], ...] = _DIRS
+                      ) -> dict[str, pygit2.Tree | None]:
+        """The plain/pretty/followers subtrees of a root tree (None when absent), of
+        ``dirs``' kinds (a subtree of 1,000 entries costs to load)."""
+        found: dict[str, pygit2.Tree | None] = {kind: None for _, kind in dirs}
         if tree is None or layout.ROOT not in tree:
             return found
         root = tree[layout.ROOT]
         if root.type_str != "tree":
             return found
         root_tree = self._tree(root.id)
-        for name, kind in _DIRS:
+        for name, kind in dirs:
             if name in root_tree:
                 entry = root_tree[name]
                 if entry.type_str == "tree":
@@ -147,12 +158,14 @@ class EventReader:
         return cached
 
     def changes(
-        self, old: pygit2.Tree | None, new: pygit2.Tree | None
+        self, old: pygit2.Tree | None, new: pygit2.Tree | None,
+        dirs: tuple[tuple[str, str], ...] = _DIRS,
     ) -> dict[tuple[str, str], str | None]:
-        """Snapshot files that differ between two root trees: (kind, pid) -> new blob or None."""
-        old_dirs, new_dirs = self.snapshot_dirs(old), self.snapshot_dirs(new)
+        """Snapshot files that differ between two root trees: (kind, pid) -> new blob or None
+        (of ``dirs``' kinds)."""
+        old_dirs, new_dirs = self.snapshot_dirs(old, dirs), self.snapshot_dirs(new, dirs)
         found: dict[tuple[str, str], str | None] = {}
-        for _, kind in _DIRS:
+        for _, kind in dirs:
             a, b = old_dirs[kind], new_dirs[kind]
             if a is None and b is None:
                 continue
@@ -168,24 +181,37 @@ class EventReader:
 
     # ----------------------------------------------------------------- events
 
-    def own_writes(self, commit: pygit2.Commit) -> tuple[Write, ...]:
-        """Snapshot files whose content in ``commit`` differs from every parent's."""
+    def own_writes(self, commit: pygit2.Commit, dirs: tuple[tuple[str, str], ...] = _DIRS
+                   ) -> tuple[Write, ...]:
+        """Snapshot files (of ``dirs``' kinds) whose content in ``commit`` differs from
+        every parent's."""
         tree = commit.tree
         parents = commit.parents
         if not parents:
-            own = self.changes(None, tree)
+            own = self.changes(None, tree, dirs)
         else:
-            own = self.changes(parents[0].tree, tree)
+            own = self.changes(parents[0].tree, tree, dirs)
             for parent in parents[1:]:
                 if not own:
                     break
-                other = self.changes(parent.tree, tree)
+                other = self.changes(parent.tree, tree, dirs)
                 own = {k: v for k, v in own.items() if k in other}
         return tuple(Write(kind, pid, blob) for (kind, pid), blob in sorted(own.items()))
 
     def event(self, commit: pygit2.Commit, gen: int) -> Event | None:
-        """The event of a commit, or None when it wrote no snapshot file."""
-        writes = self.own_writes(commit)
+        """The event of a commit, or None when it wrote no snapshot file.
+
+        Without ``followers``, one that writes a plain or JSON snapshot is a run
+        (``Event.is_run``) whatever its followers files, which are left out; any other
+        (followers files alone, or only deletions) is read whole, so the events are the
+        same commits, in the same order, with the same runs."""
+        writes: tuple[Write, ...] = ()
+        lean = False
+        if not self.followers:
+            writes = self.own_writes(commit, _SNAPSHOTS)
+            lean = any(w.blob is not None for w in writes)
+        if not lean:
+            writes = self.own_writes(commit)
         if not writes:
             return None
         return Event(
@@ -195,6 +221,8 @@ class EventReader:
             writes=writes,
             registry=self.registry(commit.tree),
             record=runrecord.parse(commit.message),
+            run=True if lean else None,
+            followers=not lean,
         )
 
     def pseudo_event(

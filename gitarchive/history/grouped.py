@@ -152,7 +152,8 @@ def with_writes(event: Event, writes: tuple[Write, ...], run: bool) -> Event:
     Made by its constructor: a copy of its ``__dict__`` took a fifth of the time but made
     each of its attributes twice as slow to read (no inline values), as the replay reads
     them in every group (tests/history/test_grouped.py names every field)."""
-    return Event(event.time, event.gen, event.oid, writes, event.registry, run, event.record)
+    return Event(event.time, event.gen, event.oid, writes, event.registry, run, event.record,
+                 event.followers)
 
 
 def reads_at_least(events: Sequence[Event], count: int) -> bool:

@@ -73,11 +73,11 @@ def followers_written(store: Store, events: Iterable[Event], state: HistoryState
     are not ``drawn`` anyway, and the file in ``after`` does more than repeat the last
     count (followers_chart.day_before: most playlists, most days). ``glance`` False:
     the caller knows which only repeat it and put them in ``drawn``."""
-    found = {w.pid for event in events for w in event.writes if w.kind == KIND_FOLLOWERS}
+    old, new = TreeReader(store.repo, before), TreeReader(store.repo, after)
+    found = _followers_files_written(events, old, new)
     found.difference_update(drawn)
     if only is not None:
         found.intersection_update(only)
-    old, new = TreeReader(store.repo, before), TreeReader(store.repo, after)
 
     def moved(pid: str) -> bool:
         path = layout.followers_path(pid)
@@ -90,6 +90,20 @@ def followers_written(store: Store, events: Iterable[Event], state: HistoryState
         return earlier is None or was != content_id(earlier)
 
     return [pid for pid in sorted(found) if pid in state.playlists and moved(pid)]
+
+
+def _followers_files_written(events: Iterable[Event], old: TreeReader, new: TreeReader
+                             ) -> set[str]:
+    """The playlists whose followers file ``events`` wrote. Events that left theirs out (a
+    whole-history walk's, events.EventReader) give every file in either tree: those the
+    events did not write are the same in both, which ``followers_written`` then sees."""
+    found: set[str] = set()
+    for event in events:
+        if not event.followers:
+            return {name[:-5] for reader in (old, new) for name in reader.listing(
+                layout.FOLLOWERS) if name.endswith(".json") and len(name) > 5}
+        found.update(w.pid for w in event.writes if w.kind == KIND_FOLLOWERS)
+    return found
 
 
 def files(

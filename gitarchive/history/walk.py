@@ -32,7 +32,10 @@ SHARE_OF = 7
 def whole_history(repo: pygit2.Repository, tip: pygit2.Oid, gens: dict[str, int]
                   ) -> list[Event]:
     """The events of every commit reachable from ``tip``, sorted (events.sorted_events);
-    ``gens`` gets the generation of each commit, as events.walk_events gives them."""
+    ``gens`` gets the generation of each commit, as events.walk_events gives them. Those
+    that write a snapshot leave out their followers files (EventReader(followers=False)):
+    a whole-history replay, its timelines and its index read none, and the charts are
+    drawn from HEAD's files."""
     commits: list[tuple[str, int]] = []
     walker = repo.walk(tip, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE)
     for commit in walker:
@@ -63,7 +66,7 @@ def whole_history(repo: pygit2.Repository, tip: pygit2.Oid, gens: dict[str, int]
 
 def _events(repo: pygit2.Repository, commits: Iterable[tuple[str, int]]) -> Iterator[Event]:
     """The events of ``commits`` (id, generation), each read with its parents' trees."""
-    reader = EventReader(repo)
+    reader = EventReader(repo, followers=False)
     for oid, gen in commits:
         event = reader.event(repo[oid].peel(pygit2.Commit), gen)
         if event is not None:

@@ -186,11 +186,13 @@ def test_a_partition_makes_each_part_as_event_only_would(quirky: Path) -> None:
     from gitarchive.history.events import Event
 
     assert [f.name for f in dataclasses.fields(Event)] == [  # every one copied (with_writes)
-        "time", "gen", "oid", "writes", "registry", "run", "record"]
-    some = next(e for e in events if e.writes)
+        "time", "gen", "oid", "writes", "registry", "run", "record", "followers"]
+    some = next(e for e in events if len(e.writes) > 1 and not e.followers)
+    run = some.run
     copied = grouped.with_writes(some, some.writes[:1], False)
     assert copied.writes == some.writes[:1] and copied.run is False and copied.key == some.key
-    assert some.writes != copied.writes and some.run is None  # the original unchanged
+    assert copied.followers is False  # still says its followers files were left out
+    assert some.writes != copied.writes and some.run is run  # the original unchanged
 
 
 def test_reads_at_least_counts_what_the_replay_reads(quirky: Path) -> None:
