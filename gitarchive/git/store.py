@@ -323,11 +323,13 @@ def _repository(process: int, git_dir: str) -> pygit2.Repository:
 
 
 def blob_data(repo: pygit2.Repository, oid: pygit2.Oid | str) -> bytes:
-    """The content of blob ``oid`` (pygit2 types ``repo[oid]`` as any kind of object)."""
-    blob = repo[oid]
-    if not isinstance(blob, pygit2.Blob):
-        raise StoreError(f"{oid} is a {blob.type_str}, not a file")
-    return blob.data
+    """The content of blob ``oid``. Read from the object database, not as ``repo[oid]``:
+    that makes an object to copy the bytes out of, which took about twice as long for a
+    small loose blob (a daily rebuild reads 1,000 followers files)."""
+    kind, data = repo.odb.read(oid)
+    if kind != pygit2.enums.ObjectType.BLOB:
+        raise StoreError(f"{oid} is a {pygit2.enums.ObjectType(kind).name.lower()}, not a file")
+    return data
 
 
 def tree_at(repo: pygit2.Repository, oid: pygit2.Oid | str) -> pygit2.Tree:

@@ -12,7 +12,7 @@ import pytest
 from gitarchive.errors import DirtyWorktreeError, StoreError
 from gitarchive.git import packwriter
 from gitarchive.git.identity import parse_git_date
-from gitarchive.git.store import Store
+from gitarchive.git.store import Store, blob_data
 
 
 def git(repo: Path, *args: str) -> str:
@@ -219,3 +219,19 @@ def test_many_ids_are_looked_up_as_of_one_rescan(tmp_path: Path) -> None:
     assert not held(packwriter.blob_id(b"never written"))
     packwriter.write_blobs(mine, blobs)
     assert len(list((tmp_path / "objects/pack").glob("*.idx"))) == 1
+
+
+def test_blob_data_reads_files_and_names_what_is_not_one(tmp_path: Path) -> None:
+    store = Store.init(tmp_path / "r")
+    oid = store.commit({"playlists/plain/a": b"one\n", "playlists/plain/b": b"two\n"}, "c")
+    assert oid is not None
+    commit = store.repo[oid].peel(pygit2.Commit)
+    blob = commit.tree["playlists/plain/a"].id
+    assert blob_data(store.repo, blob) == b"one\n"
+    assert blob_data(store.repo, str(blob)) == b"one\n"
+    with pytest.raises(StoreError, match="is a tree, not a file"):
+        blob_data(store.repo, commit.tree.id)
+    with pytest.raises(StoreError, match="is a commit, not a file"):
+        blob_data(store.repo, oid)
+    with pytest.raises(KeyError):
+        blob_data(store.repo, "1" * 40)
