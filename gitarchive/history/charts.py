@@ -177,9 +177,9 @@ class _Tails(dict[tuple[int, int | None], Tail]):
         x1 = xs.get(until)
         if x1 is None:
             x1 = xs[until] = axis.x(until)
-        tail = self[span] = (
-            f'<rect x="{x0}" y="',
-            f'" width="{max(round(x1 - x0, 1), 1.5)}" height="{LANE_H - 6}" rx="2" '
+        tail = self[span] = (  # ':.1f': a rounded float's repr, in about half the time
+            f'<rect x="{x0:.1f}" y="',
+            f'" width="{max(round(x1 - x0, 1), 1.5):.1f}" height="{LANE_H - 6}" rx="2" '
             f'fill="{GREEN if stop is None else GREY}">'
             f"<title>{_span_title(begin, stop, axis.zone)}</title></rect>\n",
         )

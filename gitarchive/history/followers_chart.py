@@ -134,7 +134,10 @@ def parse_followers(data: bytes | None) -> dict[str, int]:
         return {}
     if not isinstance(parsed, dict):
         return {}
-    # day_start: is_day memoised (a year of days in each of 1,000 files are the same days)
+    # day_start: is_day memoised (a year of days in each of 1,000 files are the same days);
+    # a file of days and counts only (the archive's own) is kept as parsed, not copied.
+    if set(map(type, parsed.values())) <= {int} and None not in map(day_start, parsed):
+        return parsed
     return {k: v for k, v in parsed.items() if type(v) is int and day_start(k) is not None}
 
 

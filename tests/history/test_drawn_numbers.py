@@ -3,6 +3,7 @@ turning points picked by C passes) against plain statements of what they must wr
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -128,3 +129,15 @@ def test_lanes_are_ordered_by_first_seen_then_key() -> None:
     ])
     text = charts.tenure_svg(timeline).decode()
     assert re.findall(r"<text [^>]*><title>(\w)</title>", text) == ["b", "d", "a", "c", "e"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_COUNTS)
+def test_a_followers_file_keeps_the_days_counts(followers: dict[str, object]) -> None:
+    """Its days (``YYYY-MM-DD`` text) with a whole count each: nothing else, whatever the
+    file holds (a file of only those is read as it is)."""
+    data = json.dumps(followers).encode()
+    want = {day: count for day, count in followers.items()
+            if type(count) is int and svg.day_start(day) is not None}
+    assert followers_chart.parse_followers(data) == want
+    assert followers_chart.parse_followers(json.dumps(want).encode()) == want
