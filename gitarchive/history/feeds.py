@@ -88,7 +88,8 @@ def _items(tracks: Mapping[str, TrackMeta], keys: list[str]) -> str:
     for meta in map(tracks.get, keys):
         if meta is None:
             continue
-        url, title, artists = meta.url, meta.name, artist_names(meta.artists)
+        url, title, _, by, _, _ = meta
+        artists = by[0][0] if len(by) == 1 else artist_names(by)  # one artist: no hashing
         whole = f"{url}\x00{title}\x00{artists}"
         if needs_escape(whole):  # "&" and "'" are common: the three escaped in one go
             parts = _xx(whole).split("\x00")

@@ -12,6 +12,9 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, tzinfo
+from itertools import compress
+from operator import lt, ne
+from typing import cast
 
 from gitarchive.history.svg import (
     DAY,
@@ -23,6 +26,7 @@ from gitarchive.history.svg import (
     day_text,
     is_day,
     nice_step,
+    pairs,
     svg_document,
 )
 
@@ -76,7 +80,9 @@ def followers_svg(followers: Mapping[str, int], zone: tzinfo = UTC) -> bytes:
     body += grid
     body += axis.draw(top, bottom)
     scale = (bottom - top) / max(hi - lo, 1)
-    line = " ".join(f"{axis.x(t)},{round(bottom - (c - lo) * scale, 1)}" for t, c in points)
+    x0, width, span = axis.x0, axis.width, max(axis.end - axis.start, 1)  # as Axis.x has them
+    line = pairs([v for t, c in points
+                  for v in (x0 + (t - start) * width / span, bottom - (c - lo) * scale)])
     body.append(f'<polyline points="{line}" fill="none" stroke="{GREEN}" stroke-width="2"/>\n')
     last_t, last_c = points[-1]
     body.append(f'<text x="{WIDTH - 20}" y="18" text-anchor="end">{last_c:,} since '
@@ -90,14 +96,21 @@ def turning_points(followers: Mapping[str, int]) -> list[tuple[int, int]]:
     between those lies on the line drawn anyway, and one after the last change adds
     nothing "since" does not say: a daily run that repeats the count (most days, for
     most playlists) draws the same chart."""
-    points = sorted(
-        (when, count) for day, count in followers.items()
-        if type(count) is int and (when := day_start(day)) is not None
-    )
-    last = len(points) - 1
-    return [point for i, point in enumerate(points)
-            if not i or point[1] != points[i - 1][1]
-            or (i < last and points[i + 1][1] != point[1])]
+    starts, counts = list(map(day_start, followers)), list(followers.values())
+    if None in starts or set(map(type, counts)) - {int}:  # what is not a day's count: left out
+        kept = [(when, count) for when, count in zip(starts, counts, strict=True)
+                if when is not None and type(count) is int]
+        whens, counts = [when for when, _ in kept], [count for _, count in kept]
+    else:
+        whens = cast(list[int], starts)
+    if not all(map(lt, whens, whens[1:])):  # a file's days are in order: no tuples to sort
+        ordered = sorted(zip(whens, counts, strict=True))
+        whens, counts = [when for when, _ in ordered], [count for _, count in ordered]
+    if not whens:
+        return []
+    # The first, and each day whose count differs from the day before's, and that day.
+    changed = list(compress(range(1, len(counts)), map(ne, counts, counts[1:])))
+    return [(whens[i], counts[i]) for i in sorted({0, *changed, *[i - 1 for i in changed]})]
 
 
 def repeats_in(counts: Mapping[str, object], day: str, count: int) -> bool:
@@ -121,7 +134,11 @@ def parse_followers(data: bytes | None) -> dict[str, int]:
         return {}
     if not isinstance(parsed, dict):
         return {}
-    return {k: v for k, v in parsed.items() if type(v) is int and is_day(k)}
+    # day_start: is_day memoised (a year of days in each of 1,000 files are the same days);
+    # a file of days and counts only (the archive's own) is kept as parsed, not copied.
+    if set(map(type, parsed.values())) <= {int} and None not in map(day_start, parsed):
+        return parsed
+    return {k: v for k, v in parsed.items() if type(v) is int and day_start(k) is not None}
 
 
 # A followers file as the archive writes it (snapfiles.followers_json), and one of its lines.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from html import escape
@@ -80,28 +81,35 @@ def short_text(text: str, limit: int = LABEL_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def lane_label(meta: TrackMeta | None, key: str) -> tuple[str, str]:
-    """A tenure lane's label (a track's name and artists), whole (its tooltip) and cut to
-    LABEL_CHARS: escaped ``utf8`` text, an ASCII name's made without a real str (a dash in
-    it: two bytes a character)."""
-    if not meta:
-        real = key
+def lane_labels(tracks: Mapping[str, TrackMeta], keys: list[str]) -> tuple[list[str], list[str]]:
+    """The tenure lanes' labels (a track's name and artists, or its key without metadata),
+    whole (their tooltips) and cut to LABEL_CHARS characters, as escaped ``utf8`` text.
+
+    Escaped and turned into UTF-8 bytes in one pass over them all joined by NULs (both
+    rules go a character at a time, and a NUL is ASCII with nothing to escape): a pass per
+    label was most of a tenure chart's time. A label holding a NUL is done on its own.
+    """
+    labels = []
+    get = tracks.get
+    for key in keys:
+        meta = get(key)
+        if not meta:
+            labels.append(key)
+            continue
+        _, name, _, artists, _, _ = meta
+        # One artist (most tracks): its name, without a call.
+        by = artists[0][0] if len(artists) == 1 else artist_names(artists)
+        labels.append(f"{name} — {by}" if by else name)
+    joined = _NUL.join(labels)
+    if joined.count(_NUL) == len(labels) - 1:
+        whole = utf8(escaped(joined)).split(_NUL) if labels else []
     else:
-        name, artists = meta.name, artist_names(meta.artists)
-        if name.isascii() and artists.isascii():  # the usual case: only the dash to add
-            text = f"{name}{_DASH}{artists}" if artists else name
-            full = escaped(text)
-            if (len(name) + 3 + len(artists) if artists else len(name)) <= LABEL_CHARS:
-                return full, full
-            # short_text by bytes: the dash, a character after the name and its space, is three.
-            keep = LABEL_CHARS - 1
-            cut = text[:keep] if keep <= len(name) + 1 else text[:keep + 2]
-            short = cut.rstrip() + _ELLIPSIS
-            return full, escaped(short)
-        real = f"{name} — {artists}" if artists else name
-    text = utf8(real)
-    full = escaped(text)
-    return (full, full) if len(real) <= LABEL_CHARS else (full, _cut(real))
+        whole = [utf8(escaped(label)) for label in labels]
+    return whole, [text if len(label) <= LABEL_CHARS else _cut(label)
+                   for label, text in zip(labels, whole, strict=True)]
+
+
+_NUL = "\x00"
 
 
 def _cut(label: str) -> str:
@@ -109,7 +117,6 @@ def _cut(label: str) -> str:
     return utf8(escaped(short_text(label)))
 
 
-_DASH, _ELLIPSIS = utf8(" — "), utf8("…")
 
 @dataclass(frozen=True)
 class Axis:
@@ -175,11 +182,20 @@ def _axis_marks(axis: Axis, top: int, bottom: int) -> tuple[str, ...]:
     """The tick lines and labels of an axis."""
     out = []
     for when, label in axis.ticks():
-        x = axis.x(when)
+        x = f"{axis.x(when):.1f}"  # its repr (a rounded float's), written once, for less
         out.append(f'<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" stroke="{GRID}"/>\n')
         out.append(f'<text x="{x}" y="{bottom + 14}" text-anchor="middle" '
                    f'fill="#5f6368">{escape_svg(label)}</text>\n')
     return tuple(out)
+
+
+def pairs(values: list[float]) -> str:
+    """``x,y x,y ...`` of ``values`` (x, y, x, y, ...), each as ``str(round(v, 1))`` writes
+    it, in one C format of them all: a round and a float's repr per number was most of a
+    year-long followers chart. The same text for every |v| < 1e15: both round the exact
+    binary value, half to even, to one decimal, and that decimal is the shortest text of
+    the float nearest it."""
+    return ("%.1f,%.1f " * (len(values) // 2) % tuple(values))[:-1]
 
 
 @functools.lru_cache(maxsize=1 << 14)  # a few distinct run times
