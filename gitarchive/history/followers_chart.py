@@ -142,8 +142,9 @@ def parse_followers(data: bytes | None) -> dict[str, int]:
 
 
 # A followers file as the archive writes it (snapfiles.followers_json), and one of its lines.
-_FILE = re.compile(rb'\{\n(?:  "\d{4}-\d\d-\d\d": (?:0|[1-9]\d*),\n)*'
-                   rb'  "\d{4}-\d\d-\d\d": (?:0|[1-9]\d*)\n\}\n')
+# Possessive (*+): a line ending in ",\n" is never the last one, so nothing is given back.
+_FILE = re.compile(rb'\{\n(?:  "\d{4}-\d\d-\d\d": (?:0|[1-9]\d*+),\n)*+'
+                   rb'  "\d{4}-\d\d-\d\d": (?:0|[1-9]\d*+)\n\}\n')
 _LINE = re.compile(rb'  "\d{4}-\d\d-\d\d": (?:0|[1-9]\d*)')
 _END = b"\n}\n"
 
@@ -160,15 +161,18 @@ def repeats_the_count(old: bytes | None, new: bytes | None) -> bool:
     if not old or not new or not old.endswith(_END):
         return False
     body = len(old) - len(_END)
-    if new[body:body + 2] != b",\n" or not new.startswith(old[:body]) \
-            or not new.endswith(_END) or not _FILE.fullmatch(old):
+    if new[body:body + 2] != b",\n" or not new.endswith(_END):
         return False
     added = new[body + 2:len(new) - len(_END)]
+    last = old[old.rfind(b"\n", 0, body) + 1:body]  # its last line, if it is the layout's
+    # The added line first (a count that moved fails here), then the whole of ``old``.
+    if _LINE.fullmatch(added) is None or added[16:] != last[16:] \
+            or added[3:13] <= last[3:13] or not new.startswith(old[:body]) \
+            or not _FILE.fullmatch(old):
+        return False
     lines = old[2:body].split(b",\n")
-    last = lines[-1]
-    return (_LINE.fullmatch(added) is not None and added[16:] == last[16:]
-            and added[3:13] > last[3:13] and is_day(added[3:13].decode())
-            and is_day(last[3:13].decode()) and lines == sorted(lines))
+    return (is_day(added[3:13].decode()) and is_day(last[3:13].decode())
+            and lines == sorted(lines))
 
 
 def day_before(new: bytes | None) -> bytes | None:
