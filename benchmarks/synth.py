@@ -2,10 +2,12 @@
 
 Each day a few percent of the playlists change by a few tracks (additions, removals,
 re-additions of earlier tracks, reorders, now and then a rename), and a few percent
-of follower counts move. In the JSON era every live playlist's followers file gets the
-commit's UTC day, every day (``{"YYYY-MM-DD": count}``, written by
-``snapfiles.followers_json`` as gitarchive's fetch writes it), so a history holds a
-followers write per playlist per commit, as a real one does. Objects are written with
+of follower counts move (in the JSON era the snapshot holds the count, so a count that
+moves alone gives a new snapshot of the same tracks, as fetch writes it). In the JSON era
+every live playlist's followers file gets the commit's UTC day, every day
+(``{"YYYY-MM-DD": count}``, written by ``snapfiles.followers_json`` as gitarchive's fetch
+writes it), so a history holds a followers write per playlist per commit, as a real one
+does. Objects are written with
 pygit2 directly (tree builders on the previous day's trees), so a year of 1,000
 playlists takes about a minute, not hours.
 
@@ -45,7 +47,9 @@ FOLLOWER_CHURN = 0.03  # share of the unchanged playlists whose follower count m
 # Bumped whenever what build() writes changes: benchmarks that keep generated archives
 # name them with it (``cached_name``), so an archive of an older generator is never reused.
 # 2: followers files as fetch writes them (a day -> count file, every day of the JSON era).
-GENERATOR = 2
+# 3: a count that moves is in that day's snapshot (num_followers), as fetch writes it: a
+#    playlist whose count alone moved gets a new JSON snapshot of the same tracks.
+GENERATOR = 3
 GENERATOR_KEY = "synth.generator"  # the git config entry of an archive that records it
 
 
@@ -356,18 +360,27 @@ class SynthArchive:
                 continue
             if p.start == self.day or switched or rng.random() < churn:
                 changed.append(p)
+        if self.day in self.junk_days and not changed:  # a junk day writes a version
+            live = [p for p in self.playlists if p.start < self.day
+                    and self.day not in (p.rename_day, p.reissue_day)]
+            changed += [rng.choice(live)] if live else []
         junk = rng.choice(changed) if self.day in self.junk_days and changed else None
+        alike: list[SynthPlaylist] = []
+        if not self.plain_only:  # before the snapshots are written: they hold the count
+            moved = [p for p in self.playlists if p.start <= self.day and (
+                p in changed or rng.random() < follower_churn)]
+            for p in moved:
+                p.followers += rng.randint(-3, 10)
+            alike = [p for p in moved if p not in changed and p.rename_day != self.day]
         for p in changed:
             if p.start != self.day and not switched and p.reissue_day != self.day:
                 self._churn(p)
             self.registered.add(p.path_id)
             for folder, files in self._files(p, junk=p is junk).items():
                 writes.setdefault(folder, {}).update(files)
-        if not self.plain_only:
-            moved = [p for p in self.playlists if p.start <= self.day and (
-                p in changed or rng.random() < follower_churn)]
-            for p in moved:
-                p.followers += rng.randint(-3, 10)
+        for p in alike:  # fetch rewrites a snapshot whose count alone moved (num_followers)
+            for folder, files in self._files(p).items():
+                writes.setdefault(folder, {}).update(files)
         when = START + self.day * DAY + rng.randint(0, 600)
         offset = rng.choice((-240, -420, 0)) if self.quirks.offsets else 0
         if not self.plain_only:

@@ -6,6 +6,7 @@ that its side-by-side comparisons compare like with like.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -308,3 +309,25 @@ def test_full_rebuild_draws_followers_charts_from_synth_files(tmp_path: Path) ->
     for n in range(3):
         chart = store.repo[tree[f"playlists/charts/{synth.playlist_id(n)}-followers.svg"].id]
         assert b"<polyline" in chart.data
+
+
+def test_synth_snapshot_holds_the_count_of_its_day(tmp_path: Path) -> None:
+    """As fetch writes them: each JSON-era day's snapshot holds that day's count, and a
+    playlist whose count alone moved gets a new snapshot of the same tracks."""
+    synth.build(tmp_path / "a", 6, 8, churn=0.0, follower_churn=0.5)
+    repo = pygit2.Repository(str(tmp_path / "a"))
+    commits = list(repo.walk(repo.head.target, pygit2.enums.SortMode.REVERSE))
+    alike = 0
+    for before, commit in zip(commits, commits[1:], strict=False):
+        day = synth.commit_day(commit.commit_time)
+        for n in range(6):
+            pid = synth.playlist_id(n)
+            snapshot = json.loads(commit.tree[f"playlists/pretty/{pid}.json"].data)
+            counts = parse_followers(commit.tree[f"playlists/followers/{pid}.json"].data)
+            assert snapshot["num_followers"] == counts[day]
+            old = before.tree[f"playlists/pretty/{pid}.json"]
+            if counts[day] != counts[max(d for d in counts if d < day)]:
+                assert old.id != commit.tree[f"playlists/pretty/{pid}.json"].id
+                old_tracks = json.loads(old.data)["tracks"]
+                alike += old_tracks == snapshot["tracks"]
+    assert alike > 0
