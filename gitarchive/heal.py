@@ -83,6 +83,22 @@ def unjournaled(new: Path, setup: Iterable[str] = ()) -> sqlite3.Connection:
     return db
 
 
+def written_whole(new: Path, setup: Iterable[str], fill: Callable[[sqlite3.Connection], None]
+                  ) -> None:
+    """A new SQLite file at ``new`` (``unjournaled``, after the ``setup`` scripts) holding
+    what ``fill`` writes, committed and closed; on any failure, no file (and the error)."""
+    discard_database(new)  # what a killed write left
+    db = unjournaled(new, setup)
+    try:
+        fill(db)
+        db.execute("COMMIT")
+    except BaseException:
+        db.close()
+        discard_database(new)
+        raise
+    db.close()
+
+
 def put_in_place(new: Path, path: Path) -> None:
     """A whole new SQLite file (``unjournaled``, closed) on disk and renamed over
     ``path``, whose journal files go first (never applied to the new one)."""

@@ -25,6 +25,7 @@ KIND_JSON = "json"
 KIND_FOLLOWERS = "followers"
 _DIRS = (("plain", KIND_PLAIN), ("pretty", KIND_JSON), ("followers", KIND_FOLLOWERS))
 _SNAPSHOTS = _DIRS[:2]  # the files a replay reads
+_FOLLOWERS = _DIRS[2:]
 # The empty blob. spotify-playlist-archive registered a playlist by committing an empty
 # plain file, filled by the next run: "no snapshot yet". Writing it counts as having no
 # file (no snapshot, no run, no problem).
@@ -205,13 +206,14 @@ class EventReader:
         (``Event.is_run``) whatever its followers files, which are left out; any other
         (followers files alone, or only deletions) is read whole, so the events are the
         same commits, in the same order, with the same runs."""
-        writes: tuple[Write, ...] = ()
         lean = False
-        if not self.followers:
+        if self.followers:
+            writes = self.own_writes(commit)
+        else:
             writes = self.own_writes(commit, _SNAPSHOTS)
             lean = any(w.blob is not None for w in writes)
-        if not lean:
-            writes = self.own_writes(commit)
+            if not lean:  # its followers files too; their kind sorts first, as own_writes'
+                writes = self.own_writes(commit, _FOLLOWERS) + writes
         if not writes:
             return None
         return Event(

@@ -33,14 +33,5 @@ def connect(path: Path) -> sqlite3.Connection:
 def write_whole(path: Path, fill: Callable[[sqlite3.Connection], None]) -> None:
     """A new file at ``path`` holding what ``fill`` writes into empty tables, once on disk."""
     new = path.with_name(path.name + NEW_SUFFIX)
-    heal.discard_database(new)  # what a killed write left
-    db = heal.unjournaled(new, SCHEMA)
-    try:
-        fill(db)
-        db.execute("COMMIT")
-    except BaseException:
-        db.close()
-        heal.discard_database(new)
-        raise
-    db.close()
+    heal.written_whole(new, SCHEMA, fill)
     heal.put_in_place(new, path)

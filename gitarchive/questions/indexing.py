@@ -198,10 +198,13 @@ def _write_fresh(new: Path, writes: Iterable[WriteRow], state: HistoryState | No
         db.close()
 
 
+# A new index file's: its pages 8192 bytes (fewer to fill and to scan than 4096), its tables.
+_SETUP = ("PRAGMA page_size=8192", schema())
+
+
 def _opened(new: Path, begun: bool) -> sqlite3.Connection:
-    """A new index file, in a transaction (``begun``: its tables and writes are there).
-    Its pages 8192 bytes: fewer to fill and to scan than 4096."""
-    return heal.unjournaled(new, () if begun else ("PRAGMA page_size=8192", schema()))
+    """A new index file, in a transaction (``begun``: its tables and writes are there)."""
+    return heal.unjournaled(new, () if begun else _SETUP)
 
 
 def _begin(db: sqlite3.Connection, writes: Iterable[WriteRow]) -> None:
@@ -228,13 +231,7 @@ class Rows:
         begun = Path(path)
         try:
             heal.cache_dir(begun.parent)
-            heal.discard_database(begun)
-            db = _opened(begun, False)
-            try:
-                _begin(db, _event_writes(events))
-                db.execute("COMMIT")
-            finally:
-                db.close()
+            heal.written_whole(begun, _SETUP, lambda db: _begin(db, _event_writes(events)))
             flush(begun)  # on disk now: the build's own flush then waits for its pages only
         except (sqlite3.Error, OSError):
             heal.discard_database(begun)
