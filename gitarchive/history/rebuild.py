@@ -160,6 +160,8 @@ def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str
         left = [state.files[pid] for pid in synced.viewed]  # the forked half's, on disk
         saved.discard(store, ahead, left)  # no manifest will name them
         raise
+    if synced.full:  # the files its pictures came from: tomorrow's checked by a line each
+        pictures.followers_seen(store, state, synced.head.tree)
     # The rebuild commit writes no snapshot, so it is no event: the state as of the
     # old head is the state as of the new one (its ancestor check still holds).
     save_state(store, synced, ahead)
