@@ -259,9 +259,11 @@ class Store:
                 node = child
             node[parts[-1]] = (None if content is None else content.oid
                                if isinstance(content, packwriter.Stored) else next(blob_ids))
-        return self._write_level(base, nested)
+        return self._write_level(base, nested)[0]
 
-    def _write_level(self, base: pygit2.Tree | None, level: _Level) -> pygit2.Oid:
+    def _write_level(self, base: pygit2.Tree | None, level: _Level) -> tuple[pygit2.Oid, int]:
+        """A tree written and its number of entries (an empty one is left out of its
+        parent: counted here, not read back, which parsed ~3,000 chart entries again)."""
         builder = self.repo.TreeBuilder(base) if base is not None else self.repo.TreeBuilder()
         for name, value in level.items():
             existing = base[name] if base is not None and name in base else None
@@ -271,8 +273,8 @@ class Store:
                     if existing is not None and existing.type_str == "tree"
                     else None
                 )
-                sub_id = self._write_level(sub_base, value)
-                if len(tree_at(self.repo, sub_id)) == 0:
+                sub_id, entries = self._write_level(sub_base, value)
+                if entries == 0:
                     if existing is not None:
                         builder.remove(name)
                 else:
@@ -282,7 +284,7 @@ class Store:
                     builder.remove(name)
             else:
                 builder.insert(name, value, FILE_MODE)
-        return builder.write()
+        return builder.write(), len(builder)
 
     def ref_target(self, ref: str) -> pygit2.Oid | None:
         """The commit id ``ref`` points to (through symbolic refs), or None."""

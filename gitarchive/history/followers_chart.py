@@ -153,39 +153,49 @@ def repeats_the_count(old: bytes | None, new: bytes | None) -> bool:
     """Whether ``new`` is ``old`` with one day added after its last at its last count,
     both as the archive writes them (sorted days, one a line): then their charts are
     the same bytes (``turning_points``: the day is flat tail), and a daily run need not
-    draw it. False where that is not seen at a glance: the caller draws and compares.
-
-    Why exact: the lines of such a file compare as their days do (each is
-    ``  "YYYY-MM-DD": N``), so lines in order put the latest day last, whose count the
-    parse keeps (a day twice: the last line wins in JSON too)."""
-    if not old or not new or not old.endswith(_END):
-        return False
-    body = len(old) - len(_END)
-    if new[body:body + 2] != b",\n" or not new.endswith(_END):
-        return False
-    added = new[body + 2:len(new) - len(_END)]
-    last = old[old.rfind(b"\n", 0, body) + 1:body]  # its last line, if it is the layout's
-    # The added line first (a count that moved fails here), then the whole of ``old``.
-    if _LINE.fullmatch(added) is None or added[16:] != last[16:] \
-            or added[3:13] <= last[3:13] or not new.startswith(old[:body]) \
-            or not _FILE.fullmatch(old):
-        return False
-    lines = old[2:body].split(b",\n")
-    return (is_day(added[3:13].decode()) and is_day(last[3:13].decode())
-            and lines == sorted(lines))
+    draw it. False where that is not seen at a glance: the caller draws and compares."""
+    return old is not None and day_before(new) == old
 
 
 def day_before(new: bytes | None) -> bytes | None:
     """The text ``new`` had before its last day was added, when that day only repeats
     the count (``repeats_the_count``); else None. A daily run compares its blob id
     with the one committed before: one blob read per playlist, not two."""
+    found = day_added(new)
+    return found[0] if found is not None and found[1] and layouts_own(found[0]) else None
+
+
+def day_added(new: bytes | None) -> tuple[bytes, bool] | None:
+    """(the text ``new`` had before its last line was added, whether that line repeats
+    the count) when that line is a later day than the one before, as the archive writes
+    it; else None. Not checked: that earlier text is the layout's own (``layouts_own``);
+    when it is, so is ``new``, and its chart is the earlier one's if the count repeats.
+
+    Why exact: the lines of such a file compare as their days do (each is
+    ``  "YYYY-MM-DD": N``), so lines in order put the latest day last, whose count the
+    parse keeps (a day twice: the last line wins in JSON too)."""
     if not new or not new.endswith(_END):
         return None
-    cut = new.rfind(b",\n", 0, len(new) - len(_END))
-    if cut < 0:
+    body = new.rfind(b",\n", 0, len(new) - len(_END))
+    if body < 0:
         return None
-    old = new[:cut] + _END
-    return old if repeats_the_count(old, new) else None
+    added = new[body + 2:len(new) - len(_END)]
+    last = new[new.rfind(b"\n", 0, body) + 1:body]  # the earlier text's last line
+    if _LINE.fullmatch(added) is None or added[3:13] <= last[3:13] \
+            or not is_day(added[3:13].decode()):
+        return None
+    return new[:body] + _END, added[16:] == last[16:]
+
+
+def layouts_own(data: bytes | None) -> bool:
+    """Whether a followers file is as the archive writes it: one day a line (``_FILE``),
+    in order, the last a real day (``parse_followers`` keeps it: the greatest). A file
+    seen so need not be scanned again: the next day's is checked against it by its last
+    line (``day_added``), its blob id kept in the saved state (state.followers)."""
+    if not data or _FILE.fullmatch(data) is None:
+        return False
+    lines = data[2:len(data) - len(_END)].split(b",\n")
+    return lines == sorted(lines) and is_day(lines[-1][3:13].decode())
 
 
 def sparkline_svg(followers: Mapping[str, int], width: int = 120, height: int = 24) -> str:

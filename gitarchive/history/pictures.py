@@ -23,6 +23,7 @@ from gitarchive import collector
 from gitarchive.archive import layout
 from gitarchive.git.packwriter import Content, content_id
 from gitarchive.git.store import Store, TreeReader, process_repository, tree_at
+from gitarchive.git.trust import unverified_reads
 from gitarchive.history import charts, feeds, followers_chart, timeline_read
 from gitarchive.history.events import KIND_FOLLOWERS, Event
 from gitarchive.history.parallel import in_halves, two_cores
@@ -72,7 +73,11 @@ def followers_written(store: Store, events: Iterable[Event], state: HistoryState
     their followers file (a count can move while the snapshot does not), their charts
     are not ``drawn`` anyway, and the file in ``after`` does more than repeat the last
     count (followers_chart.day_before: most playlists, most days). ``glance`` False:
-    the caller knows which only repeat it and put them in ``drawn``."""
+    the caller knows which only repeat it and put them in ``drawn``.
+
+    With ``glance``, each file read is kept in ``state.followers`` when it is the
+    layout's own: seen so the night before, tonight's earlier text is that file (same
+    blob id) and is not scanned again, only the line added (``_seen``)."""
     old, new = TreeReader(store.repo, before), TreeReader(store.repo, after)
     found = _followers_files_written(events, old, new)
     found.difference_update(drawn)
@@ -82,14 +87,51 @@ def followers_written(store: Store, events: Iterable[Event], state: HistoryState
     def moved(pid: str) -> bool:
         path = layout.followers_path(pid)
         was = old.blob_id(path)
-        if was == new.blob_id(path):
+        now = new.blob_id(path)
+        if was == now:
             return False
         if not glance:
             return True
-        earlier = followers_chart.day_before(new.read(path))
-        return earlier is None or was != content_id(earlier)
+        if now is None:  # the file went: nothing left to check tomorrow's against
+            state.followers.pop(pid, None)
+            return True
+        return not _seen(state.followers, pid, was, now, new.read(path))
 
     return [pid for pid in sorted(found) if pid in state.playlists and moved(pid)]
+
+
+def followers_seen(store: Store, state: HistoryState, tree: pygit2.Tree) -> None:
+    """Keep in ``state.followers`` which of ``tree``'s followers files are the layout's
+    own (a whole replay's: its pictures were drawn from them), so that the next daily
+    run checks each against the line it adds alone (``followers_written``)."""
+    reader = TreeReader(store.repo, tree)
+    seen: dict[str, bytes] = {}
+    with unverified_reads():  # ~1,000 files, each hashed again by libgit2 else (trust.py)
+        for name, oid in reader.listing(layout.FOLLOWERS).items():
+            pid = name[:-5]
+            if name.endswith(".json") and pid in state.playlists \
+                    and followers_chart.layouts_own(reader.read(layout.followers_path(pid))):
+                seen[pid] = oid.raw
+    state.followers = seen
+
+
+def _seen(seen: dict[str, bytes], pid: str, was: pygit2.Oid | None, now: pygit2.Oid,
+          data: bytes | None) -> bool:
+    """Whether ``data`` (blob ``now``) is the file ``was`` with one day added at its last
+    count (followers_chart.day_before), with ``seen`` (pid -> raw blob id of a file
+    known to be the layout's own) brought up to date: ``now`` kept when it is one, else
+    the entry dropped. The earlier text is scanned whole (``layouts_own``) unless it is
+    the file seen before, by its blob id."""
+    found = followers_chart.day_added(data)
+    if found is not None:
+        earlier, repeats = found
+        raw = None if was is None else was.raw
+        same = content_id(earlier).raw == raw
+        if (same and seen.get(pid) == raw) or followers_chart.layouts_own(earlier):
+            seen[pid] = now.raw
+            return same and repeats
+    seen.pop(pid, None)
+    return False
 
 
 def _followers_files_written(events: Iterable[Event], old: TreeReader, new: TreeReader

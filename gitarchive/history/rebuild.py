@@ -44,6 +44,7 @@ from gitarchive.archive import settings
 from gitarchive.errors import StoreError
 from gitarchive.git.packwriter import Content, Stored, store_all
 from gitarchive.git.store import Store, process_repository, tree_at
+from gitarchive.git.trust import unverified_reads
 from gitarchive.history import pictures, saved, timeline_read
 from gitarchive.history.parallel import Meanwhile, in_halves, two_cores
 from gitarchive.history.pieces import RowsFn
@@ -153,13 +154,16 @@ def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str
             render_views(state, [pid for pid in plan.wanted if pid not in ready], fmt,
                          base_url, final_newline, progress))
         counted = _Counted(rendered)
-        new_tree = _write(store, result, plan, counted, synced, tz, only_ids)
+        with unverified_reads():  # ~1,000 followers files and the views' trees (trust.py)
+            new_tree = _write(store, result, plan, counted, synced, tz, only_ids)
         result.playlists = counted.playlists
         plan.record(state, new_tree, complete=only_ids is None)
     except BaseException:
         left = [state.files[pid] for pid in synced.viewed]  # the forked half's, on disk
         saved.discard(store, ahead, left)  # no manifest will name them
         raise
+    if synced.full:  # the files its pictures came from: tomorrow's checked by a line each
+        pictures.followers_seen(store, state, synced.head.tree)
     # The rebuild commit writes no snapshot, so it is no event: the state as of the
     # old head is the state as of the new one (its ancestor check still holds).
     save_state(store, synced, ahead)

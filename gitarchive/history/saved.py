@@ -12,7 +12,8 @@ manifest (``manifest.pickle``)::
      "pending": [...], "view_dirty": [...],
      "views": (target, settings, cumulative tree id) | None,
      "links": {"<new id>": "<old id>"}, "candidates": [(old, new, commit)],
-     "sources": {"<id>": (json blob, plain blob, digest | None, quiet)}}
+     "sources": {"<id>": (json blob, plain blob, digest | None, quiet)},
+     "followers": {"<id>": raw blob id of its followers file seen as the layout's own}}
 
     <id>.<token>.<digest>.pickle: (PLAYLIST_FORMAT, pid, json blob, plain blob (those of
         its last save: "sources" wins), name, url,
@@ -36,6 +37,8 @@ A playlist's snapshot blobs are in ``sources`` (format 7), authoritative over it
 most days most playlists change only their follower count (their JSON blob, nothing the
 replay keeps), so fetch moves the blob there (state.HistoryState.move_alone) instead of
 rewriting a thousand files. A format 6 manifest is read as is (each file's blobs count).
+``followers`` (optional: none, each file is checked whole) lets a daily rebuild check a
+followers file by its last line (pictures.py); keyed by content, never wrong for another.
 
 Everything in it is epoch seconds (no display time zone). Each playlist file's size
 is in the manifest (checked on load: a truncated file means a replay, with a note) and
@@ -134,6 +137,7 @@ def load(store: Store) -> SavedState | None:
         state.playlists = Playlists(state, _loader(folder, state), files)
         state.files = files
         state.sizes = {str(k): int(v) for k, v in (data.get("sizes") or {}).items()}
+        state.followers = {p: o for p, o in data.get("followers", {}).items() if type(o) is bytes}
         return SavedState(str(data["head"]), dict(data["gens"]), state)
     except _LOAD_ERRORS as exc:
         heal.notice(f"the saved history state is unreadable ({type(exc).__name__}); "
@@ -355,6 +359,7 @@ def save(store: Store, saved: SavedState, ahead: Ahead | None = None) -> None:
         "links": state.links,
         "candidates": state.candidates,
         "sources": sources,
+        "followers": {pid: oid for pid, oid in state.followers.items() if pid in files},
     }
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".manifest.")
     try:

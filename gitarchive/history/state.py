@@ -196,6 +196,11 @@ class HistoryState:
         # (old, new, commit): a file deleted and another with the same name added in one
         # commit, not linked: what ``rebuild`` suggests linking (it never links itself).
         self.candidates: list[tuple[str, str, str]] = []
+        # pid -> raw blob id of its followers file, seen to be as the archive writes it
+        # (followers_chart.layouts_own): the next day's file is checked against it by its
+        # last line, not scanned whole again (pictures.followers_written). Content-keyed,
+        # so an entry for an older file is harmless; none: the whole check (saved.py).
+        self.followers: dict[str, bytes] = {}
 
     def registry_index(self, registry: Registry) -> int:
         """The index of a registry in ``registries`` (added when new)."""
