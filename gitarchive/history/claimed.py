@@ -29,11 +29,9 @@ from functools import partial
 
 import pygit2
 
-from gitarchive.archive.snapshots import ParseCache
 from gitarchive.git.store import Store, blob_data
 from gitarchive.history import grouped, shelf
 from gitarchive.history import saved as history_state
-from gitarchive.history.delta import Chunker
 from gitarchive.history.events import Event
 from gitarchive.history.parallel import Forked
 from gitarchive.history.pieces import PIECE, IndexRows, Piece, RowsFn, Swaps, written
@@ -104,8 +102,8 @@ def replayed(repo: pygit2.Repository, state: HistoryState, groups: Sequence[Sequ
              problems: list[Problem]) -> Iterator[tuple[list[str], Recording | None]]:
     """The groups ``numbers`` replayed one after another (``grouped.replayed_groups``: each
     on a state of its own, joined into ``state``), their blobs read here; after each, its
-    playlists and its timelines (a Recording of that group's alone, None if not asked)."""
-    chunker = Chunker(ParseCache())
+    playlists and its timelines (a Recording of that group's alone, None if not asked).
+    Each group parses with a cache of its own (``grouped.group_chunker``)."""
     made: list[Recording | None] = [None]
 
     def replayer(target: HistoryState, events: Sequence[Event]) -> Replayer:
@@ -113,7 +111,8 @@ def replayed(repo: pygit2.Repository, state: HistoryState, groups: Sequence[Sequ
             recording.draw, recording.tree, recording.render))
         recorder = (None if mine is None else
                     Recorder(partial(blob_data, repo), mine.timelines))
-        return Replayer(target, grouped.read_here(repo, events), None, recorder, chunker)
+        return Replayer(target, grouped.read_here(repo, events), None, recorder,
+                        grouped.group_chunker())
 
     for done in grouped.replayed_groups(state, (groups[n] for n in numbers), replayer,
                                         swaps, problems):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
+from sys import intern
 
 import pygit2
 
@@ -37,18 +38,29 @@ EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 EventKey = tuple[int, int, str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Write:
-    """One snapshot file written by a commit: new blob id, or None when deleted."""
+    """One snapshot file written by a commit: new blob id, or None when deleted.
+
+    A whole history's events are held by both processes of a rebuild (tens of thousands
+    of writes, one more each day): slots, and one ``pid`` string per playlist (``written``),
+    took a real-shaped history's writes from 8.2 to 2.8 MB in each (261 x 1,000: 48,926
+    writes, each with a copy of its playlist's id)."""
 
     kind: str
     pid: str
     blob: str | None
 
-    def __reduce__(self) -> tuple[type[Write], tuple[str, str, str | None]]:
+    def __reduce__(self) -> tuple[Callable[[str, str, str | None], Write],
+                                  tuple[str, str, str | None]]:
         """Pickled as its fields (walk.py's child sends ~20,000): a dataclass's default
-        form names each field in each object, twice the work."""
-        return Write, (self.kind, self.pid, self.blob)
+        form names each field in each object, twice the work. Unpickled by ``written``."""
+        return written, (self.kind, self.pid, self.blob)
+
+
+def written(kind: str, pid: str, blob: str | None) -> Write:
+    """A write whose ``pid`` is the one string every write of that playlist holds."""
+    return Write(kind, intern(pid), blob)
 
 
 @dataclass(frozen=True)
@@ -197,7 +209,7 @@ class EventReader:
                     break
                 other = self.changes(parent.tree, tree, dirs)
                 own = {k: v for k, v in own.items() if k in other}
-        return tuple(Write(kind, pid, blob) for (kind, pid), blob in sorted(own.items()))
+        return tuple(written(kind, pid, blob) for (kind, pid), blob in sorted(own.items()))
 
     def event(self, commit: pygit2.Commit, gen: int) -> Event | None:
         """The event of a commit, or None when it wrote no snapshot file.
@@ -235,7 +247,7 @@ class EventReader:
         own = self.changes(base, tree)
         if not own:
             return None
-        writes = tuple(Write(kind, pid, blob) for (kind, pid), blob in sorted(own.items()))
+        writes = tuple(written(kind, pid, blob) for (kind, pid), blob in sorted(own.items()))
         # The id is unknown before committing; the generation alone orders it after
         # every ancestor with the same time, so "" never decides anything.
         return Event(time=time, gen=gen, oid="", writes=writes, registry=self.registry(tree),

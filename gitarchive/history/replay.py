@@ -109,7 +109,8 @@ class Replayer:
         # read-ahead plan (sync.replay_events) and not read from the object database.
         self.known = known or {}
         self.problems: list[Problem] = []
-        # Shared by the Replayers of one replay's groups (grouped.py): a text parsed once.
+        # Shared by the versions of one group's playlists (grouped.group_chunker): a text
+        # parsed once there.
         self.chunker = chunker or delta.Chunker(ParseCache())
         # Playlists whose snapshot went away / that first appeared: (commit, pid, name),
         # matched into state.candidates (a split replay merges both halves' first).

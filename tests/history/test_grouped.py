@@ -8,8 +8,10 @@ archives (placeholders, renames, re-issued IDs, unreadable versions, a layout ch
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pygit2
 import pytest
@@ -20,7 +22,7 @@ from gitarchive.archive import links as archive_links
 from gitarchive.git import blobstream
 from gitarchive.git.blobstream import BlobStream
 from gitarchive.git.store import Store, blob_data
-from gitarchive.history import grouped
+from gitarchive.history import claimed, grouped
 from gitarchive.history import sync as sync_module
 from gitarchive.history.grouped import fresh_state
 from gitarchive.history.pieces import Piece
@@ -226,3 +228,64 @@ def test_a_split_replay_partitions_the_events_once_if_the_child_lives(
     synced = sync(store, full=True, timelines=True)
     assert state_to_dict(synced.state) == state
     assert len(calls) == 1
+
+
+def test_each_group_parses_with_a_cache_of_its_own(quirky: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """No parse cache outlives its group (a process's groups hold other playlists: one
+    cache for all held every text they ever read), in one process and in a shared replay's
+    (claimed.replayed); the state is still the one replay's."""
+    store = Store(quirky)
+    state, _, _ = one_replay(store)
+    monkeypatch.setattr(grouped, "GROUP", 5)
+    monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 10**9)  # one process
+    chunkers: list[object] = []
+
+    def noting(made: type[Replayer]) -> Callable[..., Replayer]:
+        def replayer(*args: Any) -> Replayer:
+            replaying = made(*args)
+            chunkers.append(replaying.chunker)
+            return replaying
+        return replayer
+
+    monkeypatch.setattr(grouped, "Replayer", noting(Replayer))
+    monkeypatch.setattr(claimed, "Replayer", noting(Replayer))
+    synced = sync(store, full=True, timelines=True)
+    assert state_to_dict(synced.state) == state
+    head = store.head()
+    assert head is not None
+    events = all_events(store, head, {})
+    groups = grouped.split_events(events, synced.state.links)
+    assert len(groups) > 2 and len(chunkers) == len(groups)
+    assert len({id(c) for c in chunkers}) == len(chunkers)
+    chunkers.clear()
+    mine = fresh_state(synced.state.links)
+    swaps: grouped.Swaps = ([], [])
+    for _ in claimed.replayed(store.repo, mine, groups, range(len(groups)), None, swaps, []):
+        pass
+    add_candidates(mine, *swaps)
+    assert state_to_dict(mine) == state
+    assert len(chunkers) == len(groups) and len({id(c) for c in chunkers}) == len(groups)
+
+
+def test_the_heaps_free_pages_go_back_after_each_group(quirky: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a group is replayed (its blobs and parse cache dropped), the C heap's free pages
+    are given back, before the next group: one release per group."""
+    store = Store(quirky)
+    monkeypatch.setattr(grouped, "GROUP", 5)
+    monkeypatch.setattr(sync_module, "PARALLEL_MIN_BLOBS", 10**9)  # one process
+    released: list[int] = []
+    replayed_so_far: list[int] = []
+    monkeypatch.setattr(grouped, "release_free_memory", lambda: released.append(1))
+    head = store.head()
+    assert head is not None
+    events = all_events(store, head, {})
+    links = archive_links.from_tree(store.repo, head.tree)
+    groups = grouped.split_events(events, links)
+    state = fresh_state(links)
+    for done in grouped.replayed_groups(state, groups, lambda target, group: Replayer(
+            target, partial(blob_data, store.repo)), ([], []), []):
+        replayed_so_far.append(len(done))
+        assert len(released) == len(replayed_so_far)  # released before the group is handed on
+    assert len(released) == len(groups) > 2

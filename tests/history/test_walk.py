@@ -4,6 +4,7 @@ of every commit gives, with the same generations; a child that dies changes noth
 from __future__ import annotations
 
 import os
+import pickle
 import threading
 from pathlib import Path
 
@@ -195,3 +196,21 @@ def test_followers_written_sees_the_same_files_in_events_without_them(tmp_path: 
         a = pictures.followers_written(h.store, full, state, [], before=before, after=head.tree)
         b = pictures.followers_written(h.store, lean, state, [], before=before, after=head.tree)
         assert a == b and a
+
+
+@pytest.mark.parametrize("block", [1, 100])
+def test_every_write_of_a_playlist_holds_one_id_string(tmp_path: Path, block: int,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A whole history's writes, read on both cores (the child's pickled to this process),
+    hold one ``pid`` string per playlist and no ``__dict__`` each: both processes of a
+    rebuild hold every write of the history."""
+    h = branchy(tmp_path)
+    h.repo.set_head("refs/heads/main")
+    monkeypatch.setattr(walk, "PARALLEL_MIN_COMMITS", 0)
+    monkeypatch.setattr(walk, "BLOCK", block)
+    events = walk.whole_history(h.repo, h.repo.head.target, {})
+    writes = [w for event in events for w in event.writes]
+    assert len(writes) > len({w.pid for w in writes}) >= 2
+    assert len({id(w.pid) for w in writes}) == len({w.pid for w in writes})
+    assert not any(hasattr(w, "__dict__") for w in writes)
+    assert [pickle.loads(pickle.dumps(w)) for w in writes] == writes
