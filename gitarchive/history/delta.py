@@ -74,7 +74,8 @@ class Recut(NotChunked):
 
 
 class Chunker:
-    """Cuts versions into chunks and parses chunks, each distinct text once (shared caches)."""
+    """Cuts versions into chunks and parses chunks, each distinct text once (a cache
+    per group of playlists: grouped.group_chunker)."""
 
     def __init__(self, cache: ParseCache) -> None:
         self.cache = cache

@@ -25,9 +25,9 @@ state is one file per playlist (only touched ones are read and rewritten), runs
 are applied to a playlist lazily (HistoryState.settle), and only playlists whose
 view may have changed are rendered — present tracks have a null ``last_seen`` in
 the files (views.py), so a day's run leaves the other playlists' files alone. A
-whole-history replay reads its blobs ahead in a second process (git/blobstream.py,
-pygit2 there too), in parallel with the parsing here, and parses each distinct
-track text once.
+whole-history replay runs on both cores, a forked process replaying some groups of
+playlists (sync.py, claimed.py); each group reads its own blobs a window at a time
+(git/blobstream.py) and parses each distinct track text once (grouped.py).
 """
 
 from __future__ import annotations
