@@ -153,16 +153,11 @@ def repeats_the_count(old: bytes | None, new: bytes | None) -> bool:
     """Whether ``new`` is ``old`` with one day added after its last at its last count,
     both as the archive writes them (sorted days, one a line): then their charts are
     the same bytes (``turning_points``: the day is flat tail), and a daily run need not
-    draw it. False where that is not seen at a glance: the caller draws and compares."""
-    return old is not None and day_before(new) == old
-
-
-def day_before(new: bytes | None) -> bytes | None:
-    """The text ``new`` had before its last day was added, when that day only repeats
-    the count (``repeats_the_count``); else None. A daily run compares its blob id
-    with the one committed before: one blob read per playlist, not two."""
+    draw it. False where that is not seen at a glance: the caller draws and compares.
+    The rule a daily run's check applies in two steps (pictures.py): the line added
+    (``day_added``), and the earlier text (``layouts_own``, unless seen before)."""
     found = day_added(new)
-    return found[0] if found is not None and found[1] and layouts_own(found[0]) else None
+    return found is not None and found[1] and found[0] == old and layouts_own(old)
 
 
 def day_added(new: bytes | None) -> tuple[bytes, bool] | None:

@@ -22,7 +22,7 @@ import pygit2
 from gitarchive import collector
 from gitarchive.archive import layout
 from gitarchive.git.packwriter import Content, content_id
-from gitarchive.git.store import Store, TreeReader, process_repository, tree_at
+from gitarchive.git.store import Store, TreeReader, blob_data, process_repository, tree_at
 from gitarchive.git.trust import unverified_reads
 from gitarchive.history import charts, feeds, followers_chart, timeline_read
 from gitarchive.history.events import KIND_FOLLOWERS, Event
@@ -72,7 +72,7 @@ def followers_written(store: Store, events: Iterable[Event], state: HistoryState
     the one drawn as of ``before``, as a full rebuild would draw it: ``events`` wrote
     their followers file (a count can move while the snapshot does not), their charts
     are not ``drawn`` anyway, and the file in ``after`` does more than repeat the last
-    count (followers_chart.day_before: most playlists, most days). ``glance`` False:
+    count (followers_chart.repeats_the_count: most playlists, most days). ``glance`` False:
     the caller knows which only repeat it and put them in ``drawn``.
 
     With ``glance``, each file read is kept in ``state.followers`` when it is the
@@ -108,17 +108,16 @@ def followers_seen(store: Store, state: HistoryState, tree: pygit2.Tree) -> None
     seen: dict[str, bytes] = {}
     with unverified_reads():  # ~1,000 files, each hashed again by libgit2 else (trust.py)
         for name, oid in reader.listing(layout.FOLLOWERS).items():
-            pid = name[:-5]
-            if name.endswith(".json") and pid in state.playlists \
-                    and followers_chart.layouts_own(reader.read(layout.followers_path(pid))):
-                seen[pid] = oid.raw
+            if name.endswith(".json") and name[:-5] in state.playlists \
+                    and followers_chart.layouts_own(blob_data(store.repo, oid)):
+                seen[name[:-5]] = oid.raw
     state.followers = seen
 
 
 def _seen(seen: dict[str, bytes], pid: str, was: pygit2.Oid | None, now: pygit2.Oid,
           data: bytes | None) -> bool:
     """Whether ``data`` (blob ``now``) is the file ``was`` with one day added at its last
-    count (followers_chart.day_before), with ``seen`` (pid -> raw blob id of a file
+    count (followers_chart.repeats_the_count), with ``seen`` (pid -> raw blob id of a file
     known to be the layout's own) brought up to date: ``now`` kept when it is one, else
     the entry dropped. The earlier text is scanned whole (``layouts_own``) unless it is
     the file seen before, by its blob id."""
