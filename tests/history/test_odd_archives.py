@@ -92,6 +92,12 @@ def test_plain_files_saved_on_windows_read_as_any_other(tmp_path: Path, saved: s
     assert f"{A}  Alpha  last fetched 2021-03-03" in status.output
 
 
+def test_a_registry_alias_saved_with_a_byte_order_mark_is_the_alias(tmp_path: Path) -> None:
+    """An alias typed in Notepad: its byte order mark would be part of every name shown."""
+    entry = layout.RegistryEntry.from_bytes(A, b"\xef\xbb\xbfMy mix\r\n")
+    assert entry.alias == "My mix"
+
+
 # ------------------------------------------------------- plain files, then JSON
 
 
