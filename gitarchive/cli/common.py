@@ -38,6 +38,17 @@ def open_store(repo_path: str) -> Store:
     return store
 
 
+def note_cut(store: Store) -> None:
+    """Say so when what a command shows comes from part of the history (a shallow or
+    partial clone): its first dates are the cut's, not the playlists'."""
+    from gitarchive.git.depth import history_cut
+
+    cut = history_cut(store.repo)
+    if cut is not None:
+        click.echo(f"note: this repository is {cut}; what is shown comes from the part of "
+                   "its history that is here", err=True)
+
+
 def _forget_cut_caches(store: Store) -> None:
     """Drop what was derived from a history that was cut then (a shallow or partial clone)
     and is whole now: the next command replays it all, with the dates before the cut."""

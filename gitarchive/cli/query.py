@@ -13,7 +13,7 @@ import click
 
 from gitarchive import collector
 from gitarchive.archive import settings
-from gitarchive.cli.common import open_store, repo_option
+from gitarchive.cli.common import note_cut, open_store, repo_option
 from gitarchive.heal import healing_index
 from gitarchive.questions import output as query_output
 from gitarchive.questions.index import QueryIndex, index_path
@@ -56,21 +56,10 @@ def open_archive(repo_path: str, timezone: str | None) -> tuple[Store, QueryInde
     zone = get_timezone(settings.timezone(store, timezone))
     if store.head() is None:
         raise click.ClickException("this archive has no commits yet; run 'gitarchive fetch'")
-    _note_cut(store)
+    note_cut(store)
     index = open_index(store, progress=terminal_bar(min_items=100))
     current.remember(store, index, QUESTION_CONFIG)
     return store, index, DateFormatter(zone)
-
-
-def _note_cut(store: Store) -> None:
-    """Say so when the answers come from part of the history (a shallow or partial clone):
-    its first dates are the cut's, not the playlist's."""
-    from gitarchive.git.depth import history_cut
-
-    cut = history_cut(store.repo)
-    if cut is not None:
-        click.echo(f"note: this repository is {cut}; the answers come from the part of its "
-                   "history that is here", err=True)
 
 
 def _current_index(repo_path: str, timezone: str | None) -> tuple[QueryIndex, tzinfo] | None:

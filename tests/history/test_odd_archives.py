@@ -194,6 +194,8 @@ def test_a_shallow_clone_keeps_its_views_and_says_its_history_is_cut(
     assert pygit2.Repository(str(clone)).head.target == head.id
     log = cli(clone, "log", A)
     assert log.exit_code == 0 and "note: this repository is a shallow clone" in log.output
+    built = cli(clone, "site", str(tmp_path / "site"), "--quiet")
+    assert built.exit_code == 0 and "note: this repository is a shallow clone" in built.output
     git("fetch", "-q", "--unshallow", cwd=clone)
     assert cli(clone, "rebuild").exit_code == 0
     assert cumulative(clone)["Song 3"] == ("2023-01-01", None)
