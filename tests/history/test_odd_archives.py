@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pygit2
 import pytest
+from cli_support import point_client_at
 from click.testing import CliRunner, Result
 from history_support import History, at, json_files, pid, plain_files, playlist, registry, track
 
 from gitarchive.archive import layout, render
 from gitarchive.cli import main
 from gitarchive.spotify.apijson import api_playlist_from_model
-from gitarchive.spotify.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
+from gitarchive.spotify.standin import StandIn
 
 A = pid(1)
 
@@ -50,11 +51,7 @@ def git(*args: str, cwd: Path | None = None) -> None:
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
     """A stand-in serving A (tracks 3 to 6), the client's environment pointed at it."""
     with StandIn({A: api_playlist_from_model(snap(3, 4, 5, 6))}) as server:
-        monkeypatch.setenv("SPOTIFY_CLIENT_ID", DEMO_CLIENT_ID)
-        monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", DEMO_CLIENT_SECRET)
-        monkeypatch.delenv("SPOTIFY_REFRESH_TOKEN", raising=False)
-        monkeypatch.setenv("SPOTIFY_API_BASE", server.api_base)
-        monkeypatch.setenv("SPOTIFY_TOKEN_URL", server.token_url)
+        point_client_at(monkeypatch, server)
         yield server
 
 
