@@ -358,28 +358,31 @@ def parse_plain_line(line: str) -> TrackMeta:
                                   tuple([(a, "") for a in artists.split(", ") if a]), None, None))
 
 
-_BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark
-
-
 def split_plain(pid: str, data: bytes) -> tuple[str, str, str, list[str]]:
     """(name, url, description, lines) of a plain file; its track lines start at index 3.
 
     Name line, description line, blank line, one track per line (SnapshotError if not).
-    A file saved on Windows is read as the same text: CRLF line ends (committed
-    without autocrlf) and a UTF-8 byte order mark (an editor's) are not part of it,
-    and the blank line may hold spaces.
     """
     try:
-        text = data.decode("utf-8-sig" if data[:3] == _BOM else "utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SnapshotError("plain file is not UTF-8 text") from exc
-    if "\r" in text:
-        text = text.replace("\r\n", "\n")
     lines = text.split("\n")
-    if len(lines) < 3 or (lines[2] and not lines[2].isspace()):
-        raise SnapshotError("plain file must start with a name line, a description line, a blank")
+    if len(lines) < 3 or lines[2] or text.startswith("\ufeff"):
+        lines = _saved_on_windows(text)
     url = f"https://open.spotify.com/playlist/{pid}" if layout.is_playlist_id(pid) else ""
     return lines[0], url, lines[1], lines
+
+
+def _saved_on_windows(text: str) -> list[str]:
+    """The lines of a plain file as any other's: a byte order mark (an editor's) and CRLF
+    line ends (committed without autocrlf) are no part of its text, and its blank line may
+    hold spaces. Only files that are not plain as they are come here (the replay reads
+    every version of every plain file)."""
+    lines = text.removeprefix("\ufeff").replace("\r\n", "\n").split("\n")
+    if len(lines) < 3 or (lines[2] and not lines[2].isspace()):
+        raise SnapshotError("plain file must start with a name line, a description line, a blank")
+    return lines
 
 
 def parse_plain_snapshot(pid: str, data: bytes) -> ParsedSnapshot:
