@@ -238,3 +238,24 @@ def test_follow_refuses_a_shallow_source_with_one_line(tmp_path: Path) -> None:
     assert followed.exit_code == 1
     assert "is a shallow clone" in followed.output and "cannot write" not in followed.output
     assert len(followed.output.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------- where the files are
+
+
+def test_a_checkout_whose_git_dir_is_elsewhere_writes_its_own_files(
+    tmp_path: Path, api: StandIn
+) -> None:
+    """``git clone --separate-git-dir``: the checkout's .git is a file naming the git
+    directory; its files are in the checkout, not beside that directory."""
+    h = full_archive(tmp_path)
+    checkout = tmp_path / "checkout"
+    git("clone", "-q", "--separate-git-dir", str(tmp_path / "elsewhere.git"),
+        str(h.store.git_dir), str(checkout))
+    fetched = cli(checkout, "fetch")
+    assert fetched.exit_code == 0, fetched.output
+    head = pygit2.Repository(str(checkout)).head.peel(pygit2.Commit)
+    plain = layout.plain_path(A)
+    assert (checkout / plain).read_bytes() == head.tree[plain].data
+    assert b"Song 6" in head.tree[plain].data
+    assert not (tmp_path / "playlists").exists()  # beside the git directory: nothing
