@@ -259,3 +259,40 @@ def test_a_checkout_whose_git_dir_is_elsewhere_writes_its_own_files(
     assert (checkout / plain).read_bytes() == head.tree[plain].data
     assert b"Song 6" in head.tree[plain].data
     assert not (tmp_path / "playlists").exists()  # beside the git directory: nothing
+
+
+# ------------------------------------------------------- a clock that was reset
+
+
+def test_a_run_by_a_reset_clock_is_dated_as_the_run_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A board without a real-time clock, run at boot before its clock was set, commits
+    at 1970: dated so, its snapshot came before every other (the newest shown as the
+    oldest, its new tracks added in 1970). It is dated as its parent, in a daily
+    (incremental) rebuild and a whole one alike."""
+    h = History(str(tmp_path / "repo.git"))
+    repo = h.store.git_dir
+
+    def rebuild(day: str, *full: str) -> None:  # its views commit made that evening
+        monkeypatch.setenv("GIT_COMMITTER_DATE", f"{day}T20:00:00Z")
+        assert cli(repo, "rebuild", *full).exit_code == 0
+
+    h.commit({**registry(A), **json_files(snap(1, 2))}, at("2023-01-01"))
+    h.commit(json_files(snap(1, 2, 3)), at("2023-01-02"))
+    rebuild("2023-01-02")
+    h.commit(json_files(snap(2, 3, 4)), 3600)  # 1970-01-01 01:00
+    rebuild("2023-01-03")
+    shown = cli(repo, "show", A, "--format", "plain")
+    assert "Song 4" in shown.output and "Song 1" not in shown.output  # HEAD's snapshot
+    assert cli(repo, "log", A).output.splitlines() == [
+        "2023-01-01  +2 −0  first snapshot  name: 'Alpha'", "2023-01-02  +1 −0",
+        "2023-01-02  +1 −1"]
+    h.commit(json_files(snap(2, 3, 4, 5)), at("2023-01-04"))
+    rebuild("2023-01-04")
+    daily = cumulative(repo)
+    assert daily == {"Song 1": ("2023-01-01", "2023-01-02"), "Song 2": ("2023-01-01", None),
+                     "Song 3": ("2023-01-02", None), "Song 4": ("2023-01-02", None),
+                     "Song 5": ("2023-01-04", None)}
+    rebuild("2023-01-04", "--full")
+    assert cumulative(repo) == daily
