@@ -20,6 +20,9 @@ UNSHALLOW = ("run 'git fetch --unshallow' (GitHub Actions: actions/checkout with
              "fetch-depth: 0)")
 UNFILTER = "clone it again without --filter"
 CUT_MARKER = "cut-history"  # in .git/gitarchive/: caches may have been made from a cut history
+# Why the views are not written from such a clone (the message's end, for every command).
+WHY = ("replayed from a cut history, they would date every track from the cut and drop the "
+       "tracks removed before it")
 
 
 def history_cut(repo: pygit2.Repository) -> str | None:
@@ -32,11 +35,6 @@ def history_cut(repo: pygit2.Repository) -> str | None:
         return ("a partial clone (git clone --filter): old snapshots are not in it; "
                 f"{UNFILTER}")
     return None
-
-
-# Why the views are not written from such a clone (the message's end, for every command).
-WHY = ("replayed from a cut history, they would date every track from the "
-       "cut and drop the tracks removed before it")
 
 
 def whole_again(git_dir: Path, repo: pygit2.Repository) -> bool:
@@ -54,4 +52,5 @@ def whole_again(git_dir: Path, repo: pygit2.Repository) -> bool:
 
 
 def forget_cut(git_dir: Path) -> None:
+    """The caches of a cut history are gone: no marker until the history is cut again."""
     (git_dir / "gitarchive" / CUT_MARKER).unlink(missing_ok=True)
