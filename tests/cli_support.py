@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from gitarchive.cli import main
+from gitarchive.spotify.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 OLD_1970 = "09D0CKBRWkBBoPn46V6YTO"  # "1970 (2)" in the goldens; has a follower count
@@ -50,3 +52,12 @@ def on_a_terminal(args: list[str], env: dict[str, str]) -> str:
     proc.wait(timeout=120)
     os.close(leader)
     return b"".join(chunks).decode(errors="replace")
+
+
+def point_client_at(monkeypatch: pytest.MonkeyPatch, server: StandIn) -> None:
+    """The client's environment pointed at a stand-in: its app's credentials, no user."""
+    monkeypatch.setenv("SPOTIFY_CLIENT_ID", DEMO_CLIENT_ID)
+    monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    monkeypatch.delenv("SPOTIFY_REFRESH_TOKEN", raising=False)
+    monkeypatch.setenv("SPOTIFY_API_BASE", server.api_base)
+    monkeypatch.setenv("SPOTIFY_TOKEN_URL", server.token_url)

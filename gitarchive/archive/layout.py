@@ -119,8 +119,8 @@ class RegistryEntry:
         """Parse a registry file; raises RegistryError for a bad name or content."""
         if not is_playlist_id(pid):
             raise RegistryError(f"'{pid}' is not a playlist ID (22 letters and digits)")
-        try:
-            text = data.decode("utf-8")
+        try:  # a byte order mark (a Windows editor's) is no part of the alias
+            text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise RegistryError(f"registry file of {pid} is not UTF-8 text") from exc
         lines = [line for line in text.splitlines() if line.strip()]

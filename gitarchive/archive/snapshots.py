@@ -368,10 +368,21 @@ def split_plain(pid: str, data: bytes) -> tuple[str, str, str, list[str]]:
     except UnicodeDecodeError as exc:
         raise SnapshotError("plain file is not UTF-8 text") from exc
     lines = text.split("\n")
-    if len(lines) < 3 or lines[2] != "":
-        raise SnapshotError("plain file must start with a name line, a description line, a blank")
+    if len(lines) < 3 or lines[2] or text.startswith("\ufeff"):
+        lines = _saved_on_windows(text)
     url = f"https://open.spotify.com/playlist/{pid}" if layout.is_playlist_id(pid) else ""
     return lines[0], url, lines[1], lines
+
+
+def _saved_on_windows(text: str) -> list[str]:
+    """The lines of a plain file as any other's: a byte order mark (an editor's) and CRLF
+    line ends (committed without autocrlf) are no part of its text, and its blank line may
+    hold spaces. Only files that are not plain as they are come here (the replay reads
+    every version of every plain file)."""
+    lines = text.removeprefix("\ufeff").replace("\r\n", "\n").split("\n")
+    if len(lines) < 3 or (lines[2] and not lines[2].isspace()):
+        raise SnapshotError("plain file must start with a name line, a description line, a blank")
+    return lines
 
 
 def parse_plain_snapshot(pid: str, data: bytes) -> ParsedSnapshot:

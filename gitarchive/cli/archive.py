@@ -11,7 +11,7 @@ from gitarchive import exitcodes
 from gitarchive.archive import registry
 from gitarchive.cli.common import open_store, repo_option
 from gitarchive.cli.fetching import run_fetch
-from gitarchive.cli.runs import fail, locked_run, parse_shard, push_after_fetch
+from gitarchive.cli.runs import fail, locked_run, parse_shard, push_after_fetch, views_allowed
 from gitarchive.errors import CredentialsError
 from gitarchive.git.store import Store
 from gitarchive.ops.shard import Shard
@@ -126,8 +126,9 @@ def fetch_command(
     """
     store = open_store(repo_path)
     with locked_run(store, "gitarchive fetch", log_file=log_file, quiet=quiet):
+        cumulative = views_allowed(store, not no_cumulative)
         if registry.load(store) == ({}, []):
-            code = False if no_follow else follow_step(store, not no_cumulative, quiet)
+            code = False if no_follow else follow_step(store, cumulative, quiet)
             if code is False and not quiet:  # before credentials: a new archive's first question
                 click.echo("No playlists registered; add one with 'gitarchive add PLAYLIST'")
             sys.exit(code or exitcodes.OK)
@@ -137,14 +138,14 @@ def fetch_command(
             fail(str(exc), exc.exit_code)
         with client:
             report = run_fetch(
-                store, client, only=only, shard=shard, cumulative=not no_cumulative, quiet=quiet,
+                store, client, only=only, shard=shard, cumulative=cumulative, quiet=quiet,
                 jobs=jobs,
             )
         code = report.exit_code
-        followed = None if no_follow else follow_step(store, not no_cumulative, quiet)
+        followed = None if no_follow else follow_step(store, cumulative, quiet)
         code = code or followed or exitcodes.OK
         if push_remote is not None:
-            code = push_after_fetch(store, push_remote, cumulative=not no_cumulative,
+            code = push_after_fetch(store, push_remote, cumulative=cumulative,
                                     quiet=quiet) or code
         sys.exit(code)
 

@@ -29,9 +29,38 @@ def repo_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def open_store(repo_path: str) -> Store:
     """The archive at ``repo_path`` (a StoreError, shown as ``Error: ...``, when there is none)."""
+    from gitarchive.git.depth import whole_again
     from gitarchive.git.store import Store
 
-    return Store(repo_path)
+    store = Store(repo_path)
+    if whole_again(store.git_dir, store.repo):
+        _forget_cut_caches(store)
+    return store
+
+
+def note_cut(store: Store) -> None:
+    """Say so when what a command shows comes from part of the history (a shallow or
+    partial clone): its first dates are the cut's, not the playlists'."""
+    from gitarchive.git.depth import history_cut
+
+    cut = history_cut(store.repo)
+    if cut is not None:
+        click.echo(f"note: this repository is {cut}; what is shown comes from the part of "
+                   "its history that is here", err=True)
+
+
+def _forget_cut_caches(store: Store) -> None:
+    """Drop what was derived from a history that was cut then (a shallow or partial clone)
+    and is whole now: the next command replays it all, with the dates before the cut."""
+    from gitarchive.git.depth import forget_cut
+    from gitarchive.heal import forget_database
+    from gitarchive.history import saved, timeline
+    from gitarchive.questions.index import index_path
+
+    saved.state_path(store).unlink(missing_ok=True)
+    timeline.forget(store)
+    forget_database(index_path(store))
+    forget_cut(store.git_dir)
 
 
 def report_bug(exc: BaseException) -> NoReturn:

@@ -10,7 +10,7 @@ import pygit2
 
 from gitarchive import exitcodes
 from gitarchive.cli.common import open_store, repo_option
-from gitarchive.cli.runs import fail, locked_run, write_error
+from gitarchive.cli.runs import fail, locked_run, views_allowed, write_error
 from gitarchive.errors import FollowError, GitarchiveError
 from gitarchive.git.store import Store
 from gitarchive.history.rebuild import rebuild
@@ -74,8 +74,9 @@ def follow(
         except FollowError as exc:
             raise click.BadParameter(str(exc), param_hint="--since") from exc
     with locked_run(store, "gitarchive follow", quiet=quiet):
+        cumulative = views_allowed(store, not no_cumulative)
         if update_:
-            code = follow_step(store, cumulative=not no_cumulative, quiet=quiet)
+            code = follow_step(store, cumulative=cumulative, quiet=quiet)
             if code is False and not quiet:
                 click.echo("No followed sources; follow one with 'gitarchive follow URL "
                            "--playlist ID'")
@@ -92,7 +93,7 @@ def follow(
         except (OSError, pygit2.GitError) as exc:
             fail(write_error(exc, store), exitcodes.ERROR)
         _report([result], quiet)
-        if not no_cumulative:
+        if cumulative:
             _rebuild(store, quiet)
 
 

@@ -13,7 +13,7 @@ import click
 
 from gitarchive import collector
 from gitarchive.archive import settings
-from gitarchive.cli.common import open_store, repo_option
+from gitarchive.cli.common import note_cut, open_store, repo_option
 from gitarchive.heal import healing_index
 from gitarchive.questions import output as query_output
 from gitarchive.questions.index import QueryIndex, index_path
@@ -56,6 +56,7 @@ def open_archive(repo_path: str, timezone: str | None) -> tuple[Store, QueryInde
     zone = get_timezone(settings.timezone(store, timezone))
     if store.head() is None:
         raise click.ClickException("this archive has no commits yet; run 'gitarchive fetch'")
+    note_cut(store)
     index = open_index(store, progress=terminal_bar(min_items=100))
     current.remember(store, index, QUESTION_CONFIG)
     return store, index, DateFormatter(zone)

@@ -19,6 +19,7 @@ import pygit2
 from gitarchive import exitcodes
 from gitarchive.cli.autopack import after_run
 from gitarchive.errors import GitarchiveError, LockedError, LockWriteError, PushError, ShardError
+from gitarchive.git.depth import WHY, history_cut
 from gitarchive.git.lock import RepoLock
 from gitarchive.git.store import Store
 from gitarchive.ops.push import push
@@ -156,3 +157,17 @@ def push_after_fetch(store: Store, remote: str, *, cumulative: bool, quiet: bool
     if not quiet:
         click.echo(done)
     return None
+
+
+def views_allowed(store: Store, cumulative: bool) -> bool:
+    """Whether a run may write the cumulative views: asked to, and the whole history is
+    here (git/depth.py); when it is not, the run's snapshots are still committed, and a
+    warning says why the views were left as they are."""
+    cut = history_cut(store.repo) if cumulative else None
+    if cut is None:
+        return cumulative
+    message = (f"this repository is {cut}, then 'gitarchive rebuild'. The cumulative views "
+               f"were left as they are: {WHY}")
+    logger.warning(message)
+    click.echo(f"warning: {message}", err=True)
+    return False

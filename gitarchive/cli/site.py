@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gitarchive.cli.common import open_store, repo_option
+from gitarchive.cli.common import note_cut, open_store, repo_option
 from gitarchive.cli.runs import locked_run
 from gitarchive.errors import TimezoneError
 from gitarchive.progress import terminal_bar
@@ -38,6 +38,7 @@ def site_command(output: Path | None, base_url: str | None, branch: str | None,
     if output is None and branch is None:
         raise click.UsageError("give an OUTPUT directory, --branch NAME, or both")
     store = open_store(repo_path)
+    note_cut(store)
     try:
         with locked_run(store, "gitarchive site", quiet=quiet):
             result = site.build(store, output, base_url=base_url, branch=branch,

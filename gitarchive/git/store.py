@@ -36,12 +36,11 @@ class Store:
     """One archive repository."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        found = pygit2.discover_repository(str(path))
-        if found is None:
-            raise StoreError(
-                f"{path} is not inside a git repository; run 'gitarchive init {path}' first"
-            )
-        self.repo = pygit2.Repository(found)
+        if pygit2.discover_repository(str(path)) is None:
+            raise StoreError(f"{path} is not inside a git repository; run 'gitarchive init "
+                             f"{path}' first")
+        # Opened from ``path``, not from the git directory found: a checkout whose .git is a
+        self.repo = pygit2.Repository(str(path))  # file (--separate-git-dir) has its files here
 
     @classmethod
     def init(cls, path: str | os.PathLike[str], *, bare: bool = False) -> Store:

@@ -32,6 +32,12 @@ _FOLLOWERS = _DIRS[2:]
 # file (no snapshot, no run, no problem).
 EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 
+# Spotify opened on 2008-10-07: a commit dated before that was made by a clock that had
+# been reset (a board without a real-time clock, run at boot before its clock was set),
+# and is dated as the last commit before it that a set clock made (``dated``).
+SPOTIFY_OPENED = 1_223_337_600
+_RESET_CLOCK_HOPS = 100  # how far back along first parents a set clock is looked for
+
 # Sort key of an event: (committer time, generation, commit id). The generation
 # (1 + the largest generation of the parents) orders commits made in the same
 # second after their ancestors whatever their ids.
@@ -229,7 +235,7 @@ class EventReader:
         if not writes:
             return None
         return Event(
-            time=commit.commit_time,
+            time=dated(commit),
             gen=gen,
             oid=str(commit.id),
             writes=writes,
@@ -252,6 +258,25 @@ class EventReader:
         # every ancestor with the same time, so "" never decides anything.
         return Event(time=time, gen=gen, oid="", writes=writes, registry=self.registry(tree),
                      record=record)
+
+
+def dated(commit: pygit2.Commit) -> int:
+    """The time a commit is dated in history: its committer time, unless a reset clock made
+    it (before Spotify existed); then that of the nearest first-parent ancestor a set
+    clock made (within ``_RESET_CLOCK_HOPS``), else its own. Read from the commits
+    alone, so every replay, whole or incremental, dates it the same."""
+    when = commit.commit_time
+    if when >= SPOTIFY_OPENED:
+        return when
+    ancestor = commit
+    for _ in range(_RESET_CLOCK_HOPS):
+        try:
+            ancestor = ancestor.parents[0]
+        except (IndexError, KeyError, pygit2.GitError):  # a root, or cut off (shallow)
+            return when
+        if ancestor.commit_time >= SPOTIFY_OPENED:
+            return ancestor.commit_time
+    return when
 
 
 def _tree_diff(

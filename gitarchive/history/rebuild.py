@@ -42,6 +42,7 @@ import pygit2
 from gitarchive import collector
 from gitarchive.archive import settings
 from gitarchive.errors import StoreError
+from gitarchive.git.depth import WHY, history_cut
 from gitarchive.git.packwriter import Content, Stored, store_all
 from gitarchive.git.store import Store, process_repository, tree_at
 from gitarchive.git.trust import unverified_reads
@@ -115,6 +116,10 @@ def _rebuild(store: Store, only: Iterable[str] | None, full: bool, timezone: str
     tz = settings.timezone(store, timezone)
     get_timezone(tz)  # a bad name fails before any work
     store.recover()  # a run killed mid-commit: its files back first, even if nothing changes
+    cut = history_cut(store.repo)
+    if cut is not None:
+        raise StoreError(f"this repository is {cut}, then 'gitarchive rebuild'. The cumulative "
+                         f"views were not written: {WHY}")
     branch = settings.views_branch(store, views_branch)
     base_url = settings.githistory_base(store)
     final_newline = settings.final_newline(store)

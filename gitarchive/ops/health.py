@@ -29,6 +29,8 @@ import pygit2
 
 from gitarchive.archive import layout, registry, runrecord
 from gitarchive.archive.runrecord import RunRecord
+from gitarchive.archive.snapshots import split_plain
+from gitarchive.errors import SnapshotError
 from gitarchive.git.store import Store, TreeReader
 from gitarchive.history.events import EventReader
 
@@ -204,10 +206,14 @@ def status(store: Store, *, now: int, stale_days: float = 3) -> list[PlaylistHea
 
 
 def _plain_name(head: TreeReader, pid: str) -> str | None:
+    """The plain file's name line, read as the history reads it (a CRLF or BOM file's too)."""
     data = head.read(layout.plain_path(pid))
     if not data:
         return None
-    return data.split(b"\n", 1)[0].decode("utf-8", "replace") or None
+    try:
+        return split_plain(pid, data)[0] or None
+    except SnapshotError:  # no snapshot: its first line is still the best name there is
+        return data.split(b"\n", 1)[0].decode("utf-8", "replace") or None
 
 
 def _is_empty(head: TreeReader, pid: str) -> bool:

@@ -24,6 +24,7 @@ from gitarchive.errors import (
 )
 from gitarchive.git.store import Store, blob_at
 from gitarchive.history.events import EMPTY_BLOB, KIND_JSON, KIND_PLAIN
+from gitarchive.questions.formats import by_key, plain_keys, when_of
 from gitarchive.questions.index import QueryIndex, Write
 from gitarchive.questions.resolve import Known, known_playlists, resolve_playlist
 
@@ -131,8 +132,17 @@ def _from_parsed(pid: str, parsed: ParsedSnapshot) -> Playlist:
 def load_snapshot(
     store: Store, pid: str, kind: str, blob: str, when: int, commit: str
 ) -> Snapshot:
-    """Parse one snapshot blob (JSON or plain) into a Snapshot; QueryError if unreadable."""
-    data = store.blob(blob)
+    """Parse one snapshot blob (JSON or plain) into a Snapshot; QueryError if unreadable.
+
+    A blob this clone lacks (``git clone --filter``) or a submodule entry at the path is
+    unreadable too, as the replay counts it: skipped, never a traceback."""
+    try:
+        data = store.blob(blob)
+    except KeyError:
+        raise QueryError(f"the snapshot of {pid} at {commit[:12]} is unreadable: its object "
+                         f"{blob[:12]} is not in this repository (a partial clone?)") from None
+    except StoreError as exc:
+        raise QueryError(f"the snapshot of {pid} at {commit[:12]} is unreadable: {exc}") from None
     try:
         if kind == KIND_JSON:
             playlist = Playlist.from_json(data)
@@ -335,8 +345,8 @@ def diff(
     return Diff(
         before,
         after,
-        [DiffEntry(t, added_at.get(k)) for k, t in added],
-        [DiffEntry(t, removed_at.get(k)) for k, t in removed],
+        [DiffEntry(t, when_of(added_at, k, t)) for k, t in added],
+        [DiffEntry(t, when_of(removed_at, k, t)) for k, t in removed],
     )
 
 
@@ -344,8 +354,9 @@ def _added_removed(
     before: Snapshot | None, after: Snapshot
 ) -> tuple[list[tuple[str, Track]], list[tuple[str, Track]]]:
     """(key, track) pairs in ``after`` but not ``before``, and the other way round."""
-    old = dict(zip(before.keys, before.playlist.tracks, strict=True)) if before else {}
-    new = dict(zip(after.keys, after.playlist.tracks, strict=True))
+    plain = plain_keys(after.keys) | (plain_keys(before.keys) if before else set())
+    old = by_key(before.keys, before.playlist.tracks, plain) if before else {}
+    new = by_key(after.keys, after.playlist.tracks, plain)
     return ([(k, t) for k, t in new.items() if k not in old],
             [(k, t) for k, t in old.items() if k not in new])
 
@@ -368,11 +379,15 @@ def _change_dates(
     removed: dict[str, int] = {}
     cache = SnapshotCache(store, pid)
     found = list(cache.readable(versions(index.writes(pid, end))))
+    plain = set().union(*(plain_keys(snap.keys) for _, snap in found if snap is not None))
     base = max((i for i, (v, _) in enumerate(found) if v.time <= start), default=-1)
-    snap = found[base][1] if base >= 0 else None
-    before: set[str] = set(snap.keys) if snap is not None else set()
+
+    def keys_of(snap: Snapshot | None) -> set[str]:
+        return set(by_key(snap.keys, snap.playlist.tracks, plain)) if snap is not None else set()
+
+    before = keys_of(found[base][1] if base >= 0 else None)
     for version, snap in found[base + 1:]:
-        keys = set(snap.keys) if snap is not None else set()
+        keys = keys_of(snap)
         for key in keys - before:
             added[key] = version.time
         for key in before - keys:

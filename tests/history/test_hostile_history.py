@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import point_client_at
 from click.testing import CliRunner
 from history_support import History, at, json_files, pid, playlist, registry, track
 
@@ -18,7 +19,7 @@ from gitarchive.archive import layout
 from gitarchive.cli import main
 from gitarchive.ops import hooks
 from gitarchive.spotify.apijson import api_playlist_from_model
-from gitarchive.spotify.standin import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, StandIn
+from gitarchive.spotify.standin import StandIn
 
 A = pid(1)
 B = pid(2)
@@ -43,11 +44,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
     """A stand-in serving A and B, with the client's environment pointed at it."""
     with StandIn({A: api_playlist_from_model(alpha(3)),
                   B: api_playlist_from_model(beta())}) as server:
-        monkeypatch.setenv("SPOTIFY_CLIENT_ID", DEMO_CLIENT_ID)
-        monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", DEMO_CLIENT_SECRET)
-        monkeypatch.delenv("SPOTIFY_REFRESH_TOKEN", raising=False)
-        monkeypatch.setenv("SPOTIFY_API_BASE", server.api_base)
-        monkeypatch.setenv("SPOTIFY_TOKEN_URL", server.token_url)
+        point_client_at(monkeypatch, server)
         yield server
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pygit2
 
 from gitarchive.errors import FollowError, StoreError
+from gitarchive.git.depth import history_cut
 from gitarchive.git.store import Store
 from gitarchive.ops.follow.sources import Source
 from gitarchive.ops.push import Credentials, local_git_dir
@@ -45,6 +46,9 @@ def fetch_source(store: Store, source: Source, count: CountFn = no_count) -> pyg
     """
     try:
         objects = local_objects(source.url)
+        cut = history_cut(objects) if objects is not None else None
+        if cut is not None:  # its history would be imported cut, its dates from the cut on
+            raise FollowError(f"it is {cut}")
         if objects is not None:
             tip = _link_objects(store, objects, count)
             store.repo.references.create(source.ref, tip, force=True)
@@ -64,9 +68,19 @@ def local_objects(url: str) -> pygit2.Repository | None:
     git_dir = local_git_dir(url)
     if git_dir is None:
         return None
-    if (git_dir / "objects" / "info" / "alternates").exists():
+    if (common_dir(git_dir) / "objects" / "info" / "alternates").exists():
         return None  # objects borrowed from elsewhere: let the transport gather them
     return pygit2.Repository(str(git_dir))
+
+
+def common_dir(git_dir: Path) -> Path:
+    """Where the objects of ``git_dir`` live: a linked worktree's (``git worktree add``)
+    are its main repository's, named in its ``commondir`` file."""
+    try:
+        common = (git_dir / "commondir").read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return git_dir
+    return (git_dir / common).resolve() if common else git_dir
 
 
 def _link_objects(store: Store, source: pygit2.Repository, count: CountFn) -> pygit2.Oid:
@@ -74,7 +88,7 @@ def _link_objects(store: Store, source: pygit2.Repository, count: CountFn) -> py
     if source.head_is_unborn:
         raise FollowError("the source has no commits")
     tip = source.head.peel(pygit2.Commit).id
-    theirs = Path(source.path) / "objects"
+    theirs = common_dir(Path(source.path)) / "objects"
     ours = store.git_dir / "objects"
     todo: list[tuple[Path, Path]] = []
     for idx in sorted((theirs / "pack").glob("pack-*.idx")):
