@@ -35,7 +35,6 @@ import struct
 import subprocess
 import sys
 import threading
-from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO
 
@@ -63,12 +62,14 @@ class BlobStream:
         ``here``: by this process, a window at a time (``Windows``), when every core is
         busy already (each half of a split replay): no pipe, no second process."""
         self.repo = repo
-        self.plan = deque(oid for oid, _ in plan)
-        self.remaining = Counter(self.plan)
+        self.plan = [oid for oid, _ in plan]
+        self.at = 0  # the next step of the plan the source answers
+        # id -> its last step: whether it is still ahead (at or after ``at``) in the plan.
+        self.last = {oid: n for n, oid in enumerate(self.plan)}
         self.proc: subprocess.Popen[bytes] | _ForkedReader | None = None
         self.here: Windows | None = None
         if here:
-            self.here = Windows(repo.odb, [(oid.encode(), group.encode()) for oid, group in plan])
+            self.here = Windows(repo.odb, plan)
             return
         if len(plan) < MIN_BLOBS:
             return
@@ -88,11 +89,11 @@ class BlobStream:
         threading.Thread(target=_feed, args=(self.proc.stdin, lines), daemon=True).start()
 
     def read(self, oid: str) -> bytes:
-        if (self.proc is not None or self.here is not None) and self.remaining[oid] > 0:
+        if (self.proc is not None or self.here is not None) and self.last.get(oid, -1) >= self.at:
             try:
-                while self.plan:
-                    upcoming = self.plan.popleft()
-                    self.remaining[upcoming] -= 1
+                while self.at < len(self.plan):
+                    upcoming = self.plan[self.at]
+                    self.at += 1
                     data = self._next()
                     if upcoming == oid:
                         if data is None:
@@ -138,21 +139,28 @@ class BlobStream:
 
 class Windows:
     """The plan's blobs in plan order, read by this process a window at a time (as ``serve``
-    cuts them: each group's versions in a row); one window held at once."""
+    cuts them: each group's versions in a row); one window held at once. The ids stay
+    text as the plan gives them (``serve``'s are decoded once) and no context manager is
+    entered per blob: a plain replay's 11,522 small blobs took ~15 % less so (0.085
+    against 0.10 s, all of them in one process)."""
 
-    def __init__(self, odb: pygit2.Odb, plan: list[tuple[bytes, bytes]],
+    def __init__(self, odb: pygit2.Odb, plan: Sequence[tuple[str, str]],
                  window: int | None = None, budget: int | None = None) -> None:
-        self.windows = windows(odb, [list(step) for step in plan], window or WINDOW,
-                               budget or BUDGET, run_ends([group for _, group in plan]))
-        self.ready: deque[bytes | None] = deque()
+        self.windows = windows(odb, plan, window or WINDOW, budget or BUDGET,
+                               run_ends([group for _, group in plan]))
+        self.ready: list[bytes | None] = []
+        self.at = 0
 
     def next(self) -> bytes | None:
         """The next blob of the plan (None: missing); ValueError past its end."""
-        if not self.ready:
-            self.ready.extend(next(self.windows, ()))
+        if self.at == len(self.ready):
+            self.ready, self.at = next(self.windows, []), 0
             if not self.ready:
                 raise ValueError("past the plan")
-        return self.ready.popleft()
+        data = self.ready[self.at]
+        self.ready[self.at] = None  # held no longer than asked for
+        self.at += 1
+        return data
 
 
 class _ForkedReader:
@@ -218,15 +226,16 @@ def serve(git_dir: str, source: Iterable[bytes], sink: IO[bytes], window: int = 
     pygit2.settings.enable_strict_hash_verification(False)
     odb = pygit2.Repository(git_dir).odb
     writer = _Writer(sink)
-    for contents in windows(odb, (line.split() for line in source), window, budget):
+    steps = (tuple(line.decode().split()) for line in source)
+    for contents in windows(odb, steps, window, budget):
         if not writer.hand(contents):
             return
     writer.hand(None)
 
 
-def windows(odb: pygit2.Odb, steps: Iterable[list[bytes]], window: int, budget: int,
+def windows(odb: pygit2.Odb, steps: Iterable[tuple[str, ...]], window: int, budget: int,
             ends: Sequence[bool] | None = None) -> Iterator[list[bytes | None]]:
-    """The contents of ``steps`` (``[id, group]``), a window at a time (``serve`` says
+    """The contents of ``steps`` (``(id, group)``), a window at a time (``serve`` says
     where a window ends), each read grouped (``_read``).
 
     ``ends`` (``run_ends``): a full window goes on to where no group's run is cut, up to
@@ -235,7 +244,7 @@ def windows(odb: pygit2.Odb, steps: Iterable[list[bytes]], window: int, budget: 
     ~730 blobs, ~21 MB): cut inside, each playlist's versions were read in two runs, and
     libgit2 inflated each delta chain twice (0.55 s of CPU for a 1,000 x 365 replay's
     blobs, 0.3 s with the windows cut between groups)."""
-    batch: list[list[bytes]] = []
+    batch: list[tuple[str, ...]] = []
     held = 0
     most, most_held = window + window // 2, budget + budget // 2
     for n, parts in enumerate(steps):
@@ -250,7 +259,7 @@ def windows(odb: pygit2.Odb, steps: Iterable[list[bytes]], window: int, budget: 
         yield _read(odb, batch)
 
 
-def run_ends(groups: Sequence[bytes]) -> list[bool]:
+def run_ends(groups: Sequence[str]) -> list[bool]:
     """Whether a window may end after each step of a plan (its steps' ``groups``) without
     cutting a group's run: no group read before it is read again after it."""
     last = {group: n for n, group in enumerate(groups)}
@@ -291,22 +300,28 @@ class _Writer:
             self.failed = True
 
 
-def _size(odb: pygit2.Odb, oid: bytes) -> int:
+_UNREADABLE = (KeyError, ValueError, IndexError, pygit2.GitError)
+
+
+def _size(odb: pygit2.Odb, oid: str) -> int:
     """A blob's size from its header (a delta's is read without inflating the rest)."""
     try:
-        return int(odb.read_header(oid.decode())[1])
-    except (KeyError, ValueError, IndexError, pygit2.GitError):
+        return int(odb.read_header(oid)[1])
+    except _UNREADABLE:
         return 0  # missing or unreadable: answered as MISSING, holds nothing
 
 
-def _read(odb: pygit2.Odb, batch: list[list[bytes]]) -> list[bytes | None]:
+def _read(odb: pygit2.Odb, batch: Sequence[tuple[str, ...]]) -> list[bytes | None]:
     """The contents of ``batch`` in its order (None: missing), read grouped (each group's
-    versions in a row)."""
+    versions in a row: a stable sort by group keeps each group's in plan order)."""
     contents: list[bytes | None] = [None] * len(batch)
-    order = sorted(range(len(batch)), key=lambda i: (batch[i][1:], i))
-    for i in order:
-        with contextlib.suppress(KeyError, ValueError, IndexError, pygit2.GitError):
-            contents[i] = odb.read(batch[i][0].decode())[1]
+    groups = [step[1:] for step in batch]
+    read = odb.read
+    for i in sorted(range(len(batch)), key=lambda i: groups[i]):
+        try:
+            contents[i] = read(batch[i][0])[1]
+        except _UNREADABLE:  # missing or unreadable: answered as MISSING
+            contents[i] = None
     return contents
 
 

@@ -127,8 +127,14 @@ class Chunker:
     def plain_version(self, pid: str, data: bytes) -> Version:
         """A plain file's version: its lines are its chunks (SnapshotError if unreadable)."""
         name, url, description, lines = split_plain(pid, data)
-        seq = [line for line in lines[3:] if line]
-        return Version(name, url, description, set(seq), seq=seq)
+        seq = lines[3:]
+        if seq and not seq[-1]:  # the file's last newline
+            del seq[-1]
+        chunks = set(seq)
+        if "" in chunks:  # a blank line is no track
+            chunks.discard("")
+            seq = [line for line in seq if line]
+        return Version(name, url, description, chunks, seq=seq)
 
     # --------------------------------------------------------------- chunks
 

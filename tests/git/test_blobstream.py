@@ -185,7 +185,7 @@ def test_read_here_a_window_at_a_time(tmp_path: Path) -> None:
     contents = {f"f{i}": f"blob {i}".encode() for i in range(20)}
     store, ids = committed(tmp_path, contents)
     odb = Counted(store.repo.odb)
-    plan = [(oid.encode(), f"g{n % 2}".encode()) for n, oid in enumerate(ids)]
+    plan = [(oid, f"g{n % 2}") for n, oid in enumerate(ids)]
     windows = blobstream.Windows(odb, plan, window=8)  # type: ignore[arg-type]
     assert windows.next() == contents["f0"]
     assert odb.read_ids == ids[0:12:2] + ids[1:12:2]  # the first window, grouped
@@ -201,11 +201,11 @@ def test_a_full_window_ends_where_no_group_is_cut(tmp_path: Path) -> None:
     store, ids = committed(tmp_path, contents)
     odb = Counted(store.repo.odb)
     lots = ["a", "b"] * 5 + ["c", "d"] * 5
-    plan = [(oid.encode(), lot.encode()) for oid, lot in zip(ids, lots, strict=True)]
+    plan = [(oid, lot) for oid, lot in zip(ids, lots, strict=True)]
     windows = blobstream.Windows(odb, plan, window=8)  # type: ignore[arg-type]
     assert [windows.next() for _ in range(10)] == [contents[f"f{i}"] for i in range(10)]
     assert odb.read_ids == ids[0:10:2] + ids[1:10:2]  # a and b whole, nothing of c, d
     assert windows.next() == contents["f10"]
     assert odb.read_ids[10:] == ids[10:20:2] + ids[11:20:2]
-    assert blobstream.run_ends([lot.encode() for lot in lots]) == [False] * 9 + [True] + [
+    assert blobstream.run_ends(lots) == [False] * 9 + [True] + [
         False] * 9 + [True]

@@ -207,3 +207,15 @@ def test_a_plain_line_reads_as_the_track_meta_its_fields_make(line: str) -> None
     got = parse_plain_line(line)
     assert type(got) is TrackMeta and got == want and got.added_by is None
     assert type(got.artists) is tuple and all(type(a) is tuple for a in got.artists)
+
+
+@pytest.mark.parametrize("tail", [b"\n", b"", b"\n\n", b"\n\nD -- E -- F\n"])
+def test_a_plain_version_leaves_out_blank_lines_wherever_they_are(tail: bytes) -> None:
+    """A plain version's chunks and its lines in order (``seq``) are its non-blank track
+    lines, whether the file ends with a newline, none, or blank lines, also between
+    tracks (the file's last newline is cut first, any other blank line after)."""
+    data = b"Name\nAbout it\n\nA -- B -- C\n\nA -- B -- C\nG -- H -- I" + tail
+    got = delta.Chunker(ParseCache()).plain_version(P, data)
+    lines = [line for line in data.decode().split("\n")[3:] if line]
+    assert got.seq == lines and got.chunks == set(lines)
+    assert (got.name, got.description) == ("Name", "About it")

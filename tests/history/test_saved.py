@@ -3,17 +3,19 @@ rebuild writes its changed playlists' files ahead, each once, and leaves no stra
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
 from history_support import History, json_files, pid, playlist, track
 from history_support import registry as registry_files
 
+from gitarchive.archive.snapshots import TrackMeta
 from gitarchive.errors import StoreError
 from gitarchive.git.store import Store
 from gitarchive.history import saved
 from gitarchive.history.rebuild import rebuild
-from gitarchive.history.state import HistoryState
+from gitarchive.history.state import HistoryState, PlaylistHistory, TrackHistory
 
 DAY = 86_400
 T0 = 1_700_000_000
@@ -169,3 +171,24 @@ def test_a_whole_replay_on_two_cores_writes_every_playlist_file_ahead(
     with pytest.raises(StoreError):
         rebuild(h.store, full=True)
     assert _state_files(h.store) == (named, on_disk)  # the old state, nothing more
+
+
+def test_a_saved_playlist_reads_back_equal_with_its_metas_as_track_metas() -> None:
+    """A playlist's saved bytes (``pickled``) read back (``unpickled``) as an equal playlist,
+    each track's meta a TrackMeta (made as the tuple it is); a meta saved with fewer
+    fields (TrackMeta's defaults after them) still reads, its defaults filled in."""
+    meta = TrackMeta("u", "Song", ("Album", ""), (("Artist", ""),), 1000, "me")
+    short = TrackMeta("", "Other", ("Album", ""), (), None)
+    p = PlaylistHistory(pid(1), None, "b" * 40, "Name", "", "About", 10, 20,
+                        {"k1": TrackHistory(meta, 10, None, None, 1, None, True, True, True),
+                         "k2": TrackHistory(short, 10, 15, 20, 2, 5, False, False, False)},
+                        {"k1"}, True, 3, chunks={"line": "k1"}, counts={"k1": 1},
+                        gaps=[[1, 2, 0]])
+    back = saved.unpickled(saved.pickled(p))
+    assert back == p and back.changed
+    assert all(type(t.meta) is TrackMeta for t in back.tracks.values())
+    row = pickle.loads(saved.pickled(p))
+    shorter = (*row[:12], [(key, meta[:5], *rest) for key, meta, *rest in row[12]], *row[13:])
+    again = saved.unpickled(pickle.dumps(shorter, protocol=5))
+    assert again.tracks["k1"].meta == meta[:5] + (None,) and again.tracks["k2"].meta == short
+    assert all(type(t.meta) is TrackMeta for t in again.tracks.values())
