@@ -41,6 +41,9 @@ def _index_file(repo_path: str) -> Path:
     return index_path(open_store(repo_path))
 
 
+QUESTION_BAR_DELAY = 0.5  # the first question's replay is ~20 long steps (min_items was 100)
+
+
 def open_archive(repo_path: str, timezone: str | None) -> tuple[Store, QueryIndex, DateFormatter]:
     """The archive, its query index brought up to HEAD, and the dates' formatter.
 
@@ -57,7 +60,7 @@ def open_archive(repo_path: str, timezone: str | None) -> tuple[Store, QueryInde
     if store.head() is None:
         raise click.ClickException("this archive has no commits yet; run 'gitarchive fetch'")
     note_cut(store)
-    index = open_index(store, progress=terminal_bar(min_items=100))
+    index = open_index(store, progress=terminal_bar(delay=QUESTION_BAR_DELAY))
     current.remember(store, index, QUESTION_CONFIG)
     return store, index, DateFormatter(zone)
 
