@@ -1,0 +1,58 @@
+"""Stopping a run from its terminal: Ctrl-C, systemd's SIGTERM, a closed window (SIGHUP).
+
+Each ends the run as a person expects: one line saying so (no traceback, no click
+"Aborted!"), exit status 128 + the signal, the lock released, the branch as it was,
+no forked helper left running, and the next run does the work."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pygit2
+import pytest
+from cli_support import LONG, SMALL, new_archive, run
+from terminal_support import Terminal
+
+from gitarchive import exitcodes
+from gitarchive.git import lock
+from gitarchive.git.store import Store
+from gitarchive.spotify.standin import StandIn
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_fetch_stopped_midway_says_so_in_one_line_and_loses_nothing(
+    api: StandIn, tmp_path: object, how: signal.Signals
+) -> None:
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    repo = new_archive(tmp_path, SMALL, LONG)
+    before = pygit2.Repository(str(repo)).head.target
+    # Spotify asks for a minute's pause: the run is certainly mid-way when stopped.
+    api.fail_next("/playlists/", 429, headers={"Retry-After": "60"})
+    terminal = Terminal(["fetch", "--repo", str(repo)])
+    end = time.monotonic() + 30
+    while not any("/playlists/" in path for _, path in api.requests):
+        assert time.monotonic() < end and terminal.proc.poll() is None, terminal.read()
+        time.sleep(0.05)
+    time.sleep(0.3)  # the 429 answered: every request now waits
+    if how == signal.SIGINT:
+        terminal.type(b"\x03")  # Ctrl-C, as typed
+    elif how == signal.SIGHUP:
+        terminal.close()  # the window closed: the terminal hangs up
+    else:
+        terminal.proc.send_signal(signal.SIGTERM)  # systemd stopping the unit
+    code = terminal.finish(timeout=30)
+    shown = terminal.shown.decode(errors="replace")
+    assert code == 128 + how, shown
+    assert terminal.group_left() == []
+    assert "Traceback" not in shown and "Aborted" not in shown
+    if how != signal.SIGHUP:  # a closed terminal shows nothing more
+        lines = [line for line in shown.splitlines() if "gitarchive:" in line]
+        assert len(lines) == 1 and "run it again" in lines[0], shown
+    assert pygit2.Repository(str(repo)).head.target == before
+    assert lock.lock_path(Store(repo)).read_text() == ""  # released, its record emptied
+    code, out = run("fetch", "--repo", str(repo), "--quiet")
+    assert code == exitcodes.OK, out
+    assert pygit2.Repository(str(repo)).head.target != before
