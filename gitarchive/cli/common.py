@@ -117,4 +117,4 @@ def report_stop(stop: KeyboardInterrupt) -> NoReturn:
         end_line()
         click.echo(f"gitarchive: {stopping.describe(stop)}; nothing half-done was kept "
                    "(run it again to finish)", err=True)
-    sys.exit(128 + stopping.signal_of(stop))
+    sys.exit(exitcodes.STOPPED + stopping.signal_of(stop))

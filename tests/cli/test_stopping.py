@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 
 import pygit2
 import pytest
@@ -22,11 +23,8 @@ from gitarchive.spotify.standin import StandIn
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_fetch_stopped_midway_says_so_in_one_line_and_loses_nothing(
-    api: StandIn, tmp_path: object, how: signal.Signals
+    api: StandIn, tmp_path: Path, how: signal.Signals
 ) -> None:
-    from pathlib import Path
-
-    assert isinstance(tmp_path, Path)
     repo = new_archive(tmp_path, SMALL, LONG)
     before = pygit2.Repository(str(repo)).head.target
     # Spotify asks for a minute's pause: the run is certainly mid-way when stopped.
@@ -56,3 +54,18 @@ def test_a_fetch_stopped_midway_says_so_in_one_line_and_loses_nothing(
     code, out = run("fetch", "--repo", str(repo), "--quiet")
     assert code == exitcodes.OK, out
     assert pygit2.Repository(str(repo)).head.target != before
+
+
+def test_a_demo_stopped_midway_leaves_no_half_demo(tmp_path: Path) -> None:
+    """The line says "run it again": a second demo refuses a directory that is not empty,
+    so the half-written one is removed (an empty directory given by the user stays)."""
+    for demo in (tmp_path / "new", tmp_path / "given"):
+        if demo.name == "given":
+            demo.mkdir()
+        terminal = Terminal(["demo", str(demo), "--days", "365"])
+        terminal.wait_for(b"Day 3 ")
+        terminal.type(b"\x03")
+        assert terminal.finish(timeout=30) == 128 + signal.SIGINT, terminal.shown
+        assert "run it again" in terminal.shown.decode()
+        assert demo.exists() == (demo.name == "given")
+        assert not demo.exists() or not any(demo.iterdir())
