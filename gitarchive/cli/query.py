@@ -231,13 +231,15 @@ def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str)
     store, index, _ = open_archive(repo_path, timezone)
     index.close()  # brings the saved history state up to HEAD, so collect reads no history
     tz = settings.timezone(store, timezone)
+    from gitarchive.progress import terminal_bar
     from gitarchive.questions import export as exporting  # only this command needs it
 
-    playlists = exporting.collect(store, tz)
+    progress = terminal_bar(delay=QUESTION_BAR_DELAY)  # seconds on a long history
+    playlists = exporting.collect(store, tz, progress=progress)
     if fmt == "sqlite":
         assert output is not None
         with _writing(output):
-            exporting.to_sqlite(playlists, output)
+            exporting.to_sqlite(playlists, output, progress=progress)
         click.echo(f"Wrote {len(playlists)} playlists to {output}", err=True)
         return
     text = (
