@@ -85,13 +85,13 @@ def leave(code: object) -> NoReturn:
     output is flushed, the atexit handlers run (the log file is closed by logging's),
     and the process ends with ``os._exit``. While another thread still runs, or if the
     output cannot be flushed (a closed pipe), the usual exit does it all, as before.
-    A stop from outside (Ctrl-C) now waits for the exit: the command is done.
+    On that quick way out a stop from outside (Ctrl-C) waits: the command is done.
     """
+    if threading.active_count() > 1:
+        raise SystemExit(code)
     from gitarchive import stopping
 
     stopping.hold()
-    if threading.active_count() > 1:
-        raise SystemExit(code)
     if code is None or isinstance(code, int):
         status = code or 0
     else:  # sys.exit("text"): the text on stderr, status 1

@@ -7,6 +7,8 @@ no forked helper left running, and the next run does the work."""
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -69,3 +71,20 @@ def test_a_demo_stopped_midway_leaves_no_half_demo(tmp_path: Path) -> None:
         assert "run it again" in terminal.shown.decode()
         assert demo.exists() == (demo.name == "given")
         assert not demo.exists() or not any(demo.iterdir())
+
+
+def test_a_stop_once_the_command_is_done_waits_for_its_exit() -> None:
+    """Ctrl-C between a command's last line and its exit (the atexit handlers, the flush):
+    the work is done and committed, so it ends as it was going to (no traceback)."""
+    script = (
+        "import atexit, os, signal\n"
+        "from gitarchive import stopping\n"
+        "from gitarchive.cli import leave\n"
+        "stopping.on_stop_raise()\n"
+        "atexit.register(lambda: os.kill(os.getpid(), signal.SIGINT))\n"
+        "print('done')\n"
+        "leave(0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "done\n", "")
