@@ -6,6 +6,7 @@ no forked helper left running, and the next run does the work."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -88,3 +89,25 @@ def test_a_stop_once_the_command_is_done_waits_for_its_exit() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=60, check=False)
     assert (done.returncode, done.stdout, done.stderr) == (0, "done\n", "")
+
+
+def test_ctrl_c_ends_a_forked_half_quietly() -> None:
+    """Ctrl-C reaches every process of the foreground group: a forked half (a split replay,
+    the requests' half) printed "Process ForkProcess-1:" and a traceback over the bar.
+    Here the half alone is signalled, so its own end is what is seen."""
+    script = (
+        "import os, time\n"
+        "from gitarchive.history.parallel import Forked\n"
+        "def work():\n"
+        "    print(os.getpid(), flush=True)\n"
+        "    time.sleep(30)\n"
+        "    yield 1\n"
+        "with Forked(work) as child:\n"
+        "    print(len(child.finish()))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    os.kill(int(proc.stdout.readline()), signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, out, err) == (0, "0\n", "")  # it sent nothing, and said nothing
