@@ -96,6 +96,18 @@ class Bar:
 _open: Bar | None = None  # the bar drawn last, until its line is ended
 
 
+def above(text: str) -> None:
+    """A line on stderr, above the bar being drawn (drawn again below it): a note printed
+    in the middle of a fetch was glued to the bar's end (``75%note: ...``)."""
+    bar = _open
+    if bar is None or not bar.last:
+        sys.stderr.write(text + "\n")
+    else:
+        pad = " " * max(0, len(bar.last) - len(text))
+        sys.stderr.write("\r" + text + pad + "\n" + bar.last)
+    sys.stderr.flush()
+
+
 def end_line() -> None:
     """End the line of a bar still drawn, before a message that ends the run (Ctrl-C, an
     error): the bar's own end comes later, when its loop is collected."""

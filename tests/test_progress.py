@@ -12,7 +12,14 @@ from click.testing import CliRunner
 from terminal_support import Terminal
 
 from gitarchive.cli import main
-from gitarchive.progress import end_line, fit, no_count, terminal_bar, terminal_counter
+from gitarchive.progress import (
+    above,
+    end_line,
+    fit,
+    no_count,
+    terminal_bar,
+    terminal_counter,
+)
 
 T = TypeVar("T")
 
@@ -117,3 +124,20 @@ def test_export_goes_through_the_bar(tmp_path: Path) -> None:
     exporting.to_sqlite(playlists, tmp_path / "out.sqlite", progress=recording)
     assert seen == [("Reading the views", len(playlists)), ("Writing the database", len(playlists))]
     assert len(playlists) == 4
+
+
+def test_a_note_during_a_bar_goes_above_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fetch's note on a skipped entry came out glued to the bar (``75%note: ...``)."""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    for n in terminal_bar()("Fetching", [1, 2, 3, 4]):
+        if n == 3:
+            above("note: skipped entry 8")
+    err = capsys.readouterr().err
+    assert "%note" not in err and "\rnote: skipped entry 8" in err
+    note_line, rest = err.split("\rnote: skipped entry 8")[1].split("\n", 1)
+    assert note_line.strip() == ""  # the bar's characters cleared after the note
+    assert rest.startswith("Fetching  [") and rest.endswith("100%\n")  # drawn again below
+    above("plain")  # no bar: just the line
+    assert capsys.readouterr().err == "plain\n"
