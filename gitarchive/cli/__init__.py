@@ -60,7 +60,11 @@ class LazyGroup(click.Group):
 
 def run() -> None:
     """The installed ``gitarchive`` command: ``main`` with any unexpected exception reported
-    as the bug it is (a short message, then the traceback), never as a one-line error."""
+    as the bug it is (a short message, then the traceback), never as a one-line error.
+    SIGTERM and SIGHUP stop it as Ctrl-C does (gitarchive.stopping)."""
+    from gitarchive import stopping
+
+    stopping.on_stop_raise()
     try:
         main(prog_name="gitarchive")
     except SystemExit as done:  # how click ends every command, and our errors
@@ -81,9 +85,13 @@ def leave(code: object) -> NoReturn:
     output is flushed, the atexit handlers run (the log file is closed by logging's),
     and the process ends with ``os._exit``. While another thread still runs, or if the
     output cannot be flushed (a closed pipe), the usual exit does it all, as before.
+    On that quick way out a stop from outside (Ctrl-C) waits: the command is done.
     """
     if threading.active_count() > 1:
         raise SystemExit(code)
+    from gitarchive import stopping
+
+    stopping.hold()
     if code is None or isinstance(code, int):
         status = code or 0
     else:  # sys.exit("text"): the text on stderr, status 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -10,6 +11,7 @@ import click
 
 from gitarchive import exitcodes
 from gitarchive.errors import GitarchiveError
+from gitarchive.progress import end_line
 
 if TYPE_CHECKING:  # pygit2 loads when a command opens the store, not when one is listed
     from gitarchive.git.store import Store
@@ -74,6 +76,7 @@ def report_bug(exc: BaseException) -> NoReturn:
     from gitarchive.redact import redact
 
     text = "".join(traceback.format_exception(exc))
+    end_line()
     click.echo(
         f"Error: unexpected {type(exc).__name__}: {redact(str(exc))}\n"
         "This is a bug in gitarchive, not a mistake of yours; please report it with the "
@@ -85,7 +88,8 @@ def report_bug(exc: BaseException) -> NoReturn:
 
 
 def run_handling_errors(invoke: Callable[[], Any]) -> Any:
-    """Run a command: a GitarchiveError becomes its message and exit code.
+    """Run a command: a GitarchiveError becomes its message and exit code; a stop from
+    outside (Ctrl-C, SIGTERM, SIGHUP: gitarchive.stopping) one line and 128 + its signal.
 
     Anything else propagates unchanged: ``gitarchive.cli.run`` (the installed command)
     reports it as a bug, and a test invoking ``main`` sees the exception itself.
@@ -93,5 +97,24 @@ def run_handling_errors(invoke: Callable[[], Any]) -> Any:
     try:
         return invoke()
     except GitarchiveError as exc:  # as click shows its own errors: "Error: message"
+        end_line()
         click.echo(f"Error: {exc.message}", err=True)
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt as stop:  # not click's "Aborted!" and status 1
+        report_stop(stop)
+
+
+def report_stop(stop: KeyboardInterrupt) -> NoReturn:
+    """One line for a run stopped from outside, then exit 128 + the signal's number.
+
+    What the run had not committed was not kept (the files it had half written are
+    removed on the way out), so running it again finishes the work. On a closed terminal
+    the line has nowhere to go: the exit status says it.
+    """
+    from gitarchive import stopping
+
+    with contextlib.suppress(OSError):
+        end_line()
+        click.echo(f"gitarchive: {stopping.describe(stop)}; nothing half-done was kept "
+                   "(run it again to finish)", err=True)
+    sys.exit(exitcodes.STOPPED + stopping.signal_of(stop))

@@ -8,11 +8,13 @@ requests, committing with that day's date.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
 import shlex
 import shutil
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,34 +38,36 @@ def run_demo(directory: Path, *, days: int = 7, quiet: bool = False, seed: int =
     """Write ``days`` days of history for the fixture playlists into a new archive."""
     if directory.exists() and any(directory.iterdir()):
         raise DirectoryNotEmpty(f"{directory} is not empty; give the demo a new directory")
-    store = Store.init(directory)
-    playlists = load_fixture_playlists()
-    rng = random.Random(seed)
-    pool = [entry for data in playlists.values() for entry in entries(data)]
-    say = (lambda *_a, **_k: None) if quiet else click.echo
-    with StandIn(copy.deepcopy(playlists), client_id=CLIENT_ID, client_secret=CLIENT_SECRET) as api:
-        client = SpotifyClient(
-            CLIENT_ID, CLIENT_SECRET, api_base=api.api_base, token_url=api.token_url
-        )
-        registry.add(store, sorted(playlists), when=(int(START.timestamp()) - 3600, 0))
-        with client:
-            for day in range(days):
-                when = START + timedelta(days=day)
-                if day:
-                    for pid, data in playlists.items():
-                        if change_one_day(data, pool, rng, day):
-                            api.set_playlist(pid, copy.deepcopy(data))
-                say(f"Day {day + 1} ({when:%Y-%m-%d}): ", nl=False)
-                # Notes on skipped entries are shown on the first day only: they repeat daily.
-                report = run_fetch(store, client, quiet=True, when=(int(when.timestamp()), 0))
-                say(summary(report))
-                if day == 0:
-                    for outcome in report.outcomes:
-                        for note in outcome.skipped:
-                            say(f"  note: {outcome.name}: skipped {note}")
-    name = shlex.quote(_demo_playlist_name(store))
-    cli = _command()
-    site_dir = write_site(store, directory)
+    with _removed_if_stopped(directory):  # a new directory: nothing of the user's in it
+        store = Store.init(directory)
+        playlists = load_fixture_playlists()
+        rng = random.Random(seed)
+        pool = [entry for data in playlists.values() for entry in entries(data)]
+        say = (lambda *_a, **_k: None) if quiet else click.echo
+        with StandIn(copy.deepcopy(playlists), client_id=CLIENT_ID,
+                     client_secret=CLIENT_SECRET) as api:
+            client = SpotifyClient(
+                CLIENT_ID, CLIENT_SECRET, api_base=api.api_base, token_url=api.token_url
+            )
+            registry.add(store, sorted(playlists), when=(int(START.timestamp()) - 3600, 0))
+            with client:
+                for day in range(days):
+                    when = START + timedelta(days=day)
+                    if day:
+                        for pid, data in playlists.items():
+                            if change_one_day(data, pool, rng, day):
+                                api.set_playlist(pid, copy.deepcopy(data))
+                    say(f"Day {day + 1} ({when:%Y-%m-%d}): ", nl=False)
+                    # Notes on skipped entries are shown on the first day only (they repeat).
+                    report = run_fetch(store, client, quiet=True, when=(int(when.timestamp()), 0))
+                    say(summary(report))
+                    if day == 0:
+                        for outcome in report.outcomes:
+                            for note in outcome.skipped:
+                                say(f"  note: {outcome.name}: skipped {note}")
+        name = shlex.quote(_demo_playlist_name(store))
+        cli = _command()
+        site_dir = write_site(store, directory)
     click.echo(f"\nDemo archive written to {directory}: {days} days of history.")
     click.echo(f"Open its website: {(site_dir / 'index.html').resolve().as_uri()}\nTry:")
     for line in (
@@ -76,6 +80,20 @@ def run_demo(directory: Path, *, days: int = 7, quiet: bool = False, seed: int =
     ):
         click.echo(f"  {line}")
     return store
+
+
+@contextlib.contextmanager
+def _removed_if_stopped(directory: Path) -> Iterator[None]:
+    """A demo stopped half-way (Ctrl-C) is removed, as the one line saying so promises
+    ("run it again"): a second demo refuses a directory that is not empty."""
+    existed = directory.exists()
+    try:
+        yield
+    except KeyboardInterrupt:
+        shutil.rmtree(directory, ignore_errors=True)
+        if existed:  # it was the user's, empty: it stays
+            directory.mkdir(exist_ok=True)
+        raise
 
 
 def write_site(store: Store, directory: Path) -> Path:

@@ -17,7 +17,7 @@ from gitarchive.git.store import Store
 from gitarchive.ops.fetch import FetchReport, Outcome, fetch
 from gitarchive.ops.runlog import logger
 from gitarchive.ops.shard import Shard
-from gitarchive.progress import terminal_bar
+from gitarchive.progress import above, terminal_bar
 from gitarchive.spotify.client import SpotifyClient
 
 
@@ -62,13 +62,12 @@ def run_fetch(
 def _report_outcome(outcome: Outcome, quiet: bool) -> None:
     if outcome.error is not None:
         logger.error("%s (%s): %s", outcome.pid, outcome.name, outcome.error)
-        click.echo(f"error: {outcome.pid} ({outcome.name}): {outcome.error}", err=True)
+        above(f"error: {outcome.pid} ({outcome.name}): {outcome.error}")
     elif outcome.skipped and not quiet:
-        click.echo(
+        above(
             f"note: {outcome.pid}: kept what could be kept, skipped "
             f"{plural(len(outcome.skipped), 'entry').replace('entrys', 'entries')}: "
-            + "; ".join(outcome.skipped),
-            err=True,
+            + "; ".join(outcome.skipped)
         )
 
 

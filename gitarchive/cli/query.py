@@ -41,6 +41,9 @@ def _index_file(repo_path: str) -> Path:
     return index_path(open_store(repo_path))
 
 
+QUESTION_BAR_DELAY = 0.5  # the first question's replay is ~20 long steps (min_items was 100)
+
+
 def open_archive(repo_path: str, timezone: str | None) -> tuple[Store, QueryIndex, DateFormatter]:
     """The archive, its query index brought up to HEAD, and the dates' formatter.
 
@@ -57,7 +60,7 @@ def open_archive(repo_path: str, timezone: str | None) -> tuple[Store, QueryInde
     if store.head() is None:
         raise click.ClickException("this archive has no commits yet; run 'gitarchive fetch'")
     note_cut(store)
-    index = open_index(store, progress=terminal_bar(min_items=100))
+    index = open_index(store, progress=terminal_bar(delay=QUESTION_BAR_DELAY))
     current.remember(store, index, QUESTION_CONFIG)
     return store, index, DateFormatter(zone)
 
@@ -228,13 +231,15 @@ def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str)
     store, index, _ = open_archive(repo_path, timezone)
     index.close()  # brings the saved history state up to HEAD, so collect reads no history
     tz = settings.timezone(store, timezone)
+    from gitarchive.progress import terminal_bar
     from gitarchive.questions import export as exporting  # only this command needs it
 
-    playlists = exporting.collect(store, tz)
+    progress = terminal_bar(delay=QUESTION_BAR_DELAY)  # seconds on a long history
+    playlists = exporting.collect(store, tz, progress=progress)
     if fmt == "sqlite":
         assert output is not None
         with _writing(output):
-            exporting.to_sqlite(playlists, output)
+            exporting.to_sqlite(playlists, output, progress=progress)
         click.echo(f"Wrote {len(playlists)} playlists to {output}", err=True)
         return
     text = (

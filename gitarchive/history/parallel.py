@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-from gitarchive import forking
+from gitarchive import forking, stopping
 
 M = TypeVar("M")
 T = TypeVar("T")
@@ -275,6 +275,7 @@ def _child_main(work: Callable[[], Iterable[Any]], sender: Connection, receiver:
     # this half), a send here fails instead of waiting (unless another child forked later
     # still holds a copy: then it waits until that child ends).
     receiver.close()
+    stopping.in_child()  # Ctrl-C to the group ends it quietly: no "Process ForkProcess-2:"
     try:
         for message in work():
             sender.send(message)

@@ -13,7 +13,7 @@ import io
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from gitarchive.git.store import Store
 from gitarchive.history import views
 from gitarchive.history.sync import sync
 from gitarchive.history.views import CumulativeTrack, CumulativeView
+from gitarchive.progress import ProgressFn, no_progress
 
 FORMAT = "gitarchive-export/1"
 
@@ -76,13 +77,14 @@ def track_id(track: CumulativeTrack) -> str:
     return track_key(track.url, track.name, (name for name, _ in track.artists), track.album[0])
 
 
-def collect(store: Store, timezone: str | None = None) -> list[ExportPlaylist]:
+def collect(store: Store, timezone: str | None = None, *,
+            progress: ProgressFn = no_progress) -> list[ExportPlaylist]:
     """The cumulative data of every observed playlist, dates in ``timezone`` (UTC default)."""
     fmt = views.DateFormatter(views.get_timezone(timezone))
     state = sync(store).state
     entries, _ = registry.load(store)
     found = []
-    for pid in sorted(state.playlists):
+    for pid in progress("Reading the views", sorted(state.playlists)):
         view = views.cumulative_view(state.playlists[pid], fmt, live=True)
         if view is not None:
             entry = entries.get(pid)
@@ -135,7 +137,8 @@ def to_csv(playlists: list[ExportPlaylist]) -> str:
 # -------------------------------------------------------------------- SQLite
 
 
-def to_sqlite(playlists: list[ExportPlaylist], output: Path) -> None:
+def to_sqlite(playlists: list[ExportPlaylist], output: Path, *,
+              progress: ProgressFn = no_progress) -> None:
     """Write a new database at ``output`` (replaced atomically: a reader never sees half)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
@@ -143,7 +146,7 @@ def to_sqlite(playlists: list[ExportPlaylist], output: Path) -> None:
     try:
         with sqlite3.connect(tmp) as db:
             db.executescript(SQL_SCHEMA)
-            _fill(db, playlists)
+            _fill(db, progress("Writing the database", playlists))
         db.close()
         os.replace(tmp, output)
     except BaseException:
@@ -151,7 +154,7 @@ def to_sqlite(playlists: list[ExportPlaylist], output: Path) -> None:
         raise
 
 
-def _fill(db: sqlite3.Connection, playlists: list[ExportPlaylist]) -> None:
+def _fill(db: sqlite3.Connection, playlists: Iterable[ExportPlaylist]) -> None:
     tracks: dict[str, CumulativeTrack] = {}
     for p in playlists:
         view = p.view

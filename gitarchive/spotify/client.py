@@ -29,7 +29,7 @@ from typing import Any
 
 import requests
 
-from gitarchive import safejson
+from gitarchive import safejson, stopping
 from gitarchive.archive.layout import is_spotify_owned
 from gitarchive.errors import (
     ITEMS_RULE_DATE,
@@ -106,7 +106,7 @@ class SpotifyClient:
         token_url: str = TOKEN_URL,
         timeout: float = 30,
         max_retries: int = 5,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = stopping.sleep,
         session: requests.Session | None = None,
         on_new_refresh_token: Callable[[str], None] | None = None,
     ) -> None:
