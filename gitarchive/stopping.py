@@ -32,14 +32,18 @@ class Stopped(KeyboardInterrupt):
 
 
 def on_stop_raise() -> None:
-    """In the command's process: each of STOPPING raises (once; a second one kills)."""
+    """In the command's process: each of STOPPING raises (once; a second one kills). A
+    signal the caller ignores stays ignored, as Python leaves an ignored SIGINT: ``nohup``
+    ignores SIGHUP so that a run outlives its terminal, and a shell ignores SIGINT for a
+    job it starts in the background."""
     for signum in STOPPING:
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            continue
         signal.signal(signum, _raise)
 
 
 def _raise(signum: int, frame: FrameType | None) -> None:
-    for each in STOPPING:  # what is left is cleanup: a second signal need not wait for it
-        signal.signal(each, signal.SIG_DFL)
+    _defaults()  # what is left is cleanup: a second signal need not wait for it
     STOP.set()
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
@@ -55,9 +59,16 @@ def sleep(seconds: float) -> None:
 
 
 def in_child() -> None:
-    """In a forked helper: the signals' default actions (it ends; no traceback)."""
+    """In a forked helper: the signals' default actions (it ends; no traceback); those
+    its parent ignores stay ignored here too."""
+    _defaults()
+
+
+def _defaults() -> None:
+    """Each of STOPPING back to its default action, unless it is ignored."""
     for signum in STOPPING:
-        signal.signal(signum, signal.SIG_DFL)
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, signal.SIG_DFL)
 
 
 def signal_of(stop: KeyboardInterrupt) -> int:

@@ -111,3 +111,33 @@ def test_ctrl_c_ends_a_forked_half_quietly() -> None:
     os.kill(int(proc.stdout.readline()), signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert (proc.returncode, out, err) == (0, "0\n", "")  # it sent nothing, and said nothing
+
+
+def test_a_signal_ignored_by_whoever_started_the_run_stays_ignored() -> None:
+    """``nohup gitarchive fetch`` (SIGHUP ignored) outlives its terminal, and a job a shell
+    starts in the background (SIGINT ignored) is not stopped by Ctrl-C, in the run and in
+    its forked helpers; SIGTERM, not ignored, still stops the run."""
+    script = (
+        "import os, signal\n"
+        "from gitarchive import stopping\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "stopping.on_stop_raise()\n"
+        "os.kill(os.getpid(), signal.SIGHUP)\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    stopping.in_child()\n"
+        "    os.kill(os.getpid(), signal.SIGHUP)\n"
+        "    os._exit(7)\n"
+        "print('child', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    signal.pause()\n"
+        "except KeyboardInterrupt as stop:\n"
+        "    print(stopping.describe(stop), flush=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["child 7", "stopped by SIGTERM"]
