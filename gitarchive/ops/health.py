@@ -32,7 +32,7 @@ from gitarchive.archive.runrecord import RunRecord
 from gitarchive.archive.snapshots import split_plain
 from gitarchive.errors import SnapshotError
 from gitarchive.git.store import Store, TreeReader
-from gitarchive.history.events import EventReader
+from gitarchive.history.events import EventReader, dated
 
 LOG_NAME = "fetch-runs.jsonl"
 DAY = 86_400
@@ -117,9 +117,9 @@ def _committed_runs(store: Store, reader: EventReader) -> Iterator[Run]:
             if len(commit.parents) > 1 or not _wrote_snapshots(reader, commit):
                 continue
             record = RunRecord()  # an older archive's run: it saw every registered playlist
-            yield Run(commit.commit_time, reg, record)
-        else:
-            yield Run(commit.commit_time, record.observed(reg), record)
+            yield Run(dated(commit), reg, record)
+        else:  # dated as the history dates it: a run by a reset clock is not the oldest
+            yield Run(dated(commit), record.observed(reg), record)
 
 
 def _wrote_snapshots(reader: EventReader, commit: pygit2.Commit) -> bool:

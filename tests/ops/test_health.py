@@ -210,6 +210,20 @@ def test_runs_in_the_same_second_keep_their_order(
     assert item.failing_since == at("2026-04-01", 6) and "404" in (item.last_error or "")
 
 
+def test_a_run_by_a_reset_clock_is_the_latest_in_status(
+    api: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run committed at 1970 (a board whose clock was not set yet) comes after the
+    run before it, as the history dates it: its failure is the latest word, not the oldest."""
+    repo = new_archive(tmp_path, OLD_1970, SMALL)
+    assert fetch_on(monkeypatch, repo, "2026-04-01")[0] == exitcodes.OK
+    api.remove_playlist(SMALL)
+    api.set_playlist(OLD_1970, with_followers(api_data(OLD_1970), 999))  # a commit is made
+    assert fetch_on(monkeypatch, repo, "1970-01-01")[0] == exitcodes.PARTIAL
+    item = status_of(repo, SMALL, now=at("2026-04-01", 7))
+    assert item.failing_since == at("2026-04-01", 6) and "404" in (item.last_error or "")
+
+
 def test_a_failure_with_no_other_change_is_remembered_outside_history(
     api: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
