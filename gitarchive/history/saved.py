@@ -27,10 +27,9 @@ Why this shape: a daily run changes a few playlists, so it reads and rewrites on
 more than the rest of an incremental run. (A run writing many at once puts them in shelves,
 shelf.py: creating a file costs more than writing it.) A playlist's file is written under a
 new name and the manifest replaced atomically afterwards, so a run killed half-way leaves
-the previous state whole. Pickle is fine here: it is our own cache in our own git
-directory. Each registry (the playlists registered at a run; a long history holds dozens of
-~1,000 ids) is one string: as lists of ids they were most of the manifest, and pickling
-them back and forth most of loading and saving it.
+the previous state whole. Pickle is fine: it is our own cache in our own git directory.
+Each registry (the playlists registered at a run; a long history holds dozens of ~1,000
+ids) is one string: as lists of ids they were most of the manifest and of its pickling.
 
 A playlist's snapshot blobs are in ``sources`` (format 7), authoritative over its file's:
 most days most playlists change only their follower count (their JSON blob, nothing the
@@ -173,14 +172,16 @@ def _loader(folder: Path, state: HistoryState) -> Loader:
     return load_playlist
 
 
+_META = len(TrackMeta._fields)  # a saved meta this long needs none of TrackMeta's defaults
+
+
 def _playlist_from_row(row: tuple[Any, ...]) -> PlaylistHistory:
     (fmt, pid, json_blob, plain_blob, name, url, description, first_run, last_run,
      settled, loaded, dirty, rows, chunks, gaps) = row
     if fmt != PLAYLIST_FORMAT:
         raise ValueError("playlist state of another format")
-    # A meta of TrackMeta's six fields made as the tuple it is (its __new__ is Python), rows
-    # unpacked by name (no ``*rest`` list): a quarter less for a split replay's ~35,000.
-    tracks = {key: TrackHistory(tuple.__new__(TrackMeta, m) if len(m) == 6 else TrackMeta(*m),
+    # Whole metas as tuples (TrackMeta's __new__ is Python), rows unpacked by name: ~25 % less.
+    tracks = {key: TrackHistory(tuple.__new__(TrackMeta, m) if len(m) == _META else TrackMeta(*m),
                                 first, last, removed, stints, added, asterisk, now, present)
               for key, m, first, last, removed, stints, added, asterisk, now, present in rows}
     return PlaylistHistory(pid, json_blob, plain_blob, name, url, description, first_run,
