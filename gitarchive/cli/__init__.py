@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
-from gitarchive import __version__
+from gitarchive import __version__, exitcodes
 
 # Command name -> module in gitarchive.cli whose COMMANDS list holds it.
 COMMAND_MODULES = {
@@ -86,8 +86,11 @@ def leave(code: object) -> NoReturn:
     and the process ends with ``os._exit``. While another thread still runs, or if the
     output cannot be flushed (a closed pipe), the usual exit does it all, as before.
     On that quick way out a stop from outside (Ctrl-C) waits: the command is done.
+    A stopped run takes the quick way even with threads left: what it must undo is
+    undone by now, and a thread still waiting for Spotify's answer (up to the client's
+    30 s timeout) would hold its exit for nothing.
     """
-    if threading.active_count() > 1:
+    if threading.active_count() > 1 and not _stopped(code):
         raise SystemExit(code)
     from gitarchive import stopping
 
@@ -107,6 +110,13 @@ def leave(code: object) -> NoReturn:
     except OSError:
         raise SystemExit(status) from None
     os._exit(status)
+
+
+def _stopped(code: object) -> bool:
+    """Whether ``code`` is the exit status of a run stopped from outside (128 + signal)."""
+    from gitarchive import stopping
+
+    return isinstance(code, int) and code - exitcodes.STOPPED in stopping.STOPPING
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

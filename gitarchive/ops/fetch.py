@@ -122,17 +122,21 @@ def fetch(
         head = store.reader()
         requests = requesthalf.Requests(client, wanted, jobs)  # forks: before any thread
         before = lastrun.start(store, list(entries), wanted)  # so does this
-        with ThreadPoolExecutor(max_workers=requests.jobs) as pool:
-            futures = requests.submit(pool, wanted)
-            try:  # while Spotify answers: read the last snapshots, render what has come
-                files = _Files(head, entries, before, when, store)
-                outcomes = _collect(wanted, futures, progress, on_playlist, files)
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                before.close()
-                requests.close()
-                raise
+        pool = ThreadPoolExecutor(max_workers=requests.jobs)
+        futures = requests.submit(pool, wanted)
+        try:  # while Spotify answers: read the last snapshots, render what has come
+            files = _Files(head, entries, before, when, store)
+            outcomes = _collect(wanted, futures, progress, on_playlist, files)
+        except BaseException:
+            # Not waiting for the requests still out: a stopped run would wait up to
+            # the client's timeout (30 s) for answers it will never use.
+            pool.shutdown(wait=False, cancel_futures=True)
+            for future in futures:
+                future.cancel()
+            before.close()
+            requests.close()
+            raise
+        pool.shutdown()
         requests.close()
         changes = files.finish(outcomes)
         report = FetchReport(outcomes, problems=[f"{p.path}: {p.reason}" for p in bad_entries],

@@ -59,6 +59,31 @@ def test_a_fetch_stopped_midway_says_so_in_one_line_and_loses_nothing(
     assert pygit2.Repository(str(repo)).head.target != before
 
 
+def test_a_fetch_stopped_while_spotify_has_not_answered_ends_at_once(
+    api: StandIn, tmp_path: Path
+) -> None:
+    """Ctrl-C while a request is out and Spotify silent: the run ends now, not when the
+    client gives up on the answer (its 30 s timeout; the request threads were waited for)."""
+    mine = api.writes.add_playlist("Mine", [])
+    repo = new_archive(tmp_path, mine)
+    before = pygit2.Repository(str(repo)).head.target
+    held = api.writes.hold("GET", mine)  # Spotify says nothing until the test is over
+    try:
+        terminal = Terminal(["fetch", "--repo", str(repo)])
+        assert held.arrived.wait(30), terminal.read()
+        terminal.type(b"\x03")
+        code = terminal.finish(timeout=20)  # held up to 60 s: the client's timeout is 30 s
+        assert not held.release.is_set()
+    finally:
+        held.release.set()
+    shown = terminal.shown.decode(errors="replace")
+    assert code == 128 + signal.SIGINT, shown
+    assert "Traceback" not in shown and "run it again" in shown
+    assert terminal.group_left() == []
+    assert pygit2.Repository(str(repo)).head.target == before
+    assert lock.lock_path(Store(repo)).read_text() == ""
+
+
 def test_a_demo_stopped_midway_leaves_no_half_demo(tmp_path: Path) -> None:
     """The line says "run it again": a second demo refuses a directory that is not empty,
     so the half-written one is removed (an empty directory given by the user stays)."""
