@@ -72,6 +72,7 @@ def open_index(
     path = index_path(store)
     heal.cache_dir(path.parent)
     with heal.building(path):
+        _discard_orphans(path)
         if heal.truncated(path):
             heal.discard_database(path, "shorter than its header says")
         try:
@@ -110,6 +111,25 @@ def _open_index(
         db.close()
         raise
     return QueryIndex(db, head_hex)
+
+
+def _discard_orphans(path: Path) -> None:
+    """The index files begun by rebuilds that were stopped or killed (their process gone):
+    only a whole build cleared them, so a daily run's archive kept them for good."""
+    for left in path.parent.glob(path.name + BEGUN + "*"):
+        pid = left.name.rpartition(BEGUN)[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            heal.discard_database(left)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's: alive
+        return True
+    return True
 
 
 def _synced(store: Store, head: pygit2.Commit, progress: ProgressFn,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,25 @@ def test_begun_files_left_behind_are_removed(tmp_path: Path) -> None:
     with open_index(h.store, synced=again):
         pass
     assert begun_files(h) == []
+
+
+def test_begun_files_of_stopped_rebuilds_go_without_a_whole_build(tmp_path: Path) -> None:
+    """A full rebuild stopped mid-way leaves its forked half's file (named for the rebuild's
+    process); the next question or daily run removes it, though it builds no whole index.
+    A file of a rebuild still running (its process alive) is left to it."""
+    h = archive(tmp_path / "a")
+    with open_index(h.store, synced=rebuilt(h, Rows())):
+        pass
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    path = index_path(h.store)
+    stopped = path.with_name(f"{path.name}{BEGUN}{gone.pid}")
+    running = path.with_name(f"{path.name}{BEGUN}{os.getppid()}")
+    for left in (stopped, running, stopped.with_name(stopped.name + "-journal")):
+        left.write_bytes(b"half a file")
+    with open_index(h.store):  # the index is current: nothing is built
+        pass
+    assert begun_files(h) == [running.name]
 
 
 def test_a_begun_index_that_cannot_be_written_is_none(
