@@ -7,6 +7,7 @@ and a question answered from the index should not wait for them.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import os
 import sys
@@ -65,13 +66,20 @@ def run() -> None:
     from gitarchive import stopping
 
     stopping.on_stop_raise()
+    with contextlib.suppress(AttributeError, ValueError):  # a terminal or pipe in Latin-1:
+        sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]  # "?", no bug
     try:
         main(prog_name="gitarchive")
     except SystemExit as done:  # how click ends every command, and our errors
         leave(done.code)
     except Exception as exc:  # click has handled its own exits and usage errors, and ours
-        from gitarchive.cli.common import report_bug
+        from gitarchive.cli.common import report_bug, report_output_error
 
+        if isinstance(exc, OSError):  # writing --help, before a command runs
+            try:
+                report_output_error(exc)
+            except SystemExit as done:
+                leave(done.code)
         report_bug(exc)
 
 

@@ -12,6 +12,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING
 
+from gitarchive.visible import columns, one_line
+from gitarchive.visible import cut as visible_cut
+
 if TYPE_CHECKING:  # search's table needs none of these (nor pygit2 and jinja2 behind them)
     from gitarchive.archive.model import Playlist, Track
     from gitarchive.questions.index import TrackRow
@@ -49,30 +52,41 @@ def known_zone(name: str | None) -> tzinfo | None:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int = 0) -> str:
-    """Left-aligned columns separated by two spaces; the widest column shrinks to ``width``."""
-    cells = [headers, *rows]
-    widths = [max(map(len, col)) for col in zip(*cells, strict=True)]
-    if not width or sum(widths) + 2 * (len(widths) - 1) <= width:
+    """Left-aligned columns separated by two spaces; the widest column shrinks to ``width``.
+
+    Each cell is one line of text a terminal shows as it is (``visible.one_line``: a
+    newline, tab or escape sequence in a name would break the row or be obeyed), and
+    is measured in terminal columns (a CJK character takes two, a combining mark none).
+    """
+    cells = [[one_line(cell) for cell in row] for row in (headers, *rows)]
+    if all(cell.isascii() for row in cells for cell in row):
+        measure: Callable[[str], int] = len
+    else:
+        measure = columns
+    widths = [max(map(measure, col)) for col in zip(*cells, strict=True)]
+    if (not width or sum(widths) + 2 * (len(widths) - 1) <= width) and measure is len:
         # nothing to cut: one %-format a row, cheaper than str.format's specs (the last
         # column is not padded: it is stripped)
         line = "  ".join([*(f"%-{w}s" for w in widths[:-1]), "%s"])
         return "\n".join([(line % tuple(row)).rstrip() for row in cells]) + "\n"
-    excess = sum(widths) + 2 * (len(widths) - 1) - width
+    excess = sum(widths) + 2 * (len(widths) - 1) - width if width else 0
     # Shrink the widest columns first, keeping each at least 8 characters.
     for i in sorted(range(len(widths)), key=lambda i: -widths[i]):
+        if excess <= 0:
+            break
         cut = min(excess, max(widths[i] - 8, 0))
         widths[i] -= cut
         excess -= cut
-        if excess <= 0:
-            break
     lines = []
     for row in cells:
-        lines.append("  ".join(_fit(cell, w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        lines.append("  ".join(_fit(cell, w, measure)
+                               for cell, w in zip(row, widths, strict=True)).rstrip())
     return "\n".join(lines) + "\n"
 
 
-def _fit(cell: str, width: int) -> str:
-    return cell.ljust(width) if len(cell) <= width else cell[: width - 1] + "…"
+def _fit(cell: str, width: int, measure: Callable[[str], int]) -> str:
+    shown = cell if measure(cell) <= width else visible_cut(cell, width)
+    return shown + " " * (width - measure(shown))
 
 
 # -------------------------------------------------------------------- show
@@ -113,12 +127,12 @@ def _show_table(snapshot: Snapshot, date: DateFn, width: int) -> str:
     playlist = snapshot.playlist
     total = render.total_length(playlist.tracks)
     head = [
-        f"{playlist.name}  ({snapshot.pid})",
+        f"{one_line(playlist.name)}  ({snapshot.pid})",
         f"as archived {date(snapshot.time)} (commit {snapshot.commit[:12]}): "
         f"{render.plural(len(playlist.tracks), 'song')}, {render.format_total(total)}",
     ]
     if playlist.description.strip():
-        head.append(" ".join(playlist.description.split()))
+        head.append(one_line(" ".join(playlist.description.split())))
     by = any(t.added_by for t in playlist.tracks)  # the column only when Spotify said
     rows = [
         (str(i), t.name, artists(t), t.album.name, render.format_length(t.duration_ms),
@@ -158,7 +172,7 @@ def diff_text(result: Diff, date: DateFn, width: int = 0) -> str:
     )
     after = f"{date(result.after.time)} ({result.after.commit[:12]})"
     out = [
-        f"{result.after.playlist.name}  ({result.after.pid})",
+        f"{one_line(result.after.playlist.name)}  ({result.after.pid})",
         f"from {before} to {after}: +{len(result.added)} −{len(result.removed)}",
     ]
     for label, entries, sign in (("Added", result.added, "+"),
