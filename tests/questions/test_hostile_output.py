@@ -34,7 +34,7 @@ def _track(n: int, name: str, artist: str = "Artist", album: str = "Album") -> T
 TRACKS = (
     _track(1, f"Evil {RED}RED{TITLE} title", f"Art{RED}ist", "Alb\rum"),
     _track(2, "Line\nbreak\tand tab", "Zoë e\u0301", "深夜 Mix"),
-    _track(3, "Plain", "Someone", "Other"),
+    _track(3, "=HYPERLINK(\"http://x/\",\"y\")", "+Someone", "@Other"),
 )
 
 
@@ -105,6 +105,8 @@ def test_a_data_format_keeps_every_byte_in_a_pipe(hostile: Path) -> None:
     assert result.stdout_bytes == plain
     csv = CliRunner().invoke(main, ["export", "--format", "csv", "--repo", str(hostile)])
     assert f"Evil {RED}RED{TITLE} title".encode() in csv.stdout_bytes
+    # Decided: the data stays exact, formula-looking cells too (docs/commands.md).
+    assert b'"=HYPERLINK(""http://x/"",""y"")",+Someone,@Other,' in csv.stdout_bytes
 
 
 def test_a_data_format_on_a_terminal_shows_what_the_terminal_would_obey(hostile: Path) -> None:
