@@ -395,3 +395,15 @@ def test_every_option_has_help(command: str) -> None:
     found = main.get_command(None, command)  # type: ignore[arg-type]
     assert found is not None and found.help
     assert all(getattr(p, "help", None) for p in found.params if p.param_type_name == "option")
+
+
+def test_a_deleted_snapshot_says_when_and_which_day_to_ask(archive: Store) -> None:
+    """It said "was not archived on latest (its snapshot had been deleted)"."""
+    archive.commit({layout.pretty_json_path(CHILL): None, layout.plain_path(CHILL): None},
+                   "delete", when=(at("2024-02-05"), 0))
+    assert fails(archive, "show", CHILL) == (
+        f"Error: {CHILL} is no longer archived: its snapshot was deleted on 2024-02-05; "
+        "ask for a day before that\n")
+    assert f"{CHILL} was not archived on 2024-02-06: its snapshot was deleted on " in fails(
+        archive, "diff", CHILL, "--from", "2024-01-10", "--to", "2024-02-06")
+    assert "Song 6" in ok(archive, "show", CHILL, "--at", "2024-01-20")
