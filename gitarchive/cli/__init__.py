@@ -52,6 +52,18 @@ class LazyGroup(click.Group):
                 return command
         raise RuntimeError(f"gitarchive.cli.{module_name} does not define '{cmd_name}'")
 
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        """``gitarchive --help`` and ``--version`` write here: a closed pipe or a full
+        device behind them ends as it does for a command (cli.common.report_output_error)."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except OSError as exc:
+            from gitarchive.cli.common import report_output_error
+
+            report_output_error(exc)
+            raise
+
     def invoke(self, ctx: click.Context) -> Any:
         """Every command runs through the one error handler (cli.common.run_handling_errors)."""
         from gitarchive.cli.common import run_handling_errors
@@ -73,13 +85,8 @@ def run() -> None:
     except SystemExit as done:  # how click ends every command, and our errors
         leave(done.code)
     except Exception as exc:  # click has handled its own exits and usage errors, and ours
-        from gitarchive.cli.common import report_bug, report_output_error
+        from gitarchive.cli.common import report_bug
 
-        if isinstance(exc, OSError):  # writing --help, before a command runs
-            try:
-                report_output_error(exc)
-            except SystemExit as done:
-                leave(done.code)
         report_bug(exc)
 
 

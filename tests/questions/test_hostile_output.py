@@ -125,8 +125,10 @@ def test_a_reader_that_stops_early_ends_the_command_quietly_as_sigpipe_would(
     hostile: Path,
 ) -> None:
     """It was status 1, an error's, with nothing said."""
-    for args in (["log", PID], ["show", PID], ["search", "e"], ["export", "--format", "csv"]):
-        proc = subprocess.Popen([GITARCHIVE, *args, "--repo", str(hostile)],
+    repo = ["--repo", str(hostile)]
+    for args in (["log", PID, *repo], ["show", PID, *repo], ["search", "e", *repo],
+                 ["export", "--format", "csv", *repo], ["--help"]):
+        proc = subprocess.Popen([GITARCHIVE, *args],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
         assert proc.stdout is not None and proc.stderr is not None
         proc.stdout.close()  # the reader is gone before the first line
@@ -138,9 +140,10 @@ def test_a_reader_that_stops_early_ends_the_command_quietly_as_sigpipe_would(
 def test_a_full_device_is_one_line_not_a_bug(hostile: Path) -> None:
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full here")
-    for args in (["log", PID], ["show", PID, "--format", "json"]):
+    repo = ["--repo", str(hostile)]
+    for args in (["log", PID, *repo], ["show", PID, "--format", "json", *repo], ["--version"]):
         with open("/dev/full", "wb") as full:
-            proc = subprocess.run([GITARCHIVE, *args, "--repo", str(hostile)], stdout=full,
+            proc = subprocess.run([GITARCHIVE, *args], stdout=full,
                                   stderr=subprocess.PIPE, env=_env(), check=False, timeout=120)
         assert proc.returncode == 1, proc.stderr
         assert proc.stderr.decode().splitlines() == [
