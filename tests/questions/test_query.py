@@ -407,3 +407,12 @@ def test_a_deleted_snapshot_says_when_and_which_day_to_ask(archive: Store) -> No
     assert f"{CHILL} was not archived on 2024-02-06: its snapshot was deleted on " in fails(
         archive, "diff", CHILL, "--from", "2024-01-10", "--to", "2024-02-06")
     assert "Song 6" in ok(archive, "show", CHILL, "--at", "2024-01-20")
+
+
+def test_an_id_in_the_wrong_case_is_pointed_to_the_right_one() -> None:
+    known = [Known("3xQmR8vDemoSmallMix002", ("Café",))]
+    with pytest.raises(PlaylistNotFound) as found:
+        resolve_playlist("spotify:playlist:3XQMR8VDEMOSMALLMIX002", known)
+    assert str(found.value) == (
+        "playlist 3XQMR8VDEMOSMALLMIX002 has no snapshot and is not registered here; "
+        "IDs are case-sensitive: did you mean 3xQmR8vDemoSmallMix002?")
