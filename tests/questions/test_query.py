@@ -416,3 +416,10 @@ def test_an_id_in_the_wrong_case_is_pointed_to_the_right_one() -> None:
     assert str(found.value) == (
         "playlist 3XQMR8VDEMOSMALLMIX002 has no snapshot and is not registered here; "
         "IDs are case-sensitive: did you mean 3xQmR8vDemoSmallMix002?")
+
+
+def test_a_search_for_accents_alone_is_refused_not_every_track(archive: Store) -> None:
+    """A lone combining accent folds to nothing, which every name contains."""
+    assert fails(archive, "search", "\u0301") == (
+        "Error: '\u0301' is only marks a search ignores (accents): give some letters\n")
+    assert "Halo" in ok(archive, "search", "beyonce\u0301")
