@@ -9,3 +9,4 @@ LOCKED = 5  # another gitarchive run holds the repository's lock
 PUSH_FAILED = 6  # the run committed, but pushing it failed (the next run pushes it)
 STALE = 7  # status: a playlist had no successful fetch for --stale-days (or never)
 STOPPED = 128  # + the signal's number: stopped by Ctrl-C (130), SIGTERM (143), SIGHUP (129)
+SIGPIPE = 13  # + STOPPED (141): the reader of the output stopped reading (`| head`)

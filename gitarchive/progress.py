@@ -21,6 +21,8 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol, TypeVar
 
+from gitarchive.visible import shown
+
 T = TypeVar("T")
 
 
@@ -98,7 +100,9 @@ _open: Bar | None = None  # the bar drawn last, until its line is ended
 
 def above(text: str) -> None:
     """A line on stderr, above the bar being drawn (drawn again below it): a note printed
-    in the middle of a fetch was glued to the bar's end (``75%note: ...``)."""
+    in the middle of a fetch was glued to the bar's end (``75%note: ...``). It quotes
+    names from Spotify: what a terminal would obey in them is shown (``visible.shown``)."""
+    text = shown(text)
     bar = _open
     if bar is None or not bar.last:
         sys.stderr.write(text + "\n")

@@ -141,3 +141,6 @@ def test_a_note_during_a_bar_goes_above_it(
     assert rest.startswith("Fetching  [") and rest.endswith("100%\n")  # drawn again below
     above("plain")  # no bar: just the line
     assert capsys.readouterr().err == "plain\n"
+    above("note: Mix\x1b]0;title\x07: skipped entry 8: podcast episode 'Folge\x1b[2J'")
+    assert capsys.readouterr().err == (  # names from Spotify: shown, not obeyed
+        "note: Mix\\x1b]0;title\\x07: skipped entry 8: podcast episode 'Folge\\x1b[2J'\n")

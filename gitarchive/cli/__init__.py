@@ -7,6 +7,7 @@ and a question answered from the index should not wait for them.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import os
 import sys
@@ -51,6 +52,18 @@ class LazyGroup(click.Group):
                 return command
         raise RuntimeError(f"gitarchive.cli.{module_name} does not define '{cmd_name}'")
 
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        """``gitarchive --help`` and ``--version`` write here: a closed pipe or a full
+        device behind them ends as it does for a command (cli.common.report_output_error)."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except OSError as exc:
+            from gitarchive.cli.common import report_output_error
+
+            report_output_error(exc)
+            raise
+
     def invoke(self, ctx: click.Context) -> Any:
         """Every command runs through the one error handler (cli.common.run_handling_errors)."""
         from gitarchive.cli.common import run_handling_errors
@@ -65,6 +78,8 @@ def run() -> None:
     from gitarchive import stopping
 
     stopping.on_stop_raise()
+    with contextlib.suppress(AttributeError, ValueError):  # a terminal or pipe in Latin-1:
+        sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]  # "?", no bug
     try:
         main(prog_name="gitarchive")
     except SystemExit as done:  # how click ends every command, and our errors

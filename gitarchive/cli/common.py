@@ -12,6 +12,7 @@ import click
 from gitarchive import exitcodes
 from gitarchive.errors import GitarchiveError
 from gitarchive.progress import end_line
+from gitarchive.visible import shown
 
 if TYPE_CHECKING:  # pygit2 loads when a command opens the store, not when one is listed
     from gitarchive.git.store import Store
@@ -98,10 +99,42 @@ def run_handling_errors(invoke: Callable[[], Any]) -> Any:
         return invoke()
     except GitarchiveError as exc:  # as click shows its own errors: "Error: message"
         end_line()
-        click.echo(f"Error: {exc.message}", err=True)
+        click.echo(f"Error: {shown(exc.message)}", err=True)  # it may quote a name
         sys.exit(exc.exit_code)
     except KeyboardInterrupt as stop:  # not click's "Aborted!" and status 1
         report_stop(stop)
+    except OSError as exc:  # before click's own catch: a closed pipe, silently status 1
+        report_output_error(exc)
+        raise
+
+
+def report_output_error(exc: OSError) -> None:
+    """Exit as the shell tools do when the output cannot be written; return when ``exc``
+    is no failure of the output (the caller raises it on: a bug).
+
+    The reader of a pipe that stopped reading (``| head``, ``less`` quit early) is no
+    error: nothing is said, and the status is that of a program SIGPIPE ended (141),
+    as ``git log | head`` ends. A full disk or a failing device behind a redirection
+    (``> /dev/full``) is one line and status 1, not a bug's traceback. Only a write of
+    click's (all output goes through ``click.echo``) counts: the same error from a
+    file the command writes is another matter.
+    """
+    import errno
+    import os
+
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    if frame is None or not frame.tb_frame.f_globals.get("__name__", "").startswith("click."):
+        return
+    with contextlib.suppress(OSError, ValueError):  # what is still buffered goes nowhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if exc.errno == errno.EPIPE:
+        sys.exit(exitcodes.STOPPED + exitcodes.SIGPIPE)
+    with contextlib.suppress(OSError):
+        end_line()
+        click.echo(f"Error: cannot write the output: {exc.strerror or exc}", err=True)
+    sys.exit(exitcodes.ERROR)
 
 
 def report_stop(stop: KeyboardInterrupt) -> NoReturn:

@@ -19,6 +19,7 @@ from gitarchive.ops.runlog import logger
 from gitarchive.ops.shard import Shard
 from gitarchive.progress import above, terminal_bar
 from gitarchive.spotify.client import SpotifyClient
+from gitarchive.visible import one_line
 
 
 def run_fetch(
@@ -47,9 +48,9 @@ def run_fetch(
         logger.warning("%s (%s): served empty, had %d tracks; archived as served",
                        outcome.pid, outcome.name, outcome.emptied_from)
         click.echo(
-            f"warning: {outcome.pid} ({outcome.name}): Spotify served it EMPTY, where the last "
-            f"snapshot had {plural(outcome.emptied_from or 0, 'track')}; archived as served "
-            "(see 'gitarchive status')",
+            f"warning: {outcome.pid} ({one_line(outcome.name)}): Spotify served it EMPTY, where "
+            f"the last snapshot had {plural(outcome.emptied_from or 0, 'track')}; archived as "
+            "served (see 'gitarchive status')",
             err=True,
         )
     logger.info(summary(report))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
 import os
-import re
 import sys
 from typing import TYPE_CHECKING
 
@@ -19,8 +19,6 @@ if TYPE_CHECKING:
     from gitarchive.git.store import Store
     from gitarchive.questions.publish_plan import Plan
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
 
 @click.command()
 @click.argument("playlist")
@@ -30,7 +28,7 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
               help="Publish every track ever in the playlist, by date added.")
 @click.option("--removed-only", is_flag=True,
               help="With --cumulative: only the tracks no longer in the playlist.")
-@click.option("--since", metavar="DATE",
+@click.option("--since", metavar="DATE", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="With --cumulative: only the tracks added on or after DATE.")
 @click.option("--name", help="Name of a new playlist (default: '<name> as of <date>', "
               "'<name> — every song ever').")
@@ -48,7 +46,8 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 @timezone_option
 @repo_option
 def publish(
-    playlist: str, at: str | None, cumulative: bool, removed_only: bool, since: str | None,
+    playlist: str, at: str | None, cumulative: bool, removed_only: bool,
+    since: datetime.datetime | None,
     name: str | None, public: bool, into: str | None, search_missing: int, dry_run: bool,
     quiet: bool, timezone: str | None, repo_path: str,
 ) -> None:
@@ -67,8 +66,6 @@ def publish(
         raise click.UsageError("give either --at DATE|REV or --cumulative")
     if (removed_only or since) and not cumulative:
         raise click.UsageError("--removed-only and --since go with --cumulative")
-    if since is not None and not _DATE.fullmatch(since):
-        raise click.UsageError(f"--since takes a date (YYYY-MM-DD), not '{since}'")
     target = None
     if into is not None:
         try:
@@ -91,7 +88,8 @@ def publish(
         plan = planning.plan_at(store, snapshot, point, name=name, public=public, into=target)
     else:
         plan = planning.plan_cumulative(store, pid, date.zone, removed_only=removed_only,
-                                        since=since, name=name, public=public, into=target)
+                                        since=since.date().isoformat() if since else None,
+                                        name=name, public=public, into=target)
     talk = sys.stderr.isatty() and not quiet
     if dry_run:
         for line in publishing.dry_run(store, plan):

@@ -17,6 +17,7 @@ from gitarchive.cli.common import note_cut, open_store, repo_option
 from gitarchive.heal import healing_index
 from gitarchive.questions import output as query_output
 from gitarchive.questions.index import QueryIndex, index_path
+from gitarchive.visible import one_line, shown
 
 if TYPE_CHECKING:  # imported where used: a search answered from a current index loads no
     from gitarchive.git.store import Store  # pygit2, no history code, no jinja2
@@ -81,6 +82,17 @@ def _current_index(repo_path: str, timezone: str | None) -> tuple[QueryIndex, tz
     return index, zone
 
 
+def _echo_data(text: str) -> None:
+    """A data format (CSV, JSON, markdown, plain, links) on stdout: on a terminal with
+    what it would obey shown (``visible.shown``); else every byte as ``--output`` or the
+    archive's file holds it: UTF-8 whatever the locale, and no escape sequence stripped
+    (click strips them from text for a pipe or a file: a name would lose characters)."""
+    if sys.stdout.isatty():
+        click.echo(shown(text), nl=False)
+    else:
+        click.echo(text.encode("utf-8"), nl=False)
+
+
 def _width() -> int:
     if not sys.stdout.isatty():
         return 0
@@ -116,10 +128,14 @@ def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_pat
 
         text, missing = link_lines(store, snapshot, fmt)
         for line in missing:
-            click.echo(f"no Spotify ID in the archive: {line}", err=True)
-        click.echo(text, nl=False)
+            click.echo(f"no Spotify ID in the archive: {one_line(line)}", err=True)
+        _echo_data(text)
         return
-    click.echo(query_output.show(snapshot, fmt, date, _width()), nl=False)
+    shown = query_output.show(snapshot, fmt, date, _width())
+    if fmt == "table":
+        click.echo(shown, nl=False)
+    else:
+        _echo_data(shown)
 
 
 @click.command()
@@ -247,7 +263,7 @@ def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str)
         else exporting.to_json(playlists, index.head, tz)
     )
     if output is None:
-        click.echo(text, nl=False)
+        _echo_data(text)
     else:
         with _writing(output):
             exporting.write_text(output, text)

@@ -12,6 +12,7 @@ from gitarchive import exitcodes
 from gitarchive.archive.render import plural
 from gitarchive.cli.common import open_store, repo_option
 from gitarchive.ops import health
+from gitarchive.visible import one_line
 
 
 def _day(when: int | None) -> str:
@@ -28,13 +29,13 @@ def _line(item: health.PlaylistHealth) -> str:
     elif item.stale:
         notes.append("STALE")
     if item.failing_since is not None:
-        notes.append(f"failing since {_day(item.failing_since)}: {item.last_error}")
+        notes.append(f"failing since {_day(item.failing_since)}: {one_line(item.last_error or '')}")
     if item.emptied_at is not None:
         notes.append(
             f"EMPTY since {_day(item.emptied_at)} "
             f"(had {plural(item.emptied_from or 0, 'track')})"
         )
-    text = f"{item.pid}  {item.name}  last fetched {_day(item.last_ok)}"
+    text = f"{item.pid}  {one_line(item.name)}  last fetched {_day(item.last_ok)}"
     return text + ("  " + "; ".join(notes) if notes else "")
 
 

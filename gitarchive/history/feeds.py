@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from gitarchive.archive.snapshots import TrackMeta
-from gitarchive.history.svg import artist_names, escaped, needs_escape, utf8
+from gitarchive.history.svg import artist_names, escaped, needs_escape, utf8, xml_bytes
 from gitarchive.history.svg import escape_svg as _x
 from gitarchive.history.timeline import Change, Timeline
 
@@ -145,7 +145,7 @@ def _feed(
         '  <generator>gitarchive</generator>\n',
     ]
     head += [f'  <link rel="{rel}" href="{_x(href)}"/>\n' for rel, href in links]
-    return "".join([*head, *entries, "</feed>\n"]).encode("latin-1")
+    return xml_bytes("".join([*head, *entries, "</feed>\n"]))
 
 
 def playlist_feed(timeline: Timeline, base_url: str | None = None) -> bytes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -36,6 +37,23 @@ def utf8(text: str) -> str:
     only; a UTF-8 sequence holds none), cutting to a length does not: cut first.
     """
     return text if text.isascii() else text.encode("utf-8").decode("latin-1")
+
+
+# What XML 1.0 allows in no document, escaped or not: C0 controls but tab, newline and
+# carriage return (one byte each in UTF-8), and U+FFFE, U+FFFF (EF BF BE, EF BF BF).
+_NOT_XML = bytes([*range(9), 11, 12, *range(14, 32)])
+_NOT_XML_RE = re.compile(b"[" + re.escape(_NOT_XML) + b"]|\xef\xbf[\xbe\xbf]")
+_REPLACEMENT = "\ufffd".encode()
+
+
+def xml_bytes(text: str) -> bytes:
+    """A chart's or feed's ``utf8`` text as the file's bytes, every character XML forbids
+    (an escape sequence in a track name: the feed reader or the browser would refuse the
+    whole document) replaced by U+FFFD. The check is one C pass (~1.5 GB/s)."""
+    data = text.encode("latin-1")
+    if len(data.translate(None, _NOT_XML)) == len(data) and b"\xef\xbf" not in data:
+        return data
+    return _NOT_XML_RE.sub(_REPLACEMENT, data)
 
 
 def needs_escape(text: str) -> bool:
@@ -71,7 +89,7 @@ def svg_document(width: int, height: int, title: str, body: list[str]) -> bytes:
         f'<rect width="{width}" height="{height}" fill="#ffffff"/>\n'
         f'<g style="{FONT}" font-size="11" fill="{INK}">\n'
     )
-    return "".join([head, *body, "</g>\n</svg>\n"]).encode("latin-1")
+    return xml_bytes("".join([head, *body, "</g>\n</svg>\n"]))
 
 
 LABEL_CHARS = 42  # a tenure lane's label, cut to this many characters

@@ -12,6 +12,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING
 
+from gitarchive.visible import columns, is_one_line, one_line, same_width
+from gitarchive.visible import cut as visible_cut
+
 if TYPE_CHECKING:  # search's table needs none of these (nor pygit2 and jinja2 behind them)
     from gitarchive.archive.model import Playlist, Track
     from gitarchive.questions.index import TrackRow
@@ -49,30 +52,60 @@ def known_zone(name: str | None) -> tzinfo | None:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int = 0) -> str:
-    """Left-aligned columns separated by two spaces; the widest column shrinks to ``width``."""
-    cells = [headers, *rows]
-    widths = [max(map(len, col)) for col in zip(*cells, strict=True)]
-    if not width or sum(widths) + 2 * (len(widths) - 1) <= width:
-        # nothing to cut: one %-format a row, cheaper than str.format's specs (the last
-        # column is not padded: it is stripped)
-        line = "  ".join([*(f"%-{w}s" for w in widths[:-1]), "%s"])
-        return "\n".join([(line % tuple(row)).rstrip() for row in cells]) + "\n"
-    excess = sum(widths) + 2 * (len(widths) - 1) - width
-    # Shrink the widest columns first, keeping each at least 8 characters.
+    """Left-aligned columns separated by two spaces; the widest column shrinks to ``width``.
+
+    Each cell is one line of text a terminal shows as it is (``visible.one_line``: a
+    newline, tab or escape sequence in a name would break the row or be obeyed), and
+    is measured in terminal columns (a CJK character takes two, a combining mark none).
+    Both are checked a whole column at a time: a common word finds tens of thousands.
+    """
+    cols: list[Sequence[str]] = []
+    same: list[bool] = []  # a column whose every character takes one terminal column
+    changed = False  # a column's cells were rewritten: the rows are made from the columns
+    for column in zip(headers, *rows, strict=True):
+        col: Sequence[str] = column
+        text = "".join(col)
+        if not is_one_line(text):
+            col, changed = tuple(map(one_line, col)), True
+            text = "".join(col)
+        cols.append(col)
+        same.append(same_width(text))
+    natural = [max(map(len if s else columns, col)) for col, s in zip(cols, same, strict=True)]
+    widths = _shrunk(natural, width)
+    # A column that is cut or holds wide characters is padded here, cell by cell; the
+    # others by one %-format a row, cheaper than str.format's specs (the last column is
+    # not padded: it is stripped).
+    formats = []
+    for i, (col, s, w) in enumerate(zip(cols, same, widths, strict=True)):
+        if s and natural[i] <= w:
+            formats.append(f"%-{w}s")
+        else:
+            cols[i], changed = [_fit(cell, w, len if s else columns) for cell in col], True
+            formats.append("%s")
+    line = "  ".join([*formats[:-1], "%s"])
+    cells = zip(*cols, strict=True) if changed else (headers, *rows)
+    return "\n".join([(line % tuple(row)).rstrip() for row in cells]) + "\n"
+
+
+def _shrunk(widths: list[int], width: int) -> list[int]:
+    """The columns' widths cut to fit ``width`` (0: as they are), the widest first, each
+    kept at least 8 characters."""
+    widths = list(widths)
+    excess = sum(widths) + 2 * (len(widths) - 1) - width if width else 0
     for i in sorted(range(len(widths)), key=lambda i: -widths[i]):
+        if excess <= 0:
+            break
         cut = min(excess, max(widths[i] - 8, 0))
         widths[i] -= cut
         excess -= cut
-        if excess <= 0:
-            break
-    lines = []
-    for row in cells:
-        lines.append("  ".join(_fit(cell, w) for cell, w in zip(row, widths, strict=True)).rstrip())
-    return "\n".join(lines) + "\n"
+    return widths
 
 
-def _fit(cell: str, width: int) -> str:
-    return cell.ljust(width) if len(cell) <= width else cell[: width - 1] + "…"
+def _fit(cell: str, width: int, measure: Callable[[str], int]) -> str:
+    if measure is len:
+        return cell.ljust(width) if len(cell) <= width else cell[: width - 1] + "…"
+    shown = cell if measure(cell) <= width else visible_cut(cell, width)
+    return shown + " " * (width - measure(shown))
 
 
 # -------------------------------------------------------------------- show
@@ -113,12 +146,12 @@ def _show_table(snapshot: Snapshot, date: DateFn, width: int) -> str:
     playlist = snapshot.playlist
     total = render.total_length(playlist.tracks)
     head = [
-        f"{playlist.name}  ({snapshot.pid})",
+        f"{one_line(playlist.name)}  ({snapshot.pid})",
         f"as archived {date(snapshot.time)} (commit {snapshot.commit[:12]}): "
         f"{render.plural(len(playlist.tracks), 'song')}, {render.format_total(total)}",
     ]
     if playlist.description.strip():
-        head.append(" ".join(playlist.description.split()))
+        head.append(one_line(" ".join(playlist.description.split())))
     by = any(t.added_by for t in playlist.tracks)  # the column only when Spotify said
     rows = [
         (str(i), t.name, artists(t), t.album.name, render.format_length(t.duration_ms),
@@ -158,7 +191,7 @@ def diff_text(result: Diff, date: DateFn, width: int = 0) -> str:
     )
     after = f"{date(result.after.time)} ({result.after.commit[:12]})"
     out = [
-        f"{result.after.playlist.name}  ({result.after.pid})",
+        f"{one_line(result.after.playlist.name)}  ({result.after.pid})",
         f"from {before} to {after}: +{len(result.added)} −{len(result.removed)}",
     ]
     for label, entries, sign in (("Added", result.added, "+"),

@@ -207,6 +207,13 @@ def plan_at(
     return _finish(plan, name, public, into)
 
 
+def _none_of(source: str, removed_only: bool, since: str | None) -> str:
+    if since is None:
+        return f"no track was ever removed from {source}" if removed_only else f"{source} is empty"
+    which = "removed from" if removed_only else "of"
+    return f"no track {which} {source} was added on or after {since}"
+
+
 def plan_cumulative(
     store: Store, pid: str, zone: tzinfo, *, removed_only: bool = False,
     since: str | None = None, name: str | None = None, public: bool = False,
@@ -223,6 +230,8 @@ def plan_cumulative(
     rows = [t for t in view.tracks
             if (not removed_only or t.date_removed is not None)
             and (since is None or t.date_added >= since)]
+    if not rows:  # else a real run said "no track of it has a Spotify ID", a dry run 0
+        raise QueryError("nothing to publish: " + _none_of(view.name or pid, removed_only, since))
     options: dict[str, Any] = {"kind": "cumulative", "removed_only": removed_only,
                                "since": since}
     key = publication_key(pid, "cumulative", options)

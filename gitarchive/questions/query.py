@@ -45,6 +45,9 @@ class Point:
     commit: str | None = None  # a revision: read its tree instead of the date index
     zone: tzinfo = UTC  # how dates in messages about this point are shown
 
+    def day(self, epoch: int) -> str:
+        return datetime.fromtimestamp(epoch, self.zone).date().isoformat()
+
 
 def parse_point(store: Store, text: str | None, zone: tzinfo) -> Point:
     """``YYYY-MM-DD`` (the end of that day in ``zone``) or any git revision; None: now."""
@@ -181,15 +184,17 @@ def snapshot_at(store: Store, index: QueryIndex, pid: str, point: Point) -> Snap
     first = index.first_write_time(pid)
     if first is None or first > point.time:
         raise QueryError(_before_first(pid, point, first))
-    raise QueryError(f"{pid} was not archived on {point.label} (its snapshot had been deleted)")
+    *_, gone = versions(index.writes(pid, point.time))  # the last version: the deletion
+    now = point.time >= LATEST  # said "was not archived on latest", not when nor what to ask
+    raise QueryError(f"{pid} {'is no longer' if now else 'was not'} archived"
+                     f"{'' if now else ' on ' + point.label}: its snapshot was deleted on "
+                     f"{point.day(gone.time)}; ask for a day before that")
 
 
 def _before_first(pid: str, point: Point, first: int | None) -> str:
     when = "on or before " + point.label if point.time < LATEST else "yet"
-    if first is None:
-        return f"{pid} has no snapshot {when}"
-    first_day = datetime.fromtimestamp(first, point.zone).date().isoformat()
-    return f"{pid} has no snapshot {when}; the first is from {first_day}"
+    return f"{pid} has no snapshot {when}" + (
+        f"; the first is from {point.day(first)}" if first is not None else "")
 
 
 # ----------------------------------------------------------------- history
@@ -367,8 +372,7 @@ def _previous_change(store: Store, index: QueryIndex, pid: str, end: Point) -> P
     if len(found) < 2:
         return None
     last = found[-1].time - 1
-    day = datetime.fromtimestamp(last, end.zone).date().isoformat()
-    return Point(day, last, zone=end.zone)
+    return Point(end.day(last), last, zone=end.zone)
 
 
 def _change_dates(

@@ -53,7 +53,9 @@ def resolve_playlist(text: str, known: Iterable[Known]) -> str:
     if pid is not None:
         if any(k.pid == pid for k in known):
             return pid
-        raise PlaylistNotFound(f"playlist {pid} has no snapshot and is not registered here")
+        twin = next((k.pid for k in known if k.pid.lower() == pid.lower()), None)
+        hint = f"; IDs are case-sensitive: did you mean {twin}?" if twin else ""
+        raise PlaylistNotFound(f"playlist {pid} has no snapshot and is not registered here{hint}")
     wanted = fold(text.strip())
     matches = [k for k in known if any(fold(name) == wanted for name in k.names)]
     if len(matches) == 1:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from gitarchive.errors import QueryError
-from gitarchive.questions.index import QueryIndex, TrackRow
+from gitarchive.questions.index import QueryIndex, TrackRow, fold
 
 
 def search(index: QueryIndex, text: str, pids: Iterable[str] | None = None) -> list[TrackRow]:
@@ -17,4 +17,6 @@ def search(index: QueryIndex, text: str, pids: Iterable[str] | None = None) -> l
     (QueryIndex.search gives them in that order)."""
     if not text.strip():
         raise QueryError("give some text to search for")
+    if not fold(text.strip()):  # it found every track: the empty text is in every name
+        raise QueryError(f"'{text}' is only marks a search ignores (accents): give some letters")
     return index.search(text.strip(), pids)

@@ -6,16 +6,19 @@ import gc
 import json
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pygit2
 import pytest
-from history_support import at, json_files, playlist, track
+from history_support import History, at, json_files, playlist, registry, track
+from history_support import pid as playlist_id
 from site_support import build_history
 
 from gitarchive.archive import layout
+from gitarchive.archive.model import Link
 from gitarchive.history import (
     charts,
     feeds,
@@ -184,6 +187,27 @@ def test_feeds_are_valid_atom_with_stable_ids(tmp_path: Path) -> None:
     archive = _xml(feeds.archive_feed(timelines.recent_changes()))
     assert archive.findtext(f"{ATOM}id") == "urn:gitarchive:archive"
     assert len(archive.findall(f"{ATOM}entry")) == 4 + 3
+
+
+def test_control_characters_in_names_leave_charts_and_feeds_valid_xml(tmp_path: Path) -> None:
+    """An escape sequence or a bell in a name made every chart and feed of its playlist
+    (and the archive's feed) a document XML parsers refuse: a feed reader dropped it."""
+    h = History(str(tmp_path / "repo"))
+    p = playlist_id(1)
+    evil = "Mix \x1b[31mred\x07 \x00 \ufffe"
+    odd = replace(track(2), name="Song \x1b]0;title\x07", album=Link("Alb\x0bum", ""))
+    h.commit(registry(p), at("2026-01-01", 8), message="add")
+    h.commit(json_files(playlist(p, evil, [track(1), odd], description="d\x1b[5m")),
+             at("2026-01-02"))
+    h.commit(json_files(playlist(p, evil + " 2", [track(1)])), at("2026-01-09"))
+    got = timeline_read.update(h.store).get(p)
+    assert got is not None
+    documents = [*pictures.render_charts(got, {"2026-01-02": 3}).values(),
+                 feeds.playlist_feed(got), feeds.archive_feed([(got, c) for c in got.changes])]
+    for document in documents:
+        text = "".join(_xml(document).itertext())  # parses
+        assert "\x1b" not in text and "\x07" not in text
+    assert "Mix \ufffd[31mred\ufffd" in "".join(_xml(feeds.playlist_feed(got)).itertext())
 
 
 def test_rebuild_writes_charts_and_feeds_with_the_views(tmp_path: Path) -> None:

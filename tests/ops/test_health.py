@@ -272,10 +272,12 @@ def test_an_emptied_playlist_is_archived_and_flagged(
     empty = api_data(SMALL)
     empty["items"]["items"] = []
     empty["items"]["total"] = 0
+    empty["name"] = "Small \x1b[2J"  # named in the warning: shown, not obeyed
     api.set_playlist(SMALL, empty)
     code, out = fetch_on(monkeypatch, repo, "2026-04-02")
     assert code == exitcodes.OK
     assert "1 came back empty" in out and "EMPTY, where the last snapshot had 12 tracks" in out
+    assert "(Small \\x1b[2J): Spotify served it EMPTY" in out and "\x1b" not in out
     assert json.loads((repo / layout.pretty_json_path(SMALL)).read_text())["tracks"] == []
     assert runrecord.parse(head_message(repo)) == RunRecord(None, {}, {SMALL: 12})
     item = status_of(repo, SMALL, at("2026-04-02", 7))

@@ -403,6 +403,7 @@ def test_no_user_token_says_how_to_sign_in(
 def test_usage_errors(repo: Path, server: StandIn) -> None:
     for args in ([], ["--at", "2024-01-10", "--cumulative"], ["--at", "2024-01-10",
                  "--removed-only"], ["--cumulative", "--since", "yesterday"],
+                 ["--cumulative", "--since", "2024-02-30"],  # was taken, and named the playlist
                  ["--at", "2024-01-10", "--into", "not a playlist"]):
         result = publish(repo, "Road Trip", *args)
         assert result.exit_code == 2, (args, result.output)
@@ -416,6 +417,18 @@ def test_usage_errors(repo: Path, server: StandIn) -> None:
 def test_nothing_to_publish_sends_nothing(repo: Path, server: StandIn) -> None:
     result = publish(repo, "Road Trip", "--cumulative", "--removed-only", "--since", "2030-01-01")
     assert result.exit_code == 1 and "nothing to publish" in result.output
+    assert server.requests == []
+
+
+def test_nothing_to_publish_says_it_was_since_that_left_nothing(
+    repo: Path, server: StandIn
+) -> None:
+    """It said "no track of it has a Spotify ID", and a dry run would publish 0 tracks."""
+    for extra in ([], ["--dry-run"]):
+        result = publish(repo, "Road Trip", "--cumulative", "--since", "2030-01-01", *extra)
+        assert result.exit_code == 1, result.output
+        assert result.output.endswith(
+            "nothing to publish: no track of Road Trip was added on or after 2030-01-01\n")
     assert server.requests == []
 
 

@@ -395,3 +395,31 @@ def test_every_option_has_help(command: str) -> None:
     found = main.get_command(None, command)  # type: ignore[arg-type]
     assert found is not None and found.help
     assert all(getattr(p, "help", None) for p in found.params if p.param_type_name == "option")
+
+
+def test_a_deleted_snapshot_says_when_and_which_day_to_ask(archive: Store) -> None:
+    """It said "was not archived on latest (its snapshot had been deleted)"."""
+    archive.commit({layout.pretty_json_path(CHILL): None, layout.plain_path(CHILL): None},
+                   "delete", when=(at("2024-02-05"), 0))
+    assert fails(archive, "show", CHILL) == (
+        f"Error: {CHILL} is no longer archived: its snapshot was deleted on 2024-02-05; "
+        "ask for a day before that\n")
+    assert f"{CHILL} was not archived on 2024-02-06: its snapshot was deleted on " in fails(
+        archive, "diff", CHILL, "--from", "2024-01-10", "--to", "2024-02-06")
+    assert "Song 6" in ok(archive, "show", CHILL, "--at", "2024-01-20")
+
+
+def test_an_id_in_the_wrong_case_is_pointed_to_the_right_one() -> None:
+    known = [Known("3xQmR8vDemoSmallMix002", ("Café",))]
+    with pytest.raises(PlaylistNotFound) as found:
+        resolve_playlist("spotify:playlist:3XQMR8VDEMOSMALLMIX002", known)
+    assert str(found.value) == (
+        "playlist 3XQMR8VDEMOSMALLMIX002 has no snapshot and is not registered here; "
+        "IDs are case-sensitive: did you mean 3xQmR8vDemoSmallMix002?")
+
+
+def test_a_search_for_accents_alone_is_refused_not_every_track(archive: Store) -> None:
+    """A lone combining accent folds to nothing, which every name contains."""
+    assert fails(archive, "search", "\u0301") == (
+        "Error: '\u0301' is only marks a search ignores (accents): give some letters\n")
+    assert "Halo" in ok(archive, "search", "beyonce\u0301")
