@@ -18,6 +18,7 @@ import pygit2
 
 from gitarchive import exitcodes
 from gitarchive.cli.autopack import after_run
+from gitarchive.cli.common import lost_output
 from gitarchive.errors import GitarchiveError, LockedError, LockWriteError, PushError, ShardError
 from gitarchive.git.depth import WHY, history_cut
 from gitarchive.git.lock import RepoLock
@@ -77,9 +78,14 @@ def locked_run(
         code = exc.exit_code
         logger.error(str(exc))
         raise
-    except Exception:
+    except Exception as exc:
         code = exitcodes.ERROR
-        logger.exception("unexpected error: this is a bug in gitarchive")
+        if isinstance(exc, OSError) and lost_output(exc):  # its work done or undone as
+            if exc.errno == errno.EPIPE:  # usual: no bug (cli.common.report_output_error)
+                code = exitcodes.STOPPED + exitcodes.SIGPIPE
+            logger.error("cannot write the output: %s", exc.strerror or exc)
+        else:
+            logger.exception("unexpected error: this is a bug in gitarchive")
         raise
     finally:
         logger.info("%s finished: exit %s", command, code if code is not None else 0)
