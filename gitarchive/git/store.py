@@ -16,7 +16,7 @@ from pathlib import Path
 import pygit2
 
 from gitarchive.errors import DirtyWorktreeError, StoreError
-from gitarchive.git import packwriter, refusals, worktree
+from gitarchive.git import opening, packwriter, worktree
 from gitarchive.git.identity import config_get, signature
 
 DEFAULT_BRANCH = "main"
@@ -40,7 +40,7 @@ class Store:
             raise StoreError(f"{path} is not inside a git repository; run 'gitarchive init "
                              f"{path}' first")
         # Opened from ``path``, not from the git directory found: a checkout whose .git is a
-        self.repo = refusals.open_repository(path)  # file (--separate-git-dir) has its files here
+        self.repo = opening.open_repository(path)  # file (--separate-git-dir) has its files here
 
     @classmethod
     def init(cls, path: str | os.PathLike[str], *, bare: bool = False) -> Store:
@@ -307,7 +307,7 @@ class Store:
         if self.bare:
             return []
         wanted = set(paths)
-        with refusals.on_index(self.git_dir):
+        with opening.on_index(self.git_dir):
             status = self.repo.status(untracked_files="all", ignored=False)
         dirty = {path for path in status if path in wanted}
         return sorted(dirty | set(worktree.blocked_paths(self.workdir or Path(), paths)))

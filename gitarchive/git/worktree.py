@@ -12,8 +12,8 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import CheckoutStrategy
 
+from gitarchive.git.opening import on_index
 from gitarchive.git.packwriter import blob_id
-from gitarchive.git.refusals import on_index
 from gitarchive.git.trust import unverified_reads
 
 

@@ -1,7 +1,10 @@
-"""What libgit2 refuses (a repository, an index), said as a StoreError a person can act on.
+"""A repository and its index opened as git would, where libgit2 does not do it alone.
 
-Without this a repository owned by another user, a SHA-256 repository or a split index
-ended every command in a traceback that called itself a bug.
+What libgit2 refuses (a repository owned by another user, a SHA-256 repository, a split
+or locked index) is a StoreError a person can act on: it was a traceback that called
+itself a bug. And ``core.sharedRepository`` is honoured as git honours it: libgit2
+writes with the process's umask, so a nightly run with umask 077 made objects and refs
+its group could not read.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ def open_repository(path: str | os.PathLike[str]) -> pygit2.Repository:
     """The repository at ``path``; what libgit2 refuses to open, a StoreError that says why
     and what to do (else every command would end in a traceback)."""
     try:
-        return pygit2.Repository(str(path))
+        repo = pygit2.Repository(str(path))
     except pygit2.GitError as exc:
         text = str(exc)
         if "not owned by current user" in text:
@@ -33,6 +36,33 @@ def open_repository(path: str | os.PathLike[str]) -> pygit2.Repository:
                 f"{path} names its objects by SHA-256 (extensions.objectFormat), which pygit2 "
                 "cannot read; gitarchive needs a SHA-1 repository") from exc
         raise StoreError(f"cannot open the repository {path}: {text}") from exc
+    share(repo)
+    return repo
+
+
+# core.sharedRepository's words, as git reads them -> the permission bits they add.
+_SHARED = {"group": 0o070, "true": 0o070, "1": 0o070,
+           "all": 0o075, "world": 0o075, "everybody": 0o075, "2": 0o075}
+
+
+def share(repo: pygit2.Repository) -> None:
+    """Let the group (or everyone) read and write what this process writes, when
+    ``core.sharedRepository`` asks: the umask only ever loosens, as git's files are
+    loosened (objects 0440 and directories 2770 under ``group`` with umask 077)."""
+    try:
+        value = str(repo.config["core.sharedRepository"]).strip().lower()
+    except (KeyError, ValueError, pygit2.GitError):
+        return
+    allow = _SHARED.get(value, 0)
+    if not allow and value.startswith("0") and len(value) > 1:
+        try:
+            mode = int(value, 8) & 0o777  # an exact mode; directories also get x where r
+        except ValueError:
+            return
+        allow = mode | (mode & 0o444) >> 2
+    if allow:
+        current = os.umask(0)
+        os.umask(current & ~allow)
 
 
 @contextlib.contextmanager

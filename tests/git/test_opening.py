@@ -1,11 +1,13 @@
-"""Repositories and indexes libgit2 refuses: a StoreError that says what to do, never a
-traceback; a checkout stopped by a locked index leaves no file of its own behind."""
+"""Repositories and indexes opened as git would: what libgit2 refuses is a StoreError that
+says what to do, never a traceback; a checkout stopped by a locked index leaves no file of
+its own behind; core.sharedRepository is honoured under a strict umask."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,34 @@ def test_a_locked_index_puts_back_what_the_checkout_wrote(tmp_path: Path, first:
             "--allow-empty", "-m", "the user's own")
     assert store.commit({"keep": b"new\n", "dir/added": b"a\n"}, "two") is not None
     assert git(root, "status", "--porcelain") == ""
+
+
+SHARED_RUN = """
+import os, sys
+os.umask(0o077)  # a cron job's strict umask
+from gitarchive.git.lock import RepoLock
+from gitarchive.git.store import Store
+store = Store(sys.argv[1])
+with RepoLock(store, "test"):
+    store.commit({"f": b"1\\n", "g": b"2\\n"}, "one")
+"""
+
+
+@pytest.mark.parametrize(("shared", "bits"), [("group", 0o040), ("all", 0o044), ("0640", 0o040),
+                                              ("false", 0)])
+def test_core_shared_repository_is_honoured_under_a_strict_umask(
+        tmp_path: Path, shared: str, bits: int) -> None:
+    """Objects, refs and the lock as git would leave them (git: objects 0440 under
+    'group' with umask 077), so the group's own runs and git commands can read them."""
+    root = tmp_path / "a"
+    subprocess.run(["git", "init", "-q", f"--shared={shared}", str(root)], check=True)
+    subprocess.run([sys.executable, "-c", SHARED_RUN, str(root)], check=True)
+    git_dir = root / ".git"
+    written = [p for p in (git_dir / "objects").rglob("*") if p.is_file()]
+    written += [git_dir / "refs/heads" / os.listdir(git_dir / "refs/heads")[0],
+                git_dir / "gitarchive/lock"]
+    assert len(written) > 3
+    for path in written:
+        assert path.stat().st_mode & 0o044 == bits, (path, oct(path.stat().st_mode))
+    if shared in ("group", "all"):  # the group's runs open the lock to write their record
+        assert (git_dir / "gitarchive/lock").stat().st_mode & 0o020
