@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import sqlite3
 import sys
 from collections.abc import Iterator
 from typing import NoReturn
@@ -113,8 +114,15 @@ _WRITE_ERRNOS = {
 }
 
 
-def write_error(exc: OSError | LockWriteError | pygit2.GitError, store: Store) -> str:
-    """A sentence for a failed write to the repository; the branch has not moved."""
+# What a write to the repository can raise: the OS, libgit2, and SQLite for the caches kept
+# in the git directory (its "database or disk is full" is a full disk too).
+WRITE_ERRORS = (OSError, pygit2.GitError, sqlite3.OperationalError)
+
+
+def write_error(exc: OSError | LockWriteError | pygit2.GitError | sqlite3.OperationalError,
+                store: Store, before: str | None = "") -> str:
+    """A sentence for a failed write to the repository. ``before``: the branch's commit
+    when the run began, if known: a run that failed after its commit says so."""
     reason = None
     if isinstance(exc, OSError | LockWriteError):
         reason = _WRITE_ERRNOS.get(exc.errno or 0)
@@ -125,7 +133,14 @@ def write_error(exc: OSError | LockWriteError | pygit2.GitError, store: Store) -
             if os.strerror(number).lower() in lowered:
                 reason = sentence
                 break
+    if reason is None and "disk is full" in lowered:  # SQLITE_FULL
+        reason = _WRITE_ERRNOS[errno.ENOSPC]
     where = store.workdir or store.git_dir
+    head = store.head()
+    if before != "" and head is not None and str(head.id) != before:
+        return (f"cannot write to {where}: {reason or text}. The run's commit "
+                f"{str(head.id)[:10]} is made; what is derived from it (caches, views) is "
+                "made again by the next run")
     return (
         f"cannot write to {where}: {reason or text}. Nothing was committed; the "
         "branch is where it was, and the next run starts from there"

@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -27,6 +28,7 @@ from gitarchive.archive import layout
 from gitarchive.cli import main
 from gitarchive.git import lock
 from gitarchive.git.store import Store
+from gitarchive.history import timeline
 from gitarchive.ops import schedule
 from gitarchive.ops.shard import Shard
 from gitarchive.spotify import client as spotify
@@ -431,6 +433,29 @@ def test_full_or_read_only_repository_is_a_clear_error(
     monkeypatch.setattr(lock.os, "open", no_lock)
     code, _, err = invoke("fetch", "--repo", str(repo))
     assert code == exitcodes.ERROR and words in err and "Traceback" not in err
+
+
+def test_a_full_disk_under_the_caches_is_the_same_clear_error(
+    api: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite says a full disk its own way ("database or disk is full", writing the
+    timelines kept in the git directory): fetch and rebuild said it was a bug of ours."""
+    repo = archive(tmp_path, SMALL)
+    before = head(repo)
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(timeline.Timelines, "save", full)
+        for command in ("fetch", "rebuild"):
+            code, out, err = invoke(command, "--repo", str(repo), "--quiet")
+            assert code == exitcodes.ERROR and "the disk is full" in err, err
+            assert "Traceback" not in out + err
+            assert head(repo) == before or "commit" in err and "is made" in err
+    done = invoke("fetch", "--repo", str(repo), "--quiet")
+    assert done[0] == exitcodes.OK, done[2]
+    assert invoke("rebuild", "--repo", str(repo), "--quiet")[0] == exitcodes.OK
 
 
 @pytest.fixture
