@@ -109,6 +109,7 @@ def push(
         raise PushError(
             f"no remote named '{remote_name}'; add one with 'git remote add {remote_name} URL'"
         ) from None
+    remote = _local_remote(store, remote_name, remote, env)
     branch = branch_ref.removeprefix("refs/heads/")
     tracking = f"refs/remotes/{remote_name}/{branch}"
     result = PushResult(remote_name, branch)
@@ -214,14 +215,37 @@ def _serialised_local_push(url: str | None) -> Iterator[None]:
 
 def local_git_dir(url: str | None) -> Path | None:
     """The git directory of a remote given as a local path or file:// URL, else None."""
+    path = _local_path(url)
+    found = pygit2.discover_repository(path) if path else None
+    return Path(found) if found else None
+
+
+def _local_path(url: str | None) -> str | None:
+    """The path of a remote given as a local path or file:// URL, else None."""
     if not url:
         return None
     if url.startswith("file://"):
-        url = url.removeprefix("file://")
-    elif "://" in url or re.match(r"^[^/]+:", url):  # https://, ssh://, host:path
+        return url.removeprefix("file://")
+    if "://" in url or re.match(r"^[^/]+:", url):  # https://, ssh://, host:path
         return None
-    found = pygit2.discover_repository(url)
-    return Path(found) if found else None
+    return url
+
+
+def _local_remote(store: Store, name: str, remote: pygit2.Remote,
+                  env: dict[str, str] | None) -> pygit2.Remote:
+    """A remote on this file system, its relative path taken from the repository as git
+    takes it there (cron runs in /, where '../backup.git' is no repository); one that is
+    missing is said to be missing (libgit2 says "unsupported URL protocol")."""
+    path = _local_path(remote.url)
+    if path is None:
+        return remote
+    where = Path(store.workdir or store.git_dir) / path  # an absolute path stays as it is
+    if pygit2.discover_repository(str(where)) is None:
+        raise PushError(_message(name, f"{where} is not a git repository (the remote's path)",
+                                 env) + "; the commit is kept locally and the next run pushes it")
+    if Path(path).is_absolute():
+        return remote
+    return store.repo.remotes.create_anonymous(str(where))
 
 
 def _same(store: Store, tracking: str) -> bool:

@@ -273,6 +273,25 @@ def test_push_without_remote_fails_with_its_own_code(api: StandIn, tmp_path: Pat
     assert Store(repo).read(layout.pretty_json_path(SMALL)) is not None  # committed anyway
 
 
+def test_a_remote_by_relative_path_is_pushed_from_cron_and_a_missing_one_named(
+        api: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """'git remote add backup ../backup.git' works for git in the archive; cron runs in /,
+    where libgit2 found no such path and said "unsupported URL protocol"."""
+    repo = archive(tmp_path, SMALL)
+    pygit2.init_repository(str(tmp_path / "backup.git"), bare=True)
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "backup", "../backup.git"],
+                   check=True)
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "gone", "../gone.git"], check=True)
+    monkeypatch.chdir("/")
+    code, _, err = invoke("fetch", "--repo", str(repo), "--quiet", "--push", "backup")
+    assert code == exitcodes.OK, err
+    assert str(pygit2.Repository(str(tmp_path / "backup.git")).branches["main"].target) == \
+        head(repo)
+    code, _, err = invoke("fetch", "--repo", str(repo), "--quiet", "--push", "gone")
+    assert code == exitcodes.PUSH_FAILED
+    assert "gone.git is not a git repository" in err and "protocol" not in err
+
+
 # ------------------------------------------------------------------ schedulers
 
 
