@@ -352,6 +352,36 @@ def test_systemd_service_runs_as_written(api: StandIn, tmp_path: Path) -> None:
     assert Store(repo).read(layout.pretty_json_path(SMALL)) is not None
 
 
+def _as_systemd_reads(value: str, *, argument: bool = False) -> str:
+    """A unit file's value as systemd reads it: '%%' is '%', any other '%' a specifier;
+    in an argument of ExecStart, '$$' is '$' and any other '$' a variable."""
+    held = value.replace("%%", "\0")
+    assert "%" not in held, f"a systemd specifier in {value!r}"
+    if argument:
+        held = held.replace("$$", "\1")
+        assert "$" not in held, f"a systemd variable in {value!r}"
+    return held.replace("\0", "%").replace("\1", "$")
+
+
+def test_systemd_units_hold_paths_with_percent_dollar_and_spaces(tmp_path: Path) -> None:
+    """systemd expands '%d' (the credentials directory) and '$VAR' where cron would not."""
+    repo = archive(tmp_path / "100%done $HOME ${USER}")
+    env_file = tmp_path / "50% env" / "env"
+    code, text, _ = invoke("schedule", "systemd", "--repo", str(repo), "--env-file",
+                           str(env_file))
+    assert code == 0, text
+    unit = dict(line.split("=", 1) for line in text.splitlines()
+                if "=" in line and not line.startswith("#"))
+    assert _as_systemd_reads(unit["WorkingDirectory"]) == str(repo)
+    assert _as_systemd_reads(unit["EnvironmentFile"]) == str(env_file)
+    assert _as_systemd_reads(unit["Description"]).endswith(str(repo))
+    program, *args = shlex.split(_as_systemd_reads(unit["ExecStart"]))
+    args = [_as_systemd_reads(a, argument=True) for a in shlex.split(unit["ExecStart"])[1:]]
+    assert Path(program).name in ("gitarchive", Path(sys.executable).name)
+    assert args[args.index("--repo") + 1] == str(repo)
+    assert args[args.index("--log-file") + 1] == str(repo / ".git/gitarchive/fetch.log")
+
+
 def test_actions_workflow_runs_a_valid_command(tmp_path: Path) -> None:
     repo = archive(tmp_path)
     code, text, _ = invoke("schedule", "actions", "--repo", str(repo), "--shards", "3")
