@@ -36,6 +36,13 @@ def open_repository(path: str | os.PathLike[str]) -> pygit2.Repository:
                 f"{path} names its objects by SHA-256 (extensions.objectFormat), which pygit2 "
                 "cannot read; gitarchive needs a SHA-1 repository") from exc
         raise StoreError(f"cannot open the repository {path}: {text}") from exc
+    if not repo.is_bare and not (Path(repo.workdir) / ".git").exists() and (
+            "core.worktree" not in repo.config):
+        # A bare repository whose core.bare is false: libgit2 takes the directory above
+        # for its checkout (git: "must be run in a work tree"), and files went there.
+        raise StoreError(
+            f"{path} is a bare repository whose core.bare is false, so its files would go to "
+            f"{repo.workdir}; run 'git -C {path} config core.bare true' (or set core.worktree)")
     share(repo)
     return repo
 

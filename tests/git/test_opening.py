@@ -37,6 +37,21 @@ def test_a_repository_of_another_user_names_safe_directory(tmp_path: Path) -> No
         Store(tmp_path / "a")
 
 
+def test_a_bare_repository_with_core_bare_false_is_refused_before_a_file_is_written(
+        tmp_path: Path) -> None:
+    """libgit2 takes the directory above such a repository for its checkout: a fetch
+    wrote playlists/ beside the server's repositories."""
+    Store.init(tmp_path / "src").commit({"f": b"1\n"}, "one")
+    subprocess.run(["git", "clone", "-q", "--bare", str(tmp_path / "src"),
+                    str(tmp_path / "srv.git")], check=True)
+    git(tmp_path / "srv.git", "config", "core.bare", "false")
+    with pytest.raises(StoreError, match="core.bare true"):
+        Store(tmp_path / "srv.git").commit({"f": b"2\n"}, "two")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src", "srv.git"]
+    git(tmp_path / "srv.git", "config", "core.bare", "true")
+    assert Store(tmp_path / "srv.git").commit({"f": b"2\n"}, "two") is not None
+
+
 def test_a_split_index_is_named_with_its_way_out(tmp_path: Path) -> None:
     Store.init(tmp_path / "a").commit({"f": b"1\n"}, "one")
     git(tmp_path / "a", "update-index", "--split-index")
