@@ -38,11 +38,13 @@ def open_repository(path: str | os.PathLike[str]) -> pygit2.Repository:
         raise StoreError(f"cannot open the repository {path}: {text}") from exc
     if not repo.is_bare and not (Path(repo.workdir) / ".git").exists() and (
             "core.worktree" not in repo.config):
-        # A bare repository whose core.bare is false: libgit2 takes the directory above
-        # for its checkout (git: "must be run in a work tree"), and files went there.
+        # A bare repository whose core.bare is false, or a separate git directory: libgit2
+        # takes the directory above for the checkout (git: "must be run in a work tree").
         raise StoreError(
-            f"{path} is a bare repository whose core.bare is false, so its files would go to "
-            f"{repo.workdir}; run 'git -C {path} config core.bare true' (or set core.worktree)")
+            f"{path} is a git directory without a checkout of its own (core.bare is false, "
+            f"core.worktree unset), so its files would go to {repo.workdir}; for a bare "
+            f"repository run 'git -C {path} config core.bare true', else give --repo the "
+            "checkout")
     share(repo)
     return repo
 
