@@ -9,14 +9,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cli_support import LONG, SMALL, new_archive
 
 from gitarchive.git.store import Store
 from gitarchive.spotify.standin import StandIn
 
 GITARCHIVE = str(Path(sys.executable).parent / "gitarchive")
+full_device = pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 
 
+@full_device
 def test_output_to_a_full_device_is_one_line_and_exit_1() -> None:
     with open("/dev/full", "w") as full:
         done = subprocess.run([GITARCHIVE, "--help"], stdout=full, stderr=subprocess.PIPE,
@@ -25,6 +28,7 @@ def test_output_to_a_full_device_is_one_line_and_exit_1() -> None:
     assert done.stderr == "Error: cannot write the output: No space left on device\n"
 
 
+@full_device
 def test_a_fetch_logs_lost_output_as_such_and_keeps_its_commit(api: StandIn,
                                                                tmp_path: Path) -> None:
     repo = new_archive(tmp_path, SMALL)
