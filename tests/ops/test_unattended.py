@@ -26,9 +26,11 @@ from test_fetch import LONG, OLD_1970, SMALL, archive
 from gitarchive import exitcodes
 from gitarchive.archive import layout
 from gitarchive.cli import main
+from gitarchive.errors import PushError
 from gitarchive.git import lock
 from gitarchive.git.store import Store
 from gitarchive.history import timeline
+from gitarchive.ops import push as push_module
 from gitarchive.ops import schedule
 from gitarchive.ops.shard import Shard
 from gitarchive.spotify import client as spotify
@@ -290,6 +292,28 @@ def test_a_remote_by_relative_path_is_pushed_from_cron_and_a_missing_one_named(
     code, _, err = invoke("fetch", "--repo", str(repo), "--quiet", "--push", "gone")
     assert code == exitcodes.PUSH_FAILED
     assert "gone.git is not a git repository" in err and "protocol" not in err
+
+
+def test_ssh_push_from_cron_takes_the_key_ssh_would_take(tmp_path: Path) -> None:
+    """Cron has no SSH agent; 'git push' there takes ~/.ssh/id_ed25519 (or id_ecdsa,
+    id_rsa) as ssh does, and gitarchive's push said it had no credentials."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    for name in ("id_rsa", "id_ed25519"):
+        (home / ".ssh" / name).write_text("a key\n")
+    ssh = pygit2.enums.CredentialType.SSH_KEY
+    url = "ssh://git@example.invalid/archive.git"
+    key = push_module.Credentials({"HOME": str(home)}).credentials(url, "git", ssh)
+    assert isinstance(key, pygit2.Keypair) and not isinstance(key, pygit2.KeypairFromAgent)
+    assert key.credential_tuple[:3] == ("git", None, str(home / ".ssh" / "id_ed25519"))
+    agent = {"HOME": str(home), "SSH_AUTH_SOCK": str(tmp_path / "agent")}
+    assert isinstance(push_module.Credentials(agent).credentials(url, "git", ssh),
+                      pygit2.KeypairFromAgent)  # an agent first, as before
+    told = {"HOME": str(home), "GITARCHIVE_SSH_KEY": str(tmp_path / "k"), **agent}
+    chosen = push_module.Credentials(told).credentials(url, "git", ssh)
+    assert chosen.credential_tuple[2] == str(tmp_path / "k")
+    with pytest.raises(PushError, match="none is in ~/.ssh"):
+        push_module.Credentials({"HOME": str(tmp_path)}).credentials(url, "git", ssh)
 
 
 # ------------------------------------------------------------------ schedulers
