@@ -140,7 +140,7 @@ def building(path: Path) -> Iterator[None]:
     already exists", "disk I/O error"); now the second waits and finds it built.
     """
     lock = path.with_name(path.name + ".lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)  # as the umask allows
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

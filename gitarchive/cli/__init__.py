@@ -78,6 +78,7 @@ def run() -> None:
     from gitarchive import stopping
 
     stopping.on_stop_raise()
+    _open_closed_streams()
     with contextlib.suppress(AttributeError, ValueError):  # a terminal or pipe in Latin-1:
         sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]  # "?", no bug
     try:
@@ -88,6 +89,23 @@ def run() -> None:
         from gitarchive.cli.common import report_bug
 
         report_bug(exc)
+
+
+def _open_closed_streams() -> None:
+    """A closed stdin, stdout or stderr (``>&-`` in a crontab, a daemon) is opened on
+    /dev/null, as git does: else the first file opened takes its number (a pack, the log)
+    and what goes to that stream lands in the file, and Python leaves sys.stdout None."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest number free: ``fd`` itself
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            if getattr(sys, name) is None:
+                setattr(sys, name, open(fd, "r" if fd == 0 else "w", encoding="utf-8",  # noqa: SIM115
+                                        errors="backslashreplace", closefd=False))
 
 
 def leave(code: object) -> NoReturn:

@@ -108,6 +108,16 @@ def run_handling_errors(invoke: Callable[[], Any]) -> Any:
         raise
 
 
+def lost_output(exc: BaseException) -> bool:
+    """Whether ``exc`` is the output failing to be written: an OSError raised by a write of
+    click's (all output goes through ``click.echo``), not by a file the command writes.
+    Also how a run's log file tells it from a bug (cli.runs.locked_run)."""
+    frame = exc.__traceback__ if isinstance(exc, OSError) else None
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    return frame is not None and frame.tb_frame.f_globals.get("__name__", "").startswith("click.")
+
+
 def report_output_error(exc: OSError) -> None:
     """Exit as the shell tools do when the output cannot be written; return when ``exc``
     is no failure of the output (the caller raises it on: a bug).
@@ -116,24 +126,24 @@ def report_output_error(exc: OSError) -> None:
     error: nothing is said, and the status is that of a program SIGPIPE ended (141),
     as ``git log | head`` ends. A full disk or a failing device behind a redirection
     (``> /dev/full``) is one line and status 1, not a bug's traceback. Only a write of
-    click's (all output goes through ``click.echo``) counts: the same error from a
-    file the command writes is another matter.
+    click's counts (``lost_output``): the same error from a file the command writes is
+    another matter.
     """
     import errno
     import os
 
-    frame = exc.__traceback__
-    while frame is not None and frame.tb_next is not None:
-        frame = frame.tb_next
-    if frame is None or not frame.tb_frame.f_globals.get("__name__", "").startswith("click."):
+    if not lost_output(exc):
         return
     with contextlib.suppress(OSError, ValueError):  # what is still buffered goes nowhere
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if exc.errno == errno.EPIPE:
         sys.exit(exitcodes.STOPPED + exitcodes.SIGPIPE)
-    with contextlib.suppress(OSError):
+    try:
         end_line()
         click.echo(f"Error: cannot write the output: {exc.strerror or exc}", err=True)
+    except OSError:  # stderr fails too (2>&1): else Python's exit fails again, status 120
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
     sys.exit(exitcodes.ERROR)
 
 

@@ -7,11 +7,10 @@ command module imports the other.
 from __future__ import annotations
 
 import click
-import pygit2
 
 from gitarchive import exitcodes
 from gitarchive.archive.render import plural
-from gitarchive.cli.runs import fail, write_error
+from gitarchive.cli.runs import WRITE_ERRORS, fail, write_error
 from gitarchive.errors import CredentialsError, GitarchiveError
 from gitarchive.git.store import Store
 from gitarchive.ops.fetch import FetchReport, Outcome, fetch
@@ -28,6 +27,7 @@ def run_fetch(
     jobs: int = 4,
 ) -> FetchReport:
     """Run a fetch with terminal progress and the printed summary (shared with the demo)."""
+    start = store.head()
     try:
         report = fetch(
             store, client, only=only, shard=shard, cumulative=cumulative, when=when,
@@ -38,8 +38,8 @@ def run_fetch(
         fail(f"{exc}; nothing was written", exc.exit_code)
     except GitarchiveError as exc:
         fail(str(exc), exc.exit_code)
-    except (OSError, pygit2.GitError) as exc:
-        fail(write_error(exc, store), exitcodes.ERROR)
+    except WRITE_ERRORS as exc:
+        fail(write_error(exc, store, str(start.id) if start else None), exitcodes.ERROR)
     for problem in report.problems:
         message = f"registry file {problem}; that playlist was not fetched"
         logger.error(message)

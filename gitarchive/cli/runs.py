@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import sqlite3
 import sys
 from collections.abc import Iterator
 from typing import NoReturn
@@ -18,6 +19,7 @@ import pygit2
 
 from gitarchive import exitcodes
 from gitarchive.cli.autopack import after_run
+from gitarchive.cli.common import lost_output
 from gitarchive.errors import GitarchiveError, LockedError, LockWriteError, PushError, ShardError
 from gitarchive.git.depth import WHY, history_cut
 from gitarchive.git.lock import RepoLock
@@ -77,9 +79,14 @@ def locked_run(
         code = exc.exit_code
         logger.error(str(exc))
         raise
-    except Exception:
+    except Exception as exc:
         code = exitcodes.ERROR
-        logger.exception("unexpected error: this is a bug in gitarchive")
+        if isinstance(exc, OSError) and lost_output(exc):  # its work done or undone as
+            if exc.errno == errno.EPIPE:  # usual: no bug (cli.common.report_output_error)
+                code = exitcodes.STOPPED + exitcodes.SIGPIPE
+            logger.error("cannot write the output: %s", exc.strerror or exc)
+        else:
+            logger.exception("unexpected error: this is a bug in gitarchive")
         raise
     finally:
         logger.info("%s finished: exit %s", command, code if code is not None else 0)
@@ -107,8 +114,15 @@ _WRITE_ERRNOS = {
 }
 
 
-def write_error(exc: OSError | LockWriteError | pygit2.GitError, store: Store) -> str:
-    """A sentence for a failed write to the repository; the branch has not moved."""
+# What a write to the repository can raise: the OS, libgit2, and SQLite for the caches kept
+# in the git directory (its "database or disk is full" is a full disk too).
+WRITE_ERRORS = (OSError, pygit2.GitError, sqlite3.OperationalError)
+
+
+def write_error(exc: OSError | LockWriteError | pygit2.GitError | sqlite3.OperationalError,
+                store: Store, before: str | None = "") -> str:
+    """A sentence for a failed write to the repository. ``before``: the branch's commit
+    when the run began, if known: a run that failed after its commit says so."""
     reason = None
     if isinstance(exc, OSError | LockWriteError):
         reason = _WRITE_ERRNOS.get(exc.errno or 0)
@@ -119,7 +133,14 @@ def write_error(exc: OSError | LockWriteError | pygit2.GitError, store: Store) -
             if os.strerror(number).lower() in lowered:
                 reason = sentence
                 break
+    if reason is None and "disk is full" in lowered:  # SQLITE_FULL
+        reason = _WRITE_ERRNOS[errno.ENOSPC]
     where = store.workdir or store.git_dir
+    head = store.head()
+    if before != "" and head is not None and str(head.id) != before:
+        return (f"cannot write to {where}: {reason or text}. The run's commit "
+                f"{str(head.id)[:10]} is made; what is derived from it (caches, views) is "
+                "made again by the next run")
     return (
         f"cannot write to {where}: {reason or text}. Nothing was committed; the "
         "branch is where it was, and the next run starts from there"

@@ -86,7 +86,7 @@ class RepoLock:
     def acquire(self) -> RepoLock:
         try:
             heal.cache_dir(self.path.parent)  # a file in its place is ours to replace
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)  # as the umask allows
         except OSError as exc:
             raise LockWriteError(f"cannot create the lock {self.path}: {exc.strerror}",
                                  exc.errno) from exc

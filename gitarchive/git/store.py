@@ -16,7 +16,7 @@ from pathlib import Path
 import pygit2
 
 from gitarchive.errors import DirtyWorktreeError, StoreError
-from gitarchive.git import packwriter, worktree
+from gitarchive.git import opening, packwriter, worktree
 from gitarchive.git.identity import config_get, signature
 
 DEFAULT_BRANCH = "main"
@@ -40,7 +40,7 @@ class Store:
             raise StoreError(f"{path} is not inside a git repository; run 'gitarchive init "
                              f"{path}' first")
         # Opened from ``path``, not from the git directory found: a checkout whose .git is a
-        self.repo = pygit2.Repository(str(path))  # file (--separate-git-dir) has its files here
+        self.repo = opening.open_repository(path)  # file (--separate-git-dir) has its files here
 
     @classmethod
     def init(cls, path: str | os.PathLike[str], *, bare: bool = False) -> Store:
@@ -82,10 +82,8 @@ class Store:
         return tip.peel(pygit2.Commit) if tip is not None else None
 
     def branch_tree(self, branch: str) -> pygit2.Tree | None:
-        """The tree at the tip of ``branch`` (a short name), or None if there is no such branch.
-
-        The one place that reads a branch tip's tree (the views branch, mostly).
-        """
+        """The tree at the tip of ``branch`` (a short name), or None if there is no such
+        branch: the one place that reads a branch tip's tree (the views branch, mostly)."""
         tip = self.branch_tip(branch)
         return tip.tree if tip is not None else None
 
@@ -205,16 +203,18 @@ class Store:
         On the checked-out branch of a checkout the files are updated first, with a
         marker left in the git directory: a process killed before the branch moves is
         rolled back by recover(), so HEAD and the files always agree. If ``ref`` no
-        longer points at ``expected`` (another process moved it), StoreError.
+        longer points at ``expected`` (another process moved it: the user's own ``git
+        commit`` meanwhile), the files go back to its new commit, and StoreError.
         """
-        on_checkout = (
-            update_worktree and not self.bare and ref == self.branch_ref_or_none()
-        )
+        on_checkout = update_worktree and not self.bare and ref == self.branch_ref_or_none()
+        written = self.repo[new].peel(pygit2.Commit)
         if on_checkout:
             self._checkout_marker.parent.mkdir(parents=True, exist_ok=True)
             self._checkout_marker.write_text(f"{expected or ''} {new}\n")
-            worktree.update(self.repo, self.head(), self.repo[new].peel(pygit2.Commit))
-        if self.ref_target(ref) != expected:
+            worktree.update(self.repo, self.head(), written)
+        if self.ref_target(ref) != expected:  # else its files showed this run's undone
+            if on_checkout and (moved := self.head()) is not None:
+                worktree.roll_back(self.repo, moved, written)
             raise StoreError(f"{ref} moved while this run was writing; run it again")
         self.repo.create_reference_direct(ref, new, True, message=message.splitlines()[0])
         if on_checkout:
@@ -307,7 +307,8 @@ class Store:
         if self.bare:
             return []
         wanted = set(paths)
-        status = self.repo.status(untracked_files="all", ignored=False)
+        with opening.on_index(self.git_dir):
+            status = self.repo.status(untracked_files="all", ignored=False)
         dirty = {path for path in status if path in wanted}
         return sorted(dirty | set(worktree.blocked_paths(self.workdir or Path(), paths)))
 

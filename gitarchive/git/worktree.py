@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 import pygit2
 from pygit2.enums import CheckoutStrategy
 
+from gitarchive.git.opening import on_index
 from gitarchive.git.packwriter import blob_id
 from gitarchive.git.trust import unverified_reads
 
@@ -20,19 +23,51 @@ def update(repo: pygit2.Repository, head: pygit2.Commit | None, new: pygit2.Comm
     A checkout of the whole tree compares every file of the checkout (a full rebuild
     that writes 6,000 views spent a third of its checkout on that). The objects are
     read without hashing them again (trust.py): they were just written, or fetched.
+    A checkout that fails half-way (the index locked by a git command the user runs)
+    puts back the files it wrote: left untracked, they would block every later run
+    once the user's commit moves HEAD past the marker that recover() reads.
     """
-    if head is None:
-        repo.checkout_tree(new.tree, strategy=CheckoutStrategy.SAFE)
-        return
-    deltas = head.tree.diff_to_tree(new.tree).deltas
+    deltas = list((head.tree.diff_to_tree(new.tree) if head is not None
+                   else new.tree.diff_to_tree(swap=True)).deltas)
     paths = sorted({p for d in deltas for p in (d.old_file.path, d.new_file.path)})
-    if paths:
-        with unverified_reads():
+    if not paths:
+        return
+    try:
+        with unverified_reads(), on_index(Path(repo.path)):
             repo.checkout_tree(
                 new.tree,
                 strategy=CheckoutStrategy.SAFE | CheckoutStrategy.DISABLE_PATHSPEC_MATCH,
                 paths=paths,
             )
+    except BaseException:
+        with contextlib.suppress(OSError, pygit2.GitError):
+            _put_back(repo, deltas)
+            repo.index.read(True)  # as on disk: the checkout had changed it in memory only
+        raise
+
+
+def _put_back(repo: pygit2.Repository, deltas: Iterable[pygit2.DiffDelta]) -> None:
+    """Undo, file by file and without the index (it may be locked), what a checkout along
+    ``deltas`` wrote: a file holding the new content (or the start of it) gets its old
+    content back, or goes if it is new; a file it deleted comes back. Files holding
+    anything else are not ours."""
+    root = Path(repo.workdir)
+    for delta in deltas:
+        where = root / delta.new_file.path
+        if delta.status == pygit2.enums.DeltaStatus.DELETED:
+            if not os.path.lexists(where):
+                where.parent.mkdir(parents=True, exist_ok=True)
+                where.write_bytes(repo[delta.old_file.id].read_raw())
+            continue
+        data = regular_file(where)
+        new = delta.new_file.id
+        if data is None or (blob_id(data) != new.raw
+                            and not repo[new].read_raw().startswith(data)):
+            continue  # nothing there, or not what the checkout wrote
+        if delta.status == pygit2.enums.DeltaStatus.ADDED:
+            where.unlink()
+        else:
+            where.write_bytes(repo[delta.old_file.id].read_raw())
 
 
 def roll_back(repo: pygit2.Repository, head: pygit2.Commit, written: pygit2.Commit) -> None:
@@ -46,7 +81,8 @@ def roll_back(repo: pygit2.Repository, head: pygit2.Commit, written: pygit2.Comm
     deltas = list(head.tree.diff_to_tree(written.tree).deltas)
     paths = [d.new_file.path for d in deltas]
     if paths:
-        repo.checkout_tree(head.tree, strategy=CheckoutStrategy.FORCE, paths=paths)
+        with on_index(Path(repo.path)):
+            repo.checkout_tree(head.tree, strategy=CheckoutStrategy.FORCE, paths=paths)
     root = Path(repo.workdir)
     for delta in deltas:
         if delta.status == pygit2.enums.DeltaStatus.ADDED:

@@ -1,9 +1,10 @@
 """``fetch --push``: publish the archive branch through pygit2, merging when the remote moved.
 
 Credentials come only from the environment of the run and live only in memory:
-an SSH agent (``SSH_AUTH_SOCK``), a key file (``GITARCHIVE_SSH_KEY``, optional
-``GITARCHIVE_SSH_PASSPHRASE``), or a token for https remotes (``GITARCHIVE_GIT_TOKEN``,
-else ``GITHUB_TOKEN``). Nothing is written to the remote URL, git config or logs.
+a key file (``GITARCHIVE_SSH_KEY``, optional ``GITARCHIVE_SSH_PASSPHRASE``), an SSH
+agent (``SSH_AUTH_SOCK``), else the key ssh itself would take (``~/.ssh/id_ed25519`` ...),
+or a token for https remotes (``GITARCHIVE_GIT_TOKEN``, else ``GITHUB_TOKEN``). Nothing
+is written to the remote URL, git config or logs.
 
 When another machine pushed first, the remote branch is fetched, merged by the
 rules of merge.py (one merge commit), the cumulative views are rebuilt from the
@@ -32,6 +33,9 @@ from gitarchive.redact import redact
 TOKEN_VARS = ("GITARCHIVE_GIT_TOKEN", "GITHUB_TOKEN")
 KEY_VAR = "GITARCHIVE_SSH_KEY"
 PASSPHRASE_VAR = "GITARCHIVE_SSH_PASSPHRASE"
+# The keys ssh takes without being told, in its order: what 'git push' uses from cron,
+# which has no agent (libgit2 takes none of them by itself).
+DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 DEFAULT_ATTEMPTS = 5
 
 
@@ -68,23 +72,32 @@ class Credentials(pygit2.RemoteCallbacks):
             return pygit2.Username(user)
         if allowed & pygit2.enums.CredentialType.SSH_KEY:
             key = self.env.get(KEY_VAR)
+            if not key and self.env.get("SSH_AUTH_SOCK"):
+                return pygit2.KeypairFromAgent(user)
+            key = key or _default_key(self.env)
             if key:
                 pub = f"{key}.pub" if Path(f"{key}.pub").exists() else None
                 return pygit2.Keypair(user, pub, key, self.env.get(PASSPHRASE_VAR, ""))
-            if self.env.get("SSH_AUTH_SOCK"):
-                return pygit2.KeypairFromAgent(user)
         if allowed & pygit2.enums.CredentialType.USERPASS_PLAINTEXT:
             token = next((self.env[v] for v in TOKEN_VARS if self.env.get(v)), None)
             if token:
                 return pygit2.UserPass(username_from_url or "x-access-token", token)
         raise PushError(
             "no credentials for this remote: start an SSH agent, set GITARCHIVE_SSH_KEY "
-            "to a key file, or set GITARCHIVE_GIT_TOKEN (or GITHUB_TOKEN) for https"
+            "to a key file (none is in ~/.ssh), or set GITARCHIVE_GIT_TOKEN (or GITHUB_TOKEN) "
+            "for https"
         )
 
     def push_update_reference(self, refname: str, message: str | None) -> None:
         if message:
             self.rejected.append(f"{refname}: {message}")
+
+
+def _default_key(env: dict[str, str]) -> str | None:
+    """The first of ssh's default keys in ``~/.ssh`` (HOME from the run's environment)."""
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return next((str(home / ".ssh" / name) for name in DEFAULT_KEYS
+                 if (home / ".ssh" / name).is_file()), None)
 
 
 def push(
@@ -109,6 +122,7 @@ def push(
         raise PushError(
             f"no remote named '{remote_name}'; add one with 'git remote add {remote_name} URL'"
         ) from None
+    remote = _local_remote(store, remote_name, remote, env)
     branch = branch_ref.removeprefix("refs/heads/")
     tracking = f"refs/remotes/{remote_name}/{branch}"
     result = PushResult(remote_name, branch)
@@ -214,14 +228,37 @@ def _serialised_local_push(url: str | None) -> Iterator[None]:
 
 def local_git_dir(url: str | None) -> Path | None:
     """The git directory of a remote given as a local path or file:// URL, else None."""
+    path = _local_path(url)
+    found = pygit2.discover_repository(path) if path else None
+    return Path(found) if found else None
+
+
+def _local_path(url: str | None) -> str | None:
+    """The path of a remote given as a local path or file:// URL, else None."""
     if not url:
         return None
     if url.startswith("file://"):
-        url = url.removeprefix("file://")
-    elif "://" in url or re.match(r"^[^/]+:", url):  # https://, ssh://, host:path
+        return url.removeprefix("file://")
+    if "://" in url or re.match(r"^[^/]+:", url):  # https://, ssh://, host:path
         return None
-    found = pygit2.discover_repository(url)
-    return Path(found) if found else None
+    return url
+
+
+def _local_remote(store: Store, name: str, remote: pygit2.Remote,
+                  env: dict[str, str] | None) -> pygit2.Remote:
+    """A remote on this file system, its relative path taken from the repository as git
+    takes it there (cron runs in /, where '../backup.git' is no repository); one that is
+    missing is said to be missing (libgit2 says "unsupported URL protocol")."""
+    path = _local_path(remote.url)
+    if path is None:
+        return remote
+    where = Path(store.workdir or store.git_dir) / path  # an absolute path stays as it is
+    if pygit2.discover_repository(str(where)) is None:
+        raise PushError(_message(name, f"{where} is not a git repository (the remote's path)",
+                                 env) + "; the commit is kept locally and the next run pushes it")
+    if Path(path).is_absolute():
+        return remote
+    return store.repo.remotes.create_anonymous(str(where))
 
 
 def _same(store: Store, tracking: str) -> bool:

@@ -86,9 +86,14 @@ def cron_command(text: str) -> str:
 def systemd(plan: Plan) -> dict[str, str]:
     """``gitarchive-fetch.service`` and ``.timer`` for ``systemctl --user``."""
     unit_dir = "~/.config/systemd/user"
-    exec_start = shlex.join([*gitarchive_command(), *fetch_args(plan)])
-    values = dict(repo=plan.repo, hour=plan.hour, minute=plan.minute, env_file=plan.env_file,
-                  unit_dir=unit_dir, exec_start=exec_start)
+    program, *args = [*gitarchive_command(), *fetch_args(plan)]
+    # systemd reads % as a specifier everywhere (a path '100%done' would hold the
+    # credentials directory) and $ in arguments as a variable: both are doubled.
+    exec_start = " ".join([shlex.quote(program), *(shlex.quote(a).replace("$", "$$")
+                                                   for a in args)]).replace("%", "%%")
+    values = dict(repo=str(plan.repo).replace("%", "%%"), hour=plan.hour, minute=plan.minute,
+                  env_file=str(plan.env_file).replace("%", "%%"), unit_dir=unit_dir,
+                  exec_start=exec_start)
     return {
         "gitarchive-fetch.service": _ENV.get_template("schedule-systemd-service.j2").render(
             **values),

@@ -17,6 +17,12 @@ def search(index: QueryIndex, text: str, pids: Iterable[str] | None = None) -> l
     (QueryIndex.search gives them in that order)."""
     if not text.strip():
         raise QueryError("give some text to search for")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are not UTF-8 (a Latin-1 terminal): never stored
+        shown = text.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+        raise QueryError(f"the text to search for is not UTF-8 ('{shown}'): type it in a "
+                         "UTF-8 terminal or locale (LANG=C.UTF-8)") from None
     if not fold(text.strip()):  # it found every track: the empty text is in every name
         raise QueryError(f"'{text}' is only marks a search ignores (accents): give some letters")
     return index.search(text.strip(), pids)

@@ -145,7 +145,7 @@ class SpotifyClient:
             saved = credentials.load_for(client_id, env)
             if saved is not None:
                 refresh = saved.refresh_token
-                kwargs.setdefault("on_new_refresh_token", lambda token: credentials.save(
+                kwargs.setdefault("on_new_refresh_token", lambda token: credentials.save_rotated(
                     credentials.SavedLogin(saved.client_id, token, saved.scope), env))
         return cls(client_id, secret, refresh, **kwargs)
 

@@ -11,7 +11,9 @@ leaves half a token behind and no other user can read it at any moment.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +103,22 @@ def save(login: SavedLogin, env: Mapping[str, str] | None = None) -> Path:
     ) + "\n"
     write_atomic(path, payload.encode(), mode=0o600, sync=True)
     return path
+
+
+def save_rotated(login: SavedLogin, env: Mapping[str, str] | None = None) -> None:
+    """Keep the refresh token Spotify has just put in place of the saved one. If it cannot
+    be written (a read-only home), the run goes on with it and says so on stderr and in
+    the log: Spotify may have retired the old one, and the run was not the repository's
+    to fail (it said "cannot write to <archive>: read-only file system")."""
+    try:
+        save(login, env)
+    except OSError as exc:
+        message = (f"Spotify replaced the saved login's refresh token, but "
+                   f"{credentials_path(env)} cannot be written ({exc.strerror or exc}); this "
+                   "run goes on, the next may be refused: make it writable, then run "
+                   "'gitarchive login' again")
+        logging.getLogger("gitarchive.run").warning(message)  # --log-file's logger
+        print(f"warning: {message}", file=sys.stderr)
 
 
 def delete(env: Mapping[str, str] | None = None) -> Path | None:

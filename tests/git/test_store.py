@@ -10,7 +10,7 @@ import pygit2
 import pytest
 
 from gitarchive.errors import DirtyWorktreeError, StoreError
-from gitarchive.git import packwriter
+from gitarchive.git import packwriter, worktree
 from gitarchive.git.identity import parse_git_date
 from gitarchive.git.store import Store, blob_data
 
@@ -131,6 +131,32 @@ def test_moved_branch_is_detected(tmp_path: Path) -> None:
     store.ref_target = stale  # type: ignore[method-assign]
     with pytest.raises(StoreError, match="moved"):
         store.commit({"a": b"3"}, "late")
+
+
+def test_a_user_commit_while_the_files_are_written_keeps_the_user_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's ``git commit`` lands while a run updates the checkout: the run fails
+    (the branch moved), and the files are the user's commit's again. They were the run's,
+    the user's new file deleted and staged as deleted, and every later run refused."""
+    root = tmp_path / "a"
+    store = Store.init(root)
+    store.commit({"playlists/plain/a": b"a1\n", "playlists/plain/b": b"b1\n"}, "one")
+    real = worktree.update
+
+    def user_commits_meanwhile(repo: pygit2.Repository, head: object, new: pygit2.Commit
+                               ) -> None:
+        (root / "NOTES").write_text("mine\n")
+        git(root, "add", "NOTES")
+        git(root, "-c", "user.name=u", "-c", "user.email=u@x", "commit", "-qm", "user's")
+        real(repo, store.head(), new)
+
+    monkeypatch.setattr(worktree, "update", user_commits_meanwhile)
+    with pytest.raises(StoreError, match="moved"):
+        store.commit({"playlists/plain/a": b"a2\n", "playlists/plain/c": b"c\n"}, "run")
+    monkeypatch.undo()
+    assert git(root, "status", "--porcelain") == ""
+    assert (root / "NOTES").read_text() == "mine\n"
+    assert Store(root).commit({"playlists/plain/a": b"a2\n"}, "next run") is not None
 
 
 def test_many_blobs_go_into_one_pack_that_git_verifies(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -25,8 +26,11 @@ from test_fetch import LONG, OLD_1970, SMALL, archive
 from gitarchive import exitcodes
 from gitarchive.archive import layout
 from gitarchive.cli import main
+from gitarchive.errors import PushError
 from gitarchive.git import lock
 from gitarchive.git.store import Store
+from gitarchive.history import timeline
+from gitarchive.ops import push as push_module
 from gitarchive.ops import schedule
 from gitarchive.ops.shard import Shard
 from gitarchive.spotify import client as spotify
@@ -271,6 +275,47 @@ def test_push_without_remote_fails_with_its_own_code(api: StandIn, tmp_path: Pat
     assert Store(repo).read(layout.pretty_json_path(SMALL)) is not None  # committed anyway
 
 
+def test_a_remote_by_relative_path_is_pushed_from_cron_and_a_missing_one_named(
+        api: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """'git remote add backup ../backup.git' works for git in the archive; cron runs in /,
+    where libgit2 found no such path and said "unsupported URL protocol"."""
+    repo = archive(tmp_path, SMALL)
+    pygit2.init_repository(str(tmp_path / "backup.git"), bare=True)
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "backup", "../backup.git"],
+                   check=True)
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "gone", "../gone.git"], check=True)
+    monkeypatch.chdir("/")
+    code, _, err = invoke("fetch", "--repo", str(repo), "--quiet", "--push", "backup")
+    assert code == exitcodes.OK, err
+    assert str(pygit2.Repository(str(tmp_path / "backup.git")).branches["main"].target) == \
+        head(repo)
+    code, _, err = invoke("fetch", "--repo", str(repo), "--quiet", "--push", "gone")
+    assert code == exitcodes.PUSH_FAILED
+    assert "gone.git is not a git repository" in err and "protocol" not in err
+
+
+def test_ssh_push_from_cron_takes_the_key_ssh_would_take(tmp_path: Path) -> None:
+    """Cron has no SSH agent; 'git push' there takes ~/.ssh/id_ed25519 (or id_ecdsa,
+    id_rsa) as ssh does, and gitarchive's push said it had no credentials."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    for name in ("id_rsa", "id_ed25519"):
+        (home / ".ssh" / name).write_text("a key\n")
+    ssh = pygit2.enums.CredentialType.SSH_KEY
+    url = "ssh://git@example.invalid/archive.git"
+    key = push_module.Credentials({"HOME": str(home)}).credentials(url, "git", ssh)
+    assert isinstance(key, pygit2.Keypair) and not isinstance(key, pygit2.KeypairFromAgent)
+    assert key.credential_tuple[:3] == ("git", None, str(home / ".ssh" / "id_ed25519"))
+    agent = {"HOME": str(home), "SSH_AUTH_SOCK": str(tmp_path / "agent")}
+    assert isinstance(push_module.Credentials(agent).credentials(url, "git", ssh),
+                      pygit2.KeypairFromAgent)  # an agent first, as before
+    told = {"HOME": str(home), "GITARCHIVE_SSH_KEY": str(tmp_path / "k"), **agent}
+    chosen = push_module.Credentials(told).credentials(url, "git", ssh)
+    assert chosen.credential_tuple[2] == str(tmp_path / "k")
+    with pytest.raises(PushError, match="none is in ~/.ssh"):
+        push_module.Credentials({"HOME": str(tmp_path)}).credentials(url, "git", ssh)
+
+
 # ------------------------------------------------------------------ schedulers
 
 
@@ -329,6 +374,36 @@ def test_systemd_service_runs_as_written(api: StandIn, tmp_path: Path) -> None:
     assert [str(p) for p in commit.parent_ids] == [before]
     assert commit.message.startswith("Update 1 playlist: +12 -0 tracks")
     assert Store(repo).read(layout.pretty_json_path(SMALL)) is not None
+
+
+def _as_systemd_reads(value: str, *, argument: bool = False) -> str:
+    """A unit file's value as systemd reads it: '%%' is '%', any other '%' a specifier;
+    in an argument of ExecStart, '$$' is '$' and any other '$' a variable."""
+    held = value.replace("%%", "\0")
+    assert "%" not in held, f"a systemd specifier in {value!r}"
+    if argument:
+        held = held.replace("$$", "\1")
+        assert "$" not in held, f"a systemd variable in {value!r}"
+    return held.replace("\0", "%").replace("\1", "$")
+
+
+def test_systemd_units_hold_paths_with_percent_dollar_and_spaces(tmp_path: Path) -> None:
+    """systemd expands '%d' (the credentials directory) and '$VAR' where cron would not."""
+    repo = archive(tmp_path / "100%done $HOME ${USER}")
+    env_file = tmp_path / "50% env" / "env"
+    code, text, _ = invoke("schedule", "systemd", "--repo", str(repo), "--env-file",
+                           str(env_file))
+    assert code == 0, text
+    unit = dict(line.split("=", 1) for line in text.splitlines()
+                if "=" in line and not line.startswith("#"))
+    assert _as_systemd_reads(unit["WorkingDirectory"]) == str(repo)
+    assert _as_systemd_reads(unit["EnvironmentFile"]) == str(env_file)
+    assert _as_systemd_reads(unit["Description"]).endswith(str(repo))
+    program, *args = shlex.split(_as_systemd_reads(unit["ExecStart"]))
+    args = [_as_systemd_reads(a, argument=True) for a in shlex.split(unit["ExecStart"])[1:]]
+    assert Path(program).name in ("gitarchive", Path(sys.executable).name)
+    assert args[args.index("--repo") + 1] == str(repo)
+    assert args[args.index("--log-file") + 1] == str(repo / ".git/gitarchive/fetch.log")
 
 
 def test_actions_workflow_runs_a_valid_command(tmp_path: Path) -> None:
@@ -431,6 +506,29 @@ def test_full_or_read_only_repository_is_a_clear_error(
     monkeypatch.setattr(lock.os, "open", no_lock)
     code, _, err = invoke("fetch", "--repo", str(repo))
     assert code == exitcodes.ERROR and words in err and "Traceback" not in err
+
+
+def test_a_full_disk_under_the_caches_is_the_same_clear_error(
+    api: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite says a full disk its own way ("database or disk is full", writing the
+    timelines kept in the git directory): fetch and rebuild said it was a bug of ours."""
+    repo = archive(tmp_path, SMALL)
+    before = head(repo)
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(timeline.Timelines, "save", full)
+        for command in ("fetch", "rebuild"):
+            code, out, err = invoke(command, "--repo", str(repo), "--quiet")
+            assert code == exitcodes.ERROR and "the disk is full" in err, err
+            assert "Traceback" not in out + err
+            assert head(repo) == before or "commit" in err and "is made" in err
+    done = invoke("fetch", "--repo", str(repo), "--quiet")
+    assert done[0] == exitcodes.OK, done[2]
+    assert invoke("rebuild", "--repo", str(repo), "--quiet")[0] == exitcodes.OK
 
 
 @pytest.fixture

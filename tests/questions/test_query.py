@@ -301,6 +301,15 @@ def test_search_covers_removed_tracks_and_old_playlists(archive: Store) -> None:
     assert "Old Mix" in ok(archive, "search", "deja vu")
 
 
+def test_search_text_that_is_not_utf8_is_said_so_and_the_index_is_kept(archive: Store) -> None:
+    """'Café' typed in a Latin-1 terminal under a C locale reaches Python as 'Caf\\udce9'."""
+    ok(archive, "search", "song 3")
+    index = index_path(archive)
+    before = index.stat().st_mtime_ns, index.stat().st_ino
+    assert "is not UTF-8 ('Caf\\xe9')" in fails(archive, "search", "Caf\udce9")
+    assert (index.stat().st_mtime_ns, index.stat().st_ino) == before  # not "damaged", rebuilt
+
+
 def test_search_limited_to_one_playlist(archive: Store) -> None:
     out = ok(archive, "search", "song 2", "--playlist", "Road Trip 2024")
     assert "Road Trip 2024" in out and "Chill" not in out

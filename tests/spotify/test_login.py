@@ -7,6 +7,7 @@ user approves.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -322,6 +323,25 @@ def test_a_rotated_refresh_token_replaces_the_saved_one(
         assert token != first
         first = token
     assert stat.S_IMODE(saved_path().stat().st_mode) == 0o600
+
+
+def test_a_rotated_refresh_token_that_cannot_be_saved_is_a_warning_not_a_failed_run(
+    server: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only home: the run goes on with the new token and says the saved one is
+    stale (it failed as "cannot write to <the archive>: read-only file system")."""
+    assert login(monkeypatch, Browser())[0] == 0
+    before = saved_path().read_text()
+    server.users.rotate_refresh_tokens = True
+
+    def read_only(path: Path, *args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(credentials, "write_atomic", read_only)
+    code, out, err = invoke("whoami")
+    assert code == 0, err
+    assert f"{saved_path()} cannot be written (Read-only file system)" in err
+    assert "gitarchive login" in err and saved_path().read_text() == before
 
 
 def test_xdg_config_home_else_home(tmp_path: Path) -> None:
