@@ -130,3 +130,42 @@ def test_every_command_module_is_registered() -> None:
         for command in importlib.import_module(f"gitarchive.cli.{module}").COMMANDS
     }
     assert defined == COMMAND_MODULES
+
+
+
+HELP_ELSEWHERE = """
+import json, sys
+import click
+from click.testing import CliRunner
+from gitarchive.cli import main
+
+def paths(group, prefix=()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        yield (*prefix, name)
+        if isinstance(command, click.Group):
+            yield from paths(command, (*prefix, name))
+
+json.dump({" ".join(p): CliRunner().invoke(main, [*p, "--help"], prog_name="gitarchive",
+                                           terminal_width=80).output
+           for p in paths(main)}, sys.stdout)
+"""
+
+
+def test_help_is_the_same_for_every_user(tmp_path: Path) -> None:
+    """Another user's --help (another home, working directory, config) is the documented
+    one: the README's test command must pass for anyone who runs it."""
+    import json
+    import subprocess
+    import sys
+
+    home = tmp_path / "another user"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
+    env["HOME"] = str(home)
+    answer = subprocess.run([sys.executable, "-c", HELP_ELSEWHERE], cwd=home, env=env,
+                            capture_output=True, text=True, check=True)
+    documented = documented_help(COMMANDS_DOC)
+    for name, text in json.loads(answer.stdout).items():
+        assert text == documented[name], f"gitarchive {name} --help depends on the user"

@@ -25,6 +25,10 @@ _ENV = jinja2.Environment(
 )
 
 
+# Shown as written in --help (the same on every machine), expanded where it is used.
+ENV_FILE = "~/.config/gitarchive/env"
+
+
 @dataclass(frozen=True)
 class Plan:
     """What to schedule: which archive, when, where credentials and the log live."""
@@ -32,7 +36,7 @@ class Plan:
     repo: Path
     hour: int = 6
     minute: int = 17
-    env_file: Path = Path("~/.config/gitarchive/env").expanduser()
+    env_file: Path = Path(ENV_FILE).expanduser()
     log_file: Path | None = None
     push: str | None = None
     shards: int = 1
