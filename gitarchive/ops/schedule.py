@@ -119,7 +119,8 @@ def actions(plan: Plan) -> str:
         site = (shlex.join(["gitarchive", "site", "--quiet", "--branch", plan.site_branch])
                 + f' --base-url "{base}"')
     return _ENV.get_template("schedule-actions.yml.j2").render(
-        hour=plan.hour, minute=plan.minute, shards=plan.shards, package=plan.package, run=run,
+        hour=plan.hour, minute=plan.minute, shards=plan.shards, run=run,
+        install=shlex.join(["pip", "install", plan.package]),  # 'name @ git+URL' is one word
         site=site, site_branch=plan.site_branch,
     )
 
