@@ -169,3 +169,29 @@ def test_help_is_the_same_for_every_user(tmp_path: Path) -> None:
     documented = documented_help(COMMANDS_DOC)
     for name, text in json.loads(answer.stdout).items():
         assert text == documented[name], f"gitarchive {name} --help depends on the user"
+
+
+def test_every_option_the_docs_show_exists() -> None:
+    """Each `gitarchive COMMAND --option` (or `COMMAND --option`) in the README's and
+    docs/commands.md's code names an option that COMMAND has: a renamed flag fails here."""
+    ctx = click.Context(main)
+    wrong = []
+    for doc in (README, COMMANDS_DOC):
+        text = doc.read_text(encoding="utf-8")
+        code = re.findall(r"```[a-z]*\n(.*?)```", text, re.S) + re.findall(r"`([^`\n]+)`", text)
+        for piece in code:
+            piece = re.sub(r"\$\([^)]*\)", "", piece.replace("\\\n", " "))
+            for part in re.split(r"[|;&#\n]", piece):
+                words = part.split()
+                if words and words[0].endswith("gitarchive"):
+                    words = words[1:]
+                command = main.get_command(ctx, words[0]) if words else None
+                if command is None:
+                    continue
+                if isinstance(command, click.Group) and len(words) > 1:
+                    command = command.get_command(ctx, words[1]) or command
+                known = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
+                wrong += [f"{doc.name}: {part.strip()}" for word in words[1:]
+                          if re.fullmatch(r"--?[a-zA-Z][\w-]*", word.split("=")[0])
+                          and word.split("=")[0] not in known | {"-h", "--help"}]
+    assert not wrong, wrong
