@@ -141,9 +141,12 @@ def fetch(
         changes = files.finish(outcomes)
         report = FetchReport(outcomes, problems=[f"{p.path}: {p.reason}" for p in bad_entries],
                              registered=len(entries))
+        everything = not only and shard is None  # then the record's * is all of registry/:
+        unusable = {p.pid: p.reason for p in bad_entries  # so not these, never fetched
+                    if everything and layout.is_playlist_id(p.pid)}
         report.record = runrecord.make(
-            wanted, everything=not only and shard is None,
-            failed={o.pid: o.error for o in outcomes if o.error is not None},
+            wanted, everything=everything,
+            failed=unusable | {o.pid: o.error for o in outcomes if o.error is not None},
             emptied={o.pid: o.emptied_from for o in outcomes if o.emptied_from is not None},
         )
         if changes and files.fetched:
