@@ -444,6 +444,10 @@ def test_actions_workflow_can_publish_the_site(tmp_path: Path) -> None:
                            "gh-pages")
     assert code == 0
     assert "  site:\n    needs: fetch\n" in text
+    # a fetch job that fails (exit 3: some playlists failed, the rest pushed) still
+    # publishes the site; only a cancelled run does not
+    site_job = text.split("\n  site:\n", 1)[1].split("\n    steps:", 1)[0]
+    assert "if: ${{ !cancelled() }}" in site_job
     run = next(line.strip() for line in text.splitlines()
                if line.strip().startswith("gitarchive site"))
     args = shlex.split(run.replace("${{ github.repository_owner }}", "me").replace(
