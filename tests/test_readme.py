@@ -195,3 +195,21 @@ def test_every_option_the_docs_show_exists() -> None:
                           if re.fullmatch(r"--?[a-zA-Z][\w-]*", word.split("=")[0])
                           and word.split("=")[0] not in known | {"-h", "--help"}]
     assert not wrong, wrong
+
+
+def test_readme_shows_what_schedule_prints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's crontab line and unit lines are schedule's output for its paths."""
+    from gitarchive.ops import schedule
+
+    home = Path("/home/me")
+    monkeypatch.setattr(schedule, "gitarchive_command",
+                        lambda: [str(home / ".local/gitarchive/bin/gitarchive")])
+    plan = schedule.Plan(repo=home / "playlists", env_file=home / ".config/gitarchive/env")
+    text = README.read_text(encoding="utf-8")
+    cron = [line for line in schedule.cron(plan).splitlines() if not line.startswith("#")]
+    assert len(cron) == 1 and f"\n{cron[0]}\n" in text
+    units = "\n".join(schedule.systemd(plan).values()).splitlines()
+    shown = text[text.index("```ini\n"):]
+    shown = shown[: shown.index("```\n", 7)]
+    for line in shown.splitlines()[1:]:
+        assert not line or line.startswith("# ") or line in units, line
