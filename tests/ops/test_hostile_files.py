@@ -134,12 +134,15 @@ def test_a_run_past_an_unusable_registry_file_does_not_count_it_as_fetched(
     api: StandIn, tmp_path: Path
 ) -> None:
     """The record's `*` is every file in registry/: an unusable one is named as failed,
-    so status (and the history's dates) do not take that playlist as fetched."""
+    so status (and the history's dates) do not take that playlist as fetched; index.md
+    keeps listing it."""
     repo = archive(tmp_path, SMALL, LONG)
     assert invoke("fetch", "--repo", str(repo))[0] == exitcodes.OK
     store = Store(repo)
     store.commit({layout.registry_path(SMALL): b"My alias\nstray second line\n"}, "alias")
+    index = store.read(layout.INDEX)
     assert invoke("fetch", "--repo", str(repo))[0] == exitcodes.PARTIAL
+    assert Store(repo).read(layout.INDEX) == index  # it stays listed, as it was shown
     store.commit({layout.registry_path(SMALL): b"My alias\n"}, "alias mended")
     code, out, _ = invoke("status", "--repo", str(repo))
     line = next(line for line in out.splitlines() if line.startswith(SMALL))
