@@ -143,6 +143,9 @@ def test_a_run_past_an_unusable_registry_file_does_not_count_it_as_fetched(
     index = store.read(layout.INDEX)
     assert invoke("fetch", "--repo", str(repo))[0] == exitcodes.PARTIAL
     assert Store(repo).read(layout.INDEX) == index  # it stays listed, as it was shown
+    code, out, _ = invoke("status", "--repo", str(repo))
+    line = next(line for line in out.splitlines() if line.startswith(SMALL))  # still there
+    assert "failing since" in line and "one line" in line, out
     store.commit({layout.registry_path(SMALL): b"My alias\n"}, "alias mended")
     code, out, _ = invoke("status", "--repo", str(repo))
     line = next(line for line in out.splitlines() if line.startswith(SMALL))
