@@ -130,3 +130,86 @@ def test_every_command_module_is_registered() -> None:
         for command in importlib.import_module(f"gitarchive.cli.{module}").COMMANDS
     }
     assert defined == COMMAND_MODULES
+
+
+
+HELP_ELSEWHERE = """
+import json, sys
+import click
+from click.testing import CliRunner
+from gitarchive.cli import main
+
+def paths(group, prefix=()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        yield (*prefix, name)
+        if isinstance(command, click.Group):
+            yield from paths(command, (*prefix, name))
+
+json.dump({" ".join(p): CliRunner().invoke(main, [*p, "--help"], prog_name="gitarchive",
+                                           terminal_width=80).output
+           for p in paths(main)}, sys.stdout)
+"""
+
+
+def test_help_is_the_same_for_every_user(tmp_path: Path) -> None:
+    """Another user's --help (another home, working directory, config) is the documented
+    one: the README's test command must pass for anyone who runs it."""
+    import json
+    import subprocess
+    import sys
+
+    home = tmp_path / "another user"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
+    env["HOME"] = str(home)
+    answer = subprocess.run([sys.executable, "-c", HELP_ELSEWHERE], cwd=home, env=env,
+                            capture_output=True, text=True, check=True)
+    documented = documented_help(COMMANDS_DOC)
+    for name, text in json.loads(answer.stdout).items():
+        assert text == documented[name], f"gitarchive {name} --help depends on the user"
+
+
+def test_every_option_the_docs_show_exists() -> None:
+    """Each `gitarchive COMMAND --option` (or `COMMAND --option`) in the README's and
+    docs/commands.md's code names an option that COMMAND has: a renamed flag fails here."""
+    ctx = click.Context(main)
+    wrong = []
+    for doc in (README, COMMANDS_DOC):
+        text = doc.read_text(encoding="utf-8")
+        code = re.findall(r"```[a-z]*\n(.*?)```", text, re.S) + re.findall(r"`([^`\n]+)`", text)
+        for piece in code:
+            piece = re.sub(r"\$\([^)]*\)", "", piece.replace("\\\n", " "))
+            for part in re.split(r"[|;&#\n]", piece):
+                words = part.split()
+                if words and words[0].endswith("gitarchive"):
+                    words = words[1:]
+                command = main.get_command(ctx, words[0]) if words else None
+                if command is None:
+                    continue
+                if isinstance(command, click.Group) and len(words) > 1:
+                    command = command.get_command(ctx, words[1]) or command
+                known = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
+                wrong += [f"{doc.name}: {part.strip()}" for word in words[1:]
+                          if re.fullmatch(r"--?[a-zA-Z][\w-]*", word.split("=")[0])
+                          and word.split("=")[0] not in known | {"-h", "--help"}]
+    assert not wrong, wrong
+
+
+def test_readme_shows_what_schedule_prints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's crontab line and unit lines are schedule's output for its paths."""
+    from gitarchive.ops import schedule
+
+    home = Path("/home/me")
+    monkeypatch.setattr(schedule, "gitarchive_command",
+                        lambda: [str(home / ".local/gitarchive/bin/gitarchive")])
+    plan = schedule.Plan(repo=home / "playlists", env_file=home / ".config/gitarchive/env")
+    text = README.read_text(encoding="utf-8")
+    cron = [line for line in schedule.cron(plan).splitlines() if not line.startswith("#")]
+    assert len(cron) == 1 and f"\n{cron[0]}\n" in text
+    units = "\n".join(schedule.systemd(plan).values()).splitlines()
+    shown = text[text.index("```ini\n"):]
+    shown = shown[: shown.index("```\n", 7)]
+    for line in shown.splitlines()[1:]:
+        assert not line or line.startswith("# ") or line in units, line

@@ -21,6 +21,11 @@ class RegistryProblem:
     path: str
     reason: str
 
+    @property
+    def pid(self) -> str:
+        """The file's name: a playlist ID, if the name is right."""
+        return self.path.rsplit("/", 1)[-1]
+
 
 def load(store: Store) -> tuple[dict[str, RegistryEntry], list[RegistryProblem]]:
     """Registered playlists by ID at HEAD, and the registry files that are malformed."""

@@ -117,8 +117,9 @@ def fetch_command(
 ) -> None:
     """Fetch every registered playlist and commit what changed, in one commit.
 
-    Credentials come from SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET (and
-    SPOTIFY_REFRESH_TOKEN for playlists only a signed-in user can see). Then
+    Credentials come from SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET and the
+    login 'gitarchive login' saved (or SPOTIFY_REFRESH_TOKEN): without a
+    signed-in user, a development-mode app reads no playlist's tracks. Then
     followed archives are brought up to date (see 'gitarchive follow'). One run
     per repository at a time. Exit codes: 0 all fetched, 3 some failed (the rest
     committed), 4 nothing could be fetched, 5 another run holds the lock, 6

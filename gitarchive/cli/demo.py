@@ -70,13 +70,16 @@ def run_demo(directory: Path, *, days: int = 7, quiet: bool = False, seed: int =
         site_dir = write_site(store, directory)
     click.echo(f"\nDemo archive written to {directory}: {days} days of history.")
     click.echo(f"Open its website: {(site_dir / 'index.html').resolve().as_uri()}\nTry:")
+    # Quoted, so each line runs as pasted (a directory with a space); `open` is macOS's.
+    opener = "open" if sys.platform == "darwin" else "xdg-open"
+    repo = shlex.quote(str(directory))
     for line in (
-        f"open {directory / 'playlists' / 'index.md'}",
-        f"git -C {directory} log --stat",
-        f"{cli} log {name} --repo {directory}",
-        f"{cli} show {name} --at {START:%Y-%m-%d} --repo {directory}",
-        f"{cli} search kraftwerk --repo {directory}",
-        f"{cli} rebuild --full --repo {directory}",
+        f"{opener} {shlex.quote(str(directory / 'playlists' / 'index.md'))}",
+        f"git -C {repo} log --stat",
+        f"{cli} log {name} --repo {repo}",
+        f"{cli} show {name} --at {START:%Y-%m-%d} --repo {repo}",
+        f"{cli} search kraftwerk --repo {repo}",
+        f"{cli} rebuild --full --repo {repo}",
     ):
         click.echo(f"  {line}")
     return store
@@ -163,4 +166,4 @@ def _command() -> str:
     if not script.exists() or (found and Path(found).resolve() == script.resolve()):
         return "gitarchive"
     here = Path.cwd()
-    return str(script.relative_to(here) if script.is_relative_to(here) else script)
+    return shlex.quote(str(script.relative_to(here) if script.is_relative_to(here) else script))

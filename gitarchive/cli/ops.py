@@ -149,7 +149,7 @@ def _top(cwd: Path) -> Path:
 @click.option("--at", "at", default="06:17", show_default=True, metavar="HH:MM",
               help="Time of day of the daily run.")
 @click.option("--env-file", type=click.Path(dir_okay=False),
-              default=str(schedulelib.Plan.env_file), show_default=True,
+              default=schedulelib.ENV_FILE, show_default=True,
               help="KEY=value file with the Spotify credentials (cron, systemd).")
 @click.option("--log-file", type=click.Path(dir_okay=False),
               help="Log file (default: .git/gitarchive/fetch.log in the archive).")

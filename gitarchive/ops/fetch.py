@@ -21,6 +21,7 @@ from gitarchive.archive.index import (
     PreviousSnapshot,
     archive_names,
     index_file,
+    previous_snapshot,
     shown_name,
 )
 from gitarchive.archive.model import Playlist, Track
@@ -119,13 +120,14 @@ def fetch(
         only = tuple(only)
         entries, bad_entries = registry.load(store)
         wanted = _select(entries, only, shard)
+        unusable = {p.pid: p.reason for p in bad_entries if layout.is_playlist_id(p.pid)}
         head = store.reader()
         requests = requesthalf.Requests(client, wanted, jobs)  # forks: before any thread
         before = lastrun.start(store, list(entries), wanted)  # so does this
         pool = ThreadPoolExecutor(max_workers=requests.jobs)
         futures = requests.submit(pool, wanted)
         try:  # while Spotify answers: read the last snapshots, render what has come
-            files = _Files(head, entries, before, when, store)
+            files = _Files(head, entries, before, when, store, unusable)
             outcomes = _collect(wanted, futures, progress, on_playlist, files)
         except BaseException:
             # Not waiting for the requests still out: a stopped run would wait up to
@@ -141,9 +143,10 @@ def fetch(
         changes = files.finish(outcomes)
         report = FetchReport(outcomes, problems=[f"{p.path}: {p.reason}" for p in bad_entries],
                              registered=len(entries))
+        everything = not only and shard is None  # its record's * is every file in registry/:
+        failed = {o.pid: o.error for o in outcomes if o.error is not None}  # so not unusable
         report.record = runrecord.make(
-            wanted, everything=not only and shard is None,
-            failed={o.pid: o.error for o in outcomes if o.error is not None},
+            wanted, everything=everything, failed=unusable | failed if everything else failed,
             emptied={o.pid: o.emptied_from for o in outcomes if o.emptied_from is not None},
         )
         if changes and files.fetched:
@@ -203,8 +206,9 @@ class _Files:
 
     def __init__(self, head: TreeReader, entries: Mapping[str, layout.RegistryEntry],
                  before: lastrun.Reading, when: tuple[int, int],
-                 store: Store) -> None:
+                 store: Store, unusable: Collection[str] = ()) -> None:
         self.head, self.entries, self.before = head, entries, before
+        self.unusable = unusable  # playlists whose registry file cannot be read
         self.previous: Mapping[str, PreviousSnapshot | None] = {}  # all of them, at the end
         self.day = datetime.fromtimestamp(when[0], UTC).strftime("%Y-%m-%d")
         self.base = settings.githistory_base(store)
@@ -251,8 +255,12 @@ class _Files:
         Outcome."""
         self.previous = self.before.finish().snapshots
         latest = {pid: self.fetched.get(pid) or self.previous[pid] for pid in self.entries}
+        entries = dict(self.entries)
+        for pid in self.unusable:  # the index keeps it, as last shown, till its file is mended
+            if (kept := previous_snapshot(self.head, pid)) is not None:
+                latest[pid], entries[pid] = kept, layout.RegistryEntry(pid, kept.name)
         known = {pid: snap for pid, snap in latest.items() if snap is not None}
-        names = archive_names(self.entries, known)
+        names = archive_names(entries, known)
         final = [replace(snap, unique_name=names[pid]) for pid, snap in self.fetched.items()]
         followers = {snap.id: self.before.followers(snap.id) for snap in final}
         totals = {snap.id: render.total_length(snap.tracks) for snap in final}  # before a fork

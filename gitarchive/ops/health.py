@@ -175,10 +175,13 @@ def status(store: Store, *, now: int, stale_days: float = 3) -> list[PlaylistHea
 
     Stale: no successful fetch in the last ``stale_days`` days, or never one.
     """
-    entries, _bad = registry.load(store)
+    entries, bad = registry.load(store)
     head = store.reader()
-    found = {pid: PlaylistHealth(pid, entry.alias or _plain_name(head, pid) or pid)
-             for pid, entry in sorted(entries.items())}
+    # An unusable registry file's playlist is still registered: fetch names it as failing.
+    aliases = {p.pid: None for p in bad if layout.is_playlist_id(p.pid)} | {
+        pid: entry.alias for pid, entry in entries.items()}
+    found = {pid: PlaylistHealth(pid, alias or _plain_name(head, pid) or pid)
+             for pid, alias in sorted(aliases.items())}
     reader = EventReader(store.repo)
     runs = sorted([*_committed_runs(store, reader), *_logged_runs(store, reader)],
                   key=lambda run: run.time)

@@ -25,6 +25,10 @@ _ENV = jinja2.Environment(
 )
 
 
+# Shown as written in --help (the same on every machine), expanded where it is used.
+ENV_FILE = "~/.config/gitarchive/env"
+
+
 @dataclass(frozen=True)
 class Plan:
     """What to schedule: which archive, when, where credentials and the log live."""
@@ -32,7 +36,7 @@ class Plan:
     repo: Path
     hour: int = 6
     minute: int = 17
-    env_file: Path = Path("~/.config/gitarchive/env").expanduser()
+    env_file: Path = Path(ENV_FILE).expanduser()
     log_file: Path | None = None
     push: str | None = None
     shards: int = 1
@@ -115,7 +119,8 @@ def actions(plan: Plan) -> str:
         site = (shlex.join(["gitarchive", "site", "--quiet", "--branch", plan.site_branch])
                 + f' --base-url "{base}"')
     return _ENV.get_template("schedule-actions.yml.j2").render(
-        hour=plan.hour, minute=plan.minute, shards=plan.shards, package=plan.package, run=run,
+        hour=plan.hour, minute=plan.minute, shards=plan.shards, run=run,
+        install=shlex.join(["pip", "install", plan.package]),  # 'name @ git+URL' is one word
         site=site, site_branch=plan.site_branch,
     )
 

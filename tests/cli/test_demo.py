@@ -67,3 +67,18 @@ def test_demo_daily_runs_leave_nothing_for_a_full_rebuild(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     assert "nothing committed" in result.output
     assert Store(target).repo.head.target == head
+
+
+def test_demo_suggestions_run_as_pasted(tmp_path: Path) -> None:
+    """Each "Try:" line works pasted into a shell, also for a directory with a space."""
+    import sys
+
+    target = tmp_path / "my demo"
+    result = CliRunner().invoke(main, ["demo", str(target), "--days", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.split("Try:\n", 1)[1].splitlines()
+    opener, *commands = [line.strip() for line in lines if line.strip()]
+    assert opener.split()[0] == ("open" if sys.platform == "darwin" else "xdg-open")
+    for command in commands:
+        ran = subprocess.run(command, shell=True, capture_output=True, text=True)
+        assert ran.returncode == 0, (command, ran.stderr)

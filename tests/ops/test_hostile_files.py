@@ -130,6 +130,28 @@ def test_registry_file_with_two_lines_fails_the_run_clearly(
     assert Store(repo).read(layout.pretty_json_path(LONG)) is not None
 
 
+def test_a_run_past_an_unusable_registry_file_does_not_count_it_as_fetched(
+    api: StandIn, tmp_path: Path
+) -> None:
+    """The record's `*` is every file in registry/: an unusable one is named as failed,
+    so status (and the history's dates) do not take that playlist as fetched; index.md
+    keeps listing it."""
+    repo = archive(tmp_path, SMALL, LONG)
+    assert invoke("fetch", "--repo", str(repo))[0] == exitcodes.OK
+    store = Store(repo)
+    store.commit({layout.registry_path(SMALL): b"My alias\nstray second line\n"}, "alias")
+    index = store.read(layout.INDEX)
+    assert invoke("fetch", "--repo", str(repo))[0] == exitcodes.PARTIAL
+    assert Store(repo).read(layout.INDEX) == index  # it stays listed, as it was shown
+    code, out, _ = invoke("status", "--repo", str(repo))
+    line = next(line for line in out.splitlines() if line.startswith(SMALL))  # still there
+    assert "failing since" in line and "one line" in line, out
+    store.commit({layout.registry_path(SMALL): b"My alias\n"}, "alias mended")
+    code, out, _ = invoke("status", "--repo", str(repo))
+    line = next(line for line in out.splitlines() if line.startswith(SMALL))
+    assert "failing since" in line and "one line" in line, out
+
+
 def test_registry_file_with_trailing_blank_lines_is_fine(api: StandIn, tmp_path: Path) -> None:
     repo = archive(tmp_path, SMALL)
     Store(repo).commit({layout.registry_path(SMALL): b"My alias\n\n\n"}, "alias")

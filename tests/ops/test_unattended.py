@@ -422,6 +422,20 @@ def test_actions_workflow_runs_a_valid_command(tmp_path: Path) -> None:
     assert params["push_remote"] == "origin" and params["shard"] == Shard(2, 3)
     assert params["quiet"]
     assert "site:" not in text
+    assert "${{ secrets.SPOTIFY_REFRESH_TOKEN }}" in text and "gitarchive login --print" in text
+
+
+def test_actions_workflow_installs_the_package_as_one_word(tmp_path: Path) -> None:
+    """A PEP 508 direct reference has spaces: the shell must pass it to pip whole."""
+    repo = archive(tmp_path)
+    package = "gitarchive @ git+https://github.com/me/gitarchive@v1"
+    code, text, _ = invoke("schedule", "actions", "--repo", str(repo), "--package", package,
+                           "--site-branch", "gh-pages")
+    assert code == 0
+    installs = [line.split("run: ", 1)[1] for line in text.splitlines()
+                if line.strip().startswith("- run: pip")]
+    assert len(installs) == 2
+    assert all(shlex.split(line) == ["pip", "install", package] for line in installs)
 
 
 def test_actions_workflow_can_publish_the_site(tmp_path: Path) -> None:
@@ -430,6 +444,10 @@ def test_actions_workflow_can_publish_the_site(tmp_path: Path) -> None:
                            "gh-pages")
     assert code == 0
     assert "  site:\n    needs: fetch\n" in text
+    # a fetch job that fails (exit 3: some playlists failed, the rest pushed) still
+    # publishes the site; only a cancelled run does not
+    site_job = text.split("\n  site:\n", 1)[1].split("\n    steps:", 1)[0]
+    assert "if: ${{ !cancelled() }}" in site_job
     run = next(line.strip() for line in text.splitlines()
                if line.strip().startswith("gitarchive site"))
     args = shlex.split(run.replace("${{ github.repository_owner }}", "me").replace(
