@@ -174,11 +174,12 @@ def diff(
 def log(playlist: str, timezone: str | None, repo_path: str) -> None:
     """One line per change of PLAYLIST: date, +added −removed, new name or description."""
     from gitarchive.questions import query
+    from gitarchive.questions.changes import changes as changes_of
 
     store, index, date = open_archive(repo_path, timezone)
     with index:
         pid = query.find_playlist(store, index, playlist)
-        changes = query.changes(store, index, pid)
+        changes = changes_of(store, index, pid)
     for change in changes:
         click.echo(query_output.log_line(change, date))
 

@@ -17,8 +17,9 @@ from gitarchive.visible import cut as visible_cut
 
 if TYPE_CHECKING:  # search's table needs none of these (nor pygit2 and jinja2 behind them)
     from gitarchive.archive.model import Playlist, Track
+    from gitarchive.questions.changes import Change
     from gitarchive.questions.index import TrackRow
-    from gitarchive.questions.query import Change, Diff, DiffEntry, Snapshot
+    from gitarchive.questions.query import Diff, DiffEntry, Snapshot
 
 SHOW_FORMATS = ("table", "md", "json", "csv", "plain")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from gitarchive.archive import layout, registry
@@ -24,11 +24,17 @@ from gitarchive.errors import (
 )
 from gitarchive.git.store import Store, blob_at
 from gitarchive.history.events import EMPTY_BLOB, KIND_JSON, KIND_PLAIN
+from gitarchive.questions.changes import (
+    LATEST,
+    Version,
+    change_dates,
+    changes,
+    unreadable,
+    versions,
+)
 from gitarchive.questions.formats import by_key, plain_keys, when_of
-from gitarchive.questions.index import QueryIndex, Write
+from gitarchive.questions.index import QueryIndex
 from gitarchive.questions.resolve import Known, known_playlists, resolve_playlist
-
-LATEST = 2**62  # a time after every commit: "now"
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -141,11 +147,8 @@ def load_snapshot(
     unreadable too, as the replay counts it: skipped, never a traceback."""
     try:
         data = store.blob(blob)
-    except KeyError:
-        raise QueryError(f"the snapshot of {pid} at {commit[:12]} is unreadable: its object "
-                         f"{blob[:12]} is not in this repository (a partial clone?)") from None
-    except StoreError as exc:
-        raise QueryError(f"the snapshot of {pid} at {commit[:12]} is unreadable: {exc}") from None
+    except (KeyError, StoreError) as exc:
+        raise unreadable(pid, commit, blob, exc) from None
     try:
         if kind == KIND_JSON:
             playlist = Playlist.from_json(data)
@@ -153,7 +156,7 @@ def load_snapshot(
             return Snapshot(pid, when, commit, playlist, keys, data)
         parsed = parse_plain_snapshot(pid, data)
     except SnapshotError as exc:
-        raise QueryError(f"the snapshot of {pid} at {commit[:12]} is unreadable: {exc}") from exc
+        raise unreadable(pid, commit, blob, exc) from exc
     keys = tuple(key for key, _, _ in parsed.tracks)
     return Snapshot(pid, when, commit, _from_parsed(pid, parsed), keys, None)
 
@@ -200,62 +203,6 @@ def _before_first(pid: str, point: Point, first: int | None) -> str:
 # ----------------------------------------------------------------- history
 
 
-@dataclass(frozen=True)
-class Version:
-    """The playlist's snapshot changed at this commit (source None: no longer archived)."""
-
-    time: int
-    oid: str
-    kind: str | None
-    blob: str | None
-
-
-def versions(writes: Iterable[Write]) -> Iterator[Version]:
-    """Successive snapshots from the raw file writes: JSON wins over plain, as in the replay."""
-    current: dict[str, str | None] = {KIND_JSON: None, KIND_PLAIN: None}
-    source: tuple[str | None, str | None] = (None, None)
-    pending: list[Write] = []
-
-    def flush() -> Iterator[Version]:
-        nonlocal source
-        for w in pending:
-            current[w.kind] = w.blob
-        kind = KIND_JSON if current[KIND_JSON] else KIND_PLAIN if current[KIND_PLAIN] else None
-        new = (kind, current[kind] if kind else None)
-        if new != source:
-            source = new
-            yield Version(pending[0].time, pending[0].oid, *new)
-
-    for write in writes:
-        if pending and (write.time, write.gen, write.oid) != (
-            pending[0].time, pending[0].gen, pending[0].oid
-        ):
-            yield from flush()
-            pending = []
-        pending.append(write)
-    if pending:
-        yield from flush()
-
-
-@dataclass
-class Change:
-    """What one new snapshot changed; ``name``/``description`` only when they changed."""
-
-    time: int
-    commit: str
-    added: list[Track] = field(default_factory=list)
-    removed: list[Track] = field(default_factory=list)
-    name: str | None = None
-    description: str | None = None
-    first: bool = False
-    archived: bool = True  # False: the snapshot was deleted (no longer archived)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.added or self.removed or self.name is not None
-                    or self.description is not None or self.first or not self.archived)
-
-
 class SnapshotCache:
     """Parsed snapshots by blob id, so a log or diff parses each version once."""
 
@@ -282,39 +229,6 @@ class SnapshotCache:
                 yield version, self.get(version)
             except QueryError:
                 continue
-
-
-def changes(
-    store: Store, index: QueryIndex, pid: str, until: int = LATEST
-) -> list[Change]:
-    """Every change of the playlist up to ``until``, oldest first (followers-only skipped)."""
-    cache = SnapshotCache(store, pid)
-    found: list[Change] = []
-    before: Snapshot | None = None
-    for version, after in cache.readable(versions(index.writes(pid, until))):
-        change = compare(before, after, version)
-        if not change.empty:
-            found.append(change)
-        if after is not None:
-            before = after
-    return found
-
-
-def compare(before: Snapshot | None, after: Snapshot | None, version: Version) -> Change:
-    """The change from one snapshot to the next (``after`` None: deleted)."""
-    change = Change(version.time, version.oid)
-    if after is None:
-        change.archived = False
-        return change
-    added, removed = _added_removed(before, after)
-    change.added = [t for _, t in added]
-    change.removed = [t for _, t in removed]
-    change.first = before is None
-    if before is None or before.playlist.name != after.playlist.name:
-        change.name = after.playlist.name
-    if before is not None and before.playlist.description != after.playlist.description:
-        change.description = after.playlist.description
-    return change
 
 
 @dataclass(frozen=True)
@@ -344,7 +258,7 @@ def diff(
         raise QueryError(f"--from {start.label} is after --to {end.label}")
     before = snapshot_at(store, index, pid, start) if start is not None else None
     added, removed = _added_removed(before, after)
-    added_at, removed_at = _change_dates(
+    added_at, removed_at = change_dates(
         store, index, pid, start.time if start else -1, end.time
     )
     return Diff(
@@ -373,28 +287,3 @@ def _previous_change(store: Store, index: QueryIndex, pid: str, end: Point) -> P
         return None
     last = found[-1].time - 1
     return Point(end.day(last), last, zone=end.zone)
-
-
-def _change_dates(
-    store: Store, index: QueryIndex, pid: str, start: int, end: int
-) -> tuple[dict[str, int], dict[str, int]]:
-    """When each track was last added and last removed within (start, end]."""
-    added: dict[str, int] = {}
-    removed: dict[str, int] = {}
-    cache = SnapshotCache(store, pid)
-    found = list(cache.readable(versions(index.writes(pid, end))))
-    plain = set().union(*(plain_keys(snap.keys) for _, snap in found if snap is not None))
-    base = max((i for i, (v, _) in enumerate(found) if v.time <= start), default=-1)
-
-    def keys_of(snap: Snapshot | None) -> set[str]:
-        return set(by_key(snap.keys, snap.playlist.tracks, plain)) if snap is not None else set()
-
-    before = keys_of(found[base][1] if base >= 0 else None)
-    for version, snap in found[base + 1:]:
-        keys = keys_of(snap)
-        for key in keys - before:
-            added[key] = version.time
-        for key in before - keys:
-            removed[key] = version.time
-        before = keys
-    return added, removed
