@@ -218,8 +218,10 @@ def search_text(hits: list[TrackRow], date: DateFn, width: int = 0) -> str:
     by = any(t.added_by for t in hits)  # the column only when some snapshot said
     rows = [  # a common word finds tens of thousands: each row unpacked once
         (playlist, name, artists, album, date(first) or "", date(last) or "",
-         "yes" if present else f"no (removed {date(removed)})", *((added_by or "",) if by else ()))
-        for playlist, _, _, name, artists, album, first, last, removed, present, added_by in hits
+         "yes" if present else f"no (removed {date(removed)})" if deleted is None
+         else f"no (snapshot deleted {date(deleted)})", *((added_by or "",) if by else ()))
+        for playlist, _, _, name, artists, album, first, last, removed, present, added_by, deleted
+        in hits
     ]
     headers = ("Playlist", "Title", "Artist(s)", "Album", "First seen", "Last seen",
                "Still there", *(("Added by",) if by else ()))
