@@ -123,6 +123,7 @@ def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_pat
         pid = query.find_playlist(store, index, playlist)
         point = query.parse_point(store, at, date.zone)
         snapshot = query.snapshot_at(store, index, pid, point)
+        as_of = query.as_of(store, point)
     if fmt in LINK_FORMATS:  # plain-only history is matched to JSON snapshots (publish.py)
         from gitarchive.questions.publish_plan import link_lines
 
@@ -131,7 +132,7 @@ def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_pat
             click.echo(f"no Spotify ID in the archive: {one_line(line)}", err=True)
         _echo_data(text)
         return
-    shown = query_output.show(snapshot, fmt, date, _width())
+    shown = query_output.show(snapshot, fmt, date, _width(), as_of)
     if fmt == "table":
         click.echo(shown, nl=False)
     else:

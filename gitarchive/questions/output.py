@@ -112,8 +112,9 @@ def _fit(cell: str, width: int, measure: Callable[[str], int]) -> str:
 # -------------------------------------------------------------------- show
 
 
-def show(snapshot: Snapshot, fmt: str, date: DateFn, width: int = 0) -> str:
-    """A snapshot in one of SHOW_FORMATS."""
+def show(snapshot: Snapshot, fmt: str, date: DateFn, width: int = 0,
+         as_of: tuple[str, int | None] = ("", None)) -> str:
+    """A snapshot in one of SHOW_FORMATS; ``as_of`` (query.as_of) heads the table."""
     from gitarchive.archive import render
 
     playlist = snapshot.playlist
@@ -125,7 +126,7 @@ def show(snapshot: Snapshot, fmt: str, date: DateFn, width: int = 0) -> str:
         return render.plain(playlist)
     if fmt == "csv":
         return _show_csv(playlist)
-    return _show_table(snapshot, date, width)
+    return _show_table(snapshot, date, width, as_of)
 
 
 def _show_csv(playlist: Playlist) -> str:
@@ -141,14 +142,27 @@ def _show_csv(playlist: Playlist) -> str:
     return out.getvalue()
 
 
-def _show_table(snapshot: Snapshot, date: DateFn, width: int) -> str:
+def _archived(snapshot: Snapshot, date: DateFn, as_of: tuple[str, int | None]) -> str:
+    """``as of the latest run, DAY; last changed DAY (commit C)``: what the table shows
+    is the archive at one moment, holding a version written at another."""
+    label, when = as_of
+    said = (f"as of {label}" + (f", {date(when)}" if when is not None else "")
+            if label else "as archived")
+    if snapshot.changed is None:
+        return f"{said} (commit {snapshot.commit[:12]})"
+    changed, commit = snapshot.changed
+    return f"{said}; last changed {date(changed)} (commit {commit[:12]})"
+
+
+def _show_table(snapshot: Snapshot, date: DateFn, width: int,
+                as_of: tuple[str, int | None]) -> str:
     from gitarchive.archive import render
 
     playlist = snapshot.playlist
     total = render.total_length(playlist.tracks)
     head = [
         f"{one_line(playlist.name)}  ({snapshot.pid})",
-        f"as archived {date(snapshot.time)} (commit {snapshot.commit[:12]}): "
+        f"{_archived(snapshot, date, as_of)}: "
         f"{render.plural(len(playlist.tracks), 'song')}, {render.format_total(total)}",
     ]
     if playlist.description.strip():

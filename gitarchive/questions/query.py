@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from gitarchive.archive import layout, registry
@@ -118,6 +118,7 @@ class Snapshot:
     playlist: Playlist
     keys: tuple[str, ...]  # track identities (model.track_key's), aligned with tracks
     raw_json: bytes | None  # the pretty JSON file, when the snapshot is one
+    changed: tuple[int, str] | None = None  # (time, commit) of the write that made this version
 
 
 def _from_parsed(pid: str, parsed: ParsedSnapshot) -> Playlist:
@@ -169,14 +170,19 @@ def snapshot_at(store: Store, index: QueryIndex, pid: str, point: Point) -> Snap
                            (KIND_PLAIN, layout.plain_path(pid))):
             entry = blob_at(commit.tree, path)
             if entry is not None and str(entry) != EMPTY_BLOB:  # empty: a placeholder
-                return load_snapshot(store, pid, kind, str(entry), point.time, point.commit)
+                found = load_snapshot(store, pid, kind, str(entry), point.time, point.commit)
+                write = index.latest_writes(pid, point.time).get(kind)
+                if write is None or write.blob != str(entry):
+                    return found  # not on the indexed history: when it changed is unknown
+                return replace(found, changed=(write.time, write.oid))
         raise QueryError(f"{pid} has no snapshot at revision {point.label}")
     latest = index.latest_writes(pid, point.time)
     for kind in (KIND_JSON, KIND_PLAIN):
         write = latest.get(kind)
         if write is not None and write.blob is not None:
             try:
-                return load_snapshot(store, pid, kind, write.blob, write.time, write.oid)
+                found = load_snapshot(store, pid, kind, write.blob, write.time, write.oid)
+                return replace(found, changed=(write.time, write.oid))
             except QueryError:  # skipped, as the replay skips it: the newest readable one
                 newest_first = reversed(list(versions(index.writes(pid, point.time))))
                 for _, snap in SnapshotCache(store, pid).readable(newest_first):
@@ -192,6 +198,17 @@ def snapshot_at(store: Store, index: QueryIndex, pid: str, point: Point) -> Snap
     raise QueryError(f"{pid} {'is no longer' if now else 'was not'} archived"
                      f"{'' if now else ' on ' + point.label}: its snapshot was deleted on "
                      f"{point.day(gone.time)}; ask for a day before that")
+
+
+def as_of(store: Store, point: Point) -> tuple[str, int | None]:
+    """What ``show`` answers for, to say in its header: (label, time to show or None).
+
+    Latest: the archive as of its latest run (HEAD), which is not the day the playlist
+    last changed: both are said, or a header reads as a stale archive."""
+    if point.time >= LATEST:
+        head = store.head()
+        return "the latest run", head.commit_time if head is not None else None
+    return point.label, point.time if point.commit is not None else None
 
 
 def _before_first(pid: str, point: Point, first: int | None) -> str:

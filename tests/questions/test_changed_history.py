@@ -6,12 +6,7 @@ from pathlib import Path
 
 from gitarchive.archive import layout
 from gitarchive.git.store import Store
-from tests.questions.test_query import (
-    ROAD,
-    at,
-    build_archive,
-    ok,
-)
+from tests.questions.test_query import OLD, ROAD, at, build_archive, files, ok, snapshot, track
 
 
 def deleted_archive(path: Path) -> Store:
@@ -28,3 +23,17 @@ def test_search_says_a_deleted_snapshots_tracks_are_no_longer_there(tmp_path: Pa
     row = next(line for line in out.splitlines() if "Road Trip" in line)
     assert "yes" not in row.split("Halo", 1)[1]
     assert "no (snapshot deleted 2024-03-05)" in row
+
+
+def test_show_header_says_as_of_when_and_last_changed_alike_for_latest_and_a_revision(
+    tmp_path: Path,
+) -> None:
+    store = build_archive(tmp_path / "a")  # Road Trip last changed 2024-02-01
+    store.commit(files(snapshot(OLD, "Old Mix", [track(9)])), "run 4", when=(at("2024-03-09"), 0))
+    latest = ok(store, "show", ROAD).splitlines()[1]
+    at_main = ok(store, "show", ROAD, "--at", "main").splitlines()[1]
+    on_day = ok(store, "show", ROAD, "--at", "2024-02-15").splitlines()[1]
+    assert latest.startswith("as of the latest run, 2024-03-09; last changed 2024-02-01 (commit ")
+    assert at_main.startswith("as of main, 2024-03-09; last changed 2024-02-01 (commit ")
+    assert on_day.startswith("as of 2024-02-15; last changed 2024-02-01 (commit ")
+    assert len({line.split(";")[1] for line in (latest, at_main, on_day)}) == 1
