@@ -246,6 +246,10 @@ def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str)
     if fmt == "sqlite" and output is not None and output.exists() and not output.is_file():
         # the database is written beside it and renamed over it: never over a device
         raise click.UsageError(f"--output {output} exists and is not a regular file")
+    if output is not None and not output.absolute().parent.is_dir():
+        # as cp, sqlite3 and most tools: a mistyped folder is not made, silently
+        raise click.UsageError(f"--output {output}: there is no folder "
+                               f"{output.absolute().parent}; nothing was exported")
     store, index, _ = open_archive(repo_path, timezone)
     index.close()  # brings the saved history state up to HEAD, so collect reads no history
     tz = settings.timezone(store, timezone)

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from gitarchive.archive import layout
 from gitarchive.git.store import Store
-from tests.questions.test_query import OLD, ROAD, at, build_archive, files, ok, snapshot, track
+from tests.questions.test_query import (
+    OLD,
+    ROAD,
+    at,
+    build_archive,
+    files,
+    ok,
+    run,
+    snapshot,
+    track,
+)
 
 
 def deleted_archive(path: Path) -> Store:
@@ -37,3 +49,13 @@ def test_show_header_says_as_of_when_and_last_changed_alike_for_latest_and_a_rev
     assert at_main.startswith("as of main, 2024-03-09; last changed 2024-02-01 (commit ")
     assert on_day.startswith("as of 2024-02-15; last changed 2024-02-01 (commit ")
     assert len({line.split(";")[1] for line in (latest, at_main, on_day)}) == 1
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "sqlite"])
+def test_export_refuses_a_missing_folder_and_makes_none(tmp_path: Path, fmt: str) -> None:
+    store = build_archive(tmp_path / "a")
+    target = tmp_path / "some" / "typo" / "dir" / "file.out"
+    result = run(store, "export", "--format", fmt, "-o", str(target))
+    assert result.exit_code == 2
+    assert f"there is no folder {target.parent}; nothing was exported" in result.output
+    assert not (tmp_path / "some").exists()
