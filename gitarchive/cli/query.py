@@ -120,7 +120,7 @@ def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_pat
 
     store, index, date = open_archive(repo_path, timezone)
     with index:
-        pid = query.find_playlist(store, index, playlist)
+        pid = query.find_playlist(store, index, playlist, date.zone)
         point = query.parse_point(store, at, date.zone)
         snapshot = query.snapshot_at(store, index, pid, point)
         as_of = query.as_of(store, point)
@@ -160,7 +160,7 @@ def diff(
 
     store, index, date = open_archive(repo_path, timezone)
     with index:
-        pid = query.find_playlist(store, index, playlist)
+        pid = query.find_playlist(store, index, playlist, date.zone)
         to_point = query.parse_point(store, end, date.zone)
         from_point = query.parse_point(store, start, date.zone) if start else None
         result = query.diff(store, index, pid, from_point, to_point)
@@ -179,7 +179,7 @@ def log(playlist: str, timezone: str | None, repo_path: str) -> None:
 
     store, index, date = open_archive(repo_path, timezone)
     with index:
-        pid = query.find_playlist(store, index, playlist)
+        pid = query.find_playlist(store, index, playlist, date.zone)
         changes = changes_of(store, index, pid)
     for change in changes:
         click.echo(query_output.log_line(change, date))
@@ -207,7 +207,7 @@ def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_pat
         found = index, date.zone
     index, zone = found
     with index, collector.paused():
-        hits = find_tracks(index, text, _playlist_ids(store, index, playlists))
+        hits = find_tracks(index, text, _playlist_ids(store, index, playlists, zone))
         shown = query_output.search_text(hits, query_output.days(zone), _width()) if hits else ""
     if not hits:
         click.echo(f"No track matches '{text}'.", err=True)
@@ -216,7 +216,7 @@ def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_pat
 
 
 def _playlist_ids(
-    store: Store | None, index: QueryIndex, refs: tuple[str, ...]
+    store: Store | None, index: QueryIndex, refs: tuple[str, ...], zone: tzinfo
 ) -> list[str] | None:
     """The playlists ``--playlist`` names (None: every playlist)."""
     if not refs:
@@ -224,7 +224,7 @@ def _playlist_ids(
     assert store is not None  # with --playlist, search asks through open_archive
     from gitarchive.questions import query
 
-    return [query.find_playlist(store, index, ref) for ref in refs]
+    return [query.find_playlist(store, index, ref, zone) for ref in refs]
 
 
 @click.command(name="export")

@@ -34,7 +34,14 @@ from gitarchive.questions.changes import (
 )
 from gitarchive.questions.formats import by_key, plain_keys, when_of
 from gitarchive.questions.index import QueryIndex
-from gitarchive.questions.resolve import Known, known_playlists, resolve_playlist
+from gitarchive.questions.resolve import (
+    Former,
+    Known,
+    former_names,
+    formerly,
+    known_playlists,
+    resolve_playlist,
+)
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -89,8 +96,9 @@ def known(store: Store, index: QueryIndex) -> list[Known]:
     )
 
 
-def find_playlist(store: Store, index: QueryIndex, text: str) -> str:
-    """The ID of the playlist ``text`` names (ID, URL, URI, name or alias)."""
+def find_playlist(store: Store, index: QueryIndex, text: str, zone: tzinfo = UTC) -> str:
+    """The ID of the playlist ``text`` names (ID, URL, URI, name or alias); an earlier
+    name is said to be one, with its day in ``zone``."""
     try:
         pid = layout.parse_playlist_ref(text)
     except PlaylistRefError:
@@ -102,7 +110,25 @@ def find_playlist(store: Store, index: QueryIndex, text: str) -> str:
     try:
         return resolve_playlist(text, known(store, index))
     except PlaylistNotFound as exc:
+        if str(exc).startswith("no playlist is named"):  # an old name, before a rename?
+            said = formerly(text, _former(store), lambda t: datetime.fromtimestamp(
+                t, zone).date().isoformat())
+            if said is not None:
+                raise QueryError(said) from exc
         raise QueryError(str(exc)) from exc
+
+
+def _former(store: Store) -> list[Former]:
+    """Earlier names from the recorded timelines (kept by fetch and rebuild), as of the
+    commit they were last brought to; none when there are none."""
+    from gitarchive.history.timeline import load_meta
+
+    head = store.head()
+    timelines = load_meta(store, head) if head is not None else None
+    if timelines is None:
+        return []
+    return former_names((t.pid, t.name, ((c.time, c.name) for c in t.changes))
+                        for t in timelines)
 
 
 # --------------------------------------------------------------- snapshots

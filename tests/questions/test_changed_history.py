@@ -13,6 +13,7 @@ from tests.questions.test_query import (
     ROAD,
     at,
     build_archive,
+    fails,
     files,
     ok,
     run,
@@ -59,3 +60,16 @@ def test_export_refuses_a_missing_folder_and_makes_none(tmp_path: Path, fmt: str
     assert result.exit_code == 2
     assert f"there is no folder {target.parent}; nothing was exported" in result.output
     assert not (tmp_path / "some").exists()
+
+
+def test_a_name_from_before_a_rename_says_what_the_playlist_is_called_now(
+    tmp_path: Path,
+) -> None:
+    store = build_archive(tmp_path / "a")  # Road Trip: "Road Trip 2024" since 2024-02-01
+    ok(store, "rebuild")  # records the timelines (fetch keeps them too)
+    for command in (("show",), ("log",), ("diff",)):
+        out = fails(store, *command, "road trip")
+        assert out.strip().endswith(
+            f"'Road Trip' is what {ROAD} was called until 2024-02-01; it is now "
+            "'Road Trip 2024': give that name or its ID")
+    assert "no playlist is named 'Nothing Like It'" in fails(store, "log", "Nothing Like It")
