@@ -8,7 +8,6 @@ CLI formats them as YYYY-MM-DD in the chosen time zone.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
@@ -26,7 +25,7 @@ from gitarchive.git.store import Store, blob_at
 from gitarchive.history.events import EMPTY_BLOB, KIND_JSON, KIND_PLAIN
 from gitarchive.questions.changes import (
     LATEST,
-    Version,
+    Versions,
     change_dates,
     changes,
     unreadable,
@@ -211,10 +210,12 @@ def snapshot_at(store: Store, index: QueryIndex, pid: str, point: Point) -> Snap
                 return replace(found, changed=(write.time, write.oid))
             except QueryError:  # skipped, as the replay skips it: the newest readable one
                 newest_first = reversed(list(versions(index.writes(pid, point.time))))
-                for _, snap in SnapshotCache(store, pid).readable(newest_first):
-                    if snap is None:
+                for version, snap in Versions(store, pid).readable(newest_first):
+                    if snap is None or version.kind is None or version.blob is None:
                         raise  # deleted after its last readable version
-                    return snap
+                    found = load_snapshot(store, pid, version.kind, version.blob,
+                                          version.time, version.oid)
+                    return replace(found, changed=(version.time, version.oid))
                 raise
     first = index.first_write_time(pid)
     if first is None or first > point.time:
@@ -244,34 +245,6 @@ def _before_first(pid: str, point: Point, first: int | None) -> str:
 
 
 # ----------------------------------------------------------------- history
-
-
-class SnapshotCache:
-    """Parsed snapshots by blob id, so a log or diff parses each version once."""
-
-    def __init__(self, store: Store, pid: str) -> None:
-        self.store = store
-        self.pid = pid
-        self._cache: dict[str, Snapshot] = {}
-
-    def get(self, version: Version) -> Snapshot | None:
-        if version.blob is None or version.kind is None:
-            return None
-        found = self._cache.get(version.blob)
-        if found is None:
-            found = load_snapshot(
-                self.store, self.pid, version.kind, version.blob, version.time, version.oid
-            )
-            self._cache[version.blob] = found
-        return found
-
-    def readable(self, found: Iterable[Version]) -> Iterator[tuple[Version, Snapshot | None]]:
-        """Versions with their snapshots (None: deleted); unreadable ones are left out."""
-        for version in found:
-            try:
-                yield version, self.get(version)
-            except QueryError:
-                continue
 
 
 @dataclass(frozen=True)
