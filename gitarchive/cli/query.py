@@ -120,9 +120,10 @@ def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_pat
 
     store, index, date = open_archive(repo_path, timezone)
     with index:
-        pid = query.find_playlist(store, index, playlist)
+        pid = query.find_playlist(store, index, playlist, date.zone)
         point = query.parse_point(store, at, date.zone)
         snapshot = query.snapshot_at(store, index, pid, point)
+        as_of = query.as_of(store, point)
     if fmt in LINK_FORMATS:  # plain-only history is matched to JSON snapshots (publish.py)
         from gitarchive.questions.publish_plan import link_lines
 
@@ -131,7 +132,7 @@ def show(playlist: str, at: str | None, fmt: str, timezone: str | None, repo_pat
             click.echo(f"no Spotify ID in the archive: {one_line(line)}", err=True)
         _echo_data(text)
         return
-    shown = query_output.show(snapshot, fmt, date, _width())
+    shown = query_output.show(snapshot, fmt, date, _width(), as_of)
     if fmt == "table":
         click.echo(shown, nl=False)
     else:
@@ -159,7 +160,7 @@ def diff(
 
     store, index, date = open_archive(repo_path, timezone)
     with index:
-        pid = query.find_playlist(store, index, playlist)
+        pid = query.find_playlist(store, index, playlist, date.zone)
         to_point = query.parse_point(store, end, date.zone)
         from_point = query.parse_point(store, start, date.zone) if start else None
         result = query.diff(store, index, pid, from_point, to_point)
@@ -174,11 +175,12 @@ def diff(
 def log(playlist: str, timezone: str | None, repo_path: str) -> None:
     """One line per change of PLAYLIST: date, +added −removed, new name or description."""
     from gitarchive.questions import query
+    from gitarchive.questions.changes import changes as changes_of
 
     store, index, date = open_archive(repo_path, timezone)
     with index:
-        pid = query.find_playlist(store, index, playlist)
-        changes = query.changes(store, index, pid)
+        pid = query.find_playlist(store, index, playlist, date.zone)
+        changes = changes_of(store, index, pid)
     for change in changes:
         click.echo(query_output.log_line(change, date))
 
@@ -205,7 +207,7 @@ def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_pat
         found = index, date.zone
     index, zone = found
     with index, collector.paused():
-        hits = find_tracks(index, text, _playlist_ids(store, index, playlists))
+        hits = find_tracks(index, text, _playlist_ids(store, index, playlists, zone))
         shown = query_output.search_text(hits, query_output.days(zone), _width()) if hits else ""
     if not hits:
         click.echo(f"No track matches '{text}'.", err=True)
@@ -214,7 +216,7 @@ def search(text: str, playlists: tuple[str, ...], timezone: str | None, repo_pat
 
 
 def _playlist_ids(
-    store: Store | None, index: QueryIndex, refs: tuple[str, ...]
+    store: Store | None, index: QueryIndex, refs: tuple[str, ...], zone: tzinfo
 ) -> list[str] | None:
     """The playlists ``--playlist`` names (None: every playlist)."""
     if not refs:
@@ -222,7 +224,7 @@ def _playlist_ids(
     assert store is not None  # with --playlist, search asks through open_archive
     from gitarchive.questions import query
 
-    return [query.find_playlist(store, index, ref) for ref in refs]
+    return [query.find_playlist(store, index, ref, zone) for ref in refs]
 
 
 @click.command(name="export")
@@ -244,6 +246,10 @@ def export_(fmt: str, output: Path | None, timezone: str | None, repo_path: str)
     if fmt == "sqlite" and output is not None and output.exists() and not output.is_file():
         # the database is written beside it and renamed over it: never over a device
         raise click.UsageError(f"--output {output} exists and is not a regular file")
+    if output is not None and not output.absolute().parent.is_dir():
+        # as cp, sqlite3 and most tools: a mistyped folder is not made, silently
+        raise click.UsageError(f"--output {output}: there is no folder "
+                               f"{output.absolute().parent}; nothing was exported")
     store, index, _ = open_archive(repo_path, timezone)
     index.close()  # brings the saved history state up to HEAD, so collect reads no history
     tz = settings.timezone(store, timezone)

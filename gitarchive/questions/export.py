@@ -140,7 +140,6 @@ def to_csv(playlists: list[ExportPlaylist]) -> str:
 def to_sqlite(playlists: list[ExportPlaylist], output: Path, *,
               progress: ProgressFn = no_progress) -> None:
     """Write a new database at ``output`` (replaced atomically: a reader never sees half)."""
-    output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -186,6 +185,5 @@ def _fill(db: sqlite3.Connection, playlists: Iterable[ExportPlaylist]) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write a CSV or JSON export (UTF-8) to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a CSV or JSON export (UTF-8) to ``path`` (its folder must exist)."""
     path.write_text(text, encoding="utf-8")

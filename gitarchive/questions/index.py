@@ -110,6 +110,7 @@ class TrackRow(NamedTuple):
     removed: int | None
     present: int  # 1 while still there, else 0
     added_by: str | None = None  # who added it (latest snapshot that says so)
+    deleted: int | None = None  # when the playlist's snapshot was deleted (present: 0)
 
 
 Track = tuple[object, ...]  # one track as the tracks table holds it (see _SCHEMA)
@@ -185,6 +186,19 @@ class QueryIndex:
         )
         return {row[0]: PlaylistRow(*row) for row in rows}
 
+    def deleted(self, pids: Iterable[str]) -> dict[str, int]:
+        """Which of ``pids`` have no snapshot file now, and since when: the replay keeps
+        their last tracks as present (last seen), but a question must not say "still
+        there" of a playlist the archive no longer holds."""
+        wanted = sorted(set(pids))
+        if not wanted:
+            return {}
+        latest = self.db.execute(  # each kind's last write; a playlist is gone when none has a blob
+            "SELECT pid, max(time), count(blob) FROM (SELECT pid, time, blob, row_number() OVER"
+            " (PARTITION BY pid, kind ORDER BY time DESC, gen DESC, oid DESC) AS n FROM writes"
+            f" WHERE pid IN ({', '.join('?' * len(wanted))})) WHERE n = 1 GROUP BY pid", wanted)
+        return {pid: int(when) for pid, when, live in latest if not live}
+
     def search(self, text: str, pids: Iterable[str] | None = None) -> list[TrackRow]:
         """Tracks whose title, artists or album contain ``text`` (folded), any playlist:
         by playlist (name in any case, then ID), then title (any case), then key."""
@@ -201,12 +215,16 @@ class QueryIndex:
             groups = [(names[pid][0].lower(), pid, _found(needle, haystack, loads(rows)))
                       for pid, haystack, rows in self.db.execute(sql, args) if pid in names]
             groups.sort(key=itemgetter(0, 1))  # playlists: a few hundred, not every track
+            deleted = self.deleted({pid for _, pid, _ in groups})
             hits: list[TrackRow] = []
             for _, pid, tracks in groups:
                 playlist, last_run = names[pid]
+                gone = deleted.get(pid)
                 hits += [  # a common word finds tens of thousands: one pass, in C mostly
                     _new_row(TrackRow, (playlist, pid, key, name, artists, album, first,
-                                        last_run if present else last, removed, present, by))
+                                        last_run if present else last, removed,
+                                        present if gone is None else 0, by,
+                                        gone if present else None))
                     for key, name, artists, album, first, last, removed, present, by in tracks
                 ]
         except (ValueError, TypeError, EOFError) as exc:  # not the rows indexing.py writes

@@ -17,8 +17,9 @@ from gitarchive.visible import cut as visible_cut
 
 if TYPE_CHECKING:  # search's table needs none of these (nor pygit2 and jinja2 behind them)
     from gitarchive.archive.model import Playlist, Track
+    from gitarchive.questions.changes import Change
     from gitarchive.questions.index import TrackRow
-    from gitarchive.questions.query import Change, Diff, DiffEntry, Snapshot
+    from gitarchive.questions.query import Diff, DiffEntry, Snapshot
 
 SHOW_FORMATS = ("table", "md", "json", "csv", "plain")
 
@@ -111,8 +112,9 @@ def _fit(cell: str, width: int, measure: Callable[[str], int]) -> str:
 # -------------------------------------------------------------------- show
 
 
-def show(snapshot: Snapshot, fmt: str, date: DateFn, width: int = 0) -> str:
-    """A snapshot in one of SHOW_FORMATS."""
+def show(snapshot: Snapshot, fmt: str, date: DateFn, width: int = 0,
+         as_of: tuple[str, int | None] = ("", None)) -> str:
+    """A snapshot in one of SHOW_FORMATS; ``as_of`` (query.as_of) heads the table."""
     from gitarchive.archive import render
 
     playlist = snapshot.playlist
@@ -124,7 +126,7 @@ def show(snapshot: Snapshot, fmt: str, date: DateFn, width: int = 0) -> str:
         return render.plain(playlist)
     if fmt == "csv":
         return _show_csv(playlist)
-    return _show_table(snapshot, date, width)
+    return _show_table(snapshot, date, width, as_of)
 
 
 def _show_csv(playlist: Playlist) -> str:
@@ -140,14 +142,27 @@ def _show_csv(playlist: Playlist) -> str:
     return out.getvalue()
 
 
-def _show_table(snapshot: Snapshot, date: DateFn, width: int) -> str:
+def _archived(snapshot: Snapshot, date: DateFn, as_of: tuple[str, int | None]) -> str:
+    """``as of the latest run, DAY; last changed DAY (commit C)``: what the table shows
+    is the archive at one moment, holding a version written at another."""
+    label, when = as_of
+    said = (f"as of {label}" + (f", {date(when)}" if when is not None else "")
+            if label else "as archived")
+    if snapshot.changed is None:
+        return f"{said} (commit {snapshot.commit[:12]})"
+    changed, commit = snapshot.changed
+    return f"{said}; last changed {date(changed)} (commit {commit[:12]})"
+
+
+def _show_table(snapshot: Snapshot, date: DateFn, width: int,
+                as_of: tuple[str, int | None]) -> str:
     from gitarchive.archive import render
 
     playlist = snapshot.playlist
     total = render.total_length(playlist.tracks)
     head = [
         f"{one_line(playlist.name)}  ({snapshot.pid})",
-        f"as archived {date(snapshot.time)} (commit {snapshot.commit[:12]}): "
+        f"{_archived(snapshot, date, as_of)}: "
         f"{render.plural(len(playlist.tracks), 'song')}, {render.format_total(total)}",
     ]
     if playlist.description.strip():
@@ -217,8 +232,10 @@ def search_text(hits: list[TrackRow], date: DateFn, width: int = 0) -> str:
     by = any(t.added_by for t in hits)  # the column only when some snapshot said
     rows = [  # a common word finds tens of thousands: each row unpacked once
         (playlist, name, artists, album, date(first) or "", date(last) or "",
-         "yes" if present else f"no (removed {date(removed)})", *((added_by or "",) if by else ()))
-        for playlist, _, _, name, artists, album, first, last, removed, present, added_by in hits
+         "yes" if present else f"no (removed {date(removed)})" if deleted is None
+         else f"no (snapshot deleted {date(deleted)})", *((added_by or "",) if by else ()))
+        for playlist, _, _, name, artists, album, first, last, removed, present, added_by, deleted
+        in hits
     ]
     headers = ("Playlist", "Title", "Artist(s)", "Album", "First seen", "Last seen",
                "Still there", *(("Added by",) if by else ()))

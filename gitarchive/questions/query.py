@@ -8,8 +8,7 @@ CLI formats them as YYYY-MM-DD in the chosen time zone.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from gitarchive.archive import layout, registry
@@ -24,11 +23,24 @@ from gitarchive.errors import (
 )
 from gitarchive.git.store import Store, blob_at
 from gitarchive.history.events import EMPTY_BLOB, KIND_JSON, KIND_PLAIN
+from gitarchive.questions.changes import (
+    LATEST,
+    Versions,
+    change_dates,
+    changes,
+    unreadable,
+    versions,
+)
 from gitarchive.questions.formats import by_key, plain_keys, when_of
-from gitarchive.questions.index import QueryIndex, Write
-from gitarchive.questions.resolve import Known, known_playlists, resolve_playlist
-
-LATEST = 2**62  # a time after every commit: "now"
+from gitarchive.questions.index import QueryIndex
+from gitarchive.questions.resolve import (
+    Former,
+    Known,
+    former_names,
+    formerly,
+    known_playlists,
+    resolve_playlist,
+)
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -83,8 +95,9 @@ def known(store: Store, index: QueryIndex) -> list[Known]:
     )
 
 
-def find_playlist(store: Store, index: QueryIndex, text: str) -> str:
-    """The ID of the playlist ``text`` names (ID, URL, URI, name or alias)."""
+def find_playlist(store: Store, index: QueryIndex, text: str, zone: tzinfo = UTC) -> str:
+    """The ID of the playlist ``text`` names (ID, URL, URI, name or alias); an earlier
+    name is said to be one, with its day in ``zone``."""
     try:
         pid = layout.parse_playlist_ref(text)
     except PlaylistRefError:
@@ -96,7 +109,25 @@ def find_playlist(store: Store, index: QueryIndex, text: str) -> str:
     try:
         return resolve_playlist(text, known(store, index))
     except PlaylistNotFound as exc:
+        if str(exc).startswith("no playlist is named"):  # an old name, before a rename?
+            said = formerly(text, _former(store), lambda t: datetime.fromtimestamp(
+                t, zone).date().isoformat())
+            if said is not None:
+                raise QueryError(said) from exc
         raise QueryError(str(exc)) from exc
+
+
+def _former(store: Store) -> list[Former]:
+    """Earlier names from the recorded timelines (kept by fetch and rebuild), as of the
+    commit they were last brought to; none when there are none."""
+    from gitarchive.history.timeline import load_meta
+
+    head = store.head()
+    timelines = load_meta(store, head) if head is not None else None
+    if timelines is None:
+        return []
+    return former_names((t.pid, t.name, ((c.time, c.name) for c in t.changes))
+                        for t in timelines)
 
 
 # --------------------------------------------------------------- snapshots
@@ -112,6 +143,7 @@ class Snapshot:
     playlist: Playlist
     keys: tuple[str, ...]  # track identities (model.track_key's), aligned with tracks
     raw_json: bytes | None  # the pretty JSON file, when the snapshot is one
+    changed: tuple[int, str] | None = None  # (time, commit) of the write that made this version
 
 
 def _from_parsed(pid: str, parsed: ParsedSnapshot) -> Playlist:
@@ -141,11 +173,8 @@ def load_snapshot(
     unreadable too, as the replay counts it: skipped, never a traceback."""
     try:
         data = store.blob(blob)
-    except KeyError:
-        raise QueryError(f"the snapshot of {pid} at {commit[:12]} is unreadable: its object "
-                         f"{blob[:12]} is not in this repository (a partial clone?)") from None
-    except StoreError as exc:
-        raise QueryError(f"the snapshot of {pid} at {commit[:12]} is unreadable: {exc}") from None
+    except (KeyError, StoreError) as exc:
+        raise unreadable(pid, commit, blob, exc) from None
     try:
         if kind == KIND_JSON:
             playlist = Playlist.from_json(data)
@@ -153,7 +182,7 @@ def load_snapshot(
             return Snapshot(pid, when, commit, playlist, keys, data)
         parsed = parse_plain_snapshot(pid, data)
     except SnapshotError as exc:
-        raise QueryError(f"the snapshot of {pid} at {commit[:12]} is unreadable: {exc}") from exc
+        raise unreadable(pid, commit, blob, exc) from exc
     keys = tuple(key for key, _, _ in parsed.tracks)
     return Snapshot(pid, when, commit, _from_parsed(pid, parsed), keys, None)
 
@@ -166,20 +195,27 @@ def snapshot_at(store: Store, index: QueryIndex, pid: str, point: Point) -> Snap
                            (KIND_PLAIN, layout.plain_path(pid))):
             entry = blob_at(commit.tree, path)
             if entry is not None and str(entry) != EMPTY_BLOB:  # empty: a placeholder
-                return load_snapshot(store, pid, kind, str(entry), point.time, point.commit)
+                found = load_snapshot(store, pid, kind, str(entry), point.time, point.commit)
+                write = index.latest_writes(pid, point.time).get(kind)
+                if write is None or write.blob != str(entry):
+                    return found  # not on the indexed history: when it changed is unknown
+                return replace(found, changed=(write.time, write.oid))
         raise QueryError(f"{pid} has no snapshot at revision {point.label}")
     latest = index.latest_writes(pid, point.time)
     for kind in (KIND_JSON, KIND_PLAIN):
         write = latest.get(kind)
         if write is not None and write.blob is not None:
             try:
-                return load_snapshot(store, pid, kind, write.blob, write.time, write.oid)
+                found = load_snapshot(store, pid, kind, write.blob, write.time, write.oid)
+                return replace(found, changed=(write.time, write.oid))
             except QueryError:  # skipped, as the replay skips it: the newest readable one
                 newest_first = reversed(list(versions(index.writes(pid, point.time))))
-                for _, snap in SnapshotCache(store, pid).readable(newest_first):
-                    if snap is None:
+                for version, snap in Versions(store, pid).readable(newest_first):
+                    if snap is None or version.kind is None or version.blob is None:
                         raise  # deleted after its last readable version
-                    return snap
+                    found = load_snapshot(store, pid, version.kind, version.blob,
+                                          version.time, version.oid)
+                    return replace(found, changed=(version.time, version.oid))
                 raise
     first = index.first_write_time(pid)
     if first is None or first > point.time:
@@ -191,6 +227,17 @@ def snapshot_at(store: Store, index: QueryIndex, pid: str, point: Point) -> Snap
                      f"{point.day(gone.time)}; ask for a day before that")
 
 
+def as_of(store: Store, point: Point) -> tuple[str, int | None]:
+    """What ``show`` answers for, to say in its header: (label, time to show or None).
+
+    Latest: the archive as of its latest run (HEAD), which is not the day the playlist
+    last changed: both are said, or a header reads as a stale archive."""
+    if point.time >= LATEST:
+        head = store.head()
+        return "the latest run", head.commit_time if head is not None else None
+    return point.label, point.time if point.commit is not None else None
+
+
 def _before_first(pid: str, point: Point, first: int | None) -> str:
     when = "on or before " + point.label if point.time < LATEST else "yet"
     return f"{pid} has no snapshot {when}" + (
@@ -198,123 +245,6 @@ def _before_first(pid: str, point: Point, first: int | None) -> str:
 
 
 # ----------------------------------------------------------------- history
-
-
-@dataclass(frozen=True)
-class Version:
-    """The playlist's snapshot changed at this commit (source None: no longer archived)."""
-
-    time: int
-    oid: str
-    kind: str | None
-    blob: str | None
-
-
-def versions(writes: Iterable[Write]) -> Iterator[Version]:
-    """Successive snapshots from the raw file writes: JSON wins over plain, as in the replay."""
-    current: dict[str, str | None] = {KIND_JSON: None, KIND_PLAIN: None}
-    source: tuple[str | None, str | None] = (None, None)
-    pending: list[Write] = []
-
-    def flush() -> Iterator[Version]:
-        nonlocal source
-        for w in pending:
-            current[w.kind] = w.blob
-        kind = KIND_JSON if current[KIND_JSON] else KIND_PLAIN if current[KIND_PLAIN] else None
-        new = (kind, current[kind] if kind else None)
-        if new != source:
-            source = new
-            yield Version(pending[0].time, pending[0].oid, *new)
-
-    for write in writes:
-        if pending and (write.time, write.gen, write.oid) != (
-            pending[0].time, pending[0].gen, pending[0].oid
-        ):
-            yield from flush()
-            pending = []
-        pending.append(write)
-    if pending:
-        yield from flush()
-
-
-@dataclass
-class Change:
-    """What one new snapshot changed; ``name``/``description`` only when they changed."""
-
-    time: int
-    commit: str
-    added: list[Track] = field(default_factory=list)
-    removed: list[Track] = field(default_factory=list)
-    name: str | None = None
-    description: str | None = None
-    first: bool = False
-    archived: bool = True  # False: the snapshot was deleted (no longer archived)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.added or self.removed or self.name is not None
-                    or self.description is not None or self.first or not self.archived)
-
-
-class SnapshotCache:
-    """Parsed snapshots by blob id, so a log or diff parses each version once."""
-
-    def __init__(self, store: Store, pid: str) -> None:
-        self.store = store
-        self.pid = pid
-        self._cache: dict[str, Snapshot] = {}
-
-    def get(self, version: Version) -> Snapshot | None:
-        if version.blob is None or version.kind is None:
-            return None
-        found = self._cache.get(version.blob)
-        if found is None:
-            found = load_snapshot(
-                self.store, self.pid, version.kind, version.blob, version.time, version.oid
-            )
-            self._cache[version.blob] = found
-        return found
-
-    def readable(self, found: Iterable[Version]) -> Iterator[tuple[Version, Snapshot | None]]:
-        """Versions with their snapshots (None: deleted); unreadable ones are left out."""
-        for version in found:
-            try:
-                yield version, self.get(version)
-            except QueryError:
-                continue
-
-
-def changes(
-    store: Store, index: QueryIndex, pid: str, until: int = LATEST
-) -> list[Change]:
-    """Every change of the playlist up to ``until``, oldest first (followers-only skipped)."""
-    cache = SnapshotCache(store, pid)
-    found: list[Change] = []
-    before: Snapshot | None = None
-    for version, after in cache.readable(versions(index.writes(pid, until))):
-        change = compare(before, after, version)
-        if not change.empty:
-            found.append(change)
-        if after is not None:
-            before = after
-    return found
-
-
-def compare(before: Snapshot | None, after: Snapshot | None, version: Version) -> Change:
-    """The change from one snapshot to the next (``after`` None: deleted)."""
-    change = Change(version.time, version.oid)
-    if after is None:
-        change.archived = False
-        return change
-    added, removed = _added_removed(before, after)
-    change.added = [t for _, t in added]
-    change.removed = [t for _, t in removed]
-    change.first = before is None
-    if before is None or before.playlist.name != after.playlist.name:
-        change.name = after.playlist.name
-    if before is not None and before.playlist.description != after.playlist.description:
-        change.description = after.playlist.description
-    return change
 
 
 @dataclass(frozen=True)
@@ -344,7 +274,7 @@ def diff(
         raise QueryError(f"--from {start.label} is after --to {end.label}")
     before = snapshot_at(store, index, pid, start) if start is not None else None
     added, removed = _added_removed(before, after)
-    added_at, removed_at = _change_dates(
+    added_at, removed_at = change_dates(
         store, index, pid, start.time if start else -1, end.time
     )
     return Diff(
@@ -373,28 +303,3 @@ def _previous_change(store: Store, index: QueryIndex, pid: str, end: Point) -> P
         return None
     last = found[-1].time - 1
     return Point(end.day(last), last, zone=end.zone)
-
-
-def _change_dates(
-    store: Store, index: QueryIndex, pid: str, start: int, end: int
-) -> tuple[dict[str, int], dict[str, int]]:
-    """When each track was last added and last removed within (start, end]."""
-    added: dict[str, int] = {}
-    removed: dict[str, int] = {}
-    cache = SnapshotCache(store, pid)
-    found = list(cache.readable(versions(index.writes(pid, end))))
-    plain = set().union(*(plain_keys(snap.keys) for _, snap in found if snap is not None))
-    base = max((i for i, (v, _) in enumerate(found) if v.time <= start), default=-1)
-
-    def keys_of(snap: Snapshot | None) -> set[str]:
-        return set(by_key(snap.keys, snap.playlist.tracks, plain)) if snap is not None else set()
-
-    before = keys_of(found[base][1] if base >= 0 else None)
-    for version, snap in found[base + 1:]:
-        keys = keys_of(snap)
-        for key in keys - before:
-            added[key] = version.time
-        for key in before - keys:
-            removed[key] = version.time
-        before = keys
-    return added, removed

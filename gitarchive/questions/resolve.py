@@ -7,7 +7,7 @@ and fail with the same messages.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from gitarchive.archive import layout
@@ -68,3 +68,38 @@ def resolve_playlist(text: str, known: Iterable[Known]) -> str:
     raise PlaylistNotFound(
         f"'{text}' names {len(matches)} playlists; give one of these IDs instead:\n{listed}"
     )
+
+
+@dataclass(frozen=True)
+class Former:
+    """A name a playlist had until ``until`` (epoch seconds), and its name now."""
+
+    pid: str
+    name: str
+    until: int
+    now: str
+
+
+def former_names(timelines: Iterable[tuple[str, str, Iterable[tuple[int, str | None]]]]
+                 ) -> list[Former]:
+    """Every earlier name of each playlist from its (pid, name now, (time, new name) of
+    each change): the names it was known by before a rename."""
+    found = []
+    for pid, now, changes in timelines:
+        named = [(time, name) for time, name in changes if name is not None]
+        for (_, old), (until, new) in zip(named, named[1:], strict=False):
+            if fold(old) != fold(new) and fold(old) != fold(now):
+                found.append(Former(pid, old, until, now))
+    return found
+
+
+def formerly(text: str, former: Iterable[Former], day: Callable[[int], str]) -> str | None:
+    """The message for a name only an earlier version of a playlist had (None: none)."""
+    wanted = fold(text.strip())
+    last: dict[str, Former] = {}
+    for f in former:
+        if fold(f.name) == wanted and (f.pid not in last or f.until > last[f.pid].until):
+            last[f.pid] = f
+    said = [f"'{f.name}' is what {f.pid} was called until {day(f.until)}; it is now "
+            f"'{f.now}': give that name or its ID" for f in last.values()]
+    return "\n".join(said) if said else None

@@ -335,6 +335,7 @@ def test_index_catches_up_with_new_commits(archive: Store) -> None:
 
 def test_export_sqlite_can_be_queried(archive: Store, tmp_path: Path) -> None:
     db_path = tmp_path / "out" / "archive.sqlite"
+    db_path.parent.mkdir()  # export makes no folder (test_export_refuses_a_missing_folder...)
     ok(archive, "export", "--format", "sqlite", "--output", str(db_path))
     db = sqlite3.connect(db_path)
     assert db.execute("SELECT count(*) FROM playlists").fetchone() == (4,)
