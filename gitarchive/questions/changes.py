@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from gitarchive.archive.model import Link, Track, plain_key
+from gitarchive.archive.model import Link, Track
 from gitarchive.archive.snapshots import (
     ParseCache,
     ParsedSnapshot,
@@ -21,6 +21,7 @@ from gitarchive.archive.snapshots import (
     holds_plain_key,
     parse_json_snapshot,
     parse_plain_snapshot,
+    plain_key_of,
 )
 from gitarchive.errors import QueryError, SnapshotError, StoreError
 from gitarchive.git.store import Store
@@ -143,8 +144,7 @@ def meta_by_key(snap: ParsedSnapshot, plain: set[str]) -> dict[str, TrackMeta]:
     found = {}
     for key, meta, _ in snap.tracks:
         if key not in plain:
-            line = plain_key(f"{meta.name} -- {', '.join(a[0] for a in meta.artists)}"
-                             f" -- {meta.album[0]}")
+            line = plain_key_of(meta)  # the replay's key for it, as formats.by_key's
             key = line if line in plain else key
         found[key] = meta
     return found
