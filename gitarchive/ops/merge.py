@@ -150,7 +150,11 @@ def _with_index_file(store: Store, tree_id: pygit2.Oid) -> pygit2.Oid:
     repo = store.repo
     tree = repo[tree_id].peel(pygit2.Tree)
     reader = TreeReader(repo, tree)
-    entries, _ = registry.load_tree(reader)
+    entries, bad = registry.load_tree(reader)
+    # A playlist whose registry file is unusable stays listed till it is mended, under
+    # its snapshot's name, as a run lists it (ops/fetch.py).
+    entries = {p.pid: layout.RegistryEntry(p.pid) for p in bad
+               if layout.is_playlist_id(p.pid)} | entries
     known: dict[str, Playlist] = {}
     for pid in entries:
         data = reader.read(layout.pretty_json_path(pid))

@@ -750,3 +750,18 @@ def test_a_fetch_run_as_a_process_leaves_its_commit_log_and_status(api: StandIn,
     assert text.count("fetch started") == 1 and LONG in text and text.endswith("\n")
     assert Store(repo).head() is not None
     assert (repo / layout.pretty_json_path(SMALL)).exists()
+
+
+def test_a_merge_keeps_a_playlist_whose_registry_file_is_unusable_in_the_index(
+    api: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a run does (ops/fetch.py): until the file is mended, index.md lists the playlist
+    as last shown; the index a push's merge writes did drop it."""
+    remote, a, b = _remote_with_clones(tmp_path, SMALL, LONG)
+    assert invoke("fetch", "--repo", str(a), "--push")[0] == exitcodes.OK
+    Store(b).commit({layout.registry_path(SMALL): b"My alias\nstray second line\n"}, "alias")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-03-01T07:00:00Z")
+    code, out, err = invoke("fetch", "--repo", str(b), "--push")
+    assert code == exitcodes.PARTIAL and "after merging 1 remote change" in out, err
+    index = (Store(remote).read(layout.INDEX) or b"").decode()
+    assert SMALL in index and LONG in index, index
