@@ -179,6 +179,10 @@ def schedule_command(
         log_file=Path(log_file).resolve() if log_file else None, push=push_remote,
         shards=shards, package=package, site_branch=site_branch,
     )
+    if kind != "actions" and not plan.env_file.is_file():  # the run would fail unseen
+        click.echo(f"note: {plan.env_file} does not exist yet; the daily run reads the "
+                   "credentials from it and fails without it: create it before the first run "
+                   "(README: Credentials for unattended runs)", err=True)
     if kind == "cron":
         click.echo(schedulelib.cron(plan), nl=False)
     elif kind == "systemd":

@@ -354,6 +354,19 @@ def test_crontab_line_works_as_written_in_a_cron_like_environment(
     assert done.returncode == exitcodes.PARTIAL and LONG in done.stderr
 
 
+@pytest.mark.parametrize("kind", ["cron", "systemd"])
+def test_schedule_says_when_the_env_file_is_not_there_yet(tmp_path: Path, kind: str) -> None:
+    """Scheduled without its credentials file, the run would fail at its first night, where
+    nobody sees it (cron's '.' and systemd's EnvironmentFile both need the file)."""
+    repo = archive(tmp_path, SMALL)
+    env = tmp_path / "env"
+    code, missing, said = invoke("schedule", kind, "--repo", str(repo), "--env-file", str(env))
+    assert code == 0 and f"{env} does not exist yet" in said
+    env.write_text("SPOTIFY_CLIENT_ID=x\n")
+    code, there, said = invoke("schedule", kind, "--repo", str(repo), "--env-file", str(env))
+    assert (code, there, said) == (0, missing, "")
+
+
 def test_systemd_service_runs_as_written(api: StandIn, tmp_path: Path) -> None:
     repo = archive(tmp_path, SMALL)
     home = _cron_env(tmp_path, api)
