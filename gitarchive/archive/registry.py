@@ -6,6 +6,7 @@ uncommitted edits never change what a run does.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gitarchive.archive import layout
@@ -25,6 +26,12 @@ class RegistryProblem:
     def pid(self) -> str:
         """The file's name: a playlist ID, if the name is right."""
         return self.path.rsplit("/", 1)[-1]
+
+
+def unusable(problems: Iterable[RegistryProblem]) -> dict[str, str]:
+    """The playlists whose registry file is there but unusable, with why: still registered
+    till it is mended (a run names them failed, index.md keeps them, status lists them)."""
+    return {p.pid: p.reason for p in problems if layout.is_playlist_id(p.pid)}
 
 
 def load(store: Store) -> tuple[dict[str, RegistryEntry], list[RegistryProblem]]:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import click
 
-from gitarchive import exitcodes
 from gitarchive.archive.render import plural
-from gitarchive.cli.runs import WRITE_ERRORS, fail, write_error
+from gitarchive.cli.runs import fail, writes_said
 from gitarchive.errors import CredentialsError, GitarchiveError
 from gitarchive.git.store import Store
 from gitarchive.ops.fetch import FetchReport, Outcome, fetch
@@ -27,19 +26,17 @@ def run_fetch(
     jobs: int = 4,
 ) -> FetchReport:
     """Run a fetch with terminal progress and the printed summary (shared with the demo)."""
-    start = store.head()
-    try:
-        report = fetch(
-            store, client, only=only, shard=shard, cumulative=cumulative, when=when,
-            progress=terminal_bar(quiet=quiet),
-            on_playlist=lambda outcome: _report_outcome(outcome, quiet), jobs=jobs,
-        )
-    except CredentialsError as exc:
-        fail(f"{exc}; nothing was written", exc.exit_code)
-    except GitarchiveError as exc:
-        fail(str(exc), exc.exit_code)
-    except WRITE_ERRORS as exc:
-        fail(write_error(exc, store, str(start.id) if start else None), exitcodes.ERROR)
+    with writes_said(store):  # a full disk: one line, saying whether the commit was made
+        try:
+            report = fetch(
+                store, client, only=only, shard=shard, cumulative=cumulative, when=when,
+                progress=terminal_bar(quiet=quiet),
+                on_playlist=lambda outcome: _report_outcome(outcome, quiet), jobs=jobs,
+            )
+        except CredentialsError as exc:
+            fail(f"{exc}; nothing was written", exc.exit_code)
+        except GitarchiveError as exc:
+            fail(str(exc), exc.exit_code)
     for problem in report.problems:
         message = f"registry file {problem}; that playlist was not fetched"
         logger.error(message)

@@ -9,9 +9,8 @@ import click
 from gitarchive.archive import layout
 from gitarchive.cli import adopting
 from gitarchive.cli.common import open_store, repo_option
-from gitarchive.cli.runs import WRITE_ERRORS, fail, locked_run, write_error
+from gitarchive.cli.runs import locked_run, writes_said
 from gitarchive.errors import PlaylistRefError, TimezoneError
-from gitarchive.exitcodes import ERROR
 from gitarchive.heal import forget_database
 from gitarchive.history.rebuild import rebuild
 from gitarchive.progress import terminal_bar
@@ -77,16 +76,12 @@ def rebuild_command(
     if full:  # every derived cache is rebuilt: the query index follows on the next question
         forget_database(index_path(store))
     progress = terminal_bar(quiet=quiet)
-    start = store.head()
     try:
-        with locked_run(store, "gitarchive rebuild", quiet=quiet):
-            try:
-                result = rebuild(
-                    store, only=ids, full=full, timezone=timezone, views_branch=views_branch,
-                    progress=progress, rows=index_rows(),
-                )
-            except WRITE_ERRORS as exc:  # a full disk: one line, as fetch says it
-                fail(write_error(exc, store, str(start.id) if start else None), ERROR)
+        with locked_run(store, "gitarchive rebuild", quiet=quiet), writes_said(store):
+            result = rebuild(  # a full disk: one line, as fetch says it (writes_said)
+                store, only=ids, full=full, timezone=timezone, views_branch=views_branch,
+                progress=progress, rows=index_rows(),
+            )
     except TimezoneError as exc:
         raise click.BadParameter(str(exc), param_hint="'--timezone'") from exc
     if result.full and result.synced is not None:

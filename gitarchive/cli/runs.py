@@ -119,10 +119,23 @@ _WRITE_ERRNOS = {
 WRITE_ERRORS = (OSError, pygit2.GitError, sqlite3.OperationalError)
 
 
+@contextlib.contextmanager
+def writes_said(store: Store) -> Iterator[None]:
+    """A write to the repository that fails (a full disk ...): one line and ERROR, saying
+    whether the run's commit was made before it (the branch moved since the start)."""
+    start = store.head()
+    try:
+        yield
+    except WRITE_ERRORS as exc:
+        head = store.head()
+        made = head if head is not None and (start is None or head.id != start.id) else None
+        fail(write_error(exc, store, made), exitcodes.ERROR)
+
+
 def write_error(exc: OSError | LockWriteError | pygit2.GitError | sqlite3.OperationalError,
-                store: Store, before: str | None = "") -> str:
-    """A sentence for a failed write to the repository. ``before``: the branch's commit
-    when the run began, if known: a run that failed after its commit says so."""
+                store: Store, made: pygit2.Commit | None = None) -> str:
+    """A sentence for a failed write to the repository; ``made``: the commit the run made
+    before it failed (``writes_said``), if any."""
     reason = None
     if isinstance(exc, OSError | LockWriteError):
         reason = _WRITE_ERRNOS.get(exc.errno or 0)
@@ -136,10 +149,9 @@ def write_error(exc: OSError | LockWriteError | pygit2.GitError | sqlite3.Operat
     if reason is None and "disk is full" in lowered:  # SQLITE_FULL
         reason = _WRITE_ERRNOS[errno.ENOSPC]
     where = store.workdir or store.git_dir
-    head = store.head()
-    if before != "" and head is not None and str(head.id) != before:
+    if made is not None:
         return (f"cannot write to {where}: {reason or text}. The run's commit "
-                f"{str(head.id)[:10]} is made; what is derived from it (caches, views) is "
+                f"{str(made.id)[:10]} is made; what is derived from it (caches, views) is "
                 "made again by the next run")
     return (
         f"cannot write to {where}: {reason or text}. Nothing was committed; the "

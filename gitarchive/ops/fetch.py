@@ -120,7 +120,7 @@ def fetch(
         only = tuple(only)
         entries, bad_entries = registry.load(store)
         wanted = _select(entries, only, shard)
-        unusable = {p.pid: p.reason for p in bad_entries if layout.is_playlist_id(p.pid)}
+        unusable = registry.unusable(bad_entries)
         head = store.reader()
         requests = requesthalf.Requests(client, wanted, jobs)  # forks: before any thread
         before = lastrun.start(store, list(entries), wanted)  # so does this

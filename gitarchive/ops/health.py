@@ -178,7 +178,7 @@ def status(store: Store, *, now: int, stale_days: float = 3) -> list[PlaylistHea
     entries, bad = registry.load(store)
     head = store.reader()
     # An unusable registry file's playlist is still registered: fetch names it as failing.
-    aliases = {p.pid: None for p in bad if layout.is_playlist_id(p.pid)} | {
+    aliases = dict.fromkeys(registry.unusable(bad), None) | {
         pid: entry.alias for pid, entry in entries.items()}
     found = {pid: PlaylistHealth(pid, alias or _plain_name(head, pid) or pid)
              for pid, alias in sorted(aliases.items())}

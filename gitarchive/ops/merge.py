@@ -153,8 +153,7 @@ def _with_index_file(store: Store, tree_id: pygit2.Oid) -> pygit2.Oid:
     entries, bad = registry.load_tree(reader)
     # A playlist whose registry file is unusable stays listed till it is mended, under
     # its snapshot's name, as a run lists it (ops/fetch.py).
-    entries = {p.pid: layout.RegistryEntry(p.pid) for p in bad
-               if layout.is_playlist_id(p.pid)} | entries
+    entries = {pid: layout.RegistryEntry(pid) for pid in registry.unusable(bad)} | entries
     known: dict[str, Playlist] = {}
     for pid in entries:
         data = reader.read(layout.pretty_json_path(pid))

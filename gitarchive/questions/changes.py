@@ -26,7 +26,7 @@ from gitarchive.archive.snapshots import (
 from gitarchive.errors import QueryError, SnapshotError, StoreError
 from gitarchive.git.store import Store
 from gitarchive.history.events import KIND_JSON, KIND_PLAIN
-from gitarchive.questions.formats import plain_keys
+from gitarchive.questions.formats import by_key, plain_keys
 from gitarchive.questions.index import QueryIndex, Write
 
 LATEST = 2**62  # a time after every commit: "now"
@@ -139,15 +139,7 @@ def keys_of(snap: ParsedSnapshot) -> list[str]:
 def meta_by_key(snap: ParsedSnapshot, plain: set[str]) -> dict[str, TrackMeta]:
     """As formats.by_key: a track known by its ID whose plain line is one of ``plain``
     goes by that line's key (a change of format is no change of tracks)."""
-    if not plain:
-        return {key: meta for key, meta, _ in snap.tracks}
-    found = {}
-    for key, meta, _ in snap.tracks:
-        if key not in plain:
-            line = plain_key_of(meta)  # the replay's key for it, as formats.by_key's
-            key = line if line in plain else key
-        found[key] = meta
-    return found
+    return by_key(((key, meta) for key, meta, _ in snap.tracks), plain, plain_key_of)
 
 
 def track_of(meta: TrackMeta) -> Track:

@@ -190,7 +190,11 @@ class QueryIndex:
         """Which of ``pids`` have no snapshot file now, and since when: the replay keeps
         their last tracks as present (last seen), but a question must not say "still
         there" of a playlist the archive no longer holds."""
-        wanted = sorted(set(pids))
+        # Only a playlist with a deletion among its writes can be gone (a few): ranking
+        # every playlist's writes cost a search for a common word ~55 ms (1,000 x 365).
+        ever = {pid for pid, in self.db.execute(
+            "SELECT DISTINCT pid FROM writes WHERE blob IS NULL")}
+        wanted = sorted(ever.intersection(pids))
         if not wanted:
             return {}
         latest = self.db.execute(  # each kind's last write; a playlist is gone when none has a blob

@@ -8,6 +8,7 @@ CLI formats them as YYYY-MM-DD in the chosen time zone.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
@@ -31,7 +32,7 @@ from gitarchive.questions.changes import (
     unreadable,
     versions,
 )
-from gitarchive.questions.formats import by_key, plain_keys, when_of
+from gitarchive.questions.formats import by_key, plain_keys, track_line_key, when_of
 from gitarchive.questions.index import QueryIndex
 from gitarchive.questions.resolve import (
     Former,
@@ -58,7 +59,12 @@ class Point:
     zone: tzinfo = UTC  # how dates in messages about this point are shown
 
     def day(self, epoch: int) -> str:
-        return datetime.fromtimestamp(epoch, self.zone).date().isoformat()
+        return day_in(self.zone)(epoch)
+
+
+def day_in(zone: tzinfo) -> Callable[[int], str]:
+    """Epoch seconds -> the YYYY-MM-DD they fall on in ``zone`` (messages' dates)."""
+    return lambda epoch: datetime.fromtimestamp(epoch, zone).date().isoformat()
 
 
 def parse_point(store: Store, text: str | None, zone: tzinfo) -> Point:
@@ -106,14 +112,10 @@ def find_playlist(store: Store, index: QueryIndex, text: str, zone: tzinfo = UTC
         # An ID needs no name list, which keeps `show ID` fast on big archives.
         if index.first_write_time(pid) is not None:
             return pid
-    try:
-        return resolve_playlist(text, known(store, index))
+    try:  # a name no playlist has now may be one from before a rename
+        return resolve_playlist(text, known(store, index),
+                                lambda name: formerly(name, _former(store), day_in(zone)))
     except PlaylistNotFound as exc:
-        if str(exc).startswith("no playlist is named"):  # an old name, before a rename?
-            said = formerly(text, _former(store), lambda t: datetime.fromtimestamp(
-                t, zone).date().isoformat())
-            if said is not None:
-                raise QueryError(said) from exc
         raise QueryError(str(exc)) from exc
 
 
@@ -290,8 +292,9 @@ def _added_removed(
 ) -> tuple[list[tuple[str, Track]], list[tuple[str, Track]]]:
     """(key, track) pairs in ``after`` but not ``before``, and the other way round."""
     plain = plain_keys(after.keys) | (plain_keys(before.keys) if before else set())
-    old = by_key(before.keys, before.playlist.tracks, plain) if before else {}
-    new = by_key(after.keys, after.playlist.tracks, plain)
+    old = (by_key(zip(before.keys, before.playlist.tracks, strict=True), plain, track_line_key)
+           if before else {})
+    new = by_key(zip(after.keys, after.playlist.tracks, strict=True), plain, track_line_key)
     return ([(k, t) for k, t in new.items() if k not in old],
             [(k, t) for k, t in old.items() if k not in new])
 

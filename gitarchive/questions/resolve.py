@@ -43,8 +43,10 @@ def known_playlists(
     return found
 
 
-def resolve_playlist(text: str, known: Iterable[Known]) -> str:
-    """The ID ``text`` designates; raises PlaylistNotFound with a message for a person."""
+def resolve_playlist(text: str, known: Iterable[Known],
+                     former: Callable[[str], str | None] = lambda _text: None) -> str:
+    """The ID ``text`` designates; raises PlaylistNotFound with a message for a person.
+    ``former``: what to say of a name no playlist has now (``formerly``), if anything."""
     known = list(known)
     try:
         pid = layout.parse_playlist_ref(text)
@@ -61,9 +63,8 @@ def resolve_playlist(text: str, known: Iterable[Known]) -> str:
     if len(matches) == 1:
         return matches[0].pid
     if not matches:
-        raise PlaylistNotFound(
-            f"no playlist is named '{text}': give its ID, URL, URI, or exact name or alias"
-        )
+        raise PlaylistNotFound(former(text) or (
+            f"no playlist is named '{text}': give its ID, URL, URI, or exact name or alias"))
     listed = "\n".join(f"  {k.pid}  {k.label}" for k in matches)
     raise PlaylistNotFound(
         f"'{text}' names {len(matches)} playlists; give one of these IDs instead:\n{listed}"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 from gitarchive import redact
 from gitarchive.atomicfile import write_atomic
 from gitarchive.errors import CredentialsError, CredentialsFileError
+from gitarchive.progress import above
 
 FILE_NAME = "credentials"
 ENV_ID = "SPOTIFY_CLIENT_ID"
@@ -118,7 +118,7 @@ def save_rotated(login: SavedLogin, env: Mapping[str, str] | None = None) -> Non
                    "run goes on, the next may be refused: make it writable, then run "
                    "'gitarchive login' again")
         logging.getLogger("gitarchive.run").warning(message)  # --log-file's logger
-        print(f"warning: {message}", file=sys.stderr)
+        above(f"warning: {message}")  # mid-fetch: on its own line, not glued to the bar
 
 
 def delete(env: Mapping[str, str] | None = None) -> Path | None:
